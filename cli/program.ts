@@ -1,0 +1,45 @@
+/**
+ * The `loom` program: commands, flags and exit codes. The work is in core/; `cli/main.ts` is the
+ * executable entry that calls {@link main}.
+ * @module
+ */
+import process from "node:process";
+import { Command, CommanderError } from "commander";
+import { EXIT, LoomError } from "../core/errors.ts";
+import { VERSION } from "../core/version.ts";
+import { registerCache } from "./commands/cache.ts";
+import { registerRun } from "./commands/run.ts";
+
+/** Builds the `loom` program. */
+export function createProgram(): Command {
+  const program = new Command("loom")
+    .description("Run datasets of prompts through LLM providers and merge the answers back into the rows.")
+    .version(VERSION, "-V, --version")
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerRun(program);
+  registerCache(program);
+  // Subcommands inherit exitOverride only when set before they are added; set it on each.
+  for (const command of program.commands) command.exitOverride();
+  for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with exit code 0; anything else commander rejects is usage.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (LoomError.isInstance(error)) {
+      process.stderr.write(`loom: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`loom: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return EXIT.failed;
+  }
+}

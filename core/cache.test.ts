@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createMemoryStorage } from "../plugins/storage/memory/mod.ts";
+import { cacheKey, ResponseCache } from "./cache.ts";
+import type { GenerateRequest } from "./spec/provider.ts";
+
+const base: GenerateRequest = {
+  model: "m",
+  system: "be brief",
+  messages: [{ role: "user", content: "hello" }],
+  params: { temperature: 0, max_tokens: 10 },
+};
+
+describe("cache key", () => {
+  it("is a stable SHA-256 hex digest, independent of key order", () => {
+    const key = cacheKey("echo", base);
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.equal(key, cacheKey("echo", { ...base, params: { max_tokens: 10, temperature: 0 } }));
+  });
+
+  it("changes with everything that is sent, and with the provider and endpoint", () => {
+    const key = cacheKey("echo", base);
+    const variants: Array<[string, string]> = [
+      ["provider", cacheKey("openai", base)],
+      ["model", cacheKey("echo", { ...base, model: "m2" })],
+      ["system", cacheKey("echo", { ...base, system: "be long" })],
+      ["no system", cacheKey("echo", { ...base, system: undefined })],
+      ["prompt", cacheKey("echo", { ...base, messages: [{ role: "user", content: "hello!" }] })],
+      ["param", cacheKey("echo", { ...base, params: { temperature: 0.5, max_tokens: 10 } })],
+      ["identity", cacheKey("echo", base, { baseURL: "http://127.0.0.1:1" })],
+    ];
+    for (const [what, other] of variants) assert.notEqual(other, key, what);
+    assert.equal(new Set(variants.map(([, k]) => k)).size, variants.length);
+  });
+});
+
+describe("ResponseCache", () => {
+  it("round-trips answers and treats corrupt entries as misses", async () => {
+    const storage = createMemoryStorage();
+    const cache = new ResponseCache(storage);
+    const key = cacheKey("echo", base);
+    assert.equal(await cache.get(key), undefined);
+    await cache.set(key, { text: "hi", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } });
+    assert.deepEqual(await cache.get(key), { text: "hi", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } });
+    const stored: string[] = [];
+    for await (const k of storage.keys("cache")) stored.push(k);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0], `cache/v1/${key.slice(0, 2)}/${key}`);
+    await storage.set(stored[0], "{not json");
+    assert.equal(await cache.get(key), undefined);
+    assert.equal(await cache.clear(), 1);
+  });
+});

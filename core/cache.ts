@@ -1,0 +1,71 @@
+/**
+ * The sync response cache. The key is the SHA-256 of the canonical JSON of
+ * `{v, provider, identity, model, system, messages, params}`, so any change to what is sent
+ * (prompt, system prompt, a parameter, the model, the endpoint) misses, and nothing else does.
+ * API keys and headers are never part of it. Only successful answers are stored.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { canonicalJson } from "./canonical-json.ts";
+import type { GenerateRequest, GenerateResult } from "./spec/provider.ts";
+import type { StorageV1 } from "./spec/storage.ts";
+
+/** Bumped when the key recipe or the stored value changes, so old entries are simply missed. */
+const CACHE_VERSION = 1;
+/** Storage prefix of the response cache. */
+export const CACHE_PREFIX = "cache";
+
+/** The cache key of a request sent to a provider (64 hex characters). */
+export function cacheKey(
+  provider: string,
+  request: GenerateRequest,
+  identity: Readonly<Record<string, string>> = {},
+): string {
+  const material = canonicalJson({
+    v: CACHE_VERSION,
+    provider,
+    identity,
+    model: request.model,
+    system: request.system,
+    messages: request.messages,
+    params: request.params,
+  });
+  return createHash("sha256").update(material).digest("hex");
+}
+
+/** A response cache over any storage backend. */
+export class ResponseCache {
+  readonly storage: StorageV1;
+
+  constructor(storage: StorageV1) {
+    this.storage = storage;
+  }
+
+  // Two-character fan-out keeps directories small for file-based storage.
+  #path(key: string): string {
+    return `${CACHE_PREFIX}/v${CACHE_VERSION}/${key.slice(0, 2)}/${key}`;
+  }
+
+  /** The cached answer, or undefined. A corrupt entry counts as a miss. */
+  async get(key: string): Promise<GenerateResult | undefined> {
+    const raw = await this.storage.get(this.#path(key));
+    if (raw === undefined) return undefined;
+    try {
+      const value = JSON.parse(raw);
+      return typeof value?.text === "string" ? value as GenerateResult : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores a successful answer. */
+  async set(key: string, result: GenerateResult): Promise<void> {
+    const { text, finishReason, usage } = result;
+    await this.storage.set(this.#path(key), JSON.stringify({ text, finishReason, usage }));
+  }
+
+  /** Removes every cached answer; returns how many. */
+  clear(): Promise<number> {
+    return this.storage.clear(CACHE_PREFIX);
+  }
+}

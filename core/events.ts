@@ -1,0 +1,33 @@
+/**
+ * Progress events. The core emits them; the CLI renders them (a live bar on a terminal, plain
+ * periodic lines otherwise). Nothing in the core prints.
+ * @module
+ */
+
+/** How one row ended. */
+export type RowOutcome = "ok" | "cached" | "error";
+
+/** Totals of a finished (or interrupted) run. */
+export interface RunSummary {
+  /** Rows in the input. */
+  readonly rows: number;
+  /** Rows answered by a provider call in this run. */
+  readonly ok: number;
+  /** Rows answered from the cache. */
+  readonly cached: number;
+  /** Rows that ended with an error (kept in the output with `llm_error`). */
+  readonly errors: number;
+  /** The output file written (absent when the run was interrupted). */
+  readonly output?: string;
+  readonly elapsedMs: number;
+}
+
+/** An event of a run. */
+export type RunEvent =
+  | { readonly type: "plan"; readonly rows: number; readonly input: string; readonly output: string; readonly mode: "sync" | "batch" }
+  | { readonly type: "row"; readonly index: number; readonly outcome: RowOutcome; readonly error?: string }
+  | { readonly type: "warning"; readonly message: string }
+  | { readonly type: "done"; readonly summary: RunSummary };
+
+/** Receives events. */
+export type RunEventHandler = (event: RunEvent) => void;

@@ -1,0 +1,19 @@
+/**
+ * Loom's public API: the plugin contracts and helpers for plugin authors, and the functions the
+ * CLI is built on (load a job, run it). `loom-batch/testing` has the conformance suites.
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./plugin.ts";
+export type * from "./spec/format.ts";
+export type * from "./spec/provider.ts";
+export { assertStorageKey, type StorageV1 } from "./spec/storage.ts";
+export type { RowOutcome, RunEvent, RunEventHandler, RunSummary } from "./events.ts";
+export { Registry } from "./registry.ts";
+export { type JobOverride, type LoadedJob, loadJob } from "./job/load.ts";
+export { type JobSpec, JobSchema } from "./job/schema.ts";
+export { DEFAULT_WORKERS, exitCodeFor, type RunOptions, runJob } from "./run/job.ts";
+export { cacheKey, ResponseCache } from "./cache.ts";
+export { buildRequest } from "./request.ts";
+export { defaultOutputPath } from "./output.ts";
+export { VERSION } from "./version.ts";

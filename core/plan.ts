@@ -1,0 +1,128 @@
+/**
+ * Planning: everything about a job that can be checked before any work starts. The dataset is
+ * read once in full (streaming) to count its rows and to prove that every column the prompt
+ * names exists, so a typo fails in a second rather than at row 900,000 of a paid run.
+ * @module
+ */
+import { basename, extname, resolve } from "node:path";
+import { assertReadable, openDataset } from "./dataset.ts";
+import { LoomJobError, LoomUsageError } from "./errors.ts";
+import type { LoadedJob } from "./job/load.ts";
+import { defaultOutputPath } from "./output.ts";
+import type { PluginContext } from "./plugin.ts";
+import type { Registry } from "./registry.ts";
+import { DEFAULT_PROMPT_COLUMN, promptColumns } from "./request.ts";
+import type { DatasetLayout, FormatV1 } from "./spec/format.ts";
+
+/** Column Loom adds with the answer. */
+export const RESPONSE_COLUMN = "llm_response";
+/** Column Loom adds with a row's error (empty when the row succeeded). */
+export const ERROR_COLUMN = "llm_error";
+/** Columns `with_meta` adds. */
+export const META_COLUMNS = ["llm_provider", "llm_model"] as const;
+
+/** A checked job, ready to execute. */
+export interface Plan {
+  readonly input: string;
+  readonly output: string;
+  readonly format: FormatV1;
+  readonly formatName: string;
+  readonly layout: DatasetLayout;
+  /** Rows in the input. */
+  readonly rows: number;
+  /** Every column seen in the input, in first-seen order. */
+  readonly columns: readonly string[];
+  /** The columns Loom adds, in output order. */
+  readonly added: readonly string[];
+}
+
+/** Picks the job's format: `dataset.format` when given, else the input's extension. */
+async function resolveFormat(job: LoadedJob, registry: Registry, context: PluginContext) {
+  const name = job.spec.dataset.format;
+  if (name === undefined) return registry.formatForPath(job.spec.dataset.path, context);
+  return { name, format: await registry.create("format", name, {}, context) };
+}
+
+/** The output path, checked: never the input, never compressed, in the input's format. */
+function resolveOutput(job: LoadedJob, format: FormatV1): string {
+  const { dataset, provider, model, output } = job.spec;
+  const path = output?.path ?? defaultOutputPath(dataset.path, provider, model);
+  const where = job.where(["output", "path"]);
+  if (resolve(path) === resolve(dataset.path)) {
+    throw new LoomJobError([{ where, path: "output.path", message: "the output would overwrite the input; choose another path" }]);
+  }
+  if (path.toLowerCase().endsWith(".gz")) {
+    throw new LoomJobError([{ where, path: "output.path", message: `output is written uncompressed: drop ".gz" from ${basename(path)}` }]);
+  }
+  const ext = extname(path).toLowerCase();
+  if (ext && !format.extensions.includes(ext)) {
+    throw new LoomJobError([{
+      where,
+      path: "output.path",
+      message: `output is written in the input's format (${format.name}): use a ${format.extensions.join(" or ")} file name`,
+    }]);
+  }
+  return path;
+}
+
+/** Reads the whole dataset once: counts rows and collects column names. */
+async function scan(job: LoadedJob, format: FormatV1) {
+  const reader = await openDataset(job.spec.dataset.path, format, job.spec.dataset.options);
+  const seen = new Set<string>(reader.layout.columns ?? []);
+  let rows = 0;
+  for await (const row of reader.rows) {
+    rows++;
+    if (!reader.layout.columns) for (const key of Object.keys(row.fields)) seen.add(key);
+  }
+  return { layout: reader.layout, rows, columns: [...seen] };
+}
+
+/** Checks that the prompt, system prompt and id refer to columns the dataset has. */
+function checkColumns(job: LoadedJob, columns: readonly string[], rows: number): void {
+  if (rows === 0) return;
+  const have = new Set(columns);
+  const list = columns.length ? columns.map((c) => JSON.stringify(c)).join(", ") : "(none)";
+  const issues = [];
+  const prompt = job.spec.prompt;
+  const missingIn = (text: string) => promptColumns({ template: text }).filter((c) => !have.has(c));
+  if (prompt?.template !== undefined) {
+    for (const c of missingIn(prompt.template)) {
+      issues.push({ where: job.where(["prompt", "template"]), path: "prompt.template", message: `names column "${c}", which the dataset lacks (columns: ${list})` });
+    }
+  } else {
+    const column = prompt?.column ?? DEFAULT_PROMPT_COLUMN;
+    if (!have.has(column)) {
+      issues.push(
+        prompt?.column === undefined
+          ? { where: job.where(["dataset", "path"]), path: "prompt.column", message: `the dataset has no "${DEFAULT_PROMPT_COLUMN}" column; name the prompt column with prompt.column or --col (columns: ${list})` }
+          : { where: job.where(["prompt", "column"]), path: "prompt.column", message: `the dataset has no column "${column}" (columns: ${list})` },
+      );
+    }
+  }
+  if (prompt?.system !== undefined) {
+    for (const c of missingIn(prompt.system)) {
+      issues.push({ where: job.where(["prompt", "system"]), path: "prompt.system", message: `names column "${c}", which the dataset lacks (columns: ${list})` });
+    }
+  }
+  const id = job.spec.dataset.id;
+  if (id !== undefined && !have.has(id)) {
+    issues.push({ where: job.where(["dataset", "id"]), path: "dataset.id", message: `the dataset has no column "${id}" (columns: ${list})` });
+  }
+  if (issues.length) throw new LoomJobError(issues, `job does not fit ${job.spec.dataset.path}`);
+}
+
+/** Checks a job against its dataset and decides its output; reads the dataset once. */
+export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext): Promise<Plan> {
+  const input = job.spec.dataset.path;
+  await assertReadable(input);
+  const { name: formatName, format } = await resolveFormat(job, registry, context);
+  const output = resolveOutput(job, format);
+  const { layout, rows, columns } = await scan(job, format);
+  checkColumns(job, columns, rows);
+  const added = [RESPONSE_COLUMN, ERROR_COLUMN, ...(job.spec.output?.with_meta ? META_COLUMNS : [])];
+  const clash = added.filter((c) => columns.includes(c));
+  if (clash.length) {
+    throw new LoomUsageError(`${input}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);
+  }
+  return { input, output, format, formatName, layout, rows, columns, added };
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
+import type { RunEvent } from "../events.ts";
+import { type JobOverride, loadJob } from "../job/load.ts";
+import { tempDir } from "../testing/temp.ts";
+import { runJob } from "./job.ts";
+
+/** Writes a job file and its data into a fresh directory; returns paths and a run helper. */
+function setup(jobYaml: string, files: Record<string, string>) {
+  const dir = tempDir();
+  const home = join(dir, "home");
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, "job.yaml"), jobYaml);
+  const events: RunEvent[] = [];
+  const run = async (overrides: JobOverride[] = [], options: Parameters<typeof runJob>[1] = {}) => {
+    events.length = 0;
+    const job = await loadJob({ file: join(dir, "job.yaml"), overrides, cwd: dir });
+    return runJob(job, { env: { LOOM_HOME: home }, onEvent: (e) => events.push(e), ...options });
+  };
+  return { dir, home, run, events };
+}
+
+const CSV = 'id,text\r\n1,"first, with comma"\r\n2,second\r\n3,"third ""quoted"""\r\n4,fourth\r\n';
+
+describe("sync runs", () => {
+  it("answers every row in place, then serves a rerun from the cache", async () => {
+    const t = setup(
+      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: out.csv }\n",
+      { "in.csv": CSV },
+    );
+    const first = await t.run();
+    assert.deepEqual([first.rows, first.ok, first.cached, first.errors], [4, 4, 0, 0]);
+    const out = readFileSync(join(t.dir, "out.csv"), "utf8");
+    assert.equal(
+      out,
+      'id,text,llm_response,llm_error\r\n1,"first, with comma","first, with comma",\r\n2,second,second,\r\n' +
+        '3,"third ""quoted""","third ""quoted""",\r\n4,fourth,fourth,\r\n',
+    );
+    const second = await t.run([], { force: true });
+    assert.deepEqual([second.ok, second.cached, second.errors], [0, 4, 0]);
+    assert.equal(readFileSync(join(t.dir, "out.csv"), "utf8"), out);
+    const noCache = await t.run([{ path: ["sync", "cache"], value: false, flag: "--no-cache" }], { force: true });
+    assert.deepEqual([noCache.ok, noCache.cached], [4, 0]);
+  });
+
+  it("keeps failed rows in place with llm_error, never caches them, and adds meta columns", async () => {
+    const t = setup(
+      "dataset: { path: in.jsonl }\nprovider: echo\nprovider_options: { fail_on: BAD }\nmodel: m1\nmode: sync\n" +
+        "output: { path: out.jsonl, with_meta: true }\nsync: { workers: 3 }\n",
+      { "in.jsonl": '{"id":1,"prompt":"ok one"}\n{"id":2,"prompt":"BAD two"}\n{"id":3,"prompt":""}\n{"id":4,"prompt":"ok four"}\n' },
+    );
+    const summary = await t.run();
+    assert.deepEqual([summary.ok, summary.errors], [2, 2]);
+    const rows = readFileSync(join(t.dir, "out.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(rows.map((r) => r.id), [1, 2, 3, 4]);
+    assert.deepEqual(rows[0], { id: 1, prompt: "ok one", llm_response: "ok one", llm_error: null, llm_provider: "echo", llm_model: "m1" });
+    assert.equal(rows[1].llm_response, null);
+    assert.match(rows[1].llm_error, /fail_on/);
+    assert.match(rows[2].llm_error, /empty prompt/);
+    const again = await t.run([], { force: true });
+    assert.deepEqual([again.ok, again.cached, again.errors], [0, 2, 2], "errors are retried, successes cached");
+    const errorEvents = t.events.filter((e) => e.type === "row" && e.outcome === "error");
+    assert.equal(errorEvents.length, 2);
+  });
+
+  it("refuses to overwrite an existing output without force, and asks when it can", async () => {
+    const t = setup("dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: out.csv }\n", {
+      "in.csv": CSV,
+      "out.csv": "precious\n",
+    });
+    await assert.rejects(() => t.run(), (e: unknown) => e instanceof LoomUsageError && /pass --force/.test(e.message));
+    assert.equal(readFileSync(join(t.dir, "out.csv"), "utf8"), "precious\n");
+    await assert.rejects(() => t.run([], { confirmOverwrite: async () => false }), /exists/);
+    const asked: string[] = [];
+    await t.run([], { confirmOverwrite: async (p) => (asked.push(p), true) });
+    assert.deepEqual(asked, [join(t.dir, "out.csv")]);
+    assert.notEqual(readFileSync(join(t.dir, "out.csv"), "utf8"), "precious\n");
+  });
+
+  it("fails before any work when the prompt names a missing column, citing the job file", async () => {
+    const t = setup("dataset: { path: in.csv }\nprompt:\n  template: 'Say {{txt}}'\nprovider: echo\nmodel: m\nmode: sync\n", { "in.csv": CSV });
+    await assert.rejects(() => t.run(), (e: unknown) => {
+      assert.ok(e instanceof LoomJobError);
+      assert.match(e.message, /job\.yaml:3:13: prompt\.template: names column "txt", which the dataset lacks \(columns: "id", "text"\)/);
+      return true;
+    });
+    assert.ok(!t.events.some((e) => e.type === "row"));
+    assert.deepEqual(readdirSync(t.dir).sort(), ["in.csv", "job.yaml"]);
+  });
+
+  it("says batch mode is not available for echo yet (a usage error)", async () => {
+    const t = setup("dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\n", { "in.csv": CSV });
+    await assert.rejects(() => t.run(), (e: unknown) => e instanceof LoomUsageError && e.exitCode === 2 && /--sync/.test(e.message));
+  });
+
+  it("stops on abort without writing the output; a rerun resumes from the cache", async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => `${i},row ${i}`).join("\n");
+    const t = setup(
+      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nprovider_options: { latency_ms: 5 }\nmodel: m\nmode: sync\n" +
+        "output: { path: out.csv }\nsync: { workers: 2 }\n",
+      { "in.csv": `id,text\n${rows}\n` },
+    );
+    const controller = new AbortController();
+    let seen = 0;
+    await assert.rejects(
+      () =>
+        t.run([], {
+          signal: controller.signal,
+          onEvent: (e) => {
+            if (e.type === "row" && ++seen === 10) controller.abort(new Error("interrupted"));
+          },
+        }),
+      (e: unknown) => e instanceof LoomInterruptedError && e.exitCode === 130 && /run the same command again/.test(e.message),
+    );
+    assert.ok(!existsSync(join(t.dir, "out.csv")));
+    assert.deepEqual(readdirSync(t.dir).filter((f) => f.includes("loom-tmp")), []);
+    const resumed = await t.run();
+    assert.ok(resumed.cached >= 10, `cached ${resumed.cached}`);
+    assert.equal(resumed.ok + resumed.cached, 40);
+  });
+});

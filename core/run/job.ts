@@ -1,0 +1,136 @@
+/**
+ * Runs a loaded job end to end: plugins → provider → plan → execute → merge → output. This is
+ * what `loom run` calls; it prints nothing and reports through events.
+ * @module
+ */
+import process from "node:process";
+import { ResponseCache } from "../cache.ts";
+import { EXIT, LoomInterruptedError, LoomUsageError } from "../errors.ts";
+import type { RunEventHandler, RunSummary } from "../events.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { exists, writeFileAtomic } from "../output.ts";
+import { ERROR_COLUMN, META_COLUMNS, type Plan, planJob, RESPONSE_COLUMN } from "../plan.ts";
+import type { PluginContext } from "../plugin.ts";
+import { Registry } from "../registry.ts";
+import { buildRequest } from "../request.ts";
+import { loomHome } from "../runtime.ts";
+import { openDataset } from "../dataset.ts";
+import type { OutputRow } from "../spec/format.ts";
+import type { ProviderV1 } from "../spec/provider.ts";
+import { executeSync, type RowResult } from "./sync.ts";
+
+/** Default number of concurrent requests in sync mode. */
+export const DEFAULT_WORKERS = 8;
+
+/** How to run a job (things that are not part of the job file). */
+export interface RunOptions {
+  /** Overwrite an existing output without asking. */
+  readonly force?: boolean;
+  /** API key from `--api-key`; handed to the provider, stored nowhere. */
+  readonly apiKey?: string;
+  /** Environment (default the process's). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory `LOOM_PLUGINS` paths are relative to (default the working directory). */
+  readonly cwd?: string;
+  /** Aborting interrupts the run; finished answers stay cached. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: RunEventHandler;
+  /** Asked when the output exists and `force` is off; absent means refuse. */
+  readonly confirmOverwrite?: (path: string) => Promise<boolean>;
+  /** A registry to use (tests register plugins on it); default a fresh one. */
+  readonly registry?: Registry;
+}
+
+/** Loads the job's plugins and those named in `LOOM_PLUGINS` (comma-separated). */
+async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptions, env: PluginContext["env"]) {
+  for (const ref of job.spec.plugins ?? []) await registry.load(ref, job.dir);
+  const fromEnv = (env.LOOM_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const ref of fromEnv) await registry.load(ref, options.cwd ?? process.cwd());
+}
+
+/** The columns Loom adds to a row. */
+function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["added"] {
+  const added: Record<string, string | null> = {
+    [RESPONSE_COLUMN]: result.outcome === "error" ? null : result.result.text,
+    [ERROR_COLUMN]: result.outcome === "error" ? result.error : null,
+  };
+  if (plan.added.includes(META_COLUMNS[0])) {
+    added.llm_provider = job.spec.provider;
+    added.llm_model = job.spec.model;
+  }
+  return added;
+}
+
+/** Runs a job; resolves with its summary once the output file is in place. */
+export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<RunSummary> {
+  const started = Date.now();
+  const env = options.env ?? process.env;
+  const context: PluginContext = { env: { ...env }, home: loomHome(env) };
+  const registry = options.registry ?? new Registry();
+  await loadPlugins(job, registry, options, context.env);
+
+  const { spec } = job;
+  const mode = spec.mode ?? "batch";
+  const provider: ProviderV1 = await registry.create(
+    "provider",
+    spec.provider,
+    { ...(spec.provider_options ?? {}), ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) },
+    context,
+  );
+  try {
+    if (mode === "batch") {
+      throw new LoomUsageError(
+        `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,
+      );
+    }
+    const plan = await planJob(job, registry, context);
+    if (!options.force && (await exists(plan.output))) {
+      const ok = options.confirmOverwrite ? await options.confirmOverwrite(plan.output) : false;
+      if (!ok) throw new LoomUsageError(`${plan.output} exists; pass --force to overwrite it`);
+    }
+    options.onEvent?.({ type: "plan", rows: plan.rows, input: plan.input, output: plan.output, mode });
+
+    const cacheOn = spec.sync?.cache ?? true;
+    const storage = cacheOn ? await registry.create("storage", "fs", {}, context) : undefined;
+    const counts = { ok: 0, cached: 0, errors: 0 };
+    const onEvent: RunEventHandler = (event) => {
+      if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
+      options.onEvent?.(event);
+    };
+
+    const reader = await openDataset(plan.input, plan.format, spec.dataset.options);
+    const results = executeSync(reader.rows, {
+      provider,
+      buildRequest: (row) => buildRequest(spec, row.fields),
+      cache: storage ? new ResponseCache(storage) : undefined,
+      workers: spec.sync?.workers ?? DEFAULT_WORKERS,
+      signal: options.signal,
+      onEvent,
+    });
+    async function* merged(): AsyncGenerator<OutputRow> {
+      for await (const result of results) yield { row: result.row, added: addedValues(plan, job, result) };
+    }
+    try {
+      await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+    } catch (error) {
+      if (!options.signal?.aborted) throw error;
+      const done = counts.ok + counts.cached;
+      throw new LoomInterruptedError(
+        `interrupted after ${done} of ${plan.rows} rows; no output was written. ` +
+          (cacheOn
+            ? "Finished answers are cached: run the same command again to resume."
+            : "The cache is off, so a rerun starts over."),
+      );
+    }
+    const summary: RunSummary = { rows: plan.rows, ...counts, output: plan.output, elapsedMs: Date.now() - started };
+    options.onEvent?.({ type: "done", summary });
+    return summary;
+  } finally {
+    await provider.dispose?.();
+  }
+}
+
+/** The exit code for a finished run: 1 when every row failed, else 0. */
+export function exitCodeFor(summary: RunSummary): number {
+  return summary.rows > 0 && summary.errors === summary.rows ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { orderedPool } from "./ordered-pool.ts";
+
+/** A task whose completion the test controls, to make ordering deterministic. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+describe("orderedPool", () => {
+  it("yields results in input order whatever order tasks finish in", async () => {
+    const gates = Array.from({ length: 6 }, () => deferred<void>());
+    const out: number[] = [];
+    const consumer = (async () => {
+      for await (const v of orderedPool([0, 1, 2, 3, 4, 5], async (i) => (await gates[i].promise, i * 10), { concurrency: 6, window: 6 })) out.push(v);
+    })();
+    for (const i of [5, 3, 1, 4, 0, 2]) {
+      gates[i].resolve();
+      await new Promise((r) => setImmediate(r));
+    }
+    await consumer;
+    assert.deepEqual(out, [0, 10, 20, 30, 40, 50]);
+  });
+
+  it("never runs more than `concurrency` tasks and never reads more than `window` ahead", async () => {
+    let running = 0;
+    let peak = 0;
+    let pulled = 0;
+    let yielded = 0;
+    let maxAhead = 0;
+    function* items() {
+      for (let i = 0; i < 200; i++) {
+        pulled++;
+        maxAhead = Math.max(maxAhead, pulled - yielded);
+        yield i;
+      }
+    }
+    const results: number[] = [];
+    for await (
+      const v of orderedPool(items(), async (i) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, i % 7));
+        running--;
+        return i;
+      }, { concurrency: 4, window: 16 })
+    ) {
+      yielded++;
+      results.push(v);
+    }
+    assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => i));
+    assert.ok(peak <= 4, `peak concurrency ${peak}`);
+    assert.ok(maxAhead <= 17, `read ${maxAhead} items ahead`);
+  });
+
+  it("throws a task's error in its turn, after the earlier results", async () => {
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (const v of orderedPool([1, 2, 3], async (i) => {
+        if (i === 2) throw new Error("boom");
+        return i;
+      }, { concurrency: 2, window: 2 })) seen.push(v);
+    }, /boom/);
+    assert.deepEqual(seen, [1]);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * The sync executor: every row becomes one provider call (or a cache hit), `workers` at a time,
+ * and results come out in input order, ready to be written. A failing row never stops the run:
+ * its error becomes the row's `llm_error`. Only a fatal provider error (bad key, say) or an
+ * abort ends it early, and then every finished answer is already in the cache.
+ * @module
+ */
+import { cacheKey, type ResponseCache } from "../cache.ts";
+import { errorMessage, LoomError } from "../errors.ts";
+import type { RowOutcome, RunEventHandler } from "../events.ts";
+import type { BuiltRequest } from "../request.ts";
+import type { DatasetRow } from "../spec/format.ts";
+import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
+import { orderedPool } from "./ordered-pool.ts";
+
+/** The outcome of one row. */
+export type RowResult =
+  | { readonly row: DatasetRow; readonly outcome: "ok" | "cached"; readonly result: GenerateResult }
+  | { readonly row: DatasetRow; readonly outcome: "error"; readonly error: string };
+
+/** What the sync executor needs. */
+export interface SyncExecutorOptions {
+  readonly provider: ProviderV1;
+  /** Builds a row's request (the shared request builder, bound to the job). */
+  readonly buildRequest: (row: DatasetRow) => BuiltRequest;
+  /** Absent when the cache is off. */
+  readonly cache?: ResponseCache;
+  readonly workers: number;
+  /** Aborting stops new calls and aborts the ones in flight. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: RunEventHandler;
+}
+
+/** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
+const WINDOW_PER_WORKER = 64;
+
+/** Runs every row and yields its result in input order. */
+export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
+  const { provider, cache, signal, onEvent } = options;
+  // Identical requests in flight at the same time share one call.
+  const inFlight = new Map<string, Promise<GenerateResult>>();
+
+  let warned = false;
+  const warnOnce = (message: string) => {
+    if (!warned) onEvent?.({ type: "warning", message });
+    warned = true;
+  };
+  const report = (row: DatasetRow, outcome: RowOutcome, error?: string) =>
+    onEvent?.({ type: "row", index: row.index, outcome, ...(error === undefined ? {} : { error }) });
+
+  const call = (key: string, built: Extract<BuiltRequest, { request: unknown }>) => {
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const result = await provider.generate(built.request, { signal });
+        // The answer is paid for: failing to cache it must not lose it, only be reported.
+        await cache?.set(key, result).catch((error) => warnOnce(`cannot write the cache: ${errorMessage(error)}`));
+        return result;
+      })().finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+
+  const runRow = async (row: DatasetRow): Promise<RowResult> => {
+    signal?.throwIfAborted();
+    const built = options.buildRequest(row);
+    if ("error" in built) {
+      report(row, "error", built.error);
+      return { row, outcome: "error", error: built.error };
+    }
+    const key = cacheKey(provider.name, built.request, provider.cacheIdentity);
+    const hit = await cache?.get(key);
+    if (hit) {
+      report(row, "cached");
+      return { row, outcome: "cached", result: hit };
+    }
+    try {
+      const result = await call(key, built);
+      report(row, "ok");
+      return { row, outcome: "ok", result };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      // Duck-typed so errors from a plugin's own copy of Loom count too.
+      if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) throw error;
+      const message = errorMessage(error);
+      report(row, "error", message);
+      return { row, outcome: "error", error: message };
+    }
+  };
+
+  return orderedPool(rows, runRow, {
+    concurrency: options.workers,
+    window: options.workers * WINDOW_PER_WORKER,
+  });
+}

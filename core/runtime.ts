@@ -1,0 +1,41 @@
+/**
+ * The one place that knows which runtime Loom runs on. Everything else uses `node:` builtins,
+ * which Deno and Node both provide; only the differences live here.
+ * @module
+ */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** The JavaScript runtime in use. */
+export type RuntimeName = "deno" | "node";
+
+/** Which runtime is running Loom. */
+export function runtimeName(): RuntimeName {
+  return "Deno" in globalThis ? "deno" : "node";
+}
+
+/** Loom's home directory: `$LOOM_HOME`, default `~/.loom`. */
+export function loomHome(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const configured = env.LOOM_HOME;
+  return configured ? resolve(configured) : join(homedir(), ".loom");
+}
+
+/**
+ * The command that starts Loom's CLI on the current runtime, from source under Deno and from the
+ * build under Node. Tests use it to run Loom as a real child process.
+ */
+export function cliCommand(): { command: string; args: string[] } {
+  // This file is core/runtime.ts in the source tree and dist/core/runtime.js in the build; the
+  // CLI sits beside core/ in both, with the same extension.
+  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  const main = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
+  if (runtimeName() === "deno") return { command: process.execPath, args: ["run", "-A", main] };
+  return { command: process.execPath, args: [main] };
+}
+
+/** True when both stdin and stderr are terminals, so Loom may ask questions and draw a bar. */
+export function isInteractive(): boolean {
+  return Boolean(process.stdin.isTTY && process.stderr.isTTY);
+}

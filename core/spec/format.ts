@@ -1,0 +1,82 @@
+/**
+ * The format plugin contract, version 1. A format turns a byte stream into rows and rows (with
+ * the columns Loom adds) back into text. Formats never touch files: the core opens the input,
+ * unwraps `.gz`, and writes the output atomically; a format is a pure streaming transform, so it
+ * runs the same under Deno and Node and is easy to test.
+ * @module
+ */
+
+/** One input row. */
+export interface DatasetRow {
+  /** 0-based position of the row in the input; the row's identity when there is no id column. */
+  readonly index: number;
+  /** 1-based line of the input where the row starts, for error messages. */
+  readonly line: number;
+  /** The row's values by column name, in the input's column order. */
+  readonly fields: Readonly<Record<string, unknown>>;
+  /**
+   * Format-private data carried from `read` to `write` untouched by the core (the CSV format keeps
+   * the record's original text here, so input columns are written back byte for byte).
+   */
+  readonly source?: unknown;
+}
+
+/** What a format learned from the head of its input, needed again to write the output. */
+export interface DatasetLayout {
+  /**
+   * Column names in order when the format knows them up front (a CSV header), otherwise
+   * undefined (JSON and JSONL rows each carry their own keys).
+   */
+  readonly columns?: readonly string[];
+  /** Format-private details the writer needs (line endings, byte-order mark, header text). */
+  readonly source?: unknown;
+}
+
+/** An opened dataset: its layout and a one-shot stream of rows. */
+export interface DatasetReader {
+  readonly layout: DatasetLayout;
+  readonly rows: AsyncIterable<DatasetRow>;
+}
+
+/** Options passed to {@link FormatV1.open}. */
+export interface FormatReadOptions {
+  /** File name to cite in error messages. */
+  readonly path: string;
+  /** Format-specific options from the job's `dataset.options`. */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** A row to write: the input row plus the columns Loom adds, in `WriteOptions.added` order. */
+export interface OutputRow {
+  readonly row: DatasetRow;
+  /** Added values by column name; `null` means empty (an empty CSV cell, JSON `null`). */
+  readonly added: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** Options passed to {@link FormatV1.write}. */
+export interface FormatWriteOptions {
+  /** The layout the reader returned for the same input. */
+  readonly layout: DatasetLayout;
+  /** Names of the added columns, in the order they follow the input's columns. */
+  readonly added: readonly string[];
+}
+
+/** A dataset format plugin (version 1). */
+export interface FormatV1 {
+  readonly specificationVersion: "loom.format.v1";
+  /** Registry name, e.g. `csv`. */
+  readonly name: string;
+  /** File extensions it claims, with the dot, lower case, e.g. `[".csv"]` (never `.gz`). */
+  readonly extensions: readonly string[];
+  /**
+   * Parses an (already decompressed) byte stream. Resolves once the layout is known (for CSV,
+   * after the header); rows then stream with bounded memory. Malformed input throws a
+   * `LoomDataError` naming `options.path` and the line.
+   */
+  open(input: AsyncIterable<Uint8Array>, options: FormatReadOptions): Promise<DatasetReader>;
+  /**
+   * Serialises rows: every input column kept, in order, with its original value, then the added
+   * columns. Yields text chunks; the core writes them to a temporary file and renames it.
+   */
+  write(rows: AsyncIterable<OutputRow>, options: FormatWriteOptions): AsyncIterable<string>;
+}

@@ -1,0 +1,6 @@
+/**
+ * Conformance suites for plugin authors (`loom-batch/testing`). Each registers `node:test`
+ * tests, so they run under `deno test` and `node --test` alike.
+ * @module
+ */
+export { storageConformance, type StorageConformanceOptions } from "./storage-conformance.ts";

@@ -1,0 +1,26 @@
+/**
+ * The built-in plugins, by kind and name, as lazy imports: nothing loads until a job uses it, so
+ * `loom --help` never pays for an SDK. `core/registry.test.ts` checks that this map and the
+ * folders under `plugins/` agree.
+ * @module
+ */
+import type { PluginDefinition, PluginKind } from "../core/plugin.ts";
+
+/** A lazily imported plugin module. */
+export type PluginModuleLoader = () => Promise<{ default: PluginDefinition | readonly PluginDefinition[] }>;
+
+/** Built-in plugins: kind → name → loader. */
+export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>> = {
+  provider: {
+    echo: () => import("./providers/echo/mod.ts"),
+  },
+  format: {
+    csv: () => import("./formats/csv/mod.ts"),
+    json: () => import("./formats/json/mod.ts"),
+    jsonl: () => import("./formats/jsonl/mod.ts"),
+  },
+  storage: {
+    fs: () => import("./storage/fs/mod.ts"),
+    memory: () => import("./storage/memory/mod.ts"),
+  },
+};
