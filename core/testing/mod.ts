@@ -4,3 +4,11 @@
  * @module
  */
 export { storageConformance, type StorageConformanceOptions } from "./storage-conformance.ts";
+export {
+  assertDataError,
+  bytesOf,
+  formatConformance,
+  type FormatConformanceOptions,
+  readText,
+  writeText,
+} from "./format-conformance.ts";

@@ -3,11 +3,11 @@
  * fails when any test fails or when a runtime ran no test at all. Ends with one line
  * `total: N passed, M failed`.
  *
- *   node scripts/test.ts            both runtimes
- *   node scripts/test.ts deno|node  one of them
+ *   node scripts/run-tests.ts            both runtimes
+ *   node scripts/run-tests.ts deno|node  one of them
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import process from "node:process";
@@ -43,6 +43,8 @@ interface Tally {
 async function testDeno(scratch: string): Promise<Tally> {
   const junit = join(scratch, "deno.xml");
   const code = await run(bin("deno"), ["test", "-A", "--reporter=pretty", `--junit-path=${junit}`], { NO_COLOR: "1" });
+  // No report means deno stopped before running tests (a type error, say): count it as a failure.
+  if (!existsSync(junit)) return { passed: 0, failed: 1 };
   const xml = readFileSync(junit, "utf8");
   // Count leaf test cases (node:test `it`s are reported as <testcase> elements).
   const cases = xml.match(/<testcase\b[^>]*?(\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
@@ -65,6 +67,7 @@ async function testNode(scratch: string): Promise<Tally> {
     `--test-reporter-destination=${tap}`,
     ...files,
   ]);
+  if (!existsSync(tap)) return { passed: 0, failed: 1 };
   const text = readFileSync(tap, "utf8");
   const count = (name: string) => Number(text.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? 0);
   const tally = { passed: count("pass"), failed: count("fail") + count("cancelled") };

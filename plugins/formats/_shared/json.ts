@@ -1,0 +1,157 @@
+/**
+ * JSON object records, shared by the JSON and JSONL formats. Each record keeps its original
+ * text: the writer edits that text (adding or replacing members) instead of re-serialising the
+ * parsed object, so input values come out byte for byte, including integers beyond 2^53 that
+ * `JSON.parse` cannot represent.
+ * @module
+ */
+import type { OutputRow } from "../../../core/spec/format.ts";
+import { dataError } from "./errors.ts";
+
+/** Keeps integers that a double cannot hold exactly as their digits, so prompts see the real id. */
+function exactIntegers(
+  this: unknown,
+  _key: string,
+  value: unknown,
+  context?: { source?: string },
+): unknown {
+  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+  const source = context?.source; // JSON.parse source access (Node 22, Deno); absent elsewhere
+  return source !== undefined && /^-?\d+$/.test(source) ? source : value;
+}
+
+/** Only integers of 16+ digits can exceed 2^53; the reviver is slow, so it runs only then. */
+const LONG_INTEGER = /\d{16}/;
+
+/**
+ * Parses one record's text, which must be a JSON object. `label` prefixes the message after the
+ * place (e.g. `element [3]: `). Integers beyond 2^53 become strings of their exact digits.
+ */
+export function parseObject(
+  text: string,
+  path: string,
+  line: number,
+  label = "",
+): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = LONG_INTEGER.test(text) ? JSON.parse(text, exactIntegers) : JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw dataError(path, line, `${label}invalid JSON (${reason})`, { cause: error });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+    throw dataError(
+      path,
+      line,
+      `${label}expected a JSON object like {"prompt": "..."}, got ${kind}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+/** A value written by Loom into a record. */
+export type AddedValue = string | number | boolean | null;
+
+/**
+ * The text of a record with `values` set: a member the object already has keeps its place and
+ * gets the new value; new members go before the closing brace, in the style of the object
+ * (compact on one line, or one member per line with the last member's indentation).
+ * `text` must be the text of a valid JSON object.
+ */
+export function setMembers(
+  text: string,
+  values: readonly (readonly [string, AddedValue])[],
+): string {
+  if (values.length === 0) return text;
+  let out = text;
+  let fresh = values;
+  let close = text.lastIndexOf("}");
+  // Finding the members costs a scan, needed only if an added key may already be there: when
+  // its quoted text occurs somewhere, or an escape could spell it differently.
+  if (text.includes("\\") || values.some(([key]) => text.includes(JSON.stringify(key)))) {
+    const scan = scanMembers(text);
+    const keys = new Set(scan.members.map((m) => m.key));
+    const given = new Map(values);
+    fresh = values.filter(([key]) => !keys.has(key));
+    // Replace values from the end so that earlier offsets stay valid.
+    for (const m of scan.members.reverse()) {
+      if (given.has(m.key)) {
+        out = out.slice(0, m.valueStart) + JSON.stringify(given.get(m.key) ?? null) +
+          out.slice(m.valueEnd);
+      }
+    }
+    close = scan.close + out.length - text.length;
+  }
+  if (fresh.length === 0) return out;
+  const body = out.slice(0, close);
+  const head = body.trimEnd();
+  const gap = body.slice(head.length); // whitespace before the closing brace stays there
+  const empty = head.endsWith("{"); // no member ends with "{", so this is `{}`
+  const multiline = !empty && gap.includes("\n");
+  const indent = multiline ? "\n" + /^[ \t]*/.exec(head.slice(head.lastIndexOf("\n") + 1))![0] : "";
+  const added = fresh.map(([k, v]) =>
+    JSON.stringify(k) + (multiline ? ": " : ":") + JSON.stringify(v ?? null)
+  );
+  return head + (empty ? "" : "," + indent) + added.join("," + indent) + gap + out.slice(close);
+}
+
+/** A row's object text for output: its original text with the added columns set. */
+export function outputText({ row, added: values }: OutputRow, added: readonly string[]): string {
+  // A row this format did not read has no source text: serialise its fields.
+  const text = typeof row.source === "string" ? row.source : JSON.stringify(row.fields);
+  return setMembers(text, added.map((name) => [name, values[name] ?? null]));
+}
+
+interface Member {
+  readonly key: string;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/** Finds the top-level members of a valid JSON object text and the offset of its closing brace. */
+function scanMembers(text: string): { members: Member[]; close: number } {
+  const members: Member[] = [];
+  let i = skipSpace(text, text.indexOf("{") + 1);
+  while (text[i] === '"') {
+    const keyEnd = skipValue(text, i);
+    const valueStart = skipSpace(text, skipSpace(text, keyEnd) + 1); // past the colon
+    const valueEnd = skipValue(text, valueStart);
+    members.push({ key: JSON.parse(text.slice(i, keyEnd)) as string, valueStart, valueEnd });
+    i = skipSpace(text, valueEnd);
+    if (text[i] === ",") i = skipSpace(text, i + 1);
+  }
+  return { members, close: i };
+}
+
+function skipSpace(text: string, i: number): number {
+  while (
+    i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")
+  ) i++;
+  return i;
+}
+
+/** Offset just past the JSON value starting at `i`. */
+function skipValue(text: string, i: number): number {
+  let depth = 0;
+  let inString = false;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') {
+        inString = false;
+        if (depth === 0) return i + 1;
+      }
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") {
+      if (depth === 0) return i; // the end of a scalar followed by the enclosing bracket
+      if (--depth === 0) return i + 1;
+    } else if (depth === 0 && (c === "," || c === " " || c === "\t" || c === "\n" || c === "\r")) {
+      return i;
+    }
+  }
+  return i;
+}

@@ -1,0 +1,71 @@
+/**
+ * Line handling shared by the built-in formats: counting line breaks for error messages and
+ * splitting text into lines without holding more than one line in memory.
+ * @module
+ */
+
+/**
+ * Largest record (CSV record, JSON element, JSONL line) a format buffers, in UTF-16 code units.
+ * Larger ones are almost always a stray quote or bracket swallowing the rest of the file, so a
+ * clear error beats running out of memory.
+ */
+export const MAX_RECORD_LENGTH = 64 * 1024 * 1024;
+
+/** {@link MAX_RECORD_LENGTH} for messages. */
+export const MAX_RECORD_SIZE = `${MAX_RECORD_LENGTH / 2 ** 20} MiB`;
+
+/** Counts line breaks in a text, where CRLF, LF and a lone CR each count once. */
+export function countLineBreaks(text: string): number {
+  if (text.indexOf("\n") < 0 && text.indexOf("\r") < 0) return 0;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) n++;
+    else if (c === 13) {
+      n++;
+      if (text.charCodeAt(i + 1) === 10) i++;
+    }
+  }
+  return n;
+}
+
+/** One line of a text. */
+export interface Line {
+  /** The line without its ending. */
+  readonly text: string;
+  /** 1-based line number. */
+  readonly line: number;
+  /** `"\n"`, `"\r\n"`, or `""` for a last line with no ending. */
+  readonly eol: string;
+}
+
+/**
+ * Splits text chunks into lines ended by LF or CRLF. A line longer than
+ * {@link MAX_RECORD_LENGTH} calls `tooLong(line)`, which must throw.
+ */
+export async function* splitLines(
+  chunks: AsyncIterable<string>,
+  tooLong: (line: number) => never,
+): AsyncGenerator<Line> {
+  let parts: string[] = []; // pieces of the current line, joined once it ends
+  let length = 0;
+  let line = 1;
+  for await (const chunk of chunks) {
+    let start = 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", start)) {
+      parts.push(chunk.slice(start, nl));
+      const text = parts.join("");
+      parts = [];
+      length = 0;
+      start = nl + 1;
+      const crlf = text.endsWith("\r");
+      yield { text: crlf ? text.slice(0, -1) : text, line: line++, eol: crlf ? "\r\n" : "\n" };
+    }
+    if (start < chunk.length) {
+      parts.push(chunk.slice(start));
+      length += chunk.length - start;
+      if (length > MAX_RECORD_LENGTH) tooLong(line);
+    }
+  }
+  if (parts.length) yield { text: parts.join(""), line, eol: "" };
+}

@@ -1,0 +1,44 @@
+/**
+ * Async-iteration helpers shared by the built-in formats.
+ * @module
+ */
+
+/** Characters per chunk writers yield: large enough that per-chunk costs vanish. */
+export const CHUNK_SIZE = 64 * 1024;
+
+/** Joins small pieces of text into chunks of about {@link CHUNK_SIZE} characters. */
+export async function* batchText(
+  pieces: AsyncIterable<string>,
+  size: number = CHUNK_SIZE,
+): AsyncGenerator<string> {
+  let parts: string[] = [];
+  let length = 0;
+  for await (const piece of pieces) {
+    parts.push(piece);
+    length += piece.length;
+    if (length >= size) {
+      yield parts.join("");
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length) yield parts.join("");
+}
+
+/**
+ * Reads the first item now, so that errors at the head of the input (not an array, a bad
+ * header) reject `open()` instead of surfacing later, and returns a one-shot iterable over all
+ * items. Stopping early closes `items`, and with it the input.
+ */
+export async function prefetch<T>(items: AsyncGenerator<T>): Promise<AsyncGenerator<T>> {
+  const first = await items.next();
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      yield* items;
+    } finally {
+      await items.return(undefined);
+    }
+  })();
+}

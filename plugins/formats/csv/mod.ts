@@ -1,0 +1,233 @@
+/**
+ * The CSV format: any columns, the first line is the header. Every input cell is written back
+ * byte for byte: each row keeps its record's original text (`DatasetRow.source`) and the layout
+ * keeps the header's text, the byte-order mark and the line ending, so the writer only appends
+ * the added cells. Blank lines are skipped (they are not rows) but still count for line numbers;
+ * every output record ends with the input's line ending, the last one included.
+ * @module
+ */
+import { LoomUsageError } from "../../../core/errors.ts";
+import { definePlugin } from "../../../core/plugin.ts";
+import type {
+  DatasetLayout,
+  DatasetReader,
+  DatasetRow,
+  FormatV1,
+  OutputRow,
+} from "../../../core/spec/format.ts";
+import { checkOptions, dataError } from "../_shared/errors.ts";
+import { batchText } from "../_shared/stream.ts";
+import { decodeUtf8 } from "../_shared/utf8.ts";
+import { type CsvDialect, type CsvRecord, readRecords } from "./records.ts";
+
+/** What the writer needs from the reader, kept in `DatasetLayout.source`. */
+interface CsvSource extends CsvDialect {
+  readonly bom: boolean;
+  /** Line ending of the header line, used for every output record. */
+  readonly eol: string;
+  /** The header's exact text, or undefined for an empty file. */
+  readonly header?: string;
+}
+
+/** Reads `delimiter` and `quote` from the job's `dataset.options`. */
+function dialectOf(
+  path: string,
+  options: Readonly<Record<string, unknown>> | undefined,
+): CsvDialect {
+  const given = checkOptions(path, "csv", options, ["delimiter", "quote"]);
+  const delimiter = oneCharacter(path, "delimiter", given.delimiter ?? ",");
+  const quote = oneCharacter(path, "quote", given.quote ?? '"');
+  if (delimiter === quote) {
+    const both = JSON.stringify(quote);
+    throw new LoomUsageError(
+      `${path}: dataset.options: the csv delimiter and quote must differ (both are ${both})`,
+    );
+  }
+  return { delimiter, quote };
+}
+
+function oneCharacter(path: string, name: string, value: unknown): string {
+  if (typeof value === "string" && [...value].length === 1 && value !== "\r" && value !== "\n") {
+    return value;
+  }
+  const got = JSON.stringify(value);
+  throw new LoomUsageError(
+    `${path}: dataset.options.${name} must be one character other than a line break, got ${got}`,
+  );
+}
+
+/** Checks the header: every column needs a unique, non-empty name. */
+function headerNames(path: string, header: CsvRecord): string[] {
+  const seen = new Map<string, number>();
+  header.cells.forEach((name, i) => {
+    if (name === "") {
+      throw dataError(
+        path,
+        header.line,
+        `column ${i + 1} of the header has no name (give every column a unique name)`,
+      );
+    }
+    const first = seen.get(name);
+    if (first !== undefined) {
+      const message = `column ${i + 1} of the header, "${name}", repeats column ${first + 1}`;
+      throw dataError(path, header.line, `${message} (column names must be unique)`);
+    }
+    seen.set(name, i);
+  });
+  return header.cells;
+}
+
+async function* rowsOf(
+  records: AsyncGenerator<CsvRecord>,
+  columns: readonly string[],
+  path: string,
+  delimiter: string,
+): AsyncGenerator<DatasetRow> {
+  let index = 0;
+  for await (const record of records) {
+    if (record.blank) continue;
+    const n = record.cells.length;
+    if (n !== columns.length) {
+      const hint = n > columns.length
+        ? `quote fields that contain ${JSON.stringify(delimiter)}`
+        : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
+      throw dataError(
+        path,
+        record.line,
+        `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
+      );
+    }
+    const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
+    yield { index: index++, line: record.line, fields, source: record.text };
+  }
+}
+
+async function open(
+  input: AsyncIterable<Uint8Array>,
+  { path, options }: { path: string; options?: Readonly<Record<string, unknown>> },
+): Promise<DatasetReader> {
+  const dialect = dialectOf(path, options);
+  const seen = { bom: false };
+  const records = readRecords(decodeUtf8(input, path, seen), path, dialect);
+  try {
+    let head = await records.next();
+    while (!head.done && head.value.blank) head = await records.next();
+    const header = head.done ? undefined : head.value;
+    const columns = header ? headerNames(path, header) : [];
+    const source: CsvSource = {
+      ...dialect,
+      bom: seen.bom,
+      eol: header?.eol || "\n",
+      header: header?.text,
+    };
+    return { layout: { columns, source }, rows: rowsOf(records, columns, path, dialect.delimiter) };
+  } catch (error) {
+    await records.return(undefined);
+    throw error;
+  }
+}
+
+/** Quotes a cell when it holds the delimiter, the quote or a line break; quotes are doubled. */
+function quoteCell(value: string, { delimiter, quote }: CsvDialect): string {
+  if (
+    !value.includes(delimiter) && !value.includes(quote) && !value.includes("\n") &&
+    !value.includes("\r")
+  ) return value;
+  return quote + value.replaceAll(quote, quote + quote) + quote;
+}
+
+/** The text of an added value: null is an empty cell. */
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+/** Splits a valid record's text into its cells' raw texts (quotes kept). */
+function splitCells(text: string, { delimiter, quote }: CsvDialect): string[] {
+  const cells: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text.startsWith(quote, i)) quoted = !quoted; // a doubled quote toggles twice
+    else if (!quoted && text.startsWith(delimiter, i)) {
+      cells.push(text.slice(start, i));
+      start = i + delimiter.length;
+    }
+  }
+  cells.push(text.slice(start));
+  return cells;
+}
+
+function sourceOf(layout: DatasetLayout): CsvSource {
+  const s = layout.source as Partial<CsvSource> | undefined;
+  return {
+    delimiter: s?.delimiter ?? ",",
+    quote: s?.quote ?? '"',
+    bom: s?.bom ?? false,
+    eol: s?.eol ?? "\n",
+    header: s?.header,
+  };
+}
+
+/**
+ * The output's pieces: the header, then one record per row. An added column that the input
+ * already has is set in place (the header is unchanged); the others follow the input columns.
+ */
+async function* pieces(
+  rows: AsyncIterable<OutputRow>,
+  layout: DatasetLayout,
+  added: readonly string[],
+): AsyncGenerator<string> {
+  const dialect = sourceOf(layout);
+  const columns = layout.columns ?? [];
+  const { delimiter, eol } = dialect;
+  const inPlace = new Map(
+    added.filter((name) => columns.includes(name)).map((name) => [columns.indexOf(name), name]),
+  );
+  const appended = added.filter((name) => !columns.includes(name));
+  // A record that is a single empty cell would read back as a blank line, so it is quoted.
+  const line = (cells: string[]) =>
+    (cells.length === 1 && cells[0] === ""
+      ? dialect.quote + dialect.quote
+      : cells.join(delimiter)) + eol;
+
+  const header = columns.length
+    ? [dialect.header ?? columns.map((c) => quoteCell(c, dialect)).join(delimiter)]
+    : [];
+  header.push(...appended.map((name) => quoteCell(name, dialect)));
+  const bom = dialect.bom ? "\ufeff" : "";
+  if (header.length) yield bom + line(header);
+  else if (bom) yield bom;
+
+  for await (const { row, added: values } of rows) {
+    let cells: string[];
+    if (typeof row.source === "string") {
+      cells = inPlace.size ? splitCells(row.source, dialect) : [row.source];
+    } else {
+      // A row this format did not read has no source text: quote its fields.
+      cells = columns.map((name) => quoteCell(cellText(row.fields[name]), dialect));
+    }
+    for (const [i, name] of inPlace) cells[i] = quoteCell(cellText(values[name]), dialect);
+    if (!columns.length) cells = [];
+    for (const name of appended) cells.push(quoteCell(cellText(values[name]), dialect));
+    yield line(cells);
+  }
+}
+
+/** The CSV format instance. */
+export const csvFormat: FormatV1 = {
+  specificationVersion: "loom.format.v1",
+  name: "csv",
+  extensions: [".csv"],
+  open,
+  write: (rows, { layout, added }) => batchText(pieces(rows, layout, added)),
+};
+
+/** The built-in `csv` format plugin. */
+export default definePlugin({
+  apiVersion: 1,
+  kind: "format",
+  name: "csv",
+  description: "CSV with a header line; input cells are written back byte for byte",
+  create: () => csvFormat,
+});
