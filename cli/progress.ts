@@ -4,7 +4,7 @@
  * @module
  */
 import process from "node:process";
-import { SingleBar } from "cli-progress";
+import { Presets, SingleBar } from "cli-progress";
 import type { RunEvent, RunEventHandler } from "../core/events.ts";
 
 /** How progress is shown. */
@@ -88,7 +88,7 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
             hideCursor: true,
             etaBuffer: 200,
             fps: 8,
-          });
+          }, Presets.shades_classic);
           bar.start(event.rows, 0, { cached: 0, errors: 0, rate: "0.0" });
         } else if (style === "lines") {
           timer = setInterval(() => err(`loom: ${tally.line()}`), lineInterval() * 1000);

@@ -9,6 +9,7 @@ import * as nodePath from "node:path";
 import * as v from "valibot";
 import { type JobIssue, LoomJobError, LoomUsageError } from "../errors.ts";
 import { describeIssues, dottedPath, type Problem } from "./issues.ts";
+import { isPathReference } from "../plugin-loader.ts";
 import { JobSchema, type JobSpec } from "./schema.ts";
 import { type KeyPath, parseSource, type Pos, type YamlSource } from "./source.ts";
 
@@ -85,7 +86,7 @@ export async function loadJob(
     spec.output.path = resolve(["output", "path"], spec.output.path);
   }
   if (spec.plugins) {
-    spec.plugins = spec.plugins.map((p, i) => (isPathRef(p) ? resolve(["plugins", i], p) : p));
+    spec.plugins = spec.plugins.map((p, i) => (isPathReference(p) && !p.startsWith("file:") ? resolve(["plugins", i], p) : p));
   }
   const where = (path: readonly string[]): string => {
     const flag = overrideAt(path)?.flag;
@@ -203,11 +204,6 @@ function shownPath(cwd: string, file: string): string {
   const rel = nodePath.relative(cwd, file);
   const outside = rel === ".." || rel.startsWith(`..${nodePath.sep}`) || nodePath.isAbsolute(rel);
   return rel && !outside ? rel : file;
-}
-
-/** `./x`, `../x`, `/x` (and `C:\x`) are paths; anything else is a package name. */
-function isPathRef(ref: string): boolean {
-  return /^\.\.?([\\/]|$)/.test(ref) || nodePath.isAbsolute(ref);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
