@@ -1,0 +1,67 @@
+/**
+ * Benchmark: a sync run's throughput and peak memory as the dataset grows. Peak memory must stay
+ * flat while rows grow 100-fold (reading, executing and writing all stream).
+ *
+ *   node scripts/bench/sync-memory.ts [rows ...]        (Node 22.18+ runs the .ts directly)
+ *   deno run -A scripts/bench/sync-memory.ts [rows ...]
+ *
+ * Defaults to 10,000, 100,000 and 1,000,000 rows of CSV through `echo` with the cache off, then
+ * the smallest size (at most 100,000 rows) with the cache on (cold, then warm). Prints one line per run.
+ */
+import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { once } from "node:events";
+import { loadJob } from "../../core/job/load.ts";
+import { runJob } from "../../core/run/job.ts";
+import { runtimeName } from "../../core/runtime.ts";
+
+async function makeCsv(path: string, rows: number): Promise<void> {
+  const out = createWriteStream(path);
+  out.write("id,category,prompt\n");
+  for (let i = 0; i < rows; i++) {
+    const line = `${i},cat-${i % 17},"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`;
+    if (!out.write(line)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "close");
+}
+
+async function measure(dir: string, rows: number, cache: boolean, label: string): Promise<void> {
+  const input = join(dir, `in-${rows}.csv`);
+  const job = join(dir, `job-${rows}.yaml`);
+  writeFileSync(
+    job,
+    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${join(dir, "out.csv")} }\nsync: { workers: 64, cache: ${cache} }\n`,
+  );
+  globalThis.gc?.();
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const started = performance.now();
+  const summary = await runJob(await loadJob({ file: job, cwd: dir }), { force: true, env: { LOOM_HOME: join(dir, "home") } });
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(timer);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  console.log(
+    `${runtimeName()} ${label.padEnd(10)} rows=${String(rows).padStart(9)} ` +
+      `answered=${summary.ok} cached=${summary.cached} time=${seconds.toFixed(1)}s ` +
+      `rate=${Math.round(rows / seconds)} rows/s peakRSS=${Math.round(peak / 2 ** 20)} MiB`,
+  );
+}
+
+const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const dir = mkdtempSync(join(tmpdir(), "loom-bench-"));
+try {
+  for (const rows of sizes.length ? sizes : [10_000, 100_000, 1_000_000]) {
+    await makeCsv(join(dir, `in-${rows}.csv`), rows);
+    await measure(dir, rows, false, "no-cache");
+  }
+  // The cache holds one file per answer: measure it at a size that does not fill the disk.
+  const rows = Math.min(...(sizes.length ? sizes : [100_000]), 100_000);
+  await makeCsv(join(dir, `in-${rows}.csv`), rows);
+  await measure(dir, rows, true, "cache-cold");
+  await measure(dir, rows, true, "cache-warm");
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
