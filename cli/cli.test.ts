@@ -88,6 +88,34 @@ describe("loom run", () => {
   });
 });
 
+describe("progress", () => {
+  it("prints plain periodic lines when stderr is not a terminal", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "d.csv"), `prompt\n${Array.from({ length: 60 }, (_, i) => `p${i}`).join("\n")}\n`);
+    writeFileSync(join(dir, "j.yaml"), "dataset: { path: d.csv }\nprovider: echo\nprovider_options: { latency_ms: 10 }\nmodel: m\nmode: sync\nsync: { workers: 2 }\n");
+    // 60 rows at 10 ms on 2 workers take at least 300 ms, so a 50 ms interval must print lines.
+    const result = await runCli(["j.yaml"], { cwd: dir, env: { LOOM_HOME: join(dir, "home"), LOOM_PROGRESS_INTERVAL: "0.05" } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /^loom: 60 rows from .*d\.csv \(sync\) → .*d_results_echo_m\.csv$/m);
+    assert.match(result.stderr, /^loom: \d+\/60 rows \(\d+%\) \| cached 0 \| errors 0 \| [\d.]+ rows\/s \| ETA \S+$/m);
+    assert.doesNotMatch(result.stderr, /\x1b\[/, "no terminal escapes in plain output");
+  });
+
+  it("prints every event as a JSON line with --json", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "d.csv"), "prompt\na\nb\nBAD\n");
+    const result = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json"], {
+      cwd: dir,
+      env: { LOOM_HOME: join(dir, "home") },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const events = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.type), ["plan", "row", "row", "row", "done"]);
+    assert.equal(events[0].rows, 3);
+    assert.deepEqual(events.at(-1).summary.rows, 3);
+  });
+});
+
 describe("loom usage", () => {
   it("has --help on every command and --version", async () => {
     for (const args of [["--help"], ["run", "--help"], ["cache", "--help"], ["cache", "clear", "--help"]]) {

@@ -46,10 +46,15 @@ async function testDeno(scratch: string): Promise<Tally> {
   // No report means deno stopped before running tests (a type error, say): count it as a failure.
   if (!existsSync(junit)) return { passed: 0, failed: 1 };
   const xml = readFileSync(junit, "utf8");
-  // Count leaf test cases (node:test `it`s are reported as <testcase> elements).
-  const cases = xml.match(/<testcase\b[^>]*?(\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
-  const failed = cases.filter((c) => c.includes("<failure")).length;
-  const tally = { passed: cases.length - failed, failed };
+  // Deno reports each top-level describe as a test case and each `it` as a case named
+  // "describe > it"; count only the leaves, as Node does.
+  const cases = (xml.match(/<testcase\b[\s\S]*?<\/testcase>/g) ?? []).map((c) => ({
+    name: c.match(/name="([^"]*)"/)?.[1] ?? "",
+    failed: c.includes("<failure"),
+  }));
+  const leaves = cases.filter((c) => !cases.some((o) => o.name.startsWith(`${c.name} &gt; `)));
+  const failed = leaves.filter((c) => c.failed).length;
+  const tally = { passed: leaves.length - failed, failed };
   if (code !== 0 && tally.failed === 0) tally.failed = 1;
   return tally;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
@@ -120,5 +121,50 @@ describe("sync runs", () => {
     const resumed = await t.run();
     assert.ok(resumed.cached >= 10, `cached ${resumed.cached}`);
     assert.equal(resumed.ok + resumed.cached, 40);
+  });
+
+  it("reads every format gzipped and writes the output uncompressed, named without .gz", async () => {
+    const inputs: Record<string, string> = {
+      "a.csv.gz": "id,prompt\n1,hello\n2,\"a, b\"\n",
+      "b.json.gz": '[{"id":1,"prompt":"hello"},{"id":2,"prompt":"a, b"}]',
+      "c.jsonl.gz": '{"id":1,"prompt":"hello"}\n{"id":2,"prompt":"a, b"}\n',
+    };
+    const dir = tempDir();
+    for (const [name, text] of Object.entries(inputs)) writeFileSync(join(dir, name), gzipSync(text));
+    for (const name of Object.keys(inputs)) {
+      const job = await loadJob({
+        overrides: [
+          { path: ["dataset", "path"], value: name, flag: "--file" },
+          { path: ["provider"], value: "echo", flag: "--provider" },
+          { path: ["model"], value: "m", flag: "--model" },
+          { path: ["mode"], value: "sync", flag: "--sync" },
+        ],
+        cwd: dir,
+      });
+      const summary = await runJob(job, { env: { LOOM_HOME: join(dir, "home") } });
+      assert.equal(summary.ok + summary.cached, 2, name);
+      const out = readFileSync(summary.output!, "utf8");
+      assert.ok(summary.output!.endsWith(name.replace(/\.gz$/, "").replace(/^(\w)\./, "$1_results_echo_m.")), summary.output);
+      assert.ok(out.includes("a, b") && out.includes("hello"), `${name}: ${out}`);
+    }
+    assert.equal(
+      readFileSync(join(dir, "a_results_echo_m.csv"), "utf8"),
+      'id,prompt,llm_response,llm_error\n1,hello,hello,\n2,"a, b","a, b",\n',
+    );
+  });
+
+  it("names the row and file when a gzipped input is corrupt, before any work", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "bad.csv.gz"), "this is not gzip");
+    const job = await loadJob({
+      overrides: [
+        { path: ["dataset", "path"], value: "bad.csv.gz", flag: "--file" },
+        { path: ["provider"], value: "echo", flag: "--provider" },
+        { path: ["model"], value: "m", flag: "--model" },
+        { path: ["mode"], value: "sync", flag: "--sync" },
+      ],
+      cwd: dir,
+    });
+    await assert.rejects(() => runJob(job, { env: { LOOM_HOME: join(dir, "home") } }), /bad\.csv\.gz: not a valid gzip file/);
   });
 });
