@@ -10,9 +10,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "csv-parse/sync";
 import { runtimeName } from "../core/runtime.ts";
 import { VERSION } from "../core/version.ts";
-import { repoRoot } from "../core/testing/paths.ts";
-import { runCli, spawnCli } from "../core/testing/run-cli.ts";
-import { tempDir } from "../core/testing/temp.ts";
+import { repoRoot } from "../core/test-support/paths.ts";
+import { runCli, spawnCli } from "../core/test-support/run-cli.ts";
+import { tempDir } from "../core/test-support/temp.ts";
 
 const jobs = join(repoRoot(), "jobs");
 
@@ -103,7 +103,7 @@ describe("progress", () => {
 
   it("prints every event as a JSON line with --json", async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "d.csv"), "prompt\na\nb\nBAD\n");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\nr1,a\nr2,b\nr3,\n");
     const result = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json"], {
       cwd: dir,
       env: { LOOM_HOME: join(dir, "home") },
@@ -113,6 +113,9 @@ describe("progress", () => {
     assert.deepEqual(events.map((e) => e.type), ["plan", "row", "row", "row", "done"]);
     assert.equal(events[0].rows, 3);
     assert.deepEqual(events.at(-1).summary.rows, 3);
+    const rows = events.filter((e) => e.type === "row").sort((a, b) => a.index - b.index);
+    assert.deepEqual(rows.map((e) => [e.index, e.id, e.outcome]), [[0, "r1", "ok"], [1, "r2", "ok"], [2, "r3", "error"]]);
+    assert.match(rows[2].error, /empty prompt/);
   });
 });
 
@@ -140,6 +143,9 @@ describe("loom usage", () => {
     assert.match(bad.stderr, /bad\.yaml:3:1: .*modle/);
     assert.match(bad.stderr, /bad\.yaml:4:\d+: sync\.workers/);
     assert.match(bad.stderr, /model/);
+    const bare = await runCli([]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /Usage: loom/);
     assert.equal((await runCli(["run", "--frobnicate"])).code, 2);
     assert.equal((await runCli(["run"])).code, 2);
     const missing = await runCli(["nope.yaml"], { cwd: dir });

@@ -16,7 +16,14 @@ export function createProgram(): Command {
     .description("Run datasets of prompts through LLM providers and merge the answers back into the rows.")
     .version(VERSION, "-V, --version")
     .showSuggestionAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      "after",
+      "\nExamples:\n  loom jobs/hello.yaml                      run a job file (same as: loom run jobs/hello.yaml)\n" +
+        "  loom run -f data.csv -p echo -m m --sync  run a job given by flags\n" +
+        "  loom cache clear --yes                    empty the response cache\n\n" +
+        "State lives in LOOM_HOME (default ~/.loom). Exit codes: 0 ok, 1 run failed, 2 usage error.",
+    );
   registerRun(program);
   registerCache(program);
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
@@ -27,8 +34,17 @@ export function createProgram(): Command {
 
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A closed stdout (`loom … --json | head`) is not an error worth a stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+  const program = createProgram();
+  if (argv.length === 0) {
+    process.stderr.write(program.helpInformation());
+    return EXIT.usage;
+  }
   try {
-    await createProgram().parseAsync(argv, { from: "user" });
+    await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -25,7 +25,15 @@ export interface RunSummary {
 /** An event of a run. */
 export type RunEvent =
   | { readonly type: "plan"; readonly rows: number; readonly input: string; readonly output: string; readonly mode: "sync" | "batch" }
-  | { readonly type: "row"; readonly index: number; readonly outcome: RowOutcome; readonly error?: string }
+  | {
+    readonly type: "row";
+    /** 0-based position of the row in the input. */
+    readonly index: number;
+    /** The row's id (its `dataset.id` column, default `id`), when it has one. */
+    readonly id?: string;
+    readonly outcome: RowOutcome;
+    readonly error?: string;
+  }
   | { readonly type: "warning"; readonly message: string }
   | { readonly type: "done"; readonly summary: RunSummary };
 

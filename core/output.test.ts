@@ -4,7 +4,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
 import { defaultOutputPath, removeStaleTemps, writeFileAtomic } from "./output.ts";
-import { tempDir } from "./testing/temp.ts";
+import { tempDir } from "./test-support/temp.ts";
 
 describe("defaultOutputPath", () => {
   it("names the output after the input, provider and model, beside the input", () => {

@@ -5,8 +5,8 @@ import { describe, it } from "node:test";
 import { BUILTIN_PLUGINS } from "../plugins/_builtins.ts";
 import { LoomPluginError, LoomUsageError } from "./errors.ts";
 import { Registry } from "./registry.ts";
-import { repoRoot } from "./testing/paths.ts";
-import { tempDir } from "./testing/temp.ts";
+import { repoRoot } from "./test-support/paths.ts";
+import { tempDir } from "./test-support/temp.ts";
 
 const context = { env: {}, home: "/nonexistent" };
 const FOLDERS = { provider: "providers", format: "formats", storage: "storage" } as const;

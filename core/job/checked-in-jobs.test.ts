@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
-import { repoRoot } from "../testing/paths.ts";
+import { repoRoot } from "../test-support/paths.ts";
 import { loadJob } from "./load.ts";
 
 it("every checked-in job validates and points editors at the generated schema", async () => {

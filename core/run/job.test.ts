@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
 import type { RunEvent } from "../events.ts";
 import { type JobOverride, loadJob } from "../job/load.ts";
-import { tempDir } from "../testing/temp.ts";
+import { tempDir } from "../test-support/temp.ts";
 import { runJob } from "./job.ts";
 
 /** Writes a job file and its data into a fresh directory; returns paths and a run helper. */

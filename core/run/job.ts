@@ -63,7 +63,6 @@ function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["
 
 /** Runs a job; resolves with its summary once the output file is in place. */
 export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<RunSummary> {
-  const started = Date.now();
   const env = options.env ?? process.env;
   const context: PluginContext = { env: { ...env }, home: loomHome(env) };
   const registry = options.registry ?? new Registry();
@@ -89,6 +88,7 @@ export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<
       if (!ok) throw new LoomUsageError(`${plan.output} exists; pass --force to overwrite it`);
     }
     options.onEvent?.({ type: "plan", rows: plan.rows, input: plan.input, output: plan.output, mode });
+    const started = Date.now();
 
     const cacheOn = spec.sync?.cache ?? true;
     const storage = cacheOn ? await registry.create("storage", "fs", {}, context) : undefined;
@@ -104,6 +104,7 @@ export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<
       buildRequest: (row) => buildRequest(spec, row.fields),
       cache: storage ? new ResponseCache(storage) : undefined,
       workers: spec.sync?.workers ?? DEFAULT_WORKERS,
+      idColumn: spec.dataset.id ?? (plan.columns.includes("id") ? "id" : undefined),
       signal: options.signal,
       onEvent,
     });

@@ -26,6 +26,8 @@ export interface SyncExecutorOptions {
   /** Absent when the cache is off. */
   readonly cache?: ResponseCache;
   readonly workers: number;
+  /** Column holding row ids, reported in row events. */
+  readonly idColumn?: string;
   /** Aborting stops new calls and aborts the ones in flight. */
   readonly signal?: AbortSignal;
   readonly onEvent?: RunEventHandler;
@@ -36,7 +38,7 @@ const WINDOW_PER_WORKER = 64;
 
 /** Runs every row and yields its result in input order. */
 export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
-  const { provider, cache, signal, onEvent } = options;
+  const { provider, cache, signal, onEvent, idColumn } = options;
   // Identical requests in flight at the same time share one call.
   const inFlight = new Map<string, Promise<GenerateResult>>();
 
@@ -46,7 +48,13 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     warned = true;
   };
   const report = (row: DatasetRow, outcome: RowOutcome, error?: string) =>
-    onEvent?.({ type: "row", index: row.index, outcome, ...(error === undefined ? {} : { error }) });
+    onEvent?.({
+      type: "row",
+      index: row.index,
+      ...(idColumn !== undefined && row.fields[idColumn] != null ? { id: String(row.fields[idColumn]) } : {}),
+      outcome,
+      ...(error === undefined ? {} : { error }),
+    });
 
   const call = (key: string, built: Extract<BuiltRequest, { request: unknown }>) => {
     let pending = inFlight.get(key);
