@@ -6,6 +6,7 @@
 import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { EXIT, LoomError } from "../core/errors.ts";
+import { collectSecrets, createRedactor, redactError } from "../core/secrets.ts";
 import { VERSION } from "../core/version.ts";
 import { registerCache } from "./commands/cache.ts";
 import { registerRun } from "./commands/run.ts";
@@ -32,6 +33,13 @@ export function createProgram(): Command {
   return program;
 }
 
+/** The value of `--api-key` in raw arguments, so that it can be scrubbed from any message. */
+function apiKeyIn(argv: readonly string[]): string | undefined {
+  const i = argv.indexOf("--api-key");
+  if (i >= 0) return argv[i + 1];
+  return argv.find((a) => a.startsWith("--api-key="))?.slice("--api-key=".length);
+}
+
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   // A closed stdout (`loom … --json | head`) is not an error worth a stack trace.
@@ -47,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (error) {
+    redactError(error, createRedactor(collectSecrets(process.env, apiKeyIn(argv))));
     if (error instanceof CommanderError) {
       // --help and --version end with exit code 0; anything else commander rejects is usage.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;

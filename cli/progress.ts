@@ -6,6 +6,7 @@
 import process from "node:process";
 import { Presets, SingleBar } from "cli-progress";
 import type { RunEvent, RunEventHandler } from "../core/events.ts";
+import { displayPath } from "../core/paths.ts";
 
 /** How progress is shown. */
 export type ProgressStyle = "bar" | "lines" | "json" | "none";
@@ -80,7 +81,7 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
       case "plan":
         tally.total = event.rows;
         if (style === "none") return;
-        err(`loom: ${event.rows} rows from ${event.input} (${event.mode}) → ${event.output}`);
+        err(`loom: ${event.rows} rows from ${displayPath(event.input)} (${event.mode}) → ${displayPath(event.output)}`);
         if (style === "bar") {
           bar = new SingleBar({
             stream: process.stderr,

@@ -4,9 +4,10 @@
  * @module
  */
 import { createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
 import { errorMessage, LoomDataError, LoomUsageError } from "./errors.ts";
+import { displayPath } from "./paths.ts";
 import type { DatasetReader, FormatV1 } from "./spec/format.ts";
 
 /** True when a path names a gzip-compressed file. */
@@ -16,6 +17,7 @@ export function isGzipPath(path: string): boolean {
 
 /** Streams a file's bytes, decompressing `.gz` files. Read errors name the file. */
 export async function* readBytes(path: string): AsyncGenerator<Uint8Array> {
+  const shown = displayPath(path);
   const file = createReadStream(path);
   const stream = isGzipPath(path) ? file.pipe(createGunzip()) : file;
   // A failed file read does not propagate through pipe(); forward it to the gunzip stream.
@@ -25,21 +27,32 @@ export async function* readBytes(path: string): AsyncGenerator<Uint8Array> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") {
-      throw new LoomDataError(`${path}: not a valid gzip file (${errorMessage(error)})`, { cause: error });
+      throw new LoomDataError(`${shown}: not a valid gzip file (${errorMessage(error)})`, { cause: error });
     }
-    throw new LoomDataError(`${path}: cannot read it (${errorMessage(error)})`, { cause: error });
+    throw new LoomDataError(`${shown}: cannot read it (${errorMessage(error)})`, { cause: error });
   } finally {
     file.destroy();
     stream.destroy();
   }
 }
 
-/** Throws a clear error unless the dataset file exists and is readable. */
-export async function assertReadable(path: string): Promise<void> {
+/**
+ * Throws a clear error unless the dataset is a readable regular file. Loom reads a dataset twice
+ * (once to check every row, once to run), which a pipe or a device cannot give it.
+ */
+export async function assertDatasetFile(file: string): Promise<void> {
+  const path = displayPath(file);
+  let info;
   try {
-    await access(path);
+    info = await stat(file);
   } catch {
     throw new LoomUsageError(`dataset not found: ${path}`);
+  }
+  if (info.isDirectory()) throw new LoomUsageError(`${path}: is a directory, not a dataset file`);
+  if (!info.isFile()) {
+    throw new LoomUsageError(
+      `${path}: is not a regular file (a pipe or a device?). Loom reads a dataset twice, once to check it and once to run it: save it to a file first`,
+    );
   }
 }
 
@@ -49,5 +62,5 @@ export function openDataset(
   format: FormatV1,
   options?: Readonly<Record<string, unknown>>,
 ): Promise<DatasetReader> {
-  return format.open(readBytes(path), { path, options });
+  return format.open(readBytes(path), { path: displayPath(path), options });
 }

@@ -3,9 +3,12 @@
  * the same directory, renamed into place once complete, so no crash leaves half a file).
  * @module
  */
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { Buffer } from "node:buffer";
+import { constants } from "node:fs";
+import { access, lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import process from "node:process";
+import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
 
 const TMP_SUFFIX = ".loom-tmp";
 
@@ -18,11 +21,44 @@ export function safeFileComponent(value: string): string {
  * The default output path: `<name>_results_<provider>_<model>.<ext>` beside the input, where
  * `.gz` is dropped (`data.csv.gz` → `data_results_openai_gpt-4o-mini.csv`).
  */
-export function defaultOutputPath(input: string, provider: string, model: string): string {
+export function defaultOutputPath(input: string, provider: string, model: string, ext?: string): string {
   const file = basename(input).replace(/\.gz$/i, "");
-  const ext = extname(file);
-  const name = ext ? file.slice(0, -ext.length) : file;
-  return join(dirname(input), `${name}_results_${safeFileComponent(provider)}_${safeFileComponent(model)}${ext}`);
+  const inputExt = extname(file);
+  const name = inputExt ? file.slice(0, -inputExt.length) : file;
+  return join(dirname(input), `${name}_results_${safeFileComponent(provider)}_${safeFileComponent(model)}${ext ?? inputExt}`);
+}
+
+/** Longest file name most filesystems accept, in bytes. */
+const MAX_NAME_BYTES = 255;
+
+/**
+ * Checks, before any work, that an output can be written at `path`: its folder exists or can be
+ * made and is writable, its name is not too long, and whatever is there now is a regular file.
+ * A symbolic link is followed, so the file it points to is replaced and the link kept. Returns
+ * the path to write. Throws `LoomUsageError` saying what is wrong.
+ */
+export async function checkOutputPath(path: string): Promise<string> {
+  let target = path;
+  const link = await lstat(path).catch(() => undefined);
+  if (link?.isSymbolicLink()) {
+    target = await realpath(path).catch(() => {
+      throw new LoomUsageError(`${path} is a symbolic link to nothing; remove it or choose another output`);
+    });
+  }
+  const existing = await stat(target).catch(() => undefined);
+  if (existing?.isDirectory()) throw new LoomUsageError(`${path} is a directory; give the output a file name`);
+  if (existing && !existing.isFile()) throw new LoomUsageError(`${path} is not a regular file; choose another output`);
+  if (Buffer.byteLength(basename(target)) > MAX_NAME_BYTES - 32) {
+    throw new LoomUsageError(`the output file name is too long (${basename(target).length} characters); choose a shorter one`);
+  }
+  const dir = dirname(target);
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new LoomUsageError(`cannot write an output in ${dir}: ${errorMessage(error)}`);
+  }
+  return target;
 }
 
 /** True when a file exists at `path`. */
@@ -74,7 +110,9 @@ export async function writeFileAtomic(path: string, chunks: AsyncIterable<string
   await mkdir(dirname(path), { recursive: true });
   await removeStaleTemps(path);
   const tmp = join(dirname(path), `${tempPrefix(path)}${process.pid}${TMP_SUFFIX}`);
-  const file = await open(tmp, "w");
+  const file = await open(tmp, "w").catch((error) => {
+    throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
+  });
   try {
     for await (const chunk of chunks) await file.write(chunk);
     await file.sync();
@@ -83,6 +121,8 @@ export async function writeFileAtomic(path: string, chunks: AsyncIterable<string
   } catch (error) {
     await file.close().catch(() => {});
     await rm(tmp, { force: true });
-    throw error;
+    // Errors of the rows being written (an abort, a provider) pass through; file errors say where.
+    if (LoomError.isInstance(error) || !(error as { code?: unknown }).code) throw error;
+    throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   }
 }

@@ -5,14 +5,15 @@
  * @module
  */
 import { basename, extname, resolve } from "node:path";
-import { assertReadable, openDataset } from "./dataset.ts";
+import { assertDatasetFile, openDataset } from "./dataset.ts";
 import { LoomJobError, LoomUsageError } from "./errors.ts";
 import type { LoadedJob } from "./job/load.ts";
-import { defaultOutputPath } from "./output.ts";
+import { checkOutputPath, defaultOutputPath } from "./output.ts";
+import { displayPath } from "./paths.ts";
 import type { PluginContext } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
 import { DEFAULT_PROMPT_COLUMN, promptColumns } from "./request.ts";
-import type { DatasetLayout, FormatV1 } from "./spec/format.ts";
+import type { DatasetLayout, DatasetReader, FormatV1 } from "./spec/format.ts";
 
 /** Column Loom adds with the answer. */
 export const RESPONSE_COLUMN = "llm_response";
@@ -43,43 +44,74 @@ async function resolveFormat(job: LoadedJob, registry: Registry, context: Plugin
   return { name, format: await registry.create("format", name, {}, context) };
 }
 
-/** The output path, checked: never the input, never compressed, in the input's format. */
-function resolveOutput(job: LoadedJob, format: FormatV1): string {
+/** The input's extension without `.gz` (`data.csv.gz` → `.csv`). */
+function inputExtension(path: string): string {
+  return extname(path.toLowerCase().replace(/\.gz$/, ""));
+}
+
+/**
+ * The output path, checked before any work: never the input, never compressed, in the input's
+ * format, and somewhere a file can be written.
+ */
+async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> {
   const { dataset, provider, model, output } = job.spec;
-  const path = output?.path ?? defaultOutputPath(dataset.path, provider, model);
-  const where = job.where(["output", "path"]);
-  if (resolve(path) === resolve(dataset.path)) {
-    throw new LoomJobError([{ where, path: "output.path", message: "the output would overwrite the input; choose another path" }]);
-  }
-  if (path.toLowerCase().endsWith(".gz")) {
-    throw new LoomJobError([{ where, path: "output.path", message: `output is written uncompressed: drop ".gz" from ${basename(path)}` }]);
-  }
+  const inputExt = inputExtension(dataset.path);
+  // A `.txt` read with `format: csv` gets a `.csv` output by default.
+  const defaultExt = format.extensions.includes(inputExt) ? undefined : format.extensions[0];
+  const given = output?.path;
+  const path = given ?? defaultOutputPath(dataset.path, provider, model, defaultExt);
+  const fail = (message: string): never => {
+    if (given !== undefined) throw new LoomJobError([{ where: job.where(["output", "path"]), path: "output.path", message }]);
+    throw new LoomUsageError(`${displayPath(path)}: ${message} (this is the default output path; choose one with --output or output.path)`);
+  };
+  if (resolve(path) === resolve(dataset.path)) fail("the output would overwrite the input; choose another path");
+  if (path.toLowerCase().endsWith(".gz")) fail(`output is written uncompressed: drop ".gz" from ${basename(path)}`);
   const ext = extname(path).toLowerCase();
-  if (ext && !format.extensions.includes(ext)) {
-    throw new LoomJobError([{
-      where,
-      path: "output.path",
-      message: `output is written in the input's format (${format.name}): use a ${format.extensions.join(" or ")} file name`,
-    }]);
+  if (ext && ext !== inputExt && !format.extensions.includes(ext)) {
+    fail(`output is written in the input's format (${format.name}): use a ${format.extensions.join(" or ")} file name`);
   }
-  return path;
+  try {
+    return await checkOutputPath(path);
+  } catch (error) {
+    if (error instanceof LoomUsageError) fail(error.message);
+    throw error;
+  }
 }
 
 /** Reads the whole dataset once: counts rows and collects column names. */
-async function scan(job: LoadedJob, format: FormatV1) {
-  const reader = await openDataset(job.spec.dataset.path, format, job.spec.dataset.options);
+async function scan(job: LoadedJob, format: FormatV1, signal?: AbortSignal) {
+  const reader = await openJobDataset(job, format);
   const seen = new Set<string>(reader.layout.columns ?? []);
   let rows = 0;
   for await (const row of reader.rows) {
+    signal?.throwIfAborted();
     rows++;
     if (!reader.layout.columns) for (const key of Object.keys(row.fields)) seen.add(key);
   }
   return { layout: reader.layout, rows, columns: [...seen] };
 }
 
-/** Checks that the prompt, system prompt and id refer to columns the dataset has. */
-function checkColumns(job: LoadedJob, columns: readonly string[], rows: number): void {
-  if (rows === 0) return;
+/**
+ * Opens the job's dataset. A format's complaint about `dataset.options` is a problem of the job
+ * file, so it is reported at the options' position.
+ */
+export async function openJobDataset(job: LoadedJob, format: FormatV1): Promise<DatasetReader> {
+  try {
+    return await openDataset(job.spec.dataset.path, format, job.spec.dataset.options);
+  } catch (error) {
+    if (error instanceof LoomUsageError && error.name === "LoomUsageError" && job.spec.dataset.options) {
+      throw new LoomJobError([{ where: job.where(["dataset", "options"]), path: "dataset.options", message: error.message }]);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Checks that the prompt, system prompt and id refer to columns the dataset has. Formats without
+ * a header (JSON, JSONL) only know their columns from rows, so an empty one is not checked.
+ */
+function checkColumns(job: LoadedJob, columns: readonly string[], known: boolean): void {
+  if (!known) return;
   const have = new Set(columns);
   const list = columns.length ? columns.map((c) => JSON.stringify(c)).join(", ") : "(none)";
   const issues = [];
@@ -108,21 +140,24 @@ function checkColumns(job: LoadedJob, columns: readonly string[], rows: number):
   if (id !== undefined && !have.has(id)) {
     issues.push({ where: job.where(["dataset", "id"]), path: "dataset.id", message: `the dataset has no column "${id}" (columns: ${list})` });
   }
-  if (issues.length) throw new LoomJobError(issues, `job does not fit ${job.spec.dataset.path}`);
+  if (issues.length) throw new LoomJobError(issues, `job does not fit ${displayPath(job.spec.dataset.path)}`);
 }
 
-/** Checks a job against its dataset and decides its output; reads the dataset once. */
-export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext): Promise<Plan> {
+/**
+ * Checks a job against its dataset and decides its output; reads the dataset once. Aborting
+ * `signal` stops the reading pass.
+ */
+export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext, signal?: AbortSignal): Promise<Plan> {
   const input = job.spec.dataset.path;
-  await assertReadable(input);
+  await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
-  const output = resolveOutput(job, format);
-  const { layout, rows, columns } = await scan(job, format);
-  checkColumns(job, columns, rows);
+  const output = await resolveOutput(job, format);
+  const { layout, rows, columns } = await scan(job, format, signal);
+  checkColumns(job, columns, layout.columns !== undefined || rows > 0);
   const added = [RESPONSE_COLUMN, ERROR_COLUMN, ...(job.spec.output?.with_meta ? META_COLUMNS : [])];
   const clash = added.filter((c) => columns.includes(c));
   if (clash.length) {
-    throw new LoomUsageError(`${input}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);
+    throw new LoomUsageError(`${displayPath(input)}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);
   }
   return { input, output, format, formatName, layout, rows, columns, added };
 }

@@ -12,7 +12,9 @@ import { runtimeName } from "./runtime.ts";
 
 /** True when a plugin reference is a file path rather than a package name. */
 export function isPathReference(ref: string): boolean {
-  return ref.startsWith("./") || ref.startsWith("../") || ref.startsWith("file:") || isAbsolute(ref);
+  return ref.startsWith("./") || ref.startsWith("../") || ref.startsWith("file:") || isAbsolute(ref) ||
+    // `plugins/acme.ts` is a file, not a package named like one.
+    /\.(ts|mts|js|mjs|cjs)$/.test(ref);
 }
 
 type ExportsField = string | { [condition: string]: ExportsField } | undefined;
@@ -61,10 +63,14 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
   try {
     module = await import(specifier);
   } catch (error) {
-    const hint = ref.endsWith(".ts") && runtimeName() === "node"
+    const code = (error as { code?: string }).code;
+    const message = errorMessage(error);
+    const hint = code === "ERR_UNKNOWN_FILE_EXTENSION"
       ? " (TypeScript plugins need Node 22.18 or later, or Deno)"
+      : /loom-batch/.test(message)
+      ? ' (a plugin file should import Loom only as types, `import type { … } from "loom-batch"`, or install loom-batch beside it)'
       : "";
-    throw new LoomPluginError(`plugin ${ref}: cannot load it: ${errorMessage(error)}${hint}`, { cause: error });
+    throw new LoomPluginError(`plugin ${ref}: cannot load it: ${message}${hint}`, { cause: error });
   }
   if (module.default === undefined) {
     throw new LoomPluginError(`plugin ${ref}: the module has no default export (export default a plugin definition)`);

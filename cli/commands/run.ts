@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { LoomUsageError } from "../../core/errors.ts";
 import { type JobOverride, loadJob } from "../../core/job/load.ts";
 import { exitCodeFor, runJob } from "../../core/run/job.ts";
+import { displayPath } from "../../core/paths.ts";
 import { isInteractive } from "../../core/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
@@ -34,13 +35,13 @@ interface RunFlags {
 export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverride[] {
   if (flags.sync && flags.batch) throw new LoomUsageError("--sync and --batch contradict each other; give one");
   const list: JobOverride[] = [];
-  const add = (path: string[], value: unknown, flag: string) => {
-    if (value !== undefined) list.push({ path, value, flag });
+  const add = (path: string[], value: unknown, flag: string, clears?: string[][]) => {
+    if (value !== undefined) list.push({ path, value, flag, ...(clears ? { clears } : {}) });
   };
   add(["dataset", "path"], flags.file, "--file");
   add(["provider"], flags.provider, "--provider");
   add(["model"], flags.model, "--model");
-  add(["prompt", "column"], flags.col, "--col");
+  add(["prompt", "column"], flags.col, "--col", [["prompt", "template"]]);
   add(["output", "path"], flags.output, "--output");
   if (flags.sync) add(["mode"], "sync", "--sync");
   if (flags.batch) add(["mode"], "batch", "--batch");
@@ -104,12 +105,12 @@ export function registerRun(program: Command): void {
           apiKey: flags.apiKey,
           signal: controller.signal,
           onEvent: progress.onEvent,
-          confirmOverwrite: interactive ? (path) => askYesNo(`${path} exists. Overwrite it?`) : undefined,
+          confirmOverwrite: interactive ? (path) => askYesNo(`${displayPath(path)} exists. Overwrite it?`) : undefined,
         });
         const parts = [`${summary.ok} answered`, `${summary.cached} from cache`, `${summary.errors} failed`];
         if (!flags.json) {
           process.stdout.write(
-            `wrote ${summary.output}: ${summary.rows} rows (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
+            `wrote ${displayPath(summary.output!)}: ${summary.rows} rows (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
           );
           if (summary.errors > 0) process.stderr.write(`loom: ${summary.errors} row(s) failed; their reasons are in the llm_error column\n`);
         }

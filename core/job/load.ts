@@ -21,6 +21,11 @@ export interface JobOverride {
   value: unknown;
   /** The flag, for messages, e.g. `--workers`. */
   flag: string;
+  /**
+   * Keys the flag replaces besides its own, removed from the job first: `--col` sets
+   * `prompt.column` and so clears `prompt.template`.
+   */
+  clears?: readonly (readonly string[])[];
 }
 
 /** A validated job and where its parts came from. */
@@ -65,7 +70,10 @@ export async function loadJob(
 
   // A copy: with YAML aliases two keys may share one object, and an override must touch one.
   const input = source ? structuredClone(source.value) as Record<string, unknown> : {};
-  for (const o of overrides) setIn(input, o.path, o.value);
+  for (const o of overrides) {
+    for (const path of o.clears ?? []) deleteIn(input, path);
+    setIn(input, o.path, o.value);
+  }
   const overrideAt = (path: KeyPath) => findOverride(overrides, path);
 
   const result = v.safeParse(JobSchema, input, { abortEarly: false });
@@ -208,6 +216,15 @@ function shownPath(cwd: string, file: string): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function deleteIn(target: Record<string, unknown>, path: readonly string[]): void {
+  let node: unknown = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isRecord(node)) return;
+    node = node[key];
+  }
+  if (isRecord(node)) delete node[path[path.length - 1]];
 }
 
 function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {

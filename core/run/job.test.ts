@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
+import { LoomInterruptedError, LoomJobError, LoomProviderError, LoomUsageError } from "../errors.ts";
+import { Registry } from "../registry.ts";
+import type { GenerateResult } from "../spec/provider.ts";
 import type { RunEvent } from "../events.ts";
 import { type JobOverride, loadJob } from "../job/load.ts";
 import { tempDir } from "../test-support/temp.ts";
@@ -74,7 +76,7 @@ describe("sync runs", () => {
     });
     await assert.rejects(() => t.run(), (e: unknown) => e instanceof LoomUsageError && /pass --force/.test(e.message));
     assert.equal(readFileSync(join(t.dir, "out.csv"), "utf8"), "precious\n");
-    await assert.rejects(() => t.run([], { confirmOverwrite: async () => false }), /exists/);
+    await assert.rejects(() => t.run([], { confirmOverwrite: async () => false }), /left as it was/);
     const asked: string[] = [];
     await t.run([], { confirmOverwrite: async (p) => (asked.push(p), true) });
     assert.deepEqual(asked, [join(t.dir, "out.csv")]);
@@ -168,3 +170,117 @@ describe("sync runs", () => {
     await assert.rejects(() => runJob(job, { env: { LOOM_HOME: join(dir, "home") } }), /bad\.csv\.gz: not a valid gzip file/);
   });
 });
+
+/** A registry with a provider that misbehaves in the ways a buggy or hostile plugin might. */
+function registryWith(generate: (prompt: string) => Promise<unknown>): Registry {
+  const registry = new Registry();
+  registry.register({
+    apiVersion: 1,
+    kind: "provider",
+    name: "odd",
+    create: () => ({
+      specificationVersion: "loom.provider.v1",
+      name: "odd",
+      capabilities: { sync: true, batch: false, tokens: false },
+      generate: (request) => generate(request.messages[0].content) as Promise<GenerateResult>,
+    }),
+  });
+  return registry;
+}
+
+const ODD_JOB = "dataset: { path: in.csv }\nprovider: odd\nmodel: m\nmode: sync\noutput: { path: out.csv }\n";
+
+describe("hostile plugins and inputs", () => {
+  it("turns a provider answer without text into that row's error; the other rows are written", async () => {
+    const t = setup(ODD_JOB, { "in.csv": "prompt\na\nb\nc\n" });
+    const registry = registryWith(async (p) => (p === "b" ? undefined : { text: p.toUpperCase() }));
+    const summary = await t.run([], { registry });
+    assert.deepEqual([summary.ok, summary.errors], [2, 1]);
+    assert.equal(readFileSync(join(t.dir, "out.csv"), "utf8"), "prompt,llm_response,llm_error\na,A,\nb,,provider odd returned no answer text (a bug in the provider plugin)\nc,C,\n");
+  });
+
+  it("never writes the API key, even when a provider quotes it in an error", async () => {
+    const key = "sk-test-secret-0123456789";
+    const t = setup(ODD_JOB, { "in.csv": "prompt\na\nb\n" });
+    const registry = registryWith(async (p) => {
+      if (p === "a") throw new Error(`401 Incorrect API key provided: ${key}`);
+      return { text: p };
+    });
+    await t.run([], { registry, apiKey: key });
+    const written = readFileSync(join(t.dir, "out.csv"), "utf8");
+    assert.match(written, /Incorrect API key provided: \[redacted\]/);
+    assert.ok(!JSON.stringify(t.events).includes(key), "events");
+    for (const file of filesUnder(t.dir)) assert.ok(!readFileSync(file, "utf8").includes(key), file);
+    const fatal = registryWith(async () => {
+      throw new LoomProviderError(`bad key ${key}`, { status: 401, fatal: true });
+    });
+    await assert.rejects(() => t.run([], { registry: fatal, apiKey: key, force: true }), (e: unknown) => {
+      assert.ok(!(e as Error).message.includes(key) && (e as Error).message.includes("[redacted]"));
+      return true;
+    });
+  });
+
+  it("refuses a dataset that is not a regular file (it is read twice)", async () => {
+    const t = setup("dataset: { path: /dev/null, format: csv }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: out.csv }\n", {});
+    await assert.rejects(() => t.run(), /not a regular file.*save it to a file first/);
+  });
+
+  it("names the default output after the format when dataset.format overrides the extension", async () => {
+    const t = setup("dataset: { path: in.txt, format: csv }\nprovider: echo\nmodel: m\nmode: sync\n", { "in.txt": "prompt\nhi\n" });
+    const summary = await t.run();
+    assert.equal(summary.output, join(t.dir, "in_results_echo_m.csv"));
+  });
+
+  it("checks columns against a header even when there are no rows", async () => {
+    const t = setup("dataset: { path: in.csv }\nprompt: { column: nosuch }\nprovider: echo\nmodel: m\nmode: sync\n", { "in.csv": "id,text\n" });
+    await assert.rejects(() => t.run(), /no column "nosuch"/);
+  });
+
+  it("writes through a symbolic link, and refuses a directory as output before any work", async () => {
+    const t = setup(ODD_JOB, { "in.csv": "prompt\na\n" });
+    mkdirSync(join(t.dir, "real"));
+    writeFileSync(join(t.dir, "real", "target.csv"), "old\n");
+    symlinkSync(join(t.dir, "real", "target.csv"), join(t.dir, "out.csv"));
+    const registry = registryWith(async (p) => ({ text: p }));
+    await t.run([], { registry, force: true });
+    assert.ok(lstatSync(join(t.dir, "out.csv")).isSymbolicLink(), "the link is kept");
+    assert.equal(readFileSync(join(t.dir, "real", "target.csv"), "utf8"), "prompt,llm_response,llm_error\na,a,\n");
+    mkdirSync(join(t.dir, "adir"));
+    let calls = 0;
+    const counting = registryWith(async (p) => (calls++, { text: p }));
+    await assert.rejects(
+      () => t.run([{ path: ["output", "path"], value: "adir", flag: "--output" }], { registry: counting, force: true }),
+      /--output: output\.path: .*is a directory/,
+    );
+    assert.equal(calls, 0);
+  });
+
+  it("treats an unreadable cache as a miss, with one warning", async () => {
+    const t = setup(ODD_JOB, { "in.csv": "prompt\na\nb\n" });
+    const registry = registryWith(async (p) => ({ text: p }));
+    const job = await loadJob({ file: join(t.dir, "job.yaml"), cwd: t.dir });
+    writeFileSync(join(t.dir, "not-a-dir"), "");
+    const events: RunEvent[] = [];
+    const summary = await runJob(job, { registry, env: { LOOM_HOME: join(t.dir, "not-a-dir") }, onEvent: (e) => events.push(e) });
+    assert.equal(summary.ok, 2);
+    const warnings = events.filter((e) => e.type === "warning");
+    assert.ok(warnings.length >= 1 && warnings.length <= 2, JSON.stringify(warnings));
+    assert.match(JSON.stringify(warnings), /cannot (read|write) the cache/);
+  });
+
+  it("reports provider and provider option problems at their place in the job file", async () => {
+    const t = setup("dataset: { path: in.csv }\nprovider: ecko\nmodel: m\nmode: sync\n", { "in.csv": "prompt\na\n" });
+    await assert.rejects(() => t.run(), /job\.yaml:2:11: provider: unknown provider "ecko"/);
+    const u = setup("dataset: { path: in.csv }\nprovider: echo\nprovider_options: { latncy_ms: 5 }\nmodel: m\nmode: sync\n", { "in.csv": "prompt\na\n" });
+    await assert.rejects(() => u.run(), /job\.yaml:3:19: provider_options: echo: unknown provider option\(s\) latncy_ms/);
+    const v = setup("dataset: { path: in.csv, options: { delimter: ';' } }\nprovider: echo\nmodel: m\nmode: sync\n", { "in.csv": "prompt\na\n" });
+    await assert.rejects(() => v.run(), /job\.yaml:1:35: dataset\.options: .*unknown csv option "delimter"/);
+  });
+});
+
+/** Every file under a directory, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []
+  );
+}

@@ -5,16 +5,17 @@
  */
 import process from "node:process";
 import { ResponseCache } from "../cache.ts";
-import { EXIT, LoomInterruptedError, LoomUsageError } from "../errors.ts";
+import { EXIT, LoomError, LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { exists, writeFileAtomic } from "../output.ts";
-import { ERROR_COLUMN, META_COLUMNS, type Plan, planJob, RESPONSE_COLUMN } from "../plan.ts";
+import { ERROR_COLUMN, META_COLUMNS, openJobDataset, type Plan, planJob, RESPONSE_COLUMN } from "../plan.ts";
 import type { PluginContext } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import { buildRequest } from "../request.ts";
+import { displayPath } from "../paths.ts";
 import { loomHome } from "../runtime.ts";
-import { openDataset } from "../dataset.ts";
+import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
 import { executeSync, type RowResult } from "./sync.ts";
@@ -61,32 +62,63 @@ function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["
   return added;
 }
 
+/** Creates the job's provider; a problem is reported at the job key it comes from. */
+async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey?: string) {
+  const { provider, provider_options } = job.spec;
+  const at = (path: string[], error: unknown): never => {
+    // Plugin-contract errors are the plugin's fault, not the job's: they pass through as they are.
+    if (!(error instanceof LoomUsageError) || error.name !== "LoomUsageError") throw error;
+    throw new LoomJobError([{ where: job.where(path), path: path.join("."), message: error.message }]);
+  };
+  await registry.definition("provider", provider).catch((error) => at(["provider"], error));
+  const options = { ...(provider_options ?? {}), ...(apiKey === undefined ? {} : { apiKey }) };
+  return registry.create("provider", provider, options, context)
+    .catch((error) => at(provider_options ? ["provider_options"] : ["provider"], error));
+}
+
 /** Runs a job; resolves with its summary once the output file is in place. */
 export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<RunSummary> {
   const env = options.env ?? process.env;
+  const redact = createRedactor(collectSecrets(env, options.apiKey));
+  try {
+    return await run(job, options, env, redact);
+  } catch (error) {
+    throw redactError(error, redact);
+  }
+}
+
+async function run(
+  job: LoadedJob,
+  options: RunOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  redact: Redactor,
+): Promise<RunSummary> {
   const context: PluginContext = { env: { ...env }, home: loomHome(env) };
   const registry = options.registry ?? new Registry();
   await loadPlugins(job, registry, options, context.env);
 
   const { spec } = job;
   const mode = spec.mode ?? "batch";
-  const provider: ProviderV1 = await registry.create(
-    "provider",
-    spec.provider,
-    { ...(spec.provider_options ?? {}), ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) },
-    context,
-  );
+  const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey);
+  const { signal } = options;
   try {
     if (mode === "batch") {
       throw new LoomUsageError(
         `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,
       );
     }
-    const plan = await planJob(job, registry, context);
+    const plan = await planJob(job, registry, context, signal).catch((error) => {
+      if (signal?.aborted) throw new LoomInterruptedError("interrupted while checking the dataset; nothing was sent");
+      throw error;
+    });
     if (!options.force && (await exists(plan.output))) {
-      const ok = options.confirmOverwrite ? await options.confirmOverwrite(plan.output) : false;
-      if (!ok) throw new LoomUsageError(`${plan.output} exists; pass --force to overwrite it`);
+      const shown = displayPath(plan.output);
+      if (!options.confirmOverwrite) throw new LoomUsageError(`${shown} exists; pass --force to overwrite it`);
+      if (!(await options.confirmOverwrite(plan.output))) {
+        throw new LoomUsageError(`${shown} was left as it was (answer y, or pass --force, to overwrite it)`);
+      }
     }
+    if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
     options.onEvent?.({ type: "plan", rows: plan.rows, input: plan.input, output: plan.output, mode });
     const started = Date.now();
 
@@ -98,23 +130,32 @@ export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<
       options.onEvent?.(event);
     };
 
-    const reader = await openDataset(plan.input, plan.format, spec.dataset.options);
+    const reader = await openJobDataset(job, plan.format);
     const results = executeSync(reader.rows, {
       provider,
       buildRequest: (row) => buildRequest(spec, row.fields),
       cache: storage ? new ResponseCache(storage) : undefined,
       workers: spec.sync?.workers ?? DEFAULT_WORKERS,
       idColumn: spec.dataset.id ?? (plan.columns.includes("id") ? "id" : undefined),
-      signal: options.signal,
+      signal,
       onEvent,
+      redact,
     });
     async function* merged(): AsyncGenerator<OutputRow> {
-      for await (const result of results) yield { row: result.row, added: addedValues(plan, job, result) };
+      let rows = 0;
+      for await (const result of results) {
+        rows++;
+        yield { row: result.row, added: addedValues(plan, job, result) };
+      }
+      // Thrown before the output is renamed into place, so a changed input leaves no output.
+      if (rows !== plan.rows) {
+        throw new LoomError(`${displayPath(plan.input)} changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`);
+      }
     }
     try {
       await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
     } catch (error) {
-      if (!options.signal?.aborted) throw error;
+      if (!signal?.aborted) throw error;
       const done = counts.ok + counts.cached;
       throw new LoomInterruptedError(
         `interrupted after ${done} of ${plan.rows} rows; no output was written. ` +

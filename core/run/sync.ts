@@ -11,6 +11,7 @@ import type { RowOutcome, RunEventHandler } from "../events.ts";
 import type { BuiltRequest } from "../request.ts";
 import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
+import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 
 /** The outcome of one row. */
@@ -31,6 +32,8 @@ export interface SyncExecutorOptions {
   /** Aborting stops new calls and aborts the ones in flight. */
   readonly signal?: AbortSignal;
   readonly onEvent?: RunEventHandler;
+  /** Scrubs secrets from error messages before they reach events and outputs. */
+  readonly redact?: Redactor;
 }
 
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
@@ -39,13 +42,14 @@ const WINDOW_PER_WORKER = 64;
 /** Runs every row and yields its result in input order. */
 export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
   const { provider, cache, signal, onEvent, idColumn } = options;
+  const redact = options.redact ?? ((text: string) => text);
   // Identical requests in flight at the same time share one call.
   const inFlight = new Map<string, Promise<GenerateResult>>();
 
-  let warned = false;
-  const warnOnce = (message: string) => {
-    if (!warned) onEvent?.({ type: "warning", message });
-    warned = true;
+  const warned = new Set<string>();
+  const warnOnce = (kind: string, message: string) => {
+    if (!warned.has(kind)) onEvent?.({ type: "warning", message: redact(message) });
+    warned.add(kind);
   };
   const report = (row: DatasetRow, outcome: RowOutcome, error?: string) =>
     onEvent?.({
@@ -61,8 +65,13 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     if (!pending) {
       pending = (async () => {
         const result = await provider.generate(built.request, { signal });
+        if (typeof result?.text !== "string") {
+          throw new Error(`provider ${provider.name} returned no answer text (a bug in the provider plugin)`);
+        }
         // The answer is paid for: failing to cache it must not lose it, only be reported.
-        await cache?.set(key, result).catch((error) => warnOnce(`cannot write the cache: ${errorMessage(error)}`));
+        await cache?.set(key, result).catch((error) =>
+          warnOnce("cache-write", `cannot write the cache (answers are kept, but a rerun will ask again): ${errorMessage(error)}`)
+        );
         return result;
       })().finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
@@ -78,7 +87,11 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
       return { row, outcome: "error", error: built.error };
     }
     const key = cacheKey(provider.name, built.request, provider.cacheIdentity);
-    const hit = await cache?.get(key);
+    // An unreadable cache is a miss, not a failed run.
+    const hit = await cache?.get(key).catch((error) => {
+      warnOnce("cache-read", `cannot read the cache (calling the provider instead): ${errorMessage(error)}`);
+      return undefined;
+    });
     if (hit) {
       report(row, "cached");
       return { row, outcome: "cached", result: hit };
@@ -91,7 +104,7 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
       if (signal?.aborted) throw signal.reason;
       // Duck-typed so errors from a plugin's own copy of Loom count too.
       if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) throw error;
-      const message = errorMessage(error);
+      const message = redact(errorMessage(error));
       report(row, "error", message);
       return { row, outcome: "error", error: message };
     }

@@ -18,6 +18,7 @@ const acme: PluginDefinition<"provider"> = {
       specificationVersion: "loom.provider.v1",
       name: "acme",
       capabilities: { sync: true, batch: false, tokens: false },
+      cacheIdentity: { prefix }, // the prefix changes the answer, so it is part of the cache key
       generate(request) {
         const prompt = request.messages.at(-1)?.content ?? "";
         return Promise.resolve({ text: `${prefix}: ${prompt.toUpperCase()}`, finishReason: "stop" });

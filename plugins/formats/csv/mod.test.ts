@@ -110,13 +110,13 @@ describe("csv format", () => {
     assert.equal(output, "a,b\n1,2\n3,4\n");
   });
 
-  it("takes the line ending from the header (CR only, and mixed files)", async () => {
+  it("keeps each record's line ending (CR only, and mixed files); a last one without gets the header's", async () => {
     const cr = await roundTrip("a,b\r1,2\r3,4", 64, []);
     assert.deepEqual(cr.rows.map((row) => row.line), [2, 3]);
     assert.equal(cr.output, "a,b\r1,2\r3,4\r");
     const mixed = await roundTrip("a,b\r\n1,2\n3,4\r\n", 1, []);
     assert.deepEqual(mixed.rows.map((row) => row.fields.b), ["2", "4"]);
-    assert.equal(mixed.output, "a,b\r\n1,2\r\n3,4\r\n");
+    assert.equal(mixed.output, "a,b\r\n1,2\n3,4\r\n");
   });
 
   it("quotes added cells only when needed, and names added columns", async () => {

@@ -3,7 +3,8 @@
  * byte for byte: each row keeps its record's original text (`DatasetRow.source`) and the layout
  * keeps the header's text, the byte-order mark and the line ending, so the writer only appends
  * the added cells. Blank lines are skipped (they are not rows) but still count for line numbers;
- * every output record ends with the input's line ending, the last one included.
+ * every output record ends with its input record's line ending (the header's for a last record
+ * that had none), so CRLF, LF and even mixed files come out as they went in.
  * @module
  */
 import { LoomUsageError } from "../../../core/errors.ts";
@@ -27,6 +28,14 @@ interface CsvSource extends CsvDialect {
   readonly eol: string;
   /** The header's exact text, or undefined for an empty file. */
   readonly header?: string;
+}
+
+/** What the writer needs from each row, kept in `DatasetRow.source`. */
+interface CsvRowSource {
+  /** The record's exact text, without its line ending. */
+  readonly text: string;
+  /** Its line ending (empty for a last record without one), kept so mixed files stay as they were. */
+  readonly eol: string;
 }
 
 /** Reads `delimiter` and `quote` from the job's `dataset.options`. */
@@ -98,7 +107,8 @@ async function* rowsOf(
       );
     }
     const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
-    yield { index: index++, line: record.line, fields, source: record.text };
+    const source: CsvRowSource = { text: record.text, eol: record.eol };
+    yield { index: index++, line: record.line, fields, source };
   }
 }
 
@@ -186,10 +196,10 @@ async function* pieces(
   );
   const appended = added.filter((name) => !columns.includes(name));
   // A record that is a single empty cell would read back as a blank line, so it is quoted.
-  const line = (cells: string[]) =>
+  const line = (cells: string[], end = eol) =>
     (cells.length === 1 && cells[0] === ""
       ? dialect.quote + dialect.quote
-      : cells.join(delimiter)) + eol;
+      : cells.join(delimiter)) + end;
 
   const header = columns.length
     ? [dialect.header ?? columns.map((c) => quoteCell(c, dialect)).join(delimiter)]
@@ -201,8 +211,9 @@ async function* pieces(
 
   for await (const { row, added: values } of rows) {
     let cells: string[];
-    if (typeof row.source === "string") {
-      cells = inPlace.size ? splitCells(row.source, dialect) : [row.source];
+    const source = row.source as CsvRowSource | undefined;
+    if (typeof source?.text === "string") {
+      cells = inPlace.size ? splitCells(source.text, dialect) : [source.text];
     } else {
       // A row this format did not read has no source text: quote its fields.
       cells = columns.map((name) => quoteCell(cellText(row.fields[name]), dialect));
@@ -210,7 +221,7 @@ async function* pieces(
     for (const [i, name] of inPlace) cells[i] = quoteCell(cellText(values[name]), dialect);
     if (!columns.length) cells = [];
     for (const name of appended) cells.push(quoteCell(cellText(values[name]), dialect));
-    yield line(cells);
+    yield line(cells, source?.eol || eol);
   }
 }
 

@@ -50,3 +50,12 @@ describe("echo provider", () => {
     assert.equal(p.specificationVersion, "loom.provider.v1");
   });
 });
+
+describe("echo cache identity", () => {
+  it("changes with the options that change the answer", () => {
+    const ids = [createEchoProvider(), createEchoProvider({ reply: "request" }), createEchoProvider({ fail_on: "x" })]
+      .map((p) => JSON.stringify(p.cacheIdentity));
+    assert.equal(new Set(ids).size, 3);
+    assert.equal(JSON.stringify(createEchoProvider({ latency_ms: 5 }).cacheIdentity), ids[0], "latency does not");
+  });
+});

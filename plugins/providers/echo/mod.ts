@@ -62,6 +62,8 @@ export function createEchoProvider(options: EchoOptions = {}): ProviderV1 {
     specificationVersion: "loom.provider.v1",
     name: "echo",
     capabilities: { sync: true, batch: false, tokens: false },
+    // The options that change an answer must change the cache key too.
+    cacheIdentity: { reply, ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }) },
     async generate(request, callOptions) {
       if (latency > 0) await sleep(latency, undefined, { signal: callOptions?.signal });
       callOptions?.signal?.throwIfAborted();
