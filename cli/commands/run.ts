@@ -110,7 +110,7 @@ export function registerRun(program: Command): void {
         const parts = [`${summary.ok} answered`, `${summary.cached} from cache`, `${summary.errors} failed`];
         if (!flags.json) {
           process.stdout.write(
-            `wrote ${displayPath(summary.output!)}: ${summary.rows} rows (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
+            `wrote ${displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
           );
           if (summary.errors > 0) process.stderr.write(`loom: ${summary.errors} row(s) failed; their reasons are in the llm_error column\n`);
         }

@@ -72,7 +72,7 @@ export const OutputSchema = v.strictObject({
     v.pipe(nonEmpty("output.path"), v.description("Output file, relative to the job file; default <name>_results_<provider>_<model>.<ext> beside the input.")),
   ),
   with_meta: v.optional(
-    v.pipe(v.boolean("with_meta must be true or false"), v.description("Add llm_provider, llm_model and llm_error columns.")),
+    v.pipe(v.boolean("with_meta must be true or false"), v.description("Add llm_provider and llm_model columns (llm_response and llm_error are always added).")),
   ),
 });
 

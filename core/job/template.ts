@@ -4,8 +4,9 @@
  * Syntax: `{{name}}` or `{{ name }}` is replaced by the row's value of column `name`. The name is
  * any run of characters other than `{` and `}`, with surrounding whitespace trimmed, so column
  * names with spaces or dots work (`{{ first name }}`, `{{meta.title}}`). Values become text:
- * strings as is, numbers and booleans via `String()`, `null`/`undefined`/missing columns as `""`,
- * objects and arrays as JSON. A `{{` without a closing `}}` (or `{{ }}` with no name) is literal
+ * strings as is, numbers and booleans via `String()`, `null`/`undefined` as `""`, objects and
+ * arrays as JSON. (A row that lacks a named column entirely is never rendered: the request
+ * builder fails that row instead of sending a prompt with a hole in it.) A `{{` without a closing `}}` (or `{{ }}` with no name) is literal
  * text. Replacement is a single pass: braces inside a substituted value are not expanded again.
  * @module
  */
