@@ -1,0 +1,72 @@
+/**
+ * How emulated batches move through their states, so tests never sleep: at once, one state per
+ * N polls, one state per span of the emulator's clock, or only when a test says so.
+ * @module
+ */
+import type { Clock } from "./clock.ts";
+
+/** The pace of batch lifecycles. */
+export type BatchSchedule =
+  /** A batch reaches its end state before anyone looks at it. */
+  | { advance: "instant" }
+  /** Each state lasts this many polls (retrievals) of the batch. */
+  | { advance: "polls"; polls: number }
+  /** Each state lasts this long on the emulator's clock. */
+  | { advance: "clock"; stepMs: number }
+  /** States move only through `Emulator.step()`. */
+  | { advance: "manual" };
+
+interface Tracked {
+  created: number;
+  polls: number;
+  manual: number;
+}
+
+/** Counts, per batch, how many state steps have elapsed under the schedule. */
+export class BatchProgress {
+  readonly #schedule: BatchSchedule;
+  readonly #clock: Clock;
+  readonly #batches = new Map<string, Tracked>();
+
+  constructor(schedule: BatchSchedule, clock: Clock) {
+    this.#schedule = schedule;
+    this.#clock = clock;
+  }
+
+  /** Starts tracking a new batch. */
+  track(id: string): void {
+    this.#batches.set(id, { created: this.#clock.now(), polls: 0, manual: 0 });
+  }
+
+  /** Records one retrieval of the batch (the SDK polling it). */
+  poll(id: string): void {
+    const b = this.#batches.get(id);
+    if (b) b.polls++;
+  }
+
+  /** Moves a batch on by `n` steps by hand (works under every schedule). */
+  step(id: string, n = 1): void {
+    const b = this.#batches.get(id);
+    if (b) b.manual += n;
+  }
+
+  /** Moves every tracked batch on by `n` steps. */
+  stepAll(n = 1): void {
+    for (const b of this.#batches.values()) b.manual += n;
+  }
+
+  /** State steps elapsed for a batch. */
+  steps(id: string): number {
+    const b = this.#batches.get(id);
+    if (!b) return 0;
+    const s = this.#schedule;
+    const auto = s.advance === "instant"
+      ? Number.POSITIVE_INFINITY
+      : s.advance === "polls"
+      ? Math.floor(b.polls / Math.max(1, s.polls))
+      : s.advance === "clock"
+      ? Math.floor((this.#clock.now() - b.created) / Math.max(1, s.stepMs))
+      : 0;
+    return auto + b.manual;
+  }
+}
