@@ -20,6 +20,10 @@ export type FaultAction =
     message?: string;
     /** Anthropic `error.type` / OpenAI `error.code` override, e.g. `insufficient_quota`. */
     code?: string;
+    /** `x-should-retry` header, which the OpenAI and Anthropic SDKs obey over the status. */
+    shouldRetry?: boolean;
+    /** Answer with this HTML instead of the provider's JSON error (a proxy's error page). */
+    html?: string;
   }
   /** Wait this long, then answer normally. */
   | { kind: "slow"; delayMs: number }
@@ -129,6 +133,7 @@ export function parseFaultSpec(spec: string): FaultRule {
     if (fields.has("retry-after-ms")) action.retryAfterMs = num("retry-after-ms");
     if (fields.has("message")) action.message = fields.get("message");
     if (fields.has("code")) action.code = fields.get("code");
+    if (fields.has("should-retry")) action.shouldRetry = fields.get("should-retry") === "true";
   } else if (fields.has("slow")) action = { kind: "slow", delayMs: num("slow") };
   else if (fields.has("drop")) action = { kind: "drop" };
   else if (fields.has("error-in-200")) action = { kind: "error-in-200" };

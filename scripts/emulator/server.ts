@@ -305,10 +305,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         }
         if (action.kind === "slow") await sleep(action.delayMs);
         if (action.kind === "status") {
-          const reply = provider.error(action.status, action.message ?? defaultMessage(action.status), action.code);
+          const reply = action.html !== undefined
+            ? { status: action.status, body: action.html, headers: { "content-type": "text/html" } }
+            : provider.error(action.status, action.message ?? defaultMessage(action.status), action.code);
           const hint: Record<string, string> = {};
           if (action.retryAfter !== undefined) hint["retry-after"] = String(action.retryAfter);
           if (action.retryAfterMs !== undefined) hint["retry-after-ms"] = String(action.retryAfterMs);
+          if (action.shouldRetry !== undefined) hint["x-should-retry"] = String(action.shouldRetry);
           entry.status = send(res, { ...reply, headers: { ...reply.headers, ...hint } }, common);
           return;
         }

@@ -1,0 +1,83 @@
+/**
+ * Starts the provider emulator from the command line, so a person can point Loom (or any SDK) at
+ * it and try a job by hand. Runs until Ctrl-C.
+ *
+ *   deno run -A scripts/emulator.ts --provider openai --port 8080 --latency 200 \
+ *     --fault status=429,retry-after=1,every=5 --schedule polls:2
+ *   deno run -A scripts/emulator.ts --provider all      (one server per provider)
+ *
+ * Options:
+ *   --provider P    openai | anthropic | gemini | openrouter | all (default all)
+ *   --port N        first port (default: free ports); with "all", N, N+1, …
+ *   --api-key K     the key clients must send (default test-key)
+ *   --latency MS    delay before every answer
+ *   --fault SPEC    a fault rule, repeatable: status=N[,retry-after=S][,retry-after-ms=MS] | slow=MS
+ *                   | drop | error-in-200, then conditions every=N, first=N, path=…, prompt=…, batch=…
+ *   --schedule S    batch pace: instant | polls:N | clock:MS (real time per state) | manual
+ *   --models M      any (default) or a comma-separated list of accepted model ids
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { realClock } from "./emulator/clock.ts";
+import { parseFaultSpec } from "./emulator/faults.ts";
+import type { BatchSchedule } from "./emulator/schedule.ts";
+import { type Emulator, type ProviderName, startEmulator } from "./emulator/server.ts";
+
+const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter"];
+
+/** Parses `--schedule`. */
+export function parseSchedule(text: string): BatchSchedule {
+  const [kind, value] = text.split(":");
+  if (kind === "instant" || kind === "manual") return { advance: kind };
+  const n = Number(value);
+  if (kind === "polls" && n >= 1) return { advance: "polls", polls: n };
+  if (kind === "clock" && n >= 1) return { advance: "clock", stepMs: n };
+  throw new Error(`--schedule ${text}: use instant, polls:N, clock:MS or manual`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      provider: { type: "string", default: "all" },
+      port: { type: "string" },
+      "api-key": { type: "string", default: "test-key" },
+      latency: { type: "string" },
+      fault: { type: "string", multiple: true, default: [] },
+      schedule: { type: "string", default: "polls:1" },
+      models: { type: "string", default: "any" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("see the comment at the top of scripts/emulator.ts");
+    return;
+  }
+  const wanted = values.provider === "all" ? PROVIDERS : [values.provider as ProviderName];
+  for (const p of wanted) if (!PROVIDERS.includes(p)) throw new Error(`--provider ${p}: use ${PROVIDERS.join(", ")} or all`);
+  const firstPort = values.port === undefined ? 0 : Number(values.port);
+  const running: Emulator[] = [];
+  for (const [i, provider] of wanted.entries()) {
+    running.push(
+      await startEmulator({
+        provider,
+        port: firstPort ? firstPort + i : 0,
+        apiKey: values["api-key"],
+        latencyMs: values.latency === undefined ? undefined : Number(values.latency),
+        faults: values.fault.map(parseFaultSpec),
+        schedule: parseSchedule(values.schedule),
+        clock: realClock,
+        models: values.models === "any" ? "any" : values.models.split(","),
+      }),
+    );
+  }
+  for (const e of running) console.log(`${e.provider.padEnd(10)} ${e.baseURL}   (api key: ${e.apiKey})`);
+  console.log("Ctrl-C stops.");
+  const stop = async () => {
+    await Promise.all(running.map((e) => e.stop()));
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+await main();

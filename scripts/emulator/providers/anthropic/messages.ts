@@ -1,0 +1,105 @@
+/**
+ * `POST /v1/messages` and `POST /v1/messages/count_tokens`, and the Message object both the
+ * Messages API and a succeeded batch result carry.
+ * @module
+ */
+import { answer, countTokens } from "../../answers.ts";
+import { type EmulatorContext, type EmulatorRequest, HttpError, type Reply } from "../../server.ts";
+import { KNOWN_MODELS, makeId, VERSION_2026 } from "./shared.ts";
+import { checkSemantics, checkShape, type MessageParams, type ParamsContext, promptOf } from "./validate.ts";
+
+/** Largest Messages and count_tokens request body (32 MB); limit `maxMessageBytes`. */
+const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/** Default ceiling of `max_tokens`; limit `maxOutputTokens`. */
+const MAX_OUTPUT_TOKENS = 128_000;
+
+/** The validation context of a request: its API version, beta header, accepted models and limits. */
+export function paramsContext(ctx: EmulatorContext, req: EmulatorRequest): ParamsContext {
+  return {
+    version: req.headers["anthropic-version"] ?? VERSION_2026,
+    beta: Boolean(req.headers["anthropic-beta"]),
+    acceptsModel: (model) => ctx.acceptsModel(model, KNOWN_MODELS),
+    maxOutputTokens: ctx.limit("maxOutputTokens", MAX_OUTPUT_TOKENS),
+  };
+}
+
+/**
+ * The assistant's Message for validated parameters: the deterministic answer, cut at the first
+ * stop sequence it contains (`stop_reason: "stop_sequence"`) or at `max_tokens` (`"max_tokens"`),
+ * else `"end_turn"`. `max_tokens: 0` (cache pre-warming) yields no content at all.
+ */
+export function composeMessage(
+  params: MessageParams,
+  id: string,
+  tier: "standard" | "batch",
+): Record<string, unknown> {
+  const { prompt, inputs } = promptOf(params as unknown as Record<string, unknown>);
+  const full = answer(params.model, prompt, inputs);
+  let text: string;
+  let stopReason: string;
+  let stopSequence: string | null = null;
+  const stop = firstStop(full.text, params.stop_sequences ?? []);
+  if (stop && countTokens(stop.text) <= params.max_tokens) {
+    text = stop.text;
+    stopReason = "stop_sequence";
+    stopSequence = stop.sequence;
+  } else {
+    const cut = answer(params.model, prompt, inputs, params.max_tokens);
+    text = cut.text;
+    stopReason = cut.finish === "length" ? "max_tokens" : "end_turn";
+  }
+  return {
+    id,
+    type: "message",
+    role: "assistant",
+    model: params.model,
+    content: text ? [{ type: "text", text }] : [],
+    stop_reason: stopReason,
+    stop_sequence: stopSequence,
+    usage: {
+      input_tokens: full.inputTokens,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+      output_tokens: countTokens(text),
+      service_tier: tier,
+    },
+  };
+}
+
+/** The earliest stop sequence in a text, and the text before it. */
+function firstStop(text: string, sequences: readonly string[]): { text: string; sequence: string } | undefined {
+  let best: { at: number; sequence: string } | undefined;
+  for (const sequence of sequences) {
+    if (!sequence) continue;
+    const at = text.indexOf(sequence);
+    if (at >= 0 && (!best || at < best.at)) best = { at, sequence };
+  }
+  return best && { text: text.slice(0, best.at), sequence: best.sequence };
+}
+
+function checkSize(ctx: EmulatorContext, req: EmulatorRequest): void {
+  const max = ctx.limit("maxMessageBytes", MAX_MESSAGE_BYTES);
+  if (req.raw.length > max) {
+    throw new HttpError(413, `Request exceeds the maximum size of ${max} bytes`, "request_too_large");
+  }
+}
+
+/** `POST /v1/messages`. */
+export function createMessage(ctx: EmulatorContext, req: EmulatorRequest): Reply {
+  checkSize(ctx, req);
+  const body = req.json<unknown>();
+  checkShape(body, "message");
+  const params = checkSemantics(body, "message", paramsContext(ctx, req));
+  return { json: composeMessage(params, makeId("msg", ctx.next("message")), "standard") };
+}
+
+/** `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, the same count a message reports. */
+export function countMessageTokens(ctx: EmulatorContext, req: EmulatorRequest): Reply {
+  checkSize(ctx, req);
+  const body = req.json<unknown>();
+  checkShape(body, "count");
+  const params = checkSemantics(body, "count", paramsContext(ctx, req));
+  const { inputs } = promptOf(params as unknown as Record<string, unknown>);
+  return { json: { input_tokens: inputs.reduce((sum, t) => sum + countTokens(t), 0) } };
+}
