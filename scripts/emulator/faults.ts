@@ -24,6 +24,11 @@ export type FaultAction =
     shouldRetry?: boolean;
     /** Answer with this HTML instead of the provider's JSON error (a proxy's error page). */
     html?: string;
+    /**
+     * Extra members of the error object, as the provider renders them: OpenRouter `metadata`
+     * (`{ provider_name, raw }`), Anthropic `details` (`{ error_code }`), OpenAI `param`.
+     */
+    extra?: Record<string, unknown>;
   }
   /** Wait this long, then answer normally. */
   | { kind: "slow"; delayMs: number }

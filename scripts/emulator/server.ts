@@ -169,6 +169,7 @@ const BASE_PATHS: Record<ProviderName, string> = {
 const MAX_BODY = 300 * 1024 * 1024;
 
 async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+  if (Number(req.headers["content-length"]) > MAX_BODY) throw new HttpError(413, "Request too large");
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -186,6 +187,8 @@ async function readBody(req: IncomingMessage): Promise<Uint8Array> {
 }
 
 function send(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string>): number {
+  // The client gave up (a timeout) or the emulator is stopping: nothing was delivered.
+  if (res.destroyed || res.socket?.destroyed) return 0;
   const status = reply.status ?? 200;
   const headers: Record<string, string> = { ...extraHeaders, ...reply.headers };
   let body: string | Uint8Array = "";
@@ -244,6 +247,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   };
   const provider = await providerModule(options.provider, ctx);
   const sockets = new Set<Socket>();
+  // Pending delays (latency, slow faults) end when the emulator stops.
+  const stopping = new AbortController();
+  const pause = (ms: number) => sleep(ms, undefined, { signal: stopping.signal });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://emulator");
@@ -261,6 +267,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       status: 0,
       fault: undefined as string | undefined,
     };
+    // Logged on arrival, so `seq` is arrival order; the outcome is filled in when known.
+    const logged = log.add({ ...entry });
     const common = { "x-request-id": `req_${randomUUID().replaceAll("-", "")}`, ...provider.headers?.() };
     try {
       const raw = await readBody(req);
@@ -303,11 +311,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           req.socket.destroy();
           return;
         }
-        if (action.kind === "slow") await sleep(action.delayMs);
+        if (action.kind === "slow") await pause(action.delayMs);
         if (action.kind === "status") {
           const reply = action.html !== undefined
             ? { status: action.status, body: action.html, headers: { "content-type": "text/html" } }
-            : provider.error(action.status, action.message ?? defaultMessage(action.status), action.code);
+            : provider.error(action.status, action.message ?? defaultMessage(action.status), action.code, action.extra);
           const hint: Record<string, string> = {};
           if (action.retryAfter !== undefined) hint["retry-after"] = String(action.retryAfter);
           if (action.retryAfterMs !== undefined) hint["retry-after-ms"] = String(action.retryAfterMs);
@@ -322,13 +330,19 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           return;
         }
       }
-      if (options.latencyMs) await sleep(options.latencyMs);
+      if (options.latencyMs) await pause(options.latencyMs);
       entry.status = send(res, await route.handle(request), common);
     } catch (error) {
+      if (stopping.signal.aborted) return;
       const e = error instanceof HttpError ? error : new HttpError(500, `emulator bug: ${(error as Error).message}`, "server_error");
-      if (!res.headersSent && !res.destroyed) entry.status = send(res, provider.error(e.status, e.message, e.code, e.extra), common);
+      if (!res.headersSent && !res.destroyed) {
+        const reply = provider.error(e.status, e.message, e.code, e.extra);
+        // A body left unread (too large) would stall the connection: close it after answering.
+        if (e.status === 413) reply.headers = { ...reply.headers, connection: "close" };
+        entry.status = send(res, reply, common);
+      }
     } finally {
-      log.add(entry);
+      Object.assign(logged, entry);
     }
   };
 
@@ -358,6 +372,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       else progress.step(batchId, n);
     },
     stop() {
+      stopping.abort();
       return new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());

@@ -46,10 +46,13 @@ export function createAnthropic(ctx: EmulatorContext): ProviderEmulator {
   return {
     routes,
 
-    error(status, message, code): Reply {
+    error(status, message, code, extra): Reply {
       // The error's own id goes in both the body and the header, so `err.requestID` matches it.
       const id = requestId();
-      return { status, json: errorEnvelope(errorType(status, code), message, id), headers: { "request-id": id } };
+      const body = errorEnvelope(errorType(status, code), message, id);
+      // `details` (e.g. `{ error_code: "enforced_spend_limit_reached" }`) selects the SDK's error subclass.
+      if (extra?.details !== undefined) (body.error as Record<string, unknown>).details = extra.details;
+      return { status, json: body, headers: { "request-id": id } };
     },
 
     authenticate(req) {

@@ -314,12 +314,14 @@ describe("inline batches", () => {
     assert.equal(emulator.log.count(/^GET \/v1beta\/batches\//), 2);
   });
 
-  it("ends at once under the instant schedule, and refuses inline batches over maxInlineBytes", async () => {
+  it("ends by the first poll under the instant schedule, and refuses inline batches over maxInlineBytes", async () => {
     const { ai } = await setup({
       schedule: { advance: "instant" },
       limits: { maxInlineBytes: 2_000 },
     });
-    const job = await ai.batches.create({ model: MODEL, src: [{ contents: "quick" }] });
+    const created = await ai.batches.create({ model: MODEL, src: [{ contents: "quick" }] });
+    assert.equal(created.state, "JOB_STATE_PENDING", "a create always answers a pending job");
+    const job = await ai.batches.get({ name: created.name! });
     assert.equal(job.state, "JOB_STATE_SUCCEEDED");
     assert.equal(
       job.dest?.inlinedResponses?.[0].response?.candidates?.[0].content?.parts?.[0].text,

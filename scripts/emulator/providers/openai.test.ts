@@ -76,6 +76,13 @@ async function createBatch(client: OpenAI, lines: unknown[]): Promise<Batch> {
   return await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
 }
 
+/** Creates a batch and retrieves it once: under the instant schedule it has then ended. */
+async function createSettled(client: OpenAI, lines: unknown[]): Promise<Batch> {
+  const created = await createBatch(client, lines);
+  assert.equal(created.status, "validating", "a create always answers validating");
+  return await client.batches.retrieve(created.id);
+}
+
 async function fileText(client: OpenAI, id: string): Promise<string> {
   return await (await client.files.content(id)).text();
 }
@@ -465,7 +472,9 @@ describe("openai emulator: batches", () => {
     await withOpenAI({ schedule: { advance: "instant" } }, async (_emu, client) => {
       const lines = [0, 1, 2].map((i) => ({ custom_id: `r${i}`, method: "POST", url: "/v1/responses", body: { model: MODEL, input: `question ${i}` } }));
       const file = await upload(client, lines);
-      const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/responses", completion_window: "24h" });
+      const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/responses", completion_window: "24h" });
+      assert.equal(created.status, "validating");
+      const batch = await client.batches.retrieve(created.id);
       assert.equal(batch.status, "completed");
       const out = await readLines(client, batch.output_file_id);
       const texts = new Map(out.map((l) => [l.custom_id, l.response?.body.output[0].content[0].text]));
@@ -579,13 +588,15 @@ describe("openai emulator: batches", () => {
     const clock = new ManualClock();
     await withOpenAI({ clock, schedule: { advance: "instant" } }, async (_emu, client) => {
       const file = await upload(client, prompts(2));
-      const short = await client.batches.create({
+      const short = await client.batches.retrieve((await client.batches.create({
         input_file_id: file.id,
         endpoint: "/v1/chat/completions",
         completion_window: "24h",
         output_expires_after: { anchor: "created_at", seconds: 3600 },
-      });
-      const long = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+      })).id);
+      const long = await client.batches.retrieve(
+        (await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })).id,
+      );
       assert.equal((await client.files.retrieve(short.output_file_id!)).expires_at, short.completed_at! + 3600);
       assert.equal((await client.files.retrieve(long.output_file_id!)).expires_at, long.completed_at! + 30 * 86400);
       clock.advance(3600_000);
@@ -673,16 +684,16 @@ describe("openai emulator: batches", () => {
 
   it("applies scenarios by nth batch", async () => {
     await withOpenAI({ schedule: { advance: "instant" }, batches: [{ nth: 2, onlyErrors: true }] }, async (_emu, client) => {
-      const first = await createBatch(client, prompts(2));
-      const second = await createBatch(client, prompts(2));
-      const third = await createBatch(client, prompts(2));
+      const first = await createSettled(client, prompts(2));
+      const second = await createSettled(client, prompts(2));
+      const third = await createSettled(client, prompts(2));
       assert.deepEqual([first, second, third].map((b) => b.request_counts?.failed), [0, 2, 0]);
     });
   });
 
   it("reports per-request failures (invalid bodies) as 400 lines in the error file", async () => {
     await withOpenAI({ schedule: { advance: "instant" } }, async (_emu, client) => {
-      const batch = await createBatch(client, [chatLine("ok", "fine"), chatLine("hot", "too hot", { temperature: 5 })]);
+      const batch = await createSettled(client, [chatLine("ok", "fine"), chatLine("hot", "too hot", { temperature: 5 })]);
       assert.deepEqual(batch.request_counts, { total: 2, completed: 1, failed: 1 });
       const [line] = await readLines(client, batch.error_file_id);
       assert.equal(line.custom_id, "hot");
@@ -709,7 +720,7 @@ describe("openai emulator: batches", () => {
 
   it("puts malformed and blank lines into the output file when asked", async () => {
     await withOpenAI({ schedule: { advance: "instant" }, batches: [{ malformedLines: 2, blankLines: 1 }] }, async (_emu, client) => {
-      const batch = await createBatch(client, prompts(5));
+      const batch = await createSettled(client, prompts(5));
       const raw = (await fileText(client, batch.output_file_id!)).split("\n");
       assert.equal(raw.at(-1), "", "ends with a newline");
       const body = raw.slice(0, -1);

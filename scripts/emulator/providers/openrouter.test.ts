@@ -91,3 +91,23 @@ describe("openrouter emulator through the openai SDK", () => {
     assert.deepEqual(emu.log.entries.map((e) => e.status), [502, 200]);
   });
 });
+
+describe("openrouter upstream errors", () => {
+  it("answers a real 502 with the upstream provider named in metadata", async () => {
+    emu.faults.clear();
+    emu.faults.add({
+      match: { first: 1 },
+      action: { kind: "status", status: 502, message: "Provider returned error", extra: { metadata: { provider_name: "OpenAI", raw: "bad gateway" } } },
+    });
+    const noRetry = new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 });
+    await assert.rejects(
+      () => noRetry.chat.completions.create({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.APIError);
+        assert.equal(e.status, 502);
+        assert.deepEqual((e.error as { metadata: unknown }).metadata, { provider_name: "OpenAI", raw: "bad gateway" });
+        return true;
+      },
+    );
+  });
+});

@@ -190,9 +190,10 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     );
   };
 
-  const render = (b: Batch): Record<string, unknown> => {
-    const state = stateOf(b);
-    const final = b.final;
+  /** The Operation for a batch; `created` renders the create reply, which is always PENDING. */
+  const render = (b: Batch, created = false): Record<string, unknown> => {
+    const state = created ? "BATCH_STATE_PENDING" : stateOf(b);
+    const final = created ? undefined : b.final;
     const metadata: Record<string, unknown> = { "@type": BATCH_TYPE, model: `models/${b.model}` };
     if (b.displayName !== undefined) metadata.displayName = b.displayName;
     // The real API echoes a file input (seen in list answers); echoing inlined requests back on
@@ -269,7 +270,8 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     };
     batches.set(b.id, b);
     ctx.progress.track(b.id);
-    return { json: render(b) };
+    // The real API answers a create with a pending job, whatever happens next.
+    return { json: render(b, true) };
   };
 
   const list = (req: EmulatorRequest): Reply => {
@@ -282,7 +284,7 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     }
     const page = all.slice(0, size);
     const out: Record<string, unknown> = {};
-    if (page.length) out.operations = page.map(render);
+    if (page.length) out.operations = page.map((b) => render(b));
     if (all.length > size) out.nextPageToken = pageToken("batches", page.at(-1)!.seq);
     return { json: out };
   };
