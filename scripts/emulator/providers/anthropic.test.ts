@@ -601,3 +601,34 @@ describe("anthropic faults through the SDK", () => {
     ]);
   });
 });
+
+describe("anthropic batch end times", () => {
+  it("never ends a batch after its expiry: a step due before it completes, a step after it expires", async () => {
+    const clock = new ManualClock();
+    const emu = await startEmulator({ provider: "anthropic", clock, schedule: { advance: "clock", stepMs: 60_000 } });
+    const client = new Anthropic({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 });
+    const params = { model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user" as const, content: "hi" }] };
+    try {
+      const batch = await client.messages.batches.create({ requests: [{ custom_id: "a", params }] });
+      clock.advance(25 * 3600_000);
+      const ended = await client.messages.batches.retrieve(batch.id);
+      assert.equal(ended.processing_status, "ended");
+      assert.equal(ended.request_counts.succeeded, 1);
+      assert.equal(Date.parse(ended.ended_at!), Date.parse(ended.created_at) + 60_000);
+    } finally {
+      await emu.stop();
+    }
+    const late = await startEmulator({ provider: "anthropic", clock, schedule: { advance: "manual" } });
+    const lateClient = new Anthropic({ apiKey: late.apiKey, baseURL: late.baseURL, maxRetries: 0 });
+    try {
+      const batch = await lateClient.messages.batches.create({ requests: [{ custom_id: "a", params }] });
+      clock.advance(25 * 3600_000);
+      late.step(batch.id);
+      const ended = await lateClient.messages.batches.retrieve(batch.id);
+      assert.equal(ended.request_counts.expired, 1);
+      assert.equal(ended.ended_at, ended.expires_at);
+    } finally {
+      await late.stop();
+    }
+  });
+});

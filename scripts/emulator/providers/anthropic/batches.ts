@@ -255,12 +255,20 @@ export class MessageBatches {
     const ctx = this.#ctx;
     const steps = ctx.progress.steps(batch.id);
     const now = ctx.clock.now();
-    if (batch.status === "canceling" && steps >= batch.cancelSteps + 1) this.#end(batch, "canceled", now);
-    else if (batch.status === "in_progress" && steps >= 1) {
-      if (batch.scenario.end === "expire") this.#end(batch, "expired", batch.expires);
-      else this.#end(batch, "complete", now);
-    } else if (now >= batch.expires) {
+    const schedule = ctx.options.schedule;
+    // When the step that ends the batch was due: known exactly on a clock schedule; otherwise the
+    // step is an act happening now (a poll, a test's step()).
+    const dueAt = (k: number) => schedule?.advance === "clock" ? Math.min(now, batch.created + k * schedule.stepMs) : now;
+    const cancelDone = batch.status === "canceling" && steps >= batch.cancelSteps + 1;
+    const runDone = batch.status === "in_progress" && steps >= 1;
+    const due = cancelDone ? dueAt(batch.cancelSteps + 1) : runDone ? dueAt(1) : Number.POSITIVE_INFINITY;
+    if (due > batch.expires && now >= batch.expires) {
+      // The window closed first: the API never reports ended_at after expires_at.
       this.#end(batch, batch.status === "canceling" ? "canceled" : "expired", batch.expires);
+    } else if (cancelDone) this.#end(batch, "canceled", due);
+    else if (runDone) {
+      if (batch.scenario.end === "expire") this.#end(batch, "expired", batch.expires);
+      else this.#end(batch, "complete", due);
     }
   }
 
