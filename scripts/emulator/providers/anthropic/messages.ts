@@ -54,6 +54,10 @@ export function composeMessage(
     role: "assistant",
     model: params.model,
     content: text ? [{ type: "text", text }] : [],
+    // Required but nullable in the 1.x Message type: present as null, as the API sends them.
+    container: null,
+    diagnostics: null,
+    stop_details: null,
     stop_reason: stopReason,
     stop_sequence: stopSequence,
     usage: {
