@@ -256,19 +256,17 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     const headers = Object.fromEntries(
       Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v ?? ""]),
     );
-    const entry = {
+    // Logged on arrival, so `seq` is arrival order; the outcome is filled in as it becomes known
+    // (status stays 0 when nothing is delivered).
+    const entry = log.add({
       method: req.method ?? "GET",
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       headers: maskHeaders(req.headers),
       bytes: 0,
-      body: undefined as unknown,
       retryCount: headers["x-stainless-retry-count"] === undefined ? undefined : Number(headers["x-stainless-retry-count"]),
       status: 0,
-      fault: undefined as string | undefined,
-    };
-    // Logged on arrival, so `seq` is arrival order; the outcome is filled in when known.
-    const logged = log.add({ ...entry });
+    });
     const common = { "x-request-id": `req_${randomUUID().replaceAll("-", "")}`, ...provider.headers?.() };
     try {
       const raw = await readBody(req);
@@ -341,8 +339,6 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         if (e.status === 413) reply.headers = { ...reply.headers, connection: "close" };
         entry.status = send(res, reply, common);
       }
-    } finally {
-      Object.assign(logged, entry);
     }
   };
 
