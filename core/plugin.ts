@@ -52,6 +52,16 @@ export interface PluginDefinition<K extends PluginKind = PluginKind> {
   readonly name: string;
   /** One line for `--help` listings. */
   readonly description?: string;
+  /**
+   * Providers only: how the core finds the API key before `create`, which then receives it as
+   * `options.apiKey`. Order: `--api-key`, these environment variables, then `.env`.
+   */
+  readonly apiKey?: {
+    /** Environment variables to try, in order (they may depend on the provider options). */
+    envVars(options: Readonly<Record<string, unknown>>): readonly string[];
+    /** False for providers that also work without a key (a local server). Default true. */
+    required?(options: Readonly<Record<string, unknown>>): boolean;
+  };
   /** Builds an instance. Heavy dependencies (SDKs) are imported here, not at module load. */
   create(
     options: Readonly<Record<string, unknown>>,

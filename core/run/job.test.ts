@@ -284,3 +284,52 @@ function filesUnder(dir: string): string[] {
     e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []
   );
 }
+
+describe("API keys", () => {
+  /** A registry with a provider that needs ACME_API_KEY and quotes its key in every error. */
+  function keyed(seen: string[]): Registry {
+    const registry = new Registry();
+    registry.register({
+      apiVersion: 1,
+      kind: "provider",
+      name: "keyed",
+      apiKey: { envVars: () => ["ACME_API_KEY"] },
+      create: (options) => ({
+        specificationVersion: "loom.provider.v1",
+        name: "keyed",
+        capabilities: { sync: true, batch: false, tokens: false },
+        generate: (request) => {
+          seen.push(String(options.apiKey));
+          if (request.messages[0].content === "fail") return Promise.reject(new Error(`key ${options.apiKey} refused`));
+          return Promise.resolve({ text: "ok" });
+        },
+      }),
+    });
+    return registry;
+  }
+  const JOB = "dataset: { path: in.csv }\nprovider: keyed\nmodel: m\nmode: sync\noutput: { path: out.csv }\n";
+
+  it("stops before any work when the key is missing, naming the variable", async () => {
+    const t = setup(JOB, { "in.csv": "prompt\na\n" });
+    const seen: string[] = [];
+    await assert.rejects(() => t.run([], { registry: keyed(seen), cwd: t.dir }), (e: unknown) => {
+      assert.ok(e instanceof LoomUsageError);
+      assert.match(e.message, /no API key for keyed: set ACME_API_KEY/);
+      return true;
+    });
+    assert.deepEqual(seen, []);
+    assert.ok(!existsSync(join(t.dir, "out.csv")));
+  });
+
+  it("takes the key from .env in the working directory, and scrubs it from what it writes", async () => {
+    const t = setup(JOB, { "in.csv": "prompt\na\nfail\n", ".env": "ACME_API_KEY=acme-secret-from-dotenv\n" });
+    const seen: string[] = [];
+    const summary = await t.run([], { registry: keyed(seen), cwd: t.dir });
+    assert.deepEqual(seen.sort(), ["acme-secret-from-dotenv", "acme-secret-from-dotenv"]);
+    assert.equal(summary.errors, 1);
+    const out = readFileSync(join(t.dir, "out.csv"), "utf8");
+    assert.match(out, /key \[redacted\] refused/);
+    assert.ok(!out.includes("acme-secret-from-dotenv"));
+  });
+});
+

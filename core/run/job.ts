@@ -13,6 +13,7 @@ import { ERROR_COLUMN, META_COLUMNS, openJobDataset, type Plan, planJob, RESPONS
 import type { PluginContext } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import { buildRequest } from "../request.ts";
+import { readDotEnv, requireApiKey, resolveApiKey } from "../keys.ts";
 import { displayPath } from "../paths.ts";
 import { loomHome } from "../runtime.ts";
 import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
@@ -63,15 +64,22 @@ function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["
 }
 
 /** Creates the job's provider; a problem is reported at the job key it comes from. */
-async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey?: string) {
+async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey: string | undefined, cwd: string) {
   const { provider, provider_options } = job.spec;
   const at = (path: string[], error: unknown): never => {
     // Plugin-contract errors are the plugin's fault, not the job's: they pass through as they are.
     if (!(error instanceof LoomUsageError) || error.name !== "LoomUsageError") throw error;
     throw new LoomJobError([{ where: job.where(path), path: path.join("."), message: error.message }]);
   };
-  await registry.definition("provider", provider).catch((error) => at(["provider"], error));
-  const options = { ...(provider_options ?? {}), ...(apiKey === undefined ? {} : { apiKey }) };
+  const definition = await registry.definition("provider", provider).catch((error) => at(["provider"], error));
+  const options: Record<string, unknown> = { ...(provider_options ?? {}) };
+  if (definition.apiKey) {
+    // Resolved here, before any work, so a missing key stops the run with a clear message.
+    const lookup = { flag: apiKey, envVars: definition.apiKey.envVars(options), env: context.env, cwd };
+    const required = definition.apiKey.required?.(options) ?? true;
+    const found = required ? requireApiKey(provider, lookup) : resolveApiKey(lookup);
+    if (found) options.apiKey = found.key;
+  } else if (apiKey !== undefined) options.apiKey = apiKey;
   return registry.create("provider", provider, options, context)
     .catch((error) => at(provider_options ? ["provider_options"] : ["provider"], error));
 }
@@ -79,7 +87,8 @@ async function createProvider(job: LoadedJob, registry: Registry, context: Plugi
 /** Runs a job; resolves with its summary once the output file is in place. */
 export async function runJob(job: LoadedJob, options: RunOptions = {}): Promise<RunSummary> {
   const env = options.env ?? process.env;
-  const redact = createRedactor(collectSecrets(env, options.apiKey));
+  // Keys may also come from .env: its secret-looking values are scrubbed like the environment's.
+  const redact = createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey));
   try {
     return await run(job, options, env, redact);
   } catch (error) {
@@ -99,7 +108,7 @@ async function run(
 
   const { spec } = job;
   const mode = spec.mode ?? "batch";
-  const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey);
+  const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
   const { signal } = options;
   try {
     if (mode === "batch") {
