@@ -13,6 +13,7 @@ export type PluginModuleLoader = () => Promise<{ default: PluginDefinition | rea
 export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>> = {
   provider: {
     echo: () => import("./providers/echo/mod.ts"),
+    openai: () => import("./providers/openai/mod.ts"),
   },
   format: {
     csv: () => import("./formats/csv/mod.ts"),

@@ -19,6 +19,7 @@ import { loomHome } from "../runtime.ts";
 import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
+import type { RetryPolicy } from "./retry.ts";
 import { executeSync, type RowResult } from "./sync.ts";
 
 /** Default number of concurrent requests in sync mode. */
@@ -41,6 +42,8 @@ export interface RunOptions {
   readonly confirmOverwrite?: (path: string) => Promise<boolean>;
   /** A registry to use (tests register plugins on it); default a fresh one. */
   readonly registry?: Registry;
+  /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
+  readonly retry?: RetryPolicy;
 }
 
 /** Loads the job's plugins and those named in `LOOM_PLUGINS` (comma-separated). */
@@ -149,6 +152,7 @@ async function run(
       signal,
       onEvent,
       redact,
+      retry: options.retry,
     });
     async function* merged(): AsyncGenerator<OutputRow> {
       let rows = 0;

@@ -13,6 +13,7 @@ import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
 import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
+import { type RetryPolicy, withRetries } from "./retry.ts";
 
 /** The outcome of one row. */
 export type RowResult =
@@ -34,6 +35,8 @@ export interface SyncExecutorOptions {
   readonly onEvent?: RunEventHandler;
   /** Scrubs secrets from error messages before they reach events and outputs. */
   readonly redact?: Redactor;
+  /** How transient provider errors are retried (default: `DEFAULT_RETRY` in retry.ts). */
+  readonly retry?: RetryPolicy;
 }
 
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
@@ -64,7 +67,9 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     let pending = inFlight.get(key);
     if (!pending) {
       pending = (async () => {
-        const result = await provider.generate(built.request, { signal });
+        // Transient faults (429, 5xx, dropped connections) are retried with backoff here, once
+        // for every provider; providers only classify their errors.
+        const result = await withRetries(() => provider.generate(built.request, { signal }), { signal, policy: options.retry });
         if (typeof result?.text !== "string") {
           throw new Error(`provider ${provider.name} returned no answer text (a bug in the provider plugin)`);
         }
