@@ -12,6 +12,7 @@ export type PluginModuleLoader = () => Promise<{ default: PluginDefinition | rea
 /** Built-in plugins: kind → name → loader. */
 export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>> = {
   provider: {
+    anthropic: () => import("./providers/anthropic/mod.ts"),
     echo: () => import("./providers/echo/mod.ts"),
     openai: () => import("./providers/openai/mod.ts"),
   },

@@ -114,6 +114,14 @@ async function run(
   const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
   const { signal } = options;
   try {
+    // A parameter the provider refuses would fail every row: say so before any work.
+    const refused = provider.validateParams?.(spec.params ?? {}) ?? [];
+    if (refused.length) {
+      throw new LoomJobError(
+        refused.map((r) => ({ where: job.where(["params", r.param]), path: `params.${r.param}`, message: r.message })),
+        `${spec.provider} does not accept these parameters`,
+      );
+    }
     if (mode === "batch") {
       throw new LoomUsageError(
         `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,

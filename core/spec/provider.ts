@@ -72,6 +72,11 @@ export interface ProviderV1 {
    */
   readonly cacheIdentity?: Readonly<Record<string, string>>;
   /**
+   * Checks the job's generation parameters before any work: each problem names the parameter
+   * and says why it is refused (the API version in use does not accept it, say).
+   */
+  validateParams?(params: GenerateParams): ReadonlyArray<{ readonly param: string; readonly message: string }>;
+  /**
    * Answers one request. Throws `LoomProviderError` on failure: `retryable` for transient
    * faults, `fatal` when no row can succeed (bad key). Never puts an API key in a message.
    */
