@@ -15,6 +15,8 @@ export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string
     anthropic: () => import("./providers/anthropic/mod.ts"),
     echo: () => import("./providers/echo/mod.ts"),
     openai: () => import("./providers/openai/mod.ts"),
+    "openai-compatible": () => import("./providers/openai-compatible/mod.ts"),
+    openrouter: () => import("./providers/openrouter/mod.ts"),
   },
   format: {
     csv: () => import("./formats/csv/mod.ts"),

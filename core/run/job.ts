@@ -124,7 +124,8 @@ async function run(
     }
     if (mode === "batch") {
       throw new LoomUsageError(
-        `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,
+        provider.noBatchReason ??
+          `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,
       );
     }
     const plan = await planJob(job, registry, context, signal).catch((error) => {

@@ -66,6 +66,8 @@ export interface ProviderV1 {
   /** Registry name, e.g. `openai`. */
   readonly name: string;
   readonly capabilities: ProviderCapabilities;
+  /** Why batch mode is unavailable, when the provider will never have it (shown as is). */
+  readonly noBatchReason?: string;
   /**
    * Extra identity that changes the answer but is not part of the request (an endpoint's base
    * URL, say). It joins the cache key, so two endpoints never share cached answers.

@@ -3,68 +3,125 @@
  * `--api-key`, `OPENAI_API_KEY` or `.env`. Options (`provider_options`): `base_url` (another
  * endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  *
- * The SDK's own retries are off: Loom retries transient errors itself, the same way for every
- * provider, and stops the run on errors no retry can fix.
+ * The same code serves every endpoint that speaks the Chat Completions protocol (`openrouter`,
+ * `openai-compatible`) through {@link chatCompletionsPlugin}. The SDK's own retries are off: Loom
+ * retries transient errors itself, the same way for every provider, and stops the run on errors
+ * no retry can fix.
  * @module
  */
-import { LoomUsageError } from "../../../core/errors.ts";
-import { definePlugin } from "../../../core/plugin.ts";
+import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody } from "./request.ts";
 
-const KNOWN = ["apiKey", "base_url", "timeout_ms"];
-
-function checkOptions(options: Readonly<Record<string, unknown>>): { base_url?: string; timeout_ms?: number } {
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
-  if (unknown.length) throw new LoomUsageError(`openai: unknown provider option(s) ${unknown.join(", ")} (known: base_url, timeout_ms)`);
-  const { base_url, timeout_ms } = options;
-  if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
-    throw new LoomUsageError("openai: base_url must be an http(s) URL");
-  }
-  if (timeout_ms !== undefined && !(typeof timeout_ms === "number" && timeout_ms > 0)) {
-    throw new LoomUsageError("openai: timeout_ms must be a positive number of milliseconds");
-  }
-  return options as { base_url?: string; timeout_ms?: number };
+/** How one Chat Completions endpoint differs from another. */
+export interface ChatCompletionsConfig {
+  readonly name: string;
+  readonly description: string;
+  /** Environment variables holding the key (by default; `api_key_env` may name another). */
+  readonly envVars: readonly string[];
+  /** The endpoint when `base_url` is not given (default: the SDK's, which reads OPENAI_BASE_URL). */
+  readonly defaultBaseURL?: string;
+  /** `base_url` must be given (an endpoint of the user's own). */
+  readonly requireBaseURL?: boolean;
+  /** Whether the endpoint works without a key (a local server). Default false. */
+  readonly keyOptional?: boolean;
+  /** Accept `api_key_env` to name the key's variable. */
+  readonly configurableKeyEnv?: boolean;
+  /** Why batch mode is unavailable, when it never will be. */
+  readonly noBatchReason?: string;
 }
 
-export default definePlugin({
-  apiVersion: 1,
-  kind: "provider",
+interface ChatOptions {
+  base_url?: string;
+  timeout_ms?: number;
+  api_key_env?: string;
+}
+
+function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>): ChatOptions {
+  const known = ["base_url", "timeout_ms", ...(config.configurableKeyEnv ? ["api_key_env"] : [])];
+  const unknown = Object.keys(options).filter((k) => k !== "apiKey" && !known.includes(k));
+  if (unknown.length) {
+    throw new LoomUsageError(`${config.name}: unknown provider option(s) ${unknown.join(", ")} (known: ${known.join(", ")})`);
+  }
+  const { base_url, timeout_ms, api_key_env } = options;
+  if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
+    throw new LoomUsageError(`${config.name}: base_url must be an http(s) URL`);
+  }
+  if (base_url === undefined && config.requireBaseURL) {
+    throw new LoomUsageError(`${config.name}: base_url is required (the endpoint, e.g. http://localhost:11434/v1)`);
+  }
+  if (timeout_ms !== undefined && !(typeof timeout_ms === "number" && timeout_ms > 0)) {
+    throw new LoomUsageError(`${config.name}: timeout_ms must be a positive number of milliseconds`);
+  }
+  if (api_key_env !== undefined && (typeof api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(api_key_env))) {
+    throw new LoomUsageError(`${config.name}: api_key_env must be an environment variable name`);
+  }
+  return options as ChatOptions;
+}
+
+/** A provider plugin for an endpoint that speaks Chat Completions. */
+export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefinition<"provider"> {
+  return definePlugin({
+    apiVersion: 1,
+    kind: "provider",
+    name: config.name,
+    description: config.description,
+    apiKey: {
+      envVars: (options) => (typeof options.api_key_env === "string" ? [options.api_key_env] : config.envVars),
+      required: () => !config.keyOptional,
+    },
+    async create(options): Promise<ProviderV1> {
+      const { base_url, timeout_ms } = checkOptions(config, options);
+      const { default: OpenAI } = await import("openai");
+      const baseURL = base_url ?? config.defaultBaseURL;
+      const client = new OpenAI({
+        // A local server without auth still needs some string here; it is never sent anywhere else.
+        apiKey: typeof options.apiKey === "string" ? options.apiKey : "no-key",
+        baseURL,
+        maxRetries: 0,
+        timeout: timeout_ms ?? 600_000,
+      });
+      return {
+        specificationVersion: "loom.provider.v1",
+        name: config.name,
+        capabilities: { sync: true, batch: false, tokens: false },
+        ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
+        cacheIdentity: base_url ? { base_url } : {},
+        async generate(request, callOptions) {
+          let completion;
+          try {
+            completion = await client.chat.completions.create(
+              chatCompletionBody(request) as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false },
+              { signal: callOptions?.signal },
+            );
+          } catch (error) {
+            throw toProviderError(error, config.name);
+          }
+          // OpenRouter reports a failure after generation started as HTTP 200 with an error body.
+          const failure = (completion as unknown as { error?: { code?: number; message?: string } }).error;
+          if (failure) {
+            const status = typeof failure.code === "number" ? failure.code : 502;
+            throw new LoomProviderError(`${config.name}: ${failure.message ?? "error in the answer"}`, {
+              status,
+              retryable: status === 408 || status === 429 || status >= 500,
+            });
+          }
+          const choice = completion.choices?.[0];
+          return {
+            text: choice?.message?.content ?? "",
+            finishReason: choice?.finish_reason ?? undefined,
+            usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
+          };
+        },
+      };
+    },
+  });
+}
+
+export default chatCompletionsPlugin({
   name: "openai",
   description: "OpenAI Chat Completions (key: OPENAI_API_KEY).",
-  apiKey: { envVars: () => ["OPENAI_API_KEY"] },
-  async create(options): Promise<ProviderV1> {
-    const { base_url, timeout_ms } = checkOptions(options);
-    const { default: OpenAI } = await import("openai");
-    const client = new OpenAI({
-      apiKey: String(options.apiKey),
-      baseURL: base_url,
-      maxRetries: 0,
-      timeout: timeout_ms ?? 600_000,
-    });
-    return {
-      specificationVersion: "loom.provider.v1",
-      name: "openai",
-      capabilities: { sync: true, batch: false, tokens: false },
-      cacheIdentity: base_url ? { base_url } : {},
-      async generate(request, callOptions) {
-        let completion;
-        try {
-          completion = await client.chat.completions.create(
-            chatCompletionBody(request) as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false },
-            { signal: callOptions?.signal },
-          );
-        } catch (error) {
-          throw toProviderError(error, "openai");
-        }
-        const choice = completion.choices[0];
-        return {
-          text: choice?.message?.content ?? "",
-          finishReason: choice?.finish_reason ?? undefined,
-          usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
-        };
-      },
-    };
-  },
+  envVars: ["OPENAI_API_KEY"],
 });

@@ -1,0 +1,17 @@
+/**
+ * The `openai-compatible` provider: any endpoint that speaks OpenAI's Chat Completions (Ollama,
+ * vLLM, LM Studio, Together, Groq, …), through the `openai` SDK. `provider_options.base_url` is
+ * required; the key is optional (local servers need none) and read from `OPENAI_API_KEY`, or from
+ * the variable `api_key_env` names.
+ * @module
+ */
+import { chatCompletionsPlugin } from "../openai/mod.ts";
+
+export default chatCompletionsPlugin({
+  name: "openai-compatible",
+  description: "Any OpenAI-compatible endpoint (base_url required; key optional).",
+  envVars: ["OPENAI_API_KEY"],
+  requireBaseURL: true,
+  keyOptional: true,
+  configurableKeyEnv: true,
+});

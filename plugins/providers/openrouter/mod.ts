@@ -1,0 +1,14 @@
+/**
+ * The `openrouter` provider: OpenRouter's OpenAI-compatible Chat Completions, through the `openai`
+ * SDK. Key: `OPENROUTER_API_KEY`. Model ids are `vendor/model`. It has no batch mode in Loom.
+ * @module
+ */
+import { chatCompletionsPlugin } from "../openai/mod.ts";
+
+export default chatCompletionsPlugin({
+  name: "openrouter",
+  description: "OpenRouter (key: OPENROUTER_API_KEY); sync only.",
+  envVars: ["OPENROUTER_API_KEY"],
+  defaultBaseURL: "https://openrouter.ai/api/v1",
+  noBatchReason: "OpenRouter has no batch API; re-run with --sync",
+});
