@@ -14,6 +14,7 @@ export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string
   provider: {
     anthropic: () => import("./providers/anthropic/mod.ts"),
     echo: () => import("./providers/echo/mod.ts"),
+    google: () => import("./providers/google/mod.ts"),
     openai: () => import("./providers/openai/mod.ts"),
     "openai-compatible": () => import("./providers/openai-compatible/mod.ts"),
     openrouter: () => import("./providers/openrouter/mod.ts"),
