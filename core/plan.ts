@@ -19,6 +19,8 @@ import type { DatasetLayout, DatasetReader, FormatV1 } from "./spec/format.ts";
 export const RESPONSE_COLUMN = "llm_response";
 /** Column Loom adds with a row's error (empty when the row succeeded). */
 export const ERROR_COLUMN = "llm_error";
+/** Columns `with_usage` adds. */
+export const USAGE_COLUMNS = ["llm_finish_reason", "llm_input_tokens", "llm_output_tokens"] as const;
 /** Columns `with_meta` adds. */
 export const META_COLUMNS = ["llm_provider", "llm_model"] as const;
 
@@ -154,7 +156,12 @@ export async function planJob(job: LoadedJob, registry: Registry, context: Plugi
   const output = await resolveOutput(job, format);
   const { layout, rows, columns } = await scan(job, format, signal);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
-  const added = [RESPONSE_COLUMN, ERROR_COLUMN, ...(job.spec.output?.with_meta ? META_COLUMNS : [])];
+  const added = [
+    RESPONSE_COLUMN,
+    ERROR_COLUMN,
+    ...(job.spec.output?.with_meta ? META_COLUMNS : []),
+    ...(job.spec.output?.with_usage ? USAGE_COLUMNS : []),
+  ];
   const clash = added.filter((c) => columns.includes(c));
   if (clash.length) {
     throw new LoomUsageError(`${displayPath(input)}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);

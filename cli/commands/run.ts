@@ -26,6 +26,8 @@ interface RunFlags {
   cache: boolean;
   force?: boolean;
   withMeta?: boolean;
+  withUsage?: boolean;
+  baseUrl?: string;
   apiKey?: string;
   json?: boolean;
   quiet?: boolean;
@@ -51,6 +53,8 @@ export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverri
   }
   if (cacheFromCli && flags.cache === false) add(["sync", "cache"], false, "--no-cache");
   if (flags.withMeta) add(["output", "with_meta"], true, "--with-meta");
+  if (flags.withUsage) add(["output", "with_usage"], true, "--with-usage");
+  add(["provider_options", "base_url"], flags.baseUrl, "--base-url");
   return list;
 }
 
@@ -71,6 +75,8 @@ export function registerRun(program: Command): void {
     .option("--no-cache", "neither read nor write the response cache")
     .option("--force", "overwrite an existing output file")
     .option("--with-meta", "add llm_provider and llm_model columns")
+    .option("--with-usage", "add llm_finish_reason, llm_input_tokens and llm_output_tokens columns")
+    .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print progress events as JSON lines on stdout")
     .option("-q, --quiet", "print nothing but errors and the final summary")

@@ -51,6 +51,8 @@ export const JOB_FLAGS: Readonly<Record<string, string>> = {
   "sync.workers": "--workers",
   "sync.cache": "--no-cache",
   "output.with_meta": "--with-meta",
+  "output.with_usage": "--with-usage",
+  "provider_options.base_url": "--base-url",
 };
 
 /**

@@ -74,6 +74,9 @@ export const OutputSchema = v.strictObject({
   with_meta: v.optional(
     v.pipe(v.boolean("with_meta must be true or false"), v.description("Add llm_provider and llm_model columns (llm_response and llm_error are always added).")),
   ),
+  with_usage: v.optional(
+    v.pipe(v.boolean("with_usage must be true or false"), v.description("Add llm_finish_reason, llm_input_tokens and llm_output_tokens columns.")),
+  ),
 });
 
 /** `sync:` settings of live (non-batch) runs. */

@@ -9,7 +9,7 @@ import { EXIT, LoomError, LoomInterruptedError, LoomJobError, LoomUsageError } f
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { exists, writeFileAtomic } from "../output.ts";
-import { ERROR_COLUMN, META_COLUMNS, openJobDataset, type Plan, planJob, RESPONSE_COLUMN } from "../plan.ts";
+import { ERROR_COLUMN, META_COLUMNS, openJobDataset, type Plan, planJob, RESPONSE_COLUMN, USAGE_COLUMNS } from "../plan.ts";
 import type { PluginContext } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import { buildRequest } from "../request.ts";
@@ -55,13 +55,19 @@ async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptio
 
 /** The columns Loom adds to a row. */
 function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["added"] {
-  const added: Record<string, string | null> = {
+  const added: Record<string, string | number | null> = {
     [RESPONSE_COLUMN]: result.outcome === "error" ? null : result.result.text,
     [ERROR_COLUMN]: result.outcome === "error" ? result.error : null,
   };
   if (plan.added.includes(META_COLUMNS[0])) {
     added.llm_provider = job.spec.provider;
     added.llm_model = job.spec.model;
+  }
+  if (plan.added.includes(USAGE_COLUMNS[0])) {
+    const ok = result.outcome === "error" ? undefined : result.result;
+    added.llm_finish_reason = ok?.finishReason ?? null;
+    added.llm_input_tokens = ok?.usage?.inputTokens ?? null;
+    added.llm_output_tokens = ok?.usage?.outputTokens ?? null;
   }
   return added;
 }

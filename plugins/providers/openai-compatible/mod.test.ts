@@ -1,11 +1,12 @@
 /** The openai-compatible provider against the loopback emulator (standing in for Ollama, vLLM, …). */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LoomJobError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
+import { runCli } from "../../../core/test-support/run-cli.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
 
@@ -40,3 +41,30 @@ describe("openai-compatible provider", () => {
     });
   });
 });
+
+/** Every file under a directory, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]
+  );
+}
+
+describe("openai-compatible from the command line", () => {
+  it("takes --base-url and --api-key, adds usage columns, and writes the key into no file", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "in.csv"), "prompt\nhello world\n");
+    const key = "local-key-123456";
+    const result = await runCli(
+      ["run", "-f", "in.csv", "-p", "openai-compatible", "--base-url", emu.baseURL, "-m", "llama3.1:8b", "--sync", "--with-usage", "--api-key", key],
+      { cwd: dir, env: { LOOM_HOME: join(dir, "home") } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const out = readFileSync(join(dir, "in_results_openai-compatible_llama3.1_8b.csv"), "utf8");
+    assert.equal(out, "prompt,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens\nhello world,[llama3.1:8b] hello world,,stop,2,3\n");
+    const written = filesUnder(dir);
+    assert.ok(written.some((f) => f.includes(join("home", "cache"))), "the cache was written");
+    for (const file of written) assert.ok(!readFileSync(file, "utf8").includes(key), `${file} holds the key`);
+    assert.ok(!result.stdout.includes(key) && !result.stderr.includes(key));
+  });
+});
+
