@@ -28,6 +28,8 @@ interface RunFlags {
   withMeta?: boolean;
   withUsage?: boolean;
   baseUrl?: string;
+  rpm?: string;
+  tpm?: string;
   apiKey?: string;
   json?: boolean;
   quiet?: boolean;
@@ -52,6 +54,10 @@ export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverri
     add(["sync", "workers"], Number.isFinite(n) && flags.workers.trim() !== "" ? n : flags.workers, "--workers");
   }
   if (cacheFromCli && flags.cache === false) add(["sync", "cache"], false, "--no-cache");
+  for (const [flag, key] of [["--rpm", "rpm"], ["--tpm", "tpm"]] as const) {
+    const value = flags[key];
+    if (value !== undefined) add(["sync", key], Number.isFinite(Number(value)) && value.trim() !== "" ? Number(value) : value, flag);
+  }
   if (flags.withMeta) add(["output", "with_meta"], true, "--with-meta");
   if (flags.withUsage) add(["output", "with_usage"], true, "--with-usage");
   add(["provider_options", "base_url"], flags.baseUrl, "--base-url");
@@ -73,6 +79,8 @@ export function registerRun(program: Command): void {
     .option("--batch", "use the provider's batch API (the default mode)")
     .option("-w, --workers <n>", "concurrent requests in sync mode (default 8)")
     .option("--no-cache", "neither read nor write the response cache")
+    .option("--rpm <n>", "requests per minute never to exceed")
+    .option("--tpm <n>", "tokens per minute never to exceed")
     .option("--force", "overwrite an existing output file")
     .option("--with-meta", "add llm_provider and llm_model columns")
     .option("--with-usage", "add llm_finish_reason, llm_input_tokens and llm_output_tokens columns")

@@ -50,6 +50,8 @@ export const JOB_FLAGS: Readonly<Record<string, string>> = {
   mode: "--sync/--batch",
   "sync.workers": "--workers",
   "sync.cache": "--no-cache",
+  "sync.rpm": "--rpm",
+  "sync.tpm": "--tpm",
   "output.with_meta": "--with-meta",
   "output.with_usage": "--with-usage",
   "provider_options.base_url": "--base-url",

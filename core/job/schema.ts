@@ -87,6 +87,12 @@ export const SyncSchema = v.strictObject({
   cache: v.optional(
     v.pipe(v.boolean("cache must be true or false"), v.description("Use the response cache (default true).")),
   ),
+  rpm: v.optional(
+    v.pipe(v.number("rpm must be a number"), v.minValue(1), v.description("Requests per minute never to exceed.")),
+  ),
+  tpm: v.optional(
+    v.pipe(v.number("tpm must be a number"), v.minValue(1), v.description("Tokens per minute never to exceed (input estimated at 4 characters a token, plus max_tokens).")),
+  ),
 });
 
 /** A whole job file. */

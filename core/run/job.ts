@@ -168,6 +168,7 @@ async function run(
       onEvent,
       redact,
       retry: options.retry,
+      limits: { rpm: spec.sync?.rpm, tpm: spec.sync?.tpm },
     });
     async function* merged(): AsyncGenerator<OutputRow> {
       let rows = 0;

@@ -13,6 +13,7 @@ import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
 import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
+import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { type RetryPolicy, withRetries } from "./retry.ts";
 
 /** The outcome of one row. */
@@ -37,6 +38,8 @@ export interface SyncExecutorOptions {
   readonly redact?: Redactor;
   /** How transient provider errors are retried (default: `DEFAULT_RETRY` in retry.ts). */
   readonly retry?: RetryPolicy;
+  /** Requests and tokens per minute not to exceed. */
+  readonly limits?: RateLimits;
 }
 
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
@@ -46,6 +49,9 @@ const WINDOW_PER_WORKER = 64;
 export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
   const { provider, cache, signal, onEvent, idColumn } = options;
   const redact = options.redact ?? ((text: string) => text);
+  const pacer = new RatePacer(options.limits ?? {});
+  // Calls in flight; shrinks while the provider answers 429, grows back as calls succeed.
+  const gate = new AdaptiveGate(options.workers);
   // Identical requests in flight at the same time share one call.
   const inFlight = new Map<string, Promise<GenerateResult>>();
 
@@ -68,8 +74,27 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     if (!pending) {
       pending = (async () => {
         // Transient faults (429, 5xx, dropped connections) are retried with backoff here, once
-        // for every provider; providers only classify their errors.
-        const result = await withRetries(() => provider.generate(built.request, { signal }), { signal, policy: options.retry });
+        // for every provider; providers only classify their errors. Every attempt is paced and
+        // counts against the limits.
+        const tokens = estimateTokens(
+          [built.request.system ?? "", ...built.request.messages.map((m) => m.content)],
+          built.request.params.max_tokens,
+        );
+        const attempt = async () => {
+          await gate.acquire();
+          try {
+            await pacer.acquire(tokens, signal);
+            const result = await provider.generate(built.request, { signal });
+            gate.succeeded();
+            return result;
+          } catch (error) {
+            if ((error as { status?: unknown }).status === 429) gate.backOff();
+            throw error;
+          } finally {
+            gate.release();
+          }
+        };
+        const result = await withRetries(attempt, { signal, policy: options.retry });
         if (typeof result?.text !== "string") {
           throw new Error(`provider ${provider.name} returned no answer text (a bug in the provider plugin)`);
         }

@@ -8,6 +8,8 @@
 export interface LoggedRequest {
   /** 1-based order of arrival. */
   seq: number;
+  /** Wall-clock arrival time in ms (for pacing measurements; the emulator's clock may be manual). */
+  receivedMs?: number;
   method: string;
   /** Path without the query string. */
   path: string;

@@ -266,6 +266,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       bytes: 0,
       retryCount: headers["x-stainless-retry-count"] === undefined ? undefined : Number(headers["x-stainless-retry-count"]),
       status: 0,
+      receivedMs: Date.now(),
     });
     const common = { "x-request-id": `req_${randomUUID().replaceAll("-", "")}`, ...provider.headers?.() };
     try {
