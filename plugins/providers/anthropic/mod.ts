@@ -7,26 +7,11 @@
  * speaks refuses them.
  * @module
  */
-import { LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
+import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";
 import { messagesBody, paramProblems } from "./request.ts";
-
-const KNOWN = ["apiKey", "base_url", "timeout_ms"];
-
-function checkOptions(options: Readonly<Record<string, unknown>>): { base_url?: string; timeout_ms?: number } {
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
-  if (unknown.length) throw new LoomUsageError(`anthropic: unknown provider option(s) ${unknown.join(", ")} (known: base_url, timeout_ms)`);
-  const { base_url, timeout_ms } = options;
-  if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
-    throw new LoomUsageError("anthropic: base_url must be an http(s) URL");
-  }
-  if (timeout_ms !== undefined && !(typeof timeout_ms === "number" && timeout_ms > 0)) {
-    throw new LoomUsageError("anthropic: timeout_ms must be a positive number of milliseconds");
-  }
-  return options as { base_url?: string; timeout_ms?: number };
-}
 
 export default definePlugin({
   apiVersion: 1,
@@ -35,11 +20,11 @@ export default definePlugin({
   description: "Anthropic Messages (key: ANTHROPIC_API_KEY).",
   apiKey: { envVars: () => ["ANTHROPIC_API_KEY"] },
   async create(options): Promise<ProviderV1> {
-    const { base_url, timeout_ms } = checkOptions(options);
+    const { base_url, timeout_ms } = checkConnectionOptions("anthropic", options);
     const { default: Anthropic } = await import("@anthropic-ai/sdk");
     // Loom retries transient errors itself; an explicit timeout also lifts the SDK's guard
     // against long non-streaming calls.
-    const client = new Anthropic({ apiKey: String(options.apiKey), baseURL: base_url, maxRetries: 0, timeout: timeout_ms ?? 600_000 });
+    const client = new Anthropic({ apiKey: String(options.apiKey), baseURL: base_url, maxRetries: 0, timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS });
     return {
       specificationVersion: "loom.provider.v1",
       name: "anthropic",

@@ -6,26 +6,12 @@
  * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`).
  * @module
  */
-import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomProviderError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
+import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { generateContentParams } from "./request.ts";
-
-const KNOWN = ["apiKey", "base_url", "timeout_ms"];
-
-function checkOptions(options: Readonly<Record<string, unknown>>): { base_url?: string; timeout_ms?: number } {
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
-  if (unknown.length) throw new LoomUsageError(`google: unknown provider option(s) ${unknown.join(", ")} (known: base_url, timeout_ms)`);
-  const { base_url, timeout_ms } = options;
-  if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
-    throw new LoomUsageError("google: base_url must be an http(s) URL");
-  }
-  if (timeout_ms !== undefined && !(typeof timeout_ms === "number" && timeout_ms > 0)) {
-    throw new LoomUsageError("google: timeout_ms must be a positive number of milliseconds");
-  }
-  return options as { base_url?: string; timeout_ms?: number };
-}
 
 /** The google.rpc.Status name in an ApiError's message (a JSON body), e.g. RESOURCE_EXHAUSTED. */
 function statusName(message: string): string | undefined {
@@ -43,12 +29,12 @@ export default definePlugin({
   description: "Google Gemini (key: GOOGLE_API_KEY or GEMINI_API_KEY).",
   apiKey: { envVars: () => ["GOOGLE_API_KEY", "GEMINI_API_KEY"] },
   async create(options): Promise<ProviderV1> {
-    const { base_url, timeout_ms } = checkOptions(options);
+    const { base_url, timeout_ms } = checkConnectionOptions("google", options);
     const { ApiError, GoogleGenAI } = await import("@google/genai");
     // The SDK does not retry unless told to; Loom retries transient errors itself.
     const ai = new GoogleGenAI({
       apiKey: String(options.apiKey),
-      httpOptions: { ...(base_url ? { baseUrl: base_url } : {}), apiVersion: "v1beta", timeout: timeout_ms ?? 600_000 },
+      httpOptions: { ...(base_url ? { baseUrl: base_url } : {}), apiVersion: "v1beta", timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS },
     });
     return {
       specificationVersion: "loom.provider.v1",

@@ -12,6 +12,7 @@
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
+import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody } from "./request.ts";
 
@@ -33,32 +34,17 @@ export interface ChatCompletionsConfig {
   readonly noBatchReason?: string;
 }
 
-interface ChatOptions {
-  base_url?: string;
-  timeout_ms?: number;
-  api_key_env?: string;
-}
-
-function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>): ChatOptions {
-  const known = ["base_url", "timeout_ms", ...(config.configurableKeyEnv ? ["api_key_env"] : [])];
-  const unknown = Object.keys(options).filter((k) => k !== "apiKey" && !known.includes(k));
-  if (unknown.length) {
-    throw new LoomUsageError(`${config.name}: unknown provider option(s) ${unknown.join(", ")} (known: ${known.join(", ")})`);
-  }
-  const { base_url, timeout_ms, api_key_env } = options;
-  if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
-    throw new LoomUsageError(`${config.name}: base_url must be an http(s) URL`);
-  }
-  if (base_url === undefined && config.requireBaseURL) {
+/** Checks the options: the shared connection options, `api_key_env` where allowed, `base_url` where required. */
+function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>) {
+  const checked = checkConnectionOptions(config.name, options, config.configurableKeyEnv ? ["api_key_env"] : []);
+  if (checked.base_url === undefined && config.requireBaseURL) {
     throw new LoomUsageError(`${config.name}: base_url is required (the endpoint, e.g. http://localhost:11434/v1)`);
   }
-  if (timeout_ms !== undefined && !(typeof timeout_ms === "number" && timeout_ms > 0)) {
-    throw new LoomUsageError(`${config.name}: timeout_ms must be a positive number of milliseconds`);
-  }
+  const { api_key_env } = checked;
   if (api_key_env !== undefined && (typeof api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(api_key_env))) {
     throw new LoomUsageError(`${config.name}: api_key_env must be an environment variable name`);
   }
-  return options as ChatOptions;
+  return checked;
 }
 
 /** A provider plugin for an endpoint that speaks Chat Completions. */
@@ -81,7 +67,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         apiKey: typeof options.apiKey === "string" ? options.apiKey : "no-key",
         baseURL,
         maxRetries: 0,
-        timeout: timeout_ms ?? 600_000,
+        timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS,
       });
       return {
         specificationVersion: "loom.provider.v1",
