@@ -13,16 +13,10 @@ import { VERSION } from "../core/version.ts";
 import { repoRoot } from "../core/test-support/paths.ts";
 import { runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
+import { filesUnder } from "../core/test-support/files.ts";
 
 const jobs = join(repoRoot(), "jobs");
 
-/** Every file under a directory, recursively. */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]
-  );
-}
 
 describe("loom run", () => {
   it("runs jobs/hello.yaml end to end from another directory; every row matches its input", async () => {

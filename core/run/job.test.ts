@@ -10,6 +10,7 @@ import type { RunEvent } from "../events.ts";
 import { type JobOverride, loadJob } from "../job/load.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { runJob } from "./job.ts";
+import { filesUnder } from "../test-support/files.ts";
 
 /** Writes a job file and its data into a fresh directory; returns paths and a run helper. */
 function setup(jobYaml: string, files: Record<string, string>) {
@@ -278,12 +279,6 @@ describe("hostile plugins and inputs", () => {
   });
 });
 
-/** Every file under a directory, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []
-  );
-}
 
 describe("API keys", () => {
   /** A registry with a provider that needs ACME_API_KEY and quotes its key in every error. */

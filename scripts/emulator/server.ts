@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Clock, ManualClock, realClock } from "./clock.ts";
+import { type Clock, ManualClock } from "./clock.ts";
 import { FaultEngine, type FaultRule } from "./faults.ts";
 import { maskHeaders, RequestLog } from "./log.ts";
 import { type BatchSchedule, BatchProgress } from "./schedule.ts";

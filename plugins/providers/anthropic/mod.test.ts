@@ -2,24 +2,17 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { LoomJobError, LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import { messagesBody } from "./request.ts";
 
-let emu: Emulator;
-before(async () => (emu = await startEmulator({ provider: "anthropic" })));
-after(() => emu.stop());
-beforeEach(() => {
-  emu.faults.clear();
-  emu.log.clear();
-});
+const t = useEmulator({ provider: "anthropic" });
 
-const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
 const MODEL = "claude-sonnet-5-5";
 
 async function job(rows: string[], params = "{ max_tokens: 50 }") {
@@ -28,7 +21,7 @@ async function job(rows: string[], params = "{ max_tokens: 50 }") {
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: anthropic\n` +
-      `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
+      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
       `params: ${params}\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
@@ -37,40 +30,40 @@ async function job(rows: string[], params = "{ max_tokens: 50 }") {
 describe("anthropic provider (sync) against the emulator", () => {
   it("answers every row in place through the SDK", async () => {
     const { dir, loaded } = await job(["first prompt", "second prompt"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey }, cwd: dir });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
     const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
     assert.deepEqual(rows.map((r) => r.llm_response), [`[${MODEL}] first prompt`, `[${MODEL}] second prompt`]);
-    const bodies = emu.log.find("POST /v1/messages").map((c) => c.body as Record<string, unknown>);
+    const bodies = t.emu.log.find("POST /v1/messages").map((c) => c.body as Record<string, unknown>);
     assert.ok(bodies.every((b) => b.system === "Be brief." && b.max_tokens === 50));
   });
 
   it("refuses temperature before any call, at its place in the job file", async () => {
     const { dir, loaded } = await job(["a"], "{ temperature: 0, max_tokens: 50 }");
     await assert.rejects(
-      () => runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey }, cwd: dir }),
+      () => runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir }),
       (e: unknown) => {
         assert.ok(e instanceof LoomJobError);
         assert.match(e.message, /job\.yaml:7:\d+: params\.temperature: the Anthropic API version in use .* does not accept temperature/);
         return true;
       },
     );
-    assert.equal(emu.log.count("POST /v1/messages"), 0);
+    assert.equal(t.emu.log.count("POST /v1/messages"), 0);
   });
 
   it("retries 529 overloaded and 429 itself, and stops the run on a wrong key", async () => {
-    emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 529 } });
-    emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
+    t.emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 529 } });
+    t.emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
     const { dir, loaded } = await job(["only row"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey }, cwd: dir, retry: FAST_RETRY });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir, retry: FAST_RETRY });
     assert.equal(summary.ok, 1);
-    assert.deepEqual(emu.log.find("POST /v1/messages").map((c) => c.status), [529, 429, 200]);
-    emu.log.clear();
+    assert.deepEqual(t.emu.log.find("POST /v1/messages").map((c) => c.status), [529, 429, 200]);
+    t.emu.log.clear();
     await assert.rejects(
       () => runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, apiKey: "sk-ant-wrong-000000", cwd: dir, force: true }),
       (e: unknown) => e instanceof LoomProviderError && e.fatal && /check the API key/.test(e.message) && !e.message.includes("sk-ant-wrong"),
     );
-    assert.equal(emu.log.count("POST /v1/messages"), 1);
+    assert.equal(t.emu.log.count("POST /v1/messages"), 1);
   });
 
   it("builds the Messages body from the neutral request", () => {

@@ -2,24 +2,17 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import { generateContentParams } from "./request.ts";
 
-let emu: Emulator;
-before(async () => (emu = await startEmulator({ provider: "gemini" })));
-after(() => emu.stop());
-beforeEach(() => {
-  emu.faults.clear();
-  emu.log.clear();
-});
+const t = useEmulator({ provider: "gemini" });
 
-const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
 const MODEL = "gemini-2.5-flash";
 
 async function job(rows: string[]) {
@@ -28,7 +21,7 @@ async function job(rows: string[]) {
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: google\n` +
-      `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
+      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
       `params: { temperature: 0, max_tokens: 50 }\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
@@ -37,28 +30,28 @@ async function job(rows: string[]) {
 describe("google provider (sync) against the emulator", () => {
   it("answers every row in place, with the key from GEMINI_API_KEY", async () => {
     const { dir, loaded } = await job(["first prompt", "second prompt"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GEMINI_API_KEY: emu.apiKey }, cwd: dir });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GEMINI_API_KEY: t.emu.apiKey }, cwd: dir });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
     const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
     assert.deepEqual(rows.map((r) => r.llm_response), [`[${MODEL}] first prompt`, `[${MODEL}] second prompt`]);
-    const body = emu.log.find(`/v1beta/models/${MODEL}:generateContent`)[0].body as Record<string, unknown>;
+    const body = t.emu.log.find(`/v1beta/models/${MODEL}:generateContent`)[0].body as Record<string, unknown>;
     assert.deepEqual(body.generationConfig, { temperature: 0, maxOutputTokens: 50 });
     assert.deepEqual(body.systemInstruction, { parts: [{ text: "Be brief." }], role: "user" });
   });
 
   it("retries 429 and 503 itself (the SDK does not), and stops the run on a wrong key", async () => {
-    emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 429 } });
-    emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 503 } });
+    t.emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 429 } });
+    t.emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 503 } });
     const { dir, loaded } = await job(["only row"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: emu.apiKey }, cwd: dir, retry: FAST_RETRY });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: t.emu.apiKey }, cwd: dir, retry: FAST_RETRY });
     assert.equal(summary.ok, 1);
-    assert.deepEqual(emu.log.find(":generateContent").map((c) => c.status), [429, 503, 200]);
-    emu.log.clear();
+    assert.deepEqual(t.emu.log.find(":generateContent").map((c) => c.status), [429, 503, 200]);
+    t.emu.log.clear();
     await assert.rejects(
       () => runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, apiKey: "AIza-wrong-000000", cwd: dir, force: true }),
       (e: unknown) => e instanceof LoomProviderError && e.fatal && !e.message.includes("AIza-wrong-000000"),
     );
-    assert.equal(emu.log.count(":generateContent"), 1);
+    assert.equal(t.emu.log.count(":generateContent"), 1);
   });
 
   it("maps Loom's parameters to Gemini's names", () => {

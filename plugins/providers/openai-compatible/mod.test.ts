@@ -1,6 +1,6 @@
 /** The openai-compatible provider against the loopback emulator (standing in for Ollama, vLLM, …). */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LoomJobError } from "../../../core/errors.ts";
@@ -9,6 +9,7 @@ import { runJob } from "../../../core/run/job.ts";
 import { runCli } from "../../../core/test-support/run-cli.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { filesUnder } from "../../../core/test-support/files.ts";
 
 let emu: Emulator;
 before(async () => (emu = await startEmulator({ provider: "openai", apiKey: "local-key-123456", models: "any" })));
@@ -42,12 +43,6 @@ describe("openai-compatible provider", () => {
   });
 });
 
-/** Every file under a directory, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]
-  );
-}
 
 describe("openai-compatible from the command line", () => {
   it("takes --base-url and --api-key, adds usage columns, and writes the key into no file", async () => {

@@ -2,24 +2,17 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import { chatCompletionBody } from "./request.ts";
 
-let emu: Emulator;
-before(async () => (emu = await startEmulator({ provider: "openai" })));
-after(() => emu.stop());
-beforeEach(() => {
-  emu.faults.clear();
-  emu.log.clear();
-});
+const t = useEmulator({ provider: "openai" });
 
-const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
 
 /** Writes a dataset and a job for the openai provider pointed at the emulator. */
 async function job(rows: string[], extra = "") {
@@ -28,7 +21,7 @@ async function job(rows: string[], extra = "") {
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: openai\n` +
-      `provider_options: { base_url: "${emu.baseURL}" }\nmodel: gpt-4o-mini\nmode: sync\n` +
+      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: gpt-4o-mini\nmode: sync\n` +
       `params: { temperature: 0, max_tokens: 50 }\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n${extra}`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
@@ -37,11 +30,11 @@ async function job(rows: string[], extra = "") {
 describe("openai provider (sync) against the emulator", () => {
   it("answers every row in place, through the SDK, with the shared request builder", async () => {
     const { dir, loaded } = await job(["first prompt", "second prompt", "third prompt"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: t.emu.apiKey }, cwd: dir });
     assert.deepEqual([summary.ok, summary.errors], [3, 0]);
     const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
     assert.deepEqual(rows.map((r) => r.llm_response), ["[gpt-4o-mini] first prompt", "[gpt-4o-mini] second prompt", "[gpt-4o-mini] third prompt"]);
-    const bodies = emu.log.find("POST /v1/chat/completions").map((c) => c.body as { messages: Array<{ content: string }> } & Record<string, unknown>);
+    const bodies = t.emu.log.find("POST /v1/chat/completions").map((c) => c.body as { messages: Array<{ content: string }> } & Record<string, unknown>);
     const sent = bodies.find((b) => b.messages.at(-1)?.content === "first prompt")!;
     assert.deepEqual(sent.messages, [{ role: "system", content: "Be brief." }, { role: "user", content: "first prompt" }]);
     assert.equal(sent.max_completion_tokens, 50);
@@ -49,12 +42,12 @@ describe("openai provider (sync) against the emulator", () => {
   });
 
   it("retries 429 and 5xx itself (the SDK's retries are off), honouring retry-after-ms", async () => {
-    emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
-    emu.faults.add({ match: { first: 3 }, action: { kind: "status", status: 503 } });
+    t.emu.faults.add({ match: { first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
+    t.emu.faults.add({ match: { first: 3 }, action: { kind: "status", status: 503 } });
     const { dir, loaded } = await job(["only row"]);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir, retry: FAST_RETRY });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: t.emu.apiKey }, cwd: dir, retry: FAST_RETRY });
     assert.equal(summary.ok, 1);
-    const calls = emu.log.find("POST /v1/chat/completions");
+    const calls = t.emu.log.find("POST /v1/chat/completions");
     assert.deepEqual(calls.map((c) => c.status), [429, 429, 503, 200]);
     assert.ok(calls.every((c) => c.retryCount === 0), "each attempt is Loom's, not the SDK's");
   });
@@ -70,13 +63,13 @@ describe("openai provider (sync) against the emulator", () => {
         return true;
       },
     );
-    assert.ok(emu.log.count("POST /v1/chat/completions") <= 2, "no call per row after the first refusal");
+    assert.ok(t.emu.log.count("POST /v1/chat/completions") <= 2, "no call per row after the first refusal");
   });
 
   it("stops before any work when there is no key at all", async () => {
     const { dir, loaded } = await job(["a"]);
     await assert.rejects(() => runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, cwd: dir }), /no API key for openai: set OPENAI_API_KEY/);
-    assert.equal(emu.log.count("POST /v1/chat/completions"), 0);
+    assert.equal(t.emu.log.count("POST /v1/chat/completions"), 0);
   });
 
   it("builds the Chat Completions body from the neutral request", () => {
