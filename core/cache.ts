@@ -1,7 +1,8 @@
 /**
  * The sync response cache. The key is the SHA-256 of the canonical JSON of
- * `{v, provider, identity, model, system, messages, params}`, so any change to what is sent
- * (prompt, system prompt, a parameter, the model, the endpoint) misses, and nothing else does.
+ * `{v, provider, identity, model, system, messages, params, responseSchema}`, so any change to
+ * what is sent (prompt, system prompt, a parameter, the answer schema, the model, the endpoint)
+ * misses, and nothing else does.
  * API keys and headers are never part of it. Only successful answers are stored.
  * @module
  */
@@ -29,6 +30,8 @@ export function cacheKey(
     system: request.system,
     messages: request.messages,
     params: request.params,
+    // Only when present, so keys of requests without a schema stay as they were.
+    ...(request.responseSchema ? { responseSchema: request.responseSchema } : {}),
   });
   return createHash("sha256").update(material).digest("hex");
 }

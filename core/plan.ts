@@ -37,6 +37,19 @@ export interface Plan {
   readonly columns: readonly string[];
   /** The columns Loom adds, in output order. */
   readonly added: readonly string[];
+  /**
+   * The answer schema's fields that get columns of their own (a structured answer in a flat
+   * format such as CSV); empty otherwise.
+   */
+  readonly fieldColumns: readonly string[];
+}
+
+/** What planning needs besides the job. */
+export interface PlanOptions {
+  /** Aborting stops the reading pass. */
+  readonly signal?: AbortSignal;
+  /** The job's answer schema, if it has one: it decides the added columns. */
+  readonly answerFields?: readonly string[];
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -145,26 +158,34 @@ function checkColumns(job: LoadedJob, columns: readonly string[], known: boolean
   if (issues.length) throw new LoomJobError(issues, `job does not fit ${displayPath(job.spec.dataset.path)}`);
 }
 
-/**
- * Checks a job against its dataset and decides its output; reads the dataset once. Aborting
- * `signal` stops the reading pass.
- */
-export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext, signal?: AbortSignal): Promise<Plan> {
+/** Checks a job against its dataset and decides its output; reads the dataset once. */
+export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext, options: PlanOptions = {}): Promise<Plan> {
+  const { signal, answerFields } = options;
   const input = job.spec.dataset.path;
   await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
   const output = await resolveOutput(job, format);
   const { layout, rows, columns } = await scan(job, format, signal);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
+  // A structured answer is one object where a cell can hold one, else a column per field.
+  const fieldColumns = answerFields && !format.nested ? answerFields : [];
   const added = [
+    ...fieldColumns,
     RESPONSE_COLUMN,
     ERROR_COLUMN,
     ...(job.spec.output?.with_meta ? META_COLUMNS : []),
     ...(job.spec.output?.with_usage ? USAGE_COLUMNS : []),
   ];
+  const clashing = fieldColumns.filter((c) => columns.includes(c) || added.indexOf(c) !== added.lastIndexOf(c));
+  if (clashing.length) {
+    throw new LoomJobError(
+      [{ where: job.where(["schema"]), path: "schema", message: `field(s) ${clashing.map((c) => `"${c}"`).join(", ")} would become column(s) that ${displayPath(input)} already has (or that Loom adds); rename them in the schema` }],
+      "the answer schema does not fit the output",
+    );
+  }
   const clash = added.filter((c) => columns.includes(c));
   if (clash.length) {
     throw new LoomUsageError(`${displayPath(input)}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);
   }
-  return { input, output, format, formatName, layout, rows, columns, added };
+  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
 }

@@ -36,8 +36,13 @@ function text(value: unknown): string {
 /**
  * Builds the request for a row. A row whose prompt is empty, or that lacks a column the prompt
  * needs, gets an error instead: it keeps its place in the output and is never sent.
+ * `responseSchema` is the job's loaded answer schema, if it has one.
  */
-export function buildRequest(job: Pick<JobSpec, "prompt" | "model" | "params">, fields: Readonly<Record<string, unknown>>): BuiltRequest {
+export function buildRequest(
+  job: Pick<JobSpec, "prompt" | "model" | "params">,
+  fields: Readonly<Record<string, unknown>>,
+  responseSchema?: GenerateRequest["responseSchema"],
+): BuiltRequest {
   const prompt = job.prompt;
   const missing = promptColumns(prompt).filter((c) => !(c in fields));
   if (missing.length) return { error: `row has no ${missing.map((c) => `"${c}"`).join(", ")} field` };
@@ -52,6 +57,7 @@ export function buildRequest(job: Pick<JobSpec, "prompt" | "model" | "params">, 
       ...(system ? { system } : {}),
       messages: [{ role: "user", content }],
       params: { ...(job.params ?? {}) },
+      ...(responseSchema ? { responseSchema } : {}),
     },
   };
 }

@@ -28,11 +28,22 @@ interface RunFlags {
   withMeta?: boolean;
   withUsage?: boolean;
   baseUrl?: string;
+  schema?: string;
   rpm?: string;
   tpm?: string;
   apiKey?: string;
   json?: boolean;
   quiet?: boolean;
+}
+
+/** `--schema`: inline JSON when it looks like an object, else a file path. */
+function schemaFlag(value: string): unknown {
+  if (!value.trim().startsWith("{")) return value;
+  try {
+    return JSON.parse(value);
+  } catch (error) {
+    throw new LoomUsageError(`--schema: not valid JSON (${(error as Error).message}); give a JSON object or a file path`);
+  }
 }
 
 /** Turns the flags into job overrides (each remembers the flag it came from, for messages). */
@@ -61,6 +72,7 @@ export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverri
   if (flags.withMeta) add(["output", "with_meta"], true, "--with-meta");
   if (flags.withUsage) add(["output", "with_usage"], true, "--with-usage");
   add(["provider_options", "base_url"], flags.baseUrl, "--base-url");
+  add(["schema"], flags.schema === undefined ? undefined : schemaFlag(flags.schema), "--schema");
   return list;
 }
 
@@ -85,6 +97,7 @@ export function registerRun(program: Command): void {
     .option("--with-meta", "add llm_provider and llm_model columns")
     .option("--with-usage", "add llm_finish_reason, llm_input_tokens and llm_output_tokens columns")
     .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
+    .option("--schema <file|json>", "JSON Schema the answer must match: a .json/.yaml file, or inline JSON")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print progress events as JSON lines on stdout")
     .option("-q, --quiet", "print nothing but errors and the final summary")

@@ -30,7 +30,7 @@ export interface JobOverride {
 
 /** A validated job and where its parts came from. */
 export interface LoadedJob {
-  /** The validated job; `dataset.path`, `output.path` and plugin paths are absolute. */
+  /** The validated job; `dataset.path`, `output.path`, a `schema` file and plugin paths are absolute. */
   spec: JobSpec;
   /** Absolute path of the job file, when there is one. */
   file?: string;
@@ -55,6 +55,7 @@ export const JOB_FLAGS: Readonly<Record<string, string>> = {
   "output.with_meta": "--with-meta",
   "output.with_usage": "--with-usage",
   "provider_options.base_url": "--base-url",
+  schema: "--schema",
 };
 
 /**
@@ -97,6 +98,7 @@ export async function loadJob(
   if (spec.output?.path !== undefined) {
     spec.output.path = resolve(["output", "path"], spec.output.path);
   }
+  if (typeof spec.schema === "string") spec.schema = resolve(["schema"], spec.schema);
   if (spec.plugins) {
     spec.plugins = spec.plugins.map((p, i) => (isPathReference(p) && !p.startsWith("file:") ? resolve(["plugins", i], p) : p));
   }

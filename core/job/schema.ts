@@ -106,6 +106,12 @@ export const JobSchema = v.strictObject({
   model: v.pipe(nonEmpty("model"), v.description("Model id, as the provider names it.")),
   mode: v.optional(v.pipe(v.picklist(["batch", "sync"], "mode must be batch or sync"), v.description("batch (default) or sync."))),
   params: v.optional(ParamsSchema),
+  schema: v.optional(
+    v.pipe(
+      v.union([nonEmpty("schema"), v.record(v.string(), v.unknown())], "schema must be a JSON Schema (a mapping) or the path of a .json/.yaml file holding one"),
+      v.description("JSON Schema the answer must match: inline, or a .json/.yaml file relative to the job file. Its top-level fields become columns (CSV) or llm_response becomes an object (JSON, JSONL)."),
+    ),
+  ),
   output: v.optional(OutputSchema),
   sync: v.optional(SyncSchema),
   plugins: v.optional(

@@ -4,6 +4,7 @@
  * @module
  */
 import process from "node:process";
+import { checkPlainAnswer, loadAnswerSchema } from "../answer-schema.ts";
 import { ResponseCache } from "../cache.ts";
 import { EXIT, LoomError, LoomInterruptedError, LoomJobError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
@@ -17,7 +18,7 @@ import { readDotEnv, requireApiKey, resolveApiKey } from "../keys.ts";
 import { displayPath } from "../paths.ts";
 import { loomHome } from "../runtime.ts";
 import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
-import type { OutputRow } from "../spec/format.ts";
+import type { AddedValue, OutputRow } from "../spec/format.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { executeSync, type RowResult } from "./sync.ts";
@@ -53,21 +54,27 @@ async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptio
   for (const ref of fromEnv) await registry.load(ref, options.cwd ?? process.cwd());
 }
 
-/** The columns Loom adds to a row. */
+/**
+ * The columns Loom adds to a row. A structured answer is an object in `llm_response` where the
+ * format nests (JSON), else its fields fill their own columns and `llm_response` keeps the raw
+ * text. An answer the schema check rejected keeps its raw text and usage too: it was paid for.
+ */
 function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["added"] {
-  const added: Record<string, string | number | null> = {
-    [RESPONSE_COLUMN]: result.outcome === "error" ? null : result.result.text,
+  const answer = result.result;
+  const value = result.outcome === "error" ? undefined : result.value;
+  const added: Record<string, AddedValue> = {
+    [RESPONSE_COLUMN]: value && plan.format.nested ? (value as AddedValue) : answer?.text ?? null,
     [ERROR_COLUMN]: result.outcome === "error" ? result.error : null,
   };
+  for (const field of plan.fieldColumns) added[field] = (value?.[field] ?? null) as AddedValue;
   if (plan.added.includes(META_COLUMNS[0])) {
     added.llm_provider = job.spec.provider;
     added.llm_model = job.spec.model;
   }
   if (plan.added.includes(USAGE_COLUMNS[0])) {
-    const ok = result.outcome === "error" ? undefined : result.result;
-    added.llm_finish_reason = ok?.finishReason ?? null;
-    added.llm_input_tokens = ok?.usage?.inputTokens ?? null;
-    added.llm_output_tokens = ok?.usage?.outputTokens ?? null;
+    added.llm_finish_reason = answer?.finishReason ?? null;
+    added.llm_input_tokens = answer?.usage?.inputTokens ?? null;
+    added.llm_output_tokens = answer?.usage?.outputTokens ?? null;
   }
   return added;
 }
@@ -117,11 +124,13 @@ async function run(
 
   const { spec } = job;
   const mode = spec.mode ?? "batch";
+  // Before the provider, so a bad schema fails before any connection is made.
+  const answerSchema = await loadAnswerSchema(job);
   const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
   const { signal } = options;
   try {
     // A parameter the provider refuses would fail every row: say so before any work.
-    const refused = provider.validateParams?.(spec.params ?? {}) ?? [];
+    const refused = provider.validateParams?.(spec.params ?? {}, { model: spec.model, structured: answerSchema !== undefined }) ?? [];
     if (refused.length) {
       throw new LoomJobError(
         refused.map((r) => ({ where: job.where(["params", r.param]), path: `params.${r.param}`, message: r.message })),
@@ -134,7 +143,7 @@ async function run(
           `provider "${spec.provider}" cannot run in batch mode yet; run it with --sync (or mode: sync in the job)`,
       );
     }
-    const plan = await planJob(job, registry, context, signal).catch((error) => {
+    const plan = await planJob(job, registry, context, { signal, answerFields: answerSchema?.fields }).catch((error) => {
       if (signal?.aborted) throw new LoomInterruptedError("interrupted while checking the dataset; nothing was sent");
       throw error;
     });
@@ -160,7 +169,8 @@ async function run(
     const reader = await openJobDataset(job, plan.format);
     const results = executeSync(reader.rows, {
       provider,
-      buildRequest: (row) => buildRequest(spec, row.fields),
+      buildRequest: (row) => buildRequest(spec, row.fields, answerSchema?.schema),
+      check: answerSchema?.check ?? checkPlainAnswer,
       cache: storage ? new ResponseCache(storage) : undefined,
       workers: spec.sync?.workers ?? DEFAULT_WORKERS,
       idColumn: spec.dataset.id ?? (plan.columns.includes("id") ? "id" : undefined),

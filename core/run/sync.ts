@@ -5,6 +5,7 @@
  * abort ends it early, and then every finished answer is already in the cache.
  * @module
  */
+import type { AnswerVerdict } from "../answer-schema.ts";
 import { cacheKey, type ResponseCache } from "../cache.ts";
 import { errorMessage, LoomError } from "../errors.ts";
 import type { RowOutcome, RunEventHandler } from "../events.ts";
@@ -16,10 +17,28 @@ import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { type RetryPolicy, withRetries } from "./retry.ts";
 
-/** The outcome of one row. */
+/**
+ * The outcome of one row. `value` is the parsed answer when the job has an answer schema; an
+ * answer the schema check rejected is an error that keeps the `result` (it was paid for).
+ */
 export type RowResult =
-  | { readonly row: DatasetRow; readonly outcome: "ok" | "cached"; readonly result: GenerateResult }
-  | { readonly row: DatasetRow; readonly outcome: "error"; readonly error: string };
+  | { readonly row: DatasetRow; readonly outcome: "ok" | "cached"; readonly result: GenerateResult; readonly value?: Readonly<Record<string, unknown>> }
+  | { readonly row: DatasetRow; readonly outcome: "error"; readonly error: string; readonly result?: GenerateResult };
+
+/** An answer that came back but failed the answer check: a row error, never cached. */
+class AnswerRejected extends Error {
+  readonly result: GenerateResult;
+  constructor(message: string, result: GenerateResult) {
+    super(message);
+    this.result = result;
+  }
+}
+
+/** A provider's answer, and what the answer check made of it. */
+interface Answer {
+  readonly result: GenerateResult;
+  readonly value?: Readonly<Record<string, unknown>>;
+}
 
 /** What the sync executor needs. */
 export interface SyncExecutorOptions {
@@ -40,6 +59,11 @@ export interface SyncExecutorOptions {
   readonly retry?: RetryPolicy;
   /** Requests and tokens per minute not to exceed. */
   readonly limits?: RateLimits;
+  /**
+   * Checks each answer (the job's answer schema). A rejected answer is the row's error and is
+   * not cached, so a rerun asks again.
+   */
+  readonly check?: (result: GenerateResult) => AnswerVerdict | undefined;
 }
 
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
@@ -53,7 +77,7 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
   // Calls in flight; shrinks while the provider answers 429, grows back as calls succeed.
   const gate = new AdaptiveGate(options.workers);
   // Identical requests in flight at the same time share one call.
-  const inFlight = new Map<string, Promise<GenerateResult>>();
+  const inFlight = new Map<string, Promise<Answer>>();
 
   const warned = new Set<string>();
   const warnOnce = (kind: string, message: string) => {
@@ -98,11 +122,13 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
         if (typeof result?.text !== "string") {
           throw new Error(`provider ${provider.name} returned no answer text (a bug in the provider plugin)`);
         }
+        const verdict = options.check?.(result);
+        if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
         // The answer is paid for: failing to cache it must not lose it, only be reported.
         await cache?.set(key, result).catch((error) =>
           warnOnce("cache-write", `cannot write the cache (answers are kept, but a rerun will ask again): ${errorMessage(error)}`)
         );
-        return result;
+        return { result, value: verdict?.value };
       })().finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
     }
@@ -122,16 +148,23 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
       warnOnce("cache-read", `cannot read the cache (calling the provider instead): ${errorMessage(error)}`);
       return undefined;
     });
-    if (hit) {
+    // A cached answer that fails the check (cached before the check existed) is asked again.
+    const verdict = hit && options.check?.(hit);
+    if (hit && !(verdict && "error" in verdict)) {
       report(row, "cached");
-      return { row, outcome: "cached", result: hit };
+      return { row, outcome: "cached", result: hit, ...(verdict ? { value: verdict.value } : {}) };
     }
     try {
-      const result = await call(key, built);
+      const { result, value } = await call(key, built);
       report(row, "ok");
-      return { row, outcome: "ok", result };
+      return { row, outcome: "ok", result, ...(value ? { value } : {}) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
+      if (error instanceof AnswerRejected) {
+        const message = redact(error.message);
+        report(row, "error", message);
+        return { row, outcome: "error", error: message, result: error.result };
+      }
       // Duck-typed so errors from a plugin's own copy of Loom count too.
       if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) throw error;
       const message = redact(errorMessage(error));

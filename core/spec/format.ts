@@ -46,11 +46,18 @@ export interface FormatReadOptions {
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A value Loom adds to a row: JSON data. Objects and arrays come from structured answers, and
+ * only in formats that declare {@link FormatV1.nested}; a flat format may still get them in
+ * its own columns and should write them as JSON text.
+ */
+export type AddedValue = string | number | boolean | null | readonly AddedValue[] | { readonly [key: string]: AddedValue };
+
 /** A row to write: the input row plus the columns Loom adds, in `WriteOptions.added` order. */
 export interface OutputRow {
   readonly row: DatasetRow;
   /** Added values by column name; `null` means empty (an empty CSV cell, JSON `null`). */
-  readonly added: Readonly<Record<string, string | number | boolean | null>>;
+  readonly added: Readonly<Record<string, AddedValue>>;
 }
 
 /** Options passed to {@link FormatV1.write}. */
@@ -68,6 +75,11 @@ export interface FormatV1 {
   readonly name: string;
   /** File extensions it claims, with the dot, lower case, e.g. `[".csv"]` (never `.gz`). */
   readonly extensions: readonly string[];
+  /**
+   * Whether a cell can hold an object (JSON, JSONL). A structured answer is then one object in
+   * `llm_response`; otherwise (CSV) each of its top-level fields gets a column of its own.
+   */
+  readonly nested?: boolean;
   /**
    * Parses an (already decompressed) byte stream. Resolves once the layout is known (for CSV,
    * after the header); rows then stream with bounded memory. Malformed input throws a

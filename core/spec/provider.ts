@@ -27,6 +27,12 @@ export interface GenerateRequest {
   readonly system?: string;
   readonly messages: readonly ChatMessage[];
   readonly params: GenerateParams;
+  /**
+   * A JSON Schema the answer must match (the job's `schema`). Providers send it in their native
+   * form (OpenAI `response_format`, Anthropic `output_config.format`, Gemini
+   * `responseJsonSchema`); the core parses and checks the answer against it.
+   */
+  readonly responseSchema?: Readonly<Record<string, unknown>>;
 }
 
 /** Token counts a provider reported. */
@@ -41,6 +47,10 @@ export interface GenerateResult {
   readonly text: string;
   /** Why generation stopped, in the provider's words (`stop`, `length`, `end_turn`, …). */
   readonly finishReason?: string;
+  /** Generation stopped at `max_tokens`, so the answer may be incomplete. */
+  readonly truncated?: boolean;
+  /** The model declined to answer; its explanation (or the reason the provider gave). */
+  readonly refusal?: string;
   readonly usage?: Usage;
 }
 
@@ -60,6 +70,19 @@ export interface ProviderCapabilities {
   readonly tokens: boolean;
 }
 
+/** What parameter checks may depend on besides the parameters. */
+export interface ParamsContext {
+  readonly model: string;
+  /** The job has an answer schema (which the provider sends in its own field). */
+  readonly structured: boolean;
+}
+
+/** A parameter a provider refuses, and why. */
+export interface ParamProblem {
+  readonly param: string;
+  readonly message: string;
+}
+
 /** A provider plugin instance (version 1). */
 export interface ProviderV1 {
   readonly specificationVersion: "loom.provider.v1";
@@ -75,9 +98,9 @@ export interface ProviderV1 {
   readonly cacheIdentity?: Readonly<Record<string, string>>;
   /**
    * Checks the job's generation parameters before any work: each problem names the parameter
-   * and says why it is refused (the API version in use does not accept it, say).
+   * and says why it is refused (the API version in use, or the model, does not accept it, say).
    */
-  validateParams?(params: GenerateParams): ReadonlyArray<{ readonly param: string; readonly message: string }>;
+  validateParams?(params: GenerateParams, context: ParamsContext): ReadonlyArray<ParamProblem>;
   /**
    * Answers one request. Throws `LoomProviderError` on failure: `retryable` for transient
    * faults, `fatal` when no row can succeed (bad key). Never puts an API key in a message.

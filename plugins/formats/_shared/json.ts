@@ -5,7 +5,7 @@
  * `JSON.parse` cannot represent.
  * @module
  */
-import type { OutputRow } from "../../../core/spec/format.ts";
+import type { AddedValue, OutputRow } from "../../../core/spec/format.ts";
 import { dataError } from "./errors.ts";
 
 /** Keeps integers that a double cannot hold exactly as their digits, so prompts see the real id. */
@@ -50,9 +50,6 @@ export function parseObject(
   }
   return value as Record<string, unknown>;
 }
-
-/** A value written by Loom into a record. */
-export type AddedValue = string | number | boolean | null;
 
 /**
  * The text of a record with `values` set: a member the object already has keeps its place and

@@ -60,6 +60,7 @@ export const jsonFormat: FormatV1 = {
   specificationVersion: "loom.format.v1",
   name: "json",
   extensions: [".json"],
+  nested: true,
   open,
   write: (rows, { added }) => batchText(pieces(rows, added)),
 };

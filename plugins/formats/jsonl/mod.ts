@@ -59,6 +59,7 @@ export const jsonlFormat: FormatV1 = {
   specificationVersion: "loom.format.v1",
   name: "jsonl",
   extensions: [".jsonl", ".ndjson"],
+  nested: true,
   open,
   write: (rows, { layout, added }) =>
     batchText(pieces(rows, added, (layout.source as JsonlSource | undefined)?.eol ?? "\n")),

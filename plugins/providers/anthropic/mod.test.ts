@@ -9,7 +9,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
-import { messagesBody } from "./request.ts";
+import { messagesBody, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "anthropic" });
 
@@ -67,11 +67,20 @@ describe("anthropic provider (sync) against the emulator", () => {
   });
 
   it("builds the Messages body from the neutral request", () => {
-    assert.deepEqual(messagesBody({ model: "m", messages: [{ role: "user", content: "u" }], params: { stop: "END", seed: 3 } }), {
+    assert.deepEqual(messagesBody({ model: "m", messages: [{ role: "user", content: "u" }], params: { stop: "END", metadata: { user_id: "u1" } } }), {
       model: "m",
       max_tokens: 1024,
       messages: [{ role: "user", content: "u" }],
       stop_sequences: ["END"],
+      metadata: { user_id: "u1" },
     });
+  });
+
+  it("refuses parameters the Messages API would refuse, naming each", () => {
+    const context = { model: "claude-sonnet-4-5", structured: true };
+    const problems = paramProblems({ temperature: 0, seed: 1, stream: true, max_tokens: 5, thinking: { type: "disabled" }, output_config: { format: {} } }, context);
+    assert.deepEqual(problems.map((p) => p.param), ["temperature", "seed", "stream", "output_config"]);
+    assert.match(problems[1].message, /has no seed parameter/);
+    assert.deepEqual(paramProblems({ output_config: { effort: "low" } }, context), [], "effort alongside the schema is fine");
   });
 });

@@ -45,6 +45,8 @@ export default definePlugin({
         return {
           text,
           finishReason: message.stop_reason ?? undefined,
+          ...(message.stop_reason === "max_tokens" ? { truncated: true } : {}),
+          ...(message.stop_reason === "refusal" ? { refusal: text || "refused" } : {}),
           usage: { inputTokens: message.usage?.input_tokens, outputTokens: message.usage?.output_tokens },
         };
       },

@@ -3,7 +3,8 @@
  * (later) batch requests.
  * @module
  */
-import type { GenerateParams, GenerateRequest } from "../../../core/spec/provider.ts";
+import type { GenerateParams, GenerateRequest, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import { commonParamProblems } from "../_shared/params.ts";
 
 /** `max_tokens` is required by the Messages API; this is sent when the job gives none. */
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -11,17 +12,35 @@ export const DEFAULT_MAX_TOKENS = 1024;
 /** Sampling parameters the API version the 1.x SDK sends (2026-10-21) refuses. */
 export const REFUSED_PARAMS = ["temperature", "top_p", "top_k"];
 
+/**
+ * Parameters that go into the Messages body as they are (SDK 1.14's `MessageCreateParams`, less
+ * what Loom sets itself); `workspace_id` and `user_profile_id` the SDK sends as headers.
+ */
+const PASSED_THROUGH = [
+  "cache_control", "container", "diagnostics", "inference_geo", "metadata", "output_config", "service_tier",
+  "speed", "stop_sequences", "thinking", "tool_choice", "tools", "user_profile_id", "workspace_id",
+];
+/** Loom's own parameter names this provider maps (`stop` → `stop_sequences`). */
+const MAPPED = ["max_tokens", "stop"];
+
 /** Problems with a job's parameters, for `validateParams`. */
-export function paramProblems(params: GenerateParams): Array<{ param: string; message: string }> {
-  return REFUSED_PARAMS.filter((p) => params[p] !== undefined).map((param) => ({
-    param,
-    message: `the Anthropic API version in use (2026-10-21) does not accept ${param}; remove it from params`,
-  }));
+export function paramProblems(params: GenerateParams, context: ParamsContext): ParamProblem[] {
+  const refused = Object.keys(params).filter((p) => params[p] !== undefined && !MAPPED.includes(p) && !PASSED_THROUGH.includes(p) && p !== "stream" && p !== "n")
+    .map((param) => ({
+      param,
+      message: REFUSED_PARAMS.includes(param)
+        ? `the Anthropic API version in use (2026-10-21) does not accept ${param}; remove it from params`
+        : `the Messages API has no ${param} parameter (it takes max_tokens, stop, ${PASSED_THROUGH.slice(0, -2).join(", ")}); remove it from params`,
+    }));
+  // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
+  const format = (params.output_config as { format?: unknown } | undefined)?.format;
+  const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
+  return [...refused, ...common];
 }
 
 /** The Messages body for a request. */
 export function messagesBody(request: GenerateRequest): Record<string, unknown> {
-  const { max_tokens, stop, seed: _seed, ...rest } = request.params;
+  const { max_tokens, stop, ...rest } = request.params;
   return {
     model: request.model,
     max_tokens: max_tokens ?? DEFAULT_MAX_TOKENS,
@@ -29,5 +48,9 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
     messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
     ...(stop === undefined ? {} : { stop_sequences: Array.isArray(stop) ? stop : [stop] }),
     ...rest,
+    // Structured outputs; `output_config` may also carry the job's `effort`.
+    ...(request.responseSchema
+      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: request.responseSchema } } }
+      : {}),
   };
 }

@@ -9,7 +9,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
-import { generateContentParams } from "./request.ts";
+import { generateContentParams, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "gemini" });
 
@@ -59,5 +59,13 @@ describe("google provider (sync) against the emulator", () => {
       generateContentParams({ model: "m", system: "s", messages: [{ role: "user", content: "u" }], params: { max_tokens: 9, top_p: 0.5, stop: "END", seed: 2 } }),
       { model: "m", contents: [{ role: "user", parts: [{ text: "u" }] }], config: { maxOutputTokens: 9, topP: 0.5, stopSequences: ["END"], seed: 2, systemInstruction: "s" } },
     );
+  });
+  it("takes Loom's, snake-case and Gemini's parameter names, and refuses names Gemini lacks", () => {
+    const { config } = generateContentParams({ model: "m", messages: [{ role: "user", content: "u" }], params: { top_k: 3, topP: 0.5, max_tokens: 9 } });
+    assert.deepEqual(config, { topK: 3, topP: 0.5, maxOutputTokens: 9 });
+    const problems = paramProblems({ top_k: 3, frequency_penalty: 0.1, bogus_knob: 1, candidate_count: 2, stream: true }, { model: "gemini-2.5-flash", structured: false });
+    assert.deepEqual(problems.map((p) => p.param), ["candidateCount", "stream", "bogus_knob"]);
+    assert.match(problems[2].message, /has no bogusKnob/);
+    assert.deepEqual(paramProblems({ responseJsonSchema: {} }, { model: "m", structured: true }).map((p) => p.param), ["responseJsonSchema"]);
   });
 });

@@ -11,7 +11,7 @@ import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
-import { generateContentParams } from "./request.ts";
+import { generateContentParams, paramProblems } from "./request.ts";
 
 /** The google.rpc.Status name in an ApiError's message (a JSON body), e.g. RESOURCE_EXHAUSTED. */
 function statusName(message: string): string | undefined {
@@ -21,6 +21,9 @@ function statusName(message: string): string | undefined {
     return undefined;
   }
 }
+
+/** Finish reasons of an answer withheld or cut by a safety or policy filter. */
+const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"]);
 
 export default definePlugin({
   apiVersion: 1,
@@ -41,6 +44,7 @@ export default definePlugin({
       name: "google",
       capabilities: { sync: true, batch: false, tokens: false },
       cacheIdentity: base_url ? { base_url } : {},
+      validateParams: paramProblems,
       async generate(request, callOptions) {
         const params = generateContentParams(request);
         let response;
@@ -61,10 +65,14 @@ export default definePlugin({
           const reason = response.promptFeedback?.blockReason ?? "no candidate";
           throw new LoomProviderError(`google: the prompt was blocked (${reason})`, { status: 400 });
         }
-        const text = (candidate.content?.parts ?? []).map((p) => p.text ?? "").join("");
+        // Thought summaries are not the answer.
+        const text = (candidate.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "").join("");
+        const reason = candidate.finishReason;
         return {
           text,
-          finishReason: candidate.finishReason ?? undefined,
+          finishReason: reason ?? undefined,
+          ...(reason === "MAX_TOKENS" ? { truncated: true } : {}),
+          ...(reason && BLOCKED.has(reason) ? { refusal: `blocked (${reason})` } : {}),
           usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
         };
       },

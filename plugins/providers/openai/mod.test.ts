@@ -4,12 +4,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomJobError, LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
-import { chatCompletionBody } from "./request.ts";
+import { chatCompletionBody, chatParamProblems, isReasoningModel, responseFormat } from "./request.ts";
 
 const t = useEmulator({ provider: "openai" });
 
@@ -77,5 +77,38 @@ describe("openai provider (sync) against the emulator", () => {
       chatCompletionBody({ model: "m", system: "s", messages: [{ role: "user", content: "u" }], params: { temperature: 0, max_tokens: 9, seed: 1 } }),
       { model: "m", messages: [{ role: "system", content: "s" }, { role: "user", content: "u" }], temperature: 0, seed: 1, max_completion_tokens: 9 },
     );
+  });
+  it("refuses, before any call, sampling parameters a reasoning model refuses", async () => {
+    const { dir, loaded } = await job(["a"], "");
+    const gpt5 = await loadJob({ file: join(dir, "job.yaml"), cwd: dir, overrides: [{ path: ["model"], value: "gpt-5-mini", flag: "--model" }] });
+    await assert.rejects(() => runJob(gpt5, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: t.emu.apiKey }, cwd: dir }), (e: unknown) => {
+      assert.ok(e instanceof LoomJobError);
+      assert.deepEqual(e.issues.map((i) => i.path), ["params.temperature"]);
+      assert.match(e.issues[0].where, /job\.yaml:\d+:\d+/);
+      assert.match(e.issues[0].message, /gpt-5-mini is a reasoning model/);
+      return true;
+    });
+    assert.equal(t.emu.log.count("POST /v1/chat/completions"), 0);
+    assert.ok(loaded.spec.model === "gpt-4o-mini");
+  });
+
+  it("knows OpenAI's reasoning models and the shared parameter rules", () => {
+    assert.deepEqual(["o1", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5.1", "gpt-5-nano"].filter(isReasoningModel).length, 6);
+    assert.deepEqual(["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation"].filter(isReasoningModel), []);
+    const problems = (params: Record<string, unknown>, model = "gpt-4o", structured = false) =>
+      chatParamProblems(params, { model, structured }, true).map((p) => p.param);
+    assert.deepEqual(problems({ n: 2, stream: true }), ["n", "stream"]);
+    assert.deepEqual(problems({ response_format: { type: "json_object" } }, "gpt-4o", true), ["response_format"]);
+    assert.deepEqual(problems({ temperature: 1, top_p: 0.5, reasoning_effort: "low" }, "o3"), ["top_p"]);
+    assert.deepEqual(problems({ reasoning_effort: "low" }, "gpt-4o"), ["reasoning_effort"]);
+    assert.deepEqual(chatParamProblems({ temperature: 0 }, { model: "o3", structured: false }, false), [], "other endpoints' models are theirs to judge");
+  });
+
+  it("sends an answer schema as response_format, strict when the schema allows it", () => {
+    const closed = { type: "object", title: "Review card", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    assert.deepEqual(responseFormat(closed), { type: "json_schema", json_schema: { name: "Review_card", schema: closed, strict: true } });
+    const open = { type: "object", properties: { a: { type: "string" }, b: { type: "object", properties: {} } }, required: ["a", "b"], additionalProperties: false };
+    assert.equal((responseFormat(open).json_schema as { strict: boolean; name: string }).strict, false, "a nested object is open");
+    assert.equal((responseFormat({ type: "object", properties: {} }).json_schema as { name: string }).name, "answer");
   });
 });

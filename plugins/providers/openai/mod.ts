@@ -14,7 +14,7 @@ import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";
-import { chatCompletionBody } from "./request.ts";
+import { chatCompletionBody, chatParamProblems } from "./request.ts";
 
 /** How one Chat Completions endpoint differs from another. */
 export interface ChatCompletionsConfig {
@@ -32,6 +32,8 @@ export interface ChatCompletionsConfig {
   readonly configurableKeyEnv?: boolean;
   /** Why batch mode is unavailable, when it never will be. */
   readonly noBatchReason?: string;
+  /** Check parameters against OpenAI's own models (reasoning models refuse temperature, say). */
+  readonly openaiModels?: boolean;
 }
 
 /** Checks the options: the shared connection options, `api_key_env` where allowed, `base_url` where required. */
@@ -75,6 +77,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         capabilities: { sync: true, batch: false, tokens: false },
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
         cacheIdentity: base_url ? { base_url } : {},
+        validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
         async generate(request, callOptions) {
           let completion;
           try {
@@ -95,9 +98,12 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
             });
           }
           const choice = completion.choices?.[0];
+          const refusal = choice?.message?.refusal;
           return {
             text: choice?.message?.content ?? "",
             finishReason: choice?.finish_reason ?? undefined,
+            ...(choice?.finish_reason === "length" ? { truncated: true } : {}),
+            ...(typeof refusal === "string" && refusal ? { refusal } : {}),
             usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
           };
         },
@@ -110,4 +116,5 @@ export default chatCompletionsPlugin({
   name: "openai",
   description: "OpenAI Chat Completions (key: OPENAI_API_KEY).",
   envVars: ["OPENAI_API_KEY"],
+  openaiModels: true,
 });

@@ -3,7 +3,68 @@
  * and (later) batch files send exactly the same thing.
  * @module
  */
-import type { GenerateRequest } from "../../../core/spec/provider.ts";
+import type { GenerateParams, GenerateRequest, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import { commonParamProblems } from "../_shared/params.ts";
+
+/**
+ * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and their dated versions, but not the
+ * `-chat` variants) accept only the default sampling and refuse other values with a 400.
+ */
+export function isReasoningModel(model: string): boolean {
+  return /^(o\d+|gpt-5(\.\d+)?)([-.]|$)/.test(model) && !model.includes("-chat");
+}
+
+/** Problems of a Chat Completions job: the shared ones, plus OpenAI's per-model rules when `models` is on. */
+export function chatParamProblems(params: GenerateParams, context: ParamsContext, models: boolean): ParamProblem[] {
+  const problems = commonParamProblems(params, context, { count: "n", schemaParam: "response_format" });
+  if (!models) return problems;
+  if (isReasoningModel(context.model)) {
+    for (const param of ["temperature", "top_p"]) {
+      if (params[param] !== undefined && params[param] !== 1) {
+        problems.push({ param, message: `${context.model} is a reasoning model and accepts only the default ${param} (1); remove it from params` });
+      }
+    }
+  } else if (params.reasoning_effort !== undefined && /^gpt-[34]/.test(context.model)) {
+    problems.push({ param: "reasoning_effort", message: `${context.model} is not a reasoning model; remove reasoning_effort from params` });
+  }
+  return problems;
+}
+
+/** The `json_schema.name` OpenAI requires: the schema's title where it fits the pattern. */
+function schemaName(schema: Readonly<Record<string, unknown>>): string {
+  const title = typeof schema.title === "string" ? schema.title.replace(/[^a-zA-Z0-9_-]+/g, "_").slice(0, 64) : "";
+  return /[a-zA-Z0-9]/.test(title) ? title : "answer";
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Whether OpenAI's strict mode accepts the schema: every object closes its properties
+ * (`additionalProperties: false`) and requires all of them. Strict mode guarantees the shape, so
+ * it is used whenever the schema allows; otherwise the schema still guides the model and Loom's
+ * own check catches the misses.
+ */
+export function strictCompatible(node: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (Array.isArray(node)) return node.every((n) => strictCompatible(n, depth + 1));
+  if (!isObject(node)) return true;
+  const props = node.properties;
+  if (node.type === "object" || isObject(props)) {
+    const required = Array.isArray(node.required) ? node.required : [];
+    if (node.additionalProperties !== false) return false;
+    if (isObject(props) && Object.keys(props).some((k) => !required.includes(k))) return false;
+  }
+  return Object.entries(node).every(([key, value]) =>
+    key === "enum" || key === "const" || key === "default" || key === "examples" ? true : strictCompatible(value, depth + 1)
+  );
+}
+
+/** The `response_format` for an answer schema. */
+export function responseFormat(schema: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return { type: "json_schema", json_schema: { name: schemaName(schema), schema, strict: strictCompatible(schema) } };
+}
 
 /** The Chat Completions body for a request. */
 export function chatCompletionBody(request: GenerateRequest): Record<string, unknown> {
@@ -18,5 +79,6 @@ export function chatCompletionBody(request: GenerateRequest): Record<string, unk
     ...params,
     // `max_tokens` is deprecated in Chat Completions and refused by reasoning models.
     ...(max_tokens === undefined ? {} : { max_completion_tokens: max_tokens }),
+    ...(request.responseSchema ? { response_format: responseFormat(request.responseSchema) } : {}),
   };
 }
