@@ -1,8 +1,18 @@
 /**
  * Fault rules: the emulator's way of misbehaving on demand, the way providers do in production.
  * A rule matches requests (by method, path, prompt text, batch, every Nth, the first N) and
- * answers them with an error status (with or without retry hints), a slow answer, or a dropped
- * connection.
+ * answers them with an error status (with or without retry hints), a slow answer, a dropped
+ * connection, or a normal answer whose text is replaced (`reply`).
+ *
+ * A `reply` rule only ever applies to requests that generate an answer: each provider's sync
+ * generate endpoint (OpenAI chat completions and responses, Anthropic messages, Gemini
+ * generateContent, OpenRouter chat completions) and each line of a batch when the batch runs. A
+ * batch line is matched as the request it stands for (`POST` to its endpoint's path: the
+ * line's `url` for OpenAI, `/v1/messages` for Anthropic, `/<version>/models/<model>:generateContent`
+ * for Gemini), with its own prompts, and `batch` matches the id of the batch it is in. Only the
+ * lines that get an answer (not the ones the scenario or validation fails) are matched, in input
+ * order, so `first` and `every` count them one by one. Other requests never see `reply` rules, nor
+ * count against them.
  * @module
  */
 
@@ -35,7 +45,14 @@ export type FaultAction =
   /** Close the connection without answering. */
   | { kind: "drop" }
   /** OpenRouter style: HTTP 200 whose body is an error. */
-  | { kind: "error-in-200"; message?: string; code?: number };
+  | { kind: "error-in-200"; message?: string; code?: number }
+  /**
+   * Answer normally (status 200, the provider's envelope, usage and finish reason, all as the
+   * generated answer would have them) but with exactly this text as the answer's content: no cut
+   * at the token cap, no stop sequence. Output token usage counts this text. For testing how a
+   * client copes with an answer that is not valid JSON, or does not match its schema.
+   */
+  | { kind: "reply"; text: string };
 
 /** Which requests a rule applies to; every given condition must hold. */
 export interface FaultMatch {
@@ -66,6 +83,8 @@ export interface FaultSubject {
   path: string;
   /** Prompt texts the request carries (the provider extracts them). */
   prompts: () => string[];
+  /** The batch a batch line belongs to (a `batch` condition matches a substring of it, as of a path). */
+  batch?: string;
 }
 
 /** Decides, request by request, which fault (if any) applies. Counters are per rule. */
@@ -90,11 +109,14 @@ export class FaultEngine {
     this.#seen.length = 0;
   }
 
-  /** The first rule that applies to this request, counting it against every rule it matches. */
-  pick(subject: FaultSubject): FaultRule | undefined {
+  /**
+   * The first rule that applies to this request, counting it against every rule it matches.
+   * `consider` limits the rules looked at; the others neither apply nor count.
+   */
+  pick(subject: FaultSubject, consider: (rule: FaultRule) => boolean = () => true): FaultRule | undefined {
     let chosen: FaultRule | undefined;
     this.#rules.forEach((rule, i) => {
-      if (!matches(rule.match ?? {}, subject)) return;
+      if (!consider(rule) || !matches(rule.match ?? {}, subject)) return;
       const n = ++this.#seen[i];
       const { every, first } = rule.match ?? {};
       if (every !== undefined && n % every !== 0) return;
@@ -111,14 +133,15 @@ function matches(match: FaultMatch, subject: FaultSubject): boolean {
     const ok = typeof match.path === "string" ? subject.path.includes(match.path) : match.path.test(subject.path);
     if (!ok) return false;
   }
-  if (match.batch !== undefined && !subject.path.includes(match.batch)) return false;
+  if (match.batch !== undefined && !subject.path.includes(match.batch) && !subject.batch?.includes(match.batch)) return false;
   if (match.promptContains !== undefined && !subject.prompts().some((p) => p.includes(match.promptContains!))) return false;
   return true;
 }
 
 /**
  * Parses the launcher's compact fault syntax, e.g.
- * `status=429,retry-after=2,every=5` or `drop,first=3,path=/v1/chat` or `slow=2000,prompt=SLOW`.
+ * `status=429,retry-after=2,every=5` or `drop,first=3,path=/v1/chat` or `slow=2000,prompt=SLOW`
+ * or `reply={"a":1%2C"b":,prompt=BAD` (a reply's text is percent-decoded, so `%2C` is a comma).
  */
 export function parseFaultSpec(spec: string): FaultRule {
   const fields = new Map<string, string>();
@@ -142,7 +165,15 @@ export function parseFaultSpec(spec: string): FaultRule {
   } else if (fields.has("slow")) action = { kind: "slow", delayMs: num("slow") };
   else if (fields.has("drop")) action = { kind: "drop" };
   else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
-  else throw new Error(`fault "${spec}": say status=N, slow=MS, drop or error-in-200`);
+  else if (fields.has("reply")) {
+    let text = fields.get("reply")!;
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      throw new Error(`fault "${spec}": reply needs a text whose % escapes are valid`);
+    }
+    action = { kind: "reply", text };
+  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200 or reply=TEXT`);
   const match: FaultMatch = {};
   if (fields.has("every")) match.every = num("every");
   if (fields.has("first")) match.first = num("first");

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { answer, countTokens, hexId } from "./answers.ts";
+import { answer, countTokens, cutToTokens, hexId, limitAnswer, measureTokens } from "./answers.ts";
 import { ManualClock } from "./clock.ts";
 import { FaultEngine, parseFaultSpec } from "./faults.ts";
 import { maskHeaders, RequestLog } from "./log.ts";
 import { BatchProgress } from "./schedule.ts";
+import { sampleValue } from "./schema-sample.ts";
 
 const subject = (path: string, prompts: string[] = []) => ({ method: "POST", path, prompts: () => prompts });
 
@@ -31,7 +32,26 @@ describe("fault rules", () => {
     assert.equal(engine.pick({ method: "POST", path: "/v1/batches/batch_abc/cancel", prompts: () => [] }), undefined);
   });
 
+  it("looks only at the rules asked for (reply rules for batch lines), and matches a line by its batch", () => {
+    const engine = new FaultEngine([
+      { name: "down", match: { path: "/v1/chat" }, action: { kind: "status", status: 503 } },
+      { name: "garble", match: { batch: "batch_7", first: 1 }, action: { kind: "reply", text: "x" } },
+    ]);
+    const replies = (rule: { action: { kind: string } }) => rule.action.kind === "reply";
+    const line = { ...subject("/v1/chat/completions"), batch: "batch_7" };
+    assert.equal(engine.pick(line, replies)?.name, "garble");
+    assert.equal(engine.pick(line, replies), undefined, "first: 1 is spent");
+    assert.equal(engine.pick({ ...line, batch: "batch_8" }, replies), undefined);
+    assert.equal(engine.pick(subject("/v1/chat/completions"), (r) => !replies(r))?.name, "down");
+  });
+
   it("parses the launcher's compact syntax", () => {
+    assert.deepEqual(parseFaultSpec("reply={\"a\":1%2C\"b\":,prompt=BAD"), {
+      name: "reply={\"a\":1%2C\"b\":,prompt=BAD",
+      match: { promptContains: "BAD" },
+      action: { kind: "reply", text: '{"a":1,"b":' },
+    });
+    assert.throws(() => parseFaultSpec("reply=%E0%A4%A"), /% escapes/);
     assert.deepEqual(parseFaultSpec("status=429,retry-after=2,every=5"), {
       name: "status=429,retry-after=2,every=5",
       match: { every: 5 },
@@ -81,6 +101,63 @@ describe("answers and the log", () => {
     assert.equal(hexId(1), hexId(1));
     assert.notEqual(hexId(1), hexId(2));
     assert.match(hexId(7, 10), /^[0-9a-f]{10}$/);
+  });
+
+  it("measures JSON answers at 4 characters a token and cuts them mid-text", () => {
+    const json = JSON.stringify({ summary: "[m] one two three", n: 4 });
+    assert.equal(measureTokens(json, "json"), Math.ceil(json.length / 4));
+    assert.equal(measureTokens("one two", "words"), 2);
+    assert.deepEqual(limitAnswer(json, "json", 3), { text: '{"summary":"', finish: "length" });
+    assert.deepEqual(limitAnswer(json, "json", 100), { text: json, finish: "stop" });
+    assert.deepEqual(limitAnswer("a b c", "words", 2), { text: "a b", finish: "length" });
+    assert.equal(cutToTokens('"😀😀"', 1, "json"), '"😀', "never half a surrogate pair");
+    assert.equal(cutToTokens("{}", 0, "json"), "");
+  });
+
+  it("samples a value of a JSON Schema or of Gemini's schema (either case of type names)", () => {
+    const text = "[m] hello there";
+    const schema = {
+      $defs: { tag: { type: "string", enum: ["red", "blue"] } },
+      type: "object",
+      properties: {
+        name: { type: "string", maxLength: 5 },
+        code: { type: "string", minLength: 20 },
+        at: { type: "string", format: "date-time" },
+        id: { type: "string", format: "uuid" },
+        n: { type: "integer", minimum: 10, maximum: 20 },
+        small: { type: "number", exclusiveMaximum: 2 },
+        maybe: { anyOf: [{ type: "null" }, { type: "boolean" }] },
+        tags: { type: "array", items: { $ref: "#/$defs/tag" }, minItems: 2 },
+        none: { type: "array", items: { type: "string" }, maxItems: 0 },
+        fixed: { const: 7 },
+        both: { allOf: [{ type: "object", properties: { a: { type: "integer" } } }, { properties: { b: { type: "boolean" } } }] },
+      },
+    };
+    assert.deepEqual(sampleValue(schema, text), {
+      name: "[m] h",
+      code: "[m] hello there.....",
+      at: "2026-01-01T00:00:00Z",
+      id: "00000000-0000-4000-8000-000000000000",
+      n: 10,
+      small: 1,
+      maybe: true,
+      tags: ["red", "red"],
+      none: [],
+      fixed: 7,
+      both: { a: 3, b: true },
+    });
+    const gemini = {
+      type: "OBJECT",
+      properties: { count: { type: "INTEGER" }, words: { type: "ARRAY", items: { type: "STRING" }, minItems: "2" }, ok: { type: "BOOLEAN", nullable: true } },
+      propertyOrdering: ["words", "ok", "count"],
+    };
+    const value = sampleValue(gemini, text);
+    assert.deepEqual(value, { words: [text, text], ok: true, count: 3 });
+    assert.deepEqual(Object.keys(value as object), ["words", "ok", "count"]);
+    const lower = { type: "object", properties: { count: { type: "integer" }, label: { type: "STRING" } } };
+    assert.deepEqual(sampleValue(lower, text), { count: 3, label: text });
+    assert.equal(sampleValue({ type: ["integer", "null"] }, text), 3);
+    assert.equal(sampleValue({}, text), text);
   });
 
   it("masks credentials and finds requests", () => {

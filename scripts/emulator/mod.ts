@@ -22,4 +22,5 @@ export {
   type ProviderName,
   startEmulator,
 } from "./server.ts";
-export { answer, countTokens } from "./answers.ts";
+export { answer, countTokens, measureTokens } from "./answers.ts";
+export { sampleValue } from "./schema-sample.ts";

@@ -86,6 +86,11 @@ export interface EmulatorRequest {
   raw: Uint8Array;
   /** The body parsed as JSON; a 400 in the provider's shape when it is not JSON. */
   json<T = Record<string, unknown>>(): T;
+  /**
+   * Set when a `reply` fault applies (only on routes that answer, see {@link Route.answers}): the
+   * text the answer's content must be, instead of the generated one.
+   */
+  replyText?: string;
 }
 
 /** What a handler answers. */
@@ -103,6 +108,11 @@ export interface Route {
   method: string;
   /** Matched against the whole path; named groups become `params`. */
   path: RegExp;
+  /**
+   * The route generates a model answer (a sync generate endpoint): `reply` fault rules apply to
+   * it, and its handler honours {@link EmulatorRequest.replyText}. Other routes never see them.
+   */
+  answers?: boolean;
   handle(req: EmulatorRequest): Reply | Promise<Reply>;
 }
 
@@ -137,6 +147,13 @@ export interface EmulatorContext {
   acceptsModel(model: string, known: readonly string[]): boolean;
   /** A limit: the override when given, else the provider's default. */
   limit(name: string, fallback: number): number;
+  /**
+   * The text of the `reply` fault that applies to one batch line when its batch runs, if any:
+   * the line is matched as a `POST` to `path` (the endpoint it stands for) carrying `prompts`,
+   * inside batch `batch`. Counts against the rules it matches, as a request would. Optional so
+   * that a context built by hand (a unit test) needs none.
+   */
+  replyFor?(line: { path: string; prompts: readonly string[]; batch: string }): string | undefined;
 }
 
 /** A running emulator. */
@@ -244,6 +261,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     limit(name, fallback) {
       return options.limits?.[name] ?? fallback;
     },
+    replyFor(line) {
+      const subject = { method: "POST", path: line.path, prompts: () => [...line.prompts], batch: line.batch };
+      const rule = faults.pick(subject, (r) => r.action.kind === "reply");
+      return rule?.action.kind === "reply" ? rule.action.text : undefined;
+    },
   };
   const provider = await providerModule(options.provider, ctx);
   const sockets = new Set<Socket>();
@@ -302,7 +324,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       const denied = provider.authenticate(request);
       if (denied) throw denied;
 
-      const rule = faults.pick({ method: entry.method, path: url.pathname, prompts: () => safePrompts(provider, request) });
+      // `reply` rules only concern routes that answer; elsewhere they neither apply nor count.
+      const rule = faults.pick(
+        { method: entry.method, path: url.pathname, prompts: () => safePrompts(provider, request) },
+        (r) => r.action.kind !== "reply" || route.answers === true,
+      );
       if (rule) {
         entry.fault = rule.name ?? rule.action.kind;
         const action = rule.action;
@@ -328,6 +354,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           entry.status = send(res, reply, common);
           return;
         }
+        // Answered normally (and logged as such, with the rule named), with the text replaced.
+        if (action.kind === "reply") request.replyText = action.text;
       }
       if (options.latencyMs) await pause(options.latencyMs);
       entry.status = send(res, await route.handle(request), common);

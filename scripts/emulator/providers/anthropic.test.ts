@@ -220,6 +220,120 @@ describe("anthropic messages", () => {
   });
 });
 
+describe("anthropic structured output and the reply fault", () => {
+  const schema = {
+    type: "object",
+    properties: {
+      title: { type: "string" },
+      count: { type: "integer" },
+      ratio: { type: "number" },
+      ok: { type: "boolean" },
+      labels: { type: "array", items: { type: "string" } },
+      when: { type: "string", format: "date" },
+    },
+    required: ["title", "count", "ratio", "ok", "labels", "when"],
+    additionalProperties: false,
+  };
+  const structured = (prompt: string, maxTokens = 1000) => ({
+    ...ask(prompt, maxTokens),
+    output_config: { format: { type: "json_schema" as const, schema } },
+  });
+  const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ");
+
+  it("answers output_config.format with one text block of JSON that parses and conforms", async () => {
+    const { client } = await setup();
+    const message = await client.messages.create(structured("name this"));
+    assert.equal(message.content.length, 1);
+    const block = message.content[0];
+    assert.ok(block.type === "text");
+    const value = JSON.parse(block.text);
+    assert.deepEqual(value, {
+      title: `[${MODEL}] name this`,
+      count: 3,
+      ratio: 3,
+      ok: true,
+      labels: [`[${MODEL}] name this`],
+      when: "2026-01-01",
+    });
+    assert.equal(message.stop_reason, "end_turn");
+    assert.equal(message.usage.output_tokens, Math.ceil(block.text.length / 4), "JSON counts 4 characters a token");
+    const counted = await client.messages.countTokens({
+      model: MODEL,
+      messages: [{ role: "user", content: "name this" }],
+      output_config: { format: { type: "json_schema", schema } },
+    });
+    assert.equal(counted.input_tokens, 2);
+  });
+
+  it("validates output_config the way the API does: a 400 naming the field", async () => {
+    const { client } = await setup();
+    const cases: Array<[unknown, string]> = [
+      ["json", "output_config: Input should be a valid dictionary"],
+      [{ format: [] }, "output_config.format: Input should be a valid dictionary"],
+      [{ format: { schema } }, "output_config.format.type: Field required"],
+      [{ format: { type: "xml", schema } }, "output_config.format.type: Input should be 'json_schema'"],
+      [{ format: { type: "json_schema" } }, "output_config.format.schema: Field required"],
+      [{ format: { type: "json_schema", schema: "{}" } }, "output_config.format.schema: Input should be a valid dictionary"],
+      [{ format: { type: "json_schema", schema, name: "x" } }, "output_config.format.name: Extra inputs are not permitted"],
+      [{ effort: "extreme" }, "output_config.effort: Input should be"],
+    ];
+    for (const [config, message] of cases) {
+      const err = await failure(client.messages.create({ ...ask("x"), output_config: config } as never), BadRequestError);
+      assert.equal(err.type, "invalid_request_error");
+      assert.ok(err.apiMessage?.startsWith(message), `${JSON.stringify(config)}: ${err.apiMessage}`);
+    }
+    const plain = await client.messages.create({ ...ask("no format"), output_config: { effort: "low", format: null } });
+    assert.deepEqual(plain.content, [{ type: "text", text: `[${MODEL}] no format` }]);
+  });
+
+  it("cuts JSON at max_tokens into unparseable text with stop_reason max_tokens", async () => {
+    const { client } = await setup();
+    const cut = await client.messages.create(structured(long, 6));
+    const block = cut.content[0];
+    assert.ok(block.type === "text");
+    assert.equal(block.text, `{"title":"[${MODEL}] w0`.slice(0, 24));
+    assert.throws(() => JSON.parse(block.text), SyntaxError);
+    assert.equal(cut.stop_reason, "max_tokens");
+    assert.equal(cut.usage.output_tokens, 6);
+  });
+
+  it("replaces the text under a reply fault, sync and in the batch lines it matches", async () => {
+    const { emulator, client } = await setup({ schedule: { advance: "instant" } });
+    emulator.faults.add({ name: "garble", match: { promptContains: "[[garble]]" }, action: { kind: "reply", text: "{\"title\": " } });
+    const bad = await client.messages.create(structured("x [[garble]]"));
+    assert.deepEqual(bad.content, [{ type: "text", text: "{\"title\": " }]);
+    assert.equal(bad.stop_reason, "end_turn");
+    assert.equal(bad.type, "message");
+    assert.equal(bad.usage.output_tokens, 3);
+    const cut = await client.messages.create(structured(`${long} [[garble]]`, 2));
+    assert.deepEqual([cut.content, cut.stop_reason], [[{ type: "text", text: "{\"title\": " }], "max_tokens"]);
+    const fine = await client.messages.create(structured("fine"));
+    assert.ok(fine.content[0].type === "text" && JSON.parse(fine.content[0].text).title === `[${MODEL}] fine`);
+    assert.deepEqual(emulator.log.find("POST /v1/messages").map((e) => [e.status, e.fault]), [
+      [200, "garble"],
+      [200, "garble"],
+      [200, undefined],
+    ]);
+
+    emulator.faults.clear();
+    const batch = await client.messages.batches.create({
+      requests: [
+        { custom_id: "a", params: structured("one [[garble]]") },
+        { custom_id: "b", params: structured("two") },
+      ],
+    });
+    emulator.faults.add({ match: { batch: batch.id, promptContains: "[[garble]]" }, action: { kind: "reply", text: "oops" } });
+    const results = await resultsById(client, batch.id);
+    const a = results.get("a");
+    const b = results.get("b");
+    assert.ok(a?.type === "succeeded" && b?.type === "succeeded");
+    assert.deepEqual(a.message.content, [{ type: "text", text: "oops" }]);
+    assert.equal(a.message.stop_reason, "end_turn");
+    assert.ok(b.message.content[0].type === "text");
+    assert.equal(JSON.parse(b.message.content[0].text).title, `[${MODEL}] two`);
+  });
+});
+
 describe("anthropic message batches", () => {
   const request = (id: string, prompt: string, params: Record<string, unknown> = {}) => ({
     custom_id: id,

@@ -32,7 +32,7 @@ export function createAnthropic(ctx: EmulatorContext): ProviderEmulator {
     handle,
   });
   const routes: Route[] = [
-    route("POST", "/v1/messages", (req) => createMessage(ctx, req)),
+    { ...route("POST", "/v1/messages", (req) => createMessage(ctx, req)), answers: true },
     route("POST", "/v1/messages/count_tokens", (req) => countMessageTokens(ctx, req)),
     route("POST", "/v1/messages/batches", (req) => batches.create(req)),
     route("GET", "/v1/messages/batches", (req) => batches.list(req.query)),

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, describe, it } from "node:test";
-import { ApiError, type BatchJob, GoogleGenAI, type HttpOptions } from "@google/genai";
+import { ApiError, type BatchJob, GoogleGenAI, type HttpOptions, Type } from "@google/genai";
 import { countTokens } from "../answers.ts";
 import { ManualClock } from "../clock.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../server.ts";
@@ -239,6 +239,114 @@ describe("generateContent and countTokens", () => {
       totalTokens: 2,
       promptTokensDetails: [{ modality: "TEXT", tokenCount: 2 }],
     });
+  });
+});
+
+describe("structured output and the reply fault", () => {
+  const jsonSchema = {
+    type: "object",
+    properties: {
+      headline: { type: "string" },
+      length: { type: "integer", minimum: 10 },
+      score: { type: ["number", "null"] },
+      final: { type: "boolean" },
+      topics: { type: "array", items: { type: "string" }, minItems: 2 },
+    },
+    required: ["headline", "length", "score", "final", "topics"],
+  };
+  const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ");
+
+  it("answers responseJsonSchema and responseSchema (OpenAPI types) with JSON that parses and conforms", async () => {
+    const { emulator, ai } = await setup();
+    const plain = await ai.models.generateContent({
+      model: MODEL,
+      contents: "sum it up",
+      config: { responseMimeType: "application/json", responseJsonSchema: jsonSchema },
+    });
+    const answer = `[${MODEL}] sum it up`;
+    assert.deepEqual(JSON.parse(plain.text ?? ""), {
+      headline: answer,
+      length: 10,
+      score: 4,
+      final: true,
+      topics: [answer, answer],
+    });
+    assert.equal(plain.candidates?.[0].finishReason, "STOP");
+    assert.equal(plain.usageMetadata?.candidatesTokenCount, Math.ceil((plain.text ?? "").length / 4));
+
+    // The SDK sends responseSchema with upper-case types; propertyOrdering sets the key order.
+    const openapi = await ai.models.generateContent({
+      model: MODEL,
+      contents: "sum it up",
+      config: {
+        responseMimeType: "application/json",
+        responseSchema: {
+          type: Type.OBJECT,
+          properties: {
+            rating: { type: Type.INTEGER },
+            verdict: { type: Type.STRING, enum: ["good", "bad"] },
+            notes: { type: Type.ARRAY, items: { type: Type.STRING }, nullable: true },
+            title: { type: Type.STRING },
+          },
+          propertyOrdering: ["title", "verdict", "rating", "notes"],
+        },
+      },
+    });
+    const body = emulator.log.entries.at(-1)!.body as { generationConfig: { responseSchema: { type: string } } };
+    assert.equal(body.generationConfig.responseSchema.type, "OBJECT");
+    const value = JSON.parse(openapi.text ?? "");
+    assert.deepEqual(Object.keys(value), ["title", "verdict", "rating", "notes"]);
+    assert.deepEqual(value, { title: answer, verdict: "good", rating: 4, notes: [answer] });
+
+    const bare = await ai.models.generateContent({ model: MODEL, contents: "sum it up", config: { responseMimeType: "application/json" } });
+    assert.equal(JSON.parse(bare.text ?? ""), answer, "no schema: the answer as a JSON string");
+  });
+
+  it("cuts JSON at maxOutputTokens into unparseable text with finishReason MAX_TOKENS", async () => {
+    const { ai } = await setup();
+    const cut = await ai.models.generateContent({
+      model: MODEL,
+      contents: long,
+      config: { responseMimeType: "application/json", responseJsonSchema: jsonSchema, maxOutputTokens: 5 },
+    });
+    const text = cut.text ?? "";
+    assert.equal(text, '{"headline":"[gemini');
+    assert.throws(() => JSON.parse(text), SyntaxError);
+    assert.equal(cut.candidates?.[0].finishReason, "MAX_TOKENS");
+    assert.equal(cut.usageMetadata?.candidatesTokenCount, 5);
+  });
+
+  it("replaces the text under a reply fault, sync and in the batch lines it matches", async () => {
+    const { emulator, ai } = await setup({ schedule: { advance: "instant" } });
+    emulator.faults.add({ name: "garble", match: { promptContains: "[[garble]]" }, action: { kind: "reply", text: "[1, 2" } });
+    const config = { responseMimeType: "application/json", responseJsonSchema: jsonSchema };
+    const bad = await ai.models.generateContent({ model: MODEL, contents: "x [[garble]]", config });
+    assert.equal(bad.text, "[1, 2");
+    assert.equal(bad.candidates?.[0].finishReason, "STOP");
+    assert.equal(bad.usageMetadata?.candidatesTokenCount, 2);
+    assert.equal(bad.modelVersion, MODEL);
+    const cut = await ai.models.generateContent({ model: MODEL, contents: `${long} [[garble]]`, config: { ...config, maxOutputTokens: 3 } });
+    assert.deepEqual([cut.text, cut.candidates?.[0].finishReason], ["[1, 2", "MAX_TOKENS"]);
+    assert.deepEqual(
+      emulator.log.find(":generateContent").map((e) => [e.status, e.fault]),
+      [[200, "garble"], [200, "garble"]],
+    );
+
+    const job = await ai.batches.create({
+      model: MODEL,
+      src: [
+        { contents: "first [[garble]]", config },
+        { contents: "second", config },
+        { contents: "third [[garble]]", config },
+      ],
+    });
+    emulator.faults.clear();
+    emulator.faults.add({ match: { batch: job.name!, promptContains: "[[garble]]", every: 2 }, action: { kind: "reply", text: "nope" } });
+    const done = await settle(ai, job.name!);
+    const texts = (done.dest?.inlinedResponses ?? []).map((r) => r.response?.candidates?.[0].content?.parts?.[0].text ?? "");
+    assert.equal(texts[2], "nope", "every: 2 counts the matching lines: the second one is replaced");
+    assert.equal(JSON.parse(texts[0]).headline, `[${MODEL}] first [[garble]]`);
+    assert.equal(JSON.parse(texts[1]).headline, `[${MODEL}] second`);
   });
 });
 

@@ -46,7 +46,7 @@ export function createGemini(ctx: EmulatorContext): ProviderEmulator {
     const body = parseOrThrow(jsonBody(req), GENERATE_REQUEST, ver);
     const problems = semanticProblems(body, model);
     if (problems.length) throw invalidArgument(problemMessage(problems));
-    return { json: generateResponse(model, body, ctx.next("gemini.response")) };
+    return { json: generateResponse(model, body, ctx.next("gemini.response"), req.replyText) };
   };
 
   const count = (req: EmulatorRequest): Reply => {
@@ -68,6 +68,7 @@ export function createGemini(ctx: EmulatorContext): ProviderEmulator {
     {
       method: "POST",
       path: new RegExp(`^/${VERSION}/models/(?<model>[^/:]+):generateContent$`),
+      answers: true,
       handle: generate,
     },
     {

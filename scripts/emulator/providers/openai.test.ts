@@ -301,6 +301,133 @@ describe("openai emulator: chat completions", () => {
   });
 });
 
+describe("openai emulator: structured output and the reply fault", () => {
+  const schema = {
+    type: "object",
+    properties: {
+      summary: { type: "string" },
+      words: { type: "integer", minimum: 0 },
+      score: { type: "number" },
+      done: { type: "boolean" },
+      tags: { type: "array", items: { type: "string", enum: ["x", "y"] } },
+    },
+    required: ["summary", "words", "score", "done", "tags"],
+    additionalProperties: false,
+  };
+  const format = { type: "json_schema" as const, json_schema: { name: "answer", schema, strict: true } };
+  const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ");
+
+  it("answers a schema request with JSON that parses and conforms, through chat, responses and a batch", async () => {
+    await withOpenAI({ schedule: { advance: "instant" } }, async (_emu, client) => {
+      const chat = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "rate this" }], response_format: format });
+      const value = JSON.parse(chat.choices[0].message.content!);
+      assert.deepEqual(Object.keys(value), ["summary", "words", "score", "done", "tags"]);
+      assert.deepEqual(value, { summary: "[gpt-4o-mini] rate this", words: 3, score: 3, done: true, tags: ["x"] });
+      assert.equal(chat.choices[0].finish_reason, "stop");
+      // A JSON answer counts one token per 4 characters.
+      assert.equal(chat.usage?.completion_tokens, Math.ceil(chat.choices[0].message.content!.length / 4));
+
+      const r = await client.responses.create({
+        model: MODEL,
+        input: "rate this",
+        text: { format: { type: "json_schema", name: "answer", schema, strict: true } },
+      });
+      assert.equal(r.status, "completed");
+      assert.deepEqual(JSON.parse(r.output_text), value);
+
+      const created = await createBatch(client, [chatLine("s1", "rate this", { response_format: format })]);
+      const batch = await client.batches.retrieve(created.id);
+      const [line] = await readLines(client, batch.output_file_id);
+      assert.deepEqual(JSON.parse(line.response?.body.choices[0].message.content), value);
+    });
+  });
+
+  it("cuts JSON at max_tokens into unparseable text with finish_reason length (chat, responses)", async () => {
+    await withOpenAI({}, async (_emu, client) => {
+      const cut = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: long }], response_format: format, max_tokens: 5 });
+      const text = cut.choices[0].message.content!;
+      assert.equal(cut.choices[0].finish_reason, "length");
+      assert.equal(text, '{"summary":"[gpt-4o-');
+      assert.throws(() => JSON.parse(text), SyntaxError);
+      assert.equal(cut.usage?.completion_tokens, 5);
+      const object = await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: `answer in json: ${long}` }],
+        response_format: { type: "json_object" },
+        max_completion_tokens: 3,
+      });
+      assert.deepEqual([object.choices[0].message.content, object.choices[0].finish_reason], ['{"answer":"[', "length"]);
+      const r = await client.responses.create({
+        model: MODEL,
+        input: long,
+        max_output_tokens: 16,
+        text: { format: { type: "json_schema", name: "answer", schema, strict: true } },
+      });
+      assert.equal(r.status, "incomplete");
+      assert.equal(r.incomplete_details?.reason, "max_output_tokens");
+      assert.equal(r.output_text.length, 64);
+      assert.throws(() => JSON.parse(r.output_text), SyntaxError);
+      assert.equal(r.usage?.output_tokens, 16);
+    });
+  });
+
+  it("replaces the answer text under a reply fault: status 200, usual envelope and finish reason, logged", async () => {
+    const faults: FaultRule[] = [{ name: "garble", match: { promptContains: "[[garble]]" }, action: { kind: "reply", text: '{"summary": 12' } }];
+    await withOpenAI({ faults }, async (emu, client) => {
+      const plain = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "fine" }], response_format: format });
+      assert.doesNotThrow(() => JSON.parse(plain.choices[0].message.content!));
+      const bad = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x [[garble]]" }], response_format: format });
+      assert.equal(bad.choices[0].message.content, '{"summary": 12');
+      assert.equal(bad.choices[0].finish_reason, "stop");
+      assert.equal(bad.object, "chat.completion");
+      assert.equal(bad.usage?.completion_tokens, 4);
+      // The finish reason stays the generated answer's: cut at max_tokens, it is still "length".
+      const cut = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: `${long} [[garble]]` }], max_tokens: 2 });
+      assert.deepEqual([cut.choices[0].message.content, cut.choices[0].finish_reason], ['{"summary": 12', "length"]);
+      const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "[[garble]]" }], stream: true });
+      let streamed = "";
+      for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? "";
+      assert.equal(streamed, '{"summary": 12');
+      const r = await client.responses.create({ model: MODEL, input: "so [[garble]]" });
+      assert.deepEqual([r.status, r.output_text], ["completed", '{"summary": 12']);
+      // Only answering routes see reply rules: a models call is untouched and uncounted.
+      await client.models.list();
+      assert.deepEqual(
+        emu.log.entries.map((e) => [e.path, e.status, e.fault]),
+        [
+          ["/v1/chat/completions", 200, undefined],
+          ["/v1/chat/completions", 200, "garble"],
+          ["/v1/chat/completions", 200, "garble"],
+          ["/v1/chat/completions", 200, "garble"],
+          ["/v1/responses", 200, "garble"],
+          ["/v1/models", 200, undefined],
+        ],
+      );
+    });
+  });
+
+  it("replaces the answers of the batch lines a reply fault matches, counting lines like requests", async () => {
+    await withOpenAI({ schedule: { advance: "instant" } }, async (emu, client) => {
+      emu.faults.add({ match: { promptContains: "[[garble]]", first: 1 }, action: { kind: "reply", text: "not json" } });
+      const lines = [
+        chatLine("a", "fine", { response_format: format }),
+        chatLine("b", "one [[garble]]", { response_format: format }),
+        chatLine("c", "two [[garble]]", { response_format: format }),
+      ];
+      const created = await createBatch(client, lines);
+      const batch = await client.batches.retrieve(created.id);
+      assert.equal(batch.status, "completed");
+      const out = new Map((await readLines(client, batch.output_file_id)).map((l) => [l.custom_id, l.response?.body.choices[0]]));
+      assert.equal(out.get("b").message.content, "not json");
+      assert.equal(out.get("b").finish_reason, "stop");
+      assert.deepEqual(JSON.parse(out.get("a").message.content).summary, "[gpt-4o-mini] fine");
+      assert.deepEqual(JSON.parse(out.get("c").message.content).summary, "[gpt-4o-mini] two [[garble]]", "first: 1 spent on line b");
+      // The create and upload requests carried the marker, yet they answer no prompt: not faulted.
+      assert.ok(emu.log.entries.every((e) => e.fault === undefined));
+    });
+  });
+});
+
 describe("openai emulator: the chat builder shared with OpenRouter", () => {
   it("builds and validates a completion outside the server, with the host's models, params and id prefix", () => {
     const counters = new Map<string, number>();

@@ -34,8 +34,18 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
   const listed = () => (Array.isArray(ctx.options.models) ? ctx.options.models : OPENAI_MODELS);
 
   const routes: Route[] = [
-    { method: "POST", path: /^\/v1\/chat\/completions$/, handle: (req) => chatReply(ctx, req.json(), OPENAI_MODELS) },
-    { method: "POST", path: /^\/v1\/responses$/, handle: (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS) }) },
+    {
+      method: "POST",
+      path: /^\/v1\/chat\/completions$/,
+      answers: true,
+      handle: (req) => chatReply(ctx, req.json(), OPENAI_MODELS, { reply: req.replyText }),
+    },
+    {
+      method: "POST",
+      path: /^\/v1\/responses$/,
+      answers: true,
+      handle: (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS, req.replyText) }),
+    },
     {
       method: "POST",
       path: /^\/v1\/responses\/input_tokens$/,

@@ -35,6 +35,27 @@ describe("openrouter emulator through the openai SDK", () => {
     assert.equal(emu.log.count("POST /api/v1/chat/completions"), 1);
   });
 
+  it("answers json_schema requests with conforming JSON, cuts them at max_tokens, and obeys reply faults", async () => {
+    const schema = {
+      type: "object",
+      properties: { gist: { type: "string" }, size: { type: "integer" } },
+      required: ["gist", "size"],
+      additionalProperties: false,
+    };
+    const response_format = { type: "json_schema" as const, json_schema: { name: "gist", schema, strict: true } };
+    const model = "openai/gpt-4o-mini";
+    const whole = await client.chat.completions.create({ model, messages: [{ role: "user", content: "make it short" }], response_format });
+    assert.deepEqual(JSON.parse(whole.choices[0].message.content!), { gist: `[${model}] make it short`, size: 4 });
+    const cut = await client.chat.completions.create({ model, messages: [{ role: "user", content: "make it short" }], response_format, max_tokens: 2 });
+    assert.deepEqual([cut.choices[0].message.content, cut.choices[0].finish_reason], ['{"gist":', "length"]);
+    assert.equal((cut.choices[0] as unknown as { native_finish_reason: string }).native_finish_reason, "length");
+    emu.faults.add({ match: { promptContains: "short" }, action: { kind: "reply", text: "{}" } });
+    const replaced = await client.chat.completions.create({ model, messages: [{ role: "user", content: "make it short" }], response_format });
+    assert.equal(replaced.choices[0].message.content, "{}");
+    assert.equal(replaced.usage?.completion_tokens, 1);
+    assert.deepEqual(emu.log.entries.map((e) => [e.status, e.fault]), [[200, undefined], [200, undefined], [200, "reply"]]);
+  });
+
   it("accepts OpenRouter's routing fields and rejects unknown model ids with a numeric error code", async () => {
     const routed = await client.chat.completions.create({
       model: "anthropic/claude-haiku-4.5",

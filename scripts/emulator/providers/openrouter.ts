@@ -79,7 +79,12 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
     if (!model) throw new HttpError(400, "No models provided");
     if (!ctx.acceptsModel(model, OPENROUTER_MODELS)) throw new HttpError(400, `${model} is not a valid model ID`);
     const completion = asOpenRouter(
-      chatCompletion(ctx, body, OPENROUTER_MODELS, { extraParams: EXTRA_PARAMS, idPrefix: "gen-", traits: () => undefined }),
+      chatCompletion(ctx, body, OPENROUTER_MODELS, {
+        extraParams: EXTRA_PARAMS,
+        idPrefix: "gen-",
+        traits: () => undefined,
+        reply: req.replyText,
+      }),
       model,
     );
     if (body.stream !== true) return { json: completion };
@@ -88,7 +93,7 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
   };
 
   return {
-    routes: [{ method: "POST", path: /^\/api\/v1\/chat\/completions$/, handle: chat }],
+    routes: [{ method: "POST", path: /^\/api\/v1\/chat\/completions$/, answers: true, handle: chat }],
     error: errorReply,
     authenticate(req) {
       const key = req.headers.authorization?.match(/^Bearer\s+(.*)$/i)?.[1]?.trim();

@@ -306,7 +306,8 @@ export class MessageBatches {
     if (marker !== undefined && promptOf(item.params).inputs.some((t) => t.includes(marker))) {
       return errored("api_error", "Internal server error");
     }
-    return { type: "succeeded", message: composeMessage(params, makeId("msg", ctx.next("message")), "batch") };
+    const reply = ctx.replyFor?.({ path: "/v1/messages", prompts: promptOf(item.params).inputs, batch: batch.id });
+    return { type: "succeeded", message: composeMessage(params, makeId("msg", ctx.next("message")), "batch", reply) };
   }
 
   #archived(batch: Batch): number | null {

@@ -1,9 +1,15 @@
 /**
  * `POST /v1/messages` and `POST /v1/messages/count_tokens`, and the Message object both the
  * Messages API and a succeeded batch result carry.
+ *
+ * Structured output: with `output_config.format` (`{type: "json_schema", schema}`), the single
+ * text block is `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts),
+ * measured as JSON (answers.ts: 4 characters a token): `max_tokens` cuts it to its first
+ * `4 × max_tokens` characters with `stop_reason: "max_tokens"`, else it ends with `end_turn`.
  * @module
  */
-import { answer, countTokens } from "../../answers.ts";
+import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
+import { sampleValue } from "../../schema-sample.ts";
 import { type EmulatorContext, type EmulatorRequest, HttpError, type Reply } from "../../server.ts";
 import { KNOWN_MODELS, makeId, VERSION_2026 } from "./shared.ts";
 import { checkSemantics, checkShape, type MessageParams, type ParamsContext, promptOf } from "./validate.ts";
@@ -24,30 +30,37 @@ export function paramsContext(ctx: EmulatorContext, req: EmulatorRequest): Param
 }
 
 /**
- * The assistant's Message for validated parameters: the deterministic answer, cut at the first
- * stop sequence it contains (`stop_reason: "stop_sequence"`) or at `max_tokens` (`"max_tokens"`),
- * else `"end_turn"`. `max_tokens: 0` (cache pre-warming) yields no content at all.
+ * The assistant's Message for validated parameters: the deterministic answer (or its JSON, for
+ * structured output), cut at the first stop sequence it contains (`stop_reason:
+ * "stop_sequence"`) or at `max_tokens` (`"max_tokens"`), else `"end_turn"`. `max_tokens: 0`
+ * (cache pre-warming) yields no content at all. `reply` (a `reply` fault's text) then replaces
+ * the text as is, the stop reason staying; `output_tokens` counts the text sent.
  */
 export function composeMessage(
   params: MessageParams,
   id: string,
   tier: "standard" | "batch",
+  reply?: string,
 ): Record<string, unknown> {
   const { prompt, inputs } = promptOf(params as unknown as Record<string, unknown>);
   const full = answer(params.model, prompt, inputs);
+  const schema = params.output_config?.format?.schema;
+  const measure: Measure = schema ? "json" : "words";
+  const whole = schema ? JSON.stringify(sampleValue(schema, full.text)) : full.text;
   let text: string;
   let stopReason: string;
   let stopSequence: string | null = null;
-  const stop = firstStop(full.text, params.stop_sequences ?? []);
-  if (stop && countTokens(stop.text) <= params.max_tokens) {
+  const stop = firstStop(whole, params.stop_sequences ?? []);
+  if (stop && measureTokens(stop.text, measure) <= params.max_tokens) {
     text = stop.text;
     stopReason = "stop_sequence";
     stopSequence = stop.sequence;
   } else {
-    const cut = answer(params.model, prompt, inputs, params.max_tokens);
+    const cut = limitAnswer(whole, measure, params.max_tokens);
     text = cut.text;
     stopReason = cut.finish === "length" ? "max_tokens" : "end_turn";
   }
+  if (reply !== undefined) text = reply;
   return {
     id,
     type: "message",
@@ -65,7 +78,7 @@ export function composeMessage(
       cache_creation_input_tokens: 0,
       cache_read_input_tokens: 0,
       cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-      output_tokens: countTokens(text),
+      output_tokens: measureTokens(text, measure),
       service_tier: tier,
     },
   };
@@ -95,7 +108,7 @@ export function createMessage(ctx: EmulatorContext, req: EmulatorRequest): Reply
   const body = req.json<unknown>();
   checkShape(body, "message");
   const params = checkSemantics(body, "message", paramsContext(ctx, req));
-  return { json: composeMessage(params, makeId("msg", ctx.next("message")), "standard") };
+  return { json: composeMessage(params, makeId("msg", ctx.next("message")), "standard", req.replyText) };
 }
 
 /** `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, the same count a message reports. */

@@ -20,6 +20,8 @@ export interface MessageParams {
   messages: Array<{ role: string; content: string | Array<Record<string, unknown>> }>;
   system?: string | Array<Record<string, unknown>>;
   stop_sequences?: string[];
+  /** Structured output: `format` asks for JSON conforming to `schema`. */
+  output_config?: { effort?: string | null; format?: { type: "json_schema"; schema: Record<string, unknown> } | null } | null;
 }
 
 /** What semantic checks depend on. */
@@ -138,6 +140,7 @@ export function checkSemantics(
   }
   checkSystem(body.system, at);
   checkStopSequences(body.stop_sequences, at);
+  checkOutputConfig(body.output_config, cx, at);
   checkMessages(body.messages as unknown[], cx, at);
   const model = body.model as string;
   if (kind !== "count" && (body.max_tokens as number) > cx.maxOutputTokens) {
@@ -169,6 +172,36 @@ function checkSystem(system: unknown, at: string): void {
     if (!isObject(block) || block.type !== "text") throw invalid(`${at}system.${i}.type: Input should be 'text'`);
     if (typeof block.text !== "string") throw invalid(`${at}system.${i}.text: Input should be a valid string`);
   });
+}
+
+const EFFORTS = ["low", "medium", "high", "xhigh", "max"];
+
+/**
+ * `output_config`: an object with an optional `effort` (one of {@link EFFORTS}) and an optional
+ * `format`, which must be `{type: "json_schema", schema: {…}}` (`null` means none). Other members
+ * are refused unless a beta header is sent, as for top-level fields.
+ */
+function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void {
+  if (config === undefined || config === null) return;
+  const here = `${at}output_config`;
+  if (!isObject(config)) throw invalid(`${here}: Input should be a valid dictionary`);
+  for (const key of Object.keys(config)) {
+    if (key !== "effort" && key !== "format" && !cx.beta) throw invalid(`${here}.${key}: Extra inputs are not permitted`);
+  }
+  const effort = config.effort;
+  if (effort !== undefined && effort !== null && !EFFORTS.includes(effort as string)) {
+    throw invalid(`${here}.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'`);
+  }
+  const format = config.format;
+  if (format === undefined || format === null) return;
+  if (!isObject(format)) throw invalid(`${here}.format: Input should be a valid dictionary`);
+  if (format.type === undefined) throw invalid(`${here}.format.type: Field required`);
+  if (format.type !== "json_schema") throw invalid(`${here}.format.type: Input should be 'json_schema'`);
+  for (const key of Object.keys(format)) {
+    if (key !== "type" && key !== "schema") throw invalid(`${here}.format.${key}: Extra inputs are not permitted`);
+  }
+  if (format.schema === undefined) throw invalid(`${here}.format.schema: Field required`);
+  if (!isObject(format.schema)) throw invalid(`${here}.format.schema: Input should be a valid dictionary`);
 }
 
 function checkStopSequences(stops: unknown, at: string): void {

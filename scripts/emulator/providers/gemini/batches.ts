@@ -122,8 +122,13 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
       ) {
         return { error: requestError(400, "Request contains an invalid argument.") };
       }
+      const reply = ctx.replyFor?.({
+        path: `/${b.version}/models/${b.model}:generateContent`,
+        prompts: texts,
+        batch: `batches/${b.id}`,
+      });
       return {
-        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response")),
+        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply),
       };
     });
     const failed = entries.filter((e) => "error" in e).length;

@@ -2,9 +2,19 @@
  * The model's side of `generateContent` and `countTokens`: deterministic answers from answers.ts
  * wrapped in Gemini's `GenerateContentResponse` shape (candidates, finishReason, usageMetadata,
  * modelVersion, responseId). Requests here are already parsed (validate.ts: lowerCamel names).
+ *
+ * Structured output (`generationConfig.responseMimeType: "application/json"`): the text part is
+ * `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts) for the
+ * `responseJsonSchema` (plain JSON Schema) or else the `responseSchema` (Gemini's OpenAPI subset,
+ * `OBJECT`, `STRING`, … in either case, `propertyOrdering` honoured), or the plain answer as a JSON
+ * string when neither is given. It is measured as JSON (answers.ts: 4 characters a token), so
+ * `maxOutputTokens` cuts it to its first `4 × maxOutputTokens` characters, finishReason
+ * `MAX_TOKENS`. With `text/x.enum` and a schema, the text is the schema's value (an enum's first
+ * member) as plain text. A schema under any other MIME type is ignored.
  * @module
  */
-import { answer, countTokens } from "../../answers.ts";
+import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
+import { sampleValue } from "../../schema-sample.ts";
 import { isObject, responseId } from "./common.ts";
 
 interface Turn {
@@ -48,24 +58,45 @@ function nonZero(fields: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== 0));
 }
 
+/** The text a request's generation config asks for around the plain answer, and how it is measured. */
+function shaped(config: Record<string, unknown>, plain: string): { text: string; measure: Measure } {
+  const mime = config.responseMimeType;
+  const schema = config.responseJsonSchema ?? config._responseJsonSchema ?? config.responseSchema;
+  if (mime === "application/json") {
+    const value = schema === undefined ? plain : sampleValue(schema, plain);
+    return { text: JSON.stringify(value), measure: "json" };
+  }
+  if (mime === "text/x.enum" && schema !== undefined) {
+    const value = sampleValue(schema, plain);
+    return { text: typeof value === "string" ? value : JSON.stringify(value), measure: "words" };
+  }
+  return { text: plain, measure: "words" };
+}
+
 /**
  * The `GenerateContentResponse` for a parsed request. The prompt is the last user turn's text;
- * `maxOutputTokens` cuts the answer (finishReason `MAX_TOKENS`), a stop sequence ends it early
- * (`STOP`), and `candidateCount` repeats the candidate. `n` numbers the `responseId`.
+ * the answer is shaped by the generation config (structured output, see the module comment);
+ * `maxOutputTokens` cuts it (finishReason `MAX_TOKENS`), a stop sequence ends it early (`STOP`),
+ * and `candidateCount` repeats the candidate. `n` numbers the `responseId`. `reply` (a `reply`
+ * fault's text) then replaces the text as is, the finish reason staying; `candidatesTokenCount`
+ * counts the text sent.
  */
 export function generateResponse(
   model: string,
   req: Record<string, unknown>,
   n: number,
+  reply?: string,
 ): Record<string, unknown> {
   const all = turns(req);
   const prompt = [...all].reverse().find((t) => t.role === "user" || t.role === "")?.text ??
     all.at(-1)?.text ?? "";
   const config = isObject(req.generationConfig) ? req.generationConfig : {};
   const maxTokens = typeof config.maxOutputTokens === "number" ? config.maxOutputTokens : undefined;
-  const result = answer(model, prompt, requestTexts(req), maxTokens);
-  let text = result.text;
-  let finishReason = result.finish === "length" ? "MAX_TOKENS" : "STOP";
+  const result = answer(model, prompt, requestTexts(req));
+  const { text: whole, measure } = shaped(config, result.text);
+  const limited = limitAnswer(whole, measure, maxTokens);
+  let text = limited.text;
+  let finishReason = limited.finish === "length" ? "MAX_TOKENS" : "STOP";
   const stops = Array.isArray(config.stopSequences)
     ? (config.stopSequences as string[]).filter((s) => s !== "")
     : [];
@@ -74,7 +105,8 @@ export function generateResponse(
     text = text.slice(0, cut);
     finishReason = "STOP";
   }
-  const outputTokens = countTokens(text);
+  if (reply !== undefined) text = reply;
+  const outputTokens = measureTokens(text, measure);
   const count = typeof config.candidateCount === "number" ? config.candidateCount : 1;
   // A candidate whose text is empty has no parts at all, as the real API sends it.
   const content = text === "" ? { role: "model" } : { parts: [{ text }], role: "model" };

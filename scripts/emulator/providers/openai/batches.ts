@@ -426,13 +426,15 @@ export class BatchStore {
       );
       return { ok: false, status: 400, body: reply.json };
     }
+    // Asked only once the line is valid, so that only a line that gets an answer meets `reply` rules.
+    const reply = () => this.#ctx.replyFor?.({ path: b.endpoint, prompts, batch: b.id });
     try {
       if (b.endpoint === "/v1/chat/completions") {
-        const body = chatCompletion(this.#ctx, r.body, this.#known, { batch: true });
+        const body = chatCompletion(this.#ctx, r.body, this.#known, { batch: true, reply });
         const u = body.usage as { prompt_tokens: number; completion_tokens: number };
         return { ok: true, body, input: u.prompt_tokens, output: u.completion_tokens };
       }
-      const body = responseObject(this.#ctx, { ...r.body, stream: undefined }, this.#known);
+      const body = responseObject(this.#ctx, { ...r.body, stream: undefined }, this.#known, reply);
       const u = body.usage as { input_tokens: number; output_tokens: number };
       return { ok: true, body, input: u.input_tokens, output: u.output_tokens };
     } catch (error) {

@@ -5,7 +5,8 @@
  * builder is exported for its module to reuse ({@link chatCompletion}, {@link ChatOptions}).
  * @module
  */
-import { answer, countTokens, hexId } from "../../answers.ts";
+import { answer, hexId, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
+import { sampleValue } from "../../schema-sample.ts";
 import { HttpError, type EmulatorContext, type Reply } from "../../server.ts";
 import {
   badValue,
@@ -23,7 +24,7 @@ import {
 } from "./errors.ts";
 import { nextId } from "./ids.ts";
 import { modelTraits } from "./models.ts";
-import { checkStrictSchema, sampleValue } from "./schema.ts";
+import { checkStrictSchema } from "./schema.ts";
 
 /** How a host API (OpenAI itself, OpenRouter) tunes the shared chat builder. */
 export interface ChatOptions {
@@ -35,7 +36,15 @@ export interface ChatOptions {
   traits?: (model: string) => { maxOutput: number; reasoning: boolean } | undefined;
   /** Inside a batch: `stream` is ignored, the answer is always a whole completion. */
   batch?: boolean;
+  /** A `reply` fault's text: the answer content instead of the generated one (see {@link generate}). */
+  reply?: ReplyText;
 }
+
+/**
+ * A `reply` fault's text, or a function asked for it once the request proved valid (a batch line
+ * asks the fault rules only then); undefined means no replacement.
+ */
+export type ReplyText = string | (() => string | undefined);
 
 /** Top-level fields of a Chat Completions request. */
 const CHAT_PARAMS = new Set([
@@ -293,21 +302,14 @@ export function parseChatRequest(
   return { model, texts, prompt, maxTokens: limit, n, stop, format, stream, includeUsage };
 }
 
-/** Cuts a text to its first `max` whitespace-separated words, keeping the spacing between them. */
-export function cutToTokens(text: string, max: number): string {
-  let kept = 0;
-  let out = "";
-  for (const piece of text.split(/(\s+)/)) {
-    if (/\S/.test(piece)) {
-      if (kept === max) break;
-      kept++;
-    }
-    out += piece;
-  }
-  return out.trimEnd();
-}
-
-/** The generated text of a request: the deterministic answer, shaped by format, `stop` and the token cap. */
+/**
+ * The generated text of a request: the deterministic answer, shaped by format, `stop` and the
+ * token cap. A JSON format (`json_object`: `{"answer": <answer>}`; `json_schema`: a value of the
+ * schema, see schema-sample.ts) is serialised compactly and measured as JSON (answers.ts: 4
+ * characters a token), so `max_tokens` cuts it into unparseable JSON with finish `length`. A
+ * `reply` (fault) replaces the text as is, after the finish reason was decided; its tokens are
+ * counted by the same measure. Called only for a valid request.
+ */
 export function generate(
   model: string,
   prompt: string,
@@ -315,8 +317,10 @@ export function generate(
   format: OutputFormat,
   stop: readonly string[],
   maxTokens: number | undefined,
+  reply?: ReplyText,
 ): { text: string; finish: "stop" | "length"; inputTokens: number; outputTokens: number } {
   const base = answer(model, prompt, texts);
+  const measure: Measure = format.type === "text" ? "words" : "json";
   let text = format.type === "json_object"
     ? JSON.stringify({ answer: base.text })
     : format.type === "json_schema"
@@ -324,12 +328,9 @@ export function generate(
     : base.text;
   const cuts = stop.map((s) => (s ? text.indexOf(s) : -1)).filter((i) => i >= 0);
   if (cuts.length) text = text.slice(0, Math.min(...cuts));
-  let finish: "stop" | "length" = "stop";
-  if (maxTokens !== undefined && countTokens(text) > maxTokens) {
-    text = cutToTokens(text, maxTokens);
-    finish = "length";
-  }
-  return { text, finish, inputTokens: base.inputTokens, outputTokens: countTokens(text) };
+  const limited = limitAnswer(text, measure, maxTokens);
+  const out = (typeof reply === "function" ? reply() : reply) ?? limited.text;
+  return { text: out, finish: limited.finish, inputTokens: base.inputTokens, outputTokens: measureTokens(out, measure) };
 }
 
 /** A short fingerprint of the serving configuration, stable per model. */
@@ -341,7 +342,7 @@ function fingerprint(model: string): string {
 
 /** Builds the `chat.completion` object answering a validated request. */
 export function buildChatCompletion(ctx: EmulatorContext, req: ChatRequest, options: ChatOptions = {}): Record<string, unknown> {
-  const g = generate(req.model, req.prompt, req.texts, req.format, req.stop, req.maxTokens);
+  const g = generate(req.model, req.prompt, req.texts, req.format, req.stop, req.maxTokens, options.reply);
   const choices = Array.from({ length: req.n }, (_, index) => ({
     index,
     message: { role: "assistant", content: g.text, refusal: null, annotations: [] },
@@ -403,7 +404,8 @@ export function chatStream(completion: Record<string, unknown>, includeUsage: bo
   });
   for (const c of choices) {
     events.push(chunk([{ index: c.index, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
-    for (const piece of c.message.content.match(/\S+\s*/g) ?? []) {
+    // Every character goes out, leading whitespace included (a `reply` fault's text may have some).
+    for (const piece of c.message.content.match(/\S+\s*|^\s+/g) ?? []) {
       events.push(chunk([{ index: c.index, delta: { content: piece }, logprobs: null, finish_reason: null }]));
     }
     events.push(chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish_reason }]));

@@ -6,7 +6,7 @@
  */
 import { countTokens } from "../../answers.ts";
 import { HttpError, type EmulatorContext } from "../../server.ts";
-import { type OutputFormat, generate } from "./chat.ts";
+import { type OutputFormat, generate, type ReplyText } from "./chat.ts";
 import {
   badValue,
   checkArray,
@@ -122,8 +122,16 @@ function checkModel(ctx: EmulatorContext, value: unknown, knownModels: readonly 
   return model;
 }
 
-/** Validates a `POST /v1/responses` body and answers it with a `response` object. */
-export function responseObject(ctx: EmulatorContext, body: unknown, knownModels: readonly string[]): Record<string, unknown> {
+/**
+ * Validates a `POST /v1/responses` body and answers it with a `response` object. `reply` (a
+ * `reply` fault's text) replaces the output text, the status and usage staying as generated.
+ */
+export function responseObject(
+  ctx: EmulatorContext,
+  body: unknown,
+  knownModels: readonly string[],
+  reply?: ReplyText,
+): Record<string, unknown> {
   if (!isObject(body)) throw invalid("The request body must be a JSON object.", null);
   for (const key of Object.keys(body)) if (!RESPONSE_PARAMS.has(key)) throw unrecognized(key);
   if (body.model === undefined) throw missing("model");
@@ -157,7 +165,7 @@ export function responseObject(ctx: EmulatorContext, body: unknown, knownModels:
     );
   }
   const inputs = instructions ? [instructions, ...texts] : texts;
-  const g = generate(model, prompt, inputs, format, [], maxOutput);
+  const g = generate(model, prompt, inputs, format, [], maxOutput, reply);
   return {
     id: nextId(ctx, "resp", "resp_", 48).id,
     object: "response",
