@@ -70,6 +70,99 @@ export interface ProviderCapabilities {
   readonly tokens: boolean;
 }
 
+/** One request of a provider batch, with the id that joins its result back to its row. */
+export interface BatchItem {
+  /** Unique within the batch; matches `^[a-zA-Z0-9_-]{1,64}$` (every provider accepts it). */
+  readonly customId: string;
+  readonly request: GenerateRequest;
+}
+
+/** How much one provider batch may hold. */
+export interface BatchLimits {
+  readonly maxRequests: number;
+  /** Bytes of the serialized batch (input file or request body) the provider accepts. */
+  readonly maxBytes: number;
+}
+
+/** What Loom saves about a submitted batch (JSON, in the job's state). Never a secret. */
+export interface BatchHandle {
+  /** The provider's batch id (shown to users; `loom fetch --id` accepts it). */
+  readonly id: string;
+  /** Anything else the provider needs later: input file id, inline or file mode, … */
+  readonly data?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** Loom's batch states; every provider's own states map onto these. */
+export type BatchState = "validating" | "in_progress" | "completed" | "failed" | "expired" | "cancelled";
+
+/** A batch's status as the provider reports it. */
+export interface BatchStatus {
+  readonly state: BatchState;
+  /** The provider's own word for it (`finalizing`, `canceling`, `BATCH_STATE_RUNNING`, …). */
+  readonly providerState?: string;
+  /** Request counts, where the provider gives them. */
+  readonly counts?: { readonly total?: number; readonly succeeded?: number; readonly failed?: number };
+  /** Why the batch failed, in the provider's words (validation errors, an exhausted queue). */
+  readonly message?: string;
+}
+
+/**
+ * One request's outcome in a finished batch. `kind` says why a request has no answer: it failed
+ * (an error for that request), or the batch expired or was cancelled before it ran.
+ */
+export type BatchOutcome =
+  | { readonly customId: string; readonly result: GenerateResult }
+  | { readonly customId: string; readonly error: string; readonly kind: "failed" | "expired" | "cancelled" };
+
+/** Names one submission, so a batch created just before a crash can be found and adopted. */
+export interface BatchLabel {
+  /** Loom's job id. */
+  readonly job: string;
+  /** Shard number within the job. */
+  readonly shard: number;
+  /** `loom-<job>-<shard>`: for batch metadata, display names and upload file names. */
+  readonly name: string;
+}
+
+/** A provider's batch API (optional part of a provider). */
+export interface BatchApi {
+  readonly limits: BatchLimits;
+  /** Bytes `item` adds to the serialized batch, exactly as it will be sent (for shard planning). */
+  itemBytes(item: BatchItem): number;
+  /**
+   * Uploads the items (when the provider takes a file) and creates one batch, labelled so that
+   * {@link find} can find it again. Resolves once the provider has accepted it.
+   */
+  submit(items: readonly BatchItem[], label: BatchLabel, options?: CallOptions): Promise<BatchHandle>;
+  /** The batch's current status. */
+  status(handle: BatchHandle, options?: CallOptions): Promise<BatchStatus>;
+  /**
+   * Every outcome of a batch in a terminal state, in any order: answers, failed requests, and
+   * requests the batch expired or cancelled before running. A request missing from the results
+   * never ran; the core reports it as such. `customIds` are the batch's ids in submission order,
+   * for providers whose results may come back without them (Gemini's inline results).
+   */
+  results(handle: BatchHandle, customIds: readonly string[], options?: CallOptions): AsyncIterable<BatchOutcome>;
+  /** Asks the provider to cancel; resolves once the request is accepted (not once cancelled). */
+  cancel(handle: BatchHandle, options?: CallOptions): Promise<void>;
+  /**
+   * Batches the provider may hold for this label, newest first: how a batch created just before
+   * a crash is adopted instead of paid for twice. `exact` is true when the provider labels
+   * batches (metadata, display names) and this one carries the label; a provider without labels
+   * returns the batches that could be it (created after `hint.after` with `hint.requests`
+   * requests), marked inexact, and the user decides.
+   */
+  find?(label: BatchLabel, hint: BatchFindHint, options?: CallOptions): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }>>;
+}
+
+/** What Loom knows about a submission it may have lost. */
+export interface BatchFindHint {
+  /** ISO time just before the submission started. */
+  readonly after: string;
+  /** Requests the batch would hold. */
+  readonly requests: number;
+}
+
 /** What parameter checks may depend on besides the parameters. */
 export interface ParamsContext {
   readonly model: string;
@@ -106,6 +199,8 @@ export interface ProviderV1 {
    * faults, `fatal` when no row can succeed (bad key). Never puts an API key in a message.
    */
   generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult>;
+  /** The batch API, when the provider has one (`capabilities.batch`). */
+  readonly batch?: BatchApi;
   /** Releases connections. */
   dispose?(): Promise<void>;
 }
