@@ -71,10 +71,15 @@ const WINDOW_PER_WORKER = 64;
 
 /** Runs every row and yields its result in input order. */
 export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
-  const { provider, cache, signal, onEvent, idColumn } = options;
+  const { provider, cache, onEvent, idColumn } = options;
+  // A fatal error (a refused key) stops every other row at once: no new call starts, and calls
+  // in flight are aborted. Rows then fail with that error, which the pool reports in order.
+  const stop = new AbortController();
+  let fatal: unknown;
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const redact = options.redact ?? ((text: string) => text);
   const pacer = new RatePacer(options.limits ?? {});
-  // Calls in flight; shrinks while the provider answers 429, grows back as calls succeed.
+  // Calls in flight; shrinks while the provider answers 429 or 529, grows back as calls succeed.
   const gate = new AdaptiveGate(options.workers);
   // Identical requests in flight at the same time share one call.
   const inFlight = new Map<string, Promise<Answer>>();
@@ -102,7 +107,8 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
         // counts against the limits.
         const tokens = estimateTokens(
           [built.request.system ?? "", ...built.request.messages.map((m) => m.content)],
-          built.request.params.max_tokens,
+          // The provider's own default when the job sets none (Anthropic sends 1024).
+          built.request.params.max_tokens ?? provider.defaultMaxTokens,
         );
         const attempt = async () => {
           await gate.acquire();
@@ -112,7 +118,9 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
             gate.succeeded();
             return result;
           } catch (error) {
-            if ((error as { status?: unknown }).status === 429) gate.backOff();
+            // Rate limited, or overloaded (Anthropic's 529): fewer calls at once.
+            const status = (error as { status?: unknown }).status;
+            if (status === 429 || status === 529) gate.backOff();
             throw error;
           } finally {
             gate.release();
@@ -136,7 +144,8 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
   };
 
   const runRow = async (row: DatasetRow): Promise<RowResult> => {
-    signal?.throwIfAborted();
+    if (fatal !== undefined) throw fatal;
+    signal.throwIfAborted();
     const built = options.buildRequest(row);
     if ("error" in built) {
       report(row, "error", built.error);
@@ -159,14 +168,19 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
       report(row, "ok");
       return { row, outcome: "ok", result, ...(value ? { value } : {}) };
     } catch (error) {
-      if (signal?.aborted) throw signal.reason;
+      if (fatal !== undefined) throw fatal;
+      if (signal.aborted) throw signal.reason;
       if (error instanceof AnswerRejected) {
         const message = redact(error.message);
         report(row, "error", message);
         return { row, outcome: "error", error: message, result: error.result };
       }
       // Duck-typed so errors from a plugin's own copy of Loom count too.
-      if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) throw error;
+      if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) {
+        fatal = error;
+        stop.abort(error);
+        throw error;
+      }
       const message = redact(errorMessage(error));
       report(row, "error", message);
       return { row, outcome: "error", error: message };

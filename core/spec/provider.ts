@@ -199,6 +199,11 @@ export interface ProviderV1 {
    * faults, `fatal` when no row can succeed (bad key). Never puts an API key in a message.
    */
   generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult>;
+  /**
+   * The `max_tokens` the provider sends when the job sets none (where the API requires one), so
+   * the tokens-per-minute limit counts what is really asked for.
+   */
+  readonly defaultMaxTokens?: number;
   /** The batch API, when the provider has one (`capabilities.batch`). */
   readonly batch?: BatchApi;
   /** Releases connections. */
