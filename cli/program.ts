@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT, LoomError } from "../core/errors.ts";
 import { collectSecrets, createRedactor, redactError } from "../core/secrets.ts";
 import { VERSION } from "../core/version.ts";
+import { registerBatch } from "./commands/batch.ts";
 import { registerCache } from "./commands/cache.ts";
 import { registerRun } from "./commands/run.ts";
 
@@ -22,10 +23,13 @@ export function createProgram(): Command {
       "after",
       "\nExamples:\n  loom jobs/hello.yaml                      run a job file (same as: loom run jobs/hello.yaml)\n" +
         "  loom run -f data.csv -p echo -m m --sync  run a job given by flags\n" +
+        "  loom fetch                                check pending batch jobs, merge the finished\n" +
+        "  loom list                                 list batch jobs\n" +
         "  loom cache clear --yes                    empty the response cache\n\n" +
         "State lives in LOOM_HOME (default ~/.loom). Exit codes: 0 ok, 1 run failed, 2 usage error.",
     );
   registerRun(program);
+  registerBatch(program);
   registerCache(program);
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
   for (const command of program.commands) command.exitOverride();

@@ -82,6 +82,8 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
         tally.total = event.rows;
         if (style === "none") return;
         err(`loom: ${event.rows} rows from ${displayPath(event.input)} (${event.mode}) → ${displayPath(event.output)}`);
+        // A batch job's rows arrive all at once at the merge: its progress is its batches'.
+        if (event.mode === "batch") return;
         if (style === "bar") {
           bar = new SingleBar({
             stream: process.stderr,
@@ -100,6 +102,20 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
         tally.record(event);
         bar?.update(tally.done, { cached: tally.cached, errors: tally.errors, rate: tally.rate().toFixed(1) });
         return;
+      case "shard":
+        if (style !== "none") err(`loom: batch ${event.shard + 1} ${event.action} as ${event.batchId} (${event.requests} requests)`);
+        return;
+      case "poll": {
+        if (style === "none") return;
+        const ended = event.shards.filter((s) => ["completed", "failed", "expired", "cancelled"].includes(s.state)).length;
+        const done = event.shards.reduce((n, s) => n + (s.done ?? 0), 0);
+        const total = event.shards.reduce((n, s) => n + (s.total ?? 0), 0);
+        const states = [...new Set(event.shards.map((s) => s.state))].join(", ") || "nothing to wait for";
+        const line = `job ${event.job}: ${ended}/${event.shards.length} batches ended` + (total ? `, ${done}/${total} requests done` : "") + ` (${states})`;
+        if (style === "bar" && process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}${ended === event.shards.length ? "\n" : ""}`);
+        else err(`loom: ${line}`);
+        return;
+      }
       case "warning":
         if (style !== "none") err(`loom: warning: ${event.message}`);
         return;

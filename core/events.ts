@@ -17,8 +17,10 @@ export interface RunSummary {
   readonly cached: number;
   /** Rows that ended with an error (kept in the output with `llm_error`). */
   readonly errors: number;
-  /** The output file written (absent when the run was interrupted). */
+  /** The output file written (absent when the run was interrupted, or a batch is pending). */
   readonly output?: string;
+  /** The batch job submitted, when the run submitted one and did not wait for it. */
+  readonly job?: { readonly id: string; readonly shards: number };
   readonly elapsedMs: number;
 }
 
@@ -33,6 +35,20 @@ export type RunEvent =
     readonly id?: string;
     readonly outcome: RowOutcome;
     readonly error?: string;
+  }
+  | {
+    /** A provider batch of a batch job was submitted, or found again after an interruption. */
+    readonly type: "shard";
+    readonly shard: number;
+    readonly action: "submitted" | "adopted";
+    readonly batchId: string;
+    readonly requests: number;
+  }
+  | {
+    /** A poll of a batch job (`--wait`, `fetch`): the state of each shard. */
+    readonly type: "poll";
+    readonly job: string;
+    readonly shards: ReadonlyArray<{ readonly shard: number; readonly state: string; readonly done?: number; readonly total?: number }>;
   }
   | { readonly type: "warning"; readonly message: string }
   | { readonly type: "done"; readonly summary: RunSummary };

@@ -75,7 +75,8 @@ function tempPrefix(path: string): string {
   return `.${basename(path)}.`;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id is running (ours or another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -104,13 +105,17 @@ export async function removeStaleTemps(path: string): Promise<void> {
 /**
  * Writes text chunks to `path` atomically: into `.<name>.<pid>.loom-tmp` beside it, flushed to
  * disk, then renamed over `path`. On any error (or abort) the temporary file is removed and
- * `path` is left as it was.
+ * `path` is left as it was. `mode` sets the file's permissions (state files are private).
  */
-export async function writeFileAtomic(path: string, chunks: AsyncIterable<string>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+export async function writeFileAtomic(
+  path: string,
+  chunks: AsyncIterable<string> | Iterable<string>,
+  options: { mode?: number; dirMode?: number } = {},
+): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, ...(options.dirMode ? { mode: options.dirMode } : {}) });
   await removeStaleTemps(path);
   const tmp = join(dirname(path), `${tempPrefix(path)}${process.pid}${TMP_SUFFIX}`);
-  const file = await open(tmp, "w").catch((error) => {
+  const file = await open(tmp, "w", options.mode).catch((error) => {
     throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   });
   try {

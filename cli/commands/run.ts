@@ -34,6 +34,9 @@ interface RunFlags {
   apiKey?: string;
   json?: boolean;
   quiet?: boolean;
+  wait?: boolean;
+  poll?: string;
+  resubmit?: boolean;
 }
 
 /** `--schema`: inline JSON when it looks like an object, else a file path. */
@@ -99,6 +102,9 @@ export function registerRun(program: Command): void {
     .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option("--schema <file|json>", "JSON Schema the answer must match: a .json/.yaml file, or inline JSON")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--wait", "batch mode: poll until the batches have ended, then merge")
+    .option("--poll <seconds>", "seconds between polls with --wait (default 30)")
+    .option("--resubmit", "batch mode: submit even though the same job is already pending (pays again)")
     .option("--json", "print progress events as JSON lines on stdout")
     .option("-q, --quiet", "print nothing but errors and the final summary")
     .addHelpText(
@@ -127,14 +133,29 @@ export function registerRun(program: Command): void {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
+        const poll = flags.poll === undefined ? undefined : Number(flags.poll);
+        if (poll !== undefined && !(poll > 0)) throw new LoomUsageError("--poll takes a number of seconds greater than 0");
         const summary = await runJob(job, {
           force: flags.force,
           apiKey: flags.apiKey,
+          wait: flags.wait,
+          resubmit: flags.resubmit,
+          ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
           signal: controller.signal,
           onEvent: progress.onEvent,
           confirmOverwrite: interactive ? (path) => askYesNo(`${displayPath(path)} exists. Overwrite it?`) : undefined,
         });
         const parts = [`${summary.ok} answered`, `${summary.cached} from cache`, `${summary.errors} failed`];
+        if (summary.job) {
+          const { id, shards } = summary.job;
+          if (!flags.json) {
+            process.stdout.write(
+              `submitted job ${id}: ${summary.rows} rows in ${shards} batch${shards === 1 ? "" : "es"}\n` +
+                `fetch it with: loom fetch --id ${id}   (or wait for it: loom fetch --id ${id} --wait)\n`,
+            );
+          }
+          return;
+        }
         if (!flags.json) {
           process.stdout.write(
             `wrote ${displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,

@@ -95,9 +95,12 @@ describe("sync runs", () => {
     assert.deepEqual(readdirSync(t.dir).sort(), ["in.csv", "job.yaml"]);
   });
 
-  it("says batch mode is not available for echo yet (a usage error)", async () => {
-    const t = setup("dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\n", { "in.csv": CSV });
-    await assert.rejects(() => t.run(), (e: unknown) => e instanceof LoomUsageError && e.exitCode === 2 && /--sync/.test(e.message));
+  it("says a provider without a batch API cannot run in batch mode (a usage error)", async () => {
+    const t = setup("dataset: { path: in.csv }\nprompt: { column: text }\nprovider: odd\nmodel: m\n", { "in.csv": CSV });
+    await assert.rejects(
+      () => t.run([], { registry: registryWith(async () => ({ text: "x" })) }),
+      (e: unknown) => e instanceof LoomUsageError && e.exitCode === 2 && /has no batch mode; run it with --sync/.test(e.message),
+    );
   });
 
   it("stops on abort without writing the output; a rerun resumes from the cache", async () => {

@@ -4,14 +4,15 @@
  * `base_url` (another endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  * `params.max_tokens` defaults to 1024 (the API requires one); `stop` becomes `stop_sequences`;
  * `temperature`, `top_p` and `top_k` are refused before any work, as the API version the SDK
- * speaks refuses them.
+ * speaks refuses them. Batch mode uses Message Batches (see `batch.ts`).
  * @module
  */
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";
-import { messagesBody, paramProblems } from "./request.ts";
+import { createBatchApi } from "./batch.ts";
+import { DEFAULT_MAX_TOKENS, messageResult, messagesBody, paramProblems } from "./request.ts";
 
 export default definePlugin({
   apiVersion: 1,
@@ -28,9 +29,12 @@ export default definePlugin({
     return {
       specificationVersion: "loom.provider.v1",
       name: "anthropic",
-      capabilities: { sync: true, batch: false, tokens: false },
+      capabilities: { sync: true, batch: true, tokens: false },
+      defaultMaxTokens: DEFAULT_MAX_TOKENS,
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
+      // Message Batches, over the same client, body builder and answer parser.
+      batch: createBatchApi(client),
       async generate(request, callOptions) {
         let message;
         try {
@@ -41,14 +45,7 @@ export default definePlugin({
         } catch (error) {
           throw toProviderError(error, "anthropic");
         }
-        const text = message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join("");
-        return {
-          text,
-          finishReason: message.stop_reason ?? undefined,
-          ...(message.stop_reason === "max_tokens" ? { truncated: true } : {}),
-          ...(message.stop_reason === "refusal" ? { refusal: text || "refused" } : {}),
-          usage: { inputTokens: message.usage?.input_tokens, outputTokens: message.usage?.output_tokens },
-        };
+        return messageResult(message);
       },
     };
   },

@@ -1,9 +1,10 @@
 /**
- * Loom's provider-neutral request as an Anthropic Messages body. One builder for sync calls and
- * (later) batch requests.
+ * Loom's provider-neutral request as an Anthropic Messages body, and a Message as Loom's answer.
+ * One builder and one parser for sync calls and batch requests, so both modes send and read the
+ * same thing.
  * @module
  */
-import type { GenerateParams, GenerateRequest, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 
 /** `max_tokens` is required by the Messages API; this is sent when the job gives none. */
@@ -52,5 +53,27 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
     ...(request.responseSchema
       ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: request.responseSchema } } }
       : {}),
+  };
+}
+
+/** What {@link messageResult} reads of a Message (the SDK's `Message` fits it). */
+export interface MessageLike {
+  readonly content: ReadonlyArray<{ readonly type: string; readonly text?: unknown }>;
+  readonly stop_reason?: string | null;
+  readonly usage?: { readonly input_tokens?: number | null; readonly output_tokens?: number | null } | null;
+}
+
+/**
+ * A Message (a sync answer, or a batch's `succeeded` result) as Loom's answer: the text blocks
+ * joined, the stop reason, `truncated` at `max_tokens`, the refusal, the token usage.
+ */
+export function messageResult(message: MessageLike): GenerateResult {
+  const text = message.content.flatMap((block) => (block.type === "text" && typeof block.text === "string" ? [block.text] : [])).join("");
+  return {
+    text,
+    finishReason: message.stop_reason ?? undefined,
+    ...(message.stop_reason === "max_tokens" ? { truncated: true } : {}),
+    ...(message.stop_reason === "refusal" ? { refusal: text || "refused" } : {}),
+    usage: { inputTokens: message.usage?.input_tokens ?? undefined, outputTokens: message.usage?.output_tokens ?? undefined },
   };
 }

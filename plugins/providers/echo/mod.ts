@@ -8,27 +8,38 @@
  *   the whole request (model, system, messages, params) as canonical JSON.
  * - `latency_ms`: wait this long before answering (to watch progress or try interruption).
  * - `fail_on`: rows whose prompt contains this text fail, to see how failed rows are merged.
+ * - `batch_polls`: in batch mode, a batch stays `in_progress` for this many status checks
+ *   (default 0: it has ended by the first check), to try `loom fetch` on a pending job.
+ *
+ * Batch mode works locally: a batch is a file under `LOOM_HOME/echo-batches/`, answered when
+ * its results are read.
  * @module
  */
+import { Buffer } from "node:buffer";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
-import type { GenerateRequest, ProviderV1 } from "../../../core/spec/provider.ts";
+import type { BatchApi, BatchItem, GenerateRequest, GenerateResult, ProviderV1 } from "../../../core/spec/provider.ts";
 
 /** Options of the echo provider. */
 export interface EchoOptions {
   reply?: "prompt" | "request";
   latency_ms?: number;
   fail_on?: string;
+  batch_polls?: number;
 }
 
-const KNOWN = ["reply", "latency_ms", "fail_on", "apiKey"];
+const KNOWN = ["reply", "latency_ms", "fail_on", "batch_polls", "apiKey"];
 
 function checkOptions(options: Record<string, unknown>): EchoOptions {
   const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
   if (unknown.length) {
-    throw new LoomUsageError(`echo: unknown provider option(s) ${unknown.join(", ")} (known: reply, latency_ms, fail_on)`);
+    throw new LoomUsageError(`echo: unknown provider option(s) ${unknown.join(", ")} (known: reply, latency_ms, fail_on, batch_polls)`);
   }
   const { reply, latency_ms, fail_on } = options;
   if (reply !== undefined && reply !== "prompt" && reply !== "request") {
@@ -36,6 +47,10 @@ function checkOptions(options: Record<string, unknown>): EchoOptions {
   }
   if (latency_ms !== undefined && !(typeof latency_ms === "number" && latency_ms >= 0)) {
     throw new LoomUsageError("echo: latency_ms must be a number of milliseconds >= 0");
+  }
+  const { batch_polls } = options;
+  if (batch_polls !== undefined && !(typeof batch_polls === "number" && Number.isInteger(batch_polls) && batch_polls >= 0)) {
+    throw new LoomUsageError("echo: batch_polls must be a whole number >= 0");
   }
   if (fail_on !== undefined && (typeof fail_on !== "string" || fail_on === "")) {
     throw new LoomUsageError("echo: fail_on must be a non-empty string");
@@ -54,32 +69,119 @@ function promptOf(request: GenerateRequest): string {
 /** A rough, deterministic token estimate (4 characters a token) so usage columns are filled. */
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
-/** Creates an echo provider. */
-export function createEchoProvider(options: EchoOptions = {}): ProviderV1 {
+/** The answer to one request, or why it fails (`fail_on`). */
+function answer(request: GenerateRequest, options: EchoOptions): GenerateResult {
+  const prompt = promptOf(request);
+  if (options.fail_on !== undefined && prompt.includes(options.fail_on)) {
+    throw new LoomProviderError(`echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`, { status: 400 });
+  }
+  const text = (options.reply ?? "prompt") === "request" ? canonicalJson(request) : prompt;
+  const input = (request.system ?? "") + request.messages.map((m) => m.content).join("");
+  return { text, finishReason: "stop", usage: { inputTokens: estimateTokens(input), outputTokens: estimateTokens(text) } };
+}
+
+/** Creates an echo provider; `home` (Loom's home) is where its local batches live. */
+export function createEchoProvider(options: EchoOptions = {}, home?: string): ProviderV1 {
   const reply = options.reply ?? "prompt";
   const latency = options.latency_ms ?? 0;
   return {
     specificationVersion: "loom.provider.v1",
     name: "echo",
-    capabilities: { sync: true, batch: false, tokens: false },
+    capabilities: { sync: true, batch: home !== undefined, tokens: false },
     // The options that change an answer must change the cache key too.
     cacheIdentity: { reply, ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }) },
+    ...(home === undefined ? {} : { batch: echoBatch(join(home, "echo-batches"), options) }),
     async generate(request, callOptions) {
       if (latency > 0) await sleep(latency, undefined, { signal: callOptions?.signal });
       callOptions?.signal?.throwIfAborted();
-      const prompt = promptOf(request);
-      if (options.fail_on !== undefined && prompt.includes(options.fail_on)) {
-        throw new LoomProviderError(`echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`, {
-          status: 400,
-        });
+      return answer(request, options);
+    },
+  };
+}
+
+/** A local batch: its requests, and how it stands. */
+interface EchoBatch {
+  label: string;
+  createdAt: string;
+  polls: number;
+  cancelled: boolean;
+  items: BatchItem[];
+}
+
+/** Echo's batch API: batches are files in `dir`, answered when their results are read. */
+function echoBatch(dir: string, options: EchoOptions): BatchApi {
+  const path = (id: string) => {
+    if (!/^echobatch-[0-9a-f]+$/.test(id)) throw new LoomProviderError(`echo: no batch ${JSON.stringify(id)}`, { status: 404, fatal: true });
+    return join(dir, `${id}.json`);
+  };
+  const load = async (id: string): Promise<EchoBatch> => {
+    try {
+      return JSON.parse(await readFile(path(id), "utf8"));
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") throw new LoomProviderError(`echo: no batch ${id}`, { status: 404, fatal: true });
+      throw error;
+    }
+  };
+  const save = async (id: string, batch: EchoBatch) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${path(id)}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(batch), { mode: 0o600 });
+    await rename(tmp, path(id));
+  };
+  const ended = (b: EchoBatch) => b.cancelled || b.polls >= (options.batch_polls ?? 0);
+  return {
+    limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
+    itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
+    async submit(items, label) {
+      const id = `echobatch-${randomBytes(8).toString("hex")}`;
+      await save(id, { label: label.name, createdAt: new Date().toISOString(), polls: 0, cancelled: false, items: [...items] });
+      return { id };
+    },
+    async status(handle) {
+      const batch = await load(handle.id);
+      const done = ended(batch);
+      if (!done) {
+        batch.polls++;
+        await save(handle.id, batch);
       }
-      const text = reply === "request" ? canonicalJson(request) : prompt;
-      const input = (request.system ?? "") + request.messages.map((m) => m.content).join("");
-      return {
-        text,
-        finishReason: "stop",
-        usage: { inputTokens: estimateTokens(input), outputTokens: estimateTokens(text) },
-      };
+      const state = batch.cancelled ? "cancelled" : done ? "completed" : "in_progress";
+      return { state, counts: { total: batch.items.length, ...(state === "completed" ? { succeeded: batch.items.length } : {}) } };
+    },
+    async *results(handle) {
+      const batch = await load(handle.id);
+      for (const item of batch.items) {
+        if (batch.cancelled) {
+          yield { customId: item.customId, error: "cancelled before it ran", kind: "cancelled" };
+          continue;
+        }
+        try {
+          yield { customId: item.customId, result: answer(item.request, options) };
+        } catch (error) {
+          yield { customId: item.customId, error: (error as Error).message, kind: "failed" };
+        }
+      }
+    },
+    async cancel(handle) {
+      const batch = await load(handle.id);
+      if (!ended(batch)) {
+        batch.cancelled = true;
+        await save(handle.id, batch);
+      }
+    },
+    async find(label) {
+      let names: string[] = [];
+      try {
+        names = await readdir(dir);
+      } catch {
+        return [];
+      }
+      const found = [];
+      for (const name of names.filter((n) => n.endsWith(".json"))) {
+        const id = name.slice(0, -".json".length);
+        const batch = await load(id).catch(() => undefined);
+        if (batch?.label === label.name) found.push({ handle: { id }, exact: true, at: batch.createdAt });
+      }
+      return found.sort((a, b) => b.at.localeCompare(a.at)).map(({ handle, exact }) => ({ handle, exact }));
     },
   };
 }
@@ -88,6 +190,6 @@ export default definePlugin({
   apiVersion: 1,
   kind: "provider",
   name: "echo",
-  description: "Offline and deterministic: answers with the rendered prompt (no key, no network).",
-  create: (options) => createEchoProvider(checkOptions(options)),
+  description: "Offline and deterministic: answers with the rendered prompt (no key, no network); batch mode works locally.",
+  create: (options, context) => createEchoProvider(checkOptions(options), context.home),
 });

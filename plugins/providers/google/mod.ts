@@ -6,24 +6,13 @@
  * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`).
  * @module
  */
-import { LoomProviderError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
-import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
+import { connectionFailure } from "../_shared/http-errors.ts";
+import { googleFailure } from "./errors.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
-import { generateContentParams, paramProblems } from "./request.ts";
-
-/** The google.rpc.Status name in an ApiError's message (a JSON body), e.g. RESOURCE_EXHAUSTED. */
-function statusName(message: string): string | undefined {
-  try {
-    return (JSON.parse(message) as { error?: { status?: string } }).error?.status;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Finish reasons of an answer withheld or cut by a safety or policy filter. */
-const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"]);
+import { googleBatch } from "./batch.ts";
+import { answerResult, generateContentParams, paramProblems } from "./request.ts";
 
 export default definePlugin({
   apiVersion: 1,
@@ -42,7 +31,7 @@ export default definePlugin({
     return {
       specificationVersion: "loom.provider.v1",
       name: "google",
-      capabilities: { sync: true, batch: false, tokens: false },
+      capabilities: { sync: true, batch: true, tokens: false },
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
       async generate(request, callOptions) {
@@ -53,29 +42,13 @@ export default definePlugin({
           response = await ai.models.generateContent(call as Parameters<typeof ai.models.generateContent>[0]);
         } catch (error) {
           if (callOptions?.signal?.aborted) throw error;
-          if (error instanceof ApiError) {
-            const failure = { status: error.status, code: statusName(error.message), message: error.message };
-            throw httpFailure("google", failure, {}, error);
-          }
+          if (error instanceof ApiError) throw googleFailure(error.status, error.message, undefined, error);
           throw connectionFailure("google", error);
         }
-        const candidate = response.candidates?.[0];
-        if (!candidate) {
-          // A blocked prompt has no candidate: that row's own problem.
-          const reason = response.promptFeedback?.blockReason ?? "no candidate";
-          throw new LoomProviderError(`google: the prompt was blocked (${reason})`, { status: 400 });
-        }
-        // Thought summaries are not the answer.
-        const text = (candidate.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "").join("");
-        const reason = candidate.finishReason;
-        return {
-          text,
-          finishReason: reason ?? undefined,
-          ...(reason === "MAX_TOKENS" ? { truncated: true } : {}),
-          ...(reason && BLOCKED.has(reason) ? { refusal: `blocked (${reason})` } : {}),
-          usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
-        };
+        // A blocked prompt (no candidate) throws: that row's own problem.
+        return answerResult(response);
       },
+      batch: googleBatch({ ai, ApiError, apiKey: String(options.apiKey), baseUrl: base_url, timeoutMs: timeout_ms ?? DEFAULT_TIMEOUT_MS }),
     };
   },
 });

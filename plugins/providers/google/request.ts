@@ -5,7 +5,8 @@
  * drop a name it does not know, so unknown ones are refused before any work.
  * @module
  */
-import type { GenerateParams, GenerateRequest, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import { LoomProviderError } from "../../../core/errors.ts";
+import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 
 /** Loom's parameter names → Gemini's `generationConfig` names. */
@@ -60,5 +61,81 @@ export function generateContentParams(request: GenerateRequest): { model: string
     model: request.model,
     contents: request.messages.map((m) => ({ role: m.role === "assistant" ? "model" : "user", parts: [{ text: m.content }] })),
     config,
+  };
+}
+
+/**
+ * `GenerateContentConfig` fields the SDK sends at the top level of a `generateContent` request;
+ * every other config field goes into `generationConfig` (as the SDK's
+ * `generateContentConfigToMldev` does).
+ */
+const REQUEST_LEVEL = new Set(["systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "serviceTier"]);
+
+/** Config fields the SDK refuses in Gemini Developer API mode (Vertex AI only). */
+const VERTEX_ONLY = new Set(["routingConfig", "modelSelectionConfig", "audioTimestamp", "modelArmorConfig"]);
+
+/**
+ * A request in the REST wire form of `GenerateContentRequest` (without the model): what the SDK
+ * sends for {@link generateContentParams}, for the lines of a batch input file, so file batches
+ * send what sync calls and inline batches send. `{contents, systemInstruction?, generationConfig?,
+ * safetySettings?, tools?, toolConfig?, labels?, cachedContent?, serviceTier?}`.
+ *
+ * Values pass through as given; the SDK rewrites two rarely used ones that this does not: a
+ * `responseSchema` written as JSON Schema (type lists, nullable `anyOf`), and `parameters` of
+ * `tools` function declarations. The job's own schema (`responseJsonSchema`) is sent as is by both.
+ */
+export function wireRequest(request: GenerateRequest): Record<string, unknown> {
+  const { contents, config } = generateContentParams(request);
+  const wire: Record<string, unknown> = { contents };
+  const generationConfig: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (VERTEX_ONLY.has(key)) throw new Error(`google: ${key} is only supported on Vertex AI, not the Gemini Developer API`);
+    if (key === "systemInstruction") {
+      // The SDK turns a string into a user-role Content.
+      wire.systemInstruction = typeof value === "string" ? { parts: [{ text: value }], role: "user" } : value;
+    } else if (key === "cachedContent" && typeof value === "string") {
+      wire.cachedContent = value.includes("/") ? value : `cachedContents/${value}`;
+    } else if (REQUEST_LEVEL.has(key)) wire[key] = value;
+    else generationConfig[key] = value;
+  }
+  if (Object.keys(generationConfig).length > 0) wire.generationConfig = generationConfig;
+  return wire;
+}
+
+/**
+ * The parts of a `GenerateContentResponse` Loom reads: the SDK's class (sync), an inline batch
+ * response (a plain object) and a results-file line's `response` (REST JSON) all have them.
+ */
+export interface GeminiAnswer {
+  readonly candidates?: ReadonlyArray<{
+    readonly content?: { readonly parts?: ReadonlyArray<{ readonly text?: string; readonly thought?: boolean }> };
+    readonly finishReason?: string;
+  }>;
+  readonly promptFeedback?: { readonly blockReason?: string };
+  readonly usageMetadata?: { readonly promptTokenCount?: number; readonly candidatesTokenCount?: number };
+}
+
+/** Finish reasons of an answer withheld or cut by a safety or policy filter. */
+const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"]);
+
+/**
+ * Loom's result for a Gemini answer, the same for sync calls and batch results. A blocked prompt
+ * (no candidate) is that row's own problem: a non-fatal, non-retryable `LoomProviderError`.
+ */
+export function answerResult(response: GeminiAnswer): GenerateResult {
+  const candidate = response.candidates?.[0];
+  if (!candidate) {
+    const reason = response.promptFeedback?.blockReason ?? "no candidate";
+    throw new LoomProviderError(`google: the prompt was blocked (${reason})`, { status: 400 });
+  }
+  // Thought summaries are not the answer.
+  const text = (candidate.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "").join("");
+  const reason = candidate.finishReason;
+  return {
+    text,
+    finishReason: reason ?? undefined,
+    ...(reason === "MAX_TOKENS" ? { truncated: true } : {}),
+    ...(reason && BLOCKED.has(reason) ? { refusal: `blocked (${reason})` } : {}),
+    usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
   };
 }

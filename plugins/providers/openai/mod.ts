@@ -4,17 +4,18 @@
  * endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  *
  * The same code serves every endpoint that speaks the Chat Completions protocol (`openrouter`,
- * `openai-compatible`) through {@link chatCompletionsPlugin}. The SDK's own retries are off: Loom
- * retries transient errors itself, the same way for every provider, and stops the run on errors
- * no retry can fix.
+ * `openai-compatible`) through {@link chatCompletionsPlugin}; only `openai` itself has batch mode
+ * (the Batch API, `./batch.ts`). The SDK's own retries are off: Loom retries transient errors
+ * itself, the same way for every provider, and stops the run on errors no retry can fix.
  * @module
  */
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
+import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
-import { chatCompletionBody, chatParamProblems } from "./request.ts";
+import { chatCompletionBody, chatCompletionResult, chatParamProblems } from "./request.ts";
 
 /** How one Chat Completions endpoint differs from another. */
 export interface ChatCompletionsConfig {
@@ -32,6 +33,8 @@ export interface ChatCompletionsConfig {
   readonly configurableKeyEnv?: boolean;
   /** Why batch mode is unavailable, when it never will be. */
   readonly noBatchReason?: string;
+  /** The endpoint has OpenAI's Batch API (Files + Batches), so batch mode is available. */
+  readonly batch?: boolean;
   /** Check parameters against OpenAI's own models (reasoning models refuse temperature, say). */
   readonly openaiModels?: boolean;
 }
@@ -74,9 +77,10 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
       return {
         specificationVersion: "loom.provider.v1",
         name: config.name,
-        capabilities: { sync: true, batch: false, tokens: false },
+        capabilities: { sync: true, batch: config.batch === true, tokens: false },
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
         cacheIdentity: base_url ? { base_url } : {},
+        ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
         validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
         async generate(request, callOptions) {
           let completion;
@@ -97,15 +101,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
               retryable: status === 408 || status === 429 || status >= 500,
             });
           }
-          const choice = completion.choices?.[0];
-          const refusal = choice?.message?.refusal;
-          return {
-            text: choice?.message?.content ?? "",
-            finishReason: choice?.finish_reason ?? undefined,
-            ...(choice?.finish_reason === "length" ? { truncated: true } : {}),
-            ...(typeof refusal === "string" && refusal ? { refusal } : {}),
-            usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
-          };
+          return chatCompletionResult(completion);
         },
       };
     },
@@ -117,4 +113,5 @@ export default chatCompletionsPlugin({
   description: "OpenAI Chat Completions (key: OPENAI_API_KEY).",
   envVars: ["OPENAI_API_KEY"],
   openaiModels: true,
+  batch: true,
 });

@@ -1,9 +1,10 @@
 /**
- * Loom's provider-neutral request as an OpenAI Chat Completions body. One builder, so sync calls
- * and (later) batch files send exactly the same thing.
+ * Loom's provider-neutral request as an OpenAI Chat Completions body, and a Chat Completion as
+ * Loom's answer. One builder and one parser, so sync calls and batch files send exactly the same
+ * thing and read answers alike.
  * @module
  */
-import type { GenerateParams, GenerateRequest, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 
 /**
@@ -80,5 +81,27 @@ export function chatCompletionBody(request: GenerateRequest): Record<string, unk
     // `max_tokens` is deprecated in Chat Completions and refused by reasoning models.
     ...(max_tokens === undefined ? {} : { max_completion_tokens: max_tokens }),
     ...(request.responseSchema ? { response_format: responseFormat(request.responseSchema) } : {}),
+  };
+}
+
+/** The parts of a Chat Completion (`chat.completion`) Loom reads; a parsed batch result line fits it too. */
+export interface ChatCompletionLike {
+  readonly choices?: ReadonlyArray<{
+    readonly finish_reason?: string | null;
+    readonly message?: { readonly content?: string | null; readonly refusal?: string | null } | null;
+  } | null> | null;
+  readonly usage?: { readonly prompt_tokens?: number; readonly completion_tokens?: number } | null;
+}
+
+/** A Chat Completion as Loom's answer: the first choice's text, why it stopped, a refusal, token counts. */
+export function chatCompletionResult(completion: ChatCompletionLike): GenerateResult {
+  const choice = completion.choices?.[0];
+  const refusal = choice?.message?.refusal;
+  return {
+    text: choice?.message?.content ?? "",
+    finishReason: choice?.finish_reason ?? undefined,
+    ...(choice?.finish_reason === "length" ? { truncated: true } : {}),
+    ...(typeof refusal === "string" && refusal ? { refusal } : {}),
+    usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
   };
 }

@@ -1,0 +1,206 @@
+/**
+ * The batch job commands: `fetch`, `list`, `status`, `cancel`, `retry` and `forget`. The work is
+ * in core/batch/jobs.ts; this renders it.
+ * @module
+ */
+import process from "node:process";
+import type { Command } from "commander";
+import { STATE_MEANING } from "../../core/batch/fetch.ts";
+import { cancelJob, fetchJobs, forgetJob, type JobCommandOptions, jobStatus, listJobs, retryJob } from "../../core/batch/jobs.ts";
+import type { JobRecord } from "../../core/batch/store.ts";
+import { EXIT, errorMessage, LoomError } from "../../core/errors.ts";
+import type { RunSummary } from "../../core/events.ts";
+import { displayPath } from "../../core/paths.ts";
+import { createProgress, formatDuration } from "../progress.ts";
+
+const out = (line = "") => process.stdout.write(`${line}\n`);
+
+/** How long ago an ISO time was, in words (`3m`, `2h`, `4d`). */
+function age(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** One word for a job: `submitting`, `merged`, or its shards' states (`2 completed, 1 in_progress`). */
+export function jobState(record: JobRecord): string {
+  if (record.status !== "pending") return record.status;
+  const counts = new Map<string, number>();
+  for (const s of record.shards) counts.set(s.state ?? "unknown", (counts.get(s.state ?? "unknown") ?? 0) + 1);
+  return [...counts].map(([state, n]) => (record.shards.length === 1 ? state : `${n} ${state}`)).join(", ") || "completed";
+}
+
+/** Prints a job and each of its batches, with what each state means. */
+function printJob(record: JobRecord): void {
+  const { spec } = record;
+  out(`job ${record.id}: ${spec.provider} ${spec.model}, ${record.rows} rows from ${displayPath(record.input.path)} → ${displayPath(record.output)}`);
+  for (const s of record.shards) {
+    const state = s.submittingSince && !s.handle ? "submitting" : s.state ?? "unknown";
+    const meaning = state === "submitting"
+      ? "Loom was stopped while submitting this batch; run the job again to finish."
+      : STATE_MEANING[state as keyof typeof STATE_MEANING] ?? "";
+    const done = s.counts?.total ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${s.counts.failed ? `, ${s.counts.failed} failed` : ""})` : "";
+    const extra = s.message && state !== "completed" ? ` ${s.message}` : "";
+    out(`  batch ${s.index + 1} ${s.handle?.id ?? "-"}  ${state}${done}  ${meaning}${extra}`);
+  }
+}
+
+function summaryLine(summary: RunSummary): string {
+  return `wrote ${displayPath(summary.output!)}: ${summary.rows} rows (${summary.ok} answered, ${summary.errors} failed) in ${formatDuration(summary.elapsedMs / 1000)}`;
+}
+
+/** Options every batch command takes. */
+interface CommonFlags {
+  apiKey?: string;
+  json?: boolean;
+}
+
+function optionsOf(flags: CommonFlags & { force?: boolean; keep?: boolean; wait?: boolean; poll?: string }, onEvent?: JobCommandOptions["onEvent"]): JobCommandOptions {
+  const poll = flags.poll === undefined ? undefined : Number(flags.poll);
+  if (poll !== undefined && !(poll > 0)) throw new LoomError("--poll takes a number of seconds greater than 0", { exitCode: EXIT.usage });
+  return {
+    apiKey: flags.apiKey,
+    force: flags.force,
+    keep: flags.keep,
+    wait: flags.wait,
+    ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
+    ...(onEvent ? { onEvent } : {}),
+  };
+}
+
+/** Registers the batch commands on the program. */
+export function registerBatch(program: Command): void {
+  program
+    .command("fetch")
+    .description("check pending batch jobs; merge every job whose batches have all ended")
+    .option("--id <id...>", "a job id (or a provider batch id); default every pending job")
+    .option("--keep", "keep the job's record after merging (it is removed once every row has an answer)")
+    .option("--force", "merge even though the input changed since submission")
+    .option("--wait", "poll until the batches have ended, then merge")
+    .option("--poll <seconds>", "seconds between polls with --wait (default 30)")
+    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--json", "print the outcome of each job as a JSON line")
+    .action(async (flags: CommonFlags & { id?: string[]; keep?: boolean; force?: boolean; wait?: boolean; poll?: string }) => {
+      const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
+      let results;
+      try {
+        results = await fetchJobs(flags.id ?? [], optionsOf(flags, progress.onEvent));
+      } finally {
+        progress.stop();
+      }
+      if (!results.length && !flags.json) out("no pending batch jobs (see loom list)");
+      let failed = false;
+      for (const result of results) {
+        if ("error" in result) {
+          failed = true;
+          if (flags.json) out(JSON.stringify({ id: result.record.id, error: errorMessage(result.error) }));
+          else process.stderr.write(`loom: job ${result.record.id}: ${errorMessage(result.error)}\n`);
+          continue;
+        }
+        if (flags.json) {
+          out(JSON.stringify({ id: result.record.id, status: jobState(result.record), summary: result.summary ?? null, removed: result.removed ?? false }));
+          continue;
+        }
+        printJob(result.record);
+        if (result.summary) {
+          out(summaryLine(result.summary));
+          if (result.summary.errors > 0) {
+            out(`  ${result.summary.errors} row(s) failed (reasons in llm_error); \`loom retry ${result.record.id}\` submits them again`);
+          } else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);
+        }
+      }
+      if (failed) process.exitCode = EXIT.failed;
+    });
+
+  program
+    .command("list")
+    .description("list batch jobs: id, provider, model, input, batches, status, rows, age")
+    .option("--json", "print each job as a JSON line")
+    .action(async (flags: { json?: boolean }) => {
+      const { records, problems } = await listJobs({});
+      for (const problem of problems) process.stderr.write(`loom: ${problem}\n`);
+      if (flags.json) {
+        for (const r of records) {
+          out(JSON.stringify({
+            id: r.id,
+            provider: r.spec.provider,
+            model: r.spec.model,
+            input: r.input.path,
+            output: r.output,
+            rows: r.rows,
+            status: jobState(r),
+            shards: r.shards.map((s) => ({ batch: s.handle?.id ?? null, state: s.state ?? null, requests: s.requests, counts: s.counts ?? null })),
+            merged: r.merged ?? null,
+            createdAt: r.createdAt,
+          }));
+        }
+        return;
+      }
+      if (!records.length) {
+        out("no batch jobs");
+        return;
+      }
+      const rows = records.map((r) => [
+        r.id,
+        r.spec.provider,
+        r.spec.model,
+        displayPath(r.input.path),
+        String(r.shards.length),
+        jobState(r),
+        r.merged ? `${r.merged.ok} ok, ${r.merged.errors} failed` : `${r.rows}`,
+        age(r.createdAt),
+      ]);
+      const head = ["ID", "PROVIDER", "MODEL", "INPUT", "BATCHES", "STATUS", "ROWS", "AGE"];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+      for (const line of [head, ...rows]) out(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+    });
+
+  program
+    .command("status")
+    .description("check a batch job's batches with the provider (without merging)")
+    .argument("<id>", "job id, or a provider batch id")
+    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--json", "print the job's record as JSON")
+    .action(async (id: string, flags: CommonFlags) => {
+      const record = await jobStatus(id, optionsOf(flags));
+      if (flags.json) out(JSON.stringify(record));
+      else printJob(record);
+    });
+
+  program
+    .command("cancel")
+    .description("ask the provider to cancel a job's batches; a later fetch keeps what finished")
+    .argument("<id>", "job id, or a provider batch id")
+    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .action(async (id: string, flags: CommonFlags) => {
+      const record = await cancelJob(id, optionsOf(flags));
+      printJob(record);
+      out(`cancellation requested; \`loom fetch --id ${record.id}\` merges what finished once the batches have ended`);
+    });
+
+  program
+    .command("retry")
+    .description("submit again only the rows of a fetched job that failed, expired or were cancelled")
+    .argument("<id>", "job id, or a provider batch id")
+    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .action(async (id: string, flags: CommonFlags) => {
+      const { record, rows } = await retryJob(id, optionsOf(flags));
+      if (!rows) {
+        out(`job ${record.id}: every row has an answer; nothing to retry`);
+        return;
+      }
+      out(`job ${record.id}: submitted ${rows} row(s) again; \`loom fetch --id ${record.id}\` merges them once done`);
+    });
+
+  program
+    .command("forget")
+    .description("remove a batch job's record (and its saved results) from LOOM_HOME")
+    .argument("<id>", "job id, or a provider batch id")
+    .option("--force", "forget a job that is not merged yet (its batches are not cancelled)")
+    .action(async (id: string, flags: { force?: boolean }) => {
+      const record = await forgetJob(id, { force: flags.force });
+      out(`forgot job ${record.id}`);
+    });
+}

@@ -1,0 +1,215 @@
+/**
+ * Fetching a batch job: check each shard's status; once every shard has ended, save each
+ * shard's results locally (so a killed fetch never downloads or pays twice), then merge them
+ * into the rows by `custom_id` and write the output atomically. Results of expired or cancelled
+ * batches are kept (they were paid for); every row without an answer gets its reason.
+ * @module
+ */
+import type { AnswerVerdict } from "../answer-schema.ts";
+import { errorMessage, LoomProviderError, LoomUsageError } from "../errors.ts";
+import type { RunEventHandler, RunSummary } from "../events.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { writeFileAtomic } from "../output.ts";
+import { openJobDataset, type Plan } from "../plan.ts";
+import { buildRequest } from "../request.ts";
+import { withRetries } from "../run/retry.ts";
+import type { RowResult } from "../run/sync.ts";
+import type { DatasetRow, OutputRow } from "../spec/format.ts";
+import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
+import type { JobRecord, JobStore, SavedOutcome, ShardRecord } from "./store.ts";
+import { customIdOf, fingerprintInput, rowOfCustomId, shardFinder, shardHolds } from "./submit.ts";
+
+/** Batch states after which nothing changes. */
+export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
+
+/** One sentence for each state, shown by `fetch`, `status` and `list`. */
+export const STATE_MEANING: Readonly<Record<BatchState | "unknown", string>> = {
+  validating: "The provider is checking the batch's input before running it.",
+  in_progress: "The provider is running the requests; fetch again later.",
+  completed: "The batch has ended and its results are ready.",
+  failed: "The provider rejected the batch as a whole; none of its requests ran.",
+  expired: "The batch ran out of time; the requests that finished are kept, the rest can be retried.",
+  cancelled: "The batch was cancelled; the requests that finished are kept, the rest can be retried.",
+  unknown: "Loom could not check this batch just now; the next fetch tries again.",
+};
+
+/** What fetching needs. */
+export interface FetchContext {
+  readonly store: JobStore;
+  readonly batch: BatchApi;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: RunEventHandler;
+}
+
+/** Asks the provider for the status of every shard that has not ended; saves the record. */
+export async function refreshShards(ctx: FetchContext, record: JobRecord): Promise<void> {
+  for (const shard of record.shards) {
+    if (!shard.handle || (shard.state && TERMINAL.has(shard.state))) continue;
+    try {
+      const status = await withRetries(() => ctx.batch.status(shard.handle!, { signal: ctx.signal }), { signal: ctx.signal });
+      shard.state = status.state;
+      shard.providerState = status.providerState;
+      shard.counts = status.counts;
+      shard.message = status.message;
+    } catch (error) {
+      // A key that stopped working stops the fetch; anything else is "unknown" until next time.
+      if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      shard.state = "unknown";
+      shard.message = errorMessage(error);
+    }
+    shard.checkedAt = new Date().toISOString();
+  }
+  await ctx.store.save(record);
+}
+
+/** Whether every shard has ended (and so the job can be merged). */
+export function allEnded(record: JobRecord): boolean {
+  return record.shards.every((s) => s.state !== undefined && TERMINAL.has(s.state));
+}
+
+/** The custom ids each shard was submitted with, in order (the rows whose request was built). */
+async function customIdsByShard(job: LoadedJob, plan: Plan, shards: readonly ShardRecord[], schema: GenerateRequest["responseSchema"]) {
+  const ids = new Map<number, string[]>(shards.map((s) => [s.index, []]));
+  const owners = shardFinder(shards);
+  const reader = await openJobDataset(job, plan.format);
+  for await (const row of reader.rows) {
+    const holding = owners(row.index);
+    if (holding.length && !("error" in buildRequest(job.spec, row.fields, schema))) {
+      for (const shard of holding) ids.get(shard.index)!.push(customIdOf(row.index));
+    }
+  }
+  return ids;
+}
+
+/** Saves the results of every ended shard not saved yet. */
+export async function saveShardResults(ctx: FetchContext, record: JobRecord, job: LoadedJob, plan: Plan, schema?: GenerateRequest["responseSchema"]): Promise<void> {
+  const todo = record.shards.filter((s) => s.handle && !s.fetched);
+  if (!todo.length) return;
+  const ids = await customIdsByShard(job, plan, todo, schema);
+  for (const shard of todo) {
+    let ok = 0;
+    let errors = 0;
+    let unreadable: string | undefined;
+    const batch = ctx.batch;
+    async function* outcomes(): AsyncGenerator<SavedOutcome> {
+      ok = errors = 0;
+      unreadable = undefined;
+      try {
+        for await (const outcome of batch.results(shard.handle!, ids.get(shard.index)!, { signal: ctx.signal })) {
+          const i = rowOfCustomId(outcome.customId);
+          if (i === undefined) continue; // not one of Loom's requests
+          if ("result" in outcome) {
+            ok++;
+            yield { i, r: outcome.result };
+          } else {
+            errors++;
+            yield { i, e: outcome.error, k: outcome.kind };
+          }
+        }
+      } catch (error) {
+        // A download that broke off is tried again whole; unreadable results are kept as far as they go.
+        if (ctx.signal?.aborted || error instanceof LoomProviderError || (error as { retryable?: unknown }).retryable !== undefined) throw error;
+        unreadable = errorMessage(error);
+      }
+    }
+    await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), { signal: ctx.signal });
+    shard.fetched = { ok, errors, at: new Date().toISOString() };
+    if (unreadable) shard.message = `some results could not be read: ${unreadable}`;
+    await ctx.store.save(record);
+  }
+}
+
+/** Why a row of a shard has no outcome, by the shard's state. */
+function missingReason(shard: ShardRecord): string {
+  const why = shard.message ? `: ${shard.message}` : "";
+  switch (shard.state) {
+    case "failed":
+      return `the batch failed${why}`;
+    case "expired":
+      return "the batch expired before this row ran; `loom retry` submits it again";
+    case "cancelled":
+      return "the batch was cancelled before this row ran; `loom retry` submits it again";
+    default:
+      return `the provider returned no result for this row${why}`;
+  }
+}
+
+/** An outcome's standing: a later answer beats everything, an error only beats nothing. */
+function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
+  return current === undefined || "r" in next || !("r" in current);
+}
+
+/** What merging needs besides the fetch context. */
+export interface MergeOptions {
+  readonly job: LoadedJob;
+  readonly plan: Plan;
+  readonly responseSchema?: GenerateRequest["responseSchema"];
+  /** Checks each answer (the answer schema, or the plain check). */
+  readonly check: (result: GenerateResult) => AnswerVerdict | undefined;
+  /** The columns Loom adds for a row. */
+  readonly added: (result: RowResult) => OutputRow["added"];
+  /** Merge even though the input changed since submission. */
+  readonly force?: boolean;
+}
+
+/**
+ * Merges the saved results into the input's rows and writes the output atomically. Refuses when
+ * the input changed since submission (unless forced): rows are joined by position.
+ */
+export async function mergeJob(ctx: FetchContext, record: JobRecord, options: MergeOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const { job, plan } = options;
+  const now = await fingerprintInput(plan.input);
+  if (now.sha256 !== record.input.sha256 && !options.force) {
+    throw new LoomUsageError(
+      `${plan.input} changed since job ${record.id} was submitted (rows are matched by position, so answers could land on the wrong rows); ` +
+        "restore it, or pass --force to merge anyway",
+    );
+  }
+  // Retries hold few rows: all of theirs are kept at hand; a range shard's only while it is read.
+  const retried = new Map<number, SavedOutcome>();
+  for (const shard of record.shards.filter((s) => "list" in s.rows && s.fetched)) {
+    for await (const o of ctx.store.readResults(record.id, shard.index)) if (better(o, retried.get(o.i))) retried.set(o.i, o);
+  }
+  const ranges = record.shards.filter((s) => !("list" in s.rows));
+  let current: { shard: ShardRecord; outcomes: Map<number, SavedOutcome> } | undefined;
+  const shardOf = async (index: number) => {
+    if (current && shardHolds(current.shard.rows, index)) return current;
+    const shard = ranges.find((s) => shardHolds(s.rows, index));
+    if (!shard) return undefined;
+    const outcomes = new Map<number, SavedOutcome>();
+    if (shard.fetched) for await (const o of ctx.store.readResults(record.id, shard.index)) if (better(o, outcomes.get(o.i))) outcomes.set(o.i, o);
+    current = { shard, outcomes };
+    return current;
+  };
+  const counts = { ok: 0, errors: 0 };
+  const resultOf = async (row: DatasetRow): Promise<RowResult> => {
+    const built = buildRequest(job.spec, row.fields, options.responseSchema);
+    if ("error" in built) return { row, outcome: "error", error: built.error };
+    const inRange = await shardOf(row.index);
+    let outcome = inRange?.outcomes.get(row.index);
+    const again = retried.get(row.index);
+    if (again && better(again, outcome)) outcome = again;
+    if (!outcome) {
+      const shard = inRange?.shard ?? record.shards.find((s) => shardHolds(s.rows, row.index));
+      return { row, outcome: "error", error: shard ? missingReason(shard) : "this row was never submitted" };
+    }
+    if ("e" in outcome) return { row, outcome: "error", error: outcome.e };
+    const verdict = options.check(outcome.r);
+    if (verdict && "error" in verdict) return { row, outcome: "error", error: verdict.error, result: outcome.r };
+    return { row, outcome: "ok", result: outcome.r, ...(verdict ? { value: verdict.value } : {}) };
+  };
+  async function* merged(): AsyncGenerator<OutputRow> {
+    const reader = await openJobDataset(job, plan.format);
+    for await (const row of reader.rows) {
+      const result = await resultOf(row);
+      counts[result.outcome === "error" ? "errors" : "ok"]++;
+      ctx.onEvent?.({ type: "row", index: row.index, outcome: result.outcome, ...(result.outcome === "error" ? { error: result.error } : {}) });
+      yield { row, added: options.added(result) };
+    }
+  }
+  await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+  record.status = "merged";
+  record.merged = { at: new Date().toISOString(), ...counts };
+  return { rows: plan.rows, ok: counts.ok, cached: 0, errors: counts.errors, output: plan.output, elapsedMs: Date.now() - started };
+}

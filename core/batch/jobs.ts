@@ -1,0 +1,306 @@
+/**
+ * Batch jobs from start to end: submit (and optionally wait), fetch and merge, status, cancel,
+ * retry the failed rows, forget. Each works on the job's saved record under a lock, so two Loom
+ * processes never submit or merge the same job at once.
+ * @module
+ */
+import { dirname } from "node:path";
+import process from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { checkPlainAnswer } from "../answer-schema.ts";
+import { LoomError, LoomUsageError } from "../errors.ts";
+import type { RunSummary } from "../events.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { openJobDataset, type Plan, planJob } from "../plan.ts";
+import { buildRequest } from "../request.ts";
+import { addedValues } from "../run/added.ts";
+import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "../run/open.ts";
+import { loomHome } from "../runtime.ts";
+import type { BatchApi } from "../spec/provider.ts";
+import { allEnded, mergeJob, refreshShards, saveShardResults, TERMINAL } from "./fetch.ts";
+import { type JobRecord, JobStore } from "./store.ts";
+import { customIdOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
+
+/** Batch options of `runJob` and the batch commands. */
+export interface BatchRunOptions {
+  /** Poll until every batch has ended, then merge. */
+  readonly wait?: boolean;
+  /** Milliseconds between polls while waiting (default 30 s). */
+  readonly pollMs?: number;
+  /** Submit even when the same job is already pending (pays again). */
+  readonly resubmit?: boolean;
+  /** Keep the job's record after a merge (it is removed once every row has an answer). */
+  readonly keep?: boolean;
+}
+
+/** Default time between polls while waiting. */
+export const DEFAULT_POLL_MS = 30_000;
+
+function batchOf(opened: OpenedJob): BatchApi {
+  const batch = opened.provider.batch;
+  if (!batch) throw new LoomUsageError(opened.provider.noBatchReason ?? `provider "${opened.provider.name}" has no batch mode`);
+  return batch;
+}
+
+/** Submits a planned job; with `wait`, polls until it has ended and merges it. */
+export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOptions & BatchRunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const store = new JobStore(opened.context.home);
+  const { job, answerSchema } = opened;
+  const record = await submitJob({
+    // The schema is recorded as sent, so a later fetch checks answers against the same one.
+    job: answerSchema ? { ...job, spec: { ...job.spec, schema: answerSchema.schema as Record<string, unknown> } } : job,
+    plan,
+    provider: job.spec.provider,
+    batch: batchOf(opened),
+    store,
+    responseSchema: answerSchema?.schema,
+    resubmit: options.resubmit,
+    signal: options.signal,
+    onEvent: options.onEvent,
+  });
+  if (!options.wait) {
+    return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };
+  }
+  const outcome = await fetchOpened(opened, store, record, options, plan);
+  if (!outcome.summary) throw new LoomError(`job ${record.id} has not ended`);
+  return outcome.summary;
+}
+
+/** The job a record describes, as if loaded from its file. */
+function jobOf(record: JobRecord): LoadedJob {
+  return {
+    spec: record.spec,
+    ...(record.jobFile ? { file: record.jobFile } : {}),
+    dir: dirname(record.jobFile ?? record.input.path),
+    where: () => `job ${record.id}`,
+  };
+}
+
+/** What fetching one job came to. */
+export interface FetchOutcome {
+  readonly record: JobRecord;
+  /** Set once the job was merged. */
+  readonly summary?: RunSummary;
+  /** True when the record was removed after the merge. */
+  readonly removed?: boolean;
+}
+
+/** Fetches one opened job: statuses, then (once all ended) results and the merge. */
+async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord, options: RunOptions & BatchRunOptions, plan?: Plan): Promise<FetchOutcome> {
+  const batch = batchOf(opened);
+  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent };
+  const unlock = await store.lock(record.id);
+  try {
+    // Read again under the lock: another process may have moved the job on.
+    record = (await store.load(record.id)) ?? record;
+    const job = jobOf(record);
+    const planned = () => planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+    // A submission that was interrupted is finished first (adopting what the provider has).
+    if (record.status === "submitting") await submitPlanned(submitContext(opened, job, (plan ??= await planned()), store, options), record);
+    for (;;) {
+      await refreshShards(ctx, record);
+      options.onEvent?.({
+        type: "poll",
+        job: record.id,
+        shards: record.shards.map((s) => ({ shard: s.index, state: s.state ?? "unknown", done: s.counts?.succeeded, total: s.counts?.total })),
+      });
+      if (allEnded(record)) break;
+      if (!options.wait) return { record };
+      await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
+    }
+    plan ??= await planned();
+    const responseSchema = opened.answerSchema?.schema;
+    await saveShardResults(ctx, record, job, plan, responseSchema);
+    const summary = await mergeJob(ctx, record, {
+      job,
+      plan,
+      responseSchema,
+      check: opened.answerSchema?.check ?? checkPlainAnswer,
+      added: (result) => addedValues(plan!, job, result),
+      force: options.force,
+    });
+    // A job with failed rows stays, so `loom retry` can send them again.
+    const removed = !options.keep && summary.errors === 0;
+    if (removed) await store.remove(record.id);
+    else await store.save(record);
+    options.onEvent?.({ type: "done", summary });
+    return { record, summary, removed };
+  } finally {
+    await unlock().catch(() => {});
+  }
+}
+
+/** The context submissions of a recorded job need. */
+function submitContext(opened: OpenedJob, job: LoadedJob, plan: Plan, store: JobStore, options: JobCommandOptions): SubmitContext {
+  return {
+    job,
+    plan,
+    provider: job.spec.provider,
+    batch: batchOf(opened),
+    store,
+    responseSchema: opened.answerSchema?.schema,
+    signal: options.signal,
+    onEvent: options.onEvent,
+  };
+}
+
+/** Finds a job by its id, a unique prefix of it, or one of its provider batch ids. */
+export async function findJob(store: JobStore, id: string): Promise<JobRecord> {
+  const { records } = await store.list();
+  const exact = records.find((r) => r.id === id || r.shards.some((s) => s.handle?.id === id));
+  if (exact) return exact;
+  const prefixed = records.filter((r) => r.id.startsWith(id));
+  if (prefixed.length === 1) return prefixed[0];
+  if (prefixed.length > 1) throw new LoomUsageError(`"${id}" matches several jobs (${prefixed.map((r) => r.id).join(", ")}); give more of the id`);
+  throw new LoomUsageError(`no batch job "${id}" (see loom list)`);
+}
+
+/** Options of the batch commands. */
+export type JobCommandOptions = RunOptions & BatchRunOptions;
+
+function storeFor(options: RunOptions): JobStore {
+  return new JobStore(loomHome(options.env ?? process.env));
+}
+
+/** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
+function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
+  return withSecretsScrubbed(options, async () => {
+    const opened = await openJob(jobOf(record), options);
+    try {
+      return await work(opened);
+    } finally {
+      await opened.provider.dispose?.();
+    }
+  });
+}
+
+/**
+ * Fetches the jobs named (job or batch ids), or every pending job: prints nothing, returns what
+ * became of each. A job that fails to fetch does not stop the others; its error is returned.
+ */
+export async function fetchJobs(ids: readonly string[], options: JobCommandOptions): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
+  const store = storeFor(options);
+  const records = ids.length
+    ? await Promise.all(ids.map((id) => findJob(store, id)))
+    : (await store.list()).records.filter((r) => r.status === "pending");
+  const out: Array<FetchOutcome | { record: JobRecord; error: unknown }> = [];
+  for (const record of records) {
+    try {
+      out.push(await withJob(record, options, (opened) => fetchOpened(opened, store, record, options)));
+    } catch (error) {
+      if (options.signal?.aborted || ids.length === 1) throw error;
+      out.push({ record, error });
+    }
+  }
+  return out;
+}
+
+/** Checks a job's shards with the provider and returns the updated record (no merge). */
+export async function jobStatus(id: string, options: JobCommandOptions): Promise<JobRecord> {
+  const store = storeFor(options);
+  const record = await findJob(store, id);
+  if (record.status === "merged") return record;
+  return withJob(record, options, async (opened) => {
+    const unlock = await store.lock(record.id);
+    try {
+      const fresh = (await store.load(record.id)) ?? record;
+      await refreshShards({ store, batch: batchOf(opened), signal: options.signal }, fresh);
+      return fresh;
+    } finally {
+      await unlock();
+    }
+  });
+}
+
+/** Every job's record (and any record that could not be read). */
+export function listJobs(options: RunOptions): ReturnType<JobStore["list"]> {
+  return storeFor(options).list();
+}
+
+/** Asks the provider to cancel every shard of a job that has not ended; returns the record. */
+export async function cancelJob(id: string, options: JobCommandOptions): Promise<JobRecord> {
+  const store = storeFor(options);
+  const record = await findJob(store, id);
+  return withJob(record, options, async (opened) => {
+    const batch = batchOf(opened);
+    const unlock = await store.lock(record.id);
+    try {
+      const fresh = (await store.load(record.id)) ?? record;
+      await refreshShards({ store, batch, signal: options.signal }, fresh);
+      for (const shard of fresh.shards) {
+        if (shard.handle && !(shard.state && TERMINAL.has(shard.state))) await batch.cancel(shard.handle, { signal: options.signal });
+      }
+      await refreshShards({ store, batch, signal: options.signal }, fresh);
+      return fresh;
+    } finally {
+      await unlock();
+    }
+  });
+}
+
+/** Removes a job's record; a pending job only with `force` (its batches would be lost track of). */
+export async function forgetJob(id: string, options: JobCommandOptions): Promise<JobRecord> {
+  const store = storeFor(options);
+  const record = await findJob(store, id);
+  if (record.status !== "merged" && !options.force) {
+    throw new LoomUsageError(`job ${record.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`);
+  }
+  const unlock = await store.lock(record.id);
+  await unlock();
+  await store.remove(record.id);
+  return record;
+}
+
+/**
+ * Submits again only the rows of a job that have no good answer (failed, expired, cancelled,
+ * or rejected by the answer check), as new shards of the same job. The next fetch merges them.
+ * A row with a good answer is never sent again.
+ */
+export async function retryJob(id: string, options: JobCommandOptions): Promise<{ record: JobRecord; rows: number }> {
+  const store = storeFor(options);
+  const found = await findJob(store, id);
+  return withJob(found, options, async (opened) => {
+    const unlock = await store.lock(found.id);
+    try {
+      const record = (await store.load(found.id)) ?? found;
+      if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
+        throw new LoomUsageError(`job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`);
+      }
+      const check = opened.answerSchema?.check ?? checkPlainAnswer;
+      const good = new Set<number>();
+      for (const shard of record.shards) {
+        for await (const o of store.readResults(record.id, shard.index)) {
+          const verdict = "r" in o ? check(o.r) : undefined;
+          if ("r" in o && !(verdict && "error" in verdict)) good.add(o.i);
+        }
+      }
+      const job = jobOf(record);
+      const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+      const ctx = submitContext(opened, job, plan, store, options);
+      const cutter = new ShardCutter(ctx.batch, ctx.provider);
+      const reader = await openJobDataset(job, plan.format);
+      let rows = 0;
+      for await (const row of reader.rows) {
+        if (good.has(row.index)) continue;
+        const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
+        // A row that cannot be built fails the same way every time: nothing to retry.
+        if ("error" in built) continue;
+        cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
+        rows++;
+      }
+      cutter.close();
+      if (!rows) return { record, rows: 0 };
+      for (const s of cutter.shards) {
+        record.shards.push({ index: record.shards.length, rows: { list: s.rows }, requests: s.requests, bytes: s.bytes });
+      }
+      record.status = "submitting";
+      delete record.merged;
+      await store.save(record);
+      await submitPlanned(ctx, record);
+      return { record, rows };
+    } finally {
+      await unlock();
+    }
+  });
+}

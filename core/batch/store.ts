@@ -1,0 +1,202 @@
+/**
+ * Batch jobs on disk, under `LOOM_HOME/jobs/<id>/`: the job's record (`job.json`), one results
+ * file per fetched shard (`shard-<n>.jsonl`), and a lock while a process works on the job. Every
+ * write goes to a private temporary file that is renamed into place, so a process killed at any
+ * point leaves the previous version or the next, never a torn one.
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { LoomError, LoomUsageError } from "../errors.ts";
+import type { JobSpec } from "../job/schema.ts";
+import { isAlive, writeFileAtomic } from "../output.ts";
+import type { BatchHandle, BatchState, GenerateResult } from "../spec/provider.ts";
+
+/** Version of the record layout; a record of another version is refused, never misread. */
+export const JOB_RECORD_VERSION = 1;
+
+/** Which input rows a shard holds: a contiguous range, or (for a retry) a list of positions. */
+export type ShardRows = { readonly start: number; readonly end: number } | { readonly list: readonly number[] };
+
+/** One provider batch of a job. */
+export interface ShardRecord {
+  readonly index: number;
+  readonly rows: ShardRows;
+  /** Requests sent (rows whose prompt could not be built are not sent). */
+  readonly requests: number;
+  readonly bytes: number;
+  /** Set before the submission starts: a shard with it but no handle may exist remotely. */
+  submittingSince?: string;
+  handle?: BatchHandle;
+  submittedAt?: string;
+  /** The last status seen; `unknown` when the last check failed. */
+  state?: BatchState | "unknown";
+  providerState?: string;
+  counts?: { total?: number; succeeded?: number; failed?: number };
+  message?: string;
+  checkedAt?: string;
+  /** Set once the shard's results are saved locally. */
+  fetched?: { readonly ok: number; readonly errors: number; readonly at: string };
+}
+
+/** The input as it was when the job was submitted. */
+export interface InputFingerprint {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Everything Loom knows about a batch job. */
+export interface JobRecord {
+  readonly version: typeof JOB_RECORD_VERSION;
+  readonly id: string;
+  /** Fingerprint of the job spec and input: the same job submitted twice has the same key. */
+  readonly key: string;
+  readonly createdAt: string;
+  updatedAt: string;
+  /** `submitting` until every shard is submitted; `pending` until merged; then `merged`. */
+  status: "submitting" | "pending" | "merged";
+  readonly jobFile?: string;
+  /** The validated job, with absolute paths. Never holds an API key. */
+  readonly spec: JobSpec;
+  readonly input: InputFingerprint;
+  readonly output: string;
+  readonly rows: number;
+  shards: ShardRecord[];
+  /** Set by a merge: how the rows ended. */
+  merged?: { readonly at: string; readonly ok: number; readonly errors: number };
+}
+
+/** One saved outcome of a row: `r` an answer, or `e` an error (`k` its kind). */
+export type SavedOutcome =
+  | { readonly i: number; readonly r: GenerateResult }
+  | { readonly i: number; readonly e: string; readonly k: "failed" | "expired" | "cancelled" | "missing" };
+
+/** A new job id: the date, then random hex (`20261127-3fa9c2`). */
+export function newJobId(now = new Date()): string {
+  return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
+}
+
+const PRIVATE = { mode: 0o600, dirMode: 0o700 };
+
+/** Reads and writes job records under `<home>/jobs`. */
+export class JobStore {
+  readonly dir: string;
+
+  constructor(home: string) {
+    this.dir = join(home, "jobs");
+  }
+
+  #jobDir(id: string): string {
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new LoomUsageError(`not a job id: ${JSON.stringify(id)}`);
+    return join(this.dir, id);
+  }
+
+  /** Saves a record (atomically), stamping `updatedAt`. */
+  async save(record: JobRecord): Promise<void> {
+    record.updatedAt = new Date().toISOString();
+    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [JSON.stringify(record, null, 2) + "\n"], PRIVATE);
+  }
+
+  /** The record of job `id`, or undefined. */
+  async load(id: string): Promise<JobRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.#jobDir(id), "job.json"), "utf8");
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw new LoomError(`cannot read the record of job ${id}: ${(error as Error).message}`, { cause: error });
+    }
+    let record: JobRecord;
+    try {
+      record = JSON.parse(text);
+    } catch (error) {
+      throw new LoomError(`the record of job ${id} is corrupt (${join(this.#jobDir(id), "job.json")}): ${(error as Error).message}`);
+    }
+    if (record.version !== JOB_RECORD_VERSION) {
+      throw new LoomError(`job ${id} was written by another version of Loom (record version ${record.version}); use that version to fetch it`);
+    }
+    return record;
+  }
+
+  /** Every job's record, oldest first. Unreadable records are reported, not skipped silently. */
+  async list(): Promise<{ records: JobRecord[]; problems: string[] }> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT") throw error;
+    }
+    const records: JobRecord[] = [];
+    const problems: string[] = [];
+    for (const name of names.sort()) {
+      try {
+        const record = await this.load(name);
+        if (record) records.push(record);
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
+    }
+    records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return { records, problems };
+  }
+
+  /** Removes a job's record and results. */
+  async remove(id: string): Promise<void> {
+    await rm(this.#jobDir(id), { recursive: true, force: true });
+  }
+
+  /** Path of a shard's saved results. */
+  resultsPath(id: string, shard: number): string {
+    return join(this.#jobDir(id), `shard-${shard}.jsonl`);
+  }
+
+  /** Saves a shard's outcomes (atomically: a killed download leaves no partial file). */
+  async saveResults(id: string, shard: number, outcomes: AsyncIterable<SavedOutcome>): Promise<void> {
+    async function* lines() {
+      for await (const outcome of outcomes) yield JSON.stringify(outcome) + "\n";
+    }
+    await writeFileAtomic(this.resultsPath(id, shard), lines(), PRIVATE);
+  }
+
+  /** Reads a shard's saved outcomes. */
+  async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
+    const lines = createInterface({ input: createReadStream(this.resultsPath(id, shard)), crlfDelay: Infinity });
+    for await (const line of lines) if (line) yield JSON.parse(line) as SavedOutcome;
+  }
+
+  /**
+   * Takes the job's lock, so two processes never merge or submit the same job at once. A lock
+   * whose process is gone (killed) is taken over.
+   * @throws LoomUsageError when another running Loom holds it.
+   */
+  async lock(id: string): Promise<() => Promise<void>> {
+    const dir = this.#jobDir(id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, "lock");
+    const me = `${process.pid}@${hostname()}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const file = await open(path, "wx", 0o600);
+        await file.writeFile(me);
+        await file.close();
+        return () => rm(path, { force: true });
+      } catch (error) {
+        if ((error as { code?: string }).code !== "EEXIST") throw error;
+        const holder = await readFile(path, "utf8").catch(() => "");
+        const [pid, host] = holder.split("@");
+        const gone = host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid));
+        if (!gone && holder !== "") {
+          throw new LoomUsageError(`job ${id} is being worked on by another Loom (process ${holder}); try again when it is done`);
+        }
+        await rm(path, { force: true });
+      }
+    }
+    throw new LoomUsageError(`cannot lock job ${id}; another Loom keeps taking it`);
+  }
+}

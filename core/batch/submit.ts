@@ -1,0 +1,274 @@
+/**
+ * Submitting a batch job. First the whole plan is recorded: the rows cut into shards within the
+ * provider's limits (requests and bytes). Then each shard is submitted as one provider batch,
+ * with the record saved before and after every remote step. A process killed anywhere can be
+ * run again: a shard that was being submitted is looked up remotely and adopted, or submitted
+ * again only when the provider surely has no such batch.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { canonicalJson } from "../canonical-json.ts";
+import { LoomError, LoomUsageError } from "../errors.ts";
+import type { RunEventHandler } from "../events.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { openJobDataset, type Plan } from "../plan.ts";
+import { buildRequest } from "../request.ts";
+import { withRetries } from "../run/retry.ts";
+import type { BatchApi, BatchItem, BatchLabel, GenerateRequest } from "../spec/provider.ts";
+import { type InputFingerprint, JOB_RECORD_VERSION, type JobRecord, type JobStore, newJobId, type ShardRecord, type ShardRows } from "./store.ts";
+
+/** The `custom_id` of a row: its position, which fits every provider's rule. */
+export function customIdOf(index: number): string {
+  return `row-${index}`;
+}
+
+/** The row position a `custom_id` names, or undefined for an id Loom did not make. */
+export function rowOfCustomId(id: string): number | undefined {
+  const match = /^row-(\d+)$/.exec(id);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Size and SHA-256 of the input file, read as a stream. */
+export async function fingerprintInput(path: string): Promise<InputFingerprint> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Uint8Array);
+  return { path, size: (await stat(path)).size, sha256: hash.digest("hex") };
+}
+
+const listed = new WeakMap<readonly number[], Set<number>>();
+
+/** Whether a row is in a shard. */
+export function shardHolds(rows: ShardRows, index: number): boolean {
+  if (!("list" in rows)) return index >= rows.start && index < rows.end;
+  let set = listed.get(rows.list);
+  if (!set) listed.set(rows.list, (set = new Set(rows.list)));
+  return set.has(index);
+}
+
+/**
+ * Finds the shards (among `shards`) that hold a row, for a pass that visits rows in ascending
+ * order: ranges by walking forward, retry lists by lookup. O(1) per row.
+ */
+export function shardFinder(shards: readonly ShardRecord[]): (index: number) => ShardRecord[] {
+  const listedRows = new Map<number, ShardRecord[]>();
+  const ranges: ShardRecord[] = [];
+  for (const shard of shards) {
+    if (!("list" in shard.rows)) ranges.push(shard);
+    else for (const i of shard.rows.list) listedRows.set(i, [...(listedRows.get(i) ?? []), shard]);
+  }
+  ranges.sort((a, b) => (a.rows as { start: number }).start - (b.rows as { start: number }).start);
+  let r = 0;
+  return (index) => {
+    while (r < ranges.length && index >= (ranges[r].rows as { end: number }).end) r++;
+    const inRange = r < ranges.length && shardHolds(ranges[r].rows, index) ? [ranges[r]] : [];
+    return [...inRange, ...(listedRows.get(index) ?? [])];
+  };
+}
+
+/** The label of a shard: how the provider's copy of it is found again. */
+export function labelOf(record: Pick<JobRecord, "id">, shard: number): BatchLabel {
+  return { job: record.id, shard, name: `loom-${record.id}-${shard}` };
+}
+
+/** What submitting needs. */
+export interface SubmitContext {
+  readonly job: LoadedJob;
+  readonly plan: Plan;
+  readonly provider: string;
+  readonly batch: BatchApi;
+  readonly store: JobStore;
+  readonly responseSchema?: GenerateRequest["responseSchema"];
+  /** Submit even when the same job is already pending (pays again). */
+  readonly resubmit?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: RunEventHandler;
+}
+
+/** A row's batch item, or undefined when its request cannot be built (it never goes out). */
+function itemOf(ctx: SubmitContext, index: number, fields: Readonly<Record<string, unknown>>): BatchItem | undefined {
+  const built = buildRequest(ctx.job.spec, fields, ctx.responseSchema);
+  return "error" in built ? undefined : { customId: customIdOf(index), request: built.request };
+}
+
+/** Cuts items into shards within the provider's limits; `rowsOf` names a group's rows. */
+export class ShardCutter {
+  readonly #batch: BatchApi;
+  readonly #provider: string;
+  readonly shards: Array<{ rows: number[]; requests: number; bytes: number }> = [];
+  #current = { rows: [] as number[], requests: 0, bytes: 0 };
+
+  constructor(batch: BatchApi, provider: string) {
+    this.#batch = batch;
+    this.#provider = provider;
+  }
+
+  /** Adds one row's item. */
+  add(index: number, item: BatchItem): void {
+    const size = this.#batch.itemBytes(item);
+    const { maxRequests, maxBytes } = this.#batch.limits;
+    if (size > maxBytes) {
+      throw new LoomError(`row ${index + 1} alone is ${size} bytes, more than a ${this.#provider} batch may hold (${maxBytes}); shorten it or run it with --sync`);
+    }
+    const c = this.#current;
+    if (c.requests && (c.requests + 1 > maxRequests || c.bytes + size > maxBytes)) this.close();
+    this.#current.rows.push(index);
+    this.#current.requests++;
+    this.#current.bytes += size;
+  }
+
+  /** Ends the current shard. */
+  close(): void {
+    if (this.#current.requests) this.shards.push(this.#current);
+    this.#current = { rows: [], requests: 0, bytes: 0 };
+  }
+}
+
+/**
+ * Submits the job as batches, or finishes an interrupted submission of the same job. Refuses to
+ * submit a job that is already pending unless `resubmit` is set.
+ */
+export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
+  const { job, plan, store } = ctx;
+  const input = await fingerprintInput(plan.input);
+  const key = createHash("sha256").update(canonicalJson({ spec: job.spec, input: input.sha256 })).digest("hex");
+  const same = (await store.list()).records.filter((r) => r.key === key && r.status !== "merged");
+  const interrupted = same.find((r) => r.status === "submitting");
+  if (interrupted) return await completeSubmission(ctx, interrupted);
+  if (same.length && !ctx.resubmit) {
+    const r = same[same.length - 1];
+    throw new LoomUsageError(
+      `this job is already submitted as ${r.id} (${r.shards.length} batch${r.shards.length === 1 ? "" : "es"}, ${r.createdAt}); ` +
+        `fetch it with \`loom fetch --id ${r.id}\`, or pass --resubmit to pay for it a second time`,
+    );
+  }
+  // The plan first: every shard is recorded before the first remote step.
+  const cutter = new ShardCutter(ctx.batch, ctx.provider);
+  const reader = await openJobDataset(job, plan.format);
+  for await (const row of reader.rows) {
+    ctx.signal?.throwIfAborted();
+    const item = itemOf(ctx, row.index, row.fields);
+    if (item) cutter.add(row.index, item);
+  }
+  cutter.close();
+  const now = new Date().toISOString();
+  let start = 0;
+  const shards = cutter.shards.map((s, i, all): ShardRecord => {
+    // Contiguous ranges that cover every row, so a merge reads one shard's results at a time.
+    const end = i === all.length - 1 ? plan.rows : all[i + 1].rows[0];
+    const rows = { start, end };
+    start = end;
+    return { index: i, rows, requests: s.requests, bytes: s.bytes };
+  });
+  const record: JobRecord = {
+    version: JOB_RECORD_VERSION,
+    id: newJobId(),
+    key,
+    createdAt: now,
+    updatedAt: now,
+    status: "submitting",
+    ...(job.file ? { jobFile: job.file } : {}),
+    spec: job.spec,
+    input,
+    output: plan.output,
+    rows: plan.rows,
+    shards,
+  };
+  await store.save(record);
+  return await completeSubmission(ctx, record);
+}
+
+/**
+ * Submits every shard of the record that has no batch yet, in one pass over the dataset. The
+ * caller holds no lock; this takes it.
+ */
+export async function completeSubmission(ctx: SubmitContext, record: JobRecord): Promise<JobRecord> {
+  const unlock = await ctx.store.lock(record.id);
+  try {
+    const fresh = (await ctx.store.load(record.id)) ?? record;
+    await submitPlanned(ctx, fresh);
+    return fresh;
+  } finally {
+    await unlock();
+  }
+}
+
+/** Submits the record's shards that have no batch yet; the caller holds the job's lock. */
+export async function submitPlanned(ctx: SubmitContext, record: JobRecord): Promise<void> {
+  for (const shard of record.shards) if (!shard.handle && shard.submittingSince) await recoverShard(ctx, record, shard);
+  const todo = record.shards.filter((s) => !s.handle);
+  if (todo.length) {
+    // One pass: each shard is sent once the pass has gone by its last row. A row belongs to at
+    // most one unsubmitted shard (retries only follow a fetch).
+    const items = new Map<ShardRecord, BatchItem[]>(todo.map((s) => [s, []]));
+    const owners = shardFinder(todo);
+    const lastRow = (s: ShardRecord) => ("list" in s.rows ? s.rows.list[s.rows.list.length - 1] : s.rows.end - 1);
+    const ends = [...todo].sort((a, b) => lastRow(a) - lastRow(b));
+    const reader = await openJobDataset(ctx.job, ctx.plan.format);
+    for await (const row of reader.rows) {
+      ctx.signal?.throwIfAborted();
+      const shards = owners(row.index);
+      const item = shards.length ? itemOf(ctx, row.index, row.fields) : undefined;
+      if (item) for (const shard of shards) items.get(shard)!.push(item);
+      while (ends.length && row.index >= lastRow(ends[0])) {
+        const done = ends.shift()!;
+        await submitShard(ctx, record, done, items.get(done)!);
+        items.delete(done);
+      }
+    }
+    for (const shard of ends) await submitShard(ctx, record, shard, items.get(shard)!);
+  }
+  record.status = "pending";
+  await ctx.store.save(record);
+}
+
+/** Submits one planned shard, recording it before and after the remote step. */
+async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, items: readonly BatchItem[]): Promise<void> {
+  if (items.length !== shard.requests) {
+    throw new LoomError(`${ctx.plan.input} changed since job ${record.id} was planned (batch ${shard.index + 1} now has ${items.length} requests, not ${shard.requests}); nothing more was submitted`);
+  }
+  shard.submittingSince = new Date().toISOString();
+  await ctx.store.save(record);
+  const label = labelOf(record, shard.index);
+  shard.handle = await withRetries(() => ctx.batch.submit(items, label, { signal: ctx.signal }), { signal: ctx.signal });
+  shard.submittedAt = new Date().toISOString();
+  shard.state = "validating";
+  delete shard.submittingSince;
+  await ctx.store.save(record);
+  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: shard.handle.id, requests: shard.requests });
+}
+
+/**
+ * A shard whose submission was interrupted may or may not exist remotely. Adopt it when the
+ * provider can tell; plan it anew when the provider surely has none; otherwise stop and tell the
+ * user which batches could be it.
+ */
+async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord): Promise<void> {
+  const find = ctx.batch.find?.bind(ctx.batch);
+  const hint = { after: shard.submittingSince!, requests: shard.requests };
+  const found = find ? await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), { signal: ctx.signal }) : undefined;
+  const exact = found?.find((f) => f.exact);
+  if (exact) {
+    shard.handle = exact.handle;
+    shard.submittedAt = shard.submittingSince;
+    shard.state = "validating";
+    delete shard.submittingSince;
+    await ctx.store.save(record);
+    ctx.onEvent?.({ type: "shard", shard: shard.index, action: "adopted", batchId: exact.handle.id, requests: shard.requests });
+    return;
+  }
+  if (found === undefined || found.length > 0) {
+    const candidates = found?.map((f) => f.handle.id).join(", ");
+    throw new LoomError(
+      `job ${record.id}: Loom was stopped while submitting batch ${shard.index + 1} (${shard.requests} requests, at ${shard.submittingSince}), ` +
+        (candidates
+          ? `and ${ctx.provider} has batches that could be it: ${candidates}. Loom cannot tell which. `
+          : `and ${ctx.provider} cannot say whether that batch was created. `) +
+        "Check with the provider and cancel any duplicate; then `loom forget " + record.id + " --force` and submit the job again.",
+    );
+  }
+  // The provider surely has no such batch: it is submitted again.
+  delete shard.submittingSince;
+  await ctx.store.save(record);
+}

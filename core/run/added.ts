@@ -1,0 +1,33 @@
+/**
+ * The values Loom adds to each output row, the same for sync runs and batch merges.
+ * @module
+ */
+import type { LoadedJob } from "../job/load.ts";
+import { ERROR_COLUMN, META_COLUMNS, type Plan, RESPONSE_COLUMN, USAGE_COLUMNS } from "../plan.ts";
+import type { AddedValue, OutputRow } from "../spec/format.ts";
+import type { RowResult } from "./sync.ts";
+
+/**
+ * The columns Loom adds to a row. A structured answer is an object in `llm_response` where the
+ * format nests (JSON), else its fields fill their own columns and `llm_response` keeps the raw
+ * text. An answer the schema check rejected keeps its raw text and usage too: it was paid for.
+ */
+export function addedValues(plan: Plan, job: LoadedJob, result: RowResult): OutputRow["added"] {
+  const answer = result.result;
+  const value = result.outcome === "error" ? undefined : result.value;
+  const added: Record<string, AddedValue> = {
+    [RESPONSE_COLUMN]: value && plan.format.nested ? (value as AddedValue) : answer?.text ?? null,
+    [ERROR_COLUMN]: result.outcome === "error" ? result.error : null,
+  };
+  for (const field of plan.fieldColumns) added[field] = (value?.[field] ?? null) as AddedValue;
+  if (plan.added.includes(META_COLUMNS[0])) {
+    added.llm_provider = job.spec.provider;
+    added.llm_model = job.spec.model;
+  }
+  if (plan.added.includes(USAGE_COLUMNS[0])) {
+    added.llm_finish_reason = answer?.finishReason ?? null;
+    added.llm_input_tokens = answer?.usage?.inputTokens ?? null;
+    added.llm_output_tokens = answer?.usage?.outputTokens ?? null;
+  }
+  return added;
+}

@@ -1,0 +1,113 @@
+/**
+ * Opening a job for work: its plugins, its answer schema, its provider (with the API key
+ * resolved and the parameters checked), all before any row is read or sent. Shared by sync runs,
+ * batch submissions and the batch commands (fetch, cancel, retry).
+ * @module
+ */
+import process from "node:process";
+import { type AnswerSchema, loadAnswerSchema } from "../answer-schema.ts";
+import { LoomJobError, LoomUsageError } from "../errors.ts";
+import type { RunEventHandler } from "../events.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { readDotEnv, requireApiKey, resolveApiKey } from "../keys.ts";
+import type { PluginContext } from "../plugin.ts";
+import { Registry } from "../registry.ts";
+import { loomHome } from "../runtime.ts";
+import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
+import type { ProviderV1 } from "../spec/provider.ts";
+import type { RetryPolicy } from "./retry.ts";
+
+/** How to run a job (things that are not part of the job file). */
+export interface RunOptions {
+  /** Overwrite an existing output without asking. */
+  readonly force?: boolean;
+  /** API key from `--api-key`; handed to the provider, stored nowhere. */
+  readonly apiKey?: string;
+  /** Environment (default the process's). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory `LOOM_PLUGINS` paths are relative to (default the working directory). */
+  readonly cwd?: string;
+  /** Aborting interrupts the run; finished answers stay cached. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: RunEventHandler;
+  /** Asked when the output exists and `force` is off; absent means refuse. */
+  readonly confirmOverwrite?: (path: string) => Promise<boolean>;
+  /** A registry to use (tests register plugins on it); default a fresh one. */
+  readonly registry?: Registry;
+  /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
+  readonly retry?: RetryPolicy;
+}
+
+/** A job ready for work. */
+export interface OpenedJob {
+  readonly job: LoadedJob;
+  readonly context: PluginContext;
+  readonly registry: Registry;
+  readonly provider: ProviderV1;
+  readonly answerSchema?: AnswerSchema;
+}
+
+/** Runs `work` with every secret scrubbed from what it throws. */
+export async function withSecretsScrubbed<T>(options: RunOptions, work: (redact: Redactor) => Promise<T>): Promise<T> {
+  const env = options.env ?? process.env;
+  // Keys may also come from .env: its secret-looking values are scrubbed like the environment's.
+  const redact = createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey));
+  try {
+    return await work(redact);
+  } catch (error) {
+    throw redactError(error, redact);
+  }
+}
+
+/** Loads the job's plugins and those named in `LOOM_PLUGINS` (comma-separated). */
+async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptions, env: PluginContext["env"]) {
+  for (const ref of job.spec.plugins ?? []) await registry.load(ref, job.dir);
+  const fromEnv = (env.LOOM_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const ref of fromEnv) await registry.load(ref, options.cwd ?? process.cwd());
+}
+
+/** Creates the job's provider; a problem is reported at the job key it comes from. */
+async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey: string | undefined, cwd: string) {
+  const { provider, provider_options } = job.spec;
+  const at = (path: string[], error: unknown): never => {
+    // Plugin-contract errors are the plugin's fault, not the job's: they pass through as they are.
+    if (!(error instanceof LoomUsageError) || error.name !== "LoomUsageError") throw error;
+    throw new LoomJobError([{ where: job.where(path), path: path.join("."), message: error.message }]);
+  };
+  const definition = await registry.definition("provider", provider).catch((error) => at(["provider"], error));
+  const options: Record<string, unknown> = { ...(provider_options ?? {}) };
+  if (definition.apiKey) {
+    // Resolved here, before any work, so a missing key stops the run with a clear message.
+    const lookup = { flag: apiKey, envVars: definition.apiKey.envVars(options), env: context.env, cwd };
+    const required = definition.apiKey.required?.(options) ?? true;
+    const found = required ? requireApiKey(provider, lookup) : resolveApiKey(lookup);
+    if (found) options.apiKey = found.key;
+  } else if (apiKey !== undefined) options.apiKey = apiKey;
+  return registry.create("provider", provider, options, context)
+    .catch((error) => at(provider_options ? ["provider_options"] : ["provider"], error));
+}
+
+/**
+ * Opens a job: plugins, answer schema, provider, parameter check. The caller disposes of the
+ * provider when done.
+ */
+export async function openJob(job: LoadedJob, options: RunOptions): Promise<OpenedJob> {
+  const env = options.env ?? process.env;
+  const context: PluginContext = { env: { ...env }, home: loomHome(env) };
+  const registry = options.registry ?? new Registry();
+  await loadPlugins(job, registry, options, context.env);
+  const { spec } = job;
+  // Before the provider, so a bad schema fails before any connection is made.
+  const answerSchema = await loadAnswerSchema(job);
+  const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
+  // A parameter the provider refuses would fail every row: say so before any work.
+  const refused = provider.validateParams?.(spec.params ?? {}, { model: spec.model, structured: answerSchema !== undefined }) ?? [];
+  if (refused.length) {
+    await provider.dispose?.();
+    throw new LoomJobError(
+      refused.map((r) => ({ where: job.where(["params", r.param]), path: `params.${r.param}`, message: r.message })),
+      `${spec.provider} does not accept these parameters`,
+    );
+  }
+  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}) };
+}
