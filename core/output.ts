@@ -71,6 +71,8 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+let tempCounter = 0;
+
 function tempPrefix(path: string): string {
   return `.${basename(path)}.`;
 }
@@ -114,7 +116,8 @@ export async function writeFileAtomic(
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true, ...(options.dirMode ? { mode: options.dirMode } : {}) });
   await removeStaleTemps(path);
-  const tmp = join(dirname(path), `${tempPrefix(path)}${process.pid}${TMP_SUFFIX}`);
+  // The pid comes first (the sweep reads it); the counter keeps two writes of one process apart.
+  const tmp = join(dirname(path), `${tempPrefix(path)}${process.pid}.${++tempCounter}${TMP_SUFFIX}`);
   const file = await open(tmp, "w", options.mode).catch((error) => {
     throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   });

@@ -103,6 +103,10 @@ export function registerBatch(program: Command): void {
           out(JSON.stringify({ id: result.record.id, status: jobState(result.record), summary: result.summary ?? null, removed: result.removed ?? false }));
           continue;
         }
+        if (result.alreadyMerged) {
+          out(`job ${result.record.id} is already merged into ${displayPath(result.record.output)}`);
+          continue;
+        }
         printJob(result.record);
         if (result.summary) {
           out(summaryLine(result.summary));

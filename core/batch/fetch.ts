@@ -12,6 +12,7 @@ import type { LoadedJob } from "../job/load.ts";
 import { writeFileAtomic } from "../output.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
+import { failpoint } from "../failpoints.ts";
 import { withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
@@ -98,6 +99,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord, job
         for await (const outcome of batch.results(shard.handle!, ids.get(shard.index)!, { signal: ctx.signal })) {
           const i = rowOfCustomId(outcome.customId);
           if (i === undefined) continue; // not one of Loom's requests
+          failpoint("fetch:saving");
           if ("result" in outcome) {
             ok++;
             yield { i, r: outcome.result };
@@ -113,6 +115,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord, job
       }
     }
     await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), { signal: ctx.signal });
+    failpoint("fetch:saved");
     shard.fetched = { ok, errors, at: new Date().toISOString() };
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;
     await ctx.store.save(record);
@@ -202,6 +205,7 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
   async function* merged(): AsyncGenerator<OutputRow> {
     const reader = await openJobDataset(job, plan.format);
     for await (const row of reader.rows) {
+      failpoint("fetch:merging");
       const result = await resultOf(row);
       counts[result.outcome === "error" ? "errors" : "ok"]++;
       ctx.onEvent?.({ type: "row", index: row.index, outcome: result.outcome, ...(result.outcome === "error" ? { error: result.error } : {}) });
@@ -209,6 +213,7 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
     }
   }
   await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+  failpoint("fetch:merged");
   record.status = "merged";
   record.merged = { at: new Date().toISOString(), ...counts };
   return { rows: plan.rows, ok: counts.ok, cached: 0, errors: counts.errors, output: plan.output, elapsedMs: Date.now() - started };

@@ -84,6 +84,8 @@ export interface FetchOutcome {
   readonly summary?: RunSummary;
   /** True when the record was removed after the merge. */
   readonly removed?: boolean;
+  /** True when the job had been merged already (by another fetch): nothing was done. */
+  readonly alreadyMerged?: boolean;
 }
 
 /** Fetches one opened job: statuses, then (once all ended) results and the merge. */
@@ -92,8 +94,10 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
   const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent };
   const unlock = await store.lock(record.id);
   try {
-    // Read again under the lock: another process may have moved the job on.
-    record = (await store.load(record.id)) ?? record;
+    // Read again under the lock: another process may have moved the job on, or merged it.
+    const fresh = await store.load(record.id);
+    if (!fresh || fresh.status === "merged") return { record: fresh ?? record, alreadyMerged: true };
+    record = fresh;
     const job = jobOf(record);
     const planned = () => planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
     // A submission that was interrupted is finished first (adopting what the provider has).
@@ -278,7 +282,7 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
       const job = jobOf(record);
       const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
       const ctx = submitContext(opened, job, plan, store, options);
-      const cutter = new ShardCutter(ctx.batch, ctx.provider);
+      const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
       const reader = await openJobDataset(job, plan.format);
       let rows = 0;
       for await (const row of reader.rows) {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { link, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -172,26 +172,37 @@ export class JobStore {
 
   /**
    * Takes the job's lock, so two processes never merge or submit the same job at once. A lock
-   * whose process is gone (killed) is taken over.
+   * whose process is gone (killed) is taken over. A job that no longer exists (merged and removed
+   * meanwhile) needs no lock: the caller finds no record.
    * @throws LoomUsageError when another running Loom holds it.
    */
   async lock(id: string): Promise<() => Promise<void>> {
     const dir = this.#jobDir(id);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!(await stat(dir).catch(() => undefined))) return async () => {};
     const path = join(dir, "lock");
     const me = `${process.pid}@${hostname()}`;
+    // The lock appears with its holder already written (a hard link is created atomically), so
+    // no one ever reads an empty lock and mistakes it for an abandoned one.
+    const mine = join(dir, `lock.${process.pid}.${randomBytes(4).toString("hex")}`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const file = await open(path, "wx", 0o600);
-        await file.writeFile(me);
-        await file.close();
-        return () => rm(path, { force: true });
+        await writeFile(mine, me, { mode: 0o600 });
+        await link(mine, path);
+        await rm(mine, { force: true });
+        let released = false;
+        return async () => {
+          if (!released) await rm(path, { force: true });
+          released = true;
+        };
       } catch (error) {
-        if ((error as { code?: string }).code !== "EEXIST") throw error;
+        await rm(mine, { force: true });
+        const code = (error as { code?: string }).code;
+        if (code === "ENOENT") return async () => {}; // removed meanwhile
+        if (code !== "EEXIST") throw error;
         const holder = await readFile(path, "utf8").catch(() => "");
         const [pid, host] = holder.split("@");
-        const gone = host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid));
-        if (!gone && holder !== "") {
+        const gone = holder === "" || (host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid)));
+        if (!gone) {
           throw new LoomUsageError(`job ${id} is being worked on by another Loom (process ${holder}); try again when it is done`);
         }
         await rm(path, { force: true });

@@ -15,6 +15,7 @@ import type { RunEventHandler } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
+import { failpoint } from "../failpoints.ts";
 import { withRetries } from "../run/retry.ts";
 import type { BatchApi, BatchItem, BatchLabel, GenerateRequest } from "../spec/provider.ts";
 import { type InputFingerprint, JOB_RECORD_VERSION, type JobRecord, type JobStore, newJobId, type ShardRecord, type ShardRows } from "./store.ts";
@@ -92,22 +93,27 @@ function itemOf(ctx: SubmitContext, index: number, fields: Readonly<Record<strin
   return "error" in built ? undefined : { customId: customIdOf(index), request: built.request };
 }
 
-/** Cuts items into shards within the provider's limits; `rowsOf` names a group's rows. */
+/** Cuts items into shards within the provider's limits and the job's own (`batch:`). */
 export class ShardCutter {
   readonly #batch: BatchApi;
   readonly #provider: string;
+  readonly #limits: { maxRequests: number; maxBytes: number };
   readonly shards: Array<{ rows: number[]; requests: number; bytes: number }> = [];
   #current = { rows: [] as number[], requests: 0, bytes: 0 };
 
-  constructor(batch: BatchApi, provider: string) {
+  constructor(batch: BatchApi, provider: string, job: { max_requests?: number; max_bytes?: number } = {}) {
     this.#batch = batch;
     this.#provider = provider;
+    this.#limits = {
+      maxRequests: Math.min(batch.limits.maxRequests, job.max_requests ?? Infinity),
+      maxBytes: Math.min(batch.limits.maxBytes, job.max_bytes ?? Infinity),
+    };
   }
 
   /** Adds one row's item. */
   add(index: number, item: BatchItem): void {
     const size = this.#batch.itemBytes(item);
-    const { maxRequests, maxBytes } = this.#batch.limits;
+    const { maxRequests, maxBytes } = this.#limits;
     if (size > maxBytes) {
       throw new LoomError(`row ${index + 1} alone is ${size} bytes, more than a ${this.#provider} batch may hold (${maxBytes}); shorten it or run it with --sync`);
     }
@@ -144,7 +150,7 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     );
   }
   // The plan first: every shard is recorded before the first remote step.
-  const cutter = new ShardCutter(ctx.batch, ctx.provider);
+  const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
   const reader = await openJobDataset(job, plan.format);
   for await (const row of reader.rows) {
     ctx.signal?.throwIfAborted();
@@ -176,6 +182,7 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     shards,
   };
   await store.save(record);
+  failpoint("submit:planned");
   return await completeSubmission(ctx, record);
 }
 
@@ -232,10 +239,12 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
   shard.handle = await withRetries(() => ctx.batch.submit(items, label, { signal: ctx.signal }), { signal: ctx.signal });
+  failpoint("submit:created");
   shard.submittedAt = new Date().toISOString();
   shard.state = "validating";
   delete shard.submittingSince;
   await ctx.store.save(record);
+  failpoint("submit:recorded");
   ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: shard.handle.id, requests: shard.requests });
 }
 

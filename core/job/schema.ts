@@ -95,6 +95,16 @@ export const SyncSchema = v.strictObject({
   ),
 });
 
+/** `batch:` settings of batch runs. */
+export const BatchSchema = v.strictObject({
+  max_requests: v.optional(
+    v.pipe(v.number("max_requests must be a number"), v.integer("max_requests must be a whole number"), v.minValue(1), v.description("Most requests per provider batch (default: the provider's limit, e.g. 50,000 for OpenAI).")),
+  ),
+  max_bytes: v.optional(
+    v.pipe(v.number("max_bytes must be a number"), v.integer("max_bytes must be a whole number"), v.minValue(1), v.description("Most bytes of requests per provider batch (default: the provider's limit, e.g. 200 MB for OpenAI).")),
+  ),
+});
+
 /** A whole job file. */
 export const JobSchema = v.strictObject({
   dataset: DatasetSchema,
@@ -114,6 +124,7 @@ export const JobSchema = v.strictObject({
   ),
   output: v.optional(OutputSchema),
   sync: v.optional(SyncSchema),
+  batch: v.optional(BatchSchema),
   plugins: v.optional(
     v.pipe(v.array(nonEmpty("a plugin reference")), v.description("Third-party plugins: paths relative to the job file, or package names.")),
   ),

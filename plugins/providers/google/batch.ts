@@ -26,6 +26,7 @@ import type {
 import { connectionFailure } from "../_shared/http-errors.ts";
 import { googleFailure } from "./errors.ts";
 import { answerResult, type GeminiAnswer, generateContentParams, wireRequest } from "./request.ts";
+import { failpoint } from "../../../core/failpoints.ts";
 
 /**
  * Largest estimated request body sent inline: Gemini takes 20 MB inline; 1 MB is left for the
@@ -223,6 +224,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
           }));
         if (!uploaded.name) throw new Error("google: the upload answered without a file name");
         src = file = uploaded.name;
+        failpoint("submit:uploaded");
       }
       const job = await call(signal, () => ai.batches.create({ model, src, config: { displayName: label.name, abortSignal: signal } }));
       if (!job.name) throw new Error("google: the batch was created but the answer has no name");

@@ -37,6 +37,7 @@ import type {
 import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
 import { type ChatCompletionLike, chatCompletionBody, chatCompletionResult } from "./request.ts";
+import { failpoint } from "../../../core/failpoints.ts";
 
 /** The endpoint every Loom batch runs against. */
 export const BATCH_ENDPOINT = "/v1/chat/completions";
@@ -261,6 +262,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       const file = await call(async () =>
         client.files.create({ file: await toFile(bytes, `${label.name}.jsonl`), purpose: "batch" }, { signal })
       );
+      failpoint("submit:uploaded");
       const batch = await createBatch(file.id, label, signal);
       return { id: batch.id, data: { input_file_id: file.id } };
     },
