@@ -11,6 +11,7 @@ import type { JobRecord } from "../../core/batch/store.ts";
 import { EXIT, errorMessage, LoomError } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
 import { displayPath } from "../../core/paths.ts";
+import { exitCodeFor } from "../../core/run/job.ts";
 import { createProgress, formatDuration } from "../progress.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
@@ -42,7 +43,7 @@ function printJob(record: JobRecord): void {
       ? "Loom was stopped while submitting this batch; run the job again to finish."
       : STATE_MEANING[state as keyof typeof STATE_MEANING] ?? "";
     const done = s.counts?.total ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${s.counts.failed ? `, ${s.counts.failed} failed` : ""})` : "";
-    const extra = s.message && state !== "completed" ? ` ${s.message}` : "";
+    const extra = s.message ? ` ${s.message}` : "";
     out(`  batch ${s.index + 1} ${s.handle?.id ?? "-"}  ${state}${done}  ${meaning}${extra}`);
   }
 }
@@ -110,6 +111,7 @@ export function registerBatch(program: Command): void {
         printJob(result.record);
         if (result.summary) {
           out(summaryLine(result.summary));
+          if (exitCodeFor(result.summary) !== EXIT.ok) failed = true;
           if (result.summary.errors > 0) {
             out(`  ${result.summary.errors} row(s) failed (reasons in llm_error); \`loom retry ${result.record.id}\` submits them again`);
           } else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);

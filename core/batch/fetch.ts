@@ -52,6 +52,11 @@ export async function refreshShards(ctx: FetchContext, record: JobRecord): Promi
       shard.providerState = status.providerState;
       shard.counts = status.counts;
       shard.message = status.message;
+      // OpenAI calls a batch whose every request failed "completed": say what it is.
+      const { total, succeeded, failed } = status.counts ?? {};
+      if (status.state === "completed" && total && failed === total && !succeeded) {
+        shard.message = `every request of this batch failed${status.message ? `: ${status.message}` : ""}`;
+      }
     } catch (error) {
       // A key that stopped working stops the fetch; anything else is "unknown" until next time.
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
