@@ -13,12 +13,12 @@ import { writeFileAtomic } from "../output.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
-import { withRetries } from "../run/retry.ts";
+import { type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
 import type { JobRecord, JobStore, SavedOutcome, ShardRecord } from "./store.ts";
-import { customIdOf, fingerprintInput, rowOfCustomId, shardFinder, shardHolds } from "./submit.ts";
+import { customIdOf, fingerprintInput, retryOf, rowOfCustomId, shardFinder, shardHolds } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
 export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
@@ -40,6 +40,8 @@ export interface FetchContext {
   readonly batch: BatchApi;
   readonly signal?: AbortSignal;
   readonly onEvent?: RunEventHandler;
+  /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
+  readonly retry?: RetryPolicy;
 }
 
 /** Asks the provider for the status of every shard that has not ended; saves the record. */
@@ -47,7 +49,7 @@ export async function refreshShards(ctx: FetchContext, record: JobRecord): Promi
   for (const shard of record.shards) {
     if (!shard.handle || (shard.state && TERMINAL.has(shard.state))) continue;
     try {
-      const status = await withRetries(() => ctx.batch.status(shard.handle!, { signal: ctx.signal }), { signal: ctx.signal });
+      const status = await withRetries(() => ctx.batch.status(shard.handle!, { signal: ctx.signal }), retryOf(ctx));
       shard.state = status.state;
       shard.providerState = status.providerState;
       shard.counts = status.counts;
@@ -119,7 +121,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord, job
         unreadable = errorMessage(error);
       }
     }
-    await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), { signal: ctx.signal });
+    await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
     failpoint("fetch:saved");
     shard.fetched = { ok, errors, at: new Date().toISOString() };
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;

@@ -58,6 +58,7 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     resubmit: options.resubmit,
     signal: options.signal,
     onEvent: options.onEvent,
+    retry: options.retry,
   });
   if (!options.wait) {
     return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };
@@ -91,7 +92,7 @@ export interface FetchOutcome {
 /** Fetches one opened job: statuses, then (once all ended) results and the merge. */
 async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord, options: RunOptions & BatchRunOptions, plan?: Plan): Promise<FetchOutcome> {
   const batch = batchOf(opened);
-  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent };
+  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry };
   const unlock = await store.lock(record.id);
   try {
     // Read again under the lock: another process may have moved the job on, or merged it.
@@ -146,6 +147,7 @@ function submitContext(opened: OpenedJob, job: LoadedJob, plan: Plan, store: Job
     responseSchema: opened.answerSchema?.schema,
     signal: options.signal,
     onEvent: options.onEvent,
+    retry: options.retry,
   };
 }
 
@@ -187,7 +189,8 @@ export async function fetchJobs(ids: readonly string[], options: JobCommandOptio
   const store = storeFor(options);
   const records = ids.length
     ? await Promise.all(ids.map((id) => findJob(store, id)))
-    : (await store.list()).records.filter((r) => r.status === "pending");
+    // A job a crash left half-submitted is finished and fetched too: its batches are paid for.
+    : (await store.list()).records.filter((r) => r.status !== "merged");
   const out: Array<FetchOutcome | { record: JobRecord; error: unknown }> = [];
   for (const record of records) {
     try {
@@ -209,7 +212,7 @@ export async function jobStatus(id: string, options: JobCommandOptions): Promise
     const unlock = await store.lock(record.id);
     try {
       const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({ store, batch: batchOf(opened), signal: options.signal }, fresh);
+      await refreshShards({ store, batch: batchOf(opened), signal: options.signal, retry: options.retry }, fresh);
       return fresh;
     } finally {
       await unlock();
@@ -231,11 +234,11 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
     const unlock = await store.lock(record.id);
     try {
       const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({ store, batch, signal: options.signal }, fresh);
+      await refreshShards({ store, batch, signal: options.signal, retry: options.retry }, fresh);
       for (const shard of fresh.shards) {
         if (shard.handle && !(shard.state && TERMINAL.has(shard.state))) await batch.cancel(shard.handle, { signal: options.signal });
       }
-      await refreshShards({ store, batch, signal: options.signal }, fresh);
+      await refreshShards({ store, batch, signal: options.signal, retry: options.retry }, fresh);
       return fresh;
     } finally {
       await unlock();

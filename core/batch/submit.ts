@@ -16,7 +16,7 @@ import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
-import { withRetries } from "../run/retry.ts";
+import { type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { BatchApi, BatchItem, BatchLabel, GenerateRequest } from "../spec/provider.ts";
 import { type InputFingerprint, JOB_RECORD_VERSION, type JobRecord, type JobStore, newJobId, type ShardRecord, type ShardRows } from "./store.ts";
 
@@ -85,6 +85,13 @@ export interface SubmitContext {
   readonly resubmit?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: RunEventHandler;
+  /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
+  readonly retry?: RetryPolicy;
+}
+
+/** The retry options of a context. */
+export function retryOf(ctx: { readonly signal?: AbortSignal; readonly retry?: RetryPolicy }) {
+  return { signal: ctx.signal, policy: ctx.retry };
 }
 
 /** A row's batch item, or undefined when its request cannot be built (it never goes out). */
@@ -238,7 +245,7 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   shard.submittingSince = new Date().toISOString();
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
-  shard.handle = await withRetries(() => ctx.batch.submit(items, label, { signal: ctx.signal }), { signal: ctx.signal });
+  shard.handle = await withRetries(() => ctx.batch.submit(items, label, { signal: ctx.signal }), retryOf(ctx));
   failpoint("submit:created");
   shard.submittedAt = new Date().toISOString();
   shard.state = "validating";
@@ -256,7 +263,10 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
 async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord): Promise<void> {
   const find = ctx.batch.find?.bind(ctx.batch);
   const hint = { after: shard.submittingSince!, requests: shard.requests };
-  const found = find ? await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), { signal: ctx.signal }) : undefined;
+  let found = find ? await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), retryOf(ctx)) : undefined;
+  // Batches this job already holds are not the lost one.
+  const known = new Set(record.shards.flatMap((s) => (s.handle ? [s.handle.id] : [])));
+  found = found?.filter((f) => !known.has(f.handle.id));
   const exact = found?.find((f) => f.exact);
   if (exact) {
     shard.handle = exact.handle;
