@@ -13,6 +13,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { type EmulatorOptions, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { FAST_RETRY } from "./test-emulator.ts";
 
 interface Case {
   provider: string;
@@ -102,3 +103,40 @@ for (const c of CASES) {
     });
   });
 }
+
+describe("batch mode: whole-batch failures and failed checks (openai)", () => {
+  const c = CASES[0];
+
+  it("gives every row of a batch the provider rejected its reason, and retry sends them again", async () => {
+    const t = await setup(c, [{ nth: 2, end: "fail" }]);
+    try {
+      const job = await t.submit();
+      const fetched = await t.fetch(job.id);
+      assert.deepEqual(fetched.record.shards.map((s) => s.state), ["completed", "failed", "completed"]);
+      const rows = t.output();
+      assert.deepEqual(rows.map((r) => r.llm_error === ""), [true, true, true, false, false, false, true]);
+      assert.match(rows[3].llm_error, /^the batch failed/);
+      const retried = await retryJob(job.id, t.opts);
+      assert.deepEqual(retried.record.shards.at(-1)?.rows, { list: [3, 4, 5] });
+    } finally {
+      await t.emu.stop();
+    }
+  });
+
+  it("reports a batch it could not check as unknown, and the next fetch carries on", async () => {
+    const t = await setup(c, []);
+    try {
+      const job = await t.submit();
+      t.emu.faults.add({ match: { method: "GET", path: "/v1/batches/" }, action: { kind: "status", status: 503 } });
+      const [first] = await fetchJobs([job.id], { ...t.opts, retry: FAST_RETRY });
+      assert.ok(!("error" in first) && first.summary === undefined);
+      assert.deepEqual(first.record.shards.map((s) => s.state), ["unknown", "unknown", "unknown"]);
+      assert.match(first.record.shards[0].message ?? "", /503/);
+      t.emu.faults.clear();
+      const done = await t.fetch(job.id);
+      assert.equal(done.summary?.ok, 7);
+    } finally {
+      await t.emu.stop();
+    }
+  });
+});
