@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { filesUnder } from "../../../core/test-support/files.ts";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
@@ -35,8 +36,8 @@ const CASES: Case[] = [
 const ROWS = ["one", "two BAD", "three", "four", "five", "six", "seven"];
 
 /** Starts an emulator with `batches` scenarios and writes a 3-requests-a-batch job against it. */
-async function setup(c: Case, batches: EmulatorOptions["batches"]) {
-  const emu = await startEmulator({ provider: c.emulator, batches });
+async function setup(c: Case, batches: EmulatorOptions["batches"], apiKey?: string) {
+  const emu = await startEmulator({ provider: c.emulator, batches, ...(apiKey ? { apiKey } : {}) });
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
@@ -52,7 +53,7 @@ async function setup(c: Case, batches: EmulatorOptions["batches"]) {
     return outcome;
   };
   const output = () => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
-  return { emu, opts, submit, fetch, output };
+  return { emu, dir, opts, submit, fetch, output };
 }
 
 for (const c of CASES) {
@@ -135,6 +136,22 @@ describe("batch mode: whole-batch failures and failed checks (openai)", () => {
       t.emu.faults.clear();
       const done = await t.fetch(job.id);
       assert.equal(done.summary?.ok, 7);
+    } finally {
+      await t.emu.stop();
+    }
+  });
+});
+
+describe("batch mode: secrets", () => {
+  it("writes the API key into no file: not the job's record, its results, the output or the cache", async () => {
+    const key = "sk-batch-secret-0123456789";
+    const t = await setup(CASES[0], [{ failPromptContains: "BAD" }], key);
+    try {
+      const job = await t.submit();
+      await t.fetch(job.id);
+      const files = filesUnder(t.dir);
+      assert.ok(files.some((f) => f.endsWith("job.json")) && files.some((f) => f.endsWith(".jsonl")), "the record and results were written");
+      for (const file of files) assert.ok(!readFileSync(file, "utf8").includes(key), file);
     } finally {
       await t.emu.stop();
     }
