@@ -206,6 +206,18 @@ export interface ProviderV1 {
   readonly defaultMaxTokens?: number;
   /** The batch API, when the provider has one (`capabilities.batch`). */
   readonly batch?: BatchApi;
+  /**
+   * Counts the input tokens of a request (system prompt, messages, answer schema where the
+   * provider counts it) with the provider's own counting (an endpoint, or a tokenizer that is
+   * exact for the model), without generating anything (`capabilities.tokens`). Throws
+   * `LoomProviderError` like `generate`.
+   */
+  countTokens?(request: GenerateRequest, options?: CallOptions): Promise<number>;
+  /**
+   * Why token counting is unavailable for this provider or model, when it is (shown as is after
+   * "Token counting not available: ").
+   */
+  readonly noTokensReason?: string;
   /** Releases connections. */
   dispose?(): Promise<void>;
 }
