@@ -10,6 +10,7 @@ import { collectSecrets, createRedactor, redactError } from "../core/secrets.ts"
 import { VERSION } from "../core/version.ts";
 import { registerBatch } from "./commands/batch.ts";
 import { registerCache } from "./commands/cache.ts";
+import { registerEstimate } from "./commands/estimate.ts";
 import { registerRun } from "./commands/run.ts";
 
 /** Builds the `loom` program. */
@@ -25,11 +26,14 @@ export function createProgram(): Command {
         "  loom run -f data.csv -p echo -m m --sync  run a job given by flags\n" +
         "  loom fetch                                check pending batch jobs, merge the finished\n" +
         "  loom list                                 list batch jobs\n" +
+        "  loom plan jobs/summaries.yaml             what a job would send and cost\n" +
+        "  loom tokens -f data.csv -p anthropic -m claude-sonnet-4-5   count input tokens\n" +
         "  loom cache clear --yes                    empty the response cache\n\n" +
         "State lives in LOOM_HOME (default ~/.loom). Exit codes: 0 ok, 1 run failed, 2 usage error.",
     );
   registerRun(program);
   registerBatch(program);
+  registerEstimate(program);
   registerCache(program);
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
   for (const command of program.commands) command.exitOverride();

@@ -50,6 +50,8 @@ export interface PlanOptions {
   readonly signal?: AbortSignal;
   /** The job's answer schema, if it has one: it decides the added columns. */
   readonly answerFields?: readonly string[];
+  /** Check the output path (default true); off for work that writes none (`loom tokens`). */
+  readonly checkOutput?: boolean;
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -164,7 +166,7 @@ export async function planJob(job: LoadedJob, registry: Registry, context: Plugi
   const input = job.spec.dataset.path;
   await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
-  const output = await resolveOutput(job, format);
+  const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
   const { layout, rows, columns } = await scan(job, format, signal);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
   // A structured answer is one object where a cell can hold one, else a column per field.

@@ -6,78 +6,14 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { LoomUsageError } from "../../core/errors.ts";
-import { type JobOverride, loadJob } from "../../core/job/load.ts";
+import { loadJob } from "../../core/job/load.ts";
 import { exitCodeFor, runJob } from "../../core/run/job.ts";
 import { displayPath } from "../../core/paths.ts";
 import { isInteractive } from "../../core/runtime.ts";
 import { askYesNo } from "../ask.ts";
+import { runPlan } from "./estimate.ts";
+import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
-
-/** Options commander parses for `run`. */
-interface RunFlags {
-  file?: string;
-  provider?: string;
-  model?: string;
-  col?: string;
-  output?: string;
-  sync?: boolean;
-  batch?: boolean;
-  workers?: string;
-  cache: boolean;
-  force?: boolean;
-  withMeta?: boolean;
-  withUsage?: boolean;
-  baseUrl?: string;
-  schema?: string;
-  rpm?: string;
-  tpm?: string;
-  apiKey?: string;
-  json?: boolean;
-  quiet?: boolean;
-  wait?: boolean;
-  poll?: string;
-  resubmit?: boolean;
-}
-
-/** `--schema`: inline JSON when it looks like an object, else a file path. */
-function schemaFlag(value: string): unknown {
-  if (!value.trim().startsWith("{")) return value;
-  try {
-    return JSON.parse(value);
-  } catch (error) {
-    throw new LoomUsageError(`--schema: not valid JSON (${(error as Error).message}); give a JSON object or a file path`);
-  }
-}
-
-/** Turns the flags into job overrides (each remembers the flag it came from, for messages). */
-export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverride[] {
-  if (flags.sync && flags.batch) throw new LoomUsageError("--sync and --batch contradict each other; give one");
-  const list: JobOverride[] = [];
-  const add = (path: string[], value: unknown, flag: string, clears?: string[][]) => {
-    if (value !== undefined) list.push({ path, value, flag, ...(clears ? { clears } : {}) });
-  };
-  add(["dataset", "path"], flags.file, "--file");
-  add(["provider"], flags.provider, "--provider");
-  add(["model"], flags.model, "--model");
-  add(["prompt", "column"], flags.col, "--col", [["prompt", "template"]]);
-  add(["output", "path"], flags.output, "--output");
-  if (flags.sync) add(["mode"], "sync", "--sync");
-  if (flags.batch) add(["mode"], "batch", "--batch");
-  if (flags.workers !== undefined) {
-    const n = Number(flags.workers);
-    add(["sync", "workers"], Number.isFinite(n) && flags.workers.trim() !== "" ? n : flags.workers, "--workers");
-  }
-  if (cacheFromCli && flags.cache === false) add(["sync", "cache"], false, "--no-cache");
-  for (const [flag, key] of [["--rpm", "rpm"], ["--tpm", "tpm"]] as const) {
-    const value = flags[key];
-    if (value !== undefined) add(["sync", key], Number.isFinite(Number(value)) && value.trim() !== "" ? Number(value) : value, flag);
-  }
-  if (flags.withMeta) add(["output", "with_meta"], true, "--with-meta");
-  if (flags.withUsage) add(["output", "with_usage"], true, "--with-usage");
-  add(["provider_options", "base_url"], flags.baseUrl, "--base-url");
-  add(["schema"], flags.schema === undefined ? undefined : schemaFlag(flags.schema), "--schema");
-  return list;
-}
 
 /** Registers `run` on the program. */
 export function registerRun(program: Command): void {
@@ -105,6 +41,9 @@ export function registerRun(program: Command): void {
     .option("--wait", "batch mode: poll until the batches have ended, then merge")
     .option("--poll <seconds>", "seconds between polls with --wait (default 30)")
     .option("--resubmit", "batch mode: submit even though the same job is already pending (pays again)")
+    .option("--dry-run", "show the plan and estimated cost (loom plan) instead of running")
+    .option("--count-tokens", "with --dry-run: count input tokens with the provider instead of estimating")
+    .option("--over-cap", "run even though the estimated cost exceeds the job's spend cap (cost.max_usd)")
     .option("--json", "print progress events as JSON lines on stdout")
     .option("-q, --quiet", "print nothing but errors and the final summary")
     .addHelpText(
@@ -112,6 +51,7 @@ export function registerRun(program: Command): void {
       "\nExamples:\n  loom jobs/hello.yaml\n  loom run -f data.csv -p echo -m test --sync -c text\n  loom run jobs/summaries.yaml --sync --workers 16 -o out.csv",
     )
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
+      if (flags.dryRun) return runPlan(jobFile, flags, command);
       const overrides = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
       if (!jobFile && !flags.file) {
         throw new LoomUsageError("give a job file (loom run JOB.yaml) or a dataset with --file; see loom run --help");
@@ -139,6 +79,7 @@ export function registerRun(program: Command): void {
           force: flags.force,
           apiKey: flags.apiKey,
           wait: flags.wait,
+          overCap: flags.overCap,
           resubmit: flags.resubmit,
           ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
           signal: controller.signal,

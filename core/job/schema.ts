@@ -105,6 +105,27 @@ export const BatchSchema = v.strictObject({
   ),
 });
 
+const usdPerMillion = (what: string) =>
+  v.optional(v.pipe(v.number(`${what} must be a number`), v.minValue(0), v.description(`${what}: US dollars per million tokens.`)));
+
+/** `cost:` prices and the spend cap. */
+export const CostSchema = v.strictObject({
+  max_usd: v.optional(
+    v.pipe(v.number("max_usd must be a number"), v.minValue(0), v.description("Spend cap: a run whose estimated cost exceeds it refuses to start (unless --over-cap).")),
+  ),
+  prices: v.optional(
+    v.pipe(
+      v.strictObject({
+        input: v.pipe(v.number("input must be a number"), v.minValue(0), v.description("Input: US dollars per million tokens.")),
+        output: v.pipe(v.number("output must be a number"), v.minValue(0), v.description("Output: US dollars per million tokens.")),
+        batch_input: usdPerMillion("batch_input"),
+        batch_output: usdPerMillion("batch_output"),
+      }),
+      v.description("This model's prices, instead of Loom's table (batch prices default to half)."),
+    ),
+  ),
+});
+
 /** A whole job file. */
 export const JobSchema = v.strictObject({
   dataset: DatasetSchema,
@@ -125,6 +146,7 @@ export const JobSchema = v.strictObject({
   output: v.optional(OutputSchema),
   sync: v.optional(SyncSchema),
   batch: v.optional(BatchSchema),
+  cost: v.optional(CostSchema),
   plugins: v.optional(
     v.pipe(v.array(nonEmpty("a plugin reference")), v.description("Third-party plugins: paths relative to the job file, or package names.")),
   ),

@@ -6,6 +6,7 @@
 import { checkPlainAnswer } from "../answer-schema.ts";
 import { type BatchRunOptions, runBatch } from "../batch/jobs.ts";
 import { ResponseCache } from "../cache.ts";
+import { enforceCap, estimateJob } from "../estimate.ts";
 import { EXIT, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
@@ -61,6 +62,8 @@ async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, red
       throw new LoomUsageError(`${shown} was left as it was (answer y, or pass --force, to overwrite it)`);
     }
   }
+  // The spend cap is checked against an estimate before anything is sent.
+  if (spec.cost?.max_usd !== undefined && !options.overCap) enforceCap(await estimateJob(opened, plan, { signal }));
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
   options.onEvent?.({ type: "plan", rows: plan.rows, input: plan.input, output: plan.output, mode });
   if (mode === "batch") return await runBatch(opened, plan, options);

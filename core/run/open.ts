@@ -36,6 +36,8 @@ export interface RunOptions {
   readonly registry?: Registry;
   /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
   readonly retry?: RetryPolicy;
+  /** Run even though the estimated cost exceeds the job's spend cap (`cost.max_usd`). */
+  readonly overCap?: boolean;
 }
 
 /** A job ready for work. */

@@ -4,7 +4,8 @@
  * `base_url` (another endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  * `params.max_tokens` defaults to 1024 (the API requires one); `stop` becomes `stop_sequences`;
  * `temperature`, `top_p` and `top_k` are refused before any work, as the API version the SDK
- * speaks refuses them. Batch mode uses Message Batches (see `batch.ts`).
+ * speaks refuses them. Batch mode uses Message Batches (see `batch.ts`); token counting uses
+ * `count_tokens` (see `tokens.ts`).
  * @module
  */
 import { definePlugin } from "../../../core/plugin.ts";
@@ -13,6 +14,7 @@ import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.t
 import { toProviderError } from "./errors.ts";
 import { createBatchApi } from "./batch.ts";
 import { DEFAULT_MAX_TOKENS, messageResult, messagesBody, paramProblems } from "./request.ts";
+import { anthropicCountTokens } from "./tokens.ts";
 
 export default definePlugin({
   apiVersion: 1,
@@ -29,12 +31,14 @@ export default definePlugin({
     return {
       specificationVersion: "loom.provider.v1",
       name: "anthropic",
-      capabilities: { sync: true, batch: true, tokens: false },
+      capabilities: { sync: true, batch: true, tokens: true },
       defaultMaxTokens: DEFAULT_MAX_TOKENS,
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
       // Message Batches, over the same client, body builder and answer parser.
       batch: createBatchApi(client),
+      // `count_tokens`, over the same body builder (see `tokens.ts`).
+      countTokens: anthropicCountTokens(client),
       async generate(request, callOptions) {
         let message;
         try {

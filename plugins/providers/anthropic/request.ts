@@ -77,3 +77,22 @@ export function messageResult(message: MessageLike): GenerateResult {
     usage: { inputTokens: message.usage?.input_tokens ?? undefined, outputTokens: message.usage?.output_tokens ?? undefined },
   };
 }
+
+/**
+ * Fields of the Messages body `POST /v1/messages/count_tokens` takes (SDK 1.14's
+ * `MessageCountTokensParams`); `workspace_id` and `user_profile_id` the SDK sends as headers.
+ */
+const COUNTED = new Set([
+  "model", "messages", "system", "output_config", "thinking", "tool_choice", "tools", "cache_control", "speed",
+  "user_profile_id", "workspace_id",
+]);
+
+/**
+ * The `count_tokens` body for a request: the {@link messagesBody} sync calls and batches send,
+ * less the fields that do not change the input and that the endpoint refuses (`max_tokens`,
+ * `stop_sequences`, `metadata`, `service_tier`, …). The system prompt stays in `system` and the
+ * answer schema in `output_config.format`, so both are counted as generation would see them.
+ */
+export function countTokensBody(request: GenerateRequest): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(messagesBody(request)).filter(([key]) => COUNTED.has(key)));
+}

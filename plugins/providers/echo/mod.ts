@@ -11,6 +11,9 @@
  * - `batch_polls`: in batch mode, a batch stays `in_progress` for this many status checks
  *   (default 0: it has ended by the first check), to try `loom fetch` on a pending job.
  *
+ * Token counting (`loom tokens`) uses the same estimate as the usage columns, 4 characters a token
+ * over the system prompt and the messages.
+ *
  * Batch mode works locally: a batch is a file under `LOOM_HOME/echo-batches/`, answered when
  * its results are read.
  * @module
@@ -76,8 +79,12 @@ function answer(request: GenerateRequest, options: EchoOptions): GenerateResult 
     throw new LoomProviderError(`echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`, { status: 400 });
   }
   const text = (options.reply ?? "prompt") === "request" ? canonicalJson(request) : prompt;
-  const input = (request.system ?? "") + request.messages.map((m) => m.content).join("");
-  return { text, finishReason: "stop", usage: { inputTokens: estimateTokens(input), outputTokens: estimateTokens(text) } };
+  return { text, finishReason: "stop", usage: { inputTokens: inputTokens(request), outputTokens: estimateTokens(text) } };
+}
+
+/** A request's input tokens by {@link estimateTokens}: the system prompt and every message. */
+export function inputTokens(request: GenerateRequest): number {
+  return estimateTokens((request.system ?? "") + request.messages.map((m) => m.content).join(""));
 }
 
 /** Creates an echo provider; `home` (Loom's home) is where its local batches live. */
@@ -87,10 +94,15 @@ export function createEchoProvider(options: EchoOptions = {}, home?: string): Pr
   return {
     specificationVersion: "loom.provider.v1",
     name: "echo",
-    capabilities: { sync: true, batch: home !== undefined, tokens: false },
+    capabilities: { sync: true, batch: home !== undefined, tokens: true },
     // The options that change an answer must change the cache key too.
     cacheIdentity: { reply, ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }) },
     ...(home === undefined ? {} : { batch: echoBatch(join(home, "echo-batches"), options) }),
+    // The same estimate as the answers' usage, offline: `loom tokens` works with no key.
+    async countTokens(request, callOptions) {
+      callOptions?.signal?.throwIfAborted();
+      return inputTokens(request);
+    },
     async generate(request, callOptions) {
       if (latency > 0) await sleep(latency, undefined, { signal: callOptions?.signal });
       callOptions?.signal?.throwIfAborted();

@@ -13,6 +13,7 @@ import { googleFailure } from "./errors.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { googleBatch } from "./batch.ts";
 import { answerResult, generateContentParams, paramProblems } from "./request.ts";
+import { googleCountTokens } from "./tokens.ts";
 
 export default definePlugin({
   apiVersion: 1,
@@ -31,7 +32,7 @@ export default definePlugin({
     return {
       specificationVersion: "loom.provider.v1",
       name: "google",
-      capabilities: { sync: true, batch: true, tokens: false },
+      capabilities: { sync: true, batch: true, tokens: true },
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
       async generate(request, callOptions) {
@@ -48,6 +49,8 @@ export default definePlugin({
         // A blocked prompt (no candidate) throws: that row's own problem.
         return answerResult(response);
       },
+      // `countTokens` with the whole request, system instruction included (see `tokens.ts`).
+      countTokens: googleCountTokens(ai, ApiError),
       batch: googleBatch({ ai, ApiError, apiKey: String(options.apiKey), baseUrl: base_url, timeoutMs: timeout_ms ?? DEFAULT_TIMEOUT_MS }),
     };
   },

@@ -139,3 +139,16 @@ export function answerResult(response: GeminiAnswer): GenerateResult {
     usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
   };
 }
+
+/**
+ * The `generateContentRequest` of a `countTokens` call for a request: the model (as
+ * `models/<id>`) and the {@link wireRequest} that sync calls and batches send, with the system
+ * instruction, the contents and the generation config (the answer schema among it). Counting the
+ * whole request this way is the Gemini API's own means of counting a system instruction: the
+ * `contents` form counts contents alone, and the SDK refuses `config.systemInstruction` and
+ * `config.generationConfig` outside Vertex AI.
+ */
+export function countTokensRequest(request: GenerateRequest): Record<string, unknown> {
+  const model = /^(models|tunedModels)\//.test(request.model) ? request.model : `models/${request.model}`;
+  return { model, ...wireRequest(request) };
+}

@@ -14,4 +14,6 @@ export default chatCompletionsPlugin({
   requireBaseURL: true,
   keyOptional: true,
   configurableKeyEnv: true,
+  noTokensReason:
+    "OpenAI-compatible endpoints have no standard counting endpoint (Chat Completions has none); use a job with provider openai, anthropic or google to count",
 });

@@ -5,8 +5,9 @@
  *
  * The same code serves every endpoint that speaks the Chat Completions protocol (`openrouter`,
  * `openai-compatible`) through {@link chatCompletionsPlugin}; only `openai` itself has batch mode
- * (the Batch API, `./batch.ts`). The SDK's own retries are off: Loom retries transient errors
- * itself, the same way for every provider, and stops the run on errors no retry can fix.
+ * (the Batch API, `./batch.ts`) and token counting (`./tokens.ts`). The SDK's own retries are
+ * off: Loom retries transient errors itself, the same way for every provider, and stops the run
+ * on errors no retry can fix.
  * @module
  */
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
@@ -16,6 +17,7 @@ import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.t
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, chatCompletionResult, chatParamProblems } from "./request.ts";
+import { openaiCountTokens } from "./tokens.ts";
 
 /** How one Chat Completions endpoint differs from another. */
 export interface ChatCompletionsConfig {
@@ -37,6 +39,10 @@ export interface ChatCompletionsConfig {
   readonly batch?: boolean;
   /** Check parameters against OpenAI's own models (reasoning models refuse temperature, say). */
   readonly openaiModels?: boolean;
+  /** The endpoint has OpenAI's input-token counting (`POST /v1/responses/input_tokens`). */
+  readonly tokens?: boolean;
+  /** Why token counting is unavailable, when the endpoint has no counting. */
+  readonly noTokensReason?: string;
 }
 
 /** Checks the options: the shared connection options, `api_key_env` where allowed, `base_url` where required. */
@@ -77,8 +83,10 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
       return {
         specificationVersion: "loom.provider.v1",
         name: config.name,
-        capabilities: { sync: true, batch: config.batch === true, tokens: false },
+        capabilities: { sync: true, batch: config.batch === true, tokens: config.tokens === true },
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
+        ...(config.tokens ? { countTokens: openaiCountTokens(client, config.name) } : {}),
+        ...(!config.tokens && config.noTokensReason ? { noTokensReason: config.noTokensReason } : {}),
         cacheIdentity: base_url ? { base_url } : {},
         ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
         validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
@@ -114,4 +122,5 @@ export default chatCompletionsPlugin({
   envVars: ["OPENAI_API_KEY"],
   openaiModels: true,
   batch: true,
+  tokens: true,
 });

@@ -105,3 +105,38 @@ export function chatCompletionResult(completion: ChatCompletionLike): GenerateRe
     usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
   };
 }
+
+/**
+ * A Chat Completions object field in the Responses API's flat form: `{type, [type]: {…}}` becomes
+ * `{type, …}` (a `function` tool or tool choice, a `custom` tool, `allowed_tools`); anything else
+ * is kept as it is.
+ */
+function flattened(value: unknown): unknown {
+  if (!isObject(value) || typeof value.type !== "string" || !isObject(value[value.type])) return value;
+  const { [value.type]: inner, ...rest } = value;
+  return { ...rest, ...(inner as Record<string, unknown>) };
+}
+
+/**
+ * The body of `POST /v1/responses/input_tokens` for a request: the {@link chatCompletionBody}
+ * sync calls send, in the Responses API's shape, so the count covers what generation would be
+ * sent. The messages (the system prompt first, as a `system` message, just as Chat Completions
+ * gets it) become `input`; the answer schema (`response_format`) becomes `text.format`;
+ * `reasoning_effort` becomes `reasoning.effort`; tools, tool choice and `parallel_tool_calls`
+ * carry over (flattened to the Responses form). Sampling and output limits do not change the
+ * input and the endpoint refuses them, so they are left out.
+ */
+export function inputTokensBody(request: GenerateRequest): Record<string, unknown> {
+  const body = chatCompletionBody(request);
+  const messages = body.messages as ReadonlyArray<{ role: string; content: string }>;
+  const format = body.response_format;
+  return {
+    model: body.model,
+    input: messages.map((m) => ({ role: m.role, content: m.content })),
+    ...(format === undefined ? {} : { text: { format: flattened(format) } }),
+    ...(body.reasoning_effort === undefined ? {} : { reasoning: { effort: body.reasoning_effort } }),
+    ...(Array.isArray(body.tools) ? { tools: body.tools.map(flattened) } : {}),
+    ...(body.tool_choice === undefined ? {} : { tool_choice: flattened(body.tool_choice) }),
+    ...(body.parallel_tool_calls === undefined ? {} : { parallel_tool_calls: body.parallel_tool_calls }),
+  };
+}

@@ -1,6 +1,6 @@
 /**
  * The `openrouter` provider: OpenRouter's OpenAI-compatible Chat Completions, through the `openai`
- * SDK. Key: `OPENROUTER_API_KEY`. Model ids are `vendor/model`. It has no batch mode in Loom.
+ * SDK. Key: `OPENROUTER_API_KEY`. Model ids are `vendor/model`. It has no batch mode and no token counting in Loom.
  * @module
  */
 import { chatCompletionsPlugin } from "../openai/mod.ts";
@@ -11,4 +11,5 @@ export default chatCompletionsPlugin({
   envVars: ["OPENROUTER_API_KEY"],
   defaultBaseURL: "https://openrouter.ai/api/v1",
   noBatchReason: "OpenRouter has no batch API; re-run with --sync",
+  noTokensReason: "openrouter routes to many models and has no counting endpoint; use a job with provider openai, anthropic or google to count",
 });

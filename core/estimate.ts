@@ -1,0 +1,164 @@
+/**
+ * What a job will cost, before any money is spent (`loom plan`, `--dry-run`, the spend cap):
+ * rows and requests, the batch shards, input tokens (estimated, or counted by the provider's
+ * counting endpoint on request), the output-token assumption, and the cost in batch and in sync
+ * mode from the price table. Nothing here calls a paid endpoint.
+ * @module
+ */
+import { ShardCutter } from "./batch/submit.ts";
+import { LoomUsageError } from "./errors.ts";
+import { openJobDataset, type Plan, planJob } from "./plan.ts";
+import { costOf, type PriceSource, priceOf } from "./prices.ts";
+import { buildRequest } from "./request.ts";
+import { estimateTokens } from "./run/limits.ts";
+import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "./run/open.ts";
+import type { LoadedJob } from "./job/load.ts";
+import { count, type CountProgress } from "./tokens.ts";
+
+/** Output tokens assumed per row when neither the job nor the provider sets `max_tokens`. */
+export const ASSUMED_OUTPUT_TOKENS = 1024;
+
+/** A cost in US dollars. */
+export interface Cost {
+  readonly input: number;
+  readonly output: number;
+  readonly total: number;
+}
+
+/** A job's estimate. */
+export interface JobEstimate {
+  readonly provider: string;
+  readonly model: string;
+  readonly mode: "batch" | "sync";
+  readonly rows: number;
+  /** Rows that would be sent (the others have no prompt). */
+  readonly requests: number;
+  /** Batch shards as Loom would submit them (when the provider has a batch API). */
+  readonly shards?: ReadonlyArray<{ readonly requests: number; readonly bytes: number; readonly firstRow: number; readonly lastRow: number }>;
+  readonly inputTokens: number;
+  /** `estimate` (4 characters a token) or `counted` (the provider's counting). */
+  readonly inputSource: "estimate" | "counted";
+  /** Rows whose count failed (counted only), estimated instead. */
+  readonly countErrors?: number;
+  readonly outputTokensPerRow: number;
+  /** Where the per-row output figure comes from: the job's `max_tokens`, the provider's default, or Loom's assumption. */
+  readonly outputSource: "max_tokens" | "provider default" | "assumed";
+  readonly outputTokens: number;
+  readonly price?: PriceSource;
+  readonly cost?: { readonly batch?: Cost; readonly sync: Cost };
+  /** The job's spend cap and whether the estimate for its mode exceeds it. */
+  readonly cap?: { readonly maxUsd: number; readonly exceeded: boolean };
+}
+
+/** Options of an estimate. */
+export interface EstimateOptions {
+  /** Count input tokens with the provider's counting endpoint instead of estimating them. */
+  readonly count?: boolean;
+  readonly workers?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: CountProgress) => void;
+}
+
+/** Estimates a planned job. */
+export async function estimateJob(opened: OpenedJob, plan: Plan, options: EstimateOptions = {}): Promise<JobEstimate> {
+  const { job, provider, answerSchema } = opened;
+  const { spec } = job;
+  const maxTokens = typeof spec.params?.max_tokens === "number" ? spec.params.max_tokens : undefined;
+  const outputTokensPerRow = maxTokens ?? provider.defaultMaxTokens ?? ASSUMED_OUTPUT_TOKENS;
+  const outputSource = maxTokens !== undefined ? "max_tokens" : provider.defaultMaxTokens !== undefined ? "provider default" : "assumed";
+  const cutter = provider.batch ? new ShardCutter(provider.batch, spec.provider, spec.batch) : undefined;
+  let requests = 0;
+  let estimated = 0;
+  const reader = await openJobDataset(job, plan.format);
+  for await (const row of reader.rows) {
+    options.signal?.throwIfAborted();
+    const built = buildRequest(spec, row.fields, answerSchema?.schema);
+    if ("error" in built) continue;
+    requests++;
+    const { request } = built;
+    estimated += estimateTokens([request.system ?? "", ...request.messages.map((m) => m.content)], 0);
+    cutter?.add(row.index, { customId: `row-${row.index}`, request });
+  }
+  cutter?.close();
+  let inputTokens = estimated;
+  let inputSource: JobEstimate["inputSource"] = "estimate";
+  let countErrors: number | undefined;
+  if (options.count) {
+    const counted = await count(opened, { signal: options.signal, workers: options.workers, onProgress: options.onProgress });
+    // A row whose count failed is estimated, so the total still covers every row.
+    inputTokens = counted.total + (counted.errors ? Math.round((estimated / Math.max(requests, 1)) * Math.max(0, requests - counted.prompts)) : 0);
+    inputSource = "counted";
+    countErrors = counted.errors;
+  }
+  const outputTokens = outputTokensPerRow * requests;
+  const price = priceOf(spec.provider, spec.model, spec.cost?.prices && {
+    input: spec.cost.prices.input,
+    output: spec.cost.prices.output,
+    ...(spec.cost.prices.batch_input === undefined ? {} : { batchInput: spec.cost.prices.batch_input }),
+    ...(spec.cost.prices.batch_output === undefined ? {} : { batchOutput: spec.cost.prices.batch_output }),
+  });
+  const mode = spec.mode ?? "batch";
+  const cost = price && {
+    ...(provider.batch ? { batch: costOf(price.price, "batch", inputTokens, outputTokens) } : {}),
+    sync: costOf(price.price, "sync", inputTokens, outputTokens),
+  };
+  const maxUsd = spec.cost?.max_usd;
+  const modeCost = cost && (mode === "batch" ? cost.batch : cost.sync);
+  return {
+    provider: spec.provider,
+    model: spec.model,
+    mode,
+    rows: plan.rows,
+    requests,
+    ...(cutter
+      ? { shards: cutter.shards.map((s) => ({ requests: s.requests, bytes: s.bytes, firstRow: s.rows[0], lastRow: s.rows[s.rows.length - 1] })) }
+      : {}),
+    inputTokens,
+    inputSource,
+    ...(countErrors === undefined ? {} : { countErrors }),
+    outputTokensPerRow,
+    outputSource,
+    outputTokens,
+    ...(price ? { price } : {}),
+    ...(cost ? { cost } : {}),
+    ...(maxUsd === undefined ? {} : { cap: { maxUsd, exceeded: modeCost === undefined || modeCost.total > maxUsd } }),
+  };
+}
+
+/** Formats dollars for people: cents from a dollar up, more digits for small sums. */
+export function usd(amount: number): string {
+  return `$${amount.toFixed(amount >= 1 || amount === 0 ? 2 : amount >= 0.01 ? 4 : 6)}`;
+}
+
+/**
+ * Stops a run whose estimate exceeds the job's spend cap (or cannot be priced against it).
+ * @throws LoomUsageError naming the estimate, the cap and the way past it.
+ */
+export function enforceCap(estimate: JobEstimate): void {
+  if (!estimate.cap?.exceeded) return;
+  const cost = estimate.cost && (estimate.mode === "batch" ? estimate.cost.batch : estimate.cost.sync);
+  if (!cost) {
+    throw new LoomUsageError(
+      `the job has a spend cap (cost.max_usd ${usd(estimate.cap.maxUsd)}) but Loom has no price for ${estimate.provider} ${estimate.model}; ` +
+        "give the model's prices in cost.prices, or pass --over-cap to run anyway",
+    );
+  }
+  throw new LoomUsageError(
+    `the estimated cost, ${usd(cost.total)} in ${estimate.mode} mode (${estimate.inputTokens} input tokens ${estimate.inputSource === "counted" ? "counted" : "estimated"}, ` +
+      `up to ${estimate.outputTokens} output tokens), exceeds the spend cap of ${usd(estimate.cap.maxUsd)} (cost.max_usd); ` +
+      "see it with loom plan, raise the cap, or pass --over-cap to run anyway",
+  );
+}
+
+/** Plans and estimates a job without running it (`loom plan`, `--dry-run`). */
+export function planJobCost(job: LoadedJob, options: RunOptions & EstimateOptions = {}): Promise<{ plan: Plan; estimate: JobEstimate }> {
+  return withSecretsScrubbed(options, async () => {
+    const opened = await openJob(job, options);
+    try {
+      const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+      return { plan, estimate: await estimateJob(opened, plan, options) };
+    } finally {
+      await opened.provider.dispose?.();
+    }
+  });
+}

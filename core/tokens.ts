@@ -1,0 +1,104 @@
+/**
+ * Counting a job's input tokens with the provider's own counting (`loom tokens`): every prompt,
+ * system prompt included, `workers` at a time, without generating anything. A row whose count
+ * fails is an error in the tally, never the end of the count; a refused key ends it.
+ * @module
+ */
+import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
+import type { LoadedJob } from "./job/load.ts";
+import { openJobDataset, planJob } from "./plan.ts";
+import { buildRequest } from "./request.ts";
+import { orderedPool } from "./run/ordered-pool.ts";
+import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "./run/open.ts";
+import { withRetries } from "./run/retry.ts";
+
+/** Default number of counting calls at once. */
+export const DEFAULT_COUNT_WORKERS = 8;
+
+/** Progress of a count. */
+export interface CountProgress {
+  readonly total: number;
+  readonly done: number;
+  readonly errors: number;
+  /** Tokens counted so far. */
+  readonly tokens: number;
+}
+
+/** The outcome of a count. */
+export interface TokenCount {
+  readonly provider: string;
+  readonly model: string;
+  readonly total: number;
+  /** Prompts counted (rows with a prompt). */
+  readonly prompts: number;
+  readonly errors: number;
+  /** The first few row errors, for the user to see why. */
+  readonly samples: readonly string[];
+}
+
+/** Options of a count. */
+export interface CountOptions extends RunOptions {
+  readonly workers?: number;
+  readonly onProgress?: (progress: CountProgress) => void;
+}
+
+/** Why a provider cannot count, as the CLI prints it after "Token counting not available: ". */
+export class TokensUnavailableError extends LoomUsageError {
+  constructor(reason: string) {
+    super(`Token counting not available: ${reason}`);
+    this.name = "TokensUnavailableError";
+  }
+}
+
+/** Counts the input tokens of every prompt of a job. */
+export function countJobTokens(job: LoadedJob, options: CountOptions = {}): Promise<TokenCount> {
+  return withSecretsScrubbed(options, async (redact) => {
+    const opened = await openJob(job, options);
+    try {
+      return await count(opened, options, redact);
+    } finally {
+      await opened.provider.dispose?.();
+    }
+  });
+}
+
+/** Counts with an opened job's provider. */
+export async function count(opened: OpenedJob, options: CountOptions, redact: (text: string) => string = (t) => t): Promise<TokenCount> {
+  const { job, provider } = opened;
+  const counter = provider.countTokens?.bind(provider);
+  if (!counter || !provider.capabilities.tokens) {
+    throw new TokensUnavailableError(provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`);
+  }
+  const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields, checkOutput: false });
+  const reader = await openJobDataset(job, plan.format);
+  const tally = { total: plan.rows, done: 0, errors: 0, tokens: 0 };
+  const samples: string[] = [];
+  const fail = (message: string) => {
+    tally.errors++;
+    if (samples.length < 5) samples.push(redact(message));
+  };
+  const workers = options.workers ?? job.spec.sync?.workers ?? DEFAULT_COUNT_WORKERS;
+  const results = orderedPool(reader.rows, async (row) => {
+    const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
+    if ("error" in built) return { row: row.index, error: built.error };
+    try {
+      const n = await withRetries(() => counter(built.request, { signal: options.signal }), { signal: options.signal, policy: options.retry });
+      if (!Number.isInteger(n) || n < 0) throw new LoomError(`provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`);
+      return { row: row.index, tokens: n };
+    } catch (error) {
+      // A refused key fails every row alike: the count stops.
+      if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      return { row: row.index, error: errorMessage(error) };
+    }
+  }, { concurrency: workers, window: workers * 64 });
+  let prompts = 0;
+  for await (const result of results) {
+    tally.done++;
+    if ("tokens" in result) {
+      prompts++;
+      tally.tokens += result.tokens ?? 0;
+    } else fail(`row ${result.row + 1}: ${result.error}`);
+    options.onProgress?.({ ...tally });
+  }
+  return { provider: job.spec.provider, model: job.spec.model, total: tally.tokens, prompts, errors: tally.errors, samples };
+}
