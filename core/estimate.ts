@@ -66,7 +66,8 @@ export async function estimateJob(opened: OpenedJob, plan: Plan, options: Estima
   const maxTokens = typeof spec.params?.max_tokens === "number" ? spec.params.max_tokens : undefined;
   const outputTokensPerRow = maxTokens ?? provider.defaultMaxTokens ?? ASSUMED_OUTPUT_TOKENS;
   const outputSource = maxTokens !== undefined ? "max_tokens" : provider.defaultMaxTokens !== undefined ? "provider default" : "assumed";
-  const cutter = provider.batch ? new ShardCutter(provider.batch, spec.provider, spec.batch) : undefined;
+  // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
+  const cutter = provider.batch && (spec.mode ?? "batch") === "batch" ? new ShardCutter(provider.batch, spec.provider, spec.batch) : undefined;
   let requests = 0;
   let estimated = 0;
   const reader = await openJobDataset(job, plan.format);

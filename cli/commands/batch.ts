@@ -6,7 +6,7 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { STATE_MEANING } from "../../core/batch/fetch.ts";
-import { cancelJob, fetchJobs, forgetJob, type JobCommandOptions, jobStatus, listJobs, retryJob } from "../../core/batch/jobs.ts";
+import { adoptBatch, cancelJob, fetchJobs, forgetJob, type JobCommandOptions, jobStatus, listJobs, retryJob } from "../../core/batch/jobs.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
 import { EXIT, errorMessage, LoomError } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
@@ -58,12 +58,16 @@ interface CommonFlags {
   json?: boolean;
 }
 
-function optionsOf(flags: CommonFlags & { force?: boolean; keep?: boolean; wait?: boolean; poll?: string }, onEvent?: JobCommandOptions["onEvent"]): JobCommandOptions {
+function optionsOf(
+  flags: CommonFlags & { force?: boolean; keep?: boolean; wait?: boolean; poll?: string },
+  onEvent?: JobCommandOptions["onEvent"],
+): JobCommandOptions {
   const poll = flags.poll === undefined ? undefined : Number(flags.poll);
   if (poll !== undefined && !(poll > 0)) throw new LoomError("--poll takes a number of seconds greater than 0", { exitCode: EXIT.usage });
   return {
     apiKey: flags.apiKey,
     force: flags.force,
+    mergeAnyway: flags.force,
     keep: flags.keep,
     wait: flags.wait,
     ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
@@ -112,9 +116,10 @@ export function registerBatch(program: Command): void {
         if (result.summary) {
           out(summaryLine(result.summary));
           if (exitCodeFor(result.summary) !== EXIT.ok) failed = true;
-          if (result.summary.errors > 0) {
-            out(`  ${result.summary.errors} row(s) failed (reasons in llm_error); \`loom retry ${result.record.id}\` submits them again`);
-          } else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);
+          const retryable = result.record.merged?.retryable ?? result.summary.errors;
+          if (result.summary.errors > 0) out(`  ${result.summary.errors} row(s) failed (reasons in llm_error)`);
+          if (retryable > 0) out(`  \`loom retry ${result.record.id}\` submits the ${retryable} that a retry could fix`);
+          else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);
         }
       }
       if (failed) process.exitCode = EXIT.failed;
@@ -181,9 +186,11 @@ export function registerBatch(program: Command): void {
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .action(async (id: string, flags: CommonFlags) => {
-      const record = await cancelJob(id, optionsOf(flags));
+      const { record, failed } = await cancelJob(id, optionsOf(flags));
       printJob(record);
+      for (const f of failed) process.stderr.write(`loom: batch ${f.shard + 1} could not be cancelled: ${f.error}\n`);
       out(`cancellation requested; \`loom fetch --id ${record.id}\` merges what finished once the batches have ended`);
+      if (failed.length) process.exitCode = EXIT.failed;
     });
 
   program
@@ -198,6 +205,18 @@ export function registerBatch(program: Command): void {
         return;
       }
       out(`job ${record.id}: submitted ${rows} row(s) again; \`loom fetch --id ${record.id}\` merges them once done`);
+    });
+
+  program
+    .command("adopt")
+    .description("settle a batch whose submission was cut off: it is BATCH_ID, or (--none) it was never created")
+    .argument("<id>", "job id")
+    .argument("[batch-id]", "the provider's batch id that is the lost batch")
+    .option("--none", "no batch was created: the next run of the job submits it")
+    .action(async (id: string, batchId: string | undefined, flags: { none?: boolean }) => {
+      if ((batchId === undefined) === !flags.none) throw new LoomError("give the batch id, or --none (not both)", { exitCode: EXIT.usage });
+      const record = await adoptBatch(id, batchId, {});
+      out(batchId ? `job ${record.id}: adopted ${batchId}` : `job ${record.id}: the batch will be submitted on the next run of the job`);
     });
 
   program

@@ -84,7 +84,7 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
   out(`plan: ${e.rows} rows from ${displayPath(plan.input)} → ${displayPath(plan.output)} (${e.provider} ${e.model}, ${e.mode} mode)`);
   out(`  requests: ${thousands(e.requests)}${e.rows > e.requests ? ` (${e.rows - e.requests} row${e.rows - e.requests === 1 ? " has" : "s have"} no prompt and ${e.rows - e.requests === 1 ? "is" : "are"} not sent)` : ""}`);
   if (e.shards) {
-    out(`  batches: ${e.shards.length}${e.mode === "sync" ? " (if run in batch mode)" : ""}`);
+    out(`  batches: ${e.shards.length}`);
     for (const [i, s] of e.shards.entries()) {
       out(`    batch ${i + 1}: rows ${s.firstRow + 1}–${s.lastRow + 1}, ${thousands(s.requests)} requests, ${thousands(s.bytes)} bytes`);
     }
@@ -114,6 +114,7 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
 export async function runPlan(jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command): Promise<void> {
   const job = await jobFrom(jobFile, flags, command);
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new LoomUsageError("--workers takes a whole number of at least 1");
   const progress = flags.countTokens ? countProgress(Boolean(flags.json)) : undefined;
   try {
     const { plan, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });

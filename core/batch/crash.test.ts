@@ -361,11 +361,20 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
         const refused = await s.run(args);
         assert.equal(refused.code, 1, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
         assert.ok(refused.stderr.includes(lost), `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`);
-        assert.match(refused.stderr, new RegExp(`loom forget ${job.id} --force`));
+        assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
         assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
       }
       assert.ok(!existsSync(s.output));
       assert.equal((await onlyJob(s)).status, "submitting");
+      // The user settles it: that batch is the lost one. The rerun then submits only batch 3.
+      const adopted = await s.run(["adopt", job.id, lost]);
+      assert.equal(adopted.code, 0, adopted.stderr);
+      const rerun = await s.run(["run", "job.yaml"]);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.equal(s.creations(), SHARDS, "one batch per shard, the adopted one included");
+      const fetched = await s.run(["fetch", "--id", job.id]);
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assertComplete(s);
     });
   });
 

@@ -42,6 +42,8 @@ export interface FetchContext {
   readonly onEvent?: RunEventHandler;
   /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
   readonly retry?: RetryPolicy;
+  /** Scrubs secrets from provider messages before they are saved or merged. */
+  readonly redact?: (text: string) => string;
 }
 
 /** Asks the provider for the status of every shard that has not ended; saves the record. */
@@ -53,7 +55,7 @@ export async function refreshShards(ctx: FetchContext, record: JobRecord): Promi
       shard.state = status.state;
       shard.providerState = status.providerState;
       shard.counts = status.counts;
-      shard.message = status.message;
+      shard.message = status.message === undefined ? undefined : (ctx.redact ?? String)(status.message);
       // OpenAI calls a batch whose every request failed "completed": say what it is.
       const { total, succeeded, failed } = status.counts ?? {};
       if (status.state === "completed" && total && failed === total && !succeeded) {
@@ -63,7 +65,7 @@ export async function refreshShards(ctx: FetchContext, record: JobRecord): Promi
       // A key that stopped working stops the fetch; anything else is "unknown" until next time.
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
       shard.state = "unknown";
-      shard.message = errorMessage(error);
+      shard.message = (ctx.redact ?? String)(errorMessage(error));
     }
     shard.checkedAt = new Date().toISOString();
   }
@@ -112,13 +114,13 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord, job
             yield { i, r: outcome.result };
           } else {
             errors++;
-            yield { i, e: outcome.error, k: outcome.kind };
+            yield { i, e: (ctx.redact ?? String)(outcome.error), k: outcome.kind };
           }
         }
       } catch (error) {
         // A download that broke off is tried again whole; unreadable results are kept as far as they go.
         if (ctx.signal?.aborted || error instanceof LoomProviderError || (error as { retryable?: unknown }).retryable !== undefined) throw error;
-        unreadable = errorMessage(error);
+        unreadable = (ctx.redact ?? String)(errorMessage(error));
       }
     }
     await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
@@ -192,10 +194,13 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
     current = { shard, outcomes };
     return current;
   };
-  const counts = { ok: 0, errors: 0 };
+  const counts = { ok: 0, errors: 0, unsent: 0 };
   const resultOf = async (row: DatasetRow): Promise<RowResult> => {
     const built = buildRequest(job.spec, row.fields, options.responseSchema);
-    if ("error" in built) return { row, outcome: "error", error: built.error };
+    if ("error" in built) {
+      counts.unsent++;
+      return { row, outcome: "error", error: built.error };
+    }
     const inRange = await shardOf(row.index);
     let outcome = inRange?.outcomes.get(row.index);
     const again = retried.get(row.index);
@@ -222,6 +227,6 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
   await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
   failpoint("fetch:merged");
   record.status = "merged";
-  record.merged = { at: new Date().toISOString(), ...counts };
+  record.merged = { at: new Date().toISOString(), ok: counts.ok, errors: counts.errors, retryable: counts.errors - counts.unsent };
   return { rows: plan.rows, ok: counts.ok, cached: 0, errors: counts.errors, output: plan.output, elapsedMs: Date.now() - started };
 }

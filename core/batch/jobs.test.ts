@@ -4,7 +4,9 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } 
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomUsageError } from "../errors.ts";
+import { LoomInterruptedError, LoomProviderError, LoomUsageError } from "../errors.ts";
+import { Registry } from "../registry.ts";
+import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { loadJob } from "../job/load.ts";
 import { runJob } from "../run/job.ts";
 import { tempDir } from "../test-support/temp.ts";
@@ -76,7 +78,7 @@ describe("batch jobs (echo)", () => {
   it("merges what finished before a cancel, and gives the rest a reason", async () => {
     const t = setup("{ batch_polls: 3 }");
     const { job } = await t.submit();
-    const cancelled = await cancelJob(job!.id, t.opts);
+    const { record: cancelled } = await cancelJob(job!.id, t.opts);
     assert.deepEqual(cancelled.shards.map((s) => s.state), ["cancelled", "cancelled", "cancelled"]);
     const [fetched] = await fetchJobs([job!.id], t.opts);
     assert.ok(!("error" in fetched) && fetched.summary?.errors === 7);
@@ -91,7 +93,7 @@ describe("batch jobs (echo)", () => {
     appendFileSync(join(t.dir, "in.csv"), "8,hotel\n");
     await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => e instanceof LoomUsageError && /changed since job .* was submitted.*--force/.test(e.message));
     assert.equal(existsSync(join(t.dir, "out.csv")), false);
-    const [forced] = await fetchJobs([job!.id], { ...t.opts, force: true });
+    const [forced] = await fetchJobs([job!.id], { ...t.opts, mergeAnyway: true });
     assert.ok(!("error" in forced) && forced.summary?.rows === 8);
     assert.match(t.output()[7].llm_error, /never submitted/);
   });
@@ -115,5 +117,77 @@ describe("batch jobs (echo)", () => {
     const summary = await t.submit({ wait: true, pollMs: 1 });
     assert.deepEqual([summary.ok, summary.errors, summary.job], [7, 0, undefined]);
     assert.equal(t.output().length, 7);
+  });
+
+  it("adopts a batch whose creation answer was lost, instead of creating a second one", async () => {
+    const t = setup();
+    let submits = 0;
+    const registry = new Registry();
+    registry.register({
+      apiVersion: 1,
+      kind: "provider",
+      name: "lossy",
+      create: (_options, context) => {
+        const echo = createEchoProvider({}, context.home);
+        const batch = echo.batch!;
+        return {
+          ...echo,
+          name: "lossy",
+          batch: {
+            ...batch,
+            find: batch.find!.bind(batch),
+            // The first create succeeds at the provider, but its answer never arrives.
+            async submit(items, label, options) {
+              submits++;
+              const handle = await batch.submit(items, label, options);
+              if (submits === 1) throw new LoomProviderError("lossy: connection reset", { retryable: true });
+              return handle;
+            },
+          },
+        };
+      },
+    });
+    writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: echo", "provider: lossy"));
+    const { job } = await t.submit({ registry, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, maxTotalWaitMs: 100 } });
+    assert.equal(submits, 3, "shard 1 was adopted after the lost answer; shards 2 and 3 were created once each");
+    assert.equal(readdirSync(join(t.env.LOOM_HOME, "echo-batches")).length, 3);
+    const [fetched] = await fetchJobs([job!.id], { ...t.opts, registry });
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7);
+  });
+
+  it("cancels a submission that was interrupted: the unsent batches are never sent", async () => {
+    const t = setup("{ batch_polls: 5 }");
+    const controller = new AbortController();
+    await assert.rejects(
+      t.submit({ signal: controller.signal, onEvent: (e) => e.type === "shard" && controller.abort() }),
+      (e: unknown) => e instanceof LoomInterruptedError && /run the same job again/.test(e.message),
+    );
+    const [record] = (await listJobs(t.opts)).records;
+    assert.deepEqual([record.status, record.shards.filter((s) => s.handle).length], ["submitting", 1]);
+    const { record: cancelled } = await cancelJob(record.id, t.opts);
+    assert.deepEqual(cancelled.shards.map((s) => s.state), ["cancelled", "cancelled", "cancelled"]);
+    const [fetched] = await fetchJobs([record.id], t.opts);
+    assert.ok(!("error" in fetched) && fetched.summary?.errors === 7);
+    assert.equal(readdirSync(join(t.env.LOOM_HOME, "echo-batches")).length, 1, "the two unsent batches were never created");
+    assert.match(t.output()[6].llm_error, /cancelled/);
+  });
+
+  it("submits a job once when two runs of it start together", async () => {
+    const t = setup("{ batch_polls: 5 }");
+    const results = await Promise.allSettled([t.submit(), t.submit()]);
+    const ok = results.filter((r) => r.status === "fulfilled");
+    assert.equal(ok.length, 1, results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok")).join("; "));
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.match(String(failed.reason), /being submitted by another Loom|already submitted/);
+    assert.equal((await listJobs(t.opts)).records.length, 1);
+  });
+
+  it("retries nothing when the input changed since submission", async () => {
+    const t = setup("{ fail_on: BAD }");
+    const { job } = await t.submit();
+    await fetchJobs([job!.id], t.opts);
+    writeFileSync(join(t.dir, "in.csv"), `id,text\n0,inserted\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+    await assert.rejects(retryJob(job!.id, t.opts), /changed since job .* was submitted.*nothing was submitted again/);
+    assert.equal((await listJobs(t.opts)).records[0].shards.length, 3);
   });
 });

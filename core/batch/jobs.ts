@@ -8,7 +8,8 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkPlainAnswer } from "../answer-schema.ts";
-import { LoomError, LoomUsageError } from "../errors.ts";
+import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
+import { withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan, planJob } from "../plan.ts";
@@ -19,7 +20,7 @@ import { loomHome } from "../runtime.ts";
 import type { BatchApi } from "../spec/provider.ts";
 import { allEnded, mergeJob, refreshShards, saveShardResults, TERMINAL } from "./fetch.ts";
 import { type JobRecord, JobStore } from "./store.ts";
-import { customIdOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
+import { adoptShard, assertSameInput, customIdOf, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
 
 /** Batch options of `runJob` and the batch commands. */
 export interface BatchRunOptions {
@@ -31,6 +32,8 @@ export interface BatchRunOptions {
   readonly resubmit?: boolean;
   /** Keep the job's record after a merge (it is removed once every row has an answer). */
   readonly keep?: boolean;
+  /** Merge even though the input changed since submission (`fetch --force`). */
+  readonly mergeAnyway?: boolean;
 }
 
 /** Default time between polls while waiting. */
@@ -59,11 +62,25 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     signal: options.signal,
     onEvent: options.onEvent,
     retry: options.retry,
+  }).catch((error) => {
+    if (options.signal?.aborted) {
+      throw new LoomInterruptedError("interrupted while submitting; run the same job again to finish submitting it (no batch is paid for twice)");
+    }
+    throw error;
   });
   if (!options.wait) {
     return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };
   }
-  const outcome = await fetchOpened(opened, store, record, options, plan);
+  let outcome;
+  try {
+    outcome = await fetchOpened(opened, store, record, options, plan);
+  } catch (error) {
+    if (options.signal?.aborted) {
+      throw new LoomInterruptedError(`interrupted while waiting; job ${record.id} is submitted and goes on: \`loom fetch --id ${record.id}\` gets it`);
+    }
+    throw error;
+  }
+  if (outcome.alreadyMerged) throw new LoomUsageError(`job ${record.id} was merged meanwhile by another Loom, into ${outcome.record.output}`);
   if (!outcome.summary) throw new LoomError(`job ${record.id} has not ended`);
   return outcome.summary;
 }
@@ -92,7 +109,7 @@ export interface FetchOutcome {
 /** Fetches one opened job: statuses, then (once all ended) results and the merge. */
 async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord, options: RunOptions & BatchRunOptions, plan?: Plan): Promise<FetchOutcome> {
   const batch = batchOf(opened);
-  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry };
+  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry, redact: opened.redact };
   const unlock = await store.lock(record.id);
   try {
     // Read again under the lock: another process may have moved the job on, or merged it.
@@ -123,10 +140,10 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
       responseSchema,
       check: opened.answerSchema?.check ?? checkPlainAnswer,
       added: (result) => addedValues(plan!, job, result),
-      force: options.force,
+      force: options.mergeAnyway,
     });
-    // A job with failed rows stays, so `loom retry` can send them again.
-    const removed = !options.keep && summary.errors === 0;
+    // A job with rows a retry could fix stays, so `loom retry` can send them again.
+    const removed = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
     if (removed) await store.remove(record.id);
     else await store.save(record);
     options.onEvent?.({ type: "done", summary });
@@ -212,7 +229,7 @@ export async function jobStatus(id: string, options: JobCommandOptions): Promise
     const unlock = await store.lock(record.id);
     try {
       const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({ store, batch: batchOf(opened), signal: options.signal, retry: options.retry }, fresh);
+      await refreshShards({ store, batch: batchOf(opened), signal: options.signal, retry: options.retry, redact: opened.redact }, fresh);
       return fresh;
     } finally {
       await unlock();
@@ -225,8 +242,12 @@ export function listJobs(options: RunOptions): ReturnType<JobStore["list"]> {
   return storeFor(options).list();
 }
 
-/** Asks the provider to cancel every shard of a job that has not ended; returns the record. */
-export async function cancelJob(id: string, options: JobCommandOptions): Promise<JobRecord> {
+/**
+ * Asks the provider to cancel every shard of a job that has not ended, and marks the shards not
+ * submitted yet as cancelled (they are never sent). Returns the record and the shards whose
+ * cancellation failed (each with why); the others are cancelled even when one fails.
+ */
+export async function cancelJob(id: string, options: JobCommandOptions): Promise<{ record: JobRecord; failed: Array<{ shard: number; error: string }> }> {
   const store = storeFor(options);
   const record = await findJob(store, id);
   return withJob(record, options, async (opened) => {
@@ -234,16 +255,48 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
     const unlock = await store.lock(record.id);
     try {
       const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({ store, batch, signal: options.signal, retry: options.retry }, fresh);
-      for (const shard of fresh.shards) {
-        if (shard.handle && !(shard.state && TERMINAL.has(shard.state))) await batch.cancel(shard.handle, { signal: options.signal });
+      if (fresh.shards.some((s) => !s.handle && s.submittingSince)) {
+        throw new LoomUsageError(`job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`);
       }
-      await refreshShards({ store, batch, signal: options.signal, retry: options.retry }, fresh);
-      return fresh;
+      const ctx = { store, batch, signal: options.signal, retry: options.retry, redact: opened.redact };
+      await refreshShards(ctx, fresh);
+      const failed: Array<{ shard: number; error: string }> = [];
+      for (const shard of fresh.shards) {
+        if (!shard.handle) {
+          shard.state = "cancelled";
+          shard.message = "cancelled before it was submitted";
+        } else if (!(shard.state && TERMINAL.has(shard.state))) {
+          await withRetries(() => batch.cancel(shard.handle!, { signal: options.signal }), retryOf(ctx)).catch((error) => {
+            if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+            failed.push({ shard: shard.index, error: errorMessage(error) });
+          });
+        }
+      }
+      if (fresh.status === "submitting") fresh.status = "pending";
+      await refreshShards(ctx, fresh);
+      return { record: fresh, failed };
     } finally {
       await unlock();
     }
   });
+}
+
+/**
+ * Settles a shard whose submission was cut off when Loom could not tell whether the provider
+ * created it: `batchId` is that batch, or (undefined) no batch was created and the next run
+ * submits it again.
+ */
+export async function adoptBatch(id: string, batchId: string | undefined, options: JobCommandOptions): Promise<JobRecord> {
+  const store = storeFor(options);
+  const found = await findJob(store, id);
+  const unlock = await store.lock(found.id);
+  try {
+    const record = (await store.load(found.id)) ?? found;
+    await adoptShard(store, record, batchId);
+    return record;
+  } finally {
+    await unlock();
+  }
 }
 
 /** Removes a job's record; a pending job only with `force` (its batches would be lost track of). */
@@ -274,6 +327,7 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
       if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
         throw new LoomUsageError(`job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`);
       }
+      await assertSameInput(record.input.path, record, "nothing was submitted again");
       const check = opened.answerSchema?.check ?? checkPlainAnswer;
       const good = new Set<number>();
       for (const shard of record.shards) {
@@ -304,7 +358,7 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
       record.status = "submitting";
       delete record.merged;
       await store.save(record);
-      await submitPlanned(ctx, record);
+      await submitPlanned(ctx, record, true);
       return { record, rows };
     } finally {
       await unlock();

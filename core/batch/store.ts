@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { link, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -69,7 +69,13 @@ export interface JobRecord {
   readonly rows: number;
   shards: ShardRecord[];
   /** Set by a merge: how the rows ended. */
-  merged?: { readonly at: string; readonly ok: number; readonly errors: number };
+  merged?: {
+    readonly at: string;
+    readonly ok: number;
+    readonly errors: number;
+    /** Errors a retry could fix (the others are rows with no prompt, never sent). */
+    readonly retryable?: number;
+  };
 }
 
 /** One saved outcome of a row: `r` an answer, or `e` an error (`k` its kind). */
@@ -100,7 +106,8 @@ export class JobStore {
   /** Saves a record (atomically), stamping `updatedAt`. */
   async save(record: JobRecord): Promise<void> {
     record.updatedAt = new Date().toISOString();
-    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [JSON.stringify(record, null, 2) + "\n"], PRIVATE);
+    // Compact: a retry's row list can be long, and the record is rewritten at every step.
+    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [JSON.stringify(record) + "\n"], PRIVATE);
   }
 
   /** The record of job `id`, or undefined. */
@@ -188,35 +195,62 @@ export class JobStore {
   async lock(id: string): Promise<() => Promise<void>> {
     const dir = this.#jobDir(id);
     if (!(await stat(dir).catch(() => undefined))) return async () => {};
-    const path = join(dir, "lock");
-    const me = `${process.pid}@${hostname()}`;
-    // The lock appears with its holder already written (a hard link is created atomically), so
-    // no one ever reads an empty lock and mistakes it for an abandoned one.
-    const mine = join(dir, `lock.${process.pid}.${randomBytes(4).toString("hex")}`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        await writeFile(mine, me, { mode: 0o600 });
-        await link(mine, path);
-        await rm(mine, { force: true });
-        let released = false;
-        return async () => {
-          if (!released) await rm(path, { force: true });
-          released = true;
-        };
-      } catch (error) {
-        await rm(mine, { force: true });
-        const code = (error as { code?: string }).code;
-        if (code === "ENOENT") return async () => {}; // removed meanwhile
-        if (code !== "EEXIST") throw error;
-        const holder = await readFile(path, "utf8").catch(() => "");
-        const [pid, host] = holder.split("@");
-        const gone = holder === "" || (host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid)));
-        if (!gone) {
-          throw new LoomUsageError(`job ${id} is being worked on by another Loom (process ${holder}); try again when it is done`);
+    return takeLock(dir, "lock", `job ${id} is being worked on by another Loom`);
+  }
+
+  /**
+   * Takes the lock of a job's key (its spec and input), held from the check for an identical
+   * pending job until the new job's record is saved: two `loom run` of the same job at once then
+   * submit it once.
+   */
+  async lockKey(key: string): Promise<() => Promise<void>> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return takeLock(this.dir, `.submit-${key.slice(0, 32)}.lock`, "the same job is being submitted by another Loom");
+  }
+}
+
+/**
+ * Takes the lock file `name` in `dir`. It appears with its holder already written (a hard link is
+ * created atomically), so no one reads an empty lock. A lock whose holder is gone is renamed
+ * aside first, and only taken over if what was renamed is still that holder's.
+ */
+async function takeLock(dir: string, name: string, busy: string): Promise<() => Promise<void>> {
+  const path = join(dir, name);
+  const me = `${process.pid}@${hostname()}`;
+  const mine = join(dir, `${name}.${process.pid}.${randomBytes(4).toString("hex")}`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(mine, me, { mode: 0o600 });
+      await link(mine, path);
+      await rm(mine, { force: true });
+      let released = false;
+      return async () => {
+        if (!released) await rm(path, { force: true });
+        released = true;
+      };
+    } catch (error) {
+      await rm(mine, { force: true });
+      const code = (error as { code?: string }).code;
+      if (code === "ENOENT") return async () => {}; // the job's folder was removed meanwhile
+      if (code !== "EEXIST") throw error;
+      const holder = await readFile(path, "utf8").catch(() => undefined);
+      if (holder === undefined) continue; // released just now: try again
+      const [pid, host] = holder.split("@");
+      const gone = host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid));
+      if (!gone) throw new LoomUsageError(`${busy} (process ${holder}); try again when it is done`);
+      // Two processes may find the same dead holder: only the one whose rename moves it goes on.
+      const aside = `${mine}.stale`;
+      if (await rename(path, aside).then(() => true, () => false)) {
+        const moved = await readFile(aside, "utf8").catch(() => "");
+        if (moved !== holder) {
+          // A live process took it over meanwhile: give its lock back.
+          await link(aside, path).catch(() => {});
+          await rm(aside, { force: true });
+          throw new LoomUsageError(`${busy}; try again when it is done`);
         }
-        await rm(path, { force: true });
+        await rm(aside, { force: true });
       }
     }
-    throw new LoomUsageError(`cannot lock job ${id}; another Loom keeps taking it`);
   }
+  throw new LoomUsageError(`${busy}; it keeps taking the lock`);
 }

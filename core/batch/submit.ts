@@ -68,6 +68,14 @@ export function shardFinder(shards: readonly ShardRecord[]): (index: number) => 
   };
 }
 
+/** Throws when the input is not the one the job was submitted with (`what` says what was held back). */
+export async function assertSameInput(path: string, record: JobRecord, what: string): Promise<void> {
+  if ((await fingerprintInput(path)).sha256 === record.input.sha256) return;
+  throw new LoomUsageError(
+    `${path} changed since job ${record.id} was submitted, and rows are matched by position; ${what}. Restore the input, or submit the job anew`,
+  );
+}
+
 /** The label of a shard: how the provider's copy of it is found again. */
 export function labelOf(record: Pick<JobRecord, "id">, shard: number): BatchLabel {
   return { job: record.id, shard, name: `loom-${record.id}-${shard}` };
@@ -146,9 +154,27 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
   const { job, plan, store } = ctx;
   const input = await fingerprintInput(plan.input);
   const key = createHash("sha256").update(canonicalJson({ spec: job.spec, input: input.sha256 })).digest("hex");
-  const same = (await store.list()).records.filter((r) => r.key === key && r.status !== "merged");
-  const interrupted = same.find((r) => r.status === "submitting");
-  if (interrupted) return await completeSubmission(ctx, interrupted);
+  // Held until the new record is saved, so two runs of the same job at once submit it once.
+  const unlockKey = await store.lockKey(key);
+  let record: JobRecord;
+  try {
+    const same = (await store.list()).records.filter((r) => r.key === key && r.status !== "merged");
+    const interrupted = same.find((r) => r.status === "submitting");
+    if (interrupted) {
+      await unlockKey();
+      return await completeSubmission(ctx, interrupted);
+    }
+    record = await planRecord(ctx, key, input, same);
+  } finally {
+    await unlockKey();
+  }
+  failpoint("submit:planned");
+  return await completeSubmission(ctx, record, true);
+}
+
+/** Plans a new job's shards and saves its record (the caller holds the key's lock). */
+async function planRecord(ctx: SubmitContext, key: string, input: InputFingerprint, same: readonly JobRecord[]): Promise<JobRecord> {
+  const { job, plan, store } = ctx;
   if (same.length && !ctx.resubmit) {
     const r = same[same.length - 1];
     throw new LoomUsageError(
@@ -189,29 +215,38 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     shards,
   };
   await store.save(record);
-  failpoint("submit:planned");
-  return await completeSubmission(ctx, record);
+  return record;
 }
 
 /**
  * Submits every shard of the record that has no batch yet, in one pass over the dataset. The
  * caller holds no lock; this takes it.
  */
-export async function completeSubmission(ctx: SubmitContext, record: JobRecord): Promise<JobRecord> {
+export async function completeSubmission(ctx: SubmitContext, record: JobRecord, inputChecked = false): Promise<JobRecord> {
   const unlock = await ctx.store.lock(record.id);
   try {
     const fresh = (await ctx.store.load(record.id)) ?? record;
-    await submitPlanned(ctx, fresh);
+    await submitPlanned(ctx, fresh, inputChecked);
     return fresh;
   } finally {
     await unlock();
   }
 }
 
-/** Submits the record's shards that have no batch yet; the caller holds the job's lock. */
-export async function submitPlanned(ctx: SubmitContext, record: JobRecord): Promise<void> {
-  for (const shard of record.shards) if (!shard.handle && shard.submittingSince) await recoverShard(ctx, record, shard);
-  const todo = record.shards.filter((s) => !s.handle);
+/**
+ * Submits the record's shards that have no batch yet; the caller holds the job's lock. The input
+ * must be the one the job was planned on (rows are sent by position), unless `inputChecked`.
+ */
+export async function submitPlanned(ctx: SubmitContext, record: JobRecord, inputChecked = false): Promise<void> {
+  if (!inputChecked) await assertSameInput(ctx.plan.input, record, "nothing more was submitted");
+  for (const shard of record.shards) {
+    if (!shard.handle && shard.submittingSince && (await recoverShard(ctx, record, shard)) === "none") {
+      delete shard.submittingSince;
+      await ctx.store.save(record);
+    }
+  }
+  // A shard cancelled before it was sent stays unsent.
+  const todo = record.shards.filter((s) => !s.handle && s.state !== "cancelled");
   if (todo.length) {
     // One pass: each shard is sent once the pass has gone by its last row. A row belongs to at
     // most one unsubmitted shard (retries only follow a fetch).
@@ -245,22 +280,32 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   shard.submittingSince = new Date().toISOString();
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
-  shard.handle = await withRetries(() => ctx.batch.submit(items, label, { signal: ctx.signal }), retryOf(ctx));
+  let failedOnce = false;
+  const handle = await withRetries(async () => {
+    // A failed attempt may still have created the batch (its answer was lost): look for it
+    // before trying again, so that a retry never pays twice.
+    if (failedOnce && (await recoverShard(ctx, record, shard)) === "adopted") return undefined;
+    failedOnce = true;
+    return await ctx.batch.submit(items, label, { signal: ctx.signal });
+  }, retryOf(ctx));
+  if (!handle) return;
   failpoint("submit:created");
+  shard.handle = handle;
   shard.submittedAt = new Date().toISOString();
   shard.state = "validating";
   delete shard.submittingSince;
   await ctx.store.save(record);
   failpoint("submit:recorded");
-  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: shard.handle.id, requests: shard.requests });
+  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: handle.id, requests: shard.requests });
 }
 
 /**
- * A shard whose submission was interrupted may or may not exist remotely. Adopt it when the
- * provider can tell; plan it anew when the provider surely has none; otherwise stop and tell the
- * user which batches could be it.
+ * A shard whose submission was interrupted (or failed without an answer) may or may not exist
+ * remotely. Adopt it when the provider can tell; report `none` when the provider surely has no
+ * such batch (it is then submitted again); otherwise stop and tell the user which batches could
+ * be it and how to settle it (`loom adopt`).
  */
-async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord): Promise<void> {
+async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord): Promise<"adopted" | "none"> {
   const find = ctx.batch.find?.bind(ctx.batch);
   const hint = { after: shard.submittingSince!, requests: shard.requests };
   let found = find ? await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), retryOf(ctx)) : undefined;
@@ -275,19 +320,38 @@ async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardR
     delete shard.submittingSince;
     await ctx.store.save(record);
     ctx.onEvent?.({ type: "shard", shard: shard.index, action: "adopted", batchId: exact.handle.id, requests: shard.requests });
-    return;
+    return "adopted";
   }
   if (found === undefined || found.length > 0) {
     const candidates = found?.map((f) => f.handle.id).join(", ");
     throw new LoomError(
-      `job ${record.id}: Loom was stopped while submitting batch ${shard.index + 1} (${shard.requests} requests, at ${shard.submittingSince}), ` +
+      `job ${record.id}: the submission of batch ${shard.index + 1} (${shard.requests} requests, at ${shard.submittingSince}) was cut off, ` +
         (candidates
           ? `and ${ctx.provider} has batches that could be it: ${candidates}. Loom cannot tell which. `
           : `and ${ctx.provider} cannot say whether that batch was created. `) +
-        "Check with the provider and cancel any duplicate; then `loom forget " + record.id + " --force` and submit the job again.",
+        `If one of them is it, run \`loom adopt ${record.id} <batch-id>\`; if none is, run \`loom adopt ${record.id} --none\` and run the job again to submit it. ` +
+        "The job's other batches are kept either way.",
     );
   }
-  // The provider surely has no such batch: it is submitted again.
+  return "none";
+}
+
+/**
+ * Settles a shard whose submission was cut off: it is the provider's batch `batchId`, or (with
+ * no id) it was never created and will be submitted again. The user's answer to the question
+ * {@link recoverShard} cannot decide.
+ */
+export async function adoptShard(store: JobStore, record: JobRecord, batchId: string | undefined): Promise<ShardRecord> {
+  const lost = record.shards.filter((s) => !s.handle && s.submittingSince);
+  if (lost.length !== 1) throw new LoomUsageError(`job ${record.id} has ${lost.length} batches whose submission was cut off; nothing to adopt`);
+  const shard = lost[0];
+  if (batchId !== undefined) {
+    if (record.shards.some((s) => s.handle?.id === batchId)) throw new LoomUsageError(`${batchId} is already batch ${record.shards.find((s) => s.handle?.id === batchId)!.index + 1} of job ${record.id}`);
+    shard.handle = { id: batchId };
+    shard.submittedAt = shard.submittingSince;
+    shard.state = "validating";
+  }
   delete shard.submittingSince;
-  await ctx.store.save(record);
+  await store.save(record);
+  return shard;
 }

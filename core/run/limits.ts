@@ -52,6 +52,7 @@ export class RatePacer {
 
   /** Waits for the next start (see {@link reserve}). */
   async acquire(tokens: number, signal?: AbortSignal): Promise<void> {
+    if (!this.active) return; // nothing to pace: no clock to read, nothing to reserve
     const wait = this.reserve(tokens);
     if (wait > 0) await sleep(wait, undefined, { signal });
   }

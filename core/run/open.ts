@@ -47,13 +47,20 @@ export interface OpenedJob {
   readonly registry: Registry;
   readonly provider: ProviderV1;
   readonly answerSchema?: AnswerSchema;
+  /** Scrubs the run's secrets from text Loom stores or shows (provider messages, say). */
+  readonly redact: Redactor;
+}
+
+/** The redactor of a run: the `--api-key` value and every secret-looking variable, `.env` included. */
+function redactorFor(options: RunOptions): Redactor {
+  const env = options.env ?? process.env;
+  return createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey));
 }
 
 /** Runs `work` with every secret scrubbed from what it throws. */
 export async function withSecretsScrubbed<T>(options: RunOptions, work: (redact: Redactor) => Promise<T>): Promise<T> {
-  const env = options.env ?? process.env;
   // Keys may also come from .env: its secret-looking values are scrubbed like the environment's.
-  const redact = createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey));
+  const redact = redactorFor(options);
   try {
     return await work(redact);
   } catch (error) {
@@ -111,5 +118,5 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
       `${spec.provider} does not accept these parameters`,
     );
   }
-  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}) };
+  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), redact: redactorFor(options) };
 }

@@ -150,9 +150,10 @@ export interface BatchApi {
    * a crash is adopted instead of paid for twice. `exact` is true when the provider labels
    * batches (metadata, display names) and this one carries the label; a provider without labels
    * returns the batches that could be it (created after `hint.after` with `hint.requests`
-   * requests), marked inexact, and the user decides.
+   * requests), marked inexact, and the user decides. `undefined` means the provider could not
+   * look far enough back to tell (Loom then never assumes there is no such batch).
    */
-  find?(label: BatchLabel, hint: BatchFindHint, options?: CallOptions): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }>>;
+  find?(label: BatchLabel, hint: BatchFindHint, options?: CallOptions): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }> | undefined>;
 }
 
 /** What Loom knows about a submission it may have lost. */

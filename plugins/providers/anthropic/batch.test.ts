@@ -316,7 +316,7 @@ describe("anthropic batch API: finding a lost submission", () => {
     const other = await submit(2);
     const n3 = await submit(3);
     t.emu.log.clear();
-    const found = await batch.find!(label, { after, requests: 3 });
+    const found = (await batch.find!(label, { after, requests: 3 }))!;
     assert.deepEqual(found.map((f) => f.handle.id), [n3, n1, skewed]);
     assert.ok(!found.some((f) => f.handle.id === other));
     assert.ok(found.every((f) => f.exact === false && typeof f.handle.data?.created_at === "string"));

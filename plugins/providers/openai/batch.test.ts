@@ -202,7 +202,7 @@ describe("openai batch API against the emulator (manual schedule)", () => {
 
     // Without the time bound, the older batch with the same label is there too.
     const all = await api.find!(wanted, { after: "not a time", requests: 1 });
-    assert.deepEqual(all.map((f) => f.handle.id), [second.id, first.id, old.id]);
+    assert.deepEqual(all!.map((f) => f.handle.id), [second.id, first.id, old.id]);
     assert.deepEqual(await api.find!(label("nothing"), { after, requests: 1 }), []);
   });
 

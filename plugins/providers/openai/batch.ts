@@ -328,14 +328,21 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       const cutoff = Number.isFinite(after) ? (after - slackMs) / 1000 : Number.NEGATIVE_INFINITY;
       const found: Array<{ handle: BatchHandle; exact: boolean }> = [];
       let seen = 0;
+      let complete = false;
       await call(async () => {
         for await (const batch of client.batches.list({ limit: pageSize }, { signal: callOptions?.signal })) {
-          // Newest first: past the cutoff (or the cap), every other batch is older still.
-          if (++seen > maxBatches || batch.created_at < cutoff) break;
+          // Newest first: past the cutoff every other batch is older still.
+          if (batch.created_at < cutoff) {
+            complete = true;
+            break;
+          }
+          if (++seen > maxBatches) break;
           if (batch.metadata?.loom_name === label.name) found.push({ handle: handleOf(batch), exact: true });
         }
+        if (seen <= maxBatches) complete = true; // the list ended
       });
-      return found;
+      // Stopped at the cap before reaching the submission's time: Loom cannot say there is none.
+      return found.length || complete ? found : undefined;
     },
   };
 }
