@@ -18,7 +18,7 @@ import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
 import type { JobRecord, JobStore, SavedOutcome, ShardRecord } from "./store.ts";
-import { customIdOf, fingerprintInput, retryOf, rowOfCustomId, shardFinder, shardHolds } from "./submit.ts";
+import { customIdOf, fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
 export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
@@ -95,7 +95,14 @@ async function customIdsByShard(job: LoadedJob, plan: Plan, shards: readonly Sha
 export async function saveShardResults(ctx: FetchContext, record: JobRecord, job: LoadedJob, plan: Plan, schema?: GenerateRequest["responseSchema"]): Promise<void> {
   const todo = record.shards.filter((s) => s.handle && !s.fetched);
   if (!todo.length) return;
-  const ids = await customIdsByShard(job, plan, todo, schema);
+  // Saved at submission; rebuilt from the dataset only for a shard adopted without them.
+  const ids = new Map<number, string[]>();
+  for (const shard of todo) {
+    const saved = await ctx.store.readIds(record.id, shard.index);
+    if (saved) ids.set(shard.index, saved);
+  }
+  const missing = todo.filter((s) => !ids.has(s.index));
+  if (missing.length) for (const [shard, list] of await customIdsByShard(job, plan, missing, schema)) ids.set(shard, list);
   for (const shard of todo) {
     let ok = 0;
     let errors = 0;
@@ -146,6 +153,31 @@ function missingReason(shard: ShardRecord): string {
   }
 }
 
+/** Walks a shard's saved results (sorted by row) as the merge asks for rows in ascending order. */
+class ResultCursor {
+  readonly #outcomes: AsyncIterator<SavedOutcome>;
+  #next: SavedOutcome | undefined;
+  #done = false;
+
+  constructor(outcomes: AsyncIterable<SavedOutcome>) {
+    this.#outcomes = outcomes[Symbol.asyncIterator]();
+  }
+
+  /** The outcome saved for row `index`, if any. */
+  async at(index: number): Promise<SavedOutcome | undefined> {
+    while (!this.#done && (this.#next === undefined || this.#next.i < index)) {
+      const step = await this.#outcomes.next();
+      this.#done = step.done === true;
+      this.#next = step.done ? undefined : step.value;
+    }
+    return this.#next?.i === index ? this.#next : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.#outcomes.return?.();
+  }
+}
+
 /** An outcome's standing: a later answer beats everything, an error only beats nothing. */
 function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
   return current === undefined || "r" in next || !("r" in current);
@@ -178,35 +210,31 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
         "restore it, or pass --force to merge anyway",
     );
   }
-  // Retries hold few rows: all of theirs are kept at hand; a range shard's only while it is read.
-  const retried = new Map<number, SavedOutcome>();
-  for (const shard of record.shards.filter((s) => "list" in s.rows && s.fetched)) {
-    for await (const o of ctx.store.readResults(record.id, shard.index)) if (better(o, retried.get(o.i))) retried.set(o.i, o);
-  }
-  const ranges = record.shards.filter((s) => !("list" in s.rows));
-  let current: { shard: ShardRecord; outcomes: Map<number, SavedOutcome> } | undefined;
-  const shardOf = async (index: number) => {
-    if (current && shardHolds(current.shard.rows, index)) return current;
-    const shard = ranges.find((s) => shardHolds(s.rows, index));
-    if (!shard) return undefined;
-    const outcomes = new Map<number, SavedOutcome>();
-    if (shard.fetched) for await (const o of ctx.store.readResults(record.id, shard.index)) if (better(o, outcomes.get(o.i))) outcomes.set(o.i, o);
-    current = { shard, outcomes };
-    return current;
+  // Each shard's saved results are sorted by row: one cursor a shard walks them alongside the
+  // input, so the merge holds no shard's results in memory, whatever the job's size.
+  const owners = shardFinder(record.shards);
+  const cursors = new Map<number, ResultCursor>();
+  const cursorOf = (shard: ShardRecord) => {
+    let cursor = cursors.get(shard.index);
+    if (!cursor) cursors.set(shard.index, (cursor = new ResultCursor(ctx.store.readResults(record.id, shard.index))));
+    return cursor;
   };
   const counts = { ok: 0, errors: 0, unsent: 0 };
   const resultOf = async (row: DatasetRow): Promise<RowResult> => {
     const built = buildRequest(job.spec, row.fields, options.responseSchema);
+    const holding = owners(row.index);
+    let outcome: SavedOutcome | undefined;
+    // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
+    for (const shard of holding) {
+      const found = shard.fetched ? await cursorOf(shard).at(row.index) : undefined;
+      if (found && better(found, outcome)) outcome = found;
+    }
     if ("error" in built) {
       counts.unsent++;
       return { row, outcome: "error", error: built.error };
     }
-    const inRange = await shardOf(row.index);
-    let outcome = inRange?.outcomes.get(row.index);
-    const again = retried.get(row.index);
-    if (again && better(again, outcome)) outcome = again;
     if (!outcome) {
-      const shard = inRange?.shard ?? record.shards.find((s) => shardHolds(s.rows, row.index));
+      const shard = holding.at(-1);
       return { row, outcome: "error", error: shard ? missingReason(shard) : "this row was never submitted" };
     }
     if ("e" in outcome) return { row, outcome: "error", error: outcome.e };
@@ -224,7 +252,11 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
       yield { row, added: options.added(result) };
     }
   }
-  await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+  try {
+    await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+  } finally {
+    for (const cursor of cursors.values()) await cursor.close();
+  }
   failpoint("fetch:merged");
   record.status = "merged";
   record.merged = { at: new Date().toISOString(), ok: counts.ok, errors: counts.errors, retryable: counts.errors - counts.unsent };

@@ -83,6 +83,19 @@ export type SavedOutcome =
   | { readonly i: number; readonly r: GenerateResult }
   | { readonly i: number; readonly e: string; readonly k: "failed" | "expired" | "cancelled" | "missing" };
 
+/** Joins lines into chunks of about 64 KiB: a write per line would make the disk the bottleneck. */
+function* chunked(lines: Iterable<string>): Generator<string> {
+  let chunk = "";
+  for (const line of lines) {
+    chunk += line;
+    if (chunk.length >= 65_536) {
+      yield chunk;
+      chunk = "";
+    }
+  }
+  if (chunk) yield chunk;
+}
+
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
 export function newJobId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -163,21 +176,35 @@ export class JobStore {
     return join(this.#jobDir(id), `shard-${shard}.jsonl`);
   }
 
-  /** Saves a shard's outcomes (atomically: a killed download leaves no partial file). */
+  /**
+   * Saves a shard's outcomes (atomically: a killed download leaves no partial file), sorted by
+   * row, one per row (an answer beats an error), so that a merge can read every shard's file
+   * alongside the input in one pass. A shard holds at most the provider's batch limit of rows.
+   */
   async saveResults(id: string, shard: number, outcomes: AsyncIterable<SavedOutcome>): Promise<void> {
-    // Lines go out in chunks of about 64 KiB: a write per line would make the disk the bottleneck.
-    async function* lines() {
-      let chunk = "";
-      for await (const outcome of outcomes) {
-        chunk += JSON.stringify(outcome) + "\n";
-        if (chunk.length >= 65_536) {
-          yield chunk;
-          chunk = "";
-        }
-      }
-      if (chunk) yield chunk;
+    const byRow = new Map<number, SavedOutcome>();
+    for await (const o of outcomes) {
+      const had = byRow.get(o.i);
+      if (!had || "r" in o || !("r" in had)) byRow.set(o.i, o);
     }
-    await writeFileAtomic(this.resultsPath(id, shard), lines(), PRIVATE);
+    const sorted = [...byRow.values()].sort((a, b) => a.i - b.i);
+    await writeFileAtomic(this.resultsPath(id, shard), chunked(sorted.map((o) => JSON.stringify(o) + "\n")), PRIVATE);
+  }
+
+  /** Path of the custom ids a shard was submitted with, in order. */
+  #idsPath(id: string, shard: number): string {
+    return join(this.#jobDir(id), `shard-${shard}.ids`);
+  }
+
+  /** Saves the custom ids of a shard, in submission order (before it is submitted). */
+  async saveIds(id: string, shard: number, ids: readonly string[]): Promise<void> {
+    await writeFileAtomic(this.#idsPath(id, shard), chunked(ids.map((c) => c + "\n")), PRIVATE);
+  }
+
+  /** The custom ids a shard was submitted with, or undefined when they were not saved. */
+  async readIds(id: string, shard: number): Promise<string[] | undefined> {
+    const text = await readFile(this.#idsPath(id, shard), "utf8").catch(() => undefined);
+    return text === undefined ? undefined : text.split("\n").filter(Boolean);
   }
 
   /** Reads a shard's saved outcomes. */

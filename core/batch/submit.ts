@@ -277,6 +277,8 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   if (items.length !== shard.requests) {
     throw new LoomError(`${ctx.plan.input} changed since job ${record.id} was planned (batch ${shard.index + 1} now has ${items.length} requests, not ${shard.requests}); nothing more was submitted`);
   }
+  // The ids go to disk first: a fetch joins answers to rows with them (Gemini may drop keys).
+  await ctx.store.saveIds(record.id, shard.index, items.map((item) => item.customId));
   shard.submittingSince = new Date().toISOString();
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
