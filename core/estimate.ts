@@ -11,7 +11,7 @@ import { openJobDataset, type Plan, planJob } from "./plan.ts";
 import { costOf, type PriceSource, priceOf } from "./prices.ts";
 import { buildRequest } from "./request.ts";
 import { estimateTokens } from "./run/limits.ts";
-import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "./run/open.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
 import type { LoadedJob } from "./job/load.ts";
 import { count, type CountProgress } from "./tokens.ts";
 
@@ -153,13 +153,8 @@ export function enforceCap(estimate: JobEstimate): void {
 
 /** Plans and estimates a job without running it (`loom plan`, `--dry-run`). */
 export function planJobCost(job: LoadedJob, options: RunOptions & EstimateOptions = {}): Promise<{ plan: Plan; estimate: JobEstimate }> {
-  return withSecretsScrubbed(options, async () => {
-    const opened = await openJob(job, options);
-    try {
-      const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
-      return { plan, estimate: await estimateJob(opened, plan, options) };
-    } finally {
-      await opened.provider.dispose?.();
-    }
+  return withOpenedJob(job, options, async (opened) => {
+    const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+    return { plan, estimate: await estimateJob(opened, plan, options) };
   });
 }

@@ -9,7 +9,7 @@ import type { LoadedJob } from "./job/load.ts";
 import { openJobDataset, planJob } from "./plan.ts";
 import { buildRequest } from "./request.ts";
 import { orderedPool } from "./run/ordered-pool.ts";
-import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "./run/open.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
 import { withRetries } from "./run/retry.ts";
 
 /** Default number of counting calls at once. */
@@ -52,14 +52,7 @@ export class TokensUnavailableError extends LoomUsageError {
 
 /** Counts the input tokens of every prompt of a job. */
 export function countJobTokens(job: LoadedJob, options: CountOptions = {}): Promise<TokenCount> {
-  return withSecretsScrubbed(options, async (redact) => {
-    const opened = await openJob(job, options);
-    try {
-      return await count(opened, options, redact);
-    } finally {
-      await opened.provider.dispose?.();
-    }
-  });
+  return withOpenedJob(job, options, (opened) => count(opened, options, opened.redact));
 }
 
 /** Counts with an opened job's provider. */

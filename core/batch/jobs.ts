@@ -15,7 +15,7 @@ import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan, planJob } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { addedValues } from "../run/added.ts";
-import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "../run/open.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import { loomHome } from "../runtime.ts";
 import type { BatchApi } from "../spec/provider.ts";
 import { allEnded, mergeJob, refreshShards, saveShardResults, TERMINAL } from "./fetch.ts";
@@ -188,14 +188,7 @@ function storeFor(options: RunOptions): JobStore {
 
 /** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
 function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
-  return withSecretsScrubbed(options, async () => {
-    const opened = await openJob(jobOf(record), options);
-    try {
-      return await work(opened);
-    } finally {
-      await opened.provider.dispose?.();
-    }
-  });
+  return withOpenedJob(jobOf(record), options, work);
 }
 
 /**

@@ -17,7 +17,7 @@ import { displayPath } from "../paths.ts";
 import type { Redactor } from "../secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import { addedValues } from "./added.ts";
-import { type OpenedJob, openJob, type RunOptions, withSecretsScrubbed } from "./open.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "./open.ts";
 import { executeSync } from "./sync.ts";
 
 /** Default number of concurrent requests in sync mode. */
@@ -30,14 +30,7 @@ export type { RunOptions };
  * job is submitted (or, with `wait`, fetched and merged).
  */
 export function runJob(job: LoadedJob, options: RunOptions & BatchRunOptions = {}): Promise<RunSummary> {
-  return withSecretsScrubbed(options, async (redact) => {
-    const opened = await openJob(job, options);
-    try {
-      return await run(opened, options, redact);
-    } finally {
-      await opened.provider.dispose?.();
-    }
-  });
+  return withOpenedJob(job, options, (opened) => run(opened, options, opened.redact));
 }
 
 async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, redact: Redactor): Promise<RunSummary> {

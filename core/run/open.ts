@@ -120,3 +120,18 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
   }
   return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), redact: redactorFor(options) };
 }
+
+/**
+ * Opens a job, runs `work` with it and releases the provider, with every secret scrubbed from what
+ * it throws: the frame of every command that works on a job.
+ */
+export function withOpenedJob<T>(job: LoadedJob, options: RunOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
+  return withSecretsScrubbed(options, async () => {
+    const opened = await openJob(job, options);
+    try {
+      return await work(opened);
+    } finally {
+      await opened.provider.dispose?.();
+    }
+  });
+}
