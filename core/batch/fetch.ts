@@ -178,6 +178,37 @@ class ResultCursor {
   }
 }
 
+/**
+ * Reads every fetched shard's saved results alongside the input's rows (asked for in ascending
+ * order). Each shard's file is sorted by row, so one cursor a shard walks it: nothing is held in
+ * memory, whatever the job's size. A row's outcome is the best among the shards holding it.
+ */
+export function savedOutcomes(store: JobStore, record: JobRecord) {
+  const owners = shardFinder(record.shards);
+  const cursors = new Map<number, ResultCursor>();
+  const cursorOf = (shard: ShardRecord) => {
+    let cursor = cursors.get(shard.index);
+    if (!cursor) cursors.set(shard.index, (cursor = new ResultCursor(store.readResults(record.id, shard.index))));
+    return cursor;
+  };
+  return {
+    /** The best saved outcome of row `index`, and the shards that hold the row. */
+    async at(index: number): Promise<{ outcome?: SavedOutcome; holding: ShardRecord[] }> {
+      const holding = owners(index);
+      let outcome: SavedOutcome | undefined;
+      // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
+      for (const shard of holding) {
+        const found = shard.fetched ? await cursorOf(shard).at(index) : undefined;
+        if (found && better(found, outcome)) outcome = found;
+      }
+      return { outcome, holding };
+    },
+    async close(): Promise<void> {
+      for (const cursor of cursors.values()) await cursor.close();
+    },
+  };
+}
+
 /** An outcome's standing: a later answer beats everything, an error only beats nothing. */
 function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
   return current === undefined || "r" in next || !("r" in current);
@@ -210,25 +241,11 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
         "restore it, or pass --force to merge anyway",
     );
   }
-  // Each shard's saved results are sorted by row: one cursor a shard walks them alongside the
-  // input, so the merge holds no shard's results in memory, whatever the job's size.
-  const owners = shardFinder(record.shards);
-  const cursors = new Map<number, ResultCursor>();
-  const cursorOf = (shard: ShardRecord) => {
-    let cursor = cursors.get(shard.index);
-    if (!cursor) cursors.set(shard.index, (cursor = new ResultCursor(ctx.store.readResults(record.id, shard.index))));
-    return cursor;
-  };
+  const saved = savedOutcomes(ctx.store, record);
   const counts = { ok: 0, errors: 0, unsent: 0 };
   const resultOf = async (row: DatasetRow): Promise<RowResult> => {
     const built = buildRequest(job.spec, row.fields, options.responseSchema);
-    const holding = owners(row.index);
-    let outcome: SavedOutcome | undefined;
-    // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
-    for (const shard of holding) {
-      const found = shard.fetched ? await cursorOf(shard).at(row.index) : undefined;
-      if (found && better(found, outcome)) outcome = found;
-    }
+    const { outcome, holding } = await saved.at(row.index);
     if ("error" in built) {
       counts.unsent++;
       return { row, outcome: "error", error: built.error };
@@ -255,7 +272,7 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
   try {
     await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
   } finally {
-    for (const cursor of cursors.values()) await cursor.close();
+    await saved.close();
   }
   failpoint("fetch:merged");
   record.status = "merged";

@@ -18,7 +18,7 @@ import { addedValues } from "../run/added.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import { loomHome } from "../runtime.ts";
 import type { BatchApi } from "../spec/provider.ts";
-import { allEnded, mergeJob, refreshShards, saveShardResults, TERMINAL } from "./fetch.ts";
+import { allEnded, mergeJob, refreshShards, savedOutcomes, saveShardResults, TERMINAL } from "./fetch.ts";
 import { type JobRecord, JobStore } from "./store.ts";
 import { adoptShard, assertSameInput, customIdOf, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
 
@@ -322,26 +322,30 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
       }
       await assertSameInput(record.input.path, record, "nothing was submitted again");
       const check = opened.answerSchema?.check ?? checkPlainAnswer;
-      const good = new Set<number>();
-      for (const shard of record.shards) {
-        for await (const o of store.readResults(record.id, shard.index)) {
-          const verdict = "r" in o ? check(o.r) : undefined;
-          if ("r" in o && !(verdict && "error" in verdict)) good.add(o.i);
-        }
-      }
+      // The saved results are read alongside the rows, so nothing the size of the job is held.
+      const saved = savedOutcomes(store, record);
+      const isGood = async (index: number) => {
+        const { outcome } = await saved.at(index);
+        const verdict = outcome && "r" in outcome ? check(outcome.r) : undefined;
+        return outcome !== undefined && "r" in outcome && !(verdict && "error" in verdict);
+      };
       const job = jobOf(record);
       const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
       const ctx = submitContext(opened, job, plan, store, options);
       const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
       const reader = await openJobDataset(job, plan.format);
       let rows = 0;
-      for await (const row of reader.rows) {
-        if (good.has(row.index)) continue;
-        const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
-        // A row that cannot be built fails the same way every time: nothing to retry.
-        if ("error" in built) continue;
-        cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
-        rows++;
+      try {
+        for await (const row of reader.rows) {
+          if (await isGood(row.index)) continue;
+          const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
+          // A row that cannot be built fails the same way every time: nothing to retry.
+          if ("error" in built) continue;
+          cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
+          rows++;
+        }
+      } finally {
+        await saved.close();
       }
       cutter.close();
       if (!rows) return { record, rows: 0 };
