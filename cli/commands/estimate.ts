@@ -46,13 +46,13 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
       hideCursor: true,
       fps: 8,
     }, Presets.shades_classic);
-    let started_ = false;
+    let shown = false;
     return {
       onProgress: (p) => {
         const f = fields(p);
         const payload = { est: thousands(f.est_total), errors: f.errors, elapsed: formatDuration(f.elapsed), eta: formatDuration(f.eta) };
-        if (!started_) bar.start(p.total, p.done, payload);
-        started_ = true;
+        if (!shown) bar.start(p.total, p.done, payload);
+        shown = true;
         bar.update(p.done, payload);
       },
       stop: () => bar.stop(),
@@ -73,7 +73,7 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
 }
 
 /** Loads the job from a file and/or flags, as `run` does. */
-async function jobFrom(jobFile: string | undefined, flags: RunFlags, command: Command) {
+function jobFrom(jobFile: string | undefined, flags: RunFlags, command: Command) {
   if (!jobFile && !flags.file) throw new LoomUsageError("give a job file or a dataset with --file; see --help");
   const overrides: JobOverride[] = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
   return loadJob({ file: jobFile, overrides, cwd: process.cwd() });

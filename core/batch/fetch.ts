@@ -6,7 +6,7 @@
  * @module
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
-import { errorMessage, LoomProviderError, LoomUsageError } from "../errors.ts";
+import { errorMessage, LoomError, LoomProviderError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { writeFileAtomic } from "../output.ts";
@@ -17,8 +17,8 @@ import { type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
-import type { JobRecord, JobStore, SavedOutcome, ShardRecord } from "./store.ts";
-import { customIdOf, fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
+import { better, type JobRecord, type JobStore, type SavedOutcome, type ShardRecord } from "./store.ts";
+import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
 export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
@@ -77,42 +77,23 @@ export function allEnded(record: JobRecord): boolean {
   return record.shards.every((s) => s.state !== undefined && TERMINAL.has(s.state));
 }
 
-/** The custom ids each shard was submitted with, in order (the rows whose request was built). */
-async function customIdsByShard(job: LoadedJob, plan: Plan, shards: readonly ShardRecord[], schema: GenerateRequest["responseSchema"]) {
-  const ids = new Map<number, string[]>(shards.map((s) => [s.index, []]));
-  const owners = shardFinder(shards);
-  const reader = await openJobDataset(job, plan.format);
-  for await (const row of reader.rows) {
-    const holding = owners(row.index);
-    if (holding.length && !("error" in buildRequest(job.spec, row.fields, schema))) {
-      for (const shard of holding) ids.get(shard.index)!.push(customIdOf(row.index));
-    }
-  }
-  return ids;
-}
-
 /** Saves the results of every ended shard not saved yet. */
-export async function saveShardResults(ctx: FetchContext, record: JobRecord, job: LoadedJob, plan: Plan, schema?: GenerateRequest["responseSchema"]): Promise<void> {
+export async function saveShardResults(ctx: FetchContext, record: JobRecord): Promise<void> {
   const todo = record.shards.filter((s) => s.handle && !s.fetched);
   if (!todo.length) return;
-  // Saved at submission; rebuilt from the dataset only for a shard adopted without them.
-  const ids = new Map<number, string[]>();
   for (const shard of todo) {
-    const saved = await ctx.store.readIds(record.id, shard.index);
-    if (saved) ids.set(shard.index, saved);
-  }
-  const missing = todo.filter((s) => !ids.has(s.index));
-  if (missing.length) for (const [shard, list] of await customIdsByShard(job, plan, missing, schema)) ids.set(shard, list);
-  for (const shard of todo) {
+    // Saved before the shard was submitted (or adopted).
+    const ids: readonly string[] | undefined = await ctx.store.readIds(record.id, shard.index);
+    if (!ids) throw new LoomError(`job ${record.id}: the custom ids of batch ${shard.index + 1} are missing from its folder; its results cannot be joined to rows`);
     let ok = 0;
     let errors = 0;
     let unreadable: string | undefined;
     const batch = ctx.batch;
-    async function* outcomes(): AsyncGenerator<SavedOutcome> {
+    const outcomes = async function* (): AsyncGenerator<SavedOutcome> {
       ok = errors = 0;
       unreadable = undefined;
       try {
-        for await (const outcome of batch.results(shard.handle!, ids.get(shard.index)!, { signal: ctx.signal })) {
+        for await (const outcome of batch.results(shard.handle!, ids!, { signal: ctx.signal })) {
           const i = rowOfCustomId(outcome.customId);
           if (i === undefined) continue; // not one of Loom's requests
           failpoint("fetch:saving");
@@ -129,7 +110,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord, job
         if (ctx.signal?.aborted || error instanceof LoomProviderError || (error as { retryable?: unknown }).retryable !== undefined) throw error;
         unreadable = (ctx.redact ?? String)(errorMessage(error));
       }
-    }
+    };
     await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
     failpoint("fetch:saved");
     shard.fetched = { ok, errors, at: new Date().toISOString() };
@@ -209,10 +190,6 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
   };
 }
 
-/** An outcome's standing: a later answer beats everything, an error only beats nothing. */
-function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
-  return current === undefined || "r" in next || !("r" in current);
-}
 
 /** What merging needs besides the fetch context. */
 export interface MergeOptions {

@@ -133,7 +133,7 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
     }
     plan ??= await planned();
     const responseSchema = opened.answerSchema?.schema;
-    await saveShardResults(ctx, record, job, plan, responseSchema);
+    await saveShardResults(ctx, record);
     const summary = await mergeJob(ctx, record, {
       job,
       plan,
@@ -299,9 +299,10 @@ export async function forgetJob(id: string, options: JobCommandOptions): Promise
   if (record.status !== "merged" && !options.force) {
     throw new LoomUsageError(`job ${record.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`);
   }
+  // Under the lock: a fetch or submit of the job in progress keeps it.
   const unlock = await store.lock(record.id);
-  await unlock();
   await store.remove(record.id);
+  await unlock().catch(() => {});
   return record;
 }
 

@@ -96,6 +96,11 @@ function* chunked(lines: Iterable<string>): Generator<string> {
   if (chunk) yield chunk;
 }
 
+/** Whether `next` should replace `current` as a row's outcome: an answer beats everything, an error only nothing. */
+export function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
+  return current === undefined || "r" in next || !("r" in current);
+}
+
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
 export function newJobId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -183,10 +188,7 @@ export class JobStore {
    */
   async saveResults(id: string, shard: number, outcomes: AsyncIterable<SavedOutcome>): Promise<void> {
     const byRow = new Map<number, SavedOutcome>();
-    for await (const o of outcomes) {
-      const had = byRow.get(o.i);
-      if (!had || "r" in o || !("r" in had)) byRow.set(o.i, o);
-    }
+    for await (const o of outcomes) if (better(o, byRow.get(o.i))) byRow.set(o.i, o);
     const sorted = [...byRow.values()].sort((a, b) => a.i - b.i);
     await writeFileAtomic(this.resultsPath(id, shard), chunked(sorted.map((o) => JSON.stringify(o) + "\n")), PRIVATE);
   }

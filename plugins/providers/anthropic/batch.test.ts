@@ -6,7 +6,8 @@ import { LoomError, LoomProviderError } from "../../../core/errors.ts";
 import type { BatchApi, BatchItem, BatchOutcome, GenerateRequest } from "../../../core/spec/provider.ts";
 import { ManualClock } from "../../../scripts/emulator/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
-import { createBatchApi, FIND_SKEW_MS, itemBytes, lines, MAX_BYTES, MAX_REQUESTS, outcomeOf, statusOf } from "./batch.ts";
+import { readLines as lines } from "../_shared/lines.ts";
+import { createBatchApi, FIND_SKEW_MS, itemBytes, MAX_BYTES, MAX_REQUESTS, outcomeOf, statusOf } from "./batch.ts";
 import anthropic from "./mod.ts";
 import { messagesBody } from "./request.ts";
 

@@ -44,6 +44,7 @@ import type {
   BatchStatus,
   CallOptions,
 } from "../../../core/spec/provider.ts";
+import { readLines } from "../_shared/lines.ts";
 import { toProviderError } from "./errors.ts";
 import { type MessageLike, messageResult, messagesBody } from "./request.ts";
 
@@ -207,7 +208,7 @@ async function* results(
   const problems: number[] = [];
   let lineNo = 0;
   try {
-    for await (const line of lines(response.body)) {
+    for await (const line of readLines(response.body)) {
       lineNo++;
       if (line.trim() === "") continue;
       const outcome = outcomeOf(line);
@@ -266,37 +267,6 @@ export function outcomeOf(line: string): BatchOutcome | undefined {
   }
 }
 
-/** The lines of a UTF-8 stream, split on `\n`, `\r\n` or `\r` (as the SDK's decoder splits them). */
-export async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let pending = "";
-  let finished = false;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      finished = done;
-      pending += done ? decoder.decode() : decoder.decode(value, { stream: true });
-      let start = 0;
-      for (let i = 0; i < pending.length; i++) {
-        const ch = pending.charCodeAt(i);
-        if (ch !== 10 && ch !== 13) continue;
-        // A `\r` at the end of a chunk may be the first half of `\r\n`: wait for the next chunk.
-        if (ch === 13 && i === pending.length - 1 && !done) break;
-        yield pending.slice(start, i);
-        if (ch === 13 && pending.charCodeAt(i + 1) === 10) i++;
-        start = i + 1;
-      }
-      pending = pending.slice(start);
-      if (done) break;
-    }
-    if (pending) yield pending;
-  } finally {
-    // A consumer that stopped early (or an error) leaves the body unread: release the connection.
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

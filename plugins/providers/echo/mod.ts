@@ -27,6 +27,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
+import { estimateTokens } from "../../../core/run/limits.ts";
 import type { BatchApi, BatchItem, GenerateRequest, GenerateResult, ProviderV1 } from "../../../core/spec/provider.ts";
 
 /** Options of the echo provider. */
@@ -70,7 +71,6 @@ function promptOf(request: GenerateRequest): string {
 }
 
 /** A rough, deterministic token estimate (4 characters a token) so usage columns are filled. */
-const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
 /** The answer to one request, or why it fails (`fail_on`). */
 function answer(request: GenerateRequest, options: EchoOptions): GenerateResult {
@@ -79,12 +79,12 @@ function answer(request: GenerateRequest, options: EchoOptions): GenerateResult 
     throw new LoomProviderError(`echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`, { status: 400 });
   }
   const text = (options.reply ?? "prompt") === "request" ? canonicalJson(request) : prompt;
-  return { text, finishReason: "stop", usage: { inputTokens: inputTokens(request), outputTokens: estimateTokens(text) } };
+  return { text, finishReason: "stop", usage: { inputTokens: inputTokens(request), outputTokens: estimateTokens([text], 0) } };
 }
 
 /** A request's input tokens by {@link estimateTokens}: the system prompt and every message. */
 export function inputTokens(request: GenerateRequest): number {
-  return estimateTokens((request.system ?? "") + request.messages.map((m) => m.content).join(""));
+  return estimateTokens([request.system ?? "", ...request.messages.map((m) => m.content)], 0);
 }
 
 /** Creates an echo provider; `home` (Loom's home) is where its local batches live. */

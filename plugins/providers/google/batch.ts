@@ -24,6 +24,7 @@ import type {
   CallOptions,
 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
+import { readLines } from "../_shared/lines.ts";
 import { googleFailure } from "./errors.ts";
 import { answerResult, type GeminiAnswer, generateContentParams, wireRequest } from "./request.ts";
 import { failpoint } from "../../../core/failpoints.ts";
@@ -148,21 +149,12 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         throw googleFailure(response.status, body || `${response.status} ${response.statusText}`, response.headers);
       }
       if (!response.body) return;
-      const decoder = new TextDecoder();
-      let rest = "";
       try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          rest += decoder.decode(chunk, { stream: true });
-          const lines = rest.split("\n");
-          rest = lines.pop()!;
-          yield* lines;
-        }
+        yield* readLines(response.body);
       } catch (error) {
         if (signal?.aborted) throw error;
         throw connectionFailure("google", error);
       }
-      rest += decoder.decode();
-      if (rest !== "") yield rest;
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", abort);

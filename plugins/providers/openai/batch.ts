@@ -38,6 +38,7 @@ import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
 import { type ChatCompletionLike, chatCompletionBody, chatCompletionResult } from "./request.ts";
 import { failpoint } from "../../../core/failpoints.ts";
+import { readLines } from "../_shared/lines.ts";
 
 /** The endpoint every Loom batch runs against. */
 export const BATCH_ENDPOINT = "/v1/chat/completions";
@@ -155,32 +156,13 @@ export async function* responseLines(response: Response, onReadError: (error: un
     } catch (error) {
       throw onReadError(error);
     }
-    for (const line of text.split("\n")) yield line.replace(/\r$/, "");
+    yield* text.split(/\r?\n/);
     return;
   }
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let rest = "";
-  let done = false;
   try {
-    for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        throw onReadError(error);
-      }
-      if (chunk.done) break;
-      const parts = (rest + decoder.decode(chunk.value, { stream: true })).split("\n");
-      rest = parts.pop()!;
-      for (const part of parts) yield part.replace(/\r$/, "");
-    }
-    done = true;
-    rest += decoder.decode();
-    if (rest) yield rest.replace(/\r$/, "");
-  } finally {
-    // Left early (the consumer stopped, or a read failed): let the connection go.
-    if (!done) await reader.cancel().catch(() => {});
+    yield* readLines(response.body);
+  } catch (error) {
+    throw onReadError(error);
   }
 }
 
