@@ -78,11 +78,22 @@ describe("answer schema: checking answers", () => {
     assert.match(error('{"label":"meh","score":9}'), /does not match the schema: \/label must be equal to one of the allowed values; \/score must be <= 5/);
     assert.match(error('{"label":"good","score":1,"x":1,"y":2,"z":3,"w":4}'), /must NOT have additional properties.*\(and 1 more\)/);
     assert.match(error('{"label":"good","score":3}', { truncated: true }), /cut off at max_tokens.*raise params\.max_tokens/);
+    assert.match(error("", { truncated: true, usage: { reasoningTokens: 10 } }), /spent all of max_tokens on reasoning \(10 tokens\)/);
     assert.match(error("", { refusal: "I can't help with that." }), /refused to answer: I can't help with that\./);
     assert.match(error("[1, 2]"), /must be object/);
   });
 
-  it("without a schema, only an empty withheld answer is an error", () => {
+  it("an answer emptied by reasoning at max_tokens is an error that says to raise max_tokens", () => {
+    const spent = { text: "", truncated: true, finishReason: "length", usage: { outputTokens: 64, reasoningTokens: 64 } };
+    assert.deepEqual(checkPlainAnswer(spent), {
+      error: "the model spent all of max_tokens on reasoning (64 tokens) before it answered, so the answer is empty; raise params.max_tokens",
+    });
+    assert.match((checkPlainAnswer({ text: " ", truncated: true }) as { error: string }).error, /reached max_tokens before it answered/);
+    // A cut answer with text is still an answer without a schema (the finish reason says so).
+    assert.equal(checkPlainAnswer({ text: "partial", truncated: true }), undefined);
+  });
+
+  it("without a schema, only an empty withheld or emptied answer is an error", () => {
     assert.equal(checkPlainAnswer({ text: "hello" }), undefined);
     assert.equal(checkPlainAnswer({ text: "I won't.", refusal: "I won't." }), undefined);
     assert.deepEqual(checkPlainAnswer({ text: "", refusal: "blocked (SAFETY)" }), { error: "the model gave no answer: blocked (SAFETY)" });

@@ -133,17 +133,31 @@ function unfence(text: string): string {
 }
 
 /**
+ * The error of an answer left empty because generation stopped at `max_tokens` (a reasoning
+ * model that spent the whole budget thinking): paid for, but no answer, so never cached.
+ */
+function emptiedAtMaxTokens(result: GenerateResult): AnswerVerdict | undefined {
+  if (!result.truncated || result.text.trim() !== "") return undefined;
+  const reasoning = result.usage?.reasoningTokens;
+  const spent = reasoning ? `spent all of max_tokens on reasoning (${reasoning} tokens)` : "reached max_tokens";
+  return { error: `the model ${spent} before it answered, so the answer is empty; raise params.max_tokens` };
+}
+
+/**
  * The check of an answer without a schema: an empty answer the provider withheld (a refusal, a
- * safety block) is the row's error rather than an empty cell that looks like success.
+ * safety block) or that reasoning used up (`max_tokens` reached before any text) is the row's
+ * error rather than an empty cell that looks like success.
  */
 export function checkPlainAnswer(result: GenerateResult): AnswerVerdict | undefined {
   if (result.refusal !== undefined && result.text.trim() === "") return { error: `the model gave no answer: ${result.refusal}` };
-  return undefined;
+  return emptiedAtMaxTokens(result);
 }
 
 /** The verdict on one answer. */
 function checkAnswer(result: GenerateResult, validate: Validate): AnswerVerdict {
   if (result.refusal !== undefined) return { error: `the model refused to answer: ${result.refusal}` };
+  const emptied = emptiedAtMaxTokens(result);
+  if (emptied) return emptied;
   if (result.truncated) {
     return { error: "the answer was cut off at max_tokens before it was complete; raise params.max_tokens" };
   }

@@ -63,8 +63,8 @@ export class ResponseCache {
 
   /** Stores a successful answer. */
   async set(key: string, result: GenerateResult): Promise<void> {
-    const { text, finishReason, usage } = result;
-    await this.storage.set(this.#path(key), JSON.stringify({ text, finishReason, usage }));
+    const { text, finishReason, usage, model } = result;
+    await this.storage.set(this.#path(key), JSON.stringify({ text, finishReason, usage, model }));
   }
 
   /** Removes every cached answer; returns how many. */

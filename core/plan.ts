@@ -20,7 +20,7 @@ export const RESPONSE_COLUMN = "llm_response";
 /** Column Loom adds with a row's error (empty when the row succeeded). */
 export const ERROR_COLUMN = "llm_error";
 /** Columns `with_usage` adds. */
-export const USAGE_COLUMNS = ["llm_finish_reason", "llm_input_tokens", "llm_output_tokens"] as const;
+export const USAGE_COLUMNS = ["llm_finish_reason", "llm_input_tokens", "llm_output_tokens", "llm_reasoning_tokens"] as const;
 /** Columns `with_meta` adds. */
 export const META_COLUMNS = ["llm_provider", "llm_model"] as const;
 

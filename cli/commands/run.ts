@@ -34,7 +34,7 @@ export function registerRun(program: Command): void {
     .option("--tpm <n>", "tokens per minute never to exceed")
     .option("--force", "overwrite an existing output file")
     .option("--with-meta", "add llm_provider and llm_model columns")
-    .option("--with-usage", "add llm_finish_reason, llm_input_tokens and llm_output_tokens columns")
+    .option("--with-usage", "add llm_finish_reason, llm_input_tokens, llm_output_tokens and llm_reasoning_tokens columns")
     .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option("--schema <file|json>", "JSON Schema the answer must match: a .json/.yaml file, or inline JSON")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")

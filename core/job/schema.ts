@@ -75,7 +75,7 @@ export const OutputSchema = v.strictObject({
     v.pipe(v.boolean("with_meta must be true or false"), v.description("Add llm_provider and llm_model columns (llm_response and llm_error are always added).")),
   ),
   with_usage: v.optional(
-    v.pipe(v.boolean("with_usage must be true or false"), v.description("Add llm_finish_reason, llm_input_tokens and llm_output_tokens columns.")),
+    v.pipe(v.boolean("with_usage must be true or false"), v.description("Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.")),
   ),
 });
 

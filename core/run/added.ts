@@ -22,12 +22,14 @@ export function addedValues(plan: Plan, job: LoadedJob, result: RowResult): Outp
   for (const field of plan.fieldColumns) added[field] = (value?.[field] ?? null) as AddedValue;
   if (plan.added.includes(META_COLUMNS[0])) {
     added.llm_provider = job.spec.provider;
-    added.llm_model = job.spec.model;
+    // The model that answered, when the provider names it (an OpenRouter fallback, a snapshot).
+    added.llm_model = answer?.model ?? job.spec.model;
   }
   if (plan.added.includes(USAGE_COLUMNS[0])) {
     added.llm_finish_reason = answer?.finishReason ?? null;
     added.llm_input_tokens = answer?.usage?.inputTokens ?? null;
     added.llm_output_tokens = answer?.usage?.outputTokens ?? null;
+    added.llm_reasoning_tokens = answer?.usage?.reasoningTokens ?? null;
   }
   return added;
 }

@@ -44,7 +44,7 @@ describe("structured output", () => {
     const summary = await t.run();
     assert.deepEqual([summary.ok, summary.errors], [2, 2]);
     const text = readFileSync(join(t.dir, "out.csv"), "utf8");
-    assert.equal(text.split("\n")[0], "id,prompt,label,score,tags,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens");
+    assert.equal(text.split("\n")[0], "id,prompt,label,score,tags,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens,llm_reasoning_tokens");
     const rows = parse(text, { columns: true }) as Record<string, string>[];
     assert.deepEqual(rows.map((r) => [r.id, r.label, r.score, r.tags]), [["1", "fine", "4", '["a","b"]'], ["2", "", "", ""], ["3", "", "", ""], ["4", "plain", "1", ""]]);
     assert.deepEqual(rows.map((r) => r.llm_response), PROMPTS, "llm_response keeps what the model said");

@@ -38,7 +38,13 @@ export interface GenerateRequest {
 /** Token counts a provider reported. */
 export interface Usage {
   readonly inputTokens?: number;
+  /** Output tokens as billed: the answer and any reasoning (thinking) tokens together. */
   readonly outputTokens?: number;
+  /**
+   * The part of `outputTokens` the model spent reasoning (OpenAI `reasoning_tokens`, Gemini
+   * `thoughtsTokenCount`, Anthropic thinking), where the provider reports it.
+   */
+  readonly reasoningTokens?: number;
 }
 
 /** A provider's answer to one request. */
@@ -52,6 +58,11 @@ export interface GenerateResult {
   /** The model declined to answer; its explanation (or the reason the provider gave). */
   readonly refusal?: string;
   readonly usage?: Usage;
+  /**
+   * The model that answered, when the provider names it in the answer (a dated snapshot, or
+   * another model an OpenRouter fallback routed to); shown in `llm_model` with `with_meta`.
+   */
+  readonly model?: string;
 }
 
 /** Per-call options. */
