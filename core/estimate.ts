@@ -48,6 +48,8 @@ export interface JobEstimate {
   readonly cost?: { readonly batch?: Cost; readonly sync: Cost };
   /** The job's spend cap and whether the estimate for its mode exceeds it. */
   readonly cap?: { readonly maxUsd: number; readonly exceeded: boolean };
+  /** The provider's notes on how the job will be sent (structured-output mode, deprecations). */
+  readonly notes?: readonly string[];
 }
 
 /** Options of an estimate. */
@@ -155,6 +157,7 @@ export function enforceCap(estimate: JobEstimate): void {
 export function planJobCost(job: LoadedJob, options: RunOptions & EstimateOptions = {}): Promise<{ plan: Plan; estimate: JobEstimate }> {
   return withOpenedJob(job, options, async (opened) => {
     const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
-    return { plan, estimate: await estimateJob(opened, plan, options) };
+    const estimate = await estimateJob(opened, plan, options);
+    return { plan, estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate };
   });
 }

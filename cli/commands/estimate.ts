@@ -108,6 +108,7 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
     out(`  cost in sync mode:  up to ${usd(e.cost.sync.total)} (input ${usd(e.cost.sync.input)}, output up to ${usd(e.cost.sync.output)})`);
   }
   if (e.cap) out(`  spend cap: ${usd(e.cap.maxUsd)} (cost.max_usd): ${e.cap.exceeded ? "EXCEEDED; a run refuses to start without --over-cap" : "within"}`);
+  for (const note of e.notes ?? []) out(`  note: ${note}`);
 }
 
 /** Runs `loom plan` / `--dry-run`. */

@@ -47,6 +47,8 @@ export interface OpenedJob {
   readonly registry: Registry;
   readonly provider: ProviderV1;
   readonly answerSchema?: AnswerSchema;
+  /** The provider's notes on how the job will be sent ({@link ProviderV1.jobNotes}). */
+  readonly notes: readonly string[];
   /** Scrubs the run's secrets from text Loom stores or shows (provider messages, say). */
   readonly redact: Redactor;
 }
@@ -110,15 +112,20 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
   const answerSchema = await loadAnswerSchema(job);
   const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
   // A parameter the provider refuses would fail every row: say so before any work.
-  const refused = provider.validateParams?.(spec.params ?? {}, { model: spec.model, structured: answerSchema !== undefined }) ?? [];
+  const paramsContext = { model: spec.model, structured: answerSchema !== undefined, ...(answerSchema ? { schema: answerSchema.schema } : {}) };
+  const refused = provider.validateParams?.(spec.params ?? {}, paramsContext) ?? [];
   if (refused.length) {
     await provider.dispose?.();
+    const path = (r: (typeof refused)[number]) => [...(r.path ?? ["params", r.param])];
     throw new LoomJobError(
-      refused.map((r) => ({ where: job.where(["params", r.param]), path: `params.${r.param}`, message: r.message })),
-      `${spec.provider} does not accept these parameters`,
+      refused.map((r) => ({ where: job.where(path(r)), path: path(r).join("."), message: r.message })),
+      `${spec.provider} does not accept this job as it is`,
     );
   }
-  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), redact: redactorFor(options) };
+  const redact = redactorFor(options);
+  const notes = (provider.jobNotes?.(spec.params ?? {}, paramsContext) ?? []).map((note) => redact(note));
+  for (const message of notes) options.onEvent?.({ type: "warning", message: `${spec.provider}: ${message}` });
+  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), notes, redact };
 }
 
 /**

@@ -180,12 +180,17 @@ export interface ParamsContext {
   readonly model: string;
   /** The job has an answer schema (which the provider sends in its own field). */
   readonly structured: boolean;
+  /** The job's answer schema as the job gives it, when it has one. */
+  readonly schema?: Readonly<Record<string, unknown>>;
 }
 
-/** A parameter a provider refuses, and why. */
+/** A parameter (or the answer schema) a provider refuses, and why. */
 export interface ParamProblem {
+  /** The parameter's name under `params`; with `path`, a name for the message only. */
   readonly param: string;
   readonly message: string;
+  /** Where in the job file the problem is, when not `params.<param>` (`["schema"]`, say). */
+  readonly path?: readonly string[];
 }
 
 /** A provider plugin instance (version 1). */
@@ -206,6 +211,12 @@ export interface ProviderV1 {
    * and says why it is refused (the API version in use, or the model, does not accept it, say).
    */
   validateParams?(params: GenerateParams, context: ParamsContext): ReadonlyArray<ParamProblem>;
+  /**
+   * What a user should know about how the job will be sent, decided before any work: the
+   * structured-output mode a schema gets and why, a model that is deprecated. Each is one
+   * sentence; a run shows them once as warnings, and `loom plan` lists them.
+   */
+  jobNotes?(params: GenerateParams, context: ParamsContext): ReadonlyArray<string>;
   /**
    * Answers one request. Throws `LoomProviderError` on failure: `retryable` for transient
    * faults, `fatal` when no row can succeed (bad key). Never puts an API key in a message.
