@@ -7,7 +7,7 @@
  *   deno run -A scripts/emulator.ts --provider all      (one server per provider)
  *
  * Options:
- *   --provider P    openai | anthropic | gemini | openrouter | all (default all)
+ *   --provider P    openai | anthropic | gemini | openrouter | compatible (Ollama-like) | all (default all)
  *   --port N        first port (default: free ports); with "all", N, N+1, …
  *   --api-key K     the key clients must send (default test-key)
  *   --latency MS    delay before every answer
@@ -23,7 +23,7 @@ import { parseFaultSpec } from "./emulator/faults.ts";
 import type { BatchSchedule } from "./emulator/schedule.ts";
 import { type Emulator, type ProviderName, startEmulator } from "./emulator/server.ts";
 
-const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter"];
+const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter", "compatible"];
 
 /** Parses `--schedule`. */
 export function parseSchedule(text: string): BatchSchedule {

@@ -14,7 +14,7 @@ import { maskHeaders, RequestLog } from "./log.ts";
 import { type BatchSchedule, BatchProgress } from "./schedule.ts";
 
 /** The providers the emulator speaks. */
-export type ProviderName = "openai" | "anthropic" | "gemini" | "openrouter";
+export type ProviderName = "openai" | "anthropic" | "gemini" | "openrouter" | "compatible";
 
 /** A per-batch scenario: how one batch (or every batch) misbehaves. Providers interpret it. */
 export interface BatchScenario {
@@ -180,6 +180,7 @@ const BASE_PATHS: Record<ProviderName, string> = {
   anthropic: "",
   gemini: "",
   openrouter: "/api/v1",
+  compatible: "/v1",
 };
 
 /** Largest request body read (a little over Anthropic's 256 MB batch limit). */
@@ -229,6 +230,8 @@ async function providerModule(name: ProviderName, ctx: EmulatorContext): Promise
       return (await import("./providers/gemini.ts")).createGemini(ctx);
     case "openrouter":
       return (await import("./providers/openrouter.ts")).createOpenRouter(ctx);
+    case "compatible":
+      return (await import("./providers/compatible.ts")).createCompatible(ctx);
   }
 }
 
