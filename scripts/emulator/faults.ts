@@ -47,6 +47,18 @@ export type FaultAction =
   /** OpenRouter style: HTTP 200 whose body is an error. */
   | { kind: "error-in-200"; message?: string; code?: number }
   /**
+   * OpenRouter style: HTTP 200 with a normal envelope whose choice stopped partway with
+   * `finish_reason: "error"` and the error in `choices[].error` (`{code, message, metadata}`),
+   * its content the part generated before the failure. Routes that answer only; others answer 500.
+   */
+  | { kind: "error-in-choice"; message?: string; code?: number }
+  /**
+   * OpenRouter: the requested model (or `model`) is down for the matched requests, so the
+   * request's `models` fallbacks are tried in order and the answer names the model that served;
+   * with none left, the model's 502. Routes that answer only; others answer 500.
+   */
+  | { kind: "model-down"; model?: string }
+  /**
    * Answer normally (status 200, the provider's envelope, usage and finish reason, all as the
    * generated answer would have them) but with exactly this text as the answer's content: no cut
    * at the token cap, no stop sequence. Output token usage counts this text. For testing how a
@@ -141,6 +153,7 @@ function matches(match: FaultMatch, subject: FaultSubject): boolean {
 /**
  * Parses the launcher's compact fault syntax, e.g.
  * `status=429,retry-after=2,every=5` or `drop,first=3,path=/v1/chat` or `slow=2000,prompt=SLOW`
+ * or `error-in-choice,code=502,prompt=CUT` or `model-down=openai/gpt-4o`
  * or `reply={"a":1%2C"b":,prompt=BAD` (a reply's text is percent-decoded, so `%2C` is a comma).
  */
 export function parseFaultSpec(spec: string): FaultRule {
@@ -165,6 +178,11 @@ export function parseFaultSpec(spec: string): FaultRule {
   } else if (fields.has("slow")) action = { kind: "slow", delayMs: num("slow") };
   else if (fields.has("drop")) action = { kind: "drop" };
   else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
+  else if (fields.has("error-in-choice")) {
+    action = { kind: "error-in-choice" };
+    if (fields.has("code")) action.code = num("code");
+    if (fields.has("message")) action.message = fields.get("message");
+  } else if (fields.has("model-down")) action = { kind: "model-down", ...(fields.get("model-down") ? { model: fields.get("model-down") } : {}) };
   else if (fields.has("reply")) {
     let text = fields.get("reply")!;
     try {
@@ -173,7 +191,7 @@ export function parseFaultSpec(spec: string): FaultRule {
       throw new Error(`fault "${spec}": reply needs a text whose % escapes are valid`);
     }
     action = { kind: "reply", text };
-  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200 or reply=TEXT`);
+  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`);
   const match: FaultMatch = {};
   if (fields.has("every")) match.every = num("every");
   if (fields.has("first")) match.first = num("first");
