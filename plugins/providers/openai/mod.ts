@@ -10,11 +10,12 @@
  * on errors no retry can fix.
  * @module
  */
-import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { keepAliveFetch } from "../_shared/node-fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
+import { answerError, type CompletionWithErrors } from "./answer-error.ts";
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, chatCompletionResult, chatParamProblems, type MaxTokensField } from "./request.ts";
@@ -119,16 +120,14 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
           } catch (error) {
             throw toProviderError(error, config.name);
           }
-          // OpenRouter reports a failure after generation started as HTTP 200 with an error body.
-          const failure = (completion as unknown as { error?: { code?: number; message?: string } }).error;
-          if (failure) {
-            const status = typeof failure.code === "number" ? failure.code : 502;
-            throw new LoomProviderError(`${config.name}: ${failure.message ?? "error in the answer"}`, {
-              status,
-              retryable: status === 408 || status === 429 || status >= 500,
-            });
-          }
-          return chatCompletionResult(completion);
+          // OpenRouter reports a failure after generation started inside an HTTP 200: never an answer.
+          const failure = answerError(completion as CompletionWithErrors, config.name);
+          if (failure) throw failure;
+          const result = chatCompletionResult(completion);
+          // The model that answered (an OpenRouter fallback, a dated snapshot), for `llm_model`.
+          return result.model === undefined && typeof completion.model === "string" && completion.model
+            ? { ...result, model: completion.model }
+            : result;
         },
       };
     },
