@@ -12,7 +12,8 @@
  * for Gemini), with its own prompts, and `batch` matches the id of the batch it is in. Only the
  * lines that get an answer (not the ones the scenario or validation fails) are matched, in input
  * order, so `first` and `every` count them one by one. Other requests never see `reply` rules, nor
- * count against them.
+ * count against them. The same holds for `error-in-choice` and `model-down` (OpenRouter's sync
+ * endpoint only; batch lines never see them).
  * @module
  */
 
