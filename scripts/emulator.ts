@@ -7,12 +7,13 @@
  *   deno run -A scripts/emulator.ts --provider all      (one server per provider)
  *
  * Options:
- *   --provider P    openai | anthropic | gemini | openrouter | all (default all)
+ *   --provider P    openai | anthropic | gemini | openrouter | compatible (Ollama-like) | all (default all)
  *   --port N        first port (default: free ports); with "all", N, N+1, …
  *   --api-key K     the key clients must send (default test-key)
  *   --latency MS    delay before every answer
  *   --fault SPEC    a fault rule, repeatable: status=N[,retry-after=S][,retry-after-ms=MS] | slow=MS
- *                   | drop | error-in-200 | reply=TEXT (commas as %2C), then conditions every=N, first=N, path=…, prompt=…, batch=…
+ *                   | drop | error-in-200 | error-in-choice[,code=N] | model-down[=MODEL] | reply=TEXT (commas as %2C),
+ *                   then conditions every=N, first=N, path=…, prompt=…, batch=…
  *   --schedule S    batch pace: instant | polls:N | clock:MS (real time per state) | manual
  *   --models M      any (default) or a comma-separated list of accepted model ids
  */
@@ -23,7 +24,7 @@ import { parseFaultSpec } from "./emulator/faults.ts";
 import type { BatchSchedule } from "./emulator/schedule.ts";
 import { type Emulator, type ProviderName, startEmulator } from "./emulator/server.ts";
 
-const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter"];
+const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter", "compatible"];
 
 /** Parses `--schedule`. */
 export function parseSchedule(text: string): BatchSchedule {

@@ -12,7 +12,8 @@
  * for Gemini), with its own prompts, and `batch` matches the id of the batch it is in. Only the
  * lines that get an answer (not the ones the scenario or validation fails) are matched, in input
  * order, so `first` and `every` count them one by one. Other requests never see `reply` rules, nor
- * count against them.
+ * count against them. The same holds for `error-in-choice` and `model-down` (OpenRouter's sync
+ * endpoint only; batch lines never see them).
  * @module
  */
 
@@ -46,6 +47,18 @@ export type FaultAction =
   | { kind: "drop" }
   /** OpenRouter style: HTTP 200 whose body is an error. */
   | { kind: "error-in-200"; message?: string; code?: number }
+  /**
+   * OpenRouter style: HTTP 200 with a normal envelope whose choice stopped partway with
+   * `finish_reason: "error"` and the error in `choices[].error` (`{code, message, metadata}`),
+   * its content the part generated before the failure. Routes that answer only; others answer 500.
+   */
+  | { kind: "error-in-choice"; message?: string; code?: number }
+  /**
+   * OpenRouter: the requested model (or `model`) is down for the matched requests, so the
+   * request's `models` fallbacks are tried in order and the answer names the model that served;
+   * with none left, the model's 502. Routes that answer only; others answer 500.
+   */
+  | { kind: "model-down"; model?: string }
   /**
    * Answer normally (status 200, the provider's envelope, usage and finish reason, all as the
    * generated answer would have them) but with exactly this text as the answer's content: no cut
@@ -141,6 +154,7 @@ function matches(match: FaultMatch, subject: FaultSubject): boolean {
 /**
  * Parses the launcher's compact fault syntax, e.g.
  * `status=429,retry-after=2,every=5` or `drop,first=3,path=/v1/chat` or `slow=2000,prompt=SLOW`
+ * or `error-in-choice,code=502,prompt=CUT` or `model-down=openai/gpt-4o`
  * or `reply={"a":1%2C"b":,prompt=BAD` (a reply's text is percent-decoded, so `%2C` is a comma).
  */
 export function parseFaultSpec(spec: string): FaultRule {
@@ -165,6 +179,11 @@ export function parseFaultSpec(spec: string): FaultRule {
   } else if (fields.has("slow")) action = { kind: "slow", delayMs: num("slow") };
   else if (fields.has("drop")) action = { kind: "drop" };
   else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
+  else if (fields.has("error-in-choice")) {
+    action = { kind: "error-in-choice" };
+    if (fields.has("code")) action.code = num("code");
+    if (fields.has("message")) action.message = fields.get("message");
+  } else if (fields.has("model-down")) action = { kind: "model-down", ...(fields.get("model-down") ? { model: fields.get("model-down") } : {}) };
   else if (fields.has("reply")) {
     let text = fields.get("reply")!;
     try {
@@ -173,7 +192,7 @@ export function parseFaultSpec(spec: string): FaultRule {
       throw new Error(`fault "${spec}": reply needs a text whose % escapes are valid`);
     }
     action = { kind: "reply", text };
-  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200 or reply=TEXT`);
+  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`);
   const match: FaultMatch = {};
   if (fields.has("every")) match.every = num("every");
   if (fields.has("first")) match.first = num("first");

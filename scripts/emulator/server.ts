@@ -9,12 +9,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Clock, ManualClock } from "./clock.ts";
-import { FaultEngine, type FaultRule } from "./faults.ts";
+import { type FaultAction, FaultEngine, type FaultRule } from "./faults.ts";
 import { maskHeaders, RequestLog } from "./log.ts";
 import { type BatchSchedule, BatchProgress } from "./schedule.ts";
 
 /** The providers the emulator speaks. */
-export type ProviderName = "openai" | "anthropic" | "gemini" | "openrouter";
+export type ProviderName = "openai" | "anthropic" | "gemini" | "openrouter" | "compatible";
+
+/** Faults a provider answers itself, on routes that answer only (see {@link ProviderEmulator.answerFault}). */
+export type AnswerFault = Extract<FaultAction, { kind: "error-in-choice" | "model-down" }>;
+const ANSWER_FAULTS = new Set(["reply", "error-in-choice", "model-down"]);
 
 /** A per-batch scenario: how one batch (or every batch) misbehaves. Providers interpret it. */
 export interface BatchScenario {
@@ -129,6 +133,8 @@ export interface ProviderEmulator {
   headers?(): Record<string, string>;
   /** Answers an `error-in-200` fault (OpenRouter); others treat it as a 500. */
   errorIn200?(message: string, code: number): Reply;
+  /** Answers an `error-in-choice` or `model-down` fault on a route that answers (OpenRouter); others treat it as a 500. */
+  answerFault?(action: AnswerFault, req: EmulatorRequest): Reply | Promise<Reply>;
 }
 
 /** Shared state a provider module builds on. */
@@ -180,6 +186,7 @@ const BASE_PATHS: Record<ProviderName, string> = {
   anthropic: "",
   gemini: "",
   openrouter: "/api/v1",
+  compatible: "/v1",
 };
 
 /** Largest request body read (a little over Anthropic's 256 MB batch limit). */
@@ -229,6 +236,8 @@ async function providerModule(name: ProviderName, ctx: EmulatorContext): Promise
       return (await import("./providers/gemini.ts")).createGemini(ctx);
     case "openrouter":
       return (await import("./providers/openrouter.ts")).createOpenRouter(ctx);
+    case "compatible":
+      return (await import("./providers/compatible.ts")).createCompatible(ctx);
   }
 }
 
@@ -324,10 +333,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       const denied = provider.authenticate(request);
       if (denied) throw denied;
 
-      // `reply` rules only concern routes that answer; elsewhere they neither apply nor count.
+      // `reply` (and the other answer faults) only concern routes that answer; elsewhere they neither apply nor count.
       const rule = faults.pick(
         { method: entry.method, path: url.pathname, prompts: () => safePrompts(provider, request) },
-        (r) => r.action.kind !== "reply" || route.answers === true,
+        (r) => !ANSWER_FAULTS.has(r.action.kind) || route.answers === true,
       );
       if (rule) {
         entry.fault = rule.name ?? rule.action.kind;
@@ -351,6 +360,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         if (action.kind === "error-in-200") {
           const reply = provider.errorIn200?.(action.message ?? "Provider returned error", action.code ?? 502) ??
             provider.error(500, action.message ?? "Internal error");
+          entry.status = send(res, reply, common);
+          return;
+        }
+        if (action.kind === "error-in-choice" || action.kind === "model-down") {
+          const reply = provider.answerFault ? await provider.answerFault(action, request) : provider.error(500, "Internal error");
           entry.status = send(res, reply, common);
           return;
         }

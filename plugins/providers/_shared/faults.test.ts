@@ -24,7 +24,8 @@ import {
 } from "../../../scripts/emulator/mod.ts";
 import { FAST_RETRY, useEmulator } from "./test-emulator.ts";
 
-const emulators: Record<ProviderName, { emu: Emulator }> = {
+// The compatible-server profile has no key and no fault story of its own: not one of these.
+const emulators: Record<Exclude<ProviderName, "compatible">, { emu: Emulator }> = {
   openai: useEmulator({ provider: "openai" }),
   anthropic: useEmulator({ provider: "anthropic" }),
   gemini: useEmulator({ provider: "gemini" }),
@@ -34,7 +35,7 @@ const emulators: Record<ProviderName, { emu: Emulator }> = {
 /** One Loom provider and the emulator that stands in for its API. */
 interface ProviderCase {
   readonly provider: string;
-  readonly emulator: ProviderName;
+  readonly emulator: keyof typeof emulators;
   readonly model: string;
   /** Where the key goes in the environment. */
   readonly keyEnv: string;

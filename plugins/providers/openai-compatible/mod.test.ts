@@ -63,3 +63,52 @@ describe("openai-compatible from the command line", () => {
   });
 });
 
+
+describe("openai-compatible against a server that reads only max_tokens (Ollama-like)", () => {
+  let local: Emulator;
+  before(async () => (local = await startEmulator({ provider: "compatible" })));
+  after(() => local.stop());
+
+  async function capped(options = "") {
+    const dir = tempDir();
+    writeFileSync(join(dir, "in.csv"), "prompt\none two three four five six seven\n");
+    writeFileSync(
+      join(dir, "job.yaml"),
+      `dataset: { path: in.csv }\nprovider: openai-compatible\nprovider_options: { base_url: "${local.baseURL}"${options} }\n` +
+        `model: llama3.1:8b\nmode: sync\nparams: { max_tokens: 3 }\noutput: { path: out.csv, with_usage: true }\n`,
+    );
+    const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
+    return { dir, loaded };
+  }
+
+  it("caps the answer at max_tokens: finish length and the cut answer", async () => {
+    local.log.clear();
+    const { dir, loaded } = await capped();
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, cwd: dir });
+    assert.equal(summary.ok, 1);
+    const out = readFileSync(join(dir, "out.csv"), "utf8");
+    assert.match(out, /^one two three four five six seven,\[llama3\.1:8b\] one two,,length,7,3,/m);
+    const body = local.log.entries[0].body as Record<string, unknown>;
+    assert.deepEqual([body.max_tokens, body.max_completion_tokens], [3, undefined]);
+  });
+
+  it("sends max_completion_tokens when max_tokens_field says so (which such a server ignores)", async () => {
+    local.log.clear();
+    const { dir, loaded } = await capped(", max_tokens_field: max_completion_tokens");
+    await runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, cwd: dir });
+    const body = local.log.entries[0].body as Record<string, unknown>;
+    assert.deepEqual([body.max_tokens, body.max_completion_tokens], [undefined, 3]);
+    assert.match(readFileSync(join(dir, "out.csv"), "utf8"), /seven,\[llama3\.1:8b\] one two three four five six seven,,stop,/);
+  });
+
+  it("refuses another max_tokens_field, at provider_options in the job file", async () => {
+    local.log.clear();
+    const { dir, loaded } = await capped(", max_tokens_field: max_output_tokens");
+    await assert.rejects(() => runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, cwd: dir }), (e: unknown) => {
+      assert.ok(e instanceof LoomJobError);
+      assert.match(e.message, /job\.yaml:3:\d+: provider_options: openai-compatible: max_tokens_field must be max_tokens or max_completion_tokens/);
+      return true;
+    });
+    assert.equal(local.log.entries.length, 0);
+  });
+});

@@ -10,14 +10,15 @@
  * on errors no retry can fix.
  * @module
  */
-import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { keepAliveFetch } from "../_shared/node-fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
+import { answerError, type CompletionWithErrors } from "./answer-error.ts";
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
-import { chatCompletionBody, chatCompletionResult, chatParamProblems } from "./request.ts";
+import { chatCompletionBody, chatCompletionResult, chatParamProblems, type MaxTokensField } from "./request.ts";
 import { openaiCountTokens } from "./tokens.ts";
 
 /** How one Chat Completions endpoint differs from another. */
@@ -44,11 +45,21 @@ export interface ChatCompletionsConfig {
   readonly tokens?: boolean;
   /** Why token counting is unavailable, when the endpoint has no counting. */
   readonly noTokensReason?: string;
+  /** The request field the endpoint reads the token cap from (default `max_completion_tokens`, OpenAI's). */
+  readonly maxTokensField?: MaxTokensField;
+  /** Accept `max_tokens_field` to choose that field (endpoints differ on which one they read). */
+  readonly configurableMaxTokensField?: boolean;
 }
 
-/** Checks the options: the shared connection options, `api_key_env` where allowed, `base_url` where required. */
+const MAX_TOKENS_FIELDS: readonly MaxTokensField[] = ["max_tokens", "max_completion_tokens"];
+
+/**
+ * Checks the options: the shared connection options, `api_key_env` and `max_tokens_field` where
+ * allowed, `base_url` where required.
+ */
 function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>) {
-  const checked = checkConnectionOptions(config.name, options, config.configurableKeyEnv ? ["api_key_env"] : []);
+  const extra = [...(config.configurableKeyEnv ? ["api_key_env"] : []), ...(config.configurableMaxTokensField ? ["max_tokens_field"] : [])];
+  const checked = checkConnectionOptions(config.name, options, extra);
   if (checked.base_url === undefined && config.requireBaseURL) {
     throw new LoomUsageError(`${config.name}: base_url is required (the endpoint, e.g. http://localhost:11434/v1)`);
   }
@@ -56,7 +67,11 @@ function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<st
   if (api_key_env !== undefined && (typeof api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(api_key_env))) {
     throw new LoomUsageError(`${config.name}: api_key_env must be an environment variable name`);
   }
-  return checked;
+  const field = checked.max_tokens_field;
+  if (field !== undefined && !MAX_TOKENS_FIELDS.includes(field as MaxTokensField)) {
+    throw new LoomUsageError(`${config.name}: max_tokens_field must be ${MAX_TOKENS_FIELDS.join(" or ")} (the request field the server reads the token cap from)`);
+  }
+  return { ...checked, max_tokens_field: (field as MaxTokensField | undefined) ?? config.maxTokensField ?? "max_completion_tokens" };
 }
 
 /** A provider plugin for an endpoint that speaks Chat Completions. */
@@ -71,7 +86,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
       required: () => !config.keyOptional,
     },
     async create(options): Promise<ProviderV1> {
-      const { base_url, timeout_ms } = checkOptions(config, options);
+      const { base_url, timeout_ms, max_tokens_field } = checkOptions(config, options);
       const { default: OpenAI } = await import("openai");
       const nodeFetch = keepAliveFetch();
       const baseURL = base_url ?? config.defaultBaseURL;
@@ -91,29 +106,28 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
         ...(config.tokens ? { countTokens: openaiCountTokens(client, config.name) } : {}),
         ...(!config.tokens && config.noTokensReason ? { noTokensReason: config.noTokensReason } : {}),
-        cacheIdentity: base_url ? { base_url } : {},
+        // Where the cap goes changes the answer on servers that read only one of the fields.
+        cacheIdentity: { ...(base_url ? { base_url } : {}), ...(config.configurableMaxTokensField ? { max_tokens_field } : {}) },
         ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
         validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
         async generate(request, callOptions) {
           let completion;
           try {
             completion = await client.chat.completions.create(
-              chatCompletionBody(request) as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false },
+              chatCompletionBody(request, max_tokens_field) as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false },
               { signal: callOptions?.signal },
             );
           } catch (error) {
             throw toProviderError(error, config.name);
           }
-          // OpenRouter reports a failure after generation started as HTTP 200 with an error body.
-          const failure = (completion as unknown as { error?: { code?: number; message?: string } }).error;
-          if (failure) {
-            const status = typeof failure.code === "number" ? failure.code : 502;
-            throw new LoomProviderError(`${config.name}: ${failure.message ?? "error in the answer"}`, {
-              status,
-              retryable: status === 408 || status === 429 || status >= 500,
-            });
-          }
-          return chatCompletionResult(completion);
+          // OpenRouter reports a failure after generation started inside an HTTP 200: never an answer.
+          const failure = answerError(completion as CompletionWithErrors, config.name);
+          if (failure) throw failure;
+          const result = chatCompletionResult(completion);
+          // The model that answered (an OpenRouter fallback, a dated snapshot), for `llm_model`.
+          return result.model === undefined && typeof completion.model === "string" && completion.model
+            ? { ...result, model: completion.model }
+            : result;
         },
       };
     },

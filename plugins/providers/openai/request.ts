@@ -67,8 +67,14 @@ export function responseFormat(schema: Readonly<Record<string, unknown>>): Recor
   return { type: "json_schema", json_schema: { name: schemaName(schema), schema, strict: strictCompatible(schema) } };
 }
 
-/** The Chat Completions body for a request. */
-export function chatCompletionBody(request: GenerateRequest): Record<string, unknown> {
+/**
+ * The request field that carries the token cap: OpenAI's `max_completion_tokens`, or the older
+ * `max_tokens` that OpenRouter documents and compatible servers (Ollama, llama.cpp) read.
+ */
+export type MaxTokensField = "max_tokens" | "max_completion_tokens";
+
+/** The Chat Completions body for a request; the cap goes in `maxTokensField` (default `max_completion_tokens`). */
+export function chatCompletionBody(request: GenerateRequest, maxTokensField: MaxTokensField = "max_completion_tokens"): Record<string, unknown> {
   const { max_tokens, ...params } = request.params;
   const messages = [
     ...(request.system ? [{ role: "system", content: request.system }] : []),
@@ -78,8 +84,8 @@ export function chatCompletionBody(request: GenerateRequest): Record<string, unk
     model: request.model,
     messages,
     ...params,
-    // `max_tokens` is deprecated in Chat Completions and refused by reasoning models.
-    ...(max_tokens === undefined ? {} : { max_completion_tokens: max_tokens }),
+    // OpenAI deprecates `max_tokens` and its reasoning models refuse it; other servers may read only it.
+    ...(max_tokens === undefined ? {} : { [maxTokensField]: max_tokens }),
     ...(request.responseSchema ? { response_format: responseFormat(request.responseSchema) } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
+import { parseFaultSpec } from "../faults.ts";
 import { type Emulator, startEmulator } from "../server.ts";
 
 let emu: Emulator;
@@ -130,5 +131,48 @@ describe("openrouter upstream errors", () => {
         return true;
       },
     );
+  });
+});
+
+describe("openrouter errors inside a choice and model fallbacks", () => {
+  it("answers an error-in-choice fault with HTTP 200, the partial text, finish_reason error and the error in the choice", async () => {
+    emu.faults.clear();
+    emu.log.clear();
+    emu.faults.add({ match: { promptContains: "[[cut]]" }, action: { kind: "error-in-choice", code: 502, message: "Upstream stream reset" } });
+    const completion = await ask("openai/gpt-4o-mini", "[[cut]] one two three four five six");
+    const choice = completion.choices[0] as unknown as {
+      message: { content: string };
+      finish_reason: string;
+      native_finish_reason: string;
+      error: { code: number; message: string; metadata: { provider_name: string } };
+    };
+    assert.equal(choice.message.content, "[openai/gpt-4o-mini] [[cut]] one two");
+    assert.deepEqual([choice.finish_reason, choice.native_finish_reason], ["error", "error"]);
+    assert.deepEqual([choice.error.code, choice.error.message, choice.error.metadata.provider_name], [502, "Upstream stream reset", "OpenAI"]);
+    assert.equal(completion.usage?.completion_tokens, 4);
+    assert.deepEqual(emu.log.entries.map((e) => [e.status, e.fault]), [[200, "error-in-choice"]]);
+  });
+
+  it("serves a request from its models fallbacks when its model is down, naming the model that answered", async () => {
+    emu.faults.clear();
+    emu.faults.add({ action: { kind: "model-down", model: "openai/gpt-4o" } });
+    const body = { model: "openai/gpt-4o", messages: [{ role: "user" as const, content: "hi" }], models: ["anthropic/claude-haiku-4.5"] };
+    const served = await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    assert.equal(served.model, "anthropic/claude-haiku-4.5");
+    assert.equal((served as unknown as { provider: string }).provider, "Anthropic");
+    assert.equal(served.choices[0].message.content, "[anthropic/claude-haiku-4.5] hi");
+    // The fault concerns one model: a request for another one is served by it.
+    assert.equal((await ask("openai/gpt-4o-mini", "hi")).model, "openai/gpt-4o-mini");
+    const noRetry = new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 });
+    await assert.rejects(
+      () => noRetry.chat.completions.create({ model: "openai/gpt-4o", messages: [{ role: "user", content: "hi" }] }),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status === 502 && /openai\/gpt-4o is temporarily unavailable/.test(e.message),
+    );
+  });
+
+  it("parses the launcher's spelling of both faults", () => {
+    assert.deepEqual(parseFaultSpec("error-in-choice,code=429,prompt=X").action, { kind: "error-in-choice", code: 429 });
+    assert.deepEqual(parseFaultSpec("model-down=openai/gpt-4o").action, { kind: "model-down", model: "openai/gpt-4o" });
+    assert.deepEqual(parseFaultSpec("model-down").action, { kind: "model-down" });
   });
 });

@@ -4,10 +4,14 @@
  * `native_finish_reason` and `usage.cost`; ids start with `gen-`; errors are
  * `{"error":{"code":<number>,"message","metadata"?}}` with the HTTP status equal to the code,
  * 402 means no credits, and a failure after generation started comes back as HTTP 200 with the
- * error in the body (the `error-in-200` fault).
+ * error in the body (the `error-in-200` fault) or, with the part generated so far, in the choice
+ * (`choices[].error` and `finish_reason: "error"`, the `error-in-choice` fault). A request's
+ * `models` list names fallbacks: when its model is down (the `model-down` fault) the next one
+ * answers, and the completion's `model` names the model that served.
  * @module
  */
-import { type EmulatorContext, type EmulatorRequest, HttpError, type ProviderEmulator, type Reply } from "../server.ts";
+import { countTokens, cutToTokens } from "../answers.ts";
+import { type AnswerFault, type EmulatorContext, type EmulatorRequest, HttpError, type ProviderEmulator, type Reply } from "../server.ts";
 import { chatCompletion, chatPrompts, chatStream } from "./openai.ts";
 
 /** Model ids accepted by default. */
@@ -71,22 +75,69 @@ function asOpenRouter(completion: Record<string, unknown>, model: string): Recor
   };
 }
 
+/** The request's model, checked: a 400 when it is missing or unknown. */
+function requestedModel(ctx: EmulatorContext, body: Record<string, unknown>): string {
+  const model = typeof body.model === "string" ? body.model : "";
+  if (!model) throw new HttpError(400, "No models provided");
+  if (!ctx.acceptsModel(model, OPENROUTER_MODELS)) throw new HttpError(400, `${model} is not a valid model ID`);
+  return model;
+}
+
+/**
+ * The models a request may be served by, in order: its `model`, then its `models` fallbacks.
+ * unverified: how OpenRouter orders `model` and `models` when a request gives both (its docs show
+ * either alone; the primary-then-fallbacks order here is what third-party guides describe).
+ */
+function candidates(body: Record<string, unknown>, model: string): string[] {
+  const fallbacks = Array.isArray(body.models) ? body.models.filter((m): m is string => typeof m === "string") : [];
+  return [...new Set([model, ...fallbacks])];
+}
+
+/**
+ * A completion whose generation failed partway: the first half of each choice's text, finish
+ * reason `error`, the error in the choice (the documented `ErrorResponse`: numeric `code`,
+ * `message`, `metadata`), usage counting what was generated.
+ * unverified: OpenRouter documents this shape for errors after a stream started (its errors page)
+ * and types `choices[].error` on non-streaming choices too; the partial content in a non-streamed
+ * answer and `native_finish_reason: "error"` are assumed.
+ */
+function failedChoice(completion: Record<string, unknown>, code: number, message: string): Record<string, unknown> {
+  const usage = completion.usage as { prompt_tokens: number; cost: number };
+  let generated = 0;
+  const choices = (completion.choices as Array<Record<string, unknown> & { message: { content: string } }>).map((c) => {
+    const text = c.message.content;
+    const words = countTokens(text);
+    // Half the words, or of a one-"word" text (compact JSON) half the characters.
+    const content = words > 1 ? cutToTokens(text, Math.floor(words / 2)) : cutToTokens(text, Math.floor(text.length / 8), "json");
+    generated += countTokens(content);
+    const error = { code, message, metadata: { provider_name: completion.provider, raw: "upstream stream reset" } };
+    return { ...c, message: { ...c.message, content }, finish_reason: "error", native_finish_reason: "error", error };
+  });
+  const total = usage.prompt_tokens + generated;
+  return {
+    ...completion,
+    choices,
+    usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: generated, total_tokens: total, cost: Number((total * COST_PER_TOKEN).toFixed(9)) },
+  };
+}
+
 /** Creates the OpenRouter provider of an emulator. */
 export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
-  const chat = (req: EmulatorRequest): Reply => {
-    const body = req.json();
-    const model = typeof body.model === "string" ? body.model : "";
-    if (!model) throw new HttpError(400, "No models provided");
-    if (!ctx.acceptsModel(model, OPENROUTER_MODELS)) throw new HttpError(400, `${model} is not a valid model ID`);
-    const completion = asOpenRouter(
-      chatCompletion(ctx, body, OPENROUTER_MODELS, {
+  /** The completion `served` gives for a request (the request's own model unless a fallback served). */
+  const complete = (body: Record<string, unknown>, served: string, reply?: string) =>
+    asOpenRouter(
+      chatCompletion(ctx, { ...body, model: served }, OPENROUTER_MODELS, {
         extraParams: EXTRA_PARAMS,
         idPrefix: "gen-",
         traits: () => undefined,
-        reply: req.replyText,
+        reply,
       }),
-      model,
+      served,
     );
+
+  const chat = (req: EmulatorRequest): Reply => {
+    const body = req.json();
+    const completion = complete(body, requestedModel(ctx, body), req.replyText);
     if (body.stream !== true) return { json: completion };
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     return { body: chatStream(completion, includeUsage), headers: { "content-type": "text/event-stream" } };
@@ -102,6 +153,20 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       return null;
     },
     prompts: (req) => (req.method === "POST" ? chatPrompts(req.json()) : []),
+    answerFault(action: AnswerFault, req: EmulatorRequest): Reply {
+      const body = req.json();
+      const model = requestedModel(ctx, body);
+      if (action.kind === "model-down") {
+        const down = action.model ?? model;
+        const served = candidates(body, model).find((m) => m !== down && ctx.acceptsModel(m, OPENROUTER_MODELS));
+        if (served === undefined) {
+          // unverified: the wording; the status is the documented "chosen model is down" 502.
+          return errorReply(502, `${down} is temporarily unavailable`, undefined, { metadata: { provider_name: upstreamOf(down), raw: "model down" } });
+        }
+        return { json: complete(body, served) };
+      }
+      return { json: failedChoice(complete(body, model), action.code ?? 502, action.message ?? "Provider returned error") };
+    },
     errorIn200(message, code) {
       // Generation started upstream, so the status line already said 200.
       return {
