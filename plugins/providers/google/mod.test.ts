@@ -7,21 +7,24 @@ import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
+import type { RetryPolicy } from "../../../core/run/retry.ts";
+import { countJobTokens } from "../../../core/tokens.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
+import { durationMs, googleFailure } from "./errors.ts";
 import { generateContentParams, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "gemini" });
 
 const MODEL = "gemini-2.5-flash";
 
-async function job(rows: string[]) {
+async function job(rows: string[], emu = t.emu) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: google\n` +
-      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
+      `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
       `params: { temperature: 0, max_tokens: 50 }\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
@@ -67,5 +70,49 @@ describe("google provider (sync) against the emulator", () => {
     assert.deepEqual(problems.map((p) => p.param), ["candidateCount", "stream", "bogus_knob"]);
     assert.match(problems[2].message, /has no bogusKnob/);
     assert.deepEqual(paramProblems({ responseJsonSchema: {} }, { model: "m", structured: true }).map((p) => p.param), ["responseJsonSchema"]);
+  });
+});
+
+/** Backoff that alone would wait a few milliseconds, but lets a provider's hint wait up to 5 s. */
+const HINTED_RETRY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5_000, maxTotalWaitMs: 10_000 };
+
+/** Milliseconds between consecutive logged calls. */
+const gaps = (entries: ReadonlyArray<{ receivedMs?: number }>) => entries.slice(1).map((e, i) => e.receivedMs! - entries[i].receivedMs!);
+
+describe("google provider: the retry waits what a 429's RetryInfo asks", () => {
+  // The emulator's 429s carry `RetryInfo.retryDelay: "0.4s"`.
+  const slow = useEmulator({ provider: "gemini", limits: { retryDelaySeconds: 0.4 } });
+
+  it("waits retryDelay between sync attempts, not the shorter backoff", async () => {
+    slow.emu.faults.add({ match: { path: ":generateContent", first: 2 }, action: { kind: "status", status: 429 } });
+    const { dir, loaded } = await job(["only row"], slow.emu);
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: slow.emu.apiKey }, cwd: dir, retry: HINTED_RETRY });
+    assert.equal(summary.ok, 1);
+    const calls = slow.emu.log.find(":generateContent");
+    assert.deepEqual(calls.map((c) => c.status), [429, 429, 200]);
+    for (const gap of gaps(calls)) assert.ok(gap >= 380, `retried after ${gap} ms, asked to wait 400`);
+  });
+
+  it("waits retryDelay between token-counting attempts", async () => {
+    slow.emu.faults.add({ match: { path: ":countTokens", first: 1 }, action: { kind: "status", status: 429 } });
+    const { dir, loaded } = await job(["only row"], slow.emu);
+    const counted = await countJobTokens(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: slow.emu.apiKey }, cwd: dir, retry: HINTED_RETRY });
+    assert.deepEqual([counted.prompts, counted.errors], [1, 0]);
+    const calls = slow.emu.log.find(":countTokens");
+    assert.deepEqual(calls.map((c) => c.status), [429, 200]);
+    assert.ok(gaps(calls)[0] >= 380, `retried after ${gaps(calls)[0]} ms, asked to wait 400`);
+  });
+});
+
+describe("google errors", () => {
+  it("reads RetryInfo's protobuf Duration, and a retry-after header, taking the longer", () => {
+    assert.deepEqual(["37s", "0.3s", "1.000000001s", "-2s", "37", "1m", 5].map(durationMs), [37_000, 300, 1_000, 0, undefined, undefined, undefined]);
+    const body = (delay: string) =>
+      JSON.stringify({ error: { code: 429, status: "RESOURCE_EXHAUSTED", message: "quota", details: [{ "@type": "type.googleapis.com/google.rpc.Help" }, { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: delay }] } });
+    assert.equal(googleFailure(429, body("20s")).retryAfterMs, 20_000);
+    assert.equal(googleFailure(429, body("2.5s"), new Headers({ "retry-after": "7" })).retryAfterMs, 7_000);
+    assert.equal(googleFailure(429, body("20s"), new Headers({ "retry-after": "7" })).retryAfterMs, 20_000);
+    assert.equal(googleFailure(503, "{\"error\":{\"code\":503}}").retryAfterMs, undefined);
+    assert.equal(googleFailure(429, body("soon")).retryable, true);
   });
 });

@@ -92,11 +92,14 @@ export function errorReply(
     ? googleDefault(status) ?? message
     : message;
   let details = Array.isArray(extra?.details) ? extra.details : undefined;
-  // Gemini's quota errors say when to come back; the SDK ignores it, but callers may read it.
+  // Gemini's quota errors say when to come back in a google.rpc.RetryInfo (error_details.proto:
+  // `retry_delay`, a Duration, in JSON "<seconds>s" with at most 9 fractional digits). The SDK
+  // ignores it; Loom waits for it. Gemini documents no `retry-after` header, so none is sent
+  // unless a fault rule asks for one.
   if (status === 429 && !details) {
     details = [{
       "@type": "type.googleapis.com/google.rpc.RetryInfo",
-      retryDelay: `${retryDelaySeconds}s`,
+      retryDelay: `${Number(retryDelaySeconds.toFixed(9))}s`,
     }];
   }
   const error: Record<string, unknown> = { code: status, message: text, status: name };
