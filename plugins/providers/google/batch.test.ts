@@ -1,6 +1,13 @@
 /** The google provider's batch API through the official @google/genai SDK against the loopback emulator. */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse } from "csv-parse/sync";
+import { fetchJobs } from "../../../core/batch/jobs.ts";
+import { loadJob } from "../../../core/job/load.ts";
+import { runJob } from "../../../core/run/job.ts";
+import { tempDir } from "../../../core/test-support/temp.ts";
 import { ApiError, GoogleGenAI } from "@google/genai";
 import { LoomProviderError } from "../../../core/errors.ts";
 import type { BatchHandle, BatchItem, BatchLabel, BatchOutcome, GenerateRequest } from "../../../core/spec/provider.ts";
@@ -232,6 +239,38 @@ describe("google batch API against the emulator", () => {
       () => collect(client(t.emu, { apiKey: wrong }).batch.results(handle, ["row-1"])),
       isFatal(wrong),
     );
+  });
+});
+
+describe("google batch API: a batch that fails validation", () => {
+  const t = useEmulator({ provider: "gemini", schedule: { advance: "instant" }, batches: [{ end: "fail" }] });
+
+  it("reports the reason from the operation's error, which the SDK drops", async () => {
+    const { ai, batch } = client(t.emu);
+    const handle = await batch.submit(items("never", "ran"), label(1, "failjob"));
+    assert.equal((await ai.batches.get({ name: handle.id })).error, undefined, "the SDK still drops it");
+    const status = await batch.status(handle);
+    assert.deepEqual([status.state, status.providerState], ["failed", "JOB_STATE_FAILED"]);
+    assert.equal(status.message, "INVALID_ARGUMENT: Batch failed: the input could not be validated.");
+    const gets = t.emu.log.find(/^GET \/v1beta\/batches\//);
+    assert.ok(gets.every((g) => g.headers["x-goog-api-key"] !== t.emu.apiKey), "the key is masked in the log, and sent as a header");
+  });
+
+  it("gives every row of the failed batch the reason, through fetch", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "in.csv"), "id,text\n1,one\n2,two\n");
+    writeFileSync(
+      join(dir, "job.yaml"),
+      `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: google\nprovider_options: { base_url: "${t.emu.baseURL}" }\n` +
+        `model: ${MODEL}\nparams: { max_tokens: 50 }\noutput: { path: out.csv }\n`,
+    );
+    const opts = { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: t.emu.apiKey }, cwd: dir };
+    const job = (await runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), opts)).job!;
+    const [fetched] = await fetchJobs([job.id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched));
+    assert.deepEqual(fetched.record.shards.map((s) => [s.state, s.message]), [["failed", "INVALID_ARGUMENT: Batch failed: the input could not be validated."]]);
+    const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(rows.map((r) => r.llm_error), Array(2).fill("the batch failed: INVALID_ARGUMENT: Batch failed: the input could not be validated."));
   });
 });
 

@@ -669,6 +669,7 @@ describe("batch lifecycle", () => {
     const op = raw.at(-1)!;
     assert.equal(op.done, true);
     assert.equal((op.error as { code: number }).code, 3);
+    assert.match((op.error as { message: string }).message, /could not be validated/);
     assert.equal("response" in op, false);
     assert.equal((await settle(ai, first.name!)).state, "JOB_STATE_SUCCEEDED");
   });

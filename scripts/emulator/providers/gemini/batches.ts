@@ -9,8 +9,10 @@
  * read) or an `error` (a `google.rpc.Status` with a numeric rpc code).
  *
  * How each BatchScenario knob maps here:
- * - `end: "fail"`: PENDING → FAILED at the first step (input validation fails), with a top-level
- *   `error` {code 3 INVALID_ARGUMENT}; the SDK does not map it, so callers see only the state.
+ * - `end: "fail"`: PENDING → FAILED at the first step (input validation fails), with the
+ *   Operation's `error` (a `google.rpc.Status`: {code 3 INVALID_ARGUMENT, message}; the batch
+ *   resource itself has no error field). The SDK's BatchJob does not map it on the Gemini API, so
+ *   SDK callers see only the state; REST clients (and Loom) read the reason here.
  * - `end: "expire"`: RUNNING → EXPIRED at the second step, with no output at all (`processed` is
  *   ignored: Gemini returns nothing from an expired batch).
  * - The clock: a batch still unfinished 48 h (limit `batchExpiryMs`) after creation is EXPIRED.
@@ -90,6 +92,8 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
 
   const outcome = (b: Batch, end: "complete" | "expire" | "fail", at: number): Outcome => {
     if (end === "fail") {
+      // unverified: the wording of a real validation failure (the published definitions give only
+      // the Status shape: numeric google.rpc.Code, message, optional details).
       return {
         state: "BATCH_STATE_FAILED",
         at,
