@@ -90,7 +90,9 @@ describe("google batch API against the emulator", () => {
     const first = outcomes.find((o) => o.customId === "row-1")!;
     assert.ok("result" in first);
     assert.equal(first.result.finishReason, "STOP");
-    assert.ok((first.result.usage?.inputTokens ?? 0) > 0 && (first.result.usage?.outputTokens ?? 0) > 0);
+    // gemini-2.5-flash thinks (2 tokens in the emulator): billed as output, reported as reasoning.
+    assert.deepEqual(first.result.usage, { inputTokens: 4, outputTokens: 3 + 2, reasoningTokens: 2 });
+    assert.equal(first.result.model, MODEL, "the answering model, from modelVersion");
   });
 
   it("uploads a JSONL file over the inline threshold, creates from it and downloads the results", async () => {
@@ -130,6 +132,9 @@ describe("google batch API against the emulator", () => {
       "row-2": `[${MODEL}] beta prompt`,
       "row-3": `[${MODEL}] gamma prompt`,
     });
+    const alpha = outcomes[0];
+    assert.ok("result" in alpha);
+    assert.deepEqual([alpha.result.usage, alpha.result.model], [{ inputTokens: 4, outputTokens: 3 + 2, reasoningTokens: 2 }, MODEL]);
     const download = t.emu.log.find(/GET \/download\/v1beta\/files\/batch-[^/]+:download$/);
     assert.equal(download.length, 1);
     assert.equal(download[0].query.alt, "media");

@@ -197,7 +197,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     try {
       const { response, close } = await openGet(`${version}/${name}`, signal);
       try {
-        operation = await response.json();
+        operation = (await response.json()) as typeof operation;
       } finally {
         close();
       }

@@ -18,14 +18,14 @@ const t = useEmulator({ provider: "gemini" });
 
 const MODEL = "gemini-2.5-flash";
 
-async function job(rows: string[], emu = t.emu) {
+async function job(rows: string[], emu = t.emu, extra = { max_tokens: 50, cache: false, output: "" }) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: google\n` +
       `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
-      `params: { temperature: 0, max_tokens: 50 }\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n`,
+      `params: { temperature: 0, max_tokens: ${extra.max_tokens} }\noutput: { path: out.csv${extra.output} }\nsync: { workers: 2, cache: ${extra.cache} }\n`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
 }
@@ -114,5 +114,34 @@ describe("google errors", () => {
     assert.equal(googleFailure(429, body("20s"), new Headers({ "retry-after": "7" })).retryAfterMs, 20_000);
     assert.equal(googleFailure(503, "{\"error\":{\"code\":503}}").retryAfterMs, undefined);
     assert.equal(googleFailure(429, body("soon")).retryable, true);
+  });
+});
+
+describe("google provider: thinking models", () => {
+  // gemini-2.5-flash thinks 30 tokens by default here, out of max_tokens.
+  const thinking = useEmulator({ provider: "gemini", limits: { thinkingTokens: 30 } });
+  const rows = (dir: string) => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+
+  it("makes an answer emptied by thinking the row's error, saying to raise max_tokens, and caches nothing", async () => {
+    const { dir, loaded } = await job(["think first"], thinking.emu, { max_tokens: 20, cache: true, output: ", with_usage: true" });
+    const env = { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey };
+    const summary = await runJob(loaded, { env, cwd: dir });
+    assert.deepEqual([summary.ok, summary.errors], [0, 1]);
+    const [row] = rows(dir);
+    assert.equal(row.llm_response, "");
+    assert.match(row.llm_error, /spent all of max_tokens on reasoning \(20 tokens\).*raise params\.max_tokens/);
+    assert.deepEqual([row.llm_output_tokens, row.llm_reasoning_tokens], ["20", "20"]);
+    await runJob(loaded, { env, cwd: dir, force: true });
+    assert.equal(thinking.emu.log.count(":generateContent"), 2, "the empty answer was not cached");
+  });
+
+  it("reports thinking as reasoning tokens within the billed output, and the answering model", async () => {
+    const { dir, loaded } = await job(["think first"], thinking.emu, { max_tokens: 100, cache: false, output: ", with_usage: true, with_meta: true" });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey }, cwd: dir });
+    assert.equal(summary.ok, 1);
+    const [row] = rows(dir);
+    assert.equal(row.llm_response, `[${MODEL}] think first`);
+    const answerTokens = 3; // "[gemini-2.5-flash] think first", one token a word
+    assert.deepEqual([row.llm_output_tokens, row.llm_reasoning_tokens, row.llm_model], [String(answerTokens + 30), "30", MODEL]);
   });
 });

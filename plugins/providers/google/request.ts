@@ -112,7 +112,12 @@ export interface GeminiAnswer {
     readonly finishReason?: string;
   }>;
   readonly promptFeedback?: { readonly blockReason?: string };
-  readonly usageMetadata?: { readonly promptTokenCount?: number; readonly candidatesTokenCount?: number };
+  readonly usageMetadata?: {
+    readonly promptTokenCount?: number;
+    readonly candidatesTokenCount?: number;
+    readonly thoughtsTokenCount?: number;
+  };
+  readonly modelVersion?: string;
 }
 
 /** Finish reasons of an answer withheld or cut by a safety or policy filter. */
@@ -121,6 +126,12 @@ const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTEN
 /**
  * Loom's result for a Gemini answer, the same for sync calls and batch results. A blocked prompt
  * (no candidate) is that row's own problem: a non-fatal, non-retryable `LoomProviderError`.
+ *
+ * Usage as billed: Gemini's `candidatesTokenCount` leaves thinking out (it is reported apart as
+ * `thoughtsTokenCount`, and `totalTokenCount` counts both), while thoughts are billed as output;
+ * so output tokens are the two together, and the thoughts are the reasoning tokens. A thinking
+ * model that spent `maxOutputTokens` on thoughts answers with no text and `MAX_TOKENS`, which is
+ * `truncated` with empty text: the core makes that the row's error. `model` is `modelVersion`.
  */
 export function answerResult(response: GeminiAnswer): GenerateResult {
   const candidate = response.candidates?.[0];
@@ -136,7 +147,19 @@ export function answerResult(response: GeminiAnswer): GenerateResult {
     finishReason: reason ?? undefined,
     ...(reason === "MAX_TOKENS" ? { truncated: true } : {}),
     ...(reason && BLOCKED.has(reason) ? { refusal: `blocked (${reason})` } : {}),
-    usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
+    usage: usageOf(response.usageMetadata),
+    ...(response.modelVersion ? { model: response.modelVersion } : {}),
+  };
+}
+
+/** Loom's usage for a `usageMetadata` (proto3 JSON leaves zero counts out). */
+function usageOf(usage: GeminiAnswer["usageMetadata"]): GenerateResult["usage"] {
+  if (!usage) return { inputTokens: undefined, outputTokens: undefined };
+  const { promptTokenCount, candidatesTokenCount, thoughtsTokenCount } = usage;
+  return {
+    inputTokens: promptTokenCount,
+    outputTokens: (candidatesTokenCount ?? 0) + (thoughtsTokenCount ?? 0),
+    ...(thoughtsTokenCount ? { reasoningTokens: thoughtsTokenCount } : {}),
   };
 }
 

@@ -132,7 +132,9 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
         batch: `batches/${b.id}`,
       });
       return {
-        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply),
+        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply, {
+          thinking: ctx.limit("thinkingTokens", 2),
+        }),
       };
     });
     const failed = entries.filter((e) => "error" in e).length;
