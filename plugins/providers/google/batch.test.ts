@@ -187,7 +187,7 @@ describe("google batch API against the emulator", () => {
       const outcomes = byId(await collect(batch.results(handle, ["row-1", "row-2", "row-3"])));
       assert.deepEqual(outcomes, {
         "row-1": `[${MODEL}] fine prompt`,
-        "row-2": "failed: 400 INVALID_ARGUMENT: Request contains an invalid argument.",
+        "row-2": "failed: INVALID_ARGUMENT: Request contains an invalid argument.",
         "row-3": `[${MODEL}] another fine prompt`,
       }, `inlineMaxBytes ${inlineMaxBytes}`);
     }
@@ -324,6 +324,8 @@ describe("google batch helpers", () => {
   it("words per-request errors as code, status and message", () => {
     assert.equal(statusText({ code: 429, status: "RESOURCE_EXHAUSTED", message: "slow down" }), "429 RESOURCE_EXHAUSTED: slow down");
     assert.equal(statusText({ code: 500, message: "boom" }), "500: boom");
+    // A google.rpc.Status: the numeric google.rpc.Code by its name.
+    assert.equal(statusText({ code: 3, message: "bad request" }), "INVALID_ARGUMENT: bad request");
     assert.equal(statusText({}), "unknown error");
   });
 

@@ -91,19 +91,24 @@ export function inputLine(item: BatchItem): string {
   return JSON.stringify({ key: item.customId, request: wireRequest(item.request) });
 }
 
-/** A per-request error (a `google.rpc.Status`) as `"<code> <status>: <message>"`. */
-export function statusText(error: { code?: unknown; status?: unknown; message?: unknown }): string {
-  const head = [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
-  const message = typeof error.message === "string" ? error.message : "";
-  return head && message ? `${head}: ${message}` : head || message || "unknown error";
-}
-
 /** `google.rpc.Code` names by number (google/rpc/code.proto), as an Operation's `error.code` carries them. */
 const RPC_NAMES: Record<number, string> = {
   1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS",
   7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE",
   12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
 };
+
+/**
+ * A per-request or batch error as `"<code> <status>: <message>"`. A `google.rpc.Status` (what the
+ * batch proto puts in a response's or the Operation's `error`) carries a numeric
+ * `google.rpc.Code` and no status name: it is shown by its name (`INVALID_ARGUMENT: …`).
+ */
+export function statusText(error: { code?: unknown; status?: unknown; message?: unknown }): string {
+  const rpcName = !error.status && typeof error.code === "number" ? RPC_NAMES[error.code] : undefined;
+  const head = rpcName ?? [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
+  const message = typeof error.message === "string" ? error.message : "";
+  return head && message ? `${head}: ${message}` : head || message || "unknown error";
+}
 
 /** A `google.rpc.BadRequest` detail's field violations as `"field: description; …"` (at most 5). */
 function fieldViolations(details: unknown): string | undefined {
@@ -207,9 +212,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     }
     const error = operation?.error;
     if (!error || typeof error !== "object") return undefined;
-    // The Operation's code is a google.rpc.Code number, not an HTTP status.
-    const status = typeof error.code === "number" ? RPC_NAMES[error.code] : undefined;
-    const text = statusText({ status, message: error.message });
+    const text = statusText(error);
     const violations = fieldViolations(error.details);
     return violations ? `${text} (${violations})` : text;
   }

@@ -447,10 +447,8 @@ describe("inline batches", () => {
       `[${MODEL}] first question`,
     );
     assert.deepEqual(out[0].metadata, { key: "a" });
-    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [
-      400,
-      "INVALID_ARGUMENT",
-    ]);
+    // A google.rpc.Status, as the batch proto types it: rpc code 3 (INVALID_ARGUMENT), no name.
+    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [3, undefined]);
     assert.deepEqual(out[1].metadata, { key: "b" });
     assert.match(out[2].error?.message ?? "", /temperature value of 9/);
     assert.equal(out[3].response?.usageMetadata?.promptTokenCount, 4);
@@ -560,8 +558,8 @@ describe("files and file batches", () => {
     const lines = readFileSync(target, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.key), ["k1", undefined, "k2", "k3", "k4", undefined]);
     assert.equal(lines[0].response.candidates[0].content.parts[0].text, `[${MODEL}] first row`);
-    assert.equal(lines[1].error.code, 400);
-    assert.equal(lines[2].error.status, "INVALID_ARGUMENT");
+    assert.equal(lines[1].error.code, 3);
+    assert.deepEqual(Object.keys(lines[2].error), ["code", "message"]);
     assert.equal(lines[3].response.candidates[0].finishReason, "MAX_TOKENS");
     assert.match(lines[4].error.message, /Unknown name "bogus"/);
     assert.equal(lines[5].response.candidates[0].content.parts[0].text, `[${MODEL}] bare request`);
