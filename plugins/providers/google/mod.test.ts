@@ -93,6 +93,16 @@ describe("google provider: the retry waits what a 429's RetryInfo asks", () => {
     for (const gap of gaps(calls)) assert.ok(gap >= 380, `retried after ${gap} ms, asked to wait 400`);
   });
 
+  it("waits a retry-after header that asks for longer than the RetryInfo (the SDK's ApiError drops headers)", async () => {
+    slow.emu.faults.add({ match: { path: ":generateContent", first: 1 }, action: { kind: "status", status: 429, retryAfter: 1 } });
+    const { dir, loaded } = await job(["only row"], slow.emu);
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: slow.emu.apiKey }, cwd: dir, retry: HINTED_RETRY });
+    assert.equal(summary.ok, 1);
+    const calls = slow.emu.log.find(":generateContent");
+    assert.deepEqual(calls.map((c) => c.status), [429, 200]);
+    assert.ok(gaps(calls)[0] >= 980, `retried after ${gaps(calls)[0]} ms, asked to wait 1 s`);
+  });
+
   it("waits retryDelay between token-counting attempts", async () => {
     slow.emu.faults.add({ match: { path: ":countTokens", first: 1 }, action: { kind: "status", status: 429 } });
     const { dir, loaded } = await job(["only row"], slow.emu);

@@ -9,7 +9,9 @@
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
+import { LoomProviderError } from "../../../core/errors.ts";
 import { googleFailure } from "./errors.ts";
+import { googleFetch } from "./fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { googleBatch } from "./batch.ts";
 import { answerResult, generateContentParams, paramProblems } from "./request.ts";
@@ -24,10 +26,16 @@ export default definePlugin({
   async create(options): Promise<ProviderV1> {
     const { base_url, timeout_ms } = checkConnectionOptions("google", options);
     const { ApiError, GoogleGenAI } = await import("@google/genai");
-    // The SDK does not retry unless told to; Loom retries transient errors itself.
+    // The SDK does not retry unless told to; Loom retries transient errors itself, waiting what a
+    // failed response asks (its fetch keeps the headers the SDK's ApiError drops).
     const ai = new GoogleGenAI({
       apiKey: String(options.apiKey),
-      httpOptions: { ...(base_url ? { baseUrl: base_url } : {}), apiVersion: "v1beta", timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS },
+      httpOptions: {
+        ...(base_url ? { baseUrl: base_url } : {}),
+        apiVersion: "v1beta",
+        timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        fetch: googleFetch(),
+      },
     });
     return {
       specificationVersion: "loom.provider.v1",
@@ -42,7 +50,7 @@ export default definePlugin({
           const call = { ...params, config: { ...params.config, abortSignal: callOptions?.signal } };
           response = await ai.models.generateContent(call as Parameters<typeof ai.models.generateContent>[0]);
         } catch (error) {
-          if (callOptions?.signal?.aborted) throw error;
+          if (callOptions?.signal?.aborted || error instanceof LoomProviderError) throw error;
           if (error instanceof ApiError) throw googleFailure(error.status, error.message, undefined, error);
           throw connectionFailure("google", error);
         }
