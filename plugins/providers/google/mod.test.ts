@@ -12,7 +12,7 @@ import { countJobTokens } from "../../../core/tokens.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import { durationMs, googleFailure } from "./errors.ts";
-import { generateContentParams, paramProblems } from "./request.ts";
+import { generateContentParams, jobNotes, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "gemini" });
 
@@ -114,6 +114,19 @@ describe("google provider: the retry waits what a 429's RetryInfo asks", () => {
   });
 });
 
+describe("google job notes", () => {
+  it("warns that a thinking model's thoughts count against max_tokens, unless thinking is configured", () => {
+    const notes = (model: string, params: Record<string, unknown>) => jobNotes(params, { model, structured: false });
+    assert.match(notes("gemini-2.5-flash", { max_tokens: 20 })[0], /^gemini-2\.5-flash thinks before it answers.*max_tokens \(20\)/);
+    assert.equal(notes("gemini-3-pro-preview", { maxOutputTokens: 20 }).length, 1);
+    assert.equal(notes("gemini-flash-latest", { max_tokens: 20 }).length, 1);
+    assert.deepEqual(notes("gemini-2.5-flash", { max_tokens: 20, thinking_config: { thinking_budget: 0 } }), []);
+    assert.deepEqual(notes("gemini-2.5-flash", {}), [], "no cap: the model's own limit leaves room");
+    assert.deepEqual(notes("gemini-2.5-flash-lite", { max_tokens: 20 }), []);
+    assert.deepEqual(notes("gemini-2.0-flash", { max_tokens: 20 }), []);
+  });
+});
+
 describe("google errors", () => {
   it("reads RetryInfo's protobuf Duration, and a retry-after header, taking the longer", () => {
     assert.deepEqual(["37s", "0.3s", "1.000000001s", "-2s", "37", "1m", 5].map(durationMs), [37_000, 300, 1_000, 0, undefined, undefined, undefined]);
@@ -135,8 +148,11 @@ describe("google provider: thinking models", () => {
   it("makes an answer emptied by thinking the row's error, saying to raise max_tokens, and caches nothing", async () => {
     const { dir, loaded } = await job(["think first"], thinking.emu, { max_tokens: 20, cache: true, output: ", with_usage: true" });
     const env = { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey };
-    const summary = await runJob(loaded, { env, cwd: dir });
+    const warnings: string[] = [];
+    const onEvent = (e: { type: string; message?: string }) => void (e.type === "warning" && warnings.push(e.message ?? ""));
+    const summary = await runJob(loaded, { env, cwd: dir, onEvent });
     assert.deepEqual([summary.ok, summary.errors], [0, 1]);
+    assert.equal(warnings.filter((w) => /thinks before it answers.*max_tokens \(20\)/.test(w)).length, 1, warnings.join("\n"));
     const [row] = rows(dir);
     assert.equal(row.llm_response, "");
     assert.match(row.llm_error, /spent all of max_tokens on reasoning \(20 tokens\).*raise params\.max_tokens/);

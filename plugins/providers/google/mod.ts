@@ -3,7 +3,9 @@
  * (Gemini Developer API, `v1beta`). The key comes from `--api-key`, `GOOGLE_API_KEY`,
  * `GEMINI_API_KEY` or `.env`. Options (`provider_options`): `base_url` (another endpoint, e.g. the
  * emulator), `timeout_ms` (per call, default 10 minutes). Parameters are renamed to Gemini's
- * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`).
+ * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`). Thinking models
+ * spend their thoughts out of `max_tokens` (a job note says so); thoughts are reported as
+ * reasoning tokens, within the output tokens billed.
  * @module
  */
 import { definePlugin } from "../../../core/plugin.ts";
@@ -14,7 +16,7 @@ import { googleFailure } from "./errors.ts";
 import { googleFetch } from "./fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { googleBatch } from "./batch.ts";
-import { answerResult, generateContentParams, paramProblems } from "./request.ts";
+import { answerResult, generateContentParams, jobNotes, paramProblems } from "./request.ts";
 import { googleCountTokens } from "./tokens.ts";
 
 export default definePlugin({
@@ -43,6 +45,7 @@ export default definePlugin({
       capabilities: { sync: true, batch: true, tokens: true },
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
+      jobNotes,
       async generate(request, callOptions) {
         const params = generateContentParams(request);
         let response;

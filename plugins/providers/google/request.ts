@@ -65,6 +65,30 @@ export function generateContentParams(request: GenerateRequest): { model: string
 }
 
 /**
+ * Whether a Gemini model thinks unless told not to (the thinking guide: the 2.5 models and later,
+ * except Flash-Lite; the 2.0 models never think). The `-latest` aliases follow the models they
+ * name at the time. A model this does not know is taken not to, so no note is shown for it.
+ */
+export function thinksByDefault(model: string): boolean {
+  const id = model.replace(/^models\//, "");
+  if (/flash-lite/.test(id)) return false;
+  return /^gemini-(2\.5|[3-9])/.test(id) || /^gemini-(flash|pro)-latest$/.test(id);
+}
+
+/**
+ * The notes a Gemini job gets: a thinking model's thoughts come out of `max_tokens`, so a cap set
+ * without a thinking config may leave rows with no answer at all.
+ */
+export function jobNotes(params: GenerateParams, context: ParamsContext): string[] {
+  const named = Object.fromEntries(Object.entries(params).map(([k, v]) => [geminiName(k), v]));
+  if (named.maxOutputTokens === undefined || named.thinkingConfig !== undefined || !thinksByDefault(context.model)) return [];
+  return [
+    `${context.model} thinks before it answers, and its thinking tokens count against max_tokens (${named.maxOutputTokens}) ` +
+      "and are billed as output; a row whose thinking uses all of them gets no answer (set params.thinking_config.thinking_budget, or raise max_tokens).",
+  ];
+}
+
+/**
  * `GenerateContentConfig` fields the SDK sends at the top level of a `generateContent` request;
  * every other config field goes into `generationConfig` (as the SDK's
  * `generateContentConfigToMldev` does).

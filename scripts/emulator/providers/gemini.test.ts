@@ -260,6 +260,7 @@ describe("thinking", () => {
     assert.equal(await thoughts("gemini-2.5-flash-lite", { thinkingConfig: { thinkingBudget: 600 } }), 600);
     assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: 0 } }), undefined);
     assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: -1 } }), 7);
+    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinking_budget: 5 } }), 5, "proto JSON's snake_case name");
     assert.equal(await thoughts("gemini-3-flash-preview", { thinkingConfig: { thinkingLevel: "LOW" } }), 4);
   });
 

@@ -16,7 +16,7 @@
  * `dynamic` (rounded up) for `thinkingLevel` `minimal` or `low`. Always within `maxOutputTokens`.
  * @module
  */
-import { isObject } from "./common.ts";
+import { camel, isObject } from "./common.ts";
 
 /** Whether a known model thinks when the request says nothing about thinking. */
 export function thinksByDefault(model: string): boolean {
@@ -40,9 +40,13 @@ function takesLevel(model: string): boolean {
   return /^gemini-(3|flash-latest|flash-lite-latest|pro-latest)/.test(model);
 }
 
-/** The request's `generationConfig.thinkingConfig`, or an empty one. */
+/**
+ * The request's `generationConfig.thinkingConfig` in lowerCamel names (proto JSON takes the
+ * snake_case names too, e.g. `thinking_budget`), or an empty one.
+ */
 function thinkingConfig(config: Record<string, unknown>): Record<string, unknown> {
-  return isObject(config.thinkingConfig) ? config.thinkingConfig : {};
+  if (!isObject(config.thinkingConfig)) return {};
+  return Object.fromEntries(Object.entries(config.thinkingConfig).map(([k, v]) => [camel(k), v]));
 }
 
 /**
