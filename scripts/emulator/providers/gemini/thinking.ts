@@ -8,7 +8,9 @@
  * except Flash-Lite, which thinks only when given a budget; the 2.0 models never think. 2.5 Pro
  * and the Gemini 3 Pro models cannot stop thinking (`thinkingBudget: 0` is refused). Gemini 3
  * models take `thinkingLevel`; the 2.5 models take only `thinkingBudget`; a request may set one of
- * the two, not both.
+ * the two, not both. unverified: Flash-Lite's default (third-party reports disagree) and 2.5 Pro's
+ * refusal of budget 0 come from the guide's model table as remembered, not a source read here;
+ * the per-model budget ranges (e.g. Flash-Lite's minimum of 512) are not checked.
  *
  * How much the emulator thinks (a fixed, documented choice, as the real amount depends on the
  * prompt): `dynamic` tokens by default (the `thinkingTokens` limit, 2 unless set, so ordinary
