@@ -110,16 +110,6 @@ export function statusText(error: { code?: unknown; status?: unknown; message?: 
   return head && message ? `${head}: ${message}` : head || message || "unknown error";
 }
 
-/** A `google.rpc.BadRequest` detail's field violations as `"field: description; …"` (at most 5). */
-function fieldViolations(details: unknown): string | undefined {
-  if (!Array.isArray(details)) return undefined;
-  const lines = details
-    .flatMap((d) => (Array.isArray(d?.fieldViolations) ? d.fieldViolations : []))
-    .map((v: { field?: unknown; description?: unknown }) => [v?.field, v?.description].filter((x) => typeof x === "string" && x).join(": "))
-    .filter(Boolean);
-  return lines.length ? lines.slice(0, 5).join("; ") + (lines.length > 5 ? `; … (${lines.length} in all)` : "") : undefined;
-}
-
 const encoder = new TextEncoder();
 
 /** Gemini's batch API over the provider's SDK client. */
@@ -198,7 +188,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
    * operation carries none or cannot be read (the state alone is still known).
    */
   async function failureReason(name: string, signal?: AbortSignal): Promise<string | undefined> {
-    let operation: { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    let operation: { error?: { code?: unknown; message?: unknown } };
     try {
       const { response, close } = await openGet(`${version}/${name}`, signal);
       try {
@@ -211,10 +201,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       return undefined;
     }
     const error = operation?.error;
-    if (!error || typeof error !== "object") return undefined;
-    const text = statusText(error);
-    const violations = fieldViolations(error.details);
-    return violations ? `${text} (${violations})` : text;
+    return error && typeof error === "object" ? statusText(error) : undefined;
   }
 
   /** A response or error entry (inline or a file line) as an outcome. */

@@ -18,14 +18,15 @@ const t = useEmulator({ provider: "gemini" });
 
 const MODEL = "gemini-2.5-flash";
 
-async function job(rows: string[], emu = t.emu, extra = { max_tokens: 50, cache: false, output: "" }) {
+/** A sync job over `rows`; `extra.params` is added to `temperature: 0`. */
+async function job(rows: string[], emu = t.emu, extra = { params: "max_tokens: 50", cache: false, output: "" }) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: google\n` +
       `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
-      `params: { temperature: 0, max_tokens: ${extra.max_tokens} }\noutput: { path: out.csv${extra.output} }\nsync: { workers: 2, cache: ${extra.cache} }\n`,
+      `params: { temperature: 0, ${extra.params} }\noutput: { path: out.csv${extra.output} }\nsync: { workers: 2, cache: ${extra.cache} }\n`,
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
 }
@@ -146,7 +147,7 @@ describe("google provider: thinking models", () => {
   const rows = (dir: string) => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
 
   it("makes an answer emptied by thinking the row's error, saying to raise max_tokens, and caches nothing", async () => {
-    const { dir, loaded } = await job(["think first"], thinking.emu, { max_tokens: 20, cache: true, output: ", with_usage: true" });
+    const { dir, loaded } = await job(["think first"], thinking.emu, { params: "max_tokens: 20", cache: true, output: ", with_usage: true" });
     const env = { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey };
     const warnings: string[] = [];
     const onEvent = (e: { type: string; message?: string }) => void (e.type === "warning" && warnings.push(e.message ?? ""));
@@ -162,12 +163,26 @@ describe("google provider: thinking models", () => {
   });
 
   it("reports thinking as reasoning tokens within the billed output, and the answering model", async () => {
-    const { dir, loaded } = await job(["think first"], thinking.emu, { max_tokens: 100, cache: false, output: ", with_usage: true, with_meta: true" });
+    const { dir, loaded } = await job(["think first"], thinking.emu, { params: "max_tokens: 100", cache: false, output: ", with_usage: true, with_meta: true" });
     const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey }, cwd: dir });
     assert.equal(summary.ok, 1);
     const [row] = rows(dir);
     assert.equal(row.llm_response, `[${MODEL}] think first`);
     const answerTokens = 3; // "[gemini-2.5-flash] think first", one token a word
     assert.deepEqual([row.llm_output_tokens, row.llm_reasoning_tokens, row.llm_model], [String(answerTokens + 30), "30", MODEL]);
+  });
+
+  it("answers within a small max_tokens when the job turns thinking off, as the note suggests", async () => {
+    const params = "max_tokens: 20, thinking_config: { thinking_budget: 0 }";
+    const { dir, loaded } = await job(["think first"], thinking.emu, { params, cache: false, output: ", with_usage: true" });
+    const warnings: string[] = [];
+    const onEvent = (e: { type: string; message?: string }) => void (e.type === "warning" && warnings.push(e.message ?? ""));
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey }, cwd: dir, onEvent });
+    assert.equal(summary.ok, 1);
+    assert.deepEqual(warnings.filter((w) => /thinks before it answers/.test(w)), []);
+    const [row] = rows(dir);
+    assert.deepEqual([row.llm_response, row.llm_reasoning_tokens], [`[${MODEL}] think first`, ""]);
+    const body = thinking.emu.log.find(":generateContent")[0].body as { generationConfig: Record<string, unknown> };
+    assert.deepEqual(body.generationConfig.thinkingConfig, { thinking_budget: 0 });
   });
 });
