@@ -789,6 +789,28 @@ describe("faults through the SDK", () => {
     ]);
   });
 
+  it("says when to retry a 429 in RetryInfo (limit retryDelaySeconds), with no retry-after header unless asked", async () => {
+    const emulator = await startEmulator({
+      provider: "gemini",
+      limits: { retryDelaySeconds: 0.25 },
+      faults: [{ match: { first: 2 }, action: { kind: "status", status: 429 } }],
+    });
+    running.push(emulator);
+    const call = () =>
+      fetch(`${emulator.baseURL}/v1beta/models/${MODEL}:generateContent`, {
+        method: "POST",
+        headers: { "x-goog-api-key": emulator.apiKey, "content-type": "application/json" },
+        body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] }),
+      });
+    const limited = await call();
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), null, "Gemini documents no retry-after header");
+    const body = (await limited.json()) as { error: { details: Array<Record<string, unknown>> } };
+    assert.deepEqual(body.error.details, [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "0.25s" }]);
+    assert.equal((await call()).status, 429);
+    assert.equal((await call()).status, 200);
+  });
+
   it("retries with httpOptions.retryOptions until an attempt succeeds, or the attempts run out", async () => {
     const retryOptions = { attempts: 3, initialDelay: 0.001, maxDelay: 0.001, jitter: 0 };
     const { emulator, ai } = await setup(
