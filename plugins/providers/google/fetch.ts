@@ -36,6 +36,8 @@ export function googleFetch(base: typeof fetch = fetch): typeof fetch {
     const response = await base(input, dispatcher ? { ...init, dispatcher } as unknown as RequestInit : init);
     if (response.ok) return response;
     const body = (await response.text().catch(() => "")).trim();
-    throw googleFailure(response.status, body || `${response.status} ${response.statusText}`, response.headers);
+    // A google.rpc.Status body is read as such; anything else (a proxy's page) is shown in part.
+    const text = body.startsWith("{") ? body : `${response.status} ${response.statusText}${body ? `: ${body.slice(0, 300)}` : ""}`;
+    throw googleFailure(response.status, text, response.headers);
   };
 }
