@@ -12,6 +12,7 @@ import { countJobTokens } from "../../../core/tokens.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import { durationMs, googleFailure } from "./errors.ts";
+import { googleFetch } from "./fetch.ts";
 import { generateContentParams, jobNotes, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "gemini" });
@@ -129,6 +130,19 @@ describe("google job notes", () => {
 });
 
 describe("google errors", () => {
+  it("fails in the SDK's fetch with Loom's error: headers kept, a proxy's page shown by its status line", async () => {
+    const answering = (response: Response) => googleFetch(() => Promise.resolve(response));
+    const ok = new Response("{}", { status: 200 });
+    assert.equal(await answering(ok)("http://x"), ok);
+    const limited = await answering(new Response('{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}', { status: 429, headers: { "retry-after": "3" } }))("http://x")
+      .catch((e: unknown) => e);
+    assert.ok(limited instanceof LoomProviderError && limited.retryable);
+    assert.deepEqual([limited.message, limited.retryAfterMs], ["google: 429 RESOURCE_EXHAUSTED: slow down", 3_000]);
+    const page = await answering(new Response("<html>upstream down</html>", { status: 502, statusText: "Bad Gateway" }))("http://x").catch((e: unknown) => e);
+    assert.ok(page instanceof LoomProviderError && page.retryable);
+    assert.equal(page.message, "google: 502 Bad Gateway: <html>upstream down</html>");
+  });
+
   it("reads RetryInfo's protobuf Duration, and a retry-after header, taking the longer", () => {
     assert.deepEqual(["37s", "0.3s", "1.000000001s", "-2s", "37", "1m", 5].map(durationMs), [37_000, 300, 1_000, 0, undefined, undefined, undefined]);
     const body = (delay: string) =>
