@@ -14,6 +14,8 @@ export interface HttpFailure {
   readonly code?: string;
   readonly headers?: Headers;
   readonly message: string;
+  /** A wait the provider asked for by other means than headers (e.g. in the error body); wins over them. */
+  readonly retryAfterMs?: number;
 }
 
 /** Provider-specific codes that change the default classification. */
@@ -49,7 +51,7 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
     return new LoomProviderError(`${message} (check the API key)`, { status, fatal: true, cause });
   }
   if (status === 408 || status === 409 || status === 429 || status >= 500) {
-    return new LoomProviderError(message, { status, retryable: true, retryAfterMs: retryAfterMs(failure.headers), cause });
+    return new LoomProviderError(message, { status, retryable: true, retryAfterMs: failure.retryAfterMs ?? retryAfterMs(failure.headers), cause });
   }
   const rowOnly = code !== undefined && codes.rowOnly?.has(code) === true;
   return new LoomProviderError(message, { status, fatal: !rowOnly, cause });

@@ -1,6 +1,13 @@
 /** The google provider's batch API through the official @google/genai SDK against the loopback emulator. */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse } from "csv-parse/sync";
+import { fetchJobs } from "../../../core/batch/jobs.ts";
+import { loadJob } from "../../../core/job/load.ts";
+import { runJob } from "../../../core/run/job.ts";
+import { tempDir } from "../../../core/test-support/temp.ts";
 import { ApiError, GoogleGenAI } from "@google/genai";
 import { LoomProviderError } from "../../../core/errors.ts";
 import type { BatchHandle, BatchItem, BatchLabel, BatchOutcome, GenerateRequest } from "../../../core/spec/provider.ts";
@@ -83,7 +90,9 @@ describe("google batch API against the emulator", () => {
     const first = outcomes.find((o) => o.customId === "row-1")!;
     assert.ok("result" in first);
     assert.equal(first.result.finishReason, "STOP");
-    assert.ok((first.result.usage?.inputTokens ?? 0) > 0 && (first.result.usage?.outputTokens ?? 0) > 0);
+    // gemini-2.5-flash thinks (2 tokens in the emulator): billed as output, reported as reasoning.
+    assert.deepEqual(first.result.usage, { inputTokens: 4, outputTokens: 3 + 2, reasoningTokens: 2 });
+    assert.equal(first.result.model, MODEL, "the answering model, from modelVersion");
   });
 
   it("uploads a JSONL file over the inline threshold, creates from it and downloads the results", async () => {
@@ -123,6 +132,9 @@ describe("google batch API against the emulator", () => {
       "row-2": `[${MODEL}] beta prompt`,
       "row-3": `[${MODEL}] gamma prompt`,
     });
+    const alpha = outcomes[0];
+    assert.ok("result" in alpha);
+    assert.deepEqual([alpha.result.usage, alpha.result.model], [{ inputTokens: 4, outputTokens: 3 + 2, reasoningTokens: 2 }, MODEL]);
     const download = t.emu.log.find(/GET \/download\/v1beta\/files\/batch-[^/]+:download$/);
     assert.equal(download.length, 1);
     assert.equal(download[0].query.alt, "media");
@@ -175,7 +187,7 @@ describe("google batch API against the emulator", () => {
       const outcomes = byId(await collect(batch.results(handle, ["row-1", "row-2", "row-3"])));
       assert.deepEqual(outcomes, {
         "row-1": `[${MODEL}] fine prompt`,
-        "row-2": "failed: 400 INVALID_ARGUMENT: Request contains an invalid argument.",
+        "row-2": "failed: INVALID_ARGUMENT: Request contains an invalid argument.",
         "row-3": `[${MODEL}] another fine prompt`,
       }, `inlineMaxBytes ${inlineMaxBytes}`);
     }
@@ -235,6 +247,38 @@ describe("google batch API against the emulator", () => {
   });
 });
 
+describe("google batch API: a batch that fails validation", () => {
+  const t = useEmulator({ provider: "gemini", schedule: { advance: "instant" }, batches: [{ end: "fail" }] });
+
+  it("reports the reason from the operation's error, which the SDK drops", async () => {
+    const { ai, batch } = client(t.emu);
+    const handle = await batch.submit(items("never", "ran"), label(1, "failjob"));
+    assert.equal((await ai.batches.get({ name: handle.id })).error, undefined, "the SDK still drops it");
+    const status = await batch.status(handle);
+    assert.deepEqual([status.state, status.providerState], ["failed", "JOB_STATE_FAILED"]);
+    assert.equal(status.message, "INVALID_ARGUMENT: Batch failed: the input could not be validated.");
+    const gets = t.emu.log.find(/^GET \/v1beta\/batches\//);
+    assert.ok(gets.every((g) => g.headers["x-goog-api-key"] !== t.emu.apiKey), "the key is masked in the log, and sent as a header");
+  });
+
+  it("gives every row of the failed batch the reason, through fetch", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "in.csv"), "id,text\n1,one\n2,two\n");
+    writeFileSync(
+      join(dir, "job.yaml"),
+      `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: google\nprovider_options: { base_url: "${t.emu.baseURL}" }\n` +
+        `model: ${MODEL}\nparams: { max_tokens: 50 }\noutput: { path: out.csv }\n`,
+    );
+    const opts = { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: t.emu.apiKey }, cwd: dir };
+    const job = (await runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), opts)).job!;
+    const [fetched] = await fetchJobs([job.id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched));
+    assert.deepEqual(fetched.record.shards.map((s) => [s.state, s.message]), [["failed", "INVALID_ARGUMENT: Batch failed: the input could not be validated."]]);
+    const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(rows.map((r) => r.llm_error), Array(2).fill("the batch failed: INVALID_ARGUMENT: Batch failed: the input could not be validated."));
+  });
+});
+
 describe("google batch API: an expiring batch", () => {
   const t = useEmulator({ provider: "gemini", schedule: { advance: "manual" }, batches: [{ end: "expire" }] });
 
@@ -280,6 +324,8 @@ describe("google batch helpers", () => {
   it("words per-request errors as code, status and message", () => {
     assert.equal(statusText({ code: 429, status: "RESOURCE_EXHAUSTED", message: "slow down" }), "429 RESOURCE_EXHAUSTED: slow down");
     assert.equal(statusText({ code: 500, message: "boom" }), "500: boom");
+    // A google.rpc.Status: the numeric google.rpc.Code by its name.
+    assert.equal(statusText({ code: 3, message: "bad request" }), "INVALID_ARGUMENT: bad request");
     assert.equal(statusText({}), "unknown error");
   });
 

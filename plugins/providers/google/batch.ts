@@ -91,9 +91,21 @@ export function inputLine(item: BatchItem): string {
   return JSON.stringify({ key: item.customId, request: wireRequest(item.request) });
 }
 
-/** A per-request error (a `google.rpc.Status`) as `"<code> <status>: <message>"`. */
+/** `google.rpc.Code` names by number (google/rpc/code.proto), as an Operation's `error.code` carries them. */
+const RPC_NAMES: Record<number, string> = {
+  1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS",
+  7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE",
+  12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+};
+
+/**
+ * A per-request or batch error as `"<code> <status>: <message>"`. A `google.rpc.Status` (what the
+ * batch proto puts in a response's or the Operation's `error`) carries a numeric
+ * `google.rpc.Code` and no status name: it is shown by its name (`INVALID_ARGUMENT: …`).
+ */
 export function statusText(error: { code?: unknown; status?: unknown; message?: unknown }): string {
-  const head = [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
+  const rpcName = !error.status && typeof error.code === "number" ? RPC_NAMES[error.code] : undefined;
+  const head = rpcName ?? [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
   const message = typeof error.message === "string" ? error.message : "";
   return head && message ? `${head}: ${message}` : head || message || "unknown error";
 }
@@ -125,40 +137,71 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
   const getJob = (handle: BatchHandle, signal?: AbortSignal): Promise<BatchJob> =>
     call(signal, () => ai.batches.get({ name: handle.id, config: { abortSignal: signal } }));
 
-  /** The lines of a generated file, streamed (`GET /download/{ver}/files/{id}:download?alt=media`). */
-  async function* downloadLines(fileName: string, signal?: AbortSignal): AsyncGenerator<string> {
-    const id = fileName.replace(/^files\//, "");
-    const url = `${origin}/download/${version}/files/${encodeURIComponent(id)}:download?alt=media`;
+  /**
+   * A GET the SDK cannot make (`path` under the API's origin, key in the `x-goog-api-key` header,
+   * never logged), once its headers arrive; a failure comes in Loom's terms. The timeout covers
+   * the wait for an answer, not the reading of a large body; the caller's signal aborts the read
+   * until `close()`.
+   */
+  async function openGet(path: string, signal?: AbortSignal): Promise<{ response: Response; close: () => void }> {
     const controller = new AbortController();
     const abort = () => controller.abort(signal?.reason);
     signal?.addEventListener("abort", abort, { once: true });
+    const close = () => signal?.removeEventListener("abort", abort);
     const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    let response: Response;
     try {
-      let response: Response;
-      try {
-        response = await fetch(url, { headers: { "x-goog-api-key": apiKey }, signal: controller.signal });
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        throw connectionFailure("google", controller.signal.aborted ? controller.signal.reason : error);
-      } finally {
-        // The timeout covers the wait for an answer, not the download of a large file.
-        clearTimeout(timer);
-      }
-      if (!response.ok) {
-        const body = (await response.text().catch(() => "")).trim();
-        throw googleFailure(response.status, body || `${response.status} ${response.statusText}`, response.headers);
-      }
-      if (!response.body) return;
-      try {
-        yield* readLines(response.body);
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        throw connectionFailure("google", error);
-      }
+      response = await fetch(`${origin}/${path}`, { headers: { "x-goog-api-key": apiKey }, signal: controller.signal });
+    } catch (error) {
+      close();
+      if (signal?.aborted) throw error;
+      throw connectionFailure("google", controller.signal.aborted ? controller.signal.reason : error);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
     }
+    if (!response.ok) {
+      const body = (await response.text().catch(() => "")).trim();
+      close();
+      throw googleFailure(response.status, body || `${response.status} ${response.statusText}`, response.headers);
+    }
+    return { response, close };
+  }
+
+  /** The lines of a generated file, streamed (`GET /download/{ver}/files/{id}:download?alt=media`). */
+  async function* downloadLines(fileName: string, signal?: AbortSignal): AsyncGenerator<string> {
+    const id = fileName.replace(/^files\//, "");
+    const { response, close } = await openGet(`download/${version}/files/${encodeURIComponent(id)}:download?alt=media`, signal);
+    try {
+      if (!response.body) return;
+      yield* readLines(response.body);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw connectionFailure("google", error);
+    } finally {
+      close();
+    }
+  }
+
+  /**
+   * Why a batch failed: the Operation's `error` (a google.rpc.Status), which the SDK's BatchJob
+   * leaves out on the Gemini API, read from the raw `GET {ver}/batches/{id}`. Undefined when the
+   * operation carries none or cannot be read (the state alone is still known).
+   */
+  async function failureReason(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    let operation: { error?: { code?: unknown; message?: unknown } };
+    try {
+      const { response, close } = await openGet(`${version}/${name}`, signal);
+      try {
+        operation = (await response.json()) as typeof operation;
+      } finally {
+        close();
+      }
+    } catch (error) {
+      if (signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      return undefined;
+    }
+    const error = operation?.error;
+    return error && typeof error === "object" ? statusText(error) : undefined;
   }
 
   /** A response or error entry (inline or a file line) as an outcome. */
@@ -226,12 +269,14 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
 
     async status(handle, callOptions): Promise<BatchStatus> {
       const job = await getJob(handle, callOptions?.signal);
-      // The SDK maps neither batchStats nor the Operation's error, so there are no counts and
-      // rarely a message (`error` is filled on Vertex AI only).
+      // The SDK maps neither batchStats nor, on the Gemini API, the Operation's error (its
+      // BatchJob.error is Vertex AI's): a failed batch's reason is read from the raw operation.
+      const state = batchState(job.state);
+      const message = job.error?.message ?? (state === "failed" ? await failureReason(handle.id, callOptions?.signal) : undefined);
       return {
-        state: batchState(job.state),
+        state,
         ...(job.state ? { providerState: job.state } : {}),
-        ...(job.error?.message ? { message: job.error.message } : {}),
+        ...(message ? { message } : {}),
       };
     },
 

@@ -1,16 +1,27 @@
 /**
  * Gemini's errors in Loom's terms, for sync calls and batches alike. The API answers with a
  * google.rpc.Status body (`{error: {code, message, status, details}}`); a wrong key is a 400
- * whose details name `API_KEY_INVALID`, which Loom treats like a 401: the run stops.
+ * whose details name `API_KEY_INVALID`, which Loom treats like a 401: the run stops. A 429 says
+ * when to come back in a `google.rpc.RetryInfo` detail (`retryDelay`, a protobuf Duration such
+ * as `"37s"` or `"0.5s"`), which the retry honours.
  * @module
  */
 import type { LoomProviderError } from "../../../core/errors.ts";
-import { httpFailure } from "../_shared/http-errors.ts";
+import { httpFailure, retryAfterMs } from "../_shared/http-errors.ts";
+
+/** The `@type` of a `google.rpc.RetryInfo` entry in `details` (google/rpc/error_details.proto). */
+const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
+
+interface RpcDetail {
+  readonly "@type"?: string;
+  readonly reason?: string;
+  readonly retryDelay?: unknown;
+}
 
 interface RpcStatus {
   readonly message?: string;
   readonly status?: string;
-  readonly details?: ReadonlyArray<{ readonly reason?: string }>;
+  readonly details?: ReadonlyArray<RpcDetail>;
 }
 
 function rpcStatus(body: string): RpcStatus | undefined {
@@ -21,10 +32,37 @@ function rpcStatus(body: string): RpcStatus | undefined {
   }
 }
 
-/** A failed Gemini call (`status` and the body's text) as a Loom provider error. */
+/**
+ * Milliseconds in a protobuf JSON Duration (`"<seconds>[.<up to 9 digits>]s"`), or undefined for
+ * anything else. A negative delay means "now".
+ */
+export function durationMs(value: unknown): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const match = /^(-?\d+(?:\.\d{1,9})?)s$/.exec(value.trim());
+  return match ? Math.max(0, Math.round(Number(match[1]) * 1000)) : undefined;
+}
+
+/** The wait a google.rpc.Status asks for in its RetryInfo detail, in milliseconds. */
+function retryInfoMs(rpc: RpcStatus | undefined): number | undefined {
+  const details = Array.isArray(rpc?.details) ? rpc.details : [];
+  const info = details.find((d) => d?.["@type"] === RETRY_INFO);
+  return durationMs(info?.retryDelay);
+}
+
+/**
+ * A failed Gemini call (`status` and the body's text) as a Loom provider error. The wait before a
+ * retry is the longer of a `retry-after` header (when the caller has the headers) and the body's
+ * RetryInfo, so neither hint is cut short.
+ */
 export function googleFailure(status: number, body: string, headers?: Headers, cause?: unknown): LoomProviderError {
   const rpc = rpcStatus(body);
-  const keyRefused = rpc?.details?.some((d) => d.reason === "API_KEY_INVALID") === true;
+  const keyRefused = rpc?.details?.some((d) => d?.reason === "API_KEY_INVALID") === true;
   const message = rpc?.message ? `${status} ${rpc.status ?? ""}: ${rpc.message}`.replace(" :", ":") : body || `HTTP ${status}`;
-  return httpFailure("google", { status: keyRefused ? 401 : status, code: rpc?.status, headers, message }, {}, cause);
+  const hints = [retryAfterMs(headers), retryInfoMs(rpc)].filter((ms): ms is number => ms !== undefined);
+  return httpFailure(
+    "google",
+    { status: keyRefused ? 401 : status, code: rpc?.status, headers, message, retryAfterMs: hints.length ? Math.max(...hints) : undefined },
+    {},
+    cause,
+  );
 }

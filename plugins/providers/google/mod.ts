@@ -3,16 +3,20 @@
  * (Gemini Developer API, `v1beta`). The key comes from `--api-key`, `GOOGLE_API_KEY`,
  * `GEMINI_API_KEY` or `.env`. Options (`provider_options`): `base_url` (another endpoint, e.g. the
  * emulator), `timeout_ms` (per call, default 10 minutes). Parameters are renamed to Gemini's
- * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`).
+ * (`max_tokens` → `maxOutputTokens`, `top_p` → `topP`, `stop` → `stopSequences`). Thinking models
+ * spend their thoughts out of `max_tokens` (a job note says so); thoughts are reported as
+ * reasoning tokens, within the output tokens billed.
  * @module
  */
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
+import { LoomProviderError } from "../../../core/errors.ts";
 import { googleFailure } from "./errors.ts";
+import { googleFetch } from "./fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { googleBatch } from "./batch.ts";
-import { answerResult, generateContentParams, paramProblems } from "./request.ts";
+import { answerResult, generateContentParams, jobNotes, paramProblems } from "./request.ts";
 import { googleCountTokens } from "./tokens.ts";
 
 export default definePlugin({
@@ -24,10 +28,16 @@ export default definePlugin({
   async create(options): Promise<ProviderV1> {
     const { base_url, timeout_ms } = checkConnectionOptions("google", options);
     const { ApiError, GoogleGenAI } = await import("@google/genai");
-    // The SDK does not retry unless told to; Loom retries transient errors itself.
+    // The SDK does not retry unless told to; Loom retries transient errors itself, waiting what a
+    // failed response asks (its fetch keeps the headers the SDK's ApiError drops).
     const ai = new GoogleGenAI({
       apiKey: String(options.apiKey),
-      httpOptions: { ...(base_url ? { baseUrl: base_url } : {}), apiVersion: "v1beta", timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS },
+      httpOptions: {
+        ...(base_url ? { baseUrl: base_url } : {}),
+        apiVersion: "v1beta",
+        timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        fetch: googleFetch(),
+      },
     });
     return {
       specificationVersion: "loom.provider.v1",
@@ -35,6 +45,7 @@ export default definePlugin({
       capabilities: { sync: true, batch: true, tokens: true },
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
+      jobNotes,
       async generate(request, callOptions) {
         const params = generateContentParams(request);
         let response;
@@ -42,7 +53,7 @@ export default definePlugin({
           const call = { ...params, config: { ...params.config, abortSignal: callOptions?.signal } };
           response = await ai.models.generateContent(call as Parameters<typeof ai.models.generateContent>[0]);
         } catch (error) {
-          if (callOptions?.signal?.aborted) throw error;
+          if (callOptions?.signal?.aborted || error instanceof LoomProviderError) throw error;
           if (error instanceof ApiError) throw googleFailure(error.status, error.message, undefined, error);
           throw connectionFailure("google", error);
         }

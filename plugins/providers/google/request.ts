@@ -65,6 +65,30 @@ export function generateContentParams(request: GenerateRequest): { model: string
 }
 
 /**
+ * Whether a Gemini model thinks unless told not to (the thinking guide: the 2.5 models and later,
+ * except Flash-Lite; the 2.0 models never think). The `-latest` aliases follow the models they
+ * name at the time. A model this does not know is taken not to, so no note is shown for it.
+ */
+export function thinksByDefault(model: string): boolean {
+  const id = model.replace(/^models\//, "");
+  if (/flash-lite/.test(id)) return false;
+  return /^gemini-(2\.5|[3-9])/.test(id) || /^gemini-(flash|pro)-latest$/.test(id);
+}
+
+/**
+ * The notes a Gemini job gets: a thinking model's thoughts come out of `max_tokens`, so a cap set
+ * without a thinking config may leave rows with no answer at all.
+ */
+export function jobNotes(params: GenerateParams, context: ParamsContext): string[] {
+  const named = Object.fromEntries(Object.entries(params).map(([k, v]) => [geminiName(k), v]));
+  if (named.maxOutputTokens === undefined || named.thinkingConfig !== undefined || !thinksByDefault(context.model)) return [];
+  return [
+    `${context.model} thinks before it answers, and its thinking tokens count against max_tokens (${named.maxOutputTokens}) ` +
+      "and are billed as output; a row whose thinking uses all of them gets no answer (set params.thinking_config.thinking_budget, or raise max_tokens).",
+  ];
+}
+
+/**
  * `GenerateContentConfig` fields the SDK sends at the top level of a `generateContent` request;
  * every other config field goes into `generationConfig` (as the SDK's
  * `generateContentConfigToMldev` does).
@@ -112,7 +136,12 @@ export interface GeminiAnswer {
     readonly finishReason?: string;
   }>;
   readonly promptFeedback?: { readonly blockReason?: string };
-  readonly usageMetadata?: { readonly promptTokenCount?: number; readonly candidatesTokenCount?: number };
+  readonly usageMetadata?: {
+    readonly promptTokenCount?: number;
+    readonly candidatesTokenCount?: number;
+    readonly thoughtsTokenCount?: number;
+  };
+  readonly modelVersion?: string;
 }
 
 /** Finish reasons of an answer withheld or cut by a safety or policy filter. */
@@ -121,6 +150,12 @@ const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTEN
 /**
  * Loom's result for a Gemini answer, the same for sync calls and batch results. A blocked prompt
  * (no candidate) is that row's own problem: a non-fatal, non-retryable `LoomProviderError`.
+ *
+ * Usage as billed: Gemini's `candidatesTokenCount` leaves thinking out (it is reported apart as
+ * `thoughtsTokenCount`, and `totalTokenCount` counts both), while thoughts are billed as output;
+ * so output tokens are the two together, and the thoughts are the reasoning tokens. A thinking
+ * model that spent `maxOutputTokens` on thoughts answers with no text and `MAX_TOKENS`, which is
+ * `truncated` with empty text: the core makes that the row's error. `model` is `modelVersion`.
  */
 export function answerResult(response: GeminiAnswer): GenerateResult {
   const candidate = response.candidates?.[0];
@@ -136,7 +171,19 @@ export function answerResult(response: GeminiAnswer): GenerateResult {
     finishReason: reason ?? undefined,
     ...(reason === "MAX_TOKENS" ? { truncated: true } : {}),
     ...(reason && BLOCKED.has(reason) ? { refusal: `blocked (${reason})` } : {}),
-    usage: { inputTokens: response.usageMetadata?.promptTokenCount, outputTokens: response.usageMetadata?.candidatesTokenCount },
+    usage: usageOf(response.usageMetadata),
+    ...(response.modelVersion ? { model: response.modelVersion } : {}),
+  };
+}
+
+/** Loom's usage for a `usageMetadata` (proto3 JSON leaves zero counts out). */
+function usageOf(usage: GeminiAnswer["usageMetadata"]): GenerateResult["usage"] {
+  if (!usage) return { inputTokens: undefined, outputTokens: undefined };
+  const { promptTokenCount, candidatesTokenCount, thoughtsTokenCount } = usage;
+  return {
+    inputTokens: promptTokenCount,
+    outputTokens: (candidatesTokenCount ?? 0) + (thoughtsTokenCount ?? 0),
+    ...(thoughtsTokenCount ? { reasoningTokens: thoughtsTokenCount } : {}),
   };
 }
 

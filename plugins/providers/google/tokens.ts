@@ -40,7 +40,7 @@ export function googleCountTokens(ai: GoogleGenAI, ApiErrorClass: typeof ApiErro
     try {
       counted = await ai.models.countTokens(params as unknown as CountTokensParameters);
     } catch (error) {
-      if (options?.signal?.aborted) throw error;
+      if (options?.signal?.aborted || error instanceof LoomProviderError) throw error;
       if (error instanceof ApiErrorClass) throw googleFailure(error.status, error.message, undefined, error);
       throw connectionFailure("google", error);
     }

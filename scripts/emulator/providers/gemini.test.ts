@@ -93,9 +93,11 @@ describe("generateContent and countTokens", () => {
     const usage = result.usageMetadata;
     const prompt = countTokens("be brief") + countTokens("tell me a joke");
     const output = countTokens(result.text ?? "");
+    // gemini-2.5-flash thinks by default (2 tokens unless the limit says otherwise): reported
+    // apart from the candidates, counted in the total.
     assert.deepEqual(
-      [usage?.promptTokenCount, usage?.candidatesTokenCount, usage?.totalTokenCount],
-      [prompt, output, prompt + output],
+      [usage?.promptTokenCount, usage?.candidatesTokenCount, usage?.thoughtsTokenCount, usage?.totalTokenCount],
+      [prompt, output, 2, prompt + output + 2],
     );
     assert.equal(result.modelVersion, MODEL);
     assert.match(result.responseId ?? "", /^[A-Za-z0-9_-]{22}$/);
@@ -133,7 +135,7 @@ describe("generateContent and countTokens", () => {
     const cut = await ai.models.generateContent({
       model: MODEL,
       contents: "one two three four",
-      config: { maxOutputTokens: 3 },
+      config: { maxOutputTokens: 3, thinkingConfig: { thinkingBudget: 0 } },
     });
     assert.equal(cut.text, `[${MODEL}] one two`);
     assert.equal(cut.candidates?.[0].finishReason, "MAX_TOKENS");
@@ -242,6 +244,58 @@ describe("generateContent and countTokens", () => {
   });
 });
 
+describe("thinking", () => {
+  const generate = (ai: GoogleGenAI, model: string, config: Record<string, unknown>, contents = "think about this") =>
+    ai.models.generateContent({ model, contents, config });
+
+  it("thinks by default on 2.5 Flash and Gemini 3, never on 2.0, on Flash-Lite only with a budget", async () => {
+    const { ai } = await setup({ limits: { thinkingTokens: 7 } });
+    const thoughts = async (model: string, config: Record<string, unknown> = {}) =>
+      (await generate(ai, model, config)).usageMetadata?.thoughtsTokenCount;
+    assert.equal(await thoughts("gemini-2.5-flash"), 7);
+    assert.equal(await thoughts("gemini-2.5-pro"), 7);
+    assert.equal(await thoughts("gemini-3-flash-preview"), 7);
+    assert.equal(await thoughts("gemini-2.0-flash"), undefined, "proto3 JSON leaves the zero out");
+    assert.equal(await thoughts("gemini-2.5-flash-lite"), undefined);
+    assert.equal(await thoughts("gemini-2.5-flash-lite", { thinkingConfig: { thinkingBudget: 600 } }), 600);
+    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: 0 } }), undefined);
+    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: -1 } }), 7);
+    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinking_budget: 5 } }), 5, "proto JSON's snake_case name");
+    assert.equal(await thoughts("gemini-3-flash-preview", { thinkingConfig: { thinkingLevel: "LOW" } }), 4);
+  });
+
+  it("spends thinking out of maxOutputTokens: the whole budget thought leaves no text and MAX_TOKENS", async () => {
+    const { ai } = await setup({ limits: { thinkingTokens: 30 } });
+    const prompt = "think about this";
+    const emptied = await generate(ai, MODEL, { maxOutputTokens: 20 }, prompt);
+    const [candidate] = emptied.candidates ?? [];
+    assert.equal(candidate.finishReason, "MAX_TOKENS");
+    assert.equal(candidate.content?.parts, undefined, "no text part at all");
+    assert.equal(emptied.text, undefined);
+    const usage = emptied.usageMetadata;
+    assert.deepEqual([usage?.candidatesTokenCount, usage?.thoughtsTokenCount, usage?.totalTokenCount], [undefined, 20, countTokens(prompt) + 20]);
+    const room = await generate(ai, MODEL, { maxOutputTokens: 100 }, prompt);
+    assert.equal(room.text, `[${MODEL}] ${prompt}`);
+    assert.equal(room.candidates?.[0].finishReason, "STOP");
+    assert.equal(room.usageMetadata?.thoughtsTokenCount, 30);
+    const summarised = await generate(ai, MODEL, { maxOutputTokens: 100, thinkingConfig: { includeThoughts: true } }, prompt);
+    assert.deepEqual(summarised.candidates?.[0].content?.parts?.map((p) => p.thought === true), [true, false]);
+    assert.equal(summarised.text, `[${MODEL}] ${prompt}`, "the SDK's text leaves the thought summary out");
+  });
+
+  it("refuses what the thinking guide rules out", async () => {
+    const { ai } = await setup();
+    const refused = async (model: string, thinkingConfig: Record<string, unknown>) => {
+      const body = await apiError(generate(ai, model, { thinkingConfig }));
+      assert.deepEqual([body.code, body.status], [400, "INVALID_ARGUMENT"]);
+      return body.message;
+    };
+    assert.match(await refused("gemini-2.5-pro", { thinkingBudget: 0 }), /only works in thinking mode/);
+    assert.match(await refused("gemini-3-flash-preview", { thinkingBudget: 100, thinkingLevel: "HIGH" }), /Only one of thinking_budget and thinking_level/);
+    assert.match(await refused("gemini-2.5-flash", { thinkingLevel: "LOW" }), /Thinking level is not supported/);
+  });
+});
+
 describe("structured output and the reply fault", () => {
   const jsonSchema = {
     type: "object",
@@ -307,9 +361,10 @@ describe("structured output and the reply fault", () => {
     const cut = await ai.models.generateContent({
       model: MODEL,
       contents: long,
-      config: { responseMimeType: "application/json", responseJsonSchema: jsonSchema, maxOutputTokens: 5 },
+      config: { responseMimeType: "application/json", responseJsonSchema: jsonSchema, maxOutputTokens: 7 },
     });
     const text = cut.text ?? "";
+    assert.equal(cut.usageMetadata?.thoughtsTokenCount, 2, "thinking took 2 of the 7 tokens");
     assert.equal(text, '{"headline":"[gemini');
     assert.throws(() => JSON.parse(text), SyntaxError);
     assert.equal(cut.candidates?.[0].finishReason, "MAX_TOKENS");
@@ -393,10 +448,8 @@ describe("inline batches", () => {
       `[${MODEL}] first question`,
     );
     assert.deepEqual(out[0].metadata, { key: "a" });
-    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [
-      400,
-      "INVALID_ARGUMENT",
-    ]);
+    // A google.rpc.Status, as the batch proto types it: rpc code 3 (INVALID_ARGUMENT), no name.
+    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [3, undefined]);
     assert.deepEqual(out[1].metadata, { key: "b" });
     assert.match(out[2].error?.message ?? "", /temperature value of 9/);
     assert.equal(out[3].response?.usageMetadata?.promptTokenCount, 4);
@@ -506,8 +559,8 @@ describe("files and file batches", () => {
     const lines = readFileSync(target, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.key), ["k1", undefined, "k2", "k3", "k4", undefined]);
     assert.equal(lines[0].response.candidates[0].content.parts[0].text, `[${MODEL}] first row`);
-    assert.equal(lines[1].error.code, 400);
-    assert.equal(lines[2].error.status, "INVALID_ARGUMENT");
+    assert.equal(lines[1].error.code, 3);
+    assert.deepEqual(Object.keys(lines[2].error), ["code", "message"]);
     assert.equal(lines[3].response.candidates[0].finishReason, "MAX_TOKENS");
     assert.match(lines[4].error.message, /Unknown name "bogus"/);
     assert.equal(lines[5].response.candidates[0].content.parts[0].text, `[${MODEL}] bare request`);
@@ -669,6 +722,7 @@ describe("batch lifecycle", () => {
     const op = raw.at(-1)!;
     assert.equal(op.done, true);
     assert.equal((op.error as { code: number }).code, 3);
+    assert.match((op.error as { message: string }).message, /could not be validated/);
     assert.equal("response" in op, false);
     assert.equal((await settle(ai, first.name!)).state, "JOB_STATE_SUCCEEDED");
   });
@@ -733,6 +787,28 @@ describe("faults through the SDK", () => {
       [503, "status"],
       [500, "error-in-200"],
     ]);
+  });
+
+  it("says when to retry a 429 in RetryInfo (limit retryDelaySeconds), with no retry-after header unless asked", async () => {
+    const emulator = await startEmulator({
+      provider: "gemini",
+      limits: { retryDelaySeconds: 0.25 },
+      faults: [{ match: { first: 2 }, action: { kind: "status", status: 429 } }],
+    });
+    running.push(emulator);
+    const call = () =>
+      fetch(`${emulator.baseURL}/v1beta/models/${MODEL}:generateContent`, {
+        method: "POST",
+        headers: { "x-goog-api-key": emulator.apiKey, "content-type": "application/json" },
+        body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] }),
+      });
+    const limited = await call();
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), null, "Gemini documents no retry-after header");
+    const body = (await limited.json()) as { error: { details: Array<Record<string, unknown>> } };
+    assert.deepEqual(body.error.details, [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "0.25s" }]);
+    assert.equal((await call()).status, 429);
+    assert.equal((await call()).status, 200);
   });
 
   it("retries with httpOptions.retryOptions until an attempt succeeds, or the attempts run out", async () => {

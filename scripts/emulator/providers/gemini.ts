@@ -10,7 +10,8 @@
  *
  * Limits (`EmulatorOptions.limits`): `maxInlineBytes` (20 MiB, a batch create body),
  * `maxFileBytes` (2 GiB), `batchExpiryMs` (48 h), `retryDelaySeconds` (the RetryInfo a 429
- * carries, 1). Knobs: `omitUploadUrl`, `omitUploadStatus` (see gemini/files.ts).
+ * carries, 1), `thinkingTokens` (what a thinking model's default thinking spends, 2; see
+ * gemini/thinking.ts). Knobs: `omitUploadUrl`, `omitUploadStatus` (see gemini/files.ts).
  * @module
  */
 import type {
@@ -46,7 +47,8 @@ export function createGemini(ctx: EmulatorContext): ProviderEmulator {
     const body = parseOrThrow(jsonBody(req), GENERATE_REQUEST, ver);
     const problems = semanticProblems(body, model);
     if (problems.length) throw invalidArgument(problemMessage(problems));
-    return { json: generateResponse(model, body, ctx.next("gemini.response"), req.replyText) };
+    const thinking = ctx.limit("thinkingTokens", 2);
+    return { json: generateResponse(model, body, ctx.next("gemini.response"), req.replyText, { thinking }) };
   };
 
   const count = (req: EmulatorRequest): Reply => {

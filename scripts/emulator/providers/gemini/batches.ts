@@ -9,8 +9,10 @@
  * read) or an `error` (a `google.rpc.Status` with a numeric rpc code).
  *
  * How each BatchScenario knob maps here:
- * - `end: "fail"`: PENDING → FAILED at the first step (input validation fails), with a top-level
- *   `error` {code 3 INVALID_ARGUMENT}; the SDK does not map it, so callers see only the state.
+ * - `end: "fail"`: PENDING → FAILED at the first step (input validation fails), with the
+ *   Operation's `error` (a `google.rpc.Status`: {code 3 INVALID_ARGUMENT, message}; the batch
+ *   resource itself has no error field). The SDK's BatchJob does not map it on the Gemini API, so
+ *   SDK callers see only the state; REST clients (and Loom) read the reason here.
  * - `end: "expire"`: RUNNING → EXPIRED at the second step, with no output at all (`processed` is
  *   ignored: Gemini returns nothing from an expired batch).
  * - The clock: a batch still unfinished 48 h (limit `batchExpiryMs`) after creation is EXPIRED.
@@ -53,6 +55,16 @@ import { generateResponse, requestTexts } from "./generate.ts";
 import { fileItems, inlineItems, type Item } from "./inputs.ts";
 import { BATCH_REQUEST } from "./schema.ts";
 import { parseOrThrow } from "./validate.ts";
+import type {
+  BatchJson,
+  BatchOperationJson,
+  BatchOutputJson,
+  BatchStateJson,
+  BatchStatsJson,
+  InlinedResponseJson,
+  ResponseLineJson,
+  RpcStatusJson,
+} from "./wire.ts";
 
 const BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch";
 const OUTPUT_TYPE =
@@ -60,10 +72,10 @@ const OUTPUT_TYPE =
 
 /** How a batch ended: its terminal state, when, and its output or error. */
 interface Outcome {
-  state: string;
+  state: BatchStateJson;
   at: number;
-  output?: Record<string, unknown>;
-  error?: { code: number; message: string };
+  output?: BatchOutputJson;
+  error?: RpcStatusJson;
   succeeded: number;
   failed: number;
 }
@@ -80,7 +92,7 @@ interface Batch {
   created: number;
   updated: number;
   /** The last state shown, to move `updateTime` when it changes. */
-  shown: string;
+  shown: BatchStateJson;
   final?: Outcome;
 }
 
@@ -90,6 +102,8 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
 
   const outcome = (b: Batch, end: "complete" | "expire" | "fail", at: number): Outcome => {
     if (end === "fail") {
+      // unverified: the wording of a real validation failure (the published definitions give only
+      // the Status shape: numeric google.rpc.Code, message, optional details).
       return {
         state: "BATCH_STATE_FAILED",
         at,
@@ -114,13 +128,13 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
       };
     }
     const marker = b.scenario.failPromptContains;
-    const entries = b.items.map((item) => {
-      if (item.error !== undefined) return { error: requestError(400, item.error) };
+    const entries = b.items.map((item): InlinedResponseJson => {
+      if (item.error !== undefined) return { error: requestError("INVALID_ARGUMENT", item.error) };
       const texts = requestTexts(item.request ?? {});
       if (
         b.scenario.onlyErrors || (marker !== undefined && texts.some((t) => t.includes(marker)))
       ) {
-        return { error: requestError(400, "Request contains an invalid argument.") };
+        return { error: requestError("INVALID_ARGUMENT", "Request contains an invalid argument.") };
       }
       const reply = ctx.replyFor?.({
         path: `/${b.version}/models/${b.model}:generateContent`,
@@ -128,11 +142,13 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
         batch: `batches/${b.id}`,
       });
       return {
-        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply),
+        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply, {
+          thinking: ctx.limit("thinkingTokens", 2),
+        }),
       };
     });
     const failed = entries.filter((e) => "error" in e).length;
-    const done = { state: "BATCH_STATE_SUCCEEDED", at, succeeded: entries.length - failed, failed };
+    const done = { state: "BATCH_STATE_SUCCEEDED" as const, at, succeeded: entries.length - failed, failed };
     if (!b.fileName) {
       const inlined = entries.map((entry, i) => {
         const metadata = b.items[i].metadata;
@@ -141,7 +157,9 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
       return { ...done, output: { inlinedResponses: { inlinedResponses: inlined } } };
     }
     const lines = entries.map((e, i) =>
-      JSON.stringify(b.items[i].key !== undefined ? { key: b.items[i].key, ...e } : e)
+      JSON.stringify(
+        (b.items[i].key !== undefined ? { key: b.items[i].key, ...e } : e) satisfies ResponseLineJson,
+      )
     );
     corrupt(lines, b.scenario);
     const bytes = new TextEncoder().encode(lines.map((l) => `${l}\n`).join(""));
@@ -151,7 +169,7 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
   };
 
   /** The state now, settling the outcome the first time a terminal state is reached. */
-  const stateOf = (b: Batch): string => {
+  const stateOf = (b: Batch): BatchStateJson => {
     if (b.final) return b.final.state;
     const now = ctx.clock.now();
     const steps = ctx.progress.steps(b.id);
@@ -167,7 +185,7 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
         : schedule?.advance === "clock"
         ? Math.min(now, b.created + n * schedule.stepMs)
         : Math.min(now, expiresAt);
-    let state: string;
+    let state: BatchStateJson;
     if (steps >= needed && stepAt(needed) <= expiresAt) {
       b.final = outcome(b, end, stepAt(needed));
       state = b.final.state;
@@ -182,7 +200,7 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     return state;
   };
 
-  const stats = (b: Batch, state: string): Record<string, string> => {
+  const stats = (b: Batch, state: BatchStateJson): BatchStatsJson => {
     const n = b.items.length;
     const counts: Record<string, number> = { requestCount: n };
     if (state === "BATCH_STATE_SUCCEEDED" || state === "BATCH_STATE_FAILED") {
@@ -196,22 +214,26 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
   };
 
   /** The Operation for a batch; `created` renders the create reply, which is always PENDING. */
-  const render = (b: Batch, created = false): Record<string, unknown> => {
+  const render = (b: Batch, created = false): BatchOperationJson => {
     const state = created ? "BATCH_STATE_PENDING" : stateOf(b);
     const final = created ? undefined : b.final;
-    const metadata: Record<string, unknown> = { "@type": BATCH_TYPE, model: `models/${b.model}` };
-    if (b.displayName !== undefined) metadata.displayName = b.displayName;
-    // The real API echoes a file input (seen in list answers); echoing inlined requests back on
-    // every poll is not known to happen, so they are left out.
-    if (b.fileName) metadata.inputConfig = { fileName: b.fileName };
-    if (final?.output) metadata.output = final.output;
-    metadata.createTime = timestamp(b.created);
-    metadata.updateTime = timestamp(b.updated);
-    if (final) metadata.endTime = timestamp(final.at);
-    metadata.batchStats = stats(b, state);
-    metadata.state = state;
-    metadata.name = `batches/${b.id}`;
-    const op: Record<string, unknown> = { name: `batches/${b.id}`, metadata };
+    // Field order as the real API sends it: model, display name, input, output, times, stats,
+    // state, name. The real API echoes a file input (seen in list answers); echoing inlined
+    // requests back on every poll is not known to happen, so they are left out.
+    const metadata: BatchJson = {
+      "@type": BATCH_TYPE,
+      model: `models/${b.model}`,
+      ...(b.displayName !== undefined ? { displayName: b.displayName } : {}),
+      ...(b.fileName ? { inputConfig: { fileName: b.fileName } } : {}),
+      ...(final?.output ? { output: final.output } : {}),
+      createTime: timestamp(b.created),
+      updateTime: timestamp(b.updated),
+      ...(final ? { endTime: timestamp(final.at) } : {}),
+      batchStats: stats(b, state),
+      state,
+      name: `batches/${b.id}`,
+    };
+    const op: BatchOperationJson = { name: `batches/${b.id}`, metadata };
     if (final) {
       op.done = true; // left out while false, as proto3 JSON does
       if (final.output) op.response = { "@type": OUTPUT_TYPE, ...final.output };
@@ -288,7 +310,7 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
       all = all.filter((b) => b.seq < after);
     }
     const page = all.slice(0, size);
-    const out: Record<string, unknown> = {};
+    const out: { operations?: BatchOperationJson[]; nextPageToken?: string } = {};
     if (page.length) out.operations = page.map((b) => render(b));
     if (all.length > size) out.nextPageToken = pageToken("batches", page.at(-1)!.seq);
     return { json: out };

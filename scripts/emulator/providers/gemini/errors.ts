@@ -6,6 +6,7 @@
  * @module
  */
 import { HttpError, type Reply } from "../../server.ts";
+import type { RpcStatusJson } from "./wire.ts";
 
 /** Canonical status name per HTTP status, as Google's front end maps them. */
 const STATUS_NAMES: Record<number, string> = {
@@ -28,7 +29,7 @@ const STATUS_NAMES: Record<number, string> = {
  * `google.rpc.Code` numbers. An Operation's `error` is a bare `google.rpc.Status` and carries
  * these (CANCELLED is 1), unlike the HTTP error envelope whose `code` is the HTTP status.
  */
-export const RPC_CODES: Record<string, number> = {
+export const RPC_CODES = {
   CANCELLED: 1,
   UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
@@ -45,7 +46,7 @@ export const RPC_CODES: Record<string, number> = {
   UNAVAILABLE: 14,
   DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
-};
+} as const satisfies Record<string, number>;
 
 /**
  * The framework's default fault messages (worded after OpenAI). A fault rule without its own
@@ -92,11 +93,14 @@ export function errorReply(
     ? googleDefault(status) ?? message
     : message;
   let details = Array.isArray(extra?.details) ? extra.details : undefined;
-  // Gemini's quota errors say when to come back; the SDK ignores it, but callers may read it.
+  // Gemini's quota errors say when to come back in a google.rpc.RetryInfo (error_details.proto:
+  // `retry_delay`, a Duration, in JSON "<seconds>s" with at most 9 fractional digits). The SDK
+  // ignores it; Loom waits for it. Gemini documents no `retry-after` header, so none is sent
+  // unless a fault rule asks for one.
   if (status === 429 && !details) {
     details = [{
       "@type": "type.googleapis.com/google.rpc.RetryInfo",
-      retryDelay: `${retryDelaySeconds}s`,
+      retryDelay: `${Number(retryDelaySeconds.toFixed(9))}s`,
     }];
   }
   const error: Record<string, unknown> = { code: status, message: text, status: name };
@@ -168,12 +172,14 @@ export function fileNotFound(id: string): HttpError {
   );
 }
 
-/** A per-request error entry inside batch output: `{code, message, status}`. */
-export function requestError(
-  status: number,
-  message: string,
-): { code: number; message: string; status: string } {
-  return { code: status, message, status: STATUS_NAMES[status] ?? "INTERNAL" };
+/**
+ * A per-request error inside batch output. The batch proto types it as a `google.rpc.Status`
+ * (InlinedResponse.error), so it carries the numeric `google.rpc.Code` and no `status` name,
+ * unlike the HTTP error envelope. unverified: that results-file lines use the same shape (the
+ * batch guide shows only successful lines).
+ */
+export function requestError(name: keyof typeof RPC_CODES, message: string): RpcStatusJson {
+  return { code: RPC_CODES[name], message };
 }
 
 /** The 404 for a model the emulator does not serve, worded as the real API words it. */

@@ -21,6 +21,7 @@ import {
   VERSION,
 } from "./common.ts";
 import { fileNotFound, googleError, invalidArgument } from "./errors.ts";
+import type { FileJson } from "./wire.ts";
 
 /** One stored file. */
 export interface StoredFile {
@@ -89,7 +90,7 @@ export class FileStore {
   }
 
   /** The `File` resource as the API renders it (int64 `sizeBytes` as a string). */
-  resource(file: StoredFile, version: string): Record<string, unknown> {
+  resource(file: StoredFile, version: string): FileJson {
     const origin = this.#ctx.origin;
     const time = timestamp(file.created);
     // sha256Hash is a bytes field, so base64; Google base64-encodes the hex digest [unverified].
@@ -319,7 +320,7 @@ export function fileRoutes(ctx: EmulatorContext, store: FileStore): Route[] {
           files = files.filter((f) => f.seq < after);
         }
         const page = files.slice(0, size);
-        const out: Record<string, unknown> = {};
+        const out: { files?: FileJson[]; nextPageToken?: string } = {};
         // Proto3 JSON leaves out an empty list: no files means `{}`.
         if (page.length) out.files = page.map((f) => store.resource(f, req.params.ver));
         if (files.length > size) out.nextPageToken = pageToken("files", page.at(-1)!.seq);

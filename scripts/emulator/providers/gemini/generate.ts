@@ -11,11 +11,16 @@
  * `maxOutputTokens` cuts it to its first `4 × maxOutputTokens` characters, finishReason
  * `MAX_TOKENS`. With `text/x.enum` and a schema, the text is the schema's value (an enum's first
  * member) as plain text. A schema under any other MIME type is ignored.
+ *
+ * Thinking models (thinking.ts) spend thought tokens first, out of `maxOutputTokens`: the answer
+ * gets what is left, and none left means a candidate without text and `MAX_TOKENS`.
  * @module
  */
 import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
 import { isObject, responseId } from "./common.ts";
+import { includeThoughts, thoughtTokens } from "./thinking.ts";
+import type { CountTokensJson, FinishReasonJson, GeminiResponseJson } from "./wire.ts";
 
 interface Turn {
   role: string;
@@ -73,30 +78,39 @@ function shaped(config: Record<string, unknown>, plain: string): { text: string;
   return { text: plain, measure: "words" };
 }
 
+/** How a model answers beyond the request: how many tokens its dynamic thinking spends. */
+export interface GenerateOptions {
+  /** Thought tokens of default (dynamic) thinking; 0 when not given. */
+  readonly thinking?: number;
+}
+
 /**
  * The `GenerateContentResponse` for a parsed request. The prompt is the last user turn's text;
  * the answer is shaped by the generation config (structured output, see the module comment);
- * `maxOutputTokens` cuts it (finishReason `MAX_TOKENS`), a stop sequence ends it early (`STOP`),
- * and `candidateCount` repeats the candidate. `n` numbers the `responseId`. `reply` (a `reply`
- * fault's text) then replaces the text as is, the finish reason staying; `candidatesTokenCount`
- * counts the text sent.
+ * thinking spends its tokens first, then `maxOutputTokens` cuts the answer to what is left
+ * (finishReason `MAX_TOKENS`), a stop sequence ends it early (`STOP`), and `candidateCount`
+ * repeats the candidate. `n` numbers the `responseId`. `reply` (a `reply` fault's text) then
+ * replaces the text as is, the finish reason staying; `candidatesTokenCount` counts the text sent,
+ * `thoughtsTokenCount` the thinking, and `totalTokenCount` both with the prompt.
  */
 export function generateResponse(
   model: string,
   req: Record<string, unknown>,
   n: number,
   reply?: string,
-): Record<string, unknown> {
+  options: GenerateOptions = {},
+): GeminiResponseJson {
   const all = turns(req);
   const prompt = [...all].reverse().find((t) => t.role === "user" || t.role === "")?.text ??
     all.at(-1)?.text ?? "";
   const config = isObject(req.generationConfig) ? req.generationConfig : {};
   const maxTokens = typeof config.maxOutputTokens === "number" ? config.maxOutputTokens : undefined;
+  const thoughts = thoughtTokens(model, config, options.thinking ?? 0);
   const result = answer(model, prompt, requestTexts(req));
   const { text: whole, measure } = shaped(config, result.text);
-  const limited = limitAnswer(whole, measure, maxTokens);
+  const limited = limitAnswer(whole, measure, maxTokens === undefined ? undefined : maxTokens - thoughts);
   let text = limited.text;
-  let finishReason = limited.finish === "length" ? "MAX_TOKENS" : "STOP";
+  let finishReason: FinishReasonJson = limited.finish === "length" ? "MAX_TOKENS" : "STOP";
   const stops = Array.isArray(config.stopSequences)
     ? (config.stopSequences as string[]).filter((s) => s !== "")
     : [];
@@ -108,16 +122,21 @@ export function generateResponse(
   if (reply !== undefined) text = reply;
   const outputTokens = measureTokens(text, measure);
   const count = typeof config.candidateCount === "number" ? config.candidateCount : 1;
-  // A candidate whose text is empty has no parts at all, as the real API sends it.
-  const content = text === "" ? { role: "model" } : { parts: [{ text }], role: "model" };
+  const parts: Array<{ text: string; thought?: boolean }> = [];
+  // A thought summary comes first, marked `thought: true`, when asked for.
+  if (thoughts > 0 && includeThoughts(config)) parts.push({ text: "**Thinking it over**", thought: true });
+  if (text !== "") parts.push({ text });
+  // A candidate with nothing to show has no parts at all, as the real API sends it.
+  const content = parts.length ? { parts, role: "model" } : { role: "model" };
   const candidates = Array.from(
     { length: count },
     (_, index) => ({ content, finishReason, index }),
   );
-  const usageMetadata: Record<string, unknown> = nonZero({
+  const usageMetadata: NonNullable<GeminiResponseJson["usageMetadata"]> = nonZero({
     promptTokenCount: result.inputTokens,
     candidatesTokenCount: outputTokens * count,
-    totalTokenCount: result.inputTokens + outputTokens * count,
+    totalTokenCount: result.inputTokens + (outputTokens + thoughts) * count,
+    thoughtsTokenCount: thoughts * count,
   });
   if (result.inputTokens > 0) {
     usageMetadata.promptTokensDetails = [{ modality: "TEXT", tokenCount: result.inputTokens }];
@@ -126,7 +145,7 @@ export function generateResponse(
 }
 
 /** The `countTokens` answer: `{"totalTokens": N, "promptTokensDetails": […]}` (zero is left out). */
-export function countTokensResponse(req: Record<string, unknown>): Record<string, unknown> {
+export function countTokensResponse(req: Record<string, unknown>): CountTokensJson {
   const total = requestTexts(req).reduce((sum, t) => sum + countTokens(t), 0);
   if (total === 0) return {};
   return { totalTokens: total, promptTokensDetails: [{ modality: "TEXT", tokenCount: total }] };

@@ -13,10 +13,10 @@ import { parse, problemMessage, semanticProblems, violationMessage } from "./val
 /** One request of a batch, ready to run (or already known to fail). */
 export interface Item {
   request?: Record<string, unknown>;
-  /** Inline `metadata`, echoed with the response. */
-  metadata?: unknown;
+  /** Inline `metadata` (a Struct), echoed with the response. */
+  metadata?: Record<string, unknown>;
   /** A file line's `key`, echoed on its output line. */
-  key?: unknown;
+  key?: string;
   /** Why this request cannot run (a bad line, an invalid request). */
   error?: string;
 }
@@ -31,7 +31,7 @@ function checked(item: Item, model: string): Item {
 export function inlineItems(requests: Array<Record<string, unknown>>, model: string): Item[] {
   return requests.map((r) => {
     const request = isObject(r.request) ? r.request : {};
-    return checked({ request, metadata: r.metadata }, model);
+    return checked({ request, ...(isObject(r.metadata) ? { metadata: r.metadata } : {}) }, model);
   });
 }
 
@@ -58,7 +58,8 @@ export function fileItems(text: string, model: string, version: string): Item[] 
       bare ? GENERATE_REQUEST : FILE_LINE,
       version,
     );
-    const key = bare ? undefined : parsed.key;
+    // unverified: what the API echoes for a key that is not a string (the guide's keys are strings).
+    const key = !bare && typeof parsed.key === "string" ? parsed.key : undefined;
     if (violations.length) {
       items.push({ key, error: violationMessage(violations) });
       return;

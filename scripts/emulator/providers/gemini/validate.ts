@@ -16,6 +16,7 @@
 import { camel, isObject, outputTokenLimit, snake } from "./common.ts";
 import { type FieldViolation, invalidArgument } from "./errors.ts";
 import { type Kind, type Message, PART_DATA } from "./schema.ts";
+import { thinkingProblems } from "./thinking.ts";
 
 /** A parsed body: a copy with lowerCamel names and numbers as numbers, and what was wrong with it. */
 export interface Parsed {
@@ -187,6 +188,7 @@ export function semanticProblems(req: Record<string, unknown>, model: string): s
   range(out, "maxOutputTokens", config.maxOutputTokens, 1, outputTokenLimit(model));
   range(out, "presencePenalty", config.presencePenalty, -2, 2);
   range(out, "frequencyPenalty", config.frequencyPenalty, -2, 2);
+  out.push(...thinkingProblems(model, config));
   const stops = config.stopSequences as string[] | undefined;
   if (stops && stops.length > 5) {
     out.push(
