@@ -103,6 +103,9 @@ describe("reasoning tokens", () => {
     assert.equal(plain.usage?.completion_tokens_details?.reasoning_tokens, 0);
     const response = await client().responses.create({ model: "gpt-5-mini", input: "first prompt", max_output_tokens: 100 });
     assert.deepEqual([response.usage?.output_tokens, response.usage?.output_tokens_details.reasoning_tokens, response.output_text], [35, 32, "[gpt-5-mini] first prompt"]);
+    assert.deepEqual(response.output.map((item) => item.type), ["reasoning", "message"]);
+    const capped = await client().responses.create({ model: "gpt-5-mini", input: "first prompt", max_output_tokens: 16 });
+    assert.deepEqual([capped.status, capped.incomplete_details?.reason, capped.output_text, capped.usage?.output_tokens_details.reasoning_tokens], ["incomplete", "max_output_tokens", "", 16]);
   });
 
   it("a run reports them in llm_reasoning_tokens, within llm_output_tokens, with the answering model", async () => {

@@ -31,7 +31,10 @@ const SUPPORTED = new Set([
   "$comment", "examples",
 ]);
 
-/** String formats strict mode supports (the guide's list). */
+/**
+ * String formats strict mode supports: the guide's list, as independent transcriptions of it
+ * agree. unverified: not read on OpenAI's own page (not in the stored sources).
+ */
 const FORMATS = new Set(["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"]);
 
 /** The guide's size limits. */

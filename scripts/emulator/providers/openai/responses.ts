@@ -180,13 +180,17 @@ export function responseObject(
     instructions,
     max_output_tokens: maxOutput ?? null,
     model,
-    output: [{
-      type: "message",
-      id: nextId(ctx, "msg", "msg_", 48).id,
-      status: g.finish === "length" ? "incomplete" : "completed",
-      role: "assistant",
-      content: [{ type: "output_text", text: g.text, annotations: [], logprobs: [] }],
-    }],
+    output: [
+      // A reasoning model's output starts with its reasoning item (no summary unless asked for).
+      ...(g.reasoningTokens > 0 ? [{ type: "reasoning" as const, id: nextId(ctx, "rs", "rs_", 48).id, summary: [] }] : []),
+      {
+        type: "message",
+        id: nextId(ctx, "msg", "msg_", 48).id,
+        status: g.finish === "length" ? "incomplete" : "completed",
+        role: "assistant",
+        content: [{ type: "output_text", text: g.text, annotations: [], logprobs: [] }],
+      },
+    ],
     parallel_tool_calls: true,
     previous_response_id: null,
     reasoning: { effort: traits?.reasoning ? "medium" : null, summary: null },

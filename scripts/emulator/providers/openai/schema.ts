@@ -31,7 +31,10 @@ const REFUSED_KEYWORDS = [
   "$schema",
 ];
 
-/** String formats strict mode supports (the guide's list). */
+/**
+ * String formats strict mode supports: the guide's list, as independent transcriptions of it
+ * agree. unverified: not read on OpenAI's own page (not in the stored sources).
+ */
 const FORMATS = ["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"];
 
 /** The guide's limits. */
