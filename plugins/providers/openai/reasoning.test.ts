@@ -152,3 +152,20 @@ describe("reasoning tokens", () => {
     assert.deepEqual(got.b, { text: "", finishReason: "length", truncated: true, usage: { inputTokens: 2, outputTokens: 20, reasoningTokens: 20 }, model: "o4-mini" });
   });
 });
+
+describe("a dated snapshot of a reasoning model (an emulator that takes any model id)", () => {
+  const any = useEmulator({ provider: "openai", models: "any" });
+
+  it("reasons and refuses like its model", async () => {
+    const snapshot = new OpenAI({ apiKey: any.emu.apiKey, baseURL: any.emu.baseURL, maxRetries: 0 });
+    const messages = [{ role: "user" as const, content: "first prompt" }];
+    const answer = await snapshot.chat.completions.create({ model: "o4-mini-2025-04-16", messages });
+    assert.equal(answer.usage?.completion_tokens_details?.reasoning_tokens, 32);
+    await assert.rejects(
+      snapshot.chat.completions.create({ model: "o4-mini-2025-04-16", messages, stop: "x" }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === "unsupported_parameter" && e.param === "stop",
+    );
+    const other = await snapshot.chat.completions.create({ model: "my-local-model", messages });
+    assert.equal(other.usage?.completion_tokens_details?.reasoning_tokens, 0, "an unknown id does not reason");
+  });
+});
