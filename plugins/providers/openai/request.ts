@@ -17,11 +17,12 @@ export function isReasoningModel(model: string): boolean {
 }
 
 /**
- * Parameters reasoning models refuse outright, whatever the value: the reasoning guide's list of
- * unsupported parameters (the penalties, log probabilities, `logit_bias`), and `stop`, which the
- * OpenAPI definition says o3 and o4-mini refuse (StopConfiguration).
- * unverified: `stop` refused by the o1 and gpt-5 families too (the definition names only o3 and
- * o4-mini; refused here so a batch never pays to find out).
+ * Parameters reasoning models refuse outright, whatever the value: `stop`, which the OpenAPI
+ * definition says o3 and o4-mini refuse (StopConfiguration), and the penalties, log
+ * probabilities and `logit_bias`, observed refused by o1 and o3-mini (a parameter table on
+ * community.openai.com, t/1110750; the definition defers to the reasoning guide, not stored).
+ * unverified: the same refusals by the gpt-5 family, and `stop` by o1 and gpt-5; refused here
+ * for every reasoning model, so a batch never pays to find out.
  */
 export const REASONING_REFUSED_PARAMS: readonly string[] = [
   "stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",

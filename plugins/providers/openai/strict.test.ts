@@ -199,6 +199,11 @@ describe("the strict verdict's reasons", () => {
       ],
     );
     assert.deepEqual(strictVerdict({ type: "array", items: { type: "string" } }).reasons, ["the root is not an object"]);
+    assert.deepEqual(strictVerdict(closed({ t: { type: "array", items: [{ type: "string" }] } })).reasons, ["items as a list (a tuple) at /properties/t"]);
+    assert.deepEqual(strictVerdict(closed({ a: { type: "string", format: "uri" }, b: true as unknown as Schema })).reasons, [
+      'format "uri" at /properties/a',
+      "a boolean schema at /properties/b",
+    ]);
     assert.deepEqual(strictVerdict(nested(11)).reasons, ["more than 10 levels of nested objects at /properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n"]);
   });
 });

@@ -116,7 +116,8 @@ export function strictVerdict(schema: Readonly<Record<string, unknown>>): Strict
       }
     }
     if (typeof node.const === "string") totals.stringLength += node.const.length;
-    if (node.items !== undefined) walk(node.items, [...path, "items"], depth);
+    if (Array.isArray(node.items)) reasons.push(`items as a list (a tuple) at ${pointer(path)}`);
+    else if (node.items !== undefined) walk(node.items, [...path, "items"], depth);
     if (Array.isArray(node.anyOf)) node.anyOf.forEach((sub, i) => walk(sub, [...path, "anyOf", String(i)], depth));
     for (const key of ["$defs", "definitions"]) {
       const defs = node[key];

@@ -58,10 +58,11 @@ const CHAT_PARAMS = new Set([
 ]);
 
 /**
- * Parameters a reasoning model refuses with `unsupported_parameter`, whatever their value: the
- * reasoning guide's unsupported list, and `stop` (the OpenAPI definition's StopConfiguration:
- * "Not supported with latest reasoning models o3 and o4-mini"). unverified: `stop` refused by
- * the o1 and gpt-5 families as well; the emulator refuses it for every reasoning model.
+ * Parameters a reasoning model refuses with `unsupported_parameter`, whatever their value: `stop`
+ * (the OpenAPI definition's StopConfiguration: "Not supported with latest reasoning models o3
+ * and o4-mini"), and the penalties, log probabilities and `logit_bias` (observed refused by o1
+ * and o3-mini, community.openai.com t/1110750). unverified: the same for every reasoning model
+ * (gpt-5 included), and the message text for each parameter (the shape of the `max_tokens` one).
  */
 const REASONING_UNSUPPORTED = ["stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"];
 
