@@ -18,7 +18,7 @@ import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.t
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, chatCompletionResult, chatParamProblems } from "./request.ts";
-import { strictNote, strictVerdict } from "./strict.ts";
+import { sentSchema, strictNote, strictVerdict } from "./strict.ts";
 import { openaiCountTokens } from "./tokens.ts";
 
 /** How one Chat Completions endpoint differs from another. */
@@ -98,7 +98,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         // Only OpenAI's own endpoint is known to enforce the strict subset; OpenRouter and
         // compatible servers get the same `strict` flag but no note (their routing or server
         // decides what strict means there).
-        ...(config.openaiModels ? { jobNotes: (_params, context) => (context.schema ? [strictNote(strictVerdict(context.schema))] : []) } : {}),
+        ...(config.openaiModels ? { jobNotes: (_params, context) => (context.schema ? [strictNote(strictVerdict(sentSchema(context.schema)))] : []) } : {}),
         async generate(request, callOptions) {
           let completion;
           try {

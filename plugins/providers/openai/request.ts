@@ -6,7 +6,7 @@
  */
 import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
-import { strictVerdict } from "./strict.ts";
+import { sentSchema, strictVerdict } from "./strict.ts";
 
 /**
  * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and their dated versions, but not the
@@ -61,7 +61,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** The `response_format` for an answer schema. */
 export function responseFormat(schema: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return { type: "json_schema", json_schema: { name: schemaName(schema), schema, strict: strictVerdict(schema).strict } };
+  const sent = sentSchema(schema);
+  return { type: "json_schema", json_schema: { name: schemaName(schema), schema: sent, strict: strictVerdict(sent).strict } };
 }
 
 /** The Chat Completions body for a request. */

@@ -48,7 +48,6 @@ const REFUSED: Array<{ name: string; schema: Schema; message: RegExp; loomRefuse
   { name: "oneOf", schema: closed({ a: { oneOf: [{ type: "string" }, { type: "integer" }] } }), message: /'oneOf' is not permitted\.$/ },
   { name: "uniqueItems", schema: closed({ a: { type: "array", items: { type: "string" }, uniqueItems: true } }), message: /In context=\('properties', 'a'\), 'uniqueItems' is not permitted\.$/ },
   { name: "default", schema: closed({ a: { type: "string", default: "x" } }), message: /In context=\('properties', 'a'\), 'default' is not permitted\.$/ },
-  { name: "$schema", schema: closed({ a: { type: "string" } }, { $schema: "https://json-schema.org/draft/2020-12/schema" }), message: /'\$schema' is not permitted\.$/ },
   { name: "format uri", schema: closed({ a: { type: "string", format: "uri" } }), message: /In context=\('properties', 'a'\), 'uri' is not a supported format/ },
   { name: "anyOf at the root", schema: { anyOf: [closed({ a: { type: "string" } })] }, message: /schema must be a JSON Schema of 'type: "object"'/, loomRefuses: true },
   { name: "nesting", schema: nested(11), message: /more than 10 levels of nesting/ },
@@ -161,6 +160,17 @@ describe("OpenAI strict mode", () => {
     assert.deepEqual([summary.ok, summary.errors], [1, 0], JSON.stringify(run.rows()));
     assert.equal(sentStrict(), true);
     assert.deepEqual(run.warnings, ["openai: the answer schema is sent in strict mode: OpenAI guarantees every answer matches it"]);
+  });
+
+  it("a root $schema (a schema generator's dialect line) is left out of what is sent, so the schema goes strict", async () => {
+    const schema = closed({ a: { type: "string" } }, { $schema: "https://json-schema.org/draft/2020-12/schema" });
+    await assert.rejects(ask(schema, true), (e: unknown) => e instanceof OpenAI.BadRequestError && /'\$schema' is not permitted\.$/.test(e.message));
+    t.emu.log.clear();
+    const run = job(schema);
+    assert.deepEqual([(await run.run()).ok, sentStrict()], [1, true]);
+    const [call] = t.emu.log.find("POST /v1/chat/completions");
+    const sent = (call.body as { response_format: { json_schema: { schema: Schema } } }).response_format.json_schema.schema;
+    assert.deepEqual(sent, closed({ a: { type: "string" } }));
   });
 
   it("loom plan lists the mode and the reasons, placed in the schema", async () => {

@@ -72,6 +72,18 @@ function typesOf(node: Record<string, unknown>): string[] {
   return isObject(node.properties) ? ["object"] : [];
 }
 
+/**
+ * The schema as sent: without the root's `$schema` and `$id`, which only name the dialect and the
+ * document (the openai SDK's own strict transform drops them too, src/lib/transform.ts), so a
+ * schema generated with them (zod-to-json-schema adds `$schema`) can still go strict. The answer
+ * is checked against the job's schema as given.
+ */
+export function sentSchema(schema: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  if (schema.$schema === undefined && schema.$id === undefined) return schema;
+  const { $schema: _dialect, $id: _id, ...rest } = schema;
+  return rest;
+}
+
 /** Judges a schema against the strict subset. Every reason is collected, not just the first. */
 export function strictVerdict(schema: Readonly<Record<string, unknown>>): StrictVerdict {
   const reasons: string[] = [];
