@@ -9,6 +9,10 @@
  * `minItems`/`maxItems`, plus `title`/`description`; and the schema stays within its size limits.
  * Anything outside that subset makes the job non-strict: the schema still guides the model and
  * Loom checks every answer against it.
+ *
+ * Sources: the guide's lists and limits as transcribed by jsonschemaprofiles.unitvectorylabs.com
+ * ("OpenAI Structured Outputs Profile", 2026-02 baseline), and the keywords the openai SDK's
+ * strict transform refuses (src/lib/transform.ts, openai 7.57.0).
  * @module
  */
 
@@ -19,7 +23,11 @@ export interface StrictVerdict {
   readonly reasons: readonly string[];
 }
 
-/** Keywords the strict subset documents, by where they may appear (any node). */
+/**
+ * Keywords of the strict subset, on any node (which type each belongs to is not checked: a
+ * stray one only restricts what the model may answer). `definitions` is the older name of
+ * `$defs`, walked the same way by the SDK's transform.
+ */
 const SUPPORTED = new Set([
   "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "$ref", "$defs",
   "definitions", "title", "description",
