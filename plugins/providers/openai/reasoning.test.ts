@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import OpenAI from "openai";
+import { fetchJobs } from "../../../core/batch/jobs.ts";
 import { LoomJobError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
@@ -33,7 +34,7 @@ function job(model: string, params: string, extra = "", rows = ["first prompt", 
   );
   const run = async () => runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), { env, cwd: dir, force: true });
   const output = () => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
-  return { run, output };
+  return { run, output, opts: { env, cwd: dir } };
 }
 
 describe("reasoning models refuse sampling and log-probability parameters", () => {
@@ -126,11 +127,24 @@ describe("reasoning tokens", () => {
     for (const row of output()) {
       assert.equal(row.llm_response, "");
       assert.match(row.llm_error, /max_tokens/);
+      assert.deepEqual([row.llm_finish_reason, row.llm_output_tokens, row.llm_reasoning_tokens], ["length", "20", "20"], "paid for: all of it reasoning");
     }
     assert.equal(t.emu.log.count("POST /v1/chat/completions"), 2);
     const again = await run();
     assert.equal(again.errors, 2);
     assert.equal(t.emu.log.count("POST /v1/chat/completions"), 4, "nothing was cached: the rerun asks again");
+  });
+
+  it("in batch mode too: the emptied answers become row errors when the batch is merged", async () => {
+    const { run, output, opts } = job("o4-mini", "{ max_tokens: 20 }", "mode: batch\n", ["first prompt", "a much longer second prompt"]);
+    const submitted = await run();
+    const [fetched] = await fetchJobs([submitted.job!.id], opts);
+    assert.ok(!("error" in fetched));
+    assert.deepEqual([fetched.summary?.ok, fetched.summary?.errors], [0, 2]);
+    for (const row of output()) {
+      assert.match(row.llm_error, /max_tokens/);
+      assert.equal(row.llm_reasoning_tokens, "20");
+    }
   });
 
   it("batch output lines carry them too", async () => {
