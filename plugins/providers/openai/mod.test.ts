@@ -9,7 +9,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
-import { chatCompletionBody, chatParamProblems, isReasoningModel, responseFormat } from "./request.ts";
+import { chatCompletionBody, chatCompletionResult, chatParamProblems, isReasoningModel, responseFormat } from "./request.ts";
 
 const t = useEmulator({ provider: "openai" });
 
@@ -100,6 +100,12 @@ describe("openai provider (sync) against the emulator", () => {
     assert.deepEqual(problems({ n: 2, stream: true }), ["n", "stream"]);
     assert.deepEqual(problems({ response_format: { type: "json_object" } }, "gpt-4o", true), ["response_format"]);
     assert.deepEqual(problems({ temperature: 1, top_p: 0.5, reasoning_effort: "low" }, "o3"), ["top_p"]);
+    assert.deepEqual(
+      problems({ stop: "x", presence_penalty: 0, frequency_penalty: 0, logprobs: false, top_logprobs: 0, logit_bias: {}, seed: 1 }, "gpt-5"),
+      ["stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"],
+      "refused whatever the value: the API refuses the parameter itself",
+    );
+    assert.deepEqual(problems({ stop: "x", presence_penalty: 0.5, logit_bias: { "1": 2 } }, "gpt-4.1"), []);
     assert.deepEqual(problems({ reasoning_effort: "low" }, "gpt-4o"), ["reasoning_effort"]);
     assert.deepEqual(chatParamProblems({ temperature: 0 }, { model: "o3", structured: false }, false), [], "other endpoints' models are theirs to judge");
   });
@@ -110,5 +116,26 @@ describe("openai provider (sync) against the emulator", () => {
     const open = { type: "object", properties: { a: { type: "string" }, b: { type: "object", properties: {} } }, required: ["a", "b"], additionalProperties: false };
     assert.equal((responseFormat(open).json_schema as { strict: boolean; name: string }).strict, false, "a nested object is open");
     assert.equal((responseFormat({ type: "object", properties: {} }).json_schema as { name: string }).name, "answer");
+    const composed = { ...closed, properties: { a: { type: "string", allOf: [{ minLength: 1 }] } } };
+    assert.equal((responseFormat(composed).json_schema as { strict: boolean }).strict, false, "outside the strict subset");
+  });
+
+  it("reads an answer's reasoning tokens (within the output tokens) and the model that answered", () => {
+    const result = chatCompletionResult({
+      model: "o4-mini-2025-04-16",
+      choices: [{ finish_reason: "length", message: { content: "" } }],
+      usage: { prompt_tokens: 5, completion_tokens: 64, completion_tokens_details: { reasoning_tokens: 64 } },
+    });
+    assert.deepEqual(result, {
+      text: "",
+      finishReason: "length",
+      truncated: true,
+      usage: { inputTokens: 5, outputTokens: 64, reasoningTokens: 64 },
+      model: "o4-mini-2025-04-16",
+    });
+    assert.deepEqual(chatCompletionResult({ choices: [{ message: { content: "hi" } }], usage: { prompt_tokens: 1, completion_tokens: 1 } }).usage, {
+      inputTokens: 1,
+      outputTokens: 1,
+    }, "a server that gives no details reports no reasoning tokens");
   });
 });

@@ -19,6 +19,7 @@ import { answerError, type CompletionWithErrors } from "./answer-error.ts";
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, chatCompletionResult, chatParamProblems, type MaxTokensField } from "./request.ts";
+import { sentSchema, strictNote, strictVerdict } from "./strict.ts";
 import { openaiCountTokens } from "./tokens.ts";
 
 /** How one Chat Completions endpoint differs from another. */
@@ -110,6 +111,10 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         cacheIdentity: { ...(base_url ? { base_url } : {}), ...(config.configurableMaxTokensField ? { max_tokens_field } : {}) },
         ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
         validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
+        // Only OpenAI's own endpoint is known to enforce the strict subset; OpenRouter and
+        // compatible servers get the same `strict` flag but no note (their routing or server
+        // decides what strict means there).
+        ...(config.openaiModels ? { jobNotes: (_params, context) => (context.schema ? [strictNote(strictVerdict(sentSchema(context.schema)))] : []) } : {}),
         async generate(request, callOptions) {
           let completion;
           try {
@@ -123,11 +128,8 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
           // OpenRouter reports a failure after generation started inside an HTTP 200: never an answer.
           const failure = answerError(completion as CompletionWithErrors, config.name);
           if (failure) throw failure;
-          const result = chatCompletionResult(completion);
-          // The model that answered (an OpenRouter fallback, a dated snapshot), for `llm_model`.
-          return result.model === undefined && typeof completion.model === "string" && completion.model
-            ? { ...result, model: completion.model }
-            : result;
+          // The result names the model that answered (an OpenRouter fallback, a dated snapshot).
+          return chatCompletionResult(completion);
         },
       };
     },

@@ -6,6 +6,7 @@
  */
 import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
+import { sentSchema, strictVerdict } from "./strict.ts";
 
 /**
  * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and their dated versions, but not the
@@ -15,6 +16,18 @@ export function isReasoningModel(model: string): boolean {
   return /^(o\d+|gpt-5(\.\d+)?)([-.]|$)/.test(model) && !model.includes("-chat");
 }
 
+/**
+ * Parameters reasoning models refuse outright, whatever the value: `stop`, which the OpenAPI
+ * definition says o3 and o4-mini refuse (StopConfiguration), and the penalties, log
+ * probabilities and `logit_bias`, observed refused by o1 and o3-mini (a parameter table on
+ * community.openai.com, t/1110750; the definition defers to the reasoning guide, not stored).
+ * unverified: the same refusals by the gpt-5 family, and `stop` by o1 and gpt-5; refused here
+ * for every reasoning model, so a batch never pays to find out.
+ */
+export const REASONING_REFUSED_PARAMS: readonly string[] = [
+  "stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",
+];
+
 /** Problems of a Chat Completions job: the shared ones, plus OpenAI's per-model rules when `models` is on. */
 export function chatParamProblems(params: GenerateParams, context: ParamsContext, models: boolean): ParamProblem[] {
   const problems = commonParamProblems(params, context, { count: "n", schemaParam: "response_format" });
@@ -23,6 +36,11 @@ export function chatParamProblems(params: GenerateParams, context: ParamsContext
     for (const param of ["temperature", "top_p"]) {
       if (params[param] !== undefined && params[param] !== 1) {
         problems.push({ param, message: `${context.model} is a reasoning model and accepts only the default ${param} (1); remove it from params` });
+      }
+    }
+    for (const param of REASONING_REFUSED_PARAMS) {
+      if (params[param] !== undefined && params[param] !== null) {
+        problems.push({ param, message: `${context.model} is a reasoning model and does not support ${param}; remove it from params` });
       }
     }
   } else if (params.reasoning_effort !== undefined && /^gpt-[34]/.test(context.model)) {
@@ -41,30 +59,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/**
- * Whether OpenAI's strict mode accepts the schema: every object closes its properties
- * (`additionalProperties: false`) and requires all of them. Strict mode guarantees the shape, so
- * it is used whenever the schema allows; otherwise the schema still guides the model and Loom's
- * own check catches the misses.
- */
-export function strictCompatible(node: unknown, depth = 0): boolean {
-  if (depth > 64) return false;
-  if (Array.isArray(node)) return node.every((n) => strictCompatible(n, depth + 1));
-  if (!isObject(node)) return true;
-  const props = node.properties;
-  if (node.type === "object" || isObject(props)) {
-    const required = Array.isArray(node.required) ? node.required : [];
-    if (node.additionalProperties !== false) return false;
-    if (isObject(props) && Object.keys(props).some((k) => !required.includes(k))) return false;
-  }
-  return Object.entries(node).every(([key, value]) =>
-    key === "enum" || key === "const" || key === "default" || key === "examples" ? true : strictCompatible(value, depth + 1)
-  );
-}
-
 /** The `response_format` for an answer schema. */
 export function responseFormat(schema: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return { type: "json_schema", json_schema: { name: schemaName(schema), schema, strict: strictCompatible(schema) } };
+  const sent = sentSchema(schema);
+  return { type: "json_schema", json_schema: { name: schemaName(schema), schema: sent, strict: strictVerdict(sent).strict } };
 }
 
 /**
@@ -96,19 +94,35 @@ export interface ChatCompletionLike {
     readonly finish_reason?: string | null;
     readonly message?: { readonly content?: string | null; readonly refusal?: string | null } | null;
   } | null> | null;
-  readonly usage?: { readonly prompt_tokens?: number; readonly completion_tokens?: number } | null;
+  readonly model?: string | null;
+  readonly usage?: {
+    readonly prompt_tokens?: number;
+    /** Billed output: the answer and the reasoning together. */
+    readonly completion_tokens?: number;
+    readonly completion_tokens_details?: { readonly reasoning_tokens?: number | null } | null;
+  } | null;
 }
 
-/** A Chat Completion as Loom's answer: the first choice's text, why it stopped, a refusal, token counts. */
+/**
+ * A Chat Completion as Loom's answer: the first choice's text, why it stopped, a refusal, token
+ * counts (reasoning tokens included in the output, as billed, and reported apart as well) and
+ * the model the API says answered.
+ */
 export function chatCompletionResult(completion: ChatCompletionLike): GenerateResult {
   const choice = completion.choices?.[0];
   const refusal = choice?.message?.refusal;
+  const reasoning = completion.usage?.completion_tokens_details?.reasoning_tokens;
   return {
     text: choice?.message?.content ?? "",
     finishReason: choice?.finish_reason ?? undefined,
     ...(choice?.finish_reason === "length" ? { truncated: true } : {}),
     ...(typeof refusal === "string" && refusal ? { refusal } : {}),
-    usage: { inputTokens: completion.usage?.prompt_tokens, outputTokens: completion.usage?.completion_tokens },
+    usage: {
+      inputTokens: completion.usage?.prompt_tokens,
+      outputTokens: completion.usage?.completion_tokens,
+      ...(typeof reasoning === "number" ? { reasoningTokens: reasoning } : {}),
+    },
+    ...(typeof completion.model === "string" && completion.model ? { model: completion.model } : {}),
   };
 }
 

@@ -138,9 +138,11 @@ describe("openai emulator: chat completions", () => {
       assert.equal(cut.choices[0].message.content, "[gpt-4o-mini] one two");
       assert.equal(cut.choices[0].finish_reason, "length");
       assert.equal(cut.usage?.completion_tokens, 3);
-      const cut2 = await client.chat.completions.create({ model: "gpt-5-mini", messages, max_completion_tokens: 2 });
+      // A reasoning model spends the cap on reasoning first (16 tokens a prompt word: 80 here).
+      const cut2 = await client.chat.completions.create({ model: "gpt-5-mini", messages, max_completion_tokens: 82 });
       assert.equal(cut2.choices[0].message.content, "[gpt-5-mini] one");
       assert.equal(cut2.choices[0].finish_reason, "length");
+      assert.deepEqual([cut2.usage?.completion_tokens, cut2.usage?.completion_tokens_details?.reasoning_tokens], [82, 80]);
       const many = await client.chat.completions.create({ model: MODEL, messages, n: 3, stop: [" four"] });
       assert.deepEqual(many.choices.map((c) => [c.index, c.message.content, c.finish_reason]), [
         [0, "[gpt-4o-mini] one two three", "stop"],

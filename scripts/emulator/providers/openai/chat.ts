@@ -5,7 +5,9 @@
  * builder is exported for its module to reuse ({@link chatCompletion}, {@link ChatOptions}).
  * @module
  */
-import { answer, hexId, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
+import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
+import type { CompletionUsage } from "openai/resources/completions";
+import { answer, countTokens, hexId, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
 import { HttpError, type EmulatorContext, type Reply } from "../../server.ts";
 import {
@@ -55,6 +57,15 @@ const CHAT_PARAMS = new Set([
   "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 ]);
 
+/**
+ * Parameters a reasoning model refuses with `unsupported_parameter`, whatever their value: `stop`
+ * (the OpenAPI definition's StopConfiguration: "Not supported with latest reasoning models o3
+ * and o4-mini"), and the penalties, log probabilities and `logit_bias` (observed refused by o1
+ * and o3-mini, community.openai.com t/1110750). unverified: the same for every reasoning model
+ * (gpt-5 included), and the message text for each parameter (the shape of the `max_tokens` one).
+ */
+const REASONING_UNSUPPORTED = ["stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"];
+
 const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
 const PART_TYPES: Record<string, readonly string[]> = {
   system: ["text"],
@@ -84,6 +95,8 @@ export interface ChatRequest {
   format: OutputFormat;
   stream: boolean;
   includeUsage: boolean;
+  /** A reasoning model: it spends reasoning tokens before answering ({@link reasoningTokens}). */
+  reasoning: boolean;
 }
 
 /** The text of a message's content (string or parts), or "" when it has none. */
@@ -283,6 +296,11 @@ export function parseChatRequest(
         );
       }
     }
+    for (const name of REASONING_UNSUPPORTED) {
+      if (body[name] !== undefined && body[name] !== null) {
+        throw invalid(`Unsupported parameter: '${name}' is not supported with this model.`, name, "unsupported_parameter");
+      }
+    }
   } else if (body.reasoning_effort !== undefined && body.reasoning_effort !== null && traits) {
     throw invalid(
       "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
@@ -299,7 +317,29 @@ export function parseChatRequest(
       "invalid_value",
     );
   }
-  return { model, texts, prompt, maxTokens: limit, n, stop, format, stream, includeUsage };
+  return { model, texts, prompt, maxTokens: limit, n, stop, format, stream, includeUsage, reasoning: traits?.reasoning === true };
+}
+
+/** Reasoning tokens a reasoning model spends per word of the prompt it answers. */
+export const REASONING_TOKENS_PER_WORD = 16;
+
+/**
+ * The emulator's deterministic reasoning: {@link REASONING_TOKENS_PER_WORD} tokens per word of
+ * the answered prompt (at least one word's worth), so a test picks a `max_tokens` below or above
+ * it knowingly ("first prompt": 32).
+ */
+export function reasoningTokens(prompt: string): number {
+  return REASONING_TOKENS_PER_WORD * Math.max(1, countTokens(prompt));
+}
+
+/** What {@link generate} produced. `outputTokens` is billed output: answer and reasoning. */
+export interface Generated {
+  text: string;
+  finish: "stop" | "length";
+  inputTokens: number;
+  outputTokens: number;
+  /** The part of `outputTokens` spent reasoning (0 for other models). */
+  reasoningTokens: number;
 }
 
 /**
@@ -307,8 +347,10 @@ export function parseChatRequest(
  * token cap. A JSON format (`json_object`: `{"answer": <answer>}`; `json_schema`: a value of the
  * schema, see schema-sample.ts) is serialised compactly and measured as JSON (answers.ts: 4
  * characters a token), so `max_tokens` cuts it into unparseable JSON with finish `length`. A
- * `reply` (fault) replaces the text as is, after the finish reason was decided; its tokens are
- * counted by the same measure. Called only for a valid request.
+ * reasoning model first spends {@link reasoningTokens}, counted in the output and against the
+ * cap: when they reach the cap, the answer is empty with finish `length`, as the real API
+ * answers. A `reply` (fault) replaces the text as is, after the finish reason was decided; its
+ * tokens are counted by the same measure. Called only for a valid request.
  */
 export function generate(
   model: string,
@@ -318,8 +360,11 @@ export function generate(
   stop: readonly string[],
   maxTokens: number | undefined,
   reply?: ReplyText,
-): { text: string; finish: "stop" | "length"; inputTokens: number; outputTokens: number } {
+  reasoning = false,
+): Generated {
   const base = answer(model, prompt, texts);
+  const thought = reasoning ? reasoningTokens(prompt) : 0;
+  const replaced = () => (typeof reply === "function" ? reply() : reply);
   const measure: Measure = format.type === "text" ? "words" : "json";
   let text = format.type === "json_object"
     ? JSON.stringify({ answer: base.text })
@@ -328,9 +373,19 @@ export function generate(
     : base.text;
   const cuts = stop.map((s) => (s ? text.indexOf(s) : -1)).filter((i) => i >= 0);
   if (cuts.length) text = text.slice(0, Math.min(...cuts));
-  const limited = limitAnswer(text, measure, maxTokens);
-  const out = (typeof reply === "function" ? reply() : reply) ?? limited.text;
-  return { text: out, finish: limited.finish, inputTokens: base.inputTokens, outputTokens: measureTokens(out, measure) };
+  if (maxTokens !== undefined && thought >= maxTokens) {
+    const out = replaced() ?? "";
+    return { text: out, finish: "length", inputTokens: base.inputTokens, outputTokens: maxTokens + measureTokens(out, measure), reasoningTokens: maxTokens };
+  }
+  const limited = limitAnswer(text, measure, maxTokens === undefined ? undefined : maxTokens - thought);
+  const out = replaced() ?? limited.text;
+  return {
+    text: out,
+    finish: limited.finish,
+    inputTokens: base.inputTokens,
+    outputTokens: thought + measureTokens(out, measure),
+    reasoningTokens: thought,
+  };
 }
 
 /** A short fingerprint of the serving configuration, stable per model. */
@@ -342,10 +397,10 @@ function fingerprint(model: string): string {
 
 /** Builds the `chat.completion` object answering a validated request. */
 export function buildChatCompletion(ctx: EmulatorContext, req: ChatRequest, options: ChatOptions = {}): Record<string, unknown> {
-  const g = generate(req.model, req.prompt, req.texts, req.format, req.stop, req.maxTokens, options.reply);
+  const g = generate(req.model, req.prompt, req.texts, req.format, req.stop, req.maxTokens, options.reply, req.reasoning);
   const choices = Array.from({ length: req.n }, (_, index) => ({
     index,
-    message: { role: "assistant", content: g.text, refusal: null, annotations: [] },
+    message: { role: "assistant" as const, content: g.text, refusal: null, annotations: [] },
     logprobs: null,
     finish_reason: g.finish,
   }));
@@ -362,7 +417,7 @@ export function buildChatCompletion(ctx: EmulatorContext, req: ChatRequest, opti
       total_tokens: g.inputTokens + completionTokens,
       prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
       completion_tokens_details: {
-        reasoning_tokens: 0,
+        reasoning_tokens: g.reasoningTokens * req.n,
         audio_tokens: 0,
         accepted_prediction_tokens: 0,
         rejected_prediction_tokens: 0,
@@ -370,7 +425,7 @@ export function buildChatCompletion(ctx: EmulatorContext, req: ChatRequest, opti
     },
     service_tier: "default",
     system_fingerprint: fingerprint(req.model),
-  };
+  } satisfies ChatCompletion;
 }
 
 /**
@@ -388,11 +443,12 @@ export function chatCompletion(
 }
 
 /** A completion as server-sent events (`chat.completion.chunk`s, then `[DONE]`). */
-export function chatStream(completion: Record<string, unknown>, includeUsage: boolean): string {
-  const { id, created, model, system_fingerprint, service_tier } = completion;
-  const choices = completion.choices as Array<{ index: number; message: { content: string }; finish_reason: string }>;
+export function chatStream(built: Record<string, unknown>, includeUsage: boolean): string {
+  // Built by buildChatCompletion, which checks it against the SDK's type.
+  const completion = built as unknown as ChatCompletion;
+  const { id, created, model, system_fingerprint, service_tier, choices } = completion;
   const events: unknown[] = [];
-  const chunk = (choiceList: unknown[], usage?: unknown) => ({
+  const chunk = (choiceList: ChatCompletionChunk["choices"], usage?: CompletionUsage) => ({
     id,
     object: "chat.completion.chunk",
     created,
@@ -401,11 +457,11 @@ export function chatStream(completion: Record<string, unknown>, includeUsage: bo
     system_fingerprint,
     choices: choiceList,
     ...(includeUsage ? { usage: usage ?? null } : {}),
-  });
+  }) satisfies ChatCompletionChunk;
   for (const c of choices) {
     events.push(chunk([{ index: c.index, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
     // Every character goes out, leading whitespace included (a `reply` fault's text may have some).
-    for (const piece of c.message.content.match(/\S+\s*|^\s+/g) ?? []) {
+    for (const piece of (c.message.content ?? "").match(/\S+\s*|^\s+/g) ?? []) {
       events.push(chunk([{ index: c.index, delta: { content: piece }, logprobs: null, finish_reason: null }]));
     }
     events.push(chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish_reason }]));

@@ -23,6 +23,7 @@ const TRAITS: Record<string, ModelTraits> = {
   "gpt-5-mini": { maxOutput: 128000, reasoning: true },
   "gpt-5-nano": { maxOutput: 128000, reasoning: true },
   "gpt-5.1": { maxOutput: 128000, reasoning: true },
+  "o1": { maxOutput: 100000, reasoning: true },
   "o3": { maxOutput: 100000, reasoning: true },
   "o3-mini": { maxOutput: 100000, reasoning: true },
   "o4-mini": { maxOutput: 100000, reasoning: true },
@@ -31,7 +32,11 @@ const TRAITS: Record<string, ModelTraits> = {
 /** Model ids accepted when the emulator is not told otherwise. */
 export const OPENAI_MODELS: readonly string[] = Object.keys(TRAITS);
 
-/** What the emulator knows about a model (undefined for ids outside the list). */
+/**
+ * What the emulator knows about a model: a listed id, or a dated snapshot of one
+ * (`o4-mini-2025-04-16` is o4-mini), accepted when the emulator's `models` option allows it.
+ * Undefined for other ids.
+ */
 export function modelTraits(model: string): ModelTraits | undefined {
-  return TRAITS[model];
+  return TRAITS[model] ?? TRAITS[model.replace(/-\d{4}-\d{2}-\d{2}$/, "")];
 }

@@ -4,6 +4,7 @@
  * input with the emulator's documented count (one token per word of instructions and input).
  * @module
  */
+import type { Response } from "openai/resources/responses/responses";
 import { countTokens } from "../../answers.ts";
 import { HttpError, type EmulatorContext } from "../../server.ts";
 import { type OutputFormat, generate, type ReplyText } from "./chat.ts";
@@ -165,10 +166,12 @@ export function responseObject(
     );
   }
   const inputs = instructions ? [instructions, ...texts] : texts;
-  const g = generate(model, prompt, inputs, format, [], maxOutput, reply);
+  const g = generate(model, prompt, inputs, format, [], maxOutput, reply, traits?.reasoning === true);
   return {
     id: nextId(ctx, "resp", "resp_", 48).id,
     object: "response",
+    // The SDK types it as required; null is "the implicit Standard program" (SDK doc comment).
+    access_programs: null,
     created_at: Math.floor(ctx.clock.now() / 1000),
     status: g.finish === "length" ? "incomplete" : "completed",
     background: false,
@@ -177,34 +180,42 @@ export function responseObject(
     instructions,
     max_output_tokens: maxOutput ?? null,
     model,
-    output: [{
-      type: "message",
-      id: nextId(ctx, "msg", "msg_", 48).id,
-      status: g.finish === "length" ? "incomplete" : "completed",
-      role: "assistant",
-      content: [{ type: "output_text", text: g.text, annotations: [], logprobs: [] }],
-    }],
+    output: [
+      // A reasoning model's output starts with its reasoning item (no summary unless asked for).
+      ...(g.reasoningTokens > 0 ? [{ type: "reasoning" as const, id: nextId(ctx, "rs", "rs_", 48).id, summary: [] }] : []),
+      {
+        type: "message",
+        id: nextId(ctx, "msg", "msg_", 48).id,
+        status: g.finish === "length" ? "incomplete" : "completed",
+        role: "assistant",
+        content: [{ type: "output_text", text: g.text, annotations: [], logprobs: [] }],
+      },
+    ],
     parallel_tool_calls: true,
     previous_response_id: null,
     reasoning: { effort: traits?.reasoning ? "medium" : null, summary: null },
     service_tier: "default",
-    store: true,
     temperature: temperature ?? 1,
-    text: { format: format.type === "json_schema" ? { type: "json_schema", name: format.name, schema: format.schema, strict: true } : { type: format.type }, verbosity: "medium" },
+    text: {
+      format: format.type === "json_schema"
+        ? { type: "json_schema", name: format.name, schema: format.schema as Record<string, unknown>, strict: true }
+        : { type: format.type },
+      verbosity: "medium",
+    },
     tool_choice: "auto",
     tools: [],
     top_p: topP ?? 1,
     truncation: "disabled",
     usage: {
       input_tokens: g.inputTokens,
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
       output_tokens: g.outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: g.reasoningTokens },
       total_tokens: g.inputTokens + g.outputTokens,
     },
-    user: null,
-    metadata: body.metadata ?? {},
-  };
+    // The SDK types `user` as an optional string (deprecated): absent rather than null.
+    metadata: (body.metadata ?? {}) as Record<string, string>,
+  } satisfies Omit<Response, "output_text">; // `output_text` is the SDK's own, built on the client.
 }
 
 /** Answers `POST /v1/responses/input_tokens`: `{"object":"response.input_tokens","input_tokens":N}`. */
