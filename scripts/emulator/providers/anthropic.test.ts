@@ -286,6 +286,42 @@ describe("anthropic structured output and the reply fault", () => {
     assert.deepEqual(plain.content, [{ type: "text", text: `[${MODEL}] no format` }]);
   });
 
+  it("refuses a schema the API refuses, in messages, count_tokens and batch requests alike", async () => {
+    const { client } = await setup({ schedule: { advance: "instant" } });
+    const open = { type: "object", properties: { tags: { type: "array", items: { type: "string" } } }, required: ["tags"] };
+    const closed = (extra: Record<string, unknown>) => ({ ...open, additionalProperties: false, ...extra });
+    const tags = (items: Record<string, unknown>) => closed({ properties: { tags: { type: "array", items: { type: "string" }, ...items } } });
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [open, /^For 'object' type, 'additionalProperties' must be explicitly set to false$/],
+      [{ ...open, additionalProperties: true }, /'additionalProperties' must be explicitly set to false/],
+      [tags({ minItems: 2 }), /schema\.properties\.tags\.minItems: only 0 and 1 are supported/],
+      [tags({ maxItems: 3 }), /keyword 'maxItems' is not supported/],
+      [closed({ properties: { n: { type: "integer", minimum: 1 } } }), /keyword 'minimum' is not supported/],
+      [closed({ properties: { s: { type: "string", maxLength: 5 } } }), /keyword 'maxLength' is not supported/],
+      [closed({ properties: { s: { type: "string", format: "phone" } } }), /format 'phone' is not supported/],
+      [closed({ $schema: "https://json-schema.org/draft/2020-12/schema" }), /keyword '\$schema' is not supported/],
+      [closed({ properties: { e: { enum: [{ a: 1 }] } } }), /enum: only strings, numbers, booleans and null/],
+      [closed({ properties: { next: { $ref: "#" } } }), /recursive schemas are not supported/],
+    ];
+    for (const [bad, message] of cases) {
+      const format = { type: "json_schema" as const, schema: bad };
+      const err = await failure(client.messages.create({ ...ask("x"), output_config: { format } }), BadRequestError);
+      assert.equal(err.type, "invalid_request_error");
+      assert.match(err.apiMessage ?? "", message, JSON.stringify(bad));
+      const counted = await failure(client.messages.countTokens({ model: MODEL, messages: ask("x").messages, output_config: { format } }), BadRequestError);
+      assert.match(counted.apiMessage ?? "", message);
+    }
+    const batch = await client.messages.batches.create({
+      requests: [{ custom_id: "open", params: { ...ask("x"), output_config: { format: { type: "json_schema", schema: open } } } }],
+    });
+    await client.messages.batches.retrieve(batch.id);
+    const result = (await resultsById(client, batch.id)).get("open");
+    assert.ok(result?.type === "errored");
+    assert.match(result.error.error.message, /'additionalProperties' must be explicitly set to false/);
+    const fine = closed({ properties: { tags: { type: "array", items: { type: "string", format: "email" }, minItems: 1 } }, $defs: {} });
+    assert.equal((await client.messages.create({ ...ask("x"), output_config: { format: { type: "json_schema", schema: fine } } })).stop_reason, "end_turn");
+  });
+
   it("cuts JSON at max_tokens into unparseable text with stop_reason max_tokens", async () => {
     const { client } = await setup();
     const cut = await client.messages.create(structured(long, 6));

@@ -8,6 +8,7 @@
  * @module
  */
 import { HttpError } from "../../server.ts";
+import { checkOutputSchema } from "./schema.ts";
 import { invalid, isObject, VERSION_2026 } from "./shared.ts";
 
 /** Which endpoint the parameters are for. */
@@ -178,7 +179,8 @@ const EFFORTS = ["low", "medium", "high", "xhigh", "max"];
 
 /**
  * `output_config`: an object with an optional `effort` (one of {@link EFFORTS}) and an optional
- * `format`, which must be `{type: "json_schema", schema: {…}}` (`null` means none). Other members
+ * `format`, which must be `{type: "json_schema", schema: {…}}` (`null` means none) with a schema
+ * structured outputs support (schema.ts). Other members
  * are refused unless a beta header is sent, as for top-level fields.
  */
 function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void {
@@ -202,6 +204,7 @@ function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void
   }
   if (format.schema === undefined) throw invalid(`${here}.format.schema: Field required`);
   if (!isObject(format.schema)) throw invalid(`${here}.format.schema: Input should be a valid dictionary`);
+  checkOutputSchema(format.schema, `${here}.format.schema`);
 }
 
 function checkStopSequences(stops: unknown, at: string): void {

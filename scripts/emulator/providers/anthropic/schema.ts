@@ -1,0 +1,106 @@
+/**
+ * What the Messages API accepts as a structured-output schema (`output_config.format.schema`), so
+ * the emulator refuses what the API refuses instead of taking any JSON Schema.
+ *
+ * The documented limits ("JSON Schema limitations" of the structured-outputs guide, and what
+ * `@anthropic-ai/sdk`'s own schema transform keeps): the basic types, `enum` and `const` of
+ * primitives only, `anyOf` and `allOf`, local `$ref` with `$defs` / `definitions`, `required`,
+ * `additionalProperties: false` on every object, `minItems` of 0 or 1, and the string formats in
+ * {@link STRING_FORMATS}. Recursive schemas, numeric, string-length and other array constraints,
+ * external `$ref`s and non-primitive enums are not supported.
+ *
+ * Only the object message is the API's own wording (seen live); the others are
+ * unverified: the published sources name the limits, not the messages.
+ * @module
+ */
+import { invalid, isObject } from "./shared.ts";
+
+/** The string formats structured outputs support. */
+export const STRING_FORMATS: ReadonlySet<string> = new Set([
+  "date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid",
+]);
+
+/** The JSON Schema types. */
+const TYPES = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
+
+/**
+ * Keywords a schema may use. unverified: the API's exact list is not published; this is the
+ * documented supported set, so `$schema`, `oneOf`, `pattern`, `default`, … are refused here
+ * (`@anthropic-ai/sdk` never sends them: it drops `$schema` and moves the rest into `description`).
+ */
+const KEYWORDS = new Set([
+  "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "allOf",
+  "$ref", "$defs", "definitions", "description", "title", "format", "minItems",
+]);
+
+/** Refuses (400 `invalid_request_error`) a structured-output schema the API would refuse. */
+export function checkOutputSchema(schema: Record<string, unknown>, here: string): void {
+  checkNode(schema, here);
+  checkNotRecursive(schema, here);
+}
+
+function checkNode(node: unknown, here: string): void {
+  if (!isObject(node)) throw invalid(`${here}: Input should be a valid dictionary`);
+  for (const key of Object.keys(node)) {
+    if (!KEYWORDS.has(key)) throw invalid(`${here}: JSON schema keyword '${key}' is not supported`);
+  }
+  const types = node.type === undefined ? [] : Array.isArray(node.type) ? node.type : [node.type];
+  for (const type of types) {
+    if (typeof type !== "string" || !TYPES.has(type)) throw invalid(`${here}.type: '${String(type)}' is not a valid JSON schema type`);
+  }
+  // The one message seen from the live API.
+  if (types.includes("object") && node.additionalProperties !== false) {
+    throw invalid("For 'object' type, 'additionalProperties' must be explicitly set to false");
+  }
+  if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) {
+    throw invalid(`${here}.minItems: only 0 and 1 are supported, got ${JSON.stringify(node.minItems)}`);
+  }
+  if (node.format !== undefined && !STRING_FORMATS.has(node.format as string)) {
+    throw invalid(`${here}.format: string format '${String(node.format)}' is not supported`);
+  }
+  for (const key of ["enum", "const"] as const) {
+    const values = key === "enum" ? node.enum : [node.const];
+    if (node[key] === undefined) continue;
+    if (!Array.isArray(values) || values.some((v) => typeof v === "object" && v !== null)) {
+      throw invalid(`${here}.${key}: only strings, numbers, booleans and null are supported`);
+    }
+  }
+  if (typeof node.$ref === "string" && !node.$ref.startsWith("#")) {
+    throw invalid(`${here}.$ref: external references are not supported`);
+  }
+  for (const [path, child] of children(node)) checkNode(child, `${here}.${path}`);
+}
+
+/** The subschemas of a schema node, with their paths. */
+function children(node: Record<string, unknown>): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (const key of ["properties", "$defs", "definitions"]) {
+    if (isObject(node[key])) for (const [name, child] of Object.entries(node[key])) out.push([`${key}.${name}`, child]);
+  }
+  for (const key of ["anyOf", "allOf"]) {
+    if (Array.isArray(node[key])) node[key].forEach((child, i) => out.push([`${key}.${i}`, child]));
+  }
+  if (node.items !== undefined) out.push(["items", node.items]);
+  return out;
+}
+
+/** Refuses a schema whose `$ref`s lead back into themselves. */
+function checkNotRecursive(root: Record<string, unknown>, here: string): void {
+  const resolve = (ref: string): unknown => {
+    if (ref === "#") return root;
+    const match = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref);
+    return match && isObject(root[match[1]]) ? (root[match[1]] as Record<string, unknown>)[match[2]] : undefined;
+  };
+  const visit = (node: unknown, refs: readonly string[]): void => {
+    if (!isObject(node)) return;
+    if (typeof node.$ref === "string") {
+      if (refs.includes(node.$ref)) throw invalid(`${here}: recursive schemas are not supported ($ref '${node.$ref}')`);
+      visit(resolve(node.$ref), [...refs, node.$ref]);
+    }
+    for (const [path, child] of children(node)) if (!path.startsWith("$defs") && !path.startsWith("definitions")) visit(child, refs);
+  };
+  visit(root, ["#"]);
+  for (const key of ["$defs", "definitions"]) {
+    if (isObject(root[key])) for (const [name, def] of Object.entries(root[key])) visit(def, [`#/${key}/${name}`]);
+  }
+}
