@@ -15,14 +15,15 @@ const t = useEmulator({ provider: "anthropic" });
 
 const MODEL = "claude-sonnet-5-5";
 
-async function job(rows: string[], params = "{ max_tokens: 50 }") {
+async function job(rows: string[], params = "{ max_tokens: 50 }", schema?: Record<string, unknown>) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: anthropic\n` +
       `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
-      `params: ${params}\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n`,
+      `params: ${params}\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n` +
+      (schema ? `schema: ${JSON.stringify(schema)}\n` : ""),
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
 }
@@ -64,6 +65,63 @@ describe("anthropic provider (sync) against the emulator", () => {
       (e: unknown) => e instanceof LoomProviderError && e.fatal && /check the API key/.test(e.message) && !e.message.includes("sk-ant-wrong"),
     );
     assert.equal(t.emu.log.count("POST /v1/messages"), 1);
+  });
+
+  /** A schema as users write them: open objects, bounds, lengths, a dialect, a format the API lacks. */
+  const userSchema = {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    type: "object",
+    properties: {
+      title: { type: "string", maxLength: 30, description: "A short title." },
+      tags: { type: "array", items: { type: "string" }, minItems: 2, maxItems: 3 },
+      score: { type: "integer", minimum: 1, maximum: 5 },
+      when: { type: "string", format: "date" },
+      site: { type: "string", format: "idn-hostname" },
+      meta: { type: "object", properties: { lang: { type: "string" } }, required: ["lang"] },
+    },
+    required: ["title", "tags", "score", "when", "site", "meta"],
+  };
+
+  it("sends a schema the strict API accepts, and still checks answers against the job's own", async () => {
+    const { dir, loaded } = await job(["first prompt", "second prompt"], "{ max_tokens: 400 }", userSchema);
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir });
+    assert.deepEqual([summary.ok, summary.errors], [2, 0]);
+    const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(JSON.parse(rows[0].tags).length, 2, "the minItems moved into the description was followed");
+    assert.ok(rows[0].title.length <= 30);
+    const sent = t.emu.log.find("POST /v1/messages").map((c) => (c.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema);
+    assert.equal(sent.length, 2);
+    assert.deepEqual(sent[0], {
+      type: "object",
+      properties: {
+        title: { type: "string", description: 'A short title.\n\n{"maxLength":30}' },
+        tags: { type: "array", items: { type: "string" }, description: '{"minItems":2,"maxItems":3}' },
+        score: { type: "integer", description: '{"minimum":1,"maximum":5}' },
+        when: { type: "string", format: "date" },
+        site: { type: "string", description: '{"format":"idn-hostname"}' },
+        meta: { type: "object", properties: { lang: { type: "string" } }, required: ["lang"], additionalProperties: false },
+      },
+      required: ["title", "tags", "score", "when", "site", "meta"],
+      additionalProperties: false,
+    });
+  });
+
+  it("refuses a schema it cannot send at its place in the job file, before any call", async () => {
+    const recursive = { type: "object", properties: { name: { type: "string" }, child: { $ref: "#" } }, required: ["name"] };
+    const map = { type: "object", properties: { counts: { type: "object", additionalProperties: { type: "integer" } } } };
+    for (const [schema, reason] of [[recursive, /recursive/], [map, /properties\.counts: .*additionalProperties/]] as const) {
+      const { dir, loaded } = await job(["a"], "{ max_tokens: 50 }", schema);
+      await assert.rejects(
+        () => runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir }),
+        (e: unknown) => {
+          assert.ok(e instanceof LoomJobError);
+          assert.match(e.message, /job\.yaml:10:\d+: schema: /);
+          assert.match(e.message, reason);
+          return true;
+        },
+      );
+    }
+    assert.equal(t.emu.log.count("POST /v1/messages"), 0);
   });
 
   it("builds the Messages body from the neutral request", () => {

@@ -6,6 +6,7 @@
  */
 import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
+import { anthropicSchema } from "./schema.ts";
 
 /** `max_tokens` is required by the Messages API; this is sent when the job gives none. */
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -36,7 +37,10 @@ export function paramProblems(params: GenerateParams, context: ParamsContext): P
   // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
   const format = (params.output_config as { format?: unknown } | undefined)?.format;
   const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
-  return [...refused, ...common];
+  // A schema structured outputs cannot take even once rewritten (schema.ts) would fail every row.
+  const schema = (context.schema ? anthropicSchema(context.schema).problems : [])
+    .map((message) => ({ param: "schema", path: ["schema"], message }));
+  return [...refused, ...common, ...schema];
 }
 
 /** The Messages body for a request. */
@@ -49,9 +53,10 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
     messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
     ...(stop === undefined ? {} : { stop_sequences: Array.isArray(stop) ? stop : [stop] }),
     ...rest,
-    // Structured outputs; `output_config` may also carry the job's `effort`.
+    // Structured outputs, the schema rewritten to what the API takes; `output_config` may also
+    // carry the job's `effort`.
     ...(request.responseSchema
-      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: request.responseSchema } } }
+      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: anthropicSchema(request.responseSchema).schema } } }
       : {}),
   };
 }

@@ -3,7 +3,8 @@
  * Messages API and a succeeded batch result carry.
  *
  * Structured output: with `output_config.format` (`{type: "json_schema", schema}`), the single
- * text block is `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts),
+ * text block is `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts), the
+ * constraints a description carries as JSON applied too (`followedSchema`, schema.ts),
  * measured as JSON (answers.ts: 4 characters a token): `max_tokens` cuts it to its first
  * `4 × max_tokens` characters with `stop_reason: "max_tokens"`, else it ends with `end_turn`.
  * @module
@@ -11,6 +12,7 @@
 import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
 import { type EmulatorContext, type EmulatorRequest, HttpError, type Reply } from "../../server.ts";
+import { followedSchema } from "./schema.ts";
 import { KNOWN_MODELS, makeId, VERSION_2026 } from "./shared.ts";
 import { checkSemantics, checkShape, type MessageParams, type ParamsContext, promptOf } from "./validate.ts";
 
@@ -46,7 +48,7 @@ export function composeMessage(
   const full = answer(params.model, prompt, inputs);
   const schema = params.output_config?.format?.schema;
   const measure: Measure = schema ? "json" : "words";
-  const whole = schema ? JSON.stringify(sampleValue(schema, full.text)) : full.text;
+  const whole = schema ? JSON.stringify(sampleValue(followedSchema(schema), full.text)) : full.text;
   let text: string;
   let stopReason: string;
   let stopSequence: string | null = null;

@@ -104,3 +104,29 @@ function checkNotRecursive(root: Record<string, unknown>, here: string): void {
     if (isObject(root[key])) for (const [name, def] of Object.entries(root[key])) visit(def, [`#/${key}/${name}`]);
   }
 }
+
+/**
+ * The schema a model follows when it reads its descriptions: where a description's last paragraph
+ * is a JSON object of constraints (how `@anthropic-ai/sdk` and Loom pass on what the API does not
+ * take, `{"minItems":2}`), those constraints apply again, so the emulator's answer keeps them as
+ * a real model mostly does. A stand-in for the model, not an API rule.
+ */
+export function followedSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(followedSchema);
+  if (!isObject(node)) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    out[key] = key === "properties" || key === "$defs" || key === "definitions"
+      ? isObject(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, followedSchema(v)])) : value
+      : key === "items" || key === "anyOf" || key === "allOf" ? followedSchema(value) : value;
+  }
+  const last = typeof node.description === "string" ? node.description.split("\n\n").at(-1) ?? "" : "";
+  if (!last.startsWith("{")) return out;
+  try {
+    const described: unknown = JSON.parse(last);
+    if (isObject(described)) for (const [key, value] of Object.entries(described)) if (!(key in out)) out[key] = value;
+  } catch {
+    // Prose that happens to start with a brace: nothing to follow.
+  }
+  return out;
+}
