@@ -9,19 +9,20 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
+import { jobNotes } from "./notes.ts";
 import { messagesBody, paramProblems } from "./request.ts";
 
 const t = useEmulator({ provider: "anthropic" });
 
 const MODEL = "claude-sonnet-5-5";
 
-async function job(rows: string[], params = "{ max_tokens: 50 }", schema?: Record<string, unknown>) {
+async function job(rows: string[], params = "{ max_tokens: 50 }", schema?: Record<string, unknown>, model = MODEL) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: anthropic\n` +
-      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${MODEL}\nmode: sync\n` +
+      `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${model}\nmode: sync\n` +
       `params: ${params}\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n` +
       (schema ? `schema: ${JSON.stringify(schema)}\n` : ""),
   );
@@ -122,6 +123,42 @@ describe("anthropic provider (sync) against the emulator", () => {
       );
     }
     assert.equal(t.emu.log.count("POST /v1/messages"), 0);
+  });
+
+  it("says a model is deprecated once per run, as a Loom warning, and the SDK prints nothing", async () => {
+    const { dir, loaded } = await job(["one", "two", "three", "four"], "{ max_tokens: 50, workspace_id: wrkspc_01x }", undefined, "claude-sonnet-4-5");
+    const printed: unknown[][] = [];
+    // The global console the SDK prints with (typed by hand: Deno's check here has no DOM lib).
+    const globalConsole = (globalThis as unknown as { console: { warn: (...args: unknown[]) => void } }).console;
+    const warn = globalConsole.warn;
+    globalConsole.warn = (...args: unknown[]) => void printed.push(args);
+    const warnings: string[] = [];
+    try {
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey },
+        cwd: dir,
+        onEvent: (e) => void (e.type === "warning" && warnings.push(e.message)),
+      });
+      assert.equal(summary.ok, 4);
+    } finally {
+      globalConsole.warn = warn;
+    }
+    assert.deepEqual(printed, [], "the SDK printed nothing");
+    const deprecated = warnings.filter((w) => /deprecated/.test(w));
+    assert.equal(deprecated.length, 1, deprecated.join("\n"));
+    assert.match(deprecated[0], /^anthropic: model claude-sonnet-4-5 is deprecated and reaches end-of-life on November 30th, 2026; /);
+    const calls = t.emu.log.find("POST /v1/messages");
+    assert.equal(calls.length, 4);
+    assert.ok(calls.every((c) => c.headers["anthropic-workspace-id"] === "wrkspc_01x" && !("workspace_id" in (c.body as object))), "header params as the SDK sends them");
+  });
+
+  it("notes thinking.type=enabled on a model the SDK says wants adaptive thinking", () => {
+    const context = { model: "claude-opus-4-6", structured: false };
+    assert.deepEqual(jobNotes({ thinking: { type: "enabled", budget_tokens: 1024 } }, context), [
+      "thinking.type=enabled is deprecated for claude-opus-4-6; Anthropic recommends thinking: { type: adaptive }",
+    ]);
+    assert.deepEqual(jobNotes({ thinking: { type: "adaptive" } }, context), []);
+    assert.deepEqual(jobNotes({}, { model: "claude-sonnet-5-5", structured: false }), []);
   });
 
   it("builds the Messages body from the neutral request", () => {

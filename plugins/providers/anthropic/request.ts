@@ -61,6 +61,26 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
   };
 }
 
+/** Params the SDK sends as headers rather than in the body. */
+const HEADER_PARAMS: Readonly<Record<string, string>> = {
+  workspace_id: "anthropic-workspace-id",
+  user_profile_id: "anthropic-user-profile-id",
+};
+
+/**
+ * A sync `POST /v1/messages` as `messages.create` would send it: the {@link messagesBody}, with
+ * `workspace_id` and `user_profile_id` moved into their headers.
+ */
+export function syncRequest(request: GenerateRequest): { body: Record<string, unknown>; headers: Record<string, string> } {
+  const body = messagesBody(request);
+  const headers: Record<string, string> = {};
+  for (const [param, header] of Object.entries(HEADER_PARAMS)) {
+    if (body[param] !== undefined && body[param] !== null) headers[header] = String(body[param]);
+    delete body[param];
+  }
+  return { body, headers };
+}
+
 /** What {@link messageResult} reads of a Message (the SDK's `Message` fits it). */
 export interface MessageLike {
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: unknown }>;
