@@ -16,14 +16,14 @@ const t = useEmulator({ provider: "anthropic" });
 
 const MODEL = "claude-sonnet-5-5";
 
-async function job(rows: string[], params = "{ max_tokens: 50 }", schema?: Record<string, unknown>, model = MODEL) {
+async function job(rows: string[], params = "{ max_tokens: 50 }", schema?: Record<string, unknown>, model = MODEL, cache = false) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text, system: Be brief. }\nprovider: anthropic\n` +
       `provider_options: { base_url: "${t.emu.baseURL}" }\nmodel: ${model}\nmode: sync\n` +
-      `params: ${params}\noutput: { path: out.csv }\nsync: { workers: 2, cache: false }\n` +
+      `params: ${params}\noutput: { path: out.csv, with_usage: true }\nsync: { workers: 2, cache: ${cache} }\n` +
       (schema ? `schema: ${JSON.stringify(schema)}\n` : ""),
   );
   return { dir, loaded: await loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
@@ -159,6 +159,29 @@ describe("anthropic provider (sync) against the emulator", () => {
     ]);
     assert.deepEqual(jobNotes({ thinking: { type: "adaptive" } }, context), []);
     assert.deepEqual(jobNotes({}, { model: "claude-sonnet-5-5", structured: false }), []);
+  });
+
+  it("answers with the text, not the thinking, and reports the thinking tokens as reasoning", async () => {
+    const { dir, loaded } = await job(["think first"], "{ max_tokens: 2000, thinking: { type: enabled, budget_tokens: 1024 } }");
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir });
+    assert.equal(summary.ok, 1);
+    const [row] = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+    assert.equal(row.llm_response, `[${MODEL}] think first`);
+    // The answer is 3 words; the emulator thinks 8 tokens per answer token.
+    assert.deepEqual([row.llm_output_tokens, row.llm_reasoning_tokens], ["27", "24"]);
+  });
+
+  it("makes thinking that fills max_tokens a row error that says to raise it, never cached", async () => {
+    const { dir, loaded } = await job(["a question"], "{ max_tokens: 10, thinking: { type: adaptive } }", undefined, MODEL, true);
+    const env = { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey };
+    for (const attempt of [1, 2]) {
+      const summary = await runJob(loaded, { env, cwd: dir, force: attempt === 2 });
+      assert.deepEqual([summary.ok, summary.errors], [0, 1]);
+      const [row] = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+      assert.match(row.llm_error, /raise params\.max_tokens/);
+      assert.equal(row.llm_reasoning_tokens, "10");
+      assert.equal(t.emu.log.count("POST /v1/messages"), attempt, "asked again, not answered from the cache");
+    }
   });
 
   it("builds the Messages body from the neutral request", () => {

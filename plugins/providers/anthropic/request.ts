@@ -85,21 +85,32 @@ export function syncRequest(request: GenerateRequest): { body: Record<string, un
 export interface MessageLike {
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: unknown }>;
   readonly stop_reason?: string | null;
-  readonly usage?: { readonly input_tokens?: number | null; readonly output_tokens?: number | null } | null;
+  readonly usage?: {
+    readonly input_tokens?: number | null;
+    readonly output_tokens?: number | null;
+    readonly output_tokens_details?: { readonly thinking_tokens?: number | null } | null;
+  } | null;
 }
 
 /**
  * A Message (a sync answer, or a batch's `succeeded` result) as Loom's answer: the text blocks
- * joined, the stop reason, `truncated` at `max_tokens`, the refusal, the token usage.
+ * joined (never `thinking` blocks), the stop reason, `truncated` at `max_tokens`, the refusal,
+ * the token usage. `output_tokens` is the billed total, thinking included; the thinking part is
+ * `usage.output_tokens_details.thinking_tokens` (SDK 1.14's `OutputTokensDetails`), when given.
  */
 export function messageResult(message: MessageLike): GenerateResult {
+  const thinking = message.usage?.output_tokens_details?.thinking_tokens;
   const text = message.content.flatMap((block) => (block.type === "text" && typeof block.text === "string" ? [block.text] : [])).join("");
   return {
     text,
     finishReason: message.stop_reason ?? undefined,
     ...(message.stop_reason === "max_tokens" ? { truncated: true } : {}),
     ...(message.stop_reason === "refusal" ? { refusal: text || "refused" } : {}),
-    usage: { inputTokens: message.usage?.input_tokens ?? undefined, outputTokens: message.usage?.output_tokens ?? undefined },
+    usage: {
+      inputTokens: message.usage?.input_tokens ?? undefined,
+      outputTokens: message.usage?.output_tokens ?? undefined,
+      ...(typeof thinking === "number" ? { reasoningTokens: thinking } : {}),
+    },
   };
 }
 
