@@ -51,7 +51,7 @@ export function createAnthropic(ctx: EmulatorContext): ProviderEmulator {
       const id = requestId();
       const body = errorEnvelope(errorType(status, code), message, id);
       // `details` (e.g. `{ error_code: "enforced_spend_limit_reached" }`) selects the SDK's error subclass.
-      if (extra?.details !== undefined) (body.error as Record<string, unknown>).details = extra.details;
+      if (extra?.details !== undefined) Object.assign(body.error, { details: extra.details });
       return { status, json: body, headers: { "request-id": id } };
     },
 
