@@ -4,7 +4,8 @@
  * `base_url` (another endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  * `params.max_tokens` defaults to 1024 (the API requires one); `stop` becomes `stop_sequences`;
  * `temperature`, `top_p` and `top_k` are refused before any work, as the API version the SDK
- * speaks refuses them. Batch mode uses Message Batches (see `batch.ts`); token counting uses
+ * speaks refuses them. An answer schema is rewritten to what structured outputs take, or the job
+ * is refused at `schema:` when it cannot be (`schema.ts`). Batch mode uses Message Batches (see `batch.ts`); token counting uses
  * `count_tokens` (see `tokens.ts`). A deprecated model is said once per run, as a job note
  * (`notes.ts`), never by the SDK on every row.
  * @module
