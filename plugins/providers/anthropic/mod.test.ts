@@ -200,5 +200,10 @@ describe("anthropic provider (sync) against the emulator", () => {
     assert.deepEqual(problems.map((p) => p.param), ["temperature", "seed", "stream", "output_config"]);
     assert.match(problems[1].message, /has no seed parameter/);
     assert.deepEqual(paramProblems({ output_config: { effort: "low" } }, context), [], "effort alongside the schema is fine");
+    const thinking = (budget: number, max?: number) =>
+      paramProblems({ thinking: { type: "enabled", budget_tokens: budget }, ...(max ? { max_tokens: max } : {}) }, context).map((p) => `${p.param}: ${p.message}`);
+    assert.deepEqual(thinking(1024, 2000), []);
+    assert.match(thinking(512, 2000).join(), /^thinking: budget_tokens must be at least 1024/);
+    assert.match(thinking(1024).join(), /^thinking: budget_tokens \(1024\) must be less than max_tokens \(1024\)/, "the default max_tokens counts");
   });
 });

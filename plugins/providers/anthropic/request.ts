@@ -11,6 +11,9 @@ import { anthropicSchema } from "./schema.ts";
 /** `max_tokens` is required by the Messages API; this is sent when the job gives none. */
 export const DEFAULT_MAX_TOKENS = 1024;
 
+/** The smallest `thinking.budget_tokens` the API takes. */
+const MIN_THINKING_BUDGET = 1024;
+
 /** Sampling parameters the API version the 1.x SDK sends (2026-10-21) refuses. */
 export const REFUSED_PARAMS = ["temperature", "top_p", "top_k"];
 
@@ -37,6 +40,16 @@ export function paramProblems(params: GenerateParams, context: ParamsContext): P
   // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
   const format = (params.output_config as { format?: unknown } | undefined)?.format;
   const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
+  const thinking = params.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
+  if (thinking?.type === "enabled" && typeof thinking.budget_tokens === "number") {
+    // SDK 1.14's `ThinkingConfigEnabled`: "Must be ≥1024 and less than `max_tokens`".
+    const max = typeof params.max_tokens === "number" ? params.max_tokens : DEFAULT_MAX_TOKENS;
+    if (thinking.budget_tokens < MIN_THINKING_BUDGET) {
+      refused.push({ param: "thinking", message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${thinking.budget_tokens})` });
+    } else if (thinking.budget_tokens >= max) {
+      refused.push({ param: "thinking", message: `budget_tokens (${thinking.budget_tokens}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget` });
+    }
+  }
   // A schema structured outputs cannot take even once rewritten (schema.ts) would fail every row.
   const schema = (context.schema ? anthropicSchema(context.schema).problems : [])
     .map((message) => ({ param: "schema", path: ["schema"], message }));

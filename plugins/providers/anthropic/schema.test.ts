@@ -52,15 +52,17 @@ describe("anthropicSchema", () => {
         kinds: { enum: [{ a: 1 }] },
         far: { $ref: "https://example.com/s.json" },
         tree: { $ref: "#/$defs/node" },
+        bag: { type: "object" },
       },
       $defs: { node: { type: "object", properties: { kids: { type: "array", items: { $ref: "#/$defs/node" } } } } },
     });
-    assert.equal(problems.length, 5, problems.join("\n"));
+    assert.equal(problems.length, 6, problems.join("\n"));
     assert.match(problems[0], /^properties\.any: a node without a type/);
     assert.match(problems[1], /^properties\.tuple: items as a list/);
     assert.match(problems[2], /^properties\.kinds: enum values must be/);
     assert.match(problems[3], /^properties\.far: \$ref "https:\/\/example\.com\/s\.json" is not a local reference/);
-    assert.match(problems[4], /recursive \(\$ref "#\/\$defs\/node"/);
+    assert.match(problems[4], /^properties\.bag: an object without properties could only be \{\}/);
+    assert.match(problems[5], /recursive \(\$ref "#\/\$defs\/node"/);
   });
 
   it("is what sync calls, batch requests and count_tokens all send", () => {

@@ -108,7 +108,9 @@ function rewrite(input: unknown, at: string, problems: string[]): Schema {
     const properties = take("properties");
     out.properties = isObject(properties) ? Object.fromEntries(Object.entries(properties).map(([name, s]) => [name, child(s, `properties.${name}`)])) : {};
     const extra = take("additionalProperties");
-    if (extra !== undefined && extra !== false) {
+    if (!Object.keys(out.properties as Schema).length && extra === undefined) {
+      problems.push(`${where}: an object without properties could only be {} once closed (Anthropic requires additionalProperties: false); list its properties`);
+    } else if (extra !== undefined && extra !== false) {
       problems.push(`${where}: additionalProperties ${JSON.stringify(extra)} cannot be sent: Anthropic requires every object to be closed (additionalProperties: false); list the properties instead`);
     }
     out.additionalProperties = false;
