@@ -342,8 +342,9 @@ describe("anthropic structured output and the reply fault", () => {
     const closed = (extra: Record<string, unknown>) => ({ ...open, additionalProperties: false, ...extra });
     const tags = (items: Record<string, unknown>) => closed({ properties: { tags: { type: "array", items: { type: "string" }, ...items } } });
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [open, /^For 'object' type, 'additionalProperties' must be explicitly set to false$/],
-      [{ ...open, additionalProperties: true }, /'additionalProperties' must be explicitly set to false/],
+      [open, /^output_config\.format\.schema: For 'object' type, 'additionalProperties' must be explicitly set to false$/],
+      [closed({ properties: { o: { type: "object", properties: {} } } }), /^output_config\.format\.schema: For 'object' type, 'additionalProperties' must be/],
+      [{ ...open, additionalProperties: true }, /^output_config\.format\.schema: For 'object' type, 'additionalProperties: true' is not supported\.\nPlease set/],
       [tags({ minItems: 2 }), /schema\.properties\.tags\.minItems: only 0 and 1 are supported/],
       [tags({ maxItems: 3 }), /keyword 'maxItems' is not supported/],
       [closed({ properties: { n: { type: "integer", minimum: 1 } } }), /keyword 'minimum' is not supported/],

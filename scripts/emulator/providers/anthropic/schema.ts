@@ -9,8 +9,8 @@
  * {@link STRING_FORMATS}. Recursive schemas, numeric, string-length and other array constraints,
  * external `$ref`s and non-primitive enums are not supported.
  *
- * Only the object message is the API's own wording (seen live); the others are
- * unverified: the published sources name the limits, not the messages.
+ * Only the two object messages are the API's own wording (reported from live calls); the others
+ * are unverified: the published sources name the limits, not the messages.
  * @module
  */
 import { invalid, isObject } from "./shared.ts";
@@ -35,11 +35,12 @@ const KEYWORDS = new Set([
 
 /** Refuses (400 `invalid_request_error`) a structured-output schema the API would refuse. */
 export function checkOutputSchema(schema: Record<string, unknown>, here: string): void {
-  checkNode(schema, here);
+  checkNode(schema, here, here);
   checkNotRecursive(schema, here);
 }
 
-function checkNode(node: unknown, here: string): void {
+/** `root` is the schema's own path: the API's object messages name it, not the nested node. */
+function checkNode(node: unknown, here: string, root: string): void {
   if (!isObject(node)) throw invalid(`${here}: Input should be a valid dictionary`);
   for (const key of Object.keys(node)) {
     if (!KEYWORDS.has(key)) throw invalid(`${here}: JSON schema keyword '${key}' is not supported`);
@@ -48,9 +49,13 @@ function checkNode(node: unknown, here: string): void {
   for (const type of types) {
     if (typeof type !== "string" || !TYPES.has(type)) throw invalid(`${here}.type: '${String(type)}' is not a valid JSON schema type`);
   }
-  // The one message seen from the live API.
+  // The two messages reported from the live API (ax-llm/ax#458, veryfront/veryfront-code#3918 for
+  // a missing value, BerriAI/litellm#35808 for `true`), prefixed with the schema's path.
+  if (types.includes("object") && node.additionalProperties === true) {
+    throw invalid(`${root}: For 'object' type, 'additionalProperties: true' is not supported.\nPlease set 'additionalProperties' to false`);
+  }
   if (types.includes("object") && node.additionalProperties !== false) {
-    throw invalid("For 'object' type, 'additionalProperties' must be explicitly set to false");
+    throw invalid(`${root}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
   }
   if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) {
     throw invalid(`${here}.minItems: only 0 and 1 are supported, got ${JSON.stringify(node.minItems)}`);
@@ -68,7 +73,7 @@ function checkNode(node: unknown, here: string): void {
   if (typeof node.$ref === "string" && !node.$ref.startsWith("#")) {
     throw invalid(`${here}.$ref: external references are not supported`);
   }
-  for (const [path, child] of children(node)) checkNode(child, `${here}.${path}`);
+  for (const [path, child] of children(node)) checkNode(child, `${here}.${path}`, root);
 }
 
 /** The subschemas of a schema node, with their paths. */
