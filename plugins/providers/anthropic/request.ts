@@ -40,20 +40,26 @@ export function paramProblems(params: GenerateParams, context: ParamsContext): P
   // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
   const format = (params.output_config as { format?: unknown } | undefined)?.format;
   const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
-  const thinking = params.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
-  if (thinking?.type === "enabled" && typeof thinking.budget_tokens === "number") {
-    // SDK 1.14's `ThinkingConfigEnabled`: "Must be ≥1024 and less than `max_tokens`".
-    const max = typeof params.max_tokens === "number" ? params.max_tokens : DEFAULT_MAX_TOKENS;
-    if (thinking.budget_tokens < MIN_THINKING_BUDGET) {
-      refused.push({ param: "thinking", message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${thinking.budget_tokens})` });
-    } else if (thinking.budget_tokens >= max) {
-      refused.push({ param: "thinking", message: `budget_tokens (${thinking.budget_tokens}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget` });
-    }
-  }
   // A schema structured outputs cannot take even once rewritten (schema.ts) would fail every row.
   const schema = (context.schema ? anthropicSchema(context.schema).problems : [])
     .map((message) => ({ param: "schema", path: ["schema"], message }));
-  return [...refused, ...common, ...schema];
+  return [...refused, ...thinkingProblems(params), ...common, ...schema];
+}
+
+/**
+ * An enabled thinking budget the API refuses: SDK 1.14's `ThinkingConfigEnabled` says it "Must be
+ * ≥1024 and less than `max_tokens`" (the default `max_tokens` included).
+ */
+function thinkingProblems(params: GenerateParams): ParamProblem[] {
+  const thinking = params.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
+  if (thinking?.type !== "enabled" || typeof thinking.budget_tokens !== "number") return [];
+  const budget = thinking.budget_tokens;
+  const max = typeof params.max_tokens === "number" ? params.max_tokens : DEFAULT_MAX_TOKENS;
+  if (budget < MIN_THINKING_BUDGET) return [{ param: "thinking", message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${budget})` }];
+  if (budget >= max) {
+    return [{ param: "thinking", message: `budget_tokens (${budget}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget` }];
+  }
+  return [];
 }
 
 /** The Messages body for a request. */
