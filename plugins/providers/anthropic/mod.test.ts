@@ -85,8 +85,17 @@ describe("anthropic provider (sync) against the emulator", () => {
 
   it("sends a schema the strict API accepts, and still checks answers against the job's own", async () => {
     const { dir, loaded } = await job(["first prompt", "second prompt"], "{ max_tokens: 400 }", userSchema);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey }, cwd: dir });
+    const warnings: string[] = [];
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey },
+      cwd: dir,
+      onEvent: (e) => void (e.type === "warning" && warnings.push(e.message)),
+    });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
+    assert.deepEqual(warnings, [
+      "anthropic: Anthropic structured outputs do not enforce the schema's format, maxItems, maxLength, maximum, minItems, minimum; " +
+      "they are sent in descriptions for the model to follow, and each answer is still checked against the job's schema",
+    ]);
     const rows = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
     assert.deepEqual(JSON.parse(rows[0].tags).length, 2, "the minItems moved into the description was followed");
     assert.ok(rows[0].title.length <= 30);

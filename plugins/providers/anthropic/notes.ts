@@ -1,6 +1,7 @@
 /**
- * What an Anthropic job's user should know before it runs: a deprecated model (with its
- * end-of-life date) and `thinking.type=enabled` on a model that wants `adaptive`. These are the
+ * What an Anthropic job's user should know before it runs: schema constraints the API does not
+ * enforce (schema.ts moves them into descriptions), a deprecated model (with its end-of-life
+ * date) and `thinking.type=enabled` on a model that wants `adaptive`. The last two are the
  * warnings `@anthropic-ai/sdk`'s `messages.create` prints with `console.warn` on every call; Loom
  * sends through a path that does not print (mod.ts) and says them once, as the job's notes.
  *
@@ -12,6 +13,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { GenerateParams, ParamsContext } from "../../../core/spec/provider.ts";
+import { anthropicSchema } from "./schema.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -50,6 +52,13 @@ export function jobNotes(params: GenerateParams, context: ParamsContext): string
   }
   if (thinkingAdaptive.includes(model) && (params.thinking as { type?: unknown } | undefined)?.type === "enabled") {
     notes.push(`thinking.type=enabled is deprecated for ${model}; Anthropic recommends thinking: { type: adaptive }`);
+  }
+  const moved = context.schema ? anthropicSchema(context.schema).moved : [];
+  if (moved.length) {
+    notes.push(
+      `Anthropic structured outputs do not enforce the schema's ${moved.join(", ")}; they are sent in descriptions ` +
+        "for the model to follow, and each answer is still checked against the job's schema",
+    );
   }
   return notes;
 }

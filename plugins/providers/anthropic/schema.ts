@@ -23,6 +23,8 @@ export interface AnthropicSchema {
   readonly schema: Schema;
   /** Each names the place in the schema (`properties.tags`) and the reason. */
   readonly problems: readonly string[];
+  /** Keywords moved into descriptions (the API does not enforce them), sorted. */
+  readonly moved: readonly string[];
 }
 
 const cache = new WeakMap<object, AnthropicSchema>();
@@ -32,9 +34,10 @@ export function anthropicSchema(schema: Readonly<Schema>): AnthropicSchema {
   let out = cache.get(schema);
   if (!out) {
     const problems: string[] = [];
-    const sent = rewrite(schema, "", problems);
+    const moved = new Set<string>();
+    const sent = rewrite(schema, "", problems, moved);
     problems.push(...recursionProblems(schema));
-    out = { schema: sent, problems };
+    out = { schema: sent, problems, moved: [...moved].sort() };
     cache.set(schema, out);
   }
   return out;
@@ -47,7 +50,7 @@ function isObject(value: unknown): value is Schema {
 const isPrimitive = (value: unknown) => value === null || typeof value !== "object";
 
 /** One schema node rewritten; `at` is its place for problems (empty at the root). */
-function rewrite(input: unknown, at: string, problems: string[]): Schema {
+function rewrite(input: unknown, at: string, problems: string[], moved: Set<string>): Schema {
   const where = at || "the schema";
   if (!isObject(input)) {
     problems.push(`${where}: a schema must be a mapping (true/false schemas cannot be sent to Anthropic)`);
@@ -59,7 +62,7 @@ function rewrite(input: unknown, at: string, problems: string[]): Schema {
     delete rest[key];
     return value;
   };
-  const child = (value: unknown, path: string) => rewrite(value, at ? `${at}.${path}` : path, problems);
+  const child = (value: unknown, path: string) => rewrite(value, at ? `${at}.${path}` : path, problems, moved);
   delete rest.$schema; // names the dialect; constrains nothing
   const out: Schema = {};
 
@@ -67,7 +70,7 @@ function rewrite(input: unknown, at: string, problems: string[]): Schema {
   if (Array.isArray(rest.type) && rest.type.length > 1 && rest.anyOf === undefined && rest.oneOf === undefined) {
     const { type, description, title, ...shared } = rest;
     const branches = (type as unknown[]).map((t) => ({ ...shared, type: t }));
-    return rewrite({ ...(description === undefined ? {} : { description }), ...(title === undefined ? {} : { title }), anyOf: branches }, at, problems);
+    return rewrite({ ...(description === undefined ? {} : { description }), ...(title === undefined ? {} : { title }), anyOf: branches }, at, problems, moved);
   }
   if (Array.isArray(rest.type) && rest.type.length === 1) rest.type = rest.type[0];
 
@@ -125,6 +128,7 @@ function rewrite(input: unknown, at: string, problems: string[]): Schema {
 
   // The rest are constraints the API does not take: the model reads them in the description.
   if (Object.keys(rest).length) {
+    for (const key of Object.keys(rest)) moved.add(key);
     const note = JSON.stringify(rest);
     out.description = typeof out.description === "string" && out.description ? `${out.description}\n\n${note}` : note;
   }
