@@ -94,6 +94,38 @@ describe("anthropic batch API against the emulator", () => {
     await assert.rejects(() => batch.submit(mixed, label), (e: unknown) => e instanceof LoomProviderError && e.fatal && /must share workspace_id/.test(e.message));
   });
 
+  it("sends the rewritten schema the strict API accepts, reads thinking as reasoning, and prints no SDK warning", async () => {
+    const batch = await batchApi(t.emu);
+    const responseSchema = { type: "object", properties: { tags: { type: "array", items: { type: "string" }, minItems: 2 } }, required: ["tags"] };
+    const printed: unknown[] = [];
+    const globalConsole = (globalThis as unknown as { console: { warn: (...args: unknown[]) => void } }).console;
+    const warn = globalConsole.warn;
+    globalConsole.warn = (...args: unknown[]) => void printed.push(args);
+    try {
+      const deprecated = { ...request("tag this", { max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 1024 } }), model: "claude-sonnet-4-5", responseSchema };
+      const handle = await batch.submit([{ customId: "s1", request: deprecated }], label);
+      t.emu.step(handle.id);
+      assert.equal((await batch.status(handle)).state, "completed");
+      const { byId, error } = await collect(batch.results(handle, ["s1"]));
+      assert.equal(error, undefined);
+      const outcome = byId.get("s1");
+      assert.ok(outcome && "result" in outcome, JSON.stringify(outcome));
+      assert.equal(JSON.parse(outcome.result.text).tags.length, 2);
+      assert.equal(outcome.result.usage?.reasoningTokens, 24);
+    } finally {
+      globalConsole.warn = warn;
+    }
+    assert.deepEqual(printed, []);
+    const [create] = t.emu.log.find("POST /v1/messages/batches");
+    const params = (create.body as { requests: Array<{ params: { output_config: { format: { schema: unknown } } } }> }).requests[0].params;
+    assert.deepEqual(params.output_config.format.schema, {
+      type: "object",
+      properties: { tags: { type: "array", items: { type: "string" }, description: '{"minItems":2}' } },
+      additionalProperties: false,
+      required: ["tags"],
+    });
+  });
+
   it("reports in_progress, then completed with counts, and answers every request parsed as sync parses them, joined by custom_id", async () => {
     const batch = await batchApi(t.emu);
     const sent = items("first prompt", "second prompt", "third prompt");

@@ -4,16 +4,20 @@
  * `base_url` (another endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  * `params.max_tokens` defaults to 1024 (the API requires one); `stop` becomes `stop_sequences`;
  * `temperature`, `top_p` and `top_k` are refused before any work, as the API version the SDK
- * speaks refuses them. Batch mode uses Message Batches (see `batch.ts`); token counting uses
- * `count_tokens` (see `tokens.ts`).
+ * speaks refuses them. An answer schema is rewritten to what structured outputs take, or the job
+ * is refused at `schema:` when it cannot be (`schema.ts`). Batch mode uses Message Batches (see `batch.ts`); token counting uses
+ * `count_tokens` (see `tokens.ts`). A deprecated model is said once per run, as a job note
+ * (`notes.ts`), never by the SDK on every row.
  * @module
  */
+import type { Message } from "@anthropic-ai/sdk/resources/messages";
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";
 import { createBatchApi } from "./batch.ts";
-import { DEFAULT_MAX_TOKENS, messageResult, messagesBody, paramProblems } from "./request.ts";
+import { jobNotes } from "./notes.ts";
+import { DEFAULT_MAX_TOKENS, messageResult, paramProblems, syncRequest } from "./request.ts";
 import { anthropicCountTokens } from "./tokens.ts";
 
 export default definePlugin({
@@ -35,6 +39,8 @@ export default definePlugin({
       defaultMaxTokens: DEFAULT_MAX_TOKENS,
       cacheIdentity: base_url ? { base_url } : {},
       validateParams: paramProblems,
+      // A deprecated model, said once per run instead of by the SDK on every call.
+      jobNotes,
       // Message Batches, over the same client, body builder and answer parser.
       batch: createBatchApi(client),
       // `count_tokens`, over the same body builder (see `tokens.ts`).
@@ -42,10 +48,9 @@ export default definePlugin({
       async generate(request, callOptions) {
         let message;
         try {
-          message = await client.messages.create(
-            messagesBody(request) as unknown as Parameters<typeof client.messages.create>[0] & { stream?: false },
-            { signal: callOptions?.signal },
-          );
+          // `client.post`, not `messages.create`, which prints the deprecation warnings (notes.ts)
+          // with console.warn on every call; the wire request is the same.
+          message = await client.post<Message>("/v1/messages", { ...syncRequest(request), signal: callOptions?.signal });
         } catch (error) {
           throw toProviderError(error, "anthropic");
         }

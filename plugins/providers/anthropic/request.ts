@@ -6,9 +6,13 @@
  */
 import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
+import { anthropicSchema } from "./schema.ts";
 
 /** `max_tokens` is required by the Messages API; this is sent when the job gives none. */
 export const DEFAULT_MAX_TOKENS = 1024;
+
+/** The smallest `thinking.budget_tokens` the API takes. */
+const MIN_THINKING_BUDGET = 1024;
 
 /** Sampling parameters the API version the 1.x SDK sends (2026-10-21) refuses. */
 export const REFUSED_PARAMS = ["temperature", "top_p", "top_k"];
@@ -36,7 +40,26 @@ export function paramProblems(params: GenerateParams, context: ParamsContext): P
   // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
   const format = (params.output_config as { format?: unknown } | undefined)?.format;
   const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
-  return [...refused, ...common];
+  // A schema structured outputs cannot take even once rewritten (schema.ts) would fail every row.
+  const schema = (context.schema ? anthropicSchema(context.schema).problems : [])
+    .map((message) => ({ param: "schema", path: ["schema"], message }));
+  return [...refused, ...thinkingProblems(params), ...common, ...schema];
+}
+
+/**
+ * An enabled thinking budget the API refuses: SDK 1.14's `ThinkingConfigEnabled` says it "Must be
+ * ≥1024 and less than `max_tokens`" (the default `max_tokens` included).
+ */
+function thinkingProblems(params: GenerateParams): ParamProblem[] {
+  const thinking = params.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
+  if (thinking?.type !== "enabled" || typeof thinking.budget_tokens !== "number") return [];
+  const budget = thinking.budget_tokens;
+  const max = typeof params.max_tokens === "number" ? params.max_tokens : DEFAULT_MAX_TOKENS;
+  if (budget < MIN_THINKING_BUDGET) return [{ param: "thinking", message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${budget})` }];
+  if (budget >= max) {
+    return [{ param: "thinking", message: `budget_tokens (${budget}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget` }];
+  }
+  return [];
 }
 
 /** The Messages body for a request. */
@@ -49,32 +72,64 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
     messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
     ...(stop === undefined ? {} : { stop_sequences: Array.isArray(stop) ? stop : [stop] }),
     ...rest,
-    // Structured outputs; `output_config` may also carry the job's `effort`.
+    // Structured outputs, the schema rewritten to what the API takes; `output_config` may also
+    // carry the job's `effort`.
     ...(request.responseSchema
-      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: request.responseSchema } } }
+      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: anthropicSchema(request.responseSchema).schema } } }
       : {}),
   };
+}
+
+/** Params the SDK sends as headers rather than in the body. */
+const HEADER_PARAMS: Readonly<Record<string, string>> = {
+  workspace_id: "anthropic-workspace-id",
+  user_profile_id: "anthropic-user-profile-id",
+};
+
+/**
+ * A sync `POST /v1/messages` as `messages.create` would send it: the {@link messagesBody}, with
+ * `workspace_id` and `user_profile_id` moved into their headers.
+ */
+export function syncRequest(request: GenerateRequest): { body: Record<string, unknown>; headers: Record<string, string> } {
+  const body = messagesBody(request);
+  const headers: Record<string, string> = {};
+  for (const [param, header] of Object.entries(HEADER_PARAMS)) {
+    if (body[param] !== undefined && body[param] !== null) headers[header] = String(body[param]);
+    delete body[param];
+  }
+  return { body, headers };
 }
 
 /** What {@link messageResult} reads of a Message (the SDK's `Message` fits it). */
 export interface MessageLike {
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: unknown }>;
   readonly stop_reason?: string | null;
-  readonly usage?: { readonly input_tokens?: number | null; readonly output_tokens?: number | null } | null;
+  readonly usage?: {
+    readonly input_tokens?: number | null;
+    readonly output_tokens?: number | null;
+    readonly output_tokens_details?: { readonly thinking_tokens?: number | null } | null;
+  } | null;
 }
 
 /**
  * A Message (a sync answer, or a batch's `succeeded` result) as Loom's answer: the text blocks
- * joined, the stop reason, `truncated` at `max_tokens`, the refusal, the token usage.
+ * joined (never `thinking` blocks), the stop reason, `truncated` at `max_tokens`, the refusal,
+ * the token usage. `output_tokens` is the billed total, thinking included; the thinking part is
+ * `usage.output_tokens_details.thinking_tokens` (SDK 1.14's `OutputTokensDetails`), when given.
  */
 export function messageResult(message: MessageLike): GenerateResult {
+  const thinking = message.usage?.output_tokens_details?.thinking_tokens;
   const text = message.content.flatMap((block) => (block.type === "text" && typeof block.text === "string" ? [block.text] : [])).join("");
   return {
     text,
     finishReason: message.stop_reason ?? undefined,
     ...(message.stop_reason === "max_tokens" ? { truncated: true } : {}),
     ...(message.stop_reason === "refusal" ? { refusal: text || "refused" } : {}),
-    usage: { inputTokens: message.usage?.input_tokens ?? undefined, outputTokens: message.usage?.output_tokens ?? undefined },
+    usage: {
+      inputTokens: message.usage?.input_tokens ?? undefined,
+      outputTokens: message.usage?.output_tokens ?? undefined,
+      ...(typeof thinking === "number" ? { reasoningTokens: thinking } : {}),
+    },
   };
 }
 

@@ -81,7 +81,7 @@ describe("anthropic messages", () => {
     assert.match(message.id, /^msg_01/);
     assert.equal(message.type, "message");
     assert.equal(message.role, "assistant");
-    assert.deepEqual(message.content, [{ type: "text", text: `[${MODEL}] Say hello to the world` }]);
+    assert.deepEqual(message.content, [{ type: "text", text: `[${MODEL}] Say hello to the world`, citations: null }]);
     assert.equal(message.stop_reason, "end_turn");
     assert.equal(message.stop_sequence, null);
     assert.equal(message.usage.input_tokens, countTokens("Be brief.") + countTokens("Say hello to the world"));
@@ -98,11 +98,11 @@ describe("anthropic messages", () => {
   it("cuts the answer at max_tokens, at a stop sequence, and answers max_tokens 0 with no content", async () => {
     const { client } = await setup();
     const cut = await client.messages.create(ask("one two three four", 3));
-    assert.deepEqual(cut.content, [{ type: "text", text: `[${MODEL}] one two` }]);
+    assert.deepEqual(cut.content, [{ type: "text", text: `[${MODEL}] one two`, citations: null }]);
     assert.equal(cut.stop_reason, "max_tokens");
     assert.equal(cut.usage.output_tokens, 3);
     const stopped = await client.messages.create({ ...ask("alpha beta gamma"), stop_sequences: ["gamma", "beta"] });
-    assert.deepEqual(stopped.content, [{ type: "text", text: `[${MODEL}] alpha ` }]);
+    assert.deepEqual(stopped.content, [{ type: "text", text: `[${MODEL}] alpha `, citations: null }]);
     assert.equal(stopped.stop_reason, "stop_sequence");
     assert.equal(stopped.stop_sequence, "beta");
     const warm = await client.messages.create(ask("prefill the cache", 0));
@@ -124,7 +124,7 @@ describe("anthropic messages", () => {
         { role: "user", content: "third" },
       ],
     });
-    assert.deepEqual(message.content, [{ type: "text", text: `[${MODEL}] third` }]);
+    assert.deepEqual(message.content, [{ type: "text", text: `[${MODEL}] third`, citations: null }]);
     assert.equal(message.usage.input_tokens, 3 + 1 + 1 + 1 + 1);
   });
 
@@ -220,6 +220,56 @@ describe("anthropic messages", () => {
   });
 });
 
+describe("anthropic extended thinking", () => {
+  it("puts a signed thinking block first, counted in output_tokens and against max_tokens", async () => {
+    const { client } = await setup();
+    const prompt = "think about this";
+    const answerTokens = `[${MODEL}] ${prompt}`.split(" ").length;
+    const message = await client.messages.create({ ...ask(prompt, 2000), thinking: { type: "enabled", budget_tokens: 1024 } });
+    const [thinking, text] = message.content;
+    assert.ok(thinking.type === "thinking" && text?.type === "text");
+    assert.ok(thinking.signature.length > 0);
+    assert.equal(thinking.thinking.split(" ").length, 8 * answerTokens);
+    assert.deepEqual(text, { type: "text", text: `[${MODEL}] ${prompt}`, citations: null });
+    assert.equal(message.stop_reason, "end_turn");
+    assert.deepEqual(message.usage.output_tokens_details, { thinking_tokens: 8 * answerTokens });
+    assert.equal(message.usage.output_tokens, 9 * answerTokens, "thinking and text are both billed output");
+
+    const omitted = await client.messages.create({ ...ask(prompt, 2000), thinking: { type: "adaptive", display: "omitted" } });
+    assert.ok(omitted.content[0].type === "thinking" && omitted.content[0].thinking === "" && omitted.content[0].signature);
+    assert.equal(omitted.usage.output_tokens_details?.thinking_tokens, 8 * answerTokens);
+
+    const plain = await client.messages.create(ask(prompt));
+    assert.equal(plain.usage.output_tokens_details, null);
+    assert.deepEqual(plain.content.map((b) => b.type), ["text"]);
+  });
+
+  it("leaves no text when thinking fills max_tokens, and stops with max_tokens", async () => {
+    const { client } = await setup();
+    const message = await client.messages.create({ ...ask("a question", 10), thinking: { type: "adaptive" } });
+    assert.deepEqual(message.content.map((b) => b.type), ["thinking"]);
+    assert.equal(message.stop_reason, "max_tokens");
+    assert.equal(message.usage.output_tokens, 10);
+    assert.deepEqual(message.usage.output_tokens_details, { thinking_tokens: 10 });
+  });
+
+  it("validates thinking: a budget of at least 1024, below max_tokens, a known type", async () => {
+    const { client } = await setup();
+    const cases: Array<[unknown, number, RegExp]> = [
+      [{ type: "enabled", budget_tokens: 512 }, 2000, /^thinking\.enabled\.budget_tokens: Input should be greater than or equal to 1024/],
+      [{ type: "enabled", budget_tokens: 2000 }, 2000, /^max_tokens: must be greater than thinking\.budget_tokens/],
+      [{ type: "enabled" }, 2000, /budget_tokens: Field required/],
+      [{ type: "deep" }, 2000, /^thinking\.type: Input tag 'deep'/],
+    ];
+    for (const [thinking, max, message] of cases) {
+      const err = await failure(client.messages.create({ ...ask("x", max), thinking } as never), BadRequestError);
+      assert.match(err.apiMessage ?? "", message);
+    }
+    const counted = await client.messages.countTokens({ model: MODEL, messages: ask("x").messages, thinking: { type: "enabled", budget_tokens: 1024 } });
+    assert.equal(counted.input_tokens, 1, "count_tokens has no max_tokens to compare with");
+  });
+});
+
 describe("anthropic structured output and the reply fault", () => {
   const schema = {
     type: "object",
@@ -283,7 +333,44 @@ describe("anthropic structured output and the reply fault", () => {
       assert.ok(err.apiMessage?.startsWith(message), `${JSON.stringify(config)}: ${err.apiMessage}`);
     }
     const plain = await client.messages.create({ ...ask("no format"), output_config: { effort: "low", format: null } });
-    assert.deepEqual(plain.content, [{ type: "text", text: `[${MODEL}] no format` }]);
+    assert.deepEqual(plain.content, [{ type: "text", text: `[${MODEL}] no format`, citations: null }]);
+  });
+
+  it("refuses a schema the API refuses, in messages, count_tokens and batch requests alike", async () => {
+    const { client } = await setup({ schedule: { advance: "instant" } });
+    const open = { type: "object", properties: { tags: { type: "array", items: { type: "string" } } }, required: ["tags"] };
+    const closed = (extra: Record<string, unknown>) => ({ ...open, additionalProperties: false, ...extra });
+    const tags = (items: Record<string, unknown>) => closed({ properties: { tags: { type: "array", items: { type: "string" }, ...items } } });
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [open, /^output_config\.format\.schema: For 'object' type, 'additionalProperties' must be explicitly set to false$/],
+      [closed({ properties: { o: { type: "object", properties: {} } } }), /^output_config\.format\.schema: For 'object' type, 'additionalProperties' must be/],
+      [{ ...open, additionalProperties: true }, /^output_config\.format\.schema: For 'object' type, 'additionalProperties: true' is not supported\.\nPlease set/],
+      [tags({ minItems: 2 }), /schema\.properties\.tags\.minItems: only 0 and 1 are supported/],
+      [tags({ maxItems: 3 }), /keyword 'maxItems' is not supported/],
+      [closed({ properties: { n: { type: "integer", minimum: 1 } } }), /keyword 'minimum' is not supported/],
+      [closed({ properties: { s: { type: "string", maxLength: 5 } } }), /keyword 'maxLength' is not supported/],
+      [closed({ properties: { s: { type: "string", format: "phone" } } }), /format 'phone' is not supported/],
+      [closed({ $schema: "https://json-schema.org/draft/2020-12/schema" }), /keyword '\$schema' is not supported/],
+      [closed({ properties: { e: { enum: [{ a: 1 }] } } }), /enum: only strings, numbers, booleans and null/],
+      [closed({ properties: { next: { $ref: "#" } } }), /recursive schemas are not supported/],
+    ];
+    for (const [bad, message] of cases) {
+      const format = { type: "json_schema" as const, schema: bad };
+      const err = await failure(client.messages.create({ ...ask("x"), output_config: { format } }), BadRequestError);
+      assert.equal(err.type, "invalid_request_error");
+      assert.match(err.apiMessage ?? "", message, JSON.stringify(bad));
+      const counted = await failure(client.messages.countTokens({ model: MODEL, messages: ask("x").messages, output_config: { format } }), BadRequestError);
+      assert.match(counted.apiMessage ?? "", message);
+    }
+    const batch = await client.messages.batches.create({
+      requests: [{ custom_id: "open", params: { ...ask("x"), output_config: { format: { type: "json_schema", schema: open } } } }],
+    });
+    await client.messages.batches.retrieve(batch.id);
+    const result = (await resultsById(client, batch.id)).get("open");
+    assert.ok(result?.type === "errored");
+    assert.match(result.error.error.message, /'additionalProperties' must be explicitly set to false/);
+    const fine = closed({ properties: { tags: { type: "array", items: { type: "string", format: "email" }, minItems: 1 } }, $defs: {} });
+    assert.equal((await client.messages.create({ ...ask("x"), output_config: { format: { type: "json_schema", schema: fine } } })).stop_reason, "end_turn");
   });
 
   it("cuts JSON at max_tokens into unparseable text with stop_reason max_tokens", async () => {
@@ -301,12 +388,12 @@ describe("anthropic structured output and the reply fault", () => {
     const { emulator, client } = await setup({ schedule: { advance: "instant" } });
     emulator.faults.add({ name: "garble", match: { promptContains: "[[garble]]" }, action: { kind: "reply", text: "{\"title\": " } });
     const bad = await client.messages.create(structured("x [[garble]]"));
-    assert.deepEqual(bad.content, [{ type: "text", text: "{\"title\": " }]);
+    assert.deepEqual(bad.content, [{ type: "text", text: "{\"title\": ", citations: null }]);
     assert.equal(bad.stop_reason, "end_turn");
     assert.equal(bad.type, "message");
     assert.equal(bad.usage.output_tokens, 3);
     const cut = await client.messages.create(structured(`${long} [[garble]]`, 2));
-    assert.deepEqual([cut.content, cut.stop_reason], [[{ type: "text", text: "{\"title\": " }], "max_tokens"]);
+    assert.deepEqual([cut.content, cut.stop_reason], [[{ type: "text", text: "{\"title\": ", citations: null }], "max_tokens"]);
     const fine = await client.messages.create(structured("fine"));
     assert.ok(fine.content[0].type === "text" && JSON.parse(fine.content[0].text).title === `[${MODEL}] fine`);
     assert.deepEqual(emulator.log.find("POST /v1/messages").map((e) => [e.status, e.fault]), [
@@ -327,7 +414,7 @@ describe("anthropic structured output and the reply fault", () => {
     const a = results.get("a");
     const b = results.get("b");
     assert.ok(a?.type === "succeeded" && b?.type === "succeeded");
-    assert.deepEqual(a.message.content, [{ type: "text", text: "oops" }]);
+    assert.deepEqual(a.message.content, [{ type: "text", text: "oops", citations: null }]);
     assert.equal(a.message.stop_reason, "end_turn");
     assert.ok(b.message.content[0].type === "text");
     assert.equal(JSON.parse(b.message.content[0].text).title, `[${MODEL}] two`);
@@ -379,7 +466,7 @@ describe("anthropic message batches", () => {
     assert.deepEqual([...order].sort(), ["a", "b", "c", "d"]);
     const a = results.get("a");
     assert.ok(a?.type === "succeeded");
-    assert.deepEqual(a.message.content, [{ type: "text", text: `[${MODEL}] first prompt` }]);
+    assert.deepEqual(a.message.content, [{ type: "text", text: `[${MODEL}] first prompt`, citations: null }]);
     assert.equal(a.message.usage.service_tier, "batch");
     const d = results.get("d");
     assert.ok(d?.type === "succeeded");

@@ -8,6 +8,17 @@
  *   `top_k` are allowed.
  * - Errors: `{"type":"error","error":{"type","message"},"request_id":"req_…"}`, the type following
  *   the status (shared.ts), and the same id in the `request-id` header.
+ * - Structured output: `output_config.format.schema` must be a schema structured outputs take
+ *   (anthropic/schema.ts): an object without `additionalProperties: false` is refused with the
+ *   API's 400 `For 'object' type, 'additionalProperties' must be explicitly set to false`, as are
+ *   `minItems` other than 0 or 1, unsupported keywords and formats, recursion; for messages,
+ *   count_tokens and (as errored results) batch requests alike.
+ * - Thinking: `thinking: {type: "enabled", budget_tokens}` (≥ 1024, < `max_tokens`) or
+ *   `{type: "adaptive"}` puts a signed `thinking` block before the text, its tokens counted in
+ *   `output_tokens` and `output_tokens_details.thinking_tokens` and against `max_tokens`
+ *   (anthropic/messages.ts).
+ * - Answers are typed against SDK 1.14's own types (`satisfies Message`, `MessageBatch`, …), so
+ *   the compiler names a field the SDK requires and the emulator lacks.
  * - Limits (`EmulatorOptions.limits`): `maxRequests` (100,000 per batch), `maxBytes` (256 MB per
  *   batch create), `maxMessageBytes` (32 MB per Messages / count_tokens request), `maxOutputTokens`
  *   (128,000), and the knob `validateParamsAtCreate` (1: refuse invalid batch params with a 400 at
@@ -51,7 +62,7 @@ export function createAnthropic(ctx: EmulatorContext): ProviderEmulator {
       const id = requestId();
       const body = errorEnvelope(errorType(status, code), message, id);
       // `details` (e.g. `{ error_code: "enforced_spend_limit_reached" }`) selects the SDK's error subclass.
-      if (extra?.details !== undefined) (body.error as Record<string, unknown>).details = extra.details;
+      if (extra?.details !== undefined) Object.assign(body.error, { details: extra.details });
       return { status, json: body, headers: { "request-id": id } };
     },
 

@@ -26,6 +26,13 @@
  * - `fileInvisibleFor`: OpenAI only (Anthropic has no file upload); ignored.
  * @module
  */
+import type { PageResponse } from "@anthropic-ai/sdk/core/pagination";
+import type {
+  DeletedMessageBatch,
+  MessageBatch,
+  MessageBatchIndividualResponse,
+  MessageBatchResult,
+} from "@anthropic-ai/sdk/resources/messages/batches";
 import type { BatchScenario, EmulatorContext, EmulatorRequest, Reply } from "../../server.ts";
 import { HttpError } from "../../server.ts";
 import { composeMessage, paramsContext } from "./messages.ts";
@@ -46,10 +53,6 @@ interface Item {
   params: Record<string, unknown>;
 }
 
-interface ResultLine {
-  custom_id: string;
-  result: Record<string, unknown>;
-}
 
 interface Batch {
   id: string;
@@ -65,7 +68,7 @@ interface Batch {
   /** Lifecycle steps elapsed when the cancel arrived. */
   cancelSteps: number;
   endedAt?: number;
-  results?: ResultLine[];
+  results?: MessageBatchIndividualResponse[];
   deleted: boolean;
 }
 
@@ -149,7 +152,7 @@ export class MessageBatches {
         has_more: items.length > page.length,
         first_id: page[0]?.id ?? null,
         last_id: page.at(-1)?.id ?? null,
-      },
+      } satisfies PageResponse<MessageBatch>,
     };
   }
 
@@ -177,7 +180,7 @@ export class MessageBatches {
       throw invalid(`Message batch ${id} is ${batch.status} and cannot be deleted; cancel it and wait for it to end`);
     }
     batch.deleted = true;
-    return { json: { id, type: "message_batch_deleted" } };
+    return { json: { id, type: "message_batch_deleted" } satisfies DeletedMessageBatch };
   }
 
   /** `GET /v1/messages/batches/{id}/results`: JSONL, in a fixed order other than the input's. */
@@ -286,9 +289,9 @@ export class MessageBatches {
   }
 
   /** One request's result: the asynchronous validation, the scenario's failures, else a message. */
-  #run(batch: Batch, item: Item): Record<string, unknown> {
+  #run(batch: Batch, item: Item): MessageBatchResult {
     const ctx = this.#ctx;
-    const errored = (type: string, message: string) => ({
+    const errored = (type: string, message: string): MessageBatchResult => ({
       type: "errored",
       error: errorEnvelope(type, message, makeId("req", ctx.next("request"))),
     });
@@ -316,7 +319,7 @@ export class MessageBatches {
   }
 
   /** The MessageBatch object, brought up to date first (unless `advance` is false). */
-  #view(batch: Batch, advance = true): Record<string, unknown> {
+  #view(batch: Batch, advance = true): MessageBatch {
     if (advance) this.#advance(batch);
     const ended = batch.status === "ended";
     const counts = { processing: ended ? 0 : batch.items.length, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
@@ -333,6 +336,6 @@ export class MessageBatches {
       archived_at: archived === null ? null : timestamp(archived),
       cancel_initiated_at: batch.cancelAt === undefined ? null : timestamp(batch.cancelAt),
       results_url: ended ? `${this.#ctx.origin}/v1/messages/batches/${batch.id}/results` : null,
-    };
+    } satisfies MessageBatch;
   }
 }

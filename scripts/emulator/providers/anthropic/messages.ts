@@ -3,14 +3,18 @@
  * Messages API and a succeeded batch result carry.
  *
  * Structured output: with `output_config.format` (`{type: "json_schema", schema}`), the single
- * text block is `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts),
+ * text block is `JSON.stringify(sampleValue(schema, <the plain answer>))` (schema-sample.ts), the
+ * constraints a description carries as JSON applied too (`followedSchema`, schema.ts),
  * measured as JSON (answers.ts: 4 characters a token): `max_tokens` cuts it to its first
  * `4 × max_tokens` characters with `stop_reason: "max_tokens"`, else it ends with `end_turn`.
  * @module
  */
+import { Buffer } from "node:buffer";
+import type { ContentBlock, Message, MessageTokensCount, StopReason, TextBlock, ThinkingBlock } from "@anthropic-ai/sdk/resources/messages";
 import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
 import { type EmulatorContext, type EmulatorRequest, HttpError, type Reply } from "../../server.ts";
+import { followedSchema } from "./schema.ts";
 import { KNOWN_MODELS, makeId, VERSION_2026 } from "./shared.ts";
 import { checkSemantics, checkShape, type MessageParams, type ParamsContext, promptOf } from "./validate.ts";
 
@@ -30,43 +34,77 @@ export function paramsContext(ctx: EmulatorContext, req: EmulatorRequest): Param
 }
 
 /**
- * The assistant's Message for validated parameters: the deterministic answer (or its JSON, for
- * structured output), cut at the first stop sequence it contains (`stop_reason:
- * "stop_sequence"`) or at `max_tokens` (`"max_tokens"`), else `"end_turn"`. `max_tokens: 0`
- * (cache pre-warming) yields no content at all. `reply` (a `reply` fault's text) then replaces
- * the text as is, the stop reason staying; `output_tokens` counts the text sent.
+ * Thinking tokens a request's `thinking` asks for: with `enabled` or `adaptive`,
+ * {@link THINKING_PER_ANSWER_TOKEN} per token of the plain answer, held to `budget_tokens` when
+ * enabled; none otherwise. unverified: how much a real model thinks is its own; this is the
+ * emulator's fixed rule, so a test can make thinking fill `max_tokens` (adaptive, small cap).
+ */
+export function thinkingWanted(thinking: MessageParams["thinking"], answerTokens: number): number {
+  if (thinking?.type === "adaptive") return THINKING_PER_ANSWER_TOKEN * answerTokens;
+  if (thinking?.type === "enabled") return Math.min(thinking.budget_tokens, THINKING_PER_ANSWER_TOKEN * answerTokens);
+  return 0;
+}
+
+/** Emulated thinking per token of the answer. */
+const THINKING_PER_ANSWER_TOKEN = 8;
+
+/** A thinking text of `tokens` words (one token a word, as plain answers count). */
+function thinkingText(prompt: string, tokens: number): string {
+  const words = `Thinking about ${prompt}`.split(/\s+/).filter(Boolean);
+  return Array.from({ length: tokens }, (_, i) => words[i % words.length]).join(" ");
+}
+
+/**
+ * The assistant's Message for validated parameters. With `thinking` on, a `thinking` block comes
+ * first ({@link thinkingWanted} tokens, with an opaque `signature`; empty text under `display:
+ * "omitted"`): its tokens count in `output_tokens` (and `output_tokens_details.thinking_tokens`)
+ * and against `max_tokens`, so thinking that fills `max_tokens` leaves no text block and
+ * `stop_reason: "max_tokens"`. The answer is the deterministic one (or its JSON, for structured
+ * output), cut at the first stop sequence it contains (`stop_reason: "stop_sequence"`) or at the
+ * tokens left (`"max_tokens"`), else `"end_turn"`. `max_tokens: 0` (cache pre-warming) yields no
+ * content at all. `reply` (a `reply` fault's text) then replaces the text as is, the stop reason
+ * staying; `output_tokens` counts what was sent.
  */
 export function composeMessage(
   params: MessageParams,
   id: string,
   tier: "standard" | "batch",
   reply?: string,
-): Record<string, unknown> {
+): Message {
   const { prompt, inputs } = promptOf(params as unknown as Record<string, unknown>);
   const full = answer(params.model, prompt, inputs);
   const schema = params.output_config?.format?.schema;
   const measure: Measure = schema ? "json" : "words";
-  const whole = schema ? JSON.stringify(sampleValue(schema, full.text)) : full.text;
+  const whole = schema ? JSON.stringify(sampleValue(followedSchema(schema), full.text)) : full.text;
+  const thought = Math.min(thinkingWanted(params.thinking, full.outputTokens), params.max_tokens);
+  const left = params.max_tokens - thought;
   let text: string;
-  let stopReason: string;
+  let stopReason: StopReason;
   let stopSequence: string | null = null;
   const stop = firstStop(whole, params.stop_sequences ?? []);
-  if (stop && measureTokens(stop.text, measure) <= params.max_tokens) {
+  if (stop && measureTokens(stop.text, measure) <= left) {
     text = stop.text;
     stopReason = "stop_sequence";
     stopSequence = stop.sequence;
   } else {
-    const cut = limitAnswer(whole, measure, params.max_tokens);
+    const cut = limitAnswer(whole, measure, left);
     text = cut.text;
     stopReason = cut.finish === "length" ? "max_tokens" : "end_turn";
   }
   if (reply !== undefined) text = reply;
+  const thinking: ContentBlock[] = params.thinking?.type === "enabled" || params.thinking?.type === "adaptive"
+    ? [{
+      type: "thinking",
+      thinking: params.thinking.display === "omitted" ? "" : thinkingText(prompt, thought),
+      signature: Buffer.from(`emulator-thinking:${id}:${thought}`).toString("base64"),
+    } satisfies ThinkingBlock]
+    : [];
   return {
     id,
     type: "message",
     role: "assistant",
     model: params.model,
-    content: text ? [{ type: "text", text }] : [],
+    content: [...thinking, ...(text ? [{ type: "text", text, citations: null } satisfies TextBlock] : [])],
     // Required but nullable in the 1.x Message type: present as null, as the API sends them.
     container: null,
     diagnostics: null,
@@ -78,10 +116,14 @@ export function composeMessage(
       cache_creation_input_tokens: 0,
       cache_read_input_tokens: 0,
       cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-      output_tokens: measureTokens(text, measure),
+      inference_geo: null,
+      output_tokens: thought + measureTokens(text, measure),
+      output_tokens_details: thinking.length ? { thinking_tokens: thought } : null,
+      server_tool_use: null,
       service_tier: tier,
+      speed: null,
     },
-  };
+  } satisfies Message;
 }
 
 /** The earliest stop sequence in a text, and the text before it. */
@@ -118,5 +160,5 @@ export function countMessageTokens(ctx: EmulatorContext, req: EmulatorRequest): 
   checkShape(body, "count");
   const params = checkSemantics(body, "count", paramsContext(ctx, req));
   const { inputs } = promptOf(params as unknown as Record<string, unknown>);
-  return { json: { input_tokens: inputs.reduce((sum, t) => sum + countTokens(t), 0) } };
+  return { json: { input_tokens: inputs.reduce((sum, t) => sum + countTokens(t), 0) } satisfies MessageTokensCount };
 }

@@ -3,6 +3,7 @@
  * timestamps, and the error envelope (`{"type":"error","error":{type,message},"request_id"}`).
  * @module
  */
+import type { ErrorObject, ErrorResponse } from "@anthropic-ai/sdk/resources/shared";
 import { hexId } from "../../answers.ts";
 import { HttpError } from "../../server.ts";
 
@@ -70,9 +71,13 @@ export function errorType(status: number, code?: string): string {
   return ERROR_TYPES[status] ?? (status >= 500 ? "api_error" : "invalid_request_error");
 }
 
-/** The standard error envelope, as answered and as embedded in an errored batch result. */
-export function errorEnvelope(type: string, message: string, requestId: string): Record<string, unknown> {
-  return { type: "error", error: { type, message }, request_id: requestId };
+/**
+ * The standard error envelope, as answered and as embedded in an errored batch result: the SDK's
+ * `ErrorResponse`. Its `error.type` union lacks types the API documents (`request_too_large`,
+ * `timeout_error` at 408), so the type is the emulator's string, cast once here.
+ */
+export function errorEnvelope(type: string, message: string, requestId: string): ErrorResponse {
+  return { type: "error", error: { type, message } as ErrorObject, request_id: requestId } satisfies ErrorResponse;
 }
 
 /** A 400 `invalid_request_error`, the answer to most malformed requests. */

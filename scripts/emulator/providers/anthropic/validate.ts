@@ -8,6 +8,7 @@
  * @module
  */
 import { HttpError } from "../../server.ts";
+import { checkOutputSchema } from "./schema.ts";
 import { invalid, isObject, VERSION_2026 } from "./shared.ts";
 
 /** Which endpoint the parameters are for. */
@@ -20,6 +21,12 @@ export interface MessageParams {
   messages: Array<{ role: string; content: string | Array<Record<string, unknown>> }>;
   system?: string | Array<Record<string, unknown>>;
   stop_sequences?: string[];
+  /** Extended thinking (`budget_tokens` ≥ 1024 and below `max_tokens` when enabled). */
+  thinking?:
+    | { type: "enabled"; budget_tokens: number; display?: "summarized" | "omitted" | null }
+    | { type: "adaptive"; display?: "summarized" | "omitted" | null }
+    | { type: "disabled" | "between_tools" }
+    | null;
   /** Structured output: `format` asks for JSON conforming to `schema`. */
   output_config?: { effort?: string | null; format?: { type: "json_schema"; schema: Record<string, unknown> } | null } | null;
 }
@@ -141,6 +148,7 @@ export function checkSemantics(
   checkSystem(body.system, at);
   checkStopSequences(body.stop_sequences, at);
   checkOutputConfig(body.output_config, cx, at);
+  checkThinking(body.thinking, kind === "count" ? undefined : (body.max_tokens as number), at);
   checkMessages(body.messages as unknown[], cx, at);
   const model = body.model as string;
   if (kind !== "count" && (body.max_tokens as number) > cx.maxOutputTokens) {
@@ -178,7 +186,8 @@ const EFFORTS = ["low", "medium", "high", "xhigh", "max"];
 
 /**
  * `output_config`: an object with an optional `effort` (one of {@link EFFORTS}) and an optional
- * `format`, which must be `{type: "json_schema", schema: {…}}` (`null` means none). Other members
+ * `format`, which must be `{type: "json_schema", schema: {…}}` (`null` means none) with a schema
+ * structured outputs support (schema.ts). Other members
  * are refused unless a beta header is sent, as for top-level fields.
  */
 function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void {
@@ -202,6 +211,36 @@ function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void
   }
   if (format.schema === undefined) throw invalid(`${here}.format.schema: Field required`);
   if (!isObject(format.schema)) throw invalid(`${here}.format.schema: Input should be a valid dictionary`);
+  checkOutputSchema(format.schema, `${here}.format.schema`);
+}
+
+/** The smallest thinking budget (SDK 1.14's `ThinkingConfigEnabled`: "Must be ≥1024"). */
+const MIN_THINKING_BUDGET = 1024;
+const THINKING_TYPES = ["enabled", "disabled", "adaptive", "between_tools"];
+
+/**
+ * `thinking`: one of {@link THINKING_TYPES}; `enabled` needs an integer `budget_tokens` of at
+ * least 1024 and below `max_tokens` (both from the SDK's documented type). unverified: the
+ * wording of these messages.
+ */
+function checkThinking(thinking: unknown, maxTokens: number | undefined, at: string): void {
+  if (thinking === undefined || thinking === null) return;
+  const here = `${at}thinking`;
+  if (!isObject(thinking)) throw invalid(`${here}: Input should be a valid dictionary`);
+  if (!THINKING_TYPES.includes(thinking.type as string)) {
+    throw invalid(`${here}.type: Input tag '${String(thinking.type)}' does not match any of the expected tags: ${THINKING_TYPES.map((t) => `'${t}'`).join(", ")}`);
+  }
+  if (thinking.display !== undefined && thinking.display !== null && thinking.display !== "summarized" && thinking.display !== "omitted") {
+    throw invalid(`${here}.${thinking.type}.display: Input should be 'summarized' or 'omitted'`);
+  }
+  if (thinking.type !== "enabled") return;
+  const budget = thinking.budget_tokens;
+  if (budget === undefined) throw invalid(`${here}.enabled.budget_tokens: Field required`);
+  if (typeof budget !== "number" || !Number.isInteger(budget)) throw invalid(`${here}.enabled.budget_tokens: Input should be a valid integer`);
+  if (budget < MIN_THINKING_BUDGET) throw invalid(`${here}.enabled.budget_tokens: Input should be greater than or equal to ${MIN_THINKING_BUDGET}`);
+  if (maxTokens !== undefined && maxTokens <= budget) {
+    throw invalid(`${at}max_tokens: must be greater than thinking.budget_tokens (${budget})`);
+  }
 }
 
 function checkStopSequences(stops: unknown, at: string): void {
