@@ -119,6 +119,9 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
       case "warning":
         if (style !== "none") err(`loom: warning: ${event.message}`);
         return;
+      case "note":
+        if (style !== "none") err(`loom: note: ${event.message}`);
+        return;
       case "done":
         stop();
         return;

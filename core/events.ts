@@ -51,6 +51,11 @@ export type RunEvent =
     readonly shards: ReadonlyArray<{ readonly shard: number; readonly state: string; readonly done?: number; readonly total?: number }>;
   }
   | { readonly type: "warning"; readonly message: string }
+  | {
+    /** How the provider will send the job (its `jobNotes`): shown once, before any work. */
+    readonly type: "note";
+    readonly message: string;
+  }
   | { readonly type: "done"; readonly summary: RunSummary };
 
 /** Receives events. */

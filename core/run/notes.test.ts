@@ -58,7 +58,7 @@ describe("provider checks and notes before any work", () => {
     const events: RunEvent[] = [];
     const summary = await runJob(await t.load(), { env: t.env, registry: notingRegistry(seen), onEvent: (e) => events.push(e) });
     assert.equal(summary.ok, 3);
-    assert.deepEqual(events.filter((e) => e.type === "warning"), [{ type: "warning", message: "noting: old-1 is deprecated" }]);
+    assert.deepEqual(events.filter((e) => e.type === "note" || e.type === "warning"), [{ type: "note", message: "noting: old-1 is deprecated" }]);
     assert.deepEqual(seen[0].schema, { type: "object", properties: { a: { type: "string" } } });
     assert.equal(seen[0].structured, true);
   });

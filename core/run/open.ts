@@ -124,7 +124,7 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
   }
   const redact = redactorFor(options);
   const notes = (provider.jobNotes?.(spec.params ?? {}, paramsContext) ?? []).map((note) => redact(note));
-  for (const message of notes) options.onEvent?.({ type: "warning", message: `${spec.provider}: ${message}` });
+  for (const message of notes) options.onEvent?.({ type: "note", message: `${spec.provider}: ${message}` });
   return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), notes, redact };
 }
 

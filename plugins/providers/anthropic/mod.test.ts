@@ -89,7 +89,7 @@ describe("anthropic provider (sync) against the emulator", () => {
     const summary = await runJob(loaded, {
       env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey },
       cwd: dir,
-      onEvent: (e) => void (e.type === "warning" && warnings.push(e.message)),
+      onEvent: (e) => void (e.type === "note" && warnings.push(e.message)),
     });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
     assert.deepEqual(warnings, [
@@ -146,7 +146,7 @@ describe("anthropic provider (sync) against the emulator", () => {
       const summary = await runJob(loaded, {
         env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: t.emu.apiKey },
         cwd: dir,
-        onEvent: (e) => void (e.type === "warning" && warnings.push(e.message)),
+        onEvent: (e) => void (e.type === "note" && warnings.push(e.message)),
       });
       assert.equal(summary.ok, 4);
     } finally {

@@ -164,7 +164,7 @@ describe("google provider: thinking models", () => {
     const { dir, loaded } = await job(["think first"], thinking.emu, { params: "max_tokens: 20", cache: true, output: ", with_usage: true" });
     const env = { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey };
     const warnings: string[] = [];
-    const onEvent = (e: { type: string; message?: string }) => void (e.type === "warning" && warnings.push(e.message ?? ""));
+    const onEvent = (e: { type: string; message?: string }) => void (e.type === "note" && warnings.push(e.message ?? ""));
     const summary = await runJob(loaded, { env, cwd: dir, onEvent });
     assert.deepEqual([summary.ok, summary.errors], [0, 1]);
     assert.equal(warnings.filter((w) => /thinks before it answers.*max_tokens \(20\)/.test(w)).length, 1, warnings.join("\n"));
@@ -190,7 +190,7 @@ describe("google provider: thinking models", () => {
     const params = "max_tokens: 20, thinking_config: { thinking_budget: 0 }";
     const { dir, loaded } = await job(["think first"], thinking.emu, { params, cache: false, output: ", with_usage: true" });
     const warnings: string[] = [];
-    const onEvent = (e: { type: string; message?: string }) => void (e.type === "warning" && warnings.push(e.message ?? ""));
+    const onEvent = (e: { type: string; message?: string }) => void (e.type === "note" && warnings.push(e.message ?? ""));
     const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), GOOGLE_API_KEY: thinking.emu.apiKey }, cwd: dir, onEvent });
     assert.equal(summary.ok, 1);
     assert.deepEqual(warnings.filter((w) => /thinks before it answers/.test(w)), []);

@@ -113,7 +113,7 @@ function job(schema: Schema) {
       cwd: dir,
       force: true,
       onEvent: (e) => {
-        if (e.type === "warning") warnings.push(e.message);
+        if (e.type === "note") warnings.push(e.message);
       },
     });
   const rows = () => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
