@@ -1,0 +1,191 @@
+/**
+ * Validates request bodies and answers against OpenAI's published OpenAPI definition (normalised
+ * by `./spec.ts`, whose doc comment lists the spec's quirks). Each component schema is compiled
+ * lazily, on its first use, and cached per spec path for the whole process, so an emulator that
+ * never checks anything never even reads the file.
+ *
+ * ```ts
+ * const spec = openApiValidator(); // or openApiValidator("/path/to/openai-openapi.yaml")
+ * spec.request("POST /v1/chat/completions", body);  // → Violation[] (empty when valid)
+ * spec.response("createChatCompletion", answer);     // 200 schema; ErrorResponse for status ≥ 400
+ * spec.schema("BatchRequestOutput", line, "answer"); // any component schema, either direction
+ * ```
+ * @module
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import * as formatsModule from "ajv-formats";
+import { defaultSpecPath, type LoadedSpec, loadSpec, type Operation } from "./spec.ts";
+
+/** Which way a value travels: what a client sends, or what the API answers. */
+export type Direction = "request" | "answer";
+
+/** One place where a value breaks the spec. */
+export interface Violation {
+  /** JSON pointer of the value at fault; for a missing member, the member's own pointer. */
+  pointer: string;
+  /** The same place as OpenAI names parameters: `messages[0].content` (empty for the whole body). */
+  param: string;
+  /** The JSON Schema keyword that failed (`required`, `type`, `enum`, `additionalProperties`…). */
+  keyword: string;
+  /** Ajv's description of the failure ("must be string"). */
+  message: string;
+  /** Ajv's parameters of the failure (`type`, `allowedValues`, `limit`, `missingProperty`…). */
+  params: Record<string, unknown>;
+  /** The offending value (undefined for a missing member). */
+  value: unknown;
+}
+
+/** A validator for one copy of the spec. */
+export interface OpenApiValidator {
+  /** The spec file in use. */
+  readonly specPath: string;
+  /**
+   * Checks a request body against the operation's request schema. `target` is an operationId
+   * (`createChatCompletion`), `"METHOD /path"` (with or without `/v1`) or a component schema name.
+   * Violations come most specific first.
+   */
+  request(target: string, body: unknown): Violation[];
+  /** Checks an answer: the operation's 200 schema, or `ErrorResponse` when `status` ≥ 400. */
+  response(target: string, body: unknown, status?: number): Violation[];
+  /** Checks one `text/event-stream` event of an operation (a chat completion chunk). */
+  streamEvent(target: string, event: unknown): Violation[];
+  /** Checks a value against a component schema. */
+  schema(name: string, value: unknown, direction?: Direction): Violation[];
+  /** The operation a target names (throws when the spec has none). */
+  operation(target: string): Operation;
+  /** The normalised spec (quirk lists included). */
+  spec(): LoadedSpec;
+}
+
+type Compiled = { ajv: Ajv2020; functions: Map<string, ValidateFunction> };
+const compilers = new Map<string, Record<Direction, Compiled>>();
+
+/** OpenAPI formats that JSON Schema does not define: annotations only (quirk 6). */
+const ANNOTATION_FORMATS = ["int64", "int32", "double", "float", "binary", "byte", "unixtime", "password"];
+
+function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
+  let pair = compilers.get(spec.path);
+  if (!pair) {
+    const make = (doc: Record<string, unknown>): Compiled => {
+      // strict stays on (unknown keywords, formats and ignored defaults are errors) except
+      // strictTypes/strictRequired: the spec routinely puts `required` or `properties` next to
+      // `allOf`/`anyOf` without `type: object`, which is valid JSON Schema that Ajv merely warns about.
+      const ajv = new Ajv2020({
+        allErrors: true,
+        discriminator: true,
+        strictTypes: false,
+        strictRequired: false,
+        strictTuples: false,
+        validateFormats: true,
+      });
+      const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (a: Ajv2020) => void;
+      addFormats(ajv);
+      for (const f of ANNOTATION_FORMATS) ajv.addFormat(f, true);
+      // The document is registered whole so `#/components/schemas/…` pointers resolve; its
+      // `components` member is declared an (empty) keyword so strict mode accepts the root.
+      ajv.addKeyword({ keyword: "components" });
+      ajv.addSchema({ $id: "openai", ...doc });
+      return { ajv, functions: new Map() };
+    };
+    pair = { request: make(spec.requestDoc), answer: make(spec.answerDoc) };
+    compilers.set(spec.path, pair);
+  }
+  return pair[direction];
+}
+
+/** `/messages/0/content` → `messages[0].content`. */
+export function pointerToParam(pointer: string): string {
+  let out = "";
+  for (const raw of pointer.split("/").slice(1)) {
+    const part = raw.replaceAll("~1", "/").replaceAll("~0", "~");
+    out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, pointer: string): unknown {
+  let v = root;
+  for (const raw of pointer.split("/").slice(1)) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Record<string, unknown>)[raw.replaceAll("~1", "/").replaceAll("~0", "~")];
+  }
+  return v;
+}
+
+/** Keywords that only say "some branch failed": their branches' own errors say where. */
+const SUMMARY = new Set(["anyOf", "oneOf", "if", "not", "discriminator"]);
+
+/** Ajv errors as violations, most specific first (deepest place; a branch's error before its summary). */
+function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): Violation[] {
+  if (!errors?.length) return [];
+  const seen = new Set<string>();
+  const out: Array<Violation & { rank: number }> = [];
+  for (const e of errors) {
+    let pointer = e.instancePath;
+    if (e.keyword === "required") pointer += `/${String(e.params.missingProperty)}`;
+    if (e.keyword === "additionalProperties") pointer += `/${String(e.params.additionalProperty)}`;
+    if (e.keyword === "discriminator" && e.params.tag) pointer += `/${String(e.params.tag)}`;
+    const key = `${pointer} ${e.keyword} ${JSON.stringify(e.params)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const depth = pointer.split("/").length;
+    const rank = depth * 10 - (SUMMARY.has(e.keyword) ? 5 : 0) - (e.keyword === "enum" || e.keyword === "const" ? 1 : 0);
+    out.push({
+      pointer,
+      param: pointerToParam(pointer),
+      keyword: e.keyword,
+      message: e.message ?? e.keyword,
+      params: e.params as Record<string, unknown>,
+      value: e.keyword === "required" ? undefined : valueAt(root, pointer),
+      rank,
+    });
+  }
+  return out.sort((a, b) => b.rank - a.rank).map(({ rank: _rank, ...v }) => v);
+}
+
+/**
+ * A validator for OpenAI's OpenAPI definition at `specPath` (default: {@link defaultSpecPath},
+ * which throws when the file cannot be found). Nothing is read until the first check.
+ */
+export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiValidator {
+  const spec = () => loadSpec(specPath);
+  const operation = (target: string): Operation => {
+    const [method, rawPath] = target.includes(" ") ? target.split(" ", 2) : [undefined, undefined];
+    const path = rawPath?.replace(/^\/v1(?=\/)/, "");
+    const op = spec().operations.find((o) =>
+      method ? o.method === method.toUpperCase() && o.path === path : o.operationId === target
+    );
+    if (!op) throw new Error(`OpenAI's OpenAPI definition has no operation ${target}.`);
+    return op;
+  };
+  const schema = (name: string, value: unknown, direction: Direction = "request"): Violation[] => {
+    const s = spec();
+    if (!(s.requestDoc.components as { schemas: Record<string, unknown> }).schemas[name]) {
+      throw new Error(`OpenAI's OpenAPI definition has no component schema ${name}.`);
+    }
+    const c = compilerFor(s, direction);
+    let fn = c.functions.get(name);
+    if (!fn) {
+      fn = c.ajv.getSchema(`openai#/components/schemas/${name}`)!;
+      c.functions.set(name, fn);
+    }
+    return fn(value) ? [] : toViolations(fn.errors, value);
+  };
+  const named = (target: string, pick: (op: Operation) => string | undefined, what: string): string => {
+    if (!target.includes(" ") && target in (spec().requestDoc.components as { schemas: object }).schemas) return target;
+    const op = operation(target);
+    const name = pick(op);
+    if (!name) throw new Error(`OpenAI's OpenAPI definition gives ${target} no ${what} schema.`);
+    return name;
+  };
+  return {
+    specPath,
+    operation,
+    spec,
+    schema,
+    request: (target, body) => schema(named(target, (o) => o.request, "request"), body, "request"),
+    response: (target, body, status = 200) =>
+      schema(status >= 400 ? "ErrorResponse" : named(target, (o) => o.response, "response"), body, "answer"),
+    streamEvent: (target, event) => schema(named(target, (o) => o.stream, "stream"), event, "answer"),
+  };
+}
