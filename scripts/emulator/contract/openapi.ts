@@ -14,6 +14,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import * as formatsModule from "ajv-formats";
+import { existsSync } from "node:fs";
 import { defaultSpecPath, type LoadedSpec, loadSpec, type Operation } from "./spec.ts";
 
 /** Which way a value travels: what a client sends, or what the API answers. */
@@ -51,6 +52,12 @@ export interface OpenApiValidator {
   streamEvent(target: string, event: unknown): Violation[];
   /** Checks a value against a component schema. */
   schema(name: string, value: unknown, direction?: Direction): Violation[];
+  /**
+   * Checks one line of a batch output or error file: the envelope ({@link BATCH_REQUEST_OUTPUT}),
+   * then `response.body` against the answer schema of the batch's `endpoint` (`/v1/chat/completions`)
+   * or `ErrorResponse` when its `status_code` is ≥ 400. Body violations' pointers start `/response/body`.
+   */
+  batchOutputLine(endpoint: string, line: unknown): Violation[];
   /** The operation a target names (throws when the spec has none). */
   operation(target: string): Operation;
   /** The normalised spec (quirk lists included). */
@@ -59,6 +66,25 @@ export interface OpenApiValidator {
 
 type Compiled = { ajv: Ajv2020; functions: Map<string, ValidateFunction> };
 const compilers = new Map<string, Record<Direction, Compiled>>();
+
+/**
+ * One line of a batch output or error file. The 2026-08 definition no longer has this schema;
+ * this is `BatchRequestOutput` as earlier releases of openai/openai-openapi published it (spec
+ * version 2.3.0, as quoted by clients generated from it): `response` and `error` nullable,
+ * `error` `{code, message}`.
+ */
+export const BATCH_REQUEST_OUTPUT = {
+  type: "object",
+  properties: {
+    id: { type: "string" },
+    custom_id: { type: "string" },
+    response: {
+      type: ["object", "null"],
+      properties: { status_code: { type: "integer" }, request_id: { type: "string" }, body: { type: "object" } },
+    },
+    error: { type: ["object", "null"], properties: { code: { type: "string" }, message: { type: "string" } } },
+  },
+} as const;
 
 /** OpenAPI formats that JSON Schema does not define: annotations only (quirk 6). */
 const ANNOTATION_FORMATS = ["int64", "int32", "double", "float", "binary", "byte", "unixtime", "password"];
@@ -93,12 +119,18 @@ function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
   return pair[direction];
 }
 
-/** `/messages/0/content` → `messages[0].content`. */
-export function pointerToParam(pointer: string): string {
+/**
+ * `/messages/0/content` → `messages[0].content`. With the value (`root`) a numeric key of an
+ * object stays a key (`logit_bias.50256`); without it every numeric key is taken for an index.
+ */
+export function pointerToParam(pointer: string, root?: unknown): string {
   let out = "";
+  let node: unknown = root;
   for (const raw of pointer.split("/").slice(1)) {
     const part = raw.replaceAll("~1", "/").replaceAll("~0", "~");
-    out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+    const index = /^\d+$/.test(part) && (root === undefined || Array.isArray(node));
+    out += index ? `[${part}]` : out ? `.${part}` : part;
+    node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined;
   }
   return out;
 }
@@ -129,10 +161,14 @@ function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): 
     if (seen.has(key)) continue;
     seen.add(key);
     const depth = pointer.split("/").length;
-    const rank = depth * 10 - (SUMMARY.has(e.keyword) ? 5 : 0) - (e.keyword === "enum" || e.keyword === "const" ? 1 : 0);
+    // At one place: a branch's own error, then an enum, then a bare "must be null" (the null
+    // branch of a nullable value says least), then the summary of the branches.
+    const nullOnly = e.keyword === "type" && e.params.type === "null";
+    const rank = depth * 10 - (SUMMARY.has(e.keyword) ? 5 : 0) - (e.keyword === "enum" || e.keyword === "const" ? 1 : 0) -
+      (nullOnly ? 3 : 0);
     out.push({
       pointer,
-      param: pointerToParam(pointer),
+      param: pointerToParam(pointer, root),
       keyword: e.keyword,
       message: e.message ?? e.keyword,
       params: e.params as Record<string, unknown>,
@@ -148,6 +184,8 @@ function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): 
  * which throws when the file cannot be found). Nothing is read until the first check.
  */
 export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiValidator {
+  if (!existsSync(specPath)) throw new Error(`OpenAI's OpenAPI definition not found at ${specPath}.`);
+  let envelope: ValidateFunction | undefined;
   const spec = () => loadSpec(specPath);
   const operation = (target: string): Operation => {
     const [method, rawPath] = target.includes(" ") ? target.split(" ", 2) : [undefined, undefined];
@@ -187,5 +225,15 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
     response: (target, body, status = 200) =>
       schema(status >= 400 ? "ErrorResponse" : named(target, (o) => o.response, "response"), body, "answer"),
     streamEvent: (target, event) => schema(named(target, (o) => o.stream, "stream"), event, "answer"),
+    batchOutputLine(endpoint, line) {
+      envelope ??= compilerFor(spec(), "answer").ajv.compile(BATCH_REQUEST_OUTPUT);
+      if (!envelope(line)) return toViolations(envelope.errors, line);
+      const response = (line as { response?: { status_code?: number; body?: unknown } | null }).response;
+      if (!response) return [];
+      const status = response.status_code ?? 200;
+      const target = `POST ${endpoint}`;
+      return (status >= 400 ? schema("ErrorResponse", response.body, "answer") : this.response(target, response.body))
+        .map((v) => ({ ...v, pointer: `/response/body${v.pointer}`, param: pointerToParam(`/response/body${v.pointer}`, line) }));
+    },
   };
 }

@@ -34,9 +34,12 @@
  *    read leniently, and one that still does not parse contributes nothing.
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { parse } from "yaml";
 
 /** The environment variable that names the spec file, overriding the default place. */
@@ -102,20 +105,41 @@ export interface LoadedSpec {
 
 const loaded = new Map<string, LoadedSpec>();
 
-/** Loads (once per process and path) and normalises the spec. */
+/** What is cached between processes: everything but the answer copy, which is cheap to derive. */
+interface Normalised {
+  schemas: Record<string, unknown>;
+  operations: Operation[];
+  nullables: string[];
+  dropped: string[];
+}
+
+/**
+ * Loads (once per process and path) and normalises the spec. Parsing 3 MB of YAML takes a
+ * second or two, so the normalised form is also kept as JSON in the OS temp directory, keyed by
+ * the file's path, size and mtime and by this module's own source (a changed normaliser never
+ * reads a stale cache).
+ */
 export function loadSpec(path: string): LoadedSpec {
   const cached = loaded.get(path);
   if (cached) return cached;
   if (!existsSync(path)) throw new Error(`OpenAI's OpenAPI definition not found at ${path}.`);
-  const doc = parse(readFileSync(path, "utf8"), { maxAliasCount: -1 }) as Json;
-  const raw = ((doc.components as Json)?.schemas ?? {}) as Record<string, Json>;
-  const operations = readOperations(doc);
-  const dropped: string[] = [];
-  const schemas: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(raw)) schemas[name] = normalise(schema, name, raw, dropped);
-  const nullables = exampleNulls(doc, operations, raw);
-  const answerSchemas: Record<string, unknown> = { ...schemas };
-  for (const key of nullables) {
+  const { size, mtimeMs } = statSync(path);
+  const self = readFileSync(fileURLToPath(import.meta.url));
+  const key = createHash("sha256").update(`${resolve(path)}\0${size}\0${mtimeMs}\0`).update(self).digest("hex").slice(0, 24);
+  const cacheFile = join(tmpdir(), `loom-openai-spec-${key}.json`);
+  let n: Normalised | undefined;
+  try {
+    n = JSON.parse(readFileSync(cacheFile, "utf8")) as Normalised;
+  } catch {
+    n = normaliseDocument(parse(readFileSync(path, "utf8"), { maxAliasCount: -1 }) as Json);
+    try {
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(n));
+      renameSync(tmp, cacheFile); // atomic: a parallel test process reads all of it or none
+    } catch { /* a read-only temp dir only costs the parse next time */ }
+  }
+  const answerSchemas: Record<string, unknown> = { ...n.schemas };
+  for (const key of n.nullables) {
     const [name, prop] = key.split(".");
     const target = structuredClone(answerSchemas[name]) as Json;
     const props = target.properties as Record<string, unknown>;
@@ -124,14 +148,23 @@ export function loadSpec(path: string): LoadedSpec {
   }
   const spec: LoadedSpec = {
     path,
-    requestDoc: { components: { schemas } },
+    requestDoc: { components: { schemas: n.schemas } },
     answerDoc: { components: { schemas: answerSchemas } },
-    operations,
-    answerNullables: nullables,
-    droppedDiscriminators: dropped,
+    operations: n.operations,
+    answerNullables: n.nullables,
+    droppedDiscriminators: n.dropped,
   };
   loaded.set(path, spec);
   return spec;
+}
+
+function normaliseDocument(doc: Json): Normalised {
+  const raw = ((doc.components as Json)?.schemas ?? {}) as Record<string, Json>;
+  const operations = readOperations(doc);
+  const dropped: string[] = [];
+  const schemas: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(raw)) schemas[name] = normalise(schema, name, raw, dropped);
+  return { schemas, operations, nullables: exampleNulls(doc, operations, raw), dropped };
 }
 
 const refName = (schema: unknown): string | undefined => {
