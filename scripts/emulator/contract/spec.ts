@@ -25,7 +25,9 @@
  * 7. **Answers carry `null` where the spec types a field string/integer** (a batch's
  *    `output_file_id`, `in_progress_at`…, as the spec's own response examples show). For the
  *    answer direction only, every property whose value is `null` in an operation's own response
- *    example is made nullable ({@link answerNullables} lists them); requests stay as published.
+ *    example is made nullable, and so are those in {@link OBSERVED_NULLS} (null in answers the real
+ *    API gave, quoted in public code); `LoadedSpec.answerNullables` lists them all. Requests stay
+ *    as published.
  * 8. **`oneOf` branches that overlap**: `InputItem` lists both `EasyInputMessage` and
  *    `InputMessage`, and a user message with `input_text` parts is both, so a valid request would
  *    fail "exactly one". `oneOf` is read as `anyOf`, except under a kept discriminator (which
@@ -103,6 +105,14 @@ export interface LoadedSpec {
   droppedDiscriminators: string[];
 }
 
+/**
+ * Answer fields the spec types non-null that the real API answers with null, beyond those its
+ * own examples show: a file object straight from `curl https://api.openai.com/v1/files` shows
+ * `"expires_at": null` and `"status_details": null` (an evals walk-through quoting the API's
+ * answer; litellm#37527 quotes `"status_details":null` for a batch file).
+ */
+export const OBSERVED_NULLS = ["OpenAIFile.expires_at", "OpenAIFile.status_details"];
+
 const loaded = new Map<string, LoadedSpec>();
 
 /** What is cached between processes: everything but the answer copy, which is cheap to derive. */
@@ -164,7 +174,8 @@ function normaliseDocument(doc: Json): Normalised {
   const dropped: string[] = [];
   const schemas: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(raw)) schemas[name] = normalise(schema, name, raw, dropped);
-  return { schemas, operations, nullables: exampleNulls(doc, operations, raw), dropped };
+  const nullables = [...new Set([...exampleNulls(doc, operations, raw), ...OBSERVED_NULLS])].sort();
+  return { schemas, operations, nullables, dropped };
 }
 
 const refName = (schema: unknown): string | undefined => {

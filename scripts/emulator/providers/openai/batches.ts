@@ -544,7 +544,8 @@ export class BatchStore {
       id: b.id,
       object: "batch",
       endpoint: b.endpoint,
-      model: b.status === "validating" ? null : b.model,
+      // Absent until known: the definition types `model` a string, never null (nor do its examples show null).
+      ...(b.status === "validating" || b.model === null ? {} : { model: b.model }),
       errors: b.errors ? { object: "list", data: b.errors } : null,
       input_file_id: b.inputFileId,
       completion_window: "24h",
