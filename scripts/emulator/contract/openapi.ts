@@ -58,6 +58,11 @@ export interface OpenApiValidator {
    * or `ErrorResponse` when its `status_code` is ≥ 400. Body violations' pointers start `/response/body`.
    */
   batchOutputLine(endpoint: string, line: unknown): Violation[];
+  /**
+   * Compiles the request schemas of `targets` now rather than on first use: a first request then
+   * costs no compile time (which would be seen as latency by a client with a tight timeout).
+   */
+  prepare(...targets: string[]): void;
   /** The operation a target names (throws when the spec has none). */
   operation(target: string): Operation;
   /** The normalised spec (quirk lists included). */
@@ -65,7 +70,8 @@ export interface OpenApiValidator {
 }
 
 type Compiled = { ajv: Ajv2020; functions: Map<string, ValidateFunction> };
-const compilers = new Map<string, Record<Direction, Compiled>>();
+/** Per spec path and direction, made on first use (the emulator itself only checks requests). */
+const compilers = new Map<string, Compiled>();
 
 /**
  * One line of a batch output or error file. The 2026-08 definition no longer has this schema;
@@ -90,33 +96,32 @@ export const BATCH_REQUEST_OUTPUT = {
 const ANNOTATION_FORMATS = ["int64", "int32", "double", "float", "binary", "byte", "unixtime", "password"];
 
 function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
-  let pair = compilers.get(spec.path);
-  if (!pair) {
-    const make = (doc: Record<string, unknown>): Compiled => {
-      // strict stays on (unknown keywords, formats and ignored defaults are errors) except
-      // strictTypes/strictRequired: the spec routinely puts `required` or `properties` next to
-      // `allOf`/`anyOf` without `type: object`, which is valid JSON Schema that Ajv merely warns about.
-      const ajv = new Ajv2020({
-        allErrors: true,
-        discriminator: true,
-        strictTypes: false,
-        strictRequired: false,
-        strictTuples: false,
-        validateFormats: true,
-      });
-      const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (a: Ajv2020) => void;
-      addFormats(ajv);
-      for (const f of ANNOTATION_FORMATS) ajv.addFormat(f, true);
-      // The document is registered whole so `#/components/schemas/…` pointers resolve; its
-      // `components` member is declared an (empty) keyword so strict mode accepts the root.
-      ajv.addKeyword({ keyword: "components" });
-      ajv.addSchema({ $id: "openai", ...doc });
-      return { ajv, functions: new Map() };
-    };
-    pair = { request: make(spec.requestDoc), answer: make(spec.answerDoc) };
-    compilers.set(spec.path, pair);
+  const key = `${direction} ${spec.path}`;
+  let compiled = compilers.get(key);
+  if (!compiled) {
+    // strict stays on (unknown keywords, formats and ignored defaults are errors) except
+    // strictTypes/strictRequired/strictTuples: the spec routinely puts `required` or `properties`
+    // next to `allOf`/`anyOf` without `type: object`, valid JSON Schema that Ajv merely warns about.
+    const ajv = new Ajv2020({
+      allErrors: true,
+      discriminator: true,
+      inlineRefs: false,
+      strictTypes: false,
+      strictRequired: false,
+      strictTuples: false,
+      validateFormats: true,
+    });
+    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (a: Ajv2020) => void;
+    addFormats(ajv);
+    for (const f of ANNOTATION_FORMATS) ajv.addFormat(f, true);
+    // The document is registered whole so `#/components/schemas/…` pointers resolve; its
+    // `components` member is declared an (empty) keyword so strict mode accepts the root.
+    ajv.addKeyword({ keyword: "components" });
+    ajv.addSchema({ $id: "openai", ...(direction === "request" ? spec.requestDoc : spec.answerDoc) });
+    compiled = { ajv, functions: new Map() };
+    compilers.set(key, compiled);
   }
-  return pair[direction];
+  return compiled;
 }
 
 /**
@@ -201,13 +206,17 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
     if (!(s.requestDoc.components as { schemas: Record<string, unknown> }).schemas[name]) {
       throw new Error(`OpenAI's OpenAPI definition has no component schema ${name}.`);
     }
-    const c = compilerFor(s, direction);
+    const fn = compiled(name, direction);
+    return fn(value) ? [] : toViolations(fn.errors, value);
+  };
+  const compiled = (name: string, direction: Direction): ValidateFunction => {
+    const c = compilerFor(spec(), direction);
     let fn = c.functions.get(name);
     if (!fn) {
       fn = c.ajv.getSchema(`openai#/components/schemas/${name}`)!;
       c.functions.set(name, fn);
     }
-    return fn(value) ? [] : toViolations(fn.errors, value);
+    return fn;
   };
   const named = (target: string, pick: (op: Operation) => string | undefined, what: string): string => {
     if (!target.includes(" ") && target in (spec().requestDoc.components as { schemas: object }).schemas) return target;
@@ -224,6 +233,7 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
     request: (target, body) => schema(named(target, (o) => o.request, "request"), body, "request"),
     response: (target, body, status = 200) =>
       schema(status >= 400 ? "ErrorResponse" : named(target, (o) => o.response, "response"), body, "answer"),
+    prepare: (...targets) => targets.forEach((t) => compiled(named(t, (o) => o.request, "request"), "request")),
     streamEvent: (target, event) => schema(named(target, (o) => o.stream, "stream"), event, "answer"),
     batchOutputLine(endpoint, line) {
       envelope ??= compilerFor(spec(), "answer").ajv.compile(BATCH_REQUEST_OUTPUT);
