@@ -38,6 +38,9 @@ describe("openApiValidator: finding the definition", () => {
     assert.equal(spec.operation("POST /v1/responses/input_tokens").request, "TokenCountsBody");
     assert.equal(spec.operation("createFile").request, "CreateFileRequest");
     assert.equal(spec.operation("createChatCompletion").stream, "CreateChatCompletionStreamResponse");
+    assert.equal(spec.operation("GET /v1/batches/batch_abc").operationId, "retrieveBatch");
+    assert.equal(spec.operation("POST /v1/batches/batch_abc/cancel").operationId, "cancelBatch");
+    assert.equal(spec.operation("GET /v1/files/file-1/content").operationId, "downloadFile");
     assert.throws(() => spec.operation("POST /v1/nothing"), /no operation/);
     assert.throws(() => spec.schema("NoSuchSchema", {}), /no component schema NoSuchSchema/);
   });

@@ -42,7 +42,8 @@ export interface OpenApiValidator {
   readonly specPath: string;
   /**
    * Checks a request body against the operation's request schema. `target` is an operationId
-   * (`createChatCompletion`), `"METHOD /path"` (with or without `/v1`) or a component schema name.
+   * (`createChatCompletion`), `"METHOD /path"` (with or without `/v1`; a concrete path such as
+   * `GET /v1/batches/batch_abc` finds its template) or a component schema name.
    * Violations come most specific first.
    */
   request(target: string, body: unknown): Violation[];
@@ -184,6 +185,13 @@ function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): 
   return out.sort((a, b) => b.rank - a.rank).map(({ rank: _rank, ...v }) => v);
 }
 
+/** Whether a concrete path fits a path template, segment by segment (`{x}` is any one segment). */
+function templateMatches(template: string, path: string): boolean {
+  const t = template.split("/");
+  const p = path.split("/");
+  return t.length === p.length && t.every((seg, i) => (/^\{[^}]+\}$/.test(seg) ? p[i] !== "" : seg === p[i]));
+}
+
 /**
  * A validator for OpenAI's OpenAPI definition at `specPath` (default: {@link defaultSpecPath},
  * which throws when the file cannot be found). Nothing is read until the first check.
@@ -195,9 +203,12 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
   const operation = (target: string): Operation => {
     const [method, rawPath] = target.includes(" ") ? target.split(" ", 2) : [undefined, undefined];
     const path = rawPath?.replace(/^\/v1(?=\/)/, "");
-    const op = spec().operations.find((o) =>
-      method ? o.method === method.toUpperCase() && o.path === path : o.operationId === target
-    );
+    // A concrete path (`/files/file-abc`) matches its template (`/files/{file_id}`); an exact match wins.
+    const ops = spec().operations;
+    const op = method
+      ? ops.find((o) => o.method === method.toUpperCase() && o.path === path) ??
+        ops.find((o) => o.method === method.toUpperCase() && templateMatches(o.path, path!))
+      : ops.find((o) => o.operationId === target);
     if (!op) throw new Error(`OpenAI's OpenAPI definition has no operation ${target}.`);
     return op;
   };

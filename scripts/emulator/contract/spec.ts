@@ -34,6 +34,13 @@
  *    picks exactly one branch by its tag anyway).
  * 9. Response examples are JSON with the odd trailing comma (the `createBatch` example): they are
  *    read leniently, and one that still does not parse contributes nothing.
+ * 10. **No `BatchRequestOutput`** (the batch result line) in this release: `openapi.ts` carries it
+ *    as earlier releases published it.
+ * 11. In `openapi.ts`: the document root's `components` is declared an (empty) Ajv keyword so
+ *    the registered document compiles in strict mode; `strictTypes`, `strictRequired` and
+ *    `strictTuples` are off because the spec puts `required`/`properties` beside `allOf`/`anyOf`
+ *    without `type: object` (valid JSON Schema that Ajv's strict mode only warns about). Nothing
+ *    else is relaxed: an unknown keyword or format would still fail the compile.
  * @module
  */
 import { createHash } from "node:crypto";

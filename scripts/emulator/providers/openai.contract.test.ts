@@ -207,7 +207,11 @@ describe("openai emulator: answers match the published response schemas", () => 
   it("batches at every state, list pages, cancel, failure, and result lines", async () => {
     await withOpenAI({ batches: [{ nth: 2, end: "expire" }, { nth: 3, end: "fail" }] }, async (_emu, client) => {
       const lines = [chatLine("a"), chatLine("b"), chatLine("c", { temperature: 5 })];
-      const check = (b: unknown, what: string) => valid(spec.response("retrieveBatch", b), what);
+      const statuses = new Set<string>();
+      const check = (b: unknown, what: string) => {
+        statuses.add((b as { status: string }).status);
+        valid(spec.response("retrieveBatch", b), what);
+      };
       const createRaw = async () => {
         const file = await upload(client, lines);
         const b = await raw(client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }));
@@ -230,9 +234,13 @@ describe("openai emulator: answers match the published response schemas", () => 
         }
       }
       const { id } = await createRaw();
-      valid(spec.response("cancelBatch", await raw(client.batches.cancel(id))), "cancelling");
+      const cancelling = await raw(client.batches.cancel(id));
+      valid(spec.response("cancelBatch", cancelling), "cancelling");
+      statuses.add((cancelling as { status: string }).status);
       check(await raw(client.batches.retrieve(id)), "cancelled");
       valid(spec.response("listBatches", await raw(client.batches.list({ limit: 2 }))), "list page");
+      const every = ["validating", "in_progress", "finalizing", "completed", "expired", "failed", "cancelling", "cancelled"];
+      assert.deepEqual([...statuses].sort(), every.sort());
     });
   });
 
