@@ -101,8 +101,9 @@ function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
   let compiled = compilers.get(key);
   if (!compiled) {
     // strict stays on (unknown keywords, formats and ignored defaults are errors) except
-    // strictTypes/strictRequired/strictTuples: the spec routinely puts `required` or `properties`
-    // next to `allOf`/`anyOf` without `type: object`, valid JSON Schema that Ajv merely warns about.
+    // strictTypes/strictRequired/strictTuples: the spec has `discriminator` without `type: object`
+    // and `required` naming properties another `allOf` branch defines, valid JSON Schema that
+    // Ajv's strict mode only logs (dozens of lines per compile).
     const ajv = new Ajv2020({
       allErrors: true,
       discriminator: true,

@@ -38,9 +38,10 @@
  *    as earlier releases published it.
  * 11. In `openapi.ts`: the document root's `components` is declared an (empty) Ajv keyword so
  *    the registered document compiles in strict mode; `strictTypes`, `strictRequired` and
- *    `strictTuples` are off because the spec puts `required`/`properties` beside `allOf`/`anyOf`
- *    without `type: object` (valid JSON Schema that Ajv's strict mode only warns about). Nothing
- *    else is relaxed: an unknown keyword or format would still fail the compile.
+ *    `strictTuples` are off: the spec has `discriminator` on schemas without `type: object` and
+ *    `required` naming properties another `allOf` branch defines (valid JSON Schema; Ajv's
+ *    strict mode only logs it, dozens of lines per compile). Nothing else is relaxed: an unknown
+ *    keyword or format would still fail the compile.
  * @module
  */
 import { createHash } from "node:crypto";
