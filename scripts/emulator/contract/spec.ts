@@ -26,8 +26,8 @@
  *    `output_file_id`, `in_progress_at`…, as the spec's own response examples show). For the
  *    answer direction only, every property whose value is `null` in an operation's own response
  *    example is made nullable, and so are those in {@link OBSERVED_NULLS} (null in answers the real
- *    API gave, quoted in public code); `LoadedSpec.answerNullables` lists them all. Requests stay
- *    as published.
+ *    API gave, quoted in public code) and {@link UNVERIFIED_NULLS} (an empty list page's ids);
+ *    `LoadedSpec.answerNullables` lists them all. Requests stay as published.
  * 8. **`oneOf` branches that overlap**: `InputItem` lists both `EasyInputMessage` and
  *    `InputMessage`, and a user message with `input_text` parts is both, so a valid request would
  *    fail "exactly one". `oneOf` is read as `anyOf`, except under a kept discriminator (which
@@ -121,6 +121,19 @@ export interface LoadedSpec {
  */
 export const OBSERVED_NULLS = ["OpenAIFile.expires_at", "OpenAIFile.status_details"];
 
+/**
+ * unverified: an empty list page's `first_id`/`last_id` (there is no item to name). The
+ * definition types them strings (`ListFilesResponse` even requires them) and its examples show
+ * only full pages; the emulator answers null, as OpenAI-compatible servers commonly do. Accepted
+ * in answers until a published answer of the real API shows an empty page.
+ */
+export const UNVERIFIED_NULLS = [
+  "ListBatchesResponse.first_id",
+  "ListBatchesResponse.last_id",
+  "ListFilesResponse.first_id",
+  "ListFilesResponse.last_id",
+];
+
 const loaded = new Map<string, LoadedSpec>();
 
 /** What is cached between processes: everything but the answer copy, which is cheap to derive. */
@@ -182,7 +195,7 @@ function normaliseDocument(doc: Json): Normalised {
   const dropped: string[] = [];
   const schemas: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(raw)) schemas[name] = normalise(schema, name, raw, dropped);
-  const nullables = [...new Set([...exampleNulls(doc, operations, raw), ...OBSERVED_NULLS])].sort();
+  const nullables = [...new Set([...exampleNulls(doc, operations, raw), ...OBSERVED_NULLS, ...UNVERIFIED_NULLS])].sort();
   return { schemas, operations, nullables, dropped };
 }
 

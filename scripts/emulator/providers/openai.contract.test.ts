@@ -188,6 +188,32 @@ describe("openai emulator: answers match the published response schemas", () => 
     });
   });
 
+  it("Responses: plain and structured answers, and a Responses batch's result lines", async () => {
+    await withOpenAI({ schedule: { advance: "instant" } }, async (_emu, client) => {
+      valid(spec.response("createResponse", await raw(client.responses.create({ model: MODEL, input: "hello there" }))), "plain");
+      const structured = client.responses.create({
+        model: "o4-mini",
+        input: "hello there",
+        text: {
+          format: {
+            type: "json_schema",
+            name: "answer",
+            strict: true,
+            schema: { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false },
+          },
+        },
+      });
+      valid(spec.response("createResponse", await raw(structured)), "structured");
+      const line = { custom_id: "r1", method: "POST", url: "/v1/responses", body: { model: MODEL, input: "one two" } };
+      const file = await upload(client, [line]);
+      const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/responses", completion_window: "24h" });
+      const batch = await client.batches.retrieve(created.id);
+      assert.equal(batch.status, "completed");
+      const text = await (await client.files.content(batch.output_file_id!)).text();
+      valid(spec.batchOutputLine("/v1/responses", JSON.parse(text.trim())), "responses line");
+    });
+  });
+
   it("input-token counts", async () => {
     await withOpenAI({}, async (_emu, client) => {
       valid(spec.response("Getinputtokencounts", await raw(client.responses.inputTokens.count({ model: MODEL, input: "a b c" }))), "count");
@@ -196,6 +222,8 @@ describe("openai emulator: answers match the published response schemas", () => 
 
   it("files: upload, retrieve, list page, delete", async () => {
     await withOpenAI({}, async (_emu, client) => {
+      valid(spec.response("listFiles", await raw(client.files.list())), "empty list");
+      valid(spec.response("listBatches", await raw(client.batches.list())), "empty batch list");
       const file = await upload(client, [chatLine("a")]);
       valid(spec.response("createFile", JSON.parse(JSON.stringify(file))), "upload");
       valid(spec.response("retrieveFile", await raw(client.files.retrieve(file.id))), "retrieve");

@@ -197,7 +197,8 @@ export function responseObject(
     truncation: "disabled",
     usage: {
       input_tokens: g.inputTokens,
-      input_tokens_details: { cached_tokens: 0 },
+      // Both required by the definition's ResponseUsage and the SDK's type.
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
       output_tokens: g.outputTokens,
       output_tokens_details: { reasoning_tokens: 0 },
       total_tokens: g.inputTokens + g.outputTokens,
