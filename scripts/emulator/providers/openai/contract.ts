@@ -53,7 +53,7 @@ const quote = (values: unknown[]) => {
  * unverified: the real API's wording for other keywords (pattern, additionalProperties nested
  * below the top level, oneOf with no matching branch) is not published.
  */
-export function describeViolation(all: Violation[]): { message: string; code: string; param: string | null } {
+export function describeViolation(all: Violation[]): { message: string; code: string | null; param: string | null } {
   const v = all[0];
   const param = v.param || null;
   const p = v.params;
@@ -83,7 +83,8 @@ export function describeViolation(all: Violation[]): { message: string; code: st
       };
     }
     case "additionalProperties":
-      return { message: `Unrecognized request argument supplied: ${at}`, code: "unknown_parameter", param };
+      // As the hand-written check words it (errors.ts `unrecognized`): no param, no code.
+      return { message: `Unrecognized request argument supplied: ${at}`, code: null, param: null };
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
@@ -159,7 +160,7 @@ export function openAIContract(options: EmulatorOptions): RequestContract | null
   validator.prepare(...PREPARED);
   const toError = (violations: Violation[]) => {
     const d = describeViolation(violations);
-    return new HttpError(400, d.message, d.code, { param: d.param, type: "invalid_request_error" });
+    return new HttpError(400, d.message, d.code ?? undefined, { param: d.param, type: "invalid_request_error" });
   };
   return {
     validator,
