@@ -1,14 +1,16 @@
 /**
  * Validates request bodies and answers against OpenAI's published OpenAPI definition (normalised
- * by `./spec.ts`, whose doc comment lists the spec's quirks). Each component schema is compiled
- * lazily, on its first use, and cached per spec path for the whole process, so an emulator that
- * never checks anything never even reads the file.
+ * by `./spec.ts`, whose doc comment lists the spec's quirks). Nothing is read before the first
+ * check; each component schema is compiled on its first use (or when {@link OpenApiValidator.prepare}d)
+ * and cached per spec path for the whole process.
  *
  * ```ts
  * const spec = openApiValidator(); // or openApiValidator("/path/to/openai-openapi.yaml")
- * spec.request("POST /v1/chat/completions", body);  // → Violation[] (empty when valid)
- * spec.response("createChatCompletion", answer);     // 200 schema; ErrorResponse for status ≥ 400
- * spec.schema("BatchRequestOutput", line, "answer"); // any component schema, either direction
+ * spec.request("POST /v1/chat/completions", body);        // → Violation[] (empty when valid)
+ * spec.response("GET /v1/batches/batch_abc", answer);     // 200 schema; ErrorResponse when status ≥ 400
+ * spec.streamEvent("createChatCompletion", chunk);        // one streamed chunk
+ * spec.batchOutputLine("/v1/chat/completions", line);     // one line of a batch output/error file
+ * spec.schema("Batch", value, "answer");                  // any component schema, either direction
  * ```
  * @module
  */

@@ -66,7 +66,7 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
  * Throws, naming the places tried, when there is none: contract checks never skip silently.
  */
 export function defaultSpecPath(): string {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[SPEC_ENV];
+  const env = process.env[SPEC_ENV];
   if (env) {
     if (!existsSync(env)) throw new Error(`${SPEC_ENV}=${env}: no such file (OpenAI's OpenAPI definition).`);
     return env;
