@@ -2,7 +2,8 @@
  * The OpenAI emulator: Chat Completions, the Responses API (with input-token counting), Files
  * and Batches, behind `Authorization: Bearer` with OpenAI's error bodies. The pieces live in
  * `./openai/`; the chat builder is re-exported for the OpenRouter module, which serves the same
- * protocol.
+ * protocol. Every request body is also checked against OpenAI's published OpenAPI definition
+ * (`./openai/contract.ts`; option `openaiSpec`) once the hand-written checks pass.
  * @module
  */
 import { HttpError, type EmulatorContext, type EmulatorRequest, type ProviderEmulator, type Route } from "../server.ts";
