@@ -60,6 +60,13 @@ export interface EmulatorOptions {
   models?: readonly string[] | "any";
   /** Provider limits to override (names per provider, e.g. `{ maxRequests: 10 }`). */
   limits?: Record<string, number>;
+  /**
+   * OpenAI: the path of OpenAI's OpenAPI definition that every request body is validated
+   * against (default `$LOOM_OPENAI_SPEC`, else `shared/reference/specs/openai-openapi.yaml`
+   * beside the repository; the emulator refuses to start when it is missing). `false` turns
+   * the contract check off.
+   */
+  openaiSpec?: string | false;
 }
 
 /** An HTTP error a handler throws; rendered in the provider's error shape. */

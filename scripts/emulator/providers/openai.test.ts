@@ -274,7 +274,8 @@ describe("openai emulator: chat completions", () => {
         model: MODEL,
         input: [
           { role: "user", content: "alpha beta" },
-          { role: "assistant", content: [{ type: "output_text", text: "gamma" }] as never },
+          // An earlier answer as the published definition has it (OutputMessage: id, status; output_text with annotations, logprobs).
+          { type: "message", id: "msg_1", status: "completed", role: "assistant", content: [{ type: "output_text", text: "gamma", annotations: [], logprobs: [] }] } as never,
           { role: "user", content: [{ type: "input_text", text: "delta epsilon zeta" }] },
         ],
       });

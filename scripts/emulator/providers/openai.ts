@@ -2,12 +2,14 @@
  * The OpenAI emulator: Chat Completions, the Responses API (with input-token counting), Files
  * and Batches, behind `Authorization: Bearer` with OpenAI's error bodies. The pieces live in
  * `./openai/`; the chat builder is re-exported for the OpenRouter module, which serves the same
- * protocol.
+ * protocol. Every request body is also checked against OpenAI's published OpenAPI definition
+ * (`./openai/contract.ts`; option `openaiSpec`) once the hand-written checks pass.
  * @module
  */
 import { HttpError, type EmulatorContext, type EmulatorRequest, type ProviderEmulator, type Route } from "../server.ts";
 import { BatchStore, linePrompts } from "./openai/batches.ts";
 import { chatPrompts, chatReply } from "./openai/chat.ts";
+import { openAIContract } from "./openai/contract.ts";
 import { errorReply, maskKey } from "./openai/errors.ts";
 import { FileStore } from "./openai/files.ts";
 import { OPENAI_MODELS } from "./openai/models.ts";
@@ -28,8 +30,15 @@ export { OPENAI_MODELS } from "./openai/models.ts";
 
 /** Creates the OpenAI provider of an emulator. */
 export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
-  const files = new FileStore(ctx);
-  const batches = new BatchStore(ctx, files, OPENAI_MODELS);
+  const contract = openAIContract(ctx.options);
+  const files = new FileStore(ctx, contract ? (form) => contract.checkForm("createFile", form) : undefined);
+  const batches = new BatchStore(ctx, files, OPENAI_MODELS, contract ?? undefined);
+  /** The published request schema, checked once the hand-written checks (the real messages) pass. */
+  const checked = (operation: string, handle: Route["handle"]): Route["handle"] => async (req) => {
+    const reply = await handle(req);
+    contract?.check(operation, req.json());
+    return reply;
+  };
   const model = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "system" });
   const listed = () => (Array.isArray(ctx.options.models) ? ctx.options.models : OPENAI_MODELS);
 
@@ -38,18 +47,18 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
       method: "POST",
       path: /^\/v1\/chat\/completions$/,
       answers: true,
-      handle: (req) => chatReply(ctx, req.json(), OPENAI_MODELS, { reply: req.replyText }),
+      handle: checked("createChatCompletion", (req) => chatReply(ctx, req.json(), OPENAI_MODELS, { reply: req.replyText })),
     },
     {
       method: "POST",
       path: /^\/v1\/responses$/,
       answers: true,
-      handle: (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS, req.replyText) }),
+      handle: checked("createResponse", (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS, req.replyText) })),
     },
     {
       method: "POST",
       path: /^\/v1\/responses\/input_tokens$/,
-      handle: (req) => ({ json: inputTokens(ctx, req.json(), OPENAI_MODELS) }),
+      handle: checked("Getinputtokencounts", (req) => ({ json: inputTokens(ctx, req.json(), OPENAI_MODELS) })),
     },
     { method: "GET", path: /^\/v1\/models$/, handle: () => ({ json: { object: "list", data: listed().map(model) } }) },
     {

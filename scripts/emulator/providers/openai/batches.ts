@@ -19,6 +19,7 @@
  */
 import { HttpError, type BatchScenario, type EmulatorContext, type EmulatorRequest, type Route } from "../../server.ts";
 import { chatCompletion, chatPrompts } from "./chat.ts";
+import type { RequestContract } from "./contract.ts";
 import {
   badValue,
   checkMetadata,
@@ -118,11 +119,18 @@ export class BatchStore {
   readonly #files: FileStore;
   readonly #known: readonly string[];
   readonly #batches = new Map<string, Batch>();
+  readonly #contract?: RequestContract;
 
-  constructor(ctx: EmulatorContext, files: FileStore, knownModels: readonly string[]) {
+  /**
+   * With a `contract`, the create body and every line's `body` are checked against the published
+   * schemas too; a line's body that breaks its schema fails that request alone (a 400 line in the
+   * error file, as a parameter the hand-written checks refuse does), not the batch.
+   */
+  constructor(ctx: EmulatorContext, files: FileStore, knownModels: readonly string[], contract?: RequestContract) {
     this.#ctx = ctx;
     this.#files = files;
     this.#known = knownModels;
+    this.#contract = contract;
   }
 
   /** The routes of the Batch API. */
@@ -195,6 +203,7 @@ export class BatchStore {
     if (file.purpose !== "batch") {
       throw invalid(`The input file ${fileId} must be uploaded with purpose 'batch' (it has purpose '${file.purpose}').`, "input_file_id");
     }
+    this.#contract?.check("createBatch", body);
 
     const { id, n: nth } = nextId(this.#ctx, "batch", "batch_", 32);
     const now = this.#ctx.clock.now();
@@ -431,10 +440,12 @@ export class BatchStore {
     try {
       if (b.endpoint === "/v1/chat/completions") {
         const body = chatCompletion(this.#ctx, r.body, this.#known, { batch: true, reply });
+        this.#contract?.line(b.endpoint, r.body);
         const u = body.usage as { prompt_tokens: number; completion_tokens: number };
         return { ok: true, body, input: u.prompt_tokens, output: u.completion_tokens };
       }
       const body = responseObject(this.#ctx, { ...r.body, stream: undefined }, this.#known, reply);
+      this.#contract?.line(b.endpoint, r.body);
       const u = body.usage as { input_tokens: number; output_tokens: number };
       return { ok: true, body, input: u.input_tokens, output: u.output_tokens };
     } catch (error) {
@@ -533,7 +544,8 @@ export class BatchStore {
       id: b.id,
       object: "batch",
       endpoint: b.endpoint,
-      model: b.status === "validating" ? null : b.model,
+      // Absent until known: the definition types `model` a string, never null (nor do its examples show null).
+      ...(b.status === "validating" || b.model === null ? {} : { model: b.model }),
       errors: b.errors ? { object: "list", data: b.errors } : null,
       input_file_id: b.inputFileId,
       completion_window: "24h",

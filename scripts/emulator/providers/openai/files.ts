@@ -36,9 +36,12 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
 export class FileStore {
   readonly #ctx: EmulatorContext;
   readonly #files = new Map<string, StoredFile>();
+  readonly #checkUpload?: (form: FormData) => void;
 
-  constructor(ctx: EmulatorContext) {
+  /** `checkUpload` runs on an upload's fields once the hand-written checks pass (the contract check). */
+  constructor(ctx: EmulatorContext, checkUpload?: (form: FormData) => void) {
     this.#ctx = ctx;
+    this.#checkUpload = checkUpload;
   }
 
   /** Stores a file and returns it. */
@@ -166,6 +169,7 @@ export class FileStore {
       if (secs === null) throw missing("expires_after.seconds");
       expiresAt = now + checkNumber(Number(secs), "expires_after.seconds", "integer", 3600, 2592000);
     }
+    this.#checkUpload?.(form);
     return { json: this.object(this.add(bytes, filename, String(purpose), expiresAt)) };
   }
 

@@ -208,6 +208,7 @@ export function responseObject(
     truncation: "disabled",
     usage: {
       input_tokens: g.inputTokens,
+      // Both required by the definition's ResponseUsage and the SDK's type.
       input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
       output_tokens: g.outputTokens,
       output_tokens_details: { reasoning_tokens: g.reasoningTokens },
