@@ -1,0 +1,108 @@
+/**
+ * OpenAI's traffic checked against its published OpenAPI definition (through {@link OpenApiChecks}),
+ * with the batch-file lines the definition only describes in prose. Also serves OpenRouter and
+ * openai-compatible servers: their Chat Completions share OpenAI's shape (OpenRouter's extra
+ * request fields pass, since the definition's request objects are open).
+ * @module
+ */
+import type { OpenApiChecks } from "./openapi.ts";
+import type { DecodedBody, Exchange } from "./proxy.ts";
+import { exchangeName, linesOf, type Problem, type Validator, type Violation, under } from "./violations.ts";
+import { harnessAjv } from "./ajv.ts";
+import { ajvProblems } from "./violations.ts";
+
+const ajv = harnessAjv();
+
+/**
+ * One line of a batch input file. The 2026-08 definition has no component for it (earlier
+ * versions had `BatchRequestInput`: custom_id, method `POST`, url, body); the API reference's
+ * "request input object" says the same.
+ */
+const batchInputLine = ajv.compile({
+  type: "object",
+  required: ["custom_id", "method", "url", "body"],
+  properties: { custom_id: { type: "string" }, method: { const: "POST" }, url: { type: "string" }, body: { type: "object" } },
+  additionalProperties: false,
+});
+
+/** One line of a batch output or error file (earlier definitions' `BatchRequestOutput`). */
+const batchOutputLine = ajv.compile({
+  type: "object",
+  required: ["id", "custom_id", "response", "error"],
+  properties: {
+    id: { type: "string" },
+    custom_id: { type: "string" },
+    response: {
+      type: ["object", "null"],
+      required: ["status_code", "request_id", "body"],
+      properties: { status_code: { type: "integer" }, request_id: { type: "string" }, body: { type: "object" } },
+    },
+    error: { type: ["object", "null"], required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } },
+  },
+});
+
+/** Options of {@link openAiValidator}. */
+export interface OpenAiValidatorOptions {
+  /** The path the API lives under on this server: `/v1` (OpenAI, most compatible servers), `/api/v1` (OpenRouter). */
+  readonly basePath: string;
+}
+
+const bodyValue = (body: DecodedBody): unknown => (body.kind === "json" ? body.value : body.kind === "empty" ? undefined : body);
+
+/** A validator of OpenAI-shaped traffic against the published definition. */
+export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorOptions): Validator {
+  const chatPath = "/chat/completions";
+  const lineBody = (url: unknown) => typeof url === "string" && url.startsWith("/v1/") ? url.slice(3) : chatPath;
+
+  const request = (x: Exchange, path: string): Problem[] => {
+    const body = x.request.body;
+    if (body.kind === "multipart") {
+      // The definition's multipart schema, over the text fields and the file (as a string).
+      const fields: Record<string, unknown> = {};
+      for (const part of body.parts) fields[part.name] = part.body.kind === "text" && part.filename === undefined ? part.body.text : "<file>";
+      const out = checks.request(x.method, path, fields, "multipart/form-data") ?? [];
+      const file = body.parts.find((p) => p.name === "file");
+      const purpose = fields.purpose;
+      if (file && purpose === "batch") {
+        out.push(...under("/file", linesOf(file.body, (line) => {
+          if (!batchInputLine(line)) return ajvProblems(batchInputLine.errors);
+          const l = line as { url: string; body: unknown };
+          return under("/body", checks.request("POST", lineBody(l.url), l.body) ?? [{ path: "", message: `no operation serves ${l.url}` }]);
+        })));
+      }
+      return out;
+    }
+    if (body.kind !== "json" && body.kind !== "empty") return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
+    return checks.request(x.method, path, bodyValue(body)) ?? [];
+  };
+
+  const response = (x: Exchange, path: string): Problem[] => {
+    const { status, body } = x.response;
+    if (status === 200 && x.method === "GET" && /^\/files\/[^/]+\/content$/.test(path)) {
+      // A batch result file: the definition says only "string"; each line wraps a chat completion.
+      if (body.kind !== "jsonl" && body.kind !== "json") return [];
+      return linesOf(body, (line) => {
+        if (!batchOutputLine(line)) return ajvProblems(batchOutputLine.errors);
+        const r = (line as { response: { status_code: number; body: unknown } | null }).response;
+        return r ? under("/response/body", checks.response("POST", chatPath, r.status_code, r.body) ?? []) : [];
+      });
+    }
+    if (body.kind !== "json") return status === 204 ? [] : [{ path: "", message: `expected a JSON answer, got ${body.kind}` }];
+    return checks.response(x.method, path, status, body.value) ?? [];
+  };
+
+  return (x) => {
+    const name = exchangeName(x);
+    if (!x.path.startsWith(options.basePath + "/")) {
+      return [{ exchange: name, direction: "request", path: "", message: `outside the API's base path ${options.basePath}` }];
+    }
+    const path = x.path.slice(options.basePath.length);
+    if (checks.response(x.method, path, 200, undefined) === undefined) {
+      return [{ exchange: name, direction: "request", path: "", message: "no operation of the published definition serves this method and path" }];
+    }
+    const out: Violation[] = [];
+    for (const p of request(x, path)) out.push({ exchange: name, direction: "request", ...p });
+    for (const p of response(x, path)) out.push({ exchange: name, direction: "response", ...p });
+    return out;
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * What the harness needs from an OpenAPI validator ({@link OpenApiChecks}), and a thin one over
+ * OpenAI's published definition (`../shared/reference/specs/openai-openapi.yaml`, never copied
+ * into the repository). The emulator's own contract module (branch i10-contract) can stand in for
+ * it through {@link OpenApiChecks}: the harness depends on the interface only.
+ *
+ * Spec quirks handled here: 3.0-style `nullable: true` in a 3.1 document becomes `null` added to
+ * the type (or an `anyOf` with `null` when there is no `type`); `$ref`s to
+ * `#/components/schemas/…` resolve inside the registered document; OpenAPI-only keywords
+ * (`discriminator`, `example`, `x-*`, `deprecated`) are ignored (Ajv not strict).
+ * @module
+ */
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { repoRoot } from "../../core/test-support/paths.ts";
+import { harnessAjv } from "./ajv.ts";
+import { ajvProblems, type Problem } from "./violations.ts";
+
+/** Request and answer checks of an OpenAPI definition, addressed by method and path. */
+export interface OpenApiChecks {
+  /**
+   * Problems of a JSON request body of the operation serving `method path` (path below the
+   * server URL, e.g. `/chat/completions`, `/batches/batch_1`); undefined when no operation serves it.
+   */
+  request(method: string, path: string, body: unknown, contentType?: string): Problem[] | undefined;
+  /** Problems of an answer of that operation with `status`; undefined when no operation serves it. */
+  response(method: string, path: string, status: number, body: unknown): Problem[] | undefined;
+  /** Problems of a value against a component schema by name (e.g. `ErrorResponse`). */
+  schema(name: string, value: unknown): Problem[];
+}
+
+/** Where OpenAI's published definition lives: `LOOM_OPENAI_SPEC`, else `../shared/reference/specs/` from the repo root. */
+export function openAiSpecPath(env: Record<string, string | undefined> = process.env): string {
+  return env.LOOM_OPENAI_SPEC ?? resolve(repoRoot(), "..", "shared", "reference", "specs", "openai-openapi.yaml");
+}
+
+type Json = Record<string, unknown>;
+
+/** 3.0's `nullable: true` as 3.1 says it. */
+function withoutNullable(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutNullable);
+  if (!node || typeof node !== "object") return node;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node)) if (k !== "nullable") out[k] = withoutNullable(v);
+  if ((node as Json).nullable !== true) return out;
+  if (typeof out.type === "string") return { ...out, type: [out.type, "null"] };
+  if (Array.isArray(out.type)) return out.type.includes("null") ? out : { ...out, type: [...out.type, "null"] };
+  return { anyOf: [out, { type: "null" }] };
+}
+
+/** The parsed definition, cached as JSON (keyed by size and time) so reruns skip the 3 MB YAML parse. */
+function loadSpec(specPath: string): Json {
+  if (!existsSync(specPath)) {
+    throw new Error(`OpenAI's published definition is missing at ${specPath} (set LOOM_OPENAI_SPEC, or clone shared/ beside the repo)`);
+  }
+  const { size, mtimeMs } = statSync(specPath);
+  const cacheDir = join(repoRoot(), "node_modules", ".cache", "loom-contract");
+  const cached = join(cacheDir, `openai-openapi-${size}-${Math.trunc(mtimeMs)}.json`);
+  if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8"));
+  const spec = withoutNullable(parseYaml(readFileSync(specPath, "utf8"), { maxAliasCount: -1 })) as Json;
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(cached, JSON.stringify(spec));
+  return spec;
+}
+
+interface Operation {
+  readonly pattern: RegExp;
+  readonly method: string;
+  readonly op: Json;
+}
+
+/** A thin {@link OpenApiChecks} over an OpenAPI 3.1 file: schemas compiled lazily, once each. */
+export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiChecks {
+  const spec = loadSpec(specPath);
+  const ajv = harnessAjv();
+  const ID = "https://loom.invalid/openai-openapi";
+  ajv.addSchema({ $id: ID, components: spec.components }, ID);
+  const compiled = new Map<string, (v: unknown) => Problem[]>();
+  const check = (pointer: string, value: unknown): Problem[] => {
+    let validate = compiled.get(pointer);
+    if (!validate) {
+      const fn = ajv.compile({ $ref: `${ID}#${pointer}` });
+      validate = (v) => (fn(v) ? [] : ajvProblems(fn.errors));
+      compiled.set(pointer, validate);
+    }
+    return validate(value);
+  };
+  const operations: Operation[] = [];
+  for (const [template, item] of Object.entries(spec.paths as Record<string, Json>)) {
+    if (template.includes("?")) continue; // `?beta=true` duplicates: same operation, other docs.
+    const pattern = new RegExp(`^${template.replace(/[.*+]/g, "\\$&").replace(/\{[^}]+\}/g, "[^/]+")}$`);
+    for (const [method, op] of Object.entries(item)) {
+      if (["get", "post", "delete", "put", "patch"].includes(method)) operations.push({ pattern, method: method.toUpperCase(), op: op as Json });
+    }
+  }
+  // Literal templates beat parameterised ones (`/files/{id}/content` vs `/files/{id}`): longest literal first.
+  const find = (method: string, path: string) =>
+    operations.filter((o) => o.method === method && o.pattern.test(path))
+      .sort((a, b) => b.pattern.source.replace(/\[\^\/\]\+/g, "").length - a.pattern.source.replace(/\[\^\/\]\+/g, "").length)[0];
+  /** JSON Pointer of a schema inside the spec, following one `$ref` at the top or resolving inline ones by location. */
+  const schemaPointer = (schema: Json | undefined, where: string): string | undefined => {
+    if (!schema) return undefined;
+    if (typeof schema.$ref === "string" && schema.$ref.startsWith("#/components/")) return schema.$ref.slice(1);
+    // Inline schema: register it under its own id, refs still resolve against the spec.
+    const id = inlineId(where);
+    if (!ajv.getSchema(id)) ajv.addSchema({ $id: id, ...rebase(schema, ID) }, id);
+    return undefined;
+  };
+  const inlineId = (where: string) => `${ID}-inline/${encodeURIComponent(where)}`;
+  const run = (schema: Json | undefined, where: string, value: unknown): Problem[] => {
+    const pointer = schemaPointer(schema, where);
+    if (pointer) return check(pointer, value);
+    const fn = ajv.getSchema(inlineId(where))!;
+    return fn(value) ? [] : ajvProblems(fn.errors);
+  };
+  return {
+    request(method, path, body, contentType = "application/json") {
+      const found = find(method, path);
+      if (!found) return undefined;
+      const content = ((found.op.requestBody as Json | undefined)?.content ?? {}) as Record<string, Json>;
+      const media = content[contentType] ?? content["application/json"];
+      if (!media) return body === undefined ? [] : [{ path: "", message: `${found.op.operationId} takes no ${contentType} body` }];
+      return run(media.schema as Json, `${found.op.operationId}-request-${contentType}`, body);
+    },
+    response(method, path, status, body) {
+      const found = find(method, path);
+      if (!found) return undefined;
+      const responses = found.op.responses as Record<string, Json>;
+      const answer = responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
+      if (!answer) {
+        // Errors: the spec lists few per operation; every OpenAI error body is an ErrorResponse.
+        return status >= 400 ? check("/components/schemas/ErrorResponse", body) : [{ path: "", message: `${found.op.operationId} documents no ${status} answer` }];
+      }
+      const resolved = typeof answer.$ref === "string" ? pointerGet(spec, answer.$ref.slice(1)) as Json : answer;
+      const media = ((resolved.content ?? {}) as Record<string, Json>)["application/json"];
+      if (!media) return [];
+      return run(media.schema as Json, `${found.op.operationId}-response-${status}`, body);
+    },
+    schema: (name, value) => check(`/components/schemas/${name}`, value),
+  };
+}
+
+/** Points local `#/…` refs of an inline schema at the spec document. */
+function rebase(node: unknown, id: string): Json {
+  const walk = (n: unknown): unknown => {
+    if (Array.isArray(n)) return n.map(walk);
+    if (!n || typeof n !== "object") return n;
+    const out: Json = {};
+    for (const [k, v] of Object.entries(n)) out[k] = k === "$ref" && typeof v === "string" && v.startsWith("#") ? `${id}${v}` : walk(v);
+    return out;
+  };
+  return walk(node) as Json;
+}
+
+function pointerGet(doc: unknown, pointer: string): unknown {
+  return pointer.split("/").slice(1).reduce<unknown>((at, key) => (at as Json)?.[key.replace(/~1/g, "/").replace(/~0/g, "~")], doc);
+}
