@@ -70,22 +70,54 @@ interface Operation {
   readonly op: Json;
 }
 
+/** Compiles schemas of one (transformed) copy of the definition, lazily, once each. */
+function compiler(spec: Json, id: string) {
+  const ajv = harnessAjv();
+  ajv.addSchema({ $id: id, components: spec.components }, id);
+  const cache = new Map<string, (v: unknown) => Problem[]>();
+  const compile = (key: string, schema: Json) => {
+    let validate = cache.get(key);
+    if (!validate) {
+      const fn = ajv.compile(schema);
+      validate = (v) => (fn(v) ? [] : ajvProblems(fn.errors));
+      cache.set(key, validate);
+    }
+    return validate;
+  };
+  /** A schema of an operation: a `$ref` into the components, or an inline one (its refs rebased onto the spec). */
+  return (schema: Json, where: string, value: unknown): Problem[] =>
+    typeof schema.$ref === "string" && schema.$ref.startsWith("#/")
+      ? compile(schema.$ref, { $ref: `${id}${schema.$ref}` })(value)
+      : compile(where, rebase(schema, id))(value);
+}
+
+/**
+ * Answers leave unset optional fields as `null` where the definition types them `string` or
+ * `integer` (the definition's own examples do: a Batch's `"output_file_id": null`). In answers
+ * only, a property that is not `required` may be `null`; requests stay as written.
+ */
+function optionalNullable(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(optionalNullable);
+  if (!node || typeof node !== "object") return node;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node)) out[k] = optionalNullable(v);
+  if (out.properties && typeof out.properties === "object") {
+    const required = new Set(Array.isArray(out.required) ? out.required as string[] : []);
+    const props: Json = {};
+    for (const [name, schema] of Object.entries(out.properties as Json)) {
+      props[name] = required.has(name) ? schema : withoutNullable({ ...(schema as Json), nullable: true });
+    }
+    out.properties = props;
+  }
+  return out;
+}
+
 /** A thin {@link OpenApiChecks} over an OpenAPI 3.1 file: schemas compiled lazily, once each. */
 export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiChecks {
   const spec = loadSpec(specPath);
-  const ajv = harnessAjv();
   const ID = "https://loom.invalid/openai-openapi";
-  ajv.addSchema({ $id: ID, components: spec.components }, ID);
-  const compiled = new Map<string, (v: unknown) => Problem[]>();
-  const check = (pointer: string, value: unknown): Problem[] => {
-    let validate = compiled.get(pointer);
-    if (!validate) {
-      const fn = ajv.compile({ $ref: `${ID}#${pointer}` });
-      validate = (v) => (fn(v) ? [] : ajvProblems(fn.errors));
-      compiled.set(pointer, validate);
-    }
-    return validate(value);
-  };
+  const requests = compiler(spec, `${ID}/requests`);
+  const answers = compiler(optionalNullable(spec) as Json, `${ID}/answers`);
   const operations: Operation[] = [];
   for (const [template, item] of Object.entries(spec.paths as Record<string, Json>)) {
     if (template.includes("?")) continue; // `?beta=true` duplicates: same operation, other docs.
@@ -95,25 +127,10 @@ export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiCheck
     }
   }
   // Literal templates beat parameterised ones (`/files/{id}/content` vs `/files/{id}`): longest literal first.
+  const literal = (o: Operation) => o.pattern.source.replace(/\[\^\/\]\+/g, "").length;
   const find = (method: string, path: string) =>
-    operations.filter((o) => o.method === method && o.pattern.test(path))
-      .sort((a, b) => b.pattern.source.replace(/\[\^\/\]\+/g, "").length - a.pattern.source.replace(/\[\^\/\]\+/g, "").length)[0];
-  /** JSON Pointer of a schema inside the spec, following one `$ref` at the top or resolving inline ones by location. */
-  const schemaPointer = (schema: Json | undefined, where: string): string | undefined => {
-    if (!schema) return undefined;
-    if (typeof schema.$ref === "string" && schema.$ref.startsWith("#/components/")) return schema.$ref.slice(1);
-    // Inline schema: register it under its own id, refs still resolve against the spec.
-    const id = inlineId(where);
-    if (!ajv.getSchema(id)) ajv.addSchema({ $id: id, ...rebase(schema, ID) }, id);
-    return undefined;
-  };
-  const inlineId = (where: string) => `${ID}-inline/${encodeURIComponent(where)}`;
-  const run = (schema: Json | undefined, where: string, value: unknown): Problem[] => {
-    const pointer = schemaPointer(schema, where);
-    if (pointer) return check(pointer, value);
-    const fn = ajv.getSchema(inlineId(where))!;
-    return fn(value) ? [] : ajvProblems(fn.errors);
-  };
+    operations.filter((o) => o.method === method && o.pattern.test(path)).sort((a, b) => literal(b) - literal(a))[0];
+  const errorSchema = { $ref: "#/components/schemas/ErrorResponse" };
   return {
     request(method, path, body, contentType = "application/json") {
       const found = find(method, path);
@@ -121,7 +138,7 @@ export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiCheck
       const content = ((found.op.requestBody as Json | undefined)?.content ?? {}) as Record<string, Json>;
       const media = content[contentType] ?? content["application/json"];
       if (!media) return body === undefined ? [] : [{ path: "", message: `${found.op.operationId} takes no ${contentType} body` }];
-      return run(media.schema as Json, `${found.op.operationId}-request-${contentType}`, body);
+      return requests(media.schema as Json, `${found.op.operationId} request ${contentType}`, body);
     },
     response(method, path, status, body) {
       const found = find(method, path);
@@ -129,15 +146,15 @@ export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiCheck
       const responses = found.op.responses as Record<string, Json>;
       const answer = responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
       if (!answer) {
-        // Errors: the spec lists few per operation; every OpenAI error body is an ErrorResponse.
-        return status >= 400 ? check("/components/schemas/ErrorResponse", body) : [{ path: "", message: `${found.op.operationId} documents no ${status} answer` }];
+        // Errors: the definition lists few per operation; every OpenAI error body is an ErrorResponse.
+        return status >= 400 ? answers(errorSchema, "error", body) : [{ path: "", message: `${found.op.operationId} documents no ${status} answer` }];
       }
       const resolved = typeof answer.$ref === "string" ? pointerGet(spec, answer.$ref.slice(1)) as Json : answer;
       const media = ((resolved.content ?? {}) as Record<string, Json>)["application/json"];
       if (!media) return [];
-      return run(media.schema as Json, `${found.op.operationId}-response-${status}`, body);
+      return answers(media.schema as Json, `${found.op.operationId} response ${status}`, body);
     },
-    schema: (name, value) => check(`/components/schemas/${name}`, value),
+    schema: (name, value) => answers({ $ref: `#/components/schemas/${name}` }, name, value),
   };
 }
 

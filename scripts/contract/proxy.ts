@@ -125,7 +125,7 @@ export async function decodeBody(bytes: Uint8Array, contentType = ""): Promise<D
 
 async function decodeMultipart(bytes: Uint8Array, contentType: string): Promise<DecodedBody> {
   // The platform's own form-data parser (undici in Node, Deno's fetch): no hand-rolled boundary parsing.
-  const form = await new Response(bytes as BodyInit, { headers: { "content-type": contentType } }).formData();
+  const form = await new Response(bytes as unknown as ConstructorParameters<typeof Response>[0], { headers: { "content-type": contentType } }).formData();
   const parts: MultipartPart[] = [];
   for (const [name, value] of form.entries()) {
     if (typeof value === "string") parts.push({ name, body: { kind: "text", text: value } });

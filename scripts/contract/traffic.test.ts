@@ -1,0 +1,220 @@
+/**
+ * Loom's traffic for every provider, recorded through a proxy and checked by the harness's own
+ * validators against the published definitions (OpenAI's OpenAPI file, Anthropic's SDK types,
+ * Gemini's protos), in both directions: what Loom sends and what the emulator answers.
+ *
+ * Each provider runs Loom's real code paths through the core (the CLI's functions): a sync job,
+ * a sync job with an answer schema, a batch job with the schema (submit, the emulator steps one
+ * state per poll, fetch), and a token count, wherever the provider has them.
+ *
+ * Needs OpenAI's published definition (`LOOM_OPENAI_SPEC`, or `../shared/reference/specs/` beside
+ * the repo): it fails, never skips, without it.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parse } from "csv-parse/sync";
+import { fetchJobs } from "../../core/batch/jobs.ts";
+import { loadJob } from "../../core/job/load.ts";
+import { runJob } from "../../core/run/job.ts";
+import { tempDir } from "../../core/test-support/temp.ts";
+import { countJobTokens } from "../../core/tokens.ts";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../emulator/mod.ts";
+import { anthropicValidator } from "./anthropic.ts";
+import { geminiValidator } from "./gemini.ts";
+import { type OpenApiChecks, openApiChecks } from "./openapi.ts";
+import { openAiValidator } from "./openai.ts";
+import { type RecordingProxy, startRecordingProxy } from "./proxy.ts";
+import { formatViolations, type Validator, type Violation } from "./violations.ts";
+
+const SCHEMA = {
+  type: "object",
+  properties: { summary: { type: "string" }, words: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+  required: ["summary", "words", "tags"],
+  additionalProperties: false,
+};
+const ROWS = ["the quick brown fox", "jumps over the lazy dog", "and runs away"];
+
+/** A provider under test: how to start its emulator, configure Loom, and check its traffic. */
+interface Case {
+  readonly provider: string;
+  readonly emulator: EmulatorOptions;
+  readonly model: string;
+  readonly keyEnv: string;
+  /** Extra provider_options (YAML flow mapping members). */
+  readonly options?: string;
+  readonly batch: boolean;
+  readonly tokens: boolean;
+  readonly validator: () => Promise<Validator>;
+  /** Endpoints the run must have used (method and path pattern), so a silent skip can't pass. */
+  readonly covers: readonly RegExp[];
+}
+
+let openApi: OpenApiChecks | undefined;
+/** One parse of OpenAI's definition for every OpenAI-shaped case. */
+const openAiChecks = () => (openApi ??= openApiChecks());
+
+const CASES: readonly Case[] = [
+  {
+    provider: "openai",
+    emulator: { provider: "openai" },
+    model: "gpt-4o-mini",
+    keyEnv: "OPENAI_API_KEY",
+    batch: true,
+    tokens: true,
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
+    covers: [
+      /^POST \/v1\/chat\/completions$/,
+      /^POST \/v1\/responses\/input_tokens$/,
+      /^POST \/v1\/files$/,
+      /^POST \/v1\/batches$/,
+      /^GET \/v1\/batches\/[^/]+$/,
+      /^GET \/v1\/files\/[^/]+\/content$/,
+    ],
+  },
+  {
+    provider: "anthropic",
+    emulator: { provider: "anthropic" },
+    model: "claude-sonnet-5-5",
+    keyEnv: "ANTHROPIC_API_KEY",
+    batch: true,
+    tokens: true,
+    validator: () => anthropicValidator(),
+    covers: [
+      /^POST \/v1\/messages$/,
+      /^POST \/v1\/messages\/count_tokens$/,
+      /^POST \/v1\/messages\/batches$/,
+      /^GET \/v1\/messages\/batches\/[^/]+$/,
+      /^GET \/v1\/messages\/batches\/[^/]+\/results$/,
+    ],
+  },
+  {
+    provider: "google",
+    emulator: { provider: "gemini" },
+    model: "gemini-2.5-flash",
+    keyEnv: "GOOGLE_API_KEY",
+    batch: true,
+    tokens: true,
+    validator: async () => geminiValidator(),
+    covers: [/:generateContent$/, /:countTokens$/, /:batchGenerateContent$/, /^GET \/v1beta\/batches\/[^/]+$/],
+  },
+  {
+    provider: "openrouter",
+    emulator: { provider: "openrouter" },
+    model: "openai/gpt-4o-mini",
+    keyEnv: "OPENROUTER_API_KEY",
+    batch: false,
+    tokens: false,
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1" }),
+    covers: [/^POST \/api\/v1\/chat\/completions$/],
+  },
+  {
+    provider: "openai-compatible",
+    emulator: { provider: "openai", models: "any" },
+    model: "llama3.1:8b",
+    keyEnv: "LOCAL_LLM_KEY",
+    options: "api_key_env: LOCAL_LLM_KEY",
+    batch: false,
+    tokens: false,
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
+    covers: [/^POST \/v1\/chat\/completions$/],
+  },
+];
+
+interface KnownViolation {
+  readonly provider: string;
+  /** The item of issue 10 whose fix removes it. */
+  readonly item: string;
+  readonly direction: Violation["direction"];
+  readonly exchange: RegExp;
+  readonly path: RegExp;
+  readonly message: RegExp;
+}
+
+const CITATIONS = /required property 'citations'/;
+const USAGE_FIELDS = /required property '(inference_geo|output_tokens_details|server_tool_use|speed)'/;
+
+/**
+ * Violations known today, each with the item of issue 10 that fixes it. TEMPORARY: an entry is
+ * removed when its fix is merged; one that no longer occurs fails the test, so the list can't rot.
+ * Matched on provider, direction, exchange (method and path), JSON path and message.
+ */
+const EXPECTED_TO_FAIL: readonly KnownViolation[] = [
+  // Issue 10 item 10: the emulator's Anthropic answers miss fields the SDK's types require.
+  { provider: "anthropic", item: "10 (text block citations)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/content\/\d+$/, message: CITATIONS },
+  { provider: "anthropic", item: "10 (usage fields)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/usage$/, message: USAGE_FIELDS },
+  { provider: "anthropic", item: "10 (batch text block citations)", direction: "response", exchange: /\/results$/, path: /^line \d+\/result\/message\/content\/\d+$/, message: CITATIONS },
+  { provider: "anthropic", item: "10 (batch usage fields)", direction: "response", exchange: /\/results$/, path: /^line \d+\/result\/message\/usage$/, message: USAGE_FIELDS },
+];
+
+/** Runs one job file's worth of Loom against the proxied emulator. */
+async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<void> {
+  const dir = tempDir();
+  writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(join(dir, "schema.json"), JSON.stringify(SCHEMA));
+  const env = { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey };
+  const options = `{ base_url: "${proxy.via(emu.baseURL)}"${c.options ? `, ${c.options}` : ""} }`;
+  const write = (name: string, extra: string) => {
+    writeFileSync(
+      join(dir, name),
+      `dataset: { path: in.csv }\nprompt: { column: text, system: You label short texts. }\nprovider: ${c.provider}\n` +
+        `provider_options: ${options}\nmodel: ${c.model}\nparams: { max_tokens: 200 }\n${extra}`,
+    );
+    return loadJob({ file: join(dir, name), cwd: dir });
+  };
+  const opts = { env, cwd: dir };
+
+  const sync = await runJob(await write("sync.yaml", "mode: sync\noutput: { path: sync.csv }\nsync: { cache: false }\n"), opts);
+  assert.deepEqual([sync.ok, sync.errors], [ROWS.length, 0], `${c.provider} sync run`);
+
+  const structured = await runJob(
+    await write("structured.yaml", "mode: sync\nschema: schema.json\noutput: { path: structured.csv }\nsync: { cache: false }\n"),
+    opts,
+  );
+  assert.deepEqual([structured.ok, structured.errors], [ROWS.length, 0], `${c.provider} structured run`);
+
+  if (c.batch) {
+    const batchJob = await write("batch.yaml", "mode: batch\nschema: schema.json\noutput: { path: batch.csv }\nbatch: { max_requests: 2 }\n");
+    const submitted = (await runJob(batchJob, opts)).job!;
+    const [fetched] = await fetchJobs([submitted.id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched), `${c.provider} batch fetch`);
+    const rows = parse(readFileSync(join(dir, "batch.csv")), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(rows.map((r) => r.llm_error), ROWS.map(() => ""), `${c.provider} batch answers`);
+  }
+
+  if (c.tokens) {
+    const counted = await countJobTokens(await write("tokens.yaml", "mode: sync\noutput: { path: tokens.csv }\n"), opts);
+    assert.deepEqual([counted.prompts, counted.errors], [ROWS.length, 0], `${c.provider} token count`);
+  }
+}
+
+for (const c of CASES) {
+  describe(`recorded traffic: ${c.provider}`, () => {
+    let emu: Emulator;
+    let proxy: RecordingProxy;
+    before(async () => {
+      emu = await startEmulator(c.emulator);
+      proxy = await startRecordingProxy(emu.url);
+    });
+    after(async () => {
+      await proxy?.stop();
+      await emu?.stop();
+    });
+
+    it("sends and receives only what the published definitions allow", async () => {
+      const validate = await c.validator();
+      await runCase(c, emu, proxy);
+      const seen = proxy.exchanges.map((x) => `${x.method} ${x.path}`);
+      for (const endpoint of c.covers) assert.ok(seen.some((s) => endpoint.test(s)), `${c.provider}: no exchange matches ${endpoint}`);
+
+      const violations = proxy.exchanges.flatMap(validate);
+      const expected = EXPECTED_TO_FAIL.filter((e) => e.provider === c.provider);
+      const known = (v: Violation) => expected.find((e) => e.direction === v.direction && e.exchange.test(v.exchange) && e.path.test(v.path) && e.message.test(v.message));
+      const unexpected = violations.filter((v) => !known(v));
+      const stale = expected.filter((e) => !violations.some((v) => known(v) === e));
+      assert.equal(unexpected.length, 0, `${c.provider}: ${unexpected.length} violation(s):\n${formatViolations(unexpected)}`);
+      assert.equal(stale.length, 0, `${c.provider}: expected-to-fail entries that no longer occur (remove them): ${stale.map((e) => e.item).join(", ")}`);
+    });
+  });
+}
