@@ -64,7 +64,7 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       const file = body.parts.find((p) => p.name === "file");
       const purpose = fields.purpose;
       if (file && purpose === "batch") {
-        out.push(...under("/file", linesOf(file.body, (line) => {
+        out.push(...under("/file/", linesOf(file.body, (line) => {
           if (!batchInputLine(line)) return ajvProblems(batchInputLine.errors);
           const l = line as { url: string; body: unknown };
           return under("/body", checks.request("POST", lineBody(l.url), l.body) ?? [{ path: "", message: `no operation serves ${l.url}` }]);

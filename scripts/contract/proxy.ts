@@ -131,7 +131,9 @@ async function decodeMultipart(bytes: Uint8Array, contentType: string): Promise<
     if (typeof value === "string") parts.push({ name, body: { kind: "text", text: value } });
     else {
       const content = new Uint8Array(await value.arrayBuffer());
-      parts.push({ name, filename: value.name, type: value.type || undefined, body: await decodeBody(content, value.type) });
+      // A one-line JSONL file is also valid JSON: the file name says which it is.
+      const type = /\.jsonl$/i.test(value.name) ? "application/jsonl" : value.type;
+      parts.push({ name, filename: value.name, type: value.type || undefined, body: await decodeBody(content, type) });
     }
   }
   return { kind: "multipart", parts };
