@@ -12,6 +12,7 @@ import { geminiValidator } from "./gemini.ts";
 import { openApiChecks } from "./openapi.ts";
 import { openAiValidator } from "./openai.ts";
 import { type DecodedBody, decodeBody, type Exchange, startRecordingProxy } from "./proxy.ts";
+import { anthropicOutputSchemaProblems, openAiStrictProblems } from "./schema-rules.ts";
 import type { Violation } from "./violations.ts";
 
 /** An exchange as the proxy would record it. */
@@ -204,5 +205,35 @@ describe("Gemini validator (schemas from the published protos)", () => {
       responseHeaders: { "x-goog-upload-status": "final" },
     });
     assert.deepEqual(where(validate(chunk)), ["request line 1/request: must NOT have additional properties (model_name)"]);
+  });
+});
+
+describe("answer-schema rules the request types can't express", () => {
+  it("OpenAI strict mode: unsupported keywords, open objects, optional properties, arrays without items", () => {
+    const schema = {
+      type: "object",
+      properties: { a: { type: "array" }, b: { allOf: [{ type: "string" }] }, c: { type: "object", properties: { d: { type: "string" } } } },
+      required: ["a", "b"],
+      additionalProperties: false,
+    };
+    assert.deepEqual(openAiStrictProblems(schema).map((p) => `${p.path}: ${p.message}`), [
+      "/properties/c: strict mode needs every property required",
+      "/properties/a: strict mode needs items on an array",
+      "/properties/b/allOf: strict mode does not support `allOf`",
+      "/properties/c: strict mode needs additionalProperties: false on every object",
+      "/properties/c/properties/d: strict mode needs every property required",
+    ]);
+    const validate = openAiValidator(openApiChecks(), { basePath: "/v1" });
+    const lax = exchange("POST", "/v1/chat/completions", {
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      response_format: { type: "json_schema", json_schema: { name: "s", strict: false, schema } },
+    }, 400, { error: { message: "x", type: "invalid_request_error", param: null, code: null } });
+    assert.deepEqual(validate(lax), [], "a schema sent without strict is not held to strict rules");
+  });
+
+  it("Anthropic output_config: every object closed, minItems 0 or 1", () => {
+    const schema = { type: "object", properties: { t: { type: "array", items: { type: "object", properties: {}, additionalProperties: false }, minItems: 3 } } };
+    assert.deepEqual(anthropicOutputSchemaProblems(schema).map((p) => p.path), ["", "/properties/t/minItems"]);
   });
 });

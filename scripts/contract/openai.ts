@@ -10,6 +10,7 @@ import type { DecodedBody, Exchange } from "./proxy.ts";
 import { exchangeName, linesOf, type Problem, type Validator, type Violation, under } from "./violations.ts";
 import { harnessAjv } from "./ajv.ts";
 import { ajvProblems } from "./violations.ts";
+import { openAiStrictProblems } from "./schema-rules.ts";
 
 const ajv = harnessAjv();
 
@@ -47,6 +48,18 @@ export interface OpenAiValidatorOptions {
   readonly basePath: string;
 }
 
+type Body = { response_format?: { type?: string; json_schema?: { strict?: boolean; schema?: unknown } }; text?: { format?: { type?: string; strict?: boolean; schema?: unknown } } };
+
+/** A strict answer schema's problems, where the body carries one (Chat Completions, or the Responses token count). */
+function strictSchemaProblems(body: unknown): Problem[] {
+  const b = (body ?? {}) as Body;
+  const chat = b.response_format;
+  if (chat?.type === "json_schema" && chat.json_schema?.strict === true) return under("/response_format/json_schema/schema", openAiStrictProblems(chat.json_schema.schema));
+  const responses = b.text?.format;
+  if (responses?.type === "json_schema" && responses.strict === true) return under("/text/format/schema", openAiStrictProblems(responses.schema));
+  return [];
+}
+
 const bodyValue = (body: DecodedBody): unknown => (body.kind === "json" ? body.value : body.kind === "empty" ? undefined : body);
 
 /** A validator of OpenAI-shaped traffic against the published definition. */
@@ -67,13 +80,14 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
         out.push(...under("/file/", linesOf(file.body, (line) => {
           if (!batchInputLine(line)) return ajvProblems(batchInputLine.errors);
           const l = line as { url: string; body: unknown };
-          return under("/body", checks.request("POST", lineBody(l.url), l.body) ?? [{ path: "", message: `no operation serves ${l.url}` }]);
+          const spec = checks.request("POST", lineBody(l.url), l.body) ?? [{ path: "", message: `no operation serves ${l.url}` }];
+          return under("/body", [...spec, ...strictSchemaProblems(l.body)]);
         })));
       }
       return out;
     }
     if (body.kind !== "json" && body.kind !== "empty") return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
-    return checks.request(x.method, path, bodyValue(body)) ?? [];
+    return [...checks.request(x.method, path, bodyValue(body)) ?? [], ...strictSchemaProblems(bodyValue(body))];
   };
 
   const response = (x: Exchange, path: string): Problem[] => {

@@ -34,6 +34,26 @@ const SCHEMA = {
   required: ["summary", "words", "tags"],
   additionalProperties: false,
 };
+/**
+ * A schema that looks strict-ready (closed, all required) but uses a keyword strict mode refuses:
+ * Loom must not mark it strict (issue 10 item 2).
+ */
+const STRICT_LOOKING = {
+  type: "object",
+  properties: { summary: { type: "string" }, tags: { type: "array", items: { type: "string" }, uniqueItems: true } },
+  required: ["summary", "tags"],
+  additionalProperties: false,
+};
+/** An ordinary schema as users write them: an open nested object, a minItems above 1 (item 1 for Anthropic). */
+const LOOSE = {
+  type: "object",
+  properties: {
+    summary: { type: "string" },
+    tags: { type: "array", items: { type: "string" }, minItems: 2 },
+    meta: { type: "object", properties: { lang: { type: "string" } } },
+  },
+  required: ["summary", "tags"],
+};
 const ROWS = ["the quick brown fox", "jumps over the lazy dog", "and runs away"];
 
 /** A provider under test: how to start its emulator, configure Loom, and check its traffic. */
@@ -46,6 +66,8 @@ interface Case {
   readonly options?: string;
   readonly batch: boolean;
   readonly tokens: boolean;
+  /** A schema the provider's own rules are picky about, sent in one more sync run (its answers aren't asserted). */
+  readonly pickySchema: object;
   readonly validator: () => Promise<Validator>;
   /** Endpoints the run must have used (method and path pattern), so a silent skip can't pass. */
   readonly covers: readonly RegExp[];
@@ -63,6 +85,7 @@ const CASES: readonly Case[] = [
     keyEnv: "OPENAI_API_KEY",
     batch: true,
     tokens: true,
+    pickySchema: STRICT_LOOKING,
     validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
     covers: [
       /^POST \/v1\/chat\/completions$/,
@@ -80,6 +103,7 @@ const CASES: readonly Case[] = [
     keyEnv: "ANTHROPIC_API_KEY",
     batch: true,
     tokens: true,
+    pickySchema: LOOSE,
     validator: () => anthropicValidator(),
     covers: [
       /^POST \/v1\/messages$/,
@@ -96,6 +120,7 @@ const CASES: readonly Case[] = [
     keyEnv: "GOOGLE_API_KEY",
     batch: true,
     tokens: true,
+    pickySchema: LOOSE,
     validator: async () => geminiValidator(),
     covers: [/:generateContent$/, /:countTokens$/, /:batchGenerateContent$/, /^GET \/v1beta\/batches\/[^/]+$/],
   },
@@ -106,6 +131,7 @@ const CASES: readonly Case[] = [
     keyEnv: "OPENROUTER_API_KEY",
     batch: false,
     tokens: false,
+    pickySchema: STRICT_LOOKING,
     validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1" }),
     covers: [/^POST \/api\/v1\/chat\/completions$/],
   },
@@ -117,6 +143,7 @@ const CASES: readonly Case[] = [
     options: "api_key_env: LOCAL_LLM_KEY",
     batch: false,
     tokens: false,
+    pickySchema: STRICT_LOOKING,
     validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
     covers: [/^POST \/v1\/chat\/completions$/],
   },
@@ -141,6 +168,20 @@ const USAGE_FIELDS = /required property '(inference_geo|output_tokens_details|se
  * Matched on provider, direction, exchange (method and path), JSON path and message.
  */
 const EXPECTED_TO_FAIL: readonly KnownViolation[] = [
+  // Issue 10 item 1: the job's schema goes to Anthropic raw (open objects, minItems 2).
+  ...["/output_config/format/schema", "/output_config/format/schema/properties/meta"].map((at) => ({
+    provider: "anthropic", item: "1 (objects not closed)", direction: "request" as const, exchange: /POST \/v1\/messages$/,
+    path: new RegExp(`^${at}$`), message: /additionalProperties' must be explicitly set to false/,
+  })),
+  {
+    provider: "anthropic", item: "1 (minItems)", direction: "request", exchange: /POST \/v1\/messages$/,
+    path: /^\/output_config\/format\/schema\/properties\/tags\/minItems$/, message: /minItems must be 0 or 1/,
+  },
+  // Issue 10 item 2: a closed, all-required schema is marked strict although strict mode refuses `uniqueItems`.
+  ...["openai", "openrouter", "openai-compatible"].map((provider) => ({
+    provider, item: "2 (strict with an unsupported keyword)", direction: "request" as const, exchange: /POST (\/api)?\/v1\/chat\/completions$/,
+    path: /^\/response_format\/json_schema\/schema\/properties\/tags\/uniqueItems$/, message: /strict mode does not support `uniqueItems`/,
+  })),
   // Issue 10 item 10: the emulator's Anthropic answers miss fields the SDK's types require.
   { provider: "anthropic", item: "10 (text block citations)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/content\/\d+$/, message: CITATIONS },
   { provider: "anthropic", item: "10 (usage fields)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/usage$/, message: USAGE_FIELDS },
@@ -153,6 +194,7 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
   writeFileSync(join(dir, "schema.json"), JSON.stringify(SCHEMA));
+  writeFileSync(join(dir, "picky.json"), JSON.stringify(c.pickySchema));
   const env = { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey };
   const options = `{ base_url: "${proxy.via(emu.baseURL)}"${c.options ? `, ${c.options}` : ""} }`;
   const write = (name: string, extra: string) => {
@@ -173,6 +215,10 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
     opts,
   );
   assert.deepEqual([structured.ok, structured.errors], [ROWS.length, 0], `${c.provider} structured run`);
+
+  // Whatever Loom decides for this schema (send it as is, transform it, refuse it), what goes out must be accepted.
+  await runJob(await write("picky.yaml", "mode: sync\nschema: picky.json\noutput: { path: picky.csv }\nsync: { cache: false }\n"), opts)
+    .catch((e: unknown) => assert.ok(e instanceof Error, String(e)));
 
   if (c.batch) {
     const batchJob = await write("batch.yaml", "mode: batch\nschema: schema.json\noutput: { path: batch.csv }\nbatch: { max_requests: 2 }\n");
