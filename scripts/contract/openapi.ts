@@ -173,3 +173,46 @@ function rebase(node: unknown, id: string): Json {
 function pointerGet(doc: unknown, pointer: string): unknown {
   return pointer.split("/").slice(1).reduce<unknown>((at, key) => (at as Json)?.[key.replace(/~1/g, "/").replace(/~0/g, "~")], doc);
 }
+
+/** One violation as the emulator's contract validator reports it (branch i10-contract). */
+interface ContractViolation {
+  readonly pointer: string;
+  readonly message: string;
+  readonly keyword?: string;
+  readonly params?: Record<string, unknown>;
+}
+
+/**
+ * The emulator's OpenAPI validator (`scripts/emulator/contract/openapi.ts`, branch i10-contract),
+ * described by shape so this module doesn't import it before the branches merge. Targets are
+ * `"METHOD /path"`; `operation` throws when the definition has none.
+ */
+export interface ContractValidatorLike {
+  request(target: string, body: unknown): readonly ContractViolation[];
+  response(target: string, body: unknown, status?: number): readonly ContractViolation[];
+  schema(name: string, value: unknown, direction?: "request" | "answer"): readonly ContractViolation[];
+  operation(target: string): unknown;
+}
+
+/** Adapts the emulator's validator to {@link OpenApiChecks}, so the harness can use it instead of its own. */
+export function fromContractValidator(validator: ContractValidatorLike): OpenApiChecks {
+  const served = (target: string) => {
+    try {
+      validator.operation(target);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const problems = (found: readonly ContractViolation[]): Problem[] => {
+    const extra = (v: ContractViolation) =>
+      v.keyword === "additionalProperties" && v.params?.additionalProperty ? ` (${String(v.params.additionalProperty)})` : "";
+    return found.map((v) => ({ path: v.pointer, message: `${v.message}${extra(v)}` }));
+  };
+  return {
+    request: (method, path, body) => (served(`${method} ${path}`) ? problems(validator.request(`${method} ${path}`, body)) : undefined),
+    response: (method, path, status, body) =>
+      served(`${method} ${path}`) ? problems(validator.response(`${method} ${path}`, body, status)) : undefined,
+    schema: (name, value) => problems(validator.schema(name, value, "answer")),
+  };
+}

@@ -66,6 +66,8 @@ interface Case {
   readonly options?: string;
   readonly batch: boolean;
   readonly tokens: boolean;
+  /** A reasoning model, run with the sampling parameters such models refuse (issue 10 item 3). */
+  readonly reasoningModel?: string;
   /** A schema the provider's own rules are picky about, sent in one more sync run (its answers aren't asserted). */
   readonly pickySchema: object;
   readonly validator: () => Promise<Validator>;
@@ -85,6 +87,7 @@ const CASES: readonly Case[] = [
     keyEnv: "OPENAI_API_KEY",
     batch: true,
     tokens: true,
+    reasoningModel: "o4-mini",
     pickySchema: STRICT_LOOKING,
     validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
     covers: [
@@ -177,6 +180,17 @@ const EXPECTED_TO_FAIL: readonly KnownViolation[] = [
     provider: "anthropic", item: "1 (minItems)", direction: "request", exchange: /POST \/v1\/messages$/,
     path: /^\/output_config\/format\/schema\/properties\/tags\/minItems$/, message: /minItems must be 0 or 1/,
   },
+  // Issue 10 item 3: sampling parameters a reasoning model refuses are sent, live and in a batch file.
+  ...[["stop", /does not support stop/], ["presence_penalty", /refuses presence_penalty/]].flatMap(([param, message]) => [
+    {
+      provider: "openai", item: `3 (${param} to a reasoning model)`, direction: "request" as const, exchange: /POST \/v1\/chat\/completions$/,
+      path: new RegExp(`^/${param}$`), message: message as RegExp,
+    },
+    {
+      provider: "openai", item: `3 (${param} in a batch line)`, direction: "request" as const, exchange: /POST \/v1\/files$/,
+      path: new RegExp(`^/file/line \\d+/body/${param}$`), message: message as RegExp,
+    },
+  ]),
   // Issue 10 item 2: a closed, all-required schema is marked strict although strict mode refuses `uniqueItems`.
   ...["openai", "openrouter", "openai-compatible"].map((provider) => ({
     provider, item: "2 (strict with an unsupported keyword)", direction: "request" as const, exchange: /POST (\/api)?\/v1\/chat\/completions$/,
@@ -197,11 +211,11 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   writeFileSync(join(dir, "picky.json"), JSON.stringify(c.pickySchema));
   const env = { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey };
   const options = `{ base_url: "${proxy.via(emu.baseURL)}"${c.options ? `, ${c.options}` : ""} }`;
-  const write = (name: string, extra: string) => {
+  const write = (name: string, extra: string, modelAndParams = `model: ${c.model}\nparams: { max_tokens: 200 }\n`) => {
     writeFileSync(
       join(dir, name),
       `dataset: { path: in.csv }\nprompt: { column: text, system: You label short texts. }\nprovider: ${c.provider}\n` +
-        `provider_options: ${options}\nmodel: ${c.model}\nparams: { max_tokens: 200 }\n${extra}`,
+        `provider_options: ${options}\n${modelAndParams}${extra}`,
     );
     return loadJob({ file: join(dir, name), cwd: dir });
   };
@@ -219,6 +233,18 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   // Whatever Loom decides for this schema (send it as is, transform it, refuse it), what goes out must be accepted.
   await runJob(await write("picky.yaml", "mode: sync\nschema: picky.json\noutput: { path: picky.csv }\nsync: { cache: false }\n"), opts)
     .catch((e: unknown) => assert.ok(e instanceof Error, String(e)));
+
+  if (c.reasoningModel) {
+    // Loom should refuse these parameters before any work; whatever it sends instead must be accepted.
+    const refused = `params: { max_tokens: 200, stop: ["END"], presence_penalty: 0.5 }\nmodel: ${c.reasoningModel}\n`;
+    const tail = (mode: string) => `mode: ${mode}\noutput: { path: reasoning-${mode}.csv }\nsync: { cache: false }\n`;
+    for (const mode of c.batch ? ["sync", "batch"] : ["sync"]) {
+      const job = await write(`reasoning-${mode}.yaml`, tail(mode), refused).catch((e: Error) => e);
+      if (job instanceof Error) continue;
+      const ran = await runJob(job, opts).catch((e: Error) => e);
+      if (!(ran instanceof Error) && ran.job) await fetchJobs([ran.job.id], { ...opts, wait: true, pollMs: 1 });
+    }
+  }
 
   if (c.batch) {
     const batchJob = await write("batch.yaml", "mode: batch\nschema: schema.json\noutput: { path: batch.csv }\nbatch: { max_requests: 2 }\n");
