@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { anthropicValidator } from "./anthropic.ts";
 import { geminiValidator } from "./gemini.ts";
-import { openApiChecks } from "./openapi.ts";
+import { fromContractValidator, openApiChecks } from "./openapi.ts";
 import { openAiValidator } from "./openai.ts";
 import { type DecodedBody, decodeBody, type Exchange, startRecordingProxy } from "./proxy.ts";
 import { anthropicOutputSchemaProblems, openAiStrictProblems } from "./schema-rules.ts";
@@ -103,7 +103,7 @@ describe("recording proxy", () => {
 });
 
 describe("OpenAI validator (published OpenAPI definition)", () => {
-  const validate = openAiValidator(openApiChecks(), { basePath: "/v1" });
+  const validate = openAiValidator(openApiChecks(), { basePath: "/v1", closedRequests: true });
 
   it("finds a wrong request member and a missing answer member at their JSON paths", () => {
     const bad = exchange("POST", "/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "usr", content: "hi" }] }, 200, {
@@ -139,6 +139,14 @@ describe("OpenAI validator (published OpenAPI definition)", () => {
     assert.ok(where(validate(upload)).some((v) => v.startsWith("request /file/line 1/body/messages")), where(validate(upload)).join("\n"));
     const results = exchange("GET", "/v1/files/file-2/content", undefined, 200, { kind: "jsonl", lines: [{ id: "r", custom_id: "1", response: { status_code: 200, request_id: "q", body: { id: "c" } }, error: null }] });
     assert.ok(where(validate(results)).some((v) => v.startsWith("response line 1/response/body")), where(validate(results)).join("\n"));
+  });
+
+  it("refuses a top-level member the definition doesn't name, as the API does", () => {
+    const x = exchange("POST", "/v1/chat/completions", { model: "m", messages: [{ role: "user", content: "hi" }], top_k: 3 }, 400, {
+      error: { message: "Unrecognized request argument supplied: top_k", type: "invalid_request_error", param: null, code: null },
+    });
+    assert.deepEqual(where(validate(x)), ["request /top_k: Unrecognized request argument supplied: top_k"]);
+    assert.deepEqual(openAiValidator(openApiChecks(), { basePath: "/api/v1", closedRequests: false })({ ...x, path: "/api/v1/chat/completions" }), []);
   });
 
   it("refuses a path the definition does not have, and checks error bodies", () => {
@@ -223,7 +231,7 @@ describe("answer-schema rules the request types can't express", () => {
       "/properties/c: strict mode needs additionalProperties: false on every object",
       "/properties/c/properties/d: strict mode needs every property required",
     ]);
-    const validate = openAiValidator(openApiChecks(), { basePath: "/v1" });
+    const validate = openAiValidator(openApiChecks(), { basePath: "/v1", closedRequests: true });
     const lax = exchange("POST", "/v1/chat/completions", {
       model: "m",
       messages: [{ role: "user", content: "hi" }],
@@ -235,5 +243,24 @@ describe("answer-schema rules the request types can't express", () => {
   it("Anthropic output_config: every object closed, minItems 0 or 1", () => {
     const schema = { type: "object", properties: { t: { type: "array", items: { type: "object", properties: {}, additionalProperties: false }, minItems: 3 } } };
     assert.deepEqual(anthropicOutputSchemaProblems(schema).map((p) => p.path), ["", "/properties/t/minItems"]);
+  });
+});
+
+describe("adapter for the emulator's contract validator", () => {
+  it("maps targets, unknown operations and violations onto OpenApiChecks", () => {
+    const calls: string[] = [];
+    const checks = fromContractValidator({
+      operation: (target) => {
+        if (target !== "POST /chat/completions") throw new Error("no such operation");
+        return {};
+      },
+      request: (target, body) => (calls.push(`request ${target}`), body ? [{ pointer: "/x", message: "must NOT have additional properties", keyword: "additionalProperties", params: { additionalProperty: "x" } }] : []),
+      response: (target, _body, status) => (calls.push(`response ${target} ${status}`), []),
+      schema: () => [],
+    });
+    assert.deepEqual(checks.request("POST", "/chat/completions", { x: 1 }), [{ path: "/x", message: "must NOT have additional properties (x)" }]);
+    assert.deepEqual(checks.response("POST", "/chat/completions", 400, {}), []);
+    assert.equal(checks.request("POST", "/nope", {}), undefined);
+    assert.deepEqual(calls, ["request POST /chat/completions", "response POST /chat/completions 400"]);
   });
 });

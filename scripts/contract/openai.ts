@@ -46,6 +46,12 @@ const batchOutputLine = ajv.compile({
 export interface OpenAiValidatorOptions {
   /** The path the API lives under on this server: `/v1` (OpenAI, most compatible servers), `/api/v1` (OpenRouter). */
   readonly basePath: string;
+  /**
+   * Refuse top-level request members the definition doesn't name, as OpenAI does (400
+   * "Unrecognized request argument supplied: …"). Off for OpenRouter, which documents its own
+   * extra fields (provider, models, route, transforms, top_k, …).
+   */
+  readonly closedRequests: boolean;
 }
 
 type Body = { response_format?: { type?: string; json_schema?: { strict?: boolean; schema?: unknown } }; text?: { format?: { type?: string; strict?: boolean; schema?: unknown } } };
@@ -109,8 +115,11 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
     }
     if (body.kind !== "json" && body.kind !== "empty") return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
     const value = bodyValue(body);
+    const members = options.closedRequests && value && typeof value === "object" ? checks.requestMembers?.(x.method, path) : undefined;
+    const unknown = members ? Object.keys(value as object).filter((k) => !members.has(k)) : [];
+    const unrecognized = unknown.map((k) => ({ path: `/${k}`, message: `Unrecognized request argument supplied: ${k}` }));
     const rules = path === chatPath ? [...strictSchemaProblems(value), ...reasoningProblems(value)] : strictSchemaProblems(value);
-    return [...checks.request(x.method, path, value) ?? [], ...rules];
+    return [...checks.request(x.method, path, value) ?? [], ...unrecognized, ...rules];
   };
 
   const response = (x: Exchange, path: string): Problem[] => {

@@ -28,6 +28,11 @@ export interface OpenApiChecks {
   response(method: string, path: string, status: number, body: unknown): Problem[] | undefined;
   /** Problems of a value against a component schema by name (e.g. `ErrorResponse`). */
   schema(name: string, value: unknown): Problem[];
+  /**
+   * Every top-level member the operation's JSON request schema names (through `$ref`, `allOf`,
+   * `anyOf`, `oneOf`), for checks the open schema can't make; undefined when unknown.
+   */
+  requestMembers?(method: string, path: string): ReadonlySet<string> | undefined;
 }
 
 /** Where OpenAI's published definition lives: `LOOM_OPENAI_SPEC`, else `../shared/reference/specs/` from the repo root. */
@@ -155,6 +160,24 @@ export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiCheck
       return answers(media.schema as Json, `${found.op.operationId} response ${status}`, body);
     },
     schema: (name, value) => answers({ $ref: `#/components/schemas/${name}` }, name, value),
+    requestMembers(method, path) {
+      const found = find(method, path);
+      const media = ((found?.op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.["application/json"];
+      if (!media) return undefined;
+      const names = new Set<string>();
+      const collect = (node: unknown, seen: Set<string>): void => {
+        if (!node || typeof node !== "object") return;
+        const n = node as Json;
+        if (typeof n.$ref === "string") {
+          if (seen.has(n.$ref)) return;
+          return collect(pointerGet(spec, n.$ref.slice(1)), new Set([...seen, n.$ref]));
+        }
+        for (const key of Object.keys((n.properties ?? {}) as Json)) names.add(key);
+        for (const k of ["allOf", "anyOf", "oneOf"]) if (Array.isArray(n[k])) for (const s of n[k] as unknown[]) collect(s, seen);
+      };
+      collect(media.schema, new Set());
+      return names;
+    },
   };
 }
 

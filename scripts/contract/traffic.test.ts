@@ -89,7 +89,7 @@ const CASES: readonly Case[] = [
     tokens: true,
     reasoningModel: "o4-mini",
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
     covers: [
       /^POST \/v1\/chat\/completions$/,
       /^POST \/v1\/responses\/input_tokens$/,
@@ -135,7 +135,7 @@ const CASES: readonly Case[] = [
     batch: false,
     tokens: false,
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1" }),
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1", closedRequests: false }),
     covers: [/^POST \/api\/v1\/chat\/completions$/],
   },
   {
@@ -147,7 +147,7 @@ const CASES: readonly Case[] = [
     batch: false,
     tokens: false,
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1" }),
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
     covers: [/^POST \/v1\/chat\/completions$/],
   },
 ];
