@@ -12,6 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import process from "node:process";
 import { parse as parseYaml } from "yaml";
 import { repoRoot } from "../../core/test-support/paths.ts";
 import { harnessAjv } from "./ajv.ts";

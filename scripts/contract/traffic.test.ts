@@ -15,6 +15,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { ApiError, GoogleGenAI } from "@google/genai";
@@ -327,7 +328,7 @@ for (const c of CASES) {
       await runCase(c, emu, proxy);
       await c.extra?.(emu, proxy.via(emu.baseURL));
       const seen = proxy.exchanges.map((x) => `${x.method} ${x.path}`);
-      if (process.env.LOOM_HARNESS_SHOW) for (const x of proxy.exchanges) console.log(c.provider, x.method, x.path, x.request.body.kind, x.response.status, x.response.body.kind);
+      if (process.env.LOOM_HARNESS_SHOW) for (const x of proxy.exchanges) process.stdout.write(`${c.provider} ${x.method} ${x.path} ${x.request.body.kind} ${x.response.status} ${x.response.body.kind}\n`);
       for (const endpoint of c.covers) assert.ok(seen.some((s) => endpoint.test(s)), `${c.provider}: no exchange matches ${endpoint}`);
 
       const violations = proxy.exchanges.flatMap(validate);
