@@ -1,8 +1,8 @@
 /**
  * JSON Schemas of Anthropic's wire shapes, generated from the official SDK's own `.d.ts` types
  * (`@anthropic-ai/sdk`) with ts-json-schema-generator, at test time, cached under
- * `node_modules/.cache/loom-contract/` keyed by the SDK's version (a first run takes seconds,
- * reruns read the cache).
+ * `node_modules/.cache/loom-contract/` keyed by the SDK's version and the list of types (a first
+ * run takes seconds, reruns read the cache).
  *
  * What the type→schema step can't say, and how it is handled:
  * - The SDK's types describe what the SDK accepts and returns, so objects are closed
@@ -12,9 +12,11 @@
  * - `Uploadable`/function-typed members don't occur in the JSON shapes used here.
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { repoRoot } from "../../core/test-support/paths.ts";
+import { cacheDir, writeAtomically } from "./cache.ts";
 
 /** The generated definitions: one entry per name of {@link ANTHROPIC_TYPES}, and whatever they use. */
 export interface AnthropicSchemas {
@@ -45,11 +47,12 @@ export async function anthropicSchemas(): Promise<AnthropicSchemas> {
   const root = repoRoot();
   const sdk = join(root, "node_modules", "@anthropic-ai", "sdk");
   const sdkVersion = JSON.parse(readFileSync(join(sdk, "package.json"), "utf8")).version as string;
-  const dir = join(root, "node_modules", ".cache", "loom-contract");
-  const cached = join(dir, `anthropic-sdk-${sdkVersion}.schema.json`);
+  const dir = cacheDir();
+  // Keyed by the SDK's version and the list of types, so a new SDK or a new type regenerates.
+  const key = createHash("sha256").update(JSON.stringify(MODULES)).digest("hex").slice(0, 8);
+  const cached = join(dir, `anthropic-sdk-${sdkVersion}-${key}.schema.json`);
   if (existsSync(cached)) return { sdkVersion, document: JSON.parse(readFileSync(cached, "utf8")) };
 
-  mkdirSync(dir, { recursive: true });
   const entry = join(dir, "anthropic-entry.ts");
   writeFileSync(entry, ENTRY(sdk));
   const tsconfig = join(dir, "anthropic-tsconfig.json");
@@ -78,6 +81,6 @@ export async function anthropicSchemas(): Promise<AnthropicSchemas> {
     if (!("$ref" in root)) definitions[type] = root;
   }
   const document = { definitions };
-  writeFileSync(cached, JSON.stringify(document));
+  writeAtomically(cached, JSON.stringify(document));
   return { sdkVersion, document };
 }

@@ -10,12 +10,13 @@
  * (`discriminator`, `example`, `x-*`, `deprecated`) are ignored (Ajv not strict).
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parse as parseYaml } from "yaml";
 import { repoRoot } from "../../core/test-support/paths.ts";
 import { harnessAjv } from "./ajv.ts";
+import { cacheDir, writeAtomically } from "./cache.ts";
 import { ajvProblems, type Problem } from "./violations.ts";
 
 /** Request and answer checks of an OpenAPI definition, addressed by method and path. */
@@ -61,12 +62,10 @@ function loadSpec(specPath: string): Json {
     throw new Error(`OpenAI's published definition is missing at ${specPath} (set LOOM_OPENAI_SPEC, or clone shared/ beside the repo)`);
   }
   const { size, mtimeMs } = statSync(specPath);
-  const cacheDir = join(repoRoot(), "node_modules", ".cache", "loom-contract");
-  const cached = join(cacheDir, `openai-openapi-${size}-${Math.trunc(mtimeMs)}.json`);
+  const cached = join(cacheDir(), `openai-openapi-${size}-${Math.trunc(mtimeMs)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8"));
   const spec = withoutNullable(parseYaml(readFileSync(specPath, "utf8"), { maxAliasCount: -1 })) as Json;
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(cached, JSON.stringify(spec));
+  writeAtomically(cached, JSON.stringify(spec));
   return spec;
 }
 
