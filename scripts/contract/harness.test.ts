@@ -149,6 +149,18 @@ describe("OpenAI validator (published OpenAPI definition)", () => {
     assert.deepEqual(openAiValidator(openApiChecks(), { basePath: "/api/v1", closedRequests: false })({ ...x, path: "/api/v1/chat/completions" }), []);
   });
 
+  it("holds OpenRouter's errors to its own documented shape, status included", () => {
+    const router = openAiValidator(openApiChecks(), { basePath: "/api/v1", closedRequests: false, errors: "openrouter" });
+    const body = { model: "m", messages: [{ role: "user", content: "hi" }] };
+    assert.deepEqual(router(exchange("POST", "/api/v1/chat/completions", body, 429, { error: { code: 429, message: "slow down" } })), []);
+    assert.deepEqual(where(router(exchange("POST", "/api/v1/chat/completions", body, 429, { error: { code: "rate_limited", message: "x" } }))), [
+      "response /error/code: must be integer",
+    ]);
+    assert.deepEqual(where(router(exchange("POST", "/api/v1/chat/completions", body, 502, { error: { code: 429, message: "x" } }))), [
+      "response /error/code: is 429, the HTTP status 502",
+    ]);
+  });
+
   it("refuses a path the definition does not have, and checks error bodies", () => {
     assert.deepEqual(where(validate(exchange("POST", "/v1/chat/complete", {}, 404, {}))), [
       "request : no operation of the published definition serves this method and path",

@@ -52,6 +52,31 @@ export interface OpenAiValidatorOptions {
    * extra fields (provider, models, route, transforms, top_k, …).
    */
   readonly closedRequests: boolean;
+  /** Whose error shape errors have: OpenAI's `ErrorResponse`, or OpenRouter's documented one. */
+  readonly errors?: "openai" | "openrouter";
+}
+
+/**
+ * OpenRouter's error body, as its "Errors and Debugging" page documents it:
+ * `{ error: { code: number; message: string; metadata?: Record<string, unknown> } }`, with the
+ * HTTP status equal to `error.code`.
+ */
+const openRouterError = ajv.compile({
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: { code: { type: "integer" }, message: { type: "string" }, metadata: { type: "object" } },
+    },
+  },
+});
+
+function openRouterErrorProblems(status: number, body: unknown): Problem[] {
+  if (!openRouterError(body)) return ajvProblems(openRouterError.errors);
+  const code = (body as { error: { code: number } }).error.code;
+  return code === status ? [] : [{ path: "/error/code", message: `is ${code}, the HTTP status ${status}` }];
 }
 
 type Body = { response_format?: { type?: string; json_schema?: { strict?: boolean; schema?: unknown } }; text?: { format?: { type?: string; strict?: boolean; schema?: unknown } } };
@@ -134,6 +159,7 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       });
     }
     if (body.kind !== "json") return status === 204 ? [] : [{ path: "", message: `expected a JSON answer, got ${body.kind}` }];
+    if (status >= 400 && options.errors === "openrouter") return openRouterErrorProblems(status, body.value);
     return checks.response(x.method, path, status, body.value) ?? [];
   };
 

@@ -26,6 +26,7 @@ import { tempDir } from "../../core/test-support/temp.ts";
 import type { BatchOutcome } from "../../core/spec/provider.ts";
 import { countJobTokens } from "../../core/tokens.ts";
 import { googleBatch } from "../../plugins/providers/google/batch.ts";
+import { FAST_RETRY } from "../../plugins/providers/_shared/test-emulator.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../emulator/mod.ts";
 import { anthropicValidator } from "./anthropic.ts";
 import { geminiValidator } from "./gemini.ts";
@@ -154,7 +155,7 @@ const CASES: readonly Case[] = [
     batch: false,
     tokens: false,
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1", closedRequests: false }),
+    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1", closedRequests: false, errors: "openrouter" }),
     covers: [/^POST \/api\/v1\/chat\/completions$/],
   },
   {
@@ -240,7 +241,10 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   };
   const opts = { env, cwd: dir };
 
-  const sync = await runJob(await write("sync.yaml", "mode: sync\noutput: { path: sync.csv }\nsync: { cache: false }\n"), opts);
+  // One refusal with a rate limit, so an error answer crosses the proxy too (and is retried).
+  emu.faults.add({ match: { promptContains: ROWS[0], first: 1 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
+  const sync = await runJob(await write("sync.yaml", "mode: sync\noutput: { path: sync.csv }\nsync: { cache: false }\n"), { ...opts, retry: FAST_RETRY });
+  emu.faults.clear();
   assert.deepEqual([sync.ok, sync.errors], [ROWS.length, 0], `${c.provider} sync run`);
 
   const structured = await runJob(
@@ -329,6 +333,7 @@ for (const c of CASES) {
       await c.extra?.(emu, proxy.via(emu.baseURL));
       const seen = proxy.exchanges.map((x) => `${x.method} ${x.path}`);
       if (process.env.LOOM_HARNESS_SHOW) for (const x of proxy.exchanges) process.stdout.write(`${c.provider} ${x.method} ${x.path} ${x.request.body.kind} ${x.response.status} ${x.response.body.kind}\n`);
+      assert.ok(proxy.exchanges.some((x) => x.response.status === 429), `${c.provider}: the rate-limit answer was recorded`);
       for (const endpoint of c.covers) assert.ok(seen.some((s) => endpoint.test(s)), `${c.provider}: no exchange matches ${endpoint}`);
 
       const violations = proxy.exchanges.flatMap(validate);
