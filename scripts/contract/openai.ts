@@ -1,16 +1,17 @@
 /**
  * OpenAI's traffic checked against its published OpenAPI definition (through {@link OpenApiChecks}),
- * with the batch-file lines the definition only describes in prose. Also serves OpenRouter and
- * openai-compatible servers: their Chat Completions share OpenAI's shape (OpenRouter's extra
- * request fields pass, since the definition's request objects are open).
+ * with the batch-file lines the definition only describes in prose, the request members it
+ * doesn't name (refused by the API), and the rules its types can't say (strict answer schemas,
+ * reasoning models' refused parameters). Also serves OpenRouter and openai-compatible servers:
+ * their Chat Completions share OpenAI's shape; OpenRouter documents extra request members and its
+ * own error body (see {@link OpenAiValidatorOptions}).
  * @module
  */
+import { harnessAjv } from "./ajv.ts";
 import type { OpenApiChecks } from "./openapi.ts";
 import type { DecodedBody, Exchange } from "./proxy.ts";
-import { exchangeName, linesOf, type Problem, type Validator, type Violation, under } from "./violations.ts";
-import { harnessAjv } from "./ajv.ts";
-import { ajvProblems } from "./violations.ts";
 import { openAiStrictProblems } from "./schema-rules.ts";
+import { ajvProblems, exchangeName, linesOf, type Problem, type Validator, type Violation, under } from "./violations.ts";
 
 const ajv = harnessAjv();
 
@@ -151,7 +152,7 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
     const { status, body } = x.response;
     if (status === 200 && x.method === "GET" && /^\/files\/[^/]+\/content$/.test(path)) {
       // A batch result file: the definition says only "string"; each line wraps a chat completion.
-      if (body.kind !== "jsonl" && body.kind !== "json") return [];
+      if (body.kind === "empty") return [];
       return linesOf(body, (line) => {
         if (!batchOutputLine(line)) return ajvProblems(batchOutputLine.errors);
         const r = (line as { response: { status_code: number; body: unknown } | null }).response;
@@ -169,7 +170,7 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       return [{ exchange: name, direction: "request", path: "", message: `outside the API's base path ${options.basePath}` }];
     }
     const path = x.path.slice(options.basePath.length);
-    if (checks.response(x.method, path, 200, undefined) === undefined) {
+    if (!checks.serves(x.method, path)) {
       return [{ exchange: name, direction: "request", path: "", message: "no operation of the published definition serves this method and path" }];
     }
     const out: Violation[] = [];

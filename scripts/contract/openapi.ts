@@ -21,6 +21,8 @@ import { ajvProblems, type Problem } from "./violations.ts";
 
 /** Request and answer checks of an OpenAPI definition, addressed by method and path. */
 export interface OpenApiChecks {
+  /** Whether an operation of the definition serves `method path` (path below the server URL). */
+  serves(method: string, path: string): boolean;
   /**
    * Problems of a JSON request body of the operation serving `method path` (path below the
    * server URL, e.g. `/chat/completions`, `/batches/batch_1`); undefined when no operation serves it.
@@ -137,6 +139,7 @@ export function openApiChecks(specPath: string = openAiSpecPath()): OpenApiCheck
     operations.filter((o) => o.method === method && o.pattern.test(path)).sort((a, b) => literal(b) - literal(a))[0];
   const errorSchema = { $ref: "#/components/schemas/ErrorResponse" };
   return {
+    serves: (method, path) => find(method, path) !== undefined,
     request(method, path, body, contentType = "application/json") {
       const found = find(method, path);
       if (!found) return undefined;
@@ -233,6 +236,7 @@ export function fromContractValidator(validator: ContractValidatorLike): OpenApi
     return found.map((v) => ({ path: v.pointer, message: `${v.message}${extra(v)}` }));
   };
   return {
+    serves: (method, path) => served(`${method} ${path}`),
     request: (method, path, body) => (served(`${method} ${path}`) ? problems(validator.request(`${method} ${path}`, body)) : undefined),
     response: (method, path, status, body) =>
       served(`${method} ${path}`) ? problems(validator.response(`${method} ${path}`, body, status)) : undefined,
