@@ -4,10 +4,17 @@
  * into the repository). The emulator's own contract module (branch i10-contract) can stand in for
  * it through {@link OpenApiChecks}: the harness depends on the interface only.
  *
- * Spec quirks handled here: 3.0-style `nullable: true` in a 3.1 document becomes `null` added to
- * the type (or an `anyOf` with `null` when there is no `type`); `$ref`s to
- * `#/components/schemas/…` resolve inside the registered document; OpenAPI-only keywords
- * (`discriminator`, `example`, `x-*`, `deprecated`) are ignored (Ajv not strict).
+ * Spec quirks handled here:
+ * - 3.0-style `nullable: true` in a 3.1 document becomes `null` added to the type (or an `anyOf`
+ *   with `null` when there is no `type`);
+ * - answers leave unset optional fields `null` where the definition types them string/integer
+ *   (its own examples do, e.g. a Batch's `output_file_id`): in answers only, a property that is
+ *   not `required` may be `null`;
+ * - `$ref`s to `#/components/…` resolve inside the registered document; inline operation schemas
+ *   get their refs pointed at it;
+ * - OpenAPI-only keywords (`discriminator`, `example`, `x-*`, `deprecated`) are ignored (Ajv not strict);
+ * - `?beta=true` path keys duplicate operations for the docs: skipped;
+ * - operations list few error answers: any status ≥ 400 is checked as `ErrorResponse`.
  * @module
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
