@@ -68,7 +68,18 @@ export const GEMINI_SCHEMAS: Schema = {
     Content: closed({ parts: array(ref("Part")), role: str }),
     SafetySetting: closed({ category: str, threshold: str }, ["category", "threshold"]),
     ThinkingConfig: closed({ includeThoughts: bool, thinkingBudget: ref("Int32In"), thinkingLevel: str }),
-    GenerationConfig: closed({
+    /**
+     * The proto: a response schema needs `response_mime_type`; `response_json_schema` is "an
+     * alternative to `response_schema`" and "If set, `response_schema` must be omitted".
+     */
+    GenerationConfig: {
+      allOf: [
+        ref("GenerationConfigFields"),
+        { dependentRequired: { responseSchema: ["responseMimeType"], responseJsonSchema: ["responseMimeType"], _responseJsonSchema: ["responseMimeType"] } },
+        oneOf(["responseSchema", "responseJsonSchema", "_responseJsonSchema"]),
+      ],
+    },
+    GenerationConfigFields: closed({
       candidateCount: ref("Int32In"),
       stopSequences: array(str),
       maxOutputTokens: ref("Int32In"),

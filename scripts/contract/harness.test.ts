@@ -276,3 +276,14 @@ describe("adapter for the emulator's contract validator", () => {
     assert.deepEqual(calls, ["request POST /chat/completions", "response POST /chat/completions 400"]);
   });
 });
+
+describe("Gemini generationConfig rules from the proto", () => {
+  it("needs responseMimeType with a response schema, and only one kind of response schema", () => {
+    const validate = geminiValidator();
+    const send = (generationConfig: Record<string, unknown>) =>
+      where(validate(exchange("POST", "/v1beta/models/m:generateContent", { contents: [{ role: "user", parts: [{ text: "hi" }] }], generationConfig }, 200, {})));
+    assert.deepEqual(send({ responseMimeType: "application/json", responseJsonSchema: { type: "object" } }), []);
+    assert.deepEqual(send({ responseJsonSchema: { type: "object" } }), ["request /generationConfig: must have property responseMimeType when property responseJsonSchema is present"]);
+    assert.equal(send({ responseMimeType: "application/json", responseJsonSchema: {}, responseSchema: {} }).length, 1);
+  });
+});
