@@ -6,8 +6,8 @@
 import { definitionChecks } from "./ajv.ts";
 import { type AnthropicSchemas, type AnthropicTypeName, anthropicSchemas } from "./anthropic-schemas.ts";
 import { anthropicOutputSchemaProblems } from "./schema-rules.ts";
-import type { DecodedBody } from "./proxy.ts";
-import { jsonOf, linesOf, type Problem, type RouteRule, routeValidator, under, type Validator } from "./violations.ts";
+import type { DecodedBody, Exchange } from "./proxy.ts";
+import { jsonOf, linesOf, missingHeaders, type Problem, type RouteRule, routeValidator, under, type Validator } from "./violations.ts";
 
 type Params = { output_config?: { format?: { schema?: unknown } | null } };
 
@@ -47,5 +47,9 @@ export async function anthropicValidator(schemas?: AnthropicSchemas): Promise<Va
         status >= 400 ? jsonOf(body, check("ErrorResponse")) : linesOf(body, check("MessageBatchIndividualResponse")),
     },
   ];
-  return routeValidator(routes);
+  // Every request names the API version (Anthropic's "Versions" page: a required header) and
+  // carries a credential: `x-api-key`, or `authorization: Bearer`, which the SDK (1.x) sends.
+  const credential = (x: Exchange): Problem[] =>
+    x.request.headers["x-api-key"] || x.request.headers.authorization ? [] : [{ path: "header x-api-key", message: "missing (nor authorization)" }];
+  return routeValidator(routes, (x) => [...missingHeaders(x, ["anthropic-version"]), ...credential(x)]);
 }

@@ -80,5 +80,8 @@ export function geminiValidator(): Validator {
       },
     },
   ];
-  return routeValidator(routes);
+  // The key goes in `x-goog-api-key` or the `key` query parameter (the SDK sends the header).
+  const keyed = (x: Exchange): Problem[] =>
+    x.request.headers["x-goog-api-key"] || x.query.key ? [] : [{ path: "header x-goog-api-key", message: "missing (nor a key query parameter)" }];
+  return routeValidator(routes, keyed);
 }

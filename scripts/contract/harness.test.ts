@@ -15,6 +15,9 @@ import { type DecodedBody, decodeBody, type Exchange, startRecordingProxy } from
 import { anthropicOutputSchemaProblems, openAiStrictProblems } from "./schema-rules.ts";
 import type { Violation } from "./violations.ts";
 
+/** The credential headers each provider's SDK sends, masked as the proxy records them. */
+const CREDENTIALS = { authorization: "***", "x-api-key": "***", "anthropic-version": "2023-06-01", "x-goog-api-key": "***" };
+
 /** An exchange as the proxy would record it. */
 function exchange(
   method: string,
@@ -31,7 +34,7 @@ function exchange(
     method,
     path,
     query: extra.query ?? {},
-    request: { headers: extra.requestHeaders ?? {}, body: body(request) },
+    request: { headers: { ...CREDENTIALS, ...extra.requestHeaders }, body: body(request) },
     response: { status, headers: extra.responseHeaders ?? {}, body: body(response) },
   };
 }
@@ -187,6 +190,8 @@ describe("Anthropic validator (schemas generated from the SDK's types)", () => {
     assert.ok(found.includes("request : must NOT have additional properties (stop)"), found.join("\n"));
     assert.ok(found.includes("response /content/0: must have required property 'citations'"), found.join("\n"));
     assert.ok(!found.some((v) => v.includes("thinking")), "other union branches stay quiet");
+    const unversioned = where(validate({ ...x, request: { ...x.request, headers: { "x-api-key": "***" } } }));
+    assert.ok(unversioned.includes("request header anthropic-version: missing"), unversioned.join("\n"));
   });
 });
 

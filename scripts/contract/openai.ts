@@ -174,6 +174,8 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       return [{ exchange: name, direction: "request", path: "", message: "no operation of the published definition serves this method and path" }];
     }
     const out: Violation[] = [];
+    // The definition's security scheme: a bearer key on every request.
+    if (!x.request.headers.authorization) out.push({ exchange: name, direction: "request", path: "header authorization", message: "missing" });
     for (const p of request(x, path)) out.push({ exchange: name, direction: "request", ...p });
     for (const p of response(x, path)) out.push({ exchange: name, direction: "response", ...p });
     return out;

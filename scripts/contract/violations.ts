@@ -47,13 +47,13 @@ export function exchangeName(x: Exchange): string {
   return `#${x.seq} ${x.method} ${x.path}`;
 }
 
-/** A validator over a provider's endpoint table. */
-export function routeValidator(routes: readonly RouteRule[]): Validator {
+/** A validator over a provider's endpoint table; `every` checks every exchange (headers, say). */
+export function routeValidator(routes: readonly RouteRule[], every: (x: Exchange) => Problem[] = () => []): Validator {
   return (x) => {
     const name = exchangeName(x);
     const route = routes.find((r) => r.method === x.method && r.path.test(x.path));
     if (!route) return [{ exchange: name, direction: "request", path: "", message: "no published endpoint matches this method and path" }];
-    const out: Violation[] = [];
+    const out: Violation[] = every(x).map((p) => ({ exchange: name, direction: "request", ...p }));
     if (route.request) for (const p of route.request(x.request.body, x)) out.push({ exchange: name, direction: "request", ...p });
     else if (x.request.body.kind !== "empty") out.push({ exchange: name, direction: "request", path: "", message: "this endpoint takes no body" });
     if (x.response.status === 0) out.push({ exchange: name, direction: "response", path: "", message: "no answer (connection failed)" });
@@ -104,6 +104,11 @@ export function ajvProblems(errors: readonly ErrorObject[] | null | undefined): 
     out.push({ path: e.instancePath, message });
   }
   return out;
+}
+
+/** Request headers that must be present (names in lower case), as problems. */
+export function missingHeaders(x: Exchange, names: readonly string[]): Problem[] {
+  return names.filter((n) => !x.request.headers[n]).map((n) => ({ path: `header ${n}`, message: "missing" }));
 }
 
 /** Prints violations one per line: exchange, direction, JSON path, message. */
