@@ -29,7 +29,7 @@ it("the launcher serves every provider until stopped, with faults from the comma
   try {
     await ready;
     const urls = Object.fromEntries([...out.matchAll(/^(\w+)\s+(http:\/\/127\.0\.0\.1:\d+\S*)/gm)].map((m) => [m[1], m[2]]));
-    assert.deepEqual(Object.keys(urls).sort(), ["anthropic", "gemini", "openai", "openrouter"]);
+    assert.deepEqual(Object.keys(urls).sort(), ["anthropic", "compatible", "gemini", "openai", "openrouter"]);
     assert.match(urls.openai, /\/v1$/);
     assert.match(urls.openrouter, /\/api\/v1$/);
     const client = new OpenAI({ apiKey: "k-123", baseURL: urls.openai, maxRetries: 2 });
