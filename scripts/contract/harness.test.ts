@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { anthropicValidator } from "./anthropic.ts";
 import { geminiValidator } from "./gemini.ts";
-import { fromContractValidator, openApiChecks } from "./openapi.ts";
+import { openApiChecks } from "./openapi.ts";
 import { openAiValidator } from "./openai.ts";
 import { type DecodedBody, decodeBody, type Exchange, startRecordingProxy } from "./proxy.ts";
 import { anthropicOutputSchemaProblems, openAiStrictProblems } from "./schema-rules.ts";
@@ -123,7 +123,7 @@ describe("OpenAI validator (published OpenAPI definition)", () => {
       created: 1,
       model: "m",
     });
-    assert.deepEqual(where(validate(noChoices)), ["response : must have required property 'choices'"]);
+    assert.deepEqual(where(validate(noChoices)), ["response /choices: must have required property 'choices'"]);
   });
 
   it("checks each line of an uploaded batch file against the line's endpoint, and each result line", () => {
@@ -169,7 +169,7 @@ describe("OpenAI validator (published OpenAPI definition)", () => {
       "request : no operation of the published definition serves this method and path",
     ]);
     assert.deepEqual(where(validate(exchange("GET", "/v1/batches/b1", undefined, 404, { message: "nope" }))), [
-      "response : must have required property 'error'",
+      "response /error: must have required property 'error'",
     ]);
   });
 });
@@ -263,22 +263,19 @@ describe("answer-schema rules the request types can't express", () => {
   });
 });
 
-describe("adapter for the emulator's contract validator", () => {
-  it("maps targets, unknown operations and violations onto OpenApiChecks", () => {
-    const calls: string[] = [];
-    const checks = fromContractValidator({
-      operation: (target) => {
-        if (target !== "POST /chat/completions") throw new Error("no such operation");
-        return {};
-      },
-      request: (target, body) => (calls.push(`request ${target}`), body ? [{ pointer: "/x", message: "must NOT have additional properties", keyword: "additionalProperties", params: { additionalProperty: "x" } }] : []),
-      response: (target, _body, status) => (calls.push(`response ${target} ${status}`), []),
-      schema: () => [],
-    });
-    assert.deepEqual(checks.request("POST", "/chat/completions", { x: 1 }), [{ path: "/x", message: "must NOT have additional properties (x)" }]);
-    assert.deepEqual(checks.response("POST", "/chat/completions", 400, {}), []);
+/** The JSON paths of some problems. */
+const where2 = (found: ReadonlyArray<{ path: string }>) => found.map((p) => p.path);
+
+describe("OpenAPI checks over the emulator's contract validator", () => {
+  it("addresses operations by method and path, names unknown ones, and lists a request's members", () => {
+    const checks = openApiChecks();
+    assert.equal(checks.serves("POST", "/chat/completions"), true);
     assert.equal(checks.request("POST", "/nope", {}), undefined);
-    assert.deepEqual(calls, ["request POST /chat/completions", "response POST /chat/completions 400"]);
+    assert.deepEqual(where2(checks.request("POST", "/chat/completions", { model: "m", messages: [{ role: "user", content: 5 }] })!).slice(0, 1), ["/messages/0/content"]);
+    assert.deepEqual(checks.response("POST", "/chat/completions", 400, { error: { message: "x", type: "invalid_request_error", param: null, code: null } }), []);
+    const members = checks.requestMembers("POST", "/chat/completions")!;
+    for (const name of ["model", "messages", "max_completion_tokens", "response_format", "temperature"]) assert.ok(members.has(name), name);
+    assert.equal(members.has("max_tokens_field"), false);
   });
 });
 

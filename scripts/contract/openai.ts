@@ -7,6 +7,7 @@
  * own error body (see {@link OpenAiValidatorOptions}).
  * @module
  */
+import { formObject } from "../emulator/providers/openai/contract.ts";
 import { harnessAjv } from "./ajv.ts";
 import type { OpenApiChecks } from "./openapi.ts";
 import type { DecodedBody, Exchange } from "./proxy.ts";
@@ -123,10 +124,14 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
   const request = (x: Exchange, path: string): Problem[] => {
     const body = x.request.body;
     if (body.kind === "multipart") {
-      // The definition's multipart schema, over the text fields and the file (as a string).
-      const fields: Record<string, unknown> = {};
-      for (const part of body.parts) fields[part.name] = part.body.kind === "text" && part.filename === undefined ? part.body.text : "<file>";
-      const out = checks.request(x.method, path, fields, "multipart/form-data") ?? [];
+      // The definition's multipart schema, over the fields as the emulator reads a form.
+      const form = new FormData();
+      for (const part of body.parts) {
+        if (part.body.kind === "text" && part.filename === undefined) form.append(part.name, part.body.text);
+        else form.append(part.name, new Blob([]), part.filename ?? part.name);
+      }
+      const fields = formObject(form);
+      const out = checks.request(x.method, path, fields) ?? [];
       const file = body.parts.find((p) => p.name === "file");
       const purpose = fields.purpose;
       if (file && purpose === "batch") {

@@ -20,7 +20,7 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { ApiError, GoogleGenAI } from "@google/genai";
 import { cancelJob, fetchJobs } from "../../core/batch/jobs.ts";
-import { LoomUsageError } from "../../core/errors.ts";
+import { LoomJobError, LoomUsageError } from "../../core/errors.ts";
 import { loadJob } from "../../core/job/load.ts";
 import { runJob } from "../../core/run/job.ts";
 import { tempDir } from "../../core/test-support/temp.ts";
@@ -173,57 +173,6 @@ const CASES: readonly Case[] = [
   },
 ];
 
-interface KnownViolation {
-  readonly provider: string;
-  /** The item of issue 10 whose fix removes it. */
-  readonly item: string;
-  readonly direction: Violation["direction"];
-  readonly exchange: RegExp;
-  readonly path: RegExp;
-  readonly message: RegExp;
-}
-
-const CITATIONS = /required property 'citations'/;
-const USAGE_FIELDS = /required property '(inference_geo|output_tokens_details|server_tool_use|speed)'/;
-
-/**
- * Violations known today, each with the item of issue 10 that fixes it. TEMPORARY: an entry is
- * removed when its fix is merged; one that no longer occurs fails the test, so the list can't rot.
- * Matched on provider, direction, exchange (method and path), JSON path and message.
- */
-const EXPECTED_TO_FAIL: readonly KnownViolation[] = [
-  // Issue 10 item 1: the job's schema goes to Anthropic raw (open objects, minItems 2).
-  ...["/output_config/format/schema", "/output_config/format/schema/properties/meta"].map((at) => ({
-    provider: "anthropic", item: "1 (objects not closed)", direction: "request" as const, exchange: /POST \/v1\/messages$/,
-    path: new RegExp(`^${at}$`), message: /additionalProperties' must be explicitly set to false/,
-  })),
-  {
-    provider: "anthropic", item: "1 (minItems)", direction: "request", exchange: /POST \/v1\/messages$/,
-    path: /^\/output_config\/format\/schema\/properties\/tags\/minItems$/, message: /minItems must be 0 or 1/,
-  },
-  // Issue 10 item 3: sampling parameters a reasoning model refuses are sent, live and in a batch file.
-  ...[["stop", /does not support stop/], ["presence_penalty", /refuses presence_penalty/]].flatMap(([param, message]) => [
-    {
-      provider: "openai", item: `3 (${param} to a reasoning model)`, direction: "request" as const, exchange: /POST \/v1\/chat\/completions$/,
-      path: new RegExp(`^/${param}$`), message: message as RegExp,
-    },
-    {
-      provider: "openai", item: `3 (${param} in a batch line)`, direction: "request" as const, exchange: /POST \/v1\/files$/,
-      path: new RegExp(`^/file/line \\d+/body/${param}$`), message: message as RegExp,
-    },
-  ]),
-  // Issue 10 item 2: a closed, all-required schema is marked strict although strict mode refuses `uniqueItems`.
-  ...["openai", "openrouter", "openai-compatible"].map((provider) => ({
-    provider, item: "2 (strict with an unsupported keyword)", direction: "request" as const, exchange: /POST (\/api)?\/v1\/chat\/completions$/,
-    path: /^\/response_format\/json_schema\/schema\/properties\/tags\/uniqueItems$/, message: /strict mode does not support `uniqueItems`/,
-  })),
-  // Issue 10 item 10: the emulator's Anthropic answers miss fields the SDK's types require.
-  { provider: "anthropic", item: "10 (text block citations)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/content\/\d+$/, message: CITATIONS },
-  { provider: "anthropic", item: "10 (usage fields)", direction: "response", exchange: /POST \/v1\/messages$/, path: /^\/usage$/, message: USAGE_FIELDS },
-  { provider: "anthropic", item: "10 (batch text block citations)", direction: "response", exchange: /\/results$/, path: /^line \d+\/result\/message\/content\/\d+$/, message: CITATIONS },
-  { provider: "anthropic", item: "10 (batch usage fields)", direction: "response", exchange: /\/results$/, path: /^line \d+\/result\/message\/usage$/, message: USAGE_FIELDS },
-];
-
 /** Runs a job Loom may refuse before any work (a usage error); any other failure is the test's. */
 async function orRefused(run: () => Promise<void>): Promise<void> {
   try {
@@ -269,14 +218,17 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   });
 
   if (c.reasoningModel) {
-    // Loom should refuse these parameters before any work; whatever it sends instead must be accepted.
+    // Loom refuses these parameters before any work, in both modes: nothing reaches the provider.
     const refused = `params: { max_tokens: 200, stop: ["END"], presence_penalty: 0.5 }\nmodel: ${c.reasoningModel}\n`;
     const tail = (mode: string) => `mode: ${mode}\noutput: { path: reasoning-${mode}.csv }\nsync: { cache: false }\n`;
     for (const mode of c.batch ? ["sync", "batch"] : ["sync"]) {
-      await orRefused(async () => {
-        const ran = await runJob(await write(`reasoning-${mode}.yaml`, tail(mode), refused), opts);
-        if (ran.job) await fetchJobs([ran.job.id], { ...opts, wait: true, pollMs: 1 });
+      const before = proxy.exchanges.length;
+      await assert.rejects(runJob(await write(`reasoning-${mode}.yaml`, tail(mode), refused), opts), (e: unknown) => {
+        assert.ok(e instanceof LoomJobError, String(e));
+        assert.match(e.message, /params\.stop: .*params\.presence_penalty: /s);
+        return true;
       });
+      assert.equal(proxy.exchanges.length, before, `${c.provider}: a refused ${mode} job sends nothing`);
     }
   }
 
@@ -348,12 +300,7 @@ for (const c of CASES) {
       for (const endpoint of c.covers) assert.ok(seen.some((s) => endpoint.test(s)), `${c.provider}: no exchange matches ${endpoint}`);
 
       const violations = proxy.exchanges.flatMap(validate);
-      const expected = EXPECTED_TO_FAIL.filter((e) => e.provider === c.provider);
-      const known = (v: Violation) => expected.find((e) => e.direction === v.direction && e.exchange.test(v.exchange) && e.path.test(v.path) && e.message.test(v.message));
-      const unexpected = violations.filter((v) => !known(v));
-      const stale = expected.filter((e) => !violations.some((v) => known(v) === e));
-      assert.equal(unexpected.length, 0, `${c.provider}: ${unexpected.length} violation(s):\n${formatViolations(unexpected)}`);
-      assert.equal(stale.length, 0, `${c.provider}: expected-to-fail entries that no longer occur (remove them): ${stale.map((e) => e.item).join(", ")}`);
+      assert.equal(violations.length, 0, `${c.provider}: ${violations.length} violation(s):\n${formatViolations(violations)}`);
     });
   });
 }
