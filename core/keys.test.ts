@@ -40,4 +40,11 @@ describe("API key resolution", () => {
       },
     );
   });
+
+  it("reads a .env saved with a byte-order mark (as some Windows editors do)", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, ".env"), "\uFEFFOPENAI_API_KEY=sk-bom-key\r\nOTHER=x\r\n");
+    assert.equal(readDotEnv(dir).OPENAI_API_KEY, "sk-bom-key");
+    assert.deepEqual(resolveApiKey({ envVars: ["OPENAI_API_KEY"], env: {}, cwd: dir }), { key: "sk-bom-key", source: ".env (OPENAI_API_KEY)" });
+  });
 });

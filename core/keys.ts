@@ -19,7 +19,11 @@ export interface ResolvedKey {
   readonly source: KeySource;
 }
 
-/** Reads `.env` in a directory (`NAME=value` lines); an absent file is empty. */
+/**
+ * Reads `.env` in a directory (`NAME=value` lines); an absent file is empty. A leading
+ * byte-order mark (Windows editors write one) is dropped; it would otherwise become part of the
+ * first variable's name.
+ */
 export function readDotEnv(dir: string): Record<string, string | undefined> {
   const path = join(dir, ".env");
   let text: string;
@@ -29,7 +33,7 @@ export function readDotEnv(dir: string): Record<string, string | undefined> {
     if ((error as { code?: string }).code === "ENOENT") return {};
     throw new LoomUsageError(`cannot read ${path}: ${errorMessage(error)}`);
   }
-  return { ...parseEnv(text) };
+  return { ...parseEnv(text.replace(/^\uFEFF/, "")) };
 }
 
 /** Options of {@link resolveApiKey}. */
