@@ -53,10 +53,13 @@ export interface OpenedJob {
   readonly redact: Redactor;
 }
 
-/** The redactor of a run: the `--api-key` value and every secret-looking variable, `.env` included. */
-function redactorFor(options: RunOptions): Redactor {
+/**
+ * The redactor of a run: the `--api-key` value, the key the run resolved (`sentKey`, from a
+ * variable the job may name), and every secret-looking variable, `.env` included.
+ */
+function redactorFor(options: RunOptions, sentKey?: string): Redactor {
   const env = options.env ?? process.env;
-  return createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey));
+  return createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey, sentKey));
 }
 
 /** Runs `work` with every secret scrubbed from what it throws. */
@@ -94,8 +97,9 @@ async function createProvider(job: LoadedJob, registry: Registry, context: Plugi
     const found = required ? requireApiKey(provider, lookup) : resolveApiKey(lookup);
     if (found) options.apiKey = found.key;
   } else if (apiKey !== undefined) options.apiKey = apiKey;
-  return registry.create("provider", provider, options, context)
+  const created = await registry.create("provider", provider, options, context)
     .catch((error) => at(provider_options ? ["provider_options"] : ["provider"], error));
+  return { provider: created, sentKey: typeof options.apiKey === "string" ? options.apiKey : undefined };
 }
 
 /**
@@ -110,7 +114,13 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
   const { spec } = job;
   // Before the provider, so a bad schema fails before any connection is made.
   const answerSchema = await loadAnswerSchema(job);
-  const provider: ProviderV1 = await createProvider(job, registry, context, options.apiKey, options.cwd ?? process.cwd());
+  const { provider, sentKey }: { provider: ProviderV1; sentKey?: string } = await createProvider(
+    job,
+    registry,
+    context,
+    options.apiKey,
+    options.cwd ?? process.cwd(),
+  );
   // A parameter the provider refuses would fail every row: say so before any work.
   const paramsContext = { model: spec.model, structured: answerSchema !== undefined, ...(answerSchema ? { schema: answerSchema.schema } : {}) };
   const refused = provider.validateParams?.(spec.params ?? {}, paramsContext) ?? [];
@@ -122,7 +132,7 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
       `${spec.provider} does not accept this job as it is`,
     );
   }
-  const redact = redactorFor(options);
+  const redact = redactorFor(options, sentKey);
   const notes = (provider.jobNotes?.(spec.params ?? {}, paramsContext) ?? []).map((note) => redact(note));
   for (const message of notes) options.onEvent?.({ type: "note", message: `${spec.provider}: ${message}` });
   return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), notes, redact };
@@ -137,6 +147,9 @@ export function withOpenedJob<T>(job: LoadedJob, options: RunOptions, work: (ope
     const opened = await openJob(job, options);
     try {
       return await work(opened);
+    } catch (error) {
+      // The outer frame knows no key the job resolved itself; this one does.
+      throw redactError(error, opened.redact);
     } finally {
       await opened.provider.dispose?.();
     }
