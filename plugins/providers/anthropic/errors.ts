@@ -10,16 +10,34 @@ const CODES = {
   fatal: new Set(["billing_error", "enforced_spend_limit_reached"]),
 };
 
+/** The API's error envelope: `{type: "error", error: {type, message, details?}, request_id}`. */
+interface ErrorBody {
+  error?: { type?: unknown; message?: unknown; details?: { error_code?: unknown } };
+}
+
+/**
+ * What to show of an API error: `<status> <type>: <message>` from the envelope (the way batch
+ * results show a row's error), since the SDK's own message is the status and the raw JSON body.
+ * Anything else (a proxy's HTML page, no body) keeps the SDK's message.
+ */
+function messageOf(error: APIError): string {
+  const inner = (error.error as ErrorBody | undefined)?.error;
+  if (typeof inner?.message !== "string") return error.message;
+  const type = typeof inner.type === "string" ? `${inner.type}: ` : "";
+  return `${error.status ?? ""} ${type}${inner.message}`.trim();
+}
+
 /** Converts an error thrown by the SDK (or anything else) into a `LoomProviderError`. */
 export function toProviderError(error: unknown, provider: string): unknown {
   if (error instanceof APIUserAbortError) return error;
   if (error instanceof APIConnectionError) return connectionFailure(provider, error);
   if (!(error instanceof APIError)) return error;
-  const body = error.error as { error?: { type?: string; details?: { error_code?: string } } } | undefined;
-  const code = body?.error?.details?.error_code ?? body?.error?.type;
-  const failure = { status: error.status ?? 0, code, headers: error.headers, message: error.message };
+  const inner = (error.error as ErrorBody | undefined)?.error;
+  const errorCode = inner?.details?.error_code;
+  const code = typeof errorCode === "string" ? errorCode : typeof inner?.type === "string" ? inner.type : undefined;
+  const failure = { status: error.status ?? 0, code, headers: error.headers, message: messageOf(error) };
   // "prompt is too long" concerns one row only.
-  if (error.status === 400 && /prompt is too long/i.test(error.message)) {
+  if (error.status === 400 && /prompt is too long/i.test(failure.message)) {
     return httpFailure(provider, { ...failure, code: "prompt_too_long" }, { rowOnly: new Set(["prompt_too_long"]) }, error);
   }
   return httpFailure(provider, failure, CODES, error);
