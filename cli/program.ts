@@ -5,7 +5,8 @@
  */
 import process from "node:process";
 import { Command, CommanderError } from "commander";
-import { EXIT, LoomError } from "../core/errors.ts";
+import { EXIT, LoomError, systemFaultMessage } from "../core/errors.ts";
+import { loomHome } from "../core/runtime.ts";
 import { collectSecrets, createRedactor, redactError } from "../core/secrets.ts";
 import { VERSION } from "../core/version.ts";
 import { registerBatch } from "./commands/batch.ts";
@@ -71,6 +72,12 @@ export async function main(argv: string[]): Promise<number> {
     if (LoomError.isInstance(error)) {
       process.stderr.write(`loom: ${error.message}\n`);
       return error.exitCode;
+    }
+    // Operational faults (disk full, read-only, permissions…) are the machine's, not a bug: one line.
+    const fault = systemFaultMessage(error, loomHome(process.env));
+    if (fault !== undefined) {
+      process.stderr.write(`loom: ${fault}\n`);
+      return EXIT.failed;
     }
     process.stderr.write(`loom: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);
     return EXIT.failed;

@@ -117,6 +117,72 @@ export class LoomInterruptedError extends LoomError {
   }
 }
 
+/**
+ * What an operating-system error means for the user and what to do about it, by error code.
+ * `place`: the fix is a usable place (so, under LOOM_HOME, another LOOM_HOME).
+ */
+const SYSTEM_FAULTS: Readonly<Record<string, { what: string; todo?: string; place?: true }>> = {
+  ENOSPC: { what: "the disk is full", todo: "free some space and run the command again" },
+  EDQUOT: { what: "the disk quota is exhausted", todo: "free some space and run the command again" },
+  EROFS: { what: "the filesystem is read-only", todo: "choose a writable place", place: true },
+  EACCES: { what: "permission denied", todo: "check the permissions or choose another place", place: true },
+  EPERM: { what: "operation not permitted", todo: "check the permissions or choose another place", place: true },
+  ENOTDIR: { what: "a part of the path is a file, not a folder", todo: "choose another place", place: true },
+  EISDIR: { what: "it is a folder, not a file", todo: "choose another place", place: true },
+  ENOTEMPTY: { what: "the folder changed while it was being removed (another loom command at work?)", todo: "run the command again" },
+  EBUSY: { what: "it is in use by another program", todo: "try again" },
+  EMFILE: { what: "too many open files", todo: "raise the limit (ulimit -n) or use fewer workers (--workers)" },
+  ENFILE: { what: "too many open files on the system", todo: "raise the limit or use fewer workers (--workers)" },
+  EIO: { what: "input/output error (the disk or the network filesystem failed)", todo: "check the disk" },
+  ENAMETOOLONG: { what: "the path is too long", todo: "choose a shorter one", place: true },
+  ELOOP: { what: "too many symbolic links in the path", place: true },
+  ENOENT: { what: "no such file or folder" },
+};
+
+/** What the failed system call was doing, for messages (`cannot <verb> <path>`); Node and Deno names. */
+const SYSTEM_CALLS: Readonly<Record<string, string>> = {
+  mkdir: "create the folder",
+  scandir: "read the folder",
+  readdir: "read the folder",
+  opendir: "read the folder",
+  rmdir: "remove the folder",
+  unlink: "remove",
+  rm: "remove",
+  rename: "rename",
+  open: "open",
+  write: "write",
+  read: "read",
+  stat: "read",
+  lstat: "read",
+  access: "use",
+  chmod: "change the permissions of",
+  fsync: "write",
+};
+
+/**
+ * A one-line message for an operational fault (disk full, read-only filesystem, permissions, a
+ * file where a folder should be, too many open files, …) anywhere in `error`'s cause chain, or
+ * undefined when it is none. Names the path and what to do; when the path is under `home`
+ * (LOOM_HOME), says so, since that is where Loom keeps its state and the user can move it.
+ */
+export function systemFaultMessage(error: unknown, home?: string): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; typeof e === "object" && e !== null && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
+    const { code, syscall, path } = e as { code?: unknown; syscall?: unknown; path?: unknown };
+    const fault = typeof code === "string" ? SYSTEM_FAULTS[code] : undefined;
+    if (!fault) continue;
+    const verb = typeof syscall === "string" ? SYSTEM_CALLS[syscall] ?? syscall : "use";
+    const where = typeof path === "string" ? ` ${path}` : "";
+    const inHome = home !== undefined && typeof path === "string" &&
+      (path === home || path.startsWith(`${home}/`) || path.startsWith(`${home}\\`));
+    const todo = inHome && fault.place
+      ? `fix it, or set LOOM_HOME (now ${home}) to another folder`
+      : `${fault.todo ?? "check the path"}${inHome ? ` (LOOM_HOME is ${home})` : ""}`;
+    return `cannot ${verb}${where}: ${fault.what} [${code}]; ${todo}`;
+  }
+  return undefined;
+}
+
 /** Message of any thrown value, for row errors and logs. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
