@@ -67,7 +67,11 @@ export class ResponseCache {
     await this.storage.set(this.#path(key), JSON.stringify({ text, finishReason, usage, model }));
   }
 
-  /** Removes every cached answer; returns how many. */
+  /**
+   * Removes every cached answer; returns how many. Safe while a run writes to the cache: an
+   * answer stored after the clear began may stay (it is a fresh one), and the run's write never
+   * fails because of the clear.
+   */
   clear(): Promise<number> {
     return this.storage.clear(CACHE_PREFIX);
   }

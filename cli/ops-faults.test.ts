@@ -1,0 +1,81 @@
+/**
+ * Operational faults through the real CLI: a cache cleared while a run writes to it, and a
+ * LOOM_HOME that cannot be written. Each ends with a clear one-line message (or succeeds), never
+ * a stack trace.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { type CliResult, runCli, spawnCli } from "../core/test-support/run-cli.ts";
+import { tempDir } from "../core/test-support/temp.ts";
+
+/** No stack trace, no "unexpected error": every line Loom printed on stderr is a message. */
+function assertNoStack(result: CliResult, what: string): void {
+  assert.doesNotMatch(result.stderr, /unexpected error|\n\s+at |Error: /, `${what} printed a stack trace:\n${result.stderr}`);
+}
+
+describe("cache clear during a run", () => {
+  it("neither the run nor the clears crash; the run answers every row", async () => {
+    const dir = tempDir("loom-clear-");
+    const home = join(dir, "home");
+    const rows = 1500;
+    writeFileSync(join(dir, "d.csv"), `id,prompt\n${Array.from({ length: rows }, (_, i) => `${i},prompt number ${i}`).join("\n")}\n`);
+    const env = { LOOM_HOME: home };
+    const run = spawnCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-w", "16", "-o", "out.csv", "-q"], { cwd: dir, env });
+    let finished = false;
+    const runResult = run.done.finally(() => (finished = true));
+    // Clears back to back while the run writes entries, starting once the cache exists.
+    const clears: CliResult[] = [];
+    while (!finished) {
+      if (!existsSync(join(home, "cache"))) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      clears.push(await runCli(["cache", "clear", "--yes"], { env }));
+    }
+    const result = await runResult;
+    assertNoStack(result, "the run");
+    assert.equal(result.code, 0, result.stderr);
+    const out = readFileSync(join(dir, "out.csv"), "utf8").trim().split("\n");
+    assert.equal(out.length, rows + 1, "every row is in the output");
+    assert.ok(clears.length > 0, "at least one clear ran during the run");
+    for (const clear of clears) {
+      assertNoStack(clear, "cache clear");
+      if (clear.code === 0) assert.match(clear.stdout, /^removed \d+ cached answer\(s\) from /);
+      else assert.match(clear.stderr, /^loom: .*could not remove/, clear.stderr);
+    }
+  });
+});
+
+describe("a LOOM_HOME that cannot be written", () => {
+  // chmod does not stop root, so the home is a path under a regular file: every write is ENOTDIR.
+  function setup() {
+    const dir = tempDir("loom-home-");
+    writeFileSync(join(dir, "file"), "not a folder\n");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
+    return { dir, home: join(dir, "file", "home") };
+  }
+
+  for (const args of [["list"], ["fetch"], ["cache", "clear", "--yes"], ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--batch", "-o", "o.csv"]]) {
+    it(`loom ${args.join(" ")}: one line naming the path and LOOM_HOME, exit code 1`, async () => {
+      const { dir, home } = setup();
+      const result = await runCli(args, { cwd: dir, env: { LOOM_HOME: home } });
+      assertNoStack(result, args.join(" "));
+      assert.equal(result.code, 1, result.stderr);
+      const last = result.stderr.trim().split("\n").at(-1)!;
+      assert.match(last, /^loom: cannot [a-z ]+ \S*\/file\/home\S*: a part of the path is a file, not a folder \[ENOTDIR\]; /);
+      assert.ok(last.includes(`set LOOM_HOME (now ${home}) to another folder`), last);
+      assert.ok(!existsSync(join(dir, "o.csv")), "nothing was written");
+    });
+  }
+
+  it("a sync run still answers every row; the cache is only a warning", async () => {
+    const { dir, home } = setup();
+    const result = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-o", "o.csv"], { cwd: dir, env: { LOOM_HOME: home } });
+    assertNoStack(result, "the sync run");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /warning: cannot write the cache/);
+    assert.equal(readFileSync(join(dir, "o.csv"), "utf8").trim().split("\n").length, 3);
+  });
+});
