@@ -4,9 +4,12 @@
  * a stack trace.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { describe, it } from "node:test";
+import { cliCommand } from "../core/runtime.ts";
 import { type CliResult, runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 
@@ -77,5 +80,27 @@ describe("a LOOM_HOME that cannot be written", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /warning: cannot write the cache/);
     assert.equal(readFileSync(join(dir, "o.csv"), "utf8").trim().split("\n").length, 3);
+  });
+});
+
+describe("a standard output that cannot be written", () => {
+  // /dev/full answers every write with ENOSPC, as a full disk does to `loom … --json > events.jsonl`.
+  it("ends with one line and exit code 1", { skip: !existsSync("/dev/full") }, async () => {
+    const dir = tempDir("loom-full-");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
+    const full = openSync("/dev/full", "w");
+    const { command, args } = cliCommand();
+    const child = spawn(command, [...args, "run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json", "-o", "o.csv"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, LOOM_HOME: join(dir, "home"), NO_COLOR: "1" },
+      stdio: ["ignore", full, "pipe"],
+    });
+    closeSync(full);
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assertNoStack({ code, signal: null, stdout: "", stderr }, "the run");
+    assert.equal(code, 1, stderr);
+    assert.match(stderr.trim().split("\n").at(-1)!, /^loom: .*the disk is full \[ENOSPC\]; free some space and run the command again$/);
   });
 });

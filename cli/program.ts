@@ -51,9 +51,12 @@ function apiKeyIn(argv: readonly string[]): string | undefined {
 
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // A closed stdout (`loom … --json | head`) is not an error worth a stack trace.
+  // A closed stdout (`loom … --json | head`) is not an error worth a stack trace; one that cannot
+  // be written (a full disk) ends the command with one line, since its output would be lost.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
+    if (error.code === "EPIPE") return;
+    process.stderr.write(`loom: standard output: ${systemFaultMessage(error, loomHome(process.env)) ?? error.message}\n`);
+    process.exit(EXIT.failed);
   });
   const program = createProgram();
   if (argv.length === 0) {

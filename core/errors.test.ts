@@ -35,7 +35,7 @@ describe("errors", () => {
     );
     // A sibling folder whose name starts like LOOM_HOME is not under it.
     assert.doesNotMatch(systemFaultMessage(fault("EACCES", "open", "/home/u/.loom2/x"), "/home/u/.loom")!, /LOOM_HOME/);
-    assert.match(systemFaultMessage(fault("EMFILE"))!, /^cannot use: too many open files \[EMFILE\]; raise the limit \(ulimit -n\)/);
+    assert.match(systemFaultMessage(fault("EMFILE"))!, /^too many open files \[EMFILE\]; raise the limit \(ulimit -n\)/);
     // Found in the cause chain; an error that is not the system's is left to the caller.
     assert.match(systemFaultMessage(new Error("wrapped", { cause: fault("EACCES", "rename", "/x") }))!, /^cannot rename \/x: permission denied \[EACCES\]/);
     assert.equal(systemFaultMessage(new TypeError("x is undefined")), undefined);

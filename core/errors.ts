@@ -173,12 +173,13 @@ export function systemFaultMessage(error: unknown, home?: string): string | unde
     if (!fault) continue;
     const verb = typeof syscall === "string" ? SYSTEM_CALLS[syscall] ?? syscall : "use";
     const where = typeof path === "string" ? ` ${path}` : "";
+    const failed = syscall === undefined && path === undefined ? "" : `cannot ${verb}${where}: `;
     const inHome = home !== undefined && typeof path === "string" &&
       (path === home || path.startsWith(`${home}/`) || path.startsWith(`${home}\\`));
     const todo = inHome && fault.place
       ? `fix it, or set LOOM_HOME (now ${home}) to another folder`
       : `${fault.todo ?? "check the path"}${inHome ? ` (LOOM_HOME is ${home})` : ""}`;
-    return `cannot ${verb}${where}: ${fault.what} [${code}]; ${todo}`;
+    return `${failed}${fault.what} [${code}]; ${todo}`;
   }
   return undefined;
 }
