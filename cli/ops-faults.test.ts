@@ -4,12 +4,13 @@
  * a stack trace.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
 import { cliCommand } from "../core/runtime.ts";
+import { filesUnder } from "../core/test-support/files.ts";
 import { type CliResult, runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 
@@ -47,6 +48,33 @@ describe("cache clear during a run", () => {
       assertNoStack(clear, "cache clear");
       if (clear.code === 0) assert.match(clear.stdout, /^removed \d+ cached answer\(s\) from /);
       else assert.match(clear.stderr, /^loom: .*could not remove/, clear.stderr);
+    }
+  });
+});
+
+describe("cache clear that cannot remove everything", () => {
+  it("removes the rest, then says what it could not remove and why, exit code 1", async (t) => {
+    const dir = tempDir("loom-stuck-");
+    const home = join(dir, "home");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n3,c\n");
+    const run = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-o", "o.csv"], { cwd: dir, env: { LOOM_HOME: home } });
+    assert.equal(run.code, 0, run.stderr);
+    const entries = filesUnder(join(home, "cache"));
+    assert.equal(entries.length, 3);
+    // An immutable file cannot be removed, even by root.
+    if (spawnSync("chattr", ["+i", entries[0]]).status !== 0) return t.skip("chattr +i is not available here");
+    try {
+      const clear = await runCli(["cache", "clear", "--yes"], { env: { LOOM_HOME: home } });
+      assertNoStack(clear, "cache clear");
+      assert.equal(clear.code, 1);
+      assert.equal(
+        clear.stderr,
+        `loom: removed 2 entries under ${join(home, "cache")}, but could not remove 1 file or folder: cannot remove ${entries[0]}: ` +
+          "operation not permitted [EPERM]; check the permissions or choose another place\n",
+      );
+      assert.deepEqual(filesUnder(join(home, "cache")), [entries[0]]);
+    } finally {
+      spawnSync("chattr", ["-i", entries[0]]);
     }
   });
 });

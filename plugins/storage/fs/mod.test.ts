@@ -6,6 +6,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, describe, it } from "node:test";
 import { storageConformance } from "../../../core/testing/storage-conformance.ts";
+import { LoomError } from "../../../core/errors.ts";
 import { createFsStorage, STALE_TEMP_MS } from "./mod.ts";
 
 const root = mkdtempSync(join(tmpdir(), "loom-fs-"));
@@ -66,6 +67,31 @@ describe("fs storage", () => {
       assert.deepEqual(readdirSync(folder).sort(), [temps.oldLive, temps.youngDead].sort());
       for await (const key of s.keys("cache")) assert.fail(`a key is left: ${key}`);
     });
+  });
+
+  it("clear removes what it can and then says what it could not remove, and why", async (t) => {
+    const dir = join(root, "stuck");
+    const s = createFsStorage(dir);
+    await s.set("cache/v1/aa/aakey", "1");
+    await s.set("cache/v1/bb/bbkey", "2");
+    await s.set("cache/v1/cc/cckey", "3");
+    // An immutable file cannot be removed, even by root (chattr needs Linux and a filesystem that has it).
+    const stuck = join(dir, "cache", "v1", "bb", "bbkey");
+    if (spawnSync("chattr", ["+i", stuck]).status !== 0) return t.skip("chattr +i is not available here");
+    try {
+      await assert.rejects(s.clear("cache"), (error: Error) => {
+        assert.ok(LoomError.isInstance(error));
+        assert.equal(
+          error.message,
+          `removed 2 entries under ${join(dir, "cache")}, but could not remove 1 file or folder: ` +
+            `cannot remove ${stuck}: operation not permitted [EPERM]; check the permissions or choose another place`,
+        );
+        return true;
+      });
+      assert.deepEqual(readdirSync(join(dir, "cache", "v1")), ["bb"]);
+    } finally {
+      spawnSync("chattr", ["-i", stuck]);
+    }
   });
 });
 

@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { definePlugin } from "../../../core/plugin.ts";
 import { assertStorageKey, type StorageV1 } from "../../../core/spec/storage.ts";
-import { LoomUsageError } from "../../../core/errors.ts";
+import { errorMessage, LoomError, LoomUsageError, systemFaultMessage } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 
 /** Suffix of in-progress writes; never listed as keys. */
@@ -116,31 +116,34 @@ export function createFsStorage(dir: string): StorageV1 {
     }
   }
 
-  /** Removes every entry under a folder, file by file; returns how many keys were removed. */
-  async function removeTree(dirPath: string): Promise<number> {
+  /**
+   * Removes every entry under a folder, file by file, and counts the keys removed. What cannot
+   * be removed is collected in `failures` and the rest still goes.
+   */
+  async function removeTree(dirPath: string, failures: unknown[]): Promise<number> {
     let entries;
     try {
       entries = await readdir(dirPath, { withFileTypes: true });
     } catch (error) {
-      if (isNotFound(error)) return 0;
-      throw error;
+      if (!isNotFound(error)) failures.push(error);
+      return 0;
     }
     let removed = 0;
     for (const entry of entries) {
       const path = join(dirPath, entry.name);
-      if (entry.isDirectory()) {
-        removed += await removeTree(path);
-        await removeDirIfEmpty(path);
-      } else if (entry.name.endsWith(TMP_SUFFIX)) {
-        // A live writer's temporary file is left: it becomes an entry when renamed.
-        if (await isStaleTemp(dirPath, entry.name)) await rm(path, { force: true });
-      } else {
-        try {
+      try {
+        if (entry.isDirectory()) {
+          removed += await removeTree(path, failures);
+          await removeDirIfEmpty(path);
+        } else if (entry.name.endsWith(TMP_SUFFIX)) {
+          // A live writer's temporary file is left: it becomes an entry when renamed.
+          if (await isStaleTemp(dirPath, entry.name)) await rm(path, { force: true });
+        } else {
           await unlink(path);
           removed++;
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
         }
+      } catch (error) {
+        if (!isNotFound(error)) failures.push(error);
       }
     }
     return removed;
@@ -188,8 +191,24 @@ export function createFsStorage(dir: string): StorageV1 {
     },
     async clear(prefix) {
       const top = dirOf(prefix);
-      const removed = await removeTree(top);
-      if (top !== root) await removeDirIfEmpty(top);
+      // A folder that cannot be read at all is the plain fault, for the caller to report.
+      try {
+        await readdir(top);
+      } catch (error) {
+        if (isNotFound(error)) return 0;
+        throw error;
+      }
+      const failures: unknown[] = [];
+      const removed = await removeTree(top, failures);
+      if (top !== root) await removeDirIfEmpty(top).catch((error) => failures.push(error));
+      if (failures.length) {
+        const first = failures[0];
+        throw new LoomError(
+          `removed ${removed} entr${removed === 1 ? "y" : "ies"} under ${top}, but could not remove ${failures.length} ` +
+            `${failures.length === 1 ? "file or folder" : "files or folders"}: ${systemFaultMessage(first) ?? errorMessage(first)}`,
+          { cause: first },
+        );
+      }
       return removed;
     },
   };
