@@ -139,7 +139,11 @@ const SYSTEM_FAULTS: Readonly<Record<string, { what: string; todo?: string; plac
   ENOENT: { what: "no such file or folder" },
 };
 
-/** What the failed system call was doing, for messages (`cannot <verb> <path>`); Node and Deno names. */
+/**
+ * What the failed system call was doing, for messages (`cannot <verb> <path>`). Node documents
+ * `syscall` on its SystemError; unverified: Deno's node:fs names (`readdir` where Node says
+ * `scandir`) are as observed with the Deno in this tree, not from a published list.
+ */
 const SYSTEM_CALLS: Readonly<Record<string, string>> = {
   mkdir: "create the folder",
   scandir: "read the folder",
