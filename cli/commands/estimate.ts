@@ -138,6 +138,7 @@ export function registerEstimate(program: Command): void {
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
     .option("-w, --workers <n>", "counting calls at once (default 8)")
+    .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print progress and the result as JSON lines")
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
@@ -151,7 +152,7 @@ export function registerEstimate(program: Command): void {
       } catch (error) {
         progress.stop();
         if (!(error instanceof TokensUnavailableError)) throw error;
-        process.stderr.write(`${error.message}\n`);
+        process.stderr.write(`loom: ${error.message}\n`);
         process.exitCode = EXIT.usage;
         return;
       }
@@ -166,7 +167,7 @@ export function registerEstimate(program: Command): void {
 
   program
     .command("plan")
-    .description("show what a job would send and cost, without sending anything")
+    .description("show what a job would send and cost, without sending anything (no API key needed)")
     .argument("[job]", "YAML job file")
     .option("-f, --file <path>", "input dataset")
     .option("-p, --provider <name>", "provider")
@@ -177,7 +178,8 @@ export function registerEstimate(program: Command): void {
     .option("--batch", "plan a batch run")
     .option("--count-tokens", "count input tokens with the provider's counting endpoint (free) instead of estimating")
     .option("-w, --workers <n>", "counting calls at once with --count-tokens (default 8)")
-    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
+    .option("--api-key <key>", "API key (default: the provider's environment variable; needed only with --count-tokens)")
     .option("--json", "print the plan as one JSON object")
     .action((jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command) => runPlan(jobFile, { ...flags, cache: true }, command));
 }
