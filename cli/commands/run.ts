@@ -14,6 +14,7 @@ import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
+import { STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
 
 /** Registers `run` on the program. */
 export function registerRun(program: Command): void {
@@ -25,7 +26,7 @@ export function registerRun(program: Command): void {
     .option("-p, --provider <name>", "provider: echo, or a plugin's")
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
-    .option("-o, --output <path>", "output file (default: <name>_results_<provider>_<model>.<ext> beside the input)")
+    .option("-o, --output <path>", "output file, or - for standard output (default: <name>_results_<provider>_<model>.<ext> beside the input)")
     .option("--sync", "call the provider live, row by row")
     .option("--batch", "use the provider's batch API (the default mode)")
     .option("-w, --workers <n>", "concurrent requests in sync mode (default 8)")
@@ -52,14 +53,28 @@ export function registerRun(program: Command): void {
     )
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
       if (flags.dryRun) return runPlan(jobFile, flags, command);
-      const overrides = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
+      const toStdout = flags.output === STDOUT;
+      const overrides = overridesFrom(toStdout ? { ...flags, output: undefined } : flags, command.getOptionValueSource("cache") === "cli");
       if (!jobFile && !flags.file) {
         throw new LoomUsageError("give a job file (loom run JOB.yaml) or a dataset with --file; see loom run --help");
       }
-      const job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
+      let job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
+      let stdoutFile: StdoutOutput | undefined;
+      if (toStdout) {
+        if ((job.spec.mode ?? "batch") !== "sync") {
+          throw new LoomUsageError("-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE");
+        }
+        if (flags.json) throw new LoomUsageError("-o - and --json both write to standard output; give one");
+        stdoutFile = await stdoutOutput(job.spec.dataset.path);
+        job = { ...job, spec: { ...job.spec, output: { ...job.spec.output, path: stdoutFile.path } } };
+      }
       const interactive = isInteractive();
       const style: ProgressStyle = flags.json ? "json" : flags.quiet ? "none" : process.stderr.isTTY ? "bar" : "lines";
       const progress = createProgress(style);
+      // The temporary file is no concern of the user's: the plan line says "-".
+      const onEvent: typeof progress.onEvent = stdoutFile
+        ? (event) => progress.onEvent(event.type === "plan" ? { ...event, output: STDOUT } : event)
+        : progress.onEvent;
 
       const controller = new AbortController();
       let interrupts = 0;
@@ -83,7 +98,7 @@ export function registerRun(program: Command): void {
           resubmit: flags.resubmit,
           ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
           signal: controller.signal,
-          onEvent: progress.onEvent,
+          onEvent,
           confirmOverwrite: interactive ? (path) => askYesNo(`${displayPath(path)} exists. Overwrite it?`) : undefined,
         });
         const parts = [`${summary.ok} answered`, `${summary.cached} from cache`, `${summary.errors} failed`];
@@ -97,15 +112,17 @@ export function registerRun(program: Command): void {
           }
           return;
         }
+        if (stdoutFile) await stdoutFile.copy();
         if (!flags.json) {
-          process.stdout.write(
-            `wrote ${displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
-          );
+          const line = `wrote ${stdoutFile ? "standard output" : displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}`;
+          if (stdoutFile) process.stderr.write(`loom: ${line}\n`);
+          else process.stdout.write(`${line}\n`);
           if (summary.errors > 0) process.stderr.write(`loom: ${summary.errors} row(s) failed; their reasons are in the llm_error column\n`);
         }
         process.exitCode = exitCodeFor(summary);
       } finally {
         progress.stop();
+        await stdoutFile?.dispose();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }
