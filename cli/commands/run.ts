@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import type { Command } from "commander";
+import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
 import { LoomUsageError } from "../../core/errors.ts";
 import { loadJob } from "../../core/job/load.ts";
 import { exitCodeFor, runJob } from "../../core/run/job.ts";
@@ -16,6 +17,9 @@ import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
 import { STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
 
+/** The built-in providers' names, for the help. */
+const PROVIDERS = Object.keys(BUILTIN_PLUGINS.provider).sort();
+
 /** Registers `run` on the program. */
 export function registerRun(program: Command): void {
   program
@@ -23,7 +27,7 @@ export function registerRun(program: Command): void {
     .description("run a job file, or a job given by flags (flags override the job file)")
     .argument("[job]", "YAML job file")
     .option("-f, --file <path>", "input dataset (.json, .jsonl, .csv, optionally .gz)")
-    .option("-p, --provider <name>", "provider: echo, or a plugin's")
+    .option("-p, --provider <name>", `provider: ${PROVIDERS.join(", ")}, or one a plugin adds`)
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
     .option("-o, --output <path>", "output file, or - for standard output (default: <name>_results_<provider>_<model>.<ext> beside the input)")
@@ -49,7 +53,9 @@ export function registerRun(program: Command): void {
     .option("-q, --quiet", "print nothing but errors and the final summary")
     .addHelpText(
       "after",
-      "\nExamples:\n  loom jobs/hello.yaml\n  loom run -f data.csv -p echo -m test --sync -c text\n  loom run jobs/summaries.yaml --sync --workers 16 -o out.csv",
+      `\nProviders: ${PROVIDERS.join(", ")} (echo runs offline; plugins add more, see LOOM_PLUGINS)\n` +
+        "\nExamples:\n  loom jobs/hello.yaml\n  loom run -f data.csv -p echo -m test --sync -c text\n  loom run jobs/summaries.yaml --sync --workers 16 -o out.csv\n" +
+        "  loom run -f data.csv -p echo -m test --sync -o - | head   the output on standard output",
     )
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
       if (flags.dryRun) return runPlan(jobFile, flags, command);
