@@ -11,9 +11,17 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import process from "node:process";
 import { once } from "node:events";
+import { LoomUsageError } from "../core/errors.ts";
 
 /** The `--output` value that means standard output. */
 export const STDOUT = "-";
+
+/** Refuses `-o -` where it cannot work: a batch job is merged later, into a file. */
+export function checkStdoutMode(mode: "sync" | "batch" | undefined): void {
+  if ((mode ?? "batch") !== "sync") {
+    throw new LoomUsageError("-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE");
+  }
+}
 
 /** A private file standing in for standard output. */
 export interface StdoutOutput {

@@ -81,11 +81,21 @@ describe("-o - writes to standard output", () => {
     assert.deepEqual(readdirSync(t.dir).sort(), ["home", "in.csv"]);
   });
 
+  it("plan -o - shows the output as -, and makes no file", async () => {
+    const t = setup();
+    const result = await runCli(["plan", "-f", "in.csv", "-p", "echo", "-m", "m", "-c", "text", "--sync", "-o", "-"], t.opts);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^plan: 2 rows from in\.csv → - \(echo m, sync mode\)/m);
+    assert.deepEqual(readdirSync(t.dir).sort(), ["in.csv"]);
+  });
+
   it("batch mode refuses it (a batch is merged later, into a file)", async () => {
     const t = setup();
-    const result = await runCli(["run", "-f", "in.csv", "-p", "echo", "-m", "m", "-c", "text", "--batch", "-o", "-"], t.opts);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /^loom: -o - .*sync/m);
+    for (const args of [["run"], ["run", "--dry-run"], ["plan"]]) {
+      const result = await runCli([...args, "-f", "in.csv", "-p", "echo", "-m", "m", "-c", "text", "--batch", "-o", "-"], t.opts);
+      assert.equal(result.code, 2, args.join(" "));
+      assert.match(result.stderr, /^loom: -o - .*sync/m);
+    }
     assert.ok(!existsSync(join(t.dir, "-")));
   });
 });

@@ -14,6 +14,7 @@ import type { Plan } from "../../core/plan.ts";
 import { countJobTokens, type CountProgress, TokensUnavailableError } from "../../core/tokens.ts";
 import { formatDuration } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
+import { checkStdoutMode, STDOUT } from "../stdout-output.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -113,13 +114,16 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
 
 /** Runs `loom plan` / `--dry-run`. */
 export async function runPlan(jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command): Promise<void> {
-  const job = await jobFrom(jobFile, flags, command);
+  const toStdout = flags.output === STDOUT;
+  const job = await jobFrom(jobFile, toStdout ? { ...flags, output: undefined } : flags, command);
+  if (toStdout) checkStdoutMode(job.spec.mode);
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new LoomUsageError("--workers takes a whole number of at least 1");
   const progress = flags.countTokens ? countProgress(Boolean(flags.json)) : undefined;
   try {
-    const { plan, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });
+    const { plan: planned, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });
     progress?.stop();
+    const plan = toStdout ? { ...planned, output: STDOUT } : planned;
     if (flags.json) out(JSON.stringify({ type: "plan", input: plan.input, output: plan.output, ...estimate }));
     else printEstimate(plan, estimate);
   } finally {
@@ -173,7 +177,7 @@ export function registerEstimate(program: Command): void {
     .option("-p, --provider <name>", "provider")
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
-    .option("-o, --output <path>", "output file")
+    .option("-o, --output <path>", "output file, or - for standard output")
     .option("--sync", "plan a sync run")
     .option("--batch", "plan a batch run")
     .option("--count-tokens", "count input tokens with the provider's counting endpoint (free) instead of estimating")

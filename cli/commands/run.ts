@@ -15,7 +15,7 @@ import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
-import { STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
+import { checkStdoutMode, STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
 
 /** The built-in providers' names, for the help. */
 const PROVIDERS = Object.keys(BUILTIN_PLUGINS.provider).sort();
@@ -67,9 +67,7 @@ export function registerRun(program: Command): void {
       let job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
       let stdoutFile: StdoutOutput | undefined;
       if (toStdout) {
-        if ((job.spec.mode ?? "batch") !== "sync") {
-          throw new LoomUsageError("-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE");
-        }
+        checkStdoutMode(job.spec.mode);
         if (flags.json) throw new LoomUsageError("-o - and --json both write to standard output; give one");
         stdoutFile = await stdoutOutput(job.spec.dataset.path);
         job = { ...job, spec: { ...job.spec, output: { ...job.spec.output, path: stdoutFile.path } } };
