@@ -100,6 +100,8 @@ async function fetchIds(flags: FetchFlags): Promise<string[]> {
     return flags.id;
   }
   if (flags.all !== false) return [];
+  // The seed's flag, whose meaning is not on record here: "not every pending job" is taken as
+  // the one submitted last, the job a user who just ran `loom JOB.yaml` means.
   const { records } = await listJobs({});
   // Records are listed oldest first.
   const latest = records.filter((r) => r.status !== "merged").at(-1);
