@@ -35,7 +35,7 @@ describe("loom tokens and loom plan", () => {
     const t = setup();
     const result = await runCli(["tokens", "-f", "in.csv", "-p", "openrouter", "-m", "a/b", "-c", "text", "--api-key", "sk-or-x"], t.opts);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^Token counting not available: /m);
+    assert.match(result.stderr, /^loom: Token counting not available: /m);
   });
 
   it("plan and run --dry-run show the estimate and send nothing", async () => {

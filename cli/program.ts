@@ -13,6 +13,7 @@ import { registerBatch } from "./commands/batch.ts";
 import { registerCache } from "./commands/cache.ts";
 import { registerEstimate } from "./commands/estimate.ts";
 import { registerRun } from "./commands/run.ts";
+import { refuseUnknownCommand } from "./unknown-command.ts";
 
 /** Builds the `loom` program. */
 export function createProgram(): Command {
@@ -20,6 +21,9 @@ export function createProgram(): Command {
     .description("Run datasets of prompts through LLM providers and merge the answers back into the rows.")
     .version(VERSION, "-V, --version")
     .showSuggestionAfterError()
+    // Commander's own complaints (unknown option, missing argument) start with "loom:" like Loom's,
+    // on one line with the suggestion. Set before the commands are added: they inherit it.
+    .configureOutput({ outputError: (text, write) => write(`loom: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")}\n`) })
     .exitOverride()
     .addHelpText(
       "after",
@@ -30,12 +34,21 @@ export function createProgram(): Command {
         "  loom plan jobs/summaries.yaml             what a job would send and cost\n" +
         "  loom tokens -f data.csv -p anthropic -m claude-sonnet-4-5   count input tokens\n" +
         "  loom cache clear --yes                    empty the response cache\n\n" +
-        "State lives in LOOM_HOME (default ~/.loom). Exit codes: 0 ok, 1 run failed, 2 usage error.",
+        "State lives in LOOM_HOME (default ~/.loom).\n\n" +
+        "Exit codes:\n" +
+        `  ${EXIT.ok}    done (a run where some rows failed too: their reasons are in llm_error)\n` +
+        `  ${EXIT.failed}    failed: every row failed, or a provider, network or file error stopped the work\n` +
+        `  ${EXIT.usage}    usage: a bad flag, job file or dataset, a missing key, or something the provider cannot do\n` +
+        `  ${EXIT.interrupted}  interrupted (Ctrl-C); finished answers are kept`,
     );
   registerRun(program);
   registerBatch(program);
   registerEstimate(program);
   registerCache(program);
+  // `run` is the default command: a first word that is no command and no file is a typo, not a job.
+  program.hook("preSubcommand", (_, command) => {
+    if (command.name() === "run" && program.args[0] !== "run") refuseUnknownCommand(program.args[0], program.commands.map((c) => c.name()));
+  });
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();

@@ -155,7 +155,8 @@ export function enforceCap(estimate: JobEstimate): void {
 
 /** Plans and estimates a job without running it (`loom plan`, `--dry-run`). */
 export function planJobCost(job: LoadedJob, options: RunOptions & EstimateOptions = {}): Promise<{ plan: Plan; estimate: JobEstimate }> {
-  return withOpenedJob(job, options, async (opened) => {
+  // A plan sends nothing unless it counts tokens: only then does it need the key.
+  return withOpenedJob(job, { ...options, keyOptional: !options.count }, async (opened) => {
     const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
     const estimate = await estimateJob(opened, plan, options);
     return { plan, estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate };

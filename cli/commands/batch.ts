@@ -58,21 +58,54 @@ interface CommonFlags {
   json?: boolean;
 }
 
-function optionsOf(
-  flags: CommonFlags & { force?: boolean; keep?: boolean; wait?: boolean; poll?: string },
-  onEvent?: JobCommandOptions["onEvent"],
-): JobCommandOptions {
+/** Flags of `loom fetch`. */
+interface FetchFlags extends CommonFlags {
+  id?: string[];
+  /** `--all` (every pending job, the default), `--no-all` (only the most recent one). */
+  all?: boolean;
+  keep?: boolean;
+  /** Overwrite an existing output without asking. */
+  force?: boolean;
+  /** Merge although the input changed since submission. */
+  inputChanged?: boolean;
+  wait?: boolean;
+  poll?: string;
+}
+
+/**
+ * The core's options for a batch command. `overwrite` is the name agreed with the core's fetch
+ * for "overwrite the output without asking" (issue 11 item 6); it is passed as a wider type so
+ * that this compiles before the core declares it.
+ */
+function optionsOf(flags: FetchFlags, onEvent?: JobCommandOptions["onEvent"]): JobCommandOptions {
   const poll = flags.poll === undefined ? undefined : Number(flags.poll);
   if (poll !== undefined && !(poll > 0)) throw new LoomError("--poll takes a number of seconds greater than 0", { exitCode: EXIT.usage });
-  return {
+  const options: JobCommandOptions & { overwrite?: boolean } = {
     apiKey: flags.apiKey,
     force: flags.force,
-    mergeAnyway: flags.force,
+    overwrite: flags.force,
+    mergeAnyway: flags.inputChanged,
     keep: flags.keep,
     wait: flags.wait,
     ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
     ...(onEvent ? { onEvent } : {}),
   };
+  return options;
+}
+
+/** The job ids a fetch works on: those named, every pending job (`--all`), or the latest (`--no-all`). */
+async function fetchIds(flags: FetchFlags): Promise<string[]> {
+  if (flags.id?.length) {
+    if (flags.all !== undefined) throw new LoomError("give --id or --all/--no-all, not both", { exitCode: EXIT.usage });
+    return flags.id;
+  }
+  if (flags.all !== false) return [];
+  // The seed's flag, whose meaning is not on record here: "not every pending job" is taken as
+  // the one submitted last, the job a user who just ran `loom JOB.yaml` means.
+  const { records } = await listJobs({});
+  // Records are listed oldest first.
+  const latest = records.filter((r) => r.status !== "merged").at(-1);
+  return latest ? [latest.id] : [];
 }
 
 /** Registers the batch commands on the program. */
@@ -80,18 +113,27 @@ export function registerBatch(program: Command): void {
   program
     .command("fetch")
     .description("check pending batch jobs; merge every job whose batches have all ended")
-    .option("--id <id...>", "a job id (or a provider batch id); default every pending job")
-    .option("--keep", "keep the job's record after merging (it is removed once every row has an answer)")
-    .option("--force", "merge even though the input changed since submission")
+    .option("-i, --id <id...>", "a job id (or a unique prefix, or a provider batch id); default every pending job")
+    .option("-a, --all", "every pending job (the default without --id)")
+    .option("--no-all", "only the most recently submitted pending job")
+    .option("-k, --keep", "keep the job's record after merging (it is removed once every row has an answer)")
+    .option("--force", "overwrite an existing output file without asking")
+    .option("--input-changed", "merge even though the input changed since submission (rows are matched by position)")
     .option("--wait", "poll until the batches have ended, then merge")
     .option("--poll <seconds>", "seconds between polls with --wait (default 30)")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print the outcome of each job as a JSON line")
-    .action(async (flags: CommonFlags & { id?: string[]; keep?: boolean; force?: boolean; wait?: boolean; poll?: string }) => {
+    .addHelpText("after", "\nExamples:\n  loom fetch                     every pending job\n  loom fetch -i JOB_ID -k --wait  one job: wait for it, merge, keep its record\n  loom fetch --no-all            the job submitted last")
+    .action(async (flags: FetchFlags) => {
+      const ids = await fetchIds(flags);
+      if (flags.all === false && !ids.length) {
+        if (!flags.json) out("no pending batch jobs (see loom list)");
+        return;
+      }
       const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
       let results;
       try {
-        results = await fetchJobs(flags.id ?? [], optionsOf(flags, progress.onEvent));
+        results = await fetchJobs(ids, optionsOf(flags, progress.onEvent));
       } finally {
         progress.stop();
       }

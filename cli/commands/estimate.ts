@@ -14,6 +14,7 @@ import type { Plan } from "../../core/plan.ts";
 import { countJobTokens, type CountProgress, TokensUnavailableError } from "../../core/tokens.ts";
 import { formatDuration } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
+import { checkStdoutMode, STDOUT } from "../stdout-output.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -113,13 +114,16 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
 
 /** Runs `loom plan` / `--dry-run`. */
 export async function runPlan(jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command): Promise<void> {
-  const job = await jobFrom(jobFile, flags, command);
+  const toStdout = flags.output === STDOUT;
+  const job = await jobFrom(jobFile, toStdout ? { ...flags, output: undefined } : flags, command);
+  if (toStdout) checkStdoutMode(job.spec.mode);
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new LoomUsageError("--workers takes a whole number of at least 1");
   const progress = flags.countTokens ? countProgress(Boolean(flags.json)) : undefined;
   try {
-    const { plan, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });
+    const { plan: planned, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });
     progress?.stop();
+    const plan = toStdout ? { ...planned, output: STDOUT } : planned;
     if (flags.json) out(JSON.stringify({ type: "plan", input: plan.input, output: plan.output, ...estimate }));
     else printEstimate(plan, estimate);
   } finally {
@@ -138,6 +142,7 @@ export function registerEstimate(program: Command): void {
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
     .option("-w, --workers <n>", "counting calls at once (default 8)")
+    .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print progress and the result as JSON lines")
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
@@ -151,7 +156,7 @@ export function registerEstimate(program: Command): void {
       } catch (error) {
         progress.stop();
         if (!(error instanceof TokensUnavailableError)) throw error;
-        process.stderr.write(`${error.message}\n`);
+        process.stderr.write(`loom: ${error.message}\n`);
         process.exitCode = EXIT.usage;
         return;
       }
@@ -166,18 +171,19 @@ export function registerEstimate(program: Command): void {
 
   program
     .command("plan")
-    .description("show what a job would send and cost, without sending anything")
+    .description("show what a job would send and cost, without sending anything (no API key needed)")
     .argument("[job]", "YAML job file")
     .option("-f, --file <path>", "input dataset")
     .option("-p, --provider <name>", "provider")
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
-    .option("-o, --output <path>", "output file")
+    .option("-o, --output <path>", "output file, or - for standard output")
     .option("--sync", "plan a sync run")
     .option("--batch", "plan a batch run")
     .option("--count-tokens", "count input tokens with the provider's counting endpoint (free) instead of estimating")
     .option("-w, --workers <n>", "counting calls at once with --count-tokens (default 8)")
-    .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
+    .option("--api-key <key>", "API key (default: the provider's environment variable; needed only with --count-tokens)")
     .option("--json", "print the plan as one JSON object")
     .action((jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command) => runPlan(jobFile, { ...flags, cache: true }, command));
 }

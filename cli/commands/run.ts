@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import type { Command } from "commander";
+import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
 import { LoomUsageError } from "../../core/errors.ts";
 import { loadJob } from "../../core/job/load.ts";
 import { exitCodeFor, runJob } from "../../core/run/job.ts";
@@ -14,6 +15,10 @@ import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
+import { checkStdoutMode, STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
+
+/** The built-in providers' names, for the help. */
+const PROVIDERS = Object.keys(BUILTIN_PLUGINS.provider).sort();
 
 /** Registers `run` on the program. */
 export function registerRun(program: Command): void {
@@ -22,10 +27,10 @@ export function registerRun(program: Command): void {
     .description("run a job file, or a job given by flags (flags override the job file)")
     .argument("[job]", "YAML job file")
     .option("-f, --file <path>", "input dataset (.json, .jsonl, .csv, optionally .gz)")
-    .option("-p, --provider <name>", "provider: echo, or a plugin's")
+    .option("-p, --provider <name>", `provider: ${PROVIDERS.join(", ")}, or one a plugin adds`)
     .option("-m, --model <id>", "model id")
     .option("-c, --col <column>", "column holding the prompt (default: prompt)")
-    .option("-o, --output <path>", "output file (default: <name>_results_<provider>_<model>.<ext> beside the input)")
+    .option("-o, --output <path>", "output file, or - for standard output (default: <name>_results_<provider>_<model>.<ext> beside the input)")
     .option("--sync", "call the provider live, row by row")
     .option("--batch", "use the provider's batch API (the default mode)")
     .option("-w, --workers <n>", "concurrent requests in sync mode (default 8)")
@@ -48,18 +53,32 @@ export function registerRun(program: Command): void {
     .option("-q, --quiet", "print nothing but errors and the final summary")
     .addHelpText(
       "after",
-      "\nExamples:\n  loom jobs/hello.yaml\n  loom run -f data.csv -p echo -m test --sync -c text\n  loom run jobs/summaries.yaml --sync --workers 16 -o out.csv",
+      `\nProviders: ${PROVIDERS.join(", ")} (echo runs offline; plugins add more, see LOOM_PLUGINS)\n` +
+        "\nExamples:\n  loom jobs/hello.yaml\n  loom run -f data.csv -p echo -m test --sync -c text\n  loom run jobs/summaries.yaml --sync --workers 16 -o out.csv\n" +
+        "  loom run -f data.csv -p echo -m test --sync -o - | head   the output on standard output",
     )
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
       if (flags.dryRun) return runPlan(jobFile, flags, command);
-      const overrides = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
+      const toStdout = flags.output === STDOUT;
+      const overrides = overridesFrom(toStdout ? { ...flags, output: undefined } : flags, command.getOptionValueSource("cache") === "cli");
       if (!jobFile && !flags.file) {
         throw new LoomUsageError("give a job file (loom run JOB.yaml) or a dataset with --file; see loom run --help");
       }
-      const job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
+      let job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
+      let stdoutFile: StdoutOutput | undefined;
+      if (toStdout) {
+        checkStdoutMode(job.spec.mode);
+        if (flags.json) throw new LoomUsageError("-o - and --json both write to standard output; give one");
+        stdoutFile = await stdoutOutput(job.spec.dataset.path);
+        job = { ...job, spec: { ...job.spec, output: { ...job.spec.output, path: stdoutFile.path } } };
+      }
       const interactive = isInteractive();
       const style: ProgressStyle = flags.json ? "json" : flags.quiet ? "none" : process.stderr.isTTY ? "bar" : "lines";
       const progress = createProgress(style);
+      // The temporary file is no concern of the user's: the plan line says "-".
+      const onEvent: typeof progress.onEvent = stdoutFile
+        ? (event) => progress.onEvent(event.type === "plan" ? { ...event, output: STDOUT } : event)
+        : progress.onEvent;
 
       const controller = new AbortController();
       let interrupts = 0;
@@ -83,7 +102,7 @@ export function registerRun(program: Command): void {
           resubmit: flags.resubmit,
           ...(poll === undefined ? {} : { pollMs: poll * 1000 }),
           signal: controller.signal,
-          onEvent: progress.onEvent,
+          onEvent,
           confirmOverwrite: interactive ? (path) => askYesNo(`${displayPath(path)} exists. Overwrite it?`) : undefined,
         });
         const parts = [`${summary.ok} answered`, `${summary.cached} from cache`, `${summary.errors} failed`];
@@ -97,15 +116,17 @@ export function registerRun(program: Command): void {
           }
           return;
         }
+        if (stdoutFile) await stdoutFile.copy();
         if (!flags.json) {
-          process.stdout.write(
-            `wrote ${displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}\n`,
-          );
+          const line = `wrote ${stdoutFile ? "standard output" : displayPath(summary.output!)}: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${formatDuration(summary.elapsedMs / 1000)}`;
+          if (stdoutFile) process.stderr.write(`loom: ${line}\n`);
+          else process.stdout.write(`${line}\n`);
           if (summary.errors > 0) process.stderr.write(`loom: ${summary.errors} row(s) failed; their reasons are in the llm_error column\n`);
         }
         process.exitCode = exitCodeFor(summary);
       } finally {
         progress.stop();
+        await stdoutFile?.dispose();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }

@@ -215,7 +215,7 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
   if (now.sha256 !== record.input.sha256 && !options.force) {
     throw new LoomUsageError(
       `${plan.input} changed since job ${record.id} was submitted (rows are matched by position, so answers could land on the wrong rows); ` +
-        "restore it, or pass --force to merge anyway",
+        "restore it, or pass --input-changed to merge anyway",
     );
   }
   const saved = savedOutcomes(ctx.store, record);

@@ -91,7 +91,7 @@ describe("batch jobs (echo)", () => {
     const t = setup();
     const { job } = await t.submit();
     appendFileSync(join(t.dir, "in.csv"), "8,hotel\n");
-    await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => e instanceof LoomUsageError && /changed since job .* was submitted.*--force/.test(e.message));
+    await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => e instanceof LoomUsageError && /changed since job .* was submitted.*--input-changed/.test(e.message));
     assert.equal(existsSync(join(t.dir, "out.csv")), false);
     const [forced] = await fetchJobs([job!.id], { ...t.opts, mergeAnyway: true });
     assert.ok(!("error" in forced) && forced.summary?.rows === 8);

@@ -38,6 +38,11 @@ export interface RunOptions {
   readonly retry?: RetryPolicy;
   /** Run even though the estimated cost exceeds the job's spend cap (`cost.max_usd`). */
   readonly overCap?: boolean;
+  /**
+   * The work sends nothing to the provider (`loom plan`, `--dry-run`): a missing API key is no
+   * error. A key that is found is still handed to the provider.
+   */
+  readonly keyOptional?: boolean;
 }
 
 /** A job ready for work. */
@@ -81,7 +86,7 @@ async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptio
 }
 
 /** Creates the job's provider; a problem is reported at the job key it comes from. */
-async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey: string | undefined, cwd: string) {
+async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey: string | undefined, cwd: string, keyOptional = false) {
   const { provider, provider_options } = job.spec;
   const at = (path: string[], error: unknown): never => {
     // Plugin-contract errors are the plugin's fault, not the job's: they pass through as they are.
@@ -93,7 +98,7 @@ async function createProvider(job: LoadedJob, registry: Registry, context: Plugi
   if (definition.apiKey) {
     // Resolved here, before any work, so a missing key stops the run with a clear message.
     const lookup = { flag: apiKey, envVars: definition.apiKey.envVars(options), env: context.env, cwd };
-    const required = definition.apiKey.required?.(options) ?? true;
+    const required = !keyOptional && (definition.apiKey.required?.(options) ?? true);
     const found = required ? requireApiKey(provider, lookup) : resolveApiKey(lookup);
     if (found) options.apiKey = found.key;
   } else if (apiKey !== undefined) options.apiKey = apiKey;
@@ -120,6 +125,7 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
     context,
     options.apiKey,
     options.cwd ?? process.cwd(),
+    options.keyOptional,
   );
   // A parameter the provider refuses would fail every row: say so before any work.
   const paramsContext = { model: spec.model, structured: answerSchema !== undefined, ...(answerSchema ? { schema: answerSchema.schema } : {}) };

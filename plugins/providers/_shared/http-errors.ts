@@ -6,6 +6,7 @@
  * @module
  */
 import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
+import { withConnectionTarget } from "./connection-target.ts";
 
 /** One failed HTTP call, as an SDK reports it. */
 export interface HttpFailure {
@@ -59,5 +60,5 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
 
 /** A connection that failed or timed out before any answer: worth retrying. */
 export function connectionFailure(provider: string, error: unknown): LoomProviderError {
-  return new LoomProviderError(`${provider}: ${errorMessage(error)}`, { retryable: true, cause: error });
+  return new LoomProviderError(withConnectionTarget(`${provider}: ${errorMessage(error)}`, error), { retryable: true, cause: error });
 }
