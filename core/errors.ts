@@ -109,6 +109,29 @@ export class LoomProviderError extends LoomError {
   }
 }
 
+const INCOMPLETE = Symbol.for("loom.incomplete-results");
+
+/**
+ * A batch's results were read, but not all of them: lines that are not a result, responses with
+ * no request to match, results the provider no longer keeps. A provider's `BatchApi.results`
+ * yields every outcome it could read and then throws this; the core keeps those outcomes and
+ * gives the other rows this message. Any other error from `results` fails the fetch (the shard is
+ * read again next time): a bug or an outage never turns answers that exist into a partial merge.
+ */
+export class LoomIncompleteResultsError extends LoomError {
+  readonly [INCOMPLETE] = true;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LoomIncompleteResultsError";
+  }
+
+  /** True for this error, including one from another copy of Loom (a bundling plugin's). */
+  static override isInstance(error: unknown): error is LoomIncompleteResultsError {
+    return typeof error === "object" && error !== null && INCOMPLETE in error;
+  }
+}
+
 /** The run was interrupted (Ctrl-C); what finished is kept and a rerun resumes. */
 export class LoomInterruptedError extends LoomError {
   constructor(message: string) {

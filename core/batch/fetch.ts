@@ -6,7 +6,7 @@
  * @module
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
-import { errorMessage, LoomError, LoomProviderError, LoomUsageError } from "../errors.ts";
+import { errorMessage, LoomError, LoomIncompleteResultsError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { writeFileAtomic } from "../output.ts";
@@ -106,12 +106,27 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
           }
         }
       } catch (error) {
-        // A download that broke off is tried again whole; unreadable results are kept as far as they go.
-        if (ctx.signal?.aborted || error instanceof LoomProviderError || (error as { retryable?: unknown }).retryable !== undefined) throw error;
+        // Results the provider says are incomplete are kept as far as they go; anything else
+        // (a download that broke off, a plugin's bug) saves nothing (a retryable one is tried again).
+        if (ctx.signal?.aborted || !LoomIncompleteResultsError.isInstance(error)) throw error;
         unreadable = (ctx.redact ?? String)(errorMessage(error));
       }
     };
-    await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
+    try {
+      await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
+    } catch (error) {
+      if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      // Answers may exist: never merge around them. The next fetch checks the shard and reads it again.
+      const why = (ctx.redact ?? String)(errorMessage(error));
+      shard.state = "unknown";
+      shard.message = `its results could not be read (${why}); the next fetch reads them again`;
+      await ctx.store.save(record);
+      throw new LoomError(
+        `job ${record.id}: the results of batch ${shard.index + 1} could not be read: ${why}. ` +
+          `Nothing was merged and the job is intact: \`loom fetch --id ${record.id}\` tries again`,
+        { cause: error },
+      );
+    }
     failpoint("fetch:saved");
     shard.fetched = { ok, errors, at: new Date().toISOString() };
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;

@@ -152,6 +152,12 @@ export interface BatchApi {
    * requests the batch expired or cancelled before running. A request missing from the results
    * never ran; the core reports it as such. `customIds` are the batch's ids in submission order,
    * for providers whose results may come back without them (Gemini's inline results).
+   *
+   * Errors say what the core does with the shard: `LoomIncompleteResultsError` (thrown after
+   * every readable outcome was yielded) means the results themselves are incomplete, and the
+   * core merges what was read, giving the other rows the error's message; a retryable
+   * `LoomProviderError` downloads again; any other error fails the fetch and leaves the shard to
+   * be read again by the next one (a plugin bug never turns into a partial merge).
    */
   results(handle: BatchHandle, customIds: readonly string[], options?: CallOptions): AsyncIterable<BatchOutcome>;
   /** Asks the provider to cancel; resolves once the request is accepted (not once cancelled). */

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { LoomError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type { BatchApi, BatchItem, BatchOutcome, GenerateRequest } from "../../../core/spec/provider.ts";
 import { ManualClock } from "../../../scripts/emulator/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
@@ -246,7 +246,7 @@ describe("anthropic batch API: by the emulator's clock", () => {
     assert.match((await batch.status(handle)).message ?? "", /archived at .* no longer available/);
     const { error } = await collect(batch.results(handle, ["r1", "r2", "r3"]));
     // Neither retryable nor fatal: gone for good, but the job's other batches can still be merged.
-    assert.ok(error instanceof Error && !LoomError.isInstance(error), String(error));
+    assert.ok(LoomIncompleteResultsError.isInstance(error) && !(error as { retryable?: unknown }).retryable, String(error));
     assert.match(error.message, new RegExp(`results of batch ${handle.id} were archived`));
   });
 });
@@ -270,7 +270,7 @@ describe("anthropic batch API: malformed result lines", () => {
     assert.deepEqual([...byId.keys()].sort(), ["r1", "r2", "r3"]);
     assert.deepEqual(["r1", "r2", "r3"].map((id) => answer(byId.get(id))), ["one", "two", "three"].map((p) => `[${MODEL}] ${p}`));
     // Not retryable (the same file fails the same way), so the core keeps what was read.
-    assert.ok(error instanceof Error && !LoomError.isInstance(error), String(error));
+    assert.ok(LoomIncompleteResultsError.isInstance(error), String(error));
     assert.equal((error as { retryable?: unknown }).retryable, undefined);
     assert.match(error.message, new RegExp(`results of batch ${handle.id} have 2 lines that are not a result \\(lines 2, 3\\)`));
   });

@@ -26,15 +26,15 @@
  * SDK's JSONL decoder, which throws on the first blank or malformed line and loses every line
  * after it. Lines are decoded as they stream in: blank lines are skipped, each well-formed line
  * is yielded at once, and lines that are not a result (bad JSON, no `custom_id`, an unknown
- * result type) are collected; once the stream ends, a plain `Error` (deliberately not retryable:
- * the same file would fail the same way) names the batch and those line numbers, and the core
+ * result type) are collected; once the stream ends, a `LoomIncompleteResultsError` (not
+ * retryable: the same file would fail the same way) names the batch and those line numbers, and the core
  * keeps what was read. A download that breaks off mid-stream is a retryable `LoomProviderError`
  * (the core downloads again, whole). Results of an archived batch (29 days after creation) are
- * gone: a plain `Error` says so before any download.
+ * gone: a `LoomIncompleteResultsError` says so before any download.
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
+import { errorMessage, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -194,7 +194,7 @@ async function* results(
   if (batch.archived_at) {
     // Gone for good: neither retryable nor fatal (other batches of the job may still be merged;
     // these rows get this reason and can be submitted again).
-    throw new Error(
+    throw new LoomIncompleteResultsError(
       `${PROVIDER}: the results of batch ${batch.id} were archived at ${batch.archived_at} (29 days after its creation) and are no longer available`,
     );
   }
@@ -224,9 +224,9 @@ async function* results(
   }
   if (problems.length) {
     const shown = problems.slice(0, 20).join(", ") + (problems.length > 20 ? `, … (${problems.length} in all)` : "");
-    // A plain Error, not a retryable one: the same file would fail the same way, and the core
-    // keeps the outcomes read so far when results() ends with an error that is not retryable.
-    throw new Error(
+    // Incomplete, not retryable: the same file would fail the same way; the core keeps the
+    // outcomes read so far.
+    throw new LoomIncompleteResultsError(
       `${PROVIDER}: the results of batch ${batch.id} have ${problems.length} line${problems.length === 1 ? "" : "s"} that are not a result ` +
         `(line${problems.length === 1 ? "" : "s"} ${shown}); every other line was read`,
     );

@@ -9,7 +9,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/run/job.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { ApiError, GoogleGenAI } from "@google/genai";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type { BatchHandle, BatchItem, BatchLabel, BatchOutcome, GenerateRequest } from "../../../core/spec/provider.ts";
 import type { Emulator } from "../../../scripts/emulator/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
@@ -306,7 +306,11 @@ describe("google batch API: a corrupt results file", () => {
     const outcomes: BatchOutcome[] = [];
     await assert.rejects(async () => {
       for await (const o of batch.results(handle, ["row-1", "row-2", "row-3", "row-4"])) outcomes.push(o);
-    }, /results file files\/batch-[a-z0-9]+ of batch batches\/\S+ has unreadable line\(s\): 4, 5$/);
+    }, (e: unknown) => {
+      assert.ok(e instanceof LoomIncompleteResultsError, String(e));
+      assert.match(e.message, /results file files\/batch-[a-z0-9]+ of batch batches\/\S+ has unreadable line\(s\): 4, 5$/);
+      return true;
+    });
     assert.deepEqual(outcomes.map((o) => o.customId).sort(), ["row-1", "row-2", "row-3", "row-4"]);
   });
 });

@@ -13,7 +13,7 @@
  * @module
  */
 import type { ApiError, BatchJob, GoogleGenAI, InlinedRequest, InlinedResponse } from "@google/genai";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -309,7 +309,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
           yield outcome(customId, entry);
         }
         if (unknown > 0) {
-          throw new Error(`google: batch ${handle.id} returned ${unknown} response(s) without a key beyond the ${customIds.length} submitted`);
+          throw new LoomIncompleteResultsError(`google: batch ${handle.id} returned ${unknown} response(s) without a key beyond the ${customIds.length} submitted`);
         }
       } else if (job.dest?.fileName) {
         const fileName = job.dest.fileName;
@@ -342,7 +342,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         }
         if (bad.length > 0) {
           const shown = bad.slice(0, 10).join(", ") + (bad.length > 10 ? `, … (${bad.length} in all)` : "");
-          throw new Error(`google: results file ${fileName} of batch ${handle.id} has unreadable line(s): ${shown}`);
+          throw new LoomIncompleteResultsError(`google: results file ${fileName} of batch ${handle.id} has unreadable line(s): ${shown}`);
         }
       }
       if (state === "cancelled") {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import OpenAI from "openai";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type { BatchApi, BatchItem, BatchLabel, BatchOutcome, GenerateRequest, ProviderV1 } from "../../../core/spec/provider.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import type { Emulator, ManualClock } from "../../../scripts/emulator/mod.ts";
@@ -290,7 +290,7 @@ describe("openai batch API: unreadable result lines", () => {
         for await (const o of api.results(handle, [])) outcomes.push(o);
       })(),
       (e: unknown) => {
-        assert.ok(e instanceof Error && !(e instanceof LoomProviderError), "no retry fixes it: the lines read are kept");
+        assert.ok(e instanceof LoomIncompleteResultsError && !(e instanceof LoomProviderError), "no retry fixes it: the lines read are kept");
         assert.match(e.message, new RegExp(`batch ${handle.id}: 2 result lines could not be read \\(${batch.output_file_id} lines \\d+, \\d+\\)`));
         return true;
       },

@@ -10,8 +10,8 @@
  * - A freshly uploaded file may be invisible to `batches.create` for a moment (a 400 "Cannot find
  *   file"): that case alone is retried a few times after short waits before giving up (retryable).
  * - Unreadable result lines (not JSON, or not a result) do not lose the others: every readable
- *   line is yielded first, then `results` throws a plain `Error` (not a `LoomProviderError`, as no
- *   retry would fix it) naming the file id and line number of each unreadable line. The requests
+ *   line is yielded first, then `results` throws a `LoomIncompleteResultsError` (no retry would
+ *   fix it) naming the file id and line number of each unreadable line. The requests
  *   they stood for are then missing from the results, which the core reports as errors of their
  *   rows. Blank lines are skipped silently. A download that breaks off is a retryable
  *   `LoomProviderError` (the whole download is tried again).
@@ -23,7 +23,7 @@ import { Buffer } from "node:buffer";
 import { setTimeout as sleep } from "node:timers/promises";
 import { APIError, toFile } from "openai";
 import type OpenAI from "openai";
-import { LoomError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomError, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -283,8 +283,8 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           const more = lines.length - shown.length;
           return `${fileId} line${lines.length === 1 ? "" : "s"} ${shown.join(", ")}${more ? ` and ${more} more` : ""}`;
         });
-        // A plain Error, not a provider failure: nothing a retry could fix, the rest is kept.
-        throw new Error(
+        // Incomplete, not a provider failure: nothing a retry could fix, the rest is kept.
+        throw new LoomIncompleteResultsError(
           `${provider}: batch ${batch.id}: ${total} result line${total === 1 ? "" : "s"} could not be read (${where.join("; ")}); ` +
             `the requests they stood for are missing from the results`,
         );
