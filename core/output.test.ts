@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, linkSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
-import { defaultOutputPath, removeStaleTemps, writeFileAtomic } from "./output.ts";
+import { LoomUsageError } from "./errors.ts";
+import { checkOutputPath, defaultOutputPath, removeStaleTemps, sameFile, writeFileAtomic } from "./output.ts";
 import { tempDir } from "./test-support/temp.ts";
 
 describe("defaultOutputPath", () => {
@@ -55,5 +57,50 @@ describe("writeFileAtomic", () => {
     await removeStaleTemps(path);
     assert.ok(!existsSync(dead));
     assert.ok(existsSync(live));
+  });
+});
+
+describe("checkOutputPath: writability, for real", () => {
+  it("refuses a folder where no file can be created, even when access() says it is writable", async () => {
+    // sysfs refuses new files even to root, while access(W_OK) grants root everything: the
+    // same gap as Deno's check on a read-only filesystem (it looked at mode bits only).
+    if (!existsSync("/sys/kernel")) return;
+    await assert.rejects(checkOutputPath("/sys/kernel/out.csv"), (e: unknown) => {
+      assert.ok(e instanceof LoomUsageError, String(e));
+      assert.match(e.message, /cannot write an output in \/sys\/kernel/);
+      return true;
+    });
+  });
+
+  it("refuses a read-only filesystem (a read-only tmpfs, where the machine lets the test mount one)", async (t) => {
+    const dir = tempDir();
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir], { stdio: "ignore" }).status === 0;
+    if (!mounted) return t.skip("cannot mount a read-only tmpfs here");
+    try {
+      await assert.rejects(checkOutputPath(join(dir, "out.csv")), /cannot write an output in .*(EROFS|read-only)/i);
+    } finally {
+      spawnSync("umount", [dir], { stdio: "ignore" });
+    }
+  });
+
+  it("leaves nothing behind in a writable folder", async () => {
+    const dir = tempDir();
+    assert.equal(await checkOutputPath(join(dir, "sub", "out.csv")), join(dir, "sub", "out.csv"));
+    assert.deepEqual(readdirSync(join(dir, "sub")), []);
+  });
+});
+
+describe("sameFile", () => {
+  it("knows a file through a symbolic or a hard link, and tells different files apart", async () => {
+    const dir = tempDir();
+    const input = join(dir, "in.csv");
+    writeFileSync(input, "a\n1\n");
+    writeFileSync(join(dir, "other.csv"), "a\n1\n");
+    symlinkSync(input, join(dir, "soft.csv"));
+    linkSync(input, join(dir, "hard.csv"));
+    assert.equal(await sameFile(join(dir, "soft.csv"), input), true);
+    assert.equal(await sameFile(join(dir, "hard.csv"), input), true);
+    assert.equal(await sameFile(join(dir, "other.csv"), input), false);
+    assert.equal(await sameFile(join(dir, "missing.csv"), input), false);
   });
 });

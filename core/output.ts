@@ -4,8 +4,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { constants } from "node:fs";
-import { access, lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import process from "node:process";
 import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
@@ -33,7 +32,7 @@ const MAX_NAME_BYTES = 255;
 
 /**
  * Checks, before any work, that an output can be written at `path`: its folder exists or can be
- * made and is writable, its name is not too long, and whatever is there now is a regular file.
+ * made and a file can be created in it (tried for real), its name is not too long, and whatever is there now is a regular file.
  * A symbolic link is followed, so the file it points to is replaced and the link kept. Returns
  * the path to write. Throws `LoomUsageError` saying what is wrong.
  */
@@ -54,11 +53,22 @@ export async function checkOutputPath(path: string): Promise<string> {
   const dir = dirname(target);
   try {
     await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
+    await probeWritable(target);
   } catch (error) {
     throw new LoomUsageError(`cannot write an output in ${dir}: ${errorMessage(error)}`);
   }
   return target;
+}
+
+/**
+ * Creates and removes a temporary file beside `path`: the only check that holds on every runtime
+ * and filesystem (mode bits say nothing of a read-only mount, and root passes `access` anyway).
+ */
+async function probeWritable(path: string): Promise<void> {
+  const probe = join(dirname(path), `${tempPrefix(path)}${process.pid}.probe${TMP_SUFFIX}`);
+  const file = await open(probe, "wx", 0o600);
+  await file.close();
+  await rm(probe, { force: true });
 }
 
 /** True when a file exists at `path`. */
@@ -133,4 +143,13 @@ export async function writeFileAtomic(
     if (LoomError.isInstance(error) || !(error as { code?: unknown }).code) throw error;
     throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+/**
+ * Whether two paths name the same file (device and inode, links followed): an output that is a
+ * symbolic or hard link to the input would overwrite it. False when either does not exist.
+ */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }

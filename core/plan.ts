@@ -8,7 +8,7 @@ import { basename, extname, resolve } from "node:path";
 import { assertDatasetFile, openDataset } from "./dataset.ts";
 import { LoomJobError, LoomUsageError } from "./errors.ts";
 import type { LoadedJob } from "./job/load.ts";
-import { checkOutputPath, defaultOutputPath } from "./output.ts";
+import { checkOutputPath, defaultOutputPath, sameFile } from "./output.ts";
 import { displayPath } from "./paths.ts";
 import type { PluginContext } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
@@ -81,7 +81,8 @@ async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> 
     if (given !== undefined) throw new LoomJobError([{ where: job.where(["output", "path"]), path: "output.path", message }]);
     throw new LoomUsageError(`${displayPath(path)}: ${message} (this is the default output path; choose one with --output or output.path)`);
   };
-  if (resolve(path) === resolve(dataset.path)) fail("the output would overwrite the input; choose another path");
+  // Compared as files (device and inode), so a symbolic or hard link to the input is caught too.
+  if (resolve(path) === resolve(dataset.path) || (await sameFile(path, dataset.path))) fail("the output would overwrite the input; choose another path");
   if (path.toLowerCase().endsWith(".gz")) fail(`output is written uncompressed: drop ".gz" from ${basename(path)}`);
   const ext = extname(path).toLowerCase();
   if (ext && ext !== inputExt && !format.extensions.includes(ext)) {
