@@ -65,7 +65,7 @@ export async function checkOutputPath(path: string): Promise<string> {
  * and filesystem (mode bits say nothing of a read-only mount, and root passes `access` anyway).
  */
 async function probeWritable(path: string): Promise<void> {
-  const probe = join(dirname(path), `${tempPrefix(path)}${process.pid}.probe${TMP_SUFFIX}`);
+  const probe = join(dirname(path), `${tempPrefix(path)}${process.pid}.${++tempCounter}.probe${TMP_SUFFIX}`);
   const file = await open(probe, "wx", 0o600);
   await file.close();
   await rm(probe, { force: true });
@@ -122,7 +122,12 @@ export async function removeStaleTemps(path: string): Promise<void> {
 export async function writeFileAtomic(
   path: string,
   chunks: AsyncIterable<string> | Iterable<string>,
-  options: { mode?: number; dirMode?: number } = {},
+  options: {
+    mode?: number;
+    dirMode?: number;
+    /** Called with the complete temporary file just before it is renamed over `path`. */
+    beforeRename?: (tmp: string) => Promise<void>;
+  } = {},
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true, ...(options.dirMode ? { mode: options.dirMode } : {}) });
   await removeStaleTemps(path);
@@ -135,6 +140,7 @@ export async function writeFileAtomic(
     for await (const chunk of chunks) await file.write(chunk);
     await file.sync();
     await file.close();
+    await options.beforeRename?.(tmp);
     await rename(tmp, path);
   } catch (error) {
     await file.close().catch(() => {});

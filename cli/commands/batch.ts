@@ -12,6 +12,8 @@ import { EXIT, errorMessage, LoomError } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
 import { displayPath } from "../../core/paths.ts";
 import { exitCodeFor } from "../../core/run/job.ts";
+import { isInteractive } from "../../core/runtime.ts";
+import { askYesNo } from "../ask.ts";
 import { createProgress, formatDuration } from "../progress.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
@@ -72,15 +74,11 @@ interface FetchFlags extends CommonFlags {
   poll?: string;
 }
 
-/**
- * The core's options for a batch command. `overwrite` is the name agreed with the core's fetch
- * for "overwrite the output without asking" (issue 11 item 6); it is passed as a wider type so
- * that this compiles before the core declares it.
- */
+/** The core's options for a batch command (`--force` is the core's `overwrite`). */
 function optionsOf(flags: FetchFlags, onEvent?: JobCommandOptions["onEvent"]): JobCommandOptions {
   const poll = flags.poll === undefined ? undefined : Number(flags.poll);
   if (poll !== undefined && !(poll > 0)) throw new LoomError("--poll takes a number of seconds greater than 0", { exitCode: EXIT.usage });
-  const options: JobCommandOptions & { overwrite?: boolean } = {
+  const options: JobCommandOptions = {
     apiKey: flags.apiKey,
     force: flags.force,
     overwrite: flags.force,
@@ -132,8 +130,10 @@ export function registerBatch(program: Command): void {
       }
       const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
       let results;
+      // Same overwrite rule as run: ask on a terminal, refuse elsewhere, --force overwrites.
+      const confirmOverwrite = isInteractive() ? (path: string) => (progress.stop(), askYesNo(`${displayPath(path)} exists. Overwrite it?`)) : undefined;
       try {
-        results = await fetchJobs(ids, optionsOf(flags, progress.onEvent));
+        results = await fetchJobs(ids, { ...optionsOf(flags, progress.onEvent), confirmOverwrite });
       } finally {
         progress.stop();
       }
@@ -142,6 +142,7 @@ export function registerBatch(program: Command): void {
       for (const result of results) {
         if ("error" in result) {
           failed = true;
+          if (LoomError.isInstance(result.error)) process.exitCode = Math.max(Number(process.exitCode ?? 0), result.error.exitCode);
           if (flags.json) out(JSON.stringify({ id: result.record.id, error: errorMessage(result.error) }));
           else process.stderr.write(`loom: job ${result.record.id}: ${errorMessage(result.error)}\n`);
           continue;
@@ -164,7 +165,7 @@ export function registerBatch(program: Command): void {
           else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);
         }
       }
-      if (failed) process.exitCode = EXIT.failed;
+      if (failed) process.exitCode = Math.max(Number(process.exitCode ?? 0), EXIT.failed);
     });
 
   program

@@ -4,7 +4,7 @@
  * offline echo provider, wrapped as a plugin where a test needs it to misbehave.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
@@ -14,6 +14,7 @@ import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { loadJob } from "../job/load.ts";
 import { runJob } from "../run/job.ts";
 import type { BatchApi } from "../spec/provider.ts";
+import { runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { cancelJob, fetchJobs, jobStatus, listJobs, retryJob } from "./jobs.ts";
 import { JobStore } from "./store.ts";
@@ -133,4 +134,171 @@ describe("fetch: a results reader's errors", () => {
     assert.ok(!existsSync(t.out));
     assert.equal((await t.store.load(job!.id))!.shards[0].fetched, undefined);
   });
+});
+
+describe("an output that is the input through a link", () => {
+  for (const mode of ["sync", "batch"] as const) {
+    for (const kind of ["symbolic", "hard"] as const) {
+      it(`${mode}: -o through a ${kind} link to the input is refused and the input kept`, async () => {
+        const t = setup();
+        const input = join(t.dir, "in.csv");
+        const before = readFileSync(input, "utf8");
+        (kind === "symbolic" ? symlinkSync : linkSync)(input, join(t.dir, "link.csv"));
+        writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("out.csv", "link.csv") + `mode: ${mode}\n`);
+        await assert.rejects(t.submit({ force: true }), /overwrite the input/);
+        assert.equal(readFileSync(input, "utf8"), before);
+        assert.equal((await listJobs(t.opts)).records.length, 0, "nothing submitted");
+      });
+    }
+  }
+
+  it("fetch: an output made a link to the input after submission is refused, the job kept", async () => {
+    const t = setup();
+    const { job } = await t.submit();
+    const input = join(t.dir, "in.csv");
+    const before = readFileSync(input, "utf8");
+    linkSync(input, t.out);
+    await assert.rejects(fetchJobs([job!.id], { ...t.opts, overwrite: true }), /overwrite the input/);
+    assert.equal(readFileSync(input, "utf8"), before);
+    assert.equal((await t.store.load(job!.id))?.status, "pending");
+  });
+});
+
+describe("fetch: an existing output", () => {
+  it("is refused without a terminal to ask on; the job stays fetchable; overwrite replaces it", async () => {
+    const t = setup();
+    const { job } = await t.submit();
+    writeFileSync(t.out, "mine\n");
+    await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => {
+      assert.ok(e instanceof LoomUsageError && e.exitCode === 2, String(e));
+      assert.match(e.message, new RegExp(`out\\.csv exists; pass --force to overwrite it \\(job ${job!.id} stays fetchable\\)`));
+      return true;
+    });
+    assert.equal(readFileSync(t.out, "utf8"), "mine\n");
+    assert.equal((await t.store.load(job!.id))?.status, "pending");
+    const [fetched] = await fetchJobs([job!.id], { ...t.opts, overwrite: true });
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7);
+    assert.equal(t.output().length, 7);
+  });
+
+  it("asks when it can: no keeps the file, yes overwrites it", async () => {
+    const t = setup();
+    const { job } = await t.submit();
+    writeFileSync(t.out, "mine\n");
+    const asked: string[] = [];
+    const answer = (yes: boolean) => async (path: string) => (asked.push(path), yes);
+    await assert.rejects(fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(false) }), /was left as it was/);
+    assert.equal(readFileSync(t.out, "utf8"), "mine\n");
+    const [fetched] = await fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(true) });
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7);
+    assert.deepEqual(asked, [t.out, t.out]);
+  });
+
+  it("the job's own output (merged before a retry) is replaced without asking", async () => {
+    const t = setup(() => ({}), "{ fail_on: echo }");
+    const { job } = await t.submit();
+    await fetchJobs([job!.id], t.opts);
+    assert.match(t.output()[4].llm_error, /fail_on/);
+    await retryJob(job!.id, t.opts);
+    const [again] = await fetchJobs([job!.id], t.opts);
+    assert.ok(!("error" in again) && again.summary?.ok === 6, JSON.stringify(again));
+  });
+
+  it("`loom fetch` exits 2 and keeps the file; `--force` overwrites it", async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: tweaked", "provider: echo"));
+    const run = await runCli(["run", "job.yaml"], { cwd: t.dir, env: t.env });
+    assert.equal(run.code, 0, run.stderr);
+    const id = /submitted job (\S+):/.exec(run.stdout)![1];
+    writeFileSync(t.out, "mine\n");
+    const refused = await runCli(["fetch", "--id", id], { cwd: t.dir, env: t.env });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /^loom: .*out\.csv exists; pass --force to overwrite it/m);
+    assert.equal(readFileSync(t.out, "utf8"), "mine\n");
+    const forced = await runCli(["fetch", "--id", id, "--force"], { cwd: t.dir, env: t.env });
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(t.output().length, 7);
+  });
+});
+
+describe("fetch: clean-up cut off by a kill", () => {
+  for (const point of ["fetch:cleanup", "fetch:removing"]) {
+    it(`SIGKILL at ${point}: the output is whole, fetch and retry say the job is merged, nothing is stranded`, async () => {
+      const t = setup();
+      writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: tweaked", "provider: echo"));
+      const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: t.dir, env: { ...t.env, ...env } });
+      const run = await cli(["run", "job.yaml"]);
+      const id = /submitted job (\S+):/.exec(run.stdout)![1];
+      const { done } = spawnCli(["fetch", "--id", id], { cwd: t.dir, env: { ...t.env, LOOM_FAILPOINT: point } });
+      assert.equal((await done).signal, "SIGKILL");
+      assert.equal(t.output().length, 7, "the output was written before the clean-up");
+      for (const args of [["fetch", "--id", id], ["retry", id], ["list"], ["fetch"]]) {
+        const said = await cli(args);
+        assert.doesNotMatch(said.stderr, /\n\s+at /, `no stack trace from loom ${args.join(" ")}`);
+        assert.ok(said.code === 0 || said.code === 2, `loom ${args.join(" ")}: ${said.code}\n${said.stderr}`);
+        if (args[0] === "fetch" && args[1] === "--id") assert.match(said.stdout + said.stderr, /already merged|no batch job/);
+      }
+      assert.deepEqual(readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".submit-")), [], "the job's folder is gone, nothing left aside");
+    });
+  }
+
+  it("a job whose saved results vanished: retry says so in one line, no stack trace", async () => {
+    const t = setup(() => ({}), "{ fail_on: echo }");
+    const { job } = await t.submit();
+    await fetchJobs([job!.id], t.opts);
+    rmSync(t.store.resultsPath(job!.id, 0));
+    await assert.rejects(retryJob(job!.id, t.opts), (e: unknown) => {
+      assert.ok(LoomError.isInstance(e), `a Loom error, not ${String(e)}`);
+      assert.match(e.message, /saved results of batch 1 are missing/);
+      return true;
+    });
+  });
+});
+
+describe("fetch --wait", () => {
+  it("does not hold the job's lock while it waits: status and cancel work meanwhile", async () => {
+    const t = setup(() => ({}), "{ batch_polls: 1000 }");
+    const { job } = await t.submit();
+    let polled!: () => void;
+    const firstPoll = new Promise<void>((resolve) => (polled = resolve));
+    const waiting = fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 200, onEvent: (e) => e.type === "poll" && polled() });
+    await firstPoll;
+    // The lock is released right after the poll; a few tiny tries cover the step in between.
+    let status;
+    for (let i = 0; !status && i < 50; i++) {
+      status = await jobStatus(job!.id, t.opts).catch(async (e) => {
+        assert.match(String(e), /being worked on/);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return undefined;
+      });
+    }
+    assert.ok(status, "status answered while fetch --wait waits");
+    const { failed } = await cancelJob(job!.id, t.opts);
+    assert.deepEqual(failed, []);
+    const [merged] = await waiting;
+    assert.ok(!("error" in merged) && merged.summary?.errors === 7, "the waiting fetch merges the cancelled job");
+  });
+
+  for (const transient of [false, true]) {
+    it(`gives up on a ${transient ? "transient" : "permanent"} status error that never ends, saying the job is intact`, async () => {
+      let checks = 0;
+      const t = setup(() => ({
+        status() {
+          checks++;
+          return Promise.reject(new LoomProviderError("tweaked: no such batch", { status: transient ? 503 : 404, retryable: transient }));
+        },
+      }));
+      const { job } = await t.submit();
+      const stop = AbortSignal.timeout(20_000); // the old behaviour waited forever
+      await assert.rejects(fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 1, signal: stop }), (e: unknown) => {
+        assert.ok(LoomError.isInstance(e), String(e));
+        assert.match(e.message, new RegExp(`gave up waiting: the status of batch 1 could not be checked on ${transient ? 30 : 3} polls in a row \\(tweaked: no such batch\\)`));
+        assert.match(e.message, new RegExp(`job is intact.*loom fetch --id ${job!.id}`));
+        return true;
+      });
+      // Three shards a poll; a transient error is tried twice (maxAttempts 2) each time.
+      assert.equal(checks, transient ? 30 * 3 * 2 : 3 * 3);
+      assert.equal((await t.store.load(job!.id))?.status, "pending");
+    });
+  }
 });

@@ -5,11 +5,13 @@
  * batches are kept (they were paid for); every row without an answer gets its reason.
  * @module
  */
+import { stat } from "node:fs/promises";
 import type { AnswerVerdict } from "../answer-schema.ts";
 import { errorMessage, LoomError, LoomIncompleteResultsError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { writeFileAtomic } from "../output.ts";
+import { sameFile, writeFileAtomic } from "../output.ts";
+import { displayPath } from "../paths.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
@@ -46,8 +48,19 @@ export interface FetchContext {
   readonly redact?: (text: string) => string;
 }
 
-/** Asks the provider for the status of every shard that has not ended; saves the record. */
-export async function refreshShards(ctx: FetchContext, record: JobRecord): Promise<void> {
+/** A status check that failed: `permanent` when no retry was worth trying (not a transient error). */
+export interface StatusFailure {
+  readonly shard: number;
+  readonly error: string;
+  readonly permanent: boolean;
+}
+
+/**
+ * Asks the provider for the status of every shard that has not ended; saves the record. Returns
+ * the checks that failed (those shards are `unknown` until a later check succeeds).
+ */
+export async function refreshShards(ctx: FetchContext, record: JobRecord): Promise<StatusFailure[]> {
+  const failures: StatusFailure[] = [];
   for (const shard of record.shards) {
     if (!shard.handle || (shard.state && TERMINAL.has(shard.state))) continue;
     try {
@@ -66,10 +79,12 @@ export async function refreshShards(ctx: FetchContext, record: JobRecord): Promi
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
       shard.state = "unknown";
       shard.message = (ctx.redact ?? String)(errorMessage(error));
+      failures.push({ shard: shard.index, error: shard.message, permanent: (error as { retryable?: unknown }).retryable !== true });
     }
     shard.checkedAt = new Date().toISOString();
   }
   await ctx.store.save(record);
+  return failures;
 }
 
 /** Whether every shard has ended (and so the job can be merged). */
@@ -206,6 +221,34 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
 }
 
 
+/** How an existing output is dealt with: as `loom run` does. */
+export interface OverwriteRule {
+  /** Overwrite without asking (`--force`). */
+  readonly overwrite?: boolean;
+  /** Asked when the output exists; absent (not a terminal) means refuse. */
+  readonly confirmOverwrite?: (path: string) => Promise<boolean>;
+}
+
+/**
+ * Checks, before a merge, that it may write `plan.output`: never over the input (a link to it
+ * included); over an existing file only when it is the job's own last output, with `overwrite`,
+ * or once the user agreed. A refusal leaves the job as it was, fetchable again.
+ */
+export async function checkMergeTarget(record: JobRecord, plan: Plan, rule: OverwriteRule): Promise<void> {
+  const shown = displayPath(plan.output);
+  if (await sameFile(plan.output, plan.input)) {
+    throw new LoomUsageError(`${shown} is now the input (a link to it): the output would overwrite the input; job ${record.id} stays fetchable once it is moved`);
+  }
+  const existing = await stat(plan.output).catch(() => undefined);
+  if (!existing || rule.overwrite) return;
+  if (record.written && record.written.dev === existing.dev && record.written.ino === existing.ino) return;
+  const keep = `job ${record.id} stays fetchable`;
+  if (!rule.confirmOverwrite) throw new LoomUsageError(`${shown} exists; pass --force to overwrite it (${keep})`);
+  if (!(await rule.confirmOverwrite(plan.output))) {
+    throw new LoomUsageError(`${shown} was left as it was (answer y, or pass --force, to overwrite it; ${keep})`);
+  }
+}
+
 /** What merging needs besides the fetch context. */
 export interface MergeOptions {
   readonly job: LoadedJob;
@@ -261,8 +304,15 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
       yield { row, added: options.added(result) };
     }
   }
+  // The file's identity is saved before it takes the output's place: a merge killed after the
+  // rename still knows the output as its own, and the next fetch replaces it without asking.
+  const beforeRename = async (tmp: string) => {
+    const { dev, ino } = await stat(tmp);
+    record.written = { dev, ino };
+    await ctx.store.save(record);
+  };
   try {
-    await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+    await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }), { beforeRename });
   } finally {
     await saved.close();
   }

@@ -18,7 +18,19 @@ import { addedValues } from "../run/added.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import { loomHome } from "../runtime.ts";
 import type { BatchApi } from "../spec/provider.ts";
-import { allEnded, mergeJob, refreshShards, savedOutcomes, saveShardResults, TERMINAL } from "./fetch.ts";
+import { failpoint } from "../failpoints.ts";
+import { exists } from "../output.ts";
+import {
+  allEnded,
+  checkMergeTarget,
+  type FetchContext,
+  mergeJob,
+  refreshShards,
+  savedOutcomes,
+  saveShardResults,
+  type StatusFailure,
+  TERMINAL,
+} from "./fetch.ts";
 import { type JobRecord, JobStore } from "./store.ts";
 import { adoptShard, assertSameInput, customIdOf, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
 
@@ -32,12 +44,22 @@ export interface BatchRunOptions {
   readonly resubmit?: boolean;
   /** Keep the job's record after a merge (it is removed once every row has an answer). */
   readonly keep?: boolean;
-  /** Merge even though the input changed since submission (`fetch --force`). */
+  /** Merge even though the input changed since submission (`fetch --input-changed`). */
   readonly mergeAnyway?: boolean;
+  /** Overwrite an existing output without asking (`fetch --force`); else `confirmOverwrite` asks, or the fetch refuses. */
+  readonly overwrite?: boolean;
+  /**
+   * While waiting: polls in a row on which a shard's status check failed permanently (not a
+   * transient error) before giving up (default 3); transient failures get ten times as many.
+   */
+  readonly maxStatusFailures?: number;
 }
 
 /** Default time between polls while waiting. */
 export const DEFAULT_POLL_MS = 30_000;
+
+/** Default number of polls in a row with a permanent status failure before `wait` gives up. */
+export const DEFAULT_MAX_STATUS_FAILURES = 3;
 
 function batchOf(opened: OpenedJob): BatchApi {
   const batch = opened.provider.batch;
@@ -50,6 +72,7 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
   const started = Date.now();
   const store = new JobStore(opened.context.home);
   const { job, answerSchema } = opened;
+  const existedBefore = await exists(plan.output);
   const record = await submitJob({
     // The schema is recorded as sent, so a later fetch checks answers against the same one.
     job: answerSchema ? { ...job, spec: { ...job.spec, schema: answerSchema.schema as Record<string, unknown> } } : job,
@@ -73,7 +96,8 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
   }
   let outcome;
   try {
-    outcome = await fetchOpened(opened, store, record, options, plan);
+    // The run has applied the overwrite rule to an output there before it: not asked twice.
+    outcome = await fetchOpened(opened, store, record, { ...options, overwrite: options.overwrite || options.force || existedBefore }, plan);
   } catch (error) {
     if (options.signal?.aborted) {
       throw new LoomInterruptedError(`interrupted while waiting; job ${record.id} is submitted and goes on: \`loom fetch --id ${record.id}\` gets it`);
@@ -106,51 +130,84 @@ export interface FetchOutcome {
   readonly alreadyMerged?: boolean;
 }
 
-/** Fetches one opened job: statuses, then (once all ended) results and the merge. */
+/**
+ * Fetches one opened job: statuses, then (once all ended) results and the merge. The job's lock
+ * is held for one poll at a time, never while waiting, so `status` and `cancel` work meanwhile.
+ */
 async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord, options: RunOptions & BatchRunOptions, plan?: Plan): Promise<FetchOutcome> {
   const batch = batchOf(opened);
   const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry, redact: opened.redact };
-  const unlock = await store.lock(record.id);
-  try {
-    // Read again under the lock: another process may have moved the job on, or merged it.
-    const fresh = await store.load(record.id);
-    if (!fresh || fresh.status === "merged") return { record: fresh ?? record, alreadyMerged: true };
-    record = fresh;
-    const job = jobOf(record);
-    const planned = () => planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
-    // A submission that was interrupted is finished first (adopting what the provider has).
-    if (record.status === "submitting") await submitPlanned(submitContext(opened, job, (plan ??= await planned()), store, options), record);
-    for (;;) {
-      await refreshShards(ctx, record);
+  const failing = { permanent: 0, any: 0 };
+  for (;;) {
+    const unlock = await store.lock(record.id);
+    let failures: StatusFailure[];
+    try {
+      // Read again under the lock: another process may have moved the job on, or merged it.
+      const fresh = await store.load(record.id);
+      if (!fresh || fresh.status === "merged") {
+        if (fresh?.merged?.cleanup) await store.remove(fresh.id); // a clean-up that was cut off
+        return { record: fresh ?? record, alreadyMerged: true };
+      }
+      record = fresh;
+      const job = jobOf(record);
+      const planned = () => planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+      // A submission that was interrupted is finished first (adopting what the provider has).
+      if (record.status === "submitting") await submitPlanned(submitContext(opened, job, (plan ??= await planned()), store, options), record);
+      failures = await refreshShards(ctx, record);
       options.onEvent?.({
         type: "poll",
         job: record.id,
         shards: record.shards.map((s) => ({ shard: s.index, state: s.state ?? "unknown", done: s.counts?.succeeded, total: s.counts?.total })),
       });
-      if (allEnded(record)) break;
-      if (!options.wait) return { record };
-      await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
+      if (allEnded(record)) return await mergeEnded(opened, ctx, record, job, (plan ??= await planned()), options);
+    } finally {
+      await unlock().catch(() => {});
     }
-    plan ??= await planned();
-    const responseSchema = opened.answerSchema?.schema;
-    await saveShardResults(ctx, record);
-    const summary = await mergeJob(ctx, record, {
-      job,
-      plan,
-      responseSchema,
-      check: opened.answerSchema?.check ?? checkPlainAnswer,
-      added: (result) => addedValues(plan!, job, result),
-      force: options.mergeAnyway,
-    });
-    // A job with rows a retry could fix stays, so `loom retry` can send them again.
-    const removed = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
-    if (removed) await store.remove(record.id);
-    else await store.save(record);
-    options.onEvent?.({ type: "done", summary });
-    return { record, summary, removed };
-  } finally {
-    await unlock().catch(() => {});
+    if (!options.wait) return { record };
+    giveUpOnStatus(record, failures, failing, options.maxStatusFailures ?? DEFAULT_MAX_STATUS_FAILURES);
+    await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
   }
+}
+
+/**
+ * Stops a wait that cannot end: a status check failing permanently on `max` polls in a row (a
+ * batch the provider no longer knows, a key without access), or transiently on ten times as many.
+ */
+function giveUpOnStatus(record: JobRecord, failures: readonly StatusFailure[], failing: { permanent: number; any: number }, max: number): void {
+  failing.any = failures.length ? failing.any + 1 : 0;
+  failing.permanent = failures.some((f) => f.permanent) ? failing.permanent + 1 : 0;
+  if (failing.permanent < max && failing.any < max * 10) return;
+  const last = failures[0];
+  throw new LoomError(
+    `job ${record.id}: gave up waiting: the status of batch ${last.shard + 1} could not be checked on ${Math.max(failing.permanent, failing.any)} polls in a row ` +
+      `(${last.error}). The job is intact; \`loom status ${record.id}\` checks it again and \`loom fetch --id ${record.id}\` resumes`,
+  );
+}
+
+/** Saves the results of a job whose batches have all ended, merges them, and cleans up. Under the lock. */
+async function mergeEnded(opened: OpenedJob, ctx: FetchContext, record: JobRecord, job: LoadedJob, plan: Plan, options: JobCommandOptions): Promise<FetchOutcome> {
+  await checkMergeTarget(record, plan, options);
+  await saveShardResults(ctx, record);
+  const summary = await mergeJob(ctx, record, {
+    job,
+    plan,
+    responseSchema: opened.answerSchema?.schema,
+    check: opened.answerSchema?.check ?? checkPlainAnswer,
+    added: (result) => addedValues(plan, job, result),
+    force: options.mergeAnyway,
+  });
+  // A job with rows a retry could fix stays, so `loom retry` can send them again.
+  const removed = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
+  // Marked merged (and what is to be removed) before anything is removed: a kill from here on
+  // leaves a merged job, whose clean-up the next fetch finishes.
+  record.merged = { ...record.merged!, ...(removed ? { cleanup: true } : {}) };
+  await ctx.store.save(record);
+  if (removed) {
+    failpoint("fetch:cleanup");
+    await ctx.store.remove(record.id);
+  }
+  options.onEvent?.({ type: "done", summary });
+  return { record, summary, removed };
 }
 
 /** The context submissions of a recorded job need. */
@@ -317,7 +374,12 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
   return withJob(found, options, async (opened) => {
     const unlock = await store.lock(found.id);
     try {
-      const record = (await store.load(found.id)) ?? found;
+      const record = await store.load(found.id);
+      if (!record || record.merged?.cleanup) {
+        // Merged with every row answered; only its clean-up was cut off (finished here).
+        if (record) await store.remove(record.id);
+        return { record: record ?? found, rows: 0 };
+      }
       if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
         throw new LoomUsageError(`job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`);
       }

@@ -14,6 +14,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { LoomError, LoomUsageError } from "../errors.ts";
 import type { JobSpec } from "../job/schema.ts";
+import { failpoint } from "../failpoints.ts";
 import { isAlive, writeFileAtomic } from "../output.ts";
 import type { BatchHandle, BatchState, GenerateResult } from "../spec/provider.ts";
 
@@ -75,7 +76,14 @@ export interface JobRecord {
     readonly errors: number;
     /** Errors a retry could fix (the others are rows with no prompt, never sent). */
     readonly retryable?: number;
+    /** The record is to be removed (saved before anything is): a clean-up cut off is finished later. */
+    readonly cleanup?: boolean;
   };
+  /**
+   * The output file this job wrote last (device and inode, saved before it was renamed into
+   * place): a later merge may replace its own output without asking, never anyone else's file.
+   */
+  written?: { readonly dev: number; readonly ino: number };
 }
 
 /** One saved outcome of a row: `r` an answer, or `e` an error (`k` its kind). */
@@ -107,6 +115,9 @@ export function newJobId(now = new Date()): string {
 }
 
 const PRIVATE = { mode: 0o600, dirMode: 0o700 };
+
+/** Prefix of a job folder renamed aside to be deleted. */
+const REMOVING = ".removing-";
 
 /** Reads and writes job records under `<home>/jobs`. */
 export class JobStore {
@@ -160,6 +171,8 @@ export class JobStore {
     const records: JobRecord[] = [];
     const problems: string[] = [];
     for (const name of names.sort()) {
+      if (name.startsWith(REMOVING)) await rm(join(this.dir, name), { recursive: true, force: true }).catch(() => {});
+      if (name.startsWith(".")) continue; // locks of submissions, folders being removed
       try {
         const record = await this.load(name);
         if (record) records.push(record);
@@ -171,9 +184,21 @@ export class JobStore {
     return { records, problems };
   }
 
-  /** Removes a job's record and results. */
+  /**
+   * Removes a job's record and results, all at once: the folder is renamed aside (atomic), then
+   * deleted, so a kill never leaves half a job where Loom looks for jobs (what it leaves aside is
+   * swept by {@link list}). Removing a job that is gone already does nothing.
+   */
   async remove(id: string): Promise<void> {
-    await rm(this.#jobDir(id), { recursive: true, force: true });
+    const aside = join(this.dir, `${REMOVING}${id}.${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(this.#jobDir(id), aside);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return;
+      throw error;
+    }
+    failpoint("fetch:removing");
+    await rm(aside, { recursive: true, force: true });
   }
 
   /** Path of a shard's saved results. */
@@ -211,7 +236,11 @@ export class JobStore {
 
   /** Reads a shard's saved outcomes. */
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
-    const lines = createInterface({ input: createReadStream(this.resultsPath(id, shard)), crlfDelay: Infinity });
+    const path = this.resultsPath(id, shard);
+    if (!(await stat(path).catch(() => undefined))) {
+      throw new LoomError(`job ${id}: the saved results of batch ${shard + 1} are missing from ${this.#jobDir(id)} (the folder was changed outside Loom)`);
+    }
+    const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
     for await (const line of lines) if (line) yield JSON.parse(line) as SavedOutcome;
   }
 
