@@ -4,7 +4,7 @@
  * offline echo provider, wrapped as a plugin where a test needs it to misbehave.
  */
 import assert from "node:assert/strict";
-import { existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
@@ -301,4 +301,21 @@ describe("fetch --wait", () => {
       assert.equal((await t.store.load(job!.id))?.status, "pending");
     });
   }
+});
+
+describe("fetch: an output the run agreed to overwrite", () => {
+  it("is replaced by the merge without asking again; a file put there later is asked about", async () => {
+    const t = setup();
+    writeFileSync(t.out, "old results\n");
+    const { job } = await t.submit({ force: true });
+    const [fetched] = await fetchJobs([job!.id], t.opts);
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7, JSON.stringify(fetched));
+
+    writeFileSync(t.out, "old results\n");
+    const second = await t.submit({ force: true });
+    // Made beside it and renamed over it, as an editor saves: another file at the same path.
+    writeFileSync(join(t.dir, "new.csv"), "a new file, made after the run\n");
+    renameSync(join(t.dir, "new.csv"), t.out);
+    await assert.rejects(fetchJobs([second.job!.id], t.opts), /exists; pass --force/);
+  });
 });

@@ -19,7 +19,7 @@ import { type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
-import { better, type JobRecord, type JobStore, type SavedOutcome, type ShardRecord } from "./store.ts";
+import { better, identityOf, isSameFile, type JobRecord, type JobStore, type SavedOutcome, type ShardRecord } from "./store.ts";
 import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
@@ -241,7 +241,7 @@ export async function checkMergeTarget(record: JobRecord, plan: Plan, rule: Over
   }
   const existing = await stat(plan.output).catch(() => undefined);
   if (!existing || rule.overwrite) return;
-  if (record.written && record.written.dev === existing.dev && record.written.ino === existing.ino) return;
+  if (isSameFile(record.written, existing)) return;
   const keep = `job ${record.id} stays fetchable`;
   if (!rule.confirmOverwrite) throw new LoomUsageError(`${shown} exists; pass --force to overwrite it (${keep})`);
   if (!(await rule.confirmOverwrite(plan.output))) {
@@ -307,8 +307,7 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
   // The file's identity is saved before it takes the output's place: a merge killed after the
   // rename still knows the output as its own, and the next fetch replaces it without asking.
   const beforeRename = async (tmp: string) => {
-    const { dev, ino } = await stat(tmp);
-    record.written = { dev, ino };
+    record.written = identityOf(await stat(tmp));
     await ctx.store.save(record);
   };
   try {

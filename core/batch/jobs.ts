@@ -4,6 +4,7 @@
  * processes never submit or merge the same job at once.
  * @module
  */
+import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -31,7 +32,7 @@ import {
   type StatusFailure,
   TERMINAL,
 } from "./fetch.ts";
-import { type JobRecord, JobStore } from "./store.ts";
+import { identityOf, type JobRecord, JobStore } from "./store.ts";
 import { adoptShard, assertSameInput, customIdOf, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
 
 /** Batch options of `runJob` and the batch commands. */
@@ -91,13 +92,13 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     }
     throw error;
   });
+  if (existedBefore) await acceptOutput(store, record.id, plan.output);
   if (!options.wait) {
     return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };
   }
   let outcome;
   try {
-    // The run has applied the overwrite rule to an output there before it: not asked twice.
-    outcome = await fetchOpened(opened, store, record, { ...options, overwrite: options.overwrite || options.force || existedBefore }, plan);
+    outcome = await fetchOpened(opened, store, record, options, plan);
   } catch (error) {
     if (options.signal?.aborted) {
       throw new LoomInterruptedError(`interrupted while waiting; job ${record.id} is submitted and goes on: \`loom fetch --id ${record.id}\` gets it`);
@@ -107,6 +108,25 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
   if (outcome.alreadyMerged) throw new LoomUsageError(`job ${record.id} was merged meanwhile by another Loom, into ${outcome.record.output}`);
   if (!outcome.summary) throw new LoomError(`job ${record.id} has not ended`);
   return outcome.summary;
+}
+
+/**
+ * Records the output that was there when the job was run (the run applied the overwrite rule to
+ * it: `--force`, or the user said yes), so that the merge replaces that file without asking again;
+ * a file put there later is asked about.
+ */
+async function acceptOutput(store: JobStore, id: string, output: string): Promise<void> {
+  const found = await stat(output).catch(() => undefined);
+  if (!found) return;
+  const unlock = await store.lock(id);
+  try {
+    const record = await store.load(id);
+    if (!record || record.status === "merged") return;
+    record.written = identityOf(found);
+    await store.save(record);
+  } finally {
+    await unlock();
+  }
 }
 
 /** The job a record describes, as if loaded from its file. */

@@ -52,6 +52,24 @@ export interface InputFingerprint {
   readonly sha256: string;
 }
 
+/** A file as it was seen: inode numbers are reused, so its size and time are part of it. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** The identity of a file's `stat`. */
+export function identityOf(stats: FileIdentity): FileIdentity {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+/** Whether `stats` is the file `known` names. */
+export function isSameFile(known: FileIdentity | undefined, stats: FileIdentity): boolean {
+  return known !== undefined && (["dev", "ino", "size", "mtimeMs"] as const).every((k) => known[k] === stats[k]);
+}
+
 /** Everything Loom knows about a batch job. */
 export interface JobRecord {
   readonly version: typeof JOB_RECORD_VERSION;
@@ -80,10 +98,11 @@ export interface JobRecord {
     readonly cleanup?: boolean;
   };
   /**
-   * The output file this job wrote last (device and inode, saved before it was renamed into
-   * place): a later merge may replace its own output without asking, never anyone else's file.
+   * The output file a merge may replace without asking (device and inode): the one this job
+   * wrote last (saved before it was renamed into place), or the one the user agreed to overwrite
+   * when running the job. Any other file at the output path is asked about.
    */
-  written?: { readonly dev: number; readonly ino: number };
+  written?: FileIdentity;
 }
 
 /** One saved outcome of a row: `r` an answer, or `e` an error (`k` its kind). */
