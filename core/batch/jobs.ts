@@ -253,7 +253,7 @@ export async function findJob(store: JobStore, id: string): Promise<JobRecord> {
   const prefixed = records.filter((r) => r.id.startsWith(id));
   if (prefixed.length === 1) return prefixed[0];
   if (prefixed.length > 1) throw new LoomUsageError(`"${id}" matches several jobs (${prefixed.map((r) => r.id).join(", ")}); give more of the id`);
-  throw new LoomUsageError(`no batch job "${id}" (see loom list)`);
+  throw new LoomUsageError(`no batch job "${id}" (see loom list; a job whose every row was answered is removed once merged)`);
 }
 
 /** Options of the batch commands. */
