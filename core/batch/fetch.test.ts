@@ -279,6 +279,17 @@ describe("fetch --wait", () => {
     assert.ok(!("error" in merged) && merged.summary?.errors === 7, "the waiting fetch merges the cancelled job");
   });
 
+  it("waits on while another Loom holds the lock for a moment (a status check), then merges", async () => {
+    const t = setup();
+    const { job } = await t.submit();
+    const release = await t.store.lock(job!.id);
+    const waiting = fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await release();
+    const [merged] = await waiting;
+    assert.ok(!("error" in merged) && merged.summary?.ok === 7, JSON.stringify(merged));
+  });
+
   for (const transient of [false, true]) {
     it(`gives up on a ${transient ? "transient" : "permanent"} status error that never ends, saying the job is intact`, async () => {
       let checks = 0;

@@ -159,7 +159,15 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
   const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry, redact: opened.redact };
   const failing = { permanent: 0, any: 0 };
   for (;;) {
-    const unlock = await store.lock(record.id);
+    let unlock: () => Promise<void>;
+    try {
+      unlock = await store.lock(record.id);
+    } catch (error) {
+      // While waiting, a `status` or another fetch holding the lock just now is no reason to stop.
+      if (!options.wait || !(error instanceof LoomUsageError)) throw error;
+      await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
+      continue;
+    }
     let failures: StatusFailure[];
     try {
       // Read again under the lock: another process may have moved the job on, or merged it.
@@ -197,7 +205,7 @@ function giveUpOnStatus(record: JobRecord, failures: readonly StatusFailure[], f
   failing.any = failures.length ? failing.any + 1 : 0;
   failing.permanent = failures.some((f) => f.permanent) ? failing.permanent + 1 : 0;
   if (failing.permanent < max && failing.any < max * 10) return;
-  const last = failures[0];
+  const last = failures.find((f) => f.permanent) ?? failures[0];
   throw new LoomError(
     `job ${record.id}: gave up waiting: the status of batch ${last.shard + 1} could not be checked on ${Math.max(failing.permanent, failing.any)} polls in a row ` +
       `(${last.error}). The job is intact; \`loom status ${record.id}\` checks it again and \`loom fetch --id ${record.id}\` resumes`,
