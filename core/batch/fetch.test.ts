@@ -232,6 +232,10 @@ describe("fetch: clean-up cut off by a kill", () => {
       const { done } = spawnCli(["fetch", "--id", id], { cwd: t.dir, env: { ...t.env, LOOM_FAILPOINT: point } });
       assert.equal((await done).signal, "SIGKILL");
       assert.equal(t.output().length, 7, "the output was written before the clean-up");
+      // A plain `loom fetch` finishes the clean-up too.
+      const plain = await cli(["fetch"]);
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.deepEqual(readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".")), [], "no job folder left after a plain fetch");
       for (const args of [["fetch", "--id", id], ["retry", id], ["list"], ["fetch"]]) {
         const said = await cli(args);
         assert.doesNotMatch(said.stderr, /\n\s+at /, `no stack trace from loom ${args.join(" ")}`);

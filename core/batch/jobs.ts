@@ -282,10 +282,13 @@ function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened
  */
 export async function fetchJobs(ids: readonly string[], options: JobCommandOptions): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
   const store = storeFor(options);
+  const all = ids.length ? [] : (await store.list()).records;
+  // A merged job whose clean-up a kill cut off is removed now (it is not listed as pending).
+  for (const r of all) if (r.merged?.cleanup) await removeMerged(store, r.id);
   const records = ids.length
     ? await Promise.all(ids.map((id) => findJob(store, id)))
     // A job a crash left half-submitted is finished and fetched too: its batches are paid for.
-    : (await store.list()).records.filter((r) => r.status !== "merged");
+    : all.filter((r) => r.status !== "merged");
   const out: Array<FetchOutcome | { record: JobRecord; error: unknown }> = [];
   for (const record of records) {
     try {
@@ -296,6 +299,17 @@ export async function fetchJobs(ids: readonly string[], options: JobCommandOptio
     }
   }
   return out;
+}
+
+/** Removes a merged job marked for clean-up, under its lock (a job another Loom works on is left to it). */
+async function removeMerged(store: JobStore, id: string): Promise<void> {
+  const unlock = await store.lock(id).catch(() => undefined);
+  if (!unlock) return;
+  try {
+    if ((await store.load(id))?.merged?.cleanup) await store.remove(id);
+  } finally {
+    await unlock();
+  }
 }
 
 /** Checks a job's shards with the provider and returns the updated record (no merge). */
