@@ -186,7 +186,7 @@ describe("fetch: an existing output", () => {
     const { job } = await t.submit();
     writeFileSync(t.out, "mine\n");
     const asked: string[] = [];
-    const answer = (yes: boolean) => async (path: string) => (asked.push(path), yes);
+    const answer = (yes: boolean) => (path: string) => (asked.push(path), Promise.resolve(yes));
     await assert.rejects(fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(false) }), /was left as it was/);
     assert.equal(readFileSync(t.out, "utf8"), "mine\n");
     const [fetched] = await fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(true) });
