@@ -93,7 +93,8 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
         "",
       ].join("\n"),
     );
-    const env: Record<string, string> = { LOOM_HOME: home, ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}) };
+    // A tiny settle window: a batch created just before a kill is listed at once here.
+    const env: Record<string, string> = { LOOM_HOME: home, LOOM_SETTLE_SECONDS: "0.2", ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}) };
     const setup: Setup = {
       provider,
       dir,
@@ -359,7 +360,7 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
     await anthropicLostBatch(async (s, job, lost) => {
       for (const args of [["run", "job.yaml"], ["fetch", "--id", job.id]]) {
         const refused = await s.run(args);
-        assert.equal(refused.code, 1, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
+        assert.equal(refused.code, 2, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
         assert.ok(refused.stderr.includes(lost), `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`);
         assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
         assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
@@ -383,7 +384,7 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
     async () => {
       await anthropicLostBatch(async (s, job, lost, owned) => {
         const refused = await s.run(["run", "job.yaml"]);
-        assert.equal(refused.code, 1, refused.stderr);
+        assert.equal(refused.code, 2, refused.stderr);
         assert.ok(refused.stderr.includes(lost), refused.stderr);
         assert.ok(!refused.stderr.includes(owned), `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`);
       });
