@@ -168,3 +168,54 @@ describe("lost batch create: anthropic (unlabelled batches)", () => {
     });
   }
 });
+
+/** OpenAI's batch input files at the emulator that are still there (`purpose: batch`). */
+async function liveInputFiles(emu: Emulator): Promise<string[]> {
+  const response = await fetch(`${emu.baseURL}/files?purpose=batch`, { headers: { authorization: `Bearer ${emu.apiKey}` } });
+  assert.equal(response.status, 200);
+  return ((await response.json()) as { data: Array<{ id: string }> }).data.map((f) => f.id);
+}
+
+describe("batch uploads: openai", () => {
+  const UPLOAD = /^POST \/v1\/files$/;
+
+  it("a create refused twice (429) is retried with the same upload; the uploads are deleted once the results are saved", async () => {
+    await withSetup("openai", async (s) => {
+      s.emu.faults.add({ name: "busy", match: { method: "POST", path: CREATE_PATH.openai, first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 20 } });
+      const run = await s.run(["run", "job.yaml"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(s.creations(), SHARDS + 2, "two refused creates, then one per shard");
+      assert.equal(s.emu.log.count(UPLOAD), SHARDS, "one upload per shard, reused by the retries");
+      assert.equal((await liveInputFiles(s.emu)).length, SHARDS);
+      await fetchAll(s);
+      assert.deepEqual(await liveInputFiles(s.emu), [], "the input files are gone after the fetch");
+      assert.equal(s.emu.log.count(/^DELETE \/v1\/files\//), SHARDS);
+    });
+  });
+
+  it("`--resubmit` after a lost create reuses the shard's upload", async () => {
+    await withSetup("openai", async (s) => {
+      loseFirstCreate(s, "reset", 1000);
+      assert.equal((await s.run(["run", "job.yaml"])).code, 2);
+      const again = await s.run(["run", "job.yaml", "--resubmit"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(s.emu.log.count(UPLOAD), SHARDS, "no second upload for the resubmitted shard");
+      await fetchAll(s);
+      assert.deepEqual(await liveInputFiles(s.emu), []);
+    });
+  });
+
+  it("a failed delete is a warning: the output is written all the same", async () => {
+    await withSetup("openai", async (s) => {
+      const run = await s.run(["run", "job.yaml"]);
+      assert.equal(run.code, 0, run.stderr);
+      const id = await s.jobId();
+      s.emu.faults.add({ name: "no-delete", match: { method: "DELETE", path: "/v1/files/" }, action: { kind: "status", status: 400, message: "cannot delete now" } });
+      const fetched = await s.run(["fetch", "--id", id]);
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assertComplete(s);
+      assert.match(fetched.stderr, /could not be deleted/);
+      assert.equal((await liveInputFiles(s.emu)).length, SHARDS);
+    });
+  });
+});

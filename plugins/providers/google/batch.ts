@@ -234,8 +234,10 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       try {
         await call(signal, () => ai.files.delete({ name: upload.file, config: { abortSignal: signal } }));
       } catch (error) {
-        if (error instanceof LoomProviderError && error.status === 404) return; // gone already
-        throw error;
+        // Gone already: the Files API answers a missing file with 403 "… or it may not exist" (or 404).
+        const gone = error instanceof LoomProviderError &&
+          (error.status === 404 || (error.status === 403 && /may not exist/i.test(error.message)));
+        if (!gone) throw error;
       }
     },
 
