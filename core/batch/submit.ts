@@ -103,7 +103,11 @@ export interface SubmitContext {
   readonly settleWaitsMs?: readonly number[];
 }
 
-/** The settle window in real use: about a minute of looks, further and further apart. */
+/**
+ * The settle window in real use: about a minute of looks, further and further apart.
+ * unverified: how long a provider takes to list a batch it has just created (no provider documents
+ * it; chaos testing saw a lookup right after a lost create find nothing).
+ */
 export const DEFAULT_SETTLE_WAITS_MS: readonly number[] = [2_000, 4_000, 8_000, 16_000, 30_000];
 
 /**
@@ -311,7 +315,11 @@ function inDoubt(batch: BatchApi, shard: ShardRecord): boolean {
   return !shard.handle && !!shard.submittingSince && (!!shard.createSentAt || batch.announcesCreate !== true);
 }
 
-/** A provider's definite refusal (a 4xx answer): the create it answered made nothing. */
+/**
+ * A provider's definite refusal (a 4xx answer): the create it answered made nothing. A 5xx or no
+ * answer may hide a created batch, so that create is in doubt.
+ * unverified: that no provider creates a batch it answers with a 4xx (none documents otherwise).
+ */
 function refused(error: unknown): boolean {
   const status = (error as { status?: unknown }).status;
   return LoomError.isInstance(error) && typeof status === "number" && status >= 400 && status < 500;

@@ -264,6 +264,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       try {
         await client.files.delete(fileId, { signal: callOptions?.signal });
       } catch (error) {
+        // unverified: a file deleted already answers 404 (as the emulator's "No such File object").
         if (error instanceof APIError && error.status === 404) return; // gone already
         throw toProviderError(error, provider);
       }
