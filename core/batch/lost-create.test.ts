@@ -122,8 +122,11 @@ for (const provider of ["openai", "google"] as const) {
       await withSetup(provider, async (s) => {
         loseFirstCreate(s, "reset", 8); // the first run looks 6 times
         const stopped = await s.run(["run", "job.yaml"]);
-        assertStopped(s, stopped, await s.jobId());
+        const id = await s.jobId();
+        assertStopped(s, stopped, id);
         assert.equal(s.creations(), 1, "nothing more was created");
+        const status = await s.run(["status", id]);
+        assert.match(status.stdout, /batch 1 -\s+in doubt\s+its create was sent at /, status.stdout);
         const rerun = await s.run(["run", "job.yaml"]);
         assert.equal(rerun.code, 0, rerun.stderr);
         assert.equal(s.creations(), SHARDS, "the rerun adopted the lost batch instead of creating it again");
