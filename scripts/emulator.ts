@@ -12,7 +12,8 @@
  *   --api-key K     the key clients must send (default test-key)
  *   --latency MS    delay before every answer
  *   --fault SPEC    a fault rule, repeatable: status=N[,retry-after=S][,retry-after-ms=MS] | slow=MS
- *                   | drop | error-in-200 | error-in-choice[,code=N] | model-down[=MODEL] | reply=TEXT (commas as %2C),
+ *                   | drop | error-in-200 | error-in-choice[,code=N] | model-down[=MODEL] | reply=TEXT (commas as %2C)
+ *                   | lost=late|reset|never[,delay=MS][,listed-after=N] (carried out, answer lost),
  *                   then conditions every=N, first=N, path=…, prompt=…, batch=…
  *   --schedule S    batch pace: instant | polls:N | clock:MS (real time per state) | manual
  *   --models M      any (default) or a comma-separated list of accepted model ids

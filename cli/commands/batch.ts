@@ -40,8 +40,10 @@ function printJob(record: JobRecord): void {
   const { spec } = record;
   out(`job ${record.id}: ${spec.provider} ${spec.model}, ${record.rows} rows from ${displayPath(record.input.path)} → ${displayPath(record.output)}`);
   for (const s of record.shards) {
-    const state = s.submittingSince && !s.handle ? "submitting" : s.state ?? "unknown";
-    const meaning = state === "submitting"
+    const state = s.createSentAt && !s.handle ? "in doubt" : s.submittingSince && !s.handle ? "submitting" : s.state ?? "unknown";
+    const meaning = state === "in doubt"
+      ? `its create was sent at ${s.createSentAt} and no answer came: run the job again (Loom looks for it first), or \`loom adopt ${record.id} <batch-id>\`.`
+      : state === "submitting"
       ? "Loom was stopped while submitting this batch; run the job again to finish."
       : STATE_MEANING[state as keyof typeof STATE_MEANING] ?? "";
     const done = s.counts?.total ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${s.counts.failed ? `, ${s.counts.failed} failed` : ""})` : "";

@@ -93,7 +93,8 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
         "",
       ].join("\n"),
     );
-    const env: Record<string, string> = { LOOM_HOME: home, ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}) };
+    // A tiny settle window: a batch created just before a kill is listed at once here.
+    const env: Record<string, string> = { LOOM_HOME: home, LOOM_SETTLE_SECONDS: "0.2", ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}) };
     const setup: Setup = {
       provider,
       dir,
@@ -280,6 +281,48 @@ async function fetchFinishesSubmit(provider: Provider): Promise<void> {
 const SUBMIT_POINTS = ["submit:planned", "submit:uploaded", "submit:created@2", "submit:recorded@1"];
 const FETCH_POINTS = ["fetch:saving@2", "fetch:saved@1", "fetch:merging@4", "fetch:merged"];
 
+/** Paths of the create request, for the emulator's fault rules. */
+const CREATE_PATH = { openai: /^\/v1\/batches$/, anthropic: /^\/v1\/messages\/batches$/, google: /:batchGenerateContent$/ } as const;
+
+/**
+ * SIGKILL while the create of batch 2 waits for an answer that never comes (the emulator made the
+ * batch, and lists it only after two list calls): the rerun looks for it over the settle window
+ * and never creates it blindly. Labelled batches (OpenAI, Gemini) are adopted; Anthropic's
+ * unlabelled one is named, and `loom adopt` settles it.
+ */
+async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<void> {
+  await withSetup(provider, async (s) => {
+    s.emu!.faults.add({ name: "unanswered", match: { method: "POST", path: CREATE_PATH[provider], every: 2, first: 2 }, action: { kind: "lost", answer: "never", listedAfter: 2 } });
+    const { child, done } = spawnCli(["run", "job.yaml"], { cwd: s.dir, env: { LOOM_HOME: s.home, LOOM_SETTLE_SECONDS: "0.3", [KEY_ENV[provider]]: s.emu!.apiKey } });
+    while (s.creations() < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill("SIGKILL");
+    assert.equal((await done).signal, "SIGKILL");
+    const job = await onlyJob(s);
+    assert.equal(job.status, "submitting");
+    let rerun = await s.run(["run", "job.yaml"]);
+    if (provider === "anthropic") {
+      assert.equal(rerun.code, 2, rerun.stderr);
+      assert.equal(s.creations(), 2, "the rerun creates nothing while batch 2 is in doubt");
+      const lost = /could be it: (msgbatch_\w+)/.exec(rerun.stderr)?.[1];
+      assert.ok(lost, rerun.stderr);
+      assert.equal((await s.run(["adopt", job.id, lost])).code, 0);
+      rerun = await s.run(["run", "job.yaml"]);
+    }
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assertSubmitted(await onlyJob(s));
+    assert.equal(s.creations(), SHARDS, "one batch per shard: the unanswered create was not sent again");
+    const fetched = await s.run(["fetch", "--id", job.id]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assertComplete(s);
+  });
+}
+
+for (const provider of ["openai", "google", "anthropic"] as const) {
+  describe(`batch crash while a create is unanswered: ${provider} (emulator)`, () => {
+    it("SIGKILL while batch 2's create waits; the rerun looks for it first, one batch per shard", () => killedDuringCreate(provider));
+  });
+}
+
 describe("batch crash and rerun: echo", () => {
   for (const point of SUBMIT_POINTS.filter((p) => p !== "submit:uploaded")) {
     it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard, complete output`, () => submitCrash("echo", point));
@@ -359,7 +402,7 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
     await anthropicLostBatch(async (s, job, lost) => {
       for (const args of [["run", "job.yaml"], ["fetch", "--id", job.id]]) {
         const refused = await s.run(args);
-        assert.equal(refused.code, 1, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
+        assert.equal(refused.code, 2, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
         assert.ok(refused.stderr.includes(lost), `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`);
         assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
         assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
@@ -383,7 +426,7 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
     async () => {
       await anthropicLostBatch(async (s, job, lost, owned) => {
         const refused = await s.run(["run", "job.yaml"]);
-        assert.equal(refused.code, 1, refused.stderr);
+        assert.equal(refused.code, 2, refused.stderr);
         assert.ok(refused.stderr.includes(lost), refused.stderr);
         assert.ok(!refused.stderr.includes(owned), `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`);
       });

@@ -20,7 +20,7 @@ import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
 import { better, identityOf, isSameFile, type JobRecord, type JobStore, type SavedOutcome, type ShardRecord } from "./store.ts";
-import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
+import { fingerprintInput, releaseUploads, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
 export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
@@ -95,7 +95,7 @@ export function allEnded(record: JobRecord): boolean {
 /** Saves the results of every ended shard not saved yet. */
 export async function saveShardResults(ctx: FetchContext, record: JobRecord): Promise<void> {
   const todo = record.shards.filter((s) => s.handle && !s.fetched);
-  if (!todo.length) return;
+  if (!todo.length) return await releaseUploads(ctx, record);
   for (const shard of todo) {
     // Saved before the shard was submitted (or adopted).
     const ids: readonly string[] | undefined = await ctx.store.readIds(record.id, shard.index);
@@ -147,6 +147,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;
     await ctx.store.save(record);
   }
+  await releaseUploads(ctx, record);
 }
 
 /** Why a row of a shard has no outcome, by the shard's state. */

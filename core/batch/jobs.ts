@@ -33,7 +33,7 @@ import {
   TERMINAL,
 } from "./fetch.ts";
 import { identityOf, type JobRecord, JobStore } from "./store.ts";
-import { adoptShard, assertSameInput, customIdOf, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
+import { adoptShard, assertSameInput, customIdOf, releaseUploads, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
 
 /** Batch options of `runJob` and the batch commands. */
 export interface BatchRunOptions {
@@ -366,6 +366,7 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
       }
       if (fresh.status === "submitting") fresh.status = "pending";
       await refreshShards(ctx, fresh);
+      await releaseUploads({ ...ctx, onEvent: options.onEvent }, fresh);
       return { record: fresh, failed };
     } finally {
       await unlock();

@@ -16,7 +16,7 @@ import { LoomError, LoomUsageError } from "../errors.ts";
 import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../failpoints.ts";
 import { isAlive, writeFileAtomic } from "../output.ts";
-import type { BatchHandle, BatchState, GenerateResult } from "../spec/provider.ts";
+import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
 /** Version of the record layout; a record of another version is refused, never misread. */
 export const JOB_RECORD_VERSION = 1;
@@ -33,6 +33,14 @@ export interface ShardRecord {
   readonly bytes: number;
   /** Set before the submission starts: a shard with it but no handle may exist remotely. */
   submittingSince?: string;
+  /**
+   * Set just before the create request goes out, cleared once its answer is recorded: a shard
+   * with it but no handle is in doubt (created or not, nobody knows), and is never created again
+   * on Loom's own.
+   */
+  createSentAt?: string;
+  /** The provider's upload of the shard's input, until it is deleted (reused by a retry). */
+  upload?: BatchUpload;
   handle?: BatchHandle;
   submittedAt?: string;
   /** The last status seen; `unknown` when the last check failed. */

@@ -1,23 +1,27 @@
 /**
  * Submitting a batch job. First the whole plan is recorded: the rows cut into shards within the
  * provider's limits (requests and bytes). Then each shard is submitted as one provider batch,
- * with the record saved before and after every remote step. A process killed anywhere can be
- * run again: a shard that was being submitted is looked up remotely and adopted, or submitted
- * again only when the provider surely has no such batch.
+ * with the record saved before and after every remote step. A create whose answer is lost (a
+ * timeout, a reset connection, a killed process) is never sent again on Loom's own: the shard is
+ * in doubt, Loom looks for its batch over a settle window (providers list new batches late),
+ * adopts it when the label matches, and otherwise stops and says what to run (`loom adopt`, or
+ * `--resubmit` to pay again knowingly).
  * @module
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import process from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../canonical-json.ts";
-import { LoomError, LoomUsageError } from "../errors.ts";
+import { errorMessage, EXIT, LoomError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
 import { type RetryPolicy, withRetries } from "../run/retry.ts";
-import type { BatchApi, BatchItem, BatchLabel, GenerateRequest } from "../spec/provider.ts";
+import type { BatchApi, BatchHandle, BatchItem, BatchLabel, BatchSubmitOptions, GenerateRequest } from "../spec/provider.ts";
 import { type InputFingerprint, JOB_RECORD_VERSION, type JobRecord, type JobStore, newJobId, type ShardRecord, type ShardRows } from "./store.ts";
 
 /** The `custom_id` of a row: its position, which fits every provider's rule. */
@@ -95,6 +99,26 @@ export interface SubmitContext {
   readonly onEvent?: RunEventHandler;
   /** How transient provider errors are retried (default `DEFAULT_RETRY`). */
   readonly retry?: RetryPolicy;
+  /** Waits between the looks for a batch whose create went unanswered (default {@link settleWaits}). */
+  readonly settleWaitsMs?: readonly number[];
+}
+
+/**
+ * The settle window in real use: about a minute of looks, further and further apart.
+ * unverified: how long a provider takes to list a batch it has just created (no provider documents
+ * it; chaos testing saw a lookup right after a lost create find nothing).
+ */
+export const DEFAULT_SETTLE_WAITS_MS: readonly number[] = [2_000, 4_000, 8_000, 16_000, 30_000];
+
+/**
+ * The waits between looks for an unanswered create: the default window, or one stretched to
+ * `LOOM_SETTLE_SECONDS` in all (tests make it tiny; a slow provider may want it longer).
+ */
+export function settleWaits(env: Readonly<Record<string, string | undefined>> = process.env): readonly number[] {
+  const total = Number(env.LOOM_SETTLE_SECONDS);
+  if (!env.LOOM_SETTLE_SECONDS || !Number.isFinite(total) || total < 0) return DEFAULT_SETTLE_WAITS_MS;
+  const sum = DEFAULT_SETTLE_WAITS_MS.reduce((a, b) => a + b, 0);
+  return DEFAULT_SETTLE_WAITS_MS.map((w) => Math.round((w * total * 1000) / sum));
 }
 
 /** The retry options of a context. */
@@ -236,12 +260,26 @@ export async function completeSubmission(ctx: SubmitContext, record: JobRecord, 
 /**
  * Submits the record's shards that have no batch yet; the caller holds the job's lock. The input
  * must be the one the job was planned on (rows are sent by position), unless `inputChecked`.
+ * A shard whose create may have been sent is looked for first, never created blindly.
  */
 export async function submitPlanned(ctx: SubmitContext, record: JobRecord, inputChecked = false): Promise<void> {
   if (!inputChecked) await assertSameInput(ctx.plan.input, record, "nothing more was submitted");
   for (const shard of record.shards) {
-    if (!shard.handle && shard.submittingSince && (await recoverShard(ctx, record, shard)) === "none") {
-      delete shard.submittingSince;
+    if (shard.handle || !shard.submittingSince) continue;
+    if (inDoubt(ctx.batch, shard)) {
+      if (ctx.resubmit) {
+        // The user said to pay again knowingly: the shard is sent anew (its upload is reused).
+        ctx.onEvent?.({ type: "warning", message: `job ${record.id}: batch ${shard.index + 1} is submitted again (--resubmit); a batch its lost create made, if any, is billed too` });
+        delete shard.createSentAt;
+        delete shard.submittingSince;
+        await ctx.store.save(record);
+      } else await settleShard(ctx, record, shard);
+    } else {
+      // The create was never sent (killed while uploading, say): nothing can exist, the shard
+      // is submitted again. One look all the same, for a record written by an older Loom.
+      const exact = (await lookFor(ctx, record, shard))?.find((f) => f.exact);
+      if (exact) adopt(ctx, record, shard, exact.handle);
+      else delete shard.submittingSince;
       await ctx.store.save(record);
     }
   }
@@ -272,6 +310,30 @@ export async function submitPlanned(ctx: SubmitContext, record: JobRecord, input
   await ctx.store.save(record);
 }
 
+/** Whether a shard's batch may exist although Loom has no answer for it: its create may have gone out. */
+function inDoubt(batch: BatchApi, shard: ShardRecord): boolean {
+  return !shard.handle && !!shard.submittingSince && (!!shard.createSentAt || batch.announcesCreate !== true);
+}
+
+/**
+ * A provider's definite refusal (a 4xx answer): the create it answered made nothing. A 5xx or no
+ * answer may hide a created batch, so that create is in doubt.
+ * unverified: that no provider creates a batch it answers with a 4xx (none documents otherwise).
+ */
+function refused(error: unknown): boolean {
+  const status = (error as { status?: unknown }).status;
+  return LoomError.isInstance(error) && typeof status === "number" && status >= 400 && status < 500;
+}
+
+/** A create that may have made its batch although it failed: it is never retried. */
+class CreateInDoubt extends Error {
+  readonly reason: unknown;
+  constructor(reason: unknown) {
+    super(errorMessage(reason), { cause: reason });
+    this.reason = reason;
+  }
+}
+
 /** Submits one planned shard, recording it before and after the remote step. */
 async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, items: readonly BatchItem[]): Promise<void> {
   if (items.length !== shard.requests) {
@@ -282,66 +344,120 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   shard.submittingSince = new Date().toISOString();
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
-  let failedOnce = false;
-  const handle = await withRetries(async () => {
-    // A failed attempt may still have created the batch (its answer was lost): look for it
-    // before trying again, so that a retry never pays twice.
-    if (failedOnce && (await recoverShard(ctx, record, shard)) === "adopted") return undefined;
-    failedOnce = true;
-    return await ctx.batch.submit(items, label, { signal: ctx.signal });
-  }, retryOf(ctx));
-  if (!handle) return;
+  let sent = false;
+  const options: BatchSubmitOptions = {
+    signal: ctx.signal,
+    onUploaded: async (upload) => {
+      shard.upload = upload;
+      await ctx.store.save(record);
+    },
+    onCreate: async () => {
+      shard.createSentAt = new Date().toISOString();
+      await ctx.store.save(record);
+      sent = true;
+    },
+  };
+  let handle: BatchHandle;
+  try {
+    handle = await withRetries(async () => {
+      sent = false;
+      try {
+        return await ctx.batch.submit(items, label, shard.upload ? { ...options, upload: shard.upload } : options);
+      } catch (error) {
+        if ((sent || ctx.batch.announcesCreate !== true) && !refused(error)) throw new CreateInDoubt(error);
+        if (shard.createSentAt) {
+          delete shard.createSentAt; // answered with a refusal: nothing was created
+          await ctx.store.save(record);
+        }
+        throw error;
+      }
+    }, retryOf(ctx));
+  } catch (error) {
+    if (!(error instanceof CreateInDoubt)) throw error;
+    shard.createSentAt ??= shard.submittingSince;
+    await ctx.store.save(record);
+    // Interrupted: the next run settles it.
+    if (ctx.signal?.aborted) throw error.reason;
+    await settleShard(ctx, record, shard, error.reason);
+    return;
+  }
   failpoint("submit:created");
   shard.handle = handle;
   shard.submittedAt = new Date().toISOString();
   shard.state = "validating";
   delete shard.submittingSince;
+  delete shard.createSentAt;
   await ctx.store.save(record);
   failpoint("submit:recorded");
   ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: handle.id, requests: shard.requests });
 }
 
-/**
- * A shard whose submission was interrupted (or failed without an answer) may or may not exist
- * remotely. Adopt it when the provider can tell; report `none` when the provider surely has no
- * such batch (it is then submitted again); otherwise stop and tell the user which batches could
- * be it and how to settle it (`loom adopt`).
- */
-async function recoverShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord): Promise<"adopted" | "none"> {
+/** The batches the provider may hold for a shard, less those the job owns; undefined when it cannot tell. */
+async function lookFor(ctx: SubmitContext, record: JobRecord, shard: ShardRecord) {
   const find = ctx.batch.find?.bind(ctx.batch);
+  if (!find) return undefined;
   const hint = { after: shard.submittingSince!, requests: shard.requests };
-  let found = find ? await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), retryOf(ctx)) : undefined;
+  const found = await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), retryOf(ctx));
   // Batches this job already holds are not the lost one.
   const known = new Set(record.shards.flatMap((s) => (s.handle ? [s.handle.id] : [])));
-  found = found?.filter((f) => !known.has(f.handle.id));
-  const exact = found?.find((f) => f.exact);
-  if (exact) {
-    shard.handle = exact.handle;
-    shard.submittedAt = shard.submittingSince;
-    shard.state = "validating";
-    delete shard.submittingSince;
-    await ctx.store.save(record);
-    ctx.onEvent?.({ type: "shard", shard: shard.index, action: "adopted", batchId: exact.handle.id, requests: shard.requests });
-    return "adopted";
+  return found?.filter((f) => !known.has(f.handle.id));
+}
+
+/** Records `handle` as the shard's batch (found again after its create's answer was lost). */
+function adopt(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, handle: BatchHandle): void {
+  // The provider's handle may lack the upload; the record knows it.
+  shard.handle = handle;
+  shard.submittedAt = shard.submittingSince;
+  shard.state = "validating";
+  delete shard.submittingSince;
+  delete shard.createSentAt;
+  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "adopted", batchId: handle.id, requests: shard.requests });
+}
+
+/**
+ * A shard in doubt: its create went out and no answer was recorded. Looks for its batch over the
+ * settle window (a new batch may be listed only after a while) and adopts it when the label
+ * matches; otherwise stops (exit 2) naming the batches that could be it and what to run. Never
+ * creates anything.
+ */
+async function settleShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, reason?: unknown): Promise<void> {
+  const waits = ctx.settleWaitsMs ?? settleWaits();
+  const seen = new Set<string>();
+  let blind = false;
+  for (let look = 0;; look++) {
+    const found = await lookFor(ctx, record, shard);
+    blind = found === undefined;
+    const exact = found?.find((f) => f.exact);
+    if (exact) {
+      adopt(ctx, record, shard, exact.handle);
+      await ctx.store.save(record);
+      return;
+    }
+    for (const f of found ?? []) seen.add(f.handle.id);
+    if (look >= waits.length || !ctx.batch.find) break;
+    await sleep(waits[look], undefined, { signal: ctx.signal });
   }
-  if (found === undefined || found.length > 0) {
-    const candidates = found?.map((f) => f.handle.id).join(", ");
-    throw new LoomError(
-      `job ${record.id}: the submission of batch ${shard.index + 1} (${shard.requests} requests, at ${shard.submittingSince}) was cut off, ` +
-        (candidates
-          ? `and ${ctx.provider} has batches that could be it: ${candidates}. Loom cannot tell which. `
-          : `and ${ctx.provider} cannot say whether that batch was created. `) +
-        `If one of them is it, run \`loom adopt ${record.id} <batch-id>\`; if none is, run \`loom adopt ${record.id} --none\` and run the job again to submit it. ` +
-        "The job's other batches are kept either way.",
-    );
-  }
-  return "none";
+  const seconds = Math.round(waits.reduce((a, b) => a + b, 0) / 100) / 10;
+  const candidates = [...seen];
+  const run = `loom run ${record.jobFile ?? "<job file>"} --resubmit`;
+  throw new LoomError(
+    `job ${record.id}: batch ${shard.index + 1} (${shard.requests} requests) was sent to ${ctx.provider} at ${shard.createSentAt ?? shard.submittingSince} ` +
+      `but its answer was lost${reason === undefined ? "" : ` (${errorMessage(reason)})`}, so it may have been created. Loom never sends it twice on its own. ` +
+      (candidates.length
+        ? `${ctx.provider} has batches that could be it: ${candidates.join(", ")}; Loom cannot tell which. `
+        : blind
+        ? `${ctx.provider} cannot say whether it was created. `
+        : `Loom looked for it for ${seconds} s and did not find it (a new batch can take a while to be listed). `) +
+      `If a batch is it, run \`loom adopt ${record.id} <batch-id>\`; to pay for it again knowingly, run \`${run}\`. ` +
+      "The job's other batches are kept either way.",
+    { exitCode: EXIT.usage },
+  );
 }
 
 /**
  * Settles a shard whose submission was cut off: it is the provider's batch `batchId`, or (with
  * no id) it was never created and will be submitted again. The user's answer to the question
- * {@link recoverShard} cannot decide.
+ * {@link settleShard} cannot decide.
  */
 export async function adoptShard(store: JobStore, record: JobRecord, batchId: string | undefined): Promise<ShardRecord> {
   const lost = record.shards.filter((s) => !s.handle && s.submittingSince);
@@ -354,6 +470,33 @@ export async function adoptShard(store: JobStore, record: JobRecord, batchId: st
     shard.state = "validating";
   }
   delete shard.submittingSince;
+  delete shard.createSentAt;
   await store.save(record);
   return shard;
+}
+
+/**
+ * Deletes the uploads of shards that need them no more: the shard's results are saved, or it was
+ * cancelled before its batch was created. Called after the results are on disk, so a delete never
+ * loses an answer; a failed delete is a warning (the upload is kept in the record and tried again
+ * next time).
+ */
+export async function releaseUploads(
+  ctx: { readonly batch: BatchApi; readonly store: JobStore; readonly signal?: AbortSignal; readonly onEvent?: RunEventHandler },
+  record: JobRecord,
+): Promise<void> {
+  const deleteUpload = ctx.batch.deleteUpload?.bind(ctx.batch);
+  if (!deleteUpload) return;
+  for (const shard of record.shards) {
+    const done = shard.fetched || (!shard.handle && !shard.submittingSince && shard.state === "cancelled");
+    if (!shard.upload || !done) continue;
+    try {
+      await withRetries(() => deleteUpload(shard.upload!, { signal: ctx.signal }), { signal: ctx.signal });
+      delete shard.upload;
+      await ctx.store.save(record);
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      ctx.onEvent?.({ type: "warning", message: `job ${record.id}: the upload of batch ${shard.index + 1} could not be deleted (${errorMessage(error)}); Loom tries again on the next fetch` });
+    }
+  }
 }

@@ -144,7 +144,19 @@ export interface BatchApi {
    * Uploads the items (when the provider takes a file) and creates one batch, labelled so that
    * {@link find} can find it again. Resolves once the provider has accepted it.
    */
-  submit(items: readonly BatchItem[], label: BatchLabel, options?: CallOptions): Promise<BatchHandle>;
+  submit(items: readonly BatchItem[], label: BatchLabel, options?: BatchSubmitOptions): Promise<BatchHandle>;
+  /**
+   * True when `submit` calls {@link BatchSubmitOptions.onCreate} before the request that creates
+   * the batch: a submit that fails without having called it surely created nothing. Without it,
+   * every failed submit may have created its batch.
+   */
+  readonly announcesCreate?: boolean;
+  /**
+   * Deletes an upload `submit` made (what it gave {@link BatchSubmitOptions.onUploaded}), once
+   * its batch has ended and its results are saved, or the shard was given up. Gone already is
+   * success.
+   */
+  deleteUpload?(upload: BatchUpload, options?: CallOptions): Promise<void>;
   /** The batch's current status. */
   status(handle: BatchHandle, options?: CallOptions): Promise<BatchStatus>;
   /**
@@ -171,6 +183,23 @@ export interface BatchApi {
    * look far enough back to tell (Loom then never assumes there is no such batch).
    */
   find?(label: BatchLabel, hint: BatchFindHint, options?: CallOptions): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }> | undefined>;
+}
+
+/** A provider's upload of a batch's input (its file id, say): reused by a retry, deleted once done. */
+export type BatchUpload = Readonly<Record<string, string>>;
+
+/** Options of {@link BatchApi.submit}. */
+export interface BatchSubmitOptions extends CallOptions {
+  /** The upload of these same items by an earlier attempt: used instead of uploading again. */
+  readonly upload?: BatchUpload;
+  /** Awaited once the items are uploaded (before the create), so the core can record the upload. */
+  readonly onUploaded?: (upload: BatchUpload) => Promise<void>;
+  /**
+   * Awaited just before the request that creates the batch is sent: from then on the batch may
+   * exist although no answer comes (a timeout, a reset), and the core never sends it again on its
+   * own. See {@link BatchApi.announcesCreate}.
+   */
+  readonly onCreate?: () => Promise<void>;
 }
 
 /** What Loom knows about a submission it may have lost. */

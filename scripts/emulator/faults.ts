@@ -2,7 +2,8 @@
  * Fault rules: the emulator's way of misbehaving on demand, the way providers do in production.
  * A rule matches requests (by method, path, prompt text, batch, every Nth, the first N) and
  * answers them with an error status (with or without retry hints), a slow answer, a dropped
- * connection, or a normal answer whose text is replaced (`reply`).
+ * connection, an answer lost after the request was carried out (`lost`), or a normal answer
+ * whose text is replaced (`reply`).
  *
  * A `reply` rule only ever applies to requests that generate an answer: each provider's sync
  * generate endpoint (OpenAI chat completions and responses, Anthropic messages, Gemini
@@ -45,6 +46,14 @@ export type FaultAction =
   | { kind: "slow"; delayMs: number }
   /** Close the connection without answering. */
   | { kind: "drop" }
+  /**
+   * Handle the request normally (a batch create makes its batch, billed as any other) but lose
+   * the answer: sent `delayMs` late (`late`: past the client's timeout), the connection reset
+   * once it is handled (`reset`), or never sent while the emulator runs (`never`). With
+   * `listedAfter`, the batch it created is left out of the next N batch list calls (a provider
+   * lists a new batch with a delay).
+   */
+  | { kind: "lost"; answer: "late" | "reset" | "never"; delayMs?: number; listedAfter?: number }
   /** OpenRouter style: HTTP 200 whose body is an error. */
   | { kind: "error-in-200"; message?: string; code?: number }
   /**
@@ -154,6 +163,7 @@ function matches(match: FaultMatch, subject: FaultSubject): boolean {
 /**
  * Parses the launcher's compact fault syntax, e.g.
  * `status=429,retry-after=2,every=5` or `drop,first=3,path=/v1/chat` or `slow=2000,prompt=SLOW`
+ * or `lost=late,delay=5000,listed-after=2,path=/v1/batches,method=POST,first=1`
  * or `error-in-choice,code=502,prompt=CUT` or `model-down=openai/gpt-4o`
  * or `reply={"a":1%2C"b":,prompt=BAD` (a reply's text is percent-decoded, so `%2C` is a comma).
  */
@@ -178,6 +188,13 @@ export function parseFaultSpec(spec: string): FaultRule {
     if (fields.has("should-retry")) action.shouldRetry = fields.get("should-retry") === "true";
   } else if (fields.has("slow")) action = { kind: "slow", delayMs: num("slow") };
   else if (fields.has("drop")) action = { kind: "drop" };
+  else if (fields.has("lost")) {
+    const answer = fields.get("lost") || "reset";
+    if (answer !== "late" && answer !== "reset" && answer !== "never") throw new Error(`fault "${spec}": lost is late, reset or never`);
+    action = { kind: "lost", answer };
+    if (fields.has("delay")) action.delayMs = num("delay");
+    if (fields.has("listed-after")) action.listedAfter = num("listed-after");
+  }
   else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
   else if (fields.has("error-in-choice")) {
     action = { kind: "error-in-choice" };
@@ -192,7 +209,7 @@ export function parseFaultSpec(spec: string): FaultRule {
       throw new Error(`fault "${spec}": reply needs a text whose % escapes are valid`);
     }
     action = { kind: "reply", text };
-  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`);
+  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, lost=late|reset|never, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`);
   const match: FaultMatch = {};
   if (fields.has("every")) match.every = num("every");
   if (fields.has("first")) match.first = num("first");

@@ -59,6 +59,13 @@ describe("fault rules", () => {
     });
     assert.deepEqual(parseFaultSpec("drop,first=3,path=/v1/chat").match, { first: 3, path: "/v1/chat" });
     assert.deepEqual(parseFaultSpec("slow=250,prompt=SLOW").action, { kind: "slow", delayMs: 250 });
+    assert.deepEqual(parseFaultSpec("lost=late,delay=5000,listed-after=2,method=POST,path=/v1/batches,first=1"), {
+      name: "lost=late,delay=5000,listed-after=2,method=POST,path=/v1/batches,first=1",
+      match: { method: "POST", path: "/v1/batches", first: 1 },
+      action: { kind: "lost", answer: "late", delayMs: 5000, listedAfter: 2 },
+    });
+    assert.deepEqual(parseFaultSpec("lost").action, { kind: "lost", answer: "reset" });
+    assert.throws(() => parseFaultSpec("lost=maybe"), /late, reset or never/);
     assert.throws(() => parseFaultSpec("explode"), /status=N/);
     assert.throws(() => parseFaultSpec("status=abc"), /needs a number/);
   });

@@ -167,6 +167,12 @@ export interface EmulatorContext {
    * that a context built by hand (a unit test) needs none.
    */
   replyFor?(line: { path: string; prompts: readonly string[]; batch: string }): string | undefined;
+  /**
+   * Called once per batch list request: whether a batch (by the id its create answered, `id` or
+   * `name`) is listed yet. A `lost` fault's `listedAfter` hides a batch for that many list calls.
+   * Optional so that a context built by hand needs none.
+   */
+  listing?(): (id: string) => boolean;
 }
 
 /** A running emulator. */
@@ -256,6 +262,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const progress = new BatchProgress(options.schedule ?? { advance: "polls", polls: 1 }, clock);
   const apiKey = options.apiKey ?? "test-key";
   const counters = new Map<string, number>();
+  /** Batches a `lost` fault created, and how many more list calls leave them out. */
+  const unlisted = new Map<string, number>();
   const ctx: EmulatorContext = {
     options: { ...options, apiKey },
     clock,
@@ -276,6 +284,15 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     },
     limit(name, fallback) {
       return options.limits?.[name] ?? fallback;
+    },
+    listing() {
+      const hidden = new Set<string>();
+      for (const [id, n] of unlisted) {
+        if (n > 0) hidden.add(id);
+        if (n > 1) unlisted.set(id, n - 1);
+        else unlisted.delete(id);
+      }
+      return (id) => !hidden.has(id);
     },
     replyFor(line) {
       const subject = { method: "POST", path: line.path, prompts: () => [...line.prompts], batch: line.batch };
@@ -353,6 +370,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           return;
         }
         if (action.kind === "slow") await pause(action.delayMs);
+        if (action.kind === "lost") {
+          // Carried out, then the answer is lost on the way (status 0 in the log unless delivered).
+          const reply = await route.handle(request);
+          const made = reply.json as { id?: unknown; name?: unknown } | undefined;
+          const id = made?.id ?? made?.name;
+          if (typeof id === "string" && action.listedAfter) unlisted.set(id, action.listedAfter);
+          if (action.answer === "reset") {
+            req.socket.destroy();
+            return;
+          }
+          await pause(action.answer === "late" ? action.delayMs ?? 60_000 : 2 ** 31 - 1);
+          entry.status = send(res, reply, common);
+          return;
+        }
         if (action.kind === "status") {
           const reply = action.html !== undefined
             ? { status: action.status, body: action.html, headers: { "content-type": "text/html" } }

@@ -112,9 +112,12 @@ export function createBatchApi(client: Anthropic, options: BatchApiOptions = {})
       // Anthropic batches carry no metadata or name: `find` matches by time and request count.
       const requests = items.map(batchRequest);
       const body = { requests, ...headerParams(items) } as unknown as Anthropic.Messages.BatchCreateParams;
+      await callOptions?.onCreate?.();
       const batch = await call(() => client.messages.batches.create(body, { signal: callOptions?.signal }));
       return handleOf(batch);
     },
+
+    announcesCreate: true,
 
     async status(handle, callOptions) {
       const batch = await call(() => client.messages.batches.retrieve(handle.id, {}, { signal: callOptions?.signal }));

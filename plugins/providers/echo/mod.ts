@@ -144,7 +144,9 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
-    async submit(items, label) {
+    announcesCreate: true,
+    async submit(items, label, submitOptions) {
+      await submitOptions?.onCreate?.();
       const id = `echobatch-${randomBytes(8).toString("hex")}`;
       await save(id, { label: label.name, createdAt: new Date().toISOString(), polls: 0, cancelled: false, items: [...items] });
       return { id };

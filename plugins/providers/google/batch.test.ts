@@ -141,6 +141,29 @@ describe("google batch API against the emulator", () => {
     assert.equal(download[0].headers["x-goog-api-key"], "***");
   });
 
+  it("reports its upload before the create, reuses it when given, and deletes it (gone already is fine)", async () => {
+    const { batch } = client(t.emu, { inlineMaxBytes: 0 });
+    const steps: string[] = [];
+    const uploads: Array<Record<string, string>> = [];
+    const options = {
+      onUploaded: async (upload: Record<string, string>) => void (steps.push("uploaded"), uploads.push(upload)),
+      onCreate: async () => void steps.push(`create after ${t.emu.log.count(/batchGenerateContent$/)} creates`),
+    };
+    assert.equal(batch.announcesCreate, true);
+    const first = await batch.submit(items("one prompt"), label(7), options);
+    assert.deepEqual(steps, ["uploaded", "create after 0 creates"]);
+    assert.deepEqual(uploads, [{ file: first.data?.file }]);
+    const uploadCalls = t.emu.log.count("POST /upload/v1beta/files");
+    const again = await batch.submit(items("one prompt"), label(7), { ...options, upload: uploads[0] });
+    assert.equal(again.data?.file, first.data?.file, "the retry creates from the same file");
+    assert.equal(t.emu.log.count("POST /upload/v1beta/files"), uploadCalls, "no second upload");
+    const file = String(first.data?.file);
+    await batch.deleteUpload!({ file });
+    const gone = await fetch(`${t.emu.baseURL}/v1beta/${file}`, { headers: { "x-goog-api-key": t.emu.apiKey } });
+    assert.equal(gone.status, 403, "the Files API's answer for a file that is not there");
+    await batch.deleteUpload!({ file }); // a second delete finds it gone: no error
+  });
+
   it("builds file lines that equal what the SDK sends for a sync call of the same request", async () => {
     const provider = await plugin.create({ apiKey: t.emu.apiKey, base_url: t.emu.baseURL }, { env: {}, home: "/nonexistent" });
     assert.equal(provider.capabilities.batch, true);

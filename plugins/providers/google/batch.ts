@@ -21,6 +21,7 @@ import type {
   BatchOutcome,
   BatchState,
   BatchStatus,
+  BatchSubmitOptions,
   CallOptions,
 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
@@ -225,7 +226,22 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       return encoder.encode(inputLine(item)).length + 1;
     },
 
-    async submit(items, label, callOptions?: CallOptions): Promise<BatchHandle> {
+    announcesCreate: true,
+
+    async deleteUpload(upload, callOptions) {
+      const signal = callOptions?.signal;
+      if (!upload.file) return;
+      try {
+        await call(signal, () => ai.files.delete({ name: upload.file, config: { abortSignal: signal } }));
+      } catch (error) {
+        // Gone already: the Files API answers a missing file with 403 "… or it may not exist" (or 404).
+        const gone = error instanceof LoomProviderError &&
+          (error.status === 404 || (error.status === 403 && /may not exist/i.test(error.message)));
+        if (!gone) throw error;
+      }
+    },
+
+    async submit(items, label, callOptions?: BatchSubmitOptions): Promise<BatchHandle> {
       const signal = callOptions?.signal;
       if (items.length === 0) throw new Error("google: a batch needs at least one request");
       const model = items[0].request.model;
@@ -252,15 +268,22 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         if (fileBytes > MAX_FILE_BYTES) {
           throw new Error(`google: the batch input is ${fileBytes} bytes; Gemini takes at most ${MAX_FILE_BYTES}`);
         }
-        const uploaded = await call(signal, () =>
-          ai.files.upload({
-            file: new Blob(lines, { type: "application/jsonl" }),
-            config: { mimeType: "jsonl", displayName: label.name, abortSignal: signal },
-          }));
-        if (!uploaded.name) throw new Error("google: the upload answered without a file name");
-        src = file = uploaded.name;
+        // A retry reuses the upload of an earlier attempt (the same items).
+        file = callOptions?.upload?.file;
+        if (!file) {
+          const uploaded = await call(signal, () =>
+            ai.files.upload({
+              file: new Blob(lines, { type: "application/jsonl" }),
+              config: { mimeType: "jsonl", displayName: label.name, abortSignal: signal },
+            }));
+          if (!uploaded.name) throw new Error("google: the upload answered without a file name");
+          file = uploaded.name;
+          await callOptions?.onUploaded?.({ file });
+        }
+        src = file;
         failpoint("submit:uploaded");
       }
+      await callOptions?.onCreate?.();
       const job = await call(signal, () => ai.batches.create({ model, src, config: { displayName: label.name, abortSignal: signal } }));
       if (!job.name) throw new Error("google: the batch was created but the answer has no name");
       const data: Record<string, string> = file ? { mode: "file", file } : { mode: "inline" };

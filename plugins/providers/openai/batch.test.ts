@@ -116,6 +116,29 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     assert.equal(t.emu.log.count("POST /v1/files"), 1);
   });
 
+  it("reports its upload before the create, reuses it when given, and deletes it (gone already is fine)", async () => {
+    const api = apiFor(t.emu);
+    const steps: string[] = [];
+    const uploads: Array<Record<string, string>> = [];
+    const options = {
+      onUploaded: async (upload: Record<string, string>) => void (steps.push("uploaded"), uploads.push(upload)),
+      onCreate: async () => void steps.push(`create after ${t.emu.log.count(/^POST \/v1\/batches$/)} creates`),
+    };
+    assert.equal(api.announcesCreate, true);
+    const before = t.emu.log.count(/^POST \/v1\/batches$/);
+    const first = await api.submit(ITEMS, label("reuse"), options);
+    assert.deepEqual(steps, ["uploaded", `create after ${before} creates`]);
+    const fileId = first.data?.input_file_id as string;
+    assert.deepEqual(uploads, [{ input_file_id: fileId }]);
+    const uploadsBefore = t.emu.log.count(/^POST \/v1\/files$/);
+    const again = await api.submit(ITEMS, label("reuse"), { ...options, upload: uploads[0] });
+    assert.equal(again.data?.input_file_id, fileId, "the retry creates from the same file");
+    assert.equal(t.emu.log.count(/^POST \/v1\/files$/), uploadsBefore, "no second upload");
+    await api.deleteUpload!({ input_file_id: fileId });
+    await assert.rejects(clientFor(t.emu).files.retrieve(fileId), (e: unknown) => e instanceof OpenAI.APIError && e.status === 404);
+    await api.deleteUpload!({ input_file_id: fileId }); // a second delete finds it gone: no error
+  });
+
   it("reports each state as the batch moves on, then every answer joined by custom_id, parsed as sync parses it", async () => {
     const provider = await providerFor(t.emu);
     const api = provider.batch!;

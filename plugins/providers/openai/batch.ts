@@ -241,12 +241,33 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           { fatal: true },
         );
       }
-      const file = await call(async () =>
-        client.files.create({ file: await toFile(bytes, `${label.name}.jsonl`), purpose: "batch" }, { signal })
-      );
+      // A retry reuses the upload of an earlier attempt (the same items): one file per shard.
+      let fileId = callOptions?.upload?.input_file_id;
+      if (!fileId) {
+        const file = await call(async () =>
+          client.files.create({ file: await toFile(bytes, `${label.name}.jsonl`), purpose: "batch" }, { signal })
+        );
+        fileId = file.id;
+        await callOptions?.onUploaded?.({ input_file_id: fileId });
+      }
       failpoint("submit:uploaded");
-      const batch = await createBatch(file.id, label, signal);
-      return { id: batch.id, data: { input_file_id: file.id } };
+      await callOptions?.onCreate?.();
+      const batch = await createBatch(fileId, label, signal);
+      return { id: batch.id, data: { input_file_id: fileId } };
+    },
+
+    announcesCreate: true,
+
+    async deleteUpload(upload, callOptions) {
+      const fileId = upload.input_file_id;
+      if (!fileId) return;
+      try {
+        await client.files.delete(fileId, { signal: callOptions?.signal });
+      } catch (error) {
+        // unverified: a file deleted already answers 404 (as the emulator's "No such File object").
+        if (error instanceof APIError && error.status === 404) return; // gone already
+        throw toProviderError(error, provider);
+      }
     },
 
     async status(handle, callOptions) {

@@ -133,7 +133,8 @@ export class MessageBatches {
       if (!batch) throw invalid(`${name}: no message batch with id ${value}`);
       return batch.nth;
     };
-    let items = [...this.#batches.values()].filter((b) => !b.deleted).sort((a, b) => b.nth - a.nth);
+    const listed = this.#ctx.listing?.() ?? (() => true);
+    let items = [...this.#batches.values()].filter((b) => !b.deleted && listed(b.id)).sort((a, b) => b.nth - a.nth);
     let page: Batch[];
     if (beforeId) {
       const at = cursor("before_id", beforeId);

@@ -304,7 +304,8 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
   const list = (req: EmulatorRequest): Reply => {
     const size = pageSize(req.query.get("pageSize"), 10, 1000); // defaults [unverified]
     const token = req.query.get("pageToken");
-    let all = [...batches.values()].sort((a, b) => b.seq - a.seq);
+    const listed = ctx.listing?.() ?? (() => true);
+    let all = [...batches.values()].filter((b) => listed(`batches/${b.id}`)).sort((a, b) => b.seq - a.seq);
     if (token) {
       const after = readPageToken("batches", token);
       all = all.filter((b) => b.seq < after);

@@ -532,7 +532,8 @@ export class BatchStore {
   #list(req: EmulatorRequest): Record<string, unknown> {
     const q = req.query;
     const limit = q.has("limit") ? checkNumber(Number(q.get("limit")), "limit", "integer", 1, 100) : 20;
-    const all = [...this.#batches.values()].sort((x, y) => y.nth - x.nth).map((b) => this.#object(this.#sync(b)));
+    const listed = this.#ctx.listing?.() ?? (() => true);
+    const all = [...this.#batches.values()].filter((b) => listed(b.id)).sort((x, y) => y.nth - x.nth).map((b) => this.#object(this.#sync(b)));
     return page(all, limit, q.get("after"));
   }
 
