@@ -1,8 +1,9 @@
 /**
  * The sync executor: every row becomes one provider call (or a cache hit), `workers` at a time,
  * and results come out in input order, ready to be written. A failing row never stops the run:
- * its error becomes the row's `llm_error`. Only a fatal provider error (bad key, say) or an
- * abort ends it early, and then every finished answer is already in the cache.
+ * its error becomes the row's `llm_error`. Only a fatal provider error (bad key, say), the same
+ * refusal for many rows in a row (see refusals.ts) or an abort ends it early, and then every
+ * finished answer is already in the cache.
  * @module
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
@@ -16,6 +17,7 @@ import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { type RetryPolicy, withRetries } from "./retry.ts";
+import { RefusalStreak, refusalOf } from "./refusals.ts";
 
 /**
  * The outcome of one row. `value` is the parsed answer when the job has an answer schema; an
@@ -78,6 +80,7 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
   let fatal: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const redact = options.redact ?? ((text: string) => text);
+  const refusals = new RefusalStreak();
   const pacer = new RatePacer(options.limits ?? {});
   // Calls in flight; shrinks while the provider answers 429 or 529, grows back as calls succeed.
   const gate = new AdaptiveGate(options.workers);
@@ -179,6 +182,7 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     }
     try {
       const { result, value } = await call(key, built);
+      refusals.reset();
       report(row, "ok");
       return { row, outcome: "ok", result, ...(value ? { value } : {}) };
     } catch (error) {
@@ -196,6 +200,13 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
         throw error;
       }
       const message = redact(errorMessage(error));
+      const refusal = refusalOf(error);
+      if (!refusal) refusals.reset();
+      else if (refusals.refused(refusal)) {
+        fatal = refusals.stopError({ ...refusal, message }, cache !== undefined);
+        stop.abort(fatal);
+        throw fatal;
+      }
       report(row, "error", message);
       return { row, outcome: "error", error: message };
     }

@@ -336,3 +336,77 @@ describe("a refused key stops the run at once", () => {
     },
   );
 });
+
+describe("a refused row is that row's error; many refused alike stop the run", () => {
+  /** A 400 whose code Loom has never heard of, with a message to find in the row's error. */
+  const refusal = (match: FaultRule["match"], message: string): FaultRule => ({
+    name: "refused",
+    match,
+    action: { kind: "status", status: 400, code: "unheard_of_check", message },
+  });
+
+  for (const c of PROVIDERS) {
+    it(`${c.provider}: a poisoned row in the middle fails alone, named, with the provider's message`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = ROWS.map((r) => r.replace("doomed", "poisoned"));
+      emu.faults.add(refusal({ promptContains: "poisoned" }, "This prompt trips a check nobody told Loom about"));
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      const events: Array<{ index?: number; outcome?: string; error?: string }> = [];
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+        onEvent: (e) => e.type === "row" && events.push(e),
+      });
+
+      assert.deepEqual([summary.ok, summary.errors], [rows.length - 1, 1]);
+      const out = outputRows(dir, c.model, rows);
+      const failed = out.filter((r) => r.llm_error !== "");
+      assert.deepEqual(failed.map((r) => r.id), ["3"]);
+      assert.ok(failed[0].llm_error.startsWith(`${c.provider}: `), failed[0].llm_error);
+      assert.match(failed[0].llm_error, /400/);
+      assert.match(failed[0].llm_error, /This prompt trips a check nobody told Loom about/);
+      // The row event names the row.
+      assert.deepEqual(events.filter((e) => e.outcome === "error").map((e) => e.index), [2]);
+      // A refusal is not retried.
+      assert.equal(emu.log.find(c.endpoint).filter((e) => carries(e, "poisoned")).length, 1);
+    });
+  }
+
+  it("openai: refusals between answers never stop the run, however many", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    // Every other row is refused: 30 refusals, never two in a row.
+    const rows = Array.from({ length: 60 }, (_, i) => `row ${i + 1} ${i % 2 ? "poisoned" : "fine"}`);
+    emu.faults.add(refusal({ promptContains: "poisoned" }, "Refused for reasons of its own"));
+    const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 1 });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    assert.deepEqual([summary.ok, summary.errors], [30, 30]);
+    const out = outputRows(dir, c.model, rows);
+    assert.ok(out.every((r, i) => (r.llm_error !== "") === (i % 2 === 1)));
+  });
+
+  for (const c of PROVIDERS) {
+    it(`${c.provider}: a 400 for every row stops the run early, saying why, with few calls`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
+      emu.faults.add(refusal({}, "Unsupported value: 'temperature' does not support 0.3 with this model"));
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      let error: unknown;
+      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
+        () => assert.fail("the run should have been stopped"),
+        (e: unknown) => (error = e),
+      );
+      assert.ok(error instanceof LoomProviderError, String(error));
+      assert.equal(error.fatal, true);
+      assert.match(error.message, /^stopped: the provider refused 20 rows in a row with /);
+      assert.match(error.message, /Unsupported value: 'temperature' does not support 0\.3 with this model/);
+      // The cache is off in these jobs, and the message says what that means.
+      assert.match(error.message, /cache is off/);
+      assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
+      // Twenty refusals, and at most the calls the other workers had in flight.
+      const requests = emu.log.count(c.endpoint);
+      assert.ok(requests >= 20 && requests <= 20 + 4, `${requests} requests for ${rows.length} rows`);
+    });
+  }
+});
