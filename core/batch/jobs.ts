@@ -9,7 +9,7 @@ import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkPlainAnswer } from "../answer-schema.ts";
 import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
-import { withRetries } from "../run/retry.ts";
+import { gaveUp, withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan, planJob } from "../plan.ts";
@@ -188,7 +188,10 @@ function storeFor(options: RunOptions): JobStore {
 
 /** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
 function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
-  return withOpenedJob(jobOf(record), options, work);
+  // A provider that stayed busy through every retry leaves the job as it was: say so.
+  return withOpenedJob(jobOf(record), options, work).catch((error) => {
+    throw gaveUp(error, `job ${record.id} is intact: run the same command again later to resume`);
+  });
 }
 
 /**

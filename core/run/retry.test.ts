@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LoomProviderError } from "../errors.ts";
-import { retryDelay, withRetries } from "./retry.ts";
+import { gaveUp, retryDelay, withRetries } from "./retry.ts";
 
 const fast = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
 
@@ -73,5 +73,15 @@ describe("retries", () => {
       throw new LoomProviderError(`#${calls}`, { status: calls % 2 ? 503 : 429, retryable: true });
     }, { policy: fast }), /#7/);
     assert.equal(calls, 7); // four 503s, three 429s between them
+  });
+
+  it("a transient failure that outlasted the retries says so, and what to do next", () => {
+    const busy = new LoomProviderError("openai: 503 busy", { status: 503, retryable: true });
+    const told = gaveUp(busy, "job j1 is intact: run the same command again later");
+    assert.ok(told instanceof LoomProviderError);
+    assert.equal(told.message, "openai: 503 busy (gave up after retrying; job j1 is intact: run the same command again later)");
+    assert.equal(told.status, 503);
+    const refused = new LoomProviderError("openai: 401 no", { status: 401, fatal: true });
+    assert.equal(gaveUp(refused, "x"), refused);
   });
 });

@@ -9,7 +9,7 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { LoomError } from "../errors.ts";
+import { LoomError, LoomProviderError } from "../errors.ts";
 
 /** How hard to retry. */
 export interface RetryPolicy {
@@ -82,4 +82,15 @@ export async function withRetries<T>(
       await sleep(wait, undefined, { signal: options.signal });
     }
   }
+}
+
+/**
+ * A transient failure that outlasted the retries, told as such, with what the user can do next
+ * (`resume`, e.g. that the job is intact and the command can be run again); any other error as
+ * it is. For commands whose state survives the failure (batch submit, fetch, status, cancel).
+ */
+export function gaveUp(error: unknown, resume: string): unknown {
+  if (!isRetryable(error)) return error;
+  const { status } = error as { status?: number };
+  return new LoomProviderError(`${(error as Error).message} (gave up after retrying; ${resume})`, { status, retryable: true, cause: error });
 }

@@ -12,6 +12,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
+import { fetchJobs } from "../../../core/batch/jobs.ts";
 import { runJob } from "../../../core/run/job.ts";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
@@ -409,4 +410,32 @@ describe("a refused row is that row's error; many refused alike stop the run", (
       assert.ok(requests >= 20 && requests <= 20 + 4, `${requests} requests for ${rows.length} rows`);
     });
   }
+});
+
+describe("a batch command that gives up after retries says the job is intact", () => {
+  it("openai: a fetch whose results download stays 503 keeps the job, says so, and a later fetch merges it", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
+    const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
+    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
+    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+    const id = (await runJob(loaded, opts)).job!.id;
+
+    emu.faults.add({ name: "busy", match: { method: "GET", path: /^\/v1\/files\/[^/]+\/content/ }, action: { kind: "status", status: 503 } });
+    await assert.rejects(fetchJobs([id], { ...opts, wait: true, pollMs: 1 }), (e: unknown) => {
+      assert.ok(e instanceof LoomProviderError, String(e));
+      assert.match(e.message, /503/);
+      assert.match(e.message, new RegExp(`\\(gave up after retrying; job ${id} is intact: run the same command again later to resume\\)$`));
+      return true;
+    });
+    assert.ok(emu.log.entries.filter((e) => e.fault === "busy").length >= RETRY.maxAttempts, "the download was retried");
+    assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/);
+
+    emu.faults.clear();
+    const [fetched] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
+    assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));
+  });
 });
