@@ -66,7 +66,7 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     if (options.signal?.aborted) {
       throw new LoomInterruptedError("interrupted while submitting; run the same job again to finish submitting it (no batch is paid for twice)");
     }
-    throw error;
+    throw gaveUp(error, "the job is recorded: run the same job again later to finish submitting it");
   });
   if (!options.wait) {
     return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };

@@ -438,4 +438,29 @@ describe("a batch command that gives up after retries says the job is intact", (
     assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
     assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));
   });
+
+  it("openai: a submission whose create stays 503 says the job is recorded, and the same run later submits it once", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
+    const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
+    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
+    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+
+    emu.faults.add({ name: "busy", match: { method: "POST", path: "/v1/batches" }, action: { kind: "status", status: 503 } });
+    await assert.rejects(runJob(loaded, opts), (e: unknown) => {
+      assert.ok(e instanceof LoomProviderError, String(e));
+      assert.match(e.message, /503.*\(gave up after retrying; the job is recorded: run the same job again later to finish submitting it\)$/);
+      return true;
+    });
+    assert.equal(emu.log.entries.filter((e) => e.fault === "busy").length, RETRY.maxAttempts);
+
+    emu.faults.clear();
+    const id = (await runJob(loaded, opts)).job!.id;
+    assert.equal(emu.log.find("POST /v1/batches").filter((e) => e.status === 200).length, 1, "one batch created");
+    const [fetched] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
+    assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));
+  });
 });
