@@ -374,6 +374,28 @@ describe("a refused row is that row's error; many refused alike stop the run", (
     });
   }
 
+  it("openrouter: a row whose input moderation flagged (a 403 with the flag) fails alone", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "openrouter")!;
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "flagged"));
+    emu.faults.add({
+      match: { promptContains: "flagged" },
+      action: {
+        kind: "status",
+        status: 403,
+        message: "openai/gpt-4o-mini requires moderation on OpenAI. Your input was flagged for \"harassment\".",
+        extra: { metadata: { reasons: ["harassment"], flagged_input: "row 3 flagged", provider_name: "OpenAI", model_slug: "openai/gpt-4o-mini" } },
+      },
+    });
+    const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    assert.deepEqual([summary.ok, summary.errors], [rows.length - 1, 1]);
+    const failed = outputRows(dir, c.model, rows).filter((r) => r.llm_error !== "");
+    assert.deepEqual(failed.map((r) => r.id), ["3"]);
+    assert.match(failed[0].llm_error, /^openrouter: 403 .*Your input was flagged/);
+    assert.doesNotMatch(failed[0].llm_error, /check the API key/);
+  });
+
   it("openai: refusals between answers never stop the run, however many", async () => {
     const c = PROVIDERS[0];
     const { emu } = emulators[c.emulator];

@@ -51,6 +51,11 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
   if (code !== undefined && codes.fatal?.has(code)) {
     return new LoomProviderError(`${message} (no retry can fix this: check the account)`, { status, fatal: true, cause });
   }
+  // A refusal the provider says is the prompt's own fails that row only, whatever its status
+  // (OpenRouter's moderation flag is a 403).
+  if (code !== undefined && codes.rowOnly?.has(code) && status >= 400 && status < 500 && status !== 429) {
+    return new LoomProviderError(message, { status, cause });
+  }
   if (status === 401 || status === 403) {
     return new LoomProviderError(`${message} (check the API key)`, { status, fatal: true, cause });
   }
@@ -64,8 +69,7 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
   if (status === 408 || status === 409 || status === 429 || status >= 500) {
     return new LoomProviderError(message, { status, retryable: true, retryAfterMs: failure.retryAfterMs ?? retryAfterMs(failure.headers), cause });
   }
-  const rowOnly = code !== undefined && codes.rowOnly?.has(code) === true;
-  return new LoomProviderError(message, { status, refused: !rowOnly, cause });
+  return new LoomProviderError(message, { status, refused: true, cause });
 }
 
 /** A connection that failed or timed out before any answer: worth retrying. */
