@@ -269,6 +269,30 @@ describe("transient faults end with every row answered or errored, retried visib
   }
 });
 
+describe("a rate limit that never lifts stops the run instead of holding row after row", () => {
+  for (const c of PROVIDERS.slice(0, 3)) {
+    it(`${c.provider}: rows that wait out their whole budget, one after the other`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
+      emu.faults.add({ name: "limited", action: { kind: "status", status: 429 } });
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      let error: unknown;
+      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
+        () => assert.fail("the run should have been stopped"),
+        (e: unknown) => (error = e),
+      );
+      assert.ok(error instanceof LoomProviderError, String(error));
+      assert.equal(error.fatal, true);
+      assert.match(error.message, new RegExp(`^stopped: 3 rows in a row were still refused with 429 after waiting up to ${RETRY.maxTotalWaitMs} ms each, the last with "${c.provider}: 429 `));
+      assert.match(error.message, /the cache is off, so a rerun starts over\. Check the account's rate limits and quota/);
+      assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
+      // Each row alone would wait out its whole budget (dozens of calls each, thousands in all).
+      const requests = emu.log.count(c.endpoint);
+      assert.ok(requests < 20 * rows.length / 4, `${requests} requests for ${rows.length} rows`);
+    });
+  }
+});
+
 describe("a refused key stops the run at once", () => {
   const rows = Array.from({ length: 20 }, (_, i) => `prompt number ${String(i + 1).padStart(2, "0")}`);
   const WRONG = "wrong-key-0123456789abcdef";
