@@ -22,9 +22,11 @@ export function toProviderError(error: unknown, provider: string): unknown {
 }
 
 /**
- * OpenRouter answers 403 when the model requires moderation and the row's input was flagged,
- * with the flag in `error.metadata` (`reasons`, `flagged_input`; openrouter.ai/docs/errors): that
- * row's problem, not the key's (a bad key is a 401 there).
+ * OpenRouter answers 403 when the model requires moderation and the row's input was flagged
+ * (openrouter.ai/docs/errors, which also says a bad or disabled key is a 401): that row's
+ * problem, not the key's. unverified: the member names `reasons` and `flagged_input` of
+ * `error.metadata` come from a secondary source (the docs page's moderation section was not
+ * readable); a 403 without them stays a refused key.
  */
 function flaggedByOpenRouter(error: InstanceType<typeof APIError>, provider: string): boolean {
   if (provider !== "openrouter" || error.status !== 403) return false;
