@@ -346,6 +346,29 @@ describe("a refused key stops the run at once", () => {
     });
   }
 
+  it("anthropic: an empty credit balance (a plain 400) stops the run at once", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "anthropic")!;
+    const result = await refusedRun(c, (emu) => {
+      const message = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.";
+      emu.faults.add({ action: { kind: "status", status: 400, code: "invalid_request_error", message } });
+      return { env: { [c.keyEnv]: emu.apiKey } };
+    });
+    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
+    assert.match(result.error.message, /credit balance is too low.*\(no retry can fix this: check the account\)$/);
+    assert.ok(result.requests <= 3, `${result.requests} requests`);
+  });
+
+  it("openrouter: out of credits (402) stops the run at once", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "openrouter")!;
+    const result = await refusedRun(c, (emu) => {
+      emu.faults.add({ action: { kind: "status", status: 402, message: "Insufficient credits. Add more using https://openrouter.ai/credits" } });
+      return { env: { [c.keyEnv]: emu.apiKey } };
+    });
+    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
+    assert.match(result.error.message, /^openrouter: 402 Insufficient credits.*\(no retry can fix this: check the account\)$/);
+    assert.ok(result.requests <= 3, `${result.requests} requests`);
+  });
+
   it(
     "openai: does not send every remaining row while an earlier row is still in flight",
     async () => {
