@@ -87,6 +87,12 @@ export class LoomProviderError extends LoomError {
   readonly retryable: boolean;
   /** Retrying any row is pointless (bad key, exhausted quota): stop the whole run. */
   readonly fatal: boolean;
+  /**
+   * The provider refused the request for a reason Loom cannot tell is the row's own or the
+   * job's (a 400 with an unrecognised code): the row fails, and many rows in a row refused alike
+   * stop the run.
+   */
+  readonly refused: boolean;
   /** Milliseconds the provider asked us to wait before retrying, when it said. */
   readonly retryAfterMs?: number;
 
@@ -96,6 +102,7 @@ export class LoomProviderError extends LoomError {
       status?: number;
       retryable?: boolean;
       fatal?: boolean;
+      refused?: boolean;
       retryAfterMs?: number;
       cause?: unknown;
     } = {},
@@ -105,6 +112,7 @@ export class LoomProviderError extends LoomError {
     this.status = options.status;
     this.retryable = options.retryable ?? false;
     this.fatal = options.fatal ?? false;
+    this.refused = options.refused ?? false;
     this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -10,7 +10,7 @@ import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkPlainAnswer } from "../answer-schema.ts";
 import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
-import { withRetries } from "../run/retry.ts";
+import { gaveUp, withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan, planJob } from "../plan.ts";
@@ -90,7 +90,7 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     if (options.signal?.aborted) {
       throw new LoomInterruptedError("interrupted while submitting; run the same job again to finish submitting it (no batch is paid for twice)");
     }
-    throw error;
+    throw gaveUp(error, "the job is recorded: run the same job again later to finish submitting it");
   });
   if (existedBefore) await acceptOutput(store, record.id, plan.output);
   if (!options.wait) {
@@ -273,7 +273,10 @@ function storeFor(options: RunOptions): JobStore {
 
 /** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
 function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
-  return withOpenedJob(jobOf(record), options, work);
+  // A provider that stayed busy through every retry leaves the job as it was: say so.
+  return withOpenedJob(jobOf(record), options, work).catch((error) => {
+    throw gaveUp(error, `job ${record.id} is intact: run the same command again later to resume`);
+  });
 }
 
 /**

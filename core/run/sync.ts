@@ -1,13 +1,14 @@
 /**
  * The sync executor: every row becomes one provider call (or a cache hit), `workers` at a time,
  * and results come out in input order, ready to be written. A failing row never stops the run:
- * its error becomes the row's `llm_error`. Only a fatal provider error (bad key, say) or an
- * abort ends it early, and then every finished answer is already in the cache.
+ * its error becomes the row's `llm_error`. Only a fatal provider error (bad key, say), the same
+ * refusal for many rows in a row (see refusals.ts) or an abort ends it early, and then every
+ * finished answer is already in the cache.
  * @module
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
 import { cacheKey, type ResponseCache } from "../cache.ts";
-import { errorMessage, LoomError } from "../errors.ts";
+import { errorMessage, LoomError, LoomProviderError } from "../errors.ts";
 import type { RowOutcome, RunEventHandler } from "../events.ts";
 import type { BuiltRequest } from "../request.ts";
 import type { DatasetRow } from "../spec/format.ts";
@@ -15,7 +16,8 @@ import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
 import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
-import { type RetryPolicy, withRetries } from "./retry.ts";
+import { DEFAULT_RETRY, isRateLimited, type RetryPolicy, withRetries } from "./retry.ts";
+import { RefusalStreak, refusalOf } from "./refusals.ts";
 
 /**
  * The outcome of one row. `value` is the parsed answer when the job has an answer schema; an
@@ -66,6 +68,26 @@ export interface SyncExecutorOptions {
   readonly check?: (result: GenerateResult) => AnswerVerdict | undefined;
 }
 
+/** Rows in a row that waited out their whole budget on rate limits and stop the run. */
+const RATE_LIMITED_ROWS = 3;
+
+/** The error that stops a run whose rows keep waiting out rate limits that never lift. */
+function rateLimitStop(message: string, status: number | undefined, policy: RetryPolicy, cached: boolean): LoomProviderError {
+  return new LoomProviderError(
+    `stopped: ${RATE_LIMITED_ROWS} rows in a row were still refused with ${status} after waiting up to ${duration(policy.maxTotalWaitMs)} each, ` +
+      `the last with "${message}"; ` +
+      (cached ? "the answers so far are cached, so a rerun resumes from them. " : "the cache is off, so a rerun starts over. ") +
+      "Check the account's rate limits and quota, or lower sync.workers or sync.rpm, and run again",
+    { status, fatal: true },
+  );
+}
+
+/** A duration for people: `200 ms`, `45 s`, `10 min`. */
+function duration(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  return ms < 120_000 ? `${Math.round(ms / 1_000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
 const WINDOW_PER_WORKER = 64;
 
@@ -78,6 +100,11 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
   let fatal: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const redact = options.redact ?? ((text: string) => text);
+  const refusals = new RefusalStreak();
+  // Rate limits spend a row's waiting budget, not its attempts (retry.ts). So that a limit that
+  // never lifts (a spent daily quota) cannot hold every row for that long in turn, the run stops
+  // when a few rows in a row, with no answer between them, waited out their budget.
+  let rateLimitedRows = 0;
   const pacer = new RatePacer(options.limits ?? {});
   // Calls in flight; shrinks while the provider answers 429 or 529, grows back as calls succeed.
   const gate = new AdaptiveGate(options.workers);
@@ -179,6 +206,8 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     }
     try {
       const { result, value } = await call(key, built);
+      refusals.reset();
+      rateLimitedRows = 0;
       report(row, "ok");
       return { row, outcome: "ok", result, ...(value ? { value } : {}) };
     } catch (error) {
@@ -196,6 +225,18 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
         throw error;
       }
       const message = redact(errorMessage(error));
+      if (isRateLimited(error) && ++rateLimitedRows >= RATE_LIMITED_ROWS) {
+        fatal = rateLimitStop(message, (error as { status?: number }).status, options.retry ?? DEFAULT_RETRY, cache !== undefined);
+        stop.abort(fatal);
+        throw fatal;
+      }
+      const refusal = refusalOf(error);
+      if (!refusal) refusals.reset();
+      else if (refusals.refused(refusal)) {
+        fatal = refusals.stopError({ ...refusal, message }, cache !== undefined);
+        stop.abort(fatal);
+        throw fatal;
+      }
       report(row, "error", message);
       return { row, outcome: "error", error: message };
     }

@@ -12,6 +12,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
+import { fetchJobs } from "../../../core/batch/jobs.ts";
 import { runJob } from "../../../core/run/job.ts";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
@@ -93,9 +94,10 @@ const PROVIDERS: readonly ProviderCase[] = [
 /**
  * Fast like FAST_RETRY, but with more attempts than any storm below has faults: a row that is not
  * doomed can then never run out of attempts, whatever order the faults land in, so the outcome of
- * every row (and the number of requests) is exact.
+ * every row (and the number of requests) is exact. A short waiting budget ends the doomed row of a
+ * rate-limit storm (rate limits spend waiting, not attempts) after a few dozen calls.
  */
-const RETRY: RetryPolicy = { ...FAST_RETRY, maxAttempts: 10 };
+const RETRY: RetryPolicy = { ...FAST_RETRY, maxAttempts: 10, maxTotalWaitMs: 200 };
 
 /** Rows of the fault runs; the one with "doomed" in it fails on every attempt. */
 const ROWS = ["row 1 alpha", "row 2 bravo", "row 3 doomed", "row 4 delta", "row 5 echo", "row 6 foxtrot"];
@@ -147,6 +149,8 @@ interface Storm {
    * request once when a reused keep-alive connection closes without an answer. Node's does not.
    */
   readonly mayResend?: boolean;
+  /** Rate limits (429, 529) spend no attempt: the doomed row ends when its waiting budget does. */
+  readonly rateLimited?: boolean;
 }
 
 const status = (name: string, code: number, match: FaultRule["match"]): FaultRule => ({
@@ -163,6 +167,7 @@ const STORMS: readonly Storm[] = [
     statuses: { "storm-429": 429, doomed: 429 },
     opening: Array(8).fill(429),
     doomedError: /429/,
+    rateLimited: true,
   },
   {
     // Each rule counts every request it matches, so these fault requests 1-3, 4-6 and 7-9.
@@ -183,6 +188,7 @@ const STORMS: readonly Storm[] = [
     statuses: { "storm-529": 529, doomed: 529 },
     opening: Array(8).fill(529),
     doomedError: /529/,
+    rateLimited: true,
   },
   {
     name: "dropped connections",
@@ -221,7 +227,11 @@ describe("transient faults end with every row answered or errored, retried visib
         // each of the other requests was a retry after a fault.
         assert.equal(calls.filter((e) => e.status === 200).length, ROWS.length - 1);
         const doomedCalls = calls.filter((e) => carries(e, "doomed")).length;
-        if (storm.mayResend) {
+        if (storm.rateLimited) {
+          // Backoff waits of at most maxDelayMs each, until the waiting budget runs out.
+          const least = Math.floor(RETRY.maxTotalWaitMs / RETRY.maxDelayMs);
+          assert.ok(doomedCalls > least, `${doomedCalls} doomed calls`);
+        } else if (storm.mayResend) {
           assert.ok(doomedCalls >= RETRY.maxAttempts && doomedCalls <= 2 * RETRY.maxAttempts, `${doomedCalls} doomed calls`);
         } else assert.equal(doomedCalls, RETRY.maxAttempts);
         const faulted = calls.filter((e) => e.fault !== undefined).length;
@@ -255,6 +265,30 @@ describe("transient faults end with every row answered or errored, retried visib
         const text = rows.find((r) => carries(entry, r))!;
         assert.ok(calls.some((e) => e.seq > entry.seq && e.status === 200 && carries(e, text)), `${text} was retried`);
       }
+    });
+  }
+});
+
+describe("a rate limit that never lifts stops the run instead of holding row after row", () => {
+  for (const c of PROVIDERS.slice(0, 3)) {
+    it(`${c.provider}: rows that wait out their whole budget, one after the other`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
+      emu.faults.add({ name: "limited", action: { kind: "status", status: 429 } });
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      let error: unknown;
+      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
+        () => assert.fail("the run should have been stopped"),
+        (e: unknown) => (error = e),
+      );
+      assert.ok(error instanceof LoomProviderError, String(error));
+      assert.equal(error.fatal, true);
+      assert.match(error.message, new RegExp(`^stopped: 3 rows in a row were still refused with 429 after waiting up to ${RETRY.maxTotalWaitMs} ms each, the last with "${c.provider}: 429 `));
+      assert.match(error.message, /the cache is off, so a rerun starts over\. Check the account's rate limits and quota/);
+      assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
+      // Each row alone would wait out its whole budget (dozens of calls each, thousands in all).
+      const requests = emu.log.count(c.endpoint);
+      assert.ok(requests < 20 * rows.length / 4, `${requests} requests for ${rows.length} rows`);
     });
   }
 });
@@ -312,6 +346,29 @@ describe("a refused key stops the run at once", () => {
     });
   }
 
+  it("anthropic: an empty credit balance (a plain 400) stops the run at once", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "anthropic")!;
+    const result = await refusedRun(c, (emu) => {
+      const message = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.";
+      emu.faults.add({ action: { kind: "status", status: 400, code: "invalid_request_error", message } });
+      return { env: { [c.keyEnv]: emu.apiKey } };
+    });
+    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
+    assert.match(result.error.message, /credit balance is too low.*\(no retry can fix this: check the account\)$/);
+    assert.ok(result.requests <= 3, `${result.requests} requests`);
+  });
+
+  it("openrouter: out of credits (402) stops the run at once", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "openrouter")!;
+    const result = await refusedRun(c, (emu) => {
+      emu.faults.add({ action: { kind: "status", status: 402, message: "Insufficient credits. Add more using https://openrouter.ai/credits" } });
+      return { env: { [c.keyEnv]: emu.apiKey } };
+    });
+    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
+    assert.match(result.error.message, /^openrouter: 402 Insufficient credits.*\(no retry can fix this: check the account\)$/);
+    assert.ok(result.requests <= 3, `${result.requests} requests`);
+  });
+
   it(
     "openai: does not send every remaining row while an earlier row is still in flight",
     async () => {
@@ -326,4 +383,153 @@ describe("a refused key stops the run at once", () => {
       assert.ok(result.requests <= 3, `the emulator saw ${result.requests} requests for ${rows.length} rows after the first 401`);
     },
   );
+});
+
+describe("a refused row is that row's error; many refused alike stop the run", () => {
+  /** A 400 whose code Loom has never heard of, with a message to find in the row's error. */
+  const refusal = (match: FaultRule["match"], message: string): FaultRule => ({
+    name: "refused",
+    match,
+    action: { kind: "status", status: 400, code: "unheard_of_check", message },
+  });
+
+  for (const c of PROVIDERS) {
+    it(`${c.provider}: a poisoned row in the middle fails alone, named, with the provider's message`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = ROWS.map((r) => r.replace("doomed", "poisoned"));
+      emu.faults.add(refusal({ promptContains: "poisoned" }, "This prompt trips a check nobody told Loom about"));
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      const events: Array<{ index?: number; outcome?: string; error?: string }> = [];
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+        onEvent: (e) => e.type === "row" && events.push(e),
+      });
+
+      assert.deepEqual([summary.ok, summary.errors], [rows.length - 1, 1]);
+      const out = outputRows(dir, c.model, rows);
+      const failed = out.filter((r) => r.llm_error !== "");
+      assert.deepEqual(failed.map((r) => r.id), ["3"]);
+      assert.ok(failed[0].llm_error.startsWith(`${c.provider}: `), failed[0].llm_error);
+      assert.match(failed[0].llm_error, /400/);
+      assert.match(failed[0].llm_error, /This prompt trips a check nobody told Loom about/);
+      // The row event names the row.
+      assert.deepEqual(events.filter((e) => e.outcome === "error").map((e) => e.index), [2]);
+      // A refusal is not retried.
+      assert.equal(emu.log.find(c.endpoint).filter((e) => carries(e, "poisoned")).length, 1);
+    });
+  }
+
+  it("openrouter: a row whose input moderation flagged (a 403 with the flag) fails alone", async () => {
+    const c = PROVIDERS.find((p) => p.provider === "openrouter")!;
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "flagged"));
+    emu.faults.add({
+      match: { promptContains: "flagged" },
+      action: {
+        kind: "status",
+        status: 403,
+        message: "openai/gpt-4o-mini requires moderation on OpenAI. Your input was flagged for \"harassment\".",
+        extra: { metadata: { reasons: ["harassment"], flagged_input: "row 3 flagged", provider_name: "OpenAI", model_slug: "openai/gpt-4o-mini" } },
+      },
+    });
+    const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    assert.deepEqual([summary.ok, summary.errors], [rows.length - 1, 1]);
+    const failed = outputRows(dir, c.model, rows).filter((r) => r.llm_error !== "");
+    assert.deepEqual(failed.map((r) => r.id), ["3"]);
+    assert.match(failed[0].llm_error, /^openrouter: 403 .*Your input was flagged/);
+    assert.doesNotMatch(failed[0].llm_error, /check the API key/);
+  });
+
+  it("openai: refusals between answers never stop the run, however many", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    // Every other row is refused: 30 refusals, never two in a row.
+    const rows = Array.from({ length: 60 }, (_, i) => `row ${i + 1} ${i % 2 ? "poisoned" : "fine"}`);
+    emu.faults.add(refusal({ promptContains: "poisoned" }, "Refused for reasons of its own"));
+    const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 1 });
+    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    assert.deepEqual([summary.ok, summary.errors], [30, 30]);
+    const out = outputRows(dir, c.model, rows);
+    assert.ok(out.every((r, i) => (r.llm_error !== "") === (i % 2 === 1)));
+  });
+
+  for (const c of PROVIDERS) {
+    it(`${c.provider}: a 400 for every row stops the run early, saying why, with few calls`, async () => {
+      const { emu } = emulators[c.emulator];
+      const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
+      emu.faults.add(refusal({}, "Unsupported value: 'temperature' does not support 0.3 with this model"));
+      const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
+      let error: unknown;
+      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
+        () => assert.fail("the run should have been stopped"),
+        (e: unknown) => (error = e),
+      );
+      assert.ok(error instanceof LoomProviderError, String(error));
+      assert.equal(error.fatal, true);
+      assert.match(error.message, /^stopped: the provider refused 20 rows in a row with /);
+      assert.match(error.message, /Unsupported value: 'temperature' does not support 0\.3 with this model/);
+      // The cache is off in these jobs, and the message says what that means.
+      assert.match(error.message, /cache is off/);
+      assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
+      // Twenty refusals, and at most the calls the other workers had in flight.
+      const requests = emu.log.count(c.endpoint);
+      assert.ok(requests >= 20 && requests <= 20 + 4, `${requests} requests for ${rows.length} rows`);
+    });
+  }
+});
+
+describe("a batch command that gives up after retries says the job is intact", () => {
+  it("openai: a fetch whose results download stays 503 keeps the job, says so, and a later fetch merges it", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
+    const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
+    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
+    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+    const id = (await runJob(loaded, opts)).job!.id;
+
+    emu.faults.add({ name: "busy", match: { method: "GET", path: /^\/v1\/files\/[^/]+\/content/ }, action: { kind: "status", status: 503 } });
+    await assert.rejects(fetchJobs([id], { ...opts, wait: true, pollMs: 1 }), (e: unknown) => {
+      assert.ok(e instanceof LoomProviderError, String(e));
+      assert.match(e.message, /503/);
+      assert.match(e.message, new RegExp(`\\(gave up after retrying; job ${id} is intact: run the same command again later to resume\\)$`));
+      return true;
+    });
+    assert.ok(emu.log.entries.filter((e) => e.fault === "busy").length >= RETRY.maxAttempts, "the download was retried");
+    assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/);
+
+    emu.faults.clear();
+    const [fetched] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
+    assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));
+  });
+
+  it("openai: a submission whose create stays 503 says the job is recorded, and the same run later submits it once", async () => {
+    const c = PROVIDERS[0];
+    const { emu } = emulators[c.emulator];
+    const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
+    const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
+    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
+    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+
+    emu.faults.add({ name: "busy", match: { method: "POST", path: "/v1/batches" }, action: { kind: "status", status: 503 } });
+    await assert.rejects(runJob(loaded, opts), (e: unknown) => {
+      assert.ok(e instanceof LoomProviderError, String(e));
+      assert.match(e.message, /503.*\(gave up after retrying; the job is recorded: run the same job again later to finish submitting it\)$/);
+      return true;
+    });
+    assert.equal(emu.log.entries.filter((e) => e.fault === "busy").length, RETRY.maxAttempts);
+
+    emu.faults.clear();
+    const id = (await runJob(loaded, opts)).job!.id;
+    assert.equal(emu.log.find("POST /v1/batches").filter((e) => e.status === 200).length, 1, "one batch created");
+    const [fetched] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
+    assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));
+  });
 });

@@ -1,8 +1,12 @@
 /**
- * HTTP failures of provider APIs in Loom's terms, shared by every SDK-based provider: retry
- * what a retry can fix (rate limits, overload, 5xx, timeouts, dropped connections), stop the run
- * on what fails every row alike (a bad key, an exhausted quota, an unknown model, a refused
- * parameter), and fail only the row for problems of its own prompt.
+ * HTTP failures of provider APIs in Loom's terms, shared by every SDK-based provider, and the one
+ * place that decides what a failure does to a run:
+ * - retry what a retry can fix (rate limits, overload, 5xx, timeouts, dropped connections);
+ * - stop the run at once on what fails every row alike: a refused key (401, 403), exhausted
+ *   credits or quota (402, or a provider's `fatal` code), an unknown model (404);
+ * - fail only the row on any other refusal (400, 413, 422, …). A code the provider lists as the
+ *   prompt's own (`rowOnly`) is just the row's error; any other is `refused`: the row's error too,
+ *   but the sync run stops when many rows in a row are refused alike (a refused parameter, say).
  * @module
  */
 import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
@@ -21,7 +25,7 @@ export interface HttpFailure {
 
 /** Provider-specific codes that change the default classification. */
 export interface ErrorCodes {
-  /** 400-class codes that concern one row's prompt only. */
+  /** 400-class codes that concern one row's prompt only (never counted as a job-wide refusal). */
   readonly rowOnly?: ReadonlySet<string>;
   /** Codes that no retry can fix even on a retryable status (an exhausted quota on a 429). */
   readonly fatal?: ReadonlySet<string>;
@@ -48,14 +52,25 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
   if (code !== undefined && codes.fatal?.has(code)) {
     return new LoomProviderError(`${message} (no retry can fix this: check the account)`, { status, fatal: true, cause });
   }
+  // A refusal the provider says is the prompt's own fails that row only, whatever its status
+  // (OpenRouter's moderation flag is a 403).
+  if (code !== undefined && codes.rowOnly?.has(code) && status >= 400 && status < 500 && status !== 429) {
+    return new LoomProviderError(message, { status, cause });
+  }
   if (status === 401 || status === 403) {
     return new LoomProviderError(`${message} (check the API key)`, { status, fatal: true, cause });
   }
+  // Out of credits (OpenRouter's 402, openrouter.ai/docs/errors): no row can succeed.
+  if (status === 402) {
+    return new LoomProviderError(`${message} (no retry can fix this: check the account)`, { status, fatal: true, cause });
+  }
+  // A generate call's 404 is the job's model (or deployment), alike for every row; a batch's, a
+  // batch that is gone.
+  if (status === 404) return new LoomProviderError(message, { status, fatal: true, cause });
   if (status === 408 || status === 409 || status === 429 || status >= 500) {
     return new LoomProviderError(message, { status, retryable: true, retryAfterMs: failure.retryAfterMs ?? retryAfterMs(failure.headers), cause });
   }
-  const rowOnly = code !== undefined && codes.rowOnly?.has(code) === true;
-  return new LoomProviderError(message, { status, fatal: !rowOnly, cause });
+  return new LoomProviderError(message, { status, refused: true, cause });
 }
 
 /** A connection that failed or timed out before any answer: worth retrying. */

@@ -342,3 +342,32 @@ describe("rate limits hold at the emulator, retries included", () => {
     },
   );
 });
+
+describe("a 429 storm that ends within the retry budget loses no row", () => {
+  // Many workers and a storm far longer (in requests) than any row has attempts: each 429 is the
+  // provider saying "not now", so a row keeps waiting for as long as its waiting budget lasts.
+  const ROWS = 200;
+  const STORM = 400;
+  const hints: Array<{ name: string; hint: { retryAfter?: number; retryAfterMs?: number } }> = [
+    { name: "without retry-after", hint: {} },
+    { name: "with a tiny retry-after-ms", hint: { retryAfterMs: 1 } },
+    { name: "with retry-after: 0", hint: { retryAfter: 0 } },
+  ];
+  for (const { name, hint } of hints) {
+    it(`${ROWS} rows, 32 workers, the first ${STORM} requests answered 429 ${name}: every row answered`, async () => {
+      const emu = openai.emu;
+      emu.faults.add({ name: "storm", match: { first: STORM }, action: { kind: "status", status: 429, ...hint } });
+      const { dir, loaded } = await writeJob(
+        Array.from({ length: ROWS }, (_, i) => `row ${String(i + 1).padStart(3, "0")}`),
+        `provider: openai\nprovider_options: { base_url: "${emu.baseURL}" }\nmodel: gpt-4o-mini`,
+        "workers: 32",
+      );
+      // FAST_RETRY as the tests use it everywhere: 4 attempts, a second of waiting per row.
+      const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir, retry: FAST_RETRY });
+      const calls = emu.log.find("POST /v1/chat/completions");
+      assert.equal(calls.filter((e) => e.fault === "storm").length, STORM, "the whole storm was met");
+      assert.deepEqual([summary.ok, summary.errors], [ROWS, 0]);
+      assert.equal(calls.filter((e) => e.status === 200).length, ROWS, "each row answered once");
+    });
+  }
+});

@@ -7,7 +7,7 @@ import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
 
 const CODES = {
   // A spend cap or billing problem is not fixed by waiting.
-  fatal: new Set(["billing_error", "enforced_spend_limit_reached"]),
+  fatal: new Set(["billing_error", "enforced_spend_limit_reached", "credit_balance_too_low"]),
 };
 
 /** The API's error envelope: `{type: "error", error: {type, message, details?}, request_id}`. */
@@ -36,6 +36,11 @@ export function toProviderError(error: unknown, provider: string): unknown {
   const errorCode = inner?.details?.error_code;
   const code = typeof errorCode === "string" ? errorCode : typeof inner?.type === "string" ? inner.type : undefined;
   const failure = { status: error.status ?? 0, code, headers: error.headers, message: messageOf(error) };
+  // An empty balance comes as a plain 400 invalid_request_error whose message says so
+  // (anthropics/anthropic-sdk-typescript#618): the whole run stops, as for billing_error.
+  if (error.status === 400 && /credit balance is too low/i.test(failure.message)) {
+    return httpFailure(provider, { ...failure, code: "credit_balance_too_low" }, CODES, error);
+  }
   // "prompt is too long" concerns one row only.
   if (error.status === 400 && /prompt is too long/i.test(failure.message)) {
     return httpFailure(provider, { ...failure, code: "prompt_too_long" }, { rowOnly: new Set(["prompt_too_long"]) }, error);
