@@ -174,7 +174,9 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
     forwardHeaders["content-length"] = String(requestBytes.length);
     const upstreamAnswer = await new Promise<{ status: number; headers: IncomingMessage["headers"]; bytes: Uint8Array }>((resolve) => {
       const out = httpRequest(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: forwardHeaders },
+        // A fresh connection each time: a pooled one the upstream has just closed would reset,
+        // and the exchange would be recorded with no answer (seen as a rare flaky violation).
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: forwardHeaders, agent: false },
         (answer) => readAll(answer).then((bytes) => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, bytes })),
       );
       out.on("error", () => resolve({ status: 0, headers: {}, bytes: new Uint8Array() }));
