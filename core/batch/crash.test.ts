@@ -15,6 +15,7 @@ import { parse } from "csv-parse/sync";
 import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { type Emulator, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
+import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
 type Provider = "openai" | "anthropic" | "google" | "echo";
 
@@ -24,14 +25,6 @@ const MODEL: Record<Provider, string> = {
   google: "gemini-2.5-flash",
   echo: "echo-1",
 };
-const EMULATED = { openai: "openai", anthropic: "anthropic", google: "gemini" } as const;
-const KEY_ENV = { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY", google: "GEMINI_API_KEY" } as const;
-/** The request that creates (and is billed as) one batch. */
-const CREATE = {
-  openai: /^POST \/v1\/batches$/,
-  anthropic: /^POST \/v1\/messages\/batches$/,
-  google: /^POST \/v1beta\/models\/[^/]+:batchGenerateContent$/,
-} as const;
 
 const PROMPTS = [
   "name a colour",

@@ -13,18 +13,11 @@ import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { type Emulator, type FaultAction, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
+import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
 type Provider = "openai" | "anthropic" | "google";
 
 const MODEL: Record<Provider, string> = { openai: "gpt-4o-mini", anthropic: "claude-sonnet-4-5", google: "gemini-2.5-flash" };
-const EMULATED = { openai: "openai", anthropic: "anthropic", google: "gemini" } as const;
-const KEY_ENV = { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY", google: "GEMINI_API_KEY" } as const;
-/** The request that creates (and is billed as) one batch. */
-const CREATE = {
-  openai: /^POST \/v1\/batches$/,
-  anthropic: /^POST \/v1\/messages\/batches$/,
-  google: /^POST \/v1beta\/models\/[^/]+:batchGenerateContent$/,
-} as const;
 const CREATE_PATH = { openai: /^\/v1\/batches$/, anthropic: /^\/v1\/messages\/batches$/, google: /:batchGenerateContent$/ } as const;
 
 const PROMPTS = ["name a colour", "count to three", "spell the word loom", "say hello in French"];
