@@ -1,6 +1,6 @@
 /**
  * The harness's cache (`node_modules/.cache/loom-contract/`): derived files that are slow to make
- * (the parsed OpenAI definition, the Anthropic SDK's schemas), keyed by what they come from.
+ * (the Anthropic SDK's schemas), keyed by what they come from.
  * @module
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";

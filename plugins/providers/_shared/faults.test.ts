@@ -99,6 +99,14 @@ const PROVIDERS: readonly ProviderCase[] = [
  */
 const RETRY: RetryPolicy = { ...FAST_RETRY, maxAttempts: 10, maxTotalWaitMs: 200 };
 
+/** Runs a job that must be stopped, and returns what stopped it. */
+async function stoppedRun(loaded: Parameters<typeof runJob>[0], options: Parameters<typeof runJob>[1]): Promise<unknown> {
+  return await runJob(loaded, options).then(
+    () => assert.fail("the run should have been stopped"),
+    (e: unknown) => e,
+  );
+}
+
 /** Rows of the fault runs; the one with "doomed" in it fails on every attempt. */
 const ROWS = ["row 1 alpha", "row 2 bravo", "row 3 doomed", "row 4 delta", "row 5 echo", "row 6 foxtrot"];
 
@@ -276,11 +284,7 @@ describe("a rate limit that never lifts stops the run instead of holding row aft
       const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
       emu.faults.add({ name: "limited", action: { kind: "status", status: 429 } });
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
-      let error: unknown;
-      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
-        () => assert.fail("the run should have been stopped"),
-        (e: unknown) => (error = e),
-      );
+      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
       assert.ok(error instanceof LoomProviderError, String(error));
       assert.equal(error.fatal, true);
       assert.match(error.message, new RegExp(`^stopped: 3 rows in a row were still refused with 429 after waiting up to ${RETRY.maxTotalWaitMs} ms each, the last with "${c.provider}: 429 `));
@@ -306,11 +310,7 @@ describe("a refused key stops the run at once", () => {
     try {
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
       const { apiKey, env } = setup(emu);
-      let error: unknown;
-      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ...env }, apiKey, cwd: dir, retry: FAST_RETRY }).then(
-        () => assert.fail("the run should have been stopped"),
-        (e: unknown) => (error = e),
-      );
+      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), ...env }, apiKey, cwd: dir, retry: FAST_RETRY });
       return { error, requests: emu.log.count(c.endpoint), dir };
     } finally {
       await emu.stop();
@@ -462,11 +462,7 @@ describe("a refused row is that row's error; many refused alike stop the run", (
       const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
       emu.faults.add(refusal({}, "Unsupported value: 'temperature' does not support 0.3 with this model"));
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
-      let error: unknown;
-      await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY }).then(
-        () => assert.fail("the run should have been stopped"),
-        (e: unknown) => (error = e),
-      );
+      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
       assert.ok(error instanceof LoomProviderError, String(error));
       assert.equal(error.fatal, true);
       assert.match(error.message, /^stopped: the provider refused 20 rows in a row with /);
