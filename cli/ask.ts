@@ -23,12 +23,17 @@ export function askYesNo(question: string): Promise<boolean> {
     };
     rl.on("SIGINT", () => {
       process.stderr.write("\n");
-      settle(() => reject(new LoomInterruptedError("interrupted at the prompt; nothing was changed")));
+      settle(() =>
+        reject(new LoomInterruptedError("interrupted at the prompt; nothing was changed"))
+      );
     });
     rl.on("close", () => {
       if (!settled) process.stderr.write("\n");
       settle(() => resolve(false));
     });
-    rl.question(`${question} [y/N] `, (answer) => settle(() => resolve(/^y(es)?$/i.test(answer.trim()))));
+    rl.question(
+      `${question} [y/N] `,
+      (answer) => settle(() => resolve(/^y(es)?$/i.test(answer.trim()))),
+    );
   });
 }

@@ -17,7 +17,6 @@ import { filesUnder } from "../core/test-support/files.ts";
 
 const jobs = join(repoRoot(), "jobs");
 
-
 describe("loom run", () => {
   it("runs jobs/hello.yaml end to end from another directory; every row matches its input", async () => {
     const dir = tempDir();
@@ -27,14 +26,27 @@ describe("loom run", () => {
       env: { LOOM_HOME: join(dir, "home") },
     });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /wrote .*hello\.csv: 10 rows \(10 answered, 0 from cache, 0 failed\)/);
-    const input = parse(readFileSync(join(jobs, "data", "hello.csv")), { columns: true, bom: true }) as Record<string, string>[];
-    const output = parse(readFileSync(out), { columns: true, bom: true }) as Record<string, string>[];
+    assert.match(
+      result.stdout,
+      /wrote .*hello\.csv: 10 rows \(10 answered, 0 from cache, 0 failed\)/,
+    );
+    const input = parse(readFileSync(join(jobs, "data", "hello.csv")), {
+      columns: true,
+      bom: true,
+    }) as Record<string, string>[];
+    const output = parse(readFileSync(out), { columns: true, bom: true }) as Record<
+      string,
+      string
+    >[];
     assert.equal(output.length, input.length);
     output.forEach((row, i) => {
       const { llm_response, llm_error, llm_provider, llm_model, ...rest } = row;
       assert.deepEqual(rest, input[i], `row ${i + 1} keeps its columns`);
-      assert.equal(llm_response, `Summarize in one sentence (${input[i].topic}):\n\n${input[i].text}`, `row ${i + 1}`);
+      assert.equal(
+        llm_response,
+        `Summarize in one sentence (${input[i].topic}):\n\n${input[i].text}`,
+        `row ${i + 1}`,
+      );
       assert.deepEqual([llm_error, llm_provider, llm_model], ["", "echo", "echo-1"]);
     });
     const again = await runCli(["run", join(jobs, "hello.yaml"), "-o", "hello.csv", "--force"], {
@@ -49,23 +61,47 @@ describe("loom run", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "d.jsonl"), '{"id":"a","text":"one"}\n{"id":"b","text":"two"}\n');
     const result = await runCli(
-      ["run", "-f", "d.jsonl", "-p", "echo", "-m", "org/model:v1", "-c", "text", "--sync", "-w", "2", "--with-meta"],
+      [
+        "run",
+        "-f",
+        "d.jsonl",
+        "-p",
+        "echo",
+        "-m",
+        "org/model:v1",
+        "-c",
+        "text",
+        "--sync",
+        "-w",
+        "2",
+        "--with-meta",
+      ],
       { cwd: dir, env: { LOOM_HOME: join(dir, "home") } },
     );
     assert.equal(result.code, 0, result.stderr);
     const out = join(dir, "d_results_echo_org_model_v1.jsonl");
     const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(rows.map((r) => [r.id, r.llm_response, r.llm_model]), [["a", "one", "org/model:v1"], ["b", "two", "org/model:v1"]]);
+    assert.deepEqual(rows.map((r) => [r.id, r.llm_response, r.llm_model]), [[
+      "a",
+      "one",
+      "org/model:v1",
+    ], ["b", "two", "org/model:v1"]]);
   });
 
   it("exits 1 when every row failed, and still writes them with their errors", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "d.csv"), "prompt\nBAD one\nBAD two\n");
-    writeFileSync(join(dir, "j.yaml"), "dataset: { path: d.csv }\nprovider: echo\nprovider_options: { fail_on: BAD }\nmodel: m\nmode: sync\n");
+    writeFileSync(
+      join(dir, "j.yaml"),
+      "dataset: { path: d.csv }\nprovider: echo\nprovider_options: { fail_on: BAD }\nmodel: m\nmode: sync\n",
+    );
     const result = await runCli(["j.yaml"], { cwd: dir, env: { LOOM_HOME: join(dir, "home") } });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /2 row\(s\) failed/);
-    assert.match(readFileSync(join(dir, "d_results_echo_m.csv"), "utf8"), /BAD one,,"echo: prompt contains ""BAD"" \(fail_on\)"/);
+    assert.match(
+      readFileSync(join(dir, "d_results_echo_m.csv"), "utf8"),
+      /BAD one,,"echo: prompt contains ""BAD"" \(fail_on\)"/,
+    );
   });
 
   it("loads a third-party plugin module named in the job", async () => {
@@ -85,43 +121,86 @@ describe("loom run", () => {
 describe("progress", () => {
   it("prints plain periodic lines when stderr is not a terminal", async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "d.csv"), `prompt\n${Array.from({ length: 60 }, (_, i) => `p${i}`).join("\n")}\n`);
-    writeFileSync(join(dir, "j.yaml"), "dataset: { path: d.csv }\nprovider: echo\nprovider_options: { latency_ms: 10 }\nmodel: m\nmode: sync\nsync: { workers: 2 }\n");
+    writeFileSync(
+      join(dir, "d.csv"),
+      `prompt\n${Array.from({ length: 60 }, (_, i) => `p${i}`).join("\n")}\n`,
+    );
+    writeFileSync(
+      join(dir, "j.yaml"),
+      "dataset: { path: d.csv }\nprovider: echo\nprovider_options: { latency_ms: 10 }\nmodel: m\nmode: sync\nsync: { workers: 2 }\n",
+    );
     // 60 rows at 10 ms on 2 workers take at least 300 ms, so a 50 ms interval must print lines.
-    const result = await runCli(["j.yaml"], { cwd: dir, env: { LOOM_HOME: join(dir, "home"), LOOM_PROGRESS_INTERVAL: "0.05" } });
+    const result = await runCli(["j.yaml"], {
+      cwd: dir,
+      env: { LOOM_HOME: join(dir, "home"), LOOM_PROGRESS_INTERVAL: "0.05" },
+    });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /^loom: 60 rows from .*d\.csv \(sync\) → .*d_results_echo_m\.csv$/m);
-    assert.match(result.stderr, /^loom: \d+\/60 rows \(\d+%\) \| cached 0 \| errors 0 \| [\d.]+ rows\/s \| ETA \S+$/m);
+    assert.match(
+      result.stderr,
+      /^loom: 60 rows from .*d\.csv \(sync\) → .*d_results_echo_m\.csv$/m,
+    );
+    assert.match(
+      result.stderr,
+      /^loom: \d+\/60 rows \(\d+%\) \| cached 0 \| errors 0 \| [\d.]+ rows\/s \| ETA \S+$/m,
+    );
     assert.doesNotMatch(result.stderr, /\x1b\[/, "no terminal escapes in plain output");
   });
 
   it("prints every event as a JSON line with --json", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "d.csv"), "id,prompt\nr1,a\nr2,b\nr3,\n");
-    const result = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json"], {
-      cwd: dir,
-      env: { LOOM_HOME: join(dir, "home") },
-    });
+    const result = await runCli(
+      ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json"],
+      {
+        cwd: dir,
+        env: { LOOM_HOME: join(dir, "home") },
+      },
+    );
     assert.equal(result.code, 0, result.stderr);
     const events = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(events.map((e) => e.type), ["plan", "row", "row", "row", "done"]);
     assert.equal(events[0].rows, 3);
     assert.deepEqual(events.at(-1).summary.rows, 3);
     const rows = events.filter((e) => e.type === "row").sort((a, b) => a.index - b.index);
-    assert.deepEqual(rows.map((e) => [e.index, e.id, e.outcome]), [[0, "r1", "ok"], [1, "r2", "ok"], [2, "r3", "error"]]);
+    assert.deepEqual(rows.map((e) => [e.index, e.id, e.outcome]), [
+      [0, "r1", "ok"],
+      [1, "r2", "ok"],
+      [2, "r3", "error"],
+    ]);
     assert.match(rows[2].error, /empty prompt/);
   });
 });
 
 describe("loom usage", () => {
   it("has --help on every command and --version", async () => {
-    for (const args of [["--help"], ["run", "--help"], ["cache", "--help"], ["cache", "clear", "--help"]]) {
+    for (
+      const args of [["--help"], ["run", "--help"], ["cache", "--help"], [
+        "cache",
+        "clear",
+        "--help",
+      ]]
+    ) {
       const result = await runCli(args);
       assert.equal(result.code, 0, args.join(" "));
       assert.match(result.stdout, /Usage: loom/, args.join(" "));
     }
     const run = await runCli(["run", "--help"]);
-    for (const flag of ["--file", "--provider", "--model", "--col", "--output", "--sync", "--batch", "--workers", "--no-cache", "--force", "--with-meta", "--api-key"]) {
+    for (
+      const flag of [
+        "--file",
+        "--provider",
+        "--model",
+        "--col",
+        "--output",
+        "--sync",
+        "--batch",
+        "--workers",
+        "--no-cache",
+        "--force",
+        "--with-meta",
+        "--api-key",
+      ]
+    ) {
       assert.ok(run.stdout.includes(flag), flag);
     }
     const version = await runCli(["--version"]);
@@ -131,7 +210,10 @@ describe("loom usage", () => {
 
   it("exits 2 on usage errors, listing every problem of a broken job with its position", async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "bad.yaml"), "dataset: { path: d.csv }\nprovider: echo\nmodle: m\nsync: { workers: zero }\n");
+    writeFileSync(
+      join(dir, "bad.yaml"),
+      "dataset: { path: d.csv }\nprovider: echo\nmodle: m\nsync: { workers: zero }\n",
+    );
     const bad = await runCli(["bad.yaml"], { cwd: dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /bad\.yaml:3:1: .*modle/);
@@ -145,7 +227,17 @@ describe("loom usage", () => {
     const missing = await runCli(["nope.yaml"], { cwd: dir });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.yaml/);
-    const conflict = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--batch"], { cwd: dir });
+    const conflict = await runCli([
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--sync",
+      "--batch",
+    ], { cwd: dir });
     assert.equal(conflict.code, 2);
   });
 
@@ -153,7 +245,13 @@ describe("loom usage", () => {
     const dir = tempDir();
     const home = join(dir, "home");
     writeFileSync(join(dir, "d.csv"), "prompt\nhello\n");
-    assert.equal((await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync"], { cwd: dir, env: { LOOM_HOME: home } })).code, 0);
+    assert.equal(
+      (await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync"], {
+        cwd: dir,
+        env: { LOOM_HOME: home },
+      })).code,
+      0,
+    );
     assert.equal(filesUnder(join(home, "cache")).length, 1);
     const refused = await runCli(["cache", "clear"], { env: { LOOM_HOME: home } });
     assert.equal(refused.code, 2);
@@ -185,22 +283,28 @@ export default { apiVersion: 1, kind: "provider", name: "counting", create: (o) 
 function countingJob(rows: number) {
   const dir = tempDir();
   writeFileSync(join(dir, "counting.js"), COUNTING_PLUGIN);
-  writeFileSync(join(dir, "in.csv"), `id,prompt\n${Array.from({ length: rows }, (_, i) => `${i},prompt ${i}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,prompt\n${Array.from({ length: rows }, (_, i) => `${i},prompt ${i}`).join("\n")}\n`,
+  );
   writeFileSync(
     join(dir, "job.yaml"),
     "dataset: { path: in.csv }\nprovider: counting\nprovider_options: { log: calls.log, latency_ms: 15 }\n" +
       "model: m\nmode: sync\noutput: { path: out.csv }\nsync: { workers: 4 }\nplugins: [./counting.js]\n",
   );
   const log = join(dir, "calls.log");
-  const calls = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []);
+  const calls =
+    () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []);
   return { dir, home: join(dir, "home"), calls };
 }
 
 /** Prompts whose answers are in the cache under `home`. */
 function cachedPrompts(home: string): Set<string> {
-  return new Set(filesUnder(join(home, "cache")).filter((f) => !f.endsWith(".loom-tmp")).map((f) =>
-    JSON.parse(readFileSync(f, "utf8")).text.replace(/^answer to /, "")
-  ));
+  return new Set(
+    filesUnder(join(home, "cache")).filter((f) => !f.endsWith(".loom-tmp")).map((f) =>
+      JSON.parse(readFileSync(f, "utf8")).text.replace(/^answer to /, "")
+    ),
+  );
 }
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
@@ -227,14 +331,37 @@ describe("interrupted runs", () => {
     const second = await runCli(["job.yaml"], { cwd: t.dir, env });
     assert.equal(second.code, 0, second.stderr);
     const rerunCalls = t.calls().slice(callsBefore);
-    assert.equal(rerunCalls.length, rows - done.size, "the rerun calls exactly the unfinished rows");
-    for (const prompt of rerunCalls) assert.ok(!done.has(prompt), `${prompt} was finished but called again`);
-    assert.match(second.stdout, new RegExp(`${rows - done.size} answered, ${done.size} from cache, 0 failed`));
+    assert.equal(
+      rerunCalls.length,
+      rows - done.size,
+      "the rerun calls exactly the unfinished rows",
+    );
+    for (const prompt of rerunCalls) {
+      assert.ok(!done.has(prompt), `${prompt} was finished but called again`);
+    }
+    assert.match(
+      second.stdout,
+      new RegExp(`${rows - done.size} answered, ${done.size} from cache, 0 failed`),
+    );
 
-    const output = parse(readFileSync(join(t.dir, "out.csv")), { columns: true }) as Record<string, string>[];
+    const output = parse(readFileSync(join(t.dir, "out.csv")), { columns: true }) as Record<
+      string,
+      string
+    >[];
     assert.equal(output.length, rows);
-    output.forEach((row, i) => assert.deepEqual(row, { id: String(i), prompt: `prompt ${i}`, llm_response: `answer to prompt ${i}`, llm_error: "" }));
-    assert.deepEqual(readdirSync(t.dir).filter((f) => f.endsWith(".loom-tmp")), [], "the killed run's temporary file is swept");
+    output.forEach((row, i) =>
+      assert.deepEqual(row, {
+        id: String(i),
+        prompt: `prompt ${i}`,
+        llm_response: `answer to prompt ${i}`,
+        llm_error: "",
+      })
+    );
+    assert.deepEqual(
+      readdirSync(t.dir).filter((f) => f.endsWith(".loom-tmp")),
+      [],
+      "the killed run's temporary file is swept",
+    );
   });
 
   it("Ctrl-C (SIGINT) stops cleanly with exit code 130, writes no output, and a rerun resumes", async () => {

@@ -8,32 +8,84 @@ import { tempDir } from "../core/test-support/temp.ts";
 
 function setup() {
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${Array.from({ length: 6 }, (_, i) => `${i},${"y".repeat(19)}${i}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${Array.from({ length: 6 }, (_, i) => `${i},${"y".repeat(19)}${i}`).join("\n")}\n`,
+  );
   return { dir, opts: { cwd: dir, env: { LOOM_HOME: join(dir, "home") } } };
 }
 
 describe("loom tokens and loom plan", () => {
   it("tokens: counts every prompt and ends with the total line", async () => {
     const t = setup();
-    const result = await runCli(["tokens", "-f", "in.csv", "-p", "echo", "-m", "e1", "-c", "text", "-w", "2"], t.opts);
+    const result = await runCli([
+      "tokens",
+      "-f",
+      "in.csv",
+      "-p",
+      "echo",
+      "-m",
+      "e1",
+      "-c",
+      "text",
+      "-w",
+      "2",
+    ], t.opts);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim().split("\n").at(-1), "Total input tokens: 30 across 6 prompts (provider=echo, model=e1, errors=0)");
+    assert.equal(
+      result.stdout.trim().split("\n").at(-1),
+      "Total input tokens: 30 across 6 prompts (provider=echo, model=e1, errors=0)",
+    );
   });
 
   it("tokens --json: progress carries done, total, est_total, errors, elapsed and ETA", async () => {
     const t = setup();
     writeFileSync(join(t.dir, "in.csv"), "id,text\n1,aaaa bbbb\n2,\n3,cccc dddd\n");
-    const result = await runCli(["tokens", "-f", "in.csv", "-p", "echo", "-m", "e1", "-c", "text", "--json"], t.opts);
+    const result = await runCli([
+      "tokens",
+      "-f",
+      "in.csv",
+      "-p",
+      "echo",
+      "-m",
+      "e1",
+      "-c",
+      "text",
+      "--json",
+    ], t.opts);
     const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
     const last = lines.filter((l) => l.type === "tokens").at(-1);
-    assert.deepEqual([last.done, last.total, last.errors, last.est_total], [3, 3, 1, 9], "3 tokens a counted prompt, times 3 rows");
+    assert.deepEqual(
+      [last.done, last.total, last.errors, last.est_total],
+      [3, 3, 1, 9],
+      "3 tokens a counted prompt, times 3 rows",
+    );
     assert.equal(typeof last.elapsed, "number");
-    assert.deepEqual(lines.at(-1), { type: "total", tokens: 6, prompts: 2, provider: "echo", model: "e1", errors: 1 });
+    assert.deepEqual(lines.at(-1), {
+      type: "total",
+      tokens: 6,
+      prompts: 2,
+      provider: "echo",
+      model: "e1",
+      errors: 1,
+    });
   });
 
   it("tokens: a provider that cannot count says so and exits 2", async () => {
     const t = setup();
-    const result = await runCli(["tokens", "-f", "in.csv", "-p", "openrouter", "-m", "a/b", "-c", "text", "--api-key", "sk-or-x"], t.opts);
+    const result = await runCli([
+      "tokens",
+      "-f",
+      "in.csv",
+      "-p",
+      "openrouter",
+      "-m",
+      "a/b",
+      "-c",
+      "text",
+      "--api-key",
+      "sk-or-x",
+    ], t.opts);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^loom: Token counting not available: /m);
   });

@@ -19,7 +19,18 @@ function setup() {
 
 /** Submits `input` as an echo batch job and returns its id. */
 async function submit(t: ReturnType<typeof setup>, input: string, output: string): Promise<string> {
-  const result = await runCli(["run", "-f", input, "-p", "echo", "-m", "m", "--batch", "-o", output], t.opts);
+  const result = await runCli([
+    "run",
+    "-f",
+    input,
+    "-p",
+    "echo",
+    "-m",
+    "m",
+    "--batch",
+    "-o",
+    output,
+  ], t.opts);
   assert.equal(result.code, 0, result.stderr);
   const id = /submitted job (\S+):/.exec(result.stdout)?.[1];
   assert.ok(id, result.stdout);
@@ -30,7 +41,9 @@ async function submit(t: ReturnType<typeof setup>, input: string, output: string
 async function listed(t: ReturnType<typeof setup>): Promise<Array<[string, string]>> {
   const result = await runCli(["list", "--json"], t.opts);
   assert.equal(result.code, 0, result.stderr);
-  return result.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)).map((j) => [j.id, j.status === "merged" ? "merged" : "pending"]);
+  return result.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)).map((
+    j,
+  ) => [j.id, j.status === "merged" ? "merged" : "pending"]);
 }
 
 describe("loom fetch flags", () => {
@@ -42,11 +55,22 @@ describe("loom fetch flags", () => {
     assert.equal(one.code, 0, one.stderr);
     assert.ok(existsSync(join(t.dir, "a.out.csv")));
     assert.ok(!existsSync(join(t.dir, "b.out.csv")), "-i fetches only the job named");
-    assert.deepEqual(await listed(t), [[a, "merged"], [b, "pending"]], "-k keeps the merged job's record");
+    assert.deepEqual(
+      await listed(t),
+      [[a, "merged"], [b, "pending"]],
+      "-k keeps the merged job's record",
+    );
     const all = await runCli(["fetch", "-a"], t.opts);
     assert.equal(all.code, 0, all.stderr);
-    assert.equal(readFileSync(join(t.dir, "b.out.csv"), "utf8"), "prompt,llm_response,llm_error\nthree,three,\n");
-    assert.deepEqual(await listed(t), [[a, "merged"]], "without -k the record goes once every row has an answer");
+    assert.equal(
+      readFileSync(join(t.dir, "b.out.csv"), "utf8"),
+      "prompt,llm_response,llm_error\nthree,three,\n",
+    );
+    assert.deepEqual(
+      await listed(t),
+      [[a, "merged"]],
+      "without -k the record goes once every row has an answer",
+    );
   });
 
   it("--no-all fetches only the most recent pending job; --all with --id is a usage error", async () => {
@@ -61,7 +85,10 @@ describe("loom fetch flags", () => {
     const both = await runCli(["fetch", "--all", "--id", a], t.opts);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /^loom: .*--id.*--all/m);
-    const none = await runCli(["fetch", "--no-all"], { ...t.opts, env: { LOOM_HOME: join(t.dir, "empty-home") } });
+    const none = await runCli(["fetch", "--no-all"], {
+      ...t.opts,
+      env: { LOOM_HOME: join(t.dir, "empty-home") },
+    });
     assert.equal(none.code, 0, none.stderr);
     assert.match(none.stdout, /no pending batch jobs/);
   });
@@ -76,7 +103,10 @@ describe("loom fetch flags", () => {
     assert.ok(!existsSync(join(t.dir, "a.out.csv")));
     const merged = await runCli(["fetch", "--id", a, "--input-changed"], t.opts);
     assert.equal(merged.code, 0, merged.stderr);
-    assert.equal(readFileSync(join(t.dir, "a.out.csv"), "utf8"), "prompt,llm_response,llm_error\nONE,one,\nTWO,two,\n");
+    assert.equal(
+      readFileSync(join(t.dir, "a.out.csv"), "utf8"),
+      "prompt,llm_response,llm_error\nONE,one,\nTWO,two,\n",
+    );
   });
 
   it("--force overwrites an existing output", async () => {
@@ -85,13 +115,26 @@ describe("loom fetch flags", () => {
     writeFileSync(join(t.dir, "a.out.csv"), "old\n");
     const result = await runCli(["fetch", "--id", a, "--force"], t.opts);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(readFileSync(join(t.dir, "a.out.csv"), "utf8"), "prompt,llm_response,llm_error\none,one,\ntwo,two,\n");
+    assert.equal(
+      readFileSync(join(t.dir, "a.out.csv"), "utf8"),
+      "prompt,llm_response,llm_error\none,one,\ntwo,two,\n",
+    );
   });
 
   it("fetch --help names every flag", async () => {
     const help = await runCli(["fetch", "--help"]);
     assert.equal(help.code, 0);
-    for (const flag of ["-i, --id", "-a, --all", "--no-all", "-k, --keep", "--force", "--input-changed", "--wait"]) {
+    for (
+      const flag of [
+        "-i, --id",
+        "-a, --all",
+        "--no-all",
+        "-k, --keep",
+        "--force",
+        "--input-changed",
+        "--wait",
+      ]
+    ) {
       assert.ok(help.stdout.includes(flag), flag);
     }
   });

@@ -41,13 +41,17 @@ function schemaFlag(value: string): unknown {
   try {
     return JSON.parse(value);
   } catch (error) {
-    throw new LoomUsageError(`--schema: not valid JSON (${(error as Error).message}); give a JSON object or a file path`);
+    throw new LoomUsageError(
+      `--schema: not valid JSON (${(error as Error).message}); give a JSON object or a file path`,
+    );
   }
 }
 
 /** Turns the flags into job overrides (each remembers the flag it came from, for messages). */
 export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverride[] {
-  if (flags.sync && flags.batch) throw new LoomUsageError("--sync and --batch contradict each other; give one");
+  if (flags.sync && flags.batch) {
+    throw new LoomUsageError("--sync and --batch contradict each other; give one");
+  }
   const list: JobOverride[] = [];
   const add = (path: string[], value: unknown, flag: string, clears?: string[][]) => {
     if (value !== undefined) list.push({ path, value, flag, ...(clears ? { clears } : {}) });
@@ -61,12 +65,22 @@ export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverri
   if (flags.batch) add(["mode"], "batch", "--batch");
   if (flags.workers !== undefined) {
     const n = Number(flags.workers);
-    add(["sync", "workers"], Number.isFinite(n) && flags.workers.trim() !== "" ? n : flags.workers, "--workers");
+    add(
+      ["sync", "workers"],
+      Number.isFinite(n) && flags.workers.trim() !== "" ? n : flags.workers,
+      "--workers",
+    );
   }
   if (cacheFromCli && flags.cache === false) add(["sync", "cache"], false, "--no-cache");
   for (const [flag, key] of [["--rpm", "rpm"], ["--tpm", "tpm"]] as const) {
     const value = flags[key];
-    if (value !== undefined) add(["sync", key], Number.isFinite(Number(value)) && value.trim() !== "" ? Number(value) : value, flag);
+    if (value !== undefined) {
+      add(
+        ["sync", key],
+        Number.isFinite(Number(value)) && value.trim() !== "" ? Number(value) : value,
+        flag,
+      );
+    }
   }
   if (flags.withMeta) add(["output", "with_meta"], true, "--with-meta");
   if (flags.withUsage) add(["output", "with_usage"], true, "--with-usage");
@@ -74,4 +88,3 @@ export function overridesFrom(flags: RunFlags, cacheFromCli: boolean): JobOverri
   add(["schema"], flags.schema === undefined ? undefined : schemaFlag(flags.schema), "--schema");
   return list;
 }
-

@@ -16,7 +16,11 @@ import { tempDir } from "../core/test-support/temp.ts";
 
 /** No stack trace, no "unexpected error": every line Loom printed on stderr is a message. */
 function assertNoStack(result: CliResult, what: string): void {
-  assert.doesNotMatch(result.stderr, /unexpected error|\n\s+at |Error: /, `${what} printed a stack trace:\n${result.stderr}`);
+  assert.doesNotMatch(
+    result.stderr,
+    /unexpected error|\n\s+at |Error: /,
+    `${what} printed a stack trace:\n${result.stderr}`,
+  );
 }
 
 describe("cache clear during a run", () => {
@@ -24,9 +28,28 @@ describe("cache clear during a run", () => {
     const dir = tempDir("loom-clear-");
     const home = join(dir, "home");
     const rows = 1500;
-    writeFileSync(join(dir, "d.csv"), `id,prompt\n${Array.from({ length: rows }, (_, i) => `${i},prompt number ${i}`).join("\n")}\n`);
+    writeFileSync(
+      join(dir, "d.csv"),
+      `id,prompt\n${
+        Array.from({ length: rows }, (_, i) => `${i},prompt number ${i}`).join("\n")
+      }\n`,
+    );
     const env = { LOOM_HOME: home };
-    const run = spawnCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-w", "16", "-o", "out.csv", "-q"], { cwd: dir, env });
+    const run = spawnCli([
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--sync",
+      "-w",
+      "16",
+      "-o",
+      "out.csv",
+      "-q",
+    ], { cwd: dir, env });
     let finished = false;
     const runResult = run.done.finally(() => (finished = true));
     // Clears back to back while the run writes entries, starting once the cache exists.
@@ -57,19 +80,34 @@ describe("cache clear that cannot remove everything", () => {
     const dir = tempDir("loom-stuck-");
     const home = join(dir, "home");
     writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n3,c\n");
-    const run = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-o", "o.csv"], { cwd: dir, env: { LOOM_HOME: home } });
+    const run = await runCli([
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--sync",
+      "-o",
+      "o.csv",
+    ], { cwd: dir, env: { LOOM_HOME: home } });
     assert.equal(run.code, 0, run.stderr);
     const entries = filesUnder(join(home, "cache"));
     assert.equal(entries.length, 3);
     // An immutable file cannot be removed, even by root.
-    if (spawnSync("chattr", ["+i", entries[0]]).status !== 0) return t.skip("chattr +i is not available here");
+    if (spawnSync("chattr", ["+i", entries[0]]).status !== 0) {
+      return t.skip("chattr +i is not available here");
+    }
     try {
       const clear = await runCli(["cache", "clear", "--yes"], { env: { LOOM_HOME: home } });
       assertNoStack(clear, "cache clear");
       assert.equal(clear.code, 1);
       assert.equal(
         clear.stderr,
-        `loom: removed 2 entries under ${join(home, "cache")}, but could not remove 1 file or folder: cannot remove ${entries[0]}: ` +
+        `loom: removed 2 entries under ${
+          join(home, "cache")
+        }, but could not remove 1 file or folder: cannot remove ${entries[0]}: ` +
           "operation not permitted [EPERM]; check the permissions or choose another place\n",
       );
       assert.deepEqual(filesUnder(join(home, "cache")), [entries[0]]);
@@ -88,14 +126,30 @@ describe("a LOOM_HOME that cannot be written", () => {
     return { dir, home: join(dir, "file", "home") };
   }
 
-  for (const args of [["list"], ["fetch"], ["cache", "clear", "--yes"], ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--batch", "-o", "o.csv"]]) {
+  for (
+    const args of [["list"], ["fetch"], ["cache", "clear", "--yes"], [
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--batch",
+      "-o",
+      "o.csv",
+    ]]
+  ) {
     it(`loom ${args.join(" ")}: one line naming the path and LOOM_HOME, exit code 1`, async () => {
       const { dir, home } = setup();
       const result = await runCli(args, { cwd: dir, env: { LOOM_HOME: home } });
       assertNoStack(result, args.join(" "));
       assert.equal(result.code, 1, result.stderr);
       const last = result.stderr.trim().split("\n").at(-1)!;
-      assert.match(last, /^loom: cannot [a-z ]+ \S*\/file\/home\S*: a part of the path is a file, not a folder \[ENOTDIR\]; /);
+      assert.match(
+        last,
+        /^loom: cannot [a-z ]+ \S*\/file\/home\S*: a part of the path is a file, not a folder \[ENOTDIR\]; /,
+      );
       assert.ok(last.includes(`set LOOM_HOME (now ${home}) to another folder`), last);
       assert.ok(!existsSync(join(dir, "o.csv")), "nothing was written");
     });
@@ -103,7 +157,18 @@ describe("a LOOM_HOME that cannot be written", () => {
 
   it("a sync run still answers every row; the cache is only a warning", async () => {
     const { dir, home } = setup();
-    const result = await runCli(["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "-o", "o.csv"], { cwd: dir, env: { LOOM_HOME: home } });
+    const result = await runCli([
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--sync",
+      "-o",
+      "o.csv",
+    ], { cwd: dir, env: { LOOM_HOME: home } });
     assertNoStack(result, "the sync run");
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /warning: cannot write the cache/);
@@ -118,9 +183,27 @@ describe("a standard output that cannot be written", () => {
     writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
     const full = openSync("/dev/full", "w");
     const { command, args } = cliCommand();
-    const child = spawn(command, [...args, "run", "-f", "d.csv", "-p", "echo", "-m", "m", "--sync", "--json", "-o", "o.csv"], {
+    const child = spawn(command, [
+      ...args,
+      "run",
+      "-f",
+      "d.csv",
+      "-p",
+      "echo",
+      "-m",
+      "m",
+      "--sync",
+      "--json",
+      "-o",
+      "o.csv",
+    ], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, LOOM_HOME: join(dir, "home"), NO_COLOR: "1" },
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? dir,
+        LOOM_HOME: join(dir, "home"),
+        NO_COLOR: "1",
+      },
       stdio: ["ignore", full, "pipe"],
     });
     closeSync(full);
@@ -129,6 +212,9 @@ describe("a standard output that cannot be written", () => {
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     assertNoStack({ code, signal: null, stdout: "", stderr }, "the run");
     assert.equal(code, 1, stderr);
-    assert.match(stderr.trim().split("\n").at(-1)!, /^loom: .*the disk is full \[ENOSPC\]; free some space and run the command again$/);
+    assert.match(
+      stderr.trim().split("\n").at(-1)!,
+      /^loom: .*the disk is full \[ENOSPC\]; free some space and run the command again$/,
+    );
   });
 });

@@ -18,12 +18,17 @@ import { refuseUnknownCommand } from "./unknown-command.ts";
 /** Builds the `loom` program. */
 export function createProgram(): Command {
   const program = new Command("loom")
-    .description("Run datasets of prompts through LLM providers and merge the answers back into the rows.")
+    .description(
+      "Run datasets of prompts through LLM providers and merge the answers back into the rows.",
+    )
     .version(VERSION, "-V, --version")
     .showSuggestionAfterError()
     // Commander's own complaints (unknown option, missing argument) start with "loom:" like Loom's,
     // on one line with the suggestion. Set before the commands are added: they inherit it.
-    .configureOutput({ outputError: (text, write) => write(`loom: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")}\n`) })
+    .configureOutput({
+      outputError: (text, write) =>
+        write(`loom: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")}\n`),
+    })
     .exitOverride()
     .addHelpText(
       "after",
@@ -47,7 +52,12 @@ export function createProgram(): Command {
   registerCache(program);
   // `run` is the default command: a first word that is no command and no file is a typo, not a job.
   program.hook("preSubcommand", (_, command) => {
-    if (command.name() === "run" && program.args[0] !== "run") refuseUnknownCommand(program.args[0], program.commands.map((c) => c.name()));
+    if (command.name() === "run" && program.args[0] !== "run") {
+      refuseUnknownCommand(
+        program.args[0],
+        program.commands.map((c) => c.name()),
+      );
+    }
   });
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
   for (const command of program.commands) command.exitOverride();
@@ -68,7 +78,11 @@ export async function main(argv: string[]): Promise<number> {
   // be written (a full disk) ends the command with one line, since its output would be lost.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") return;
-    process.stderr.write(`loom: standard output: ${systemFaultMessage(error, loomHome(process.env)) ?? error.message}\n`);
+    process.stderr.write(
+      `loom: standard output: ${
+        systemFaultMessage(error, loomHome(process.env)) ?? error.message
+      }\n`,
+    );
     process.exit(EXIT.failed);
   });
   const program = createProgram();
@@ -95,7 +109,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`loom: ${fault}\n`);
       return EXIT.failed;
     }
-    process.stderr.write(`loom: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(
+      `loom: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
     return EXIT.failed;
   }
 }

@@ -56,15 +56,22 @@ class Tally {
     const rate = this.rate();
     const pct = this.total ? Math.floor((this.done / this.total) * 100) : 100;
     const eta = rate > 0 ? formatDuration((this.total - this.done) / rate) : "?";
-    return `${this.done}/${this.total} rows (${pct}%) | cached ${this.cached} | errors ${this.errors} | ${rate.toFixed(1)} rows/s | ETA ${eta}`;
+    return `${this.done}/${this.total} rows (${pct}%) | cached ${this.cached} | errors ${this.errors} | ${
+      rate.toFixed(1)
+    } rows/s | ETA ${eta}`;
   }
 }
 
 /** Creates an event handler for the chosen style, and a `stop` that clears what it drew. */
-export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler; stop: () => void } {
+export function createProgress(
+  style: ProgressStyle,
+): { onEvent: RunEventHandler; stop: () => void } {
   const err = (line: string) => process.stderr.write(`${line}\n`);
   if (style === "json") {
-    return { onEvent: (event) => process.stdout.write(`${JSON.stringify(event)}\n`), stop: () => {} };
+    return {
+      onEvent: (event) => process.stdout.write(`${JSON.stringify(event)}\n`),
+      stop: () => {},
+    };
   }
   const tally = new Tally();
   let bar: SingleBar | undefined;
@@ -81,13 +88,18 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
       case "plan":
         tally.total = event.rows;
         if (style === "none") return;
-        err(`loom: ${event.rows} rows from ${displayPath(event.input)} (${event.mode}) → ${displayPath(event.output)}`);
+        err(
+          `loom: ${event.rows} rows from ${displayPath(event.input)} (${event.mode}) → ${
+            displayPath(event.output)
+          }`,
+        );
         // A batch job's rows arrive all at once at the merge: its progress is its batches'.
         if (event.mode === "batch") return;
         if (style === "bar") {
           bar = new SingleBar({
             stream: process.stderr,
-            format: " {bar} {value}/{total} | cached {cached} | errors {errors} | {rate} rows/s | ETA {eta_formatted}",
+            format:
+              " {bar} {value}/{total} | cached {cached} | errors {errors} | {rate} rows/s | ETA {eta_formatted}",
             hideCursor: true,
             etaBuffer: 200,
             fps: 8,
@@ -100,20 +112,36 @@ export function createProgress(style: ProgressStyle): { onEvent: RunEventHandler
         return;
       case "row":
         tally.record(event);
-        bar?.update(tally.done, { cached: tally.cached, errors: tally.errors, rate: tally.rate().toFixed(1) });
+        bar?.update(tally.done, {
+          cached: tally.cached,
+          errors: tally.errors,
+          rate: tally.rate().toFixed(1),
+        });
         return;
       case "shard":
-        if (style !== "none") err(`loom: batch ${event.shard + 1} ${event.action} as ${event.batchId} (${event.requests} requests)`);
+        if (style !== "none") {
+          err(
+            `loom: batch ${
+              event.shard + 1
+            } ${event.action} as ${event.batchId} (${event.requests} requests)`,
+          );
+        }
         return;
       case "poll": {
         if (style === "none") return;
-        const ended = event.shards.filter((s) => ["completed", "failed", "expired", "cancelled"].includes(s.state)).length;
+        const ended =
+          event.shards.filter((s) =>
+            ["completed", "failed", "expired", "cancelled"].includes(s.state)
+          ).length;
         const done = event.shards.reduce((n, s) => n + (s.done ?? 0), 0);
         const total = event.shards.reduce((n, s) => n + (s.total ?? 0), 0);
-        const states = [...new Set(event.shards.map((s) => s.state))].join(", ") || "nothing to wait for";
-        const line = `job ${event.job}: ${ended}/${event.shards.length} batches ended` + (total ? `, ${done}/${total} requests done` : "") + ` (${states})`;
-        if (style === "bar" && process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}${ended === event.shards.length ? "\n" : ""}`);
-        else err(`loom: ${line}`);
+        const states = [...new Set(event.shards.map((s) => s.state))].join(", ") ||
+          "nothing to wait for";
+        const line = `job ${event.job}: ${ended}/${event.shards.length} batches ended` +
+          (total ? `, ${done}/${total} requests done` : "") + ` (${states})`;
+        if (style === "bar" && process.stderr.isTTY) {
+          process.stderr.write(`\r\x1b[2K${line}${ended === event.shards.length ? "\n" : ""}`);
+        } else err(`loom: ${line}`);
         return;
       }
       case "warning":

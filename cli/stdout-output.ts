@@ -19,7 +19,9 @@ export const STDOUT = "-";
 /** Refuses `-o -` where it cannot work: a batch job is merged later, into a file. */
 export function checkStdoutMode(mode: "sync" | "batch" | undefined): void {
   if ((mode ?? "batch") !== "sync") {
-    throw new LoomUsageError("-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE");
+    throw new LoomUsageError(
+      "-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE",
+    );
   }
 }
 

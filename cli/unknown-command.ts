@@ -12,12 +12,17 @@ import { LoomUsageError } from "../core/errors.ts";
  * `fecth` is one edit from `fetch`.
  */
 export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
   return d[a.length][b.length];
@@ -28,7 +33,10 @@ export function closestName(word: string, names: readonly string[]): string | un
   let best: { name: string; distance: number } | undefined;
   for (const name of names) {
     const distance = editDistance(word.toLowerCase(), name);
-    if (distance <= 2 && distance < Math.max(2, word.length / 2) && (!best || distance < best.distance)) best = { name, distance };
+    if (
+      distance <= 2 && distance < Math.max(2, word.length / 2) &&
+      (!best || distance < best.distance)
+    ) best = { name, distance };
   }
   return best?.name;
 }
@@ -41,5 +49,7 @@ export function refuseUnknownCommand(word: string | undefined, commands: readonl
   if (word === undefined || word.startsWith("-") || commands.includes(word)) return;
   if (/[./\\]/.test(word) || existsSync(word)) return;
   const near = closestName(word, commands);
-  throw new LoomUsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : ""}; see loom --help`);
+  throw new LoomUsageError(
+    `unknown command "${word}"${near ? ` (did you mean ${near}?)` : ""}; see loom --help`,
+  );
 }

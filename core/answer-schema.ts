@@ -48,15 +48,23 @@ export async function loadAnswerSchema(job: LoadedJob): Promise<AnswerSchema | u
   const given = job.spec.schema;
   if (given === undefined) return undefined;
   const fail = (message: string): never => {
-    throw new LoomJobError([{ where: job.where(["schema"]), path: "schema", message }], "the answer schema cannot be used");
+    throw new LoomJobError(
+      [{ where: job.where(["schema"]), path: "schema", message }],
+      "the answer schema cannot be used",
+    );
   };
   const schema = typeof given === "string" ? await readSchemaFile(given, fail) : given;
   const properties = schema.properties;
   const type = schema.type;
-  if ((type !== undefined && type !== "object") || !isObject(properties) || Object.keys(properties).length === 0) {
+  if (
+    (type !== undefined && type !== "object") || !isObject(properties) ||
+    Object.keys(properties).length === 0
+  ) {
     fail(
       `the answer must be an object with named fields (type: object, properties: ...), whose fields become columns; ` +
-        `got ${type === undefined ? "no properties" : `type ${JSON.stringify(type)}`}. To get a list, wrap it in a field.`,
+        `got ${
+          type === undefined ? "no properties" : `type ${JSON.stringify(type)}`
+        }. To get a list, wrap it in a field.`,
     );
   }
   const validate = await compile(schema, fail);
@@ -68,13 +76,20 @@ export async function loadAnswerSchema(job: LoadedJob): Promise<AnswerSchema | u
 }
 
 /** Reads a schema file: JSON (`.json`) or YAML (anything else). */
-async function readSchemaFile(path: string, fail: (message: string) => never): Promise<Record<string, unknown>> {
+async function readSchemaFile(
+  path: string,
+  fail: (message: string) => never,
+): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    return fail(code === "ENOENT" ? `${displayPath(path)} does not exist` : `cannot read ${displayPath(path)}: ${(error as Error).message}`);
+    return fail(
+      code === "ENOENT"
+        ? `${displayPath(path)} does not exist`
+        : `cannot read ${displayPath(path)}: ${(error as Error).message}`,
+    );
   }
   let value: unknown;
   if (extname(path).toLowerCase() === ".json") {
@@ -89,7 +104,11 @@ async function readSchemaFile(path: string, fail: (message: string) => never): P
     const problem = doc.errors[0];
     if (problem) {
       const at = problem.linePos?.[0];
-      return fail(`${displayPath(path)}${at ? `:${at.line}:${at.col}` : ""}: ${problem.message.split("\n")[0]}`);
+      return fail(
+        `${displayPath(path)}${at ? `:${at.line}:${at.col}` : ""}: ${
+          problem.message.split("\n")[0]
+        }`,
+      );
     }
     value = doc.toJS();
   }
@@ -123,7 +142,11 @@ async function compile(schema: JsonSchema, fail: (message: string) => never): Pr
     return fail(`not a valid JSON Schema: ${(error as Error).message}`);
   }
   return (value) =>
-    validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || "(the answer)"} ${e.message ?? "is invalid"}`);
+    validate(value)
+      ? []
+      : (validate.errors ?? []).map((e) =>
+        `${e.instancePath || "(the answer)"} ${e.message ?? "is invalid"}`
+      );
 }
 
 /** Removes one Markdown code fence around the answer, as some models add one despite JSON mode. */
@@ -139,8 +162,12 @@ function unfence(text: string): string {
 function emptiedAtMaxTokens(result: GenerateResult): AnswerVerdict | undefined {
   if (!result.truncated || result.text.trim() !== "") return undefined;
   const reasoning = result.usage?.reasoningTokens;
-  const spent = reasoning ? `spent all of max_tokens on reasoning (${reasoning} tokens)` : "reached max_tokens";
-  return { error: `the model ${spent} before it answered, so the answer is empty; raise params.max_tokens` };
+  const spent = reasoning
+    ? `spent all of max_tokens on reasoning (${reasoning} tokens)`
+    : "reached max_tokens";
+  return {
+    error: `the model ${spent} before it answered, so the answer is empty; raise params.max_tokens`,
+  };
 }
 
 /**
@@ -149,29 +176,47 @@ function emptiedAtMaxTokens(result: GenerateResult): AnswerVerdict | undefined {
  * error rather than an empty cell that looks like success.
  */
 export function checkPlainAnswer(result: GenerateResult): AnswerVerdict | undefined {
-  if (result.refusal !== undefined && result.text.trim() === "") return { error: `the model gave no answer: ${result.refusal}` };
+  if (result.refusal !== undefined && result.text.trim() === "") {
+    return { error: `the model gave no answer: ${result.refusal}` };
+  }
   return emptiedAtMaxTokens(result);
 }
 
 /** The verdict on one answer. */
 function checkAnswer(result: GenerateResult, validate: Validate): AnswerVerdict {
-  if (result.refusal !== undefined) return { error: `the model refused to answer: ${result.refusal}` };
+  if (result.refusal !== undefined) {
+    return { error: `the model refused to answer: ${result.refusal}` };
+  }
   const emptied = emptiedAtMaxTokens(result);
   if (emptied) return emptied;
   if (result.truncated) {
-    return { error: "the answer was cut off at max_tokens before it was complete; raise params.max_tokens" };
+    return {
+      error: "the answer was cut off at max_tokens before it was complete; raise params.max_tokens",
+    };
   }
   let value: unknown;
   try {
     value = JSON.parse(unfence(result.text));
   } catch (error) {
-    return { error: `the answer is not valid JSON (${(error as Error).message}); the raw answer is in llm_response` };
+    return {
+      error: `the answer is not valid JSON (${
+        (error as Error).message
+      }); the raw answer is in llm_response`,
+    };
   }
   const problems = validate(value);
-  if (!problems.length && !isObject(value)) problems.push(`(the answer) must be an object, got ${Array.isArray(value) ? "a list" : typeof value}`);
+  if (!problems.length && !isObject(value)) {
+    problems.push(
+      `(the answer) must be an object, got ${Array.isArray(value) ? "a list" : typeof value}`,
+    );
+  }
   if (problems.length) {
     const more = problems.length > MAX_LISTED ? ` (and ${problems.length - MAX_LISTED} more)` : "";
-    return { error: `the answer does not match the schema: ${problems.slice(0, MAX_LISTED).join("; ")}${more}` };
+    return {
+      error: `the answer does not match the schema: ${
+        problems.slice(0, MAX_LISTED).join("; ")
+      }${more}`,
+    };
   }
   return { value: value as Record<string, unknown> };
 }

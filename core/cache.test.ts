@@ -40,8 +40,16 @@ describe("ResponseCache", () => {
     const cache = new ResponseCache(storage);
     const key = cacheKey("echo", base);
     assert.equal(await cache.get(key), undefined);
-    await cache.set(key, { text: "hi", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } });
-    assert.deepEqual(await cache.get(key), { text: "hi", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } });
+    await cache.set(key, {
+      text: "hi",
+      finishReason: "stop",
+      usage: { inputTokens: 1, outputTokens: 1 },
+    });
+    assert.deepEqual(await cache.get(key), {
+      text: "hi",
+      finishReason: "stop",
+      usage: { inputTokens: 1, outputTokens: 1 },
+    });
     const stored: string[] = [];
     for await (const k of storage.keys("cache")) stored.push(k);
     assert.equal(stored.length, 1);

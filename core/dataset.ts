@@ -27,7 +27,9 @@ export async function* readBytes(path: string): AsyncGenerator<Uint8Array> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") {
-      throw new LoomDataError(`${shown}: not a valid gzip file (${errorMessage(error)})`, { cause: error });
+      throw new LoomDataError(`${shown}: not a valid gzip file (${errorMessage(error)})`, {
+        cause: error,
+      });
     }
     throw new LoomDataError(`${shown}: cannot read it (${errorMessage(error)})`, { cause: error });
   } finally {

@@ -20,7 +20,12 @@ describe("errors", () => {
   });
   it("turns operational faults into one line that names the path and what to do", () => {
     const fault = (code: string, syscall?: string, path?: string) =>
-      Object.assign(new Error(`${code}: something, ${syscall} '${path}'`), { code, errno: -1, ...(syscall ? { syscall } : {}), ...(path ? { path } : {}) });
+      Object.assign(new Error(`${code}: something, ${syscall} '${path}'`), {
+        code,
+        errno: -1,
+        ...(syscall ? { syscall } : {}),
+        ...(path ? { path } : {}),
+      });
     assert.equal(
       systemFaultMessage(fault("ENOSPC", "write", "/data/out.csv"), "/home/u/.loom"),
       "cannot write /data/out.csv: the disk is full [ENOSPC]; free some space and run the command again",
@@ -34,12 +39,23 @@ describe("errors", () => {
       "cannot open /home/u/.loom/cache/v1/ab/x: the disk is full [ENOSPC]; free some space and run the command again (LOOM_HOME is /home/u/.loom)",
     );
     // A sibling folder whose name starts like LOOM_HOME is not under it.
-    assert.doesNotMatch(systemFaultMessage(fault("EACCES", "open", "/home/u/.loom2/x"), "/home/u/.loom")!, /LOOM_HOME/);
-    assert.match(systemFaultMessage(fault("EMFILE"))!, /^too many open files \[EMFILE\]; raise the limit \(ulimit -n\)/);
+    assert.doesNotMatch(
+      systemFaultMessage(fault("EACCES", "open", "/home/u/.loom2/x"), "/home/u/.loom")!,
+      /LOOM_HOME/,
+    );
+    assert.match(
+      systemFaultMessage(fault("EMFILE"))!,
+      /^too many open files \[EMFILE\]; raise the limit \(ulimit -n\)/,
+    );
     // Found in the cause chain; an error that is not the system's is left to the caller.
-    assert.match(systemFaultMessage(new Error("wrapped", { cause: fault("EACCES", "rename", "/x") }))!, /^cannot rename \/x: permission denied \[EACCES\]/);
+    assert.match(
+      systemFaultMessage(new Error("wrapped", { cause: fault("EACCES", "rename", "/x") }))!,
+      /^cannot rename \/x: permission denied \[EACCES\]/,
+    );
     assert.equal(systemFaultMessage(new TypeError("x is undefined")), undefined);
-    assert.equal(systemFaultMessage(Object.assign(new Error("odd"), { code: "ERR_SOMETHING" })), undefined);
+    assert.equal(
+      systemFaultMessage(Object.assign(new Error("odd"), { code: "ERR_SOMETHING" })),
+      undefined,
+    );
   });
 });
-

@@ -54,7 +54,9 @@ export class LoomJobError extends LoomUsageError {
 
   constructor(issues: readonly JobIssue[], header = "invalid job") {
     const lines = issues.map((i) => `  ${i.where}: ${i.path ? `${i.path}: ` : ""}${i.message}`);
-    super(`${header} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`);
+    super(
+      `${header} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
+    );
     this.name = "LoomJobError";
     this.issues = issues;
   }
@@ -154,17 +156,44 @@ export class LoomInterruptedError extends LoomError {
  */
 const SYSTEM_FAULTS: Readonly<Record<string, { what: string; todo?: string; place?: true }>> = {
   ENOSPC: { what: "the disk is full", todo: "free some space and run the command again" },
-  EDQUOT: { what: "the disk quota is exhausted", todo: "free some space and run the command again" },
+  EDQUOT: {
+    what: "the disk quota is exhausted",
+    todo: "free some space and run the command again",
+  },
   EROFS: { what: "the filesystem is read-only", todo: "choose a writable place", place: true },
-  EACCES: { what: "permission denied", todo: "check the permissions or choose another place", place: true },
-  EPERM: { what: "operation not permitted", todo: "check the permissions or choose another place", place: true },
-  ENOTDIR: { what: "a part of the path is a file, not a folder", todo: "choose another place", place: true },
+  EACCES: {
+    what: "permission denied",
+    todo: "check the permissions or choose another place",
+    place: true,
+  },
+  EPERM: {
+    what: "operation not permitted",
+    todo: "check the permissions or choose another place",
+    place: true,
+  },
+  ENOTDIR: {
+    what: "a part of the path is a file, not a folder",
+    todo: "choose another place",
+    place: true,
+  },
   EISDIR: { what: "it is a folder, not a file", todo: "choose another place", place: true },
-  ENOTEMPTY: { what: "the folder changed while it was being removed (another loom command at work?)", todo: "run the command again" },
+  ENOTEMPTY: {
+    what: "the folder changed while it was being removed (another loom command at work?)",
+    todo: "run the command again",
+  },
   EBUSY: { what: "it is in use by another program", todo: "try again" },
-  EMFILE: { what: "too many open files", todo: "raise the limit (ulimit -n) or use fewer workers (--workers)" },
-  ENFILE: { what: "too many open files on the system", todo: "raise the limit or use fewer workers (--workers)" },
-  EIO: { what: "input/output error (the disk or the network filesystem failed)", todo: "check the disk" },
+  EMFILE: {
+    what: "too many open files",
+    todo: "raise the limit (ulimit -n) or use fewer workers (--workers)",
+  },
+  ENFILE: {
+    what: "too many open files on the system",
+    todo: "raise the limit or use fewer workers (--workers)",
+  },
+  EIO: {
+    what: "input/output error (the disk or the network filesystem failed)",
+    todo: "check the disk",
+  },
   ENAMETOOLONG: { what: "the path is too long", todo: "choose a shorter one", place: true },
   ELOOP: { what: "too many symbolic links in the path", place: true },
   ENOENT: { what: "no such file or folder" },
@@ -202,7 +231,11 @@ const SYSTEM_CALLS: Readonly<Record<string, string>> = {
  */
 export function systemFaultMessage(error: unknown, home?: string): string | undefined {
   let e: unknown = error;
-  for (let depth = 0; typeof e === "object" && e !== null && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
+  for (
+    let depth = 0;
+    typeof e === "object" && e !== null && depth < 4;
+    depth++, e = (e as { cause?: unknown }).cause
+  ) {
     const { code, syscall, path } = e as { code?: unknown; syscall?: unknown; path?: unknown };
     const fault = typeof code === "string" ? SYSTEM_FAULTS[code] : undefined;
     if (!fault) continue;

@@ -16,7 +16,10 @@ function setup(extra: string) {
   const dir = tempDir();
   const rows = Array.from({ length: 10 }, (_, i) => `${i},${"x".repeat(39)}${i}`);
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.join("\n")}\n3x,\n`);
-  writeFileSync(join(dir, "job.yaml"), `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\noutput: { path: out.csv }\n${extra}`);
+  writeFileSync(
+    join(dir, "job.yaml"),
+    `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\noutput: { path: out.csv }\n${extra}`,
+  );
   const env = { LOOM_HOME: join(dir, "home") };
   const load = () => loadJob({ file: join(dir, "job.yaml"), cwd: dir });
   return { dir, env, load };
@@ -24,13 +27,26 @@ function setup(extra: string) {
 
 describe("plan and estimate", () => {
   it("shows rows, shards, tokens, the output assumption and the cost in both modes", async () => {
-    const t = setup("params: { max_tokens: 50 }\nbatch: { max_requests: 4 }\ncost: { prices: { input: 2, output: 10 } }\n");
+    const t = setup(
+      "params: { max_tokens: 50 }\nbatch: { max_requests: 4 }\ncost: { prices: { input: 2, output: 10 } }\n",
+    );
     const { estimate } = await planJobCost(await t.load(), { env: t.env });
-    assert.deepEqual([estimate.rows, estimate.requests], [11, 10], "the row with an empty prompt is not sent");
+    assert.deepEqual(
+      [estimate.rows, estimate.requests],
+      [11, 10],
+      "the row with an empty prompt is not sent",
+    );
     assert.deepEqual(estimate.shards?.map((s) => s.requests), [4, 4, 2]);
-    assert.deepEqual(estimate.shards?.map((s) => [s.firstRow, s.lastRow]), [[0, 3], [4, 7], [8, 9]]);
+    assert.deepEqual(estimate.shards?.map((s) => [s.firstRow, s.lastRow]), [[0, 3], [4, 7], [
+      8,
+      9,
+    ]]);
     assert.deepEqual([estimate.inputTokens, estimate.inputSource], [100, "estimate"]);
-    assert.deepEqual([estimate.outputTokensPerRow, estimate.outputSource, estimate.outputTokens], [50, "max_tokens", 500]);
+    assert.deepEqual([estimate.outputTokensPerRow, estimate.outputSource, estimate.outputTokens], [
+      50,
+      "max_tokens",
+      500,
+    ]);
     assert.equal(estimate.price?.from, "job");
     // 100 input tokens at $2 and 500 output tokens at $10 per million: $0.0002 + $0.005.
     assert.deepEqual(estimate.cost?.sync, { input: 0.0002, output: 0.005, total: 0.0052 });
@@ -40,25 +56,41 @@ describe("plan and estimate", () => {
   it("counts with the provider on request, and says so", async () => {
     const t = setup("");
     const { estimate } = await planJobCost(await t.load(), { env: t.env, count: true });
-    assert.deepEqual([estimate.inputTokens, estimate.inputSource, estimate.countErrors], [100, "counted", 1]);
+    assert.deepEqual([estimate.inputTokens, estimate.inputSource, estimate.countErrors], [
+      100,
+      "counted",
+      1,
+    ]);
     assert.equal(estimate.outputSource, "assumed");
   });
 
   it("prices from the dated table, dated suffixes included, batch at half", () => {
     assert.equal(priceOf("openai", "gpt-4o-mini-2024-07-18")?.from, `table ${PRICES_AS_OF}`);
-    assert.deepEqual(priceOf("anthropic", "claude-sonnet-4-5-20250929")?.price, { input: 3, output: 15 });
+    assert.deepEqual(priceOf("anthropic", "claude-sonnet-4-5-20250929")?.price, {
+      input: 3,
+      output: 15,
+    });
     assert.equal(priceOf("anthropic", "claude-nonesuch"), undefined);
-    assert.deepEqual(costOf({ input: 1, output: 4 }, "batch", 1e6, 1e6), { input: 0.5, output: 2, total: 2.5 });
+    assert.deepEqual(costOf({ input: 1, output: 4 }, "batch", 1e6, 1e6), {
+      input: 0.5,
+      output: 2,
+      total: 2.5,
+    });
     assert.deepEqual([usd(12.345), usd(0.1234), usd(0.00012)], ["$12.35", "$0.1234", "$0.000120"]);
   });
 });
 
 describe("spend cap", () => {
   it("refuses a run whose estimate exceeds cost.max_usd, before anything is sent", async () => {
-    const t = setup("mode: sync\nparams: { max_tokens: 50 }\ncost: { max_usd: 0.004, prices: { input: 2, output: 10 } }\n");
+    const t = setup(
+      "mode: sync\nparams: { max_tokens: 50 }\ncost: { max_usd: 0.004, prices: { input: 2, output: 10 } }\n",
+    );
     await assert.rejects(runJob(await t.load(), { env: t.env }), (e: unknown) => {
       assert.ok(e instanceof LoomUsageError && e.exitCode === 2);
-      assert.match(e.message, /\$0\.005200 in sync mode .* exceeds the spend cap of \$0\.004000 \(cost\.max_usd\).*--over-cap/);
+      assert.match(
+        e.message,
+        /\$0\.005200 in sync mode .* exceeds the spend cap of \$0\.004000 \(cost\.max_usd\).*--over-cap/,
+      );
       return true;
     });
     const forced = await runJob(await t.load(), { env: t.env, overCap: true });
@@ -66,14 +98,20 @@ describe("spend cap", () => {
   });
 
   it("lets a run within the cap start, and batch mode is priced at the batch rate", async () => {
-    const t = setup("params: { max_tokens: 50 }\ncost: { max_usd: 0.004, prices: { input: 2, output: 10 } }\n");
+    const t = setup(
+      "params: { max_tokens: 50 }\ncost: { max_usd: 0.004, prices: { input: 2, output: 10 } }\n",
+    );
     const submitted = await runJob(await t.load(), { env: t.env });
     assert.ok(submitted.job, "$0.0026 in batch mode is within $0.004");
   });
 
   it("refuses a capped run it cannot price, and runs a free one", async () => {
     const t = setup("mode: sync\ncost: { max_usd: 1 }\n");
-    assert.equal((await runJob(await t.load(), { env: t.env })).ok, 10, "echo is free in the table");
+    assert.equal(
+      (await runJob(await t.load(), { env: t.env })).ok,
+      10,
+      "echo is free in the table",
+    );
     writeFileSync(
       join(t.dir, "job.yaml"),
       `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openai\nprovider_options: { base_url: "http://127.0.0.1:9/v1" }\n` +
@@ -90,7 +128,11 @@ describe("loom tokens (core)", () => {
   it("counts every prompt, and a row that cannot be counted is an error, not the end", async () => {
     const t = setup("");
     const progress: number[] = [];
-    const result = await countJobTokens(await t.load(), { env: t.env, workers: 3, onProgress: (p) => progress.push(p.done) });
+    const result = await countJobTokens(await t.load(), {
+      env: t.env,
+      workers: 3,
+      onProgress: (p) => progress.push(p.done),
+    });
     assert.deepEqual([result.total, result.prompts, result.errors], [100, 10, 1]);
     assert.match(result.samples[0], /row 11: empty prompt/);
     assert.deepEqual(progress, Array.from({ length: 11 }, (_, i) => i + 1));

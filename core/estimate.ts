@@ -8,7 +8,7 @@
 import { ShardCutter } from "./batch/submit.ts";
 import { LoomUsageError } from "./errors.ts";
 import { openJobDataset, type Plan, planJob } from "./plan.ts";
-import { costOf, type PriceSource, priceOf } from "./prices.ts";
+import { costOf, priceOf, type PriceSource } from "./prices.ts";
 import { buildRequest } from "./request.ts";
 import { estimateTokens } from "./run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
@@ -34,7 +34,14 @@ export interface JobEstimate {
   /** Rows that would be sent (the others have no prompt). */
   readonly requests: number;
   /** Batch shards as Loom would submit them (when the provider has a batch API). */
-  readonly shards?: ReadonlyArray<{ readonly requests: number; readonly bytes: number; readonly firstRow: number; readonly lastRow: number }>;
+  readonly shards?: ReadonlyArray<
+    {
+      readonly requests: number;
+      readonly bytes: number;
+      readonly firstRow: number;
+      readonly lastRow: number;
+    }
+  >;
   readonly inputTokens: number;
   /** `estimate` (4 characters a token) or `counted` (the provider's counting). */
   readonly inputSource: "estimate" | "counted";
@@ -62,14 +69,26 @@ export interface EstimateOptions {
 }
 
 /** Estimates a planned job. */
-export async function estimateJob(opened: OpenedJob, plan: Plan, options: EstimateOptions = {}): Promise<JobEstimate> {
+export async function estimateJob(
+  opened: OpenedJob,
+  plan: Plan,
+  options: EstimateOptions = {},
+): Promise<JobEstimate> {
   const { job, provider, answerSchema } = opened;
   const { spec } = job;
-  const maxTokens = typeof spec.params?.max_tokens === "number" ? spec.params.max_tokens : undefined;
+  const maxTokens = typeof spec.params?.max_tokens === "number"
+    ? spec.params.max_tokens
+    : undefined;
   const outputTokensPerRow = maxTokens ?? provider.defaultMaxTokens ?? ASSUMED_OUTPUT_TOKENS;
-  const outputSource = maxTokens !== undefined ? "max_tokens" : provider.defaultMaxTokens !== undefined ? "provider default" : "assumed";
+  const outputSource = maxTokens !== undefined
+    ? "max_tokens"
+    : provider.defaultMaxTokens !== undefined
+    ? "provider default"
+    : "assumed";
   // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
-  const cutter = provider.batch && (spec.mode ?? "batch") === "batch" ? new ShardCutter(provider.batch, spec.provider, spec.batch) : undefined;
+  const cutter = provider.batch && (spec.mode ?? "batch") === "batch"
+    ? new ShardCutter(provider.batch, spec.provider, spec.batch)
+    : undefined;
   let requests = 0;
   let estimated = 0;
   const reader = await openJobDataset(job, plan.format);
@@ -79,7 +98,10 @@ export async function estimateJob(opened: OpenedJob, plan: Plan, options: Estima
     if ("error" in built) continue;
     requests++;
     const { request } = built;
-    estimated += estimateTokens([request.system ?? "", ...request.messages.map((m) => m.content)], 0);
+    estimated += estimateTokens(
+      [request.system ?? "", ...request.messages.map((m) => m.content)],
+      0,
+    );
     cutter?.add(row.index, { customId: `row-${row.index}`, request });
   }
   cutter?.close();
@@ -87,19 +109,34 @@ export async function estimateJob(opened: OpenedJob, plan: Plan, options: Estima
   let inputSource: JobEstimate["inputSource"] = "estimate";
   let countErrors: number | undefined;
   if (options.count) {
-    const counted = await count(opened, { signal: options.signal, workers: options.workers, onProgress: options.onProgress });
+    const counted = await count(opened, {
+      signal: options.signal,
+      workers: options.workers,
+      onProgress: options.onProgress,
+    });
     // A row whose count failed is estimated, so the total still covers every row.
-    inputTokens = counted.total + (counted.errors ? Math.round((estimated / Math.max(requests, 1)) * Math.max(0, requests - counted.prompts)) : 0);
+    inputTokens = counted.total +
+      (counted.errors
+        ? Math.round((estimated / Math.max(requests, 1)) * Math.max(0, requests - counted.prompts))
+        : 0);
     inputSource = "counted";
     countErrors = counted.errors;
   }
   const outputTokens = outputTokensPerRow * requests;
-  const price = priceOf(spec.provider, spec.model, spec.cost?.prices && {
-    input: spec.cost.prices.input,
-    output: spec.cost.prices.output,
-    ...(spec.cost.prices.batch_input === undefined ? {} : { batchInput: spec.cost.prices.batch_input }),
-    ...(spec.cost.prices.batch_output === undefined ? {} : { batchOutput: spec.cost.prices.batch_output }),
-  });
+  const price = priceOf(
+    spec.provider,
+    spec.model,
+    spec.cost?.prices && {
+      input: spec.cost.prices.input,
+      output: spec.cost.prices.output,
+      ...(spec.cost.prices.batch_input === undefined
+        ? {}
+        : { batchInput: spec.cost.prices.batch_input }),
+      ...(spec.cost.prices.batch_output === undefined
+        ? {}
+        : { batchOutput: spec.cost.prices.batch_output }),
+    },
+  );
   const mode = spec.mode ?? "batch";
   const cost = price && {
     ...(provider.batch ? { batch: costOf(price.price, "batch", inputTokens, outputTokens) } : {}),
@@ -114,7 +151,14 @@ export async function estimateJob(opened: OpenedJob, plan: Plan, options: Estima
     rows: plan.rows,
     requests,
     ...(cutter
-      ? { shards: cutter.shards.map((s) => ({ requests: s.requests, bytes: s.bytes, firstRow: s.rows[0], lastRow: s.rows[s.rows.length - 1] })) }
+      ? {
+        shards: cutter.shards.map((s) => ({
+          requests: s.requests,
+          bytes: s.bytes,
+          firstRow: s.rows[0],
+          lastRow: s.rows[s.rows.length - 1],
+        })),
+      }
       : {}),
     inputTokens,
     inputSource,
@@ -124,7 +168,9 @@ export async function estimateJob(opened: OpenedJob, plan: Plan, options: Estima
     outputTokens,
     ...(price ? { price } : {}),
     ...(cost ? { cost } : {}),
-    ...(maxUsd === undefined ? {} : { cap: { maxUsd, exceeded: modeCost === undefined || modeCost.total > maxUsd } }),
+    ...(maxUsd === undefined
+      ? {}
+      : { cap: { maxUsd, exceeded: modeCost === undefined || modeCost.total > maxUsd } }),
   };
 }
 
@@ -139,26 +185,44 @@ export function usd(amount: number): string {
  */
 export function enforceCap(estimate: JobEstimate): void {
   if (!estimate.cap?.exceeded) return;
-  const cost = estimate.cost && (estimate.mode === "batch" ? estimate.cost.batch : estimate.cost.sync);
+  const cost = estimate.cost &&
+    (estimate.mode === "batch" ? estimate.cost.batch : estimate.cost.sync);
   if (!cost) {
     throw new LoomUsageError(
-      `the job has a spend cap (cost.max_usd ${usd(estimate.cap.maxUsd)}) but Loom has no price for ${estimate.provider} ${estimate.model}; ` +
+      `the job has a spend cap (cost.max_usd ${
+        usd(estimate.cap.maxUsd)
+      }) but Loom has no price for ${estimate.provider} ${estimate.model}; ` +
         "give the model's prices in cost.prices, or pass --over-cap to run anyway",
     );
   }
   throw new LoomUsageError(
-    `the estimated cost, ${usd(cost.total)} in ${estimate.mode} mode (${estimate.inputTokens} input tokens ${estimate.inputSource === "counted" ? "counted" : "estimated"}, ` +
-      `up to ${estimate.outputTokens} output tokens), exceeds the spend cap of ${usd(estimate.cap.maxUsd)} (cost.max_usd); ` +
+    `the estimated cost, ${
+      usd(cost.total)
+    } in ${estimate.mode} mode (${estimate.inputTokens} input tokens ${
+      estimate.inputSource === "counted" ? "counted" : "estimated"
+    }, ` +
+      `up to ${estimate.outputTokens} output tokens), exceeds the spend cap of ${
+        usd(estimate.cap.maxUsd)
+      } (cost.max_usd); ` +
       "see it with loom plan, raise the cap, or pass --over-cap to run anyway",
   );
 }
 
 /** Plans and estimates a job without running it (`loom plan`, `--dry-run`). */
-export function planJobCost(job: LoadedJob, options: RunOptions & EstimateOptions = {}): Promise<{ plan: Plan; estimate: JobEstimate }> {
+export function planJobCost(
+  job: LoadedJob,
+  options: RunOptions & EstimateOptions = {},
+): Promise<{ plan: Plan; estimate: JobEstimate }> {
   // A plan sends nothing unless it counts tokens: only then does it need the key.
   return withOpenedJob(job, { ...options, keyOptional: !options.count }, async (opened) => {
-    const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+    const plan = await planJob(job, opened.registry, opened.context, {
+      signal: options.signal,
+      answerFields: opened.answerSchema?.fields,
+    });
     const estimate = await estimateJob(opened, plan, options);
-    return { plan, estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate };
+    return {
+      plan,
+      estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate,
+    };
   });
 }

@@ -26,7 +26,13 @@ export interface RunSummary {
 
 /** An event of a run. */
 export type RunEvent =
-  | { readonly type: "plan"; readonly rows: number; readonly input: string; readonly output: string; readonly mode: "sync" | "batch" }
+  | {
+    readonly type: "plan";
+    readonly rows: number;
+    readonly input: string;
+    readonly output: string;
+    readonly mode: "sync" | "batch";
+  }
   | {
     readonly type: "row";
     /** 0-based position of the row in the input. */
@@ -48,7 +54,14 @@ export type RunEvent =
     /** A poll of a batch job (`--wait`, `fetch`): the state of each shard. */
     readonly type: "poll";
     readonly job: string;
-    readonly shards: ReadonlyArray<{ readonly shard: number; readonly state: string; readonly done?: number; readonly total?: number }>;
+    readonly shards: ReadonlyArray<
+      {
+        readonly shard: number;
+        readonly state: string;
+        readonly done?: number;
+        readonly total?: number;
+      }
+    >;
   }
   | { readonly type: "warning"; readonly message: string }
   | {

@@ -69,6 +69,8 @@ export function requireApiKey(provider: string, lookup: KeyLookup): ResolvedKey 
   if (found) return found;
   const vars = lookup.envVars.join(" or ");
   throw new LoomUsageError(
-    `no API key for ${provider}: set ${vars} in the environment or in ${join(lookup.cwd, ".env")}, or pass --api-key`,
+    `no API key for ${provider}: set ${vars} in the environment or in ${
+      join(lookup.cwd, ".env")
+    }, or pass --api-key`,
   );
 }

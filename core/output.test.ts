@@ -1,17 +1,36 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, linkSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
 import { LoomUsageError } from "./errors.ts";
-import { checkOutputPath, defaultOutputPath, removeStaleTemps, sameFile, writeFileAtomic } from "./output.ts";
+import {
+  checkOutputPath,
+  defaultOutputPath,
+  removeStaleTemps,
+  sameFile,
+  writeFileAtomic,
+} from "./output.ts";
 import { tempDir } from "./test-support/temp.ts";
 
 describe("defaultOutputPath", () => {
   it("names the output after the input, provider and model, beside the input", () => {
-    assert.equal(defaultOutputPath("/d/data.csv", "openai", "gpt-4o-mini"), "/d/data_results_openai_gpt-4o-mini.csv");
-    assert.equal(defaultOutputPath("/d/data.csv.gz", "openai", "gpt-4o-mini"), "/d/data_results_openai_gpt-4o-mini.csv");
+    assert.equal(
+      defaultOutputPath("/d/data.csv", "openai", "gpt-4o-mini"),
+      "/d/data_results_openai_gpt-4o-mini.csv",
+    );
+    assert.equal(
+      defaultOutputPath("/d/data.csv.gz", "openai", "gpt-4o-mini"),
+      "/d/data_results_openai_gpt-4o-mini.csv",
+    );
     assert.equal(defaultOutputPath("/d/rows.jsonl.GZ", "p", "m"), "/d/rows_results_p_m.jsonl");
     assert.equal(
       defaultOutputPath("/d/a.b.json", "openrouter", "meta-llama/llama-3.1:free"),
@@ -74,10 +93,15 @@ describe("checkOutputPath: writability, for real", () => {
 
   it("refuses a read-only filesystem (a read-only tmpfs, where the machine lets the test mount one)", async (t) => {
     const dir = tempDir();
-    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir], { stdio: "ignore" }).status === 0;
+    const mounted =
+      spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir], { stdio: "ignore" })
+        .status === 0;
     if (!mounted) return t.skip("cannot mount a read-only tmpfs here");
     try {
-      await assert.rejects(checkOutputPath(join(dir, "out.csv")), /cannot write an output in .*(EROFS|read-only)/i);
+      await assert.rejects(
+        checkOutputPath(join(dir, "out.csv")),
+        /cannot write an output in .*(EROFS|read-only)/i,
+      );
     } finally {
       spawnSync("umount", [dir], { stdio: "ignore" });
     }

@@ -20,11 +20,19 @@ export function safeFileComponent(value: string): string {
  * The default output path: `<name>_results_<provider>_<model>.<ext>` beside the input, where
  * `.gz` is dropped (`data.csv.gz` → `data_results_openai_gpt-4o-mini.csv`).
  */
-export function defaultOutputPath(input: string, provider: string, model: string, ext?: string): string {
+export function defaultOutputPath(
+  input: string,
+  provider: string,
+  model: string,
+  ext?: string,
+): string {
   const file = basename(input).replace(/\.gz$/i, "");
   const inputExt = extname(file);
   const name = inputExt ? file.slice(0, -inputExt.length) : file;
-  return join(dirname(input), `${name}_results_${safeFileComponent(provider)}_${safeFileComponent(model)}${ext ?? inputExt}`);
+  return join(
+    dirname(input),
+    `${name}_results_${safeFileComponent(provider)}_${safeFileComponent(model)}${ext ?? inputExt}`,
+  );
 }
 
 /** Longest file name most filesystems accept, in bytes. */
@@ -41,14 +49,24 @@ export async function checkOutputPath(path: string): Promise<string> {
   const link = await lstat(path).catch(() => undefined);
   if (link?.isSymbolicLink()) {
     target = await realpath(path).catch(() => {
-      throw new LoomUsageError(`${path} is a symbolic link to nothing; remove it or choose another output`);
+      throw new LoomUsageError(
+        `${path} is a symbolic link to nothing; remove it or choose another output`,
+      );
     });
   }
   const existing = await stat(target).catch(() => undefined);
-  if (existing?.isDirectory()) throw new LoomUsageError(`${path} is a directory; give the output a file name`);
-  if (existing && !existing.isFile()) throw new LoomUsageError(`${path} is not a regular file; choose another output`);
+  if (existing?.isDirectory()) {
+    throw new LoomUsageError(`${path} is a directory; give the output a file name`);
+  }
+  if (existing && !existing.isFile()) {
+    throw new LoomUsageError(`${path} is not a regular file; choose another output`);
+  }
   if (Buffer.byteLength(basename(target)) > MAX_NAME_BYTES - 32) {
-    throw new LoomUsageError(`the output file name is too long (${basename(target).length} characters); choose a shorter one`);
+    throw new LoomUsageError(
+      `the output file name is too long (${
+        basename(target).length
+      } characters); choose a shorter one`,
+    );
   }
   const dir = dirname(target);
   try {
@@ -65,7 +83,10 @@ export async function checkOutputPath(path: string): Promise<string> {
  * and filesystem (mode bits say nothing of a read-only mount, and root passes `access` anyway).
  */
 async function probeWritable(path: string): Promise<void> {
-  const probe = join(dirname(path), `${tempPrefix(path)}${process.pid}.${++tempCounter}.probe${TMP_SUFFIX}`);
+  const probe = join(
+    dirname(path),
+    `${tempPrefix(path)}${process.pid}.${++tempCounter}.probe${TMP_SUFFIX}`,
+  );
   const file = await open(probe, "wx", 0o600);
   await file.close();
   await rm(probe, { force: true });
@@ -129,10 +150,16 @@ export async function writeFileAtomic(
     beforeRename?: (tmp: string) => Promise<void>;
   } = {},
 ): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, ...(options.dirMode ? { mode: options.dirMode } : {}) });
+  await mkdir(dirname(path), {
+    recursive: true,
+    ...(options.dirMode ? { mode: options.dirMode } : {}),
+  });
   await removeStaleTemps(path);
   // The pid comes first (the sweep reads it); the counter keeps two writes of one process apart.
-  const tmp = join(dirname(path), `${tempPrefix(path)}${process.pid}.${++tempCounter}${TMP_SUFFIX}`);
+  const tmp = join(
+    dirname(path),
+    `${tempPrefix(path)}${process.pid}.${++tempCounter}${TMP_SUFFIX}`,
+  );
   const file = await open(tmp, "w", options.mode).catch((error) => {
     throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   });
@@ -156,6 +183,9 @@ export async function writeFileAtomic(
  * symbolic or hard link to the input would overwrite it. False when either does not exist.
  */
 export async function sameFile(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  const [x, y] = await Promise.all([
+    stat(a).catch(() => undefined),
+    stat(b).catch(() => undefined),
+  ]);
   return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }

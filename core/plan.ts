@@ -20,7 +20,12 @@ export const RESPONSE_COLUMN = "llm_response";
 /** Column Loom adds with a row's error (empty when the row succeeded). */
 export const ERROR_COLUMN = "llm_error";
 /** Columns `with_usage` adds. */
-export const USAGE_COLUMNS = ["llm_finish_reason", "llm_input_tokens", "llm_output_tokens", "llm_reasoning_tokens"] as const;
+export const USAGE_COLUMNS = [
+  "llm_finish_reason",
+  "llm_input_tokens",
+  "llm_output_tokens",
+  "llm_reasoning_tokens",
+] as const;
 /** Columns `with_meta` adds. */
 export const META_COLUMNS = ["llm_provider", "llm_model"] as const;
 
@@ -78,15 +83,33 @@ async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> 
   const given = output?.path;
   const path = given ?? defaultOutputPath(dataset.path, provider, model, defaultExt);
   const fail = (message: string): never => {
-    if (given !== undefined) throw new LoomJobError([{ where: job.where(["output", "path"]), path: "output.path", message }]);
-    throw new LoomUsageError(`${displayPath(path)}: ${message} (this is the default output path; choose one with --output or output.path)`);
+    if (given !== undefined) {
+      throw new LoomJobError([{
+        where: job.where(["output", "path"]),
+        path: "output.path",
+        message,
+      }]);
+    }
+    throw new LoomUsageError(
+      `${
+        displayPath(path)
+      }: ${message} (this is the default output path; choose one with --output or output.path)`,
+    );
   };
   // Compared as files (device and inode), so a symbolic or hard link to the input is caught too.
-  if (resolve(path) === resolve(dataset.path) || (await sameFile(path, dataset.path))) fail("the output would overwrite the input; choose another path");
-  if (path.toLowerCase().endsWith(".gz")) fail(`output is written uncompressed: drop ".gz" from ${basename(path)}`);
+  if (resolve(path) === resolve(dataset.path) || (await sameFile(path, dataset.path))) {
+    fail("the output would overwrite the input; choose another path");
+  }
+  if (path.toLowerCase().endsWith(".gz")) {
+    fail(`output is written uncompressed: drop ".gz" from ${basename(path)}`);
+  }
   const ext = extname(path).toLowerCase();
   if (ext && ext !== inputExt && !format.extensions.includes(ext)) {
-    fail(`output is written in the input's format (${format.name}): use a ${format.extensions.join(" or ")} file name`);
+    fail(
+      `output is written in the input's format (${format.name}): use a ${
+        format.extensions.join(" or ")
+      } file name`,
+    );
   }
   try {
     return await checkOutputPath(path);
@@ -104,7 +127,7 @@ async function scan(job: LoadedJob, format: FormatV1, signal?: AbortSignal) {
   for await (const row of reader.rows) {
     signal?.throwIfAborted();
     rows++;
-    if (!reader.layout.columns) for (const key of Object.keys(row.fields)) seen.add(key);
+    if (!reader.layout.columns) { for (const key of Object.keys(row.fields)) seen.add(key); }
   }
   return { layout: reader.layout, rows, columns: [...seen] };
 }
@@ -117,8 +140,14 @@ export async function openJobDataset(job: LoadedJob, format: FormatV1): Promise<
   try {
     return await openDataset(job.spec.dataset.path, format, job.spec.dataset.options);
   } catch (error) {
-    if (error instanceof LoomUsageError && error.name === "LoomUsageError" && job.spec.dataset.options) {
-      throw new LoomJobError([{ where: job.where(["dataset", "options"]), path: "dataset.options", message: error.message }]);
+    if (
+      error instanceof LoomUsageError && error.name === "LoomUsageError" && job.spec.dataset.options
+    ) {
+      throw new LoomJobError([{
+        where: job.where(["dataset", "options"]),
+        path: "dataset.options",
+        message: error.message,
+      }]);
     }
     throw error;
   }
@@ -137,32 +166,60 @@ function checkColumns(job: LoadedJob, columns: readonly string[], known: boolean
   const missingIn = (text: string) => promptColumns({ template: text }).filter((c) => !have.has(c));
   if (prompt?.template !== undefined) {
     for (const c of missingIn(prompt.template)) {
-      issues.push({ where: job.where(["prompt", "template"]), path: "prompt.template", message: `names column "${c}", which the dataset lacks (columns: ${list})` });
+      issues.push({
+        where: job.where(["prompt", "template"]),
+        path: "prompt.template",
+        message: `names column "${c}", which the dataset lacks (columns: ${list})`,
+      });
     }
   } else {
     const column = prompt?.column ?? DEFAULT_PROMPT_COLUMN;
     if (!have.has(column)) {
       issues.push(
         prompt?.column === undefined
-          ? { where: job.where(["dataset", "path"]), path: "prompt.column", message: `the dataset has no "${DEFAULT_PROMPT_COLUMN}" column; name the prompt column with prompt.column or --col (columns: ${list})` }
-          : { where: job.where(["prompt", "column"]), path: "prompt.column", message: `the dataset has no column "${column}" (columns: ${list})` },
+          ? {
+            where: job.where(["dataset", "path"]),
+            path: "prompt.column",
+            message:
+              `the dataset has no "${DEFAULT_PROMPT_COLUMN}" column; name the prompt column with prompt.column or --col (columns: ${list})`,
+          }
+          : {
+            where: job.where(["prompt", "column"]),
+            path: "prompt.column",
+            message: `the dataset has no column "${column}" (columns: ${list})`,
+          },
       );
     }
   }
   if (prompt?.system !== undefined) {
     for (const c of missingIn(prompt.system)) {
-      issues.push({ where: job.where(["prompt", "system"]), path: "prompt.system", message: `names column "${c}", which the dataset lacks (columns: ${list})` });
+      issues.push({
+        where: job.where(["prompt", "system"]),
+        path: "prompt.system",
+        message: `names column "${c}", which the dataset lacks (columns: ${list})`,
+      });
     }
   }
   const id = job.spec.dataset.id;
   if (id !== undefined && !have.has(id)) {
-    issues.push({ where: job.where(["dataset", "id"]), path: "dataset.id", message: `the dataset has no column "${id}" (columns: ${list})` });
+    issues.push({
+      where: job.where(["dataset", "id"]),
+      path: "dataset.id",
+      message: `the dataset has no column "${id}" (columns: ${list})`,
+    });
   }
-  if (issues.length) throw new LoomJobError(issues, `job does not fit ${displayPath(job.spec.dataset.path)}`);
+  if (issues.length) {
+    throw new LoomJobError(issues, `job does not fit ${displayPath(job.spec.dataset.path)}`);
+  }
 }
 
 /** Checks a job against its dataset and decides its output; reads the dataset once. */
-export async function planJob(job: LoadedJob, registry: Registry, context: PluginContext, options: PlanOptions = {}): Promise<Plan> {
+export async function planJob(
+  job: LoadedJob,
+  registry: Registry,
+  context: PluginContext,
+  options: PlanOptions = {},
+): Promise<Plan> {
   const { signal, answerFields } = options;
   const input = job.spec.dataset.path;
   await assertDatasetFile(input);
@@ -179,16 +236,30 @@ export async function planJob(job: LoadedJob, registry: Registry, context: Plugi
     ...(job.spec.output?.with_meta ? META_COLUMNS : []),
     ...(job.spec.output?.with_usage ? USAGE_COLUMNS : []),
   ];
-  const clashing = fieldColumns.filter((c) => columns.includes(c) || added.indexOf(c) !== added.lastIndexOf(c));
+  const clashing = fieldColumns.filter((c) =>
+    columns.includes(c) || added.indexOf(c) !== added.lastIndexOf(c)
+  );
   if (clashing.length) {
     throw new LoomJobError(
-      [{ where: job.where(["schema"]), path: "schema", message: `field(s) ${clashing.map((c) => `"${c}"`).join(", ")} would become column(s) that ${displayPath(input)} already has (or that Loom adds); rename them in the schema` }],
+      [{
+        where: job.where(["schema"]),
+        path: "schema",
+        message: `field(s) ${
+          clashing.map((c) => `"${c}"`).join(", ")
+        } would become column(s) that ${
+          displayPath(input)
+        } already has (or that Loom adds); rename them in the schema`,
+      }],
       "the answer schema does not fit the output",
     );
   }
   const clash = added.filter((c) => columns.includes(c));
   if (clash.length) {
-    throw new LoomUsageError(`${displayPath(input)}: already has column(s) ${clash.join(", ")}, which Loom adds; rename them (is this an output file?)`);
+    throw new LoomUsageError(
+      `${displayPath(input)}: already has column(s) ${
+        clash.join(", ")
+      }, which Loom adds; rename them (is this an output file?)`,
+    );
   }
   return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
 }

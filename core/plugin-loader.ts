@@ -12,7 +12,8 @@ import { runtimeName } from "./runtime.ts";
 
 /** True when a plugin reference is a file path rather than a package name. */
 export function isPathReference(ref: string): boolean {
-  return ref.startsWith("./") || ref.startsWith("../") || ref.startsWith("file:") || isAbsolute(ref) ||
+  return ref.startsWith("./") || ref.startsWith("../") || ref.startsWith("file:") ||
+    isAbsolute(ref) ||
     // `plugins/acme.ts` is a file, not a package named like one.
     /\.(ts|mts|js|mjs|cjs)$/.test(ref);
 }
@@ -35,7 +36,7 @@ function pickExport(field: ExportsField): string | undefined {
 
 /** Resolves an installed package's entry file, searching `node_modules` upward from `fromDir`. */
 export function resolvePackage(name: string, fromDir: string): string | undefined {
-  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
+  for (let dir = resolve(fromDir);; dir = dirname(dir)) {
     const pkgDir = join(dir, "node_modules", ...name.split("/"));
     const manifest = join(pkgDir, "package.json");
     if (existsSync(manifest)) {
@@ -73,7 +74,9 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
     throw new LoomPluginError(`plugin ${ref}: cannot load it: ${message}${hint}`, { cause: error });
   }
   if (module.default === undefined) {
-    throw new LoomPluginError(`plugin ${ref}: the module has no default export (export default a plugin definition)`);
+    throw new LoomPluginError(
+      `plugin ${ref}: the module has no default export (export default a plugin definition)`,
+    );
   }
   return module.default;
 }

@@ -70,6 +70,8 @@ export interface PluginDefinition<K extends PluginKind = PluginKind> {
 }
 
 /** Identity helper that type-checks a plugin definition. */
-export function definePlugin<K extends PluginKind>(definition: PluginDefinition<K>): PluginDefinition<K> {
+export function definePlugin<K extends PluginKind>(
+  definition: PluginDefinition<K>,
+): PluginDefinition<K> {
   return definition;
 }

@@ -67,17 +67,29 @@ export interface PriceSource {
  * The price of a model: the job's own, else the table's entry for the id, for the id without a
  * date suffix (`gpt-4o-mini-2024-07-18`, `claude-sonnet-4-5-20250929`), or the provider's `*`.
  */
-export function priceOf(provider: string, model: string, override?: ModelPrice): PriceSource | undefined {
+export function priceOf(
+  provider: string,
+  model: string,
+  override?: ModelPrice,
+): PriceSource | undefined {
   if (override) return { price: override, from: "job" };
   const table = PRICES[provider];
   if (!table) return undefined;
-  const base = model.replace(/-\d{4}-\d{2}-\d{2}$/, "").replace(/-\d{8}$/, "").replace(/^models\//, "");
+  const base = model.replace(/-\d{4}-\d{2}-\d{2}$/, "").replace(/-\d{8}$/, "").replace(
+    /^models\//,
+    "",
+  );
   const price = table[model] ?? table[base] ?? table["*"];
   return price ? { price, from: `table ${PRICES_AS_OF}` } : undefined;
 }
 
 /** The cost in USD of some input and output tokens, in sync or batch mode. */
-export function costOf(price: ModelPrice, mode: "sync" | "batch", input: number, output: number): { input: number; output: number; total: number } {
+export function costOf(
+  price: ModelPrice,
+  mode: "sync" | "batch",
+  input: number,
+  output: number,
+): { input: number; output: number; total: number } {
   const inRate = mode === "batch" ? price.batchInput ?? price.input / 2 : price.input;
   const outRate = mode === "batch" ? price.batchOutput ?? price.output / 2 : price.output;
   const cost = { input: (input * inRate) / 1e6, output: (output * outRate) / 1e6 };

@@ -40,7 +40,10 @@ describe("built-in plugins", () => {
     const registry = new Registry();
     assert.equal((await registry.formatForPath("/x/data.csv.gz", context)).name, "csv");
     assert.equal((await registry.formatForPath("/x/DATA.JSONL", context)).name, "jsonl");
-    await assert.rejects(() => registry.formatForPath("/x/data.parquet", context), /dataset\.format/);
+    await assert.rejects(
+      () => registry.formatForPath("/x/data.parquet", context),
+      /dataset\.format/,
+    );
   });
 });
 
@@ -48,9 +51,16 @@ describe("third-party plugins", () => {
   it("loads a module by path (relative to the job) that adds two kinds", async () => {
     const registry = new Registry();
     const definitions = await registry.load("./plugins/acme.ts", join(repoRoot(), "jobs"));
-    assert.deepEqual(definitions.map((d) => `${d.kind}:${d.name}`), ["provider:acme", "format:tsv"]);
+    assert.deepEqual(definitions.map((d) => `${d.kind}:${d.name}`), [
+      "provider:acme",
+      "format:tsv",
+    ]);
     const provider = await registry.create("provider", "acme", {}, context);
-    const answer = await provider.generate({ model: "x", messages: [{ role: "user", content: "hi" }], params: {} });
+    const answer = await provider.generate({
+      model: "x",
+      messages: [{ role: "user", content: "hi" }],
+      params: {},
+    });
     assert.equal(answer.text, "ACME: HI");
     assert.equal((await registry.formatForPath("/x/a.tsv", context)).name, "tsv");
     assert.ok(registry.names("provider").includes("acme"));
@@ -62,7 +72,11 @@ describe("third-party plugins", () => {
     mkdirSync(join(pkg, "lib"), { recursive: true });
     writeFileSync(
       join(pkg, "package.json"),
-      JSON.stringify({ name: "loom-plugin-upper", type: "module", exports: { ".": { import: "./lib/index.js" } } }),
+      JSON.stringify({
+        name: "loom-plugin-upper",
+        type: "module",
+        exports: { ".": { import: "./lib/index.js" } },
+      }),
     );
     writeFileSync(
       join(pkg, "lib", "index.js"),
@@ -75,16 +89,39 @@ describe("third-party plugins", () => {
     const registry = new Registry();
     await registry.load("loom-plugin-upper", jobDir);
     const provider = await registry.create("provider", "upper", {}, context);
-    assert.equal((await provider.generate({ model: "x", messages: [{ role: "user", content: "ok" }], params: {} })).text, "OK");
+    assert.equal(
+      (await provider.generate({
+        model: "x",
+        messages: [{ role: "user", content: "ok" }],
+        params: {},
+      })).text,
+      "OK",
+    );
   });
 
   it("refuses modules that break the contract, saying what is wrong", async () => {
     const dir = tempDir();
     const cases: Array<[string, string, RegExp]> = [
-      ["v2.js", `export default { apiVersion: 2, kind: "provider", name: "x", create() {} };`, /apiVersion is 2/],
-      ["kind.js", `export default { apiVersion: 1, kind: "model", name: "x", create() {} };`, /kind must be one of/],
-      ["name.js", `export default { apiVersion: 1, kind: "provider", name: "Bad Name", create() {} };`, /lower-case/],
-      ["builtin.js", `export default { apiVersion: 1, kind: "provider", name: "echo", create() {} };`, /built-in provider/],
+      [
+        "v2.js",
+        `export default { apiVersion: 2, kind: "provider", name: "x", create() {} };`,
+        /apiVersion is 2/,
+      ],
+      [
+        "kind.js",
+        `export default { apiVersion: 1, kind: "model", name: "x", create() {} };`,
+        /kind must be one of/,
+      ],
+      [
+        "name.js",
+        `export default { apiVersion: 1, kind: "provider", name: "Bad Name", create() {} };`,
+        /lower-case/,
+      ],
+      [
+        "builtin.js",
+        `export default { apiVersion: 1, kind: "provider", name: "echo", create() {} };`,
+        /built-in provider/,
+      ],
       ["nodefault.js", `export const x = 1;`, /no default export/],
       ["syntax.js", `export default {`, /cannot load it/],
     ];
@@ -98,14 +135,23 @@ describe("third-party plugins", () => {
       });
     }
     await assert.rejects(() => new Registry().load("./missing.js", dir), /no such file/);
-    await assert.rejects(() => new Registry().load("loom-plugin-not-installed", dir), /cannot load it/);
+    await assert.rejects(
+      () => new Registry().load("loom-plugin-not-installed", dir),
+      /cannot load it/,
+    );
   });
 
   it("checks the instance a plugin creates", async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "p.js"), `export default { apiVersion: 1, kind: "provider", name: "hollow", create: () => ({}) };`);
+    writeFileSync(
+      join(dir, "p.js"),
+      `export default { apiVersion: 1, kind: "provider", name: "hollow", create: () => ({}) };`,
+    );
     const registry = new Registry();
     await registry.load("./p.js", dir);
-    await assert.rejects(() => registry.create("provider", "hollow", {}, context), /specificationVersion/);
+    await assert.rejects(
+      () => registry.create("provider", "hollow", {}, context),
+      /specificationVersion/,
+    );
   });
 });

@@ -31,7 +31,9 @@ function checkDefinition(value: unknown, origin: string): PluginDefinition {
   const fail = (what: string) => {
     throw new LoomPluginError(`plugin ${origin}: ${what}`);
   };
-  if (!d || typeof d !== "object") return fail("the default export must be a plugin definition object (or a list of them)");
+  if (!d || typeof d !== "object") {
+    return fail("the default export must be a plugin definition object (or a list of them)");
+  }
   if (d.apiVersion !== PLUGIN_API_VERSION) {
     fail(`apiVersion is ${JSON.stringify(d.apiVersion)}, this Loom supports ${PLUGIN_API_VERSION}`);
   }
@@ -46,7 +48,10 @@ function checkDefinition(value: unknown, origin: string): PluginDefinition {
 /** Providers, formats and storage backends by name. */
 export class Registry {
   readonly #builtins: Readonly<Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>>;
-  readonly #loaded: Record<PluginKind, Map<string, { definition: PluginDefinition; origin: string }>> = {
+  readonly #loaded: Record<
+    PluginKind,
+    Map<string, { definition: PluginDefinition; origin: string }>
+  > = {
     provider: new Map(),
     format: new Map(),
     storage: new Map(),
@@ -61,7 +66,9 @@ export class Registry {
     const d = checkDefinition(definition, origin);
     // A plugin must not silently replace a built-in: a job naming "openai" gets the real one.
     if (d.name in this.#builtins[d.kind]) {
-      throw new LoomPluginError(`plugin ${origin}: "${d.name}" is the name of a built-in ${d.kind}; choose another name`);
+      throw new LoomPluginError(
+        `plugin ${origin}: "${d.name}" is the name of a built-in ${d.kind}; choose another name`,
+      );
     }
     this.#add(d, origin);
   }
@@ -69,7 +76,9 @@ export class Registry {
   #add(d: PluginDefinition, origin: string): void {
     const existing = this.#loaded[d.kind].get(d.name);
     if (existing && existing.definition !== d) {
-      throw new LoomPluginError(`plugin ${origin}: a ${d.kind} named "${d.name}" is already registered by ${existing.origin}`);
+      throw new LoomPluginError(
+        `plugin ${origin}: a ${d.kind} named "${d.name}" is already registered by ${existing.origin}`,
+      );
     }
     this.#loaded[d.kind].set(d.name, { definition: d, origin });
   }
@@ -85,7 +94,8 @@ export class Registry {
 
   /** Every known name of a kind, built-in and loaded, sorted. */
   names(kind: PluginKind): string[] {
-    return [...new Set([...Object.keys(this.#builtins[kind]), ...this.#loaded[kind].keys()])].sort();
+    return [...new Set([...Object.keys(this.#builtins[kind]), ...this.#loaded[kind].keys()])]
+      .sort();
   }
 
   /** The definition of a plugin, importing a built-in on first use. */
@@ -99,7 +109,9 @@ export class Registry {
     const module = await loader();
     const list = Array.isArray(module.default) ? module.default : [module.default];
     const found = list.find((d: PluginDefinition) => d.kind === kind && d.name === name);
-    if (!found) throw new LoomPluginError(`built-in ${kind} ${name}: its module does not define it`);
+    if (!found) {
+      throw new LoomPluginError(`built-in ${kind} ${name}: its module does not define it`);
+    }
     this.#add(checkDefinition(found, `built-in ${kind} ${name}`), `built-in ${kind} ${name}`);
     return found as PluginDefinition<K>;
   }
@@ -113,24 +125,32 @@ export class Registry {
   ): Promise<PluginInstances[K]> {
     const definition = await this.definition(kind, name);
     const instance = await definition.create(options, context);
-    const version = (instance as { specificationVersion?: string } | undefined)?.specificationVersion;
+    const version = (instance as { specificationVersion?: string } | undefined)
+      ?.specificationVersion;
     if (version !== SPEC_VERSION[kind]) {
       throw new LoomPluginError(
-        `${kind} ${name}: create() returned an object with specificationVersion ${JSON.stringify(version)}, expected "${SPEC_VERSION[kind]}"`,
+        `${kind} ${name}: create() returned an object with specificationVersion ${
+          JSON.stringify(version)
+        }, expected "${SPEC_VERSION[kind]}"`,
       );
     }
     return instance;
   }
 
   /** The format that claims a file's extension (`.gz` is looked through). */
-  async formatForPath(path: string, context: PluginContext): Promise<{ name: string; format: FormatV1 }> {
+  async formatForPath(
+    path: string,
+    context: PluginContext,
+  ): Promise<{ name: string; format: FormatV1 }> {
     const ext = extname(path.toLowerCase().replace(/\.gz$/, ""));
     for (const name of this.names("format")) {
       const format = await this.create("format", name, {}, context);
       if (format.extensions.includes(ext)) return { name, format };
     }
     throw new LoomUsageError(
-      `${path}: cannot tell the format from the extension "${ext || "(none)"}"; set dataset.format (known: ${this.names("format").join(", ")})`,
+      `${path}: cannot tell the format from the extension "${
+        ext || "(none)"
+      }"; set dataset.format (known: ${this.names("format").join(", ")})`,
     );
   }
 }

@@ -45,7 +45,9 @@ export function buildRequest(
 ): BuiltRequest {
   const prompt = job.prompt;
   const missing = promptColumns(prompt).filter((c) => !(c in fields));
-  if (missing.length) return { error: `row has no ${missing.map((c) => `"${c}"`).join(", ")} field` };
+  if (missing.length) {
+    return { error: `row has no ${missing.map((c) => `"${c}"`).join(", ")} field` };
+  }
   const content = prompt?.template !== undefined
     ? renderTemplate(prompt.template, fields)
     : text(fields[prompt?.column ?? DEFAULT_PROMPT_COLUMN]);

@@ -56,13 +56,23 @@ export function countJobTokens(job: LoadedJob, options: CountOptions = {}): Prom
 }
 
 /** Counts with an opened job's provider. */
-export async function count(opened: OpenedJob, options: CountOptions, redact: (text: string) => string = (t) => t): Promise<TokenCount> {
+export async function count(
+  opened: OpenedJob,
+  options: CountOptions,
+  redact: (text: string) => string = (t) => t,
+): Promise<TokenCount> {
   const { job, provider } = opened;
   const counter = provider.countTokens?.bind(provider);
   if (!counter || !provider.capabilities.tokens) {
-    throw new TokensUnavailableError(provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`);
+    throw new TokensUnavailableError(
+      provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`,
+    );
   }
-  const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields, checkOutput: false });
+  const plan = await planJob(job, opened.registry, opened.context, {
+    signal: options.signal,
+    answerFields: opened.answerSchema?.fields,
+    checkOutput: false,
+  });
   const reader = await openJobDataset(job, plan.format);
   const tally = { total: plan.rows, done: 0, errors: 0, tokens: 0 };
   const samples: string[] = [];
@@ -75,8 +85,15 @@ export async function count(opened: OpenedJob, options: CountOptions, redact: (t
     const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
     if ("error" in built) return { row: row.index, error: built.error };
     try {
-      const n = await withRetries(() => counter(built.request, { signal: options.signal }), { signal: options.signal, policy: options.retry });
-      if (!Number.isInteger(n) || n < 0) throw new LoomError(`provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`);
+      const n = await withRetries(() => counter(built.request, { signal: options.signal }), {
+        signal: options.signal,
+        policy: options.retry,
+      });
+      if (!Number.isInteger(n) || n < 0) {
+        throw new LoomError(
+          `provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`,
+        );
+      }
       return { row: row.index, tokens: n };
     } catch (error) {
       // A refused key fails every row alike: the count stops.
@@ -93,5 +110,12 @@ export async function count(opened: OpenedJob, options: CountOptions, redact: (t
     } else fail(`row ${result.row + 1}: ${result.error}`);
     options.onProgress?.({ ...tally });
   }
-  return { provider: job.spec.provider, model: job.spec.model, total: tally.tokens, prompts, errors: tally.errors, samples };
+  return {
+    provider: job.spec.provider,
+    model: job.spec.model,
+    total: tally.tokens,
+    prompts,
+    errors: tally.errors,
+    samples,
+  };
 }

@@ -7,10 +7,14 @@
 import type { PluginDefinition, PluginKind } from "../core/plugin.ts";
 
 /** A lazily imported plugin module. */
-export type PluginModuleLoader = () => Promise<{ default: PluginDefinition | readonly PluginDefinition[] }>;
+export type PluginModuleLoader = () => Promise<
+  { default: PluginDefinition | readonly PluginDefinition[] }
+>;
 
 /** Built-in plugins: kind → name → loader. */
-export const BUILTIN_PLUGINS: Readonly<Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>> = {
+export const BUILTIN_PLUGINS: Readonly<
+  Record<PluginKind, Readonly<Record<string, PluginModuleLoader>>>
+> = {
   provider: {
     anthropic: () => import("./providers/anthropic/mod.ts"),
     echo: () => import("./providers/echo/mod.ts"),

@@ -13,7 +13,10 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "loom-package-"));
 // Our node_modules/.bin first, so `#!/usr/bin/env node` finds the Node the package supports.
-const env = { ...process.env, PATH: `${join(root, "node_modules", ".bin")}${delimiter}${process.env.PATH}` };
+const env = {
+  ...process.env,
+  PATH: `${join(root, "node_modules", ".bin")}${delimiter}${process.env.PATH}`,
+};
 const sh = (cmd: string, args: string[], cwd: string) =>
   execFileSync(cmd, args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
 
@@ -25,23 +28,52 @@ function check(ok: boolean, what: string): void {
 try {
   const packed = JSON.parse(sh("npm", ["pack", "--json", "--pack-destination", scratch], root))[0];
   const files: string[] = packed.files.map((f: { path: string }) => f.path);
-  check(files.includes("dist/cli/main.js") && files.includes("dist/core/mod.d.ts"), "the tarball has the CLI and the types");
-  check(!files.some((f) => /\.test\.(js|d\.ts)$/.test(f) || /\.ts$/.test(f) && !f.endsWith(".d.ts")), "the tarball has no tests and no TypeScript sources");
+  check(
+    files.includes("dist/cli/main.js") && files.includes("dist/core/mod.d.ts"),
+    "the tarball has the CLI and the types",
+  );
+  check(
+    !files.some((f) => /\.test\.(js|d\.ts)$/.test(f) || /\.ts$/.test(f) && !f.endsWith(".d.ts")),
+    "the tarball has no tests and no TypeScript sources",
+  );
 
   const app = join(scratch, "app");
   sh("mkdir", ["-p", app], scratch);
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  sh("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", join(scratch, packed.filename)], app);
+  writeFileSync(
+    join(app, "package.json"),
+    JSON.stringify({ name: "app", private: true, type: "module" }),
+  );
+  sh("npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    join(scratch, packed.filename),
+  ], app);
 
   const version = sh(join(app, "node_modules", ".bin", "loom"), ["--version"], app).trim();
   check(version === packed.version, `loom --version prints ${packed.version}`);
 
   sh(join(app, "node_modules", ".bin", "loom"), [
-    "run", "-f", join(root, "jobs", "data", "hello.csv"), "-p", "echo", "-m", "m", "-c", "text", "--sync", "-q",
-    "-o", join(app, "out.csv"),
+    "run",
+    "-f",
+    join(root, "jobs", "data", "hello.csv"),
+    "-p",
+    "echo",
+    "-m",
+    "m",
+    "-c",
+    "text",
+    "--sync",
+    "-q",
+    "-o",
+    join(app, "out.csv"),
   ], app);
   const out = readFileSync(join(app, "out.csv"), "utf8");
-  check(out.startsWith("id,topic,text,llm_response,llm_error\n") && out.includes("Zoë visited 東京"), "loom runs a dataset end to end");
+  check(
+    out.startsWith("id,topic,text,llm_response,llm_error\n") && out.includes("Zoë visited 東京"),
+    "loom runs a dataset end to end",
+  );
 
   writeFileSync(
     join(app, "use.js"),
@@ -52,7 +84,10 @@ new Registry().register(p);
 console.log(VERSION, typeof storageConformance, typeof formatConformance);\n`,
   );
   const used = sh("node", ["use.js"], app).trim();
-  check(used === `${packed.version} function function`, "the library and loom-batch/testing import");
+  check(
+    used === `${packed.version} function function`,
+    "the library and loom-batch/testing import",
+  );
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -16,7 +16,14 @@ function launch(args: string[]) {
 }
 
 it("the launcher serves every provider until stopped, with faults from the command line", async () => {
-  const child = launch(["--provider", "all", "--api-key", "k-123", "--fault", "status=503,retry-after-ms=1,first=1"]);
+  const child = launch([
+    "--provider",
+    "all",
+    "--api-key",
+    "k-123",
+    "--fault",
+    "status=503,retry-after-ms=1,first=1",
+  ]);
   let out = "";
   child.stdout!.setEncoding("utf8");
   const ready = new Promise<void>((resolve, reject) => {
@@ -24,17 +31,31 @@ it("the launcher serves every provider until stopped, with faults from the comma
       out += d;
       if (out.includes("Ctrl-C stops.")) resolve();
     });
-    child.on("exit", (code) => reject(new Error(`launcher exited (${code}) before it was ready: ${out}`)));
+    child.on(
+      "exit",
+      (code) => reject(new Error(`launcher exited (${code}) before it was ready: ${out}`)),
+    );
   });
   try {
     await ready;
-    const urls = Object.fromEntries([...out.matchAll(/^(\w+)\s+(http:\/\/127\.0\.0\.1:\d+\S*)/gm)].map((m) => [m[1], m[2]]));
-    assert.deepEqual(Object.keys(urls).sort(), ["anthropic", "compatible", "gemini", "openai", "openrouter"]);
+    const urls = Object.fromEntries(
+      [...out.matchAll(/^(\w+)\s+(http:\/\/127\.0\.0\.1:\d+\S*)/gm)].map((m) => [m[1], m[2]]),
+    );
+    assert.deepEqual(Object.keys(urls).sort(), [
+      "anthropic",
+      "compatible",
+      "gemini",
+      "openai",
+      "openrouter",
+    ]);
     assert.match(urls.openai, /\/v1$/);
     assert.match(urls.openrouter, /\/api\/v1$/);
     const client = new OpenAI({ apiKey: "k-123", baseURL: urls.openai, maxRetries: 2 });
     // The first request meets the 503 fault; the SDK retries and gets the answer.
-    const completion = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    const completion = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(completion.choices[0].message.content, "[gpt-4o-mini] hi");
   } finally {
     child.kill("SIGTERM");

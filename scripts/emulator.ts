@@ -55,7 +55,11 @@ async function main(): Promise<void> {
     return;
   }
   const wanted = values.provider === "all" ? PROVIDERS : [values.provider as ProviderName];
-  for (const p of wanted) if (!PROVIDERS.includes(p)) throw new Error(`--provider ${p}: use ${PROVIDERS.join(", ")} or all`);
+  for (const p of wanted) {
+    if (!PROVIDERS.includes(p)) {
+      throw new Error(`--provider ${p}: use ${PROVIDERS.join(", ")} or all`);
+    }
+  }
   const firstPort = values.port === undefined ? 0 : Number(values.port);
   const running: Emulator[] = [];
   for (const [i, provider] of wanted.entries()) {
@@ -72,7 +76,9 @@ async function main(): Promise<void> {
       }),
     );
   }
-  for (const e of running) console.log(`${e.provider.padEnd(10)} ${e.baseURL}   (api key: ${e.apiKey})`);
+  for (const e of running) {
+    console.log(`${e.provider.padEnd(10)} ${e.baseURL}   (api key: ${e.apiKey})`);
+  }
   console.log("Ctrl-C stops.");
   const stop = async () => {
     await Promise.all(running.map((e) => e.stop()));

@@ -19,7 +19,11 @@ const bin = (name: string) => join(root, "node_modules", ".bin", name);
 /** Runs a command with output passed through; resolves with its exit code. */
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+    const child = spawn(command, args, {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, ...env },
+    });
     child.on("error", reject);
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
@@ -42,7 +46,11 @@ interface Tally {
 
 async function testDeno(scratch: string): Promise<Tally> {
   const junit = join(scratch, "deno.xml");
-  const code = await run(bin("deno"), ["test", "-A", "--reporter=pretty", `--junit-path=${junit}`], { NO_COLOR: "1" });
+  const code = await run(
+    bin("deno"),
+    ["test", "-A", "--reporter=pretty", `--junit-path=${junit}`],
+    { NO_COLOR: "1" },
+  );
   // No report means deno stopped before running tests (a type error, say): count it as a failure.
   if (!existsSync(junit)) return { passed: 0, failed: 1 };
   const xml = readFileSync(junit, "utf8");
@@ -74,7 +82,8 @@ async function testNode(scratch: string): Promise<Tally> {
   ]);
   if (!existsSync(tap)) return { passed: 0, failed: 1 };
   const text = readFileSync(tap, "utf8");
-  const count = (name: string) => Number(text.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? 0);
+  const count = (name: string) =>
+    Number(text.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? 0);
   const tally = { passed: count("pass"), failed: count("fail") + count("cancelled") };
   if (code !== 0 && tally.failed === 0) tally.failed = 1;
   return tally;
@@ -88,7 +97,9 @@ let failed = 0;
 let empty = false;
 try {
   for (const runtime of runtimes) {
-    if (runtime !== "deno" && runtime !== "node") throw new Error(`unknown runtime ${runtime} (deno or node)`);
+    if (runtime !== "deno" && runtime !== "node") {
+      throw new Error(`unknown runtime ${runtime} (deno or node)`);
+    }
     console.log(`\n=== tests under ${runtime} ===`);
     const tally = runtime === "deno" ? await testDeno(scratch) : await testNode(scratch);
     console.log(`${runtime}: ${tally.passed} passed, ${tally.failed} failed`);

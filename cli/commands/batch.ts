@@ -6,9 +6,18 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { STATE_MEANING } from "../../core/batch/fetch.ts";
-import { adoptBatch, cancelJob, fetchJobs, forgetJob, type JobCommandOptions, jobStatus, listJobs, retryJob } from "../../core/batch/jobs.ts";
+import {
+  adoptBatch,
+  cancelJob,
+  fetchJobs,
+  forgetJob,
+  type JobCommandOptions,
+  jobStatus,
+  listJobs,
+  retryJob,
+} from "../../core/batch/jobs.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
-import { EXIT, errorMessage, LoomError } from "../../core/errors.ts";
+import { errorMessage, EXIT, LoomError } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
 import { displayPath } from "../../core/paths.ts";
 import { exitCodeFor } from "../../core/run/job.ts";
@@ -31,29 +40,48 @@ function age(iso: string, now = Date.now()): string {
 export function jobState(record: JobRecord): string {
   if (record.status !== "pending") return record.status;
   const counts = new Map<string, number>();
-  for (const s of record.shards) counts.set(s.state ?? "unknown", (counts.get(s.state ?? "unknown") ?? 0) + 1);
-  return [...counts].map(([state, n]) => (record.shards.length === 1 ? state : `${n} ${state}`)).join(", ") || "completed";
+  for (const s of record.shards) {
+    counts.set(s.state ?? "unknown", (counts.get(s.state ?? "unknown") ?? 0) + 1);
+  }
+  return [...counts].map(([state, n]) => (record.shards.length === 1 ? state : `${n} ${state}`))
+    .join(", ") || "completed";
 }
 
 /** Prints a job and each of its batches, with what each state means. */
 function printJob(record: JobRecord): void {
   const { spec } = record;
-  out(`job ${record.id}: ${spec.provider} ${spec.model}, ${record.rows} rows from ${displayPath(record.input.path)} → ${displayPath(record.output)}`);
+  out(
+    `job ${record.id}: ${spec.provider} ${spec.model}, ${record.rows} rows from ${
+      displayPath(record.input.path)
+    } → ${displayPath(record.output)}`,
+  );
   for (const s of record.shards) {
-    const state = s.createSentAt && !s.handle ? "in doubt" : s.submittingSince && !s.handle ? "submitting" : s.state ?? "unknown";
+    const state = s.createSentAt && !s.handle
+      ? "in doubt"
+      : s.submittingSince && !s.handle
+      ? "submitting"
+      : s.state ?? "unknown";
     const meaning = state === "in doubt"
       ? `its create was sent at ${s.createSentAt} and no answer came: run the job again (Loom looks for it first), or \`loom adopt ${record.id} <batch-id>\`.`
       : state === "submitting"
       ? "Loom was stopped while submitting this batch; run the job again to finish."
       : STATE_MEANING[state as keyof typeof STATE_MEANING] ?? "";
-    const done = s.counts?.total ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${s.counts.failed ? `, ${s.counts.failed} failed` : ""})` : "";
+    const done = s.counts?.total
+      ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${
+        s.counts.failed ? `, ${s.counts.failed} failed` : ""
+      })`
+      : "";
     const extra = s.message ? ` ${s.message}` : "";
     out(`  batch ${s.index + 1} ${s.handle?.id ?? "-"}  ${state}${done}  ${meaning}${extra}`);
   }
 }
 
 function summaryLine(summary: RunSummary): string {
-  return `wrote ${displayPath(summary.output!)}: ${summary.rows} rows (${summary.ok} answered, ${summary.errors} failed) in ${formatDuration(summary.elapsedMs / 1000)}`;
+  return `wrote ${
+    displayPath(summary.output!)
+  }: ${summary.rows} rows (${summary.ok} answered, ${summary.errors} failed) in ${
+    formatDuration(summary.elapsedMs / 1000)
+  }`;
 }
 
 /** Options every batch command takes. */
@@ -79,7 +107,11 @@ interface FetchFlags extends CommonFlags {
 /** The core's options for a batch command (`--force` is the core's `overwrite`). */
 function optionsOf(flags: FetchFlags, onEvent?: JobCommandOptions["onEvent"]): JobCommandOptions {
   const poll = flags.poll === undefined ? undefined : Number(flags.poll);
-  if (poll !== undefined && !(poll > 0)) throw new LoomError("--poll takes a number of seconds greater than 0", { exitCode: EXIT.usage });
+  if (poll !== undefined && !(poll > 0)) {
+    throw new LoomError("--poll takes a number of seconds greater than 0", {
+      exitCode: EXIT.usage,
+    });
+  }
   const options: JobCommandOptions = {
     apiKey: flags.apiKey,
     force: flags.force,
@@ -96,7 +128,9 @@ function optionsOf(flags: FetchFlags, onEvent?: JobCommandOptions["onEvent"]): J
 /** The job ids a fetch works on: those named, every pending job (`--all`), or the latest (`--no-all`). */
 async function fetchIds(flags: FetchFlags): Promise<string[]> {
   if (flags.id?.length) {
-    if (flags.all !== undefined) throw new LoomError("give --id or --all/--no-all, not both", { exitCode: EXIT.usage });
+    if (flags.all !== undefined) {
+      throw new LoomError("give --id or --all/--no-all, not both", { exitCode: EXIT.usage });
+    }
     return flags.id;
   }
   if (flags.all !== false) return [];
@@ -113,17 +147,29 @@ export function registerBatch(program: Command): void {
   program
     .command("fetch")
     .description("check pending batch jobs; merge every job whose batches have all ended")
-    .option("-i, --id <id...>", "a job id (or a unique prefix, or a provider batch id); default every pending job")
+    .option(
+      "-i, --id <id...>",
+      "a job id (or a unique prefix, or a provider batch id); default every pending job",
+    )
     .option("-a, --all", "every pending job (the default without --id)")
     .option("--no-all", "only the most recently submitted pending job")
-    .option("-k, --keep", "keep the job's record after merging (it is removed once every row has an answer)")
+    .option(
+      "-k, --keep",
+      "keep the job's record after merging (it is removed once every row has an answer)",
+    )
     .option("--force", "overwrite an existing output file without asking")
-    .option("--input-changed", "merge even though the input changed since submission (rows are matched by position)")
+    .option(
+      "--input-changed",
+      "merge even though the input changed since submission (rows are matched by position)",
+    )
     .option("--wait", "poll until the batches have ended, then merge")
     .option("--poll <seconds>", "seconds between polls with --wait (default 30)")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .option("--json", "print the outcome of each job as a JSON line")
-    .addHelpText("after", "\nExamples:\n  loom fetch                     every pending job\n  loom fetch -i JOB_ID -k --wait  one job: wait for it, merge, keep its record\n  loom fetch --no-all            the job submitted last")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  loom fetch                     every pending job\n  loom fetch -i JOB_ID -k --wait  one job: wait for it, merge, keep its record\n  loom fetch --no-all            the job submitted last",
+    )
     .action(async (flags: FetchFlags) => {
       const ids = await fetchIds(flags);
       if (flags.all === false && !ids.length) {
@@ -133,7 +179,11 @@ export function registerBatch(program: Command): void {
       const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
       let results;
       // Same overwrite rule as run: ask on a terminal, refuse elsewhere, --force overwrites.
-      const confirmOverwrite = isInteractive() ? (path: string) => (progress.stop(), askYesNo(`${displayPath(path)} exists. Overwrite it?`)) : undefined;
+      const confirmOverwrite = isInteractive()
+        ? (
+          path: string,
+        ) => (progress.stop(), askYesNo(`${displayPath(path)} exists. Overwrite it?`))
+        : undefined;
       try {
         results = await fetchJobs(ids, { ...optionsOf(flags, progress.onEvent), confirmOverwrite });
       } finally {
@@ -144,17 +194,31 @@ export function registerBatch(program: Command): void {
       for (const result of results) {
         if ("error" in result) {
           failed = true;
-          if (LoomError.isInstance(result.error)) process.exitCode = Math.max(Number(process.exitCode ?? 0), result.error.exitCode);
-          if (flags.json) out(JSON.stringify({ id: result.record.id, error: errorMessage(result.error) }));
-          else process.stderr.write(`loom: job ${result.record.id}: ${errorMessage(result.error)}\n`);
+          if (LoomError.isInstance(result.error)) {
+            process.exitCode = Math.max(Number(process.exitCode ?? 0), result.error.exitCode);
+          }
+          if (flags.json) {
+            out(JSON.stringify({ id: result.record.id, error: errorMessage(result.error) }));
+          } else {process.stderr.write(
+              `loom: job ${result.record.id}: ${errorMessage(result.error)}\n`,
+            );}
           continue;
         }
         if (flags.json) {
-          out(JSON.stringify({ id: result.record.id, status: jobState(result.record), summary: result.summary ?? null, removed: result.removed ?? false }));
+          out(
+            JSON.stringify({
+              id: result.record.id,
+              status: jobState(result.record),
+              summary: result.summary ?? null,
+              removed: result.removed ?? false,
+            }),
+          );
           continue;
         }
         if (result.alreadyMerged) {
-          out(`job ${result.record.id} is already merged into ${displayPath(result.record.output)}`);
+          out(
+            `job ${result.record.id} is already merged into ${displayPath(result.record.output)}`,
+          );
           continue;
         }
         printJob(result.record);
@@ -162,9 +226,18 @@ export function registerBatch(program: Command): void {
           out(summaryLine(result.summary));
           if (exitCodeFor(result.summary) !== EXIT.ok) failed = true;
           const retryable = result.record.merged?.retryable ?? result.summary.errors;
-          if (result.summary.errors > 0) out(`  ${result.summary.errors} row(s) failed (reasons in llm_error)`);
-          if (retryable > 0) out(`  \`loom retry ${result.record.id}\` submits the ${retryable} that a retry could fix`);
-          else if (!result.removed) out(`  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`);
+          if (result.summary.errors > 0) {
+            out(`  ${result.summary.errors} row(s) failed (reasons in llm_error)`);
+          }
+          if (retryable > 0) {
+            out(
+              `  \`loom retry ${result.record.id}\` submits the ${retryable} that a retry could fix`,
+            );
+          } else if (!result.removed) {
+            out(
+              `  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`,
+            );
+          }
         }
       }
       if (failed) process.exitCode = Math.max(Number(process.exitCode ?? 0), EXIT.failed);
@@ -187,7 +260,12 @@ export function registerBatch(program: Command): void {
             output: r.output,
             rows: r.rows,
             status: jobState(r),
-            shards: r.shards.map((s) => ({ batch: s.handle?.id ?? null, state: s.state ?? null, requests: s.requests, counts: s.counts ?? null })),
+            shards: r.shards.map((s) => ({
+              batch: s.handle?.id ?? null,
+              state: s.state ?? null,
+              requests: s.requests,
+              counts: s.counts ?? null,
+            })),
             merged: r.merged ?? null,
             createdAt: r.createdAt,
           }));
@@ -210,7 +288,9 @@ export function registerBatch(program: Command): void {
       ]);
       const head = ["ID", "PROVIDER", "MODEL", "INPUT", "BATCHES", "STATUS", "ROWS", "AGE"];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-      for (const line of [head, ...rows]) out(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+      for (const line of [head, ...rows]) {
+        out(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+      }
     });
 
   program
@@ -233,14 +313,20 @@ export function registerBatch(program: Command): void {
     .action(async (id: string, flags: CommonFlags) => {
       const { record, failed } = await cancelJob(id, optionsOf(flags));
       printJob(record);
-      for (const f of failed) process.stderr.write(`loom: batch ${f.shard + 1} could not be cancelled: ${f.error}\n`);
-      out(`cancellation requested; \`loom fetch --id ${record.id}\` merges what finished once the batches have ended`);
+      for (const f of failed) {
+        process.stderr.write(`loom: batch ${f.shard + 1} could not be cancelled: ${f.error}\n`);
+      }
+      out(
+        `cancellation requested; \`loom fetch --id ${record.id}\` merges what finished once the batches have ended`,
+      );
       if (failed.length) process.exitCode = EXIT.failed;
     });
 
   program
     .command("retry")
-    .description("submit again only the rows of a fetched job that failed, expired or were cancelled")
+    .description(
+      "submit again only the rows of a fetched job that failed, expired or were cancelled",
+    )
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .action(async (id: string, flags: CommonFlags) => {
@@ -249,19 +335,29 @@ export function registerBatch(program: Command): void {
         out(`job ${record.id}: every row has an answer; nothing to retry`);
         return;
       }
-      out(`job ${record.id}: submitted ${rows} row(s) again; \`loom fetch --id ${record.id}\` merges them once done`);
+      out(
+        `job ${record.id}: submitted ${rows} row(s) again; \`loom fetch --id ${record.id}\` merges them once done`,
+      );
     });
 
   program
     .command("adopt")
-    .description("settle a batch whose submission was cut off: it is BATCH_ID, or (--none) it was never created")
+    .description(
+      "settle a batch whose submission was cut off: it is BATCH_ID, or (--none) it was never created",
+    )
     .argument("<id>", "job id")
     .argument("[batch-id]", "the provider's batch id that is the lost batch")
     .option("--none", "no batch was created: the next run of the job submits it")
     .action(async (id: string, batchId: string | undefined, flags: { none?: boolean }) => {
-      if ((batchId === undefined) === !flags.none) throw new LoomError("give the batch id, or --none (not both)", { exitCode: EXIT.usage });
+      if ((batchId === undefined) === !flags.none) {
+        throw new LoomError("give the batch id, or --none (not both)", { exitCode: EXIT.usage });
+      }
       const record = await adoptBatch(id, batchId, {});
-      out(batchId ? `job ${record.id}: adopted ${batchId}` : `job ${record.id}: the batch will be submitted on the next run of the job`);
+      out(
+        batchId
+          ? `job ${record.id}: adopted ${batchId}`
+          : `job ${record.id}: the batch will be submitted on the next run of the job`,
+      );
     });
 
   program

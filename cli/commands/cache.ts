@@ -13,17 +13,24 @@ import { askYesNo } from "../ask.ts";
 
 /** Registers `cache` and its subcommands on the program. */
 export function registerCache(program: Command): void {
-  const cache = program.command("cache").description("manage the response cache (in LOOM_HOME, default ~/.loom)");
+  const cache = program.command("cache").description(
+    "manage the response cache (in LOOM_HOME, default ~/.loom)",
+  );
   cache
     .command("clear")
     .description("remove every cached answer")
     .option("-y, --yes", "do not ask")
     .action(async (flags: { yes?: boolean }) => {
       const env = { ...process.env };
-      const storage = await new Registry().create("storage", "fs", {}, { env, home: loomHome(env) });
+      const storage = await new Registry().create("storage", "fs", {}, {
+        env,
+        home: loomHome(env),
+      });
       if (!flags.yes) {
         if (!isInteractive()) {
-          throw new LoomUsageError("refusing to clear the cache without --yes (not a terminal to ask on)");
+          throw new LoomUsageError(
+            "refusing to clear the cache without --yes (not a terminal to ask on)",
+          );
         }
         if (!(await askYesNo(`Remove every cached answer under ${storage.location}?`))) {
           process.stderr.write("loom: cache left as it was\n");

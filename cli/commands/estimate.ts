@@ -20,7 +20,9 @@ const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
 
 /** The count's progress: done/total, est_total, errors, elapsed, ETA (a bar on a terminal, lines elsewhere). */
-function countProgress(json: boolean): { onProgress: (p: CountProgress) => void; stop: () => void } {
+function countProgress(
+  json: boolean,
+): { onProgress: (p: CountProgress) => void; stop: () => void } {
   const started = Date.now();
   const fields = (p: CountProgress) => {
     const elapsed = (Date.now() - started) / 1000;
@@ -43,7 +45,8 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
   if (process.stderr.isTTY) {
     const bar = new SingleBar({
       stream: process.stderr,
-      format: " {bar} {value}/{total} | est_total {est} | errors {errors} | elapsed {elapsed} | ETA {eta}",
+      format:
+        " {bar} {value}/{total} | est_total {est} | errors {errors} | elapsed {elapsed} | ETA {eta}",
       hideCursor: true,
       fps: 8,
     }, Presets.shades_classic);
@@ -51,7 +54,12 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
     return {
       onProgress: (p) => {
         const f = fields(p);
-        const payload = { est: thousands(f.est_total), errors: f.errors, elapsed: formatDuration(f.elapsed), eta: formatDuration(f.eta) };
+        const payload = {
+          est: thousands(f.est_total),
+          errors: f.errors,
+          elapsed: formatDuration(f.elapsed),
+          eta: formatDuration(f.eta),
+        };
         if (!shown) bar.start(p.total, p.done, payload);
         shown = true;
         bar.update(p.done, payload);
@@ -66,7 +74,11 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
       last = Date.now();
       const f = fields(p);
       process.stderr.write(
-        `loom: ${f.done}/${f.total} prompts | est_total ${thousands(f.est_total)} | errors ${f.errors} | elapsed ${formatDuration(f.elapsed)} | ETA ${formatDuration(f.eta)}\n`,
+        `loom: ${f.done}/${f.total} prompts | est_total ${
+          thousands(f.est_total)
+        } | errors ${f.errors} | elapsed ${formatDuration(f.elapsed)} | ETA ${
+          formatDuration(f.eta)
+        }\n`,
       );
     },
     stop: () => {},
@@ -75,23 +87,46 @@ function countProgress(json: boolean): { onProgress: (p: CountProgress) => void;
 
 /** Loads the job from a file and/or flags, as `run` does. */
 function jobFrom(jobFile: string | undefined, flags: RunFlags, command: Command) {
-  if (!jobFile && !flags.file) throw new LoomUsageError("give a job file or a dataset with --file; see --help");
-  const overrides: JobOverride[] = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
+  if (!jobFile && !flags.file) {
+    throw new LoomUsageError("give a job file or a dataset with --file; see --help");
+  }
+  const overrides: JobOverride[] = overridesFrom(
+    flags,
+    command.getOptionValueSource("cache") === "cli",
+  );
   return loadJob({ file: jobFile, overrides, cwd: process.cwd() });
 }
 
 /** Prints a plan and its estimate. */
 export function printEstimate(plan: Plan, e: JobEstimate): void {
-  out(`plan: ${e.rows} rows from ${displayPath(plan.input)} → ${displayPath(plan.output)} (${e.provider} ${e.model}, ${e.mode} mode)`);
-  out(`  requests: ${thousands(e.requests)}${e.rows > e.requests ? ` (${e.rows - e.requests} row${e.rows - e.requests === 1 ? " has" : "s have"} no prompt and ${e.rows - e.requests === 1 ? "is" : "are"} not sent)` : ""}`);
+  out(
+    `plan: ${e.rows} rows from ${displayPath(plan.input)} → ${
+      displayPath(plan.output)
+    } (${e.provider} ${e.model}, ${e.mode} mode)`,
+  );
+  out(
+    `  requests: ${thousands(e.requests)}${
+      e.rows > e.requests
+        ? ` (${e.rows - e.requests} row${
+          e.rows - e.requests === 1 ? " has" : "s have"
+        } no prompt and ${e.rows - e.requests === 1 ? "is" : "are"} not sent)`
+        : ""
+    }`,
+  );
   if (e.shards) {
     out(`  batches: ${e.shards.length}`);
     for (const [i, s] of e.shards.entries()) {
-      out(`    batch ${i + 1}: rows ${s.firstRow + 1}–${s.lastRow + 1}, ${thousands(s.requests)} requests, ${thousands(s.bytes)} bytes`);
+      out(
+        `    batch ${i + 1}: rows ${s.firstRow + 1}–${s.lastRow + 1}, ${
+          thousands(s.requests)
+        } requests, ${thousands(s.bytes)} bytes`,
+      );
     }
   }
   const how = e.inputSource === "counted"
-    ? `counted by ${e.provider}${e.countErrors ? `; ${e.countErrors} rows could not be counted and are estimated` : ""}`
+    ? `counted by ${e.provider}${
+      e.countErrors ? `; ${e.countErrors} rows could not be counted and are estimated` : ""
+    }`
     : "estimated at 4 characters a token; --count-tokens asks the provider";
   out(`  input tokens: ${thousands(e.inputTokens)} (${how})`);
   const per = e.outputSource === "max_tokens"
@@ -99,33 +134,67 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
     : e.outputSource === "provider default"
     ? `${e.provider}'s default max_tokens`
     : "assumed: the job sets no max_tokens";
-  out(`  output tokens: at most ${thousands(e.outputTokens)} (${thousands(e.outputTokensPerRow)} a row, ${per})`);
+  out(
+    `  output tokens: at most ${thousands(e.outputTokens)} (${
+      thousands(e.outputTokensPerRow)
+    } a row, ${per})`,
+  );
   if (!e.price || !e.cost) {
-    out(`  cost: unknown (no price for ${e.provider} ${e.model} in Loom's table; give it in cost.prices)`);
+    out(
+      `  cost: unknown (no price for ${e.provider} ${e.model} in Loom's table; give it in cost.prices)`,
+    );
   } else {
     const p = e.price.price;
     out(`  prices (${e.price.from}): $${p.input} input, $${p.output} output per million tokens`);
-    if (e.cost.batch) out(`  cost in batch mode: up to ${usd(e.cost.batch.total)} (input ${usd(e.cost.batch.input)}, output up to ${usd(e.cost.batch.output)})`);
-    out(`  cost in sync mode:  up to ${usd(e.cost.sync.total)} (input ${usd(e.cost.sync.input)}, output up to ${usd(e.cost.sync.output)})`);
+    if (e.cost.batch) {
+      out(
+        `  cost in batch mode: up to ${usd(e.cost.batch.total)} (input ${
+          usd(e.cost.batch.input)
+        }, output up to ${usd(e.cost.batch.output)})`,
+      );
+    }
+    out(
+      `  cost in sync mode:  up to ${usd(e.cost.sync.total)} (input ${
+        usd(e.cost.sync.input)
+      }, output up to ${usd(e.cost.sync.output)})`,
+    );
   }
-  if (e.cap) out(`  spend cap: ${usd(e.cap.maxUsd)} (cost.max_usd): ${e.cap.exceeded ? "EXCEEDED; a run refuses to start without --over-cap" : "within"}`);
+  if (e.cap) {
+    out(
+      `  spend cap: ${usd(e.cap.maxUsd)} (cost.max_usd): ${
+        e.cap.exceeded ? "EXCEEDED; a run refuses to start without --over-cap" : "within"
+      }`,
+    );
+  }
   for (const note of e.notes ?? []) out(`  note: ${note}`);
 }
 
 /** Runs `loom plan` / `--dry-run`. */
-export async function runPlan(jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command): Promise<void> {
+export async function runPlan(
+  jobFile: string | undefined,
+  flags: RunFlags & { countTokens?: boolean },
+  command: Command,
+): Promise<void> {
   const toStdout = flags.output === STDOUT;
   const job = await jobFrom(jobFile, toStdout ? { ...flags, output: undefined } : flags, command);
   if (toStdout) checkStdoutMode(job.spec.mode);
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
-  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new LoomUsageError("--workers takes a whole number of at least 1");
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+    throw new LoomUsageError("--workers takes a whole number of at least 1");
+  }
   const progress = flags.countTokens ? countProgress(Boolean(flags.json)) : undefined;
   try {
-    const { plan: planned, estimate } = await planJobCost(job, { apiKey: flags.apiKey, count: flags.countTokens, workers, onProgress: progress?.onProgress });
+    const { plan: planned, estimate } = await planJobCost(job, {
+      apiKey: flags.apiKey,
+      count: flags.countTokens,
+      workers,
+      onProgress: progress?.onProgress,
+    });
     progress?.stop();
     const plan = toStdout ? { ...planned, output: STDOUT } : planned;
-    if (flags.json) out(JSON.stringify({ type: "plan", input: plan.input, output: plan.output, ...estimate }));
-    else printEstimate(plan, estimate);
+    if (flags.json) {
+      out(JSON.stringify({ type: "plan", input: plan.input, output: plan.output, ...estimate }));
+    } else printEstimate(plan, estimate);
   } finally {
     progress?.stop();
   }
@@ -148,11 +217,17 @@ export function registerEstimate(program: Command): void {
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
       const job = await jobFrom(jobFile, { ...flags, cache: true }, command);
       const workers = flags.workers === undefined ? undefined : Number(flags.workers);
-      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new LoomUsageError("--workers takes a whole number of at least 1");
+      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+        throw new LoomUsageError("--workers takes a whole number of at least 1");
+      }
       const progress = countProgress(Boolean(flags.json));
       let result;
       try {
-        result = await countJobTokens(job, { apiKey: flags.apiKey, workers, onProgress: progress.onProgress });
+        result = await countJobTokens(job, {
+          apiKey: flags.apiKey,
+          workers,
+          onProgress: progress.onProgress,
+        });
       } catch (error) {
         progress.stop();
         if (!(error instanceof TokensUnavailableError)) throw error;
@@ -162,16 +237,31 @@ export function registerEstimate(program: Command): void {
       }
       progress.stop();
       for (const sample of result.samples) process.stderr.write(`loom: ${sample}\n`);
-      const line = `Total input tokens: ${thousands(result.total)} across ${thousands(result.prompts)} prompts ` +
+      const line =
+        `Total input tokens: ${thousands(result.total)} across ${
+          thousands(result.prompts)
+        } prompts ` +
         `(provider=${result.provider}, model=${result.model}, errors=${result.errors})`;
-      if (flags.json) out(JSON.stringify({ type: "total", tokens: result.total, prompts: result.prompts, provider: result.provider, model: result.model, errors: result.errors }));
-      else out(line);
+      if (flags.json) {
+        out(
+          JSON.stringify({
+            type: "total",
+            tokens: result.total,
+            prompts: result.prompts,
+            provider: result.provider,
+            model: result.model,
+            errors: result.errors,
+          }),
+        );
+      } else out(line);
       if (result.prompts === 0 && result.errors > 0) process.exitCode = EXIT.failed;
     });
 
   program
     .command("plan")
-    .description("show what a job would send and cost, without sending anything (no API key needed)")
+    .description(
+      "show what a job would send and cost, without sending anything (no API key needed)",
+    )
     .argument("[job]", "YAML job file")
     .option("-f, --file <path>", "input dataset")
     .option("-p, --provider <name>", "provider")
@@ -180,10 +270,20 @@ export function registerEstimate(program: Command): void {
     .option("-o, --output <path>", "output file, or - for standard output")
     .option("--sync", "plan a sync run")
     .option("--batch", "plan a batch run")
-    .option("--count-tokens", "count input tokens with the provider's counting endpoint (free) instead of estimating")
+    .option(
+      "--count-tokens",
+      "count input tokens with the provider's counting endpoint (free) instead of estimating",
+    )
     .option("-w, --workers <n>", "counting calls at once with --count-tokens (default 8)")
     .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
-    .option("--api-key <key>", "API key (default: the provider's environment variable; needed only with --count-tokens)")
+    .option(
+      "--api-key <key>",
+      "API key (default: the provider's environment variable; needed only with --count-tokens)",
+    )
     .option("--json", "print the plan as one JSON object")
-    .action((jobFile: string | undefined, flags: RunFlags & { countTokens?: boolean }, command: Command) => runPlan(jobFile, { ...flags, cache: true }, command));
+    .action((
+      jobFile: string | undefined,
+      flags: RunFlags & { countTokens?: boolean },
+      command: Command,
+    ) => runPlan(jobFile, { ...flags, cache: true }, command));
 }

@@ -68,11 +68,17 @@ interface ListedJob {
 async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>): Promise<void> {
   const dir = tempDir("loom-crash-");
   const home = join(dir, "home");
-  const emu = provider === "echo"
-    ? undefined
-    : await startEmulator({ provider: EMULATED[provider], schedule: { advance: "instant" }, clock: realClock, models: "any" });
+  const emu = provider === "echo" ? undefined : await startEmulator({
+    provider: EMULATED[provider],
+    schedule: { advance: "instant" },
+    clock: realClock,
+    models: "any",
+  });
   try {
-    writeFileSync(join(dir, "in.csv"), `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`);
+    writeFileSync(
+      join(dir, "in.csv"),
+      `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`,
+    );
     writeFileSync(
       join(dir, "job.yaml"),
       [
@@ -87,7 +93,11 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
       ].join("\n"),
     );
     // A tiny settle window: a batch created just before a kill is listed at once here.
-    const env: Record<string, string> = { LOOM_HOME: home, LOOM_SETTLE_SECONDS: "0.2", ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}) };
+    const env: Record<string, string> = {
+      LOOM_HOME: home,
+      LOOM_SETTLE_SECONDS: "0.2",
+      ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}),
+    };
     const setup: Setup = {
       provider,
       dir,
@@ -96,23 +106,34 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
       emu,
       run: (args) => runCli(args, { cwd: dir, env }),
       async crash(args, point) {
-        const { child, done } = spawnCli(args, { cwd: dir, env: { ...env, LOOM_FAILPOINT: point } });
+        const { child, done } = spawnCli(args, {
+          cwd: dir,
+          env: { ...env, LOOM_FAILPOINT: point },
+        });
         const result = await done;
-        assert.equal(result.signal, "SIGKILL", `${point}: the child should die by SIGKILL (code ${result.code})\n${result.stderr}`);
+        assert.equal(
+          result.signal,
+          "SIGKILL",
+          `${point}: the child should die by SIGKILL (code ${result.code})\n${result.stderr}`,
+        );
         assert.equal(result.code, null);
         return { ...result, pid: child.pid! };
       },
       creations() {
         if (!emu) {
           const batches = join(home, "echo-batches");
-          return existsSync(batches) ? readdirSync(batches).filter((f) => /^echobatch-[0-9a-f]+\.json$/.test(f)).length : 0;
+          return existsSync(batches)
+            ? readdirSync(batches).filter((f) => /^echobatch-[0-9a-f]+\.json$/.test(f)).length
+            : 0;
         }
         return emu.log.count(CREATE[provider as keyof typeof CREATE]);
       },
       async jobs() {
         const listed = await runCli(["list", "--json"], { cwd: dir, env });
         assert.equal(listed.code, 0, listed.stderr);
-        return listed.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line) as ListedJob);
+        return listed.stdout.split("\n").filter(Boolean).map((line) =>
+          JSON.parse(line) as ListedJob
+        );
       },
     };
     await work(setup);
@@ -134,13 +155,21 @@ function assertSubmitted(job: ListedJob): void {
   assert.equal(job.shards.length, SHARDS);
   assert.deepEqual(job.shards.map((sh) => sh.requests), [3, 3, 1]);
   const ids = job.shards.map((sh) => sh.batch);
-  assert.ok(ids.every((id) => typeof id === "string" && id), `every shard has a batch: ${JSON.stringify(ids)}`);
+  assert.ok(
+    ids.every((id) => typeof id === "string" && id),
+    `every shard has a batch: ${JSON.stringify(ids)}`,
+  );
   assert.equal(new Set(ids).size, SHARDS, `three different batches: ${JSON.stringify(ids)}`);
 }
 
 /** The complete output: every row answered, in input order, with its own columns kept. */
 function expectedRows(provider: Provider): Record<string, string>[] {
-  return PROMPTS.map((p, i) => ({ id: String(i + 1), prompt: p, llm_response: answerOf(provider, p), llm_error: "" }));
+  return PROMPTS.map((p, i) => ({
+    id: String(i + 1),
+    prompt: p,
+    llm_response: answerOf(provider, p),
+    llm_error: "",
+  }));
 }
 
 function assertComplete(s: Setup): void {
@@ -152,7 +181,9 @@ function assertComplete(s: Setup): void {
 /** The jobs recorded under LOOM_HOME/jobs (read directly; `loom list` would cost a process). */
 function records(s: Setup): string[] {
   const jobs = join(s.home, "jobs");
-  return existsSync(jobs) ? readdirSync(jobs).filter((id) => existsSync(join(jobs, id, "job.json"))) : [];
+  return existsSync(jobs)
+    ? readdirSync(jobs).filter((id) => existsSync(join(jobs, id, "job.json")))
+    : [];
 }
 
 /** Files in the job's folder besides the input, the job file and LOOM_HOME. */
@@ -176,7 +207,11 @@ async function submitCrash(provider: Provider, point: string): Promise<void> {
   await withSetup(provider, async (s) => {
     await s.crash(["run", "job.yaml"], point);
     assert.ok(!existsSync(s.output));
-    assert.equal(s.creations(), CREATED_BEFORE_KILL[point], `batches created before the kill at ${point}`);
+    assert.equal(
+      s.creations(),
+      CREATED_BEFORE_KILL[point],
+      `batches created before the kill at ${point}`,
+    );
 
     const rerun = await s.run(["run", "job.yaml"]);
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -185,7 +220,10 @@ async function submitCrash(provider: Provider, point: string): Promise<void> {
     assert.match(rerun.stdout, new RegExp(`submitted job ${job.id}: 7 rows in 3 batches`));
     assert.equal(s.creations(), SHARDS, "one batch created per shard, the killed run's included");
     if (point.startsWith("submit:created")) {
-      assert.ok(rerun.stderr.includes(`batch 2 adopted as ${job.shards[1].batch} `), `the lost batch is adopted:\n${rerun.stderr}`);
+      assert.ok(
+        rerun.stderr.includes(`batch 2 adopted as ${job.shards[1].batch} `),
+        `the lost batch is adopted:\n${rerun.stderr}`,
+      );
     }
 
     const fetched = await s.run(["fetch", "--id", job.id]);
@@ -215,11 +253,18 @@ async function fetchCrash(provider: Provider, point: string): Promise<void> {
     const ownTemp = new RegExp(`^\\.out\\.csv\\.${killed.pid}(\\.\\d+)?\\.loom-tmp$`);
     const extra = extraFiles(s);
     if (point === "fetch:merged") {
-      assert.deepEqual(extra, ["out.csv"], "the output is in place when the process dies after writing it");
+      assert.deepEqual(
+        extra,
+        ["out.csv"],
+        "the output is in place when the process dies after writing it",
+      );
       assertComplete(s);
     } else {
       assert.ok(!extra.includes("out.csv"), "no output before the merge has finished");
-      assert.ok(extra.every((f) => ownTemp.test(f)), `only Loom's own temporary file is left: ${JSON.stringify(extra)}`);
+      assert.ok(
+        extra.every((f) => ownTemp.test(f)),
+        `only Loom's own temporary file is left: ${JSON.stringify(extra)}`,
+      );
     }
     assert.deepEqual(records(s), [job.id], "the job's record survives the kill");
 
@@ -271,11 +316,20 @@ async function fetchFinishesSubmit(provider: Provider): Promise<void> {
   });
 }
 
-const SUBMIT_POINTS = ["submit:planned", "submit:uploaded", "submit:created@2", "submit:recorded@1"];
+const SUBMIT_POINTS = [
+  "submit:planned",
+  "submit:uploaded",
+  "submit:created@2",
+  "submit:recorded@1",
+];
 const FETCH_POINTS = ["fetch:saving@2", "fetch:saved@1", "fetch:merging@4", "fetch:merged"];
 
 /** Paths of the create request, for the emulator's fault rules. */
-const CREATE_PATH = { openai: /^\/v1\/batches$/, anthropic: /^\/v1\/messages\/batches$/, google: /:batchGenerateContent$/ } as const;
+const CREATE_PATH = {
+  openai: /^\/v1\/batches$/,
+  anthropic: /^\/v1\/messages\/batches$/,
+  google: /:batchGenerateContent$/,
+} as const;
 
 /**
  * SIGKILL while the create of batch 2 waits for an answer that never comes (the emulator made the
@@ -285,8 +339,15 @@ const CREATE_PATH = { openai: /^\/v1\/batches$/, anthropic: /^\/v1\/messages\/ba
  */
 async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<void> {
   await withSetup(provider, async (s) => {
-    s.emu!.faults.add({ name: "unanswered", match: { method: "POST", path: CREATE_PATH[provider], every: 2, first: 2 }, action: { kind: "lost", answer: "never", listedAfter: 2 } });
-    const { child, done } = spawnCli(["run", "job.yaml"], { cwd: s.dir, env: { LOOM_HOME: s.home, LOOM_SETTLE_SECONDS: "0.3", [KEY_ENV[provider]]: s.emu!.apiKey } });
+    s.emu!.faults.add({
+      name: "unanswered",
+      match: { method: "POST", path: CREATE_PATH[provider], every: 2, first: 2 },
+      action: { kind: "lost", answer: "never", listedAfter: 2 },
+    });
+    const { child, done } = spawnCli(["run", "job.yaml"], {
+      cwd: s.dir,
+      env: { LOOM_HOME: s.home, LOOM_SETTLE_SECONDS: "0.3", [KEY_ENV[provider]]: s.emu!.apiKey },
+    });
     while (s.creations() < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     child.kill("SIGKILL");
     assert.equal((await done).signal, "SIGKILL");
@@ -303,7 +364,11 @@ async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<v
     }
     assert.equal(rerun.code, 0, rerun.stderr);
     assertSubmitted(await onlyJob(s));
-    assert.equal(s.creations(), SHARDS, "one batch per shard: the unanswered create was not sent again");
+    assert.equal(
+      s.creations(),
+      SHARDS,
+      "one batch per shard: the unanswered create was not sent again",
+    );
     const fetched = await s.run(["fetch", "--id", job.id]);
     assert.equal(fetched.code, 0, fetched.stderr);
     assertComplete(s);
@@ -312,19 +377,24 @@ async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<v
 
 for (const provider of ["openai", "google", "anthropic"] as const) {
   describe(`batch crash while a create is unanswered: ${provider} (emulator)`, () => {
-    it("SIGKILL while batch 2's create waits; the rerun looks for it first, one batch per shard", () => killedDuringCreate(provider));
+    it("SIGKILL while batch 2's create waits; the rerun looks for it first, one batch per shard", () =>
+      killedDuringCreate(provider));
   });
 }
 
 describe("batch crash and rerun: echo", () => {
   for (const point of SUBMIT_POINTS.filter((p) => p !== "submit:uploaded")) {
-    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard, complete output`, () => submitCrash("echo", point));
+    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard, complete output`, () =>
+      submitCrash("echo", point));
   }
   for (const point of FETCH_POINTS) {
-    it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () => fetchCrash("echo", point));
+    it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () =>
+      fetchCrash("echo", point));
   }
-  it("SIGKILL after creating a batch on three runs in a row; the fourth adopts the last, one batch per shard", () => crashEveryRun("echo"));
-  it("SIGKILL at submit:created@2; `loom fetch --id` adopts the lost batch, submits the rest and merges", () => fetchFinishesSubmit("echo"));
+  it("SIGKILL after creating a batch on three runs in a row; the fourth adopts the last, one batch per shard", () =>
+    crashEveryRun("echo"));
+  it("SIGKILL at submit:created@2; `loom fetch --id` adopts the lost batch, submits the rest and merges", () =>
+    fetchFinishesSubmit("echo"));
   it(
     "SIGKILL at submit:created@2; a plain `loom fetch` does not pass over the interrupted job",
     async () => {
@@ -341,21 +411,27 @@ describe("batch crash and rerun: echo", () => {
 
 describe("batch crash and rerun: openai (emulator)", () => {
   for (const point of SUBMIT_POINTS) {
-    it(`SIGKILL at ${point}; a rerun submits the rest (adopting by metadata), one batch per shard`, () => submitCrash("openai", point));
+    it(`SIGKILL at ${point}; a rerun submits the rest (adopting by metadata), one batch per shard`, () =>
+      submitCrash("openai", point));
   }
   for (const point of FETCH_POINTS) {
-    it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () => fetchCrash("openai", point));
+    it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () =>
+      fetchCrash("openai", point));
   }
-  it("SIGKILL after creating a batch on three runs in a row; the fourth adopts the last, one batch per shard", () => crashEveryRun("openai"));
-  it("SIGKILL at submit:created@2; `loom fetch --id` adopts the lost batch, submits the rest and merges", () => fetchFinishesSubmit("openai"));
+  it("SIGKILL after creating a batch on three runs in a row; the fourth adopts the last, one batch per shard", () =>
+    crashEveryRun("openai"));
+  it("SIGKILL at submit:created@2; `loom fetch --id` adopts the lost batch, submits the rest and merges", () =>
+    fetchFinishesSubmit("openai"));
 });
 
 describe("batch crash and rerun: google (emulator)", () => {
   // Small batches are sent inline (no upload), so `submit:uploaded` is never reached here.
   for (const point of ["submit:planned", "submit:created@2", "submit:recorded@1"]) {
-    it(`SIGKILL at ${point}; a rerun submits the rest (adopting by display name), one batch per shard`, () => submitCrash("google", point));
+    it(`SIGKILL at ${point}; a rerun submits the rest (adopting by display name), one batch per shard`, () =>
+      submitCrash("google", point));
   }
-  it("SIGKILL at fetch:merging@4; no partial output, a second fetch writes it whole", () => fetchCrash("google", "fetch:merging@4"));
+  it("SIGKILL at fetch:merging@4; no partial output, a second fetch writes it whole", () =>
+    fetchCrash("google", "fetch:merging@4"));
 });
 
 /** Anthropic's batch ids, newest first, straight from the emulator. */
@@ -371,7 +447,9 @@ async function anthropicBatches(emu: Emulator): Promise<string[]> {
  * An Anthropic job killed at `submit:created@2`: batch 1 is recorded, batch 2 exists remotely
  * but the record does not know it. Runs `check` with the job, the lost batch and batch 1.
  */
-async function anthropicLostBatch(check: (s: Setup, job: ListedJob, lost: string, owned: string) => Promise<void>): Promise<void> {
+async function anthropicLostBatch(
+  check: (s: Setup, job: ListedJob, lost: string, owned: string) => Promise<void>,
+): Promise<void> {
   await withSetup("anthropic", async (s) => {
     await s.crash(["run", "job.yaml"], "submit:created@2");
     assert.equal(s.creations(), 2);
@@ -387,16 +465,21 @@ async function anthropicLostBatch(check: (s: Setup, job: ListedJob, lost: string
 
 describe("batch crash and rerun: anthropic (emulator)", () => {
   for (const point of ["submit:planned", "submit:recorded@1"]) {
-    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard`, () => submitCrash("anthropic", point));
+    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard`, () =>
+      submitCrash("anthropic", point));
   }
-  it("SIGKILL at fetch:saved@1; a second fetch writes the whole output", () => fetchCrash("anthropic", "fetch:saved@1"));
+  it("SIGKILL at fetch:saved@1; a second fetch writes the whole output", () =>
+    fetchCrash("anthropic", "fetch:saved@1"));
 
   it("SIGKILL at submit:created@2: batches carry no label, so the rerun creates none and names the lost batch", async () => {
     await anthropicLostBatch(async (s, job, lost) => {
       for (const args of [["run", "job.yaml"], ["fetch", "--id", job.id]]) {
         const refused = await s.run(args);
         assert.equal(refused.code, 2, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
-        assert.ok(refused.stderr.includes(lost), `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`);
+        assert.ok(
+          refused.stderr.includes(lost),
+          `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`,
+        );
         assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
         assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
       }
@@ -421,7 +504,10 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
         const refused = await s.run(["run", "job.yaml"]);
         assert.equal(refused.code, 2, refused.stderr);
         assert.ok(refused.stderr.includes(lost), refused.stderr);
-        assert.ok(!refused.stderr.includes(owned), `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`);
+        assert.ok(
+          !refused.stderr.includes(owned),
+          `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`,
+        );
       });
     },
   );

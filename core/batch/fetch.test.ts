@@ -4,11 +4,25 @@
  * offline echo provider, wrapped as a plugin where a test needs it to misbehave.
  */
 import assert from "node:assert/strict";
-import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomError, LoomIncompleteResultsError, LoomProviderError, LoomUsageError } from "../errors.ts";
+import {
+  LoomError,
+  LoomIncompleteResultsError,
+  LoomProviderError,
+  LoomUsageError,
+} from "../errors.ts";
 import { Registry } from "../registry.ts";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { loadJob } from "../job/load.ts";
@@ -48,13 +62,21 @@ function setup(tweak: Tweak = () => ({}), providerOptions = "{}") {
       return { ...echo, name: "tweaked", batch: { ...own, ...tweak(own) } };
     },
   });
-  writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: tweaked\nprovider_options: ${providerOptions}\nmodel: m\n` +
       `output: { path: out.csv }\nbatch: { max_requests: 3 }\n`,
   );
-  const opts = { env, cwd: dir, registry, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1, maxTotalWaitMs: 50 } };
+  const opts = {
+    env,
+    cwd: dir,
+    registry,
+    retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1, maxTotalWaitMs: 50 },
+  };
   const submit = async (options: Parameters<typeof runJob>[1] = {}) =>
     runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), { ...opts, ...options });
   const out = join(dir, "out.csv");
@@ -82,14 +104,19 @@ describe("fetch: a results reader's errors", () => {
       async *results(handle, ids, options) {
         for await (const outcome of batch.results(handle, ids, options)) {
           yield outcome;
-          if (broken) throw new TypeError("cannot read properties of undefined (reading 'content')");
+          if (broken) {
+            throw new TypeError("cannot read properties of undefined (reading 'content')");
+          }
         }
       },
     }));
     const { job } = await t.submit();
     await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => {
       assert.ok(LoomError.isInstance(e), String(e));
-      assert.match(e.message, /results of batch 1 could not be read: cannot read properties of undefined/);
+      assert.match(
+        e.message,
+        /results of batch 1 could not be read: cannot read properties of undefined/,
+      );
       assert.match(e.message, new RegExp(`Nothing was merged.*loom fetch --id ${job!.id}`));
       return true;
     });
@@ -101,24 +128,42 @@ describe("fetch: a results reader's errors", () => {
     // The bug is fixed (a new plugin version): the next fetch reads the shard again, whole.
     broken = false;
     const [fetched] = await fetchJobs([job!.id], t.opts);
-    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7 && fetched.summary.errors === 0, JSON.stringify(fetched));
+    assert.ok(
+      !("error" in fetched) && fetched.summary?.ok === 7 && fetched.summary.errors === 0,
+      JSON.stringify(fetched),
+    );
     assert.deepEqual(t.output().map((r) => r.llm_response), ROWS);
   });
 
   it("LoomIncompleteResultsError merges what was read and names the reason on the other rows", async () => {
-    const t = setup(breaksAfterOne(() => new LoomIncompleteResultsError("tweaked: 2 result lines could not be read")));
+    const t = setup(
+      breaksAfterOne(() =>
+        new LoomIncompleteResultsError("tweaked: 2 result lines could not be read")
+      ),
+    );
     const { job } = await t.submit();
     const [fetched] = await fetchJobs([job!.id], t.opts);
     assert.ok(!("error" in fetched), JSON.stringify(fetched));
-    assert.deepEqual([fetched.summary?.ok, fetched.summary?.errors], [3, 4], "one answer read from each of the 3 batches");
+    assert.deepEqual(
+      [fetched.summary?.ok, fetched.summary?.errors],
+      [3, 4],
+      "one answer read from each of the 3 batches",
+    );
     const rows = t.output();
     assert.equal(rows[0].llm_response, "alpha");
-    assert.match(rows[1].llm_error, /some results could not be read: tweaked: 2 result lines could not be read/);
+    assert.match(
+      rows[1].llm_error,
+      /some results could not be read: tweaked: 2 result lines could not be read/,
+    );
   });
 
   it("recognises the typed error from another copy of Loom (by its marker)", async () => {
     // What a plugin bundling its own copy of Loom throws: not this copy's class, but marked.
-    const foreign = () => Object.assign(new Error("tweaked: results archived"), { [Symbol.for("loom.error")]: true, [Symbol.for("loom.incomplete-results")]: true });
+    const foreign = () =>
+      Object.assign(new Error("tweaked: results archived"), {
+        [Symbol.for("loom.error")]: true,
+        [Symbol.for("loom.incomplete-results")]: true,
+      });
     const t = setup(breaksAfterOne(foreign));
     const { job } = await t.submit();
     const [fetched] = await fetchJobs([job!.id], t.opts);
@@ -127,7 +172,11 @@ describe("fetch: a results reader's errors", () => {
 
   it("a retryable provider error that outlasts the retries fails the fetch too, the job intact", async () => {
     let calls = 0;
-    const t = setup(breaksAfterOne(() => (calls++, new LoomProviderError("tweaked: connection reset", { retryable: true }))));
+    const t = setup(
+      breaksAfterOne(
+        () => (calls++, new LoomProviderError("tweaked: connection reset", { retryable: true })),
+      ),
+    );
     const { job } = await t.submit();
     await assert.rejects(fetchJobs([job!.id], t.opts), /connection reset/);
     assert.equal(calls, 2, "downloaded again once (maxAttempts 2), then given up");
@@ -144,7 +193,11 @@ describe("an output that is the input through a link", () => {
         const input = join(t.dir, "in.csv");
         const before = readFileSync(input, "utf8");
         (kind === "symbolic" ? symlinkSync : linkSync)(input, join(t.dir, "link.csv"));
-        writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("out.csv", "link.csv") + `mode: ${mode}\n`);
+        writeFileSync(
+          join(t.dir, "job.yaml"),
+          readFileSync(join(t.dir, "job.yaml"), "utf8").replace("out.csv", "link.csv") +
+            `mode: ${mode}\n`,
+        );
         await assert.rejects(t.submit({ force: true }), /overwrite the input/);
         assert.equal(readFileSync(input, "utf8"), before);
         assert.equal((await listJobs(t.opts)).records.length, 0, "nothing submitted");
@@ -158,7 +211,10 @@ describe("an output that is the input through a link", () => {
     const input = join(t.dir, "in.csv");
     const before = readFileSync(input, "utf8");
     linkSync(input, t.out);
-    await assert.rejects(fetchJobs([job!.id], { ...t.opts, overwrite: true }), /overwrite the input/);
+    await assert.rejects(
+      fetchJobs([job!.id], { ...t.opts, overwrite: true }),
+      /overwrite the input/,
+    );
     assert.equal(readFileSync(input, "utf8"), before);
     assert.equal((await t.store.load(job!.id))?.status, "pending");
   });
@@ -171,7 +227,12 @@ describe("fetch: an existing output", () => {
     writeFileSync(t.out, "mine\n");
     await assert.rejects(fetchJobs([job!.id], t.opts), (e: unknown) => {
       assert.ok(e instanceof LoomUsageError && e.exitCode === 2, String(e));
-      assert.match(e.message, new RegExp(`out\\.csv exists; pass --force to overwrite it \\(job ${job!.id} stays fetchable\\)`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `out\\.csv exists; pass --force to overwrite it \\(job ${job!.id} stays fetchable\\)`,
+        ),
+      );
       return true;
     });
     assert.equal(readFileSync(t.out, "utf8"), "mine\n");
@@ -187,7 +248,10 @@ describe("fetch: an existing output", () => {
     writeFileSync(t.out, "mine\n");
     const asked: string[] = [];
     const answer = (yes: boolean) => (path: string) => (asked.push(path), Promise.resolve(yes));
-    await assert.rejects(fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(false) }), /was left as it was/);
+    await assert.rejects(
+      fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(false) }),
+      /was left as it was/,
+    );
     assert.equal(readFileSync(t.out, "utf8"), "mine\n");
     const [fetched] = await fetchJobs([job!.id], { ...t.opts, confirmOverwrite: answer(true) });
     assert.ok(!("error" in fetched) && fetched.summary?.ok === 7);
@@ -206,7 +270,10 @@ describe("fetch: an existing output", () => {
 
   it("`loom fetch` exits 2 and keeps the file; `--force` overwrites it", async () => {
     const t = setup();
-    writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: tweaked", "provider: echo"));
+    writeFileSync(
+      join(t.dir, "job.yaml"),
+      readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: tweaked", "provider: echo"),
+    );
     const run = await runCli(["run", "job.yaml"], { cwd: t.dir, env: t.env });
     assert.equal(run.code, 0, run.stderr);
     const id = /submitted job (\S+):/.exec(run.stdout)![1];
@@ -225,24 +292,47 @@ describe("fetch: clean-up cut off by a kill", () => {
   for (const point of ["fetch:cleanup", "fetch:removing"]) {
     it(`SIGKILL at ${point}: the output is whole, fetch and retry say the job is merged, nothing is stranded`, async () => {
       const t = setup();
-      writeFileSync(join(t.dir, "job.yaml"), readFileSync(join(t.dir, "job.yaml"), "utf8").replace("provider: tweaked", "provider: echo"));
-      const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: t.dir, env: { ...t.env, ...env } });
+      writeFileSync(
+        join(t.dir, "job.yaml"),
+        readFileSync(join(t.dir, "job.yaml"), "utf8").replace(
+          "provider: tweaked",
+          "provider: echo",
+        ),
+      );
+      const cli = (args: string[], env: Record<string, string> = {}) =>
+        runCli(args, { cwd: t.dir, env: { ...t.env, ...env } });
       const run = await cli(["run", "job.yaml"]);
       const id = /submitted job (\S+):/.exec(run.stdout)![1];
-      const { done } = spawnCli(["fetch", "--id", id], { cwd: t.dir, env: { ...t.env, LOOM_FAILPOINT: point } });
+      const { done } = spawnCli(["fetch", "--id", id], {
+        cwd: t.dir,
+        env: { ...t.env, LOOM_FAILPOINT: point },
+      });
       assert.equal((await done).signal, "SIGKILL");
       assert.equal(t.output().length, 7, "the output was written before the clean-up");
       // A plain `loom fetch` finishes the clean-up too.
       const plain = await cli(["fetch"]);
       assert.equal(plain.code, 0, plain.stderr);
-      assert.deepEqual(readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".")), [], "no job folder left after a plain fetch");
+      assert.deepEqual(
+        readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".")),
+        [],
+        "no job folder left after a plain fetch",
+      );
       for (const args of [["fetch", "--id", id], ["retry", id], ["list"], ["fetch"]]) {
         const said = await cli(args);
         assert.doesNotMatch(said.stderr, /\n\s+at /, `no stack trace from loom ${args.join(" ")}`);
-        assert.ok(said.code === 0 || said.code === 2, `loom ${args.join(" ")}: ${said.code}\n${said.stderr}`);
-        if (args[0] === "fetch" && args[1] === "--id") assert.match(said.stdout + said.stderr, /already merged|no batch job/);
+        assert.ok(
+          said.code === 0 || said.code === 2,
+          `loom ${args.join(" ")}: ${said.code}\n${said.stderr}`,
+        );
+        if (args[0] === "fetch" && args[1] === "--id") {
+          assert.match(said.stdout + said.stderr, /already merged|no batch job/);
+        }
       }
-      assert.deepEqual(readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".submit-")), [], "the job's folder is gone, nothing left aside");
+      assert.deepEqual(
+        readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".submit-")),
+        [],
+        "the job's folder is gone, nothing left aside",
+      );
     });
   }
 
@@ -265,7 +355,12 @@ describe("fetch --wait", () => {
     const { job } = await t.submit();
     let polled!: () => void;
     const firstPoll = new Promise<void>((resolve) => (polled = resolve));
-    const waiting = fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 200, onEvent: (e) => e.type === "poll" && polled() });
+    const waiting = fetchJobs([job!.id], {
+      ...t.opts,
+      wait: true,
+      pollMs: 200,
+      onEvent: (e) => e.type === "poll" && polled(),
+    });
     await firstPoll;
     // The lock is released right after the poll; a few tiny tries cover the step in between.
     let status;
@@ -280,7 +375,10 @@ describe("fetch --wait", () => {
     const { failed } = await cancelJob(job!.id, t.opts);
     assert.deepEqual(failed, []);
     const [merged] = await waiting;
-    assert.ok(!("error" in merged) && merged.summary?.errors === 7, "the waiting fetch merges the cancelled job");
+    assert.ok(
+      !("error" in merged) && merged.summary?.errors === 7,
+      "the waiting fetch merges the cancelled job",
+    );
   });
 
   it("waits on while another Loom holds the lock for a moment (a status check), then merges", async () => {
@@ -300,17 +398,32 @@ describe("fetch --wait", () => {
       const t = setup(() => ({
         status() {
           checks++;
-          return Promise.reject(new LoomProviderError("tweaked: no such batch", { status: transient ? 503 : 404, retryable: transient }));
+          return Promise.reject(
+            new LoomProviderError("tweaked: no such batch", {
+              status: transient ? 503 : 404,
+              retryable: transient,
+            }),
+          );
         },
       }));
       const { job } = await t.submit();
       const stop = AbortSignal.timeout(20_000); // the old behaviour waited forever
-      await assert.rejects(fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 1, signal: stop }), (e: unknown) => {
-        assert.ok(LoomError.isInstance(e), String(e));
-        assert.match(e.message, new RegExp(`gave up waiting: the status of batch 1 could not be checked on ${transient ? 30 : 3} polls in a row \\(tweaked: no such batch\\)`));
-        assert.match(e.message, new RegExp(`job is intact.*loom fetch --id ${job!.id}`));
-        return true;
-      });
+      await assert.rejects(
+        fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 1, signal: stop }),
+        (e: unknown) => {
+          assert.ok(LoomError.isInstance(e), String(e));
+          assert.match(
+            e.message,
+            new RegExp(
+              `gave up waiting: the status of batch 1 could not be checked on ${
+                transient ? 30 : 3
+              } polls in a row \\(tweaked: no such batch\\)`,
+            ),
+          );
+          assert.match(e.message, new RegExp(`job is intact.*loom fetch --id ${job!.id}`));
+          return true;
+        },
+      );
       // Three shards a poll; a transient error is tried twice (maxAttempts 2) each time.
       assert.equal(checks, transient ? 30 * 3 * 2 : 3 * 3);
       assert.equal((await t.store.load(job!.id))?.status, "pending");

@@ -19,11 +19,24 @@ import { type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
-import { better, identityOf, isSameFile, type JobRecord, type JobStore, type SavedOutcome, type ShardRecord } from "./store.ts";
+import {
+  better,
+  identityOf,
+  isSameFile,
+  type JobRecord,
+  type JobStore,
+  type SavedOutcome,
+  type ShardRecord,
+} from "./store.ts";
 import { fingerprintInput, releaseUploads, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 
 /** Batch states after which nothing changes. */
-export const TERMINAL: ReadonlySet<string> = new Set<BatchState>(["completed", "failed", "expired", "cancelled"]);
+export const TERMINAL: ReadonlySet<string> = new Set<BatchState>([
+  "completed",
+  "failed",
+  "expired",
+  "cancelled",
+]);
 
 /** One sentence for each state, shown by `fetch`, `status` and `list`. */
 export const STATE_MEANING: Readonly<Record<BatchState | "unknown", string>> = {
@@ -31,8 +44,10 @@ export const STATE_MEANING: Readonly<Record<BatchState | "unknown", string>> = {
   in_progress: "The provider is running the requests; fetch again later.",
   completed: "The batch has ended and its results are ready.",
   failed: "The provider rejected the batch as a whole; none of its requests ran.",
-  expired: "The batch ran out of time; the requests that finished are kept, the rest can be retried.",
-  cancelled: "The batch was cancelled; the requests that finished are kept, the rest can be retried.",
+  expired:
+    "The batch ran out of time; the requests that finished are kept, the rest can be retried.",
+  cancelled:
+    "The batch was cancelled; the requests that finished are kept, the rest can be retried.",
   unknown: "Loom could not check this batch just now; the next fetch tries again.",
 };
 
@@ -59,27 +74,41 @@ export interface StatusFailure {
  * Asks the provider for the status of every shard that has not ended; saves the record. Returns
  * the checks that failed (those shards are `unknown` until a later check succeeds).
  */
-export async function refreshShards(ctx: FetchContext, record: JobRecord): Promise<StatusFailure[]> {
+export async function refreshShards(
+  ctx: FetchContext,
+  record: JobRecord,
+): Promise<StatusFailure[]> {
   const failures: StatusFailure[] = [];
   for (const shard of record.shards) {
     if (!shard.handle || (shard.state && TERMINAL.has(shard.state))) continue;
     try {
-      const status = await withRetries(() => ctx.batch.status(shard.handle!, { signal: ctx.signal }), retryOf(ctx));
+      const status = await withRetries(
+        () => ctx.batch.status(shard.handle!, { signal: ctx.signal }),
+        retryOf(ctx),
+      );
       shard.state = status.state;
       shard.providerState = status.providerState;
       shard.counts = status.counts;
-      shard.message = status.message === undefined ? undefined : (ctx.redact ?? String)(status.message);
+      shard.message = status.message === undefined
+        ? undefined
+        : (ctx.redact ?? String)(status.message);
       // OpenAI calls a batch whose every request failed "completed": say what it is.
       const { total, succeeded, failed } = status.counts ?? {};
       if (status.state === "completed" && total && failed === total && !succeeded) {
-        shard.message = `every request of this batch failed${status.message ? `: ${status.message}` : ""}`;
+        shard.message = `every request of this batch failed${
+          status.message ? `: ${status.message}` : ""
+        }`;
       }
     } catch (error) {
       // A key that stopped working stops the fetch; anything else is "unknown" until next time.
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
       shard.state = "unknown";
       shard.message = (ctx.redact ?? String)(errorMessage(error));
-      failures.push({ shard: shard.index, error: shard.message, permanent: (error as { retryable?: unknown }).retryable !== true });
+      failures.push({
+        shard: shard.index,
+        error: shard.message,
+        permanent: (error as { retryable?: unknown }).retryable !== true,
+      });
     }
     shard.checkedAt = new Date().toISOString();
   }
@@ -99,7 +128,13 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
   for (const shard of todo) {
     // Saved before the shard was submitted (or adopted).
     const ids: readonly string[] | undefined = await ctx.store.readIds(record.id, shard.index);
-    if (!ids) throw new LoomError(`job ${record.id}: the custom ids of batch ${shard.index + 1} are missing from its folder; its results cannot be joined to rows`);
+    if (!ids) {
+      throw new LoomError(
+        `job ${record.id}: the custom ids of batch ${
+          shard.index + 1
+        } are missing from its folder; its results cannot be joined to rows`,
+      );
+    }
     let ok = 0;
     let errors = 0;
     let unreadable: string | undefined;
@@ -128,7 +163,10 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       }
     };
     try {
-      await withRetries(() => ctx.store.saveResults(record.id, shard.index, outcomes()), retryOf(ctx));
+      await withRetries(
+        () => ctx.store.saveResults(record.id, shard.index, outcomes()),
+        retryOf(ctx),
+      );
     } catch (error) {
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
       // Answers may exist: never merge around them. The next fetch checks the shard and reads it again.
@@ -200,7 +238,12 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
   const cursors = new Map<number, ResultCursor>();
   const cursorOf = (shard: ShardRecord) => {
     let cursor = cursors.get(shard.index);
-    if (!cursor) cursors.set(shard.index, (cursor = new ResultCursor(store.readResults(record.id, shard.index))));
+    if (!cursor) {
+      cursors.set(
+        shard.index,
+        cursor = new ResultCursor(store.readResults(record.id, shard.index)),
+      );
+    }
     return cursor;
   };
   return {
@@ -221,7 +264,6 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
   };
 }
 
-
 /** How an existing output is dealt with: as `loom run` does. */
 export interface OverwriteRule {
   /** Overwrite without asking (`--force`). */
@@ -235,18 +277,28 @@ export interface OverwriteRule {
  * included); over an existing file only when it is the job's own last output, with `overwrite`,
  * or once the user agreed. A refusal leaves the job as it was, fetchable again.
  */
-export async function checkMergeTarget(record: JobRecord, plan: Plan, rule: OverwriteRule): Promise<void> {
+export async function checkMergeTarget(
+  record: JobRecord,
+  plan: Plan,
+  rule: OverwriteRule,
+): Promise<void> {
   const shown = displayPath(plan.output);
   if (await sameFile(plan.output, plan.input)) {
-    throw new LoomUsageError(`${shown} is now the input (a link to it): the output would overwrite the input; job ${record.id} stays fetchable once it is moved`);
+    throw new LoomUsageError(
+      `${shown} is now the input (a link to it): the output would overwrite the input; job ${record.id} stays fetchable once it is moved`,
+    );
   }
   const existing = await stat(plan.output).catch(() => undefined);
   if (!existing || rule.overwrite) return;
   if (isSameFile(record.written, existing)) return;
   const keep = `job ${record.id} stays fetchable`;
-  if (!rule.confirmOverwrite) throw new LoomUsageError(`${shown} exists; pass --force to overwrite it (${keep})`);
+  if (!rule.confirmOverwrite) {
+    throw new LoomUsageError(`${shown} exists; pass --force to overwrite it (${keep})`);
+  }
   if (!(await rule.confirmOverwrite(plan.output))) {
-    throw new LoomUsageError(`${shown} was left as it was (answer y, or pass --force, to overwrite it; ${keep})`);
+    throw new LoomUsageError(
+      `${shown} was left as it was (answer y, or pass --force, to overwrite it; ${keep})`,
+    );
   }
 }
 
@@ -267,7 +319,11 @@ export interface MergeOptions {
  * Merges the saved results into the input's rows and writes the output atomically. Refuses when
  * the input changed since submission (unless forced): rows are joined by position.
  */
-export async function mergeJob(ctx: FetchContext, record: JobRecord, options: MergeOptions): Promise<RunSummary> {
+export async function mergeJob(
+  ctx: FetchContext,
+  record: JobRecord,
+  options: MergeOptions,
+): Promise<RunSummary> {
   const started = Date.now();
   const { job, plan } = options;
   const now = await fingerprintInput(plan.input);
@@ -288,11 +344,17 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
     }
     if (!outcome) {
       const shard = holding.at(-1);
-      return { row, outcome: "error", error: shard ? missingReason(shard) : "this row was never submitted" };
+      return {
+        row,
+        outcome: "error",
+        error: shard ? missingReason(shard) : "this row was never submitted",
+      };
     }
     if ("e" in outcome) return { row, outcome: "error", error: outcome.e };
     const verdict = options.check(outcome.r);
-    if (verdict && "error" in verdict) return { row, outcome: "error", error: verdict.error, result: outcome.r };
+    if (verdict && "error" in verdict) {
+      return { row, outcome: "error", error: verdict.error, result: outcome.r };
+    }
     return { row, outcome: "ok", result: outcome.r, ...(verdict ? { value: verdict.value } : {}) };
   };
   async function* merged(): AsyncGenerator<OutputRow> {
@@ -301,7 +363,12 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
       failpoint("fetch:merging");
       const result = await resultOf(row);
       counts[result.outcome === "error" ? "errors" : "ok"]++;
-      ctx.onEvent?.({ type: "row", index: row.index, outcome: result.outcome, ...(result.outcome === "error" ? { error: result.error } : {}) });
+      ctx.onEvent?.({
+        type: "row",
+        index: row.index,
+        outcome: result.outcome,
+        ...(result.outcome === "error" ? { error: result.error } : {}),
+      });
       yield { row, added: options.added(result) };
     }
   }
@@ -312,12 +379,28 @@ export async function mergeJob(ctx: FetchContext, record: JobRecord, options: Me
     await ctx.store.save(record);
   };
   try {
-    await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }), { beforeRename });
+    await writeFileAtomic(
+      plan.output,
+      plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
+      { beforeRename },
+    );
   } finally {
     await saved.close();
   }
   failpoint("fetch:merged");
   record.status = "merged";
-  record.merged = { at: new Date().toISOString(), ok: counts.ok, errors: counts.errors, retryable: counts.errors - counts.unsent };
-  return { rows: plan.rows, ok: counts.ok, cached: 0, errors: counts.errors, output: plan.output, elapsedMs: Date.now() - started };
+  record.merged = {
+    at: new Date().toISOString(),
+    ok: counts.ok,
+    errors: counts.errors,
+    retryable: counts.errors - counts.unsent,
+  };
+  return {
+    rows: plan.rows,
+    ok: counts.ok,
+    cached: 0,
+    errors: counts.errors,
+    output: plan.output,
+    elapsedMs: Date.now() - started,
+  };
 }

@@ -33,7 +33,17 @@ import {
   TERMINAL,
 } from "./fetch.ts";
 import { identityOf, type JobRecord, JobStore } from "./store.ts";
-import { adoptShard, assertSameInput, customIdOf, releaseUploads, retryOf, ShardCutter, type SubmitContext, submitJob, submitPlanned } from "./submit.ts";
+import {
+  adoptShard,
+  assertSameInput,
+  customIdOf,
+  releaseUploads,
+  retryOf,
+  ShardCutter,
+  type SubmitContext,
+  submitJob,
+  submitPlanned,
+} from "./submit.ts";
 
 /** Batch options of `runJob` and the batch commands. */
 export interface BatchRunOptions {
@@ -64,19 +74,29 @@ export const DEFAULT_MAX_STATUS_FAILURES = 3;
 
 function batchOf(opened: OpenedJob): BatchApi {
   const batch = opened.provider.batch;
-  if (!batch) throw new LoomUsageError(opened.provider.noBatchReason ?? `provider "${opened.provider.name}" has no batch mode`);
+  if (!batch) {
+    throw new LoomUsageError(
+      opened.provider.noBatchReason ?? `provider "${opened.provider.name}" has no batch mode`,
+    );
+  }
   return batch;
 }
 
 /** Submits a planned job; with `wait`, polls until it has ended and merges it. */
-export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOptions & BatchRunOptions): Promise<RunSummary> {
+export async function runBatch(
+  opened: OpenedJob,
+  plan: Plan,
+  options: RunOptions & BatchRunOptions,
+): Promise<RunSummary> {
   const started = Date.now();
   const store = new JobStore(opened.context.home);
   const { job, answerSchema } = opened;
   const existedBefore = await exists(plan.output);
   const record = await submitJob({
     // The schema is recorded as sent, so a later fetch checks answers against the same one.
-    job: answerSchema ? { ...job, spec: { ...job.spec, schema: answerSchema.schema as Record<string, unknown> } } : job,
+    job: answerSchema
+      ? { ...job, spec: { ...job.spec, schema: answerSchema.schema as Record<string, unknown> } }
+      : job,
     plan,
     provider: job.spec.provider,
     batch: batchOf(opened),
@@ -88,24 +108,42 @@ export async function runBatch(opened: OpenedJob, plan: Plan, options: RunOption
     retry: options.retry,
   }).catch((error) => {
     if (options.signal?.aborted) {
-      throw new LoomInterruptedError("interrupted while submitting; run the same job again to finish submitting it (no batch is paid for twice)");
+      throw new LoomInterruptedError(
+        "interrupted while submitting; run the same job again to finish submitting it (no batch is paid for twice)",
+      );
     }
-    throw gaveUp(error, "the job is recorded: run the same job again later to finish submitting it");
+    throw gaveUp(
+      error,
+      "the job is recorded: run the same job again later to finish submitting it",
+    );
   });
   if (existedBefore) await acceptOutput(store, record.id, plan.output);
   if (!options.wait) {
-    return { rows: plan.rows, ok: 0, cached: 0, errors: 0, elapsedMs: Date.now() - started, job: { id: record.id, shards: record.shards.length } };
+    return {
+      rows: plan.rows,
+      ok: 0,
+      cached: 0,
+      errors: 0,
+      elapsedMs: Date.now() - started,
+      job: { id: record.id, shards: record.shards.length },
+    };
   }
   let outcome;
   try {
     outcome = await fetchOpened(opened, store, record, options, plan);
   } catch (error) {
     if (options.signal?.aborted) {
-      throw new LoomInterruptedError(`interrupted while waiting; job ${record.id} is submitted and goes on: \`loom fetch --id ${record.id}\` gets it`);
+      throw new LoomInterruptedError(
+        `interrupted while waiting; job ${record.id} is submitted and goes on: \`loom fetch --id ${record.id}\` gets it`,
+      );
     }
     throw error;
   }
-  if (outcome.alreadyMerged) throw new LoomUsageError(`job ${record.id} was merged meanwhile by another Loom, into ${outcome.record.output}`);
+  if (outcome.alreadyMerged) {
+    throw new LoomUsageError(
+      `job ${record.id} was merged meanwhile by another Loom, into ${outcome.record.output}`,
+    );
+  }
   if (!outcome.summary) throw new LoomError(`job ${record.id} has not ended`);
   return outcome.summary;
 }
@@ -154,9 +192,22 @@ export interface FetchOutcome {
  * Fetches one opened job: statuses, then (once all ended) results and the merge. The job's lock
  * is held for one poll at a time, never while waiting, so `status` and `cancel` work meanwhile.
  */
-async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord, options: RunOptions & BatchRunOptions, plan?: Plan): Promise<FetchOutcome> {
+async function fetchOpened(
+  opened: OpenedJob,
+  store: JobStore,
+  record: JobRecord,
+  options: RunOptions & BatchRunOptions,
+  plan?: Plan,
+): Promise<FetchOutcome> {
   const batch = batchOf(opened);
-  const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, retry: options.retry, redact: opened.redact };
+  const ctx = {
+    store,
+    batch,
+    signal: options.signal,
+    onEvent: options.onEvent,
+    retry: options.retry,
+    redact: opened.redact,
+  };
   const failing = { permanent: 0, any: 0 };
   for (;;) {
     let unlock: () => Promise<void>;
@@ -178,21 +229,42 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
       }
       record = fresh;
       const job = jobOf(record);
-      const planned = () => planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+      const planned = () =>
+        planJob(job, opened.registry, opened.context, {
+          signal: options.signal,
+          answerFields: opened.answerSchema?.fields,
+        });
       // A submission that was interrupted is finished first (adopting what the provider has).
-      if (record.status === "submitting") await submitPlanned(submitContext(opened, job, (plan ??= await planned()), store, options), record);
+      if (record.status === "submitting") {
+        await submitPlanned(
+          submitContext(opened, job, plan ??= await planned(), store, options),
+          record,
+        );
+      }
       failures = await refreshShards(ctx, record);
       options.onEvent?.({
         type: "poll",
         job: record.id,
-        shards: record.shards.map((s) => ({ shard: s.index, state: s.state ?? "unknown", done: s.counts?.succeeded, total: s.counts?.total })),
+        shards: record.shards.map((s) => ({
+          shard: s.index,
+          state: s.state ?? "unknown",
+          done: s.counts?.succeeded,
+          total: s.counts?.total,
+        })),
       });
-      if (allEnded(record)) return await mergeEnded(opened, ctx, record, job, (plan ??= await planned()), options);
+      if (allEnded(record)) {
+        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(), options);
+      }
     } finally {
       await unlock().catch(() => {});
     }
     if (!options.wait) return { record };
-    giveUpOnStatus(record, failures, failing, options.maxStatusFailures ?? DEFAULT_MAX_STATUS_FAILURES);
+    giveUpOnStatus(
+      record,
+      failures,
+      failing,
+      options.maxStatusFailures ?? DEFAULT_MAX_STATUS_FAILURES,
+    );
     await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
   }
 }
@@ -201,19 +273,33 @@ async function fetchOpened(opened: OpenedJob, store: JobStore, record: JobRecord
  * Stops a wait that cannot end: a status check failing permanently on `max` polls in a row (a
  * batch the provider no longer knows, a key without access), or transiently on ten times as many.
  */
-function giveUpOnStatus(record: JobRecord, failures: readonly StatusFailure[], failing: { permanent: number; any: number }, max: number): void {
+function giveUpOnStatus(
+  record: JobRecord,
+  failures: readonly StatusFailure[],
+  failing: { permanent: number; any: number },
+  max: number,
+): void {
   failing.any = failures.length ? failing.any + 1 : 0;
   failing.permanent = failures.some((f) => f.permanent) ? failing.permanent + 1 : 0;
   if (failing.permanent < max && failing.any < max * 10) return;
   const last = failures.find((f) => f.permanent) ?? failures[0];
   throw new LoomError(
-    `job ${record.id}: gave up waiting: the status of batch ${last.shard + 1} could not be checked on ${Math.max(failing.permanent, failing.any)} polls in a row ` +
+    `job ${record.id}: gave up waiting: the status of batch ${
+      last.shard + 1
+    } could not be checked on ${Math.max(failing.permanent, failing.any)} polls in a row ` +
       `(${last.error}). The job is intact; \`loom status ${record.id}\` checks it again and \`loom fetch --id ${record.id}\` resumes`,
   );
 }
 
 /** Saves the results of a job whose batches have all ended, merges them, and cleans up. Under the lock. */
-async function mergeEnded(opened: OpenedJob, ctx: FetchContext, record: JobRecord, job: LoadedJob, plan: Plan, options: JobCommandOptions): Promise<FetchOutcome> {
+async function mergeEnded(
+  opened: OpenedJob,
+  ctx: FetchContext,
+  record: JobRecord,
+  job: LoadedJob,
+  plan: Plan,
+  options: JobCommandOptions,
+): Promise<FetchOutcome> {
   await checkMergeTarget(record, plan, options);
   await saveShardResults(ctx, record);
   const summary = await mergeJob(ctx, record, {
@@ -239,7 +325,13 @@ async function mergeEnded(opened: OpenedJob, ctx: FetchContext, record: JobRecor
 }
 
 /** The context submissions of a recorded job need. */
-function submitContext(opened: OpenedJob, job: LoadedJob, plan: Plan, store: JobStore, options: JobCommandOptions): SubmitContext {
+function submitContext(
+  opened: OpenedJob,
+  job: LoadedJob,
+  plan: Plan,
+  store: JobStore,
+  options: JobCommandOptions,
+): SubmitContext {
   return {
     job,
     plan,
@@ -260,8 +352,14 @@ export async function findJob(store: JobStore, id: string): Promise<JobRecord> {
   if (exact) return exact;
   const prefixed = records.filter((r) => r.id.startsWith(id));
   if (prefixed.length === 1) return prefixed[0];
-  if (prefixed.length > 1) throw new LoomUsageError(`"${id}" matches several jobs (${prefixed.map((r) => r.id).join(", ")}); give more of the id`);
-  throw new LoomUsageError(`no batch job "${id}" (see loom list; a job whose every row was answered is removed once merged)`);
+  if (prefixed.length > 1) {
+    throw new LoomUsageError(
+      `"${id}" matches several jobs (${prefixed.map((r) => r.id).join(", ")}); give more of the id`,
+    );
+  }
+  throw new LoomUsageError(
+    `no batch job "${id}" (see loom list; a job whose every row was answered is removed once merged)`,
+  );
 }
 
 /** Options of the batch commands. */
@@ -272,7 +370,11 @@ function storeFor(options: RunOptions): JobStore {
 }
 
 /** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
-function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
+function withJob<T>(
+  record: JobRecord,
+  options: JobCommandOptions,
+  work: (opened: OpenedJob) => Promise<T>,
+): Promise<T> {
   // A provider that stayed busy through every retry leaves the job as it was: say so.
   return withOpenedJob(jobOf(record), options, work).catch((error) => {
     throw gaveUp(error, `job ${record.id} is intact: run the same command again later to resume`);
@@ -283,7 +385,10 @@ function withJob<T>(record: JobRecord, options: JobCommandOptions, work: (opened
  * Fetches the jobs named (job or batch ids), or every pending job: prints nothing, returns what
  * became of each. A job that fails to fetch does not stop the others; its error is returned.
  */
-export async function fetchJobs(ids: readonly string[], options: JobCommandOptions): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
+export async function fetchJobs(
+  ids: readonly string[],
+  options: JobCommandOptions,
+): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
   const store = storeFor(options);
   const all = ids.length ? [] : (await store.list()).records;
   // A merged job whose clean-up a kill cut off is removed now (it is not listed as pending).
@@ -295,7 +400,9 @@ export async function fetchJobs(ids: readonly string[], options: JobCommandOptio
   const out: Array<FetchOutcome | { record: JobRecord; error: unknown }> = [];
   for (const record of records) {
     try {
-      out.push(await withJob(record, options, (opened) => fetchOpened(opened, store, record, options)));
+      out.push(
+        await withJob(record, options, (opened) => fetchOpened(opened, store, record, options)),
+      );
     } catch (error) {
       if (options.signal?.aborted || ids.length === 1) throw error;
       out.push({ record, error });
@@ -324,7 +431,13 @@ export async function jobStatus(id: string, options: JobCommandOptions): Promise
     const unlock = await store.lock(record.id);
     try {
       const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({ store, batch: batchOf(opened), signal: options.signal, retry: options.retry, redact: opened.redact }, fresh);
+      await refreshShards({
+        store,
+        batch: batchOf(opened),
+        signal: options.signal,
+        retry: options.retry,
+        redact: opened.redact,
+      }, fresh);
       return fresh;
     } finally {
       await unlock();
@@ -342,7 +455,10 @@ export function listJobs(options: RunOptions): ReturnType<JobStore["list"]> {
  * submitted yet as cancelled (they are never sent). Returns the record and the shards whose
  * cancellation failed (each with why); the others are cancelled even when one fails.
  */
-export async function cancelJob(id: string, options: JobCommandOptions): Promise<{ record: JobRecord; failed: Array<{ shard: number; error: string }> }> {
+export async function cancelJob(
+  id: string,
+  options: JobCommandOptions,
+): Promise<{ record: JobRecord; failed: Array<{ shard: number; error: string }> }> {
   const store = storeFor(options);
   const record = await findJob(store, id);
   return withJob(record, options, async (opened) => {
@@ -351,9 +467,17 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
     try {
       const fresh = (await store.load(record.id)) ?? record;
       if (fresh.shards.some((s) => !s.handle && s.submittingSince)) {
-        throw new LoomUsageError(`job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`);
+        throw new LoomUsageError(
+          `job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`,
+        );
       }
-      const ctx = { store, batch, signal: options.signal, retry: options.retry, redact: opened.redact };
+      const ctx = {
+        store,
+        batch,
+        signal: options.signal,
+        retry: options.retry,
+        redact: opened.redact,
+      };
       await refreshShards(ctx, fresh);
       const failed: Array<{ shard: number; error: string }> = [];
       for (const shard of fresh.shards) {
@@ -361,8 +485,13 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
           shard.state = "cancelled";
           shard.message = "cancelled before it was submitted";
         } else if (!(shard.state && TERMINAL.has(shard.state))) {
-          await withRetries(() => batch.cancel(shard.handle!, { signal: options.signal }), retryOf(ctx)).catch((error) => {
-            if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+          await withRetries(
+            () => batch.cancel(shard.handle!, { signal: options.signal }),
+            retryOf(ctx),
+          ).catch((error) => {
+            if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) {
+              throw error;
+            }
             failed.push({ shard: shard.index, error: errorMessage(error) });
           });
         }
@@ -382,7 +511,11 @@ export async function cancelJob(id: string, options: JobCommandOptions): Promise
  * created it: `batchId` is that batch, or (undefined) no batch was created and the next run
  * submits it again.
  */
-export async function adoptBatch(id: string, batchId: string | undefined, options: JobCommandOptions): Promise<JobRecord> {
+export async function adoptBatch(
+  id: string,
+  batchId: string | undefined,
+  options: JobCommandOptions,
+): Promise<JobRecord> {
   const store = storeFor(options);
   const found = await findJob(store, id);
   const unlock = await store.lock(found.id);
@@ -400,7 +533,9 @@ export async function forgetJob(id: string, options: JobCommandOptions): Promise
   const store = storeFor(options);
   const record = await findJob(store, id);
   if (record.status !== "merged" && !options.force) {
-    throw new LoomUsageError(`job ${record.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`);
+    throw new LoomUsageError(
+      `job ${record.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`,
+    );
   }
   // Under the lock: a fetch or submit of the job in progress keeps it.
   const unlock = await store.lock(record.id);
@@ -414,7 +549,10 @@ export async function forgetJob(id: string, options: JobCommandOptions): Promise
  * or rejected by the answer check), as new shards of the same job. The next fetch merges them.
  * A row with a good answer is never sent again.
  */
-export async function retryJob(id: string, options: JobCommandOptions): Promise<{ record: JobRecord; rows: number }> {
+export async function retryJob(
+  id: string,
+  options: JobCommandOptions,
+): Promise<{ record: JobRecord; rows: number }> {
   const store = storeFor(options);
   const found = await findJob(store, id);
   return withJob(found, options, async (opened) => {
@@ -427,7 +565,9 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
         return { record: record ?? found, rows: 0 };
       }
       if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
-        throw new LoomUsageError(`job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`);
+        throw new LoomUsageError(
+          `job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`,
+        );
       }
       await assertSameInput(record.input.path, record, "nothing was submitted again");
       const check = opened.answerSchema?.check ?? checkPlainAnswer;
@@ -439,7 +579,10 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
         return outcome !== undefined && "r" in outcome && !(verdict && "error" in verdict);
       };
       const job = jobOf(record);
-      const plan = await planJob(job, opened.registry, opened.context, { signal: options.signal, answerFields: opened.answerSchema?.fields });
+      const plan = await planJob(job, opened.registry, opened.context, {
+        signal: options.signal,
+        answerFields: opened.answerSchema?.fields,
+      });
       const ctx = submitContext(opened, job, plan, store, options);
       const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
       const reader = await openJobDataset(job, plan.format);
@@ -459,7 +602,12 @@ export async function retryJob(id: string, options: JobCommandOptions): Promise<
       cutter.close();
       if (!rows) return { record, rows: 0 };
       for (const s of cutter.shards) {
-        record.shards.push({ index: record.shards.length, rows: { list: s.rows }, requests: s.requests, bytes: s.bytes });
+        record.shards.push({
+          index: record.shards.length,
+          rows: { list: s.rows },
+          requests: s.requests,
+          bytes: s.bytes,
+        });
       }
       record.status = "submitting";
       delete record.merged;

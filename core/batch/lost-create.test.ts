@@ -12,13 +12,26 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { type Emulator, type FaultAction, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
+import {
+  type Emulator,
+  type FaultAction,
+  realClock,
+  startEmulator,
+} from "../../scripts/emulator/mod.ts";
 import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
 type Provider = "openai" | "anthropic" | "google";
 
-const MODEL: Record<Provider, string> = { openai: "gpt-4o-mini", anthropic: "claude-sonnet-4-5", google: "gemini-2.5-flash" };
-const CREATE_PATH = { openai: /^\/v1\/batches$/, anthropic: /^\/v1\/messages\/batches$/, google: /:batchGenerateContent$/ } as const;
+const MODEL: Record<Provider, string> = {
+  openai: "gpt-4o-mini",
+  anthropic: "claude-sonnet-4-5",
+  google: "gemini-2.5-flash",
+};
+const CREATE_PATH = {
+  openai: /^\/v1\/batches$/,
+  anthropic: /^\/v1\/messages\/batches$/,
+  google: /:batchGenerateContent$/,
+} as const;
 
 const PROMPTS = ["name a colour", "count to three", "spell the word loom", "say hello in French"];
 const SHARDS = 2;
@@ -36,9 +49,17 @@ interface Setup {
 
 async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>): Promise<void> {
   const dir = tempDir("loom-lost-");
-  const emu = await startEmulator({ provider: EMULATED[provider], schedule: { advance: "instant" }, clock: realClock, models: "any" });
+  const emu = await startEmulator({
+    provider: EMULATED[provider],
+    schedule: { advance: "instant" },
+    clock: realClock,
+    models: "any",
+  });
   try {
-    writeFileSync(join(dir, "in.csv"), `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`);
+    writeFileSync(
+      join(dir, "in.csv"),
+      `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`,
+    );
     writeFileSync(
       join(dir, "job.yaml"),
       [
@@ -52,7 +73,11 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
         "",
       ].join("\n"),
     );
-    const env = { LOOM_HOME: join(dir, "home"), LOOM_SETTLE_SECONDS: "0.3", [KEY_ENV[provider]]: emu.apiKey };
+    const env = {
+      LOOM_HOME: join(dir, "home"),
+      LOOM_SETTLE_SECONDS: "0.3",
+      [KEY_ENV[provider]]: emu.apiKey,
+    };
     await work({
       provider,
       emu,
@@ -61,7 +86,9 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
       creations: () => emu.log.count(CREATE[provider]),
       async jobId() {
         const listed = await runCli(["list", "--json"], { cwd: dir, env });
-        const jobs = listed.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { id: string });
+        const jobs = listed.stdout.split("\n").filter(Boolean).map((line) =>
+          JSON.parse(line) as { id: string }
+        );
         assert.equal(jobs.length, 1, listed.stdout);
         return jobs[0].id;
       },
@@ -74,13 +101,20 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
 /** The first create is carried out and its answer lost; its batch is listed after `listedAfter` list calls. */
 function loseFirstCreate(s: Setup, answer: "late" | "reset" | "never", listedAfter: number): void {
   const action: FaultAction = { kind: "lost", answer, delayMs: TIMEOUT_MS * 3, listedAfter };
-  s.emu.faults.add({ name: `lost-${answer}`, match: { method: "POST", path: CREATE_PATH[s.provider], first: 1 }, action });
+  s.emu.faults.add({
+    name: `lost-${answer}`,
+    match: { method: "POST", path: CREATE_PATH[s.provider], first: 1 },
+    action,
+  });
 }
 
 function assertComplete(s: Setup): void {
   assert.ok(existsSync(s.output), "the output was written");
   const rows = parse(readFileSync(s.output), { columns: true }) as Record<string, string>[];
-  assert.deepEqual(rows.map((r) => r.llm_response), PROMPTS.map((p) => `[${MODEL[s.provider]}] ${p}`));
+  assert.deepEqual(
+    rows.map((r) => r.llm_response),
+    PROMPTS.map((p) => `[${MODEL[s.provider]}] ${p}`),
+  );
 }
 
 /** Fetches the job (instant schedule: its batches have ended) and checks the output. */
@@ -105,7 +139,11 @@ for (const provider of ["openai", "google"] as const) {
           loseFirstCreate(s, answer, 2);
           const run = await s.run(["run", "job.yaml"]);
           assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
-          assert.equal(s.creations(), SHARDS, "one create per shard: the lost one was adopted, not sent again");
+          assert.equal(
+            s.creations(),
+            SHARDS,
+            "one create per shard: the lost one was adopted, not sent again",
+          );
           await fetchAll(s);
         });
       });
@@ -119,10 +157,18 @@ for (const provider of ["openai", "google"] as const) {
         assertStopped(s, stopped, id);
         assert.equal(s.creations(), 1, "nothing more was created");
         const status = await s.run(["status", id]);
-        assert.match(status.stdout, /batch 1 -\s+in doubt\s+its create was sent at /, status.stdout);
+        assert.match(
+          status.stdout,
+          /batch 1 -\s+in doubt\s+its create was sent at /,
+          status.stdout,
+        );
         const rerun = await s.run(["run", "job.yaml"]);
         assert.equal(rerun.code, 0, rerun.stderr);
-        assert.equal(s.creations(), SHARDS, "the rerun adopted the lost batch instead of creating it again");
+        assert.equal(
+          s.creations(),
+          SHARDS,
+          "the rerun adopted the lost batch instead of creating it again",
+        );
         await fetchAll(s);
       });
     });
@@ -137,7 +183,11 @@ describe("lost batch create: openai --resubmit", () => {
       assertStopped(s, stopped, await s.jobId());
       const again = await s.run(["run", "job.yaml", "--resubmit"]);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(s.creations(), SHARDS + 1, "the lost batch, then the shard again, then the other shard");
+      assert.equal(
+        s.creations(),
+        SHARDS + 1,
+        "the lost batch, then the shard again, then the other shard",
+      );
       await fetchAll(s);
     });
   });
@@ -167,7 +217,9 @@ describe("lost batch create: anthropic (unlabelled batches)", () => {
 
 /** OpenAI's batch input files at the emulator that are still there (`purpose: batch`). */
 async function liveInputFiles(emu: Emulator): Promise<string[]> {
-  const response = await fetch(`${emu.baseURL}/files?purpose=batch`, { headers: { authorization: `Bearer ${emu.apiKey}` } });
+  const response = await fetch(`${emu.baseURL}/files?purpose=batch`, {
+    headers: { authorization: `Bearer ${emu.apiKey}` },
+  });
   assert.equal(response.status, 200);
   return ((await response.json()) as { data: Array<{ id: string }> }).data.map((f) => f.id);
 }
@@ -177,7 +229,11 @@ describe("batch uploads: openai", () => {
 
   it("a create refused twice (429) is retried with the same upload; the uploads are deleted once the results are saved", async () => {
     await withSetup("openai", async (s) => {
-      s.emu.faults.add({ name: "busy", match: { method: "POST", path: CREATE_PATH.openai, first: 2 }, action: { kind: "status", status: 429, retryAfterMs: 20 } });
+      s.emu.faults.add({
+        name: "busy",
+        match: { method: "POST", path: CREATE_PATH.openai, first: 2 },
+        action: { kind: "status", status: 429, retryAfterMs: 20 },
+      });
       const run = await s.run(["run", "job.yaml"]);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(s.creations(), SHARDS + 2, "two refused creates, then one per shard");
@@ -206,7 +262,11 @@ describe("batch uploads: openai", () => {
       const run = await s.run(["run", "job.yaml"]);
       assert.equal(run.code, 0, run.stderr);
       const id = await s.jobId();
-      s.emu.faults.add({ name: "no-delete", match: { method: "DELETE", path: "/v1/files/" }, action: { kind: "status", status: 400, message: "cannot delete now" } });
+      s.emu.faults.add({
+        name: "no-delete",
+        match: { method: "DELETE", path: "/v1/files/" },
+        action: { kind: "status", status: 400, message: "cannot delete now" },
+      });
       const fetched = await s.run(["fetch", "--id", id]);
       assert.equal(fetched.code, 0, fetched.stderr);
       assertComplete(s);

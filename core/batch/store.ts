@@ -22,7 +22,9 @@ import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../sp
 export const JOB_RECORD_VERSION = 1;
 
 /** Which input rows a shard holds: a contiguous range, or (for a retry) a list of positions. */
-export type ShardRows = { readonly start: number; readonly end: number } | { readonly list: readonly number[] };
+export type ShardRows = { readonly start: number; readonly end: number } | {
+  readonly list: readonly number[];
+};
 
 /** One provider batch of a job. */
 export interface ShardRecord {
@@ -75,7 +77,8 @@ export function identityOf(stats: FileIdentity): FileIdentity {
 
 /** Whether `stats` is the file `known` names. */
 export function isSameFile(known: FileIdentity | undefined, stats: FileIdentity): boolean {
-  return known !== undefined && (["dev", "ino", "size", "mtimeMs"] as const).every((k) => known[k] === stats[k]);
+  return known !== undefined &&
+    (["dev", "ino", "size", "mtimeMs"] as const).every((k) => known[k] === stats[k]);
 }
 
 /** Everything Loom knows about a batch job. */
@@ -116,7 +119,11 @@ export interface JobRecord {
 /** One saved outcome of a row: `r` an answer, or `e` an error (`k` its kind). */
 export type SavedOutcome =
   | { readonly i: number; readonly r: GenerateResult }
-  | { readonly i: number; readonly e: string; readonly k: "failed" | "expired" | "cancelled" | "missing" };
+  | {
+    readonly i: number;
+    readonly e: string;
+    readonly k: "failed" | "expired" | "cancelled" | "missing";
+  };
 
 /** Joins lines into chunks of about 64 KiB: a write per line would make the disk the bottleneck. */
 function* chunked(lines: Iterable<string>): Generator<string> {
@@ -155,7 +162,9 @@ export class JobStore {
   }
 
   #jobDir(id: string): string {
-    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new LoomUsageError(`not a job id: ${JSON.stringify(id)}`);
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) {
+      throw new LoomUsageError(`not a job id: ${JSON.stringify(id)}`);
+    }
     return join(this.dir, id);
   }
 
@@ -163,7 +172,9 @@ export class JobStore {
   async save(record: JobRecord): Promise<void> {
     record.updatedAt = new Date().toISOString();
     // Compact: a retry's row list can be long, and the record is rewritten at every step.
-    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [JSON.stringify(record) + "\n"], PRIVATE);
+    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [
+      JSON.stringify(record) + "\n",
+    ], PRIVATE);
   }
 
   /** The record of job `id`, or undefined. */
@@ -173,16 +184,24 @@ export class JobStore {
       text = await readFile(join(this.#jobDir(id), "job.json"), "utf8");
     } catch (error) {
       if ((error as { code?: string }).code === "ENOENT") return undefined;
-      throw new LoomError(`cannot read the record of job ${id}: ${(error as Error).message}`, { cause: error });
+      throw new LoomError(`cannot read the record of job ${id}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     let record: JobRecord;
     try {
       record = JSON.parse(text);
     } catch (error) {
-      throw new LoomError(`the record of job ${id} is corrupt (${join(this.#jobDir(id), "job.json")}): ${(error as Error).message}`);
+      throw new LoomError(
+        `the record of job ${id} is corrupt (${join(this.#jobDir(id), "job.json")}): ${
+          (error as Error).message
+        }`,
+      );
     }
     if (record.version !== JOB_RECORD_VERSION) {
-      throw new LoomError(`job ${id} was written by another version of Loom (record version ${record.version}); use that version to fetch it`);
+      throw new LoomError(
+        `job ${id} was written by another version of Loom (record version ${record.version}); use that version to fetch it`,
+      );
     }
     return record;
   }
@@ -198,7 +217,9 @@ export class JobStore {
     const records: JobRecord[] = [];
     const problems: string[] = [];
     for (const name of names.sort()) {
-      if (name.startsWith(REMOVING)) await rm(join(this.dir, name), { recursive: true, force: true }).catch(() => {});
+      if (name.startsWith(REMOVING)) {
+        await rm(join(this.dir, name), { recursive: true, force: true }).catch(() => {});
+      }
       if (name.startsWith(".")) continue; // locks of submissions, folders being removed
       try {
         const record = await this.load(name);
@@ -238,11 +259,19 @@ export class JobStore {
    * row, one per row (an answer beats an error), so that a merge can read every shard's file
    * alongside the input in one pass. A shard holds at most the provider's batch limit of rows.
    */
-  async saveResults(id: string, shard: number, outcomes: AsyncIterable<SavedOutcome>): Promise<void> {
+  async saveResults(
+    id: string,
+    shard: number,
+    outcomes: AsyncIterable<SavedOutcome>,
+  ): Promise<void> {
     const byRow = new Map<number, SavedOutcome>();
     for await (const o of outcomes) if (better(o, byRow.get(o.i))) byRow.set(o.i, o);
     const sorted = [...byRow.values()].sort((a, b) => a.i - b.i);
-    await writeFileAtomic(this.resultsPath(id, shard), chunked(sorted.map((o) => JSON.stringify(o) + "\n")), PRIVATE);
+    await writeFileAtomic(
+      this.resultsPath(id, shard),
+      chunked(sorted.map((o) => JSON.stringify(o) + "\n")),
+      PRIVATE,
+    );
   }
 
   /** Path of the custom ids a shard was submitted with, in order. */
@@ -265,7 +294,11 @@ export class JobStore {
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
     const path = this.resultsPath(id, shard);
     if (!(await stat(path).catch(() => undefined))) {
-      throw new LoomError(`job ${id}: the saved results of batch ${shard + 1} are missing from ${this.#jobDir(id)} (the folder was changed outside Loom)`);
+      throw new LoomError(
+        `job ${id}: the saved results of batch ${shard + 1} are missing from ${
+          this.#jobDir(id)
+        } (the folder was changed outside Loom)`,
+      );
     }
     const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
     for await (const line of lines) if (line) yield JSON.parse(line) as SavedOutcome;
@@ -290,7 +323,11 @@ export class JobStore {
    */
   async lockKey(key: string): Promise<() => Promise<void>> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    return takeLock(this.dir, `.submit-${key.slice(0, 32)}.lock`, "the same job is being submitted by another Loom");
+    return takeLock(
+      this.dir,
+      `.submit-${key.slice(0, 32)}.lock`,
+      "the same job is being submitted by another Loom",
+    );
   }
 }
 

@@ -21,8 +21,23 @@ import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
 import { type RetryPolicy, withRetries } from "../run/retry.ts";
-import type { BatchApi, BatchHandle, BatchItem, BatchLabel, BatchSubmitOptions, GenerateRequest } from "../spec/provider.ts";
-import { type InputFingerprint, JOB_RECORD_VERSION, type JobRecord, type JobStore, newJobId, type ShardRecord, type ShardRows } from "./store.ts";
+import type {
+  BatchApi,
+  BatchHandle,
+  BatchItem,
+  BatchLabel,
+  BatchSubmitOptions,
+  GenerateRequest,
+} from "../spec/provider.ts";
+import {
+  type InputFingerprint,
+  JOB_RECORD_VERSION,
+  type JobRecord,
+  type JobStore,
+  newJobId,
+  type ShardRecord,
+  type ShardRows,
+} from "./store.ts";
 
 /** The `custom_id` of a row: its position, which fits every provider's rule. */
 export function customIdOf(index: number): string {
@@ -48,7 +63,7 @@ const listed = new WeakMap<readonly number[], Set<number>>();
 export function shardHolds(rows: ShardRows, index: number): boolean {
   if (!("list" in rows)) return index >= rows.start && index < rows.end;
   let set = listed.get(rows.list);
-  if (!set) listed.set(rows.list, (set = new Set(rows.list)));
+  if (!set) listed.set(rows.list, set = new Set(rows.list));
   return set.has(index);
 }
 
@@ -73,7 +88,11 @@ export function shardFinder(shards: readonly ShardRecord[]): (index: number) => 
 }
 
 /** Throws when the input is not the one the job was submitted with (`what` says what was held back). */
-export async function assertSameInput(path: string, record: JobRecord, what: string): Promise<void> {
+export async function assertSameInput(
+  path: string,
+  record: JobRecord,
+  what: string,
+): Promise<void> {
   if ((await fingerprintInput(path)).sha256 === record.input.sha256) return;
   throw new LoomUsageError(
     `${path} changed since job ${record.id} was submitted, and rows are matched by position; ${what}. Restore the input, or submit the job anew`,
@@ -114,9 +133,13 @@ export const DEFAULT_SETTLE_WAITS_MS: readonly number[] = [2_000, 4_000, 8_000, 
  * The waits between looks for an unanswered create: the default window, or one stretched to
  * `LOOM_SETTLE_SECONDS` in all (tests make it tiny; a slow provider may want it longer).
  */
-export function settleWaits(env: Readonly<Record<string, string | undefined>> = process.env): readonly number[] {
+export function settleWaits(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): readonly number[] {
   const total = Number(env.LOOM_SETTLE_SECONDS);
-  if (!env.LOOM_SETTLE_SECONDS || !Number.isFinite(total) || total < 0) return DEFAULT_SETTLE_WAITS_MS;
+  if (!env.LOOM_SETTLE_SECONDS || !Number.isFinite(total) || total < 0) {
+    return DEFAULT_SETTLE_WAITS_MS;
+  }
   const sum = DEFAULT_SETTLE_WAITS_MS.reduce((a, b) => a + b, 0);
   return DEFAULT_SETTLE_WAITS_MS.map((w) => Math.round((w * total * 1000) / sum));
 }
@@ -127,7 +150,11 @@ export function retryOf(ctx: { readonly signal?: AbortSignal; readonly retry?: R
 }
 
 /** A row's batch item, or undefined when its request cannot be built (it never goes out). */
-function itemOf(ctx: SubmitContext, index: number, fields: Readonly<Record<string, unknown>>): BatchItem | undefined {
+function itemOf(
+  ctx: SubmitContext,
+  index: number,
+  fields: Readonly<Record<string, unknown>>,
+): BatchItem | undefined {
   const built = buildRequest(ctx.job.spec, fields, ctx.responseSchema);
   return "error" in built ? undefined : { customId: customIdOf(index), request: built.request };
 }
@@ -140,7 +167,11 @@ export class ShardCutter {
   readonly shards: Array<{ rows: number[]; requests: number; bytes: number }> = [];
   #current = { rows: [] as number[], requests: 0, bytes: 0 };
 
-  constructor(batch: BatchApi, provider: string, job: { max_requests?: number; max_bytes?: number } = {}) {
+  constructor(
+    batch: BatchApi,
+    provider: string,
+    job: { max_requests?: number; max_bytes?: number } = {},
+  ) {
     this.#batch = batch;
     this.#provider = provider;
     this.#limits = {
@@ -154,7 +185,11 @@ export class ShardCutter {
     const size = this.#batch.itemBytes(item);
     const { maxRequests, maxBytes } = this.#limits;
     if (size > maxBytes) {
-      throw new LoomError(`row ${index + 1} alone is ${size} bytes, more than a ${this.#provider} batch may hold (${maxBytes}); shorten it or run it with --sync`);
+      throw new LoomError(
+        `row ${
+          index + 1
+        } alone is ${size} bytes, more than a ${this.#provider} batch may hold (${maxBytes}); shorten it or run it with --sync`,
+      );
     }
     const c = this.#current;
     if (c.requests && (c.requests + 1 > maxRequests || c.bytes + size > maxBytes)) this.close();
@@ -177,7 +212,8 @@ export class ShardCutter {
 export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
   const { job, plan, store } = ctx;
   const input = await fingerprintInput(plan.input);
-  const key = createHash("sha256").update(canonicalJson({ spec: job.spec, input: input.sha256 })).digest("hex");
+  const key = createHash("sha256").update(canonicalJson({ spec: job.spec, input: input.sha256 }))
+    .digest("hex");
   // Held until the new record is saved, so two runs of the same job at once submit it once.
   const unlockKey = await store.lockKey(key);
   let record: JobRecord;
@@ -197,12 +233,19 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
 }
 
 /** Plans a new job's shards and saves its record (the caller holds the key's lock). */
-async function planRecord(ctx: SubmitContext, key: string, input: InputFingerprint, same: readonly JobRecord[]): Promise<JobRecord> {
+async function planRecord(
+  ctx: SubmitContext,
+  key: string,
+  input: InputFingerprint,
+  same: readonly JobRecord[],
+): Promise<JobRecord> {
   const { job, plan, store } = ctx;
   if (same.length && !ctx.resubmit) {
     const r = same[same.length - 1];
     throw new LoomUsageError(
-      `this job is already submitted as ${r.id} (${r.shards.length} batch${r.shards.length === 1 ? "" : "es"}, ${r.createdAt}); ` +
+      `this job is already submitted as ${r.id} (${r.shards.length} batch${
+        r.shards.length === 1 ? "" : "es"
+      }, ${r.createdAt}); ` +
         `fetch it with \`loom fetch --id ${r.id}\`, or pass --resubmit to pay for it a second time`,
     );
   }
@@ -246,7 +289,11 @@ async function planRecord(ctx: SubmitContext, key: string, input: InputFingerpri
  * Submits every shard of the record that has no batch yet, in one pass over the dataset. The
  * caller holds no lock; this takes it.
  */
-export async function completeSubmission(ctx: SubmitContext, record: JobRecord, inputChecked = false): Promise<JobRecord> {
+export async function completeSubmission(
+  ctx: SubmitContext,
+  record: JobRecord,
+  inputChecked = false,
+): Promise<JobRecord> {
   const unlock = await ctx.store.lock(record.id);
   try {
     const fresh = (await ctx.store.load(record.id)) ?? record;
@@ -262,14 +309,23 @@ export async function completeSubmission(ctx: SubmitContext, record: JobRecord, 
  * must be the one the job was planned on (rows are sent by position), unless `inputChecked`.
  * A shard whose create may have been sent is looked for first, never created blindly.
  */
-export async function submitPlanned(ctx: SubmitContext, record: JobRecord, inputChecked = false): Promise<void> {
+export async function submitPlanned(
+  ctx: SubmitContext,
+  record: JobRecord,
+  inputChecked = false,
+): Promise<void> {
   if (!inputChecked) await assertSameInput(ctx.plan.input, record, "nothing more was submitted");
   for (const shard of record.shards) {
     if (shard.handle || !shard.submittingSince) continue;
     if (inDoubt(ctx.batch, shard)) {
       if (ctx.resubmit) {
         // The user said to pay again knowingly: the shard is sent anew (its upload is reused).
-        ctx.onEvent?.({ type: "warning", message: `job ${record.id}: batch ${shard.index + 1} is submitted again (--resubmit); a batch its lost create made, if any, is billed too` });
+        ctx.onEvent?.({
+          type: "warning",
+          message: `job ${record.id}: batch ${
+            shard.index + 1
+          } is submitted again (--resubmit); a batch its lost create made, if any, is billed too`,
+        });
         delete shard.createSentAt;
         delete shard.submittingSince;
         await ctx.store.save(record);
@@ -290,14 +346,16 @@ export async function submitPlanned(ctx: SubmitContext, record: JobRecord, input
     // most one unsubmitted shard (retries only follow a fetch).
     const items = new Map<ShardRecord, BatchItem[]>(todo.map((s) => [s, []]));
     const owners = shardFinder(todo);
-    const lastRow = (s: ShardRecord) => ("list" in s.rows ? s.rows.list[s.rows.list.length - 1] : s.rows.end - 1);
+    const lastRow = (
+      s: ShardRecord,
+    ) => ("list" in s.rows ? s.rows.list[s.rows.list.length - 1] : s.rows.end - 1);
     const ends = [...todo].sort((a, b) => lastRow(a) - lastRow(b));
     const reader = await openJobDataset(ctx.job, ctx.plan.format);
     for await (const row of reader.rows) {
       ctx.signal?.throwIfAborted();
       const shards = owners(row.index);
       const item = shards.length ? itemOf(ctx, row.index, row.fields) : undefined;
-      if (item) for (const shard of shards) items.get(shard)!.push(item);
+      if (item) { for (const shard of shards) items.get(shard)!.push(item); }
       while (ends.length && row.index >= lastRow(ends[0])) {
         const done = ends.shift()!;
         await submitShard(ctx, record, done, items.get(done)!);
@@ -312,7 +370,8 @@ export async function submitPlanned(ctx: SubmitContext, record: JobRecord, input
 
 /** Whether a shard's batch may exist although Loom has no answer for it: its create may have gone out. */
 function inDoubt(batch: BatchApi, shard: ShardRecord): boolean {
-  return !shard.handle && !!shard.submittingSince && (!!shard.createSentAt || batch.announcesCreate !== true);
+  return !shard.handle && !!shard.submittingSince &&
+    (!!shard.createSentAt || batch.announcesCreate !== true);
 }
 
 /**
@@ -335,9 +394,18 @@ class CreateInDoubt extends Error {
 }
 
 /** Submits one planned shard, recording it before and after the remote step. */
-async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, items: readonly BatchItem[]): Promise<void> {
+async function submitShard(
+  ctx: SubmitContext,
+  record: JobRecord,
+  shard: ShardRecord,
+  items: readonly BatchItem[],
+): Promise<void> {
   if (items.length !== shard.requests) {
-    throw new LoomError(`${ctx.plan.input} changed since job ${record.id} was planned (batch ${shard.index + 1} now has ${items.length} requests, not ${shard.requests}); nothing more was submitted`);
+    throw new LoomError(
+      `${ctx.plan.input} changed since job ${record.id} was planned (batch ${
+        shard.index + 1
+      } now has ${items.length} requests, not ${shard.requests}); nothing more was submitted`,
+    );
   }
   // The ids go to disk first: a fetch joins answers to rows with them (Gemini may drop keys).
   await ctx.store.saveIds(record.id, shard.index, items.map((item) => item.customId));
@@ -362,9 +430,15 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
     handle = await withRetries(async () => {
       sent = false;
       try {
-        return await ctx.batch.submit(items, label, shard.upload ? { ...options, upload: shard.upload } : options);
+        return await ctx.batch.submit(
+          items,
+          label,
+          shard.upload ? { ...options, upload: shard.upload } : options,
+        );
       } catch (error) {
-        if ((sent || ctx.batch.announcesCreate !== true) && !refused(error)) throw new CreateInDoubt(error);
+        if ((sent || ctx.batch.announcesCreate !== true) && !refused(error)) {
+          throw new CreateInDoubt(error);
+        }
         if (shard.createSentAt) {
           delete shard.createSentAt; // answered with a refusal: nothing was created
           await ctx.store.save(record);
@@ -389,7 +463,13 @@ async function submitShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   delete shard.createSentAt;
   await ctx.store.save(record);
   failpoint("submit:recorded");
-  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "submitted", batchId: handle.id, requests: shard.requests });
+  ctx.onEvent?.({
+    type: "shard",
+    shard: shard.index,
+    action: "submitted",
+    batchId: handle.id,
+    requests: shard.requests,
+  });
 }
 
 /** The batches the provider may hold for a shard, less those the job owns; undefined when it cannot tell. */
@@ -397,21 +477,35 @@ async function lookFor(ctx: SubmitContext, record: JobRecord, shard: ShardRecord
   const find = ctx.batch.find?.bind(ctx.batch);
   if (!find) return undefined;
   const hint = { after: shard.submittingSince!, requests: shard.requests };
-  const found = await withRetries(() => find(labelOf(record, shard.index), hint, { signal: ctx.signal }), retryOf(ctx));
+  const found = await withRetries(
+    () => find(labelOf(record, shard.index), hint, { signal: ctx.signal }),
+    retryOf(ctx),
+  );
   // Batches this job already holds are not the lost one.
   const known = new Set(record.shards.flatMap((s) => (s.handle ? [s.handle.id] : [])));
   return found?.filter((f) => !known.has(f.handle.id));
 }
 
 /** Records `handle` as the shard's batch (found again after its create's answer was lost). */
-function adopt(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, handle: BatchHandle): void {
+function adopt(
+  ctx: SubmitContext,
+  record: JobRecord,
+  shard: ShardRecord,
+  handle: BatchHandle,
+): void {
   // The provider's handle may lack the upload; the record knows it.
   shard.handle = handle;
   shard.submittedAt = shard.submittingSince;
   shard.state = "validating";
   delete shard.submittingSince;
   delete shard.createSentAt;
-  ctx.onEvent?.({ type: "shard", shard: shard.index, action: "adopted", batchId: handle.id, requests: shard.requests });
+  ctx.onEvent?.({
+    type: "shard",
+    shard: shard.index,
+    action: "adopted",
+    batchId: handle.id,
+    requests: shard.requests,
+  });
 }
 
 /**
@@ -420,7 +514,12 @@ function adopt(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, handle
  * matches; otherwise stops (exit 2) naming the batches that could be it and what to run. Never
  * creates anything.
  */
-async function settleShard(ctx: SubmitContext, record: JobRecord, shard: ShardRecord, reason?: unknown): Promise<void> {
+async function settleShard(
+  ctx: SubmitContext,
+  record: JobRecord,
+  shard: ShardRecord,
+  reason?: unknown,
+): Promise<void> {
   const waits = ctx.settleWaitsMs ?? settleWaits();
   const seen = new Set<string>();
   let blind = false;
@@ -441,10 +540,18 @@ async function settleShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
   const candidates = [...seen];
   const run = `loom run ${record.jobFile ?? "<job file>"} --resubmit`;
   throw new LoomError(
-    `job ${record.id}: batch ${shard.index + 1} (${shard.requests} requests) was sent to ${ctx.provider} at ${shard.createSentAt ?? shard.submittingSince} ` +
-      `but its answer was lost${reason === undefined ? "" : ` (${errorMessage(reason)})`}, so it may have been created. Loom never sends it twice on its own. ` +
+    `job ${record.id}: batch ${
+      shard.index + 1
+    } (${shard.requests} requests) was sent to ${ctx.provider} at ${
+      shard.createSentAt ?? shard.submittingSince
+    } ` +
+      `but its answer was lost${
+        reason === undefined ? "" : ` (${errorMessage(reason)})`
+      }, so it may have been created. Loom never sends it twice on its own. ` +
       (candidates.length
-        ? `${ctx.provider} has batches that could be it: ${candidates.join(", ")}; Loom cannot tell which. `
+        ? `${ctx.provider} has batches that could be it: ${
+          candidates.join(", ")
+        }; Loom cannot tell which. `
         : blind
         ? `${ctx.provider} cannot say whether it was created. `
         : `Loom looked for it for ${seconds} s and did not find it (a new batch can take a while to be listed). `) +
@@ -459,12 +566,26 @@ async function settleShard(ctx: SubmitContext, record: JobRecord, shard: ShardRe
  * no id) it was never created and will be submitted again. The user's answer to the question
  * {@link settleShard} cannot decide.
  */
-export async function adoptShard(store: JobStore, record: JobRecord, batchId: string | undefined): Promise<ShardRecord> {
+export async function adoptShard(
+  store: JobStore,
+  record: JobRecord,
+  batchId: string | undefined,
+): Promise<ShardRecord> {
   const lost = record.shards.filter((s) => !s.handle && s.submittingSince);
-  if (lost.length !== 1) throw new LoomUsageError(`job ${record.id} has ${lost.length} batches whose submission was cut off; nothing to adopt`);
+  if (lost.length !== 1) {
+    throw new LoomUsageError(
+      `job ${record.id} has ${lost.length} batches whose submission was cut off; nothing to adopt`,
+    );
+  }
   const shard = lost[0];
   if (batchId !== undefined) {
-    if (record.shards.some((s) => s.handle?.id === batchId)) throw new LoomUsageError(`${batchId} is already batch ${record.shards.find((s) => s.handle?.id === batchId)!.index + 1} of job ${record.id}`);
+    if (record.shards.some((s) => s.handle?.id === batchId)) {
+      throw new LoomUsageError(
+        `${batchId} is already batch ${
+          record.shards.find((s) => s.handle?.id === batchId)!.index + 1
+        } of job ${record.id}`,
+      );
+    }
     shard.handle = { id: batchId };
     shard.submittedAt = shard.submittingSince;
     shard.state = "validating";
@@ -482,21 +603,34 @@ export async function adoptShard(store: JobStore, record: JobRecord, batchId: st
  * next time).
  */
 export async function releaseUploads(
-  ctx: { readonly batch: BatchApi; readonly store: JobStore; readonly signal?: AbortSignal; readonly onEvent?: RunEventHandler },
+  ctx: {
+    readonly batch: BatchApi;
+    readonly store: JobStore;
+    readonly signal?: AbortSignal;
+    readonly onEvent?: RunEventHandler;
+  },
   record: JobRecord,
 ): Promise<void> {
   const deleteUpload = ctx.batch.deleteUpload?.bind(ctx.batch);
   if (!deleteUpload) return;
   for (const shard of record.shards) {
-    const done = shard.fetched || (!shard.handle && !shard.submittingSince && shard.state === "cancelled");
+    const done = shard.fetched ||
+      (!shard.handle && !shard.submittingSince && shard.state === "cancelled");
     if (!shard.upload || !done) continue;
     try {
-      await withRetries(() => deleteUpload(shard.upload!, { signal: ctx.signal }), { signal: ctx.signal });
+      await withRetries(() => deleteUpload(shard.upload!, { signal: ctx.signal }), {
+        signal: ctx.signal,
+      });
       delete shard.upload;
       await ctx.store.save(record);
     } catch (error) {
       if (ctx.signal?.aborted) throw error;
-      ctx.onEvent?.({ type: "warning", message: `job ${record.id}: the upload of batch ${shard.index + 1} could not be deleted (${errorMessage(error)}); Loom tries again on the next fetch` });
+      ctx.onEvent?.({
+        type: "warning",
+        message: `job ${record.id}: the upload of batch ${shard.index + 1} could not be deleted (${
+          errorMessage(error)
+        }); Loom tries again on the next fetch`,
+      });
     }
   }
 }

@@ -100,7 +100,10 @@ export async function loadJob(
   }
   if (typeof spec.schema === "string") spec.schema = resolve(["schema"], spec.schema);
   if (spec.plugins) {
-    spec.plugins = spec.plugins.map((p, i) => (isPathReference(p) && !p.startsWith("file:") ? resolve(["plugins", i], p) : p));
+    spec.plugins = spec.plugins.map((
+      p,
+      i,
+    ) => (isPathReference(p) && !p.startsWith("file:") ? resolve(["plugins", i], p) : p));
   }
   const where = (path: readonly string[]): string => {
     const flag = overrideAt(path)?.flag;

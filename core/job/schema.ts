@@ -15,13 +15,24 @@ export const DatasetSchema = v.strictObject({
   path: v.pipe(nonEmpty("dataset.path"), v.description("Input file, relative to the job file.")),
   /** Format name, when the extension does not say it. */
   format: v.optional(
-    v.pipe(nonEmpty("dataset.format"), v.description("Format name (csv, json, jsonl, or a plugin's); default from the extension.")),
+    v.pipe(
+      nonEmpty("dataset.format"),
+      v.description("Format name (csv, json, jsonl, or a plugin's); default from the extension."),
+    ),
   ),
   /** Column holding each row's id (default `id` when the dataset has one). */
-  id: v.optional(v.pipe(nonEmpty("dataset.id"), v.description("Column holding the row id; default `id` when present."))),
+  id: v.optional(
+    v.pipe(
+      nonEmpty("dataset.id"),
+      v.description("Column holding the row id; default `id` when present."),
+    ),
+  ),
   /** Options for the format plugin. */
   options: v.optional(
-    v.pipe(v.record(v.string(), v.unknown()), v.description("Options passed to the format plugin.")),
+    v.pipe(
+      v.record(v.string(), v.unknown()),
+      v.description("Options passed to the format plugin."),
+    ),
   ),
 });
 
@@ -29,13 +40,26 @@ export const DatasetSchema = v.strictObject({
 export const PromptSchema = v.pipe(
   v.strictObject({
     column: v.optional(
-      v.pipe(nonEmpty("prompt.column"), v.description("Column whose value is the prompt (default `prompt`). Give column or template, not both.")),
+      v.pipe(
+        nonEmpty("prompt.column"),
+        v.description(
+          "Column whose value is the prompt (default `prompt`). Give column or template, not both.",
+        ),
+      ),
     ),
     template: v.optional(
-      v.pipe(nonEmpty("prompt.template"), v.description("Prompt template: `{{column}}` or `{{ column }}` is replaced by the row's value. Give column or template, not both.")),
+      v.pipe(
+        nonEmpty("prompt.template"),
+        v.description(
+          "Prompt template: `{{column}}` or `{{ column }}` is replaced by the row's value. Give column or template, not both.",
+        ),
+      ),
     ),
     system: v.optional(
-      v.pipe(v.string("prompt.system must be a string"), v.description("System prompt; may use `{{column}}` too.")),
+      v.pipe(
+        v.string("prompt.system must be a string"),
+        v.description("System prompt; may use `{{column}}` too."),
+      ),
     ),
   }),
   v.check(
@@ -47,16 +71,35 @@ export const PromptSchema = v.pipe(
 /** `params:` generation parameters; keys beyond these pass through to the provider. */
 export const ParamsSchema = v.looseObject({
   temperature: v.optional(
-    v.pipe(v.number("temperature must be a number"), v.minValue(0), v.maxValue(2), v.description("Sampling temperature, 0 to 2.")),
+    v.pipe(
+      v.number("temperature must be a number"),
+      v.minValue(0),
+      v.maxValue(2),
+      v.description("Sampling temperature, 0 to 2."),
+    ),
   ),
   max_tokens: v.optional(
-    v.pipe(v.number("max_tokens must be a number"), v.integer(), v.minValue(1), v.description("Most tokens to generate per answer.")),
+    v.pipe(
+      v.number("max_tokens must be a number"),
+      v.integer(),
+      v.minValue(1),
+      v.description("Most tokens to generate per answer."),
+    ),
   ),
   top_p: v.optional(
-    v.pipe(v.number("top_p must be a number"), v.minValue(0), v.maxValue(1), v.description("Nucleus sampling, 0 to 1.")),
+    v.pipe(
+      v.number("top_p must be a number"),
+      v.minValue(0),
+      v.maxValue(1),
+      v.description("Nucleus sampling, 0 to 1."),
+    ),
   ),
   seed: v.optional(
-    v.pipe(v.number("seed must be a number"), v.integer(), v.description("Seed, for providers that support repeatable sampling.")),
+    v.pipe(
+      v.number("seed must be a number"),
+      v.integer(),
+      v.description("Seed, for providers that support repeatable sampling."),
+    ),
   ),
   stop: v.optional(
     v.pipe(
@@ -69,55 +112,123 @@ export const ParamsSchema = v.looseObject({
 /** `output:` where and how the merged rows are written. */
 export const OutputSchema = v.strictObject({
   path: v.optional(
-    v.pipe(nonEmpty("output.path"), v.description("Output file, relative to the job file; default <name>_results_<provider>_<model>.<ext> beside the input.")),
+    v.pipe(
+      nonEmpty("output.path"),
+      v.description(
+        "Output file, relative to the job file; default <name>_results_<provider>_<model>.<ext> beside the input.",
+      ),
+    ),
   ),
   with_meta: v.optional(
-    v.pipe(v.boolean("with_meta must be true or false"), v.description("Add llm_provider and llm_model columns (llm_response and llm_error are always added).")),
+    v.pipe(
+      v.boolean("with_meta must be true or false"),
+      v.description(
+        "Add llm_provider and llm_model columns (llm_response and llm_error are always added).",
+      ),
+    ),
   ),
   with_usage: v.optional(
-    v.pipe(v.boolean("with_usage must be true or false"), v.description("Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.")),
+    v.pipe(
+      v.boolean("with_usage must be true or false"),
+      v.description(
+        "Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.",
+      ),
+    ),
   ),
 });
 
 /** `sync:` settings of live (non-batch) runs. */
 export const SyncSchema = v.strictObject({
   workers: v.optional(
-    v.pipe(v.number("workers must be a number"), v.integer("workers must be a whole number"), v.minValue(1), v.maxValue(4096), v.description("Concurrent requests (default 8).")),
+    v.pipe(
+      v.number("workers must be a number"),
+      v.integer("workers must be a whole number"),
+      v.minValue(1),
+      v.maxValue(4096),
+      v.description("Concurrent requests (default 8)."),
+    ),
   ),
   cache: v.optional(
-    v.pipe(v.boolean("cache must be true or false"), v.description("Use the response cache (default true).")),
+    v.pipe(
+      v.boolean("cache must be true or false"),
+      v.description("Use the response cache (default true)."),
+    ),
   ),
   rpm: v.optional(
-    v.pipe(v.number("rpm must be a number"), v.minValue(1), v.description("Requests per minute never to exceed.")),
+    v.pipe(
+      v.number("rpm must be a number"),
+      v.minValue(1),
+      v.description("Requests per minute never to exceed."),
+    ),
   ),
   tpm: v.optional(
-    v.pipe(v.number("tpm must be a number"), v.minValue(1), v.description("Tokens per minute never to exceed (input estimated at 4 characters a token, plus max_tokens).")),
+    v.pipe(
+      v.number("tpm must be a number"),
+      v.minValue(1),
+      v.description(
+        "Tokens per minute never to exceed (input estimated at 4 characters a token, plus max_tokens).",
+      ),
+    ),
   ),
 });
 
 /** `batch:` settings of batch runs. */
 export const BatchSchema = v.strictObject({
   max_requests: v.optional(
-    v.pipe(v.number("max_requests must be a number"), v.integer("max_requests must be a whole number"), v.minValue(1), v.description("Most requests per provider batch (default: the provider's limit, e.g. 50,000 for OpenAI).")),
+    v.pipe(
+      v.number("max_requests must be a number"),
+      v.integer("max_requests must be a whole number"),
+      v.minValue(1),
+      v.description(
+        "Most requests per provider batch (default: the provider's limit, e.g. 50,000 for OpenAI).",
+      ),
+    ),
   ),
   max_bytes: v.optional(
-    v.pipe(v.number("max_bytes must be a number"), v.integer("max_bytes must be a whole number"), v.minValue(1), v.description("Most bytes of requests per provider batch (default: the provider's limit, e.g. 200 MB for OpenAI).")),
+    v.pipe(
+      v.number("max_bytes must be a number"),
+      v.integer("max_bytes must be a whole number"),
+      v.minValue(1),
+      v.description(
+        "Most bytes of requests per provider batch (default: the provider's limit, e.g. 200 MB for OpenAI).",
+      ),
+    ),
   ),
 });
 
 const usdPerMillion = (what: string) =>
-  v.optional(v.pipe(v.number(`${what} must be a number`), v.minValue(0), v.description(`${what}: US dollars per million tokens.`)));
+  v.optional(
+    v.pipe(
+      v.number(`${what} must be a number`),
+      v.minValue(0),
+      v.description(`${what}: US dollars per million tokens.`),
+    ),
+  );
 
 /** `cost:` prices and the spend cap. */
 export const CostSchema = v.strictObject({
   max_usd: v.optional(
-    v.pipe(v.number("max_usd must be a number"), v.minValue(0), v.description("Spend cap: a run whose estimated cost exceeds it refuses to start (unless --over-cap).")),
+    v.pipe(
+      v.number("max_usd must be a number"),
+      v.minValue(0),
+      v.description(
+        "Spend cap: a run whose estimated cost exceeds it refuses to start (unless --over-cap).",
+      ),
+    ),
   ),
   prices: v.optional(
     v.pipe(
       v.strictObject({
-        input: v.pipe(v.number("input must be a number"), v.minValue(0), v.description("Input: US dollars per million tokens.")),
-        output: v.pipe(v.number("output must be a number"), v.minValue(0), v.description("Output: US dollars per million tokens.")),
+        input: v.pipe(
+          v.number("input must be a number"),
+          v.minValue(0),
+          v.description("Input: US dollars per million tokens."),
+        ),
+        output: v.pipe(
+          v.number("output must be a number"),
+          v.minValue(0),
+          v.description("Output: US dollars per million tokens."),
+        ),
         batch_input: usdPerMillion("batch_input"),
         batch_output: usdPerMillion("batch_output"),
       }),
@@ -130,17 +241,35 @@ export const CostSchema = v.strictObject({
 export const JobSchema = v.strictObject({
   dataset: DatasetSchema,
   prompt: v.optional(PromptSchema),
-  provider: v.pipe(nonEmpty("provider"), v.description("Provider plugin name: echo, openai, anthropic, google, openrouter, openai-compatible, or a plugin's.")),
+  provider: v.pipe(
+    nonEmpty("provider"),
+    v.description(
+      "Provider plugin name: echo, openai, anthropic, google, openrouter, openai-compatible, or a plugin's.",
+    ),
+  ),
   provider_options: v.optional(
-    v.pipe(v.record(v.string(), v.unknown()), v.description("Options passed to the provider plugin (never put API keys here).")),
+    v.pipe(
+      v.record(v.string(), v.unknown()),
+      v.description("Options passed to the provider plugin (never put API keys here)."),
+    ),
   ),
   model: v.pipe(nonEmpty("model"), v.description("Model id, as the provider names it.")),
-  mode: v.optional(v.pipe(v.picklist(["batch", "sync"], "mode must be batch or sync"), v.description("batch (default) or sync."))),
+  mode: v.optional(
+    v.pipe(
+      v.picklist(["batch", "sync"], "mode must be batch or sync"),
+      v.description("batch (default) or sync."),
+    ),
+  ),
   params: v.optional(ParamsSchema),
   schema: v.optional(
     v.pipe(
-      v.union([nonEmpty("schema"), v.record(v.string(), v.unknown())], "schema must be a JSON Schema (a mapping) or the path of a .json/.yaml file holding one"),
-      v.description("JSON Schema the answer must match: inline, or a .json/.yaml file relative to the job file. Its top-level fields become columns (CSV) or llm_response becomes an object (JSON, JSONL)."),
+      v.union(
+        [nonEmpty("schema"), v.record(v.string(), v.unknown())],
+        "schema must be a JSON Schema (a mapping) or the path of a .json/.yaml file holding one",
+      ),
+      v.description(
+        "JSON Schema the answer must match: inline, or a .json/.yaml file relative to the job file. Its top-level fields become columns (CSV) or llm_response becomes an object (JSON, JSONL).",
+      ),
     ),
   ),
   output: v.optional(OutputSchema),
@@ -148,7 +277,10 @@ export const JobSchema = v.strictObject({
   batch: v.optional(BatchSchema),
   cost: v.optional(CostSchema),
   plugins: v.optional(
-    v.pipe(v.array(nonEmpty("a plugin reference")), v.description("Third-party plugins: paths relative to the job file, or package names.")),
+    v.pipe(
+      v.array(nonEmpty("a plugin reference")),
+      v.description("Third-party plugins: paths relative to the job file, or package names."),
+    ),
   ),
 });
 

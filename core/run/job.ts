@@ -29,11 +29,18 @@ export type { RunOptions };
  * Runs a job. In sync mode it resolves once the output file is in place; in batch mode once the
  * job is submitted (or, with `wait`, fetched and merged).
  */
-export function runJob(job: LoadedJob, options: RunOptions & BatchRunOptions = {}): Promise<RunSummary> {
+export function runJob(
+  job: LoadedJob,
+  options: RunOptions & BatchRunOptions = {},
+): Promise<RunSummary> {
   return withOpenedJob(job, options, (opened) => run(opened, options, opened.redact));
 }
 
-async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, redact: Redactor): Promise<RunSummary> {
+async function run(
+  opened: OpenedJob,
+  options: RunOptions & BatchRunOptions,
+  redact: Redactor,
+): Promise<RunSummary> {
   const { job, provider, registry, context, answerSchema } = opened;
   const { spec } = job;
   const mode = spec.mode ?? "batch";
@@ -44,21 +51,36 @@ async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, red
         `provider "${spec.provider}" has no batch mode; run it with --sync (or mode: sync in the job)`,
     );
   }
-  const plan = await planJob(job, registry, context, { signal, answerFields: answerSchema?.fields }).catch((error) => {
-    if (signal?.aborted) throw new LoomInterruptedError("interrupted while checking the dataset; nothing was sent");
-    throw error;
-  });
+  const plan = await planJob(job, registry, context, { signal, answerFields: answerSchema?.fields })
+    .catch((error) => {
+      if (signal?.aborted) {
+        throw new LoomInterruptedError("interrupted while checking the dataset; nothing was sent");
+      }
+      throw error;
+    });
   if (!options.force && (await exists(plan.output))) {
     const shown = displayPath(plan.output);
-    if (!options.confirmOverwrite) throw new LoomUsageError(`${shown} exists; pass --force to overwrite it`);
+    if (!options.confirmOverwrite) {
+      throw new LoomUsageError(`${shown} exists; pass --force to overwrite it`);
+    }
     if (!(await options.confirmOverwrite(plan.output))) {
-      throw new LoomUsageError(`${shown} was left as it was (answer y, or pass --force, to overwrite it)`);
+      throw new LoomUsageError(
+        `${shown} was left as it was (answer y, or pass --force, to overwrite it)`,
+      );
     }
   }
   // The spend cap is checked against an estimate before anything is sent.
-  if (spec.cost?.max_usd !== undefined && !options.overCap) enforceCap(await estimateJob(opened, plan, { signal }));
+  if (spec.cost?.max_usd !== undefined && !options.overCap) {
+    enforceCap(await estimateJob(opened, plan, { signal }));
+  }
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
-  options.onEvent?.({ type: "plan", rows: plan.rows, input: plan.input, output: plan.output, mode });
+  options.onEvent?.({
+    type: "plan",
+    rows: plan.rows,
+    input: plan.input,
+    output: plan.output,
+    mode,
+  });
   if (mode === "batch") return await runBatch(opened, plan, options);
   const started = Date.now();
 
@@ -92,11 +114,18 @@ async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, red
     }
     // Thrown before the output is renamed into place, so a changed input leaves no output.
     if (rows !== plan.rows) {
-      throw new LoomError(`${displayPath(plan.input)} changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`);
+      throw new LoomError(
+        `${
+          displayPath(plan.input)
+        } changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`,
+      );
     }
   }
   try {
-    await writeFileAtomic(plan.output, plan.format.write(merged(), { layout: plan.layout, added: plan.added }));
+    await writeFileAtomic(
+      plan.output,
+      plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
+    );
   } catch (error) {
     if (!signal?.aborted) throw error;
     const done = counts.ok + counts.cached;
@@ -107,7 +136,12 @@ async function run(opened: OpenedJob, options: RunOptions & BatchRunOptions, red
           : "The cache is off, so a rerun starts over."),
     );
   }
-  const summary: RunSummary = { rows: plan.rows, ...counts, output: plan.output, elapsedMs: Date.now() - started };
+  const summary: RunSummary = {
+    rows: plan.rows,
+    ...counts,
+    output: plan.output,
+    elapsedMs: Date.now() - started,
+  };
   options.onEvent?.({ type: "done", summary });
   return summary;
 }

@@ -13,7 +13,10 @@ describe("rate pacing", () => {
       now += Math.random() * 10; // callers arrive faster than the limit allows
     }
     for (let i = 0; i + 120 < starts.length; i++) {
-      assert.ok(starts[i + 120] - starts[i] >= 60_000 - 1e-6, `more than 120 starts within a minute at ${i}`);
+      assert.ok(
+        starts[i + 120] - starts[i] >= 60_000 - 1e-6,
+        `more than 120 starts within a minute at ${i}`,
+      );
     }
     assert.ok(Math.abs(starts[1] - starts[0] - 502.5) < 1e-6);
   });

@@ -46,7 +46,9 @@ export class RatePacer {
     const now = this.#now();
     const start = Math.max(now, this.#nextByRequests, this.#nextByTokens);
     if (this.#limits.rpm) this.#nextByRequests = start + PACE_MARGIN * 60_000 / this.#limits.rpm;
-    if (this.#limits.tpm) this.#nextByTokens = start + PACE_MARGIN * (Math.max(1, tokens) * 60_000) / this.#limits.tpm;
+    if (this.#limits.tpm) {
+      this.#nextByTokens = start + PACE_MARGIN * (Math.max(1, tokens) * 60_000) / this.#limits.tpm;
+    }
     return start - now;
   }
 
@@ -78,7 +80,9 @@ export class AdaptiveGate {
 
   /** Waits for a slot. */
   async acquire(): Promise<void> {
-    while (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    while (this.#active >= this.#limit) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
     this.#active++;
   }
 

@@ -30,7 +30,11 @@ function notingRegistry(seen: ParamsContext[]): Registry {
         seen.push(context);
         const props = (context.schema?.properties ?? {}) as Record<string, Record<string, unknown>>;
         return Object.keys(props).filter((k) => props[k].not !== undefined)
-          .map((k) => ({ param: "schema", path: ["schema", "properties", k], message: "noting cannot send not" }));
+          .map((k) => ({
+            param: "schema",
+            path: ["schema", "properties", k],
+            message: "noting cannot send not",
+          }));
       },
       jobNotes: (_params, context) => [`${context.model} is deprecated`],
       generate: async (request) => ({ text: `{"a":"${request.messages[0].content}"}` }),
@@ -46,7 +50,11 @@ function setup(schema: string) {
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprovider: noting\nmodel: old-1\nmode: sync\noutput: { path: out.csv }\nschema:\n${schema}`,
   );
-  return { dir, env: { LOOM_HOME: join(dir, "home") }, load: () => loadJob({ file: join(dir, "job.yaml"), cwd: dir }) };
+  return {
+    dir,
+    env: { LOOM_HOME: join(dir, "home") },
+    load: () => loadJob({ file: join(dir, "job.yaml"), cwd: dir }),
+  };
 }
 
 const GOOD = "  type: object\n  properties:\n    a: { type: string }\n";
@@ -56,25 +64,40 @@ describe("provider checks and notes before any work", () => {
     const t = setup(GOOD);
     const seen: ParamsContext[] = [];
     const events: RunEvent[] = [];
-    const summary = await runJob(await t.load(), { env: t.env, registry: notingRegistry(seen), onEvent: (e) => events.push(e) });
+    const summary = await runJob(await t.load(), {
+      env: t.env,
+      registry: notingRegistry(seen),
+      onEvent: (e) => events.push(e),
+    });
     assert.equal(summary.ok, 3);
-    assert.deepEqual(events.filter((e) => e.type === "note" || e.type === "warning"), [{ type: "note", message: "noting: old-1 is deprecated" }]);
+    assert.deepEqual(events.filter((e) => e.type === "note" || e.type === "warning"), [{
+      type: "note",
+      message: "noting: old-1 is deprecated",
+    }]);
     assert.deepEqual(seen[0].schema, { type: "object", properties: { a: { type: "string" } } });
     assert.equal(seen[0].structured, true);
   });
 
   it("lists the notes in a plan", async () => {
     const t = setup(GOOD);
-    const { estimate } = await planJobCost(await t.load(), { env: t.env, registry: notingRegistry([]) });
+    const { estimate } = await planJobCost(await t.load(), {
+      env: t.env,
+      registry: notingRegistry([]),
+    });
     assert.deepEqual(estimate.notes, ["old-1 is deprecated"]);
   });
 
   it("places a refused schema at its position in the job file", async () => {
-    const t = setup("  type: object\n  properties:\n    a: { type: string }\n    b: { not: { type: string } }\n");
-    await assert.rejects(runJob(await t.load(), { env: t.env, registry: notingRegistry([]) }), (e: unknown) => {
-      assert.ok(e instanceof LoomJobError);
-      assert.match(e.message, /job\.yaml:10:\d+: schema\.properties\.b: noting cannot send not/);
-      return true;
-    });
+    const t = setup(
+      "  type: object\n  properties:\n    a: { type: string }\n    b: { not: { type: string } }\n",
+    );
+    await assert.rejects(
+      runJob(await t.load(), { env: t.env, registry: notingRegistry([]) }),
+      (e: unknown) => {
+        assert.ok(e instanceof LoomJobError);
+        assert.match(e.message, /job\.yaml:10:\d+: schema\.properties\.b: noting cannot send not/);
+        return true;
+      },
+    );
   });
 });

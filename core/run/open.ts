@@ -13,7 +13,7 @@ import { readDotEnv, requireApiKey, resolveApiKey } from "../keys.ts";
 import type { PluginContext } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import { loomHome } from "../runtime.ts";
-import { collectSecrets, createRedactor, type Redactor, redactError } from "../secrets.ts";
+import { collectSecrets, createRedactor, redactError, type Redactor } from "../secrets.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
 import type { RetryPolicy } from "./retry.ts";
 
@@ -64,11 +64,20 @@ export interface OpenedJob {
  */
 function redactorFor(options: RunOptions, sentKey?: string): Redactor {
   const env = options.env ?? process.env;
-  return createRedactor(collectSecrets({ ...readDotEnv(options.cwd ?? process.cwd()), ...env }, options.apiKey, sentKey));
+  return createRedactor(
+    collectSecrets(
+      { ...readDotEnv(options.cwd ?? process.cwd()), ...env },
+      options.apiKey,
+      sentKey,
+    ),
+  );
 }
 
 /** Runs `work` with every secret scrubbed from what it throws. */
-export async function withSecretsScrubbed<T>(options: RunOptions, work: (redact: Redactor) => Promise<T>): Promise<T> {
+export async function withSecretsScrubbed<T>(
+  options: RunOptions,
+  work: (redact: Redactor) => Promise<T>,
+): Promise<T> {
   // Keys may also come from .env: its secret-looking values are scrubbed like the environment's.
   const redact = redactorFor(options);
   try {
@@ -79,32 +88,58 @@ export async function withSecretsScrubbed<T>(options: RunOptions, work: (redact:
 }
 
 /** Loads the job's plugins and those named in `LOOM_PLUGINS` (comma-separated). */
-async function loadPlugins(job: LoadedJob, registry: Registry, options: RunOptions, env: PluginContext["env"]) {
+async function loadPlugins(
+  job: LoadedJob,
+  registry: Registry,
+  options: RunOptions,
+  env: PluginContext["env"],
+) {
   for (const ref of job.spec.plugins ?? []) await registry.load(ref, job.dir);
   const fromEnv = (env.LOOM_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   for (const ref of fromEnv) await registry.load(ref, options.cwd ?? process.cwd());
 }
 
 /** Creates the job's provider; a problem is reported at the job key it comes from. */
-async function createProvider(job: LoadedJob, registry: Registry, context: PluginContext, apiKey: string | undefined, cwd: string, keyOptional = false) {
+async function createProvider(
+  job: LoadedJob,
+  registry: Registry,
+  context: PluginContext,
+  apiKey: string | undefined,
+  cwd: string,
+  keyOptional = false,
+) {
   const { provider, provider_options } = job.spec;
   const at = (path: string[], error: unknown): never => {
     // Plugin-contract errors are the plugin's fault, not the job's: they pass through as they are.
     if (!(error instanceof LoomUsageError) || error.name !== "LoomUsageError") throw error;
-    throw new LoomJobError([{ where: job.where(path), path: path.join("."), message: error.message }]);
+    throw new LoomJobError([{
+      where: job.where(path),
+      path: path.join("."),
+      message: error.message,
+    }]);
   };
-  const definition = await registry.definition("provider", provider).catch((error) => at(["provider"], error));
+  const definition = await registry.definition("provider", provider).catch((error) =>
+    at(["provider"], error)
+  );
   const options: Record<string, unknown> = { ...(provider_options ?? {}) };
   if (definition.apiKey) {
     // Resolved here, before any work, so a missing key stops the run with a clear message.
-    const lookup = { flag: apiKey, envVars: definition.apiKey.envVars(options), env: context.env, cwd };
+    const lookup = {
+      flag: apiKey,
+      envVars: definition.apiKey.envVars(options),
+      env: context.env,
+      cwd,
+    };
     const required = !keyOptional && (definition.apiKey.required?.(options) ?? true);
     const found = required ? requireApiKey(provider, lookup) : resolveApiKey(lookup);
     if (found) options.apiKey = found.key;
   } else if (apiKey !== undefined) options.apiKey = apiKey;
   const created = await registry.create("provider", provider, options, context)
     .catch((error) => at(provider_options ? ["provider_options"] : ["provider"], error));
-  return { provider: created, sentKey: typeof options.apiKey === "string" ? options.apiKey : undefined };
+  return {
+    provider: created,
+    sentKey: typeof options.apiKey === "string" ? options.apiKey : undefined,
+  };
 }
 
 /**
@@ -128,27 +163,51 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
     options.keyOptional,
   );
   // A parameter the provider refuses would fail every row: say so before any work.
-  const paramsContext = { model: spec.model, structured: answerSchema !== undefined, ...(answerSchema ? { schema: answerSchema.schema } : {}) };
+  const paramsContext = {
+    model: spec.model,
+    structured: answerSchema !== undefined,
+    ...(answerSchema ? { schema: answerSchema.schema } : {}),
+  };
   const refused = provider.validateParams?.(spec.params ?? {}, paramsContext) ?? [];
   if (refused.length) {
     await provider.dispose?.();
     const path = (r: (typeof refused)[number]) => [...(r.path ?? ["params", r.param])];
     throw new LoomJobError(
-      refused.map((r) => ({ where: job.where(path(r)), path: path(r).join("."), message: r.message })),
+      refused.map((r) => ({
+        where: job.where(path(r)),
+        path: path(r).join("."),
+        message: r.message,
+      })),
       `${spec.provider} does not accept this job as it is`,
     );
   }
   const redact = redactorFor(options, sentKey);
-  const notes = (provider.jobNotes?.(spec.params ?? {}, paramsContext) ?? []).map((note) => redact(note));
-  for (const message of notes) options.onEvent?.({ type: "note", message: `${spec.provider}: ${message}` });
-  return { job, context, registry, provider, ...(answerSchema ? { answerSchema } : {}), notes, redact };
+  const notes = (provider.jobNotes?.(spec.params ?? {}, paramsContext) ?? []).map((note) =>
+    redact(note)
+  );
+  for (const message of notes) {
+    options.onEvent?.({ type: "note", message: `${spec.provider}: ${message}` });
+  }
+  return {
+    job,
+    context,
+    registry,
+    provider,
+    ...(answerSchema ? { answerSchema } : {}),
+    notes,
+    redact,
+  };
 }
 
 /**
  * Opens a job, runs `work` with it and releases the provider, with every secret scrubbed from what
  * it throws: the frame of every command that works on a job.
  */
-export function withOpenedJob<T>(job: LoadedJob, options: RunOptions, work: (opened: OpenedJob) => Promise<T>): Promise<T> {
+export function withOpenedJob<T>(
+  job: LoadedJob,
+  options: RunOptions,
+  work: (opened: OpenedJob) => Promise<T>,
+): Promise<T> {
   return withSecretsScrubbed(options, async () => {
     const opened = await openJob(job, options);
     try {

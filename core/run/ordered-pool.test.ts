@@ -15,7 +15,12 @@ describe("orderedPool", () => {
     const gates = Array.from({ length: 6 }, () => deferred<void>());
     const out: number[] = [];
     const consumer = (async () => {
-      for await (const v of orderedPool([0, 1, 2, 3, 4, 5], async (i) => (await gates[i].promise, i * 10), { concurrency: 6, window: 6 })) out.push(v);
+      for await (
+        const v of orderedPool([0, 1, 2, 3, 4, 5], async (i) => (await gates[i].promise, i * 10), {
+          concurrency: 6,
+          window: 6,
+        })
+      ) out.push(v);
     })();
     for (const i of [5, 3, 1, 4, 0, 2]) {
       gates[i].resolve();
@@ -59,10 +64,12 @@ describe("orderedPool", () => {
   it("throws a task's error in its turn, after the earlier results", async () => {
     const seen: number[] = [];
     await assert.rejects(async () => {
-      for await (const v of orderedPool([1, 2, 3], async (i) => {
-        if (i === 2) throw new Error("boom");
-        return i;
-      }, { concurrency: 2, window: 2 })) seen.push(v);
+      for await (
+        const v of orderedPool([1, 2, 3], async (i) => {
+          if (i === 2) throw new Error("boom");
+          return i;
+        }, { concurrency: 2, window: 2 })
+      ) seen.push(v);
     }, /boom/);
     assert.deepEqual(seen, [1]);
   });

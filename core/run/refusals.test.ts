@@ -1,13 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LoomProviderError } from "../errors.ts";
-import { RefusalStreak, refusalOf } from "./refusals.ts";
+import { refusalOf, RefusalStreak } from "./refusals.ts";
 
 describe("refusal streaks", () => {
   it("only refusals Loom cannot place count", () => {
-    assert.deepEqual(refusalOf(new LoomProviderError("x: 400 odd", { status: 400, refused: true })), { status: 400, message: "x: 400 odd" });
+    assert.deepEqual(
+      refusalOf(new LoomProviderError("x: 400 odd", { status: 400, refused: true })),
+      { status: 400, message: "x: 400 odd" },
+    );
     assert.equal(refusalOf(new LoomProviderError("x: 400 too long", { status: 400 })), undefined);
-    assert.equal(refusalOf(new LoomProviderError("x: 401", { status: 401, fatal: true })), undefined);
+    assert.equal(
+      refusalOf(new LoomProviderError("x: 401", { status: 401, fatal: true })),
+      undefined,
+    );
     assert.equal(refusalOf(new Error("plain")), undefined);
   });
 
@@ -36,7 +42,10 @@ describe("refusal streaks", () => {
     streak.refused(odd);
     const cached = streak.stopError(odd, true);
     assert.equal(cached.fatal, true);
-    assert.match(cached.message, /^stopped: the provider refused 1 rows in a row with "openai: 400 Unsupported parameter: 'seed'"; the answers so far are cached/);
+    assert.match(
+      cached.message,
+      /^stopped: the provider refused 1 rows in a row with "openai: 400 Unsupported parameter: 'seed'"; the answers so far are cached/,
+    );
     assert.match(streak.stopError(odd, false).message, /the cache is off, so a rerun starts over/);
   });
 });

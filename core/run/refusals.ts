@@ -12,7 +12,9 @@ export const REFUSAL_STREAK = 20;
 
 /** What the provider refused, or undefined for any other outcome. Duck-typed, as `fatal` is. */
 export function refusalOf(error: unknown): { status?: number; message: string } | undefined {
-  if (!(error instanceof Error) || (error as { refused?: unknown }).refused !== true) return undefined;
+  if (!(error instanceof Error) || (error as { refused?: unknown }).refused !== true) {
+    return undefined;
+  }
   const status = (error as { status?: unknown }).status;
   return { status: typeof status === "number" ? status : undefined, message: error.message };
 }

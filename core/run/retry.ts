@@ -24,7 +24,12 @@ export interface RetryPolicy {
 }
 
 /** The defaults. */
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 500, maxDelayMs: 60_000, maxTotalWaitMs: 600_000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 6,
+  baseDelayMs: 500,
+  maxDelayMs: 60_000,
+  maxTotalWaitMs: 600_000,
+};
 
 /** What a retryable error may say about waiting. */
 interface RetryHints {
@@ -49,11 +54,18 @@ export function isRateLimited(error: unknown): boolean {
  * is longer. A hint is when to come back at the earliest: a `retry-after: 0` in a storm must not
  * turn the backoff into a burst of attempts that all meet the storm.
  */
-export function retryDelay(error: unknown, attempt: number, policy: RetryPolicy, random = Math.random): number {
+export function retryDelay(
+  error: unknown,
+  attempt: number,
+  policy: RetryPolicy,
+  random = Math.random,
+): number {
   const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   const jittered = Math.round(backoff * (0.75 + 0.25 * random())); // jitter spreads retries of many workers
   const hinted = (error as RetryHints).retryAfterMs;
-  return typeof hinted === "number" && hinted > jittered ? Math.min(hinted, policy.maxDelayMs) : jittered;
+  return typeof hinted === "number" && hinted > jittered
+    ? Math.min(hinted, policy.maxDelayMs)
+    : jittered;
 }
 
 /**
@@ -63,7 +75,11 @@ export function retryDelay(error: unknown, attempt: number, policy: RetryPolicy,
  */
 export async function withRetries<T>(
   fn: () => Promise<T>,
-  options: { policy?: RetryPolicy; signal?: AbortSignal; onRetry?: (error: unknown, waitMs: number) => void } = {},
+  options: {
+    policy?: RetryPolicy;
+    signal?: AbortSignal;
+    onRetry?: (error: unknown, waitMs: number) => void;
+  } = {},
 ): Promise<T> {
   const policy = options.policy ?? DEFAULT_RETRY;
   let waited = 0;
@@ -92,5 +108,9 @@ export async function withRetries<T>(
 export function gaveUp(error: unknown, resume: string): unknown {
   if (!isRetryable(error)) return error;
   const { status } = error as { status?: number };
-  return new LoomProviderError(`${(error as Error).message} (gave up after retrying; ${resume})`, { status, retryable: true, cause: error });
+  return new LoomProviderError(`${(error as Error).message} (gave up after retrying; ${resume})`, {
+    status,
+    retryable: true,
+    cause: error,
+  });
 }

@@ -17,15 +17,25 @@ import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { DEFAULT_RETRY, isRateLimited, type RetryPolicy, withRetries } from "./retry.ts";
-import { RefusalStreak, refusalOf } from "./refusals.ts";
+import { refusalOf, RefusalStreak } from "./refusals.ts";
 
 /**
  * The outcome of one row. `value` is the parsed answer when the job has an answer schema; an
  * answer the schema check rejected is an error that keeps the `result` (it was paid for).
  */
 export type RowResult =
-  | { readonly row: DatasetRow; readonly outcome: "ok" | "cached"; readonly result: GenerateResult; readonly value?: Readonly<Record<string, unknown>> }
-  | { readonly row: DatasetRow; readonly outcome: "error"; readonly error: string; readonly result?: GenerateResult };
+  | {
+    readonly row: DatasetRow;
+    readonly outcome: "ok" | "cached";
+    readonly result: GenerateResult;
+    readonly value?: Readonly<Record<string, unknown>>;
+  }
+  | {
+    readonly row: DatasetRow;
+    readonly outcome: "error";
+    readonly error: string;
+    readonly result?: GenerateResult;
+  };
 
 /** An answer that came back but failed the answer check: a row error, never cached. */
 class AnswerRejected extends Error {
@@ -72,11 +82,20 @@ export interface SyncExecutorOptions {
 const RATE_LIMITED_ROWS = 3;
 
 /** The error that stops a run whose rows keep waiting out rate limits that never lift. */
-function rateLimitStop(message: string, status: number | undefined, policy: RetryPolicy, cached: boolean): LoomProviderError {
+function rateLimitStop(
+  message: string,
+  status: number | undefined,
+  policy: RetryPolicy,
+  cached: boolean,
+): LoomProviderError {
   return new LoomProviderError(
-    `stopped: ${RATE_LIMITED_ROWS} rows in a row were still refused with ${status} after waiting up to ${duration(policy.maxTotalWaitMs)} each, ` +
+    `stopped: ${RATE_LIMITED_ROWS} rows in a row were still refused with ${status} after waiting up to ${
+      duration(policy.maxTotalWaitMs)
+    } each, ` +
       `the last with "${message}"; ` +
-      (cached ? "the answers so far are cached, so a rerun resumes from them. " : "the cache is off, so a rerun starts over. ") +
+      (cached
+        ? "the answers so far are cached, so a rerun resumes from them. "
+        : "the cache is off, so a rerun starts over. ") +
       "Check the account's rate limits and quota, or lower sync.workers or sync.rpm, and run again",
     { status, fatal: true },
   );
@@ -92,7 +111,10 @@ function duration(ms: number): string {
 const WINDOW_PER_WORKER = 64;
 
 /** Runs every row and yields its result in input order. */
-export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecutorOptions): AsyncGenerator<RowResult> {
+export function executeSync(
+  rows: AsyncIterable<DatasetRow>,
+  options: SyncExecutorOptions,
+): AsyncGenerator<RowResult> {
   const { provider, cache, onEvent, idColumn } = options;
   // A fatal error (a refused key) stops every other row at once: no new call starts, and calls
   // in flight are aborted. Rows then fail with that error, which the pool reports in order.
@@ -128,7 +150,9 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     onEvent?.({
       type: "row",
       index: row.index,
-      ...(idColumn !== undefined && row.fields[idColumn] != null ? { id: String(row.fields[idColumn]) } : {}),
+      ...(idColumn !== undefined && row.fields[idColumn] != null
+        ? { id: String(row.fields[idColumn]) }
+        : {}),
       outcome,
       ...(error === undefined ? {} : { error }),
     });
@@ -167,13 +191,20 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
         };
         const result = await withRetries(attempt, { signal, policy: options.retry });
         if (typeof result?.text !== "string") {
-          throw new Error(`provider ${provider.name} returned no answer text (a bug in the provider plugin)`);
+          throw new Error(
+            `provider ${provider.name} returned no answer text (a bug in the provider plugin)`,
+          );
         }
         const verdict = options.check?.(result);
         if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
         // The answer is paid for: failing to cache it must not lose it, only be reported.
         await cache?.set(key, result).catch((error) =>
-          warnOnce("cache-write", `cannot write the cache (answers are kept, but a rerun will ask again): ${errorMessage(error)}`)
+          warnOnce(
+            "cache-write",
+            `cannot write the cache (answers are kept, but a rerun will ask again): ${
+              errorMessage(error)
+            }`,
+          )
         );
         return { result, value: verdict?.value };
       })().finally(() => inFlight.delete(key));
@@ -192,10 +223,15 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
     }
     // With the cache off the key only joins identical requests in flight: the request's JSON is
     // enough, without the canonical form and its hash (about 3% of a busy run's CPU).
-    const key = cache ? cacheKey(provider.name, built.request, provider.cacheIdentity) : JSON.stringify(built.request);
+    const key = cache
+      ? cacheKey(provider.name, built.request, provider.cacheIdentity)
+      : JSON.stringify(built.request);
     // An unreadable cache is a miss, not a failed run.
     const hit = await cache?.get(key).catch((error) => {
-      warnOnce("cache-read", `cannot read the cache (calling the provider instead): ${errorMessage(error)}`);
+      warnOnce(
+        "cache-read",
+        `cannot read the cache (calling the provider instead): ${errorMessage(error)}`,
+      );
       return undefined;
     });
     // A cached answer that fails the check (cached before the check existed) is asked again.
@@ -226,7 +262,12 @@ export function executeSync(rows: AsyncIterable<DatasetRow>, options: SyncExecut
       }
       const message = redact(errorMessage(error));
       if (isRateLimited(error) && ++rateLimitedRows >= RATE_LIMITED_ROWS) {
-        fatal = rateLimitStop(message, (error as { status?: number }).status, options.retry ?? DEFAULT_RETRY, cache !== undefined);
+        fatal = rateLimitStop(
+          message,
+          (error as { status?: number }).status,
+          options.retry ?? DEFAULT_RETRY,
+          cache !== undefined,
+        );
         stop.abort(fatal);
         throw fatal;
       }

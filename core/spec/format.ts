@@ -51,7 +51,9 @@ export interface FormatReadOptions {
  * only in formats that declare {@link FormatV1.nested}; a flat format may still get them in
  * its own columns and should write them as JSON text.
  */
-export type AddedValue = string | number | boolean | null | readonly AddedValue[] | { readonly [key: string]: AddedValue };
+export type AddedValue = string | number | boolean | null | readonly AddedValue[] | {
+  readonly [key: string]: AddedValue;
+};
 
 /** A row to write: the input row plus the columns Loom adds, in `WriteOptions.added` order. */
 export interface OutputRow {

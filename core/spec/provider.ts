@@ -104,7 +104,13 @@ export interface BatchHandle {
 }
 
 /** Loom's batch states; every provider's own states map onto these. */
-export type BatchState = "validating" | "in_progress" | "completed" | "failed" | "expired" | "cancelled";
+export type BatchState =
+  | "validating"
+  | "in_progress"
+  | "completed"
+  | "failed"
+  | "expired"
+  | "cancelled";
 
 /** A batch's status as the provider reports it. */
 export interface BatchStatus {
@@ -112,7 +118,11 @@ export interface BatchStatus {
   /** The provider's own word for it (`finalizing`, `canceling`, `BATCH_STATE_RUNNING`, …). */
   readonly providerState?: string;
   /** Request counts, where the provider gives them. */
-  readonly counts?: { readonly total?: number; readonly succeeded?: number; readonly failed?: number };
+  readonly counts?: {
+    readonly total?: number;
+    readonly succeeded?: number;
+    readonly failed?: number;
+  };
   /** Why the batch failed, in the provider's words (validation errors, an exhausted queue). */
   readonly message?: string;
 }
@@ -123,7 +133,11 @@ export interface BatchStatus {
  */
 export type BatchOutcome =
   | { readonly customId: string; readonly result: GenerateResult }
-  | { readonly customId: string; readonly error: string; readonly kind: "failed" | "expired" | "cancelled" };
+  | {
+    readonly customId: string;
+    readonly error: string;
+    readonly kind: "failed" | "expired" | "cancelled";
+  };
 
 /** Names one submission, so a batch created just before a crash can be found and adopted. */
 export interface BatchLabel {
@@ -144,7 +158,11 @@ export interface BatchApi {
    * Uploads the items (when the provider takes a file) and creates one batch, labelled so that
    * {@link find} can find it again. Resolves once the provider has accepted it.
    */
-  submit(items: readonly BatchItem[], label: BatchLabel, options?: BatchSubmitOptions): Promise<BatchHandle>;
+  submit(
+    items: readonly BatchItem[],
+    label: BatchLabel,
+    options?: BatchSubmitOptions,
+  ): Promise<BatchHandle>;
   /**
    * True when `submit` calls {@link BatchSubmitOptions.onCreate} before the request that creates
    * the batch: a submit that fails without having called it surely created nothing. Without it,
@@ -171,7 +189,11 @@ export interface BatchApi {
    * `LoomProviderError` downloads again; any other error fails the fetch and leaves the shard to
    * be read again by the next one (a plugin bug never turns into a partial merge).
    */
-  results(handle: BatchHandle, customIds: readonly string[], options?: CallOptions): AsyncIterable<BatchOutcome>;
+  results(
+    handle: BatchHandle,
+    customIds: readonly string[],
+    options?: CallOptions,
+  ): AsyncIterable<BatchOutcome>;
   /** Asks the provider to cancel; resolves once the request is accepted (not once cancelled). */
   cancel(handle: BatchHandle, options?: CallOptions): Promise<void>;
   /**
@@ -182,7 +204,11 @@ export interface BatchApi {
    * requests), marked inexact, and the user decides. `undefined` means the provider could not
    * look far enough back to tell (Loom then never assumes there is no such batch).
    */
-  find?(label: BatchLabel, hint: BatchFindHint, options?: CallOptions): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }> | undefined>;
+  find?(
+    label: BatchLabel,
+    hint: BatchFindHint,
+    options?: CallOptions,
+  ): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }> | undefined>;
 }
 
 /** A provider's upload of a batch's input (its file id, say): reused by a retry, deleted once done. */

@@ -9,7 +9,11 @@
 export const EMULATED = { openai: "openai", anthropic: "anthropic", google: "gemini" } as const;
 
 /** The environment variable each provider reads its key from. */
-export const KEY_ENV = { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY", google: "GEMINI_API_KEY" } as const;
+export const KEY_ENV = {
+  openai: "OPENAI_API_KEY",
+  anthropic: "ANTHROPIC_API_KEY",
+  google: "GEMINI_API_KEY",
+} as const;
 
 /** The request that creates (and is billed as) one batch, as `METHOD path` in the emulator's log. */
 export const CREATE = {

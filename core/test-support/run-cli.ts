@@ -30,7 +30,10 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 /** Starts the CLI; returns the child and a promise of its result. */
-export function spawnCli(args: string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
+export function spawnCli(
+  args: string[],
+  options: CliOptions = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   const { command, args: prefix } = cliCommand();
   const child = spawn(command, [...prefix, ...args], {
     cwd: options.cwd,

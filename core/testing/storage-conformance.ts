@@ -38,7 +38,7 @@ export function storageConformance(options: StorageConformanceOptions): void {
     it("returns undefined for a missing key and round-trips values", async () => {
       const s = await options.create();
       assert.equal(await s.get("cache/none"), undefined);
-      const value = JSON.stringify({ text: "Zoë — 東京 🚀\n\"quoted\"", n: 1 });
+      const value = JSON.stringify({ text: 'Zoë — 東京 🚀\n"quoted"', n: 1 });
       await s.set("cache/ab/one", value);
       assert.equal(await s.get("cache/ab/one"), value);
       await s.set("cache/ab/one", "second");
@@ -69,7 +69,9 @@ export function storageConformance(options: StorageConformanceOptions): void {
 
     it("survives many parallel writes to different and equal keys", async () => {
       const s = await options.create();
-      await Promise.all(Array.from({ length: 200 }, (_, i) => s.set(`cache/p/${i % 50}`, `v${i % 50}`)));
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) => s.set(`cache/p/${i % 50}`, `v${i % 50}`)),
+      );
       const keys = await collect(s.keys("cache/p"));
       assert.equal(keys.length, 50);
       for (let i = 0; i < 50; i++) assert.equal(await s.get(`cache/p/${i}`), `v${i}`);

@@ -21,7 +21,10 @@ const acme: PluginDefinition<"provider"> = {
       cacheIdentity: { prefix }, // the prefix changes the answer, so it is part of the cache key
       generate(request) {
         const prompt = request.messages.at(-1)?.content ?? "";
-        return Promise.resolve({ text: `${prefix}: ${prompt.toUpperCase()}`, finishReason: "stop" });
+        return Promise.resolve({
+          text: `${prefix}: ${prompt.toUpperCase()}`,
+          finishReason: "stop",
+        });
       },
     };
   },
@@ -50,9 +53,15 @@ const tsv: PluginDefinition<"format"> = {
             if (text === "") continue;
             const cells = text.split("\t");
             if (cells.length !== columns.length) {
-              throw new Error(`${path}:${line}: ${cells.length} cells, the header has ${columns.length}`);
+              throw new Error(
+                `${path}:${line}: ${cells.length} cells, the header has ${columns.length}`,
+              );
             }
-            yield { index: index++, line, fields: Object.fromEntries(columns.map((c, i) => [c, cells[i]])) };
+            yield {
+              index: index++,
+              line,
+              fields: Object.fromEntries(columns.map((c, i) => [c, cells[i]])),
+            };
           }
         }
         return { layout: { columns }, rows: rows() };
@@ -61,7 +70,10 @@ const tsv: PluginDefinition<"format"> = {
         const clean = (v: unknown) => String(v ?? "").replace(/[\t\r\n]+/g, " ");
         yield [...(layout.columns ?? []), ...added].join("\t") + "\n";
         for await (const { row, added: values } of rows) {
-          const cells = [...(layout.columns ?? []).map((c) => row.fields[c]), ...added.map((c) => values[c])];
+          const cells = [
+            ...(layout.columns ?? []).map((c) => row.fields[c]),
+            ...added.map((c) => values[c]),
+          ];
           yield cells.map(clean).join("\t") + "\n";
         }
       },

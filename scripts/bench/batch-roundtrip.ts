@@ -21,42 +21,62 @@ async function makeCsv(path: string, rows: number): Promise<void> {
   const out = createWriteStream(path);
   out.write("id,prompt\n");
   for (let i = 0; i < rows; i++) {
-    if (!out.write(`${i},"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`)) await once(out, "drain");
+    if (
+      !out.write(`${i},"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`)
+    ) await once(out, "drain");
   }
   out.end();
   await once(out, "close");
 }
 
 /** Runs `work`, returning its seconds and the peak RSS seen meanwhile. */
-async function measured<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number; peakMiB: number }> {
+async function measured<T>(
+  work: () => Promise<T>,
+): Promise<{ value: T; seconds: number; peakMiB: number }> {
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const started = performance.now();
   const value = await work();
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);
-  return { value, seconds: (performance.now() - started) / 1000, peakMiB: Math.round(peak / 2 ** 20) };
+  return {
+    value,
+    seconds: (performance.now() - started) / 1000,
+    peakMiB: Math.round(peak / 2 ** 20),
+  };
 }
 
 const args = process.argv.slice(2);
 const shardAt = args.indexOf("--shard");
 const shard = shardAt >= 0 ? Number(args[shardAt + 1]) : 50_000;
-const sizes = args.filter((_, i) => shardAt < 0 || (i !== shardAt && i !== shardAt + 1)).map(Number).filter((n) => n > 0);
+const sizes = args.filter((_, i) => shardAt < 0 || (i !== shardAt && i !== shardAt + 1)).map(Number)
+  .filter((n) => n > 0);
 const dir = mkdtempSync(join(tmpdir(), "loom-batch-bench-"));
 try {
   for (const rows of sizes.length ? sizes : [100_000, 1_000_000]) {
     const input = join(dir, `in-${rows}.csv`);
     await makeCsv(input, rows);
     const jobFile = join(dir, `job-${rows}.yaml`);
-    writeFileSync(jobFile, `dataset: { path: ${input} }\nprovider: echo\nmodel: m\noutput: { path: ${join(dir, `out-${rows}.csv`)} }\nbatch: { max_requests: ${shard} }\n`);
+    writeFileSync(
+      jobFile,
+      `dataset: { path: ${input} }\nprovider: echo\nmodel: m\noutput: { path: ${
+        join(dir, `out-${rows}.csv`)
+      } }\nbatch: { max_requests: ${shard} }\n`,
+    );
     const options = { force: true, env: { LOOM_HOME: join(dir, "home") } };
-    const submit = await measured(async () => runJob(await loadJob({ file: jobFile, cwd: dir }), options));
+    const submit = await measured(async () =>
+      runJob(await loadJob({ file: jobFile, cwd: dir }), options)
+    );
     const fetch = await measured(() => fetchJobs([submit.value.job!.id], options));
     const merged = fetch.value[0] as { summary?: { ok: number } };
     console.log(
       `${runtimeName()} rows=${String(rows).padStart(9)} shards=${submit.value.job!.shards} ` +
-        `submit=${submit.seconds.toFixed(1)}s (${Math.round(rows / submit.seconds)} rows/s, peak ${submit.peakMiB} MiB) ` +
-        `fetch+merge=${fetch.seconds.toFixed(1)}s (${Math.round(rows / fetch.seconds)} rows/s, peak ${fetch.peakMiB} MiB) answered=${merged.summary?.ok}`,
+        `submit=${submit.seconds.toFixed(1)}s (${
+          Math.round(rows / submit.seconds)
+        } rows/s, peak ${submit.peakMiB} MiB) ` +
+        `fetch+merge=${fetch.seconds.toFixed(1)}s (${
+          Math.round(rows / fetch.seconds)
+        } rows/s, peak ${fetch.peakMiB} MiB) answered=${merged.summary?.ok}`,
     );
   }
 } finally {

@@ -8,7 +8,7 @@
  * Defaults to 10,000, 100,000 and 1,000,000 rows of CSV through `echo` with the cache off, then
  * the smallest size (at most 100,000 rows) with the cache on (cold, then warm). Prints one line per run.
  */
-import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -21,7 +21,9 @@ async function makeCsv(path: string, rows: number): Promise<void> {
   const out = createWriteStream(path);
   out.write("id,category,prompt\n");
   for (let i = 0; i < rows; i++) {
-    const line = `${i},cat-${i % 17},"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`;
+    const line = `${i},cat-${
+      i % 17
+    },"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`;
     if (!out.write(line)) await once(out, "drain");
   }
   out.end();
@@ -33,13 +35,18 @@ async function measure(dir: string, rows: number, cache: boolean, label: string)
   const job = join(dir, `job-${rows}.yaml`);
   writeFileSync(
     job,
-    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${join(dir, "out.csv")} }\nsync: { workers: 64, cache: ${cache} }\n`,
+    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${
+      join(dir, "out.csv")
+    } }\nsync: { workers: 64, cache: ${cache} }\n`,
   );
   globalThis.gc?.();
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const started = performance.now();
-  const summary = await runJob(await loadJob({ file: job, cwd: dir }), { force: true, env: { LOOM_HOME: join(dir, "home") } });
+  const summary = await runJob(await loadJob({ file: job, cwd: dir }), {
+    force: true,
+    env: { LOOM_HOME: join(dir, "home") },
+  });
   const seconds = (performance.now() - started) / 1000;
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);

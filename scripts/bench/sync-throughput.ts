@@ -48,7 +48,13 @@ else await main();
 
 /** The child process: an OpenAI emulator that answers `cpu` lines with its CPU time so far (µs). */
 async function serveEmulator(): Promise<void> {
-  const emu = await startEmulator({ provider: "openai", latencyMs: LATENCY_MS, apiKey: "test-key", clock: realClock, models: "any" });
+  const emu = await startEmulator({
+    provider: "openai",
+    latencyMs: LATENCY_MS,
+    apiKey: "test-key",
+    clock: realClock,
+    models: "any",
+  });
   console.log(`openai ${emu.baseURL}`);
   createInterface({ input: process.stdin })
     .on("line", () => {
@@ -70,7 +76,8 @@ async function main(): Promise<void> {
   child.on("exit", (code) => {
     for (const w of waiting.splice(0)) w.reject(new Error(`the emulator process exited (${code})`));
   });
-  const nextLine = () => new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
   const remoteURL = (await nextLine()).match(/^openai\s+(http\S+)/)?.[1];
   if (!remoteURL) throw new Error("the emulator process did not say where it listens");
   /** The emulator process's CPU time so far, in µs. */
@@ -84,31 +91,47 @@ async function main(): Promise<void> {
   async function run(rows: number, workers: number, rpm?: number) {
     const baseURL = rpm ? emu.baseURL : remoteURL;
     const input = join(dir, `in-${rows}.csv`);
-    writeFileSync(input, `prompt\n${Array.from({ length: rows }, (_, i) => `prompt number ${i}`).join("\n")}\n`);
+    writeFileSync(
+      input,
+      `prompt\n${Array.from({ length: rows }, (_, i) => `prompt number ${i}`).join("\n")}\n`,
+    );
     const job = join(dir, "job.yaml");
     writeFileSync(
       job,
       `dataset: { path: ${input} }\nprovider: openai\nprovider_options: { base_url: "${baseURL}" }\nmodel: gpt-4o-mini\n` +
-        `mode: sync\noutput: { path: ${join(dir, "out.csv")} }\nsync: { workers: ${workers}, cache: false${rpm ? `, rpm: ${rpm}` : ""} }\n`,
+        `mode: sync\noutput: { path: ${
+          join(dir, "out.csv")
+        } }\nsync: { workers: ${workers}, cache: false${rpm ? `, rpm: ${rpm}` : ""} }\n`,
     );
     emu.log.clear();
     const emuCpuBefore = rpm ? 0 : await emulatorCpu();
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    const summary = await runJob(await loadJob({ file: job, cwd: dir }), { force: true, env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir });
+    const summary = await runJob(await loadJob({ file: job, cwd: dir }), {
+      force: true,
+      env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey },
+      cwd: dir,
+    });
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     const emuCpu = rpm ? 0 : await emulatorCpu() - emuCpuBefore;
     if (summary.ok !== rows) throw new Error(`only ${summary.ok} of ${rows} rows answered`);
     const arrivals = emu.log.entries.map((e) => e.receivedMs ?? 0).sort((a, b) => a - b);
     const perRow = (us: number) => (us / 1000 / rows).toFixed(2);
-    return { seconds, rate: rows / seconds, arrivals, cpu: `loom ${perRow(cpu.user + cpu.system)} ms, emulator ${perRow(emuCpu)} ms` };
+    return {
+      seconds,
+      rate: rows / seconds,
+      arrivals,
+      cpu: `loom ${perRow(cpu.user + cpu.system)} ms, emulator ${perRow(emuCpu)} ms`,
+    };
   }
 
   try {
     const warmup = await run(WARMUP_ROWS, Math.max(...WORKERS));
     console.log(
-      `${runtimeName()} latency=${LATENCY_MS} ms; untimed warm-up first: ${WARMUP_ROWS} rows at ${Math.max(...WORKERS)} workers ` +
+      `${runtimeName()} latency=${LATENCY_MS} ms; untimed warm-up first: ${WARMUP_ROWS} rows at ${
+        Math.max(...WORKERS)
+      } workers ` +
         `(${warmup.seconds.toFixed(2)} s)`,
     );
     for (const workers of WORKERS) {
@@ -116,7 +139,9 @@ async function main(): Promise<void> {
       const { rate, cpu } = await run(rows, workers);
       const ideal = workers / (LATENCY_MS / 1000);
       console.log(
-        `${runtimeName()} workers=${String(workers).padStart(3)} rows=${rows} rate=${rate.toFixed(1)} req/s ideal=${ideal} ` +
+        `${runtimeName()} workers=${String(workers).padStart(3)} rows=${rows} rate=${
+          rate.toFixed(1)
+        } req/s ideal=${ideal} ` +
           `(${((rate / ideal) * 100).toFixed(1)}%)   cpu per row: ${cpu}`,
       );
     }
@@ -129,7 +154,9 @@ async function main(): Promise<void> {
       busiest = Math.max(busiest, i - j + 1);
     }
     console.log(
-      `${runtimeName()} rpm limit=${rpm} achieved=${(rate * 60).toFixed(0)} rpm (${((rate * 60 / rpm) * 100).toFixed(1)}% of the limit), ` +
+      `${runtimeName()} rpm limit=${rpm} achieved=${(rate * 60).toFixed(0)} rpm (${
+        ((rate * 60 / rpm) * 100).toFixed(1)
+      }% of the limit), ` +
         `busiest 60 s window=${busiest} requests${busiest > rpm ? " (ABOVE THE LIMIT)" : ""}`,
     );
   } finally {

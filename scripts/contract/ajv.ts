@@ -10,9 +10,16 @@ import { ajvProblems, type Problem, type SchemaCheck } from "./violations.ts";
 export function harnessAjv(options: { verbose?: boolean } = {}): Ajv2020 {
   // Not strict: the published definitions carry keywords of their own (OpenAPI's `example`,
   // `x-*`, `discriminator`); they are documentation, not constraints.
-  const ajv = new Ajv2020({ allErrors: true, strict: false, logger: false, verbose: options.verbose ?? false });
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: false,
+    logger: false,
+    verbose: options.verbose ?? false,
+  });
   // A CommonJS module: its function is the default export under Node and Deno alike.
-  const add = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (a: Ajv2020) => void;
+  const add = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (
+    a: Ajv2020,
+  ) => void;
   add(ajv);
   return ajv;
 }
@@ -25,7 +32,10 @@ export function harnessAjv(options: { verbose?: boolean } = {}): Ajv2020 {
  * batch results) is reported as the failures of the one branch whose `type` constant the value
  * names: otherwise every other branch's "must be equal to constant" buries the real mismatch.
  */
-export function definitionChecks(document: Record<string, unknown>, id: string): (name: string) => SchemaCheck {
+export function definitionChecks(
+  document: Record<string, unknown>,
+  id: string,
+): (name: string) => SchemaCheck {
   const ajv = harnessAjv({ verbose: true });
   ajv.addSchema({ ...document, $id: id }, id);
   const key = "$defs" in document ? "$defs" : "definitions";
@@ -37,8 +47,15 @@ export function definitionChecks(document: Record<string, unknown>, id: string):
   };
   const resolve = (schema: unknown): Record<string, unknown> | undefined => {
     const r = (schema as { $ref?: string } | undefined)?.$ref;
-    if (typeof r !== "string" || !r.startsWith("#/")) return schema as Record<string, unknown> | undefined;
-    return resolve(r.slice(2).split("/").reduce<unknown>((at, k) => (at as Record<string, unknown>)?.[k], document));
+    if (typeof r !== "string" || !r.startsWith("#/")) {
+      return schema as Record<string, unknown> | undefined;
+    }
+    return resolve(
+      r.slice(2).split("/").reduce<unknown>(
+        (at, k) => (at as Record<string, unknown>)?.[k],
+        document,
+      ),
+    );
   };
   const problemsOf = (validate: ValidateFunction, value: unknown): Problem[] => {
     if (validate(value)) return [];
@@ -55,9 +72,14 @@ export function definitionChecks(document: Record<string, unknown>, id: string):
       });
       if (!branch?.$ref?.startsWith("#/")) continue;
       const inner = problemsOf(compile(branch.$ref), e.data);
-      replaced.push({ at: e.instancePath, problems: inner.map((p) => ({ path: e.instancePath + p.path, message: p.message })) });
+      replaced.push({
+        at: e.instancePath,
+        problems: inner.map((p) => ({ path: e.instancePath + p.path, message: p.message })),
+      });
     }
-    const rest = errors.filter((e) => !replaced.some((r) => e.instancePath === r.at || e.instancePath.startsWith(r.at + "/")));
+    const rest = errors.filter((e) =>
+      !replaced.some((r) => e.instancePath === r.at || e.instancePath.startsWith(r.at + "/"))
+    );
     return [...ajvProblems(rest), ...replaced.flatMap((r) => r.problems)];
   };
   return (name) => (value) => problemsOf(compile(`#/${key}/${name}`), value);

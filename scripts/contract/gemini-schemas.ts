@@ -27,7 +27,9 @@ const bool: Schema = { type: "boolean" };
 const num: Schema = { type: "number" };
 const enumOf = (...values: string[]): Schema => ({ type: "string", enum: values });
 /** Exactly one of a proto `oneof` (or none, when `optional`). */
-const oneOf = (names: string[]): Schema => ({ not: { anyOf: names.flatMap((a, i) => names.slice(i + 1).map((b) => ({ required: [a, b] }))) } });
+const oneOf = (names: string[]): Schema => ({
+  not: { anyOf: names.flatMap((a, i) => names.slice(i + 1).map((b) => ({ required: [a, b] }))) },
+});
 
 const MODALITY = enumOf("MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT");
 
@@ -43,7 +45,11 @@ export const GEMINI_SCHEMAS: Schema = {
     Timestamp: { type: "string", format: "date-time" },
     Bytes: { type: "string", pattern: "^[A-Za-z0-9+/_-]*={0,2}$" },
     /** `google.rpc.Status`: details are `Any`s, each naming its `@type`. */
-    Status: closed({ code: ref("Int32"), message: str, details: array({ type: "object", required: ["@type"] }) }),
+    Status: closed({
+      code: ref("Int32"),
+      message: str,
+      details: array({ type: "object", required: ["@type"] }),
+    }),
 
     // --- content.proto
     Blob: closed({ mimeType: str, data: ref("Bytes") }, ["mimeType", "data"]),
@@ -63,11 +69,25 @@ export const GEMINI_SCHEMAS: Schema = {
         partMetadata: { type: "object" },
         mediaResolution: { type: "object" },
       }),
-      allOf: [oneOf(["text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode", "codeExecutionResult"])],
+      allOf: [
+        oneOf([
+          "text",
+          "inlineData",
+          "fileData",
+          "functionCall",
+          "functionResponse",
+          "executableCode",
+          "codeExecutionResult",
+        ]),
+      ],
     },
     Content: closed({ parts: array(ref("Part")), role: str }),
     SafetySetting: closed({ category: str, threshold: str }, ["category", "threshold"]),
-    ThinkingConfig: closed({ includeThoughts: bool, thinkingBudget: ref("Int32In"), thinkingLevel: str }),
+    ThinkingConfig: closed({
+      includeThoughts: bool,
+      thinkingBudget: ref("Int32In"),
+      thinkingLevel: str,
+    }),
     /**
      * The proto: a response schema needs `response_mime_type`; `response_json_schema` is "an
      * alternative to `response_schema`" and "If set, `response_schema` must be omitted".
@@ -75,7 +95,13 @@ export const GEMINI_SCHEMAS: Schema = {
     GenerationConfig: {
       allOf: [
         ref("GenerationConfigFields"),
-        { dependentRequired: { responseSchema: ["responseMimeType"], responseJsonSchema: ["responseMimeType"], _responseJsonSchema: ["responseMimeType"] } },
+        {
+          dependentRequired: {
+            responseSchema: ["responseMimeType"],
+            responseJsonSchema: ["responseMimeType"],
+            _responseJsonSchema: ["responseMimeType"],
+          },
+        },
         oneOf(["responseSchema", "responseJsonSchema", "_responseJsonSchema"]),
       ],
     },
@@ -100,7 +126,12 @@ export const GEMINI_SCHEMAS: Schema = {
       speechConfig: { type: "object" },
       thinkingConfig: ref("ThinkingConfig"),
       imageConfig: { type: "object" },
-      mediaResolution: enumOf("MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM", "MEDIA_RESOLUTION_HIGH"),
+      mediaResolution: enumOf(
+        "MEDIA_RESOLUTION_UNSPECIFIED",
+        "MEDIA_RESOLUTION_LOW",
+        "MEDIA_RESOLUTION_MEDIUM",
+        "MEDIA_RESOLUTION_HIGH",
+      ),
     }),
 
     // --- generative_service.proto: requests
@@ -116,9 +147,15 @@ export const GEMINI_SCHEMAS: Schema = {
       cachedContent: str,
     }, ["contents"]),
     /** A GenerateContentRequest inside another message: `model` is REQUIRED and no URL supplies it. */
-    GenerateContentRequest: { allOf: [ref("GenerateContentBody"), { required: ["model", "contents"] }] },
+    GenerateContentRequest: {
+      allOf: [ref("GenerateContentBody"), { required: ["model", "contents"] }],
+    },
     CountTokensRequest: {
-      ...closed({ model: str, contents: array(ref("Content")), generateContentRequest: ref("GenerateContentRequest") }),
+      ...closed({
+        model: str,
+        contents: array(ref("Content")),
+        generateContentRequest: ref("GenerateContentRequest"),
+      }),
       // "You can either send Model + Contents or a generate_content_request, but never both."
       allOf: [oneOf(["contents", "generateContentRequest"])],
     },
@@ -142,9 +179,24 @@ export const GEMINI_SCHEMAS: Schema = {
       index: ref("Int32"),
       content: ref("Content"),
       finishReason: enumOf(
-        "FINISH_REASON_UNSPECIFIED", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST",
-        "PROHIBITED_CONTENT", "SPII", "MALFORMED_FUNCTION_CALL", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_OTHER",
-        "NO_IMAGE", "IMAGE_RECITATION", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
+        "FINISH_REASON_UNSPECIFIED",
+        "STOP",
+        "MAX_TOKENS",
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "OTHER",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MALFORMED_FUNCTION_CALL",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_OTHER",
+        "NO_IMAGE",
+        "IMAGE_RECITATION",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
       ),
       finishMessage: str,
       safetyRatings: array(ref("SafetyRating")),
@@ -159,7 +211,14 @@ export const GEMINI_SCHEMAS: Schema = {
     GenerateContentResponse: closed({
       candidates: array(ref("Candidate")),
       promptFeedback: closed({
-        blockReason: enumOf("BLOCK_REASON_UNSPECIFIED", "SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"),
+        blockReason: enumOf(
+          "BLOCK_REASON_UNSPECIFIED",
+          "SAFETY",
+          "OTHER",
+          "BLOCKLIST",
+          "PROHIBITED_CONTENT",
+          "IMAGE_SAFETY",
+        ),
         safetyRatings: array(ref("SafetyRating")),
       }),
       usageMetadata: ref("UsageMetadata"),
@@ -174,7 +233,12 @@ export const GEMINI_SCHEMAS: Schema = {
     }),
     /** Every error answer: `{ error: { code, message, status, details } }`. */
     ErrorResponse: closed({
-      error: closed({ code: ref("Int32"), message: str, status: str, details: array({ type: "object", required: ["@type"] }) }, [
+      error: closed({
+        code: ref("Int32"),
+        message: str,
+        status: str,
+        details: array({ type: "object", required: ["@type"] }),
+      }, [
         "code",
         "message",
       ]),
@@ -199,16 +263,29 @@ export const GEMINI_SCHEMAS: Schema = {
     }),
     /** The start of a resumable upload: `CreateFileRequest`, whose output-only fields a client may leave out. */
     CreateFileRequest: closed({
-      file: closed({ name: str, displayName: str, mimeType: str, sizeBytes: ref("Int64In"), source: str }),
+      file: closed({
+        name: str,
+        displayName: str,
+        mimeType: str,
+        sizeBytes: ref("Int64In"),
+        source: str,
+      }),
     }),
     CreateFileResponse: closed({ file: ref("File") }, ["file"]),
     ListFilesResponse: closed({ files: array(ref("File")), nextPageToken: str }),
 
     // --- batches (API reference: models.batchGenerateContent, batches.*)
-    InlinedRequest: closed({ request: ref("GenerateContentBody"), metadata: { type: "object" } }, ["request"]),
+    InlinedRequest: closed({ request: ref("GenerateContentBody"), metadata: { type: "object" } }, [
+      "request",
+    ]),
     InputConfig: {
-      ...closed({ fileName: str, requests: closed({ requests: array(ref("InlinedRequest")) }, ["requests"]) }),
-      allOf: [oneOf(["fileName", "requests"]), { anyOf: [{ required: ["fileName"] }, { required: ["requests"] }] }],
+      ...closed({
+        fileName: str,
+        requests: closed({ requests: array(ref("InlinedRequest")) }, ["requests"]),
+      }),
+      allOf: [oneOf(["fileName", "requests"]), {
+        anyOf: [{ required: ["fileName"] }, { required: ["requests"] }],
+      }],
     },
     BatchStats: closed({
       requestCount: ref("Int64Out"),
@@ -217,19 +294,36 @@ export const GEMINI_SCHEMAS: Schema = {
       pendingRequestCount: ref("Int64Out"),
     }),
     InlinedResponse: {
-      ...closed({ response: ref("GenerateContentResponse"), error: ref("Status"), metadata: { type: "object" } }),
+      ...closed({
+        response: ref("GenerateContentResponse"),
+        error: ref("Status"),
+        metadata: { type: "object" },
+      }),
       allOf: [oneOf(["response", "error"])],
     },
     GenerateContentBatchOutput: {
-      ...closed({ responsesFile: str, inlinedResponses: closed({ inlinedResponses: array(ref("InlinedResponse")) }) }),
+      ...closed({
+        responsesFile: str,
+        inlinedResponses: closed({ inlinedResponses: array(ref("InlinedResponse")) }),
+      }),
       allOf: [oneOf(["responsesFile", "inlinedResponses"])],
     },
     BatchState: enumOf(
-      "BATCH_STATE_UNSPECIFIED", "BATCH_STATE_PENDING", "BATCH_STATE_RUNNING", "BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED",
-      "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED",
+      "BATCH_STATE_UNSPECIFIED",
+      "BATCH_STATE_PENDING",
+      "BATCH_STATE_RUNNING",
+      "BATCH_STATE_SUCCEEDED",
+      "BATCH_STATE_FAILED",
+      "BATCH_STATE_CANCELLED",
+      "BATCH_STATE_EXPIRED",
     ),
     /** The batch as a client sends it: displayName and inputConfig are REQUIRED, the rest output only. */
-    GenerateContentBatchIn: closed({ model: str, displayName: str, inputConfig: ref("InputConfig"), priority: ref("Int64In") }, [
+    GenerateContentBatchIn: closed({
+      model: str,
+      displayName: str,
+      inputConfig: ref("InputConfig"),
+      priority: ref("Int64In"),
+    }, [
       "displayName",
       "inputConfig",
     ]),
@@ -268,7 +362,9 @@ export const GEMINI_SCHEMAS: Schema = {
     /** unverified: the error line's shape (`{key, error: Status}`) is inferred from the inline `InlinedResponse`. */
     BatchOutputLine: {
       ...closed({ key: str, response: ref("GenerateContentResponse"), error: ref("Status") }),
-      allOf: [oneOf(["response", "error"]), { anyOf: [{ required: ["response"] }, { required: ["error"] }] }],
+      allOf: [oneOf(["response", "error"]), {
+        anyOf: [{ required: ["response"] }, { required: ["error"] }],
+      }],
     },
   },
 };

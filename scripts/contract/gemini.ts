@@ -9,7 +9,14 @@
 import { definitionChecks } from "./ajv.ts";
 import { GEMINI_SCHEMAS } from "./gemini-schemas.ts";
 import type { DecodedBody, Exchange } from "./proxy.ts";
-import { jsonOf, linesOf, type Problem, type RouteRule, routeValidator, type Validator } from "./violations.ts";
+import {
+  jsonOf,
+  linesOf,
+  type Problem,
+  type RouteRule,
+  routeValidator,
+  type Validator,
+} from "./violations.ts";
 
 const V = "/v1beta";
 const MODEL = `${V}/models/[^/:]+`;
@@ -22,25 +29,51 @@ export function geminiValidator(): Validator {
   const json = (name: string) => (body: DecodedBody) => jsonOf(body, check(name));
   const answer = (name: string): RouteRule["response"] => (body, status) =>
     status >= 400 ? jsonOf(body, check("ErrorResponse")) : jsonOf(body, check(name));
-  const header = (x: Exchange, side: "request" | "response", name: string, expected?: RegExp): Problem[] => {
+  const header = (
+    x: Exchange,
+    side: "request" | "response",
+    name: string,
+    expected?: RegExp,
+  ): Problem[] => {
     const value = x[side].headers[name];
     if (value === undefined) return [{ path: `header ${name}`, message: "missing" }];
-    return expected && !expected.test(value) ? [{ path: `header ${name}`, message: `${JSON.stringify(value)} does not match ${expected}` }] : [];
+    return expected && !expected.test(value)
+      ? [{ path: `header ${name}`, message: `${JSON.stringify(value)} does not match ${expected}` }]
+      : [];
   };
   const isStart = (x: Exchange) => x.query.upload_id === undefined;
 
   const routes: RouteRule[] = [
-    { method: "POST", path: new RegExp(`^${MODEL}:generateContent$`), request: json("GenerateContentBody"), response: answer("GenerateContentResponse") },
-    { method: "POST", path: new RegExp(`^${MODEL}:countTokens$`), request: json("CountTokensRequest"), response: answer("CountTokensResponse") },
+    {
+      method: "POST",
+      path: new RegExp(`^${MODEL}:generateContent$`),
+      request: json("GenerateContentBody"),
+      response: answer("GenerateContentResponse"),
+    },
+    {
+      method: "POST",
+      path: new RegExp(`^${MODEL}:countTokens$`),
+      request: json("CountTokensRequest"),
+      response: answer("CountTokensResponse"),
+    },
     {
       method: "POST",
       path: new RegExp(`^${MODEL}:batchGenerateContent$`),
       request: json("BatchGenerateContentRequest"),
       response: answer("Operation"),
     },
-    { method: "GET", path: new RegExp(`^${V}/batches$`), response: answer("ListOperationsResponse") },
+    {
+      method: "GET",
+      path: new RegExp(`^${V}/batches$`),
+      response: answer("ListOperationsResponse"),
+    },
     { method: "GET", path: new RegExp(`^${BATCH}$`), response: answer("Operation") },
-    { method: "POST", path: new RegExp(`^${BATCH}:cancel$`), request: (b) => (b.kind === "empty" ? [] : jsonOf(b, check("Empty"))), response: answer("Empty") },
+    {
+      method: "POST",
+      path: new RegExp(`^${BATCH}:cancel$`),
+      request: (b) => (b.kind === "empty" ? [] : jsonOf(b, check("Empty"))),
+      response: answer("Empty"),
+    },
     { method: "DELETE", path: new RegExp(`^${BATCH}$`), response: answer("Empty") },
     { method: "GET", path: new RegExp(`^${V}/files/${FILE}$`), response: answer("File") },
     { method: "DELETE", path: new RegExp(`^${V}/files/${FILE}$`), response: answer("Empty") },
@@ -49,7 +82,12 @@ export function geminiValidator(): Validator {
       // A batch's responses file, fetched as media.
       method: "GET",
       path: new RegExp(`^/download${V}/files/${FILE}:download$`),
-      response: (body, status) => (status >= 400 ? jsonOf(body, check("ErrorResponse")) : linesOf(body, check("BatchOutputLine"))),
+      response: (
+        body,
+        status,
+      ) => (status >= 400
+        ? jsonOf(body, check("ErrorResponse"))
+        : linesOf(body, check("BatchOutputLine"))),
     },
     {
       method: "POST",
@@ -66,22 +104,37 @@ export function geminiValidator(): Validator {
         }
         // The file's bytes: Loom uploads only batch input files.
         return [
-          ...header(x, "request", "x-goog-upload-command", /^(upload|finalize|upload, ?finalize)$/i),
+          ...header(
+            x,
+            "request",
+            "x-goog-upload-command",
+            /^(upload|finalize|upload, ?finalize)$/i,
+          ),
           ...header(x, "request", "x-goog-upload-offset", /^\d+$/),
           ...linesOf(body, check("BatchInputLine")),
         ];
       },
       response: (body, status, x) => {
         if (status >= 400) return jsonOf(body, check("ErrorResponse"));
-        if (isStart(x)) return [...header(x, "response", "x-goog-upload-url"), ...header(x, "response", "x-goog-upload-status", /^active$/)];
+        if (isStart(x)) {
+          return [
+            ...header(x, "response", "x-goog-upload-url"),
+            ...header(x, "response", "x-goog-upload-status", /^active$/),
+          ];
+        }
         const finalized = /finalize/i.test(x.request.headers["x-goog-upload-command"] ?? "");
         if (!finalized) return header(x, "response", "x-goog-upload-status", /^active$/);
-        return [...header(x, "response", "x-goog-upload-status", /^final$/), ...jsonOf(body, check("CreateFileResponse"))];
+        return [
+          ...header(x, "response", "x-goog-upload-status", /^final$/),
+          ...jsonOf(body, check("CreateFileResponse")),
+        ];
       },
     },
   ];
   // The key goes in `x-goog-api-key` or the `key` query parameter (the SDK sends the header).
   const keyed = (x: Exchange): Problem[] =>
-    x.request.headers["x-goog-api-key"] || x.query.key ? [] : [{ path: "header x-goog-api-key", message: "missing (nor a key query parameter)" }];
+    x.request.headers["x-goog-api-key"] || x.query.key
+      ? []
+      : [{ path: "header x-goog-api-key", message: "missing (nor a key query parameter)" }];
   return routeValidator(routes, keyed);
 }

@@ -12,7 +12,15 @@ import { harnessAjv } from "./ajv.ts";
 import type { OpenApiChecks } from "./openapi.ts";
 import type { DecodedBody, Exchange } from "./proxy.ts";
 import { openAiStrictProblems } from "./schema-rules.ts";
-import { ajvProblems, exchangeName, linesOf, type Problem, type Validator, type Violation, under } from "./violations.ts";
+import {
+  ajvProblems,
+  exchangeName,
+  linesOf,
+  type Problem,
+  under,
+  type Validator,
+  type Violation,
+} from "./violations.ts";
 
 const ajv = harnessAjv();
 
@@ -24,7 +32,12 @@ const ajv = harnessAjv();
 const batchInputLine = ajv.compile({
   type: "object",
   required: ["custom_id", "method", "url", "body"],
-  properties: { custom_id: { type: "string" }, method: { const: "POST" }, url: { type: "string" }, body: { type: "object" } },
+  properties: {
+    custom_id: { type: "string" },
+    method: { const: "POST" },
+    url: { type: "string" },
+    body: { type: "object" },
+  },
   additionalProperties: false,
 });
 
@@ -38,9 +51,17 @@ const batchOutputLine = ajv.compile({
     response: {
       type: ["object", "null"],
       required: ["status_code", "request_id", "body"],
-      properties: { status_code: { type: "integer" }, request_id: { type: "string" }, body: { type: "object" } },
+      properties: {
+        status_code: { type: "integer" },
+        request_id: { type: "string" },
+        body: { type: "object" },
+      },
     },
-    error: { type: ["object", "null"], required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } },
+    error: {
+      type: ["object", "null"],
+      required: ["code", "message"],
+      properties: { code: { type: "string" }, message: { type: "string" } },
+    },
   },
 });
 
@@ -70,7 +91,11 @@ const openRouterError = ajv.compile({
     error: {
       type: "object",
       required: ["code", "message"],
-      properties: { code: { type: "integer" }, message: { type: "string" }, metadata: { type: "object" } },
+      properties: {
+        code: { type: "integer" },
+        message: { type: "string" },
+        metadata: { type: "object" },
+      },
     },
   },
 });
@@ -78,18 +103,30 @@ const openRouterError = ajv.compile({
 function openRouterErrorProblems(status: number, body: unknown): Problem[] {
   if (!openRouterError(body)) return ajvProblems(openRouterError.errors);
   const code = (body as { error: { code: number } }).error.code;
-  return code === status ? [] : [{ path: "/error/code", message: `is ${code}, the HTTP status ${status}` }];
+  return code === status
+    ? []
+    : [{ path: "/error/code", message: `is ${code}, the HTTP status ${status}` }];
 }
 
-type Body = { response_format?: { type?: string; json_schema?: { strict?: boolean; schema?: unknown } }; text?: { format?: { type?: string; strict?: boolean; schema?: unknown } } };
+type Body = {
+  response_format?: { type?: string; json_schema?: { strict?: boolean; schema?: unknown } };
+  text?: { format?: { type?: string; strict?: boolean; schema?: unknown } };
+};
 
 /** A strict answer schema's problems, where the body carries one (Chat Completions, or the Responses token count). */
 function strictSchemaProblems(body: unknown): Problem[] {
   const b = (body ?? {}) as Body;
   const chat = b.response_format;
-  if (chat?.type === "json_schema" && chat.json_schema?.strict === true) return under("/response_format/json_schema/schema", openAiStrictProblems(chat.json_schema.schema));
+  if (chat?.type === "json_schema" && chat.json_schema?.strict === true) {
+    return under(
+      "/response_format/json_schema/schema",
+      openAiStrictProblems(chat.json_schema.schema),
+    );
+  }
   const responses = b.text?.format;
-  if (responses?.type === "json_schema" && responses.strict === true) return under("/text/format/schema", openAiStrictProblems(responses.schema));
+  if (responses?.type === "json_schema" && responses.strict === true) {
+    return under("/text/format/schema", openAiStrictProblems(responses.schema));
+  }
   return [];
 }
 
@@ -102,24 +139,43 @@ function reasoningProblems(body: unknown): Problem[] {
   const model = typeof b.model === "string" ? b.model : "";
   const out: Problem[] = [];
   if (/^(o3|o4-mini)([-.]|$)/.test(model) && b.stop !== undefined && b.stop !== null) {
-    out.push({ path: "/stop", message: `${model} does not support stop (the definition's StopConfiguration)` });
+    out.push({
+      path: "/stop",
+      message: `${model} does not support stop (the definition's StopConfiguration)`,
+    });
   }
   // unverified: the refusal of these by every o-series and gpt-5 model comes from OpenAI's reasoning
   // guide as quoted in issue 10, not from the definition, which documents them without the restriction.
   if (/^(o\d+|gpt-5(\.\d+)?)([-.]|$)/.test(model) && !model.includes("-chat")) {
-    for (const name of ["presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"]) {
-      if (b[name] !== undefined && b[name] !== null) out.push({ path: `/${name}`, message: `${model} is a reasoning model and refuses ${name}` });
+    for (
+      const name of [
+        "presence_penalty",
+        "frequency_penalty",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+      ]
+    ) {
+      if (b[name] !== undefined && b[name] !== null) {
+        out.push({
+          path: `/${name}`,
+          message: `${model} is a reasoning model and refuses ${name}`,
+        });
+      }
     }
   }
   return out;
 }
 
-const bodyValue = (body: DecodedBody): unknown => (body.kind === "json" ? body.value : body.kind === "empty" ? undefined : body);
+const bodyValue = (
+  body: DecodedBody,
+): unknown => (body.kind === "json" ? body.value : body.kind === "empty" ? undefined : body);
 
 /** A validator of OpenAI-shaped traffic against the published definition. */
 export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorOptions): Validator {
   const chatPath = "/chat/completions";
-  const lineBody = (url: unknown) => typeof url === "string" && url.startsWith("/v1/") ? url.slice(3) : chatPath;
+  const lineBody = (url: unknown) =>
+    typeof url === "string" && url.startsWith("/v1/") ? url.slice(3) : chatPath;
 
   const request = (x: Exchange, path: string): Problem[] => {
     const body = x.request.body;
@@ -127,29 +183,47 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       // The definition's multipart schema, over the fields as the emulator reads a form.
       const form = new FormData();
       for (const part of body.parts) {
-        if (part.body.kind === "text" && part.filename === undefined) form.append(part.name, part.body.text);
-        else form.append(part.name, new Blob([]), part.filename ?? part.name);
+        if (part.body.kind === "text" && part.filename === undefined) {
+          form.append(part.name, part.body.text);
+        } else form.append(part.name, new Blob([]), part.filename ?? part.name);
       }
       const fields = formObject(form);
       const out = checks.request(x.method, path, fields) ?? [];
       const file = body.parts.find((p) => p.name === "file");
       const purpose = fields.purpose;
       if (file && purpose === "batch") {
-        out.push(...under("/file/", linesOf(file.body, (line) => {
-          if (!batchInputLine(line)) return ajvProblems(batchInputLine.errors);
-          const l = line as { url: string; body: unknown };
-          const spec = checks.request("POST", lineBody(l.url), l.body) ?? [{ path: "", message: `no operation serves ${l.url}` }];
-          return under("/body", [...spec, ...strictSchemaProblems(l.body), ...reasoningProblems(l.body)]);
-        })));
+        out.push(...under(
+          "/file/",
+          linesOf(file.body, (line) => {
+            if (!batchInputLine(line)) return ajvProblems(batchInputLine.errors);
+            const l = line as { url: string; body: unknown };
+            const spec = checks.request("POST", lineBody(l.url), l.body) ??
+              [{ path: "", message: `no operation serves ${l.url}` }];
+            return under("/body", [
+              ...spec,
+              ...strictSchemaProblems(l.body),
+              ...reasoningProblems(l.body),
+            ]);
+          }),
+        ));
       }
       return out;
     }
-    if (body.kind !== "json" && body.kind !== "empty") return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
+    if (body.kind !== "json" && body.kind !== "empty") {
+      return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
+    }
     const value = bodyValue(body);
-    const members = options.closedRequests && value && typeof value === "object" ? checks.requestMembers?.(x.method, path) : undefined;
+    const members = options.closedRequests && value && typeof value === "object"
+      ? checks.requestMembers?.(x.method, path)
+      : undefined;
     const unknown = members ? Object.keys(value as object).filter((k) => !members.has(k)) : [];
-    const unrecognized = unknown.map((k) => ({ path: `/${k}`, message: `Unrecognized request argument supplied: ${k}` }));
-    const rules = path === chatPath ? [...strictSchemaProblems(value), ...reasoningProblems(value)] : strictSchemaProblems(value);
+    const unrecognized = unknown.map((k) => ({
+      path: `/${k}`,
+      message: `Unrecognized request argument supplied: ${k}`,
+    }));
+    const rules = path === chatPath
+      ? [...strictSchemaProblems(value), ...reasoningProblems(value)]
+      : strictSchemaProblems(value);
     return [...checks.request(x.method, path, value) ?? [], ...unrecognized, ...rules];
   };
 
@@ -161,26 +235,51 @@ export function openAiValidator(checks: OpenApiChecks, options: OpenAiValidatorO
       return linesOf(body, (line) => {
         if (!batchOutputLine(line)) return ajvProblems(batchOutputLine.errors);
         const r = (line as { response: { status_code: number; body: unknown } | null }).response;
-        return r ? under("/response/body", checks.response("POST", chatPath, r.status_code, r.body) ?? []) : [];
+        return r
+          ? under("/response/body", checks.response("POST", chatPath, r.status_code, r.body) ?? [])
+          : [];
       });
     }
-    if (body.kind !== "json") return status === 204 ? [] : [{ path: "", message: `expected a JSON answer, got ${body.kind}` }];
-    if (status >= 400 && options.errors === "openrouter") return openRouterErrorProblems(status, body.value);
+    if (body.kind !== "json") {
+      return status === 204
+        ? []
+        : [{ path: "", message: `expected a JSON answer, got ${body.kind}` }];
+    }
+    if (status >= 400 && options.errors === "openrouter") {
+      return openRouterErrorProblems(status, body.value);
+    }
     return checks.response(x.method, path, status, body.value) ?? [];
   };
 
   return (x) => {
     const name = exchangeName(x);
     if (!x.path.startsWith(options.basePath + "/")) {
-      return [{ exchange: name, direction: "request", path: "", message: `outside the API's base path ${options.basePath}` }];
+      return [{
+        exchange: name,
+        direction: "request",
+        path: "",
+        message: `outside the API's base path ${options.basePath}`,
+      }];
     }
     const path = x.path.slice(options.basePath.length);
     if (!checks.serves(x.method, path)) {
-      return [{ exchange: name, direction: "request", path: "", message: "no operation of the published definition serves this method and path" }];
+      return [{
+        exchange: name,
+        direction: "request",
+        path: "",
+        message: "no operation of the published definition serves this method and path",
+      }];
     }
     const out: Violation[] = [];
     // The definition's security scheme: a bearer key on every request.
-    if (!x.request.headers.authorization) out.push({ exchange: name, direction: "request", path: "header authorization", message: "missing" });
+    if (!x.request.headers.authorization) {
+      out.push({
+        exchange: name,
+        direction: "request",
+        path: "header authorization",
+        message: "missing",
+      });
+    }
     for (const p of request(x, path)) out.push({ exchange: name, direction: "request", ...p });
     for (const p of response(x, path)) out.push({ exchange: name, direction: "response", ...p });
     return out;

@@ -5,7 +5,11 @@
  * the emulator to refuse requests and by the harness to check recorded traffic both ways.
  * @module
  */
-import { openApiValidator, type OpenApiValidator, type Violation as ContractViolation } from "../emulator/contract/openapi.ts";
+import {
+  type OpenApiValidator,
+  openApiValidator,
+  type Violation as ContractViolation,
+} from "../emulator/contract/openapi.ts";
 import type { Problem } from "./violations.ts";
 
 /** Request and answer checks of an OpenAPI definition, addressed by method and path. */
@@ -34,7 +38,9 @@ type Json = Record<string, unknown>;
 /** A violation as the harness prints it: the pointer, and the member Ajv names when it has one. */
 function problems(found: readonly ContractViolation[]): Problem[] {
   return found.map((v) => {
-    const member = v.keyword === "additionalProperties" && v.params.additionalProperty ? ` (${String(v.params.additionalProperty)})` : "";
+    const member = v.keyword === "additionalProperties" && v.params.additionalProperty
+      ? ` (${String(v.params.additionalProperty)})`
+      : "";
     return { path: v.pointer, message: `${v.message}${member}` };
   });
 }
@@ -55,7 +61,11 @@ export function openApiChecks(validator: OpenApiValidator = openApiValidator()):
       const op = operation(method, path);
       if (!op) return undefined;
       // An operation without a request body (a GET, say) must be sent none.
-      if (!op.request) return body === undefined || body === null || body === "" ? [] : [{ path: "", message: "the definition gives this operation no request body" }];
+      if (!op.request) {
+        return body === undefined || body === null || body === ""
+          ? []
+          : [{ path: "", message: "the definition gives this operation no request body" }];
+      }
       return problems(validator.request(`${method} ${path}`, body));
     },
     response(method, path, status, body) {
@@ -70,18 +80,25 @@ export function openApiChecks(validator: OpenApiValidator = openApiValidator()):
       const request = operation(method, path)?.request;
       if (!request) return undefined;
       if (!members.has(request)) {
-        const schemas = (validator.spec().requestDoc.components as { schemas: Record<string, Json> }).schemas;
+        const schemas =
+          (validator.spec().requestDoc.components as { schemas: Record<string, Json> }).schemas;
         const names = new Set<string>();
         const collect = (node: unknown, seen: ReadonlySet<string>): void => {
           if (!node || typeof node !== "object") return;
           const n = node as Json;
-          const ref = typeof n.$ref === "string" ? /^#\/components\/schemas\/(.+)$/.exec(n.$ref)?.[1] : undefined;
+          const ref = typeof n.$ref === "string"
+            ? /^#\/components\/schemas\/(.+)$/.exec(n.$ref)?.[1]
+            : undefined;
           if (ref !== undefined) {
             if (!seen.has(ref)) collect(schemas[ref], new Set([...seen, ref]));
             return;
           }
           for (const key of Object.keys((n.properties ?? {}) as Json)) names.add(key);
-          for (const k of ["allOf", "anyOf", "oneOf"]) if (Array.isArray(n[k])) for (const s of n[k] as unknown[]) collect(s, seen);
+          for (const k of ["allOf", "anyOf", "oneOf"]) {
+            if (Array.isArray(n[k])) {
+              for (const s of n[k] as unknown[]) collect(s, seen);
+            }
+          }
         };
         collect(schemas[request], new Set([request]));
         members.set(request, names.size ? names : undefined);

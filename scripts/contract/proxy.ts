@@ -8,7 +8,13 @@
  * rewritten to the proxy's origin so the follow-up requests pass through it too.
  * @module
  */
-import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Buffer } from "node:buffer";
 
@@ -19,7 +25,10 @@ export type DecodedBody =
   /** One entry per non-blank line; a line that is not JSON is kept as `{ unparsed }`. */
   | { readonly kind: "jsonl"; readonly lines: readonly unknown[] }
   | { readonly kind: "multipart"; readonly parts: readonly MultipartPart[] }
-  | { readonly kind: "sse"; readonly events: readonly { readonly event?: string; readonly data: unknown }[] }
+  | {
+    readonly kind: "sse";
+    readonly events: readonly { readonly event?: string; readonly data: unknown }[];
+  }
   | { readonly kind: "text"; readonly text: string }
   | { readonly kind: "binary"; readonly bytes: number };
 
@@ -41,9 +50,16 @@ export interface Exchange {
   readonly path: string;
   /** Query parameters; a `key` (Gemini's API key) is masked. */
   readonly query: Readonly<Record<string, string>>;
-  readonly request: { readonly headers: Readonly<Record<string, string>>; readonly body: DecodedBody };
+  readonly request: {
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: DecodedBody;
+  };
   /** Status 0: the upstream could not be reached. */
-  readonly response: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: DecodedBody };
+  readonly response: {
+    readonly status: number;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: DecodedBody;
+  };
 }
 
 /** A running proxy. */
@@ -57,11 +73,19 @@ export interface RecordingProxy {
   stop(): Promise<void>;
 }
 
-const SECRET_HEADERS = new Set(["authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization"]);
+const SECRET_HEADERS = new Set([
+  "authorization",
+  "x-api-key",
+  "x-goog-api-key",
+  "api-key",
+  "proxy-authorization",
+]);
 const SECRET_QUERY = new Set(["key", "api_key"]);
 
 /** Masks credentials: a recording may be printed. */
-function maskedHeaders(raw: IncomingMessage["headers"] | Record<string, string | string[] | number | undefined>): Record<string, string> {
+function maskedHeaders(
+  raw: IncomingMessage["headers"] | Record<string, string | string[] | number | undefined>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
@@ -116,7 +140,10 @@ export async function decodeBody(bytes: Uint8Array, contentType = ""): Promise<D
   if (whole.ok) return { kind: "json", value: whole.value };
   if (type.includes("json") && !text.includes("\n")) return { kind: "text", text };
   const lines = decodeJsonl(text);
-  if (lines.kind === "jsonl" && lines.lines.length > 0 && lines.lines.every((l) => !(l && typeof l === "object" && "unparsed" in l))) {
+  if (
+    lines.kind === "jsonl" && lines.lines.length > 0 &&
+    lines.lines.every((l) => !(l && typeof l === "object" && "unparsed" in l))
+  ) {
     return lines;
   }
   if (text.includes("\uFFFD")) return { kind: "binary", bytes: bytes.length };
@@ -125,7 +152,9 @@ export async function decodeBody(bytes: Uint8Array, contentType = ""): Promise<D
 
 async function decodeMultipart(bytes: Uint8Array, contentType: string): Promise<DecodedBody> {
   // The platform's own form-data parser (undici in Node, Deno's fetch): no hand-rolled boundary parsing.
-  const form = await new Response(bytes as unknown as ConstructorParameters<typeof Response>[0], { headers: { "content-type": contentType } }).formData();
+  const form = await new Response(bytes as unknown as ConstructorParameters<typeof Response>[0], {
+    headers: { "content-type": contentType },
+  }).formData();
   const parts: MultipartPart[] = [];
   for (const [name, value] of form.entries()) {
     if (typeof value === "string") parts.push({ name, body: { kind: "text", text: value } });
@@ -133,7 +162,12 @@ async function decodeMultipart(bytes: Uint8Array, contentType: string): Promise<
       const content = new Uint8Array(await value.arrayBuffer());
       // A one-line JSONL file is also valid JSON: the file name says which it is.
       const type = /\.jsonl$/i.test(value.name) ? "application/jsonl" : value.type;
-      parts.push({ name, filename: value.name, type: value.type || undefined, body: await decodeBody(content, type) });
+      parts.push({
+        name,
+        filename: value.name,
+        type: value.type || undefined,
+        body: await decodeBody(content, type),
+      });
     }
   }
   return { kind: "multipart", parts };
@@ -149,7 +183,15 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
 }
 
 /** Headers that belong to one hop, never forwarded. */
-const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "content-length", "host"]);
+const HOP_HEADERS = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "content-length",
+  "host",
+]);
 
 /**
  * Starts a recording proxy in front of `upstream` (an origin such as an emulator's `url`).
@@ -172,12 +214,24 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
       if (value !== undefined && !HOP_HEADERS.has(name)) forwardHeaders[name] = value;
     }
     forwardHeaders["content-length"] = String(requestBytes.length);
-    const upstreamAnswer = await new Promise<{ status: number; headers: IncomingMessage["headers"]; bytes: Uint8Array }>((resolve) => {
+    const upstreamAnswer = await new Promise<
+      { status: number; headers: IncomingMessage["headers"]; bytes: Uint8Array }
+    >((resolve) => {
       const out = httpRequest(
         // A fresh connection each time: a pooled one the upstream has just closed would reset,
         // and the exchange would be recorded with no answer (seen as a rare flaky violation).
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: forwardHeaders, agent: false },
-        (answer) => readAll(answer).then((bytes) => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, bytes })),
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: forwardHeaders,
+          agent: false,
+        },
+        (answer) =>
+          readAll(answer).then((bytes) =>
+            resolve({ status: answer.statusCode ?? 0, headers: answer.headers, bytes })
+          ),
       );
       out.on("error", () => resolve({ status: 0, headers: {}, bytes: new Uint8Array() }));
       out.end(requestBytes);
@@ -197,7 +251,10 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
     if (upstreamAnswer.status === 0) {
       res.socket?.destroy();
     } else {
-      res.writeHead(upstreamAnswer.status, { ...responseHeaders, "content-length": String(responseBytes.length) });
+      res.writeHead(upstreamAnswer.status, {
+        ...responseHeaders,
+        "content-length": String(responseBytes.length),
+      });
       res.end(responseBytes);
     }
 
@@ -208,7 +265,10 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
       method: req.method ?? "GET",
       path: url.pathname,
       query,
-      request: { headers: maskedHeaders(req.headers), body: await decodeBody(requestBytes, String(req.headers["content-type"] ?? "")) },
+      request: {
+        headers: maskedHeaders(req.headers),
+        body: await decodeBody(requestBytes, String(req.headers["content-type"] ?? "")),
+      },
       response: {
         status: upstreamAnswer.status,
         headers: maskedHeaders(responseHeaders),

@@ -16,14 +16,47 @@ type Node = Record<string, unknown>;
 
 /** Keywords OpenAI's SDK refuses in a strict schema (its `JSON_SCHEMA_UNSUPPORTED_SCHEMA_KEYWORDS`). */
 const OPENAI_STRICT_UNSUPPORTED = [
-  "$anchor", "$dynamicAnchor", "$dynamicRef", "$recursiveAnchor", "$recursiveRef", "allOf", "contains", "contentEncoding",
-  "contentMediaType", "contentSchema", "dependentRequired", "dependentSchemas", "dependencies", "else", "if", "maxContains",
-  "maxProperties", "minContains", "minProperties", "not", "oneOf", "patternProperties", "prefixItems", "propertyNames", "then",
-  "unevaluatedItems", "unevaluatedProperties", "uniqueItems",
+  "$anchor",
+  "$dynamicAnchor",
+  "$dynamicRef",
+  "$recursiveAnchor",
+  "$recursiveRef",
+  "allOf",
+  "contains",
+  "contentEncoding",
+  "contentMediaType",
+  "contentSchema",
+  "dependentRequired",
+  "dependentSchemas",
+  "dependencies",
+  "else",
+  "if",
+  "maxContains",
+  "maxProperties",
+  "minContains",
+  "minProperties",
+  "not",
+  "oneOf",
+  "patternProperties",
+  "prefixItems",
+  "propertyNames",
+  "then",
+  "unevaluatedItems",
+  "unevaluatedProperties",
+  "uniqueItems",
 ];
 
 /** Keywords whose value is one subschema, a list of them, or a map of them. */
-const ONE = ["items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames"];
+const ONE = [
+  "items",
+  "additionalProperties",
+  "not",
+  "if",
+  "then",
+  "else",
+  "contains",
+  "propertyNames",
+];
 const LIST = ["anyOf", "oneOf", "allOf", "prefixItems"];
 const MAP = ["properties", "$defs", "definitions", "patternProperties", "dependentSchemas"];
 
@@ -33,27 +66,53 @@ function walk(node: unknown, path: string, visit: (n: Node, path: string) => voi
   const n = node as Node;
   visit(n, path);
   for (const k of ONE) if (n[k] && typeof n[k] === "object") walk(n[k], `${path}/${k}`, visit);
-  for (const k of LIST) if (Array.isArray(n[k])) (n[k] as unknown[]).forEach((s, i) => walk(s, `${path}/${k}/${i}`, visit));
+  for (const k of LIST) {
+    if (Array.isArray(n[k])) {
+      (n[k] as unknown[]).forEach((s, i) => walk(s, `${path}/${k}/${i}`, visit));
+    }
+  }
   for (const k of MAP) {
-    if (n[k] && typeof n[k] === "object") for (const [name, s] of Object.entries(n[k] as Node)) walk(s, `${path}/${k}/${name}`, visit);
+    if (n[k] && typeof n[k] === "object") {
+      for (const [name, s] of Object.entries(n[k] as Node)) {
+        walk(s, `${path}/${k}/${name}`, visit);
+      }
+    }
   }
 }
 
-const isObject = (n: Node) => n.type === "object" || (Array.isArray(n.type) && n.type.includes("object")) || "properties" in n;
+const isObject = (n: Node) =>
+  n.type === "object" || (Array.isArray(n.type) && n.type.includes("object")) || "properties" in n;
 
 /** Problems of a schema sent with `strict: true` to OpenAI. */
 export function openAiStrictProblems(schema: unknown): Problem[] {
   const out: Problem[] = [];
   walk(schema, "", (n, path) => {
-    for (const k of OPENAI_STRICT_UNSUPPORTED) if (k in n) out.push({ path: `${path}/${k}`, message: `strict mode does not support \`${k}\`` });
-    if (isObject(n)) {
-      if (n.additionalProperties !== false) out.push({ path, message: "strict mode needs additionalProperties: false on every object" });
-      const required = new Set(Array.isArray(n.required) ? n.required as string[] : []);
-      for (const key of Object.keys((n.properties ?? {}) as Node)) {
-        if (!required.has(key)) out.push({ path: `${path}/properties/${key}`, message: "strict mode needs every property required" });
+    for (const k of OPENAI_STRICT_UNSUPPORTED) {
+      if (k in n) {
+        out.push({ path: `${path}/${k}`, message: `strict mode does not support \`${k}\`` });
       }
     }
-    if ((n.type === "array" || (Array.isArray(n.type) && n.type.includes("array"))) && n.items === undefined) {
+    if (isObject(n)) {
+      if (n.additionalProperties !== false) {
+        out.push({
+          path,
+          message: "strict mode needs additionalProperties: false on every object",
+        });
+      }
+      const required = new Set(Array.isArray(n.required) ? n.required as string[] : []);
+      for (const key of Object.keys((n.properties ?? {}) as Node)) {
+        if (!required.has(key)) {
+          out.push({
+            path: `${path}/properties/${key}`,
+            message: "strict mode needs every property required",
+          });
+        }
+      }
+    }
+    if (
+      (n.type === "array" || (Array.isArray(n.type) && n.type.includes("array"))) &&
+      n.items === undefined
+    ) {
       out.push({ path, message: "strict mode needs items on an array" });
     }
   });
@@ -65,9 +124,14 @@ export function anthropicOutputSchemaProblems(schema: unknown): Problem[] {
   const out: Problem[] = [];
   walk(schema, "", (n, path) => {
     if (isObject(n) && n.additionalProperties !== false) {
-      out.push({ path, message: "For 'object' type, 'additionalProperties' must be explicitly set to false" });
+      out.push({
+        path,
+        message: "For 'object' type, 'additionalProperties' must be explicitly set to false",
+      });
     }
-    if (n.minItems !== undefined && n.minItems !== 0 && n.minItems !== 1) out.push({ path: `${path}/minItems`, message: "minItems must be 0 or 1" });
+    if (n.minItems !== undefined && n.minItems !== 0 && n.minItems !== 1) {
+      out.push({ path: `${path}/minItems`, message: "minItems must be 0 or 1" });
+    }
   });
   return out;
 }

@@ -38,7 +38,11 @@ import { formatViolations, type Validator, type Violation } from "./violations.t
 
 const SCHEMA = {
   type: "object",
-  properties: { summary: { type: "string" }, words: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+  properties: {
+    summary: { type: "string" },
+    words: { type: "integer" },
+    tags: { type: "array", items: { type: "string" } },
+  },
   required: ["summary", "words", "tags"],
   additionalProperties: false,
 };
@@ -48,7 +52,10 @@ const SCHEMA = {
  */
 const STRICT_LOOKING = {
   type: "object",
-  properties: { summary: { type: "string" }, tags: { type: "array", items: { type: "string" }, uniqueItems: true } },
+  properties: {
+    summary: { type: "string" },
+    tags: { type: "array", items: { type: "string" }, uniqueItems: true },
+  },
   required: ["summary", "tags"],
   additionalProperties: false,
 };
@@ -99,7 +106,8 @@ const CASES: readonly Case[] = [
     tokens: true,
     reasoningModel: "o4-mini",
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
+    validator: async () =>
+      openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
     covers: [
       /^POST \/v1\/chat\/completions$/,
       /^POST \/v1\/responses\/input_tokens$/,
@@ -156,7 +164,12 @@ const CASES: readonly Case[] = [
     batch: false,
     tokens: false,
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/api/v1", closedRequests: false, errors: "openrouter" }),
+    validator: async () =>
+      openAiValidator(openAiChecks(), {
+        basePath: "/api/v1",
+        closedRequests: false,
+        errors: "openrouter",
+      }),
     covers: [/^POST \/api\/v1\/chat\/completions$/],
   },
   {
@@ -168,7 +181,8 @@ const CASES: readonly Case[] = [
     batch: false,
     tokens: false,
     pickySchema: STRICT_LOOKING,
-    validator: async () => openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
+    validator: async () =>
+      openAiValidator(openAiChecks(), { basePath: "/v1", closedRequests: true }),
     covers: [/^POST \/v1\/chat\/completions$/],
   },
 ];
@@ -185,12 +199,19 @@ async function orRefused(run: () => Promise<void>): Promise<void> {
 /** Runs one job file's worth of Loom against the proxied emulator. */
 async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<void> {
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   writeFileSync(join(dir, "schema.json"), JSON.stringify(SCHEMA));
   writeFileSync(join(dir, "picky.json"), JSON.stringify(c.pickySchema));
   const env = { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey };
   const options = `{ base_url: "${proxy.via(emu.baseURL)}"${c.options ? `, ${c.options}` : ""} }`;
-  const write = (name: string, extra: string, modelAndParams = `model: ${c.model}\nparams: { max_tokens: 200 }\n`) => {
+  const write = (
+    name: string,
+    extra: string,
+    modelAndParams = `model: ${c.model}\nparams: { max_tokens: 200 }\n`,
+  ) => {
     writeFileSync(
       join(dir, name),
       `dataset: { path: in.csv }\nprompt: { column: text, system: You label short texts. }\nprovider: ${c.provider}\n` +
@@ -201,44 +222,82 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   const opts = { env, cwd: dir };
 
   // One refusal with a rate limit, so an error answer crosses the proxy too (and is retried).
-  emu.faults.add({ match: { promptContains: ROWS[0], first: 1 }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
-  const sync = await runJob(await write("sync.yaml", "mode: sync\noutput: { path: sync.csv }\nsync: { cache: false }\n"), { ...opts, retry: FAST_RETRY });
+  emu.faults.add({
+    match: { promptContains: ROWS[0], first: 1 },
+    action: { kind: "status", status: 429, retryAfterMs: 1 },
+  });
+  const sync = await runJob(
+    await write("sync.yaml", "mode: sync\noutput: { path: sync.csv }\nsync: { cache: false }\n"),
+    { ...opts, retry: FAST_RETRY },
+  );
   emu.faults.clear();
   assert.deepEqual([sync.ok, sync.errors], [ROWS.length, 0], `${c.provider} sync run`);
 
   const structured = await runJob(
-    await write("structured.yaml", "mode: sync\nschema: schema.json\noutput: { path: structured.csv }\nsync: { cache: false }\n"),
+    await write(
+      "structured.yaml",
+      "mode: sync\nschema: schema.json\noutput: { path: structured.csv }\nsync: { cache: false }\n",
+    ),
     opts,
   );
-  assert.deepEqual([structured.ok, structured.errors], [ROWS.length, 0], `${c.provider} structured run`);
+  assert.deepEqual(
+    [structured.ok, structured.errors],
+    [ROWS.length, 0],
+    `${c.provider} structured run`,
+  );
 
   // Whatever Loom decides for this schema (send it as is, transform it, refuse it), what goes out must be accepted.
   await orRefused(async () => {
-    await runJob(await write("picky.yaml", "mode: sync\nschema: picky.json\noutput: { path: picky.csv }\nsync: { cache: false }\n"), opts);
+    await runJob(
+      await write(
+        "picky.yaml",
+        "mode: sync\nschema: picky.json\noutput: { path: picky.csv }\nsync: { cache: false }\n",
+      ),
+      opts,
+    );
   });
 
   if (c.reasoningModel) {
     // Loom refuses these parameters before any work, in both modes: nothing reaches the provider.
-    const refused = `params: { max_tokens: 200, stop: ["END"], presence_penalty: 0.5 }\nmodel: ${c.reasoningModel}\n`;
-    const tail = (mode: string) => `mode: ${mode}\noutput: { path: reasoning-${mode}.csv }\nsync: { cache: false }\n`;
+    const refused =
+      `params: { max_tokens: 200, stop: ["END"], presence_penalty: 0.5 }\nmodel: ${c.reasoningModel}\n`;
+    const tail = (mode: string) =>
+      `mode: ${mode}\noutput: { path: reasoning-${mode}.csv }\nsync: { cache: false }\n`;
     for (const mode of c.batch ? ["sync", "batch"] : ["sync"]) {
       const before = proxy.exchanges.length;
-      await assert.rejects(runJob(await write(`reasoning-${mode}.yaml`, tail(mode), refused), opts), (e: unknown) => {
-        assert.ok(e instanceof LoomJobError, String(e));
-        assert.match(e.message, /params\.stop: .*params\.presence_penalty: /s);
-        return true;
-      });
-      assert.equal(proxy.exchanges.length, before, `${c.provider}: a refused ${mode} job sends nothing`);
+      await assert.rejects(
+        runJob(await write(`reasoning-${mode}.yaml`, tail(mode), refused), opts),
+        (e: unknown) => {
+          assert.ok(e instanceof LoomJobError, String(e));
+          assert.match(e.message, /params\.stop: .*params\.presence_penalty: /s);
+          return true;
+        },
+      );
+      assert.equal(
+        proxy.exchanges.length,
+        before,
+        `${c.provider}: a refused ${mode} job sends nothing`,
+      );
     }
   }
 
   if (c.batch) {
-    const batchJob = await write("batch.yaml", "mode: batch\nschema: schema.json\noutput: { path: batch.csv }\nbatch: { max_requests: 2 }\n");
+    const batchJob = await write(
+      "batch.yaml",
+      "mode: batch\nschema: schema.json\noutput: { path: batch.csv }\nbatch: { max_requests: 2 }\n",
+    );
     const submitted = (await runJob(batchJob, opts)).job!;
     const [fetched] = await fetchJobs([submitted.id], { ...opts, wait: true, pollMs: 1 });
     assert.ok(!("error" in fetched), `${c.provider} batch fetch`);
-    const rows = parse(readFileSync(join(dir, "batch.csv")), { columns: true }) as Record<string, string>[];
-    assert.deepEqual(rows.map((r) => r.llm_error), ROWS.map(() => ""), `${c.provider} batch answers`);
+    const rows = parse(readFileSync(join(dir, "batch.csv")), { columns: true }) as Record<
+      string,
+      string
+    >[];
+    assert.deepEqual(
+      rows.map((r) => r.llm_error),
+      ROWS.map(() => ""),
+      `${c.provider} batch answers`,
+    );
   }
 
   if (c.batch) {
@@ -250,8 +309,15 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
   }
 
   if (c.tokens) {
-    const counted = await countJobTokens(await write("tokens.yaml", "mode: sync\noutput: { path: tokens.csv }\n"), opts);
-    assert.deepEqual([counted.prompts, counted.errors], [ROWS.length, 0], `${c.provider} token count`);
+    const counted = await countJobTokens(
+      await write("tokens.yaml", "mode: sync\noutput: { path: tokens.csv }\n"),
+      opts,
+    );
+    assert.deepEqual(
+      [counted.prompts, counted.errors],
+      [ROWS.length, 0],
+      `${c.provider} token count`,
+    );
   }
 }
 
@@ -261,19 +327,44 @@ async function runCase(c: Case, emu: Emulator, proxy: RecordingProxy): Promise<v
  * inline limit at 0.
  */
 async function googleFileBatch(emu: Emulator, baseUrl: string): Promise<void> {
-  const ai = new GoogleGenAI({ apiKey: emu.apiKey, httpOptions: { baseUrl, apiVersion: "v1beta" } });
-  const batch = googleBatch({ ai, ApiError, apiKey: emu.apiKey, baseUrl, timeoutMs: 30_000, inlineMaxBytes: 0 });
+  const ai = new GoogleGenAI({
+    apiKey: emu.apiKey,
+    httpOptions: { baseUrl, apiVersion: "v1beta" },
+  });
+  const batch = googleBatch({
+    ai,
+    ApiError,
+    apiKey: emu.apiKey,
+    baseUrl,
+    timeoutMs: 30_000,
+    inlineMaxBytes: 0,
+  });
   const items = ROWS.map((text, i) => ({
     customId: `row-${i + 1}`,
-    request: { model: "gemini-2.5-flash", system: "Be brief.", messages: [{ role: "user" as const, content: text }], params: { max_tokens: 50 } },
+    request: {
+      model: "gemini-2.5-flash",
+      system: "Be brief.",
+      messages: [{ role: "user" as const, content: text }],
+      params: { max_tokens: 50 },
+    },
   }));
   const handle = await batch.submit(items, { job: "harness", shard: 1, name: "loom-harness-1" });
-  assert.equal((handle.data as { mode?: string }).mode, "file", "the batch went as an uploaded file");
+  assert.equal(
+    (handle.data as { mode?: string }).mode,
+    "file",
+    "the batch went as an uploaded file",
+  );
   emu.step(handle.id.replace(/^batches\//, ""), 5);
   assert.equal((await batch.status(handle)).state, "completed");
   const outcomes: BatchOutcome[] = [];
-  for await (const outcome of batch.results(handle, items.map((i) => i.customId))) outcomes.push(outcome);
-  assert.deepEqual(outcomes.map((o) => "result" in o), ROWS.map(() => true), "every file line answered");
+  for await (const outcome of batch.results(handle, items.map((i) => i.customId))) {
+    outcomes.push(outcome);
+  }
+  assert.deepEqual(
+    outcomes.map((o) => "result" in o),
+    ROWS.map(() => true),
+    "every file line answered",
+  );
 }
 
 for (const c of CASES) {
@@ -295,12 +386,30 @@ for (const c of CASES) {
       await runCase(c, emu, proxy);
       await c.extra?.(emu, proxy.via(emu.baseURL));
       const seen = proxy.exchanges.map((x) => `${x.method} ${x.path}`);
-      if (process.env.LOOM_HARNESS_SHOW) for (const x of proxy.exchanges) process.stdout.write(`${c.provider} ${x.method} ${x.path} ${x.request.body.kind} ${x.response.status} ${x.response.body.kind}\n`);
-      assert.ok(proxy.exchanges.some((x) => x.response.status === 429), `${c.provider}: the rate-limit answer was recorded`);
-      for (const endpoint of c.covers) assert.ok(seen.some((s) => endpoint.test(s)), `${c.provider}: no exchange matches ${endpoint}`);
+      if (process.env.LOOM_HARNESS_SHOW) {
+        for (const x of proxy.exchanges) {
+          process.stdout.write(
+            `${c.provider} ${x.method} ${x.path} ${x.request.body.kind} ${x.response.status} ${x.response.body.kind}\n`,
+          );
+        }
+      }
+      assert.ok(
+        proxy.exchanges.some((x) => x.response.status === 429),
+        `${c.provider}: the rate-limit answer was recorded`,
+      );
+      for (const endpoint of c.covers) {
+        assert.ok(
+          seen.some((s) => endpoint.test(s)),
+          `${c.provider}: no exchange matches ${endpoint}`,
+        );
+      }
 
       const violations = proxy.exchanges.flatMap(validate);
-      assert.equal(violations.length, 0, `${c.provider}: ${violations.length} violation(s):\n${formatViolations(violations)}`);
+      assert.equal(
+        violations.length,
+        0,
+        `${c.provider}: ${violations.length} violation(s):\n${formatViolations(violations)}`,
+      );
     });
   });
 }

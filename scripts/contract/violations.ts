@@ -48,31 +48,68 @@ export function exchangeName(x: Exchange): string {
 }
 
 /** A validator over a provider's endpoint table; `every` checks every exchange (headers, say). */
-export function routeValidator(routes: readonly RouteRule[], every: (x: Exchange) => Problem[] = () => []): Validator {
+export function routeValidator(
+  routes: readonly RouteRule[],
+  every: (x: Exchange) => Problem[] = () => [],
+): Validator {
   return (x) => {
     const name = exchangeName(x);
     const route = routes.find((r) => r.method === x.method && r.path.test(x.path));
-    if (!route) return [{ exchange: name, direction: "request", path: "", message: "no published endpoint matches this method and path" }];
+    if (!route) {
+      return [{
+        exchange: name,
+        direction: "request",
+        path: "",
+        message: "no published endpoint matches this method and path",
+      }];
+    }
     const out: Violation[] = every(x).map((p) => ({ exchange: name, direction: "request", ...p }));
-    if (route.request) for (const p of route.request(x.request.body, x)) out.push({ exchange: name, direction: "request", ...p });
-    else if (x.request.body.kind !== "empty") out.push({ exchange: name, direction: "request", path: "", message: "this endpoint takes no body" });
-    if (x.response.status === 0) out.push({ exchange: name, direction: "response", path: "", message: "no answer (connection failed)" });
-    else for (const p of route.response(x.response.body, x.response.status, x)) out.push({ exchange: name, direction: "response", ...p });
+    if (route.request) {
+      for (const p of route.request(x.request.body, x)) {
+        out.push({ exchange: name, direction: "request", ...p });
+      }
+    } else if (x.request.body.kind !== "empty") {
+      out.push({
+        exchange: name,
+        direction: "request",
+        path: "",
+        message: "this endpoint takes no body",
+      });
+    }
+    if (x.response.status === 0) {
+      out.push({
+        exchange: name,
+        direction: "response",
+        path: "",
+        message: "no answer (connection failed)",
+      });
+    } else {for (const p of route.response(x.response.body, x.response.status, x)) {
+        out.push({ exchange: name, direction: "response", ...p });
+      }}
     return out;
   };
 }
 
 /** The JSON value of a body, or a problem saying it isn't JSON. */
 export function jsonOf(body: DecodedBody, check: SchemaCheck): Problem[] {
-  if (body.kind !== "json") return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
+  if (body.kind !== "json") {
+    return [{ path: "", message: `expected a JSON body, got ${body.kind}` }];
+  }
   return check(body.value);
 }
 
 /** Checks every line of a JSONL body with `check`, prefixing paths with the line number. */
-export function linesOf(body: DecodedBody, check: (line: unknown, index: number) => Problem[]): Problem[] {
-  if (body.kind !== "jsonl" && body.kind !== "json") return [{ path: "", message: `expected a JSONL file, got ${body.kind}` }];
+export function linesOf(
+  body: DecodedBody,
+  check: (line: unknown, index: number) => Problem[],
+): Problem[] {
+  if (body.kind !== "jsonl" && body.kind !== "json") {
+    return [{ path: "", message: `expected a JSONL file, got ${body.kind}` }];
+  }
   const lines = body.kind === "jsonl" ? body.lines : [body.value];
-  return lines.flatMap((line, i) => check(line, i).map((p) => ({ path: `line ${i + 1}${p.path}`, message: p.message })));
+  return lines.flatMap((line, i) =>
+    check(line, i).map((p) => ({ path: `line ${i + 1}${p.path}`, message: p.message }))
+  );
 }
 
 /** Prefixes a nested check's paths (e.g. a batch line's `body`). */
@@ -86,7 +123,9 @@ export function under(prefix: string, problems: Problem[]): Problem[] {
  */
 export function ajvProblems(errors: readonly ErrorObject[] | null | undefined): Problem[] {
   if (!errors?.length) return [];
-  const deepest = errors.filter((e) => !errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + "/")));
+  const deepest = errors.filter((e) =>
+    !errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + "/"))
+  );
   const seen = new Set<string>();
   const out: Problem[] = [];
   for (const e of deepest) {
@@ -108,10 +147,15 @@ export function ajvProblems(errors: readonly ErrorObject[] | null | undefined): 
 
 /** Request headers that must be present (names in lower case), as problems. */
 export function missingHeaders(x: Exchange, names: readonly string[]): Problem[] {
-  return names.filter((n) => !x.request.headers[n]).map((n) => ({ path: `header ${n}`, message: "missing" }));
+  return names.filter((n) => !x.request.headers[n]).map((n) => ({
+    path: `header ${n}`,
+    message: "missing",
+  }));
 }
 
 /** Prints violations one per line: exchange, direction, JSON path, message. */
 export function formatViolations(violations: readonly Violation[]): string {
-  return violations.map((v) => `${v.exchange}  [${v.direction}]  ${v.path || "(root)"}: ${v.message}`).join("\n");
+  return violations.map((v) =>
+    `${v.exchange}  [${v.direction}]  ${v.path || "(root)"}: ${v.message}`
+  ).join("\n");
 }

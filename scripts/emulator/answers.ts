@@ -61,7 +61,9 @@ export function limitAnswer(
   measure: Measure,
   maxTokens?: number,
 ): { text: string; finish: "stop" | "length" } {
-  if (maxTokens === undefined || measureTokens(text, measure) <= maxTokens) return { text, finish: "stop" };
+  if (maxTokens === undefined || measureTokens(text, measure) <= maxTokens) {
+    return { text, finish: "stop" };
+  }
   return { text: cutToTokens(text, maxTokens, measure), finish: "length" };
 }
 
@@ -78,7 +80,12 @@ export interface Answer {
  * The answer to a prompt: `[<model>] <prompt>`, cut to `maxTokens` words when that is smaller.
  * `inputTokens` counts every input text (system prompt and all messages).
  */
-export function answer(model: string, prompt: string, inputs: readonly string[], maxTokens?: number): Answer {
+export function answer(
+  model: string,
+  prompt: string,
+  inputs: readonly string[],
+  maxTokens?: number,
+): Answer {
   const { text, finish } = limitAnswer(`[${model}] ${prompt}`, "words", maxTokens);
   const inputTokens = inputs.reduce((sum, t) => sum + countTokens(t), 0);
   return { text, finish, inputTokens, outputTokens: countTokens(text) };

@@ -135,7 +135,10 @@ export class FaultEngine {
    * The first rule that applies to this request, counting it against every rule it matches.
    * `consider` limits the rules looked at; the others neither apply nor count.
    */
-  pick(subject: FaultSubject, consider: (rule: FaultRule) => boolean = () => true): FaultRule | undefined {
+  pick(
+    subject: FaultSubject,
+    consider: (rule: FaultRule) => boolean = () => true,
+  ): FaultRule | undefined {
     let chosen: FaultRule | undefined;
     this.#rules.forEach((rule, i) => {
       if (!consider(rule) || !matches(rule.match ?? {}, subject)) return;
@@ -152,11 +155,19 @@ export class FaultEngine {
 function matches(match: FaultMatch, subject: FaultSubject): boolean {
   if (match.method && match.method.toUpperCase() !== subject.method) return false;
   if (match.path !== undefined) {
-    const ok = typeof match.path === "string" ? subject.path.includes(match.path) : match.path.test(subject.path);
+    const ok = typeof match.path === "string"
+      ? subject.path.includes(match.path)
+      : match.path.test(subject.path);
     if (!ok) return false;
   }
-  if (match.batch !== undefined && !subject.path.includes(match.batch) && !subject.batch?.includes(match.batch)) return false;
-  if (match.promptContains !== undefined && !subject.prompts().some((p) => p.includes(match.promptContains!))) return false;
+  if (
+    match.batch !== undefined && !subject.path.includes(match.batch) &&
+    !subject.batch?.includes(match.batch)
+  ) return false;
+  if (
+    match.promptContains !== undefined &&
+    !subject.prompts().some((p) => p.includes(match.promptContains!))
+  ) return false;
   return true;
 }
 
@@ -190,18 +201,23 @@ export function parseFaultSpec(spec: string): FaultRule {
   else if (fields.has("drop")) action = { kind: "drop" };
   else if (fields.has("lost")) {
     const answer = fields.get("lost") || "reset";
-    if (answer !== "late" && answer !== "reset" && answer !== "never") throw new Error(`fault "${spec}": lost is late, reset or never`);
+    if (answer !== "late" && answer !== "reset" && answer !== "never") {
+      throw new Error(`fault "${spec}": lost is late, reset or never`);
+    }
     action = { kind: "lost", answer };
     if (fields.has("delay")) action.delayMs = num("delay");
     if (fields.has("listed-after")) action.listedAfter = num("listed-after");
-  }
-  else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
+  } else if (fields.has("error-in-200")) action = { kind: "error-in-200" };
   else if (fields.has("error-in-choice")) {
     action = { kind: "error-in-choice" };
     if (fields.has("code")) action.code = num("code");
     if (fields.has("message")) action.message = fields.get("message");
-  } else if (fields.has("model-down")) action = { kind: "model-down", ...(fields.get("model-down") ? { model: fields.get("model-down") } : {}) };
-  else if (fields.has("reply")) {
+  } else if (fields.has("model-down")) {
+    action = {
+      kind: "model-down",
+      ...(fields.get("model-down") ? { model: fields.get("model-down") } : {}),
+    };
+  } else if (fields.has("reply")) {
     let text = fields.get("reply")!;
     try {
       text = decodeURIComponent(text);
@@ -209,7 +225,9 @@ export function parseFaultSpec(spec: string): FaultRule {
       throw new Error(`fault "${spec}": reply needs a text whose % escapes are valid`);
     }
     action = { kind: "reply", text };
-  } else throw new Error(`fault "${spec}": say status=N, slow=MS, drop, lost=late|reset|never, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`);
+  } else {throw new Error(
+      `fault "${spec}": say status=N, slow=MS, drop, lost=late|reset|never, error-in-200, error-in-choice, model-down[=MODEL] or reply=TEXT`,
+    );}
   const match: FaultMatch = {};
   if (fields.has("every")) match.every = num("every");
   if (fields.has("first")) match.first = num("first");

@@ -31,7 +31,9 @@ export interface LoggedRequest {
 const SECRET_HEADERS = ["authorization", "x-api-key", "x-goog-api-key", "api-key"];
 
 /** Masks credentials so a log can be printed or asserted on without leaking them. */
-export function maskHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+export function maskHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;

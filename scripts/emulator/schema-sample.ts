@@ -36,7 +36,11 @@ export function resolveRef(schema: Schema, root: Schema): Schema {
   const ref = schema.$ref;
   if (typeof ref !== "string") return schema;
   const match = ref.match(/^#\/(\$defs|definitions)\/(.+)$/);
-  const target = match ? (root[match[1]] as Record<string, unknown> | undefined)?.[match[2]] : ref === "#" ? root : undefined;
+  const target = match
+    ? (root[match[1]] as Record<string, unknown> | undefined)?.[match[2]]
+    : ref === "#"
+    ? root
+    : undefined;
   return isObject(target) ? target : {};
 }
 
@@ -94,8 +98,12 @@ function sampleNumber(s: Schema, text: string, integer: boolean): number {
   let n = countTokens(text);
   const min = num(s.minimum);
   const max = num(s.maximum);
-  const exMin = typeof s.exclusiveMinimum === "boolean" ? (s.exclusiveMinimum ? min : undefined) : num(s.exclusiveMinimum);
-  const exMax = typeof s.exclusiveMaximum === "boolean" ? (s.exclusiveMaximum ? max : undefined) : num(s.exclusiveMaximum);
+  const exMin = typeof s.exclusiveMinimum === "boolean"
+    ? (s.exclusiveMinimum ? min : undefined)
+    : num(s.exclusiveMinimum);
+  const exMax = typeof s.exclusiveMaximum === "boolean"
+    ? (s.exclusiveMaximum ? max : undefined)
+    : num(s.exclusiveMaximum);
   if (min !== undefined && n < min) n = integer ? Math.ceil(min) : min;
   if (exMin !== undefined && n <= exMin) n = Math.floor(exMin) + 1;
   if (max !== undefined && n > max) n = integer ? Math.floor(max) : max;
@@ -142,7 +150,9 @@ export function sampleValue(schema: unknown, text: string, root?: Schema, depth 
     case "object": {
       const out: Record<string, unknown> = {};
       const props = isObject(s.properties) ? s.properties : {};
-      const order = Array.isArray(s.propertyOrdering) ? s.propertyOrdering.filter((k): k is string => typeof k === "string" && k in props) : [];
+      const order = Array.isArray(s.propertyOrdering)
+        ? s.propertyOrdering.filter((k): k is string => typeof k === "string" && k in props)
+        : [];
       const names = [...order, ...Object.keys(props).filter((k) => !order.includes(k))];
       for (const name of names) out[name] = sampleValue(props[name], text, top, depth + 1);
       return out;
@@ -150,7 +160,10 @@ export function sampleValue(schema: unknown, text: string, root?: Schema, depth 
     case "array": {
       const min = Math.min(Math.max(1, num(s.minItems) ?? 1), 1000);
       const length = Math.min(min, num(s.maxItems) ?? Number.POSITIVE_INFINITY);
-      return Array.from({ length: Math.max(0, length) }, () => sampleValue(s.items, text, top, depth + 1));
+      return Array.from(
+        { length: Math.max(0, length) },
+        () => sampleValue(s.items, text, top, depth + 1),
+      );
     }
     case "integer":
       return sampleNumber(s, text, true);

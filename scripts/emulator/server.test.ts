@@ -7,8 +7,17 @@ describe("emulator server", () => {
   it("logs in arrival order, records an answer the client never got as status 0, and stops pending delays", async () => {
     const emu = await startEmulator({ provider: "openai" });
     emu.faults.add({ match: { first: 1 }, action: { kind: "slow", delayMs: 60_000 } });
-    const client = new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0, timeout: 200 });
-    const ask = () => client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    const client = new OpenAI({
+      apiKey: emu.apiKey,
+      baseURL: emu.baseURL,
+      maxRetries: 0,
+      timeout: 200,
+    });
+    const ask = () =>
+      client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi" }],
+      });
     await assert.rejects(ask(), OpenAI.APIConnectionTimeoutError);
     await ask();
     assert.deepEqual(emu.log.entries.map((e) => e.seq), [1, 2]);
@@ -25,8 +34,14 @@ describe("emulator server", () => {
     const emu = await startEmulator({ provider: "openai" });
     try {
       const client = new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 });
-      await assert.rejects(client.get("/no/such/route"), (e: unknown) => e instanceof OpenAI.NotFoundError);
-      await assert.rejects(client.delete("/chat/completions"), (e: unknown) => e instanceof OpenAI.NotFoundError);
+      await assert.rejects(
+        client.get("/no/such/route"),
+        (e: unknown) => e instanceof OpenAI.NotFoundError,
+      );
+      await assert.rejects(
+        client.delete("/chat/completions"),
+        (e: unknown) => e instanceof OpenAI.NotFoundError,
+      );
     } finally {
       await emu.stop();
     }

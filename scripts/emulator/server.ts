@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Clock, ManualClock } from "./clock.ts";
 import { type FaultAction, FaultEngine, type FaultRule } from "./faults.ts";
 import { maskHeaders, RequestLog } from "./log.ts";
-import { type BatchSchedule, BatchProgress } from "./schedule.ts";
+import { BatchProgress, type BatchSchedule } from "./schedule.ts";
 
 /** The providers the emulator speaks. */
 export type ProviderName = "openai" | "anthropic" | "gemini" | "openrouter" | "compatible";
@@ -206,7 +206,9 @@ const BASE_PATHS: Record<ProviderName, string> = {
 const MAX_BODY = 300 * 1024 * 1024;
 
 async function readBody(req: IncomingMessage): Promise<Uint8Array> {
-  if (Number(req.headers["content-length"]) > MAX_BODY) throw new HttpError(413, "Request too large");
+  if (Number(req.headers["content-length"]) > MAX_BODY) {
+    throw new HttpError(413, "Request too large");
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -276,7 +278,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       return n;
     },
     scenario(nth) {
-      return options.batches?.find((s) => s.nth === nth) ?? options.batches?.find((s) => s.nth === undefined) ?? {};
+      return options.batches?.find((s) => s.nth === nth) ??
+        options.batches?.find((s) => s.nth === undefined) ?? {};
     },
     acceptsModel(model, known) {
       const accepted = options.models ?? known;
@@ -295,7 +298,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       return (id) => !hidden.has(id);
     },
     replyFor(line) {
-      const subject = { method: "POST", path: line.path, prompts: () => [...line.prompts], batch: line.batch };
+      const subject = {
+        method: "POST",
+        path: line.path,
+        prompts: () => [...line.prompts],
+        batch: line.batch,
+      };
       const rule = faults.pick(subject, (r) => r.action.kind === "reply");
       return rule?.action.kind === "reply" ? rule.action.text : undefined;
     },
@@ -319,11 +327,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       query: Object.fromEntries(url.searchParams),
       headers: maskHeaders(req.headers),
       bytes: 0,
-      retryCount: headers["x-stainless-retry-count"] === undefined ? undefined : Number(headers["x-stainless-retry-count"]),
+      retryCount: headers["x-stainless-retry-count"] === undefined
+        ? undefined
+        : Number(headers["x-stainless-retry-count"]),
       status: 0,
       receivedMs: Date.now(),
     });
-    const common = { "x-request-id": `req_${randomUUID().replaceAll("-", "")}`, ...provider.headers?.() };
+    const common = {
+      "x-request-id": `req_${randomUUID().replaceAll("-", "")}`,
+      ...provider.headers?.(),
+    };
     try {
       const raw = await readBody(req);
       entry.bytes = raw.length;
@@ -340,7 +353,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
             try {
               parsed = JSON.parse(new TextDecoder().decode(raw));
             } catch {
-              throw new HttpError(400, "We could not parse the JSON body of your request.", "invalid_request_error");
+              throw new HttpError(
+                400,
+                "We could not parse the JSON body of your request.",
+                "invalid_request_error",
+              );
             }
           }
           return parsed as T;
@@ -351,8 +368,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           entry.body = request.json();
         } catch { /* logged as unparsed; the handler answers 400 */ }
       }
-      const route = provider.routes.find((r) => r.method === entry.method && r.path.test(url.pathname));
-      if (!route) throw new HttpError(404, `Unknown request URL: ${entry.method} ${url.pathname}`, "not_found");
+      const route = provider.routes.find((r) =>
+        r.method === entry.method && r.path.test(url.pathname)
+      );
+      if (!route) {
+        throw new HttpError(
+          404,
+          `Unknown request URL: ${entry.method} ${url.pathname}`,
+          "not_found",
+        );
+      }
       request.params = { ...url.pathname.match(route.path)?.groups };
       const denied = provider.authenticate(request);
       if (denied) throw denied;
@@ -387,22 +412,34 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         if (action.kind === "status") {
           const reply = action.html !== undefined
             ? { status: action.status, body: action.html, headers: { "content-type": "text/html" } }
-            : provider.error(action.status, action.message ?? defaultMessage(action.status), action.code, action.extra);
+            : provider.error(
+              action.status,
+              action.message ?? defaultMessage(action.status),
+              action.code,
+              action.extra,
+            );
           const hint: Record<string, string> = {};
           if (action.retryAfter !== undefined) hint["retry-after"] = String(action.retryAfter);
-          if (action.retryAfterMs !== undefined) hint["retry-after-ms"] = String(action.retryAfterMs);
+          if (action.retryAfterMs !== undefined) {
+            hint["retry-after-ms"] = String(action.retryAfterMs);
+          }
           if (action.shouldRetry !== undefined) hint["x-should-retry"] = String(action.shouldRetry);
           entry.status = send(res, { ...reply, headers: { ...reply.headers, ...hint } }, common);
           return;
         }
         if (action.kind === "error-in-200") {
-          const reply = provider.errorIn200?.(action.message ?? "Provider returned error", action.code ?? 502) ??
+          const reply = provider.errorIn200?.(
+            action.message ?? "Provider returned error",
+            action.code ?? 502,
+          ) ??
             provider.error(500, action.message ?? "Internal error");
           entry.status = send(res, reply, common);
           return;
         }
         if (action.kind === "error-in-choice" || action.kind === "model-down") {
-          const reply = provider.answerFault ? await provider.answerFault(action, request) : provider.error(500, "Internal error");
+          const reply = provider.answerFault
+            ? await provider.answerFault(action, request)
+            : provider.error(500, "Internal error");
           entry.status = send(res, reply, common);
           return;
         }
@@ -413,7 +450,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       entry.status = send(res, await route.handle(request), common);
     } catch (error) {
       if (stopping.signal.aborted) return;
-      const e = error instanceof HttpError ? error : new HttpError(500, `emulator bug: ${(error as Error).message}`, "server_error");
+      const e = error instanceof HttpError
+        ? error
+        : new HttpError(500, `emulator bug: ${(error as Error).message}`, "server_error");
       if (!res.headersSent && !res.destroyed) {
         const reply = provider.error(e.status, e.message, e.code, e.extra);
         // A body left unread (too large) would stall the connection: close it after answering.

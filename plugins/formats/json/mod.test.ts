@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DatasetRow } from "../../../core/spec/format.ts";
-import { assertDataError, formatConformance, readText, writeText } from "../../../core/testing/format-conformance.ts";
+import {
+  assertDataError,
+  formatConformance,
+  readText,
+  writeText,
+} from "../../../core/testing/format-conformance.ts";
 import plugin, { jsonFormat } from "./mod.ts";
 
 formatConformance({

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { assertDataError, formatConformance, readText, writeText } from "../../../core/testing/format-conformance.ts";
+import {
+  assertDataError,
+  formatConformance,
+  readText,
+  writeText,
+} from "../../../core/testing/format-conformance.ts";
 import plugin, { jsonlFormat } from "./mod.ts";
 
 formatConformance({

@@ -28,9 +28,30 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { provider: "openai", emulator: "openai", model: "gpt-4o-mini", keyEnv: "OPENAI_API_KEY", create: "POST /v1/batches", keptOnExpiry: 1 },
-  { provider: "anthropic", emulator: "anthropic", model: "claude-sonnet-5-5", keyEnv: "ANTHROPIC_API_KEY", create: "POST /v1/messages/batches", keptOnExpiry: 1 },
-  { provider: "google", emulator: "gemini", model: "gemini-2.5-flash", keyEnv: "GOOGLE_API_KEY", create: ":batchGenerateContent", keptOnExpiry: 0 },
+  {
+    provider: "openai",
+    emulator: "openai",
+    model: "gpt-4o-mini",
+    keyEnv: "OPENAI_API_KEY",
+    create: "POST /v1/batches",
+    keptOnExpiry: 1,
+  },
+  {
+    provider: "anthropic",
+    emulator: "anthropic",
+    model: "claude-sonnet-5-5",
+    keyEnv: "ANTHROPIC_API_KEY",
+    create: "POST /v1/messages/batches",
+    keptOnExpiry: 1,
+  },
+  {
+    provider: "google",
+    emulator: "gemini",
+    model: "gemini-2.5-flash",
+    keyEnv: "GOOGLE_API_KEY",
+    create: ":batchGenerateContent",
+    keptOnExpiry: 0,
+  },
 ];
 
 const ROWS = ["one", "two BAD", "three", "four", "five", "six", "seven"];
@@ -39,20 +60,25 @@ const ROWS = ["one", "two BAD", "three", "four", "five", "six", "seven"];
 async function setup(c: Case, batches: EmulatorOptions["batches"], apiKey?: string) {
   const emu = await startEmulator({ provider: c.emulator, batches, ...(apiKey ? { apiKey } : {}) });
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${ROWS.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: ${c.provider}\nprovider_options: { base_url: "${emu.baseURL}" }\n` +
       `model: ${c.model}\nparams: { max_tokens: 50 }\noutput: { path: out.csv }\nbatch: { max_requests: 3 }\n`,
   );
   const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir };
-  const submit = async () => (await runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), opts)).job!;
+  const submit = async () =>
+    (await runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), opts)).job!;
   const fetch = async (id: string) => {
     const [outcome] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
     assert.ok(!("error" in outcome));
     return outcome;
   };
-  const output = () => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+  const output = () =>
+    parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
   return { emu, dir, opts, submit, fetch, output };
 }
 
@@ -64,20 +90,31 @@ for (const c of CASES) {
         const job = await t.submit();
         assert.equal(job.shards, 3);
         const fetched = await t.fetch(job.id);
-        assert.deepEqual([fetched.summary?.ok, fetched.summary?.errors, fetched.removed], [6, 1, false]);
+        assert.deepEqual([fetched.summary?.ok, fetched.summary?.errors, fetched.removed], [
+          6,
+          1,
+          false,
+        ]);
         const rows = t.output();
         assert.deepEqual(rows.map((r) => r.id), ["1", "2", "3", "4", "5", "6", "7"]);
         for (const [i, row] of rows.entries()) {
           if (i === 1) {
             assert.equal(row.llm_response, "");
             assert.notEqual(row.llm_error, "");
-          } else assert.deepEqual([row.llm_response, row.llm_error], [`[${c.model}] ${ROWS[i]}`, ""]);
+          } else {assert.deepEqual([row.llm_response, row.llm_error], [
+              `[${c.model}] ${ROWS[i]}`,
+              "",
+            ]);}
         }
         const retried = await retryJob(job.id, t.opts);
         assert.equal(retried.rows, 1);
         assert.deepEqual(retried.record.shards.at(-1)?.rows, { list: [1] });
         await t.fetch(job.id);
-        assert.equal(t.emu.log.count(c.create), 4, "three shards and one retry: nothing paid twice");
+        assert.equal(
+          t.emu.log.count(c.create),
+          4,
+          "three shards and one retry: nothing paid twice",
+        );
         assert.equal(t.output()[0].llm_response, `[${c.model}] one`);
       } finally {
         await t.emu.stop();
@@ -89,15 +126,26 @@ for (const c of CASES) {
       try {
         const job = await t.submit();
         const fetched = await t.fetch(job.id);
-        assert.equal(fetched.summary?.errors, 3 - c.keptOnExpiry, "the first shard's unfinished rows");
-        assert.deepEqual(fetched.record.shards.map((s) => s.state), ["expired", "completed", "completed"]);
+        assert.equal(
+          fetched.summary?.errors,
+          3 - c.keptOnExpiry,
+          "the first shard's unfinished rows",
+        );
+        assert.deepEqual(fetched.record.shards.map((s) => s.state), [
+          "expired",
+          "completed",
+          "completed",
+        ]);
         const expired = t.output().slice(0, 3).filter((r) => r.llm_error !== "");
         assert.ok(expired.every((r) => /expired/i.test(r.llm_error)), JSON.stringify(expired));
         const retried = await retryJob(job.id, t.opts);
         assert.equal(retried.rows, 3 - c.keptOnExpiry);
         const done = await t.fetch(job.id);
         assert.deepEqual([done.summary?.ok, done.summary?.errors, done.removed], [7, 0, true]);
-        assert.deepEqual(t.output().map((r) => r.llm_response), ROWS.map((r) => `[${c.model}] ${r}`));
+        assert.deepEqual(
+          t.output().map((r) => r.llm_response),
+          ROWS.map((r) => `[${c.model}] ${r}`),
+        );
       } finally {
         await t.emu.stop();
       }
@@ -113,9 +161,21 @@ describe("batch mode: whole-batch failures and failed checks (openai)", () => {
     try {
       const job = await t.submit();
       const fetched = await t.fetch(job.id);
-      assert.deepEqual(fetched.record.shards.map((s) => s.state), ["completed", "failed", "completed"]);
+      assert.deepEqual(fetched.record.shards.map((s) => s.state), [
+        "completed",
+        "failed",
+        "completed",
+      ]);
       const rows = t.output();
-      assert.deepEqual(rows.map((r) => r.llm_error === ""), [true, true, true, false, false, false, true]);
+      assert.deepEqual(rows.map((r) => r.llm_error === ""), [
+        true,
+        true,
+        true,
+        false,
+        false,
+        false,
+        true,
+      ]);
       assert.match(rows[3].llm_error, /^the batch failed/);
       const retried = await retryJob(job.id, t.opts);
       assert.deepEqual(retried.record.shards.at(-1)?.rows, { list: [3, 4, 5] });
@@ -128,7 +188,10 @@ describe("batch mode: whole-batch failures and failed checks (openai)", () => {
     const t = await setup(c, []);
     try {
       const job = await t.submit();
-      t.emu.faults.add({ match: { method: "GET", path: "/v1/batches/" }, action: { kind: "status", status: 503 } });
+      t.emu.faults.add({
+        match: { method: "GET", path: "/v1/batches/" },
+        action: { kind: "status", status: 503 },
+      });
       const [first] = await fetchJobs([job.id], { ...t.opts, retry: FAST_RETRY });
       assert.ok(!("error" in first) && first.summary === undefined);
       assert.deepEqual(first.record.shards.map((s) => s.state), ["unknown", "unknown", "unknown"]);
@@ -150,7 +213,10 @@ describe("batch mode: secrets", () => {
       const job = await t.submit();
       await t.fetch(job.id);
       const files = filesUnder(t.dir);
-      assert.ok(files.some((f) => f.endsWith("job.json")) && files.some((f) => f.endsWith(".jsonl")), "the record and results were written");
+      assert.ok(
+        files.some((f) => f.endsWith("job.json")) && files.some((f) => f.endsWith(".jsonl")),
+        "the record and results were written",
+      );
       for (const file of files) assert.ok(!readFileSync(file, "utf8").includes(key), file);
     } finally {
       await t.emu.stop();

@@ -10,21 +10,45 @@ describe("connectionTarget", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
     await new Promise((resolve) => server.close(resolve));
-    const error = await fetch(`http://127.0.0.1:${port}/v1/models?key=SECRET`).then(() => undefined, (e: unknown) => e);
+    const error = await fetch(`http://127.0.0.1:${port}/v1/models?key=SECRET`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const wrapped = new Error("Connection error.", { cause: error });
     const target = connectionTarget(wrapped);
     assert.ok(target?.includes(`127.0.0.1:${port}`), target);
     assert.ok(!target?.includes("SECRET"));
-    assert.equal(withConnectionTarget("openai: Connection error.", wrapped), `openai: Connection error. (${target})`);
+    assert.equal(
+      withConnectionTarget("openai: Connection error.", wrapped),
+      `openai: Connection error. (${target})`,
+    );
   });
 
   it("a name that did not resolve, every address of a name, and a URL without its query", () => {
-    const notFound = Object.assign(new Error("getaddrinfo ENOTFOUND api.example"), { code: "ENOTFOUND", hostname: "api.example" });
-    assert.equal(connectionTarget(new Error("x", { cause: notFound })), "could not resolve api.example");
-    const refused = Object.assign(new Error("connect ECONNREFUSED ::1:8080"), { code: "ECONNREFUSED", address: "::1", port: 8080 });
-    assert.equal(connectionTarget(new AggregateError([refused], "")), "could not connect to ::1:8080");
-    const deno = new TypeError("error sending request for url (http://user:pw@h.example/v1/x?key=SECRET): client error (Connect)");
-    assert.equal(connectionTarget(new Error("fetch failed", { cause: deno })), "could not reach http://h.example/v1/x");
+    const notFound = Object.assign(new Error("getaddrinfo ENOTFOUND api.example"), {
+      code: "ENOTFOUND",
+      hostname: "api.example",
+    });
+    assert.equal(
+      connectionTarget(new Error("x", { cause: notFound })),
+      "could not resolve api.example",
+    );
+    const refused = Object.assign(new Error("connect ECONNREFUSED ::1:8080"), {
+      code: "ECONNREFUSED",
+      address: "::1",
+      port: 8080,
+    });
+    assert.equal(
+      connectionTarget(new AggregateError([refused], "")),
+      "could not connect to ::1:8080",
+    );
+    const deno = new TypeError(
+      "error sending request for url (http://user:pw@h.example/v1/x?key=SECRET): client error (Connect)",
+    );
+    assert.equal(
+      connectionTarget(new Error("fetch failed", { cause: deno })),
+      "could not reach http://h.example/v1/x",
+    );
     assert.equal(connectionTarget(new Error("Connection error.")), undefined);
     assert.equal(withConnectionTarget("m", "not an error"), "m");
   });

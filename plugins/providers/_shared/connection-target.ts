@@ -24,8 +24,14 @@ interface SocketErrorFields {
 // on Deno 2; when its wording changes, the message just goes without the place.
 function placeOf(error: object): string | undefined {
   const { code, address, port, hostname } = error as SocketErrorFields;
-  if (typeof address === "string") return `could not connect to ${address}${typeof port === "number" ? `:${port}` : ""}`;
-  if (typeof hostname === "string") return code === "ENOTFOUND" || code === "EAI_AGAIN" ? `could not resolve ${hostname}` : `could not reach ${hostname}`;
+  if (typeof address === "string") {
+    return `could not connect to ${address}${typeof port === "number" ? `:${port}` : ""}`;
+  }
+  if (typeof hostname === "string") {
+    return code === "ENOTFOUND" || code === "EAI_AGAIN"
+      ? `could not resolve ${hostname}`
+      : `could not reach ${hostname}`;
+  }
   const message = error instanceof Error ? error.message : undefined;
   const url = message && /\bfor url \(([^)\s]+)\)/.exec(message)?.[1];
   return url ? `could not reach ${withoutSecrets(url)}` : undefined;

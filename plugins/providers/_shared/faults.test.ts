@@ -100,7 +100,10 @@ const PROVIDERS: readonly ProviderCase[] = [
 const RETRY: RetryPolicy = { ...FAST_RETRY, maxAttempts: 10, maxTotalWaitMs: 200 };
 
 /** Runs a job that must be stopped, and returns what stopped it. */
-async function stoppedRun(loaded: Parameters<typeof runJob>[0], options: Parameters<typeof runJob>[1]): Promise<unknown> {
+async function stoppedRun(
+  loaded: Parameters<typeof runJob>[0],
+  options: Parameters<typeof runJob>[1],
+): Promise<unknown> {
   return await runJob(loaded, options).then(
     () => assert.fail("the run should have been stopped"),
     (e: unknown) => e,
@@ -108,12 +111,27 @@ async function stoppedRun(loaded: Parameters<typeof runJob>[0], options: Paramet
 }
 
 /** Rows of the fault runs; the one with "doomed" in it fails on every attempt. */
-const ROWS = ["row 1 alpha", "row 2 bravo", "row 3 doomed", "row 4 delta", "row 5 echo", "row 6 foxtrot"];
+const ROWS = [
+  "row 1 alpha",
+  "row 2 bravo",
+  "row 3 doomed",
+  "row 4 delta",
+  "row 5 echo",
+  "row 6 foxtrot",
+];
 
 /** Writes a dataset and a sync job for `c` pointed at `baseURL`. */
-async function writeJob(c: ProviderCase, baseURL: string, rows: readonly string[], options: { workers: number; timeoutMs?: number }) {
+async function writeJob(
+  c: ProviderCase,
+  baseURL: string,
+  rows: readonly string[],
+  options: { workers: number; timeoutMs?: number },
+) {
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   const timeout = options.timeoutMs === undefined ? "" : `, timeout_ms: ${options.timeoutMs}`;
   writeFileSync(
     join(dir, "job.yaml"),
@@ -126,20 +144,27 @@ async function writeJob(c: ProviderCase, baseURL: string, rows: readonly string[
 
 /** The output rows, checking that each input row is there once, in order, answered or errored. */
 function outputRows(dir: string, model: string, rows: readonly string[]) {
-  const out = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+  const out = parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<
+    string,
+    string
+  >[];
   assert.equal(out.length, rows.length, "one output row per input row");
   out.forEach((row, i) => {
     assert.equal(row.text, rows[i], "rows keep their order");
     const answered = row.llm_response !== "";
     const errored = row.llm_error !== "";
-    assert.ok(answered !== errored, `row ${i + 1} has exactly one of llm_response and llm_error: ${JSON.stringify(row)}`);
+    assert.ok(
+      answered !== errored,
+      `row ${i + 1} has exactly one of llm_response and llm_error: ${JSON.stringify(row)}`,
+    );
     if (answered) assert.equal(row.llm_response, `[${model}] ${rows[i]}`);
   });
   return out;
 }
 
 /** Whether a logged request carries the prompt text `text`. */
-const carries = (entry: LoggedRequest, text: string) => JSON.stringify(entry.body ?? null).includes(text);
+const carries = (entry: LoggedRequest, text: string) =>
+  JSON.stringify(entry.body ?? null).includes(text);
 
 /** A transient fault storm; `status` is what the emulator logs for a faulted request (0: no answer). */
 interface Storm {
@@ -166,7 +191,11 @@ const status = (name: string, code: number, match: FaultRule["match"]): FaultRul
   match,
   action: { kind: "status", status: code },
 });
-const doomed = (action: FaultRule["action"]): FaultRule => ({ name: "doomed", match: { promptContains: "doomed" }, action });
+const doomed = (action: FaultRule["action"]): FaultRule => ({
+  name: "doomed",
+  match: { promptContains: "doomed" },
+  action,
+});
 
 const STORMS: readonly Storm[] = [
   {
@@ -200,7 +229,10 @@ const STORMS: readonly Storm[] = [
   },
   {
     name: "dropped connections",
-    rules: [{ name: "storm-drop", match: { first: 8 }, action: { kind: "drop" } }, doomed({ kind: "drop" })],
+    rules: [
+      { name: "storm-drop", match: { first: 8 }, action: { kind: "drop" } },
+      doomed({ kind: "drop" }),
+    ],
     statuses: { "storm-drop": 0, doomed: 0 },
     opening: Array(8).fill(0),
     doomedError: /\S/,
@@ -215,21 +247,37 @@ describe("transient faults end with every row answered or errored, retried visib
         const { emu } = emulators[c.emulator];
         for (const rule of storm.rules) emu.faults.add(rule);
         const { dir, loaded } = await writeJob(c, emu.baseURL, ROWS, { workers: 4 });
-        const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+        const summary = await runJob(loaded, {
+          env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+          cwd: dir,
+          retry: RETRY,
+        });
 
-        assert.deepEqual([summary.rows, summary.ok, summary.errors], [ROWS.length, ROWS.length - 1, 1]);
+        assert.deepEqual([summary.rows, summary.ok, summary.errors], [
+          ROWS.length,
+          ROWS.length - 1,
+          1,
+        ]);
         const out = outputRows(dir, c.model, ROWS);
         const failed = out.filter((r) => r.llm_error !== "");
         assert.deepEqual(failed.map((r) => r.text), ["row 3 doomed"]);
         assert.ok(failed[0].llm_error.startsWith(`${c.provider}: `), failed[0].llm_error);
         assert.match(failed[0].llm_error, storm.doomedError);
-        if (c.provider === "anthropic" && storm.statuses.doomed === 529) assert.match(failed[0].llm_error, /overloaded_error/);
+        if (c.provider === "anthropic" && storm.statuses.doomed === 529) {
+          assert.match(failed[0].llm_error, /overloaded_error/);
+        }
 
         const calls = emu.log.find(c.endpoint);
         assert.equal(calls.length, emu.log.entries.length, "only generate calls were made");
         // Every request was either faulted, as its rule says, or answered 200; the storm hit
         // exactly the first requests, whichever rows they were for.
-        for (const call of calls) assert.equal(call.status, call.fault === undefined ? 200 : storm.statuses[call.fault], JSON.stringify(call));
+        for (const call of calls) {
+          assert.equal(
+            call.status,
+            call.fault === undefined ? 200 : storm.statuses[call.fault],
+            JSON.stringify(call),
+          );
+        }
         assert.deepEqual(calls.slice(0, storm.opening.length).map((e) => e.status), storm.opening);
         // Each answered row was answered exactly once, the doomed row used every attempt, and
         // each of the other requests was a retry after a fault.
@@ -240,11 +288,18 @@ describe("transient faults end with every row answered or errored, retried visib
           const least = Math.floor(RETRY.maxTotalWaitMs / RETRY.maxDelayMs);
           assert.ok(doomedCalls > least, `${doomedCalls} doomed calls`);
         } else if (storm.mayResend) {
-          assert.ok(doomedCalls >= RETRY.maxAttempts && doomedCalls <= 2 * RETRY.maxAttempts, `${doomedCalls} doomed calls`);
+          assert.ok(
+            doomedCalls >= RETRY.maxAttempts && doomedCalls <= 2 * RETRY.maxAttempts,
+            `${doomedCalls} doomed calls`,
+          );
         } else assert.equal(doomedCalls, RETRY.maxAttempts);
         const faulted = calls.filter((e) => e.fault !== undefined).length;
         assert.equal(calls.length, ROWS.length - 1 + faulted);
-        assert.equal(calls.filter((e) => e.fault?.startsWith("storm-")).length, storm.opening.length, "the whole storm was met");
+        assert.equal(
+          calls.filter((e) => e.fault?.startsWith("storm-")).length,
+          storm.opening.length,
+          "the whole storm was met",
+        );
         assert.ok(calls.length > ROWS.length, "retries are visible");
       });
     }
@@ -253,10 +308,18 @@ describe("transient faults end with every row answered or errored, retried visib
       const { emu } = emulators[c.emulator];
       // Held far longer than the timeout: only a client that gives up and retries finishes.
       const HELD = 4;
-      emu.faults.add({ name: "slow", match: { first: HELD }, action: { kind: "slow", delayMs: 10_000 } });
+      emu.faults.add({
+        name: "slow",
+        match: { first: HELD },
+        action: { kind: "slow", delayMs: 10_000 },
+      });
       const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4, timeoutMs: 400 });
-      const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+      });
 
       assert.deepEqual([summary.ok, summary.errors], [rows.length, 0]);
       const out = outputRows(dir, c.model, rows);
@@ -271,7 +334,10 @@ describe("transient faults end with every row answered or errored, retried visib
       assert.ok(calls.length >= rows.length + HELD, `${calls.length} requests`);
       for (const entry of held) {
         const text = rows.find((r) => carries(entry, r))!;
-        assert.ok(calls.some((e) => e.seq > entry.seq && e.status === 200 && carries(e, text)), `${text} was retried`);
+        assert.ok(
+          calls.some((e) => e.seq > entry.seq && e.status === 200 && carries(e, text)),
+          `${text} was retried`,
+        );
       }
     });
   }
@@ -284,11 +350,23 @@ describe("a rate limit that never lifts stops the run instead of holding row aft
       const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
       emu.faults.add({ name: "limited", action: { kind: "status", status: 429 } });
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
-      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+      const error = await stoppedRun(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+      });
       assert.ok(error instanceof LoomProviderError, String(error));
       assert.equal(error.fatal, true);
-      assert.match(error.message, new RegExp(`^stopped: 3 rows in a row were still refused with 429 after waiting up to ${RETRY.maxTotalWaitMs} ms each, the last with "${c.provider}: 429 `));
-      assert.match(error.message, /the cache is off, so a rerun starts over\. Check the account's rate limits and quota/);
+      assert.match(
+        error.message,
+        new RegExp(
+          `^stopped: 3 rows in a row were still refused with 429 after waiting up to ${RETRY.maxTotalWaitMs} ms each, the last with "${c.provider}: 429 `,
+        ),
+      );
+      assert.match(
+        error.message,
+        /the cache is off, so a rerun starts over\. Check the account's rate limits and quota/,
+      );
       assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
       // Each row alone would wait out its whole budget (dozens of calls each, thousands in all).
       const requests = emu.log.count(c.endpoint);
@@ -298,19 +376,30 @@ describe("a rate limit that never lifts stops the run instead of holding row aft
 });
 
 describe("a refused key stops the run at once", () => {
-  const rows = Array.from({ length: 20 }, (_, i) => `prompt number ${String(i + 1).padStart(2, "0")}`);
+  const rows = Array.from(
+    { length: 20 },
+    (_, i) => `prompt number ${String(i + 1).padStart(2, "0")}`,
+  );
   const WRONG = "wrong-key-0123456789abcdef";
 
   /**
    * A run on an emulator of its own, stopped afterwards: a rejected run may leave a call in
    * flight, which must not land in another test's log.
    */
-  async function refusedRun(c: ProviderCase, setup: (emu: Emulator) => { apiKey?: string; env?: Record<string, string> }) {
+  async function refusedRun(
+    c: ProviderCase,
+    setup: (emu: Emulator) => { apiKey?: string; env?: Record<string, string> },
+  ) {
     const emu = await startEmulator({ provider: c.emulator });
     try {
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
       const { apiKey, env } = setup(emu);
-      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), ...env }, apiKey, cwd: dir, retry: FAST_RETRY });
+      const error = await stoppedRun(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), ...env },
+        apiKey,
+        cwd: dir,
+        retry: FAST_RETRY,
+      });
       return { error, requests: emu.log.count(c.endpoint), dir };
     } finally {
       await emu.stop();
@@ -339,33 +428,61 @@ describe("a refused key stops the run at once", () => {
 
     it(`${c.provider}: 401 from the API`, async () => {
       const result = await refusedRun(c, (emu) => {
-        emu.faults.add({ action: { kind: "status", status: 401, message: "Invalid authentication credentials" } });
+        emu.faults.add({
+          action: { kind: "status", status: 401, message: "Invalid authentication credentials" },
+        });
         return { env: { [c.keyEnv]: emu.apiKey } };
       });
-      checkStopped(result, new RegExp(`^${c.provider}: .*401.*Invalid authentication credentials.*\\(check the API key\\)$`));
+      checkStopped(
+        result,
+        new RegExp(
+          `^${c.provider}: .*401.*Invalid authentication credentials.*\\(check the API key\\)$`,
+        ),
+      );
     });
   }
 
   it("anthropic: an empty credit balance (a plain 400) stops the run at once", async () => {
     const c = PROVIDERS.find((p) => p.provider === "anthropic")!;
     const result = await refusedRun(c, (emu) => {
-      const message = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.";
-      emu.faults.add({ action: { kind: "status", status: 400, code: "invalid_request_error", message } });
+      const message =
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.";
+      emu.faults.add({
+        action: { kind: "status", status: 400, code: "invalid_request_error", message },
+      });
       return { env: { [c.keyEnv]: emu.apiKey } };
     });
-    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
-    assert.match(result.error.message, /credit balance is too low.*\(no retry can fix this: check the account\)$/);
+    assert.ok(
+      result.error instanceof LoomProviderError && result.error.fatal,
+      String(result.error),
+    );
+    assert.match(
+      result.error.message,
+      /credit balance is too low.*\(no retry can fix this: check the account\)$/,
+    );
     assert.ok(result.requests <= 3, `${result.requests} requests`);
   });
 
   it("openrouter: out of credits (402) stops the run at once", async () => {
     const c = PROVIDERS.find((p) => p.provider === "openrouter")!;
     const result = await refusedRun(c, (emu) => {
-      emu.faults.add({ action: { kind: "status", status: 402, message: "Insufficient credits. Add more using https://openrouter.ai/credits" } });
+      emu.faults.add({
+        action: {
+          kind: "status",
+          status: 402,
+          message: "Insufficient credits. Add more using https://openrouter.ai/credits",
+        },
+      });
       return { env: { [c.keyEnv]: emu.apiKey } };
     });
-    assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
-    assert.match(result.error.message, /^openrouter: 402 Insufficient credits.*\(no retry can fix this: check the account\)$/);
+    assert.ok(
+      result.error instanceof LoomProviderError && result.error.fatal,
+      String(result.error),
+    );
+    assert.match(
+      result.error.message,
+      /^openrouter: 402 Insufficient credits.*\(no retry can fix this: check the account\)$/,
+    );
     assert.ok(result.requests <= 3, `${result.requests} requests`);
   });
 
@@ -375,12 +492,23 @@ describe("a refused key stops the run at once", () => {
       const c = PROVIDERS[0];
       const result = await refusedRun(c, (emu) => {
         // Row 1 takes a while (as a long answer does); every other call is refused.
-        emu.faults.add({ match: { promptContains: "prompt number 01" }, action: { kind: "slow", delayMs: 800 } });
-        emu.faults.add({ action: { kind: "status", status: 401, message: "Invalid authentication credentials" } });
+        emu.faults.add({
+          match: { promptContains: "prompt number 01" },
+          action: { kind: "slow", delayMs: 800 },
+        });
+        emu.faults.add({
+          action: { kind: "status", status: 401, message: "Invalid authentication credentials" },
+        });
         return { env: { [c.keyEnv]: emu.apiKey } };
       });
-      assert.ok(result.error instanceof LoomProviderError && result.error.fatal, String(result.error));
-      assert.ok(result.requests <= 3, `the emulator saw ${result.requests} requests for ${rows.length} rows after the first 401`);
+      assert.ok(
+        result.error instanceof LoomProviderError && result.error.fatal,
+        String(result.error),
+      );
+      assert.ok(
+        result.requests <= 3,
+        `the emulator saw ${result.requests} requests for ${rows.length} rows after the first 401`,
+      );
     },
   );
 });
@@ -397,7 +525,9 @@ describe("a refused row is that row's error; many refused alike stop the run", (
     it(`${c.provider}: a poisoned row in the middle fails alone, named, with the provider's message`, async () => {
       const { emu } = emulators[c.emulator];
       const rows = ROWS.map((r) => r.replace("doomed", "poisoned"));
-      emu.faults.add(refusal({ promptContains: "poisoned" }, "This prompt trips a check nobody told Loom about"));
+      emu.faults.add(
+        refusal({ promptContains: "poisoned" }, "This prompt trips a check nobody told Loom about"),
+      );
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
       const events: Array<{ index?: number; outcome?: string; error?: string }> = [];
       const summary = await runJob(loaded, {
@@ -430,12 +560,24 @@ describe("a refused row is that row's error; many refused alike stop the run", (
       action: {
         kind: "status",
         status: 403,
-        message: "openai/gpt-4o-mini requires moderation on OpenAI. Your input was flagged for \"harassment\".",
-        extra: { metadata: { reasons: ["harassment"], flagged_input: "row 3 flagged", provider_name: "OpenAI", model_slug: "openai/gpt-4o-mini" } },
+        message:
+          'openai/gpt-4o-mini requires moderation on OpenAI. Your input was flagged for "harassment".',
+        extra: {
+          metadata: {
+            reasons: ["harassment"],
+            flagged_input: "row 3 flagged",
+            provider_name: "OpenAI",
+            model_slug: "openai/gpt-4o-mini",
+          },
+        },
       },
     });
     const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    });
     assert.deepEqual([summary.ok, summary.errors], [rows.length - 1, 1]);
     const failed = outputRows(dir, c.model, rows).filter((r) => r.llm_error !== "");
     assert.deepEqual(failed.map((r) => r.id), ["3"]);
@@ -447,10 +589,17 @@ describe("a refused row is that row's error; many refused alike stop the run", (
     const c = PROVIDERS[0];
     const { emu } = emulators[c.emulator];
     // Every other row is refused: 30 refusals, never two in a row.
-    const rows = Array.from({ length: 60 }, (_, i) => `row ${i + 1} ${i % 2 ? "poisoned" : "fine"}`);
+    const rows = Array.from(
+      { length: 60 },
+      (_, i) => `row ${i + 1} ${i % 2 ? "poisoned" : "fine"}`,
+    );
     emu.faults.add(refusal({ promptContains: "poisoned" }, "Refused for reasons of its own"));
     const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 1 });
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    });
     assert.deepEqual([summary.ok, summary.errors], [30, 30]);
     const out = outputRows(dir, c.model, rows);
     assert.ok(out.every((r, i) => (r.llm_error !== "") === (i % 2 === 1)));
@@ -460,19 +609,31 @@ describe("a refused row is that row's error; many refused alike stop the run", (
     it(`${c.provider}: a 400 for every row stops the run early, saying why, with few calls`, async () => {
       const { emu } = emulators[c.emulator];
       const rows = Array.from({ length: 100 }, (_, i) => `prompt number ${i + 1}`);
-      emu.faults.add(refusal({}, "Unsupported value: 'temperature' does not support 0.3 with this model"));
+      emu.faults.add(
+        refusal({}, "Unsupported value: 'temperature' does not support 0.3 with this model"),
+      );
       const { dir, loaded } = await writeJob(c, emu.baseURL, rows, { workers: 4 });
-      const error = await stoppedRun(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY });
+      const error = await stoppedRun(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+      });
       assert.ok(error instanceof LoomProviderError, String(error));
       assert.equal(error.fatal, true);
       assert.match(error.message, /^stopped: the provider refused 20 rows in a row with /);
-      assert.match(error.message, /Unsupported value: 'temperature' does not support 0\.3 with this model/);
+      assert.match(
+        error.message,
+        /Unsupported value: 'temperature' does not support 0\.3 with this model/,
+      );
       // The cache is off in these jobs, and the message says what that means.
       assert.match(error.message, /cache is off/);
       assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/, "no output is written");
       // Twenty refusals, and at most the calls the other workers had in flight.
       const requests = emu.log.count(c.endpoint);
-      assert.ok(requests >= 20 && requests <= 20 + 4, `${requests} requests for ${rows.length} rows`);
+      assert.ok(
+        requests >= 20 && requests <= 20 + 4,
+        `${requests} requests for ${rows.length} rows`,
+      );
     });
   }
 });
@@ -483,20 +644,39 @@ describe("a batch command that gives up after retries says the job is intact", (
     const { emu } = emulators[c.emulator];
     const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
     const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
-    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    writeFileSync(
+      join(dir, "job.yaml"),
+      readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"),
+    );
     const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
-    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+    const opts = {
+      env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    };
     const id = (await runJob(loaded, opts)).job!.id;
 
-    emu.faults.add({ name: "busy", match: { method: "GET", path: /^\/v1\/files\/[^/]+\/content/ }, action: { kind: "status", status: 503 } });
+    emu.faults.add({
+      name: "busy",
+      match: { method: "GET", path: /^\/v1\/files\/[^/]+\/content/ },
+      action: { kind: "status", status: 503 },
+    });
     // A results download that fails merges nothing: the shard is read again by the next fetch.
     await assert.rejects(fetchJobs([id], { ...opts, wait: true, pollMs: 1 }), (e: unknown) => {
       assert.ok(e instanceof LoomError, String(e));
       assert.match(e.message, /503/);
-      assert.match(e.message, new RegExp(`Nothing was merged and the job is intact: \`loom fetch --id ${id}\` tries again`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `Nothing was merged and the job is intact: \`loom fetch --id ${id}\` tries again`,
+        ),
+      );
       return true;
     });
-    assert.ok(emu.log.entries.filter((e) => e.fault === "busy").length >= RETRY.maxAttempts, "the download was retried");
+    assert.ok(
+      emu.log.entries.filter((e) => e.fault === "busy").length >= RETRY.maxAttempts,
+      "the download was retried",
+    );
     assert.throws(() => readFileSync(join(dir, "out.csv")), /ENOENT/);
 
     emu.faults.clear();
@@ -512,21 +692,42 @@ describe("a batch command that gives up after retries says the job is intact", (
     const { emu } = emulators[c.emulator];
     const rows = ROWS.map((r) => r.replace("doomed", "charlie"));
     const { dir } = await writeJob(c, emu.baseURL, rows, { workers: 2 });
-    writeFileSync(join(dir, "job.yaml"), readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"));
+    writeFileSync(
+      join(dir, "job.yaml"),
+      readFileSync(join(dir, "job.yaml"), "utf8").replace("mode: sync", "mode: batch"),
+    );
     const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
-    const opts = { env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey }, cwd: dir, retry: RETRY };
+    const opts = {
+      env: { LOOM_HOME: join(dir, "home"), [c.keyEnv]: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    };
 
-    emu.faults.add({ name: "busy", match: { method: "POST", path: "/v1/batches" }, action: { kind: "status", status: 429, retryAfterMs: 1 } });
+    emu.faults.add({
+      name: "busy",
+      match: { method: "POST", path: "/v1/batches" },
+      action: { kind: "status", status: 429, retryAfterMs: 1 },
+    });
     await assert.rejects(runJob(loaded, opts), (e: unknown) => {
       assert.ok(e instanceof LoomProviderError, String(e));
-      assert.match(e.message, /429.*\(gave up after retrying; the job is recorded: run the same job again later to finish submitting it\)$/);
+      assert.match(
+        e.message,
+        /429.*\(gave up after retrying; the job is recorded: run the same job again later to finish submitting it\)$/,
+      );
       return true;
     });
-    assert.ok(emu.log.entries.filter((e) => e.fault === "busy").length >= 2, "the create was retried");
+    assert.ok(
+      emu.log.entries.filter((e) => e.fault === "busy").length >= 2,
+      "the create was retried",
+    );
 
     emu.faults.clear();
     const id = (await runJob(loaded, opts)).job!.id;
-    assert.equal(emu.log.find("POST /v1/batches").filter((e) => e.status === 200).length, 1, "one batch created");
+    assert.equal(
+      emu.log.find("POST /v1/batches").filter((e) => e.status === 200).length,
+      1,
+      "one batch created",
+    );
     const [fetched] = await fetchJobs([id], { ...opts, wait: true, pollMs: 1 });
     assert.ok(!("error" in fetched), String((fetched as { error?: unknown }).error));
     assert.ok(outputRows(dir, c.model, rows).every((r) => r.llm_error === ""));

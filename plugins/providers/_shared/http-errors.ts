@@ -46,15 +46,27 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
 }
 
 /** Classifies an HTTP failure. */
-export function httpFailure(provider: string, failure: HttpFailure, codes: ErrorCodes = {}, cause?: unknown): LoomProviderError {
+export function httpFailure(
+  provider: string,
+  failure: HttpFailure,
+  codes: ErrorCodes = {},
+  cause?: unknown,
+): LoomProviderError {
   const { status, code } = failure;
   const message = `${provider}: ${failure.message}`;
   if (code !== undefined && codes.fatal?.has(code)) {
-    return new LoomProviderError(`${message} (no retry can fix this: check the account)`, { status, fatal: true, cause });
+    return new LoomProviderError(`${message} (no retry can fix this: check the account)`, {
+      status,
+      fatal: true,
+      cause,
+    });
   }
   // A refusal the provider says is the prompt's own fails that row only, whatever its status
   // (OpenRouter's moderation flag is a 403).
-  if (code !== undefined && codes.rowOnly?.has(code) && status >= 400 && status < 500 && status !== 429) {
+  if (
+    code !== undefined && codes.rowOnly?.has(code) && status >= 400 && status < 500 &&
+    status !== 429
+  ) {
     return new LoomProviderError(message, { status, cause });
   }
   if (status === 401 || status === 403) {
@@ -62,18 +74,30 @@ export function httpFailure(provider: string, failure: HttpFailure, codes: Error
   }
   // Out of credits (OpenRouter's 402, openrouter.ai/docs/errors): no row can succeed.
   if (status === 402) {
-    return new LoomProviderError(`${message} (no retry can fix this: check the account)`, { status, fatal: true, cause });
+    return new LoomProviderError(`${message} (no retry can fix this: check the account)`, {
+      status,
+      fatal: true,
+      cause,
+    });
   }
   // A generate call's 404 is the job's model (or deployment), alike for every row; a batch's, a
   // batch that is gone.
   if (status === 404) return new LoomProviderError(message, { status, fatal: true, cause });
   if (status === 408 || status === 409 || status === 429 || status >= 500) {
-    return new LoomProviderError(message, { status, retryable: true, retryAfterMs: failure.retryAfterMs ?? retryAfterMs(failure.headers), cause });
+    return new LoomProviderError(message, {
+      status,
+      retryable: true,
+      retryAfterMs: failure.retryAfterMs ?? retryAfterMs(failure.headers),
+      cause,
+    });
   }
   return new LoomProviderError(message, { status, refused: true, cause });
 }
 
 /** A connection that failed or timed out before any answer: worth retrying. */
 export function connectionFailure(provider: string, error: unknown): LoomProviderError {
-  return new LoomProviderError(withConnectionTarget(`${provider}: ${errorMessage(error)}`, error), { retryable: true, cause: error });
+  return new LoomProviderError(withConnectionTarget(`${provider}: ${errorMessage(error)}`, error), {
+    retryable: true,
+    cause: error,
+  });
 }

@@ -29,7 +29,8 @@ export function keepAliveFetch(): typeof fetch | undefined {
     "http:": new http.Agent({ keepAlive: true }),
     "https:": new https.Agent({ keepAlive: true }),
   };
-  const fallback = (input: Parameters<typeof fetch>[0], init?: RequestInit) => globalThis.fetch(input, init);
+  const fallback = (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+    globalThis.fetch(input, init);
 
   return (input, init) => {
     if (typeof input !== "string" && !(input instanceof URL)) return fallback(input, init);
@@ -41,13 +42,18 @@ export function keepAliveFetch(): typeof fetch | undefined {
     }
     const body = init?.body;
     if (url.protocol !== "http:" && url.protocol !== "https:") return fallback(input, init);
-    if (body != null && typeof body !== "string" && !(body instanceof Uint8Array)) return fallback(input, init);
+    if (body != null && typeof body !== "string" && !(body instanceof Uint8Array)) {
+      return fallback(input, init);
+    }
     const signal = init?.signal ?? undefined;
     if (signal?.aborted) return Promise.reject(signal.reason);
 
     const headers: Record<string, string> = {};
     const given = init?.headers;
-    (given instanceof Headers ? given : new Headers(given)).forEach((value, name) => (headers[name] = value));
+    (given instanceof Headers ? given : new Headers(given)).forEach((
+      value,
+      name,
+    ) => (headers[name] = value));
     if (typeof body === "string") {
       headers["content-length"] = String(Buffer.byteLength(body));
       headers["content-type"] ??= "text/plain;charset=UTF-8";
@@ -67,15 +73,26 @@ export function keepAliveFetch(): typeof fetch | undefined {
         const answer = (content: ConstructorParameters<typeof Response>[0]) => {
           try {
             const responseHeaders = new Headers();
-            for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-            const response = new Response(content, { status, statusText: res.statusMessage, headers: responseHeaders });
+            for (let i = 0; i < res.rawHeaders.length; i += 2) {
+              responseHeaders.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+            }
+            const response = new Response(content, {
+              status,
+              statusText: res.statusMessage,
+              headers: responseHeaders,
+            });
             Object.defineProperty(response, "url", { value: url.href });
             resolve(response);
           } catch (error) {
             reject(error);
           }
         };
-        const cut = () => reject(signal?.aborted ? signal.reason : new Error("the connection closed before the answer was complete"));
+        const cut = () =>
+          reject(
+            signal?.aborted
+              ? signal.reason
+              : new Error("the connection closed before the answer was complete"),
+          );
         if (NULL_BODY.has(status) || method === "HEAD") {
           res.resume();
           answer(null);

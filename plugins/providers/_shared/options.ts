@@ -20,7 +20,11 @@ export function checkConnectionOptions(
 ): ConnectionOptions & Record<string, unknown> {
   const known = ["base_url", "timeout_ms", ...extra];
   const unknown = Object.keys(options).filter((k) => k !== "apiKey" && !known.includes(k));
-  if (unknown.length) throw new LoomUsageError(`${provider}: unknown provider option(s) ${unknown.join(", ")} (known: ${known.join(", ")})`);
+  if (unknown.length) {
+    throw new LoomUsageError(
+      `${provider}: unknown provider option(s) ${unknown.join(", ")} (known: ${known.join(", ")})`,
+    );
+  }
   const { base_url, timeout_ms } = options;
   if (base_url !== undefined && (typeof base_url !== "string" || !/^https?:\/\//.test(base_url))) {
     throw new LoomUsageError(`${provider}: base_url must be an http(s) URL`);

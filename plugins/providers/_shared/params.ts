@@ -16,13 +16,25 @@ export function commonParamProblems(
   const problems: ParamProblem[] = [];
   const count = params[names.count];
   if (count !== undefined && count !== 1) {
-    problems.push({ param: names.count, message: `Loom keeps one answer per row; ${names.count}: ${JSON.stringify(count)} would pay for answers it drops` });
+    problems.push({
+      param: names.count,
+      message: `Loom keeps one answer per row; ${names.count}: ${
+        JSON.stringify(count)
+      } would pay for answers it drops`,
+    });
   }
   if (params.stream !== undefined && params.stream !== false) {
-    problems.push({ param: "stream", message: "Loom reads whole answers; remove stream from params" });
+    problems.push({
+      param: "stream",
+      message: "Loom reads whole answers; remove stream from params",
+    });
   }
   if (context.structured && params[names.schemaParam] !== undefined) {
-    problems.push({ param: names.schemaParam, message: `the job's schema sets ${names.schemaParam}; give the schema only once, with schema:` });
+    problems.push({
+      param: names.schemaParam,
+      message:
+        `the job's schema sets ${names.schemaParam}; give the schema only once, with schema:`,
+    });
   }
   return problems;
 }

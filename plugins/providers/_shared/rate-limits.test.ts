@@ -27,12 +27,21 @@ const anthropic = useEmulator({ provider: "anthropic" });
 const RETRY: RetryPolicy = { ...FAST_RETRY, maxAttempts: 20 };
 
 /** `count` rows with prompts of equal length (`row 01`, `row 02`, …), so equal token estimates. */
-const prompts = (count: number) => Array.from({ length: count }, (_, i) => `row ${String(i + 1).padStart(2, "0")}`);
+const prompts = (count: number) =>
+  Array.from({ length: count }, (_, i) => `row ${String(i + 1).padStart(2, "0")}`);
 
 /** Writes `in.csv` and a sync job; `head` is the job's provider lines, `sync` its sync settings. */
-async function writeJob(rows: readonly string[], head: string, sync: string, params = "{ max_tokens: 50 }") {
+async function writeJob(
+  rows: readonly string[],
+  head: string,
+  sync: string,
+  params = "{ max_tokens: 50 }",
+) {
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprompt: { column: text }\n${head}\nmode: sync\nparams: ${params}\n` +
@@ -78,7 +87,10 @@ interface CallStart {
 }
 
 /** Counts calls of `generate` in flight; the first `workers` calls wait until all of them are in. */
-function counting(workers: number, inner: (request: GenerateRequest, call: number) => Promise<GenerateResult>) {
+function counting(
+  workers: number,
+  inner: (request: GenerateRequest, call: number) => Promise<GenerateResult>,
+) {
   const starts: CallStart[] = [];
   const firstWave = barrier(workers);
   let calls = 0;
@@ -110,7 +122,12 @@ describe("a 429 storm makes the concurrency back off", () => {
     const ROWS = 48;
     const { starts, generate } = counting(WORKERS, async (request, call) => {
       await sleep(2); // long enough for calls to overlap, if the gate let them
-      if (call <= STORM) throw new LoomProviderError("storm: 429 Too Many Requests", { status: 429, retryable: true });
+      if (call <= STORM) {
+        throw new LoomProviderError("storm: 429 Too Many Requests", {
+          status: 429,
+          retryable: true,
+        });
+      }
       return { text: request.messages[0].content };
     });
     const registry = new Registry();
@@ -125,21 +142,40 @@ describe("a 429 storm makes the concurrency back off", () => {
         generate,
       }),
     });
-    const { dir, loaded } = await writeJob(prompts(ROWS), "provider: storm\nmodel: m", `workers: ${WORKERS}`);
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home") }, cwd: dir, registry, retry: RETRY });
+    const { dir, loaded } = await writeJob(
+      prompts(ROWS),
+      "provider: storm\nmodel: m",
+      `workers: ${WORKERS}`,
+    );
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home") },
+      cwd: dir,
+      registry,
+      retry: RETRY,
+    });
     assert.deepEqual([summary.rows, summary.ok, summary.errors], [ROWS, ROWS, 0]);
     assert.equal(starts.length, STORM + ROWS);
 
-    const peak = (from: number, to: number) => Math.max(...starts.slice(from, to).map((s) => s.inFlight));
+    const peak = (from: number, to: number) =>
+      Math.max(...starts.slice(from, to).map((s) => s.inFlight));
     assert.equal(peak(0, WORKERS), WORKERS, "the first wave ran 16 calls at once");
     // Sixteen 429s cut the cap to 1 (16 → 8 → 4 → 2 → 1), and further 429s keep it there.
-    assert.deepEqual(starts.slice(WORKERS, STORM).map((s) => s.inFlight), Array(STORM - WORKERS).fill(1));
+    assert.deepEqual(
+      starts.slice(WORKERS, STORM).map((s) => s.inFlight),
+      Array(STORM - WORKERS).fill(1),
+    );
     // After the storm the cap grows back one step per `cap` successes.
     for (const s of starts.slice(STORM)) {
-      assert.ok(s.inFlight <= capAfter(s.succeeded), `call ${s.call}: ${s.inFlight} in flight after ${s.succeeded} successes`);
+      assert.ok(
+        s.inFlight <= capAfter(s.succeeded),
+        `call ${s.call}: ${s.inFlight} in flight after ${s.succeeded} successes`,
+      );
     }
     const recovered = peak(STORM, starts.length);
-    assert.ok(recovered >= 2 && recovered <= capAfter(ROWS) && recovered < WORKERS, `peak after the storm: ${recovered}`);
+    assert.ok(
+      recovered >= 2 && recovered <= capAfter(ROWS) && recovered < WORKERS,
+      `peak after the storm: ${recovered}`,
+    );
   });
 
   it("at the emulator: through the openai SDK, no more requests in flight after the storm than the gate allows", async () => {
@@ -148,7 +184,11 @@ describe("a 429 storm makes the concurrency back off", () => {
     const emu = await startEmulator({ provider: "openai", latencyMs: 10 });
     try {
       const trace = traceInFlight(emu);
-      emu.faults.add({ name: "storm", match: { first: WORKERS }, action: { kind: "status", status: 429 } });
+      emu.faults.add({
+        name: "storm",
+        match: { first: WORKERS },
+        action: { kind: "status", status: 429 },
+      });
       const ROWS = 32;
       const registry = new Registry();
       let starts: CallStart[] = [];
@@ -170,7 +210,12 @@ describe("a 429 storm makes the concurrency back off", () => {
         `provider: counted-openai\nprovider_options: { base_url: "${emu.baseURL}" }\nmodel: gpt-4o-mini`,
         `workers: ${WORKERS}`,
       );
-      const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir, registry, retry: RETRY });
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey },
+        cwd: dir,
+        registry,
+        retry: RETRY,
+      });
       assert.deepEqual([summary.ok, summary.errors], [ROWS, 0]);
 
       // The first wave: 16 calls in flight together in Loom, so the first 16 requests the
@@ -189,11 +234,19 @@ describe("a 429 storm makes the concurrency back off", () => {
       // slot is freed, so this bound needs no timing.)
       const after = trace.filter((t) => t.seq > WORKERS);
       for (const t of after) {
-        assert.ok(t.inFlight <= capAfter(t.answered200), `request ${t.seq}: ${t.inFlight} in flight after ${t.answered200} answers`);
+        assert.ok(
+          t.inFlight <= capAfter(t.answered200),
+          `request ${t.seq}: ${t.inFlight} in flight after ${t.answered200} answers`,
+        );
       }
       const peakAfter = Math.max(...after.map((t) => t.inFlight));
-      assert.ok(peakAfter <= capAfter(ROWS) && peakAfter < WORKERS, `peak in flight at the emulator after the storm: ${peakAfter}`);
-      for (const s of starts.slice(WORKERS)) assert.ok(s.inFlight <= capAfter(s.succeeded), JSON.stringify(s));
+      assert.ok(
+        peakAfter <= capAfter(ROWS) && peakAfter < WORKERS,
+        `peak in flight at the emulator after the storm: ${peakAfter}`,
+      );
+      for (const s of starts.slice(WORKERS)) {
+        assert.ok(s.inFlight <= capAfter(s.succeeded), JSON.stringify(s));
+      }
     } finally {
       await emu.stop();
     }
@@ -264,7 +317,9 @@ function checkPacing(arrivals: ReadonlyArray<{ ms: number; occupancyMs: number }
       const span = sorted[j].ms - sorted[i].ms;
       assert.ok(
         sum - max <= span + JITTER,
-        `${j - i + 1} requests arrived within ${span} ms, but their budget needs ${Math.round(sum - max)} ms (+${JITTER} ms allowance)`,
+        `${j - i + 1} requests arrived within ${span} ms, but their budget needs ${
+          Math.round(sum - max)
+        } ms (+${JITTER} ms allowance)`,
       );
     }
   }
@@ -272,12 +327,24 @@ function checkPacing(arrivals: ReadonlyArray<{ ms: number; occupancyMs: number }
 
 /** Tokens of a logged request as Loom estimates them, from the body the emulator received. */
 function tokensOf(entry: LoggedRequest): number {
-  const body = entry.body as { system?: string; messages: Array<{ content: string }>; max_tokens?: number; max_completion_tokens?: number };
-  return estimateTokens([body.system ?? "", ...body.messages.map((m) => m.content)], body.max_tokens ?? body.max_completion_tokens);
+  const body = entry.body as {
+    system?: string;
+    messages: Array<{ content: string }>;
+    max_tokens?: number;
+    max_completion_tokens?: number;
+  };
+  return estimateTokens(
+    [body.system ?? "", ...body.messages.map((m) => m.content)],
+    body.max_tokens ?? body.max_completion_tokens,
+  );
 }
 
 /** 429s for every other request among the first 24: twelve retried attempts in the run. */
-const SOME_429S = { name: "429", match: { every: 2, first: 24 }, action: { kind: "status" as const, status: 429 } };
+const SOME_429S = {
+  name: "429",
+  match: { every: 2, first: 24 },
+  action: { kind: "status" as const, status: 429 },
+};
 const RETRIED = 12;
 
 describe("rate limits hold at the emulator, retries included", () => {
@@ -291,7 +358,11 @@ describe("rate limits hold at the emulator, retries included", () => {
       `provider: openai\nprovider_options: { base_url: "${emu.baseURL}" }\nmodel: gpt-4o-mini`,
       `workers: 8, rpm: ${RPM}`,
     );
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir, retry: RETRY });
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    });
     assert.deepEqual([summary.ok, summary.errors], [ROWS, 0]);
     const calls = emu.log.find("POST /v1/chat/completions");
     assert.equal(calls.length, ROWS + RETRIED);
@@ -311,13 +382,19 @@ describe("rate limits hold at the emulator, retries included", () => {
       `provider: anthropic\nprovider_options: { base_url: "${emu.baseURL}" }\nmodel: claude-sonnet-5-5`,
       `workers: 8, tpm: ${TPM}`,
     );
-    const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey }, cwd: dir, retry: RETRY });
+    const summary = await runJob(loaded, {
+      env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey },
+      cwd: dir,
+      retry: RETRY,
+    });
     assert.deepEqual([summary.ok, summary.errors], [ROWS, 0]);
     const calls = emu.log.find("POST /v1/messages");
     assert.equal(calls.length, ROWS + RETRIED);
     assert.equal(calls.filter((e) => e.status === 429).length, RETRIED);
     assert.ok(calls.every((e) => tokensOf(e) === 52));
-    checkPacing(calls.map((e) => ({ ms: e.receivedMs!, occupancyMs: (1.005 * tokensOf(e) * 60_000) / TPM })));
+    checkPacing(
+      calls.map((e) => ({ ms: e.receivedMs!, occupancyMs: (1.005 * tokensOf(e) * 60_000) / TPM })),
+    );
   });
 
   it(
@@ -335,10 +412,19 @@ describe("rate limits hold at the emulator, retries included", () => {
         `workers: 4, tpm: ${TPM}`,
         "{}",
       );
-      const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey }, cwd: dir, retry: RETRY });
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), ANTHROPIC_API_KEY: emu.apiKey },
+        cwd: dir,
+        retry: RETRY,
+      });
       assert.equal(summary.ok, ROWS);
       const calls = emu.log.find("POST /v1/messages");
-      checkPacing(calls.map((e) => ({ ms: e.receivedMs!, occupancyMs: (1.005 * tokensOf(e) * 60_000) / TPM })));
+      checkPacing(
+        calls.map((e) => ({
+          ms: e.receivedMs!,
+          occupancyMs: (1.005 * tokensOf(e) * 60_000) / TPM,
+        })),
+      );
     },
   );
 });
@@ -356,16 +442,28 @@ describe("a 429 storm that ends within the retry budget loses no row", () => {
   for (const { name, hint } of hints) {
     it(`${ROWS} rows, 32 workers, the first ${STORM} requests answered 429 ${name}: every row answered`, async () => {
       const emu = openai.emu;
-      emu.faults.add({ name: "storm", match: { first: STORM }, action: { kind: "status", status: 429, ...hint } });
+      emu.faults.add({
+        name: "storm",
+        match: { first: STORM },
+        action: { kind: "status", status: 429, ...hint },
+      });
       const { dir, loaded } = await writeJob(
         Array.from({ length: ROWS }, (_, i) => `row ${String(i + 1).padStart(3, "0")}`),
         `provider: openai\nprovider_options: { base_url: "${emu.baseURL}" }\nmodel: gpt-4o-mini`,
         "workers: 32",
       );
       // FAST_RETRY as the tests use it everywhere: 4 attempts, a second of waiting per row.
-      const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey }, cwd: dir, retry: FAST_RETRY });
+      const summary = await runJob(loaded, {
+        env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey },
+        cwd: dir,
+        retry: FAST_RETRY,
+      });
       const calls = emu.log.find("POST /v1/chat/completions");
-      assert.equal(calls.filter((e) => e.fault === "storm").length, STORM, "the whole storm was met");
+      assert.equal(
+        calls.filter((e) => e.fault === "storm").length,
+        STORM,
+        "the whole storm was met",
+      );
       assert.deepEqual([summary.ok, summary.errors], [ROWS, 0]);
       assert.equal(calls.filter((e) => e.status === 200).length, ROWS, "each row answered once");
     });

@@ -17,7 +17,11 @@ import { useEmulator } from "./test-emulator.ts";
 
 const SCHEMA = {
   type: "object",
-  properties: { summary: { type: "string" }, words: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+  properties: {
+    summary: { type: "string" },
+    words: { type: "integer" },
+    tags: { type: "array", items: { type: "string" } },
+  },
   required: ["summary", "words", "tags"],
   additionalProperties: false,
 };
@@ -40,7 +44,10 @@ const CASES: Case[] = [
     keyVar: "OPENAI_API_KEY",
     path: "POST /v1/chat/completions",
     schemaSent: (b) => {
-      const format = b.response_format as { type: string; json_schema: { strict: boolean; schema: unknown } };
+      const format = b.response_format as {
+        type: string;
+        json_schema: { strict: boolean; schema: unknown };
+      };
       assert.equal(format.type, "json_schema");
       assert.equal(format.json_schema.strict, true);
       return format.json_schema.schema;
@@ -75,7 +82,10 @@ const CASES: Case[] = [
 /** Runs a structured job over `rows`; returns the summary and the output's rows. */
 async function run(c: Case, rows: string[], maxTokens = 200) {
   const dir = tempDir();
-  writeFileSync(join(dir, "in.csv"), `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`);
+  writeFileSync(
+    join(dir, "in.csv"),
+    `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+  );
   writeFileSync(join(dir, "schema.json"), JSON.stringify(SCHEMA));
   writeFileSync(
     join(dir, "job.yaml"),
@@ -84,8 +94,14 @@ async function run(c: Case, rows: string[], maxTokens = 200) {
       `params: { max_tokens: ${maxTokens} }\nschema: schema.json\noutput: { path: out.csv, with_usage: true }\nsync: { workers: 2, cache: false }\n`,
   );
   const loaded = await loadJob({ file: join(dir, "job.yaml"), cwd: dir });
-  const summary = await runJob(loaded, { env: { LOOM_HOME: join(dir, "home"), [c.keyVar]: c.holder.emu.apiKey }, cwd: dir });
-  return { summary, rows: parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[] };
+  const summary = await runJob(loaded, {
+    env: { LOOM_HOME: join(dir, "home"), [c.keyVar]: c.holder.emu.apiKey },
+    cwd: dir,
+  });
+  return {
+    summary,
+    rows: parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[],
+  };
 }
 
 for (const c of CASES) {
@@ -96,19 +112,35 @@ for (const c of CASES) {
       for (const [i, row] of rows.entries()) {
         const prompt = ["first prompt", "second prompt"][i];
         assert.equal(row.llm_error, "", row.llm_error);
-        assert.equal(row.summary, `[${c.model}] ${prompt}`, "the emulator's strings carry its plain answer");
+        assert.equal(
+          row.summary,
+          `[${c.model}] ${prompt}`,
+          "the emulator's strings carry its plain answer",
+        );
         assert.match(row.words, /^\d+$/);
         assert.deepEqual(JSON.parse(row.tags), [`[${c.model}] ${prompt}`]);
-        assert.deepEqual(JSON.parse(row.llm_response), { summary: row.summary, words: Number(row.words), tags: JSON.parse(row.tags) });
+        assert.deepEqual(JSON.parse(row.llm_response), {
+          summary: row.summary,
+          words: Number(row.words),
+          tags: JSON.parse(row.tags),
+        });
       }
-      const bodies = c.holder.emu.log.find(c.path).map((call) => call.body as Record<string, unknown>);
+      const bodies = c.holder.emu.log.find(c.path).map((call) =>
+        call.body as Record<string, unknown>
+      );
       assert.equal(bodies.length, 2);
       for (const body of bodies) assert.deepEqual(c.schemaSent(body), SCHEMA);
     });
 
     it("makes an answer that is not JSON, or of the wrong shape, that row's error and keeps its text", async () => {
-      c.holder.emu.faults.add({ match: { promptContains: "bad-json" }, action: { kind: "reply", text: "Sure! Here it is: {" } });
-      c.holder.emu.faults.add({ match: { promptContains: "bad-shape" }, action: { kind: "reply", text: '{"summary":"s","words":"many","tags":[]}' } });
+      c.holder.emu.faults.add({
+        match: { promptContains: "bad-json" },
+        action: { kind: "reply", text: "Sure! Here it is: {" },
+      });
+      c.holder.emu.faults.add({
+        match: { promptContains: "bad-shape" },
+        action: { kind: "reply", text: '{"summary":"s","words":"many","tags":[]}' },
+      });
       const { summary, rows } = await run(c, ["fine", "bad-json", "bad-shape"]);
       assert.deepEqual([summary.ok, summary.errors], [1, 2]);
       assert.equal(rows[0].llm_error, "");
@@ -120,10 +152,15 @@ for (const c of CASES) {
     });
 
     it("makes an answer cut off at max_tokens that row's error, not invalid JSON", async () => {
-      const { summary, rows } = await run(c, ["a prompt long enough that its structured answer cannot fit in three tokens at all"], 3);
+      const { summary, rows } = await run(c, [
+        "a prompt long enough that its structured answer cannot fit in three tokens at all",
+      ], 3);
       assert.equal(summary.errors, 1);
       assert.match(rows[0].llm_error, /cut off at max_tokens.*raise params\.max_tokens/);
-      assert.ok(["length", "max_tokens", "MAX_TOKENS"].includes(rows[0].llm_finish_reason), rows[0].llm_finish_reason);
+      assert.ok(
+        ["length", "max_tokens", "MAX_TOKENS"].includes(rows[0].llm_finish_reason),
+        rows[0].llm_finish_reason,
+      );
     });
   });
 }
@@ -141,9 +178,15 @@ describe("the checked-in structured job", () => {
         { path: ["output", "path"], value: join(out, "articles.csv"), flag: "--output" },
       ],
     });
-    const summary = await runJob(job, { env: { LOOM_HOME: join(out, "home"), OPENAI_API_KEY: openai.apiKey }, cwd: out });
+    const summary = await runJob(job, {
+      env: { LOOM_HOME: join(out, "home"), OPENAI_API_KEY: openai.apiKey },
+      cwd: out,
+    });
     assert.equal(summary.errors, 0);
-    const rows = parse(readFileSync(join(out, "articles.csv")), { columns: true }) as Record<string, string>[];
+    const rows = parse(readFileSync(join(out, "articles.csv")), { columns: true }) as Record<
+      string,
+      string
+    >[];
     assert.deepEqual(rows.map((r) => r.id), ["a1", "a2", "a3"]);
     for (const row of rows) {
       assert.ok(row.headline.startsWith("[gpt-4o-mini] Read this article"), row.headline);

@@ -5,10 +5,19 @@
  */
 import { after, before, beforeEach } from "node:test";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
-import { type Emulator, type EmulatorOptions, startEmulator } from "../../../scripts/emulator/mod.ts";
+import {
+  type Emulator,
+  type EmulatorOptions,
+  startEmulator,
+} from "../../../scripts/emulator/mod.ts";
 
 /** Retries as the defaults do, but with millisecond waits. */
-export const FAST_RETRY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
+export const FAST_RETRY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 1,
+  maxDelayMs: 5,
+  maxTotalWaitMs: 1_000,
+};
 
 /** Starts an emulator for the test file; `holder.emu` is set before the first test. */
 export function useEmulator(options: EmulatorOptions): { emu: Emulator } {

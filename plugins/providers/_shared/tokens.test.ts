@@ -67,9 +67,12 @@ const CASES: readonly Case[] = [
       assert.deepEqual(count.input, sent.messages);
       assert.equal((count.input as Body[])[0].role, "system");
       const format = sent.response_format as { type: string; json_schema?: Body } | undefined;
-      if (format) assert.deepEqual((count.text as Body).format, { type: format.type, ...format.json_schema });
-      else assert.equal(count.text, undefined);
-      for (const refused of ["max_completion_tokens", "max_output_tokens", "temperature", "messages"]) {
+      if (format) {
+        assert.deepEqual((count.text as Body).format, { type: format.type, ...format.json_schema });
+      } else assert.equal(count.text, undefined);
+      for (
+        const refused of ["max_completion_tokens", "max_output_tokens", "temperature", "messages"]
+      ) {
         assert.equal(count[refused], undefined, `${refused} is not sent to input_tokens`);
       }
     },
@@ -101,17 +104,28 @@ const CASES: readonly Case[] = [
       // The whole generate request, as `generateContentRequest`; no top-level contents beside it.
       assert.deepEqual(Object.keys(count), ["generateContentRequest"]);
       assert.deepEqual(count.generateContentRequest, { model: "models/gemini-2.5-flash", ...sent });
-      assert.deepEqual((count.generateContentRequest as Body).systemInstruction, { parts: [{ text: SYSTEM }], role: "user" });
+      assert.deepEqual((count.generateContentRequest as Body).systemInstruction, {
+        parts: [{ text: SYSTEM }],
+        role: "user",
+      });
     },
   },
 ];
 
 function request(c: Case, extra: Partial<GenerateRequest> = {}): GenerateRequest {
-  return { model: c.model, system: SYSTEM, messages: [{ role: "user", content: USER }], params: { max_tokens: 64 }, ...extra };
+  return {
+    model: c.model,
+    system: SYSTEM,
+    messages: [{ role: "user", content: USER }],
+    params: { max_tokens: 64 },
+    ...extra,
+  };
 }
 
 function create(c: Case, apiKey = c.holder.emu.apiKey): Promise<ProviderV1> {
-  return Promise.resolve(c.plugin.create({ apiKey, base_url: c.holder.emu.baseURL }, { env: {}, home: "/nonexistent" }));
+  return Promise.resolve(
+    c.plugin.create({ apiKey, base_url: c.holder.emu.baseURL }, { env: {}, home: "/nonexistent" }),
+  );
 }
 
 /** The body of the one call the emulator logged at `path`. */
@@ -154,7 +168,11 @@ for (const c of CASES) {
       const r = request(c);
       const counted = await p.countTokens!(r);
       const answered = await p.generate(r);
-      assert.equal(counted, answered.usage?.inputTokens, "the count matches the usage of the call it stands for");
+      assert.equal(
+        counted,
+        answered.usage?.inputTokens,
+        "the count matches the usage of the call it stands for",
+      );
       c.sameRequest(onlyBody(c, c.countPath), onlyBody(c, c.generatePath));
     });
 
@@ -186,7 +204,10 @@ for (const c of CASES) {
       const p = await create(c);
       for (const status of [429, 503]) {
         // Added one at a time: a rule counts every request it matches against its `first`.
-        c.holder.emu.faults.add({ match: { path: c.countPath.replace(/^POST /, ""), first: 1 }, action: { kind: "status", status } });
+        c.holder.emu.faults.add({
+          match: { path: c.countPath.replace(/^POST /, ""), first: 1 },
+          action: { kind: "status", status },
+        });
         await assert.rejects(
           () => p.countTokens!(request(c)),
           (e: unknown) => {
@@ -212,12 +233,23 @@ for (const c of CASES) {
 }
 
 describe("countTokens: providers without counting", () => {
-  for (const [name, plugin] of [["openrouter", openrouter], ["openai-compatible", openaiCompatible]] as const) {
+  for (
+    const [name, plugin] of [["openrouter", openrouter], [
+      "openai-compatible",
+      openaiCompatible,
+    ]] as const
+  ) {
     it(`${name} has no countTokens and says why`, async () => {
-      const p = await plugin.create({ apiKey: "k", base_url: "http://127.0.0.1:9/v1" }, { env: {}, home: "/nonexistent" });
+      const p = await plugin.create({ apiKey: "k", base_url: "http://127.0.0.1:9/v1" }, {
+        env: {},
+        home: "/nonexistent",
+      });
       assert.equal(p.capabilities.tokens, false);
       assert.equal(p.countTokens, undefined);
-      assert.match(p.noTokensReason ?? "", /no (standard )?counting endpoint.*use a job with provider openai, anthropic or google/);
+      assert.match(
+        p.noTokensReason ?? "",
+        /no (standard )?counting endpoint.*use a job with provider openai, anthropic or google/,
+      );
     });
   }
 });
@@ -226,7 +258,10 @@ describe("countTokens: echo", () => {
   const r: GenerateRequest = {
     model: "echo-1",
     system: SYSTEM,
-    messages: [{ role: "user", content: "Hi." }, { role: "assistant", content: "Hello!" }, { role: "user", content: USER }],
+    messages: [{ role: "user", content: "Hi." }, { role: "assistant", content: "Hello!" }, {
+      role: "user",
+      content: USER,
+    }],
     params: {},
   };
   const expected = Math.ceil((SYSTEM + "Hi." + "Hello!" + USER).length / 4);
@@ -236,8 +271,15 @@ describe("countTokens: echo", () => {
     assert.equal(p.capabilities.tokens, true);
     assert.equal(p.noTokensReason, undefined);
     assert.equal(await p.countTokens!(r), expected);
-    assert.equal(await p.countTokens!({ ...r, system: undefined }), Math.ceil(("Hi." + "Hello!" + USER).length / 4));
-    assert.equal((await p.generate(r)).usage?.inputTokens, expected, "the same estimate as the answer's usage");
+    assert.equal(
+      await p.countTokens!({ ...r, system: undefined }),
+      Math.ceil(("Hi." + "Hello!" + USER).length / 4),
+    );
+    assert.equal(
+      (await p.generate(r)).usage?.inputTokens,
+      expected,
+      "the same estimate as the answer's usage",
+    );
   });
 
   it("counts through the plugin too, whatever fail_on says (nothing is generated)", async () => {

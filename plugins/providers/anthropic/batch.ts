@@ -34,7 +34,11 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import { errorMessage, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import {
+  errorMessage,
+  LoomIncompleteResultsError,
+  LoomProviderError,
+} from "../../../core/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -111,16 +115,23 @@ export function createBatchApi(client: Anthropic, options: BatchApiOptions = {})
     async submit(items, _label, callOptions) {
       // Anthropic batches carry no metadata or name: `find` matches by time and request count.
       const requests = items.map(batchRequest);
-      const body = { requests, ...headerParams(items) } as unknown as Anthropic.Messages.BatchCreateParams;
+      const body = {
+        requests,
+        ...headerParams(items),
+      } as unknown as Anthropic.Messages.BatchCreateParams;
       await callOptions?.onCreate?.();
-      const batch = await call(() => client.messages.batches.create(body, { signal: callOptions?.signal }));
+      const batch = await call(() =>
+        client.messages.batches.create(body, { signal: callOptions?.signal })
+      );
       return handleOf(batch);
     },
 
     announcesCreate: true,
 
     async status(handle, callOptions) {
-      const batch = await call(() => client.messages.batches.retrieve(handle.id, {}, { signal: callOptions?.signal }));
+      const batch = await call(() =>
+        client.messages.batches.retrieve(handle.id, {}, { signal: callOptions?.signal })
+      );
       return statusOf(batch);
     },
 
@@ -129,19 +140,29 @@ export function createBatchApi(client: Anthropic, options: BatchApiOptions = {})
     },
 
     async cancel(handle, callOptions) {
-      await call(() => client.messages.batches.cancel(handle.id, {}, { signal: callOptions?.signal }));
+      await call(() =>
+        client.messages.batches.cancel(handle.id, {}, { signal: callOptions?.signal })
+      );
     },
 
     async find(_label, hint, callOptions) {
       const after = Date.parse(hint.after);
-      if (!Number.isFinite(after)) throw new Error(`${PROVIDER}: find: hint.after is not a date: ${hint.after}`);
+      if (!Number.isFinite(after)) {
+        throw new Error(`${PROVIDER}: find: hint.after is not a date: ${hint.after}`);
+      }
       const from = after - FIND_SKEW_MS;
       const found: Array<{ handle: BatchHandle; exact: boolean }> = [];
       await call(async () => {
         // Newest first; pages are fetched as the loop needs them.
-        for await (const batch of client.messages.batches.list({ limit: pageSize }, { signal: callOptions?.signal })) {
+        for await (
+          const batch of client.messages.batches.list({ limit: pageSize }, {
+            signal: callOptions?.signal,
+          })
+        ) {
           if (Date.parse(batch.created_at) < from) break;
-          if (totalOf(batch) === hint.requests) found.push({ handle: handleOf(batch), exact: false });
+          if (totalOf(batch) === hint.requests) {
+            found.push({ handle: handleOf(batch), exact: false });
+          }
         }
       });
       return found;
@@ -155,7 +176,10 @@ function headerParams(items: readonly BatchItem[]): Record<string, unknown> {
   for (const name of HEADER_PARAMS) {
     const values = new Set(items.map((item) => JSON.stringify(item.request.params[name] ?? null)));
     if (values.size > 1) {
-      throw new LoomProviderError(`${PROVIDER}: the requests of one batch must share ${name} (it applies to the whole batch)`, { fatal: true });
+      throw new LoomProviderError(
+        `${PROVIDER}: the requests of one batch must share ${name} (it applies to the whole batch)`,
+        { fatal: true },
+      );
     }
     const value = items[0]?.request.params[name];
     if (value !== undefined && value !== null) out[name] = value;
@@ -181,7 +205,9 @@ export function statusOf(batch: Anthropic.Messages.MessageBatch): BatchStatus {
   let state: BatchState = "completed";
   if (batch.cancel_initiated_at || c.canceled > 0) state = "cancelled";
   else if (c.expired > 0) state = "expired";
-  const archived = batch.archived_at ? { message: `its results were archived at ${batch.archived_at} and are no longer available` } : {};
+  const archived = batch.archived_at
+    ? { message: `its results were archived at ${batch.archived_at} and are no longer available` }
+    : {};
   return { state, providerState, counts, ...archived };
 }
 
@@ -202,11 +228,16 @@ async function* results(
     );
   }
   if (!batch.results_url) {
-    throw new LoomProviderError(`${PROVIDER}: batch ${batch.id} has no results yet (it is ${batch.processing_status})`, { retryable: true });
+    throw new LoomProviderError(
+      `${PROVIDER}: batch ${batch.id} has no results yet (it is ${batch.processing_status})`,
+      { retryable: true },
+    );
   }
   const url = batch.results_url;
   // The SDK's own GET (an absolute URL is used as is, with the client's auth), read raw.
-  const response = await call(() => client.get<Response>(url, { headers: { Accept: "application/binary" }, signal }).asResponse());
+  const response = await call(() =>
+    client.get<Response>(url, { headers: { Accept: "application/binary" }, signal }).asResponse()
+  );
   if (!response.body) return;
   const problems: number[] = [];
   let lineNo = 0;
@@ -220,17 +251,25 @@ async function* results(
     }
   } catch (error) {
     if (signal?.aborted || LoomProviderError.isInstance(error)) throw error;
-    throw new LoomProviderError(`${PROVIDER}: reading the results of batch ${batch.id} failed after line ${lineNo}: ${errorMessage(error)}`, {
-      retryable: true,
-      cause: error,
-    });
+    throw new LoomProviderError(
+      `${PROVIDER}: reading the results of batch ${batch.id} failed after line ${lineNo}: ${
+        errorMessage(error)
+      }`,
+      {
+        retryable: true,
+        cause: error,
+      },
+    );
   }
   if (problems.length) {
-    const shown = problems.slice(0, 20).join(", ") + (problems.length > 20 ? `, … (${problems.length} in all)` : "");
+    const shown = problems.slice(0, 20).join(", ") +
+      (problems.length > 20 ? `, … (${problems.length} in all)` : "");
     // Incomplete, not retryable: the same file would fail the same way; the core keeps the
     // outcomes read so far.
     throw new LoomIncompleteResultsError(
-      `${PROVIDER}: the results of batch ${batch.id} have ${problems.length} line${problems.length === 1 ? "" : "s"} that are not a result ` +
+      `${PROVIDER}: the results of batch ${batch.id} have ${problems.length} line${
+        problems.length === 1 ? "" : "s"
+      } that are not a result ` +
         `(line${problems.length === 1 ? "" : "s"} ${shown}); every other line was read`,
     );
   }
@@ -244,7 +283,9 @@ export function outcomeOf(line: string): BatchOutcome | undefined {
   } catch {
     return undefined;
   }
-  if (!isObject(parsed) || typeof parsed.custom_id !== "string" || !isObject(parsed.result)) return undefined;
+  if (!isObject(parsed) || typeof parsed.custom_id !== "string" || !isObject(parsed.result)) {
+    return undefined;
+  }
   const customId = parsed.custom_id;
   const result = parsed.result;
   switch (result.type) {
@@ -262,14 +303,21 @@ export function outcomeOf(line: string): BatchOutcome | undefined {
       return { customId, error: `${type}: ${message}`, kind: "failed" };
     }
     case "expired":
-      return { customId, error: "the batch expired (24 h) before this request ran", kind: "expired" };
+      return {
+        customId,
+        error: "the batch expired (24 h) before this request ran",
+        kind: "expired",
+      };
     case "canceled":
-      return { customId, error: "the batch was cancelled before this request ran", kind: "cancelled" };
+      return {
+        customId,
+        error: "the batch was cancelled before this request ran",
+        kind: "cancelled",
+      };
     default:
       return undefined;
   }
 }
-
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

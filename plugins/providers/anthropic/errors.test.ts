@@ -15,7 +15,11 @@ const t = useEmulator({ provider: "anthropic" });
 async function failure(apiKey = t.emu.apiKey): Promise<LoomProviderError> {
   const client = new Anthropic({ apiKey, baseURL: t.emu.baseURL, maxRetries: 0 });
   try {
-    await client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    await client.messages.create({
+      model: "claude-sonnet-4-5",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "hi" }],
+    });
   } catch (error) {
     const converted = toProviderError(error, "anthropic");
     assert.ok(converted instanceof LoomProviderError, String(converted));
@@ -26,7 +30,9 @@ async function failure(apiKey = t.emu.apiKey): Promise<LoomProviderError> {
 
 describe("anthropic error messages", () => {
   it("shows the API's message with the status and type, not the JSON body", async () => {
-    t.emu.faults.add({ action: { kind: "status", status: 400, message: "max_tokens: Field required" } });
+    t.emu.faults.add({
+      action: { kind: "status", status: 400, message: "max_tokens: Field required" },
+    });
     const error = await failure();
     assert.equal(error.message, "anthropic: 400 invalid_request_error: max_tokens: Field required");
     assert.equal(error.status, 400);
@@ -34,15 +40,28 @@ describe("anthropic error messages", () => {
 
   it("keeps the classification: a wrong key stops the run, overload is retried, a long prompt fails its row", async () => {
     const auth = await failure("wrong-key");
-    assert.equal(auth.message, "anthropic: 401 authentication_error: invalid x-api-key (check the API key)");
+    assert.equal(
+      auth.message,
+      "anthropic: 401 authentication_error: invalid x-api-key (check the API key)",
+    );
     assert.ok(auth.fatal);
     t.emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 529 } });
     const overloaded = await failure();
     assert.match(overloaded.message, /^anthropic: 529 overloaded_error: [^{}]+$/);
     assert.ok(overloaded.retryable);
-    t.emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 400, message: "prompt is too long: 210000 tokens > 200000 maximum" } });
+    t.emu.faults.add({
+      match: { first: 1 },
+      action: {
+        kind: "status",
+        status: 400,
+        message: "prompt is too long: 210000 tokens > 200000 maximum",
+      },
+    });
     const long = await failure();
-    assert.equal(long.message, "anthropic: 400 invalid_request_error: prompt is too long: 210000 tokens > 200000 maximum");
+    assert.equal(
+      long.message,
+      "anthropic: 400 invalid_request_error: prompt is too long: 210000 tokens > 200000 maximum",
+    );
     assert.ok(!long.fatal && !long.retryable);
   });
 

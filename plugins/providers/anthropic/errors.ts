@@ -34,8 +34,17 @@ export function toProviderError(error: unknown, provider: string): unknown {
   if (!(error instanceof APIError)) return error;
   const inner = (error.error as ErrorBody | undefined)?.error;
   const errorCode = inner?.details?.error_code;
-  const code = typeof errorCode === "string" ? errorCode : typeof inner?.type === "string" ? inner.type : undefined;
-  const failure = { status: error.status ?? 0, code, headers: error.headers, message: messageOf(error) };
+  const code = typeof errorCode === "string"
+    ? errorCode
+    : typeof inner?.type === "string"
+    ? inner.type
+    : undefined;
+  const failure = {
+    status: error.status ?? 0,
+    code,
+    headers: error.headers,
+    message: messageOf(error),
+  };
   // An empty balance comes as a plain 400 invalid_request_error whose message says so
   // (anthropics/anthropic-sdk-typescript#618): the whole run stops, as for billing_error.
   if (error.status === 400 && /credit balance is too low/i.test(failure.message)) {
@@ -43,7 +52,9 @@ export function toProviderError(error: unknown, provider: string): unknown {
   }
   // "prompt is too long" concerns one row only.
   if (error.status === 400 && /prompt is too long/i.test(failure.message)) {
-    return httpFailure(provider, { ...failure, code: "prompt_too_long" }, { rowOnly: new Set(["prompt_too_long"]) }, error);
+    return httpFailure(provider, { ...failure, code: "prompt_too_long" }, {
+      rowOnly: new Set(["prompt_too_long"]),
+    }, error);
   }
   return httpFailure(provider, failure, CODES, error);
 }

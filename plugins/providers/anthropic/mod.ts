@@ -31,7 +31,12 @@ export default definePlugin({
     const { default: Anthropic } = await import("@anthropic-ai/sdk");
     // Loom retries transient errors itself; an explicit timeout also lifts the SDK's guard
     // against long non-streaming calls.
-    const client = new Anthropic({ apiKey: String(options.apiKey), baseURL: base_url, maxRetries: 0, timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS });
+    const client = new Anthropic({
+      apiKey: String(options.apiKey),
+      baseURL: base_url,
+      maxRetries: 0,
+      timeout: timeout_ms ?? DEFAULT_TIMEOUT_MS,
+    });
     return {
       specificationVersion: "loom.provider.v1",
       name: "anthropic",
@@ -50,7 +55,10 @@ export default definePlugin({
         try {
           // `client.post`, not `messages.create`, which prints the deprecation warnings (notes.ts)
           // with console.warn on every call; the wire request is the same.
-          message = await client.post<Message>("/v1/messages", { ...syncRequest(request), signal: callOptions?.signal });
+          message = await client.post<Message>("/v1/messages", {
+            ...syncRequest(request),
+            signal: callOptions?.signal,
+          });
         } catch (error) {
           throw toProviderError(error, "anthropic");
         }

@@ -34,7 +34,11 @@ let tables: { deprecated: Record<string, string>; thinkingAdaptive: readonly str
 function sdkTables() {
   tables ??= {
     deprecated: sdkData<Record<string, string>>("deprecated-models.js", "DEPRECATED_MODELS", {}),
-    thinkingAdaptive: sdkData<readonly string[]>("models-to-warn-with-thinking-enabled.js", "MODELS_TO_WARN_WITH_THINKING_ENABLED", []),
+    thinkingAdaptive: sdkData<readonly string[]>(
+      "models-to-warn-with-thinking-enabled.js",
+      "MODELS_TO_WARN_WITH_THINKING_ENABLED",
+      [],
+    ),
   };
   return tables;
 }
@@ -50,13 +54,20 @@ export function jobNotes(params: GenerateParams, context: ParamsContext): string
         "move to a newer model (https://docs.anthropic.com/en/docs/resources/model-deprecations)",
     );
   }
-  if (thinkingAdaptive.includes(model) && (params.thinking as { type?: unknown } | undefined)?.type === "enabled") {
-    notes.push(`thinking.type=enabled is deprecated for ${model}; Anthropic recommends thinking: { type: adaptive }`);
+  if (
+    thinkingAdaptive.includes(model) &&
+    (params.thinking as { type?: unknown } | undefined)?.type === "enabled"
+  ) {
+    notes.push(
+      `thinking.type=enabled is deprecated for ${model}; Anthropic recommends thinking: { type: adaptive }`,
+    );
   }
   const moved = context.schema ? anthropicSchema(context.schema).moved : [];
   if (moved.length) {
     notes.push(
-      `Anthropic structured outputs do not enforce the schema's ${moved.join(", ")}; they are sent in descriptions ` +
+      `Anthropic structured outputs do not enforce the schema's ${
+        moved.join(", ")
+      }; they are sent in descriptions ` +
         "for the model to follow, and each answer is still checked against the job's schema",
     );
   }

@@ -4,7 +4,13 @@
  * same thing.
  * @module
  */
-import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import type {
+  GenerateParams,
+  GenerateRequest,
+  GenerateResult,
+  ParamProblem,
+  ParamsContext,
+} from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 import { anthropicSchema } from "./schema.ts";
 
@@ -22,24 +28,44 @@ export const REFUSED_PARAMS = ["temperature", "top_p", "top_k"];
  * what Loom sets itself); `workspace_id` and `user_profile_id` the SDK sends as headers.
  */
 const PASSED_THROUGH = [
-  "cache_control", "container", "diagnostics", "inference_geo", "metadata", "output_config", "service_tier",
-  "speed", "stop_sequences", "thinking", "tool_choice", "tools", "user_profile_id", "workspace_id",
+  "cache_control",
+  "container",
+  "diagnostics",
+  "inference_geo",
+  "metadata",
+  "output_config",
+  "service_tier",
+  "speed",
+  "stop_sequences",
+  "thinking",
+  "tool_choice",
+  "tools",
+  "user_profile_id",
+  "workspace_id",
 ];
 /** Loom's own parameter names this provider maps (`stop` → `stop_sequences`). */
 const MAPPED = ["max_tokens", "stop"];
 
 /** Problems with a job's parameters, for `validateParams`. */
 export function paramProblems(params: GenerateParams, context: ParamsContext): ParamProblem[] {
-  const refused = Object.keys(params).filter((p) => params[p] !== undefined && !MAPPED.includes(p) && !PASSED_THROUGH.includes(p) && p !== "stream" && p !== "n")
+  const refused = Object.keys(params).filter((p) =>
+    params[p] !== undefined && !MAPPED.includes(p) && !PASSED_THROUGH.includes(p) &&
+    p !== "stream" && p !== "n"
+  )
     .map((param) => ({
       param,
       message: REFUSED_PARAMS.includes(param)
         ? `the Anthropic API version in use (2026-10-21) does not accept ${param}; remove it from params`
-        : `the Messages API has no ${param} parameter (it takes max_tokens, stop, ${PASSED_THROUGH.slice(0, -2).join(", ")}); remove it from params`,
+        : `the Messages API has no ${param} parameter (it takes max_tokens, stop, ${
+          PASSED_THROUGH.slice(0, -2).join(", ")
+        }); remove it from params`,
     }));
   // The Messages API has no `n`; `output_config` may carry `effort`, but not a second format.
   const format = (params.output_config as { format?: unknown } | undefined)?.format;
-  const common = commonParamProblems({ ...params, output_config: format }, context, { count: "n", schemaParam: "output_config" });
+  const common = commonParamProblems({ ...params, output_config: format }, context, {
+    count: "n",
+    schemaParam: "output_config",
+  });
   // A schema structured outputs cannot take even once rewritten (schema.ts) would fail every row.
   const schema = (context.schema ? anthropicSchema(context.schema).problems : [])
     .map((message) => ({ param: "schema", path: ["schema"], message }));
@@ -55,9 +81,18 @@ function thinkingProblems(params: GenerateParams): ParamProblem[] {
   if (thinking?.type !== "enabled" || typeof thinking.budget_tokens !== "number") return [];
   const budget = thinking.budget_tokens;
   const max = typeof params.max_tokens === "number" ? params.max_tokens : DEFAULT_MAX_TOKENS;
-  if (budget < MIN_THINKING_BUDGET) return [{ param: "thinking", message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${budget})` }];
+  if (budget < MIN_THINKING_BUDGET) {
+    return [{
+      param: "thinking",
+      message: `budget_tokens must be at least ${MIN_THINKING_BUDGET} (it is ${budget})`,
+    }];
+  }
   if (budget >= max) {
-    return [{ param: "thinking", message: `budget_tokens (${budget}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget` }];
+    return [{
+      param: "thinking",
+      message:
+        `budget_tokens (${budget}) must be less than max_tokens (${max}); thinking counts against max_tokens, so raise max_tokens above the budget`,
+    }];
   }
   return [];
 }
@@ -75,7 +110,12 @@ export function messagesBody(request: GenerateRequest): Record<string, unknown> 
     // Structured outputs, the schema rewritten to what the API takes; `output_config` may also
     // carry the job's `effort`.
     ...(request.responseSchema
-      ? { output_config: { ...(rest.output_config as object | undefined), format: { type: "json_schema", schema: anthropicSchema(request.responseSchema).schema } } }
+      ? {
+        output_config: {
+          ...(rest.output_config as object | undefined),
+          format: { type: "json_schema", schema: anthropicSchema(request.responseSchema).schema },
+        },
+      }
       : {}),
   };
 }
@@ -90,7 +130,9 @@ const HEADER_PARAMS: Readonly<Record<string, string>> = {
  * A sync `POST /v1/messages` as `messages.create` would send it: the {@link messagesBody}, with
  * `workspace_id` and `user_profile_id` moved into their headers.
  */
-export function syncRequest(request: GenerateRequest): { body: Record<string, unknown>; headers: Record<string, string> } {
+export function syncRequest(
+  request: GenerateRequest,
+): { body: Record<string, unknown>; headers: Record<string, string> } {
   const body = messagesBody(request);
   const headers: Record<string, string> = {};
   for (const [param, header] of Object.entries(HEADER_PARAMS)) {
@@ -119,7 +161,9 @@ export interface MessageLike {
  */
 export function messageResult(message: MessageLike): GenerateResult {
   const thinking = message.usage?.output_tokens_details?.thinking_tokens;
-  const text = message.content.flatMap((block) => (block.type === "text" && typeof block.text === "string" ? [block.text] : [])).join("");
+  const text = message.content.flatMap((
+    block,
+  ) => (block.type === "text" && typeof block.text === "string" ? [block.text] : [])).join("");
   return {
     text,
     finishReason: message.stop_reason ?? undefined,
@@ -138,8 +182,17 @@ export function messageResult(message: MessageLike): GenerateResult {
  * `MessageCountTokensParams`); `workspace_id` and `user_profile_id` the SDK sends as headers.
  */
 const COUNTED = new Set([
-  "model", "messages", "system", "output_config", "thinking", "tool_choice", "tools", "cache_control", "speed",
-  "user_profile_id", "workspace_id",
+  "model",
+  "messages",
+  "system",
+  "output_config",
+  "thinking",
+  "tool_choice",
+  "tools",
+  "cache_control",
+  "speed",
+  "user_profile_id",
+  "workspace_id",
 ]);
 
 /**
@@ -149,5 +202,7 @@ const COUNTED = new Set([
  * answer schema in `output_config.format`, so both are counted as generation would see them.
  */
 export function countTokensBody(request: GenerateRequest): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(messagesBody(request)).filter(([key]) => COUNTED.has(key)));
+  return Object.fromEntries(
+    Object.entries(messagesBody(request)).filter(([key]) => COUNTED.has(key)),
+  );
 }

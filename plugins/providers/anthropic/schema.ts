@@ -16,7 +16,18 @@
 type Schema = Record<string, unknown>;
 
 /** The string formats structured outputs support. */
-const STRING_FORMATS = new Set(["date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"]);
+const STRING_FORMATS = new Set([
+  "date-time",
+  "time",
+  "date",
+  "duration",
+  "email",
+  "hostname",
+  "uri",
+  "ipv4",
+  "ipv6",
+  "uuid",
+]);
 
 /** The schema to send, and why it cannot be sent (empty when it can). */
 export interface AnthropicSchema {
@@ -53,7 +64,9 @@ const isPrimitive = (value: unknown) => value === null || typeof value !== "obje
 function rewrite(input: unknown, at: string, problems: string[], moved: Set<string>): Schema {
   const where = at || "the schema";
   if (!isObject(input)) {
-    problems.push(`${where}: a schema must be a mapping (true/false schemas cannot be sent to Anthropic)`);
+    problems.push(
+      `${where}: a schema must be a mapping (true/false schemas cannot be sent to Anthropic)`,
+    );
     return {};
   }
   const rest: Schema = { ...input };
@@ -62,67 +75,118 @@ function rewrite(input: unknown, at: string, problems: string[], moved: Set<stri
     delete rest[key];
     return value;
   };
-  const child = (value: unknown, path: string) => rewrite(value, at ? `${at}.${path}` : path, problems, moved);
+  const child = (value: unknown, path: string) =>
+    rewrite(value, at ? `${at}.${path}` : path, problems, moved);
   delete rest.$schema; // names the dialect; constrains nothing
   const out: Schema = {};
 
   // A list of types is an anyOf of one type each, the other keywords applying to every branch.
-  if (Array.isArray(rest.type) && rest.type.length > 1 && rest.anyOf === undefined && rest.oneOf === undefined) {
+  if (
+    Array.isArray(rest.type) && rest.type.length > 1 && rest.anyOf === undefined &&
+    rest.oneOf === undefined
+  ) {
     const { type, description, title, ...shared } = rest;
     const branches = (type as unknown[]).map((t) => ({ ...shared, type: t }));
-    return rewrite({ ...(description === undefined ? {} : { description }), ...(title === undefined ? {} : { title }), anyOf: branches }, at, problems, moved);
+    return rewrite(
+      {
+        ...(description === undefined ? {} : { description }),
+        ...(title === undefined ? {} : { title }),
+        anyOf: branches,
+      },
+      at,
+      problems,
+      moved,
+    );
   }
   if (Array.isArray(rest.type) && rest.type.length === 1) rest.type = rest.type[0];
 
   for (const key of ["$defs", "definitions"]) {
     const defs = take(key);
-    if (isObject(defs)) out[key] = Object.fromEntries(Object.entries(defs).map(([name, def]) => [name, child(def, `${key}.${name}`)]));
+    if (isObject(defs)) {
+      out[key] = Object.fromEntries(
+        Object.entries(defs).map(([name, def]) => [name, child(def, `${key}.${name}`)]),
+      );
+    }
   }
   const ref = take("$ref");
   if (ref !== undefined) {
-    if (typeof ref !== "string" || !ref.startsWith("#")) problems.push(`${where}: $ref ${JSON.stringify(ref)} is not a local reference (Anthropic takes only "#…" references)`);
+    if (typeof ref !== "string" || !ref.startsWith("#")) {
+      problems.push(
+        `${where}: $ref ${
+          JSON.stringify(ref)
+        } is not a local reference (Anthropic takes only "#…" references)`,
+      );
+    }
     out.$ref = ref;
   }
   if (rest.enum !== undefined) {
-    if (!Array.isArray(rest.enum) || !rest.enum.every(isPrimitive)) problems.push(`${where}: enum values must be strings, numbers, booleans or null for Anthropic`);
+    if (!Array.isArray(rest.enum) || !rest.enum.every(isPrimitive)) {
+      problems.push(
+        `${where}: enum values must be strings, numbers, booleans or null for Anthropic`,
+      );
+    }
     out.enum = take("enum");
   }
   if (rest.const !== undefined) {
-    if (!isPrimitive(rest.const)) problems.push(`${where}: const must be a string, number, boolean or null for Anthropic`);
+    if (!isPrimitive(rest.const)) {
+      problems.push(`${where}: const must be a string, number, boolean or null for Anthropic`);
+    }
     out.const = take("const");
   }
   const anyOf = take("anyOf");
   const oneOf = take("oneOf");
   const allOf = take("allOf");
-  if (Array.isArray(anyOf) && Array.isArray(oneOf)) problems.push(`${where}: anyOf and oneOf together cannot be sent to Anthropic`);
+  if (Array.isArray(anyOf) && Array.isArray(oneOf)) {
+    problems.push(`${where}: anyOf and oneOf together cannot be sent to Anthropic`);
+  }
   // oneOf is sent as anyOf: looser, and the answer is still checked against the job's schema.
   const union = Array.isArray(anyOf) ? anyOf : oneOf;
-  if (Array.isArray(union)) out.anyOf = union.map((s, i) => child(s, `${Array.isArray(anyOf) ? "anyOf" : "oneOf"}.${i}`));
+  if (Array.isArray(union)) {
+    out.anyOf = union.map((s, i) => child(s, `${Array.isArray(anyOf) ? "anyOf" : "oneOf"}.${i}`));
+  }
   if (Array.isArray(allOf)) out.allOf = allOf.map((s, i) => child(s, `allOf.${i}`));
 
   const type = take("type");
   if (type !== undefined) out.type = type;
-  else if (ref === undefined && out.enum === undefined && out.const === undefined && !out.anyOf && !out.allOf) {
-    problems.push(`${where}: a node without a type (any value) cannot be sent to Anthropic; give it a type, enum, const or anyOf`);
+  else if (
+    ref === undefined && out.enum === undefined && out.const === undefined && !out.anyOf &&
+    !out.allOf
+  ) {
+    problems.push(
+      `${where}: a node without a type (any value) cannot be sent to Anthropic; give it a type, enum, const or anyOf`,
+    );
   }
   for (const key of ["title", "description"]) if (rest[key] !== undefined) out[key] = take(key);
 
   if (type === "object") {
     const properties = take("properties");
-    out.properties = isObject(properties) ? Object.fromEntries(Object.entries(properties).map(([name, s]) => [name, child(s, `properties.${name}`)])) : {};
+    out.properties = isObject(properties)
+      ? Object.fromEntries(
+        Object.entries(properties).map(([name, s]) => [name, child(s, `properties.${name}`)]),
+      )
+      : {};
     const extra = take("additionalProperties");
     if (!Object.keys(out.properties as Schema).length && extra === undefined) {
-      problems.push(`${where}: an object without properties could only be {} once closed (Anthropic requires additionalProperties: false); list its properties`);
+      problems.push(
+        `${where}: an object without properties could only be {} once closed (Anthropic requires additionalProperties: false); list its properties`,
+      );
     } else if (extra !== undefined && extra !== false) {
-      problems.push(`${where}: additionalProperties ${JSON.stringify(extra)} cannot be sent: Anthropic requires every object to be closed (additionalProperties: false); list the properties instead`);
+      problems.push(
+        `${where}: additionalProperties ${
+          JSON.stringify(extra)
+        } cannot be sent: Anthropic requires every object to be closed (additionalProperties: false); list the properties instead`,
+      );
     }
     out.additionalProperties = false;
     if (rest.required !== undefined) out.required = take("required");
-  } else if (type === "string" && typeof rest.format === "string" && STRING_FORMATS.has(rest.format)) {
+  } else if (
+    type === "string" && typeof rest.format === "string" && STRING_FORMATS.has(rest.format)
+  ) {
     out.format = take("format");
   } else if (type === "array") {
-    if (Array.isArray(rest.items)) problems.push(`${where}: items as a list (a tuple) cannot be sent to Anthropic`);
-    else if (rest.items !== undefined) out.items = child(take("items"), "items");
+    if (Array.isArray(rest.items)) {
+      problems.push(`${where}: items as a list (a tuple) cannot be sent to Anthropic`);
+    } else if (rest.items !== undefined) out.items = child(take("items"), "items");
     if (rest.minItems === 0 || rest.minItems === 1) out.minItems = take("minItems");
   }
 
@@ -130,7 +194,9 @@ function rewrite(input: unknown, at: string, problems: string[], moved: Set<stri
   if (Object.keys(rest).length) {
     for (const key of Object.keys(rest)) moved.add(key);
     const note = JSON.stringify(rest);
-    out.description = typeof out.description === "string" && out.description ? `${out.description}\n\n${note}` : note;
+    out.description = typeof out.description === "string" && out.description
+      ? `${out.description}\n\n${note}`
+      : note;
   }
   return out;
 }
@@ -152,14 +218,21 @@ function recursionProblems(root: Readonly<Schema>): string[] {
     }
     for (const [key, value] of Object.entries(node)) {
       if (key === "$defs" || key === "definitions" || key === "enum" || key === "const") continue;
-      if (key === "properties" && isObject(value)) Object.values(value).forEach((v) => visit(v, refs));
-      else if (typeof value === "object") visit(value, refs);
+      if (key === "properties" && isObject(value)) {
+        Object.values(value).forEach((v) => visit(v, refs));
+      } else if (typeof value === "object") visit(value, refs);
     }
   };
   visit(root, ["#"]);
   for (const key of ["$defs", "definitions"]) {
     const defs = root[key];
-    if (isObject(defs)) for (const [name, def] of Object.entries(defs)) visit(def, [`#/${key}/${name}`]);
+    if (isObject(defs)) {
+      for (const [name, def] of Object.entries(defs)) visit(def, [`#/${key}/${name}`]);
+    }
   }
-  return [...found].map((ref) => `the schema is recursive ($ref ${JSON.stringify(ref)} leads back into itself); Anthropic structured outputs do not support recursive schemas`);
+  return [...found].map((ref) =>
+    `the schema is recursive ($ref ${
+      JSON.stringify(ref)
+    } leads back into itself); Anthropic structured outputs do not support recursive schemas`
+  );
 }

@@ -12,7 +12,9 @@ import { toProviderError } from "./errors.ts";
 import { countTokensBody } from "./request.ts";
 
 /** `countTokens` over the provider's client; errors are mapped as `generate` maps them. */
-export function anthropicCountTokens(client: Anthropic): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
+export function anthropicCountTokens(
+  client: Anthropic,
+): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
   return async (request, options) => {
     let counted;
     try {

@@ -31,7 +31,10 @@ describe("echo provider", () => {
 
   it("fails rows whose prompt contains fail_on, as a non-retryable provider error", async () => {
     const p = createEchoProvider({ fail_on: "rains" });
-    await assert.rejects(() => p.generate(request), (e: unknown) => e instanceof LoomProviderError && !e.retryable && !e.fatal);
+    await assert.rejects(
+      () => p.generate(request),
+      (e: unknown) => e instanceof LoomProviderError && !e.retryable && !e.fatal,
+    );
   });
 
   it("honours abort during its latency", async () => {
@@ -53,9 +56,17 @@ describe("echo provider", () => {
 
 describe("echo cache identity", () => {
   it("changes with the options that change the answer", () => {
-    const ids = [createEchoProvider(), createEchoProvider({ reply: "request" }), createEchoProvider({ fail_on: "x" })]
+    const ids = [
+      createEchoProvider(),
+      createEchoProvider({ reply: "request" }),
+      createEchoProvider({ fail_on: "x" }),
+    ]
       .map((p) => JSON.stringify(p.cacheIdentity));
     assert.equal(new Set(ids).size, 3);
-    assert.equal(JSON.stringify(createEchoProvider({ latency_ms: 5 }).cacheIdentity), ids[0], "latency does not");
+    assert.equal(
+      JSON.stringify(createEchoProvider({ latency_ms: 5 }).cacheIdentity),
+      ids[0],
+      "latency does not",
+    );
   });
 });

@@ -28,7 +28,13 @@ import { canonicalJson } from "../../../core/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
-import type { BatchApi, BatchItem, GenerateRequest, GenerateResult, ProviderV1 } from "../../../core/spec/provider.ts";
+import type {
+  BatchApi,
+  BatchItem,
+  GenerateRequest,
+  GenerateResult,
+  ProviderV1,
+} from "../../../core/spec/provider.ts";
 
 /** Options of the echo provider. */
 export interface EchoOptions {
@@ -43,17 +49,26 @@ const KNOWN = ["reply", "latency_ms", "fail_on", "batch_polls", "apiKey"];
 function checkOptions(options: Record<string, unknown>): EchoOptions {
   const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
   if (unknown.length) {
-    throw new LoomUsageError(`echo: unknown provider option(s) ${unknown.join(", ")} (known: reply, latency_ms, fail_on, batch_polls)`);
+    throw new LoomUsageError(
+      `echo: unknown provider option(s) ${
+        unknown.join(", ")
+      } (known: reply, latency_ms, fail_on, batch_polls)`,
+    );
   }
   const { reply, latency_ms, fail_on } = options;
   if (reply !== undefined && reply !== "prompt" && reply !== "request") {
-    throw new LoomUsageError(`echo: reply must be "prompt" or "request", got ${JSON.stringify(reply)}`);
+    throw new LoomUsageError(
+      `echo: reply must be "prompt" or "request", got ${JSON.stringify(reply)}`,
+    );
   }
   if (latency_ms !== undefined && !(typeof latency_ms === "number" && latency_ms >= 0)) {
     throw new LoomUsageError("echo: latency_ms must be a number of milliseconds >= 0");
   }
   const { batch_polls } = options;
-  if (batch_polls !== undefined && !(typeof batch_polls === "number" && Number.isInteger(batch_polls) && batch_polls >= 0)) {
+  if (
+    batch_polls !== undefined &&
+    !(typeof batch_polls === "number" && Number.isInteger(batch_polls) && batch_polls >= 0)
+  ) {
     throw new LoomUsageError("echo: batch_polls must be a whole number >= 0");
   }
   if (fail_on !== undefined && (typeof fail_on !== "string" || fail_on === "")) {
@@ -76,10 +91,17 @@ function promptOf(request: GenerateRequest): string {
 function answer(request: GenerateRequest, options: EchoOptions): GenerateResult {
   const prompt = promptOf(request);
   if (options.fail_on !== undefined && prompt.includes(options.fail_on)) {
-    throw new LoomProviderError(`echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`, { status: 400 });
+    throw new LoomProviderError(
+      `echo: prompt contains ${JSON.stringify(options.fail_on)} (fail_on)`,
+      { status: 400 },
+    );
   }
   const text = (options.reply ?? "prompt") === "request" ? canonicalJson(request) : prompt;
-  return { text, finishReason: "stop", usage: { inputTokens: inputTokens(request), outputTokens: estimateTokens([text], 0) } };
+  return {
+    text,
+    finishReason: "stop",
+    usage: { inputTokens: inputTokens(request), outputTokens: estimateTokens([text], 0) },
+  };
 }
 
 /** A request's input tokens by {@link estimateTokens}: the system prompt and every message. */
@@ -96,7 +118,10 @@ export function createEchoProvider(options: EchoOptions = {}, home?: string): Pr
     name: "echo",
     capabilities: { sync: true, batch: home !== undefined, tokens: true },
     // The options that change an answer must change the cache key too.
-    cacheIdentity: { reply, ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }) },
+    cacheIdentity: {
+      reply,
+      ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }),
+    },
     ...(home === undefined ? {} : { batch: echoBatch(join(home, "echo-batches"), options) }),
     // The same estimate as the answers' usage, offline: `loom tokens` works with no key.
     async countTokens(request, callOptions) {
@@ -123,14 +148,21 @@ interface EchoBatch {
 /** Echo's batch API: batches are files in `dir`, answered when their results are read. */
 function echoBatch(dir: string, options: EchoOptions): BatchApi {
   const path = (id: string) => {
-    if (!/^echobatch-[0-9a-f]+$/.test(id)) throw new LoomProviderError(`echo: no batch ${JSON.stringify(id)}`, { status: 404, fatal: true });
+    if (!/^echobatch-[0-9a-f]+$/.test(id)) {
+      throw new LoomProviderError(`echo: no batch ${JSON.stringify(id)}`, {
+        status: 404,
+        fatal: true,
+      });
+    }
     return join(dir, `${id}.json`);
   };
   const load = async (id: string): Promise<EchoBatch> => {
     try {
       return JSON.parse(await readFile(path(id), "utf8"));
     } catch (error) {
-      if ((error as { code?: string }).code === "ENOENT") throw new LoomProviderError(`echo: no batch ${id}`, { status: 404, fatal: true });
+      if ((error as { code?: string }).code === "ENOENT") {
+        throw new LoomProviderError(`echo: no batch ${id}`, { status: 404, fatal: true });
+      }
       throw error;
     }
   };
@@ -148,7 +180,13 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
     async submit(items, label, submitOptions) {
       await submitOptions?.onCreate?.();
       const id = `echobatch-${randomBytes(8).toString("hex")}`;
-      await save(id, { label: label.name, createdAt: new Date().toISOString(), polls: 0, cancelled: false, items: [...items] });
+      await save(id, {
+        label: label.name,
+        createdAt: new Date().toISOString(),
+        polls: 0,
+        cancelled: false,
+        items: [...items],
+      });
       return { id };
     },
     async status(handle) {
@@ -159,7 +197,13 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
         await save(handle.id, batch);
       }
       const state = batch.cancelled ? "cancelled" : done ? "completed" : "in_progress";
-      return { state, counts: { total: batch.items.length, ...(state === "completed" ? { succeeded: batch.items.length } : {}) } };
+      return {
+        state,
+        counts: {
+          total: batch.items.length,
+          ...(state === "completed" ? { succeeded: batch.items.length } : {}),
+        },
+      };
     },
     async *results(handle) {
       const batch = await load(handle.id);
@@ -193,9 +237,14 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
       for (const name of names.filter((n) => n.endsWith(".json"))) {
         const id = name.slice(0, -".json".length);
         const batch = await load(id).catch(() => undefined);
-        if (batch?.label === label.name) found.push({ handle: { id }, exact: true, at: batch.createdAt });
+        if (batch?.label === label.name) {
+          found.push({ handle: { id }, exact: true, at: batch.createdAt });
+        }
       }
-      return found.sort((a, b) => b.at.localeCompare(a.at)).map(({ handle, exact }) => ({ handle, exact }));
+      return found.sort((a, b) => b.at.localeCompare(a.at)).map(({ handle, exact }) => ({
+        handle,
+        exact,
+      }));
     },
   };
 }
@@ -204,6 +253,7 @@ export default definePlugin({
   apiVersion: 1,
   kind: "provider",
   name: "echo",
-  description: "Offline and deterministic: answers with the rendered prompt (no key, no network); batch mode works locally.",
+  description:
+    "Offline and deterministic: answers with the rendered prompt (no key, no network); batch mode works locally.",
   create: (options, context) => createEchoProvider(checkOptions(options), context.home),
 });

@@ -12,7 +12,13 @@
  * cancelled one reports what ran and `cancelled` for the rest.
  * @module
  */
-import type { ApiError, BatchJob, GoogleGenAI, InlinedRequest, InlinedResponse } from "@google/genai";
+import type {
+  ApiError,
+  BatchJob,
+  GoogleGenAI,
+  InlinedRequest,
+  InlinedResponse,
+} from "@google/genai";
 import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type {
   BatchApi,
@@ -94,9 +100,22 @@ export function inputLine(item: BatchItem): string {
 
 /** `google.rpc.Code` names by number (google/rpc/code.proto), as an Operation's `error.code` carries them. */
 const RPC_NAMES: Record<number, string> = {
-  1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS",
-  7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE",
-  12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+  1: "CANCELLED",
+  2: "UNKNOWN",
+  3: "INVALID_ARGUMENT",
+  4: "DEADLINE_EXCEEDED",
+  5: "NOT_FOUND",
+  6: "ALREADY_EXISTS",
+  7: "PERMISSION_DENIED",
+  8: "RESOURCE_EXHAUSTED",
+  9: "FAILED_PRECONDITION",
+  10: "ABORTED",
+  11: "OUT_OF_RANGE",
+  12: "UNIMPLEMENTED",
+  13: "INTERNAL",
+  14: "UNAVAILABLE",
+  15: "DATA_LOSS",
+  16: "UNAUTHENTICATED",
 };
 
 /**
@@ -105,8 +124,11 @@ const RPC_NAMES: Record<number, string> = {
  * `google.rpc.Code` and no status name: it is shown by its name (`INVALID_ARGUMENT: …`).
  */
 export function statusText(error: { code?: unknown; status?: unknown; message?: unknown }): string {
-  const rpcName = !error.status && typeof error.code === "number" ? RPC_NAMES[error.code] : undefined;
-  const head = rpcName ?? [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
+  const rpcName = !error.status && typeof error.code === "number"
+    ? RPC_NAMES[error.code]
+    : undefined;
+  const head = rpcName ??
+    [error.code, error.status].filter((v) => v !== undefined && v !== null && v !== "").join(" ");
   const message = typeof error.message === "string" ? error.message : "";
   return head && message ? `${head}: ${message}` : head || message || "unknown error";
 }
@@ -116,7 +138,10 @@ const encoder = new TextEncoder();
 /** Gemini's batch API over the provider's SDK client. */
 export function googleBatch(options: GoogleBatchOptions): BatchApi {
   const { ai, apiKey, timeoutMs } = options;
-  const origin = (options.baseUrl ?? "https://generativelanguage.googleapis.com").replace(/\/+$/, "");
+  const origin = (options.baseUrl ?? "https://generativelanguage.googleapis.com").replace(
+    /\/+$/,
+    "",
+  );
   const version = options.apiVersion ?? "v1beta";
   const inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
 
@@ -144,26 +169,42 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
    * the wait for an answer, not the reading of a large body; the caller's signal aborts the read
    * until `close()`.
    */
-  async function openGet(path: string, signal?: AbortSignal): Promise<{ response: Response; close: () => void }> {
+  async function openGet(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ response: Response; close: () => void }> {
     const controller = new AbortController();
     const abort = () => controller.abort(signal?.reason);
     signal?.addEventListener("abort", abort, { once: true });
     const close = () => signal?.removeEventListener("abort", abort);
-    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     let response: Response;
     try {
-      response = await fetch(`${origin}/${path}`, { headers: { "x-goog-api-key": apiKey }, signal: controller.signal });
+      response = await fetch(`${origin}/${path}`, {
+        headers: { "x-goog-api-key": apiKey },
+        signal: controller.signal,
+      });
     } catch (error) {
       close();
       if (signal?.aborted) throw error;
-      throw connectionFailure("google", controller.signal.aborted ? controller.signal.reason : error);
+      throw connectionFailure(
+        "google",
+        controller.signal.aborted ? controller.signal.reason : error,
+      );
     } finally {
       clearTimeout(timer);
     }
     if (!response.ok) {
       const body = (await response.text().catch(() => "")).trim();
       close();
-      throw googleFailure(response.status, body || `${response.status} ${response.statusText}`, response.headers);
+      throw googleFailure(
+        response.status,
+        body || `${response.status} ${response.statusText}`,
+        response.headers,
+      );
     }
     return { response, close };
   }
@@ -171,7 +212,10 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
   /** The lines of a generated file, streamed (`GET /download/{ver}/files/{id}:download?alt=media`). */
   async function* downloadLines(fileName: string, signal?: AbortSignal): AsyncGenerator<string> {
     const id = fileName.replace(/^files\//, "");
-    const { response, close } = await openGet(`download/${version}/files/${encodeURIComponent(id)}:download?alt=media`, signal);
+    const { response, close } = await openGet(
+      `download/${version}/files/${encodeURIComponent(id)}:download?alt=media`,
+      signal,
+    );
     try {
       if (!response.body) return;
       yield* readLines(response.body);
@@ -206,15 +250,24 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
   }
 
   /** A response or error entry (inline or a file line) as an outcome. */
-  const outcome = (customId: string, entry: { response?: unknown; error?: unknown }): BatchOutcome => {
+  const outcome = (
+    customId: string,
+    entry: { response?: unknown; error?: unknown },
+  ): BatchOutcome => {
     if (entry.error != null) {
-      return { customId, error: statusText(entry.error as Record<string, unknown>), kind: "failed" };
+      return {
+        customId,
+        error: statusText(entry.error as Record<string, unknown>),
+        kind: "failed",
+      };
     }
     try {
       return { customId, result: answerResult(entry.response as GeminiAnswer) };
     } catch (error) {
       // A blocked prompt: that request failed.
-      if (error instanceof LoomProviderError) return { customId, error: error.message, kind: "failed" };
+      if (error instanceof LoomProviderError) {
+        return { customId, error: error.message, kind: "failed" };
+      }
       throw error;
     }
   };
@@ -232,7 +285,10 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       const signal = callOptions?.signal;
       if (!upload.file) return;
       try {
-        await call(signal, () => ai.files.delete({ name: upload.file, config: { abortSignal: signal } }));
+        await call(
+          signal,
+          () => ai.files.delete({ name: upload.file, config: { abortSignal: signal } }),
+        );
       } catch (error) {
         // Gone already: the Files API answers a missing file with 403 "… or it may not exist" (or 404).
         const gone = error instanceof LoomProviderError &&
@@ -248,9 +304,13 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       const ids = new Set<string>();
       for (const item of items) {
         if (item.request.model !== model) {
-          throw new Error(`google: one batch holds one model, got ${model} and ${item.request.model}`);
+          throw new Error(
+            `google: one batch holds one model, got ${model} and ${item.request.model}`,
+          );
         }
-        if (ids.has(item.customId)) throw new Error(`google: custom id ${item.customId} appears twice in one batch`);
+        if (ids.has(item.customId)) {
+          throw new Error(`google: custom id ${item.customId} appears twice in one batch`);
+        }
         ids.add(item.customId);
       }
       const lines = items.map((item) => `${inputLine(item)}\n`);
@@ -266,7 +326,9 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         });
       } else {
         if (fileBytes > MAX_FILE_BYTES) {
-          throw new Error(`google: the batch input is ${fileBytes} bytes; Gemini takes at most ${MAX_FILE_BYTES}`);
+          throw new Error(
+            `google: the batch input is ${fileBytes} bytes; Gemini takes at most ${MAX_FILE_BYTES}`,
+          );
         }
         // A retry reuses the upload of an earlier attempt (the same items).
         file = callOptions?.upload?.file;
@@ -284,7 +346,15 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         failpoint("submit:uploaded");
       }
       await callOptions?.onCreate?.();
-      const job = await call(signal, () => ai.batches.create({ model, src, config: { displayName: label.name, abortSignal: signal } }));
+      const job = await call(
+        signal,
+        () =>
+          ai.batches.create({
+            model,
+            src,
+            config: { displayName: label.name, abortSignal: signal },
+          }),
+      );
       if (!job.name) throw new Error("google: the batch was created but the answer has no name");
       const data: Record<string, string> = file ? { mode: "file", file } : { mode: "inline" };
       return { id: job.name, data };
@@ -295,7 +365,8 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       // The SDK maps neither batchStats nor, on the Gemini API, the Operation's error (its
       // BatchJob.error is Vertex AI's): a failed batch's reason is read from the raw operation.
       const state = batchState(job.state);
-      const message = job.error?.message ?? (state === "failed" ? await failureReason(handle.id, callOptions?.signal) : undefined);
+      const message = job.error?.message ??
+        (state === "failed" ? await failureReason(handle.id, callOptions?.signal) : undefined);
       return {
         state,
         ...(job.state ? { providerState: job.state } : {}),
@@ -308,7 +379,11 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       const job = await getJob(handle, signal);
       const state = batchState(job.state);
       if (!TERMINAL.has(state)) {
-        throw new Error(`google: batch ${handle.id} has not finished (${job.state ?? "no state"}); results exist once it ends`);
+        throw new Error(
+          `google: batch ${handle.id} has not finished (${
+            job.state ?? "no state"
+          }); results exist once it ends`,
+        );
       }
       if (state === "expired") {
         // Gemini returns nothing from an expired batch.
@@ -332,7 +407,9 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
           yield outcome(customId, entry);
         }
         if (unknown > 0) {
-          throw new LoomIncompleteResultsError(`google: batch ${handle.id} returned ${unknown} response(s) without a key beyond the ${customIds.length} submitted`);
+          throw new LoomIncompleteResultsError(
+            `google: batch ${handle.id} returned ${unknown} response(s) without a key beyond the ${customIds.length} submitted`,
+          );
         }
       } else if (job.dest?.fileName) {
         const fileName = job.dest.fileName;
@@ -350,7 +427,10 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
             bad.push(lineNo);
             continue;
           }
-          if (typeof entry !== "object" || entry === null || (entry.response == null && entry.error == null)) {
+          if (
+            typeof entry !== "object" || entry === null ||
+            (entry.response == null && entry.error == null)
+          ) {
             bad.push(lineNo);
             continue;
           }
@@ -364,13 +444,22 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
           yield outcome(customId, entry);
         }
         if (bad.length > 0) {
-          const shown = bad.slice(0, 10).join(", ") + (bad.length > 10 ? `, … (${bad.length} in all)` : "");
-          throw new LoomIncompleteResultsError(`google: results file ${fileName} of batch ${handle.id} has unreadable line(s): ${shown}`);
+          const shown = bad.slice(0, 10).join(", ") +
+            (bad.length > 10 ? `, … (${bad.length} in all)` : "");
+          throw new LoomIncompleteResultsError(
+            `google: results file ${fileName} of batch ${handle.id} has unreadable line(s): ${shown}`,
+          );
         }
       }
       if (state === "cancelled") {
         for (const customId of customIds) {
-          if (!seen.has(customId)) yield { customId, error: "the batch was cancelled before this request ran", kind: "cancelled" };
+          if (!seen.has(customId)) {
+            yield {
+              customId,
+              error: "the batch was cancelled before this request ran",
+              kind: "cancelled",
+            };
+          }
         }
       }
     },
@@ -378,10 +467,14 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     async cancel(handle, callOptions) {
       const signal = callOptions?.signal;
       try {
-        await call(signal, () => ai.batches.cancel({ name: handle.id, config: { abortSignal: signal } }));
+        await call(
+          signal,
+          () => ai.batches.cancel({ name: handle.id, config: { abortSignal: signal } }),
+        );
       } catch (error) {
         // A batch that ended meanwhile cannot be cancelled (FAILED_PRECONDITION): nothing to do.
-        const precondition = error instanceof LoomProviderError && error.status === 400 && error.message.includes("FAILED_PRECONDITION");
+        const precondition = error instanceof LoomProviderError && error.status === 400 &&
+          error.message.includes("FAILED_PRECONDITION");
         if (precondition && TERMINAL.has(batchState((await getJob(handle, signal)).state))) return;
         throw error;
       }
@@ -394,7 +487,9 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       const found: BatchJob[] = await call(signal, async () => {
         const jobs: BatchJob[] = [];
         const pager = await ai.batches.list({ config: { pageSize: 100, abortSignal: signal } });
-        for await (const job of pager) if (job.displayName === label.name && job.name) jobs.push(job);
+        for await (const job of pager) {
+          if (job.displayName === label.name && job.name) jobs.push(job);
+        }
         return jobs;
       });
       found.sort((a, b) => (b.createTime ?? "").localeCompare(a.createTime ?? ""));

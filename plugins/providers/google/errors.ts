@@ -54,14 +54,29 @@ function retryInfoMs(rpc: RpcStatus | undefined): number | undefined {
  * retry is the longer of a `retry-after` header (when the caller has the headers) and the body's
  * RetryInfo, so neither hint is cut short.
  */
-export function googleFailure(status: number, body: string, headers?: Headers, cause?: unknown): LoomProviderError {
+export function googleFailure(
+  status: number,
+  body: string,
+  headers?: Headers,
+  cause?: unknown,
+): LoomProviderError {
   const rpc = rpcStatus(body);
   const keyRefused = rpc?.details?.some((d) => d?.reason === "API_KEY_INVALID") === true;
-  const message = rpc?.message ? `${status} ${rpc.status ?? ""}: ${rpc.message}`.replace(" :", ":") : body || `HTTP ${status}`;
-  const hints = [retryAfterMs(headers), retryInfoMs(rpc)].filter((ms): ms is number => ms !== undefined);
+  const message = rpc?.message
+    ? `${status} ${rpc.status ?? ""}: ${rpc.message}`.replace(" :", ":")
+    : body || `HTTP ${status}`;
+  const hints = [retryAfterMs(headers), retryInfoMs(rpc)].filter((ms): ms is number =>
+    ms !== undefined
+  );
   return httpFailure(
     "google",
-    { status: keyRefused ? 401 : status, code: rpc?.status, headers, message, retryAfterMs: hints.length ? Math.max(...hints) : undefined },
+    {
+      status: keyRefused ? 401 : status,
+      code: rpc?.status,
+      headers,
+      message,
+      retryAfterMs: hints.length ? Math.max(...hints) : undefined,
+    },
     {},
     cause,
   );

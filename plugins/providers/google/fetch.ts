@@ -20,7 +20,9 @@ export function googleFetch(base: typeof fetch = keepAliveFetch() ?? fetch): typ
     if (response.ok) return response;
     const body = (await response.text().catch(() => "")).trim();
     // A google.rpc.Status body is read as such; anything else (a proxy's page) is shown in part.
-    const text = body.startsWith("{") ? body : `${response.status} ${response.statusText}${body ? `: ${body.slice(0, 300)}` : ""}`;
+    const text = body.startsWith("{")
+      ? body
+      : `${response.status} ${response.statusText}${body ? `: ${body.slice(0, 300)}` : ""}`;
     throw googleFailure(response.status, text, response.headers);
   };
 }

@@ -50,11 +50,18 @@ export default definePlugin({
         const params = generateContentParams(request);
         let response;
         try {
-          const call = { ...params, config: { ...params.config, abortSignal: callOptions?.signal } };
-          response = await ai.models.generateContent(call as Parameters<typeof ai.models.generateContent>[0]);
+          const call = {
+            ...params,
+            config: { ...params.config, abortSignal: callOptions?.signal },
+          };
+          response = await ai.models.generateContent(
+            call as Parameters<typeof ai.models.generateContent>[0],
+          );
         } catch (error) {
           if (callOptions?.signal?.aborted || error instanceof LoomProviderError) throw error;
-          if (error instanceof ApiError) throw googleFailure(error.status, error.message, undefined, error);
+          if (error instanceof ApiError) {
+            throw googleFailure(error.status, error.message, undefined, error);
+          }
           throw connectionFailure("google", error);
         }
         // A blocked prompt (no candidate) throws: that row's own problem.
@@ -62,8 +69,13 @@ export default definePlugin({
       },
       // `countTokens` with the whole request, system instruction included (see `tokens.ts`).
       countTokens: googleCountTokens(ai, ApiError),
-      batch: googleBatch({ ai, ApiError, apiKey: String(options.apiKey), baseUrl: base_url, timeoutMs: timeout_ms ?? DEFAULT_TIMEOUT_MS }),
+      batch: googleBatch({
+        ai,
+        ApiError,
+        apiKey: String(options.apiKey),
+        baseUrl: base_url,
+        timeoutMs: timeout_ms ?? DEFAULT_TIMEOUT_MS,
+      }),
     };
   },
 });
-

@@ -6,22 +6,57 @@
  * @module
  */
 import { LoomProviderError } from "../../../core/errors.ts";
-import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import type {
+  GenerateParams,
+  GenerateRequest,
+  GenerateResult,
+  ParamProblem,
+  ParamsContext,
+} from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 
 /** Loom's parameter names → Gemini's `generationConfig` names. */
-const RENAMED: Record<string, string> = { max_tokens: "maxOutputTokens", top_p: "topP", stop: "stopSequences" };
+const RENAMED: Record<string, string> = {
+  max_tokens: "maxOutputTokens",
+  top_p: "topP",
+  stop: "stopSequences",
+};
 
 /**
  * `GenerateContentConfig` fields of @google/genai 1.x that a job may set (the SDK's transport
  * fields, `systemInstruction` and the abort signal are Loom's).
  */
 const CONFIG_FIELDS = new Set([
-  "temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences", "responseLogprobs", "logprobs",
-  "presencePenalty", "frequencyPenalty", "seed", "responseMimeType", "responseSchema", "responseJsonSchema",
-  "routingConfig", "modelSelectionConfig", "safetySettings", "tools", "toolConfig", "labels", "cachedContent",
-  "responseModalities", "mediaResolution", "speechConfig", "audioTimestamp", "thinkingConfig", "imageConfig",
-  "enableEnhancedCivicAnswers", "modelArmorConfig", "serviceTier",
+  "temperature",
+  "topP",
+  "topK",
+  "candidateCount",
+  "maxOutputTokens",
+  "stopSequences",
+  "responseLogprobs",
+  "logprobs",
+  "presencePenalty",
+  "frequencyPenalty",
+  "seed",
+  "responseMimeType",
+  "responseSchema",
+  "responseJsonSchema",
+  "routingConfig",
+  "modelSelectionConfig",
+  "safetySettings",
+  "tools",
+  "toolConfig",
+  "labels",
+  "cachedContent",
+  "responseModalities",
+  "mediaResolution",
+  "speechConfig",
+  "audioTimestamp",
+  "thinkingConfig",
+  "imageConfig",
+  "enableEnhancedCivicAnswers",
+  "modelArmorConfig",
+  "serviceTier",
 ]);
 
 /** A job parameter's Gemini name. */
@@ -32,20 +67,32 @@ function geminiName(key: string): string {
 /** Problems with a job's parameters, for `validateParams`. */
 export function paramProblems(params: GenerateParams, context: ParamsContext): ParamProblem[] {
   const named = Object.fromEntries(Object.entries(params).map(([k, v]) => [geminiName(k), v]));
-  const problems = commonParamProblems(named, context, { count: "candidateCount", schemaParam: "responseJsonSchema" });
+  const problems = commonParamProblems(named, context, {
+    count: "candidateCount",
+    schemaParam: "responseJsonSchema",
+  });
   if (context.structured && named.responseSchema !== undefined) {
-    problems.push({ param: "responseSchema", message: "the job's schema sets the answer schema; give it only once, with schema:" });
+    problems.push({
+      param: "responseSchema",
+      message: "the job's schema sets the answer schema; give it only once, with schema:",
+    });
   }
   for (const key of Object.keys(params)) {
     const name = geminiName(key);
     if (params[key] === undefined || CONFIG_FIELDS.has(name) || name === "stream") continue;
-    problems.push({ param: key, message: `Gemini's generation config has no ${name}; see GenerateContentConfig for the parameters it takes` });
+    problems.push({
+      param: key,
+      message:
+        `Gemini's generation config has no ${name}; see GenerateContentConfig for the parameters it takes`,
+    });
   }
   return problems;
 }
 
 /** The `generateContent` parameters (without the abort signal) for a request. */
-export function generateContentParams(request: GenerateRequest): { model: string; contents: unknown[]; config: Record<string, unknown> } {
+export function generateContentParams(
+  request: GenerateRequest,
+): { model: string; contents: unknown[]; config: Record<string, unknown> } {
   const config: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(request.params)) {
     if (value === undefined) continue;
@@ -59,7 +106,10 @@ export function generateContentParams(request: GenerateRequest): { model: string
   }
   return {
     model: request.model,
-    contents: request.messages.map((m) => ({ role: m.role === "assistant" ? "model" : "user", parts: [{ text: m.content }] })),
+    contents: request.messages.map((m) => ({
+      role: m.role === "assistant" ? "model" : "user",
+      parts: [{ text: m.content }],
+    })),
     config,
   };
 }
@@ -81,10 +131,13 @@ export function thinksByDefault(model: string): boolean {
  */
 export function jobNotes(params: GenerateParams, context: ParamsContext): string[] {
   const named = Object.fromEntries(Object.entries(params).map(([k, v]) => [geminiName(k), v]));
-  if (named.maxOutputTokens === undefined || named.thinkingConfig !== undefined || !thinksByDefault(context.model)) return [];
+  if (
+    named.maxOutputTokens === undefined || named.thinkingConfig !== undefined ||
+    !thinksByDefault(context.model)
+  ) return [];
   return [
     `${context.model} thinks before it answers, and its thinking tokens count against max_tokens (${named.maxOutputTokens}) ` +
-      "and are billed as output; a row whose thinking uses all of them gets no answer (set params.thinking_config.thinking_budget, or raise max_tokens).",
+    "and are billed as output; a row whose thinking uses all of them gets no answer (set params.thinking_config.thinking_budget, or raise max_tokens).",
   ];
 }
 
@@ -93,10 +146,23 @@ export function jobNotes(params: GenerateParams, context: ParamsContext): string
  * every other config field goes into `generationConfig` (as the SDK's
  * `generateContentConfigToMldev` does).
  */
-const REQUEST_LEVEL = new Set(["systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "serviceTier"]);
+const REQUEST_LEVEL = new Set([
+  "systemInstruction",
+  "safetySettings",
+  "tools",
+  "toolConfig",
+  "labels",
+  "cachedContent",
+  "serviceTier",
+]);
 
 /** Config fields the SDK refuses in Gemini Developer API mode (Vertex AI only). */
-const VERTEX_ONLY = new Set(["routingConfig", "modelSelectionConfig", "audioTimestamp", "modelArmorConfig"]);
+const VERTEX_ONLY = new Set([
+  "routingConfig",
+  "modelSelectionConfig",
+  "audioTimestamp",
+  "modelArmorConfig",
+]);
 
 /**
  * A request in the REST wire form of `GenerateContentRequest` (without the model): what the SDK
@@ -113,10 +179,16 @@ export function wireRequest(request: GenerateRequest): Record<string, unknown> {
   const wire: Record<string, unknown> = { contents };
   const generationConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
-    if (VERTEX_ONLY.has(key)) throw new Error(`google: ${key} is only supported on Vertex AI, not the Gemini Developer API`);
+    if (VERTEX_ONLY.has(key)) {
+      throw new Error(
+        `google: ${key} is only supported on Vertex AI, not the Gemini Developer API`,
+      );
+    }
     if (key === "systemInstruction") {
       // The SDK turns a string into a user-role Content.
-      wire.systemInstruction = typeof value === "string" ? { parts: [{ text: value }], role: "user" } : value;
+      wire.systemInstruction = typeof value === "string"
+        ? { parts: [{ text: value }], role: "user" }
+        : value;
     } else if (key === "cachedContent" && typeof value === "string") {
       wire.cachedContent = value.includes("/") ? value : `cachedContents/${value}`;
     } else if (REQUEST_LEVEL.has(key)) wire[key] = value;
@@ -132,7 +204,9 @@ export function wireRequest(request: GenerateRequest): Record<string, unknown> {
  */
 export interface GeminiAnswer {
   readonly candidates?: ReadonlyArray<{
-    readonly content?: { readonly parts?: ReadonlyArray<{ readonly text?: string; readonly thought?: boolean }> };
+    readonly content?: {
+      readonly parts?: ReadonlyArray<{ readonly text?: string; readonly thought?: boolean }>;
+    };
     readonly finishReason?: string;
   }>;
   readonly promptFeedback?: { readonly blockReason?: string };
@@ -145,7 +219,14 @@ export interface GeminiAnswer {
 }
 
 /** Finish reasons of an answer withheld or cut by a safety or policy filter. */
-const BLOCKED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"]);
+const BLOCKED = new Set([
+  "SAFETY",
+  "RECITATION",
+  "BLOCKLIST",
+  "PROHIBITED_CONTENT",
+  "SPII",
+  "IMAGE_SAFETY",
+]);
 
 /**
  * Loom's result for a Gemini answer, the same for sync calls and batch results. A blocked prompt
@@ -164,7 +245,8 @@ export function answerResult(response: GeminiAnswer): GenerateResult {
     throw new LoomProviderError(`google: the prompt was blocked (${reason})`, { status: 400 });
   }
   // Thought summaries are not the answer.
-  const text = (candidate.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "").join("");
+  const text = (candidate.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "")
+    .join("");
   const reason = candidate.finishReason;
   return {
     text,
@@ -196,6 +278,8 @@ function usageOf(usage: GeminiAnswer["usageMetadata"]): GenerateResult["usage"] 
  * `config.generationConfig` outside Vertex AI.
  */
 export function countTokensRequest(request: GenerateRequest): Record<string, unknown> {
-  const model = /^(models|tunedModels)\//.test(request.model) ? request.model : `models/${request.model}`;
+  const model = /^(models|tunedModels)\//.test(request.model)
+    ? request.model
+    : `models/${request.model}`;
   return { model, ...wireRequest(request) };
 }

@@ -23,25 +23,37 @@ import { countTokensRequest } from "./request.ts";
  * `countTokens` over the provider's client (`ApiError` is the SDK's error class, passed in as the
  * SDK is imported lazily); errors are mapped as `generate` maps them.
  */
-export function googleCountTokens(ai: GoogleGenAI, ApiErrorClass: typeof ApiError): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
+export function googleCountTokens(
+  ai: GoogleGenAI,
+  ApiErrorClass: typeof ApiError,
+): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
   return async (request, options) => {
     let generateContentRequest;
     try {
       generateContentRequest = countTokensRequest(request);
     } catch (error) {
       // A config field the Gemini Developer API never takes: no row can be counted.
-      throw new LoomProviderError(`google: ${errorMessage(error)}`, { status: 400, fatal: true, cause: error });
+      throw new LoomProviderError(`google: ${errorMessage(error)}`, {
+        status: 400,
+        fatal: true,
+        cause: error,
+      });
     }
     const params = {
       model: request.model,
-      config: { abortSignal: options?.signal, httpOptions: { extraBody: { generateContentRequest } } },
+      config: {
+        abortSignal: options?.signal,
+        httpOptions: { extraBody: { generateContentRequest } },
+      },
     };
     let counted;
     try {
       counted = await ai.models.countTokens(params as unknown as CountTokensParameters);
     } catch (error) {
       if (options?.signal?.aborted || error instanceof LoomProviderError) throw error;
-      if (error instanceof ApiErrorClass) throw googleFailure(error.status, error.message, undefined, error);
+      if (error instanceof ApiErrorClass) {
+        throw googleFailure(error.status, error.message, undefined, error);
+      }
       throw connectionFailure("google", error);
     }
     // Proto3 JSON leaves a zero count out.

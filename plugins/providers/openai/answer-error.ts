@@ -19,7 +19,11 @@ interface BodyError {
 /** The parts of a completion where a failure can hide. */
 export interface CompletionWithErrors {
   readonly error?: BodyError | null;
-  readonly choices?: ReadonlyArray<{ readonly finish_reason?: string | null; readonly error?: BodyError | null } | null> | null;
+  readonly choices?:
+    | ReadonlyArray<
+      { readonly finish_reason?: string | null; readonly error?: BodyError | null } | null
+    >
+    | null;
 }
 
 /**
@@ -29,17 +33,26 @@ export interface CompletionWithErrors {
  * moderation flag, a refused output) fails this row only. An error without a numeric code is an
  * upstream failure mid-answer, taken as a 502.
  */
-export function answerError(completion: CompletionWithErrors, provider: string): LoomProviderError | undefined {
+export function answerError(
+  completion: CompletionWithErrors,
+  provider: string,
+): LoomProviderError | undefined {
   const choice = completion.choices?.[0];
-  const failure = completion.error ?? choice?.error ?? (choice?.finish_reason === "error" ? {} : undefined);
+  const failure = completion.error ?? choice?.error ??
+    (choice?.finish_reason === "error" ? {} : undefined);
   if (!failure) return undefined;
   const status = typeof failure.code === "number" ? failure.code : 502;
   const where = completion.error ? "" : " (in the answer's choice, after generation started)";
-  const text = typeof failure.message === "string" && failure.message ? failure.message : "the answer ended with an error";
+  const text = typeof failure.message === "string" && failure.message
+    ? failure.message
+    : "the answer ended with an error";
   const message = `${provider}: ${status} ${text}${where}`;
   if (status === 401 || status === 402) {
     const fix = status === 401 ? "check the API key" : "add credits";
     return new LoomProviderError(`${message} (${fix})`, { status, fatal: true });
   }
-  return new LoomProviderError(message, { status, retryable: status === 408 || status === 429 || status >= 500 });
+  return new LoomProviderError(message, {
+    status,
+    retryable: status === 408 || status === 429 || status >= 500,
+  });
 }

@@ -3,13 +3,29 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import OpenAI from "openai";
 import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
-import type { BatchApi, BatchItem, BatchLabel, BatchOutcome, GenerateRequest, ProviderV1 } from "../../../core/spec/provider.ts";
+import type {
+  BatchApi,
+  BatchItem,
+  BatchLabel,
+  BatchOutcome,
+  GenerateRequest,
+  ProviderV1,
+} from "../../../core/spec/provider.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import type { Emulator, ManualClock } from "../../../scripts/emulator/mod.ts";
 import openaiCompatiblePlugin from "../openai-compatible/mod.ts";
 import openrouterPlugin from "../openrouter/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
-import { BATCH_ENDPOINT, batchLine, batchStatus, OPENAI_BATCH_LIMITS, openaiBatchApi, type OpenAIBatchOptions, responseLines, resultOutcome } from "./batch.ts";
+import {
+  BATCH_ENDPOINT,
+  batchLine,
+  batchStatus,
+  OPENAI_BATCH_LIMITS,
+  openaiBatchApi,
+  type OpenAIBatchOptions,
+  responseLines,
+  resultOutcome,
+} from "./batch.ts";
 import openaiPlugin from "./mod.ts";
 import { chatCompletionBody } from "./request.ts";
 
@@ -27,7 +43,11 @@ const ITEMS: BatchItem[] = [
   { customId: "r3", request: request("third prompt") },
 ];
 
-const label = (job: string, shard = 0): BatchLabel => ({ job, shard, name: `loom-${job}-${shard}` });
+const label = (job: string, shard = 0): BatchLabel => ({
+  job,
+  shard,
+  name: `loom-${job}-${shard}`,
+});
 
 /** An SDK client for the emulator, configured as the provider configures its own. */
 function clientFor(emu: Emulator, apiKey = emu.apiKey): OpenAI {
@@ -41,7 +61,10 @@ function apiFor(emu: Emulator, options: OpenAIBatchOptions = {}, apiKey?: string
 
 /** The real openai provider (as the core creates it), pointed at the emulator. */
 async function providerFor(emu: Emulator): Promise<ProviderV1> {
-  return openaiPlugin.create({ apiKey: emu.apiKey, base_url: emu.baseURL }, { env: {}, home: tempDir() });
+  return openaiPlugin.create({ apiKey: emu.apiKey, base_url: emu.baseURL }, {
+    env: {},
+    home: tempDir(),
+  });
 }
 
 async function collect(outcomes: AsyncIterable<BatchOutcome>): Promise<BatchOutcome[]> {
@@ -94,7 +117,12 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     assert.equal(lines.pop(), "", "every line ends with a newline");
     assert.deepEqual(
       lines.map((l) => JSON.parse(l)),
-      ITEMS.map((item) => ({ custom_id: item.customId, method: "POST", url: "/v1/chat/completions", body: chatCompletionBody(item.request) })),
+      ITEMS.map((item) => ({
+        custom_id: item.customId,
+        method: "POST",
+        url: "/v1/chat/completions",
+        body: chatCompletionBody(item.request),
+      })),
     );
     assert.deepEqual(lines, ITEMS.map(batchLine));
 
@@ -121,8 +149,10 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     const steps: string[] = [];
     const uploads: Array<Record<string, string>> = [];
     const options = {
-      onUploaded: async (upload: Record<string, string>) => void (steps.push("uploaded"), uploads.push(upload)),
-      onCreate: async () => void steps.push(`create after ${t.emu.log.count(/^POST \/v1\/batches$/)} creates`),
+      onUploaded: async (upload: Record<string, string>) =>
+        void (steps.push("uploaded"), uploads.push(upload)),
+      onCreate: async () =>
+        void steps.push(`create after ${t.emu.log.count(/^POST \/v1\/batches$/)} creates`),
     };
     assert.equal(api.announcesCreate, true);
     const before = t.emu.log.count(/^POST \/v1\/batches$/);
@@ -135,7 +165,10 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     assert.equal(again.data?.input_file_id, fileId, "the retry creates from the same file");
     assert.equal(t.emu.log.count(/^POST \/v1\/files$/), uploadsBefore, "no second upload");
     await api.deleteUpload!({ input_file_id: fileId });
-    await assert.rejects(clientFor(t.emu).files.retrieve(fileId), (e: unknown) => e instanceof OpenAI.APIError && e.status === 404);
+    await assert.rejects(
+      clientFor(t.emu).files.retrieve(fileId),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status === 404,
+    );
     await api.deleteUpload!({ input_file_id: fileId }); // a second delete finds it gone: no error
   });
 
@@ -162,12 +195,23 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     const outcomes = await collect(api.results(handle, ITEMS.map((i) => i.customId)));
     const got = byId(outcomes);
     assert.deepEqual(Object.keys(got).sort(), ["r1", "r2", "r3"]);
-    assert.notDeepEqual(outcomes.map((o) => o.customId), ["r1", "r2", "r3"], "the emulator shuffles: joined by id, not order");
+    assert.notDeepEqual(
+      outcomes.map((o) => o.customId),
+      ["r1", "r2", "r3"],
+      "the emulator shuffles: joined by id, not order",
+    );
     for (const item of ITEMS) {
       const sync = await provider.generate(item.request);
-      assert.deepEqual(got[item.customId], { customId: item.customId, result: sync }, "the same answer as sync");
+      assert.deepEqual(
+        got[item.customId],
+        { customId: item.customId, result: sync },
+        "the same answer as sync",
+      );
     }
-    assert.equal((got.r1 as { result: { text: string } }).result.text, "[gpt-4o-mini] first prompt");
+    assert.equal(
+      (got.r1 as { result: { text: string } }).result.text,
+      "[gpt-4o-mini] first prompt",
+    );
   });
 
   it("cancels: cancelling counts as running, and the cancelled batch keeps the answers it had", async () => {
@@ -245,7 +289,10 @@ describe("openai batch API against the emulator (manual schedule)", () => {
   it("retries a rate-limited status check through Loom (retryable), not the SDK", async () => {
     const api = apiFor(t.emu);
     const handle = await api.submit(ITEMS.slice(0, 1), label("429"));
-    t.emu.faults.add({ match: { first: 1 }, action: { kind: "status", status: 429, retryAfterMs: 7 } });
+    t.emu.faults.add({
+      match: { first: 1 },
+      action: { kind: "status", status: 429, retryAfterMs: 7 },
+    });
     await assert.rejects(api.status(handle), (e: unknown) => {
       assert.ok(e instanceof LoomProviderError);
       assert.deepEqual([e.retryable, e.fatal, e.status, e.retryAfterMs], [true, false, 429, 7]);
@@ -256,21 +303,37 @@ describe("openai batch API against the emulator (manual schedule)", () => {
 });
 
 describe("openai batch API: one request fails, the others answer", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ failPromptContains: "second" }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ failPromptContains: "second" }],
+  });
 
   it("gives the failed request kind failed with its status and message", async () => {
     const api = apiFor(t.emu);
     const handle = await api.submit(ITEMS, label("partial"));
     const status = await api.status(handle);
-    assert.deepEqual([status.state, status.counts], ["completed", { total: 3, succeeded: 2, failed: 1 }]);
+    assert.deepEqual([status.state, status.counts], ["completed", {
+      total: 3,
+      succeeded: 2,
+      failed: 1,
+    }]);
     const got = byId(await collect(api.results(handle, [])));
-    assert.deepEqual(summary(Object.values(got)), ["r1 [gpt-4o-mini] first prompt", "r2 failed", "r3 [gpt-4o-mini] third prompt"]);
+    assert.deepEqual(summary(Object.values(got)), [
+      "r1 [gpt-4o-mini] first prompt",
+      "r2 failed",
+      "r3 [gpt-4o-mini] third prompt",
+    ]);
     assert.match((got.r2 as { error: string }).error, /^400: Invalid prompt: /);
   });
 });
 
 describe("openai batch API: expiry with partial results", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ end: "expire", processed: 1 }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ end: "expire", processed: 1 }],
+  });
 
   it("answers the processed requests and marks the rest expired", async () => {
     const api = apiFor(t.emu);
@@ -282,18 +345,29 @@ describe("openai batch API: expiry with partial results", () => {
     assert.equal(answered.length, 1);
     const expired = outcomes.filter((o) => !("result" in o));
     assert.deepEqual(expired.map((o) => "kind" in o && o.kind), ["expired", "expired"]);
-    assert.match((expired[0] as { error: string }).error, /^batch_expired: This request could not be executed/);
+    assert.match(
+      (expired[0] as { error: string }).error,
+      /^batch_expired: This request could not be executed/,
+    );
   });
 });
 
 describe("openai batch API: completed with only an error file", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ onlyErrors: true }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ onlyErrors: true }],
+  });
 
   it("yields every request's error although there is no output file", async () => {
     const api = apiFor(t.emu);
     const handle = await api.submit(ITEMS, label("errors"));
     const batch = await clientFor(t.emu).batches.retrieve(handle.id);
-    assert.deepEqual([batch.status, batch.output_file_id ?? null, typeof batch.error_file_id], ["completed", null, "string"]);
+    assert.deepEqual([batch.status, batch.output_file_id ?? null, typeof batch.error_file_id], [
+      "completed",
+      null,
+      "string",
+    ]);
     const outcomes = await collect(api.results(handle, []));
     assert.deepEqual(summary(outcomes), ["r1 failed", "r2 failed", "r3 failed"]);
     assert.ok(outcomes.every((o) => "error" in o && /^400: /.test(o.error)));
@@ -301,7 +375,11 @@ describe("openai batch API: completed with only an error file", () => {
 });
 
 describe("openai batch API: unreadable result lines", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ malformedLines: 2, blankLines: 2 }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ malformedLines: 2, blankLines: 2 }],
+  });
 
   it("yields every readable line, skips blank ones, then names the unreadable lines", async () => {
     const api = apiFor(t.emu);
@@ -313,17 +391,33 @@ describe("openai batch API: unreadable result lines", () => {
         for await (const o of api.results(handle, [])) outcomes.push(o);
       })(),
       (e: unknown) => {
-        assert.ok(e instanceof LoomIncompleteResultsError && !(e instanceof LoomProviderError), "no retry fixes it: the lines read are kept");
-        assert.match(e.message, new RegExp(`batch ${handle.id}: 2 result lines could not be read \\(${batch.output_file_id} lines \\d+, \\d+\\)`));
+        assert.ok(
+          e instanceof LoomIncompleteResultsError && !(e instanceof LoomProviderError),
+          "no retry fixes it: the lines read are kept",
+        );
+        assert.match(
+          e.message,
+          new RegExp(
+            `batch ${handle.id}: 2 result lines could not be read \\(${batch.output_file_id} lines \\d+, \\d+\\)`,
+          ),
+        );
         return true;
       },
     );
-    assert.deepEqual(summary(outcomes), ["r1 [gpt-4o-mini] first prompt", "r2 [gpt-4o-mini] second prompt: héllo ✓ 日本", "r3 [gpt-4o-mini] third prompt"]);
+    assert.deepEqual(summary(outcomes), [
+      "r1 [gpt-4o-mini] first prompt",
+      "r2 [gpt-4o-mini] second prompt: héllo ✓ 日本",
+      "r3 [gpt-4o-mini] third prompt",
+    ]);
   });
 });
 
 describe("openai batch API: a fresh upload not yet visible to batches.create", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ fileInvisibleFor: 2 }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ fileInvisibleFor: 2 }],
+  });
 
   it("retries the create a few times, after short waits", async () => {
     const api = apiFor(t.emu, { fileRetryDelaysMs: [1, 1, 1] });
@@ -346,7 +440,11 @@ describe("openai batch API: a fresh upload not yet visible to batches.create", (
 });
 
 describe("openai batch API: a batch that fails validation", () => {
-  const t = useEmulator({ provider: "openai", schedule: { advance: "instant" }, batches: [{ end: "fail" }] });
+  const t = useEmulator({
+    provider: "openai",
+    schedule: { advance: "instant" },
+    batches: [{ end: "fail" }],
+  });
 
   it("reports failed with the provider's reason, and no results", async () => {
     const api = apiFor(t.emu);
@@ -360,13 +458,51 @@ describe("openai batch API: a batch that fails validation", () => {
 
 describe("openai batch result lines and statuses", () => {
   it("reads each kind of result line", () => {
-    const ok = { custom_id: "a", response: { status_code: 200, body: { choices: [{ message: { content: "hi" }, finish_reason: "length" }] } }, error: null };
-    assert.deepEqual(resultOutcome(ok), { customId: "a", result: { text: "hi", finishReason: "length", truncated: true, usage: { inputTokens: undefined, outputTokens: undefined } } });
-    const refused = { custom_id: "a", response: { status_code: 200, body: { choices: [{ message: { content: null, refusal: "no" }, finish_reason: "stop" }] } } };
+    const ok = {
+      custom_id: "a",
+      response: {
+        status_code: 200,
+        body: { choices: [{ message: { content: "hi" }, finish_reason: "length" }] },
+      },
+      error: null,
+    };
+    assert.deepEqual(resultOutcome(ok), {
+      customId: "a",
+      result: {
+        text: "hi",
+        finishReason: "length",
+        truncated: true,
+        usage: { inputTokens: undefined, outputTokens: undefined },
+      },
+    });
+    const refused = {
+      custom_id: "a",
+      response: {
+        status_code: 200,
+        body: { choices: [{ message: { content: null, refusal: "no" }, finish_reason: "stop" }] },
+      },
+    };
     assert.equal((resultOutcome(refused) as { result: { refusal?: string } }).result.refusal, "no");
-    assert.deepEqual(resultOutcome({ custom_id: "b", response: { status_code: 500, body: {} }, error: null }), { customId: "b", error: "500: no error message", kind: "failed" });
-    assert.deepEqual(resultOutcome({ custom_id: "c", response: null, error: { code: "batch_cancelled", message: "m" } }), { customId: "c", error: "batch_cancelled: m", kind: "cancelled" });
-    assert.deepEqual(resultOutcome({ custom_id: "d", response: null, error: { code: "server_error", message: "m" } }), { customId: "d", error: "server_error: m", kind: "failed" });
+    assert.deepEqual(
+      resultOutcome({ custom_id: "b", response: { status_code: 500, body: {} }, error: null }),
+      { customId: "b", error: "500: no error message", kind: "failed" },
+    );
+    assert.deepEqual(
+      resultOutcome({
+        custom_id: "c",
+        response: null,
+        error: { code: "batch_cancelled", message: "m" },
+      }),
+      { customId: "c", error: "batch_cancelled: m", kind: "cancelled" },
+    );
+    assert.deepEqual(
+      resultOutcome({
+        custom_id: "d",
+        response: null,
+        error: { code: "server_error", message: "m" },
+      }),
+      { customId: "d", error: "server_error: m", kind: "failed" },
+    );
     assert.equal(resultOutcome({ custom_id: "e", response: null, error: null }), undefined);
     assert.equal(resultOutcome({ response: { status_code: 200, body: {} } }), undefined);
     assert.equal(resultOutcome([1]), undefined);
@@ -374,11 +510,45 @@ describe("openai batch result lines and statuses", () => {
 
   it("maps every OpenAI status and joins the errors of a failed batch", () => {
     const batch = (status: string, extra: Record<string, unknown> = {}) =>
-      ({ id: "batch_1", object: "batch", endpoint: BATCH_ENDPOINT, input_file_id: "file-1", completion_window: "24h", created_at: 1, status, ...extra }) as unknown as OpenAI.Batches.Batch;
-    const states = ["validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled"].map((s) => batchStatus(batch(s)).state);
-    assert.deepEqual(states, ["validating", "in_progress", "in_progress", "in_progress", "completed", "failed", "expired", "cancelled"]);
+      ({
+        id: "batch_1",
+        object: "batch",
+        endpoint: BATCH_ENDPOINT,
+        input_file_id: "file-1",
+        completion_window: "24h",
+        created_at: 1,
+        status,
+        ...extra,
+      }) as unknown as OpenAI.Batches.Batch;
+    const states = [
+      "validating",
+      "in_progress",
+      "finalizing",
+      "cancelling",
+      "completed",
+      "failed",
+      "expired",
+      "cancelled",
+    ].map((s) => batchStatus(batch(s)).state);
+    assert.deepEqual(states, [
+      "validating",
+      "in_progress",
+      "in_progress",
+      "in_progress",
+      "completed",
+      "failed",
+      "expired",
+      "cancelled",
+    ]);
     const failed = batchStatus(batch("failed", {
-      errors: { object: "list", data: [{ code: "invalid_json_line", message: "bad JSON", line: 2 }, { code: "empty_file", message: "empty", line: null }] },
+      errors: {
+        object: "list",
+        data: [{ code: "invalid_json_line", message: "bad JSON", line: 2 }, {
+          code: "empty_file",
+          message: "empty",
+          line: null,
+        }],
+      },
     }));
     assert.equal(failed.message, "line 2: bad JSON; empty");
     assert.equal(failed.counts, undefined);
@@ -413,7 +583,12 @@ describe("openai batch file reading", () => {
     const lines: string[] = [];
     await assert.rejects(
       (async () => {
-        for await (const line of responseLines(new Response(body), (e) => new LoomProviderError(`read: ${(e as Error).message}`, { retryable: true }))) lines.push(line);
+        for await (
+          const line of responseLines(
+            new Response(body),
+            (e) => new LoomProviderError(`read: ${(e as Error).message}`, { retryable: true }),
+          )
+        ) lines.push(line);
       })(),
       /read: connection reset/,
     );

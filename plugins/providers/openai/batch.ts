@@ -36,7 +36,7 @@ import type {
 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
-import { type ChatCompletionLike, chatCompletionBody, chatCompletionResult } from "./request.ts";
+import { chatCompletionBody, type ChatCompletionLike, chatCompletionResult } from "./request.ts";
 import { failpoint } from "../../../core/failpoints.ts";
 import { readLines } from "../_shared/lines.ts";
 
@@ -47,7 +47,10 @@ export const BATCH_ENDPOINT = "/v1/chat/completions";
  * What one batch may hold: 50,000 requests and a 200 MB input file. The documents say "200 MB"
  * without saying which megabyte, so the smaller reading (200 × 10⁶ bytes) is used.
  */
-export const OPENAI_BATCH_LIMITS: BatchLimits = { maxRequests: 50_000, maxBytes: 200 * 1000 * 1000 };
+export const OPENAI_BATCH_LIMITS: BatchLimits = {
+  maxRequests: 50_000,
+  maxBytes: 200 * 1000 * 1000,
+};
 
 /** Options of {@link openaiBatchApi}; the defaults suit the real API, tests shorten the waits. */
 export interface OpenAIBatchOptions {
@@ -90,19 +93,28 @@ const NAMED_LINES = 20;
 
 /** One line of the batch input file, without its newline. */
 export function batchLine(item: BatchItem): string {
-  return JSON.stringify({ custom_id: item.customId, method: "POST", url: BATCH_ENDPOINT, body: chatCompletionBody(item.request) });
+  return JSON.stringify({
+    custom_id: item.customId,
+    method: "POST",
+    url: BATCH_ENDPOINT,
+    body: chatCompletionBody(item.request),
+  });
 }
 
 /** A batch's status in Loom's terms. Unknown statuses count as running, with the word kept. */
 export function batchStatus(batch: OpenAI.Batches.Batch): BatchStatus {
   const counts = batch.request_counts;
   const errors = (batch.errors?.data ?? [])
-    .map((e) => (e.line == null ? "" : `line ${e.line}: `) + (e.message ?? e.code ?? "unknown error"))
+    .map((e) =>
+      (e.line == null ? "" : `line ${e.line}: `) + (e.message ?? e.code ?? "unknown error")
+    )
     .filter((m) => m.trim());
   return {
     state: STATES[batch.status] ?? "in_progress",
     providerState: batch.status,
-    ...(counts ? { counts: { total: counts.total, succeeded: counts.completed, failed: counts.failed } } : {}),
+    ...(counts
+      ? { counts: { total: counts.total, succeeded: counts.completed, failed: counts.failed } }
+      : {}),
     ...(batch.status === "failed" && errors.length ? { message: errors.join("; ") } : {}),
   };
 }
@@ -124,16 +136,28 @@ export function resultOutcome(line: unknown): BatchOutcome | undefined {
     const status = response.status_code;
     const body = response.body;
     if (status >= 200 && status < 300) {
-      if (isObject(body)) return { customId, result: chatCompletionResult(body as ChatCompletionLike) };
+      if (isObject(body)) {
+        return { customId, result: chatCompletionResult(body as ChatCompletionLike) };
+      }
       return { customId, error: `${status}: the answer is not a Chat Completion`, kind: "failed" };
     }
     const detail = isObject(body) && isObject(body.error) ? body.error.message : undefined;
-    return { customId, error: `${status}: ${typeof detail === "string" && detail ? detail : "no error message"}`, kind: "failed" };
+    return {
+      customId,
+      error: `${status}: ${typeof detail === "string" && detail ? detail : "no error message"}`,
+      kind: "failed",
+    };
   }
   if (isObject(error)) {
     const code = typeof error.code === "string" ? error.code : undefined;
-    const message = typeof error.message === "string" && error.message ? error.message : "no error message";
-    const kind = code === "batch_expired" ? "expired" : code === "batch_cancelled" ? "cancelled" : "failed";
+    const message = typeof error.message === "string" && error.message
+      ? error.message
+      : "no error message";
+    const kind = code === "batch_expired"
+      ? "expired"
+      : code === "batch_cancelled"
+      ? "cancelled"
+      : "failed";
     return { customId, error: code ? `${code}: ${message}` : message, kind };
   }
   return undefined;
@@ -141,14 +165,18 @@ export function resultOutcome(line: unknown): BatchOutcome | undefined {
 
 /** A 400 for an input file `batches.create` cannot see yet (a fresh upload, eventually consistent). */
 function fileNotVisible(error: unknown): error is APIError {
-  return error instanceof APIError && error.status === 400 && /cannot find file/i.test(error.message);
+  return error instanceof APIError && error.status === 400 &&
+    /cannot find file/i.test(error.message);
 }
 
 /**
  * The lines of a downloaded file, read as they arrive (a character split between chunks stays
  * whole); `\r\n` endings lose their `\r`. A failed read throws what `onReadError` makes of it.
  */
-export async function* responseLines(response: Response, onReadError: (error: unknown) => unknown): AsyncGenerator<string> {
+export async function* responseLines(
+  response: Response,
+  onReadError: (error: unknown) => unknown,
+): AsyncGenerator<string> {
   if (!response.body) {
     let text: string;
     try {
@@ -184,18 +212,29 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     }
   }
 
-  const handleOf = (batch: OpenAI.Batches.Batch): BatchHandle => ({ id: batch.id, data: { input_file_id: batch.input_file_id } });
+  const handleOf = (batch: OpenAI.Batches.Batch): BatchHandle => ({
+    id: batch.id,
+    data: { input_file_id: batch.input_file_id },
+  });
 
   /** Creates the batch, waiting out a fresh file's invisibility a few times. */
-  async function createBatch(fileId: string, label: BatchLabel, signal: AbortSignal | undefined): Promise<OpenAI.Batches.Batch> {
-    for (let attempt = 0; ; attempt++) {
+  async function createBatch(
+    fileId: string,
+    label: BatchLabel,
+    signal: AbortSignal | undefined,
+  ): Promise<OpenAI.Batches.Batch> {
+    for (let attempt = 0;; attempt++) {
       try {
         return await client.batches.create(
           {
             input_file_id: fileId,
             endpoint: BATCH_ENDPOINT,
             completion_window: "24h",
-            metadata: { loom_job: label.job, loom_shard: String(label.shard), loom_name: label.name },
+            metadata: {
+              loom_job: label.job,
+              loom_shard: String(label.shard),
+              loom_name: label.name,
+            },
           },
           { signal },
         );
@@ -207,7 +246,9 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
         }
         // Still invisible: a later submission (a new upload) may well work.
         throw new LoomProviderError(
-          `${provider}: the uploaded batch file ${fileId} was still unknown to the Batch API after ${attempt + 1} attempts (${error.message})`,
+          `${provider}: the uploaded batch file ${fileId} was still unknown to the Batch API after ${
+            attempt + 1
+          } attempts (${error.message})`,
           { status: error.status, retryable: true, cause: error },
         );
       }
@@ -215,10 +256,15 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
   }
 
   /** The lines of a file, with their 1-based numbers. */
-  async function* fileLines(fileId: string, signal: AbortSignal | undefined): AsyncGenerator<{ text: string; number: number }> {
+  async function* fileLines(
+    fileId: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<{ text: string; number: number }> {
     const response = await call(() => client.files.content(fileId, { signal }));
     const onReadError = (error: unknown) =>
-      signal?.aborted || LoomError.isInstance(error) ? error : connectionFailure(`${provider}: reading file ${fileId}`, error);
+      signal?.aborted || LoomError.isInstance(error)
+        ? error
+        : connectionFailure(`${provider}: reading file ${fileId}`, error);
     let number = 0;
     for await (const text of responseLines(response, onReadError)) yield { text, number: ++number };
   }
@@ -232,7 +278,11 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
 
     async submit(items, label, callOptions) {
       const signal = callOptions?.signal;
-      if (items.length === 0) throw new LoomProviderError(`${provider}: a batch needs at least one request`, { fatal: true });
+      if (items.length === 0) {
+        throw new LoomProviderError(`${provider}: a batch needs at least one request`, {
+          fatal: true,
+        });
+      }
       const bytes = Buffer.from(items.map((item) => `${batchLine(item)}\n`).join(""), "utf8");
       if (items.length > limits.maxRequests || bytes.length > limits.maxBytes) {
         throw new LoomProviderError(
@@ -245,7 +295,10 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       let fileId = callOptions?.upload?.input_file_id;
       if (!fileId) {
         const file = await call(async () =>
-          client.files.create({ file: await toFile(bytes, `${label.name}.jsonl`), purpose: "batch" }, { signal })
+          client.files.create({
+            file: await toFile(bytes, `${label.name}.jsonl`),
+            purpose: "batch",
+          }, { signal })
         );
         fileId = file.id;
         await callOptions?.onUploaded?.({ input_file_id: fileId });
@@ -271,14 +324,18 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     },
 
     async status(handle, callOptions) {
-      return batchStatus(await call(() => client.batches.retrieve(handle.id, { signal: callOptions?.signal })));
+      return batchStatus(
+        await call(() => client.batches.retrieve(handle.id, { signal: callOptions?.signal })),
+      );
     },
 
     async *results(handle, _customIds, callOptions) {
       const signal = callOptions?.signal;
       const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
       if (!TERMINAL.has(batch.status)) {
-        throw new LoomProviderError(`${provider}: batch ${batch.id} is ${batch.status}; its results exist once it has ended`);
+        throw new LoomProviderError(
+          `${provider}: batch ${batch.id} is ${batch.status}; its results exist once it has ended`,
+        );
       }
       const unreadable = new Map<string, number[]>();
       for (const fileId of [batch.output_file_id, batch.error_file_id]) {
@@ -302,11 +359,15 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           const shown = lines.slice(0, Math.max(0, NAMED_LINES - named));
           named += shown.length;
           const more = lines.length - shown.length;
-          return `${fileId} line${lines.length === 1 ? "" : "s"} ${shown.join(", ")}${more ? ` and ${more} more` : ""}`;
+          return `${fileId} line${lines.length === 1 ? "" : "s"} ${shown.join(", ")}${
+            more ? ` and ${more} more` : ""
+          }`;
         });
         // Incomplete, not a provider failure: nothing a retry could fix, the rest is kept.
         throw new LoomIncompleteResultsError(
-          `${provider}: batch ${batch.id}: ${total} result line${total === 1 ? "" : "s"} could not be read (${where.join("; ")}); ` +
+          `${provider}: batch ${batch.id}: ${total} result line${
+            total === 1 ? "" : "s"
+          } could not be read (${where.join("; ")}); ` +
             `the requests they stood for are missing from the results`,
         );
       }
@@ -333,14 +394,18 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       let seen = 0;
       let complete = false;
       await call(async () => {
-        for await (const batch of client.batches.list({ limit: pageSize }, { signal: callOptions?.signal })) {
+        for await (
+          const batch of client.batches.list({ limit: pageSize }, { signal: callOptions?.signal })
+        ) {
           // Newest first: past the cutoff every other batch is older still.
           if (batch.created_at < cutoff) {
             complete = true;
             break;
           }
           if (++seen > maxBatches) break;
-          if (batch.metadata?.loom_name === label.name) found.push({ handle: handleOf(batch), exact: true });
+          if (batch.metadata?.loom_name === label.name) {
+            found.push({ handle: handleOf(batch), exact: true });
+          }
         }
         if (seen <= maxBatches) complete = true; // the list ended
       });

@@ -7,7 +7,13 @@ import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
 
 const CODES = {
   // 400 codes that concern one row's prompt, not the job.
-  rowOnly: new Set(["context_length_exceeded", "string_above_max_length", "content_filter", "invalid_prompt", "moderation_flagged"]),
+  rowOnly: new Set([
+    "context_length_exceeded",
+    "string_above_max_length",
+    "content_filter",
+    "invalid_prompt",
+    "moderation_flagged",
+  ]),
   // A 429 that no wait will fix.
   fatal: new Set(["insufficient_quota"]),
 };
@@ -17,8 +23,17 @@ export function toProviderError(error: unknown, provider: string): unknown {
   if (error instanceof APIUserAbortError) return error;
   if (error instanceof APIConnectionError) return connectionFailure(provider, error);
   if (!(error instanceof APIError)) return error;
-  const code = typeof error.code === "string" ? error.code : flaggedByOpenRouter(error, provider) ? "moderation_flagged" : undefined;
-  return httpFailure(provider, { status: error.status ?? 0, code, headers: error.headers, message: error.message }, CODES, error);
+  const code = typeof error.code === "string"
+    ? error.code
+    : flaggedByOpenRouter(error, provider)
+    ? "moderation_flagged"
+    : undefined;
+  return httpFailure(
+    provider,
+    { status: error.status ?? 0, code, headers: error.headers, message: error.message },
+    CODES,
+    error,
+  );
 }
 
 /**

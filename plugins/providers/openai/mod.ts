@@ -18,7 +18,12 @@ import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.t
 import { answerError, type CompletionWithErrors } from "./answer-error.ts";
 import { openaiBatchApi } from "./batch.ts";
 import { toProviderError } from "./errors.ts";
-import { chatCompletionBody, chatCompletionResult, chatParamProblems, type MaxTokensField } from "./request.ts";
+import {
+  chatCompletionBody,
+  chatCompletionResult,
+  chatParamProblems,
+  type MaxTokensField,
+} from "./request.ts";
 import { sentSchema, strictNote, strictVerdict } from "./strict.ts";
 import { openaiCountTokens } from "./tokens.ts";
 
@@ -59,20 +64,36 @@ const MAX_TOKENS_FIELDS: readonly MaxTokensField[] = ["max_tokens", "max_complet
  * allowed, `base_url` where required.
  */
 function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>) {
-  const extra = [...(config.configurableKeyEnv ? ["api_key_env"] : []), ...(config.configurableMaxTokensField ? ["max_tokens_field"] : [])];
+  const extra = [
+    ...(config.configurableKeyEnv ? ["api_key_env"] : []),
+    ...(config.configurableMaxTokensField ? ["max_tokens_field"] : []),
+  ];
   const checked = checkConnectionOptions(config.name, options, extra);
   if (checked.base_url === undefined && config.requireBaseURL) {
-    throw new LoomUsageError(`${config.name}: base_url is required (the endpoint, e.g. http://localhost:11434/v1)`);
+    throw new LoomUsageError(
+      `${config.name}: base_url is required (the endpoint, e.g. http://localhost:11434/v1)`,
+    );
   }
   const { api_key_env } = checked;
-  if (api_key_env !== undefined && (typeof api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(api_key_env))) {
+  if (
+    api_key_env !== undefined &&
+    (typeof api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(api_key_env))
+  ) {
     throw new LoomUsageError(`${config.name}: api_key_env must be an environment variable name`);
   }
   const field = checked.max_tokens_field;
   if (field !== undefined && !MAX_TOKENS_FIELDS.includes(field as MaxTokensField)) {
-    throw new LoomUsageError(`${config.name}: max_tokens_field must be ${MAX_TOKENS_FIELDS.join(" or ")} (the request field the server reads the token cap from)`);
+    throw new LoomUsageError(
+      `${config.name}: max_tokens_field must be ${
+        MAX_TOKENS_FIELDS.join(" or ")
+      } (the request field the server reads the token cap from)`,
+    );
   }
-  return { ...checked, max_tokens_field: (field as MaxTokensField | undefined) ?? config.maxTokensField ?? "max_completion_tokens" };
+  return {
+    ...checked,
+    max_tokens_field: (field as MaxTokensField | undefined) ?? config.maxTokensField ??
+      "max_completion_tokens",
+  };
 }
 
 /** A provider plugin for an endpoint that speaks Chat Completions. */
@@ -83,7 +104,9 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
     name: config.name,
     description: config.description,
     apiKey: {
-      envVars: (options) => (typeof options.api_key_env === "string" ? [options.api_key_env] : config.envVars),
+      envVars: (
+        options,
+      ) => (typeof options.api_key_env === "string" ? [options.api_key_env] : config.envVars),
       required: () => !config.keyOptional,
     },
     async create(options): Promise<ProviderV1> {
@@ -106,20 +129,35 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
         capabilities: { sync: true, batch: config.batch === true, tokens: config.tokens === true },
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
         ...(config.tokens ? { countTokens: openaiCountTokens(client, config.name) } : {}),
-        ...(!config.tokens && config.noTokensReason ? { noTokensReason: config.noTokensReason } : {}),
+        ...(!config.tokens && config.noTokensReason
+          ? { noTokensReason: config.noTokensReason }
+          : {}),
         // Where the cap goes changes the answer on servers that read only one of the fields.
-        cacheIdentity: { ...(base_url ? { base_url } : {}), ...(config.configurableMaxTokensField ? { max_tokens_field } : {}) },
+        cacheIdentity: {
+          ...(base_url ? { base_url } : {}),
+          ...(config.configurableMaxTokensField ? { max_tokens_field } : {}),
+        },
         ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
-        validateParams: (params, context) => chatParamProblems(params, context, config.openaiModels === true),
+        validateParams: (params, context) =>
+          chatParamProblems(params, context, config.openaiModels === true),
         // Only OpenAI's own endpoint is known to enforce the strict subset; OpenRouter and
         // compatible servers get the same `strict` flag but no note (their routing or server
         // decides what strict means there).
-        ...(config.openaiModels ? { jobNotes: (_params, context) => (context.schema ? [strictNote(strictVerdict(sentSchema(context.schema)))] : []) } : {}),
+        ...(config.openaiModels
+          ? {
+            jobNotes: (
+              _params,
+              context,
+            ) => (context.schema ? [strictNote(strictVerdict(sentSchema(context.schema)))] : []),
+          }
+          : {}),
         async generate(request, callOptions) {
           let completion;
           try {
             completion = await client.chat.completions.create(
-              chatCompletionBody(request, max_tokens_field) as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false },
+              chatCompletionBody(request, max_tokens_field) as unknown as
+                & Parameters<typeof client.chat.completions.create>[0]
+                & { stream?: false },
               { signal: callOptions?.signal },
             );
           } catch (error) {

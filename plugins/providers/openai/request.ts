@@ -4,7 +4,13 @@
  * thing and read answers alike.
  * @module
  */
-import type { GenerateParams, GenerateRequest, GenerateResult, ParamProblem, ParamsContext } from "../../../core/spec/provider.ts";
+import type {
+  GenerateParams,
+  GenerateRequest,
+  GenerateResult,
+  ParamProblem,
+  ParamsContext,
+} from "../../../core/spec/provider.ts";
 import { commonParamProblems } from "../_shared/params.ts";
 import { sentSchema, strictVerdict } from "./strict.ts";
 
@@ -25,33 +31,58 @@ export function isReasoningModel(model: string): boolean {
  * for every reasoning model, so a batch never pays to find out.
  */
 export const REASONING_REFUSED_PARAMS: readonly string[] = [
-  "stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",
+  "stop",
+  "presence_penalty",
+  "frequency_penalty",
+  "logprobs",
+  "top_logprobs",
+  "logit_bias",
 ];
 
 /** Problems of a Chat Completions job: the shared ones, plus OpenAI's per-model rules when `models` is on. */
-export function chatParamProblems(params: GenerateParams, context: ParamsContext, models: boolean): ParamProblem[] {
-  const problems = commonParamProblems(params, context, { count: "n", schemaParam: "response_format" });
+export function chatParamProblems(
+  params: GenerateParams,
+  context: ParamsContext,
+  models: boolean,
+): ParamProblem[] {
+  const problems = commonParamProblems(params, context, {
+    count: "n",
+    schemaParam: "response_format",
+  });
   if (!models) return problems;
   if (isReasoningModel(context.model)) {
     for (const param of ["temperature", "top_p"]) {
       if (params[param] !== undefined && params[param] !== 1) {
-        problems.push({ param, message: `${context.model} is a reasoning model and accepts only the default ${param} (1); remove it from params` });
+        problems.push({
+          param,
+          message:
+            `${context.model} is a reasoning model and accepts only the default ${param} (1); remove it from params`,
+        });
       }
     }
     for (const param of REASONING_REFUSED_PARAMS) {
       if (params[param] !== undefined && params[param] !== null) {
-        problems.push({ param, message: `${context.model} is a reasoning model and does not support ${param}; remove it from params` });
+        problems.push({
+          param,
+          message:
+            `${context.model} is a reasoning model and does not support ${param}; remove it from params`,
+        });
       }
     }
   } else if (params.reasoning_effort !== undefined && /^gpt-[34]/.test(context.model)) {
-    problems.push({ param: "reasoning_effort", message: `${context.model} is not a reasoning model; remove reasoning_effort from params` });
+    problems.push({
+      param: "reasoning_effort",
+      message: `${context.model} is not a reasoning model; remove reasoning_effort from params`,
+    });
   }
   return problems;
 }
 
 /** The `json_schema.name` OpenAI requires: the schema's title where it fits the pattern. */
 function schemaName(schema: Readonly<Record<string, unknown>>): string {
-  const title = typeof schema.title === "string" ? schema.title.replace(/[^a-zA-Z0-9_-]+/g, "_").slice(0, 64) : "";
+  const title = typeof schema.title === "string"
+    ? schema.title.replace(/[^a-zA-Z0-9_-]+/g, "_").slice(0, 64)
+    : "";
   return /[a-zA-Z0-9]/.test(title) ? title : "answer";
 }
 
@@ -62,7 +93,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** The `response_format` for an answer schema. */
 export function responseFormat(schema: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const sent = sentSchema(schema);
-  return { type: "json_schema", json_schema: { name: schemaName(schema), schema: sent, strict: strictVerdict(sent).strict } };
+  return {
+    type: "json_schema",
+    json_schema: { name: schemaName(schema), schema: sent, strict: strictVerdict(sent).strict },
+  };
 }
 
 /**
@@ -72,7 +106,10 @@ export function responseFormat(schema: Readonly<Record<string, unknown>>): Recor
 export type MaxTokensField = "max_tokens" | "max_completion_tokens";
 
 /** The Chat Completions body for a request; the cap goes in `maxTokensField` (default `max_completion_tokens`). */
-export function chatCompletionBody(request: GenerateRequest, maxTokensField: MaxTokensField = "max_completion_tokens"): Record<string, unknown> {
+export function chatCompletionBody(
+  request: GenerateRequest,
+  maxTokensField: MaxTokensField = "max_completion_tokens",
+): Record<string, unknown> {
   const { max_tokens, ...params } = request.params;
   const messages = [
     ...(request.system ? [{ role: "system", content: request.system }] : []),
@@ -90,10 +127,16 @@ export function chatCompletionBody(request: GenerateRequest, maxTokensField: Max
 
 /** The parts of a Chat Completion (`chat.completion`) Loom reads; a parsed batch result line fits it too. */
 export interface ChatCompletionLike {
-  readonly choices?: ReadonlyArray<{
-    readonly finish_reason?: string | null;
-    readonly message?: { readonly content?: string | null; readonly refusal?: string | null } | null;
-  } | null> | null;
+  readonly choices?:
+    | ReadonlyArray<
+      {
+        readonly finish_reason?: string | null;
+        readonly message?:
+          | { readonly content?: string | null; readonly refusal?: string | null }
+          | null;
+      } | null
+    >
+    | null;
   readonly model?: string | null;
   readonly usage?: {
     readonly prompt_tokens?: number;
@@ -122,7 +165,9 @@ export function chatCompletionResult(completion: ChatCompletionLike): GenerateRe
       outputTokens: completion.usage?.completion_tokens,
       ...(typeof reasoning === "number" ? { reasoningTokens: reasoning } : {}),
     },
-    ...(typeof completion.model === "string" && completion.model ? { model: completion.model } : {}),
+    ...(typeof completion.model === "string" && completion.model
+      ? { model: completion.model }
+      : {}),
   };
 }
 
@@ -132,7 +177,9 @@ export function chatCompletionResult(completion: ChatCompletionLike): GenerateRe
  * is kept as it is.
  */
 function flattened(value: unknown): unknown {
-  if (!isObject(value) || typeof value.type !== "string" || !isObject(value[value.type])) return value;
+  if (!isObject(value) || typeof value.type !== "string" || !isObject(value[value.type])) {
+    return value;
+  }
   const { [value.type]: inner, ...rest } = value;
   return { ...rest, ...(inner as Record<string, unknown>) };
 }
@@ -154,9 +201,13 @@ export function inputTokensBody(request: GenerateRequest): Record<string, unknow
     model: body.model,
     input: messages.map((m) => ({ role: m.role, content: m.content })),
     ...(format === undefined ? {} : { text: { format: flattened(format) } }),
-    ...(body.reasoning_effort === undefined ? {} : { reasoning: { effort: body.reasoning_effort } }),
+    ...(body.reasoning_effort === undefined
+      ? {}
+      : { reasoning: { effort: body.reasoning_effort } }),
     ...(Array.isArray(body.tools) ? { tools: body.tools.map(flattened) } : {}),
     ...(body.tool_choice === undefined ? {} : { tool_choice: flattened(body.tool_choice) }),
-    ...(body.parallel_tool_calls === undefined ? {} : { parallel_tool_calls: body.parallel_tool_calls }),
+    ...(body.parallel_tool_calls === undefined
+      ? {}
+      : { parallel_tool_calls: body.parallel_tool_calls }),
   };
 }

@@ -23,7 +23,13 @@ type Schema = Record<string, unknown>;
 
 /** A closed object schema around `props` (all required), with `extra` keys at the root. */
 function closed(props: Record<string, Schema>, extra: Schema = {}): Schema {
-  return { type: "object", properties: props, required: Object.keys(props), additionalProperties: false, ...extra };
+  return {
+    type: "object",
+    properties: props,
+    required: Object.keys(props),
+    additionalProperties: false,
+    ...extra,
+  };
 }
 
 /** `depth` objects nested in one another, each holding the next under `n`. */
@@ -36,24 +42,98 @@ function nested(depth: number): Schema {
  * whose sample answer also satisfies the construct (so a non-strict run succeeds).
  */
 const REFUSED: Array<{ name: string; schema: Schema; message: RegExp; loomRefuses?: boolean }> = [
-  { name: "allOf", schema: closed({ a: { type: "string", allOf: [{ minLength: 1 }] } }), message: /In context=\('properties', 'a'\), 'allOf' is not permitted\.$/ },
-  { name: "not", schema: closed({ a: { type: "string", not: { const: "x" } } }), message: /In context=\('properties', 'a'\), 'not' is not permitted\.$/ },
-  { name: "if/then", schema: closed({ a: { type: "string", if: { const: "x" }, then: { maxLength: 1 } } }), message: /'if' is not permitted\.$/ },
-  { name: "dependentRequired", schema: closed({ a: { type: "string" } }, { dependentRequired: { a: ["a"] } }), message: /In context=\(\), 'dependentRequired' is not permitted\.$/ },
-  { name: "dependentSchemas", schema: closed({ a: { type: "string" } }, { dependentSchemas: { a: { required: ["a"] } } }), message: /'dependentSchemas' is not permitted\.$/ },
-  { name: "patternProperties", schema: closed({ a: { type: "string" } }, { patternProperties: { "^x": { type: "string" } } }), message: /'patternProperties' is not permitted\.$/ },
-  { name: "propertyNames", schema: closed({ a: { type: "string" } }, { propertyNames: { pattern: "^[a-z]+$" } }), message: /'propertyNames' is not permitted\.$/ },
-  { name: "unevaluatedProperties", schema: closed({ a: { type: "string" } }, { unevaluatedProperties: false }), message: /'unevaluatedProperties' is not permitted\.$/ },
-  { name: "minProperties", schema: closed({ a: { type: "string" } }, { minProperties: 1 }), message: /'minProperties' is not permitted\.$/ },
-  { name: "oneOf", schema: closed({ a: { oneOf: [{ type: "string" }, { type: "integer" }] } }), message: /'oneOf' is not permitted\.$/ },
-  { name: "uniqueItems", schema: closed({ a: { type: "array", items: { type: "string" }, uniqueItems: true } }), message: /In context=\('properties', 'a'\), 'uniqueItems' is not permitted\.$/ },
-  { name: "default", schema: closed({ a: { type: "string", default: "x" } }), message: /In context=\('properties', 'a'\), 'default' is not permitted\.$/ },
-  { name: "format uri", schema: closed({ a: { type: "string", format: "uri" } }), message: /In context=\('properties', 'a'\), 'uri' is not a supported format/ },
-  { name: "anyOf at the root", schema: { anyOf: [closed({ a: { type: "string" } })] }, message: /schema must be a JSON Schema of 'type: "object"'/, loomRefuses: true },
+  {
+    name: "allOf",
+    schema: closed({ a: { type: "string", allOf: [{ minLength: 1 }] } }),
+    message: /In context=\('properties', 'a'\), 'allOf' is not permitted\.$/,
+  },
+  {
+    name: "not",
+    schema: closed({ a: { type: "string", not: { const: "x" } } }),
+    message: /In context=\('properties', 'a'\), 'not' is not permitted\.$/,
+  },
+  {
+    name: "if/then",
+    schema: closed({ a: { type: "string", if: { const: "x" }, then: { maxLength: 1 } } }),
+    message: /'if' is not permitted\.$/,
+  },
+  {
+    name: "dependentRequired",
+    schema: closed({ a: { type: "string" } }, { dependentRequired: { a: ["a"] } }),
+    message: /In context=\(\), 'dependentRequired' is not permitted\.$/,
+  },
+  {
+    name: "dependentSchemas",
+    schema: closed({ a: { type: "string" } }, { dependentSchemas: { a: { required: ["a"] } } }),
+    message: /'dependentSchemas' is not permitted\.$/,
+  },
+  {
+    name: "patternProperties",
+    schema: closed({ a: { type: "string" } }, { patternProperties: { "^x": { type: "string" } } }),
+    message: /'patternProperties' is not permitted\.$/,
+  },
+  {
+    name: "propertyNames",
+    schema: closed({ a: { type: "string" } }, { propertyNames: { pattern: "^[a-z]+$" } }),
+    message: /'propertyNames' is not permitted\.$/,
+  },
+  {
+    name: "unevaluatedProperties",
+    schema: closed({ a: { type: "string" } }, { unevaluatedProperties: false }),
+    message: /'unevaluatedProperties' is not permitted\.$/,
+  },
+  {
+    name: "minProperties",
+    schema: closed({ a: { type: "string" } }, { minProperties: 1 }),
+    message: /'minProperties' is not permitted\.$/,
+  },
+  {
+    name: "oneOf",
+    schema: closed({ a: { oneOf: [{ type: "string" }, { type: "integer" }] } }),
+    message: /'oneOf' is not permitted\.$/,
+  },
+  {
+    name: "uniqueItems",
+    schema: closed({ a: { type: "array", items: { type: "string" }, uniqueItems: true } }),
+    message: /In context=\('properties', 'a'\), 'uniqueItems' is not permitted\.$/,
+  },
+  {
+    name: "default",
+    schema: closed({ a: { type: "string", default: "x" } }),
+    message: /In context=\('properties', 'a'\), 'default' is not permitted\.$/,
+  },
+  {
+    name: "format uri",
+    schema: closed({ a: { type: "string", format: "uri" } }),
+    message: /In context=\('properties', 'a'\), 'uri' is not a supported format/,
+  },
+  {
+    name: "anyOf at the root",
+    schema: { anyOf: [closed({ a: { type: "string" } })] },
+    message: /schema must be a JSON Schema of 'type: "object"'/,
+    loomRefuses: true,
+  },
   { name: "nesting", schema: nested(11), message: /more than 10 levels of nesting/ },
-  { name: "enum size", schema: closed({ a: { type: "string", enum: Array.from({ length: 1001 }, (_, i) => `v${i}`) } }), message: /1001 enum values; at most 1000/ },
-  { name: "an open object", schema: closed({ a: { type: "object", properties: { b: { type: "string" } }, required: ["b"] } }), message: /In context=\('properties', 'a'\), 'additionalProperties' is required to be supplied and to be false\.$/ },
-  { name: "an optional property", schema: { ...closed({ a: { type: "string" }, b: { type: "string" } }), required: ["a"] }, message: /Missing 'b'\.$/ },
+  {
+    name: "enum size",
+    schema: closed({
+      a: { type: "string", enum: Array.from({ length: 1001 }, (_, i) => `v${i}`) },
+    }),
+    message: /1001 enum values; at most 1000/,
+  },
+  {
+    name: "an open object",
+    schema: closed({
+      a: { type: "object", properties: { b: { type: "string" } }, required: ["b"] },
+    }),
+    message:
+      /In context=\('properties', 'a'\), 'additionalProperties' is required to be supplied and to be false\.$/,
+  },
+  {
+    name: "an optional property",
+    schema: { ...closed({ a: { type: "string" }, b: { type: "string" } }), required: ["a"] },
+    message: /Missing 'b'\.$/,
+  },
 ];
 
 /** Within the subset: every documented keyword, a nullable field, anyOf below the root, recursion. */
@@ -78,7 +158,10 @@ const STRICT_SCHEMA: Schema = {
   $defs: {
     node: {
       type: "object",
-      properties: { name: { type: "string" }, children: { type: "array", items: { $ref: "#/$defs/node" }, maxItems: 0 } },
+      properties: {
+        name: { type: "string" },
+        children: { type: "array", items: { $ref: "#/$defs/node" }, maxItems: 0 },
+      },
       required: ["name", "children"],
       additionalProperties: false,
     },
@@ -116,14 +199,16 @@ function job(schema: Schema) {
         if (e.type === "note") warnings.push(e.message);
       },
     });
-  const rows = () => parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
+  const rows = () =>
+    parse(readFileSync(join(dir, "out.csv")), { columns: true }) as Record<string, string>[];
   return { dir, env, run, rows, warnings };
 }
 
 /** The `strict` flag of the one chat request the emulator received. */
 function sentStrict(): unknown {
   const [call] = t.emu.log.find("POST /v1/chat/completions");
-  return (call.body as { response_format: { json_schema: { strict: unknown } } }).response_format.json_schema.strict;
+  return (call.body as { response_format: { json_schema: { strict: unknown } } }).response_format
+    .json_schema.strict;
 }
 
 describe("OpenAI strict mode", () => {
@@ -147,7 +232,10 @@ describe("OpenAI strict mode", () => {
       assert.deepEqual([summary.ok, summary.errors], [1, 0], JSON.stringify(run.rows()));
       assert.equal(sentStrict(), false);
       assert.equal(run.warnings.length, 1);
-      assert.match(run.warnings[0], /^openai: the answer schema is sent without strict mode, as guidance \(Loom checks each answer against it\), because strict mode does not accept: /);
+      assert.match(
+        run.warnings[0],
+        /^openai: the answer schema is sent without strict mode, as guidance \(Loom checks each answer against it\), because strict mode does not accept: /,
+      );
     });
   }
 
@@ -159,22 +247,35 @@ describe("OpenAI strict mode", () => {
     const summary = await run.run();
     assert.deepEqual([summary.ok, summary.errors], [1, 0], JSON.stringify(run.rows()));
     assert.equal(sentStrict(), true);
-    assert.deepEqual(run.warnings, ["openai: the answer schema is sent in strict mode: OpenAI guarantees every answer matches it"]);
+    assert.deepEqual(run.warnings, [
+      "openai: the answer schema is sent in strict mode: OpenAI guarantees every answer matches it",
+    ]);
   });
 
   it("a root $schema (a schema generator's dialect line) is left out of what is sent, so the schema goes strict", async () => {
-    const schema = closed({ a: { type: "string" } }, { $schema: "https://json-schema.org/draft/2020-12/schema" });
-    await assert.rejects(ask(schema, true), (e: unknown) => e instanceof OpenAI.BadRequestError && /'\$schema' is not permitted\.$/.test(e.message));
+    const schema = closed({ a: { type: "string" } }, {
+      $schema: "https://json-schema.org/draft/2020-12/schema",
+    });
+    await assert.rejects(
+      ask(schema, true),
+      (e: unknown) =>
+        e instanceof OpenAI.BadRequestError && /'\$schema' is not permitted\.$/.test(e.message),
+    );
     t.emu.log.clear();
     const run = job(schema);
     assert.deepEqual([(await run.run()).ok, sentStrict()], [1, true]);
     const [call] = t.emu.log.find("POST /v1/chat/completions");
-    const sent = (call.body as { response_format: { json_schema: { schema: Schema } } }).response_format.json_schema.schema;
+    const sent =
+      (call.body as { response_format: { json_schema: { schema: Schema } } }).response_format
+        .json_schema.schema;
     assert.deepEqual(sent, closed({ a: { type: "string" } }));
   });
 
   it("loom plan lists the mode and the reasons, placed in the schema", async () => {
-    const schema = closed({ a: { type: "string", allOf: [{ minLength: 1 }] }, b: { type: "string", default: "x" } });
+    const schema = closed({
+      a: { type: "string", allOf: [{ minLength: 1 }] },
+      b: { type: "string", default: "x" },
+    });
     const { dir, env } = job(schema);
     const result = await runCli(["plan", "job.yaml"], { cwd: dir, env });
     assert.equal(result.code, 0, result.stderr);
@@ -185,7 +286,10 @@ describe("OpenAI strict mode", () => {
     assert.equal(t.emu.log.count("POST /v1/chat/completions"), 0, "plan sends nothing");
     const strict = job(STRICT_SCHEMA);
     const planned = await runCli(["plan", "job.yaml"], { cwd: strict.dir, env: strict.env });
-    assert.match(planned.stdout, /note: the answer schema is sent in strict mode: OpenAI guarantees every answer matches it\n/);
+    assert.match(
+      planned.stdout,
+      /note: the answer schema is sent in strict mode: OpenAI guarantees every answer matches it\n/,
+    );
   });
 });
 
@@ -195,7 +299,10 @@ describe("the strict verdict's reasons", () => {
     assert.deepEqual(
       strictVerdict({
         type: "object",
-        properties: { "a/b": { type: "string", minLength: 2 }, c: { type: "object", properties: { d: { type: "integer" } } } },
+        properties: {
+          "a/b": { type: "string", minLength: 2 },
+          c: { type: "object", properties: { d: { type: "integer" } } },
+        },
         required: ["a/b"],
         additionalProperties: false,
         if: { required: ["c"] },
@@ -208,12 +315,23 @@ describe("the strict verdict's reasons", () => {
         "optional properties (d) at /properties/c",
       ],
     );
-    assert.deepEqual(strictVerdict({ type: "array", items: { type: "string" } }).reasons, ["the root is not an object"]);
-    assert.deepEqual(strictVerdict(closed({ t: { type: "array", items: [{ type: "string" }] } })).reasons, ["items as a list (a tuple) at /properties/t"]);
-    assert.deepEqual(strictVerdict(closed({ a: { type: "string", format: "uri" }, b: true as unknown as Schema })).reasons, [
-      'format "uri" at /properties/a',
-      "a boolean schema at /properties/b",
+    assert.deepEqual(strictVerdict({ type: "array", items: { type: "string" } }).reasons, [
+      "the root is not an object",
     ]);
-    assert.deepEqual(strictVerdict(nested(11)).reasons, ["more than 10 levels of nested objects at /properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n"]);
+    assert.deepEqual(
+      strictVerdict(closed({ t: { type: "array", items: [{ type: "string" }] } })).reasons,
+      ["items as a list (a tuple) at /properties/t"],
+    );
+    assert.deepEqual(
+      strictVerdict(closed({ a: { type: "string", format: "uri" }, b: true as unknown as Schema }))
+        .reasons,
+      [
+        'format "uri" at /properties/a',
+        "a boolean schema at /properties/b",
+      ],
+    );
+    assert.deepEqual(strictVerdict(nested(11)).reasons, [
+      "more than 10 levels of nested objects at /properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n/properties/n",
+    ]);
   });
 });

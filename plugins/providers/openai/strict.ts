@@ -29,21 +29,49 @@ export interface StrictVerdict {
  * `$defs`, walked the same way by the SDK's transform.
  */
 const SUPPORTED = new Set([
-  "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "$ref", "$defs",
-  "definitions", "title", "description",
-  "pattern", "format",
-  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-  "minItems", "maxItems",
+  "type",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "enum",
+  "const",
+  "anyOf",
+  "$ref",
+  "$defs",
+  "definitions",
+  "title",
+  "description",
+  "pattern",
+  "format",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "multipleOf",
+  "minItems",
+  "maxItems",
   // unverified: not listed in the guide, but the openai SDK's own strict-schema transform keeps
   // these annotations as they are (src/lib/transform.ts), so the API is taken to accept them.
-  "$comment", "examples",
+  "$comment",
+  "examples",
 ]);
 
 /**
  * String formats strict mode supports: the guide's list, as independent transcriptions of it
  * agree. unverified: not read on OpenAI's own page (not in the stored sources).
  */
-const FORMATS = new Set(["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"]);
+const FORMATS = new Set([
+  "date-time",
+  "time",
+  "date",
+  "duration",
+  "email",
+  "hostname",
+  "ipv4",
+  "ipv6",
+  "uuid",
+]);
 
 /** The guide's size limits. */
 export const STRICT_LIMITS = {
@@ -86,7 +114,9 @@ function typesOf(node: Record<string, unknown>): string[] {
  * schema generated with them (zod-to-json-schema adds `$schema`) can still go strict. The answer
  * is checked against the job's schema as given.
  */
-export function sentSchema(schema: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+export function sentSchema(
+  schema: Readonly<Record<string, unknown>>,
+): Readonly<Record<string, unknown>> {
   if (schema.$schema === undefined && schema.$id === undefined) return schema;
   const { $schema: _dialect, $id: _id, ...rest } = schema;
   return rest;
@@ -98,7 +128,9 @@ export function strictVerdict(schema: Readonly<Record<string, unknown>>): Strict
   const totals = { properties: 0, enumValues: 0, stringLength: 0 };
   const rootTypes = typesOf(schema);
   if (schema.anyOf !== undefined) reasons.push("anyOf at the root (the root must be an object)");
-  else if (!(rootTypes.length === 1 && rootTypes[0] === "object")) reasons.push("the root is not an object");
+  else if (!(rootTypes.length === 1 && rootTypes[0] === "object")) {
+    reasons.push("the root is not an object");
+  }
 
   const walk = (node: unknown, path: string[], objectDepth: number): void => {
     if (!isObject(node)) {
@@ -114,12 +146,20 @@ export function strictVerdict(schema: Readonly<Record<string, unknown>>): Strict
     let depth = objectDepth;
     if (typesOf(node).includes("object") && node.$ref === undefined) {
       depth += 1;
-      if (depth === STRICT_LIMITS.nesting + 1) reasons.push(`more than ${STRICT_LIMITS.nesting} levels of nested objects at ${pointer(path)}`);
+      if (depth === STRICT_LIMITS.nesting + 1) {
+        reasons.push(
+          `more than ${STRICT_LIMITS.nesting} levels of nested objects at ${pointer(path)}`,
+        );
+      }
       const props = isObject(node.properties) ? node.properties : {};
-      if (node.additionalProperties !== false) reasons.push(`additionalProperties is not false at ${pointer(path)}`);
+      if (node.additionalProperties !== false) {
+        reasons.push(`additionalProperties is not false at ${pointer(path)}`);
+      }
       const required = Array.isArray(node.required) ? node.required : [];
       const optional = Object.keys(props).filter((k) => !required.includes(k));
-      if (optional.length) reasons.push(`optional properties (${optional.join(", ")}) at ${pointer(path)}`);
+      if (optional.length) {
+        reasons.push(`optional properties (${optional.join(", ")}) at ${pointer(path)}`);
+      }
       for (const [key, sub] of Object.entries(props)) {
         totals.properties += 1;
         totals.stringLength += key.length;
@@ -132,13 +172,17 @@ export function strictVerdict(schema: Readonly<Record<string, unknown>>): Strict
       const length = strings.reduce((n, s) => n + s.length, 0);
       totals.stringLength += length;
       if (strings.length > STRICT_LIMITS.largeEnum && length > STRICT_LIMITS.largeEnumLength) {
-        reasons.push(`an enum of ${strings.length} strings totalling ${length} characters at ${pointer(path)}`);
+        reasons.push(
+          `an enum of ${strings.length} strings totalling ${length} characters at ${pointer(path)}`,
+        );
       }
     }
     if (typeof node.const === "string") totals.stringLength += node.const.length;
     if (Array.isArray(node.items)) reasons.push(`items as a list (a tuple) at ${pointer(path)}`);
     else if (node.items !== undefined) walk(node.items, [...path, "items"], depth);
-    if (Array.isArray(node.anyOf)) node.anyOf.forEach((sub, i) => walk(sub, [...path, "anyOf", String(i)], depth));
+    if (Array.isArray(node.anyOf)) {
+      node.anyOf.forEach((sub, i) => walk(sub, [...path, "anyOf", String(i)], depth));
+    }
     for (const key of ["$defs", "definitions"]) {
       const defs = node[key];
       if (!isObject(defs)) continue;
@@ -149,17 +193,25 @@ export function strictVerdict(schema: Readonly<Record<string, unknown>>): Strict
     }
   };
   walk(schema, [], 0);
-  if (totals.properties > STRICT_LIMITS.properties) reasons.push(`${totals.properties} object properties (at most ${STRICT_LIMITS.properties})`);
-  if (totals.enumValues > STRICT_LIMITS.enumValues) reasons.push(`${totals.enumValues} enum values (at most ${STRICT_LIMITS.enumValues})`);
+  if (totals.properties > STRICT_LIMITS.properties) {
+    reasons.push(`${totals.properties} object properties (at most ${STRICT_LIMITS.properties})`);
+  }
+  if (totals.enumValues > STRICT_LIMITS.enumValues) {
+    reasons.push(`${totals.enumValues} enum values (at most ${STRICT_LIMITS.enumValues})`);
+  }
   if (totals.stringLength > STRICT_LIMITS.stringLength) {
-    reasons.push(`${totals.stringLength} characters of names and enum values (at most ${STRICT_LIMITS.stringLength})`);
+    reasons.push(
+      `${totals.stringLength} characters of names and enum values (at most ${STRICT_LIMITS.stringLength})`,
+    );
   }
   return { strict: reasons.length === 0, reasons };
 }
 
 /** The sentence `loom plan` and a run show: which mode the schema gets, and why. */
 export function strictNote(verdict: StrictVerdict): string {
-  if (verdict.strict) return "the answer schema is sent in strict mode: OpenAI guarantees every answer matches it";
+  if (verdict.strict) {
+    return "the answer schema is sent in strict mode: OpenAI guarantees every answer matches it";
+  }
   const shown = verdict.reasons.slice(0, 3).join("; ");
   const more = verdict.reasons.length > 3 ? `; and ${verdict.reasons.length - 3} more` : "";
   return `the answer schema is sent without strict mode, as guidance (Loom checks each answer against it), because strict mode does not accept: ${shown}${more}`;

@@ -12,12 +12,17 @@ import { toProviderError } from "./errors.ts";
 import { inputTokensBody } from "./request.ts";
 
 /** `countTokens` over the provider's client; errors are mapped as `generate` maps them. */
-export function openaiCountTokens(client: OpenAI, provider: string): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
+export function openaiCountTokens(
+  client: OpenAI,
+  provider: string,
+): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
   return async (request, options) => {
     let counted;
     try {
       counted = await client.responses.inputTokens.count(
-        inputTokensBody(request) as unknown as Parameters<typeof client.responses.inputTokens.count>[0],
+        inputTokensBody(request) as unknown as Parameters<
+          typeof client.responses.inputTokens.count
+        >[0],
         { signal: options?.signal },
       );
     } catch (error) {

@@ -12,14 +12,20 @@ import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 
 const t = useEmulator({ provider: "openrouter" });
 
-
-async function job(mode = "sync", more: { cache?: boolean; model?: string; meta?: boolean; extra?: string } = {}) {
+async function job(
+  mode = "sync",
+  more: { cache?: boolean; model?: string; meta?: boolean; extra?: string } = {},
+) {
   const dir = tempDir();
   writeFileSync(join(dir, "in.csv"), "id,prompt\n1,hello\n2,there\n");
   writeFileSync(
     join(dir, "job.yaml"),
     `dataset: { path: in.csv }\nprovider: openrouter\nprovider_options: { base_url: "${t.emu.baseURL}" }\n` +
-      `model: ${more.model ?? "openai/gpt-4o-mini"}\nmode: ${mode}\noutput: { path: out.csv, with_meta: ${more.meta ?? false} }\nsync: { cache: ${more.cache ?? false} }\n` +
+      `model: ${
+        more.model ?? "openai/gpt-4o-mini"
+      }\nmode: ${mode}\noutput: { path: out.csv, with_meta: ${
+        more.meta ?? false
+      } }\nsync: { cache: ${more.cache ?? false} }\n` +
       (more.extra ?? ""),
   );
   const env = { LOOM_HOME: join(dir, "home"), OPENROUTER_API_KEY: t.emu.apiKey };
@@ -28,7 +34,10 @@ async function job(mode = "sync", more: { cache?: boolean; model?: string; meta?
 
 describe("openrouter provider against the emulator", () => {
   it("answers rows, and retries an error that arrives inside an HTTP 200", async () => {
-    t.emu.faults.add({ match: { promptContains: "hello", first: 1 }, action: { kind: "error-in-200", code: 502 } });
+    t.emu.faults.add({
+      match: { promptContains: "hello", first: 1 },
+      action: { kind: "error-in-200", code: 502 },
+    });
     const { dir, env, loaded } = await job();
     const summary = await runJob(loaded, { env, cwd: dir, retry: FAST_RETRY });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
@@ -49,7 +58,10 @@ describe("openrouter provider against the emulator", () => {
   it("stops the run when credits run out (402)", async () => {
     t.emu.faults.add({ action: { kind: "status", status: 402, message: "Insufficient credits" } });
     const { dir, env, loaded } = await job();
-    await assert.rejects(() => runJob(loaded, { env, cwd: dir, retry: FAST_RETRY }), (e: unknown) => e instanceof LoomProviderError && e.fatal && e.status === 402);
+    await assert.rejects(
+      () => runJob(loaded, { env, cwd: dir, retry: FAST_RETRY }),
+      (e: unknown) => e instanceof LoomProviderError && e.fatal && e.status === 402,
+    );
   });
 });
 
@@ -60,36 +72,61 @@ function rows(dir: string): Array<Record<string, string>> {
 
 describe("openrouter errors inside a choice (HTTP 200, finish_reason error)", () => {
   it("makes the row an error, never its partial text an answer, and caches nothing: a rerun asks again", async () => {
-    t.emu.faults.add({ match: { promptContains: "hello" }, action: { kind: "error-in-choice", code: 400, message: "Upstream rejected the output" } });
+    t.emu.faults.add({
+      match: { promptContains: "hello" },
+      action: { kind: "error-in-choice", code: 400, message: "Upstream rejected the output" },
+    });
     const { dir, env, loaded } = await job("sync", { cache: true });
     const first = await runJob(loaded, { env, cwd: dir, retry: FAST_RETRY });
     assert.deepEqual([first.ok, first.errors], [1, 1]);
     const [hello] = rows(dir);
     assert.equal(hello.llm_response, "");
     assert.match(hello.llm_error, /openrouter: 400 Upstream rejected the output/);
-    assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 2, "a 400 in the choice concerns the row: not retried");
+    assert.equal(
+      t.emu.log.count("POST /api/v1/chat/completions"),
+      2,
+      "a 400 in the choice concerns the row: not retried",
+    );
     t.emu.faults.clear();
     t.emu.log.clear();
     const again = await runJob(loaded, { env, cwd: dir, retry: FAST_RETRY, force: true });
-    assert.deepEqual([again.ok, again.cached, again.errors], [1, 1, 0], "the failed row was asked again, the answered one came from the cache");
+    assert.deepEqual(
+      [again.ok, again.cached, again.errors],
+      [1, 1, 0],
+      "the failed row was asked again, the answered one came from the cache",
+    );
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 1);
     assert.equal(rows(dir)[0].llm_response, "[openai/gpt-4o-mini] hello");
   });
 
   it("retries a retryable code (502, 429) and then answers", async () => {
-    t.emu.faults.add({ match: { promptContains: "hello", first: 1 }, action: { kind: "error-in-choice", code: 502 } });
-    t.emu.faults.add({ match: { promptContains: "there", first: 1 }, action: { kind: "error-in-choice", code: 429 } });
+    t.emu.faults.add({
+      match: { promptContains: "hello", first: 1 },
+      action: { kind: "error-in-choice", code: 502 },
+    });
+    t.emu.faults.add({
+      match: { promptContains: "there", first: 1 },
+      action: { kind: "error-in-choice", code: 429 },
+    });
     const { dir, env, loaded } = await job();
     const summary = await runJob(loaded, { env, cwd: dir, retry: FAST_RETRY });
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
-    assert.deepEqual(rows(dir).map((r) => r.llm_response), ["[openai/gpt-4o-mini] hello", "[openai/gpt-4o-mini] there"]);
+    assert.deepEqual(rows(dir).map((r) => r.llm_response), [
+      "[openai/gpt-4o-mini] hello",
+      "[openai/gpt-4o-mini] there",
+    ]);
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 4);
   });
 
   it("stops the run when the choice says the credits ran out (402)", async () => {
-    t.emu.faults.add({ action: { kind: "error-in-choice", code: 402, message: "Insufficient credits" } });
+    t.emu.faults.add({
+      action: { kind: "error-in-choice", code: 402, message: "Insufficient credits" },
+    });
     const { dir, env, loaded } = await job();
-    await assert.rejects(() => runJob(loaded, { env, cwd: dir, retry: FAST_RETRY }), (e: unknown) => e instanceof LoomProviderError && e.fatal && e.status === 402);
+    await assert.rejects(
+      () => runJob(loaded, { env, cwd: dir, retry: FAST_RETRY }),
+      (e: unknown) => e instanceof LoomProviderError && e.fatal && e.status === 402,
+    );
   });
 });
 
@@ -99,7 +136,10 @@ describe("openrouter requests and fallbacks", () => {
     await runJob(loaded, { env, cwd: dir, retry: FAST_RETRY });
     const body = t.emu.log.entries[0].body as Record<string, unknown>;
     assert.deepEqual([body.max_tokens, body.max_completion_tokens], [1, undefined]);
-    assert.deepEqual(rows(dir).map((r) => r.llm_response), ["[openai/gpt-4o-mini]", "[openai/gpt-4o-mini]"]);
+    assert.deepEqual(rows(dir).map((r) => r.llm_response), [
+      "[openai/gpt-4o-mini]",
+      "[openai/gpt-4o-mini]",
+    ]);
   });
 
   it("with with_meta, names in llm_model the fallback model that answered when the job's model was down", async () => {

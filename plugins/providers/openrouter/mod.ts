@@ -13,5 +13,6 @@ export default chatCompletionsPlugin({
   defaultBaseURL: "https://openrouter.ai/api/v1",
   maxTokensField: "max_tokens",
   noBatchReason: "OpenRouter has no batch API; re-run with --sync",
-  noTokensReason: "openrouter routes to many models and has no counting endpoint; use a job with provider openai, anthropic or google to count",
+  noTokensReason:
+    "openrouter routes to many models and has no counting endpoint; use a job with provider openai, anthropic or google to count",
 });

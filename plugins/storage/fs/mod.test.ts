@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -56,7 +64,10 @@ describe("fs storage", () => {
       const dir = join(root, "stale-set");
       const { folder, temps } = leftovers(dir);
       await createFsStorage(dir).set("cache/v1/ab/abnew", "value");
-      assert.deepEqual(readdirSync(folder).sort(), ["abkey", "abnew", temps.oldLive, temps.youngDead].sort());
+      assert.deepEqual(
+        readdirSync(folder).sort(),
+        ["abkey", "abnew", temps.oldLive, temps.youngDead].sort(),
+      );
     });
 
     it("clear removes the entries and the stale temporary files, counts only entries, and keeps a live writer's", async () => {
@@ -77,7 +88,9 @@ describe("fs storage", () => {
     await s.set("cache/v1/cc/cckey", "3");
     // An immutable file cannot be removed, even by root (chattr needs Linux and a filesystem that has it).
     const stuck = join(dir, "cache", "v1", "bb", "bbkey");
-    if (spawnSync("chattr", ["+i", stuck]).status !== 0) return t.skip("chattr +i is not available here");
+    if (spawnSync("chattr", ["+i", stuck]).status !== 0) {
+      return t.skip("chattr +i is not available here");
+    }
     try {
       await assert.rejects(s.clear("cache"), (error: Error) => {
         assert.ok(LoomError.isInstance(error));
@@ -94,4 +107,3 @@ describe("fs storage", () => {
     }
   });
 });
-

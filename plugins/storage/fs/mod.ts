@@ -10,12 +10,27 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { definePlugin } from "../../../core/plugin.ts";
 import { assertStorageKey, type StorageV1 } from "../../../core/spec/storage.ts";
-import { errorMessage, LoomError, LoomUsageError, systemFaultMessage } from "../../../core/errors.ts";
+import {
+  errorMessage,
+  LoomError,
+  LoomUsageError,
+  systemFaultMessage,
+} from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 
 /** Suffix of in-progress writes; never listed as keys. */
@@ -164,7 +179,7 @@ export function createFsStorage(dir: string): StorageV1 {
     async set(key, value) {
       const file = fileOf(key);
       const parent = join(file, "..");
-      for (let attempt = 1; ; attempt++) {
+      for (let attempt = 1;; attempt++) {
         await mkdir(parent, { recursive: true, mode: 0o700 });
         if (!swept.has(parent)) {
           swept.add(parent);
@@ -204,8 +219,12 @@ export function createFsStorage(dir: string): StorageV1 {
       if (failures.length) {
         const first = failures[0];
         throw new LoomError(
-          `removed ${removed} entr${removed === 1 ? "y" : "ies"} under ${top}, but could not remove ${failures.length} ` +
-            `${failures.length === 1 ? "file or folder" : "files or folders"}: ${systemFaultMessage(first) ?? errorMessage(first)}`,
+          `removed ${removed} entr${
+            removed === 1 ? "y" : "ies"
+          } under ${top}, but could not remove ${failures.length} ` +
+            `${failures.length === 1 ? "file or folder" : "files or folders"}: ${
+              systemFaultMessage(first) ?? errorMessage(first)
+            }`,
           { cause: first },
         );
       }
@@ -222,8 +241,12 @@ export default definePlugin({
   create(options, context) {
     const { dir, ...rest } = options as FsStorageOptions & Record<string, unknown>;
     const unknown = Object.keys(rest);
-    if (unknown.length) throw new LoomUsageError(`fs storage: unknown option(s) ${unknown.join(", ")} (known: dir)`);
-    if (dir !== undefined && typeof dir !== "string") throw new LoomUsageError("fs storage: dir must be a string");
+    if (unknown.length) {
+      throw new LoomUsageError(`fs storage: unknown option(s) ${unknown.join(", ")} (known: dir)`);
+    }
+    if (dir !== undefined && typeof dir !== "string") {
+      throw new LoomUsageError("fs storage: dir must be a string");
+    }
     return createFsStorage(dir ?? context.home);
   },
 });

@@ -89,14 +89,30 @@ export const BATCH_REQUEST_OUTPUT = {
     custom_id: { type: "string" },
     response: {
       type: ["object", "null"],
-      properties: { status_code: { type: "integer" }, request_id: { type: "string" }, body: { type: "object" } },
+      properties: {
+        status_code: { type: "integer" },
+        request_id: { type: "string" },
+        body: { type: "object" },
+      },
     },
-    error: { type: ["object", "null"], properties: { code: { type: "string" }, message: { type: "string" } } },
+    error: {
+      type: ["object", "null"],
+      properties: { code: { type: "string" }, message: { type: "string" } },
+    },
   },
 } as const;
 
 /** OpenAPI formats that JSON Schema does not define: annotations only (quirk 6). */
-const ANNOTATION_FORMATS = ["int64", "int32", "double", "float", "binary", "byte", "unixtime", "password"];
+const ANNOTATION_FORMATS = [
+  "int64",
+  "int32",
+  "double",
+  "float",
+  "binary",
+  "byte",
+  "unixtime",
+  "password",
+];
 
 function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
   const key = `${direction} ${spec.path}`;
@@ -115,13 +131,18 @@ function compilerFor(spec: LoadedSpec, direction: Direction): Compiled {
       strictTuples: false,
       validateFormats: true,
     });
-    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (a: Ajv2020) => void;
+    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as (
+      a: Ajv2020,
+    ) => void;
     addFormats(ajv);
     for (const f of ANNOTATION_FORMATS) ajv.addFormat(f, true);
     // The document is registered whole so `#/components/schemas/…` pointers resolve; its
     // `components` member is declared an (empty) keyword so strict mode accepts the root.
     ajv.addKeyword({ keyword: "components" });
-    ajv.addSchema({ $id: "openai", ...(direction === "request" ? spec.requestDoc : spec.answerDoc) });
+    ajv.addSchema({
+      $id: "openai",
+      ...(direction === "request" ? spec.requestDoc : spec.answerDoc),
+    });
     compiled = { ajv, functions: new Map() };
     compilers.set(key, compiled);
   }
@@ -139,7 +160,9 @@ export function pointerToParam(pointer: string, root?: unknown): string {
     const part = raw.replaceAll("~1", "/").replaceAll("~0", "~");
     const index = /^\d+$/.test(part) && (root === undefined || Array.isArray(node));
     out += index ? `[${part}]` : out ? `.${part}` : part;
-    node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined;
+    node = typeof node === "object" && node !== null
+      ? (node as Record<string, unknown>)[part]
+      : undefined;
   }
   return out;
 }
@@ -173,7 +196,8 @@ function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): 
     // At one place: a branch's own error, then an enum, then a bare "must be null" (the null
     // branch of a nullable value says least), then the summary of the branches.
     const nullOnly = e.keyword === "type" && e.params.type === "null";
-    const rank = depth * 10 - (SUMMARY.has(e.keyword) ? 5 : 0) - (e.keyword === "enum" || e.keyword === "const" ? 1 : 0) -
+    const rank = depth * 10 - (SUMMARY.has(e.keyword) ? 5 : 0) -
+      (e.keyword === "enum" || e.keyword === "const" ? 1 : 0) -
       (nullOnly ? 3 : 0);
     out.push({
       pointer,
@@ -192,7 +216,8 @@ function toViolations(errors: ErrorObject[] | null | undefined, root: unknown): 
 function templateMatches(template: string, path: string): boolean {
   const t = template.split("/");
   const p = path.split("/");
-  return t.length === p.length && t.every((seg, i) => (/^\{[^}]+\}$/.test(seg) ? p[i] !== "" : seg === p[i]));
+  return t.length === p.length &&
+    t.every((seg, i) => (/^\{[^}]+\}$/.test(seg) ? p[i] !== "" : seg === p[i]));
 }
 
 /**
@@ -200,7 +225,9 @@ function templateMatches(template: string, path: string): boolean {
  * which throws when the file cannot be found). Nothing is read until the first check.
  */
 export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiValidator {
-  if (!existsSync(specPath)) throw new Error(`OpenAI's OpenAPI definition not found at ${specPath}.`);
+  if (!existsSync(specPath)) {
+    throw new Error(`OpenAI's OpenAPI definition not found at ${specPath}.`);
+  }
   let envelope: ValidateFunction | undefined;
   const spec = () => loadSpec(specPath);
   const operation = (target: string): Operation => {
@@ -232,8 +259,15 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
     }
     return fn;
   };
-  const named = (target: string, pick: (op: Operation) => string | undefined, what: string): string => {
-    if (!target.includes(" ") && target in (spec().requestDoc.components as { schemas: object }).schemas) return target;
+  const named = (
+    target: string,
+    pick: (op: Operation) => string | undefined,
+    what: string,
+  ): string => {
+    if (
+      !target.includes(" ") &&
+      target in (spec().requestDoc.components as { schemas: object }).schemas
+    ) return target;
     const op = operation(target);
     const name = pick(op);
     if (!name) throw new Error(`OpenAI's OpenAPI definition gives ${target} no ${what} schema.`);
@@ -246,18 +280,31 @@ export function openApiValidator(specPath: string = defaultSpecPath()): OpenApiV
     schema,
     request: (target, body) => schema(named(target, (o) => o.request, "request"), body, "request"),
     response: (target, body, status = 200) =>
-      schema(status >= 400 ? "ErrorResponse" : named(target, (o) => o.response, "response"), body, "answer"),
-    prepare: (...targets) => targets.forEach((t) => compiled(named(t, (o) => o.request, "request"), "request")),
-    streamEvent: (target, event) => schema(named(target, (o) => o.stream, "stream"), event, "answer"),
+      schema(
+        status >= 400 ? "ErrorResponse" : named(target, (o) => o.response, "response"),
+        body,
+        "answer",
+      ),
+    prepare: (...targets) =>
+      targets.forEach((t) => compiled(named(t, (o) => o.request, "request"), "request")),
+    streamEvent: (target, event) =>
+      schema(named(target, (o) => o.stream, "stream"), event, "answer"),
     batchOutputLine(endpoint, line) {
       envelope ??= compilerFor(spec(), "answer").ajv.compile(BATCH_REQUEST_OUTPUT);
       if (!envelope(line)) return toViolations(envelope.errors, line);
-      const response = (line as { response?: { status_code?: number; body?: unknown } | null }).response;
+      const response =
+        (line as { response?: { status_code?: number; body?: unknown } | null }).response;
       if (!response) return [];
       const status = response.status_code ?? 200;
       const target = `POST ${endpoint}`;
-      return (status >= 400 ? schema("ErrorResponse", response.body, "answer") : this.response(target, response.body))
-        .map((v) => ({ ...v, pointer: `/response/body${v.pointer}`, param: pointerToParam(`/response/body${v.pointer}`, line) }));
+      return (status >= 400
+        ? schema("ErrorResponse", response.body, "answer")
+        : this.response(target, response.body))
+        .map((v) => ({
+          ...v,
+          pointer: `/response/body${v.pointer}`,
+          param: pointerToParam(`/response/body${v.pointer}`, line),
+        }));
     },
   };
 }

@@ -57,7 +57,8 @@ export const SPEC_ENV = "LOOM_OPENAI_SPEC";
 const RELATIVE = join("shared", "reference", "specs", "openai-openapi.yaml");
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * Where OpenAI's OpenAPI definition is: `$LOOM_OPENAI_SPEC` when set, else
@@ -68,19 +69,23 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 export function defaultSpecPath(): string {
   const env = process.env[SPEC_ENV];
   if (env) {
-    if (!existsSync(env)) throw new Error(`${SPEC_ENV}=${env}: no such file (OpenAI's OpenAPI definition).`);
+    if (!existsSync(env)) {
+      throw new Error(`${SPEC_ENV}=${env}: no such file (OpenAI's OpenAPI definition).`);
+    }
     return env;
   }
   const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
   const tried: string[] = [];
-  for (let dir = dirname(repoRoot); ; dir = dirname(dir)) {
+  for (let dir = dirname(repoRoot);; dir = dirname(dir)) {
     const candidate = join(dir, RELATIVE);
     tried.push(candidate);
     if (existsSync(candidate)) return candidate;
     if (dirname(dir) === dir) break;
   }
   throw new Error(
-    `OpenAI's OpenAPI definition was not found (tried ${tried.join(", ")}). Put the repository beside ` +
+    `OpenAI's OpenAPI definition was not found (tried ${
+      tried.join(", ")
+    }). Put the repository beside ` +
       `shared/ or set ${SPEC_ENV} to the file's path.`,
   );
 }
@@ -156,7 +161,8 @@ export function loadSpec(path: string): LoadedSpec {
   if (!existsSync(path)) throw new Error(`OpenAI's OpenAPI definition not found at ${path}.`);
   const { size, mtimeMs } = statSync(path);
   const self = readFileSync(fileURLToPath(import.meta.url));
-  const key = createHash("sha256").update(`${resolve(path)}\0${size}\0${mtimeMs}\0`).update(self).digest("hex").slice(0, 24);
+  const key = createHash("sha256").update(`${resolve(path)}\0${size}\0${mtimeMs}\0`).update(self)
+    .digest("hex").slice(0, 24);
   const cacheFile = join(tmpdir(), `loom-openai-spec-${key}.json`);
   let n: Normalised | undefined;
   try {
@@ -194,14 +200,20 @@ function normaliseDocument(doc: Json): Normalised {
   const operations = readOperations(doc);
   const dropped: string[] = [];
   const schemas: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(raw)) schemas[name] = normalise(schema, name, raw, dropped);
-  const nullables = [...new Set([...exampleNulls(doc, operations, raw), ...OBSERVED_NULLS, ...UNVERIFIED_NULLS])].sort();
+  for (const [name, schema] of Object.entries(raw)) {
+    schemas[name] = normalise(schema, name, raw, dropped);
+  }
+  const nullables = [
+    ...new Set([...exampleNulls(doc, operations, raw), ...OBSERVED_NULLS, ...UNVERIFIED_NULLS]),
+  ].sort();
   return { schemas, operations, nullables, dropped };
 }
 
 const refName = (schema: unknown): string | undefined => {
   const ref = isObject(schema) ? schema.$ref : undefined;
-  return typeof ref === "string" && ref.startsWith("#/components/schemas/") ? ref.slice(21) : undefined;
+  return typeof ref === "string" && ref.startsWith("#/components/schemas/")
+    ? ref.slice(21)
+    : undefined;
 };
 
 function readOperations(doc: Json): Operation[] {
@@ -215,7 +227,8 @@ function readOperations(doc: Json): Operation[] {
         operationId: op.operationId,
         method: method.toUpperCase(),
         path,
-        request: refName(body["application/json"]?.schema) ?? refName(body["multipart/form-data"]?.schema),
+        request: refName(body["application/json"]?.schema) ??
+          refName(body["multipart/form-data"]?.schema),
         response: refName(ok["application/json"]?.schema),
         stream: refName(ok["text/event-stream"]?.schema),
       });
@@ -228,8 +241,16 @@ function readOperations(doc: Json): Operation[] {
 const SCHEMA_MAPS = new Set(["properties", "patternProperties", "$defs", "dependentSchemas"]);
 /** Keys whose value is one subschema. */
 const SCHEMA_ONE = new Set([
-  "items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
-  "unevaluatedProperties", "unevaluatedItems",
+  "items",
+  "additionalProperties",
+  "not",
+  "if",
+  "then",
+  "else",
+  "contains",
+  "propertyNames",
+  "unevaluatedProperties",
+  "unevaluatedItems",
 ]);
 /** Keys whose value is a list of subschemas. */
 const SCHEMA_LISTS = new Set(["allOf", "anyOf", "oneOf", "prefixItems"]);
@@ -260,26 +281,43 @@ function nullable(schema: Json): Json {
 }
 
 /** A copy of a component schema that Ajv 2020 compiles (quirks 1, 3, 4, 5, 8). */
-function normalise(schema: unknown, name: string, all: Record<string, Json>, dropped: string[], at = name): unknown {
+function normalise(
+  schema: unknown,
+  name: string,
+  all: Record<string, Json>,
+  dropped: string[],
+  at = name,
+): unknown {
   if (!isObject(schema)) return schema;
-  if (Array.isArray(schema.oneOf) && Array.isArray(schema.anyOf)) throw new Error(`${at}: both oneOf and anyOf`);
+  if (Array.isArray(schema.oneOf) && Array.isArray(schema.anyOf)) {
+    throw new Error(`${at}: both oneOf and anyOf`);
+  }
   const out: Json = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (key.startsWith("x-") || OPENAPI_ONLY.has(key) || key === "nullable" || key === "$recursiveAnchor") continue;
+    if (
+      key.startsWith("x-") || OPENAPI_ONLY.has(key) || key === "nullable" ||
+      key === "$recursiveAnchor"
+    ) continue;
     if (key === "$recursiveRef") {
       out.$ref = `#/components/schemas/${name}`; // "#" is the schema that carries $recursiveAnchor
     } else if (key === "discriminator") {
-      if (discriminatorFits(schema, all)) out.discriminator = { propertyName: (value as Json).propertyName };
-      else dropped.push(at);
+      if (discriminatorFits(schema, all)) {
+        out.discriminator = { propertyName: (value as Json).propertyName };
+      } else dropped.push(at);
     } else if (SCHEMA_MAPS.has(key) && isObject(value)) {
       out[key] = Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, normalise(v, name, all, dropped, `${at}.${key}.${k}`)]),
+        Object.entries(value).map((
+          [k, v],
+        ) => [k, normalise(v, name, all, dropped, `${at}.${key}.${k}`)]),
       );
     } else if (SCHEMA_ONE.has(key)) {
       out[key] = normalise(value, name, all, dropped, `${at}.${key}`);
     } else if (SCHEMA_LISTS.has(key) && Array.isArray(value)) {
-      const exclusive = key === "oneOf" && isObject(schema.discriminator) && discriminatorFits(schema, all);
-      out[key === "oneOf" && !exclusive ? "anyOf" : key] = value.map((v, i) => normalise(v, name, all, dropped, `${at}.${key}[${i}]`));
+      const exclusive = key === "oneOf" && isObject(schema.discriminator) &&
+        discriminatorFits(schema, all);
+      out[key === "oneOf" && !exclusive ? "anyOf" : key] = value.map((v, i) =>
+        normalise(v, name, all, dropped, `${at}.${key}[${i}]`)
+      );
     } else out[key] = value;
   }
   return schema.nullable === true ? nullable(out) : out;
@@ -289,7 +327,9 @@ function normalise(schema: unknown, name: string, all: Record<string, Json>, dro
 function discriminatorFits(schema: Json, all: Record<string, Json>): boolean {
   const d = schema.discriminator as Json;
   const tag = d?.propertyName;
-  if (typeof tag !== "string" || d.mapping !== undefined || !Array.isArray(schema.oneOf)) return false;
+  if (typeof tag !== "string" || d.mapping !== undefined || !Array.isArray(schema.oneOf)) {
+    return false;
+  }
   return schema.oneOf.every((branch) => {
     const b = refName(branch) ? all[refName(branch)!] : branch;
     if (!isObject(b) || !isObject(b.properties)) return false;
@@ -311,17 +351,27 @@ function parseExample(text: string): unknown {
 /** Quirk 7: `Schema.property` where an operation's own response example has null and the schema does not allow it. */
 function exampleNulls(doc: Json, operations: Operation[], raw: Record<string, Json>): string[] {
   const found = new Set<string>();
-  const walk = (schema: unknown, value: unknown, owner: string | undefined, depth: number): void => {
+  const walk = (
+    schema: unknown,
+    value: unknown,
+    owner: string | undefined,
+    depth: number,
+  ): void => {
     if (!isObject(schema) || depth > 12) return;
     const ref = refName(schema);
     if (ref) return walk(raw[ref], value, ref, depth + 1);
     for (const sub of (schema.allOf ?? []) as unknown[]) walk(sub, value, owner, depth + 1);
-    if (Array.isArray(value) && schema.items) for (const v of value) walk(schema.items, v, owner, depth + 1);
+    if (Array.isArray(value) && schema.items) {
+      for (const v of value) walk(schema.items, v, owner, depth + 1);
+    }
     if (!isObject(value) || !isObject(schema.properties)) return;
     for (const [prop, v] of Object.entries(value)) {
       const sub = (schema.properties as Json)[prop];
       if (!isObject(sub)) continue;
-      if (v === null && owner && !acceptsNull(sub, raw) && raw[owner]?.properties === schema.properties) {
+      if (
+        v === null && owner && !acceptsNull(sub, raw) &&
+        raw[owner]?.properties === schema.properties
+      ) {
         found.add(`${owner}.${prop}`);
       } else walk(sub, v, owner, depth + 1);
     }
@@ -333,7 +383,9 @@ function exampleNulls(doc: Json, operations: Operation[], raw: Record<string, Js
     for (const ex of Array.isArray(examples) ? examples : [examples]) {
       const text = isObject(ex) ? ex.response : undefined;
       const value = typeof text === "string" ? parseExample(text) : undefined;
-      if (value !== undefined) walk({ $ref: `#/components/schemas/${op.response}` }, value, undefined, 0);
+      if (value !== undefined) {
+        walk({ $ref: `#/components/schemas/${op.response}` }, value, undefined, 0);
+      }
     }
   }
   return [...found].sort();
@@ -345,5 +397,7 @@ function acceptsNull(schema: Json, raw: Record<string, Json>): boolean {
   if (Array.isArray(schema.type) && schema.type.includes("null")) return true;
   const ref = refName(schema);
   if (ref && raw[ref]) return acceptsNull(raw[ref], raw);
-  return [...((schema.anyOf ?? []) as Json[]), ...((schema.oneOf ?? []) as Json[])].some((s) => acceptsNull(s, raw));
+  return [...((schema.anyOf ?? []) as Json[]), ...((schema.oneOf ?? []) as Json[])].some((s) =>
+    acceptsNull(s, raw)
+  );
 }

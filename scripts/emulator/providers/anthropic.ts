@@ -25,11 +25,24 @@
  *   create instead of reporting them as errored results, the documented behaviour).
  * @module
  */
-import type { EmulatorContext, EmulatorRequest, ProviderEmulator, Reply, Route } from "../server.ts";
+import type {
+  EmulatorContext,
+  EmulatorRequest,
+  ProviderEmulator,
+  Reply,
+  Route,
+} from "../server.ts";
 import { HttpError } from "../server.ts";
 import { MessageBatches } from "./anthropic/batches.ts";
 import { countMessageTokens, createMessage } from "./anthropic/messages.ts";
-import { errorEnvelope, errorType, invalid, isObject, makeId, VERSIONS } from "./anthropic/shared.ts";
+import {
+  errorEnvelope,
+  errorType,
+  invalid,
+  isObject,
+  makeId,
+  VERSIONS,
+} from "./anthropic/shared.ts";
 import { promptOf } from "./anthropic/validate.ts";
 
 const BATCH = "/v1/messages/batches/(?<id>[^/]+)";
@@ -73,20 +86,28 @@ export function createAnthropic(ctx: EmulatorContext): ProviderEmulator {
       if (apiKey === undefined && bearer === undefined) {
         return new HttpError(401, "x-api-key header is required", "authentication_error");
       }
-      if (apiKey !== key && bearer !== key) return new HttpError(401, "invalid x-api-key", "authentication_error");
+      if (apiKey !== key && bearer !== key) {
+        return new HttpError(401, "invalid x-api-key", "authentication_error");
+      }
       const version = req.headers["anthropic-version"];
       if (!version) return invalid("anthropic-version: header is required");
-      if (!VERSIONS.includes(version)) return invalid(`anthropic-version: "${version}" is not a valid version`);
+      if (!VERSIONS.includes(version)) {
+        return invalid(`anthropic-version: "${version}" is not a valid version`);
+      }
       return null;
     },
 
     prompts(req) {
-      if (req.method !== "POST" || !req.raw.length || !req.path.startsWith("/v1/messages")) return [];
+      if (req.method !== "POST" || !req.raw.length || !req.path.startsWith("/v1/messages")) {
+        return [];
+      }
       const body = req.json<unknown>();
       if (!isObject(body)) return [];
       if (req.path === "/v1/messages/batches") {
         const requests = Array.isArray(body.requests) ? body.requests : [];
-        return requests.flatMap((r: unknown) => (isObject(r) && isObject(r.params) ? promptOf(r.params).inputs : []));
+        return requests.flatMap((
+          r: unknown,
+        ) => (isObject(r) && isObject(r.params) ? promptOf(r.params).inputs : []));
       }
       return promptOf(body).inputs;
     },

@@ -96,7 +96,12 @@ describe("generateContent and countTokens", () => {
     // gemini-2.5-flash thinks by default (2 tokens unless the limit says otherwise): reported
     // apart from the candidates, counted in the total.
     assert.deepEqual(
-      [usage?.promptTokenCount, usage?.candidatesTokenCount, usage?.thoughtsTokenCount, usage?.totalTokenCount],
+      [
+        usage?.promptTokenCount,
+        usage?.candidatesTokenCount,
+        usage?.thoughtsTokenCount,
+        usage?.totalTokenCount,
+      ],
       [prompt, output, 2, prompt + output + 2],
     );
     assert.equal(result.modelVersion, MODEL);
@@ -245,8 +250,12 @@ describe("generateContent and countTokens", () => {
 });
 
 describe("thinking", () => {
-  const generate = (ai: GoogleGenAI, model: string, config: Record<string, unknown>, contents = "think about this") =>
-    ai.models.generateContent({ model, contents, config });
+  const generate = (
+    ai: GoogleGenAI,
+    model: string,
+    config: Record<string, unknown>,
+    contents = "think about this",
+  ) => ai.models.generateContent({ model, contents, config });
 
   it("thinks by default on 2.5 Flash and Gemini 3, never on 2.0, on Flash-Lite only with a budget", async () => {
     const { ai } = await setup({ limits: { thinkingTokens: 7 } });
@@ -257,11 +266,24 @@ describe("thinking", () => {
     assert.equal(await thoughts("gemini-3-flash-preview"), 7);
     assert.equal(await thoughts("gemini-2.0-flash"), undefined, "proto3 JSON leaves the zero out");
     assert.equal(await thoughts("gemini-2.5-flash-lite"), undefined);
-    assert.equal(await thoughts("gemini-2.5-flash-lite", { thinkingConfig: { thinkingBudget: 600 } }), 600);
-    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: 0 } }), undefined);
+    assert.equal(
+      await thoughts("gemini-2.5-flash-lite", { thinkingConfig: { thinkingBudget: 600 } }),
+      600,
+    );
+    assert.equal(
+      await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: 0 } }),
+      undefined,
+    );
     assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinkingBudget: -1 } }), 7);
-    assert.equal(await thoughts("gemini-2.5-flash", { thinkingConfig: { thinking_budget: 5 } }), 5, "proto JSON's snake_case name");
-    assert.equal(await thoughts("gemini-3-flash-preview", { thinkingConfig: { thinkingLevel: "LOW" } }), 4);
+    assert.equal(
+      await thoughts("gemini-2.5-flash", { thinkingConfig: { thinking_budget: 5 } }),
+      5,
+      "proto JSON's snake_case name",
+    );
+    assert.equal(
+      await thoughts("gemini-3-flash-preview", { thinkingConfig: { thinkingLevel: "LOW" } }),
+      4,
+    );
   });
 
   it("spends thinking out of maxOutputTokens: the whole budget thought leaves no text and MAX_TOKENS", async () => {
@@ -273,14 +295,28 @@ describe("thinking", () => {
     assert.equal(candidate.content?.parts, undefined, "no text part at all");
     assert.equal(emptied.text, undefined);
     const usage = emptied.usageMetadata;
-    assert.deepEqual([usage?.candidatesTokenCount, usage?.thoughtsTokenCount, usage?.totalTokenCount], [undefined, 20, countTokens(prompt) + 20]);
+    assert.deepEqual([
+      usage?.candidatesTokenCount,
+      usage?.thoughtsTokenCount,
+      usage?.totalTokenCount,
+    ], [undefined, 20, countTokens(prompt) + 20]);
     const room = await generate(ai, MODEL, { maxOutputTokens: 100 }, prompt);
     assert.equal(room.text, `[${MODEL}] ${prompt}`);
     assert.equal(room.candidates?.[0].finishReason, "STOP");
     assert.equal(room.usageMetadata?.thoughtsTokenCount, 30);
-    const summarised = await generate(ai, MODEL, { maxOutputTokens: 100, thinkingConfig: { includeThoughts: true } }, prompt);
-    assert.deepEqual(summarised.candidates?.[0].content?.parts?.map((p) => p.thought === true), [true, false]);
-    assert.equal(summarised.text, `[${MODEL}] ${prompt}`, "the SDK's text leaves the thought summary out");
+    const summarised = await generate(ai, MODEL, {
+      maxOutputTokens: 100,
+      thinkingConfig: { includeThoughts: true },
+    }, prompt);
+    assert.deepEqual(summarised.candidates?.[0].content?.parts?.map((p) => p.thought === true), [
+      true,
+      false,
+    ]);
+    assert.equal(
+      summarised.text,
+      `[${MODEL}] ${prompt}`,
+      "the SDK's text leaves the thought summary out",
+    );
   });
 
   it("refuses what the thinking guide rules out", async () => {
@@ -290,9 +326,18 @@ describe("thinking", () => {
       assert.deepEqual([body.code, body.status], [400, "INVALID_ARGUMENT"]);
       return body.message;
     };
-    assert.match(await refused("gemini-2.5-pro", { thinkingBudget: 0 }), /only works in thinking mode/);
-    assert.match(await refused("gemini-3-flash-preview", { thinkingBudget: 100, thinkingLevel: "HIGH" }), /Only one of thinking_budget and thinking_level/);
-    assert.match(await refused("gemini-2.5-flash", { thinkingLevel: "LOW" }), /Thinking level is not supported/);
+    assert.match(
+      await refused("gemini-2.5-pro", { thinkingBudget: 0 }),
+      /only works in thinking mode/,
+    );
+    assert.match(
+      await refused("gemini-3-flash-preview", { thinkingBudget: 100, thinkingLevel: "HIGH" }),
+      /Only one of thinking_budget and thinking_level/,
+    );
+    assert.match(
+      await refused("gemini-2.5-flash", { thinkingLevel: "LOW" }),
+      /Thinking level is not supported/,
+    );
   });
 });
 
@@ -326,7 +371,10 @@ describe("structured output and the reply fault", () => {
       topics: [answer, answer],
     });
     assert.equal(plain.candidates?.[0].finishReason, "STOP");
-    assert.equal(plain.usageMetadata?.candidatesTokenCount, Math.ceil((plain.text ?? "").length / 4));
+    assert.equal(
+      plain.usageMetadata?.candidatesTokenCount,
+      Math.ceil((plain.text ?? "").length / 4),
+    );
 
     // The SDK sends responseSchema with upper-case types; propertyOrdering sets the key order.
     const openapi = await ai.models.generateContent({
@@ -346,13 +394,19 @@ describe("structured output and the reply fault", () => {
         },
       },
     });
-    const body = emulator.log.entries.at(-1)!.body as { generationConfig: { responseSchema: { type: string } } };
+    const body = emulator.log.entries.at(-1)!.body as {
+      generationConfig: { responseSchema: { type: string } };
+    };
     assert.equal(body.generationConfig.responseSchema.type, "OBJECT");
     const value = JSON.parse(openapi.text ?? "");
     assert.deepEqual(Object.keys(value), ["title", "verdict", "rating", "notes"]);
     assert.deepEqual(value, { title: answer, verdict: "good", rating: 4, notes: [answer] });
 
-    const bare = await ai.models.generateContent({ model: MODEL, contents: "sum it up", config: { responseMimeType: "application/json" } });
+    const bare = await ai.models.generateContent({
+      model: MODEL,
+      contents: "sum it up",
+      config: { responseMimeType: "application/json" },
+    });
     assert.equal(JSON.parse(bare.text ?? ""), answer, "no schema: the answer as a JSON string");
   });
 
@@ -361,7 +415,11 @@ describe("structured output and the reply fault", () => {
     const cut = await ai.models.generateContent({
       model: MODEL,
       contents: long,
-      config: { responseMimeType: "application/json", responseJsonSchema: jsonSchema, maxOutputTokens: 7 },
+      config: {
+        responseMimeType: "application/json",
+        responseJsonSchema: jsonSchema,
+        maxOutputTokens: 7,
+      },
     });
     const text = cut.text ?? "";
     assert.equal(cut.usageMetadata?.thoughtsTokenCount, 2, "thinking took 2 of the 7 tokens");
@@ -373,14 +431,22 @@ describe("structured output and the reply fault", () => {
 
   it("replaces the text under a reply fault, sync and in the batch lines it matches", async () => {
     const { emulator, ai } = await setup({ schedule: { advance: "instant" } });
-    emulator.faults.add({ name: "garble", match: { promptContains: "[[garble]]" }, action: { kind: "reply", text: "[1, 2" } });
+    emulator.faults.add({
+      name: "garble",
+      match: { promptContains: "[[garble]]" },
+      action: { kind: "reply", text: "[1, 2" },
+    });
     const config = { responseMimeType: "application/json", responseJsonSchema: jsonSchema };
     const bad = await ai.models.generateContent({ model: MODEL, contents: "x [[garble]]", config });
     assert.equal(bad.text, "[1, 2");
     assert.equal(bad.candidates?.[0].finishReason, "STOP");
     assert.equal(bad.usageMetadata?.candidatesTokenCount, 2);
     assert.equal(bad.modelVersion, MODEL);
-    const cut = await ai.models.generateContent({ model: MODEL, contents: `${long} [[garble]]`, config: { ...config, maxOutputTokens: 3 } });
+    const cut = await ai.models.generateContent({
+      model: MODEL,
+      contents: `${long} [[garble]]`,
+      config: { ...config, maxOutputTokens: 3 },
+    });
     assert.deepEqual([cut.text, cut.candidates?.[0].finishReason], ["[1, 2", "MAX_TOKENS"]);
     assert.deepEqual(
       emulator.log.find(":generateContent").map((e) => [e.status, e.fault]),
@@ -396,10 +462,19 @@ describe("structured output and the reply fault", () => {
       ],
     });
     emulator.faults.clear();
-    emulator.faults.add({ match: { batch: job.name!, promptContains: "[[garble]]", every: 2 }, action: { kind: "reply", text: "nope" } });
+    emulator.faults.add({
+      match: { batch: job.name!, promptContains: "[[garble]]", every: 2 },
+      action: { kind: "reply", text: "nope" },
+    });
     const done = await settle(ai, job.name!);
-    const texts = (done.dest?.inlinedResponses ?? []).map((r) => r.response?.candidates?.[0].content?.parts?.[0].text ?? "");
-    assert.equal(texts[2], "nope", "every: 2 counts the matching lines: the second one is replaced");
+    const texts = (done.dest?.inlinedResponses ?? []).map((r) =>
+      r.response?.candidates?.[0].content?.parts?.[0].text ?? ""
+    );
+    assert.equal(
+      texts[2],
+      "nope",
+      "every: 2 counts the matching lines: the second one is replaced",
+    );
     assert.equal(JSON.parse(texts[0]).headline, `[${MODEL}] first [[garble]]`);
     assert.equal(JSON.parse(texts[1]).headline, `[${MODEL}] second`);
   });
@@ -449,7 +524,10 @@ describe("inline batches", () => {
     );
     assert.deepEqual(out[0].metadata, { key: "a" });
     // A google.rpc.Status, as the batch proto types it: rpc code 3 (INVALID_ARGUMENT), no name.
-    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [3, undefined]);
+    assert.deepEqual([out[1].error?.code, (out[1].error as { status?: string }).status], [
+      3,
+      undefined,
+    ]);
     assert.deepEqual(out[1].metadata, { key: "b" });
     assert.match(out[2].error?.message ?? "", /temperature value of 9/);
     assert.equal(out[3].response?.usageMetadata?.promptTokenCount, 4);
@@ -804,9 +882,16 @@ describe("faults through the SDK", () => {
       });
     const limited = await call();
     assert.equal(limited.status, 429);
-    assert.equal(limited.headers.get("retry-after"), null, "Gemini documents no retry-after header");
+    assert.equal(
+      limited.headers.get("retry-after"),
+      null,
+      "Gemini documents no retry-after header",
+    );
     const body = (await limited.json()) as { error: { details: Array<Record<string, unknown>> } };
-    assert.deepEqual(body.error.details, [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "0.25s" }]);
+    assert.deepEqual(body.error.details, [{
+      "@type": "type.googleapis.com/google.rpc.RetryInfo",
+      retryDelay: "0.25s",
+    }]);
     assert.equal((await call()).status, 429);
     assert.equal((await call()).status, 200);
   });

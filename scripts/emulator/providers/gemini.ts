@@ -48,7 +48,9 @@ export function createGemini(ctx: EmulatorContext): ProviderEmulator {
     const problems = semanticProblems(body, model);
     if (problems.length) throw invalidArgument(problemMessage(problems));
     const thinking = ctx.limit("thinkingTokens", 2);
-    return { json: generateResponse(model, body, ctx.next("gemini.response"), req.replyText, { thinking }) };
+    return {
+      json: generateResponse(model, body, ctx.next("gemini.response"), req.replyText, { thinking }),
+    };
   };
 
   const count = (req: EmulatorRequest): Reply => {

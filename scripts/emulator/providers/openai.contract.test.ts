@@ -17,10 +17,17 @@ const MODEL = "gpt-4o-mini";
 
 /** Asserts no violations, showing them when there are. */
 function valid(violations: Violation[], what: string): void {
-  assert.deepEqual(violations.map((v) => `${v.param || "(body)"}: ${v.keyword} ${v.message}`), [], what);
+  assert.deepEqual(
+    violations.map((v) => `${v.param || "(body)"}: ${v.keyword} ${v.message}`),
+    [],
+    what,
+  );
 }
 
-async function withOpenAI(options: Omit<EmulatorOptions, "provider">, fn: (emu: Emulator, client: OpenAI) => Promise<void>) {
+async function withOpenAI(
+  options: Omit<EmulatorOptions, "provider">,
+  fn: (emu: Emulator, client: OpenAI) => Promise<void>,
+) {
   const emu = await startEmulator({ provider: "openai", ...options });
   try {
     await fn(emu, new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 }));
@@ -35,7 +42,9 @@ async function raw(call: { asResponse(): Promise<Response> }): Promise<unknown> 
 }
 
 /** The error body an SDK call is refused with. */
-async function refusal(call: Promise<unknown>): Promise<{ status: number; body: { error: Record<string, unknown> } }> {
+async function refusal(
+  call: Promise<unknown>,
+): Promise<{ status: number; body: { error: Record<string, unknown> } }> {
   const e = await call.then(() => assert.fail("accepted"), (e: unknown) => e);
   assert.ok(e instanceof OpenAI.APIError, String(e));
   return { status: e.status as number, body: { error: e.error as Record<string, unknown> } };
@@ -49,13 +58,20 @@ const chatLine = (id: string, extra: Record<string, unknown> = {}) => ({
   body: { model: MODEL, messages: [{ role: "user", content: `prompt ${id}` }], ...extra },
 });
 const upload = async (client: OpenAI, lines: unknown[]) =>
-  await client.files.create({ file: await toFile(Buffer.from(jsonl(lines)), "in.jsonl"), purpose: "batch" });
+  await client.files.create({
+    file: await toFile(Buffer.from(jsonl(lines)), "in.jsonl"),
+    purpose: "batch",
+  });
 
 /** Requests the published schemas refuse and the hand-written checks did not. */
 const REFUSED: Array<{ extra: Record<string, unknown>; param: string; code: string }> = [
   { extra: { verbosity: "loud" }, param: "verbosity", code: "invalid_value" },
   { extra: { modalities: ["smell"] }, param: "modalities[0]", code: "invalid_value" },
-  { extra: { prediction: { type: "content", content: 5 } }, param: "prediction.content", code: "invalid_type" },
+  {
+    extra: { prediction: { type: "content", content: 5 } },
+    param: "prediction.content",
+    code: "invalid_type",
+  },
   { extra: { logit_bias: { "50256": "high" } }, param: "logit_bias.50256", code: "invalid_type" },
 ];
 
@@ -64,7 +80,9 @@ describe("openai emulator: requests checked against the published definition", (
     for (const openaiSpec of [false, undefined] as const) {
       await withOpenAI({ openaiSpec }, async (_emu, client) => {
         for (const { extra, param, code } of REFUSED) {
-          const call = client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...extra } as never);
+          const call = client.chat.completions.create(
+            { model: MODEL, messages: [{ role: "user", content: "hi" }], ...extra } as never,
+          );
           if (openaiSpec === false) {
             await call; // the hand-written checks alone let it through
             continue;
@@ -74,7 +92,11 @@ describe("openai emulator: requests checked against the published definition", (
           assert.equal(body.error.type, "invalid_request_error", param);
           assert.equal(body.error.param, param);
           assert.equal(body.error.code, code, param);
-          assert.match(String(body.error.message), new RegExp(`'${param.replace(/[[\].]/g, "\\$&")}'|Invalid value`), param);
+          assert.match(
+            String(body.error.message),
+            new RegExp(`'${param.replace(/[[\].]/g, "\\$&")}'|Invalid value`),
+            param,
+          );
           valid(spec.response("createChatCompletion", body, status), `error body for ${param}`);
         }
       });
@@ -83,7 +105,13 @@ describe("openai emulator: requests checked against the published definition", (
 
   it("keeps the hand-written message where it has one", async () => {
     await withOpenAI({}, async (_emu, client) => {
-      const { body } = await refusal(client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], temperature: 5 }));
+      const { body } = await refusal(
+        client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: "user", content: "hi" }],
+          temperature: 5,
+        }),
+      );
       assert.equal(body.error.code, "decimal_above_max_value");
       assert.equal(body.error.param, "temperature");
     });
@@ -92,7 +120,9 @@ describe("openai emulator: requests checked against the published definition", (
   it("refuses an input-token count the definition refuses", async () => {
     for (const openaiSpec of [false, undefined] as const) {
       await withOpenAI({ openaiSpec }, async (_emu, client) => {
-        const call = client.responses.inputTokens.count({ model: MODEL, input: "one two", truncation: "sometimes" } as never);
+        const call = client.responses.inputTokens.count(
+          { model: MODEL, input: "one two", truncation: "sometimes" } as never,
+        );
         if (openaiSpec === false) return void (await call);
         const { status, body } = await refusal(call);
         assert.equal(status, 400);
@@ -109,7 +139,11 @@ describe("openai emulator: requests checked against the published definition", (
         form.set("purpose", "batch");
         form.set("colour", "blue");
         form.set("file", new Blob([jsonl([chatLine("a")])]), "in.jsonl");
-        const res = await fetch(`${client.baseURL}/files`, { method: "POST", body: form, headers: { authorization: `Bearer ${client.apiKey}` } });
+        const res = await fetch(`${client.baseURL}/files`, {
+          method: "POST",
+          body: form,
+          headers: { authorization: `Bearer ${client.apiKey}` },
+        });
         const body = (await res.json()) as { error: Record<string, unknown> };
         if (openaiSpec === false) return assert.equal(res.status, 200);
         assert.equal(res.status, 400);
@@ -130,13 +164,23 @@ describe("openai emulator: requests checked against the published definition", (
   it("fails a batch line whose body the definition refuses, alone, in the error file", async () => {
     for (const openaiSpec of [false, undefined] as const) {
       await withOpenAI({ openaiSpec, schedule: { advance: "instant" } }, async (_emu, client) => {
-        const file = await upload(client, [chatLine("fine"), chatLine("loud", { verbosity: "loud" })]);
-        const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+        const file = await upload(client, [
+          chatLine("fine"),
+          chatLine("loud", { verbosity: "loud" }),
+        ]);
+        const created = await client.batches.create({
+          input_file_id: file.id,
+          endpoint: "/v1/chat/completions",
+          completion_window: "24h",
+        });
         const batch = await client.batches.retrieve(created.id);
         assert.equal(batch.status, "completed");
-        if (openaiSpec === false) return assert.deepEqual(batch.request_counts, { total: 2, completed: 2, failed: 0 });
+        if (openaiSpec === false) {
+          return assert.deepEqual(batch.request_counts, { total: 2, completed: 2, failed: 0 });
+        }
         assert.deepEqual(batch.request_counts, { total: 2, completed: 1, failed: 1 });
-        const lines = (await (await client.files.content(batch.error_file_id!)).text()).trim().split("\n").map((l) => JSON.parse(l));
+        const lines = (await (await client.files.content(batch.error_file_id!)).text()).trim()
+          .split("\n").map((l) => JSON.parse(l));
         assert.equal(lines.length, 1);
         assert.equal(lines[0].custom_id, "loud");
         assert.equal(lines[0].response.status_code, 400);
@@ -150,10 +194,31 @@ describe("openai emulator: requests checked against the published definition", (
 describe("openai emulator: answers match the published response schemas", () => {
   it("chat completions: plain, structured, reasoning, several choices", async () => {
     await withOpenAI({}, async (_emu, client) => {
-      const messages = [{ role: "system" as const, content: "be brief" }, { role: "user" as const, content: "hello there" }];
-      valid(spec.response("createChatCompletion", await raw(client.chat.completions.create({ model: MODEL, messages }))), "plain");
-      valid(spec.response("createChatCompletion", await raw(client.chat.completions.create({ model: MODEL, messages, n: 2 }))), "n=2");
-      valid(spec.response("createChatCompletion", await raw(client.chat.completions.create({ model: "o4-mini", messages }))), "reasoning");
+      const messages = [{ role: "system" as const, content: "be brief" }, {
+        role: "user" as const,
+        content: "hello there",
+      }];
+      valid(
+        spec.response(
+          "createChatCompletion",
+          await raw(client.chat.completions.create({ model: MODEL, messages })),
+        ),
+        "plain",
+      );
+      valid(
+        spec.response(
+          "createChatCompletion",
+          await raw(client.chat.completions.create({ model: MODEL, messages, n: 2 })),
+        ),
+        "n=2",
+      );
+      valid(
+        spec.response(
+          "createChatCompletion",
+          await raw(client.chat.completions.create({ model: "o4-mini", messages })),
+        ),
+        "reasoning",
+      );
       const structured = client.chat.completions.create({
         model: MODEL,
         messages,
@@ -162,12 +227,21 @@ describe("openai emulator: answers match the published response schemas", () => 
           json_schema: {
             name: "answer",
             strict: true,
-            schema: { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false },
+            schema: {
+              type: "object",
+              properties: { a: { type: "string" } },
+              required: ["a"],
+              additionalProperties: false,
+            },
           },
         },
       });
       valid(spec.response("createChatCompletion", await raw(structured)), "structured");
-      const cut = client.chat.completions.create({ model: MODEL, messages, max_completion_tokens: 1 });
+      const cut = client.chat.completions.create({
+        model: MODEL,
+        messages,
+        max_completion_tokens: 1,
+      });
       valid(spec.response("createChatCompletion", await raw(cut)), "cut at max tokens");
     });
   });
@@ -183,7 +257,10 @@ describe("openai emulator: answers match the published response schemas", () => 
       let chunks = 0;
       for await (const chunk of stream) {
         chunks++;
-        valid(spec.streamEvent("createChatCompletion", JSON.parse(JSON.stringify(chunk))), `chunk ${chunks}`);
+        valid(
+          spec.streamEvent("createChatCompletion", JSON.parse(JSON.stringify(chunk))),
+          `chunk ${chunks}`,
+        );
       }
       assert.ok(chunks >= 2);
     });
@@ -191,7 +268,13 @@ describe("openai emulator: answers match the published response schemas", () => 
 
   it("Responses: plain and structured answers, and a Responses batch's result lines", async () => {
     await withOpenAI({ schedule: { advance: "instant" } }, async (_emu, client) => {
-      valid(spec.response("createResponse", await raw(client.responses.create({ model: MODEL, input: "hello there" }))), "plain");
+      valid(
+        spec.response(
+          "createResponse",
+          await raw(client.responses.create({ model: MODEL, input: "hello there" })),
+        ),
+        "plain",
+      );
       const structured = client.responses.create({
         model: "o4-mini",
         input: "hello there",
@@ -200,14 +283,28 @@ describe("openai emulator: answers match the published response schemas", () => 
             type: "json_schema",
             name: "answer",
             strict: true,
-            schema: { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false },
+            schema: {
+              type: "object",
+              properties: { a: { type: "string" } },
+              required: ["a"],
+              additionalProperties: false,
+            },
           },
         },
       });
       valid(spec.response("createResponse", await raw(structured)), "structured");
-      const line = { custom_id: "r1", method: "POST", url: "/v1/responses", body: { model: MODEL, input: "one two" } };
+      const line = {
+        custom_id: "r1",
+        method: "POST",
+        url: "/v1/responses",
+        body: { model: MODEL, input: "one two" },
+      };
       const file = await upload(client, [line]);
-      const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/responses", completion_window: "24h" });
+      const created = await client.batches.create({
+        input_file_id: file.id,
+        endpoint: "/v1/responses",
+        completion_window: "24h",
+      });
       const batch = await client.batches.retrieve(created.id);
       assert.equal(batch.status, "completed");
       const text = await (await client.files.content(batch.output_file_id!)).text();
@@ -217,7 +314,13 @@ describe("openai emulator: answers match the published response schemas", () => 
 
   it("input-token counts", async () => {
     await withOpenAI({}, async (_emu, client) => {
-      valid(spec.response("Getinputtokencounts", await raw(client.responses.inputTokens.count({ model: MODEL, input: "a b c" }))), "count");
+      valid(
+        spec.response(
+          "Getinputtokencounts",
+          await raw(client.responses.inputTokens.count({ model: MODEL, input: "a b c" })),
+        ),
+        "count",
+      );
     });
   });
 
@@ -234,50 +337,87 @@ describe("openai emulator: answers match the published response schemas", () => 
   });
 
   it("batches at every state, list pages, cancel, failure, and result lines", async () => {
-    await withOpenAI({ batches: [{ nth: 2, end: "expire" }, { nth: 3, end: "fail" }] }, async (_emu, client) => {
-      const lines = [chatLine("a"), chatLine("b"), chatLine("c", { temperature: 5 })];
-      const statuses = new Set<string>();
-      const check = (b: unknown, what: string) => {
-        statuses.add((b as { status: string }).status);
-        valid(spec.response("retrieveBatch", b), what);
-      };
-      const createRaw = async () => {
-        const file = await upload(client, lines);
-        const b = await raw(client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }));
-        check(b, "created");
-        return b as { id: string };
-      };
-      for (const n of [1, 2, 3]) {
-        const { id } = await createRaw();
-        for (let i = 0; i < 8; i++) {
-          const b = (await raw(client.batches.retrieve(id))) as { status: string; output_file_id: string | null; error_file_id: string | null };
-          check(b, `batch ${n} ${b.status}`);
-          if (!["completed", "expired", "failed"].includes(b.status)) continue;
-          for (const fileId of [b.output_file_id, b.error_file_id]) {
-            if (!fileId) continue;
-            const text = await (await client.files.content(fileId)).text();
-            for (const line of text.trim().split("\n")) valid(spec.batchOutputLine("/v1/chat/completions", JSON.parse(line)), `batch ${n} line`);
-            valid(spec.response("retrieveFile", await raw(client.files.retrieve(fileId))), "result file");
+    await withOpenAI(
+      { batches: [{ nth: 2, end: "expire" }, { nth: 3, end: "fail" }] },
+      async (_emu, client) => {
+        const lines = [chatLine("a"), chatLine("b"), chatLine("c", { temperature: 5 })];
+        const statuses = new Set<string>();
+        const check = (b: unknown, what: string) => {
+          statuses.add((b as { status: string }).status);
+          valid(spec.response("retrieveBatch", b), what);
+        };
+        const createRaw = async () => {
+          const file = await upload(client, lines);
+          const b = await raw(
+            client.batches.create({
+              input_file_id: file.id,
+              endpoint: "/v1/chat/completions",
+              completion_window: "24h",
+            }),
+          );
+          check(b, "created");
+          return b as { id: string };
+        };
+        for (const n of [1, 2, 3]) {
+          const { id } = await createRaw();
+          for (let i = 0; i < 8; i++) {
+            const b = (await raw(client.batches.retrieve(id))) as {
+              status: string;
+              output_file_id: string | null;
+              error_file_id: string | null;
+            };
+            check(b, `batch ${n} ${b.status}`);
+            if (!["completed", "expired", "failed"].includes(b.status)) continue;
+            for (const fileId of [b.output_file_id, b.error_file_id]) {
+              if (!fileId) continue;
+              const text = await (await client.files.content(fileId)).text();
+              for (const line of text.trim().split("\n")) {
+                valid(
+                  spec.batchOutputLine("/v1/chat/completions", JSON.parse(line)),
+                  `batch ${n} line`,
+                );
+              }
+              valid(
+                spec.response("retrieveFile", await raw(client.files.retrieve(fileId))),
+                "result file",
+              );
+            }
+            break;
           }
-          break;
         }
-      }
-      const { id } = await createRaw();
-      const cancelling = await raw(client.batches.cancel(id));
-      valid(spec.response("cancelBatch", cancelling), "cancelling");
-      statuses.add((cancelling as { status: string }).status);
-      check(await raw(client.batches.retrieve(id)), "cancelled");
-      valid(spec.response("listBatches", await raw(client.batches.list({ limit: 2 }))), "list page");
-      const every = ["validating", "in_progress", "finalizing", "completed", "expired", "failed", "cancelling", "cancelled"];
-      assert.deepEqual([...statuses].sort(), every.sort());
-    });
+        const { id } = await createRaw();
+        const cancelling = await raw(client.batches.cancel(id));
+        valid(spec.response("cancelBatch", cancelling), "cancelling");
+        statuses.add((cancelling as { status: string }).status);
+        check(await raw(client.batches.retrieve(id)), "cancelled");
+        valid(
+          spec.response("listBatches", await raw(client.batches.list({ limit: 2 }))),
+          "list page",
+        );
+        const every = [
+          "validating",
+          "in_progress",
+          "finalizing",
+          "completed",
+          "expired",
+          "failed",
+          "cancelling",
+          "cancelled",
+        ];
+        assert.deepEqual([...statuses].sort(), every.sort());
+      },
+    );
   });
 
   it("error bodies: 400, 401, 404, 429", async () => {
-    await withOpenAI({ faults: [{ match: { path: "/v1/models" }, action: { kind: "status", status: 429 } }] }, async (emu, client) => {
+    await withOpenAI({
+      faults: [{ match: { path: "/v1/models" }, action: { kind: "status", status: 429 } }],
+    }, async (emu, client) => {
       const bad = await refusal(client.chat.completions.create({ model: MODEL, messages: [] }));
       valid(spec.response("createChatCompletion", bad.body, bad.status), "400");
-      const denied = await refusal(new OpenAI({ apiKey: "wrong-key-123", baseURL: emu.baseURL, maxRetries: 0 }).files.list());
+      const denied = await refusal(
+        new OpenAI({ apiKey: "wrong-key-123", baseURL: emu.baseURL, maxRetries: 0 }).files.list(),
+      );
       valid(spec.response("listFiles", denied.body, denied.status), "401");
       const missing = await refusal(client.batches.retrieve("batch_nope"));
       valid(spec.response("retrieveBatch", missing.body, missing.status), "404");

@@ -6,7 +6,13 @@
  * (`./openai/contract.ts`; option `openaiSpec`) once the hand-written checks pass.
  * @module
  */
-import { HttpError, type EmulatorContext, type EmulatorRequest, type ProviderEmulator, type Route } from "../server.ts";
+import {
+  type EmulatorContext,
+  type EmulatorRequest,
+  HttpError,
+  type ProviderEmulator,
+  type Route,
+} from "../server.ts";
 import { BatchStore, linePrompts } from "./openai/batches.ts";
 import { chatPrompts, chatReply } from "./openai/chat.ts";
 import { openAIContract } from "./openai/contract.ts";
@@ -31,7 +37,10 @@ export { OPENAI_MODELS } from "./openai/models.ts";
 /** Creates the OpenAI provider of an emulator. */
 export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
   const contract = openAIContract(ctx.options);
-  const files = new FileStore(ctx, contract ? (form) => contract.checkForm("createFile", form) : undefined);
+  const files = new FileStore(
+    ctx,
+    contract ? (form) => contract.checkForm("createFile", form) : undefined,
+  );
   const batches = new BatchStore(ctx, files, OPENAI_MODELS, contract ?? undefined);
   /** The published request schema, checked once the hand-written checks (the real messages) pass. */
   const checked = (operation: string, handle: Route["handle"]): Route["handle"] => async (req) => {
@@ -39,7 +48,12 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
     contract?.check(operation, req.json());
     return reply;
   };
-  const model = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "system" });
+  const model = (id: string) => ({
+    id,
+    object: "model",
+    created: 1_700_000_000,
+    owned_by: "system",
+  });
   const listed = () => (Array.isArray(ctx.options.models) ? ctx.options.models : OPENAI_MODELS);
 
   const routes: Route[] = [
@@ -47,26 +61,44 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
       method: "POST",
       path: /^\/v1\/chat\/completions$/,
       answers: true,
-      handle: checked("createChatCompletion", (req) => chatReply(ctx, req.json(), OPENAI_MODELS, { reply: req.replyText })),
+      handle: checked(
+        "createChatCompletion",
+        (req) => chatReply(ctx, req.json(), OPENAI_MODELS, { reply: req.replyText }),
+      ),
     },
     {
       method: "POST",
       path: /^\/v1\/responses$/,
       answers: true,
-      handle: checked("createResponse", (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS, req.replyText) })),
+      handle: checked(
+        "createResponse",
+        (req) => ({ json: responseObject(ctx, req.json(), OPENAI_MODELS, req.replyText) }),
+      ),
     },
     {
       method: "POST",
       path: /^\/v1\/responses\/input_tokens$/,
-      handle: checked("Getinputtokencounts", (req) => ({ json: inputTokens(ctx, req.json(), OPENAI_MODELS) })),
+      handle: checked(
+        "Getinputtokencounts",
+        (req) => ({ json: inputTokens(ctx, req.json(), OPENAI_MODELS) }),
+      ),
     },
-    { method: "GET", path: /^\/v1\/models$/, handle: () => ({ json: { object: "list", data: listed().map(model) } }) },
+    {
+      method: "GET",
+      path: /^\/v1\/models$/,
+      handle: () => ({ json: { object: "list", data: listed().map(model) } }),
+    },
     {
       method: "GET",
       path: /^\/v1\/models\/(?<id>.+)$/,
       handle: (req) => {
         if (!ctx.acceptsModel(req.params.id, OPENAI_MODELS)) {
-          throw new HttpError(404, `The model '${req.params.id}' does not exist`, "model_not_found", { param: "model" });
+          throw new HttpError(
+            404,
+            `The model '${req.params.id}' does not exist`,
+            "model_not_found",
+            { param: "model" },
+          );
         }
         return { json: model(req.params.id) };
       },
@@ -94,7 +126,9 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
       if (key !== ctx.options.apiKey) {
         return new HttpError(
           401,
-          `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          `Incorrect API key provided: ${
+            maskKey(key)
+          }. You can find your API key at https://platform.openai.com/account/api-keys.`,
           "invalid_api_key",
         );
       }
@@ -109,7 +143,11 @@ export function createOpenAI(ctx: EmulatorContext): ProviderEmulator {
       return [];
     },
     headers() {
-      return { "openai-version": "2020-10-01", "openai-organization": "org-emulator", "openai-processing-ms": "1" };
+      return {
+        "openai-version": "2020-10-01",
+        "openai-organization": "org-emulator",
+        "openai-processing-ms": "1",
+      };
     },
   };
 }

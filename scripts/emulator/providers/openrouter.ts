@@ -11,7 +11,14 @@
  * @module
  */
 import { countTokens, cutToTokens } from "../answers.ts";
-import { type AnswerFault, type EmulatorContext, type EmulatorRequest, HttpError, type ProviderEmulator, type Reply } from "../server.ts";
+import {
+  type AnswerFault,
+  type EmulatorContext,
+  type EmulatorRequest,
+  HttpError,
+  type ProviderEmulator,
+  type Reply,
+} from "../server.ts";
 import { chatCompletion, chatPrompts, chatStream } from "./openai.ts";
 
 /** Model ids accepted by default. */
@@ -30,7 +37,19 @@ export const OPENROUTER_MODELS: readonly string[] = [
 ];
 
 /** Request fields OpenRouter adds to OpenAI's. */
-const EXTRA_PARAMS = ["provider", "models", "transforms", "route", "reasoning", "usage", "plugins", "top_k", "repetition_penalty", "min_p", "top_a"];
+const EXTRA_PARAMS = [
+  "provider",
+  "models",
+  "transforms",
+  "route",
+  "reasoning",
+  "usage",
+  "plugins",
+  "top_k",
+  "repetition_penalty",
+  "min_p",
+  "top_a",
+];
 
 /** Upstream provider names by vendor prefix, as OpenRouter reports them. */
 const UPSTREAM: Record<string, string> = {
@@ -50,7 +69,12 @@ function upstreamOf(model: string): string {
 }
 
 /** OpenRouter's error body: the HTTP status is the numeric `code`. */
-function errorReply(status: number, message: string, _code?: string, extra?: Record<string, unknown>): Reply {
+function errorReply(
+  status: number,
+  message: string,
+  _code?: string,
+  extra?: Record<string, unknown>,
+): Reply {
   const metadata = extra?.metadata;
   return { status, json: { error: { code: status, message, ...(metadata ? { metadata } : {}) } } };
 }
@@ -58,7 +82,11 @@ function errorReply(status: number, message: string, _code?: string, extra?: Rec
 /** The OpenRouter-specific members of a completion, added to OpenAI's shape. */
 function asOpenRouter(completion: Record<string, unknown>, model: string): Record<string, unknown> {
   const choices = completion.choices as Array<Record<string, unknown>>;
-  const usage = completion.usage as { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  const usage = completion.usage as {
+    prompt_tokens: number;
+    completion_tokens: number;
+    total_tokens: number;
+  };
   return {
     id: completion.id,
     provider: upstreamOf(model),
@@ -79,7 +107,9 @@ function asOpenRouter(completion: Record<string, unknown>, model: string): Recor
 function requestedModel(ctx: EmulatorContext, body: Record<string, unknown>): string {
   const model = typeof body.model === "string" ? body.model : "";
   if (!model) throw new HttpError(400, "No models provided");
-  if (!ctx.acceptsModel(model, OPENROUTER_MODELS)) throw new HttpError(400, `${model} is not a valid model ID`);
+  if (!ctx.acceptsModel(model, OPENROUTER_MODELS)) {
+    throw new HttpError(400, `${model} is not a valid model ID`);
+  }
   return model;
 }
 
@@ -89,7 +119,9 @@ function requestedModel(ctx: EmulatorContext, body: Record<string, unknown>): st
  * either alone; the primary-then-fallbacks order here is what third-party guides describe).
  */
 function candidates(body: Record<string, unknown>, model: string): string[] {
-  const fallbacks = Array.isArray(body.models) ? body.models.filter((m): m is string => typeof m === "string") : [];
+  const fallbacks = Array.isArray(body.models)
+    ? body.models.filter((m): m is string => typeof m === "string")
+    : [];
   return [...new Set([model, ...fallbacks])];
 }
 
@@ -101,23 +133,47 @@ function candidates(body: Record<string, unknown>, model: string): string[] {
  * and types `choices[].error` on non-streaming choices too; the partial content in a non-streamed
  * answer and `native_finish_reason: "error"` are assumed.
  */
-function failedChoice(completion: Record<string, unknown>, code: number, message: string): Record<string, unknown> {
+function failedChoice(
+  completion: Record<string, unknown>,
+  code: number,
+  message: string,
+): Record<string, unknown> {
   const usage = completion.usage as { prompt_tokens: number; cost: number };
   let generated = 0;
-  const choices = (completion.choices as Array<Record<string, unknown> & { message: { content: string } }>).map((c) => {
-    const text = c.message.content;
-    const words = countTokens(text);
-    // Half the words, or of a one-"word" text (compact JSON) half the characters.
-    const content = words > 1 ? cutToTokens(text, Math.floor(words / 2)) : cutToTokens(text, Math.floor(text.length / 8), "json");
-    generated += countTokens(content);
-    const error = { code, message, metadata: { provider_name: completion.provider, raw: "upstream stream reset" } };
-    return { ...c, message: { ...c.message, content }, finish_reason: "error", native_finish_reason: "error", error };
-  });
+  const choices =
+    (completion.choices as Array<Record<string, unknown> & { message: { content: string } }>).map(
+      (c) => {
+        const text = c.message.content;
+        const words = countTokens(text);
+        // Half the words, or of a one-"word" text (compact JSON) half the characters.
+        const content = words > 1
+          ? cutToTokens(text, Math.floor(words / 2))
+          : cutToTokens(text, Math.floor(text.length / 8), "json");
+        generated += countTokens(content);
+        const error = {
+          code,
+          message,
+          metadata: { provider_name: completion.provider, raw: "upstream stream reset" },
+        };
+        return {
+          ...c,
+          message: { ...c.message, content },
+          finish_reason: "error",
+          native_finish_reason: "error",
+          error,
+        };
+      },
+    );
   const total = usage.prompt_tokens + generated;
   return {
     ...completion,
     choices,
-    usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: generated, total_tokens: total, cost: Number((total * COST_PER_TOKEN).toFixed(9)) },
+    usage: {
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: generated,
+      total_tokens: total,
+      cost: Number((total * COST_PER_TOKEN).toFixed(9)),
+    },
   };
 }
 
@@ -139,12 +195,21 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
     const body = req.json();
     const completion = complete(body, requestedModel(ctx, body), req.replyText);
     if (body.stream !== true) return { json: completion };
-    const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-    return { body: chatStream(completion, includeUsage), headers: { "content-type": "text/event-stream" } };
+    const includeUsage =
+      (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    return {
+      body: chatStream(completion, includeUsage),
+      headers: { "content-type": "text/event-stream" },
+    };
   };
 
   return {
-    routes: [{ method: "POST", path: /^\/api\/v1\/chat\/completions$/, answers: true, handle: chat }],
+    routes: [{
+      method: "POST",
+      path: /^\/api\/v1\/chat\/completions$/,
+      answers: true,
+      handle: chat,
+    }],
     error: errorReply,
     authenticate(req) {
       const key = req.headers.authorization?.match(/^Bearer\s+(.*)$/i)?.[1]?.trim();
@@ -158,14 +223,24 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       const model = requestedModel(ctx, body);
       if (action.kind === "model-down") {
         const down = action.model ?? model;
-        const served = candidates(body, model).find((m) => m !== down && ctx.acceptsModel(m, OPENROUTER_MODELS));
+        const served = candidates(body, model).find((m) =>
+          m !== down && ctx.acceptsModel(m, OPENROUTER_MODELS)
+        );
         if (served === undefined) {
           // unverified: the wording; the status is the documented "chosen model is down" 502.
-          return errorReply(502, `${down} is temporarily unavailable`, undefined, { metadata: { provider_name: upstreamOf(down), raw: "model down" } });
+          return errorReply(502, `${down} is temporarily unavailable`, undefined, {
+            metadata: { provider_name: upstreamOf(down), raw: "model down" },
+          });
         }
         return { json: complete(body, served) };
       }
-      return { json: failedChoice(complete(body, model), action.code ?? 502, action.message ?? "Provider returned error") };
+      return {
+        json: failedChoice(
+          complete(body, model),
+          action.code ?? 502,
+          action.message ?? "Provider returned error",
+        ),
+      };
     },
     errorIn200(message, code) {
       // Generation started upstream, so the status line already said 200.
@@ -175,7 +250,11 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
           id: `gen-${ctx.next("gen-error")}`,
           object: "chat.completion",
           created: Math.floor(ctx.clock.now() / 1000),
-          error: { code, message, metadata: { provider_name: "OpenAI", raw: "upstream connection reset" } },
+          error: {
+            code,
+            message,
+            metadata: { provider_name: "OpenAI", raw: "upstream connection reset" },
+          },
         },
       };
     },

@@ -53,7 +53,6 @@ interface Item {
   params: Record<string, unknown>;
 }
 
-
 interface Batch {
   id: string;
   /** Creation number (1-based), for scenarios and list order. */
@@ -86,7 +85,11 @@ export class MessageBatches {
     const ctx = this.#ctx;
     const maxBytes = ctx.limit("maxBytes", MAX_BYTES);
     if (req.raw.length > maxBytes) {
-      throw new HttpError(413, `Request exceeds the maximum size of ${maxBytes} bytes`, "request_too_large");
+      throw new HttpError(
+        413,
+        `Request exceeds the maximum size of ${maxBytes} bytes`,
+        "request_too_large",
+      );
     }
     const body = req.json<unknown>();
     const cx = paramsContext(ctx, req);
@@ -123,7 +126,9 @@ export class MessageBatches {
   /** `GET /v1/messages/batches`: newest first, paged by `after_id` (older) or `before_id` (newer). */
   list(query: URLSearchParams): Reply {
     const limit = Number(query.get("limit") ?? 20);
-    if (!Number.isInteger(limit) || limit < 1) throw invalid("limit: Input should be greater than or equal to 1");
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw invalid("limit: Input should be greater than or equal to 1");
+    }
     if (limit > 1000) throw invalid("limit: Input should be less than or equal to 1000");
     const afterId = query.get("after_id");
     const beforeId = query.get("before_id");
@@ -134,7 +139,9 @@ export class MessageBatches {
       return batch.nth;
     };
     const listed = this.#ctx.listing?.() ?? (() => true);
-    let items = [...this.#batches.values()].filter((b) => !b.deleted && listed(b.id)).sort((a, b) => b.nth - a.nth);
+    let items = [...this.#batches.values()].filter((b) => !b.deleted && listed(b.id)).sort((a, b) =>
+      b.nth - a.nth
+    );
     let page: Batch[];
     if (beforeId) {
       const at = cursor("before_id", beforeId);
@@ -164,7 +171,9 @@ export class MessageBatches {
   cancel(id: string): Reply {
     const batch = this.#find(id);
     this.#advance(batch);
-    if (batch.status === "ended") throw invalid(`Message batch ${id} has already ended and cannot be canceled`);
+    if (batch.status === "ended") {
+      throw invalid(`Message batch ${id} has already ended and cannot be canceled`);
+    }
     if (batch.status === "in_progress") {
       batch.status = "canceling";
       batch.cancelAt = this.#ctx.clock.now();
@@ -178,7 +187,9 @@ export class MessageBatches {
     const batch = this.#find(id);
     this.#advance(batch);
     if (batch.status !== "ended") {
-      throw invalid(`Message batch ${id} is ${batch.status} and cannot be deleted; cancel it and wait for it to end`);
+      throw invalid(
+        `Message batch ${id} is ${batch.status} and cannot be deleted; cancel it and wait for it to end`,
+      );
     }
     batch.deleted = true;
     return { json: { id, type: "message_batch_deleted" } satisfies DeletedMessageBatch };
@@ -189,7 +200,9 @@ export class MessageBatches {
     const batch = this.#find(id);
     this.#advance(batch);
     if (batch.status !== "ended" || !batch.results) {
-      throw invalid(`Message batch ${id} has not finished processing; its results are not available yet`);
+      throw invalid(
+        `Message batch ${id} has not finished processing; its results are not available yet`,
+      );
     }
     if (this.#archived(batch) !== null) {
       const message = `Results of message batch ${id} are no longer available (archived)`;
@@ -199,7 +212,10 @@ export class MessageBatches {
     const lines = [...batch.results].reverse().map((line) => JSON.stringify(line));
     const { malformedLines = 0, blankLines = 0 } = batch.scenario;
     const junk = [
-      ...Array.from({ length: malformedLines }, (_, i) => `{"custom_id":"malformed-${i + 1}","result":{"type":"succ`),
+      ...Array.from(
+        { length: malformedLines },
+        (_, i) => `{"custom_id":"malformed-${i + 1}","result":{"type":"succ`,
+      ),
       ...Array.from({ length: blankLines }, () => ""),
     ];
     lines.splice(1, 0, ...junk);
@@ -217,9 +233,13 @@ export class MessageBatches {
     if (requests === undefined) throw invalid("requests: Field required");
     if (!Array.isArray(requests)) throw invalid("requests: Input should be a valid list");
     const max = this.#ctx.limit("maxRequests", MAX_REQUESTS);
-    if (requests.length < 1) throw invalid("requests: List should have at least 1 item after validation, not 0");
+    if (requests.length < 1) {
+      throw invalid("requests: List should have at least 1 item after validation, not 0");
+    }
     if (requests.length > max) {
-      throw invalid(`requests: List should have at most ${max} items after validation, not ${requests.length}`);
+      throw invalid(
+        `requests: List should have at most ${max} items after validation, not ${requests.length}`,
+      );
     }
     // A knob, not the documented behaviour: refuse at create what the API reports as errored results.
     const strict = this.#ctx.limit("validateParamsAtCreate", 0) > 0;
@@ -228,16 +248,22 @@ export class MessageBatches {
       const at = `requests.${i}`;
       if (!isObject(r)) throw invalid(`${at}: Input should be a valid dictionary`);
       for (const key of Object.keys(r)) {
-        if (key !== "custom_id" && key !== "params") throw invalid(`${at}.${key}: Extra inputs are not permitted`);
+        if (key !== "custom_id" && key !== "params") {
+          throw invalid(`${at}.${key}: Extra inputs are not permitted`);
+        }
       }
       const customId = r.custom_id;
       if (customId === undefined) throw invalid(`${at}.custom_id: Field required`);
-      if (typeof customId !== "string") throw invalid(`${at}.custom_id: Input should be a valid string`);
+      if (typeof customId !== "string") {
+        throw invalid(`${at}.custom_id: Input should be a valid string`);
+      }
       if (!CUSTOM_ID.test(customId)) {
         throw invalid(`${at}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
       }
       if (seen.has(customId)) {
-        throw invalid(`${at}.custom_id: Duplicate custom_id '${customId}'; each request in a batch needs a unique custom_id`);
+        throw invalid(
+          `${at}.custom_id: Duplicate custom_id '${customId}'; each request in a batch needs a unique custom_id`,
+        );
       }
       seen.add(customId);
       if (r.params === undefined) throw invalid(`${at}.params: Field required`);
@@ -249,7 +275,9 @@ export class MessageBatches {
 
   #find(id: string): Batch {
     const batch = this.#batches.get(id);
-    if (!batch || batch.deleted) throw new HttpError(404, `Message batch ${id} not found`, "not_found_error");
+    if (!batch || batch.deleted) {
+      throw new HttpError(404, `Message batch ${id} not found`, "not_found_error");
+    }
     return batch;
   }
 
@@ -262,10 +290,15 @@ export class MessageBatches {
     const schedule = ctx.options.schedule;
     // When the step that ends the batch was due: known exactly on a clock schedule; otherwise the
     // step is an act happening now (a poll, a test's step()).
-    const dueAt = (k: number) => schedule?.advance === "clock" ? Math.min(now, batch.created + k * schedule.stepMs) : now;
+    const dueAt = (k: number) =>
+      schedule?.advance === "clock" ? Math.min(now, batch.created + k * schedule.stepMs) : now;
     const cancelDone = batch.status === "canceling" && steps >= batch.cancelSteps + 1;
     const runDone = batch.status === "in_progress" && steps >= 1;
-    const due = cancelDone ? dueAt(batch.cancelSteps + 1) : runDone ? dueAt(1) : Number.POSITIVE_INFINITY;
+    const due = cancelDone
+      ? dueAt(batch.cancelSteps + 1)
+      : runDone
+      ? dueAt(1)
+      : Number.POSITIVE_INFINITY;
     if (due > batch.expires && now >= batch.expires) {
       // The window closed first: the API never reports ended_at after expires_at.
       this.#end(batch, batch.status === "canceling" ? "canceled" : "expired", batch.expires);
@@ -283,7 +316,9 @@ export class MessageBatches {
     const processed = how === "complete" ? n : partial;
     batch.results = batch.items.map((item, i) => ({
       custom_id: item.customId,
-      result: i < processed ? this.#run(batch, item) : { type: how === "canceled" ? "canceled" : "expired" },
+      result: i < processed
+        ? this.#run(batch, item)
+        : { type: how === "canceled" ? "canceled" : "expired" },
     }));
     batch.status = "ended";
     batch.endedAt = at;
@@ -297,7 +332,9 @@ export class MessageBatches {
       error: errorEnvelope(type, message, makeId("req", ctx.next("request"))),
     });
     const { scenario } = batch;
-    if (scenario.end === "fail") return errored("invalid_request_error", "Invalid request (batch scenario \"fail\")");
+    if (scenario.end === "fail") {
+      return errored("invalid_request_error", 'Invalid request (batch scenario "fail")');
+    }
     if (scenario.onlyErrors) return errored("api_error", "Internal server error");
     let params;
     try {
@@ -310,8 +347,15 @@ export class MessageBatches {
     if (marker !== undefined && promptOf(item.params).inputs.some((t) => t.includes(marker))) {
       return errored("api_error", "Internal server error");
     }
-    const reply = ctx.replyFor?.({ path: "/v1/messages", prompts: promptOf(item.params).inputs, batch: batch.id });
-    return { type: "succeeded", message: composeMessage(params, makeId("msg", ctx.next("message")), "batch", reply) };
+    const reply = ctx.replyFor?.({
+      path: "/v1/messages",
+      prompts: promptOf(item.params).inputs,
+      batch: batch.id,
+    });
+    return {
+      type: "succeeded",
+      message: composeMessage(params, makeId("msg", ctx.next("message")), "batch", reply),
+    };
   }
 
   #archived(batch: Batch): number | null {
@@ -323,7 +367,13 @@ export class MessageBatches {
   #view(batch: Batch, advance = true): MessageBatch {
     if (advance) this.#advance(batch);
     const ended = batch.status === "ended";
-    const counts = { processing: ended ? 0 : batch.items.length, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+    const counts = {
+      processing: ended ? 0 : batch.items.length,
+      succeeded: 0,
+      errored: 0,
+      canceled: 0,
+      expired: 0,
+    };
     for (const line of batch.results ?? []) counts[line.result.type as keyof typeof counts]++;
     const archived = this.#archived(batch);
     return {

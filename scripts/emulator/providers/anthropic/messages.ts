@@ -10,13 +10,26 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { ContentBlock, Message, MessageTokensCount, StopReason, TextBlock, ThinkingBlock } from "@anthropic-ai/sdk/resources/messages";
+import type {
+  ContentBlock,
+  Message,
+  MessageTokensCount,
+  StopReason,
+  TextBlock,
+  ThinkingBlock,
+} from "@anthropic-ai/sdk/resources/messages";
 import { answer, countTokens, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
 import { type EmulatorContext, type EmulatorRequest, HttpError, type Reply } from "../../server.ts";
 import { followedSchema } from "./schema.ts";
 import { KNOWN_MODELS, makeId, VERSION_2026 } from "./shared.ts";
-import { checkSemantics, checkShape, type MessageParams, type ParamsContext, promptOf } from "./validate.ts";
+import {
+  checkSemantics,
+  checkShape,
+  type MessageParams,
+  type ParamsContext,
+  promptOf,
+} from "./validate.ts";
 
 /** Largest Messages and count_tokens request body (32 MB); limit `maxMessageBytes`. */
 const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
@@ -41,7 +54,9 @@ export function paramsContext(ctx: EmulatorContext, req: EmulatorRequest): Param
  */
 export function thinkingWanted(thinking: MessageParams["thinking"], answerTokens: number): number {
   if (thinking?.type === "adaptive") return THINKING_PER_ANSWER_TOKEN * answerTokens;
-  if (thinking?.type === "enabled") return Math.min(thinking.budget_tokens, THINKING_PER_ANSWER_TOKEN * answerTokens);
+  if (thinking?.type === "enabled") {
+    return Math.min(thinking.budget_tokens, THINKING_PER_ANSWER_TOKEN * answerTokens);
+  }
   return 0;
 }
 
@@ -92,19 +107,25 @@ export function composeMessage(
     stopReason = cut.finish === "length" ? "max_tokens" : "end_turn";
   }
   if (reply !== undefined) text = reply;
-  const thinking: ContentBlock[] = params.thinking?.type === "enabled" || params.thinking?.type === "adaptive"
-    ? [{
-      type: "thinking",
-      thinking: params.thinking.display === "omitted" ? "" : thinkingText(prompt, thought),
-      signature: Buffer.from(`emulator-thinking:${id}:${thought}`).toString("base64"),
-    } satisfies ThinkingBlock]
-    : [];
+  const thinking: ContentBlock[] =
+    params.thinking?.type === "enabled" || params.thinking?.type === "adaptive"
+      ? [
+        {
+          type: "thinking",
+          thinking: params.thinking.display === "omitted" ? "" : thinkingText(prompt, thought),
+          signature: Buffer.from(`emulator-thinking:${id}:${thought}`).toString("base64"),
+        } satisfies ThinkingBlock,
+      ]
+      : [];
   return {
     id,
     type: "message",
     role: "assistant",
     model: params.model,
-    content: [...thinking, ...(text ? [{ type: "text", text, citations: null } satisfies TextBlock] : [])],
+    content: [
+      ...thinking,
+      ...(text ? [{ type: "text", text, citations: null } satisfies TextBlock] : []),
+    ],
     // Required but nullable in the 1.x Message type: present as null, as the API sends them.
     container: null,
     diagnostics: null,
@@ -127,7 +148,10 @@ export function composeMessage(
 }
 
 /** The earliest stop sequence in a text, and the text before it. */
-function firstStop(text: string, sequences: readonly string[]): { text: string; sequence: string } | undefined {
+function firstStop(
+  text: string,
+  sequences: readonly string[],
+): { text: string; sequence: string } | undefined {
   let best: { at: number; sequence: string } | undefined;
   for (const sequence of sequences) {
     if (!sequence) continue;
@@ -140,7 +164,11 @@ function firstStop(text: string, sequences: readonly string[]): { text: string; 
 function checkSize(ctx: EmulatorContext, req: EmulatorRequest): void {
   const max = ctx.limit("maxMessageBytes", MAX_MESSAGE_BYTES);
   if (req.raw.length > max) {
-    throw new HttpError(413, `Request exceeds the maximum size of ${max} bytes`, "request_too_large");
+    throw new HttpError(
+      413,
+      `Request exceeds the maximum size of ${max} bytes`,
+      "request_too_large",
+    );
   }
 }
 
@@ -150,7 +178,9 @@ export function createMessage(ctx: EmulatorContext, req: EmulatorRequest): Reply
   const body = req.json<unknown>();
   checkShape(body, "message");
   const params = checkSemantics(body, "message", paramsContext(ctx, req));
-  return { json: composeMessage(params, makeId("msg", ctx.next("message")), "standard", req.replyText) };
+  return {
+    json: composeMessage(params, makeId("msg", ctx.next("message")), "standard", req.replyText),
+  };
 }
 
 /** `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, the same count a message reports. */
@@ -160,5 +190,9 @@ export function countMessageTokens(ctx: EmulatorContext, req: EmulatorRequest): 
   checkShape(body, "count");
   const params = checkSemantics(body, "count", paramsContext(ctx, req));
   const { inputs } = promptOf(params as unknown as Record<string, unknown>);
-  return { json: { input_tokens: inputs.reduce((sum, t) => sum + countTokens(t), 0) } satisfies MessageTokensCount };
+  return {
+    json: {
+      input_tokens: inputs.reduce((sum, t) => sum + countTokens(t), 0),
+    } satisfies MessageTokensCount,
+  };
 }

@@ -17,7 +17,16 @@ import { invalid, isObject } from "./shared.ts";
 
 /** The string formats structured outputs support. */
 export const STRING_FORMATS: ReadonlySet<string> = new Set([
-  "date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid",
+  "date-time",
+  "time",
+  "date",
+  "duration",
+  "email",
+  "hostname",
+  "uri",
+  "ipv4",
+  "ipv6",
+  "uuid",
 ]);
 
 /** The JSON Schema types. */
@@ -29,8 +38,22 @@ const TYPES = new Set(["object", "array", "string", "number", "integer", "boolea
  * (`@anthropic-ai/sdk` never sends them: it drops `$schema` and moves the rest into `description`).
  */
 const KEYWORDS = new Set([
-  "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "allOf",
-  "$ref", "$defs", "definitions", "description", "title", "format", "minItems",
+  "type",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "enum",
+  "const",
+  "anyOf",
+  "allOf",
+  "$ref",
+  "$defs",
+  "definitions",
+  "description",
+  "title",
+  "format",
+  "minItems",
 ]);
 
 /** Refuses (400 `invalid_request_error`) a structured-output schema the API would refuse. */
@@ -47,18 +70,26 @@ function checkNode(node: unknown, here: string, root: string): void {
   }
   const types = node.type === undefined ? [] : Array.isArray(node.type) ? node.type : [node.type];
   for (const type of types) {
-    if (typeof type !== "string" || !TYPES.has(type)) throw invalid(`${here}.type: '${String(type)}' is not a valid JSON schema type`);
+    if (typeof type !== "string" || !TYPES.has(type)) {
+      throw invalid(`${here}.type: '${String(type)}' is not a valid JSON schema type`);
+    }
   }
   // The two messages reported from the live API (ax-llm/ax#458, veryfront/veryfront-code#3918 for
   // a missing value, BerriAI/litellm#35808 for `true`), prefixed with the schema's path.
   if (types.includes("object") && node.additionalProperties === true) {
-    throw invalid(`${root}: For 'object' type, 'additionalProperties: true' is not supported.\nPlease set 'additionalProperties' to false`);
+    throw invalid(
+      `${root}: For 'object' type, 'additionalProperties: true' is not supported.\nPlease set 'additionalProperties' to false`,
+    );
   }
   if (types.includes("object") && node.additionalProperties !== false) {
-    throw invalid(`${root}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
+    throw invalid(
+      `${root}: For 'object' type, 'additionalProperties' must be explicitly set to false`,
+    );
   }
   if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) {
-    throw invalid(`${here}.minItems: only 0 and 1 are supported, got ${JSON.stringify(node.minItems)}`);
+    throw invalid(
+      `${here}.minItems: only 0 and 1 are supported, got ${JSON.stringify(node.minItems)}`,
+    );
   }
   if (node.format !== undefined && !STRING_FORMATS.has(node.format as string)) {
     throw invalid(`${here}.format: string format '${String(node.format)}' is not supported`);
@@ -80,7 +111,9 @@ function checkNode(node: unknown, here: string, root: string): void {
 function children(node: Record<string, unknown>): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
   for (const key of ["properties", "$defs", "definitions"]) {
-    if (isObject(node[key])) for (const [name, child] of Object.entries(node[key])) out.push([`${key}.${name}`, child]);
+    if (isObject(node[key])) {
+      for (const [name, child] of Object.entries(node[key])) out.push([`${key}.${name}`, child]);
+    }
   }
   for (const key of ["anyOf", "allOf"]) {
     if (Array.isArray(node[key])) node[key].forEach((child, i) => out.push([`${key}.${i}`, child]));
@@ -94,19 +127,27 @@ function checkNotRecursive(root: Record<string, unknown>, here: string): void {
   const resolve = (ref: string): unknown => {
     if (ref === "#") return root;
     const match = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref);
-    return match && isObject(root[match[1]]) ? (root[match[1]] as Record<string, unknown>)[match[2]] : undefined;
+    return match && isObject(root[match[1]])
+      ? (root[match[1]] as Record<string, unknown>)[match[2]]
+      : undefined;
   };
   const visit = (node: unknown, refs: readonly string[]): void => {
     if (!isObject(node)) return;
     if (typeof node.$ref === "string") {
-      if (refs.includes(node.$ref)) throw invalid(`${here}: recursive schemas are not supported ($ref '${node.$ref}')`);
+      if (refs.includes(node.$ref)) {
+        throw invalid(`${here}: recursive schemas are not supported ($ref '${node.$ref}')`);
+      }
       visit(resolve(node.$ref), [...refs, node.$ref]);
     }
-    for (const [path, child] of children(node)) if (!path.startsWith("$defs") && !path.startsWith("definitions")) visit(child, refs);
+    for (const [path, child] of children(node)) {
+      if (!path.startsWith("$defs") && !path.startsWith("definitions")) visit(child, refs);
+    }
   };
   visit(root, ["#"]);
   for (const key of ["$defs", "definitions"]) {
-    if (isObject(root[key])) for (const [name, def] of Object.entries(root[key])) visit(def, [`#/${key}/${name}`]);
+    if (isObject(root[key])) {
+      for (const [name, def] of Object.entries(root[key])) visit(def, [`#/${key}/${name}`]);
+    }
   }
 }
 
@@ -122,14 +163,22 @@ export function followedSchema(node: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     out[key] = key === "properties" || key === "$defs" || key === "definitions"
-      ? isObject(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, followedSchema(v)])) : value
-      : key === "items" || key === "anyOf" || key === "allOf" ? followedSchema(value) : value;
+      ? isObject(value)
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, followedSchema(v)]))
+        : value
+      : key === "items" || key === "anyOf" || key === "allOf"
+      ? followedSchema(value)
+      : value;
   }
-  const last = typeof node.description === "string" ? node.description.split("\n\n").at(-1) ?? "" : "";
+  const last = typeof node.description === "string"
+    ? node.description.split("\n\n").at(-1) ?? ""
+    : "";
   if (!last.startsWith("{")) return out;
   try {
     const described: unknown = JSON.parse(last);
-    if (isObject(described)) for (const [key, value] of Object.entries(described)) if (!(key in out)) out[key] = value;
+    if (isObject(described)) {
+      for (const [key, value] of Object.entries(described)) if (!(key in out)) out[key] = value;
+    }
   } catch {
     // Prose that happens to start with a brace: nothing to follow.
   }

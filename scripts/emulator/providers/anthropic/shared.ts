@@ -77,7 +77,11 @@ export function errorType(status: number, code?: string): string {
  * `timeout_error` at 408), so the type is the emulator's string, cast once here.
  */
 export function errorEnvelope(type: string, message: string, requestId: string): ErrorResponse {
-  return { type: "error", error: { type, message } as ErrorObject, request_id: requestId } satisfies ErrorResponse;
+  return {
+    type: "error",
+    error: { type, message } as ErrorObject,
+    request_id: requestId,
+  } satisfies ErrorResponse;
 }
 
 /** A 400 `invalid_request_error`, the answer to most malformed requests. */

@@ -28,7 +28,10 @@ export interface MessageParams {
     | { type: "disabled" | "between_tools" }
     | null;
   /** Structured output: `format` asks for JSON conforming to `schema`. */
-  output_config?: { effort?: string | null; format?: { type: "json_schema"; schema: Record<string, unknown> } | null } | null;
+  output_config?: {
+    effort?: string | null;
+    format?: { type: "json_schema"; schema: Record<string, unknown> } | null;
+  } | null;
 }
 
 /** What semantic checks depend on. */
@@ -103,8 +106,14 @@ const BLOCK_TYPES = new Set([
  * least 1 in a batch, where the cache pre-warming `max_tokens: 0` is not allowed) and a batch
  * request does not stream. `at` prefixes paths (`requests.3.params.`).
  */
-export function checkShape(body: unknown, kind: ParamsKind, at = ""): asserts body is Record<string, unknown> {
-  if (!isObject(body)) throw invalid(`${at ? at.slice(0, -1) : "body"}: Input should be a valid dictionary`);
+export function checkShape(
+  body: unknown,
+  kind: ParamsKind,
+  at = "",
+): asserts body is Record<string, unknown> {
+  if (!isObject(body)) {
+    throw invalid(`${at ? at.slice(0, -1) : "body"}: Input should be a valid dictionary`);
+  }
   if (body.model === undefined) throw invalid(`${at}model: Field required`);
   if (typeof body.model !== "string") throw invalid(`${at}model: Input should be a valid string`);
   if (kind !== "count") {
@@ -114,7 +123,9 @@ export function checkShape(body: unknown, kind: ParamsKind, at = ""): asserts bo
       throw invalid(`${at}max_tokens: Input should be a valid integer`);
     }
     const min = kind === "batch" ? 1 : 0;
-    if (max < min) throw invalid(`${at}max_tokens: Input should be greater than or equal to ${min}`);
+    if (max < min) {
+      throw invalid(`${at}max_tokens: Input should be greater than or equal to ${min}`);
+    }
   }
   if (body.messages === undefined) throw invalid(`${at}messages: Field required`);
   if (!Array.isArray(body.messages)) throw invalid(`${at}messages: Input should be a valid list`);
@@ -138,12 +149,16 @@ export function checkSemantics(
   for (const key of Object.keys(body)) {
     if (SAMPLING.includes(key) && kind !== "count") {
       if (cx.version === VERSION_2026) {
-        throw invalid(`${at}${key}: not supported with anthropic-version ${VERSION_2026}; remove it`);
+        throw invalid(
+          `${at}${key}: not supported with anthropic-version ${VERSION_2026}; remove it`,
+        );
       }
       checkSampling(key, body[key], at);
       continue;
     }
-    if (!allowed.includes(key) && !cx.beta) throw invalid(`${at}${key}: Extra inputs are not permitted`);
+    if (!allowed.includes(key) && !cx.beta) {
+      throw invalid(`${at}${key}: Extra inputs are not permitted`);
+    }
   }
   checkSystem(body.system, at);
   checkStopSequences(body.stop_sequences, at);
@@ -152,7 +167,8 @@ export function checkSemantics(
   checkMessages(body.messages as unknown[], cx, at);
   const model = body.model as string;
   if (kind !== "count" && (body.max_tokens as number) > cx.maxOutputTokens) {
-    const ceiling = `${cx.maxOutputTokens}, which is the maximum allowed number of output tokens for ${model}`;
+    const ceiling =
+      `${cx.maxOutputTokens}, which is the maximum allowed number of output tokens for ${model}`;
     throw invalid(`${at}max_tokens: ${body.max_tokens} > ${ceiling}`);
   }
   if (kind === "message" && body.stream === true) {
@@ -175,10 +191,16 @@ function checkSampling(key: string, value: unknown, at: string): void {
 
 function checkSystem(system: unknown, at: string): void {
   if (system === undefined || typeof system === "string") return;
-  if (!Array.isArray(system)) throw invalid(`${at}system: Input should be a valid string or a list of text blocks`);
+  if (!Array.isArray(system)) {
+    throw invalid(`${at}system: Input should be a valid string or a list of text blocks`);
+  }
   system.forEach((block, i) => {
-    if (!isObject(block) || block.type !== "text") throw invalid(`${at}system.${i}.type: Input should be 'text'`);
-    if (typeof block.text !== "string") throw invalid(`${at}system.${i}.text: Input should be a valid string`);
+    if (!isObject(block) || block.type !== "text") {
+      throw invalid(`${at}system.${i}.type: Input should be 'text'`);
+    }
+    if (typeof block.text !== "string") {
+      throw invalid(`${at}system.${i}.text: Input should be a valid string`);
+    }
   });
 }
 
@@ -195,7 +217,9 @@ function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void
   const here = `${at}output_config`;
   if (!isObject(config)) throw invalid(`${here}: Input should be a valid dictionary`);
   for (const key of Object.keys(config)) {
-    if (key !== "effort" && key !== "format" && !cx.beta) throw invalid(`${here}.${key}: Extra inputs are not permitted`);
+    if (key !== "effort" && key !== "format" && !cx.beta) {
+      throw invalid(`${here}.${key}: Extra inputs are not permitted`);
+    }
   }
   const effort = config.effort;
   if (effort !== undefined && effort !== null && !EFFORTS.includes(effort as string)) {
@@ -205,12 +229,18 @@ function checkOutputConfig(config: unknown, cx: ParamsContext, at: string): void
   if (format === undefined || format === null) return;
   if (!isObject(format)) throw invalid(`${here}.format: Input should be a valid dictionary`);
   if (format.type === undefined) throw invalid(`${here}.format.type: Field required`);
-  if (format.type !== "json_schema") throw invalid(`${here}.format.type: Input should be 'json_schema'`);
+  if (format.type !== "json_schema") {
+    throw invalid(`${here}.format.type: Input should be 'json_schema'`);
+  }
   for (const key of Object.keys(format)) {
-    if (key !== "type" && key !== "schema") throw invalid(`${here}.format.${key}: Extra inputs are not permitted`);
+    if (key !== "type" && key !== "schema") {
+      throw invalid(`${here}.format.${key}: Extra inputs are not permitted`);
+    }
   }
   if (format.schema === undefined) throw invalid(`${here}.format.schema: Field required`);
-  if (!isObject(format.schema)) throw invalid(`${here}.format.schema: Input should be a valid dictionary`);
+  if (!isObject(format.schema)) {
+    throw invalid(`${here}.format.schema: Input should be a valid dictionary`);
+  }
   checkOutputSchema(format.schema, `${here}.format.schema`);
 }
 
@@ -228,16 +258,31 @@ function checkThinking(thinking: unknown, maxTokens: number | undefined, at: str
   const here = `${at}thinking`;
   if (!isObject(thinking)) throw invalid(`${here}: Input should be a valid dictionary`);
   if (!THINKING_TYPES.includes(thinking.type as string)) {
-    throw invalid(`${here}.type: Input tag '${String(thinking.type)}' does not match any of the expected tags: ${THINKING_TYPES.map((t) => `'${t}'`).join(", ")}`);
+    throw invalid(
+      `${here}.type: Input tag '${
+        String(thinking.type)
+      }' does not match any of the expected tags: ${
+        THINKING_TYPES.map((t) => `'${t}'`).join(", ")
+      }`,
+    );
   }
-  if (thinking.display !== undefined && thinking.display !== null && thinking.display !== "summarized" && thinking.display !== "omitted") {
+  if (
+    thinking.display !== undefined && thinking.display !== null &&
+    thinking.display !== "summarized" && thinking.display !== "omitted"
+  ) {
     throw invalid(`${here}.${thinking.type}.display: Input should be 'summarized' or 'omitted'`);
   }
   if (thinking.type !== "enabled") return;
   const budget = thinking.budget_tokens;
   if (budget === undefined) throw invalid(`${here}.enabled.budget_tokens: Field required`);
-  if (typeof budget !== "number" || !Number.isInteger(budget)) throw invalid(`${here}.enabled.budget_tokens: Input should be a valid integer`);
-  if (budget < MIN_THINKING_BUDGET) throw invalid(`${here}.enabled.budget_tokens: Input should be greater than or equal to ${MIN_THINKING_BUDGET}`);
+  if (typeof budget !== "number" || !Number.isInteger(budget)) {
+    throw invalid(`${here}.enabled.budget_tokens: Input should be a valid integer`);
+  }
+  if (budget < MIN_THINKING_BUDGET) {
+    throw invalid(
+      `${here}.enabled.budget_tokens: Input should be greater than or equal to ${MIN_THINKING_BUDGET}`,
+    );
+  }
   if (maxTokens !== undefined && maxTokens <= budget) {
     throw invalid(`${at}max_tokens: must be greater than thinking.budget_tokens (${budget})`);
   }
@@ -247,7 +292,9 @@ function checkStopSequences(stops: unknown, at: string): void {
   if (stops === undefined) return;
   if (!Array.isArray(stops)) throw invalid(`${at}stop_sequences: Input should be a valid list`);
   stops.forEach((s, i) => {
-    if (typeof s !== "string") throw invalid(`${at}stop_sequences.${i}: Input should be a valid string`);
+    if (typeof s !== "string") {
+      throw invalid(`${at}stop_sequences.${i}: Input should be a valid string`);
+    }
   });
 }
 
@@ -266,10 +313,14 @@ function checkMessages(messages: unknown[], cx: ParamsContext, at: string): void
     if (m.role !== "user" && m.role !== "assistant") {
       throw invalid(`${here}.role: Input should be 'user' or 'assistant'`);
     }
-    if (i === 0 && m.role !== "user") throw invalid(`${at}messages: first message must use the "user" role`);
+    if (i === 0 && m.role !== "user") {
+      throw invalid(`${at}messages: first message must use the "user" role`);
+    }
     const prefill = i === messages.length - 1 && m.role === "assistant";
     const empty = () =>
-      invalid(`${here}: all messages must have non-empty content except for the optional final assistant message`);
+      invalid(
+        `${here}: all messages must have non-empty content except for the optional final assistant message`,
+      );
     if (typeof m.content === "string") {
       if (!m.content && !prefill) throw empty();
       return;
@@ -279,24 +330,37 @@ function checkMessages(messages: unknown[], cx: ParamsContext, at: string): void
       throw invalid(`${here}.content: Input should be a valid string or a list of content blocks`);
     }
     if (m.content.length === 0 && !prefill) throw empty();
-    m.content.forEach((block, j) => checkBlock(block, m.role as string, `${here}.content.${j}`, cx));
+    m.content.forEach((block, j) =>
+      checkBlock(block, m.role as string, `${here}.content.${j}`, cx)
+    );
   });
 }
 
 function checkBlock(block: unknown, role: string, here: string, cx: ParamsContext): void {
   if (!isObject(block)) throw invalid(`${here}: Input should be a valid dictionary`);
   if (typeof block.type !== "string" || !BLOCK_TYPES.has(block.type)) {
-    throw invalid(`${here}.type: Input tag '${String(block.type)}' does not match any expected content block type`);
+    throw invalid(
+      `${here}.type: Input tag '${
+        String(block.type)
+      }' does not match any expected content block type`,
+    );
   }
   if (block.type === "text") {
     if (typeof block.text !== "string") throw invalid(`${here}.text: Field required`);
     if (!block.text) throw invalid(`${here}: text content blocks must be non-empty`);
-    if (cx.version === VERSION_2026 && role === "user" && Array.isArray(block.citations) && block.citations.length) {
-      throw invalid(`${here}.citations: not supported on user text blocks with anthropic-version ${VERSION_2026}`);
+    if (
+      cx.version === VERSION_2026 && role === "user" && Array.isArray(block.citations) &&
+      block.citations.length
+    ) {
+      throw invalid(
+        `${here}.citations: not supported on user text blocks with anthropic-version ${VERSION_2026}`,
+      );
     }
   }
   if (block.type === "document" && role === "assistant" && cx.version === VERSION_2026) {
-    throw invalid(`${here}: document blocks are not allowed in assistant messages with anthropic-version ${VERSION_2026}`);
+    throw invalid(
+      `${here}: document blocks are not allowed in assistant messages with anthropic-version ${VERSION_2026}`,
+    );
   }
 }
 
@@ -315,7 +379,10 @@ export function contentTexts(content: unknown): string[] {
  */
 export function promptOf(params: Record<string, unknown>): { prompt: string; inputs: string[] } {
   const messages = Array.isArray(params.messages) ? params.messages.filter(isObject) : [];
-  const inputs = [...contentTexts(params.system), ...messages.flatMap((m) => contentTexts(m.content))];
+  const inputs = [
+    ...contentTexts(params.system),
+    ...messages.flatMap((m) => contentTexts(m.content)),
+  ];
   const lastUser = messages.filter((m) => m.role === "user").at(-1);
   return { prompt: lastUser ? contentTexts(lastUser.content).join("\n") : "", inputs };
 }

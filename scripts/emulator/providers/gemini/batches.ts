@@ -142,13 +142,24 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
         batch: `batches/${b.id}`,
       });
       return {
-        response: generateResponse(b.model, item.request ?? {}, ctx.next("gemini.response"), reply, {
-          thinking: ctx.limit("thinkingTokens", 2),
-        }),
+        response: generateResponse(
+          b.model,
+          item.request ?? {},
+          ctx.next("gemini.response"),
+          reply,
+          {
+            thinking: ctx.limit("thinkingTokens", 2),
+          },
+        ),
       };
     });
     const failed = entries.filter((e) => "error" in e).length;
-    const done = { state: "BATCH_STATE_SUCCEEDED" as const, at, succeeded: entries.length - failed, failed };
+    const done = {
+      state: "BATCH_STATE_SUCCEEDED" as const,
+      at,
+      succeeded: entries.length - failed,
+      failed,
+    };
     if (!b.fileName) {
       const inlined = entries.map((entry, i) => {
         const metadata = b.items[i].metadata;
@@ -158,7 +169,9 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     }
     const lines = entries.map((e, i) =>
       JSON.stringify(
-        (b.items[i].key !== undefined ? { key: b.items[i].key, ...e } : e) satisfies ResponseLineJson,
+        (b.items[i].key !== undefined
+          ? { key: b.items[i].key, ...e }
+          : e) satisfies ResponseLineJson,
       )
     );
     corrupt(lines, b.scenario);
@@ -305,7 +318,9 @@ export function batchRoutes(ctx: EmulatorContext, files: FileStore): Route[] {
     const size = pageSize(req.query.get("pageSize"), 10, 1000); // defaults [unverified]
     const token = req.query.get("pageToken");
     const listed = ctx.listing?.() ?? (() => true);
-    let all = [...batches.values()].filter((b) => listed(`batches/${b.id}`)).sort((a, b) => b.seq - a.seq);
+    let all = [...batches.values()].filter((b) => listed(`batches/${b.id}`)).sort((a, b) =>
+      b.seq - a.seq
+    );
     if (token) {
       const after = readPageToken("batches", token);
       all = all.filter((b) => b.seq < after);

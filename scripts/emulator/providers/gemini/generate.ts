@@ -64,7 +64,10 @@ function nonZero(fields: Record<string, number>): Record<string, number> {
 }
 
 /** The text a request's generation config asks for around the plain answer, and how it is measured. */
-function shaped(config: Record<string, unknown>, plain: string): { text: string; measure: Measure } {
+function shaped(
+  config: Record<string, unknown>,
+  plain: string,
+): { text: string; measure: Measure } {
   const mime = config.responseMimeType;
   const schema = config.responseJsonSchema ?? config._responseJsonSchema ?? config.responseSchema;
   if (mime === "application/json") {
@@ -108,7 +111,11 @@ export function generateResponse(
   const thoughts = thoughtTokens(model, config, options.thinking ?? 0);
   const result = answer(model, prompt, requestTexts(req));
   const { text: whole, measure } = shaped(config, result.text);
-  const limited = limitAnswer(whole, measure, maxTokens === undefined ? undefined : maxTokens - thoughts);
+  const limited = limitAnswer(
+    whole,
+    measure,
+    maxTokens === undefined ? undefined : maxTokens - thoughts,
+  );
   let text = limited.text;
   let finishReason: FinishReasonJson = limited.finish === "length" ? "MAX_TOKENS" : "STOP";
   const stops = Array.isArray(config.stopSequences)
@@ -124,7 +131,9 @@ export function generateResponse(
   const count = typeof config.candidateCount === "number" ? config.candidateCount : 1;
   const parts: Array<{ text: string; thought?: boolean }> = [];
   // A thought summary comes first, marked `thought: true`, when asked for.
-  if (thoughts > 0 && includeThoughts(config)) parts.push({ text: "**Thinking it over**", thought: true });
+  if (thoughts > 0 && includeThoughts(config)) {
+    parts.push({ text: "**Thinking it over**", thought: true });
+  }
   if (text !== "") parts.push({ text });
   // A candidate with nothing to show has no parts at all, as the real API sends it.
   const content = parts.length ? { parts, role: "model" } : { role: "model" };

@@ -61,11 +61,15 @@ export function thinkingProblems(model: string, config: Record<string, unknown>)
   if (budget !== undefined && level !== undefined) {
     out.push("Only one of thinking_budget and thinking_level may be set.");
   }
-  if (level !== undefined && !takesLevel(model)) out.push("Thinking level is not supported for this model.");
+  if (level !== undefined && !takesLevel(model)) {
+    out.push("Thinking level is not supported for this model.");
+  }
   if (typeof budget === "number" && budget !== 0 && budget !== -1 && !canThink(model)) {
     out.push("Thinking is not supported for this model.");
   }
-  if (budget === 0 && alwaysThinks(model)) out.push("Budget 0 is invalid. This model only works in thinking mode.");
+  if (budget === 0 && alwaysThinks(model)) {
+    out.push("Budget 0 is invalid. This model only works in thinking mode.");
+  }
   return out;
 }
 

@@ -32,7 +32,10 @@ export type FinishReasonJson = `${FinishReason}`;
  * `sdkHttpResponse` or `automaticFunctionCallingHistory`, which the SDK adds itself).
  */
 export type GeminiResponseJson = Wire<
-  Pick<GenerateContentResponse, "candidates" | "usageMetadata" | "modelVersion" | "responseId" | "promptFeedback">
+  Pick<
+    GenerateContentResponse,
+    "candidates" | "usageMetadata" | "modelVersion" | "responseId" | "promptFeedback"
+  >
 >;
 
 /**
@@ -42,7 +45,10 @@ export type GeminiResponseJson = Wire<
  */
 export type CountTokensJson =
   & Wire<Pick<CountTokensResponse, "totalTokens" | "cachedContentTokenCount">>
-  & { promptTokensDetails?: Wire<ModalityTokenCount>[]; cacheTokensDetails?: Wire<ModalityTokenCount>[] };
+  & {
+    promptTokensDetails?: Wire<ModalityTokenCount>[];
+    cacheTokensDetails?: Wire<ModalityTokenCount>[];
+  };
 
 /**
  * A `google.rpc.Status` as JSON (google/rpc/status.proto): `code` is a `google.rpc.Code` number

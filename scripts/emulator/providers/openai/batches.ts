@@ -17,7 +17,13 @@
  * `token_limit_exceeded` for the scenario `end: "fail"`.
  * @module
  */
-import { HttpError, type BatchScenario, type EmulatorContext, type EmulatorRequest, type Route } from "../../server.ts";
+import {
+  type BatchScenario,
+  type EmulatorContext,
+  type EmulatorRequest,
+  HttpError,
+  type Route,
+} from "../../server.ts";
 import { chatCompletion, chatPrompts } from "./chat.ts";
 import type { RequestContract } from "./contract.ts";
 import {
@@ -38,8 +44,14 @@ import { responseObject, responsePrompts } from "./responses.ts";
 
 /** Endpoints the real API batches. */
 const ENDPOINTS = [
-  "/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/moderations",
-  "/v1/images/generations", "/v1/images/edits", "/v1/videos",
+  "/v1/responses",
+  "/v1/chat/completions",
+  "/v1/embeddings",
+  "/v1/completions",
+  "/v1/moderations",
+  "/v1/images/generations",
+  "/v1/images/edits",
+  "/v1/videos",
 ];
 /** Endpoints the emulator can run a batch for. */
 const SERVED = ["/v1/chat/completions", "/v1/responses"];
@@ -52,7 +64,15 @@ const IN_PROGRESS_STEPS = 2;
 const MAX_REPORTED_ERRORS = 100;
 const DAY = 86_400;
 
-type Status = "validating" | "failed" | "in_progress" | "finalizing" | "completed" | "expired" | "cancelling" | "cancelled";
+type Status =
+  | "validating"
+  | "failed"
+  | "in_progress"
+  | "finalizing"
+  | "completed"
+  | "expired"
+  | "cancelling"
+  | "cancelled";
 const TERMINAL: readonly Status[] = ["failed", "completed", "expired", "cancelled"];
 
 /** An entry of `errors.data`. */
@@ -83,7 +103,18 @@ interface Batch {
   createdMs: number;
   expiresAt: number;
   status: Status;
-  times: Partial<Record<"in_progress_at" | "finalizing_at" | "completed_at" | "failed_at" | "expired_at" | "cancelling_at" | "cancelled_at", number>>;
+  times: Partial<
+    Record<
+      | "in_progress_at"
+      | "finalizing_at"
+      | "completed_at"
+      | "failed_at"
+      | "expired_at"
+      | "cancelling_at"
+      | "cancelled_at",
+      number
+    >
+  >;
   /** Validation errors found at creation (revealed on leaving `validating`). */
   invalid: BatchError[];
   requests: RequestLine[];
@@ -126,7 +157,12 @@ export class BatchStore {
    * schemas too; a line's body that breaks its schema fails that request alone (a 400 line in the
    * error file, as a parameter the hand-written checks refuse does), not the batch.
    */
-  constructor(ctx: EmulatorContext, files: FileStore, knownModels: readonly string[], contract?: RequestContract) {
+  constructor(
+    ctx: EmulatorContext,
+    files: FileStore,
+    knownModels: readonly string[],
+    contract?: RequestContract,
+  ) {
     this.#ctx = ctx;
     this.#files = files;
     this.#known = knownModels;
@@ -147,7 +183,11 @@ export class BatchStore {
           return { json: this.#object(this.#sync(b)) };
         },
       },
-      { method: "POST", path: /^\/v1\/batches\/(?<id>[^/]+)\/cancel$/, handle: (req) => ({ json: this.#cancel(req.params.id) }) },
+      {
+        method: "POST",
+        path: /^\/v1\/batches\/(?<id>[^/]+)\/cancel$/,
+        handle: (req) => ({ json: this.#cancel(req.params.id) }),
+      },
     ];
   }
 
@@ -160,38 +200,68 @@ export class BatchStore {
 
   #require(id: string): Batch {
     const b = this.#batches.get(id);
-    if (!b) throw new HttpError(404, `No batch found with id '${id}'.`, "invalid_request_error", { param: "batch_id" });
+    if (!b) {
+      throw new HttpError(404, `No batch found with id '${id}'.`, "invalid_request_error", {
+        param: "batch_id",
+      });
+    }
     return b;
   }
 
   #create(req: EmulatorRequest): Record<string, unknown> {
     const body = req.json();
     if (!isObject(body)) throw invalid("The request body must be a JSON object.", null);
-    const allowed = ["input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"];
+    const allowed = [
+      "input_file_id",
+      "endpoint",
+      "completion_window",
+      "metadata",
+      "output_expires_after",
+    ];
     for (const key of Object.keys(body)) if (!allowed.includes(key)) throw unrecognized(key);
     if (body.input_file_id === undefined) throw missing("input_file_id");
     const fileId = checkString(body.input_file_id, "input_file_id");
     if (body.endpoint === undefined) throw missing("endpoint");
-    if (!ENDPOINTS.includes(body.endpoint as string)) throw badValue("endpoint", body.endpoint, ENDPOINTS);
+    if (!ENDPOINTS.includes(body.endpoint as string)) {
+      throw badValue("endpoint", body.endpoint, ENDPOINTS);
+    }
     const endpoint = body.endpoint as string;
     if (!SERVED.includes(endpoint)) {
-      throw invalid(`The emulator runs batches for ${SERVED.join(" and ")} only, not ${endpoint}.`, "endpoint");
+      throw invalid(
+        `The emulator runs batches for ${SERVED.join(" and ")} only, not ${endpoint}.`,
+        "endpoint",
+      );
     }
     if (body.completion_window === undefined) throw missing("completion_window");
-    if (body.completion_window !== "24h") throw badValue("completion_window", body.completion_window, ["24h"]);
+    if (body.completion_window !== "24h") {
+      throw badValue("completion_window", body.completion_window, ["24h"]);
+    }
     const metadata = body.metadata === undefined ? null : checkMetadata(body.metadata);
     let outputTtl: number | null = null;
     if (body.output_expires_after !== undefined) {
       const oea = checkObject(body.output_expires_after, "output_expires_after");
       if (oea.anchor === undefined) throw missing("output_expires_after.anchor");
-      if (oea.anchor !== "created_at") throw badValue("output_expires_after.anchor", oea.anchor, ["created_at"]);
+      if (oea.anchor !== "created_at") {
+        throw badValue("output_expires_after.anchor", oea.anchor, ["created_at"]);
+      }
       if (oea.seconds === undefined) throw missing("output_expires_after.seconds");
-      outputTtl = checkNumber(oea.seconds, "output_expires_after.seconds", "integer", 3600, 2592000);
+      outputTtl = checkNumber(
+        oea.seconds,
+        "output_expires_after.seconds",
+        "integer",
+        3600,
+        2592000,
+      );
     }
     const notFound = () =>
-      new HttpError(400, `Cannot find file ${fileId}, or project proj_emulator does not have access to it.`, "invalid_request_error", {
-        param: "file_id",
-      });
+      new HttpError(
+        400,
+        `Cannot find file ${fileId}, or project proj_emulator does not have access to it.`,
+        "invalid_request_error",
+        {
+          param: "file_id",
+        },
+      );
     const file = this.#files.get(fileId);
     if (!file) throw notFound();
     // Eventual consistency: a fresh upload may be invisible to the first attempts.
@@ -201,7 +271,10 @@ export class BatchStore {
       throw notFound();
     }
     if (file.purpose !== "batch") {
-      throw invalid(`The input file ${fileId} must be uploaded with purpose 'batch' (it has purpose '${file.purpose}').`, "input_file_id");
+      throw invalid(
+        `The input file ${fileId} must be uploaded with purpose 'batch' (it has purpose '${file.purpose}').`,
+        "input_file_id",
+      );
     }
     this.#contract?.check("createBatch", body);
 
@@ -242,7 +315,10 @@ export class BatchStore {
   }
 
   /** Checks an input file line by line, as the API does while a batch is `validating`. */
-  #validate(bytes: Uint8Array, endpoint: string): { requests: RequestLine[]; errors: BatchError[]; model: string | null } {
+  #validate(
+    bytes: Uint8Array,
+    endpoint: string,
+  ): { requests: RequestLine[]; errors: BatchError[]; model: string | null } {
     const errors: BatchError[] = [];
     const fail = (code: string, message: string, param: string | null, line: number | null) => {
       if (errors.length < MAX_REPORTED_ERRORS) errors.push({ code, message, param, line });
@@ -261,11 +337,25 @@ export class BatchStore {
       } catch {
         return fail("invalid_json_line", "This line is not parseable as valid JSON.", null, line);
       }
-      if (!isObject(parsed)) return fail("invalid_json_line", "This line is not a JSON object.", null, line);
+      if (!isObject(parsed)) {
+        return fail("invalid_json_line", "This line is not a JSON object.", null, line);
+      }
       const { custom_id: customId, method, url, body } = parsed;
-      if (customId === undefined) return fail("missing_required_parameter", "Missing required parameter: 'custom_id'.", "custom_id", line);
+      if (customId === undefined) {
+        return fail(
+          "missing_required_parameter",
+          "Missing required parameter: 'custom_id'.",
+          "custom_id",
+          line,
+        );
+      }
       if (typeof customId !== "string") {
-        return fail("invalid_type", "Invalid type for 'custom_id': expected a string.", "custom_id", line);
+        return fail(
+          "invalid_type",
+          "Invalid type for 'custom_id': expected a string.",
+          "custom_id",
+          line,
+        );
       }
       if (seen.has(customId)) {
         return fail(
@@ -276,24 +366,66 @@ export class BatchStore {
         );
       }
       seen.add(customId);
-      if (method === undefined) return fail("missing_required_parameter", "Missing required parameter: 'method'.", "method", line);
-      if (method !== "POST") return fail("invalid_value", `Invalid value: '${String(method)}'. Supported values are: 'POST'.`, "method", line);
-      if (url === undefined) return fail("missing_required_parameter", "Missing required parameter: 'url'.", "url", line);
-      if (url !== endpoint) {
+      if (method === undefined) {
         return fail(
-          "url_mismatch",
-          `The URL provided for this request does not match the batch endpoint. Expected '${endpoint}', got '${String(url)}'.`,
+          "missing_required_parameter",
+          "Missing required parameter: 'method'.",
+          "method",
+          line,
+        );
+      }
+      if (method !== "POST") {
+        return fail(
+          "invalid_value",
+          `Invalid value: '${String(method)}'. Supported values are: 'POST'.`,
+          "method",
+          line,
+        );
+      }
+      if (url === undefined) {
+        return fail(
+          "missing_required_parameter",
+          "Missing required parameter: 'url'.",
           "url",
           line,
         );
       }
-      if (body === undefined) return fail("missing_required_parameter", "Missing required parameter: 'body'.", "body", line);
-      if (!isObject(body)) return fail("invalid_type", "Invalid type for 'body': expected an object.", "body", line);
+      if (url !== endpoint) {
+        return fail(
+          "url_mismatch",
+          `The URL provided for this request does not match the batch endpoint. Expected '${endpoint}', got '${
+            String(url)
+          }'.`,
+          "url",
+          line,
+        );
+      }
+      if (body === undefined) {
+        return fail(
+          "missing_required_parameter",
+          "Missing required parameter: 'body'.",
+          "body",
+          line,
+        );
+      }
+      if (!isObject(body)) {
+        return fail("invalid_type", "Invalid type for 'body': expected an object.", "body", line);
+      }
       if (typeof body.model !== "string" || !body.model) {
-        return fail("missing_required_parameter", "Missing required parameter: 'body.model'.", "body.model", line);
+        return fail(
+          "missing_required_parameter",
+          "Missing required parameter: 'body.model'.",
+          "body.model",
+          line,
+        );
       }
       if (!this.#ctx.acceptsModel(body.model, this.#known)) {
-        return fail("model_not_found", `The model '${body.model}' does not exist or you do not have access to it.`, "body.model", line);
+        return fail(
+          "model_not_found",
+          `The model '${body.model}' does not exist or you do not have access to it.`,
+          "body.model",
+          line,
+        );
       }
       if (model !== null && body.model !== model) {
         return fail(
@@ -306,12 +438,19 @@ export class BatchStore {
       model ??= body.model;
       const field = endpoint === "/v1/chat/completions" ? "messages" : "input";
       if (body[field] === undefined) {
-        return fail("missing_required_parameter", `Missing required parameter: 'body.${field}'.`, `body.${field}`, line);
+        return fail(
+          "missing_required_parameter",
+          `Missing required parameter: 'body.${field}'.`,
+          `body.${field}`,
+          line,
+        );
       }
       requests.push({ customId, body });
     });
     const maxRequests = this.#ctx.limit("maxRequests", MAX_BATCH_REQUESTS);
-    if (errors.length === 0 && requests.length === 0) fail("empty_file", "The batch input file is empty.", null, null);
+    if (errors.length === 0 && requests.length === 0) {
+      fail("empty_file", "The batch input file is empty.", null, null);
+    }
     if (requests.length > maxRequests) {
       fail(
         "too_many_tasks",
@@ -327,7 +466,9 @@ export class BatchStore {
   #stepTime(b: Batch, k: number): number {
     const now = this.#ctx.clock.now();
     const s = this.#ctx.options.schedule;
-    const due = s?.advance === "clock" ? Math.min(now, b.createdMs + k * Math.max(1, s.stepMs)) : now;
+    const due = s?.advance === "clock"
+      ? Math.min(now, b.createdMs + k * Math.max(1, s.stepMs))
+      : now;
     return Math.max(b.lastMs, due);
   }
 
@@ -387,7 +528,8 @@ export class BatchStore {
     if (!errors.length && b.scenario.end === "fail") {
       errors = [{
         code: "token_limit_exceeded",
-        message: `Enqueued token limit reached for ${b.model} in organization org-emulator. Limit: 2,000,000 enqueued tokens. Please try again once some in_progress batches have been completed.`,
+        message:
+          `Enqueued token limit reached for ${b.model} in organization org-emulator. Limit: 2,000,000 enqueued tokens. Please try again once some in_progress batches have been completed.`,
         param: null,
         line: null,
       }];
@@ -419,15 +561,22 @@ export class BatchStore {
   #start(b: Batch): void {
     const n = b.requests.length;
     b.counts = { total: n, completed: 0, failed: 0 };
-    b.order = [...Array(n).keys()].sort((x, y) => hash(`${b.id}/${b.requests[x].customId}`) - hash(`${b.id}/${b.requests[y].customId}`) || x - y);
+    b.order = [...Array(n).keys()].sort((x, y) =>
+      hash(`${b.id}/${b.requests[x].customId}`) - hash(`${b.id}/${b.requests[y].customId}`) || x - y
+    );
     if (n > 1 && b.order.every((v, i) => v === i)) b.order.push(b.order.shift()!);
     b.outcomes = b.requests.map((r) => this.#run(b, r));
   }
 
   #run(b: Batch, r: RequestLine): Outcome {
     const s = b.scenario;
-    const prompts = b.endpoint === "/v1/chat/completions" ? chatPrompts(r.body) : responsePrompts(r.body);
-    if (s.onlyErrors || (s.failPromptContains !== undefined && prompts.some((p) => p.includes(s.failPromptContains!)))) {
+    const prompts = b.endpoint === "/v1/chat/completions"
+      ? chatPrompts(r.body)
+      : responsePrompts(r.body);
+    if (
+      s.onlyErrors ||
+      (s.failPromptContains !== undefined && prompts.some((p) => p.includes(s.failPromptContains!)))
+    ) {
       const reply = errorReply(
         400,
         "Invalid prompt: your prompt was flagged as potentially violating our usage policy. Please try again with a different prompt.",
@@ -450,7 +599,11 @@ export class BatchStore {
       return { ok: true, body, input: u.input_tokens, output: u.output_tokens };
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      return { ok: false, status: error.status, body: errorReply(error.status, error.message, error.code, error.extra).json };
+      return {
+        ok: false,
+        status: error.status,
+        body: errorReply(error.status, error.message, error.code, error.extra).json,
+      };
     }
   }
 
@@ -492,7 +645,14 @@ export class BatchStore {
         const message = unrun === "batch_expired"
           ? "This request could not be executed before the completion window expired."
           : "This request was not executed because the batch was cancelled.";
-        failed.push(JSON.stringify({ id, custom_id: r.customId, response: null, error: { code: unrun, message } }));
+        failed.push(
+          JSON.stringify({
+            id,
+            custom_id: r.customId,
+            response: null,
+            error: { code: unrun, message },
+          }),
+        );
         return;
       }
       const o = b.outcomes[index];
@@ -531,9 +691,13 @@ export class BatchStore {
 
   #list(req: EmulatorRequest): Record<string, unknown> {
     const q = req.query;
-    const limit = q.has("limit") ? checkNumber(Number(q.get("limit")), "limit", "integer", 1, 100) : 20;
+    const limit = q.has("limit")
+      ? checkNumber(Number(q.get("limit")), "limit", "integer", 1, 100)
+      : 20;
     const listed = this.#ctx.listing?.() ?? (() => true);
-    const all = [...this.#batches.values()].filter((b) => listed(b.id)).sort((x, y) => y.nth - x.nth).map((b) => this.#object(this.#sync(b)));
+    const all = [...this.#batches.values()].filter((b) => listed(b.id)).sort((x, y) =>
+      y.nth - x.nth
+    ).map((b) => this.#object(this.#sync(b)));
     return page(all, limit, q.get("after"));
   }
 
@@ -582,7 +746,9 @@ function corruptLines(lines: string[], malformed: number, blank: number): void {
     const source = lines[Math.min(at, lines.length - 1)] ?? '{"id":"batch_req_0","custom_id":"x"}';
     lines.splice(at, 0, source.slice(0, Math.max(1, Math.floor(source.length / 2))));
   }
-  for (let i = blank; i >= 1; i--) lines.splice(Math.floor((lines.length * i) / (blank + 1)) + (i % 2), 0, "");
+  for (let i = blank; i >= 1; i--) {
+    lines.splice(Math.floor((lines.length * i) / (blank + 1)) + (i % 2), 0, "");
+  }
 }
 
 /** The prompt texts of a JSONL batch input (every line's body), for fault rules. */
@@ -592,7 +758,9 @@ export function linePrompts(text: string): string[] {
     if (!line.trimStart().startsWith("{")) continue;
     try {
       const parsed = JSON.parse(line);
-      if (isObject(parsed) && isObject(parsed.body)) out.push(...chatPrompts(parsed.body), ...responsePrompts(parsed.body));
+      if (isObject(parsed) && isObject(parsed.body)) {
+        out.push(...chatPrompts(parsed.body), ...responsePrompts(parsed.body));
+      }
     } catch { /* not a request line */ }
   }
   return out;

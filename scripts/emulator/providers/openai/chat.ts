@@ -7,9 +7,16 @@
  */
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
 import type { CompletionUsage } from "openai/resources/completions";
-import { answer, countTokens, hexId, limitAnswer, type Measure, measureTokens } from "../../answers.ts";
+import {
+  answer,
+  countTokens,
+  hexId,
+  limitAnswer,
+  type Measure,
+  measureTokens,
+} from "../../answers.ts";
 import { sampleValue } from "../../schema-sample.ts";
-import { HttpError, type EmulatorContext, type Reply } from "../../server.ts";
+import { type EmulatorContext, HttpError, type Reply } from "../../server.ts";
 import {
   badValue,
   checkArray,
@@ -50,11 +57,41 @@ export type ReplyText = string | (() => string | undefined);
 
 /** Top-level fields of a Chat Completions request. */
 const CHAT_PARAMS = new Set([
-  "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
-  "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
-  "presence_penalty", "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "response_format",
-  "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
-  "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+  "model",
+  "messages",
+  "audio",
+  "frequency_penalty",
+  "function_call",
+  "functions",
+  "logit_bias",
+  "logprobs",
+  "max_completion_tokens",
+  "max_tokens",
+  "metadata",
+  "modalities",
+  "n",
+  "parallel_tool_calls",
+  "prediction",
+  "presence_penalty",
+  "prompt_cache_key",
+  "prompt_cache_retention",
+  "reasoning_effort",
+  "response_format",
+  "safety_identifier",
+  "seed",
+  "service_tier",
+  "stop",
+  "store",
+  "stream",
+  "stream_options",
+  "temperature",
+  "tool_choice",
+  "tools",
+  "top_logprobs",
+  "top_p",
+  "user",
+  "verbosity",
+  "web_search_options",
 ]);
 
 /**
@@ -64,7 +101,14 @@ const CHAT_PARAMS = new Set([
  * and o3-mini, community.openai.com t/1110750). unverified: the same for every reasoning model
  * (gpt-5 included), and the message text for each parameter (the shape of the `max_tokens` one).
  */
-const REASONING_UNSUPPORTED = ["stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"];
+const REASONING_UNSUPPORTED = [
+  "stop",
+  "presence_penalty",
+  "frequency_penalty",
+  "logprobs",
+  "top_logprobs",
+  "logit_bias",
+];
 
 const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
 const PART_TYPES: Record<string, readonly string[]> = {
@@ -123,7 +167,11 @@ function checkParts(parts: unknown[], role: string, at: string): void {
     if (p.type === undefined) throw missing(`${at}[${j}].type`);
     const allowed = PART_TYPES[role] ?? ["text"];
     if (!allowed.includes(p.type as string)) throw badValue(`${at}[${j}].type`, p.type, allowed);
-    const field = p.type === "text" ? "text" : p.type === "refusal" ? "refusal" : (p.type as string);
+    const field = p.type === "text"
+      ? "text"
+      : p.type === "refusal"
+      ? "refusal"
+      : (p.type as string);
     if (p[field] === undefined) throw missing(`${at}[${j}].${field}`);
     if (field === "text" || field === "refusal") checkString(p[field], `${at}[${j}].${field}`);
     else if (p.type === "image_url") {
@@ -142,14 +190,19 @@ function checkMessages(value: unknown): { texts: string[]; prompt: string; all: 
     const at = `messages[${i}]`;
     const m = checkObject(message, at);
     if (m.role === undefined) throw missing(`${at}.role`);
-    if (typeof m.role !== "string" || !ROLES.includes(m.role)) throw badValue(`${at}.role`, m.role, ROLES);
+    if (typeof m.role !== "string" || !ROLES.includes(m.role)) {
+      throw badValue(`${at}.role`, m.role, ROLES);
+    }
     const role = m.role;
     const content = m.content;
-    const optional = role === "assistant" && (m.tool_calls !== undefined || m.function_call !== undefined || m.refusal !== undefined);
+    const optional = role === "assistant" &&
+      (m.tool_calls !== undefined || m.function_call !== undefined || m.refusal !== undefined);
     if (content === undefined || content === null) {
       if (!optional) throw missing(`${at}.content`);
     } else if (typeof content !== "string") {
-      if (!Array.isArray(content)) throw wrongType(`${at}.content`, "one of a string or an array", content);
+      if (!Array.isArray(content)) {
+        throw wrongType(`${at}.content`, "one of a string or an array", content);
+      }
       checkArray(content, `${at}.content`, role === "assistant" ? 0 : 1);
       checkParts(content, role, `${at}.content`);
     }
@@ -189,8 +242,13 @@ function checkFormat(value: unknown, allText: string): OutputFormat {
         "invalid_value",
       );
     }
-    const schema = js.schema === undefined ? { type: "object" } : checkObject(js.schema, "response_format.json_schema.schema");
-    if (js.strict !== undefined && js.strict !== null && checkBoolean(js.strict, "response_format.json_schema.strict")) {
+    const schema = js.schema === undefined
+      ? { type: "object" }
+      : checkObject(js.schema, "response_format.json_schema.schema");
+    if (
+      js.strict !== undefined && js.strict !== null &&
+      checkBoolean(js.strict, "response_format.json_schema.strict")
+    ) {
       checkStrictSchema(schema, name, "response_format");
     }
     return { type: "json_schema", name, schema };
@@ -219,7 +277,9 @@ export function parseChatRequest(
 ): ChatRequest {
   if (!isObject(body)) throw invalid("The request body must be a JSON object.", null);
   const extra = new Set(options.extraParams ?? []);
-  for (const key of Object.keys(body)) if (!CHAT_PARAMS.has(key) && !extra.has(key)) throw unrecognized(key);
+  for (const key of Object.keys(body)) {
+    if (!CHAT_PARAMS.has(key) && !extra.has(key)) throw unrecognized(key);
+  }
   if (body.model === undefined || body.model === null || body.model === "") {
     throw invalid("you must provide a model parameter", null);
   }
@@ -228,7 +288,9 @@ export function parseChatRequest(
   const { texts, prompt, all } = checkMessages(body.messages);
 
   const num = (name: string, kind: "integer" | "decimal", min?: number, max?: number) =>
-    body[name] === undefined || body[name] === null ? undefined : checkNumber(body[name], name, kind, min, max);
+    body[name] === undefined || body[name] === null
+      ? undefined
+      : checkNumber(body[name], name, kind, min, max);
   const temperature = num("temperature", "decimal", 0, 2);
   const topP = num("top_p", "decimal", 0, 1);
   num("frequency_penalty", "decimal", -2, 2);
@@ -238,22 +300,31 @@ export function parseChatRequest(
   const maxTokens = num("max_tokens", "integer", 1);
   const maxCompletion = num("max_completion_tokens", "integer", 1);
   num("top_logprobs", "integer", 0, 20);
-  if (body.logprobs !== undefined && body.logprobs !== null) checkBoolean(body.logprobs, "logprobs");
+  if (body.logprobs !== undefined && body.logprobs !== null) {
+    checkBoolean(body.logprobs, "logprobs");
+  }
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
-    throw invalid("Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.", "top_logprobs");
+    throw invalid(
+      "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.",
+      "top_logprobs",
+    );
   }
   if (body.store !== undefined && body.store !== null) checkBoolean(body.store, "store");
   if (body.user !== undefined) checkString(body.user, "user");
   if (body.metadata !== undefined) checkMetadata(body.metadata);
   if (body.service_tier !== undefined && body.service_tier !== null) {
     const tiers = ["auto", "default", "flex", "scale", "priority"];
-    if (!tiers.includes(body.service_tier as string)) throw badValue("service_tier", body.service_tier, tiers);
+    if (!tiers.includes(body.service_tier as string)) {
+      throw badValue("service_tier", body.service_tier, tiers);
+    }
   }
   if (body.tools !== undefined) {
     checkArray(body.tools, "tools", undefined, 128).forEach((tool, i) => {
       const t = checkObject(tool, `tools[${i}]`);
       if (t.type === undefined) throw missing(`tools[${i}].type`);
-      if (t.type !== "function" && t.type !== "custom") throw badValue(`tools[${i}].type`, t.type, ["function", "custom"]);
+      if (t.type !== "function" && t.type !== "custom") {
+        throw badValue(`tools[${i}].type`, t.type, ["function", "custom"]);
+      }
       const fn = checkObject(t[t.type], `tools[${i}].${t.type}`);
       if (fn.name === undefined) throw missing(`tools[${i}].${t.type}.name`);
       if (!/^[a-zA-Z0-9_-]{1,64}$/.test(checkString(fn.name, `tools[${i}].${t.type}.name`))) {
@@ -267,16 +338,28 @@ export function parseChatRequest(
   }
   const stop = checkStop(body.stop);
   const format = checkFormat(body.response_format, all);
-  const stream = !options.batch && body.stream !== undefined && body.stream !== null && checkBoolean(body.stream, "stream");
+  const stream = !options.batch && body.stream !== undefined && body.stream !== null &&
+    checkBoolean(body.stream, "stream");
   let includeUsage = false;
   if (body.stream_options !== undefined && body.stream_options !== null && !options.batch) {
-    if (!stream) throw invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+    if (!stream) {
+      throw invalid(
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        "stream_options",
+      );
+    }
     const so = checkObject(body.stream_options, "stream_options");
-    if (so.include_usage !== undefined) includeUsage = checkBoolean(so.include_usage, "stream_options.include_usage");
+    if (so.include_usage !== undefined) {
+      includeUsage = checkBoolean(so.include_usage, "stream_options.include_usage");
+    }
   }
 
   if (!ctx.acceptsModel(model, knownModels)) {
-    throw new HttpError(404, `The model \`${model}\` does not exist or you do not have access to it.`, "model_not_found");
+    throw new HttpError(
+      404,
+      `The model \`${model}\` does not exist or you do not have access to it.`,
+      "model_not_found",
+    );
   }
   const traits = (options.traits ?? modelTraits)(model);
   if (traits?.reasoning) {
@@ -298,7 +381,11 @@ export function parseChatRequest(
     }
     for (const name of REASONING_UNSUPPORTED) {
       if (body[name] !== undefined && body[name] !== null) {
-        throw invalid(`Unsupported parameter: '${name}' is not supported with this model.`, name, "unsupported_parameter");
+        throw invalid(
+          `Unsupported parameter: '${name}' is not supported with this model.`,
+          name,
+          "unsupported_parameter",
+        );
       }
     }
   } else if (body.reasoning_effort !== undefined && body.reasoning_effort !== null && traits) {
@@ -317,7 +404,18 @@ export function parseChatRequest(
       "invalid_value",
     );
   }
-  return { model, texts, prompt, maxTokens: limit, n, stop, format, stream, includeUsage, reasoning: traits?.reasoning === true };
+  return {
+    model,
+    texts,
+    prompt,
+    maxTokens: limit,
+    n,
+    stop,
+    format,
+    stream,
+    includeUsage,
+    reasoning: traits?.reasoning === true,
+  };
 }
 
 /** Reasoning tokens a reasoning model spends per word of the prompt it answers. */
@@ -375,9 +473,19 @@ export function generate(
   if (cuts.length) text = text.slice(0, Math.min(...cuts));
   if (maxTokens !== undefined && thought >= maxTokens) {
     const out = replaced() ?? "";
-    return { text: out, finish: "length", inputTokens: base.inputTokens, outputTokens: maxTokens + measureTokens(out, measure), reasoningTokens: maxTokens };
+    return {
+      text: out,
+      finish: "length",
+      inputTokens: base.inputTokens,
+      outputTokens: maxTokens + measureTokens(out, measure),
+      reasoningTokens: maxTokens,
+    };
   }
-  const limited = limitAnswer(text, measure, maxTokens === undefined ? undefined : maxTokens - thought);
+  const limited = limitAnswer(
+    text,
+    measure,
+    maxTokens === undefined ? undefined : maxTokens - thought,
+  );
   const out = replaced() ?? limited.text;
   return {
     text: out,
@@ -396,8 +504,21 @@ function fingerprint(model: string): string {
 }
 
 /** Builds the `chat.completion` object answering a validated request. */
-export function buildChatCompletion(ctx: EmulatorContext, req: ChatRequest, options: ChatOptions = {}): Record<string, unknown> {
-  const g = generate(req.model, req.prompt, req.texts, req.format, req.stop, req.maxTokens, options.reply, req.reasoning);
+export function buildChatCompletion(
+  ctx: EmulatorContext,
+  req: ChatRequest,
+  options: ChatOptions = {},
+): Record<string, unknown> {
+  const g = generate(
+    req.model,
+    req.prompt,
+    req.texts,
+    req.format,
+    req.stop,
+    req.maxTokens,
+    options.reply,
+    req.reasoning,
+  );
   const choices = Array.from({ length: req.n }, (_, index) => ({
     index,
     message: { role: "assistant" as const, content: g.text, refusal: null, annotations: [] },
@@ -448,23 +569,35 @@ export function chatStream(built: Record<string, unknown>, includeUsage: boolean
   const completion = built as unknown as ChatCompletion;
   const { id, created, model, system_fingerprint, service_tier, choices } = completion;
   const events: unknown[] = [];
-  const chunk = (choiceList: ChatCompletionChunk["choices"], usage?: CompletionUsage) => ({
-    id,
-    object: "chat.completion.chunk",
-    created,
-    model,
-    service_tier,
-    system_fingerprint,
-    choices: choiceList,
-    ...(includeUsage ? { usage: usage ?? null } : {}),
-  }) satisfies ChatCompletionChunk;
+  const chunk = (choiceList: ChatCompletionChunk["choices"], usage?: CompletionUsage) =>
+    ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model,
+      service_tier,
+      system_fingerprint,
+      choices: choiceList,
+      ...(includeUsage ? { usage: usage ?? null } : {}),
+    }) satisfies ChatCompletionChunk;
   for (const c of choices) {
-    events.push(chunk([{ index: c.index, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
+    events.push(
+      chunk([{
+        index: c.index,
+        delta: { role: "assistant", content: "", refusal: null },
+        logprobs: null,
+        finish_reason: null,
+      }]),
+    );
     // Every character goes out, leading whitespace included (a `reply` fault's text may have some).
     for (const piece of (c.message.content ?? "").match(/\S+\s*|^\s+/g) ?? []) {
-      events.push(chunk([{ index: c.index, delta: { content: piece }, logprobs: null, finish_reason: null }]));
+      events.push(
+        chunk([{ index: c.index, delta: { content: piece }, logprobs: null, finish_reason: null }]),
+      );
     }
-    events.push(chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish_reason }]));
+    events.push(
+      chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish_reason }]),
+    );
   }
   if (includeUsage) events.push(chunk([], completion.usage));
   return events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("") + "data: [DONE]\n\n";
@@ -483,13 +616,22 @@ export function rateLimitHeaders(promptTokens: number): Record<string, string> {
 }
 
 /** The whole HTTP answer to a chat request: JSON, or an event stream when asked. */
-export function chatReply(ctx: EmulatorContext, body: unknown, knownModels: readonly string[], options: ChatOptions = {}): Reply {
+export function chatReply(
+  ctx: EmulatorContext,
+  body: unknown,
+  knownModels: readonly string[],
+  options: ChatOptions = {},
+): Reply {
   const req = parseChatRequest(ctx, body, knownModels, options);
   const completion = buildChatCompletion(ctx, req, options);
   const headers = rateLimitHeaders((completion.usage as { prompt_tokens: number }).prompt_tokens);
   if (!req.stream) return { json: completion, headers };
   return {
     body: chatStream(completion, req.includeUsage),
-    headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+    headers: {
+      ...headers,
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+    },
   };
 }

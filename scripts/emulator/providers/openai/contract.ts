@@ -5,8 +5,8 @@
  * first (they carry the real API's exact messages); this catches what they do not look at.
  * @module
  */
-import { HttpError, type EmulatorOptions } from "../../server.ts";
-import { openApiValidator, type OpenApiValidator, type Violation } from "../../contract/openapi.ts";
+import { type EmulatorOptions, HttpError } from "../../server.ts";
+import { type OpenApiValidator, openApiValidator, type Violation } from "../../contract/openapi.ts";
 import { describeType, isObject } from "./errors.ts";
 
 /** Request schemas by batch line `url` (the endpoints the emulator batches). */
@@ -53,22 +53,34 @@ const quote = (values: unknown[]) => {
  * unverified: the real API's wording for other keywords (pattern, additionalProperties nested
  * below the top level, oneOf with no matching branch) is not published.
  */
-export function describeViolation(all: Violation[]): { message: string; code: string | null; param: string | null } {
+export function describeViolation(
+  all: Violation[],
+): { message: string; code: string | null; param: string | null } {
   const v = all[0];
   const param = v.param || null;
   const p = v.params;
   const at = v.param || "body";
   switch (v.keyword) {
     case "required":
-      return { message: `Missing required parameter: '${at}'.`, code: "missing_required_parameter", param };
+      return {
+        message: `Missing required parameter: '${at}'.`,
+        code: "missing_required_parameter",
+        param,
+      };
     case "type": {
       // Alternatives of an anyOf/oneOf fail at the same place: name every type they allow.
-      const types = [...new Set(all.filter((o) => o.pointer === v.pointer && o.keyword === "type")
-        .flatMap((o) => [o.params.type].flat() as string[]).filter((t) => t !== "null"))];
+      const types = [
+        ...new Set(
+          all.filter((o) => o.pointer === v.pointer && o.keyword === "type")
+            .flatMap((o) => [o.params.type].flat() as string[]).filter((t) => t !== "null"),
+        ),
+      ];
       const names = types.map((t) => TYPE_NAMES[t] ?? t);
       const expected = names.length > 1 ? `one of ${names.join(" or ")}` : names[0];
       return {
-        message: `Invalid type for '${at}': expected ${expected}, but got ${describeType(v.value)} instead.`,
+        message: `Invalid type for '${at}': expected ${expected}, but got ${
+          describeType(v.value)
+        } instead.`,
         code: "invalid_type",
         param,
       };
@@ -77,7 +89,9 @@ export function describeViolation(all: Violation[]): { message: string; code: st
     case "const": {
       const allowed = (p.allowedValues as unknown[] | undefined) ?? [p.allowedValue];
       return {
-        message: `Invalid value: '${String(v.value)}'. Supported values are: ${quote(allowed.filter((a) => a !== null))}.`,
+        message: `Invalid value: '${String(v.value)}'. Supported values are: ${
+          quote(allowed.filter((a) => a !== null))
+        }.`,
         code: "invalid_value",
         param,
       };
@@ -93,7 +107,9 @@ export function describeViolation(all: Violation[]): { message: string; code: st
       const below = v.keyword.toLowerCase().endsWith("minimum");
       const cmp = String(p.comparison);
       return {
-        message: `Invalid '${at}': ${kind} ${below ? "below minimum" : "above maximum"} value. Expected a value ${cmp} ${p.limit}, but got ${v.value} instead.`,
+        message: `Invalid '${at}': ${kind} ${
+          below ? "below minimum" : "above maximum"
+        } value. Expected a value ${cmp} ${p.limit}, but got ${v.value} instead.`,
         code: `${kind}_${below ? "below_min" : "above_max"}_value`,
         param,
       };
@@ -103,14 +119,17 @@ export function describeViolation(all: Violation[]): { message: string; code: st
       const n = Array.isArray(v.value) ? v.value.length : 0;
       if (v.keyword === "minItems" && n === 0) {
         return {
-          message: `Invalid '${at}': empty array. Expected an array with minimum length ${p.limit}, but got an empty array instead.`,
+          message:
+            `Invalid '${at}': empty array. Expected an array with minimum length ${p.limit}, but got an empty array instead.`,
           code: "empty_array",
           param,
         };
       }
       const short = v.keyword === "minItems";
       return {
-        message: `Invalid '${at}': array too ${short ? "short" : "long"}. Expected an array with ${short ? "minimum" : "maximum"} length ${p.limit}, but got an array with length ${n} instead.`,
+        message: `Invalid '${at}': array too ${short ? "short" : "long"}. Expected an array with ${
+          short ? "minimum" : "maximum"
+        } length ${p.limit}, but got an array with length ${n} instead.`,
         code: short ? "array_below_min_length" : "array_above_max_length",
         param,
       };
@@ -119,7 +138,9 @@ export function describeViolation(all: Violation[]): { message: string; code: st
     case "maxLength": {
       const short = v.keyword === "minLength";
       return {
-        message: `Invalid '${at}': string too ${short ? "short" : "long"}. Expected a string with ${short ? "minimum" : "maximum"} length ${p.limit}, but got a string with length ${String(v.value).length} instead.`,
+        message: `Invalid '${at}': string too ${short ? "short" : "long"}. Expected a string with ${
+          short ? "minimum" : "maximum"
+        } length ${p.limit}, but got a string with length ${String(v.value).length} instead.`,
         code: short ? "string_below_min_length" : "string_above_max_length",
         param,
       };
@@ -135,7 +156,9 @@ export function formObject(form: FormData): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of form.entries()) {
     // The spec types file parts `string` with format `binary`.
-    const v: unknown = typeof value === "string" ? (/^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value) : "<binary>";
+    const v: unknown = typeof value === "string"
+      ? (/^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value)
+      : "<binary>";
     const path = name.replace(/\]/g, "").split("[");
     let node = out;
     path.slice(0, -1).forEach((key) => {
@@ -160,7 +183,10 @@ export function openAIContract(options: EmulatorOptions): RequestContract | null
   validator.prepare(...PREPARED);
   const toError = (violations: Violation[]) => {
     const d = describeViolation(violations);
-    return new HttpError(400, d.message, d.code ?? undefined, { param: d.param, type: "invalid_request_error" });
+    return new HttpError(400, d.message, d.code ?? undefined, {
+      param: d.param,
+      type: "invalid_request_error",
+    });
   };
   return {
     validator,

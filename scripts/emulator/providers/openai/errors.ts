@@ -10,7 +10,12 @@ import { HttpError, type Reply } from "../../server.ts";
 const TYPES = new Set(["invalid_request_error", "server_error", "api_error", "requests", "tokens"]);
 
 /** The OpenAI error body for a status, with `type` and `code` as the real API sets them. */
-export function errorReply(status: number, message: string, code?: string, extra?: Record<string, unknown>): Reply {
+export function errorReply(
+  status: number,
+  message: string,
+  code?: string,
+  extra?: Record<string, unknown>,
+): Reply {
   let type: string;
   let errorCode: string | null = code ?? null;
   if (typeof extra?.type === "string") type = extra.type;
@@ -32,7 +37,12 @@ export function errorReply(status: number, message: string, code?: string, extra
 }
 
 /** A 400 `invalid_request_error` naming the parameter at fault. */
-export function invalid(message: string, param: string | null, code: string | null = null, status = 400): HttpError {
+export function invalid(
+  message: string,
+  param: string | null,
+  code: string | null = null,
+  status = 400,
+): HttpError {
   return new HttpError(status, message, code ?? "invalid_request_error", { param });
 }
 
@@ -68,8 +78,14 @@ export function wrongType(param: string, expected: string, value: unknown): Http
 /** `Invalid value: 'x'. Supported values are: 'a', 'b', and 'c'.` */
 export function badValue(param: string, value: unknown, supported: readonly string[]): HttpError {
   const quoted = supported.map((s) => `'${s}'`);
-  const list = quoted.length <= 2 ? quoted.join(" and ") : `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
-  return invalid(`Invalid value: '${String(value)}'. Supported values are: ${list}.`, param, "invalid_value");
+  const list = quoted.length <= 2
+    ? quoted.join(" and ")
+    : `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
+  return invalid(
+    `Invalid value: '${String(value)}'. Supported values are: ${list}.`,
+    param,
+    "invalid_value",
+  );
 }
 
 /** Checks a number parameter: its type (`integer` or `decimal`) and its bounds. */
@@ -80,7 +96,8 @@ export function checkNumber(
   min?: number,
   max?: number,
 ): number {
-  const ok = typeof value === "number" && Number.isFinite(value) && (kind === "decimal" || Number.isInteger(value));
+  const ok = typeof value === "number" && Number.isFinite(value) &&
+    (kind === "decimal" || Number.isInteger(value));
   if (!ok) throw wrongType(param, kind === "integer" ? "an integer" : "a decimal", value);
   const n = value as number;
   if (min !== undefined && n < min) {

@@ -4,7 +4,7 @@
  * emulator's clock is gone (404), as a deleted one is.
  * @module
  */
-import { HttpError, type EmulatorContext, type EmulatorRequest, type Route } from "../../server.ts";
+import { type EmulatorContext, type EmulatorRequest, HttpError, type Route } from "../../server.ts";
 import { badValue, checkNumber, invalid, missing } from "./errors.ts";
 import { nextId } from "./ids.ts";
 
@@ -45,7 +45,12 @@ export class FileStore {
   }
 
   /** Stores a file and returns it. */
-  add(bytes: Uint8Array, filename: string, purpose: string, expiresAt: number | null = null): StoredFile {
+  add(
+    bytes: Uint8Array,
+    filename: string,
+    purpose: string,
+    expiresAt: number | null = null,
+  ): StoredFile {
     const { id, n: seq } = nextId(this.#ctx, "file", "file-", 22);
     const file: StoredFile = {
       id,
@@ -73,7 +78,11 @@ export class FileStore {
   /** A live file, or the API's 404. */
   require(id: string): StoredFile {
     const f = this.get(id);
-    if (!f) throw new HttpError(404, `No such File object: ${id}`, "invalid_request_error", { param: "id" });
+    if (!f) {
+      throw new HttpError(404, `No such File object: ${id}`, "invalid_request_error", {
+        param: "id",
+      });
+    }
     return f;
   }
 
@@ -94,7 +103,8 @@ export class FileStore {
 
   /** Live files, newest first. */
   list(): StoredFile[] {
-    return [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => !!f).sort((a, b) => b.seq - a.seq);
+    return [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => !!f)
+      .sort((a, b) => b.seq - a.seq);
   }
 
   /** The routes of the Files API. */
@@ -102,7 +112,11 @@ export class FileStore {
     return [
       { method: "POST", path: /^\/v1\/files$/, handle: (req) => this.#upload(req) },
       { method: "GET", path: /^\/v1\/files$/, handle: (req) => ({ json: this.#listPage(req) }) },
-      { method: "GET", path: /^\/v1\/files\/(?<id>[^/]+)$/, handle: (req) => ({ json: this.object(this.require(req.params.id)) }) },
+      {
+        method: "GET",
+        path: /^\/v1\/files\/(?<id>[^/]+)$/,
+        handle: (req) => ({ json: this.object(this.require(req.params.id)) }),
+      },
       {
         method: "GET",
         path: /^\/v1\/files\/(?<id>[^/]+)\/content$/,
@@ -136,7 +150,9 @@ export class FileStore {
     const type = req.headers["content-type"] ?? "";
     if (!type.startsWith("multipart/form-data")) {
       throw invalid(
-        `Invalid Content-Type header (${type || "none"}), expected multipart/form-data. (HINT: If you're using curl, you can pass -H 'Content-Type: multipart/form-data')`,
+        `Invalid Content-Type header (${
+          type || "none"
+        }), expected multipart/form-data. (HINT: If you're using curl, you can pass -H 'Content-Type: multipart/form-data')`,
         null,
       );
     }
@@ -149,15 +165,23 @@ export class FileStore {
     const purpose = form.get("purpose");
     const file = form.get("file");
     if (file === null) throw missing("file");
-    if (typeof file === "string") throw invalid("'file' must be a file upload, not a plain form field.", "file");
+    if (typeof file === "string") {
+      throw invalid("'file' must be a file upload, not a plain form field.", "file");
+    }
     if (purpose === null) throw missing("purpose");
-    if (!UPLOAD_PURPOSES.includes(String(purpose))) throw badValue("purpose", purpose, UPLOAD_PURPOSES);
+    if (!UPLOAD_PURPOSES.includes(String(purpose))) {
+      throw badValue("purpose", purpose, UPLOAD_PURPOSES);
+    }
     const bytes = new Uint8Array(await file.arrayBuffer());
     const filename = file.name || "upload";
     if (purpose === "batch") {
-      if (!filename.endsWith(".jsonl")) throw invalid("Invalid file format for Batch API. Must be .jsonl", "file");
+      if (!filename.endsWith(".jsonl")) {
+        throw invalid("Invalid file format for Batch API. Must be .jsonl", "file");
+      }
       // The real API refuses an oversized batch file here, at upload (curator#111), not in validation.
-      if (bytes.length > this.#ctx.limit("maxBytes", MAX_BATCH_BYTES)) throw invalid("File is too large.", null);
+      if (bytes.length > this.#ctx.limit("maxBytes", MAX_BATCH_BYTES)) {
+        throw invalid("File is too large.", null);
+      }
     }
     const now = seconds(this.#ctx.clock.now());
     let expiresAt: number | null = purpose === "batch" ? now + 30 * 86400 : null;
@@ -167,7 +191,8 @@ export class FileStore {
       if (anchor === null) throw missing("expires_after.anchor");
       if (anchor !== "created_at") throw badValue("expires_after.anchor", anchor, ["created_at"]);
       if (secs === null) throw missing("expires_after.seconds");
-      expiresAt = now + checkNumber(Number(secs), "expires_after.seconds", "integer", 3600, 2592000);
+      expiresAt = now +
+        checkNumber(Number(secs), "expires_after.seconds", "integer", 3600, 2592000);
     }
     this.#checkUpload?.(form);
     return { json: this.object(this.add(bytes, filename, String(purpose), expiresAt)) };
@@ -175,7 +200,9 @@ export class FileStore {
 
   #listPage(req: EmulatorRequest) {
     const q = req.query;
-    const limit = q.has("limit") ? checkNumber(Number(q.get("limit")), "limit", "integer", 1, 10000) : 10000;
+    const limit = q.has("limit")
+      ? checkNumber(Number(q.get("limit")), "limit", "integer", 1, 10000)
+      : 10000;
     const order = q.get("order") ?? "desc";
     if (order !== "asc" && order !== "desc") throw badValue("order", order, ["asc", "desc"]);
     let files = this.list();
@@ -186,7 +213,11 @@ export class FileStore {
 }
 
 /** A cursor page (`after` = the id of the last item seen) in the API's list shape. */
-export function page(items: Array<Record<string, unknown>>, limit: number, after: string | null): Record<string, unknown> {
+export function page(
+  items: Array<Record<string, unknown>>,
+  limit: number,
+  after: string | null,
+): Record<string, unknown> {
   let start = 0;
   if (after) {
     const at = items.findIndex((i) => i.id === after);

@@ -7,10 +7,24 @@
 import { hexId } from "../../answers.ts";
 import type { EmulatorContext } from "../../server.ts";
 
-const SALTS = { file: 1, batch: 2, chatcmpl: 3, batch_req: 4, req: 5, resp: 6, msg: 7, rs: 8 } as const;
+const SALTS = {
+  file: 1,
+  batch: 2,
+  chatcmpl: 3,
+  batch_req: 4,
+  req: 5,
+  resp: 6,
+  msg: 7,
+  rs: 8,
+} as const;
 
 /** The next id of a kind: `prefix` + `width` hex digits. */
-export function nextId(ctx: EmulatorContext, kind: keyof typeof SALTS, prefix: string, width: number): { id: string; n: number } {
+export function nextId(
+  ctx: EmulatorContext,
+  kind: keyof typeof SALTS,
+  prefix: string,
+  width: number,
+): { id: string; n: number } {
   const n = ctx.next(kind);
   return { id: `${prefix}${hexId(n * 16 + SALTS[kind], width)}`, n };
 }

@@ -6,8 +6,8 @@
  */
 import type { Response } from "openai/resources/responses/responses";
 import { countTokens } from "../../answers.ts";
-import { HttpError, type EmulatorContext } from "../../server.ts";
-import { type OutputFormat, generate, type ReplyText } from "./chat.ts";
+import { type EmulatorContext, HttpError } from "../../server.ts";
+import { generate, type OutputFormat, type ReplyText } from "./chat.ts";
 import {
   badValue,
   checkArray,
@@ -28,20 +28,60 @@ import { checkStrictSchema } from "./schema.ts";
 
 /** Top-level fields of a Responses request. */
 const RESPONSE_PARAMS = new Set([
-  "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "text", "tools", "tool_choice",
-  "metadata", "store", "stream", "stream_options", "reasoning", "parallel_tool_calls", "previous_response_id",
-  "conversation", "truncation", "include", "user", "service_tier", "background", "prompt", "prompt_cache_key",
-  "prompt_cache_retention", "safety_identifier", "top_logprobs", "max_tool_calls",
+  "model",
+  "input",
+  "instructions",
+  "max_output_tokens",
+  "temperature",
+  "top_p",
+  "text",
+  "tools",
+  "tool_choice",
+  "metadata",
+  "store",
+  "stream",
+  "stream_options",
+  "reasoning",
+  "parallel_tool_calls",
+  "previous_response_id",
+  "conversation",
+  "truncation",
+  "include",
+  "user",
+  "service_tier",
+  "background",
+  "prompt",
+  "prompt_cache_key",
+  "prompt_cache_retention",
+  "safety_identifier",
+  "top_logprobs",
+  "max_tool_calls",
 ]);
 
 /** Fields `POST /v1/responses/input_tokens` accepts. */
 const INPUT_TOKEN_PARAMS = new Set([
-  "model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "conversation",
-  "previous_response_id", "parallel_tool_calls", "truncation",
+  "model",
+  "input",
+  "instructions",
+  "tools",
+  "tool_choice",
+  "text",
+  "reasoning",
+  "conversation",
+  "previous_response_id",
+  "parallel_tool_calls",
+  "truncation",
 ]);
 
 const INPUT_ROLES = ["user", "assistant", "system", "developer"];
-const PART_TYPES = ["input_text", "input_image", "input_file", "input_audio", "output_text", "refusal"];
+const PART_TYPES = [
+  "input_text",
+  "input_image",
+  "input_file",
+  "input_audio",
+  "output_text",
+  "refusal",
+];
 
 function partText(part: Record<string, unknown>): string {
   if (typeof part.text === "string") return part.text;
@@ -60,7 +100,9 @@ function checkInput(value: unknown): { texts: string[]; prompt: string } {
     const it = checkObject(item, at);
     if (it.type !== undefined && it.type !== "message") return; // tool outputs, reasoning items, references
     if (it.role === undefined) throw missing(`${at}.role`);
-    if (!INPUT_ROLES.includes(it.role as string)) throw badValue(`${at}.role`, it.role, INPUT_ROLES);
+    if (!INPUT_ROLES.includes(it.role as string)) {
+      throw badValue(`${at}.role`, it.role, INPUT_ROLES);
+    }
     if (it.content === undefined) throw missing(`${at}.content`);
     let text: string;
     if (typeof it.content === "string") text = it.content;
@@ -69,8 +111,12 @@ function checkInput(value: unknown): { texts: string[]; prompt: string } {
       parts.forEach((p, j) => {
         const part = checkObject(p, `${at}.content[${j}]`);
         if (part.type === undefined) throw missing(`${at}.content[${j}].type`);
-        if (!PART_TYPES.includes(part.type as string)) throw badValue(`${at}.content[${j}].type`, part.type, PART_TYPES);
-        if ((part.type === "input_text" || part.type === "output_text") && part.text === undefined) {
+        if (!PART_TYPES.includes(part.type as string)) {
+          throw badValue(`${at}.content[${j}].type`, part.type, PART_TYPES);
+        }
+        if (
+          (part.type === "input_text" || part.type === "output_text") && part.text === undefined
+        ) {
           throw missing(`${at}.content[${j}].text`);
         }
         if (part.text !== undefined) checkString(part.text, `${at}.content[${j}].text`);
@@ -101,7 +147,9 @@ function checkTextFormat(value: unknown): OutputFormat {
   const f = checkObject(text.format, "text.format");
   if (f.type === undefined) throw missing("text.format.type");
   if (f.type === "text" || f.type === "json_object") return { type: f.type };
-  if (f.type !== "json_schema") throw badValue("text.format.type", f.type, ["text", "json_schema", "json_object"]);
+  if (f.type !== "json_schema") {
+    throw badValue("text.format.type", f.type, ["text", "json_schema", "json_object"]);
+  }
   if (f.name === undefined) throw missing("text.format.name");
   const name = checkString(f.name, "text.format.name", 64);
   if (f.schema === undefined) throw missing("text.format.schema");
@@ -116,9 +164,14 @@ function checkTextFormat(value: unknown): OutputFormat {
 function checkModel(ctx: EmulatorContext, value: unknown, knownModels: readonly string[]): string {
   const model = checkString(value, "model");
   if (!ctx.acceptsModel(model, knownModels)) {
-    throw new HttpError(404, `The model '${model}' does not exist or you do not have access to it.`, "model_not_found", {
-      param: "model",
-    });
+    throw new HttpError(
+      404,
+      `The model '${model}' does not exist or you do not have access to it.`,
+      "model_not_found",
+      {
+        param: "model",
+      },
+    );
   }
   return model;
 }
@@ -136,25 +189,40 @@ export function responseObject(
   if (!isObject(body)) throw invalid("The request body must be a JSON object.", null);
   for (const key of Object.keys(body)) if (!RESPONSE_PARAMS.has(key)) throw unrecognized(key);
   if (body.model === undefined) throw missing("model");
-  if (body.input === undefined && body.previous_response_id === undefined && body.conversation === undefined) {
+  if (
+    body.input === undefined && body.previous_response_id === undefined &&
+    body.conversation === undefined
+  ) {
     throw missing("input");
   }
-  const { texts, prompt } = body.input === undefined ? { texts: [], prompt: "" } : checkInput(body.input);
-  const instructions = body.instructions === undefined || body.instructions === null ? null : checkString(body.instructions, "instructions");
+  const { texts, prompt } = body.input === undefined
+    ? { texts: [], prompt: "" }
+    : checkInput(body.input);
+  const instructions = body.instructions === undefined || body.instructions === null
+    ? null
+    : checkString(body.instructions, "instructions");
   const num = (name: string, kind: "integer" | "decimal", min?: number, max?: number) =>
-    body[name] === undefined || body[name] === null ? undefined : checkNumber(body[name], name, kind, min, max);
+    body[name] === undefined || body[name] === null
+      ? undefined
+      : checkNumber(body[name], name, kind, min, max);
   const maxOutput = num("max_output_tokens", "integer", 16);
   const temperature = num("temperature", "decimal", 0, 2);
   const topP = num("top_p", "decimal", 0, 1);
   if (body.metadata !== undefined) checkMetadata(body.metadata);
-  if (body.stream === true) throw invalid("The emulator answers Responses requests without streaming.", "stream");
+  if (body.stream === true) {
+    throw invalid("The emulator answers Responses requests without streaming.", "stream");
+  }
   const format = checkTextFormat(body.text);
   const model = checkModel(ctx, body.model, knownModels);
   const traits = modelTraits(model);
   if (traits?.reasoning) {
     for (const [name, value] of [["temperature", temperature], ["top_p", topP]] as const) {
       if (value !== undefined && value !== 1) {
-        throw invalid(`Unsupported parameter: '${name}' is not supported with this model.`, name, "unsupported_parameter");
+        throw invalid(
+          `Unsupported parameter: '${name}' is not supported with this model.`,
+          name,
+          "unsupported_parameter",
+        );
       }
     }
   }
@@ -166,7 +234,16 @@ export function responseObject(
     );
   }
   const inputs = instructions ? [instructions, ...texts] : texts;
-  const g = generate(model, prompt, inputs, format, [], maxOutput, reply, traits?.reasoning === true);
+  const g = generate(
+    model,
+    prompt,
+    inputs,
+    format,
+    [],
+    maxOutput,
+    reply,
+    traits?.reasoning === true,
+  );
   return {
     id: nextId(ctx, "resp", "resp_", 48).id,
     object: "response",
@@ -182,7 +259,9 @@ export function responseObject(
     model,
     output: [
       // A reasoning model's output starts with its reasoning item (no summary unless asked for).
-      ...(g.reasoningTokens > 0 ? [{ type: "reasoning" as const, id: nextId(ctx, "rs", "rs_", 48).id, summary: [] }] : []),
+      ...(g.reasoningTokens > 0
+        ? [{ type: "reasoning" as const, id: nextId(ctx, "rs", "rs_", 48).id, summary: [] }]
+        : []),
       {
         type: "message",
         id: nextId(ctx, "msg", "msg_", 48).id,
@@ -198,7 +277,12 @@ export function responseObject(
     temperature: temperature ?? 1,
     text: {
       format: format.type === "json_schema"
-        ? { type: "json_schema", name: format.name, schema: format.schema as Record<string, unknown>, strict: true }
+        ? {
+          type: "json_schema",
+          name: format.name,
+          schema: format.schema as Record<string, unknown>,
+          strict: true,
+        }
         : { type: format.type },
       verbosity: "medium",
     },
@@ -220,12 +304,18 @@ export function responseObject(
 }
 
 /** Answers `POST /v1/responses/input_tokens`: `{"object":"response.input_tokens","input_tokens":N}`. */
-export function inputTokens(ctx: EmulatorContext, body: unknown, knownModels: readonly string[]): Record<string, unknown> {
+export function inputTokens(
+  ctx: EmulatorContext,
+  body: unknown,
+  knownModels: readonly string[],
+): Record<string, unknown> {
   if (!isObject(body)) throw invalid("The request body must be a JSON object.", null);
   for (const key of Object.keys(body)) if (!INPUT_TOKEN_PARAMS.has(key)) throw unrecognized(key);
   if (body.model !== undefined && body.model !== null) checkModel(ctx, body.model, knownModels);
   let total = 0;
-  if (body.instructions !== undefined && body.instructions !== null) total += countTokens(checkString(body.instructions, "instructions"));
+  if (body.instructions !== undefined && body.instructions !== null) {
+    total += countTokens(checkString(body.instructions, "instructions"));
+  }
   if (body.input !== undefined && body.input !== null) {
     if (typeof body.input !== "string" && !Array.isArray(body.input)) {
       throw wrongType("input", "one of a string or an array", body.input);

@@ -19,10 +19,31 @@ import { invalid, isObject } from "./errors.ts";
  * out of the subset.
  */
 const REFUSED_KEYWORDS = [
-  "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
-  "oneOf", "patternProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "minProperties",
-  "maxProperties", "contains", "minContains", "maxContains", "uniqueItems", "prefixItems", "dependencies",
-  "$anchor", "$dynamicAnchor", "$dynamicRef", "$recursiveAnchor", "$recursiveRef",
+  "allOf",
+  "not",
+  "if",
+  "then",
+  "else",
+  "dependentRequired",
+  "dependentSchemas",
+  "oneOf",
+  "patternProperties",
+  "propertyNames",
+  "unevaluatedProperties",
+  "unevaluatedItems",
+  "minProperties",
+  "maxProperties",
+  "contains",
+  "minContains",
+  "maxContains",
+  "uniqueItems",
+  "prefixItems",
+  "dependencies",
+  "$anchor",
+  "$dynamicAnchor",
+  "$dynamicRef",
+  "$recursiveAnchor",
+  "$recursiveRef",
   // Observed refused ("'default' is not permitted", 567-labs/instructor#1074, 2024). unverified:
   // an OpenAI maintainer could not reproduce it on api.openai.com in 2026-08
   // (openai/openai-agents-python#4390); Azure OpenAI still refuses it. Kept refused.
@@ -35,7 +56,17 @@ const REFUSED_KEYWORDS = [
  * String formats strict mode supports: the guide's list, as independent transcriptions of it
  * agree. unverified: not read on OpenAI's own page (not in the stored sources).
  */
-const FORMATS = ["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"];
+const FORMATS = [
+  "date-time",
+  "time",
+  "date",
+  "duration",
+  "email",
+  "hostname",
+  "ipv4",
+  "ipv6",
+  "uuid",
+];
 
 /** The guide's limits. */
 const MAX_NESTING = 10;
@@ -50,31 +81,44 @@ const MAX_ENUM_VALUES = 1000;
  */
 export function checkStrictSchema(schema: unknown, name: string, param: string): void {
   const refuse = (detail: string) => {
-    throw invalid(`Invalid schema for response_format '${name}': ${detail}`, param, "invalid_json_schema");
+    throw invalid(
+      `Invalid schema for response_format '${name}': ${detail}`,
+      param,
+      "invalid_json_schema",
+    );
   };
   const fail = (context: string[], detail: string) => {
     const where = `(${context.map((c) => `'${c}'`).join(", ")}${context.length === 1 ? "," : ""})`;
     refuse(`In context=${where}, ${detail}`);
   };
   if (!isObject(schema) || schema.anyOf !== undefined || schemaType(schema) !== "object") {
-    const type = isObject(schema) && schema.anyOf === undefined ? String(schemaType(schema) ?? "None") : "None";
+    const type = isObject(schema) && schema.anyOf === undefined
+      ? String(schemaType(schema) ?? "None")
+      : "None";
     // unverified: the exact wording of the root refusal.
     refuse(`schema must be a JSON Schema of 'type: "object"', got 'type: "${type}"'.`);
   }
   const totals = { properties: 0, enumValues: 0 };
   const walk = (node: unknown, context: string[], depth: number) => {
     if (!isObject(node)) return;
-    for (const key of REFUSED_KEYWORDS) if (node[key] !== undefined) fail(context, `'${key}' is not permitted.`);
+    for (const key of REFUSED_KEYWORDS) {
+      if (node[key] !== undefined) fail(context, `'${key}' is not permitted.`);
+    }
     if (typeof node.format === "string" && !FORMATS.includes(node.format)) {
       // unverified: the wording of an unsupported format's refusal.
-      fail(context, `'${node.format}' is not a supported format. Supported formats are: ${FORMATS.join(", ")}.`);
+      fail(
+        context,
+        `'${node.format}' is not a supported format. Supported formats are: ${FORMATS.join(", ")}.`,
+      );
     }
     if (Array.isArray(node.enum)) totals.enumValues += node.enum.length;
     let level = depth;
     if (schemaType(node) === "object" && node.$ref === undefined) {
       level += 1;
       // unverified: the wording of the limit refusals.
-      if (level > MAX_NESTING) fail(context, `the schema has more than ${MAX_NESTING} levels of nesting.`);
+      if (level > MAX_NESTING) {
+        fail(context, `the schema has more than ${MAX_NESTING} levels of nesting.`);
+      }
       const props = isObject(node.properties) ? node.properties : {};
       if (node.additionalProperties !== false) {
         fail(context, "'additionalProperties' is required to be supplied and to be false.");
@@ -82,7 +126,12 @@ export function checkStrictSchema(schema: unknown, name: string, param: string):
       const required = Array.isArray(node.required) ? node.required : [];
       const absent = Object.keys(props).filter((k) => !required.includes(k));
       if (absent.length) {
-        fail(context, `'required' is required to be supplied and to be an array including every key in properties. Missing '${absent[0]}'.`);
+        fail(
+          context,
+          `'required' is required to be supplied and to be an array including every key in properties. Missing '${
+            absent[0]
+          }'.`,
+        );
       }
       for (const [k, sub] of Object.entries(props)) {
         totals.properties += 1;
@@ -90,16 +139,24 @@ export function checkStrictSchema(schema: unknown, name: string, param: string):
       }
     }
     if (node.items !== undefined) walk(node.items, [...context, "items"], level);
-    if (Array.isArray(node.anyOf)) node.anyOf.forEach((o, i) => walk(o, [...context, "anyOf", String(i)], level));
+    if (Array.isArray(node.anyOf)) {
+      node.anyOf.forEach((o, i) => walk(o, [...context, "anyOf", String(i)], level));
+    }
     for (const key of ["$defs", "definitions"]) {
-      if (isObject(node[key])) for (const [k, sub] of Object.entries(node[key])) walk(sub, [...context, key, k], level);
+      if (isObject(node[key])) {
+        for (const [k, sub] of Object.entries(node[key])) walk(sub, [...context, key, k], level);
+      }
     }
   };
   walk(schema, [], 0);
   if (totals.properties > MAX_PROPERTIES) {
-    refuse(`the schema has ${totals.properties} object properties; at most ${MAX_PROPERTIES} are permitted.`);
+    refuse(
+      `the schema has ${totals.properties} object properties; at most ${MAX_PROPERTIES} are permitted.`,
+    );
   }
   if (totals.enumValues > MAX_ENUM_VALUES) {
-    refuse(`the schema has ${totals.enumValues} enum values; at most ${MAX_ENUM_VALUES} are permitted.`);
+    refuse(
+      `the schema has ${totals.enumValues} enum values; at most ${MAX_ENUM_VALUES} are permitted.`,
+    );
   }
 }
