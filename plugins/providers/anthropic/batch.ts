@@ -48,6 +48,7 @@ import type {
   BatchStatus,
   CallOptions,
 } from "../../../core/spec/provider.ts";
+import { unpooledInit } from "../_shared/unpooled.ts";
 import { readLines } from "../_shared/lines.ts";
 import { toProviderError } from "./errors.ts";
 import { type MessageLike, messageResult, messagesBody } from "./request.ts";
@@ -121,7 +122,11 @@ export function createBatchApi(client: Anthropic, options: BatchApiOptions = {})
       } as unknown as Anthropic.Messages.BatchCreateParams;
       await callOptions?.onCreate?.();
       const batch = await call(() =>
-        client.messages.batches.create(body, { signal: callOptions?.signal })
+        // A connection of its own: nothing may resend a billed create (see unpooled.ts).
+        client.messages.batches.create(body, {
+          signal: callOptions?.signal,
+          fetchOptions: unpooledInit(),
+        })
       );
       return handleOf(batch);
     },

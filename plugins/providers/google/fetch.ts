@@ -11,11 +11,21 @@
  * @module
  */
 import { keepAliveFetch } from "../_shared/node-fetch.ts";
+import { unpooledInit } from "../_shared/unpooled.ts";
 import { googleFailure } from "./errors.ts";
 
-/** A `fetch` for `@google/genai` that fails with Loom's error, `retryAfterMs` included. */
+/** A batch create (`models/<m>:batchGenerateContent`): billed each time it reaches Gemini. */
+const BATCH_CREATE = /:batchGenerateContent(\?|$)/;
+
+/**
+ * A `fetch` for `@google/genai` that fails with Loom's error, `retryAfterMs` included, and sends
+ * batch creates on a connection of their own (the SDK takes no per-call fetch options; see
+ * `_shared/unpooled.ts` for why).
+ */
 export function googleFetch(base: typeof fetch = keepAliveFetch() ?? fetch): typeof fetch {
   return async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (init?.method === "POST" && BATCH_CREATE.test(url)) init = { ...init, ...unpooledInit() };
     const response = await base(input, init);
     if (response.ok) return response;
     const body = (await response.text().catch(() => "")).trim();

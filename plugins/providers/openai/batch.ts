@@ -37,6 +37,7 @@ import type {
 import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, type ChatCompletionLike, chatCompletionResult } from "./request.ts";
+import { unpooledInit } from "../_shared/unpooled.ts";
 import { failpoint } from "../../../core/failpoints.ts";
 import { readLines } from "../_shared/lines.ts";
 
@@ -236,7 +237,8 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
               loom_name: label.name,
             },
           },
-          { signal },
+          // A connection of its own: nothing may resend a billed create (see unpooled.ts).
+          { signal, fetchOptions: unpooledInit() },
         );
       } catch (error) {
         if (!fileNotVisible(error)) throw toProviderError(error, provider);
