@@ -1,0 +1,74 @@
+/**
+ * Random SIGKILLs: a batch job is run, fetched and waited for by a user whose commands are killed
+ * at random moments (while it boots, uploads, creates, polls, merges or cleans up), then finished
+ * with the commands Loom tells them to run. Every row must come back, once per shard paid.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import type { Scenario } from "../scenario.ts";
+import { recover } from "../recover.ts";
+import type { ChaosProvider } from "../trial.ts";
+
+/** Loom's failpoints (core/failpoints.ts): the steps where a kill is most likely to hurt. */
+const FAILPOINTS = [
+  "submit:planned",
+  "submit:uploaded",
+  "submit:created",
+  "submit:recorded",
+  "fetch:saving",
+  "fetch:saved",
+  "fetch:merging",
+  "fetch:merged",
+  "fetch:cleanup",
+  "fetch:removing",
+];
+
+/** Killed commands per trial, at most. */
+const KILLS = 4;
+
+export const randomKills: Scenario = {
+  name: "kill",
+  about: "batch run and fetch killed by SIGKILL at random moments, then finished by hand",
+  variants: ["openai", "anthropic", "google", "echo"],
+  async run(ctx, variant) {
+    const t = await ctx.open({
+      provider: variant as ChaosProvider,
+      mode: "batch",
+      // A little latency and batches that take a few polls: more moments to be killed in.
+      latencyMs: ctx.rng.int(0, 80),
+      schedule: { advance: "polls", polls: ctx.rng.int(1, 3) },
+    });
+    for (let k = 0; k < KILLS && !existsSync(t.output); k++) {
+      const jobs = await t.jobs();
+      // What a user would type next: the job again (or waiting for it), or a fetch.
+      const args = jobs.length === 0
+        ? ctx.rng.pick([["run", "job.yaml"], ["run", "job.yaml", "--wait", "--poll", "0.2"]])
+        : ctx.rng.pick([
+          ["run", "job.yaml"],
+          ["fetch"],
+          ["fetch", "--wait", "--poll", "0.2"],
+          ["fetch", "--id", jobs[0].id],
+        ]);
+      // Half the kills land at a random moment (boot alone takes a few hundred milliseconds; the
+      // range covers every step after it), half at a random one of Loom's own risky steps.
+      const result = await t.loom(
+        args,
+        !ctx.deterministic && ctx.rng.chance(0.5)
+          ? { killAfterMs: ctx.rng.int(150, 3000) }
+          : { env: { LOOM_FAILPOINT: `${ctx.rng.pick(FAILPOINTS)}@${ctx.rng.int(1, 3)}` } },
+      );
+      if (!result.killed && result.code !== 0) {
+        // A rerun of a pending job is refused (never paid again); anything else is a finding.
+        const pending = args[0] === "run" && /already submitted as/.test(result.stderr);
+        t.expect(pending, `loom ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
+      }
+      t.checkPayments();
+    }
+    if (await recover(t)) t.checkOutput();
+    t.checkPayments();
+    t.expect(
+      t.creations() === t.shards,
+      `${t.creations()} batches created for ${t.shards} shards`,
+    );
+  },
+};
