@@ -67,6 +67,38 @@ describe("chaos harness: its checks catch what they name", () => {
       await closeTrial(t);
     }
   });
+
+  it("a create refused for a wrong key is not a payment; another key is a secret too", async () => {
+    const t = await openTrial(
+      { provider: "anthropic", mode: "batch", prompts: ["a"], apiKey: "QxZj" },
+      seededRng(2),
+    );
+    try {
+      const wrong = "sk-wrong-0123456789abcdef";
+      const created = () =>
+        fetch(`${t.emu!.baseURL}/v1/messages/batches`, {
+          method: "POST",
+          headers: { "x-api-key": wrong, "anthropic-version": "2023-06-01" },
+          body: "{}",
+        }).then((r) => r.body?.cancel());
+      await created();
+      assert.equal(t.emu!.log.count("POST /v1/messages/batches"), 1, "the create was seen");
+      assert.equal(t.creations(), 0);
+      t.secret(`${wrong}\n`);
+      writeFileSync(`${t.dir}/.env`, `ANTHROPIC_API_KEY=${wrong}\n`);
+      t.finalChecks();
+      assert.deepEqual(kinds(t), [], "the user's own .env may hold a key");
+      writeFileSync(`${t.dir}/log.txt`, `sent ${wrong}\n`);
+      t.finalChecks();
+      assert.deepEqual(kinds(t), ["secret-leak"]);
+      writeFileSync(`${t.dir}/log.txt`, `sent QxZj\n`);
+      t.finalChecks();
+      assert.deepEqual(kinds(t), ["secret-leak", "secret-leak"]);
+    } finally {
+      t.violations.length = 0;
+      await closeTrial(t);
+    }
+  });
 });
 
 for (const scenario of SCENARIOS) {

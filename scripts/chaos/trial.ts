@@ -88,6 +88,10 @@ export interface TrialSetup {
   schedule?: BatchSchedule;
   /** The key as the user's environment holds it (default: the emulator's own key). */
   keyAsWritten?: (key: string) => string;
+  /** False: no key in the environment (the scenario puts it elsewhere, a `.env` say). */
+  keyInEnvironment?: boolean;
+  /** The emulator's key (default a random one of 33 characters). */
+  apiKey?: string;
 }
 
 /** The default dataset: short prompts whose answers differ row by row. */
@@ -103,6 +107,7 @@ export const PROMPTS: readonly string[] = [
 
 /** A command's result, with how long it ran. */
 export interface CommandResult extends CliResult {
+  /** The arguments, as reports show them (an `--api-key` value masked). */
   args: string[];
   /** True when it died by SIGKILL (the trial's timer or a failpoint). */
   killed: boolean;
@@ -139,6 +144,7 @@ export class Trial {
   readonly shards: number;
   #env: Record<string, string>;
   #protected = new Map<string, string | null>();
+  #secrets: string[] = [];
 
   readonly setup: TrialSetup;
   readonly rng: Rng;
@@ -158,7 +164,8 @@ export class Trial {
     this.shards = Math.ceil(this.prompts.length / size);
     this.key = emu?.apiKey ?? "";
     this.#env = { LOOM_HOME: this.home, LOOM_SETTLE_SECONDS: "0.3" };
-    if (setup.provider !== "echo") {
+    if (this.key) this.#secrets.push(this.key.trim());
+    if (setup.provider !== "echo" && setup.keyInEnvironment !== false) {
       const written = setup.keyAsWritten ? setup.keyAsWritten(this.key) : this.key;
       this.#env[KEY_ENV[setup.provider]] = written;
     }
@@ -218,13 +225,14 @@ export class Trial {
       ? undefined
       : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
     const result = await done.finally(() => clearTimeout(timer));
-    const command: CommandResult = { ...result, args, killed: result.signal === "SIGKILL" };
+    const shown = withoutKeys(args);
+    const command: CommandResult = { ...result, args: shown, killed: result.signal === "SIGKILL" };
     this.commands.push(command);
     const said = `${result.stdout}\n${result.stderr}`;
     const trace = stackTraceIn(result.stderr);
-    if (trace) this.fail("stack-trace", `loom ${args.join(" ")}: ${trace}`);
-    if (this.key && said.includes(this.key.trim())) {
-      this.fail("secret-leak", `loom ${args.join(" ")} printed the API key`);
+    if (trace) this.fail("stack-trace", `loom ${shown.join(" ")}: ${trace}`);
+    if (this.#secrets.some((s) => said.includes(s))) {
+      this.fail("secret-leak", `loom ${shown.join(" ")} printed the API key`);
     }
     return command;
   }
@@ -234,12 +242,17 @@ export class Trial {
     this.#protected.set(path, fingerprint(path));
   }
 
+  /** Treats `value` (trimmed) as a key too: it must never be printed or written, as the trial's own. */
+  secret(value: string): void {
+    this.#secrets.push(value.trim());
+  }
+
   /** Forgets a protected file (the scenario allows it to change from now on, e.g. `--force`). */
   release(path: string): void {
     this.#protected.delete(path);
   }
 
-  /** Batches created at the provider so far (echo: its batch files). */
+  /** Batches created at the provider so far (echo: its batch files); refused creates do not count. */
   creations(): number {
     if (!this.emu) {
       const batches = join(this.home, "echo-batches");
@@ -248,7 +261,9 @@ export class Trial {
         : 0;
     }
     const provider = this.setup.provider as keyof typeof CREATE;
-    return this.emu.log.count(CREATE[provider]);
+    // A create the emulator refused (a wrong key, an error status) made no batch; a dropped or
+    // lost answer (status 0) may have, so it counts.
+    return this.emu.log.find(CREATE[provider]).filter((e) => e.status < 400).length;
   }
 
   /** The jobs `loom list --json` shows. */
@@ -338,7 +353,9 @@ export class Trial {
       if (/\.loom-tmp$/.test(name) && !name.startsWith("home/")) {
         this.fail("lost-file", `a temporary file was left behind: ${name}`);
       }
-      if (this.key && lstatSync(file).isFile() && readFileSync(file).includes(this.key.trim())) {
+      if (name === ".env" || !lstatSync(file).isFile()) continue;
+      const text = readFileSync(file);
+      if (this.#secrets.some((s) => text.includes(s))) {
         this.fail("secret-leak", `the API key is in ${name}`);
       }
     }
@@ -358,7 +375,7 @@ export async function openTrial(setup: TrialSetup, rng: Rng): Promise<Trial> {
   mkdirSync(join(root, "home"), { mode: 0o700 });
   const emu = setup.provider === "echo" ? undefined : await startEmulator({
     provider: EMULATED[setup.provider],
-    apiKey: `sk-chaos-${randomBytes(12).toString("hex")}`,
+    apiKey: setup.apiKey ?? `sk-chaos-${randomBytes(12).toString("hex")}`,
     schedule: setup.schedule ?? { advance: "instant" },
     latencyMs: setup.latencyMs,
     clock: realClock,
@@ -391,6 +408,11 @@ function* walk(dir: string): Generator<string> {
     if (entry.isDirectory()) yield* walk(path);
     else if (entry.isFile()) yield path;
   }
+}
+
+/** A command's arguments as reports show them: the value of `--api-key` masked. */
+function withoutKeys(args: readonly string[]): string[] {
+  return args.map((arg, i) => (args[i - 1] === "--api-key" ? "***" : arg));
 }
 
 /** The first line of a message, for a violation's detail. */

@@ -39,7 +39,15 @@ class Workspace {
   /** Batches the trial's successful submissions may have created (at most). */
   paid = 0;
 
-  constructor(readonly t: Trial, readonly rng: Rng, readonly mode: Mode) {}
+  readonly t: Trial;
+  readonly rng: Rng;
+  readonly mode: Mode;
+
+  constructor(t: Trial, rng: Rng, mode: Mode) {
+    this.t = t;
+    this.rng = rng;
+    this.mode = mode;
+  }
 
   /** `loom run job.yaml -o <out>`; in batch mode it waits for the batches and merges. */
   run(out: string, ...extra: string[]): Promise<CommandResult> {

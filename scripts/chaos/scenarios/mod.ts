@@ -6,6 +6,7 @@ import type { Scenario } from "../scenario.ts";
 import { randomKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
 import { userFiles } from "./files.ts";
+import { whitespaceKeys } from "./keys.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
-export const SCENARIOS: readonly Scenario[] = [randomKills, lostCreates, userFiles];
+export const SCENARIOS: readonly Scenario[] = [randomKills, lostCreates, userFiles, whitespaceKeys];
