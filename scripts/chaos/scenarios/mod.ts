@@ -5,8 +5,15 @@
 import type { Scenario } from "../scenario.ts";
 import { randomKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
+import { fetchFlags } from "./fetch-flags.ts";
 import { userFiles } from "./files.ts";
 import { whitespaceKeys } from "./keys.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
-export const SCENARIOS: readonly Scenario[] = [randomKills, lostCreates, userFiles, whitespaceKeys];
+export const SCENARIOS: readonly Scenario[] = [
+  randomKills,
+  lostCreates,
+  userFiles,
+  whitespaceKeys,
+  fetchFlags,
+];
