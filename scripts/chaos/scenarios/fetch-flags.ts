@@ -30,10 +30,13 @@ class TwoJobs {
   paid = 0;
   readonly t: Trial;
   readonly rng: Rng;
+  /** Whether the batches take a few polls to end (so a fetch that merges must wait). */
+  readonly slow: boolean;
 
-  constructor(t: Trial, rng: Rng) {
+  constructor(t: Trial, rng: Rng, slow: boolean) {
     this.t = t;
     this.rng = rng;
+    this.slow = slow;
   }
 
   path(output: string): string {
@@ -54,6 +57,11 @@ class TwoJobs {
   async jobs(): Promise<Map<string, Listed>> {
     const listed = (await this.t.jobs()) as Listed[];
     return new Map(listed.map((j) => [j.output.split("/").at(-1)!, j]));
+  }
+
+  /** A fetch meant to merge: it waits for the batches when they are slow. */
+  merge(...args: string[]): Promise<CommandResult> {
+    return this.fetch(...args, ...(this.slow ? ["--wait", "--poll", "0.2"] : []));
   }
 
   /** `loom fetch <args>`, checked to create no batch. */
@@ -114,15 +122,25 @@ async function select(w: TwoJobs): Promise<void> {
   const id = idOf(w.rng, jobs.get(named)!, jobs.get(other)!);
   const both = await w.fetch("-i", id, w.rng.pick(["-a", "--no-all"]));
   w.t.expect(both.code === 2, `fetch -i with --all/--no-all exited ${both.code}, not 2`);
-  if (!w.ok(await w.fetch(w.rng.pick(["-i", "--id"]), id))) return;
+  const unknown = await w.fetch("-i", "19990101-abcdef");
+  w.t.expect(
+    unknown.code === 2 && /^loom: .*19990101-abcdef/m.test(unknown.stderr),
+    `fetch -i of no job exited ${unknown.code}: ${firstLine(unknown.stderr)}`,
+  );
+  if (w.slow) {
+    // Not ended yet: a fetch without --wait reports and merges nothing.
+    w.ok(await w.fetch("-i", id));
+    await w.outcome(`fetch -i ${id} before the batches ended`, []);
+  }
+  if (!w.ok(await w.merge(w.rng.pick(["-i", "--id"]), id))) return;
   await w.outcome(`fetch -i ${id}`, [named]);
   // The user moves that output away and submits its job again: now it is the latest pending
   // job, and --no-all takes it alone.
   rmSync(w.path(named));
   await w.submit(named);
-  if (!w.ok(await w.fetch("--no-all"))) return;
+  if (!w.ok(await w.merge("--no-all"))) return;
   await w.outcome("fetch --no-all", [named]);
-  if (!w.ok(await w.fetch(...w.rng.pick([["-a"], ["--all"], []])))) return;
+  if (!w.ok(await w.merge(...w.rng.pick([["-a"], ["--all"], []])))) return;
   await w.outcome("fetch -a", OUTPUTS);
 }
 
@@ -133,7 +151,7 @@ async function keep(w: TwoJobs): Promise<void> {
   const named = w.rng.pick(OUTPUTS);
   const other = named === OUTPUTS[0] ? OUTPUTS[1] : OUTPUTS[0];
   const id = jobs.get(named)!.id;
-  if (!w.ok(await w.fetch(w.rng.pick(["-k", "--keep"]), "-i", id))) return;
+  if (!w.ok(await w.merge(w.rng.pick(["-k", "--keep"]), "-i", id))) return;
   await w.outcome(`fetch -k -i ${id}`, [named], [named]);
   w.t.protect(w.path(named));
   const again = await w.fetch("-i", id, ...(w.rng.chance(0.5) ? ["--force"] : []));
@@ -143,17 +161,23 @@ async function keep(w: TwoJobs): Promise<void> {
     `a second fetch of kept job ${id} does not say it is merged: ${firstLine(again.stdout)}`,
   );
   // A file of the user's where the other job merges: refused, then overwritten with --force.
+  // --no-all takes the latest job not merged yet: the other, whatever the kept one's age.
   const mine = w.path(other);
   writeFileSync(mine, "mine\n");
   w.t.protect(mine);
-  const refused = await w.fetch(...w.rng.pick([[], ["-a"], ["-i", jobs.get(other)!.id]]));
+  const refused = await w.merge(
+    ...w.rng.pick([[], ["-a"], ["--no-all"], ["-i", jobs.get(other)!.id]]),
+  );
   w.t.expect(
     refused.code === 2 && /exists; pass --force/.test(refused.stderr),
     `fetch over ${other} (the user's) exited ${refused.code}: ${firstLine(refused.stderr)}`,
   );
   w.t.release(mine);
-  if (!w.ok(await w.fetch("--force"))) return;
+  if (!w.ok(await w.merge("--force", ...w.rng.pick([[], ["--no-all"]])))) return;
   await w.outcome("fetch --force", OUTPUTS, [named]);
+  // The kept record goes with forget; its output stays.
+  w.ok(await w.t.loom(["forget", id]));
+  await w.outcome(`forget ${id}`, OUTPUTS);
 }
 
 /** The input edited after submission: fetch refuses, naming --input-changed, until it is given. */
@@ -169,16 +193,17 @@ async function inputChanged(w: TwoJobs): Promise<void> {
   );
   w.t.protect(w.t.input);
   // --force is about the output file only: it never merges over a changed input.
-  const refused = await w.fetch(...w.rng.pick([[], ["--wait", "--poll", "0.2"], ["--force"]]));
+  // (The input is checked when the job is merged, so the fetch waits for the batches if slow.)
+  const refused = await w.merge(...w.rng.pick([[], ["--force"]]));
   w.t.expect(
     refused.code === 2 && /changed/.test(refused.stderr) && /--input-changed/.test(refused.stderr),
     `fetch after the input changed exited ${refused.code}: ${firstLine(refused.stderr)}`,
   );
   await w.outcome("a fetch refused for a changed input", []);
   const named = w.rng.pick(OUTPUTS);
-  if (!w.ok(await w.fetch("--input-changed", "-i", jobs.get(named)!.id))) return;
+  if (!w.ok(await w.merge("--input-changed", "-i", jobs.get(named)!.id))) return;
   await w.outcome("fetch --input-changed -i", [named]);
-  if (!w.ok(await w.fetch("--input-changed"))) return;
+  if (!w.ok(await w.merge("--input-changed"))) return;
   await w.outcome("fetch --input-changed", OUTPUTS);
 }
 
@@ -194,13 +219,16 @@ export const fetchFlags: Scenario = {
   variants: Object.keys(CASES),
   async run(ctx, variant) {
     const provider = ctx.rng.pick<ChaosProvider>(["openai", "anthropic", "google", "echo"]);
+    // Batches that end at once, or after a poll or two (echo's batches always end at once).
+    const slow = provider !== "echo" && ctx.rng.chance(0.5);
     const t = await ctx.open({
       provider,
       mode: "batch",
       prompts: ["name a colour", "count to three", "say hello in French"],
       shardSize: ctx.rng.int(1, 3),
+      schedule: slow ? { advance: "polls", polls: ctx.rng.int(1, 2) } : { advance: "instant" },
     });
-    const w = new TwoJobs(t, ctx.rng);
+    const w = new TwoJobs(t, ctx.rng, slow);
     await CASES[variant](w);
     t.checkPayments(w.paid);
   },
