@@ -114,10 +114,14 @@ class Workspace {
     return path;
   }
 
-  /** Makes `name` a link to the input (symbolic, hard) or returns another spelling of its path. */
+  /**
+   * Makes `name` a link to the input (symbolic, hard), or returns another path to it: another
+   * spelling, or the input's name in a linked folder (`here/in.csv`, `here` a link to `.`).
+   */
   linkToInput(name: string, kind: LinkKind): string {
     if (kind === "alias") {
-      return this.rng.pick(["./in.csv", "sub/../in.csv", `${this.t.dir}/in.csv`]);
+      if (!isLink(this.path("here"))) symlinkSync(".", this.path("here"));
+      return this.rng.pick(["./in.csv", "sub/../in.csv", `${this.t.dir}/in.csv`, "here/in.csv"]);
     }
     const path = this.path(name);
     mkdirSync(dirname(path), { recursive: true });
@@ -197,6 +201,27 @@ const HAZARDS: readonly Hazard[] = [
     },
   },
   {
+    name: "something other than a file at the output",
+    modes: ["sync", "batch"],
+    async run(w) {
+      const what = w.rng.pick(["a dangling link", "a folder", "a link to a folder"]);
+      const name = w.rng.pick(["odd.csv", "deep/odd.csv"]);
+      mkdirSync(dirname(w.path(name)), { recursive: true });
+      if (what === "a folder") mkdirSync(w.path(name));
+      else {
+        if (what === "a link to a folder") mkdirSync(w.path("somewhere"), { recursive: true });
+        const target = what === "a dangling link" ? "gone/nothing.csv" : w.path("somewhere");
+        symlinkSync(target, w.path(name));
+      }
+      const force = w.rng.chance(0.5) ? ["--force"] : [];
+      const label = `run -o ${name} (${what}) ${force.join(" ")}`;
+      const result = await w.noBatch(label, () => w.run(name, ...force));
+      w.refused(label, result, /link to nothing|directory|not a regular file/, false);
+      w.t.expect(!existsSync(w.path("gone")), `${label} made the folder a dangling link names`);
+      rmSync(w.path(name), { recursive: true });
+    },
+  },
+  {
     name: "standard output",
     modes: ["sync", "batch"],
     async run(w) {
@@ -253,7 +278,20 @@ const HAZARDS: readonly Hazard[] = [
           `fetch ${[...select, ...extra].join(" ")}`,
           () => w.t.loom(["fetch", ...select, "--wait", "--poll", "0.2", ...extra]),
         );
-      if (w.rng.chance(0.5)) {
+      const change = w.rng.pick(["link", "file", "folder", "gone"]);
+      if (change === "folder" || change === "gone") {
+        // The output's name is now a folder (refused, the job kept, fetched once it is moved),
+        // or the output's folder was removed (made again at the merge).
+        if (change === "folder") {
+          mkdirSync(w.path(name), { recursive: true });
+          const refused = await fetch(...(w.rng.chance(0.5) ? ["--force"] : []));
+          w.refused(`fetch into ${name}, now a folder`, refused, /directory/, false);
+          w.t.expect((await w.jobIds()).includes(id), `job ${id} was lost by a refused fetch`);
+          rmSync(w.path(name), { recursive: true });
+        } else if (name.includes("/")) {
+          rmSync(dirname(w.path(name)), { recursive: true, force: true });
+        }
+      } else if (change === "link") {
         // The output became a link to the input: never written, --force or not.
         w.linkToInput(name, w.rng.pick<LinkKind>(["symlink", "hardlink"]));
         const refused = await fetch(...(w.rng.chance(0.5) ? ["--force"] : []));
