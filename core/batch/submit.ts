@@ -20,7 +20,7 @@ import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
-import { type RetryPolicy, withRetries } from "../run/retry.ts";
+import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -222,14 +222,38 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     const interrupted = same.find((r) => r.status === "submitting");
     if (interrupted) {
       await unlockKey();
-      return await completeSubmission(ctx, interrupted);
+      return await completeSubmission(ctx, interrupted).catch((error) =>
+        forgetRefused(ctx, interrupted.id, error)
+      );
     }
     record = await planRecord(ctx, key, input, same);
   } finally {
     await unlockKey();
   }
   failpoint("submit:planned");
-  return await completeSubmission(ctx, record, true);
+  return await completeSubmission(ctx, record, true).catch((error) =>
+    forgetRefused(ctx, record.id, error)
+  );
+}
+
+/**
+ * Rethrows `error`, first removing the job's record when the provider refused the submission
+ * outright (a 4xx that no retry changes: a wrong key, a model it does not offer) and nothing of
+ * the job exists there: no batch, no create in doubt, no upload. Kept, the record would be
+ * submitted by the next `loom fetch`, paid for after a run that said it failed.
+ */
+async function forgetRefused(ctx: SubmitContext, id: string, error: unknown): Promise<never> {
+  if (!ctx.signal?.aborted && refused(error) && !isRetryable(error)) {
+    const unlock = await ctx.store.lock(id).catch(() => undefined);
+    try {
+      const record = unlock && (await ctx.store.load(id));
+      const remote = record?.shards.some((s) => s.handle || s.createSentAt || s.upload);
+      if (record && record.status === "submitting" && !remote) await ctx.store.remove(id);
+    } finally {
+      await unlock?.();
+    }
+  }
+  throw error;
 }
 
 /** Plans a new job's shards and saves its record (the caller holds the key's lock). */
