@@ -2,9 +2,11 @@
  * Keys with whitespace: the key as users paste it (a trailing newline, spaces before or after,
  * CRLF, tabs) in the environment, on `--api-key`, or in a `.env` in the working folder (quoted
  * or not, CRLF lines, with or without a byte-order mark), sometimes a short one. Runs must
- * succeed; a provider that echoes the key back in one row's error (as some do) must not get it
- * into the output, `--json` events or messages. A wrong key, with whitespace too, must fail
- * with one `loom:` line that names the problem and never shows the key.
+ * succeed; a provider that echoes the key back (in one row's error in sync mode; in the first
+ * status checks of a batch job, which is then looked at with `status` and fetched) must not get
+ * it into the output, `--json` events or messages. A wrong key, with whitespace too, must fail
+ * with one `loom:` line that names the problem, never show the key, and create no batch (nor
+ * leave a job that a later fetch would submit).
  *
  * The trial's own checks find the key (as sent, trimmed) in anything printed and in any file
  * under the trial's folder (outputs, state, caches) but the user's `.env`.
@@ -81,12 +83,52 @@ function dotEnvPlace(rng: Rng, provider: Provider, dir: string): KeyPlace {
   };
 }
 
+/** A batch's status request, per provider (where the echoing fault of batch trials lands). */
+const STATUS_PATH: Record<Provider, RegExp> = {
+  openai: /^\/v1\/batches\/[^/]+$/,
+  anthropic: /^\/v1\/messages\/batches\/[^/]+$/,
+  google: /^\/v1beta\/batches\/[^/]+$/,
+};
+
+/** `loom <args>` with the key put in its place. */
+function loom(t: Trial, placed: ReturnType<KeyPlace["put"]>, args: string[]) {
+  return t.loom([...args, ...(placed.args ?? [])], { env: placed.env });
+}
+
 /** `loom run` with the key put in its place; batch runs wait and merge. */
 function run(t: Trial, placed: ReturnType<KeyPlace["put"]>, extra: string[]) {
   const wait = t.setup.mode === "batch" ? ["--wait", "--poll", "0.2"] : [];
-  return t.loom(["run", "job.yaml", ...wait, ...(placed.args ?? []), ...extra], {
-    env: placed.env,
+  return loom(t, placed, ["run", "job.yaml", ...wait, ...extra]);
+}
+
+/**
+ * A batch job submitted, then fetched (and looked at) with the key in its place, while the
+ * first status checks fail with a message that quotes the key; fetched again if that stopped it.
+ */
+async function submitAndFetch(t: Trial, place: KeyPlace, rng: Rng, json: string[]) {
+  const submitted = await loom(t, place.put(t.key), ["run", "job.yaml", ...json]);
+  t.expect(
+    submitted.code === 0,
+    `loom run exited ${submitted.code}: ${firstLine(submitted.stderr)}`,
+  );
+  const [job] = await t.jobs();
+  if (!job) return;
+  t.emu!.faults.add({
+    name: "echo-key-on-status",
+    match: { method: "GET", path: STATUS_PATH[t.setup.provider as Provider], first: rng.int(1, 2) },
+    // unverified: a status error that quotes the key; real providers' wording differs.
+    action: {
+      kind: "status",
+      status: rng.pick([400, 403, 500]),
+      shouldRetry: false,
+      message: `Batch lookup refused for key ${t.key}`,
+    },
   });
+  if (rng.chance(0.5)) await loom(t, place.put(t.key), ["status", job.id, ...json]);
+  for (let i = 0; i < 3; i++) {
+    const fetched = await loom(t, place.put(t.key), ["fetch", ...json, "--wait", "--poll", "0.2"]);
+    if (fetched.code === 0) break;
+  }
 }
 
 /** A wrong key, in the same place and form: one `loom:` line naming the problem, no batch. */
@@ -144,13 +186,16 @@ export const whitespaceKeys: Scenario = {
     const wrongFirst = rng.chance(0.5);
     if (wrongFirst) await wrongKey(t, place, rng);
     const json = rng.chance(0.5) ? ["--json"] : [];
-    const result = await run(t, place.put(t.key), json);
-    t.expect(
-      result.code === 0,
-      `a key in ${place.what}${key.length < 8 ? " (short)" : ""}: loom run exited ${result.code}: ${
-        firstLine(result.stderr)
-      }`,
-    );
+    if (mode === "batch" && rng.chance(0.6)) await submitAndFetch(t, place, rng, json);
+    else {
+      const result = await run(t, place.put(t.key), json);
+      t.expect(
+        result.code === 0,
+        `a key in ${place.what}${
+          key.length < 8 ? " (short)" : ""
+        }: loom run exited ${result.code}: ${firstLine(result.stderr)}`,
+      );
+    }
     t.checkOutput(t.output, new Set(echoed === undefined ? [] : [echoed]));
     if (mode === "batch") t.checkPayments();
     if (!wrongFirst) await wrongKey(t, place, rng);
