@@ -56,8 +56,13 @@ class Workspace {
   }
 
   /** `loom run` in batch mode without waiting: the job is submitted and left pending. */
-  submit(out: string): Promise<CommandResult> {
-    return this.t.loom(["run", "job.yaml", "-o", out]);
+  submit(out: string, ...extra: string[]): Promise<CommandResult> {
+    return this.t.loom(["run", "job.yaml", "-o", out, ...extra]);
+  }
+
+  /** `loom fetch --wait`: every pending job, merged once its batches have ended. */
+  fetchWaiting(...extra: string[]): Promise<CommandResult> {
+    return this.t.loom(["fetch", "--wait", "--poll", "0.2", ...extra]);
   }
 
   /** Runs `command` and records it if it created a batch. */
@@ -193,10 +198,34 @@ const HAZARDS: readonly Hazard[] = [
       const what = `run -o ${name}${viaLink ? " (a link to a file)" : ""}`;
       const refused = await w.noBatch(what, () => w.run(name));
       w.refused(what, refused, /exists; pass --force/);
+      const later = w.mode === "batch" ? w.rng.pick(["wait", "fetch", "edited"]) : "wait";
+      if (later === "edited") {
+        // The run agreed to replace the file as it was then; the user wrote it again meanwhile,
+        // so the fetch asks anew (refuses here) until --force.
+        const submitted = await w.submit(name, "--force");
+        if (!w.succeeded(`${what} --force`, submitted, true)) return;
+        writeFileSync(target, "my,own\nnotes,here\nand,more\n");
+        w.t.protect(target);
+        const again = await w.noBatch("fetch", () => w.fetchWaiting());
+        w.refused(`fetch into ${name}, written again since the run`, again, /exists; pass --force/);
+      }
       w.t.release(target);
       w.t.release(w.path(name));
-      const forced = await w.run(name, "--force");
-      if (w.succeeded(`${what} --force`, forced, w.mode === "batch")) w.t.checkOutput(target);
+      let done: CommandResult;
+      if (later === "wait") {
+        done = await w.run(name, "--force");
+        w.succeeded(`${what} --force`, done, w.mode === "batch");
+      } else {
+        // The run's --force stands for its own merge: a plain fetch replaces the file.
+        if (later === "fetch") {
+          const submitted = await w.submit(name, "--force");
+          if (!w.succeeded(`${what} --force`, submitted, true)) return;
+        }
+        const extra = later === "edited" ? ["--force"] : [];
+        done = await w.noBatch("fetch", () => w.fetchWaiting(...extra));
+        w.succeeded(`fetch ${extra.join(" ")} into ${name}`, done);
+      }
+      if (done.code === 0) w.t.checkOutput(target);
       if (viaLink) w.t.expect(isLink(w.path(name)), `${what} --force replaced the link itself`);
     },
   },
