@@ -283,11 +283,7 @@ export async function checkMergeTarget(
   rule: OverwriteRule,
 ): Promise<void> {
   const shown = displayPath(plan.output);
-  if (await sameFile(plan.output, plan.input)) {
-    throw new LoomUsageError(
-      `${shown} is now the input (a link to it): the output would overwrite the input; job ${record.id} stays fetchable once it is moved`,
-    );
-  }
+  await refuseOutputIsInput(record, plan.output, plan.input);
   const existing = await stat(plan.output).catch(() => undefined);
   if (!existing || rule.overwrite) return;
   if (isSameFile(record.written, existing)) return;
@@ -298,6 +294,25 @@ export async function checkMergeTarget(
   if (!(await rule.confirmOverwrite(plan.output))) {
     throw new LoomUsageError(
       `${shown} was left as it was (answer y, or pass --force, to overwrite it; ${keep})`,
+    );
+  }
+}
+
+/**
+ * Refuses a merge into the input: the output was made a link to it (symbolic or hard) since the
+ * job was submitted. Checked before the job is planned again (whose own check would call the job
+ * invalid and say to choose another path); the job stays as it was.
+ */
+export async function refuseOutputIsInput(
+  record: JobRecord,
+  output = record.output,
+  input = record.input.path,
+): Promise<void> {
+  if (await sameFile(output, input)) {
+    throw new LoomUsageError(
+      `${
+        displayPath(output)
+      } is now the input (a link to it): the output would overwrite the input; job ${record.id} stays fetchable once it is moved`,
     );
   }
 }

@@ -27,6 +27,7 @@ import {
   type FetchContext,
   mergeJob,
   refreshShards,
+  refuseOutputIsInput,
   savedOutcomes,
   saveShardResults,
   type StatusFailure,
@@ -253,6 +254,7 @@ async function fetchOpened(
         })),
       });
       if (allEnded(record)) {
+        await refuseOutputIsInput(record);
         return await mergeEnded(opened, ctx, record, job, plan ??= await planned(), options);
       }
     } finally {
