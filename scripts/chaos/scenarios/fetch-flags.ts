@@ -140,8 +140,11 @@ async function select(w: TwoJobs): Promise<void> {
   await w.submit(named);
   if (!w.ok(await w.merge("--no-all"))) return;
   await w.outcome("fetch --no-all", [named]);
-  if (!w.ok(await w.merge(...w.rng.pick([["-a"], ["--all"], []])))) return;
-  await w.outcome("fetch -a", OUTPUTS);
+  // The rest: every pending job, or the one left, by its id.
+  const ids = [...(await w.jobs()).values()].map((j) => j.id);
+  const rest = w.rng.pick([["-a"], ["--all"], [], ["-i", ...ids]]);
+  if (!w.ok(await w.merge(...rest))) return;
+  await w.outcome(`fetch ${rest.join(" ")}`, OUTPUTS);
 }
 
 /** `-k` keeps the merged job's record; fetching it again says it is merged and changes nothing. */

@@ -70,15 +70,19 @@ function dotEnvPlace(rng: Rng, provider: Provider, dir: string): KeyPlace {
   const eol = rng.pick(["\n", "\r\n"]);
   // With a byte-order mark, the key's line is often the first (the mark would join its name).
   const first = bom && rng.chance(0.6);
+  // The variable exported but blank in the shell (`export OPENAI_API_KEY=`): .env still counts.
+  const blank = rng.pick([undefined, "", "  \n"]);
   return {
-    what: `.env (${form}${bom ? ", a byte-order mark" : ""}${eol === "\r\n" ? ", CRLF" : ""})`,
+    what: `.env (${form}${bom ? ", a byte-order mark" : ""}${eol === "\r\n" ? ", CRLF" : ""}${
+      blank === undefined ? "" : ", the variable blank in the environment"
+    })`,
     put(key) {
       const own = line(KEY_ENV[provider], key);
       const lines = first
         ? [own, "# settings", "LOG_LEVEL=info"]
         : ["# settings", "LOG_LEVEL=info", own];
       writeFileSync(join(dir, ".env"), `${bom ? "\uFEFF" : ""}${lines.join(eol)}${eol}`);
-      return {};
+      return blank === undefined ? {} : { env: { [KEY_ENV[provider]]: blank } };
     },
   };
 }
