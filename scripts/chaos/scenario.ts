@@ -45,7 +45,7 @@ export interface TrialOutcome {
   seed: number;
   skipped?: string;
   violations: Violation[];
-  /** Batch creates the emulator saw, and the shards they were for (batch trials only). */
+  /** Batch creates the emulator saw, and the shards paid for (batch trials only). */
   creates: number;
   shards: number;
   /** Commands that died by SIGKILL. */
@@ -126,7 +126,7 @@ export async function runTrial(
   for (const trial of opened) {
     if (trial.setup.mode === "batch") {
       outcome.creates += trial.creations();
-      outcome.shards += trial.shards;
+      outcome.shards += trial.paidFor;
     }
     try {
       await closeTrial(trial);

@@ -142,6 +142,8 @@ export class Trial {
   readonly key: string;
   readonly prompts: readonly string[];
   readonly shards: number;
+  /** Shards the trial's submissions paid for (more than `shards` when it submits several jobs). */
+  paidFor: number;
   #env: Record<string, string>;
   #protected = new Map<string, string | null>();
   #secrets: string[] = [];
@@ -162,6 +164,7 @@ export class Trial {
     this.prompts = setup.prompts ?? PROMPTS;
     const size = setup.mode === "batch" ? (setup.shardSize ?? 3) : this.prompts.length;
     this.shards = Math.ceil(this.prompts.length / size);
+    this.paidFor = this.shards;
     this.key = emu?.apiKey ?? "";
     this.#env = { LOOM_HOME: this.home, LOOM_SETTLE_SECONDS: "0.3" };
     if (this.key) this.#secrets.push(this.key.trim());
@@ -326,8 +329,12 @@ export class Trial {
     return ok;
   }
 
-  /** Checks that no more batches were created than the job has shards. */
+  /**
+   * Checks that no more batches were created than were paid for: the job's shards, or (a trial
+   * that submits several jobs) `expected`, which the report then shows as the shards paid for.
+   */
   checkPayments(expected = this.shards): void {
+    this.paidFor = Math.max(this.paidFor, expected);
     const created = this.creations();
     if (created > expected) {
       this.fail("double-payment", `${created} batches created for ${expected} shards`);
