@@ -112,6 +112,8 @@ export interface CommandResult extends CliResult {
 export interface LoomOptions {
   /** Kill the command with SIGKILL after this many milliseconds (if still running). */
   killAfterMs?: number;
+  /** Kill the command with SIGKILL once this holds (checked every 10 ms): an event, not a time. */
+  killWhen?: () => boolean;
   /** Extra environment for this command only. */
   env?: Record<string, string>;
 }
@@ -217,7 +219,12 @@ export class Trial {
     const timer = options.killAfterMs === undefined
       ? undefined
       : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
-    const result = await done.finally(() => clearTimeout(timer));
+    const when = options.killWhen;
+    const watch = when ? setInterval(() => when() && child.kill("SIGKILL"), 10) : undefined;
+    const result = await done.finally(() => {
+      clearTimeout(timer);
+      clearInterval(watch);
+    });
     const command: CommandResult = { ...result, args, killed: result.signal === "SIGKILL" };
     this.commands.push(command);
     const said = `${result.stdout}\n${result.stderr}`;

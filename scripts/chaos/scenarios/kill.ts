@@ -72,3 +72,51 @@ export const randomKills: Scenario = {
     );
   },
 };
+
+/** Requests a sync run has in flight at most (the job's concurrency). */
+const SYNC_WORKERS = 3;
+
+export const syncKills: Scenario = {
+  name: "kill-sync",
+  about: "a sync run killed by SIGKILL again and again, then run to the end",
+  variants: ["openai", "anthropic", "google"],
+  async run(ctx, variant) {
+    const prompts = Array.from({ length: 36 }, (_, i) => `question ${i + 1}: name a colour`);
+    const t = await ctx.open({
+      provider: variant as ChaosProvider,
+      mode: "sync",
+      prompts,
+      latencyMs: ctx.rng.int(60, 150),
+      jobLines: [`sync: { workers: ${SYNC_WORKERS} }`],
+    });
+    const generated = () => t.emu!.log.entries.filter((e) => e.method === "POST").length;
+    let kills = 0;
+    for (let k = 0; k < KILLS && !existsSync(t.output); k++) {
+      // Killed once the provider has answered a random number more requests (an event, so the
+      // same in a loaded test run), or, outside the test suite, at a random moment.
+      const target = generated() + ctx.rng.int(1, 5);
+      const result = await t.loom(
+        ["run", "job.yaml"],
+        !ctx.deterministic && ctx.rng.chance(0.5)
+          ? { killAfterMs: ctx.rng.int(200, 2500) }
+          : { killWhen: () => generated() >= target },
+      );
+      if (result.killed) kills++;
+      else t.expect(result.code === 0, `loom run exited ${result.code}: ${result.stderr.trim()}`);
+    }
+    if (!existsSync(t.output)) {
+      const last = await t.loom(["run", "job.yaml"]);
+      t.expect(last.code === 0, `the last run exited ${last.code}: ${last.stderr.trim()}`);
+    }
+    t.checkOutput();
+    // Answers saved before a kill are never paid for again: only requests in flight at each
+    // kill may be sent twice.
+    const limit = prompts.length + kills * SYNC_WORKERS;
+    if (generated() > limit) {
+      t.fail(
+        "double-payment",
+        `${generated()} requests for ${prompts.length} rows and ${kills} kills (at most ${limit})`,
+      );
+    }
+  },
+};

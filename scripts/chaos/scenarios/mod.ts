@@ -3,8 +3,8 @@
  * @module
  */
 import type { Scenario } from "../scenario.ts";
-import { randomKills } from "./kill.ts";
+import { randomKills, syncKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
-export const SCENARIOS: readonly Scenario[] = [randomKills, lostCreates];
+export const SCENARIOS: readonly Scenario[] = [randomKills, syncKills, lostCreates];
