@@ -400,9 +400,11 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-/** The first line of a message, for a violation's detail. */
+/** The line of a command's stderr that says what went wrong (notes and progress skipped). */
 export function firstLine(text: string): string {
-  return text.trim().split("\n")[0] ?? "";
+  const lines = text.trim().split("\n");
+  return lines.find((l) => /^loom: /.test(l) && !/^loom: (note|warning):/.test(l)) ?? lines[0] ??
+    "";
 }
 
 /** The lines around a stack trace in `text` (or an uncaught error), if it has one. */

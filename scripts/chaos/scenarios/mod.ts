@@ -5,6 +5,12 @@
 import type { Scenario } from "../scenario.ts";
 import { randomKills, syncKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
+import { concurrentCommands } from "./concurrent.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
-export const SCENARIOS: readonly Scenario[] = [randomKills, syncKills, lostCreates];
+export const SCENARIOS: readonly Scenario[] = [
+  randomKills,
+  syncKills,
+  lostCreates,
+  concurrentCommands,
+];
