@@ -14,7 +14,7 @@ import type { Plan } from "../../core/plan.ts";
 import { countJobTokens, type CountProgress, TokensUnavailableError } from "../../core/tokens.ts";
 import { formatDuration } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
-import { checkStdoutMode, STDOUT } from "../stdout-output.ts";
+import { checkStdoutMode, STDOUT, stdoutRequest } from "../stdout-output.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -189,9 +189,13 @@ export async function runPlan(
   flags: RunFlags & { countTokens?: boolean },
   command: Command,
 ): Promise<void> {
-  const toStdout = flags.output === STDOUT;
-  const job = await jobFrom(jobFile, toStdout ? { ...flags, output: undefined } : flags, command);
-  if (toStdout) checkStdoutMode(job.spec.mode);
+  const loaded = await jobFrom(jobFile, flags, command);
+  const toStdout = stdoutRequest(loaded);
+  if (toStdout) checkStdoutMode(loaded.spec.mode, toStdout);
+  // Planned with the default output path, shown as "-".
+  const job = toStdout
+    ? { ...loaded, spec: { ...loaded.spec, output: { ...loaded.spec.output, path: undefined } } }
+    : loaded;
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
     throw new LoomUsageError("--workers takes a whole number of at least 1");
