@@ -208,7 +208,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     try {
       return await fn();
     } catch (error) {
-      throw toProviderError(error, provider);
+      throw toProviderError(error, provider, client);
     }
   }
 
@@ -239,7 +239,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           { signal },
         );
       } catch (error) {
-        if (!fileNotVisible(error)) throw toProviderError(error, provider);
+        if (!fileNotVisible(error)) throw toProviderError(error, provider, client);
         if (attempt < retryDelays.length) {
           await sleep(retryDelays[attempt], undefined, { signal });
           continue;
@@ -319,7 +319,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       } catch (error) {
         // unverified: a file deleted already answers 404 (as the emulator's "No such File object").
         if (error instanceof APIError && error.status === 404) return; // gone already
-        throw toProviderError(error, provider);
+        throw toProviderError(error, provider, client);
       }
     },
 
@@ -383,7 +383,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
           if (TERMINAL.has(batch.status) || batch.status === "cancelling") return;
         }
-        throw toProviderError(error, provider);
+        throw toProviderError(error, provider, client);
       }
     },
 

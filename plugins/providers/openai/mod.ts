@@ -161,7 +161,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
               { signal: callOptions?.signal },
             );
           } catch (error) {
-            throw toProviderError(error, config.name);
+            throw toProviderError(error, config.name, client);
           }
           // OpenRouter reports a failure after generation started inside an HTTP 200: never an answer.
           const failure = answerError(completion as CompletionWithErrors, config.name);
