@@ -276,6 +276,12 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
 
     announcesCreate: true,
 
+    // `DELETE /v1beta/{name=files/*}` (ai.google.dev/api/files), the key in `x-goog-api-key`.
+    deleteUploadCommand(upload) {
+      return `curl -X DELETE "${origin}/${version}/${upload.file}" ` +
+        `-H "x-goog-api-key: $GEMINI_API_KEY"`;
+    },
+
     async deleteUpload(upload, callOptions) {
       const signal = callOptions?.signal;
       if (!upload.file) return;

@@ -56,6 +56,8 @@ export const OPENAI_BATCH_LIMITS: BatchLimits = {
 export interface OpenAIBatchOptions {
   /** The provider's name in messages (default `openai`). */
   readonly provider?: string;
+  /** The environment variable the key is read from, for the commands Loom suggests (default `OPENAI_API_KEY`). */
+  readonly keyVariable?: string;
   /** Waits before each retry of `batches.create` while the uploaded file is not yet visible. */
   readonly fileRetryDelaysMs?: readonly number[];
   /** Batches per page when `find` lists them (1–100). */
@@ -310,6 +312,12 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     },
 
     announcesCreate: true,
+
+    // `DELETE /v1/files/{file_id}` (platform.openai.com/docs/api-reference/files/delete).
+    deleteUploadCommand(upload) {
+      return `curl -X DELETE ${client.baseURL.replace(/\/+$/, "")}/files/${upload.input_file_id} ` +
+        `-H "Authorization: Bearer $${options.keyVariable ?? "OPENAI_API_KEY"}"`;
+    },
 
     async deleteUpload(upload, callOptions) {
       const fileId = upload.input_file_id;
