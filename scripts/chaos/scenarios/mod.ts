@@ -6,6 +6,7 @@ import type { Scenario } from "../scenario.ts";
 import { randomKills, syncKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
 import { concurrentCommands } from "./concurrent.ts";
+import { fuzzedInputs } from "./fuzz.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
 export const SCENARIOS: readonly Scenario[] = [
@@ -13,4 +14,5 @@ export const SCENARIOS: readonly Scenario[] = [
   syncKills,
   lostCreates,
   concurrentCommands,
+  fuzzedInputs,
 ];
