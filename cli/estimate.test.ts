@@ -68,6 +68,8 @@ describe("loom tokens and loom plan", () => {
       provider: "echo",
       model: "e1",
       errors: 1,
+      estimated_prompts: 0,
+      estimated_tokens: 0,
     });
   });
 

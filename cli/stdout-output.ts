@@ -1,5 +1,5 @@
 /**
- * `-o -`: the output goes to standard output. The run writes it as it writes any output (atomic,
+ * `-o -` (or `output: { path: "-" }` in a job file): the output goes to standard output. The run writes it as it writes any output (atomic,
  * in the input's format) to a file in a private temporary folder, which is copied to stdout once
  * complete and then removed; so stdout gets the whole output or nothing, and progress and
  * messages stay on stderr.
@@ -12,15 +12,25 @@ import { extname, join } from "node:path";
 import process from "node:process";
 import { once } from "node:events";
 import { LoomUsageError } from "../core/errors.ts";
+import { type LoadedJob, STDOUT_PATH } from "../core/job/load.ts";
 
-/** The `--output` value that means standard output. */
-export const STDOUT = "-";
+/** The `--output` (and `output.path`) value that means standard output. */
+export const STDOUT = STDOUT_PATH;
 
-/** Refuses `-o -` where it cannot work: a batch job is merged later, into a file. */
-export function checkStdoutMode(mode: "sync" | "batch" | undefined): void {
+/**
+ * How a job asks for standard output, as messages name it: `-o -`, `output.path "-"` from its
+ * file, or undefined when it writes a file.
+ */
+export function stdoutRequest(job: LoadedJob): string | undefined {
+  if (job.spec.output?.path !== STDOUT) return undefined;
+  return job.where(["output", "path"]) === "--output" ? "-o -" : `output.path "-"`;
+}
+
+/** Refuses standard output where it cannot work: a batch job is merged later, into a file. */
+export function checkStdoutMode(mode: "sync" | "batch" | undefined, how = "-o -"): void {
   if ((mode ?? "batch") !== "sync") {
     throw new LoomUsageError(
-      "-o - (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE",
+      `${how} (standard output) works in sync mode only: a batch job is merged later, into a file; add --sync or give -o FILE`,
     );
   }
 }

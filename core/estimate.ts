@@ -47,6 +47,8 @@ export interface JobEstimate {
   readonly inputSource: "estimate" | "counted";
   /** Rows whose count failed (counted only), estimated instead. */
   readonly countErrors?: number;
+  /** The first few of those rows, each named with the provider's message (counted only). */
+  readonly countSamples?: readonly string[];
   readonly outputTokensPerRow: number;
   /** Where the per-row output figure comes from: the job's `max_tokens`, the provider's default, or Loom's assumption. */
   readonly outputSource: "max_tokens" | "provider default" | "assumed";
@@ -108,19 +110,18 @@ export async function estimateJob(
   let inputTokens = estimated;
   let inputSource: JobEstimate["inputSource"] = "estimate";
   let countErrors: number | undefined;
+  let countSamples: readonly string[] | undefined;
   if (options.count) {
     const counted = await count(opened, {
       signal: options.signal,
       workers: options.workers,
       onProgress: options.onProgress,
     });
-    // A row whose count failed is estimated, so the total still covers every row.
-    inputTokens = counted.total +
-      (counted.errors
-        ? Math.round((estimated / Math.max(requests, 1)) * Math.max(0, requests - counted.prompts))
-        : 0);
+    // A row whose count failed is in the total by its local estimate.
+    inputTokens = counted.total;
     inputSource = "counted";
-    countErrors = counted.errors;
+    countErrors = counted.estimated;
+    countSamples = counted.samples;
   }
   const outputTokens = outputTokensPerRow * requests;
   const price = priceOf(
@@ -163,6 +164,7 @@ export async function estimateJob(
     inputTokens,
     inputSource,
     ...(countErrors === undefined ? {} : { countErrors }),
+    ...(countSamples?.length ? { countSamples } : {}),
     outputTokensPerRow,
     outputSource,
     outputTokens,

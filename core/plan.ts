@@ -7,7 +7,7 @@
 import { basename, extname, resolve } from "node:path";
 import { assertDatasetFile, openDataset } from "./dataset.ts";
 import { LoomJobError, LoomUsageError } from "./errors.ts";
-import type { LoadedJob } from "./job/load.ts";
+import { type LoadedJob, STDOUT_PATH } from "./job/load.ts";
 import { checkOutputPath, defaultOutputPath, sameFile } from "./output.ts";
 import { displayPath } from "./paths.ts";
 import type { PluginContext } from "./plugin.ts";
@@ -96,6 +96,10 @@ async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> 
       }: ${message} (this is the default output path; choose one with --output or output.path)`,
     );
   };
+  // The CLI writes standard output through a file of its own (cli/stdout-output.ts).
+  if (given === STDOUT_PATH) {
+    fail("standard output (-) is written by the loom CLI only; give a file");
+  }
   // Compared as files (device and inode), so a symbolic or hard link to the input is caught too.
   if (resolve(path) === resolve(dataset.path) || (await sameFile(path, dataset.path))) {
     fail("the output would overwrite the input; choose another path");

@@ -1,14 +1,18 @@
 /**
  * Counting a job's input tokens with the provider's own counting (`loom tokens`): every prompt,
  * system prompt included, `workers` at a time, without generating anything. A row whose count
- * fails is an error in the tally, never the end of the count; a refused key ends it.
+ * fails is an error in the tally, named, and its tokens are estimated locally instead; the count
+ * goes on. A refused key ends it, and so does the same refusal for many rows in a row (the job's
+ * model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
  * @module
  */
 import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
 import type { LoadedJob } from "./job/load.ts";
 import { openJobDataset, planJob } from "./plan.ts";
 import { buildRequest } from "./request.ts";
+import { estimateTokens } from "./run/limits.ts";
 import { orderedPool } from "./run/ordered-pool.ts";
+import { refusalOf, RefusalStreak } from "./run/refusals.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
 import { withRetries } from "./run/retry.ts";
 
@@ -28,9 +32,15 @@ export interface CountProgress {
 export interface TokenCount {
   readonly provider: string;
   readonly model: string;
+  /** Input tokens: the provider's count, plus the local estimate of the prompts it did not count. */
   readonly total: number;
-  /** Prompts counted (rows with a prompt). */
+  /** Prompts counted (rows with a prompt), by the provider or, for `estimated` of them, locally. */
   readonly prompts: number;
+  /** Prompts whose count failed, estimated locally (4 characters a token) instead. */
+  readonly estimated: number;
+  /** The local estimate of those prompts, included in `total`. */
+  readonly estimatedTokens: number;
+  /** Rows in error: no prompt could be built, or the provider did not count it. */
   readonly errors: number;
   /** The first few row errors, for the user to see why. */
   readonly samples: readonly string[];
@@ -81,12 +91,18 @@ export async function count(
     if (samples.length < 5) samples.push(redact(message));
   };
   const workers = options.workers ?? job.spec.sync?.workers ?? DEFAULT_COUNT_WORKERS;
+  // The same refusal for many rows in a row stops the count, and the calls in flight with it.
+  const refusals = new RefusalStreak();
+  const stop = new AbortController();
+  let stopped: unknown;
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const results = orderedPool(reader.rows, async (row) => {
+    if (stopped !== undefined) throw stopped;
     const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
     if ("error" in built) return { row: row.index, error: built.error };
     try {
-      const n = await withRetries(() => counter(built.request, { signal: options.signal }), {
-        signal: options.signal,
+      const n = await withRetries(() => counter(built.request, { signal }), {
+        signal,
         policy: options.retry,
       });
       if (!Number.isInteger(n) || n < 0) {
@@ -94,27 +110,50 @@ export async function count(
           `provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`,
         );
       }
+      refusals.reset();
       return { row: row.index, tokens: n };
     } catch (error) {
+      if (stopped !== undefined) throw stopped;
       // A refused key fails every row alike: the count stops.
       if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
-      return { row: row.index, error: errorMessage(error) };
+      const message = redact(errorMessage(error));
+      const refusal = refusalOf(error);
+      if (!refusal) refusals.reset();
+      else if (refusals.refused(refusal)) {
+        stopped = refusals.countStopError({ ...refusal, message });
+        stop.abort(stopped);
+        throw stopped;
+      }
+      const { request } = built;
+      const estimate = estimateTokens(
+        [request.system ?? "", ...request.messages.map((m) => m.content)],
+        0,
+      );
+      return { row: row.index, error: message, estimate };
     }
   }, { concurrency: workers, window: workers * 64 });
   let prompts = 0;
+  let estimated = 0;
+  let estimatedTokens = 0;
   for await (const result of results) {
     tally.done++;
     if ("tokens" in result) {
       prompts++;
       tally.tokens += result.tokens ?? 0;
+    } else if (result.estimate !== undefined) {
+      estimated++;
+      estimatedTokens += result.estimate;
+      fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
     } else fail(`row ${result.row + 1}: ${result.error}`);
     options.onProgress?.({ ...tally });
   }
   return {
     provider: job.spec.provider,
     model: job.spec.model,
-    total: tally.tokens,
-    prompts,
+    total: tally.tokens + estimatedTokens,
+    prompts: prompts + estimated,
+    estimated,
+    estimatedTokens,
     errors: tally.errors,
     samples,
   };

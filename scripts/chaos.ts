@@ -7,6 +7,7 @@
  *
  *   deno run -A scripts/chaos.ts                      every scenario, 3 trials each, a random seed
  *   deno run -A scripts/chaos.ts --trials 20 --seed 7 --scenario kill --scenario lost-create
+ *   deno run -A scripts/chaos.ts --scenario kill --variant openai --variant echo
  *   node dist/scripts/chaos.js --json report.json     (after npm run build)
  *
  * A trial is repeatable from the seed the report prints beside it: `--replay kill/openai/123`
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     trials: { type: "string", default: "3" },
     seed: { type: "string" },
     scenario: { type: "string", multiple: true, default: [] },
+    variant: { type: "string", multiple: true, default: [] },
     json: { type: "string" },
     replay: { type: "string" },
     list: { type: "boolean" },
@@ -67,7 +69,10 @@ const scenarios = values.scenario.length
   : SCENARIOS;
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const trials = Number(values.trials);
-const report = await runChaos(scenarios, {
+const picked = values.variant.length
+  ? scenarios.map((s) => ({ ...s, variants: s.variants.filter((v) => values.variant.includes(v)) }))
+  : scenarios;
+const report = await runChaos(picked, {
   seed,
   trials,
   onTrial: (t) =>

@@ -233,6 +233,10 @@ export function registerBatch(program: Command): void {
             out(
               `  \`loom retry ${result.record.id}\` submits the ${retryable} that a retry could fix`,
             );
+          } else if (result.uploadsLeft) {
+            out(
+              `  the job's record is kept until its uploaded input file is deleted; the next \`loom fetch\`, or \`loom forget ${result.record.id}\`, tries again`,
+            );
           } else if (!result.removed) {
             out(
               `  the job's record is kept (--keep); \`loom forget ${result.record.id}\` removes it`,
@@ -311,7 +315,10 @@ export function registerBatch(program: Command): void {
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
     .action(async (id: string, flags: CommonFlags) => {
-      const { record, failed } = await cancelJob(id, optionsOf(flags));
+      const warn: JobCommandOptions["onEvent"] = (event) => {
+        if (event.type === "warning") process.stderr.write(`loom: warning: ${event.message}\n`);
+      };
+      const { record, failed } = await cancelJob(id, optionsOf(flags, warn));
       printJob(record);
       for (const f of failed) {
         process.stderr.write(`loom: batch ${f.shard + 1} could not be cancelled: ${f.error}\n`);
@@ -364,9 +371,20 @@ export function registerBatch(program: Command): void {
     .command("forget")
     .description("remove a batch job's record (and its saved results) from LOOM_HOME")
     .argument("<id>", "job id, or a provider batch id")
-    .option("--force", "forget a job that is not merged yet (its batches are not cancelled)")
-    .action(async (id: string, flags: { force?: boolean }) => {
-      const record = await forgetJob(id, { force: flags.force });
+    .option(
+      "--force",
+      "forget a job that is not merged yet (its batches are not cancelled), or whose uploaded input files cannot be deleted",
+    )
+    .option(
+      "--api-key <key>",
+      "API key, to delete the job's uploads (default: the provider's environment variable)",
+    )
+    .action(async (id: string, flags: { force?: boolean; apiKey?: string }) => {
+      const { record, uploadsLeft } = await forgetJob(id, {
+        force: flags.force,
+        apiKey: flags.apiKey,
+      });
+      for (const line of uploadsLeft) process.stderr.write(`loom: ${line}\n`);
       out(`forgot job ${record.id}`);
     });
 }

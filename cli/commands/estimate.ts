@@ -14,7 +14,7 @@ import type { Plan } from "../../core/plan.ts";
 import { countJobTokens, type CountProgress, TokensUnavailableError } from "../../core/tokens.ts";
 import { formatDuration } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
-import { checkStdoutMode, STDOUT } from "../stdout-output.ts";
+import { checkStdoutMode, STDOUT, stdoutRequest } from "../stdout-output.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -85,6 +85,14 @@ function countProgress(
   };
 }
 
+/** The first few rows whose count failed, on stderr, and how many more there were. */
+function printRowErrors(samples: readonly string[], errors: number): void {
+  for (const sample of samples) process.stderr.write(`loom: ${sample}\n`);
+  if (errors > samples.length) {
+    process.stderr.write(`loom: … and ${errors - samples.length} more rows in error\n`);
+  }
+}
+
 /** Loads the job from a file and/or flags, as `run` does. */
 function jobFrom(jobFile: string | undefined, flags: RunFlags, command: Command) {
   if (!jobFile && !flags.file) {
@@ -125,7 +133,13 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
   }
   const how = e.inputSource === "counted"
     ? `counted by ${e.provider}${
-      e.countErrors ? `; ${e.countErrors} rows could not be counted and are estimated` : ""
+      e.countErrors
+        ? `; ${e.countErrors} ${
+          e.countErrors === 1
+            ? "row could not be counted and is"
+            : "rows could not be counted and are"
+        } estimated at 4 characters a token`
+        : ""
     }`
     : "estimated at 4 characters a token; --count-tokens asks the provider";
   out(`  input tokens: ${thousands(e.inputTokens)} (${how})`);
@@ -175,9 +189,13 @@ export async function runPlan(
   flags: RunFlags & { countTokens?: boolean },
   command: Command,
 ): Promise<void> {
-  const toStdout = flags.output === STDOUT;
-  const job = await jobFrom(jobFile, toStdout ? { ...flags, output: undefined } : flags, command);
-  if (toStdout) checkStdoutMode(job.spec.mode);
+  const loaded = await jobFrom(jobFile, flags, command);
+  const toStdout = stdoutRequest(loaded);
+  if (toStdout) checkStdoutMode(loaded.spec.mode, toStdout);
+  // Planned with the default output path, shown as "-".
+  const job = toStdout
+    ? { ...loaded, spec: { ...loaded.spec, output: { ...loaded.spec.output, path: undefined } } }
+    : loaded;
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
     throw new LoomUsageError("--workers takes a whole number of at least 1");
@@ -191,6 +209,7 @@ export async function runPlan(
       onProgress: progress?.onProgress,
     });
     progress?.stop();
+    printRowErrors(estimate.countSamples ?? [], estimate.countErrors ?? 0);
     const plan = toStdout ? { ...planned, output: STDOUT } : planned;
     if (flags.json) {
       out(JSON.stringify({ type: "plan", input: plan.input, output: plan.output, ...estimate }));
@@ -236,12 +255,19 @@ export function registerEstimate(program: Command): void {
         return;
       }
       progress.stop();
-      for (const sample of result.samples) process.stderr.write(`loom: ${sample}\n`);
+      printRowErrors(result.samples, result.errors);
       const line =
         `Total input tokens: ${thousands(result.total)} across ${
           thousands(result.prompts)
         } prompts ` +
-        `(provider=${result.provider}, model=${result.model}, errors=${result.errors})`;
+        `(provider=${result.provider}, model=${result.model}, errors=${result.errors}${
+          result.estimated
+            ? `; ${result.estimated} ${
+              result.estimated === 1 ? "prompt" : "prompts"
+            } the provider did not count ${result.estimated === 1 ? "is" : "are"} estimated ` +
+              `locally at ${thousands(result.estimatedTokens)} tokens`
+            : ""
+        })`;
       if (flags.json) {
         out(
           JSON.stringify({
@@ -251,10 +277,13 @@ export function registerEstimate(program: Command): void {
             provider: result.provider,
             model: result.model,
             errors: result.errors,
+            estimated_prompts: result.estimated,
+            estimated_tokens: result.estimatedTokens,
           }),
         );
       } else out(line);
-      if (result.prompts === 0 && result.errors > 0) process.exitCode = EXIT.failed;
+      // Nothing the provider counted: the count failed, whatever was estimated.
+      if (result.prompts === result.estimated && result.errors > 0) process.exitCode = EXIT.failed;
     });
 
   program

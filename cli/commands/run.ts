@@ -15,7 +15,13 @@ import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
-import { checkStdoutMode, STDOUT, type StdoutOutput, stdoutOutput } from "../stdout-output.ts";
+import {
+  checkStdoutMode,
+  STDOUT,
+  type StdoutOutput,
+  stdoutOutput,
+  stdoutRequest,
+} from "../stdout-output.ts";
 
 /** The built-in providers' names, for the help. */
 const PROVIDERS = Object.keys(BUILTIN_PLUGINS.provider).sort();
@@ -79,11 +85,7 @@ export function registerRun(program: Command): void {
     )
     .action(async (jobFile: string | undefined, flags: RunFlags, command: Command) => {
       if (flags.dryRun) return runPlan(jobFile, flags, command);
-      const toStdout = flags.output === STDOUT;
-      const overrides = overridesFrom(
-        toStdout ? { ...flags, output: undefined } : flags,
-        command.getOptionValueSource("cache") === "cli",
-      );
+      const overrides = overridesFrom(flags, command.getOptionValueSource("cache") === "cli");
       if (!jobFile && !flags.file) {
         throw new LoomUsageError(
           "give a job file (loom run JOB.yaml) or a dataset with --file; see loom run --help",
@@ -91,10 +93,13 @@ export function registerRun(program: Command): void {
       }
       let job = await loadJob({ file: jobFile, overrides, cwd: process.cwd() });
       let stdoutFile: StdoutOutput | undefined;
+      const toStdout = stdoutRequest(job);
       if (toStdout) {
-        checkStdoutMode(job.spec.mode);
+        checkStdoutMode(job.spec.mode, toStdout);
         if (flags.json) {
-          throw new LoomUsageError("-o - and --json both write to standard output; give one");
+          throw new LoomUsageError(
+            `${toStdout} and --json both write to standard output; give one`,
+          );
         }
         stdoutFile = await stdoutOutput(job.spec.dataset.path);
         job = {

@@ -28,7 +28,8 @@ import {
   type SavedOutcome,
   type ShardRecord,
 } from "./store.ts";
-import { fingerprintInput, releaseUploads, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
+import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
+import { releaseUploads } from "./uploads.ts";
 
 /** Batch states after which nothing changes. */
 export const TERMINAL: ReadonlySet<string> = new Set<BatchState>([
@@ -124,7 +125,10 @@ export function allEnded(record: JobRecord): boolean {
 /** Saves the results of every ended shard not saved yet. */
 export async function saveShardResults(ctx: FetchContext, record: JobRecord): Promise<void> {
   const todo = record.shards.filter((s) => s.handle && !s.fetched);
-  if (!todo.length) return await releaseUploads(ctx, record);
+  if (!todo.length) {
+    await releaseUploads(ctx, record);
+    return;
+  }
   for (const shard of todo) {
     // Saved before the shard was submitted (or adopted).
     const ids: readonly string[] | undefined = await ctx.store.readIds(record.id, shard.index);

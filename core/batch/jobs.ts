@@ -38,13 +38,19 @@ import {
   adoptShard,
   assertSameInput,
   customIdOf,
-  releaseUploads,
   retryOf,
   ShardCutter,
   type SubmitContext,
   submitJob,
   submitPlanned,
 } from "./submit.ts";
+import {
+  describeUploads,
+  releaseUploads,
+  type UploadContext,
+  type UploadLeft,
+  uploadsLeft,
+} from "./uploads.ts";
 
 /** Batch options of `runJob` and the batch commands. */
 export interface BatchRunOptions {
@@ -187,6 +193,8 @@ export interface FetchOutcome {
   readonly removed?: boolean;
   /** True when the job had been merged already (by another fetch): nothing was done. */
   readonly alreadyMerged?: boolean;
+  /** Uploads whose delete failed: the record is kept (it remembers them) until they are deleted. */
+  readonly uploadsLeft?: number;
 }
 
 /**
@@ -225,7 +233,7 @@ async function fetchOpened(
       // Read again under the lock: another process may have moved the job on, or merged it.
       const fresh = await store.load(record.id);
       if (!fresh || fresh.status === "merged") {
-        if (fresh?.merged?.cleanup) await store.remove(fresh.id); // a clean-up that was cut off
+        if (fresh) await finishMerged(ctx, fresh); // a clean-up that was cut off, or uploads left
         return { record: fresh ?? record, alreadyMerged: true };
       }
       record = fresh;
@@ -313,17 +321,33 @@ async function mergeEnded(
     force: options.mergeAnyway,
   });
   // A job with rows a retry could fix stays, so `loom retry` can send them again.
-  const removed = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
+  const cleanup = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
   // Marked merged (and what is to be removed) before anything is removed: a kill from here on
   // leaves a merged job, whose clean-up the next fetch finishes.
-  record.merged = { ...record.merged!, ...(removed ? { cleanup: true } : {}) };
+  record.merged = { ...record.merged!, ...(cleanup ? { cleanup: true } : {}) };
   await ctx.store.save(record);
-  if (removed) {
-    failpoint("fetch:cleanup");
-    await ctx.store.remove(record.id);
-  }
+  if (cleanup) failpoint("fetch:cleanup");
+  // Uploads whose delete failed (saveShardResults tried) keep the record, which remembers them.
+  const removed = await finishMerged(ctx, record, false);
   options.onEvent?.({ type: "done", summary });
-  return { record, summary, removed };
+  const left = uploadsLeft(record).length;
+  return { record, summary, removed, ...(left ? { uploadsLeft: left } : {}) };
+}
+
+/**
+ * A merged job's clean-up, under its lock: the uploads left behind are deleted (unless `release`
+ * is false: just tried), then the record is removed if it is to be and none is left. True when
+ * the record was removed.
+ */
+async function finishMerged(
+  ctx: UploadContext,
+  record: JobRecord,
+  release = true,
+): Promise<boolean> {
+  if (release && uploadsLeft(record).length) await releaseUploads(ctx, record);
+  if (!record.merged?.cleanup || uploadsLeft(record).length) return false;
+  await ctx.store.remove(record.id);
+  return true;
 }
 
 /** The context submissions of a recorded job need. */
@@ -393,8 +417,13 @@ export async function fetchJobs(
 ): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
   const store = storeFor(options);
   const all = ids.length ? [] : (await store.list()).records;
-  // A merged job whose clean-up a kill cut off is removed now (it is not listed as pending).
-  for (const r of all) if (r.merged?.cleanup) await removeMerged(store, r.id);
+  // A merged job whose clean-up a kill cut off, or whose uploads could not be deleted, is
+  // cleaned up now (it is not listed as pending).
+  for (const r of all) {
+    if (r.status === "merged" && (r.merged?.cleanup || uploadsLeft(r).length)) {
+      await tidyMerged(store, r, options);
+    }
+  }
   const records = ids.length
     ? await Promise.all(ids.map((id) => findJob(store, id)))
     // A job a crash left half-submitted is finished and fetched too: its batches are paid for.
@@ -413,15 +442,43 @@ export async function fetchJobs(
   return out;
 }
 
-/** Removes a merged job marked for clean-up, under its lock (a job another Loom works on is left to it). */
-async function removeMerged(store: JobStore, id: string): Promise<void> {
-  const unlock = await store.lock(id).catch(() => undefined);
-  if (!unlock) return;
-  try {
-    if ((await store.load(id))?.merged?.cleanup) await store.remove(id);
-  } finally {
-    await unlock();
-  }
+/**
+ * Finishes a merged job's clean-up ({@link finishMerged}) under its lock; a job another Loom works
+ * on is left to it. Its provider is opened only when uploads are left to delete; a failure to is
+ * a warning (the job is kept, and tried again next time).
+ */
+async function tidyMerged(
+  store: JobStore,
+  record: JobRecord,
+  options: JobCommandOptions,
+): Promise<void> {
+  const tidy = async (batch?: BatchApi, redact?: (text: string) => string) => {
+    const unlock = await store.lock(record.id).catch(() => undefined);
+    if (!unlock) return;
+    try {
+      const fresh = await store.load(record.id);
+      if (!fresh?.merged) return;
+      if (!batch) {
+        if (fresh.merged.cleanup && !uploadsLeft(fresh).length) await store.remove(fresh.id);
+        return;
+      }
+      const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, redact };
+      await finishMerged(ctx, fresh);
+    } finally {
+      await unlock();
+    }
+  };
+  if (!uploadsLeft(record).length) return await tidy();
+  await withOpenedJob(jobOf(record), options, (opened) => tidy(batchOf(opened), opened.redact))
+    .catch((error) => {
+      if (options.signal?.aborted) throw error;
+      options.onEvent?.({
+        type: "warning",
+        message: `job ${record.id}: its uploaded input files could not be deleted (${
+          errorMessage(error)
+        }); the job is kept, and the next \`loom fetch\` tries again`,
+      });
+    });
 }
 
 /** Checks a job's shards with the provider and returns the updated record (no merge). */
@@ -530,20 +587,67 @@ export async function adoptBatch(
   }
 }
 
-/** Removes a job's record; a pending job only with `force` (its batches would be lost track of). */
-export async function forgetJob(id: string, options: JobCommandOptions): Promise<JobRecord> {
+/**
+ * Removes a job's record; a pending job only with `force` (its batches would be lost track of).
+ * The uploads its batches are done with are deleted first; one that cannot be keeps the job
+ * unless `force`. Returns the record and the uploads left at the provider (each with how to
+ * delete it by hand, when the provider says): with `force`, those a delete failed for and those
+ * of batches still running (never deleted under them).
+ */
+export async function forgetJob(
+  id: string,
+  options: JobCommandOptions,
+): Promise<{ record: JobRecord; uploadsLeft: string[] }> {
   const store = storeFor(options);
-  const record = await findJob(store, id);
-  if (record.status !== "merged" && !options.force) {
+  const found = await findJob(store, id);
+  if (found.status !== "merged" && !options.force) {
     throw new LoomUsageError(
-      `job ${record.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`,
+      `job ${found.id} is not merged yet; Loom would lose track of batches you pay for. Fetch or cancel it, or pass --force`,
     );
   }
   // Under the lock: a fetch or submit of the job in progress keeps it.
-  const unlock = await store.lock(record.id);
-  await store.remove(record.id);
-  await unlock().catch(() => {});
-  return record;
+  const unlock = await store.lock(found.id);
+  try {
+    const record = (await store.load(found.id)) ?? found;
+    let left: string[] = [];
+    if (record.shards.some((s) => s.upload)) {
+      left = await withOpenedJob(jobOf(record), options, async (opened) => {
+        const batch = batchOf(opened);
+        const failed = await releaseUploads(
+          { store, batch, signal: options.signal, redact: opened.redact },
+          record,
+        );
+        return leftLines(record, failed, batch);
+      }).catch((error) => {
+        if (options.signal?.aborted) throw error;
+        const why = errorMessage(error);
+        return leftLines(record, uploadsLeft(record).map((shard) => ({ shard, error: why })));
+      });
+      if (left.length && !options.force) {
+        throw new LoomUsageError(
+          `job ${record.id} is kept: ${left.join("; ")}. ` +
+            `\`loom forget ${record.id}\` tries again; --force forgets the job all the same`,
+        );
+      }
+    }
+    await store.remove(record.id);
+    return { record, uploadsLeft: left };
+  } finally {
+    await unlock().catch(() => {});
+  }
+}
+
+/** The uploads still at the provider, one line each: why a delete failed, and how to delete it. */
+function leftLines(record: JobRecord, failed: readonly UploadLeft[], batch?: BatchApi): string[] {
+  const why = new Map(failed.map((f) => [f.shard.index, f.error]));
+  const doneWith = new Set(uploadsLeft(record));
+  return describeUploads(
+    record.shards,
+    batch,
+    (shard) =>
+      why.get(shard.index) ??
+        (doneWith.has(shard) ? undefined : "its batch may still be running, so Loom left it"),
+  );
 }
 
 /**
@@ -562,8 +666,10 @@ export async function retryJob(
     try {
       const record = await store.load(found.id);
       if (!record || record.merged?.cleanup) {
-        // Merged with every row answered; only its clean-up was cut off (finished here).
-        if (record) await store.remove(record.id);
+        // Merged with every row answered; only its clean-up is left (finished here).
+        if (record) {
+          await finishMerged({ store, batch: batchOf(opened), redact: opened.redact }, record);
+        }
         return { record: record ?? found, rows: 0 };
       }
       if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {

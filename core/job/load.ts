@@ -30,7 +30,10 @@ export interface JobOverride {
 
 /** A validated job and where its parts came from. */
 export interface LoadedJob {
-  /** The validated job; `dataset.path`, `output.path`, a `schema` file and plugin paths are absolute. */
+  /**
+   * The validated job; `dataset.path`, `output.path`, a `schema` file and plugin paths are
+   * absolute, but an `output.path` of `-` (standard output, which the CLI stands in for) is kept.
+   */
   spec: JobSpec;
   /** Absolute path of the job file, when there is one. */
   file?: string;
@@ -39,6 +42,9 @@ export interface LoadedJob {
   /** `file:line:column` of the value at `path`, the `--flag` that set it, or `"job"` if unknown. */
   where(path: readonly string[]): string;
 }
+
+/** The `output.path` (and `--output`) that means standard output. */
+export const STDOUT_PATH = "-";
 
 /** The `loom run` flags that set job fields, by dotted key path (names the flag a missing key needs). */
 export const JOB_FLAGS: Readonly<Record<string, string>> = {
@@ -95,7 +101,7 @@ export async function loadJob(
   const resolve = (path: KeyPath, p: string) => nodePath.resolve(overrideAt(path) ? cwd : dir, p);
   const spec = result.output;
   spec.dataset.path = resolve(["dataset", "path"], spec.dataset.path);
-  if (spec.output?.path !== undefined) {
+  if (spec.output?.path !== undefined && spec.output.path !== STDOUT_PATH) {
     spec.output.path = resolve(["output", "path"], spec.output.path);
   }
   if (typeof spec.schema === "string") spec.schema = resolve(["schema"], spec.schema);

@@ -47,5 +47,11 @@ describe("refusal streaks", () => {
       /^stopped: the provider refused 1 rows in a row with "openai: 400 Unsupported parameter: 'seed'"; the answers so far are cached/,
     );
     assert.match(streak.stopError(odd, false).message, /the cache is off, so a rerun starts over/);
+    const count = streak.countStopError(odd);
+    assert.equal(count.fatal, true);
+    assert.match(
+      count.message,
+      /; the count is incomplete\. Fix what the message names .* and count again$/,
+    );
   });
 });

@@ -53,12 +53,28 @@ export class RefusalStreak {
 
   /** The error that stops the run, saying why and what is kept. */
   stopError(refusal: { status?: number; message: string }, cached: boolean): LoomProviderError {
+    return this.#stop(
+      refusal,
+      cached
+        ? "the answers so far are cached, so a rerun resumes from them"
+        : "the cache is off, so a rerun starts over",
+      "run again",
+    );
+  }
+
+  /** The error that stops a token count (`loom tokens`, `--count-tokens`), saying why. */
+  countStopError(refusal: { status?: number; message: string }): LoomProviderError {
+    return this.#stop(refusal, "the count is incomplete", "count again");
+  }
+
+  #stop(
+    refusal: { status?: number; message: string },
+    kept: string,
+    again: string,
+  ): LoomProviderError {
     return new LoomProviderError(
       `stopped: the provider refused ${this.#count} rows in a row with "${refusal.message}"; ` +
-        (cached
-          ? "the answers so far are cached, so a rerun resumes from them. "
-          : "the cache is off, so a rerun starts over. ") +
-        "Fix what the message names (the job's model, params or prompt) and run again",
+        `${kept}. Fix what the message names (the job's model, params or prompt) and ${again}`,
       { status: refusal.status, fatal: true },
     );
   }

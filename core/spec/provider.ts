@@ -175,6 +175,11 @@ export interface BatchApi {
    * success.
    */
   deleteUpload?(upload: BatchUpload, options?: CallOptions): Promise<void>;
+  /**
+   * How a user deletes an upload by hand when Loom could not: a command (`curl -X DELETE …`)
+   * that names the key by its environment variable, never its value.
+   */
+  deleteUploadCommand?(upload: BatchUpload): string;
   /** The batch's current status. */
   status(handle: BatchHandle, options?: CallOptions): Promise<BatchStatus>;
   /**

@@ -11,6 +11,8 @@ import { firstLine } from "./trial.ts";
 
 /** Steps a recovery may take before the job counts as stranded. */
 const MAX_STEPS = 8;
+/** A recovery command still running after this long is stuck. */
+const HANG_MS = 60_000;
 
 /**
  * Drives the trial's job to its output with plain commands (no kills, no faults added). Returns
@@ -25,8 +27,12 @@ export async function recover(t: Trial, last?: CommandResult): Promise<boolean> 
     let next: string[];
     if (adopt) next = ["adopt", ...adopt];
     else if (jobs.length === 0) next = ["run", "job.yaml"];
-    else next = ["fetch", "--id", jobs[0].id];
-    previous = await t.loom(next);
+    else next = ["fetch", "--id", jobs[0].id, "--wait", "--poll", "0.2"];
+    // A command that hangs strands the job as surely as one that fails.
+    previous = await t.loom(next, { killAfterMs: HANG_MS });
+    if (previous.killed) {
+      t.fail("stranded-job", `loom ${next.join(" ")} still ran after ${HANG_MS} ms`);
+    }
     if (previous.code !== 0 && previous.code !== 2) {
       t.fail(
         "unexpected",

@@ -117,6 +117,8 @@ export interface CommandResult extends CliResult {
 export interface LoomOptions {
   /** Kill the command with SIGKILL after this many milliseconds (if still running). */
   killAfterMs?: number;
+  /** Kill the command with SIGKILL once this holds (checked every 10 ms): an event, not a time. */
+  killWhen?: () => boolean;
   /** Extra environment for this command only. */
   env?: Record<string, string>;
 }
@@ -227,7 +229,12 @@ export class Trial {
     const timer = options.killAfterMs === undefined
       ? undefined
       : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
-    const result = await done.finally(() => clearTimeout(timer));
+    const when = options.killWhen;
+    const watch = when ? setInterval(() => when() && child.kill("SIGKILL"), 10) : undefined;
+    const result = await done.finally(() => {
+      clearTimeout(timer);
+      clearInterval(watch);
+    });
     const shown = withoutKeys(args);
     const command: CommandResult = { ...result, args: shown, killed: result.signal === "SIGKILL" };
     this.commands.push(command);
@@ -422,9 +429,11 @@ function withoutKeys(args: readonly string[]): string[] {
   return args.map((arg, i) => (args[i - 1] === "--api-key" ? "***" : arg));
 }
 
-/** The first line of a message, for a violation's detail. */
+/** The line of a command's stderr that says what went wrong (notes and progress skipped). */
 export function firstLine(text: string): string {
-  return text.trim().split("\n")[0] ?? "";
+  const lines = text.trim().split("\n");
+  return lines.find((l) => /^loom: /.test(l) && !/^loom: (note|warning):/.test(l)) ?? lines[0] ??
+    "";
 }
 
 /** The lines around a stack trace in `text` (or an uncaught error), if it has one. */

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, it } from "node:test";
 import { connectionTarget, withConnectionTarget } from "./connection-target.ts";
+import { connectionFailure } from "./http-errors.ts";
 
 describe("connectionTarget", () => {
   it("names the host and port of a refused connection, through fetch's cause chain", async () => {
@@ -51,5 +52,27 @@ describe("connectionTarget", () => {
     );
     assert.equal(connectionTarget(new Error("Connection error.")), undefined);
     assert.equal(withConnectionTarget("m", "not an error"), "m");
+  });
+
+  it("an error that does not say where names the client's endpoint, without its secrets", () => {
+    const endpoint = { url: "https://user:pw@api.example/v1?key=SECRET", timeoutMs: 250 };
+    const failed = connectionFailure("openai", new Error("Connection error."), endpoint);
+    assert.equal(
+      failed.message,
+      "openai: Connection error. (could not reach https://api.example/v1)",
+    );
+    assert.equal(failed.retryable, true);
+    const timedOut = connectionFailure("openai", new Error("Request timed out."), endpoint, true);
+    assert.match(
+      timedOut.message,
+      /^openai: no answer from https:\/\/api\.example\/v1 within 250 ms .*provider_options\.timeout_ms$/,
+    );
+    assert.doesNotMatch(timedOut.message, /SECRET|pw/);
+    // Where the error says, that wins over the endpoint.
+    const refused = Object.assign(new Error("connect ECONNREFUSED"), { address: "::1", port: 9 });
+    assert.match(
+      connectionFailure("openai", new Error("x", { cause: refused }), endpoint).message,
+      /\(could not connect to ::1:9\)$/,
+    );
   });
 });

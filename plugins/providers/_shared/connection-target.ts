@@ -34,11 +34,11 @@ function placeOf(error: object): string | undefined {
   }
   const message = error instanceof Error ? error.message : undefined;
   const url = message && /\bfor url \(([^)\s]+)\)/.exec(message)?.[1];
-  return url ? `could not reach ${withoutSecrets(url)}` : undefined;
+  return url ? `could not reach ${urlWithoutSecrets(url)}` : undefined;
 }
 
 /** The URL's origin and path: a query may hold a key (`?key=`), user info a password. */
-function withoutSecrets(url: string): string {
+export function urlWithoutSecrets(url: string): string {
   try {
     const { origin, pathname } = new URL(url);
     return `${origin}${pathname}`;
@@ -66,8 +66,16 @@ export function connectionTarget(error: unknown, depth = 0): string | undefined 
   return connectionTarget((error as { cause?: unknown }).cause, depth + 1);
 }
 
-/** `message`, followed by where the connection failed when the error says (`… (could not connect to 127.0.0.1:8080)`). */
-export function withConnectionTarget(message: string, error: unknown): string {
-  const target = connectionTarget(error);
+/**
+ * `message`, followed by where the connection failed when the error says (`… (could not connect
+ * to 127.0.0.1:8080)`), else by the URL the client was calling (`fallbackUrl`), when given.
+ */
+export function withConnectionTarget(
+  message: string,
+  error: unknown,
+  fallbackUrl?: string,
+): string {
+  const target = connectionTarget(error) ??
+    (fallbackUrl === undefined ? undefined : `could not reach ${urlWithoutSecrets(fallbackUrl)}`);
   return target ? `${message} (${target})` : message;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
-import { withConnectionTarget } from "./connection-target.ts";
+import { urlWithoutSecrets, withConnectionTarget } from "./connection-target.ts";
 
 /** One failed HTTP call, as an SDK reports it. */
 export interface HttpFailure {
@@ -94,10 +94,40 @@ export function httpFailure(
   return new LoomProviderError(message, { status, refused: true, cause });
 }
 
-/** A connection that failed or timed out before any answer: worth retrying. */
-export function connectionFailure(provider: string, error: unknown): LoomProviderError {
-  return new LoomProviderError(withConnectionTarget(`${provider}: ${errorMessage(error)}`, error), {
-    retryable: true,
-    cause: error,
-  });
+/**
+ * Where a provider's client sends its calls, for the failures whose error does not say: an SDK's
+ * timeout names neither the host nor the limit.
+ */
+export interface Endpoint {
+  /** The client's base URL (`provider_options.base_url`, or the provider's public one). */
+  readonly url: string;
+  /** The client's limit on one call (`provider_options.timeout_ms`, or the default). */
+  readonly timeoutMs: number;
+}
+
+/** The endpoint of an SDK client that has the usual `baseURL` and `timeout` (OpenAI's, Anthropic's). */
+export function endpointOf(
+  client: { readonly baseURL: string; readonly timeout: number },
+): Endpoint {
+  return { url: client.baseURL, timeoutMs: client.timeout };
+}
+
+/**
+ * A connection that failed or timed out before any answer: worth retrying. The message says
+ * where it was going: the place the error names, else the client's endpoint; a call that timed
+ * out (`timedOut`) names the endpoint and its limit, and the two ways out.
+ */
+export function connectionFailure(
+  provider: string,
+  error: unknown,
+  endpoint?: Endpoint,
+  timedOut = false,
+): LoomProviderError {
+  const message = timedOut && endpoint
+    ? `${provider}: no answer from ${
+      urlWithoutSecrets(endpoint.url)
+    } within ${endpoint.timeoutMs} ms (the call timed out): check that the server is up and reachable, or allow more time ` +
+      "with provider_options.timeout_ms"
+    : withConnectionTarget(`${provider}: ${errorMessage(error)}`, error, endpoint?.url);
+  return new LoomProviderError(message, { retryable: true, cause: error });
 }

@@ -105,7 +105,7 @@ export function createBatchApi(client: Anthropic, options: BatchApiOptions = {})
     try {
       return await what();
     } catch (error) {
-      throw toProviderError(error, PROVIDER);
+      throw toProviderError(error, PROVIDER, client);
     }
   };
 

@@ -2,8 +2,13 @@
  * Anthropic SDK errors in Loom's terms (see `_shared/http-errors.ts` for the rules).
  * @module
  */
-import { APIConnectionError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from "@anthropic-ai/sdk";
+import { connectionFailure, endpointOf, httpFailure } from "../_shared/http-errors.ts";
 
 const CODES = {
   // A spend cap or billing problem is not fixed by waiting.
@@ -27,10 +32,20 @@ function messageOf(error: APIError): string {
   return `${error.status ?? ""} ${type}${inner.message}`.trim();
 }
 
-/** Converts an error thrown by the SDK (or anything else) into a `LoomProviderError`. */
-export function toProviderError(error: unknown, provider: string): unknown {
+/**
+ * Converts an error thrown by the SDK (or anything else) into a `LoomProviderError`; a failed
+ * connection names the `client`'s endpoint when the error does not say where.
+ */
+export function toProviderError(
+  error: unknown,
+  provider: string,
+  client?: { readonly baseURL: string; readonly timeout: number },
+): unknown {
   if (error instanceof APIUserAbortError) return error;
-  if (error instanceof APIConnectionError) return connectionFailure(provider, error);
+  if (error instanceof APIConnectionError) {
+    const timedOut = error instanceof APIConnectionTimeoutError;
+    return connectionFailure(provider, error, client && endpointOf(client), timedOut);
+  }
   if (!(error instanceof APIError)) return error;
   const inner = (error.error as ErrorBody | undefined)?.error;
   const errorCode = inner?.details?.error_code;

@@ -60,7 +60,7 @@ export default definePlugin({
             signal: callOptions?.signal,
           });
         } catch (error) {
-          throw toProviderError(error, "anthropic");
+          throw toProviderError(error, "anthropic", client);
         }
         return messageResult(message);
       },

@@ -23,7 +23,7 @@ export function anthropicCountTokens(
         { signal: options?.signal },
       );
     } catch (error) {
-      throw toProviderError(error, "anthropic");
+      throw toProviderError(error, "anthropic", client);
     }
     return counted.input_tokens;
   };

@@ -30,9 +30,8 @@ import type {
   BatchSubmitOptions,
   CallOptions,
 } from "../../../core/spec/provider.ts";
-import { connectionFailure } from "../_shared/http-errors.ts";
 import { readLines } from "../_shared/lines.ts";
-import { googleFailure } from "./errors.ts";
+import { GEMINI_URL, googleConnectionFailure, googleFailure } from "./errors.ts";
 import { answerResult, type GeminiAnswer, generateContentParams, wireRequest } from "./request.ts";
 import { failpoint } from "../../../core/failpoints.ts";
 
@@ -138,10 +137,8 @@ const encoder = new TextEncoder();
 /** Gemini's batch API over the provider's SDK client. */
 export function googleBatch(options: GoogleBatchOptions): BatchApi {
   const { ai, apiKey, timeoutMs } = options;
-  const origin = (options.baseUrl ?? "https://generativelanguage.googleapis.com").replace(
-    /\/+$/,
-    "",
-  );
+  const origin = (options.baseUrl ?? GEMINI_URL).replace(/\/+$/, "");
+  const endpoint = { url: origin, timeoutMs };
   const version = options.apiVersion ?? "v1beta";
   const inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
 
@@ -151,7 +148,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     if (error instanceof options.ApiError) {
       return googleFailure(error.status, error.message, undefined, error);
     }
-    return connectionFailure("google", error);
+    return googleConnectionFailure(error, endpoint);
   };
   const call = async <T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -190,10 +187,8 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     } catch (error) {
       close();
       if (signal?.aborted) throw error;
-      throw connectionFailure(
-        "google",
-        controller.signal.aborted ? controller.signal.reason : error,
-      );
+      // Not the caller's abort: the timer's, so the call timed out.
+      throw googleConnectionFailure(error, endpoint, controller.signal.aborted);
     } finally {
       clearTimeout(timer);
     }
@@ -221,7 +216,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
       yield* readLines(response.body);
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw connectionFailure("google", error);
+      throw googleConnectionFailure(error, endpoint, false);
     } finally {
       close();
     }
@@ -280,6 +275,12 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
     },
 
     announcesCreate: true,
+
+    // `DELETE /v1beta/{name=files/*}` (ai.google.dev/api/files), the key in `x-goog-api-key`.
+    deleteUploadCommand(upload) {
+      return `curl -X DELETE "${origin}/${version}/${upload.file}" ` +
+        `-H "x-goog-api-key: $GEMINI_API_KEY"`;
+    },
 
     async deleteUpload(upload, callOptions) {
       const signal = callOptions?.signal;

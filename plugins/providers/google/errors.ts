@@ -7,7 +7,28 @@
  * @module
  */
 import type { LoomProviderError } from "../../../core/errors.ts";
-import { httpFailure, retryAfterMs } from "../_shared/http-errors.ts";
+import {
+  connectionFailure,
+  type Endpoint,
+  httpFailure,
+  retryAfterMs,
+} from "../_shared/http-errors.ts";
+
+/** Gemini's public endpoint: where calls go without `provider_options.base_url`. */
+export const GEMINI_URL = "https://generativelanguage.googleapis.com";
+
+/**
+ * A Gemini call that got no answer, naming `endpoint`. The SDK enforces `timeout_ms` by aborting
+ * the call without a reason (`createAttemptSignal` in @google/genai), so an abort the caller did
+ * not ask for (callers check their own signal first) is that timeout, unless `timedOut` says.
+ */
+export function googleConnectionFailure(
+  error: unknown,
+  endpoint: Endpoint,
+  timedOut = (error as { name?: unknown } | null)?.name === "AbortError",
+): LoomProviderError {
+  return connectionFailure("google", error, endpoint, timedOut);
+}
 
 /** The `@type` of a `google.rpc.RetryInfo` entry in `details` (google/rpc/error_details.proto). */
 const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";

@@ -10,9 +10,8 @@
  */
 import { definePlugin } from "../../../core/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
-import { connectionFailure } from "../_shared/http-errors.ts";
 import { LoomProviderError } from "../../../core/errors.ts";
-import { googleFailure } from "./errors.ts";
+import { GEMINI_URL, googleConnectionFailure, googleFailure } from "./errors.ts";
 import { googleFetch } from "./fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { googleBatch } from "./batch.ts";
@@ -39,6 +38,7 @@ export default definePlugin({
         fetch: googleFetch(),
       },
     });
+    const endpoint = { url: base_url ?? GEMINI_URL, timeoutMs: timeout_ms ?? DEFAULT_TIMEOUT_MS };
     return {
       specificationVersion: "loom.provider.v1",
       name: "google",
@@ -62,13 +62,13 @@ export default definePlugin({
           if (error instanceof ApiError) {
             throw googleFailure(error.status, error.message, undefined, error);
           }
-          throw connectionFailure("google", error);
+          throw googleConnectionFailure(error, endpoint);
         }
         // A blocked prompt (no candidate) throws: that row's own problem.
         return answerResult(response);
       },
       // `countTokens` with the whole request, system instruction included (see `tokens.ts`).
-      countTokens: googleCountTokens(ai, ApiError),
+      countTokens: googleCountTokens(ai, ApiError, endpoint),
       batch: googleBatch({
         ai,
         ApiError,

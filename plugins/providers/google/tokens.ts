@@ -15,8 +15,8 @@
 import type { ApiError, CountTokensParameters, GoogleGenAI } from "@google/genai";
 import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
 import type { CallOptions, GenerateRequest } from "../../../core/spec/provider.ts";
-import { connectionFailure } from "../_shared/http-errors.ts";
-import { googleFailure } from "./errors.ts";
+import type { Endpoint } from "../_shared/http-errors.ts";
+import { googleConnectionFailure, googleFailure } from "./errors.ts";
 import { countTokensRequest } from "./request.ts";
 
 /**
@@ -26,6 +26,7 @@ import { countTokensRequest } from "./request.ts";
 export function googleCountTokens(
   ai: GoogleGenAI,
   ApiErrorClass: typeof ApiError,
+  endpoint: Endpoint,
 ): (request: GenerateRequest, options?: CallOptions) => Promise<number> {
   return async (request, options) => {
     let generateContentRequest;
@@ -54,7 +55,7 @@ export function googleCountTokens(
       if (error instanceof ApiErrorClass) {
         throw googleFailure(error.status, error.message, undefined, error);
       }
-      throw connectionFailure("google", error);
+      throw googleConnectionFailure(error, endpoint);
     }
     // Proto3 JSON leaves a zero count out.
     return counted.totalTokens ?? 0;

@@ -57,6 +57,8 @@ export const OPENAI_BATCH_LIMITS: BatchLimits = {
 export interface OpenAIBatchOptions {
   /** The provider's name in messages (default `openai`). */
   readonly provider?: string;
+  /** The environment variable the key is read from, for the commands Loom suggests (default `OPENAI_API_KEY`). */
+  readonly keyVariable?: string;
   /** Waits before each retry of `batches.create` while the uploaded file is not yet visible. */
   readonly fileRetryDelaysMs?: readonly number[];
   /** Batches per page when `find` lists them (1–100). */
@@ -209,7 +211,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     try {
       return await fn();
     } catch (error) {
-      throw toProviderError(error, provider);
+      throw toProviderError(error, provider, client);
     }
   }
 
@@ -241,7 +243,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           { signal, fetchOptions: unpooledInit() },
         );
       } catch (error) {
-        if (!fileNotVisible(error)) throw toProviderError(error, provider);
+        if (!fileNotVisible(error)) throw toProviderError(error, provider, client);
         if (attempt < retryDelays.length) {
           await sleep(retryDelays[attempt], undefined, { signal });
           continue;
@@ -313,6 +315,12 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
 
     announcesCreate: true,
 
+    // `DELETE /v1/files/{file_id}` (platform.openai.com/docs/api-reference/files/delete).
+    deleteUploadCommand(upload) {
+      return `curl -X DELETE ${client.baseURL.replace(/\/+$/, "")}/files/${upload.input_file_id} ` +
+        `-H "Authorization: Bearer $${options.keyVariable ?? "OPENAI_API_KEY"}"`;
+    },
+
     async deleteUpload(upload, callOptions) {
       const fileId = upload.input_file_id;
       if (!fileId) return;
@@ -321,7 +329,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       } catch (error) {
         // unverified: a file deleted already answers 404 (as the emulator's "No such File object").
         if (error instanceof APIError && error.status === 404) return; // gone already
-        throw toProviderError(error, provider);
+        throw toProviderError(error, provider, client);
       }
     },
 
@@ -385,7 +393,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
           const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
           if (TERMINAL.has(batch.status) || batch.status === "cancelling") return;
         }
-        throw toProviderError(error, provider);
+        throw toProviderError(error, provider, client);
       }
     },
 

@@ -2,8 +2,8 @@
  * OpenAI SDK errors in Loom's terms (see `_shared/http-errors.ts` for the rules).
  * @module
  */
-import { APIConnectionError, APIError, APIUserAbortError } from "openai";
-import { connectionFailure, httpFailure } from "../_shared/http-errors.ts";
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { connectionFailure, endpointOf, httpFailure } from "../_shared/http-errors.ts";
 
 const CODES = {
   // 400 codes that concern one row's prompt, not the job.
@@ -18,10 +18,20 @@ const CODES = {
   fatal: new Set(["insufficient_quota"]),
 };
 
-/** Converts an error thrown by the SDK (or anything else) into a `LoomProviderError`. */
-export function toProviderError(error: unknown, provider: string): unknown {
+/**
+ * Converts an error thrown by the SDK (or anything else) into a `LoomProviderError`; a failed
+ * connection names the `client`'s endpoint when the error does not say where.
+ */
+export function toProviderError(
+  error: unknown,
+  provider: string,
+  client?: { readonly baseURL: string; readonly timeout: number },
+): unknown {
   if (error instanceof APIUserAbortError) return error;
-  if (error instanceof APIConnectionError) return connectionFailure(provider, error);
+  if (error instanceof APIConnectionError) {
+    const timedOut = error instanceof APIConnectionTimeoutError;
+    return connectionFailure(provider, error, client && endpointOf(client), timedOut);
+  }
   if (!(error instanceof APIError)) return error;
   const code = typeof error.code === "string"
     ? error.code

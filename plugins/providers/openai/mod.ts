@@ -137,7 +137,16 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
           ...(base_url ? { base_url } : {}),
           ...(config.configurableMaxTokensField ? { max_tokens_field } : {}),
         },
-        ...(config.batch ? { batch: openaiBatchApi(client, { provider: config.name }) } : {}),
+        ...(config.batch
+          ? {
+            batch: openaiBatchApi(client, {
+              provider: config.name,
+              keyVariable: typeof options.api_key_env === "string"
+                ? options.api_key_env
+                : config.envVars[0],
+            }),
+          }
+          : {}),
         validateParams: (params, context) =>
           chatParamProblems(params, context, config.openaiModels === true),
         // Only OpenAI's own endpoint is known to enforce the strict subset; OpenRouter and
@@ -161,7 +170,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
               { signal: callOptions?.signal },
             );
           } catch (error) {
-            throw toProviderError(error, config.name);
+            throw toProviderError(error, config.name, client);
           }
           // OpenRouter reports a failure after generation started inside an HTTP 200: never an answer.
           const failure = answerError(completion as CompletionWithErrors, config.name);

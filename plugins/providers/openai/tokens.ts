@@ -26,7 +26,7 @@ export function openaiCountTokens(
         { signal: options?.signal },
       );
     } catch (error) {
-      throw toProviderError(error, provider);
+      throw toProviderError(error, provider, client);
     }
     return counted.input_tokens;
   };
