@@ -87,3 +87,46 @@ for (const provider of ["openai", "anthropic", "google"] as const) {
     });
   });
 }
+
+describe("batch create refused after its file was uploaded (openai)", () => {
+  it("the upload is deleted and no job is left: a later fetch submits nothing", async () => {
+    const dir = tempDir("loom-refused-");
+    const emu = await startEmulator({
+      provider: "openai",
+      schedule: { advance: "instant" },
+      clock: realClock,
+      models: "any",
+      faults: [{
+        match: { method: "POST", path: /^\/v1\/batches$/, first: 1 },
+        action: { kind: "status", status: 403, message: "This project may not create batches." },
+      }],
+    });
+    try {
+      writeFileSync(join(dir, "in.csv"), `id,prompt\n1,name a colour\n2,count to three\n`);
+      writeFileSync(
+        join(dir, "job.yaml"),
+        `dataset: { path: in.csv }\nprovider: openai\nprovider_options: { base_url: "${emu.baseURL}" }\n` +
+          `model: gpt-4o-mini\nmode: batch\noutput: { path: out.csv }\n`,
+      );
+      const loom = (args: string[]) =>
+        runCli(args, {
+          cwd: dir,
+          env: { LOOM_HOME: join(dir, "home"), OPENAI_API_KEY: emu.apiKey },
+        });
+      const refused = await loom(["run", "job.yaml"]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /may not create batches/);
+      assert.equal(emu.log.count(/^POST \/v1\/files$/), 1);
+      assert.equal(emu.log.count(/^DELETE \/v1\/files\//), 1, "the upload is deleted");
+      assert.equal((await loom(["list", "--json"])).stdout.trim(), "", "no job is left");
+      const fetched = await loom(["fetch"]);
+      assert.equal(
+        emu.log.count(/^POST \/v1\/batches$/),
+        1,
+        `fetch sent no create:\n${fetched.stderr}`,
+      );
+    } finally {
+      await emu.stop();
+    }
+  });
+});

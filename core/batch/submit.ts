@@ -20,6 +20,7 @@ import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
+import { releaseUploads } from "./uploads.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
@@ -238,17 +239,30 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
 
 /**
  * Rethrows `error`, first removing the job's record when the provider refused the submission
- * outright (a 4xx that no retry changes: a wrong key, a model it does not offer) and nothing of
- * the job exists there: no batch, no create in doubt, no upload. Kept, the record would be
- * submitted by the next `loom fetch`, paid for after a run that said it failed.
+ * outright (a 4xx that no retry changes: a wrong key, a model it does not offer) and no batch of
+ * the job exists there (none created, no create in doubt). Kept, the record would be submitted by
+ * the next `loom fetch`, paid for after a run that said it failed. Files already uploaded for the
+ * refused batches are deleted first; while one cannot be, the record is kept for it, its batches
+ * marked never to be sent, and the next fetch or forget tries the delete again.
  */
 async function forgetRefused(ctx: SubmitContext, id: string, error: unknown): Promise<never> {
   if (!ctx.signal?.aborted && refused(error) && !isRetryable(error)) {
     const unlock = await ctx.store.lock(id).catch(() => undefined);
     try {
       const record = unlock && (await ctx.store.load(id));
-      const remote = record?.shards.some((s) => s.handle || s.createSentAt || s.upload);
-      if (record && record.status === "submitting" && !remote) await ctx.store.remove(id);
+      const remote = record?.shards.some((s) => s.handle || s.createSentAt);
+      if (record && record.status === "submitting" && !remote) {
+        if (record.shards.some((s) => s.upload)) {
+          for (const shard of record.shards) {
+            shard.state = "cancelled";
+            shard.message = `never submitted: ${ctx.provider} refused the submission`;
+            delete shard.submittingSince;
+          }
+          await ctx.store.save(record);
+          await releaseUploads(ctx, record);
+        }
+        if (!record.shards.some((s) => s.upload)) await ctx.store.remove(id);
+      }
     } finally {
       await unlock?.();
     }
