@@ -57,14 +57,25 @@ export interface Violation {
   detail: string;
 }
 
-/** A provider a trial can run against: the three batch providers through the emulator, or echo. */
-export type ChaosProvider = "openai" | "anthropic" | "google" | "echo";
+/**
+ * A provider a trial can run against: the three batch providers and OpenRouter (sync only)
+ * through the emulator, or echo.
+ */
+export type ChaosProvider = "openai" | "anthropic" | "google" | "openrouter" | "echo";
+
+/** The emulator and the key variable of each emulated provider. */
+const EMULATOR = {
+  ...EMULATED,
+  openrouter: "openrouter",
+} as const satisfies Record<Exclude<ChaosProvider, "echo">, string>;
+const KEY_VARIABLE = { ...KEY_ENV, openrouter: "OPENROUTER_API_KEY" } as const;
 
 /** The model each provider is asked for; the emulator answers `[<model>] <prompt>`. */
 export const MODEL: Record<ChaosProvider, string> = {
   openai: "gpt-4o-mini",
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
+  openrouter: "openai/gpt-4o-mini",
   echo: "echo-1",
 };
 
@@ -160,7 +171,7 @@ export class Trial {
     this.#env = { LOOM_HOME: this.home, LOOM_SETTLE_SECONDS: "0.3" };
     if (setup.provider !== "echo") {
       const written = setup.keyAsWritten ? setup.keyAsWritten(this.key) : this.key;
-      this.#env[KEY_ENV[setup.provider]] = written;
+      this.#env[KEY_VARIABLE[setup.provider]] = written;
     }
     writeFileSync(
       this.input,
@@ -248,7 +259,9 @@ export class Trial {
         : 0;
     }
     const provider = this.setup.provider as keyof typeof CREATE;
-    return this.emu.log.count(CREATE[provider]);
+    // A create answered with an error status (a 429, a validation error) made no batch; one with
+    // no answer (status 0: lost, or dropped) may have, so it counts.
+    return this.emu.log.find(CREATE[provider]).filter((e) => e.status < 400).length;
   }
 
   /** The jobs `loom list --json` shows. */
@@ -357,7 +370,7 @@ export async function openTrial(setup: TrialSetup, rng: Rng): Promise<Trial> {
   const root = mkdtempSync(join(tmpdir(), "loom-chaos-"));
   mkdirSync(join(root, "home"), { mode: 0o700 });
   const emu = setup.provider === "echo" ? undefined : await startEmulator({
-    provider: EMULATED[setup.provider],
+    provider: EMULATOR[setup.provider],
     apiKey: `sk-chaos-${randomBytes(12).toString("hex")}`,
     schedule: setup.schedule ?? { advance: "instant" },
     latencyMs: setup.latencyMs,
