@@ -218,3 +218,35 @@ describe("a standard output that cannot be written", () => {
     );
   });
 });
+
+describe("a LOOM_HOME made read-only after a batch job was submitted", () => {
+  it("loom fetch: one line naming the path, what is wrong and LOOM_HOME; the job is intact", async (t) => {
+    const dir = tempDir("loom-rohome-");
+    const home = join(dir, "home");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
+    const env = { LOOM_HOME: home };
+    const run = ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--batch", "-o", "o.csv"];
+    assert.equal((await runCli(run, { cwd: dir, env })).code, 0);
+    // Root ignores permission bits: a read-only bind mount of the home over itself.
+    const bound = spawnSync("mount", ["--bind", home, home]).status === 0;
+    if (!bound) return t.skip("cannot bind-mount here");
+    try {
+      if (spawnSync("mount", ["-o", "remount,bind,ro", home]).status !== 0) {
+        return t.skip("cannot remount read-only here");
+      }
+      const fetch = await runCli(["fetch"], { cwd: dir, env });
+      assertNoStack(fetch, "fetch");
+      assert.equal(fetch.code, 1, fetch.stderr);
+      assert.match(
+        fetch.stderr.trim().split("\n").at(-1)!,
+        /^loom: job \S+: cannot \w+ \S+: the filesystem is read-only \[EROFS\]; fix it, or set LOOM_HOME \(now .+\) to another folder$/,
+      );
+      assert.ok(!existsSync(join(dir, "o.csv")), "nothing was written");
+    } finally {
+      spawnSync("umount", [home]);
+    }
+    const again = await runCli(["fetch"], { cwd: dir, env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(readFileSync(join(dir, "o.csv"), "utf8").trim().split("\n").length, 3);
+  });
+});
