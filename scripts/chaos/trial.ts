@@ -97,6 +97,8 @@ export interface TrialSetup {
   latencyMs?: number;
   /** How fast the emulator's batches end (default at once). */
   schedule?: BatchSchedule;
+  /** The output's path in the job file, relative to the trial's folder (default `out.csv`). */
+  output?: string;
   /** The key as the user's environment holds it (default: the emulator's own key). */
   keyAsWritten?: (key: string) => string;
 }
@@ -162,7 +164,7 @@ export class Trial {
     this.dir = root;
     this.home = join(root, "home");
     this.input = join(root, "in.csv");
-    this.output = join(root, "out.csv");
+    this.output = join(root, setup.output ?? "out.csv");
     this.job = join(root, "job.yaml");
     this.prompts = setup.prompts ?? PROMPTS;
     const size = setup.mode === "batch" ? (setup.shardSize ?? 3) : this.prompts.length;
@@ -192,7 +194,7 @@ export class Trial {
         `model: ${MODEL[setup.provider]}`,
         `mode: ${setup.mode}`,
         ...(setup.mode === "batch" ? [`batch: { max_requests: ${size} }`] : []),
-        "output: { path: out.csv }",
+        `output: { path: ${JSON.stringify(setup.output ?? "out.csv")} }`,
         ...(setup.jobLines ?? []),
         "",
       ].join("\n"),

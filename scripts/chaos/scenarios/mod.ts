@@ -6,6 +6,7 @@ import type { Scenario } from "../scenario.ts";
 import { randomKills } from "./kill.ts";
 import { lostCreates } from "./lost-create.ts";
 import { cacheClear, poisonedRow, rateLimitStorm } from "./sync.ts";
+import { disks } from "./disks.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
 export const SCENARIOS: readonly Scenario[] = [
@@ -14,4 +15,5 @@ export const SCENARIOS: readonly Scenario[] = [
   poisonedRow,
   rateLimitStorm,
   cacheClear,
+  disks,
 ];

@@ -17,7 +17,7 @@ import type { ChaosProvider, CommandResult, Trial } from "../trial.ts";
 type Open = ChaosContext["open"];
 
 /** Every provider's sync generate call (chat completions, messages, generateContent). */
-const GENERATE = /(\/chat\/completions|\/v1\/messages|:generateContent)$/;
+export const GENERATE = /(\/chat\/completions|\/v1\/messages|:generateContent)$/;
 
 /** A batch's status call, per provider. */
 const BATCH_STATUS = {
@@ -34,7 +34,7 @@ const BATCH_CREATE = {
 } as const;
 
 /** `n` distinct prompts, `mark` in those the scenario's faults pick out. */
-function prompts(n: number, marked: (i: number) => boolean, mark: string): string[] {
+export function prompts(n: number, marked: (i: number) => boolean, mark: string): string[] {
   return Array.from(
     { length: n },
     (_, i) => `row ${i + 1}: write a line about the number ${i + 1}${marked(i) ? ` ${mark}` : ""}`,
@@ -48,7 +48,7 @@ function countsOf(result: CommandResult): { ok: number; cached: number; failed: 
 }
 
 /** The last line a command printed on stderr: its error, after any notes and progress. */
-function lastLine(text: string): string {
+export function lastLine(text: string): string {
   return text.trim().split("\n").at(-1) ?? "";
 }
 
