@@ -200,9 +200,11 @@ export async function writeFileAtomic(
 
 /**
  * Writes the whole of `text`. One write may take only part of it: Node's resolves with the
- * bytes the system took (a short write, as on a disk that fills up) instead of failing, and a
- * loop that ignored it wrote a truncated output and reported success. The next write fails with
- * the reason.
+ * bytes the system took (`bytesWritten`, as its docs say; write(2) may write fewer bytes than
+ * asked, as on a disk that fills up) instead of failing, and a loop that ignored it wrote a
+ * truncated output and reported success. The next write fails with the reason.
+ * unverified: that Deno's node:fs throws at once instead (observed on a full tmpfs, not
+ * documented); the loop holds either way.
  */
 async function writeAll(file: FileHandle, text: string): Promise<void> {
   const bytes = Buffer.from(text);
@@ -215,8 +217,9 @@ async function writeAll(file: FileHandle, text: string): Promise<void> {
 
 /**
  * What a failed file call means and what to do (`the disk is full [ENOSPC]; free some space…`),
- * told by its code, since the path it names is the temporary file; else its own message (Deno's
- * is `No space left on device (os error 28)`, Node's `ENOSPC: no space left on device, write`).
+ * told by its code, since the path it names is the temporary file; else its own message.
+ * unverified: the raw texts this replaces are as observed (Deno's `No space left on device (os
+ * error 28)`, Node's `ENOSPC: no space left on device, write`).
  */
 function faultOf(error: unknown): string {
   return systemFaultMessage({ code: (error as { code?: unknown }).code }) ?? errorMessage(error);

@@ -343,7 +343,8 @@ async function takeLock(dir: string, name: string, busy: string): Promise<() => 
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(mine, me, { mode: 0o600 }).catch((error) => {
-        // A failed write names no file (a full disk says only `write`): name the folder.
+        // A failed write names no file, so name the folder. unverified: that a write error
+        // has no `path` (observed on Node and Deno: a full disk says only `write`).
         throw Object.assign(error as object, { path: (error as { path?: unknown }).path ?? dir });
       });
       await link(mine, path);
