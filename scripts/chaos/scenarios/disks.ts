@@ -374,7 +374,7 @@ async function fullHome(ctx: ChaosContext, mounts: Mounts) {
     shardSize: 2,
   });
   if (!mounts.tmpfs(t.home, 32)) ctx.skip("cannot mount tmpfs");
-  fill(t.home, rng.int(0, 6));
+  fill(t.home, rng.int(0, 16));
   const args = rng.pick([["run", "job.yaml"], ["run", "job.yaml", "--wait", "--poll", "0.2"]]);
   const run = await t.loom(args);
   if (run.code !== 0) expectFault(t, run, t.home, "a full LOOM_HOME");
