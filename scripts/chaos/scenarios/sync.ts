@@ -289,8 +289,14 @@ async function batchStorm(rng: Rng, open: Open) {
     },
     action: rateLimit(rng),
   });
-  const env = outlasts ? SHORT_BUDGET : {};
-  const run = await t.loom(["run", "job.yaml", "--wait", "--poll", "0.2"], { env });
+  // `fetch --wait` gives up on status checks that fail 30 polls in a row, each after its own
+  // retries: a tiny budget and short polls keep that to a few seconds.
+  const env = !outlasts
+    ? {}
+    : target === "status"
+    ? { LOOM_RETRY_WAIT_SECONDS: "0.3" }
+    : SHORT_BUDGET;
+  const run = await t.loom(["run", "job.yaml", "--wait", "--poll", "0.05"], { env });
   t.checkPayments();
   if (!outlasts) {
     if (expectExit(t, run, 0)) t.checkOutput();
@@ -314,7 +320,7 @@ async function batchStorm(rng: Rng, open: Open) {
   t.emu!.faults.clear();
   // The storm is over: do what the command said, then finish as a user would.
   if (/run the same job again/.test(run.stderr)) {
-    const rerun = await t.loom(["run", "job.yaml", "--wait", "--poll", "0.2"]);
+    const rerun = await t.loom(["run", "job.yaml", "--wait", "--poll", "0.05"]);
     if (expectExit(t, rerun, 0)) t.checkOutput();
     t.checkPayments();
   }
