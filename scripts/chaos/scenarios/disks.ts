@@ -152,6 +152,7 @@ type Variant =
   | "full-output/fetch"
   | "full-home";
 
+/** Read-only and full disks (see the module comment); each variant stages one of them. */
 export const disks: Scenario = {
   name: "disks",
   about: "read-only and full disks under the output and LOOM_HOME, for sync, batch and fetch",
