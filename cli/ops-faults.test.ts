@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
@@ -216,5 +217,67 @@ describe("a standard output that cannot be written", () => {
       stderr.trim().split("\n").at(-1)!,
       /^loom: .*the disk is full \[ENOSPC\]; free some space and run the command again$/,
     );
+  });
+});
+
+describe("a LOOM_HOME made read-only after a batch job was submitted", () => {
+  it("loom fetch: one line naming the path, what is wrong and LOOM_HOME; the job is intact", async (t) => {
+    const dir = tempDir("loom-rohome-");
+    const home = join(dir, "home");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
+    const env = { LOOM_HOME: home };
+    const run = ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--batch", "-o", "o.csv"];
+    assert.equal((await runCli(run, { cwd: dir, env })).code, 0);
+    // Root ignores permission bits: a read-only bind mount of the home over itself.
+    const bound = spawnSync("mount", ["--bind", home, home]).status === 0;
+    if (!bound) return t.skip("cannot bind-mount here");
+    try {
+      if (spawnSync("mount", ["-o", "remount,bind,ro", home]).status !== 0) {
+        return t.skip("cannot remount read-only here");
+      }
+      const fetch = await runCli(["fetch"], { cwd: dir, env });
+      assertNoStack(fetch, "fetch");
+      assert.equal(fetch.code, 1, fetch.stderr);
+      assert.match(
+        fetch.stderr.trim().split("\n").at(-1)!,
+        /^loom: job \S+: cannot \w+ \S+: the filesystem is read-only \[EROFS\]; fix it, or set LOOM_HOME \(now .+\) to another folder$/,
+      );
+      assert.ok(!existsSync(join(dir, "o.csv")), "nothing was written");
+    } finally {
+      spawnSync("umount", [home]);
+    }
+    const again = await runCli(["fetch"], { cwd: dir, env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(readFileSync(join(dir, "o.csv"), "utf8").trim().split("\n").length, 3);
+  });
+});
+
+describe("a full LOOM_HOME", () => {
+  it("loom run --batch: one line naming the folder, that the disk is full and what to do", async (t) => {
+    const dir = tempDir("loom-fullhome-");
+    const home = join(dir, "home");
+    writeFileSync(join(dir, "d.csv"), "id,prompt\n1,a\n2,b\n");
+    mkdirSync(home, { mode: 0o700 });
+    const size = 64 * 1024;
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", home]).status !== 0) {
+      return t.skip("cannot mount a tmpfs here");
+    }
+    try {
+      writeFileSync(join(home, "filler"), Buffer.alloc(size));
+    } catch { /* full: as intended */ }
+    try {
+      const run = await runCli(
+        ["run", "-f", "d.csv", "-p", "echo", "-m", "m", "--batch", "-o", "o.csv"],
+        { cwd: dir, env: { LOOM_HOME: home } },
+      );
+      assertNoStack(run, "run");
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        run.stderr.trim().split("\n").at(-1)!,
+        /^loom: cannot write \S+\/home\/\S*: the disk is full \[ENOSPC\]; free some space and run the command again \(LOOM_HOME is .+\)$/,
+      );
+    } finally {
+      spawnSync("umount", [home]);
+    }
   });
 });

@@ -11,7 +11,7 @@ import {
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
-import { LoomUsageError } from "./errors.ts";
+import { EXIT, LoomError, LoomUsageError } from "./errors.ts";
 import {
   checkOutputPath,
   defaultOutputPath,
@@ -79,13 +79,38 @@ describe("writeFileAtomic", () => {
   });
 });
 
+describe("writeFileAtomic on a full disk", () => {
+  it("fails (Node's short write left a truncated output, reported as written), says the disk is full and what to do, and leaves nothing behind", async (t) => {
+    const dir = tempDir();
+    const mounted =
+      spawnSync("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir], { stdio: "ignore" })
+        .status === 0;
+    if (!mounted) return t.skip("cannot mount a tmpfs here");
+    try {
+      writeFileSync(join(dir, "filler"), "x".repeat(12 * 1024));
+      const path = join(dir, "out.csv");
+      await assert.rejects(writeFileAtomic(path, ["a,b\n".repeat(4096)]), (e: unknown) => {
+        assert.ok(LoomError.isInstance(e), String(e));
+        assert.equal(
+          e.message,
+          `cannot write ${path}: the disk is full [ENOSPC]; free some space and run the command again`,
+        );
+        return true;
+      });
+      assert.deepEqual(readdirSync(dir), ["filler"]);
+    } finally {
+      spawnSync("umount", [dir], { stdio: "ignore" });
+    }
+  });
+});
+
 describe("checkOutputPath: writability, for real", () => {
   it("refuses a folder where no file can be created, even when access() says it is writable", async () => {
     // sysfs refuses new files even to root, while access(W_OK) grants root everything: the
     // same gap as Deno's check on a read-only filesystem (it looked at mode bits only).
     if (!existsSync("/sys/kernel")) return;
     await assert.rejects(checkOutputPath("/sys/kernel/out.csv"), (e: unknown) => {
-      assert.ok(e instanceof LoomUsageError, String(e));
+      assert.ok(LoomError.isInstance(e), String(e));
       assert.match(e.message, /cannot write an output in \/sys\/kernel/);
       return true;
     });
@@ -98,10 +123,18 @@ describe("checkOutputPath: writability, for real", () => {
         .status === 0;
     if (!mounted) return t.skip("cannot mount a read-only tmpfs here");
     try {
-      await assert.rejects(
-        checkOutputPath(join(dir, "out.csv")),
-        /cannot write an output in .*(EROFS|read-only)/i,
-      );
+      // An operational fault, not a usage error: one line naming the folder and what to do
+      // (exit code 1, as for any read-only disk), and not the name of Loom's probe file.
+      await assert.rejects(checkOutputPath(join(dir, "out.csv")), (e: unknown) => {
+        assert.ok(LoomError.isInstance(e) && !(e instanceof LoomUsageError), String(e));
+        assert.equal(e.exitCode, EXIT.failed);
+        assert.equal(
+          e.message,
+          `cannot write an output in ${dir}: the filesystem is read-only [EROFS]; ` +
+            "choose a writable place (--output or output.path)",
+        );
+        return true;
+      });
     } finally {
       spawnSync("umount", [dir], { stdio: "ignore" });
     }

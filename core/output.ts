@@ -4,10 +4,20 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import {
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+} from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import process from "node:process";
-import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
+import { errorMessage, LoomError, LoomUsageError, systemFaultMessage } from "./errors.ts";
 
 const TMP_SUFFIX = ".loom-tmp";
 
@@ -42,7 +52,8 @@ const MAX_NAME_BYTES = 255;
  * Checks, before any work, that an output can be written at `path`: its folder exists or can be
  * made and a file can be created in it (tried for real), its name is not too long, and whatever is there now is a regular file.
  * A symbolic link is followed, so the file it points to is replaced and the link kept. Returns
- * the path to write. Throws `LoomUsageError` saying what is wrong.
+ * the path to write. Throws `LoomUsageError` saying what is wrong, or a plain `LoomError` for a
+ * disk fault (a read-only or full filesystem, permissions).
  */
 export async function checkOutputPath(path: string): Promise<string> {
   let target = path;
@@ -73,6 +84,15 @@ export async function checkOutputPath(path: string): Promise<string> {
     await mkdir(dir, { recursive: true });
     await probeWritable(target);
   } catch (error) {
+    // A disk fault (read-only, full, permissions) is the machine's, not the job's: one line, exit
+    // code 1, as every operational fault; told by its code alone, since the path the call failed
+    // on is Loom's probe file, not one the user knows.
+    const code = (error as { code?: unknown }).code;
+    const fault = systemFaultMessage({ code });
+    if (fault !== undefined && code !== "ENOENT") {
+      const where = fault.endsWith(" place") ? " (--output or output.path)" : "";
+      throw new LoomError(`cannot write an output in ${dir}: ${fault}${where}`);
+    }
     throw new LoomUsageError(`cannot write an output in ${dir}: ${errorMessage(error)}`);
   }
   return target;
@@ -161,10 +181,10 @@ export async function writeFileAtomic(
     `${tempPrefix(path)}${process.pid}.${++tempCounter}${TMP_SUFFIX}`,
   );
   const file = await open(tmp, "w", options.mode).catch((error) => {
-    throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
+    throw new LoomError(`cannot write ${path}: ${faultOf(error)}`, { cause: error });
   });
   try {
-    for await (const chunk of chunks) await file.write(chunk);
+    for await (const chunk of chunks) await writeAll(file, chunk);
     await file.sync();
     await file.close();
     await options.beforeRename?.(tmp);
@@ -174,8 +194,35 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true });
     // Errors of the rows being written (an abort, a provider) pass through; file errors say where.
     if (LoomError.isInstance(error) || !(error as { code?: unknown }).code) throw error;
-    throw new LoomError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
+    throw new LoomError(`cannot write ${path}: ${faultOf(error)}`, { cause: error });
   }
+}
+
+/**
+ * Writes the whole of `text`. One write may take only part of it: Node's resolves with the
+ * bytes the system took (`bytesWritten`, as its docs say; write(2) may write fewer bytes than
+ * asked, as on a disk that fills up) instead of failing, and a loop that ignored it wrote a
+ * truncated output and reported success. The next write fails with the reason.
+ * unverified: that Deno's node:fs throws at once instead (observed on a full tmpfs, not
+ * documented); the loop holds either way.
+ */
+async function writeAll(file: FileHandle, text: string): Promise<void> {
+  const bytes = Buffer.from(text);
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await file.write(bytes, done, bytes.length - done);
+    if (bytesWritten <= 0) throw new Error("the file system took no more bytes");
+    done += bytesWritten;
+  }
+}
+
+/**
+ * What a failed file call means and what to do (`the disk is full [ENOSPC]; free some space…`),
+ * told by its code, since the path it names is the temporary file; else its own message.
+ * unverified: the raw texts this replaces are as observed (Deno's `No space left on device (os
+ * error 28)`, Node's `ENOSPC: no space left on device, write`).
+ */
+function faultOf(error: unknown): string {
+  return systemFaultMessage({ code: (error as { code?: unknown }).code }) ?? errorMessage(error);
 }
 
 /**

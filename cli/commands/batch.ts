@@ -17,11 +17,11 @@ import {
   retryJob,
 } from "../../core/batch/jobs.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
-import { errorMessage, EXIT, LoomError } from "../../core/errors.ts";
+import { errorMessage, EXIT, LoomError, systemFaultMessage } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
 import { displayPath } from "../../core/paths.ts";
 import { exitCodeFor } from "../../core/run/job.ts";
-import { isInteractive } from "../../core/runtime.ts";
+import { isInteractive, loomHome } from "../../core/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { createProgress, formatDuration } from "../progress.ts";
 
@@ -197,11 +197,13 @@ export function registerBatch(program: Command): void {
           if (LoomError.isInstance(result.error)) {
             process.exitCode = Math.max(Number(process.exitCode ?? 0), result.error.exitCode);
           }
-          if (flags.json) {
-            out(JSON.stringify({ id: result.record.id, error: errorMessage(result.error) }));
-          } else {process.stderr.write(
-              `loom: job ${result.record.id}: ${errorMessage(result.error)}\n`,
-            );}
+          // A disk fault (a read-only or full LOOM_HOME) in the words of every operational fault.
+          const message = LoomError.isInstance(result.error)
+            ? result.error.message
+            : systemFaultMessage(result.error, loomHome(process.env)) ??
+              errorMessage(result.error);
+          if (flags.json) out(JSON.stringify({ id: result.record.id, error: message }));
+          else process.stderr.write(`loom: job ${result.record.id}: ${message}\n`);
           continue;
         }
         if (flags.json) {

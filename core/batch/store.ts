@@ -342,7 +342,11 @@ async function takeLock(dir: string, name: string, busy: string): Promise<() => 
   const mine = join(dir, `${name}.${process.pid}.${randomBytes(4).toString("hex")}`);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await writeFile(mine, me, { mode: 0o600 });
+      await writeFile(mine, me, { mode: 0o600 }).catch((error) => {
+        // A failed write names no file, so name the folder. unverified: that a write error
+        // has no `path` (observed on Node and Deno: a full disk says only `write`).
+        throw Object.assign(error as object, { path: (error as { path?: unknown }).path ?? dir });
+      });
       await link(mine, path);
       await rm(mine, { force: true });
       let released = false;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LoomProviderError } from "../errors.ts";
-import { gaveUp, retryDelay, withRetries } from "./retry.ts";
+import { DEFAULT_RETRY, gaveUp, retryDelay, retryPolicy, withRetries } from "./retry.ts";
 
 const fast = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };
 
@@ -110,5 +110,15 @@ describe("retries", () => {
     assert.equal(told.status, 503);
     const refused = new LoomProviderError("openai: 401 no", { status: 401, fatal: true });
     assert.equal(gaveUp(refused, "x"), refused);
+  });
+
+  it("takes the total waiting per call from LOOM_RETRY_WAIT_SECONDS, else the defaults", () => {
+    assert.deepEqual(retryPolicy({ LOOM_RETRY_WAIT_SECONDS: "1.5" }), {
+      ...DEFAULT_RETRY,
+      maxTotalWaitMs: 1_500,
+    });
+    for (const value of [undefined, "", "soon", "-1"]) {
+      assert.equal(retryPolicy({ LOOM_RETRY_WAIT_SECONDS: value }), DEFAULT_RETRY, String(value));
+    }
   });
 });

@@ -8,6 +8,7 @@
  * once.
  * @module
  */
+import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LoomError, LoomProviderError } from "../errors.ts";
 
@@ -30,6 +31,21 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxDelayMs: 60_000,
   maxTotalWaitMs: 600_000,
 };
+
+/**
+ * The policy in force: the defaults, with the total waiting per call set by
+ * `LOOM_RETRY_WAIT_SECONDS` when it holds a number (a user who would rather fail fast than wait
+ * out a long rate limit; the chaos harness makes a storm outlast the budget in seconds).
+ */
+export function retryPolicy(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): RetryPolicy {
+  const seconds = Number(env.LOOM_RETRY_WAIT_SECONDS);
+  if (!env.LOOM_RETRY_WAIT_SECONDS || !Number.isFinite(seconds) || seconds < 0) {
+    return DEFAULT_RETRY;
+  }
+  return { ...DEFAULT_RETRY, maxTotalWaitMs: Math.round(seconds * 1000) };
+}
 
 /** What a retryable error may say about waiting. */
 interface RetryHints {
@@ -81,7 +97,7 @@ export async function withRetries<T>(
     onRetry?: (error: unknown, waitMs: number) => void;
   } = {},
 ): Promise<T> {
-  const policy = options.policy ?? DEFAULT_RETRY;
+  const policy = options.policy ?? retryPolicy();
   let waited = 0;
   let failures = 0; // attempts spent, rate limits excluded
   for (let attempt = 0;; attempt++) {

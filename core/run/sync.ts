@@ -16,7 +16,7 @@ import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
 import type { Redactor } from "../secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
-import { DEFAULT_RETRY, isRateLimited, type RetryPolicy, withRetries } from "./retry.ts";
+import { isRateLimited, type RetryPolicy, retryPolicy, withRetries } from "./retry.ts";
 import { refusalOf, RefusalStreak } from "./refusals.ts";
 
 /**
@@ -67,7 +67,7 @@ export interface SyncExecutorOptions {
   readonly onEvent?: RunEventHandler;
   /** Scrubs secrets from error messages before they reach events and outputs. */
   readonly redact?: Redactor;
-  /** How transient provider errors are retried (default: `DEFAULT_RETRY` in retry.ts). */
+  /** How transient provider errors are retried (default: `retryPolicy()` in retry.ts). */
   readonly retry?: RetryPolicy;
   /** Requests and tokens per minute not to exceed. */
   readonly limits?: RateLimits;
@@ -265,7 +265,7 @@ export function executeSync(
         fatal = rateLimitStop(
           message,
           (error as { status?: number }).status,
-          options.retry ?? DEFAULT_RETRY,
+          options.retry ?? retryPolicy(),
           cache !== undefined,
         );
         stop.abort(fatal);

@@ -57,14 +57,25 @@ export interface Violation {
   detail: string;
 }
 
-/** A provider a trial can run against: the three batch providers through the emulator, or echo. */
-export type ChaosProvider = "openai" | "anthropic" | "google" | "echo";
+/**
+ * A provider a trial can run against: the three batch providers and OpenRouter (sync only)
+ * through the emulator, or echo.
+ */
+export type ChaosProvider = "openai" | "anthropic" | "google" | "openrouter" | "echo";
+
+/** The emulator and the key variable of each emulated provider. */
+const EMULATOR = {
+  ...EMULATED,
+  openrouter: "openrouter",
+} as const satisfies Record<Exclude<ChaosProvider, "echo">, string>;
+const KEY_VARIABLE = { ...KEY_ENV, openrouter: "OPENROUTER_API_KEY" } as const;
 
 /** The model each provider is asked for; the emulator answers `[<model>] <prompt>`. */
 export const MODEL: Record<ChaosProvider, string> = {
   openai: "gpt-4o-mini",
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
+  openrouter: "openai/gpt-4o-mini",
   echo: "echo-1",
 };
 
@@ -86,6 +97,8 @@ export interface TrialSetup {
   latencyMs?: number;
   /** How fast the emulator's batches end (default at once). */
   schedule?: BatchSchedule;
+  /** The output's path in the job file, relative to the trial's folder (default `out.csv`). */
+  output?: string;
   /** The key as the user's environment holds it (default: the emulator's own key). */
   keyAsWritten?: (key: string) => string;
   /** False: no key in the environment (the scenario puts it elsewhere, a `.env` say). */
@@ -161,7 +174,7 @@ export class Trial {
     this.dir = root;
     this.home = join(root, "home");
     this.input = join(root, "in.csv");
-    this.output = join(root, "out.csv");
+    this.output = join(root, setup.output ?? "out.csv");
     this.job = join(root, "job.yaml");
     this.prompts = setup.prompts ?? PROMPTS;
     const size = setup.mode === "batch" ? (setup.shardSize ?? 3) : this.prompts.length;
@@ -172,7 +185,7 @@ export class Trial {
     if (this.key) this.#secrets.push(this.key.trim());
     if (setup.provider !== "echo" && setup.keyInEnvironment !== false) {
       const written = setup.keyAsWritten ? setup.keyAsWritten(this.key) : this.key;
-      this.#env[KEY_ENV[setup.provider]] = written;
+      this.#env[KEY_VARIABLE[setup.provider]] = written;
     }
     writeFileSync(
       this.input,
@@ -193,7 +206,7 @@ export class Trial {
         `model: ${MODEL[setup.provider]}`,
         `mode: ${setup.mode}`,
         ...(setup.mode === "batch" ? [`batch: { max_requests: ${size} }`] : []),
-        "output: { path: out.csv }",
+        `output: { path: ${JSON.stringify(setup.output ?? "out.csv")} }`,
         ...(setup.jobLines ?? []),
         "",
       ].join("\n"),
@@ -271,8 +284,8 @@ export class Trial {
         : 0;
     }
     const provider = this.setup.provider as keyof typeof CREATE;
-    // A create the emulator refused (a wrong key, an error status) made no batch; a dropped or
-    // lost answer (status 0) may have, so it counts.
+    // A create answered with an error status (a wrong key, a 429, a validation error) made no
+    // batch; one with no answer (status 0: lost, or dropped) may have, so it counts.
     return this.emu.log.find(CREATE[provider]).filter((e) => e.status < 400).length;
   }
 
@@ -388,7 +401,7 @@ export async function openTrial(setup: TrialSetup, rng: Rng): Promise<Trial> {
   const root = mkdtempSync(join(tmpdir(), "loom-chaos-"));
   mkdirSync(join(root, "home"), { mode: 0o700 });
   const emu = setup.provider === "echo" ? undefined : await startEmulator({
-    provider: EMULATED[setup.provider],
+    provider: EMULATOR[setup.provider],
     apiKey: setup.apiKey ?? `sk-chaos-${randomBytes(12).toString("hex")}`,
     schedule: setup.schedule ?? { advance: "instant" },
     latencyMs: setup.latencyMs,

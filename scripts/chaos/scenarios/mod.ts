@@ -10,6 +10,8 @@ import { fuzzedInputs } from "./fuzz.ts";
 import { fetchFlags } from "./fetch-flags.ts";
 import { userFiles } from "./files.ts";
 import { whitespaceKeys } from "./keys.ts";
+import { cacheClear, poisonedRow, rateLimitStorm } from "./sync.ts";
+import { disks } from "./disks.ts";
 
 /** The scenarios `scripts/chaos.ts` runs (all of them unless `--scenario` picks some). */
 export const SCENARIOS: readonly Scenario[] = [
@@ -21,4 +23,8 @@ export const SCENARIOS: readonly Scenario[] = [
   userFiles,
   whitespaceKeys,
   fetchFlags,
+  poisonedRow,
+  rateLimitStorm,
+  cacheClear,
+  disks,
 ];
