@@ -7,105 +7,14 @@
  * finishes the job.
  * @module
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fill, Mounts, unfill } from "../mounts.ts";
 import type { ChaosContext, Scenario } from "../scenario.ts";
 import { recover } from "../recover.ts";
 import type { Rng } from "../rng.ts";
 import type { ChaosProvider, CommandResult, Trial } from "../trial.ts";
 import { GENERATE, lastLine, prompts } from "./sync.ts";
-
-/** A tmpfs page: the unit a full disk is filled and freed in. */
-const PAGE = 4096;
-
-/** The mounts a trial made, unmounted (innermost first) when it ends, whatever happened. */
-class Mounts {
-  readonly #points: string[] = [];
-
-  /** Mounts a tmpfs of `pages` pages at `dir` (made if missing), with extra mount options. */
-  tmpfs(dir: string, pages: number, options: string[] = []): boolean {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (
-      !mount([
-        "-t",
-        "tmpfs",
-        "-o",
-        [`size=${pages * PAGE}`, "mode=0700", ...options].join(","),
-        "tmpfs",
-        dir,
-      ])
-    ) {
-      return false;
-    }
-    this.#points.push(dir);
-    return true;
-  }
-
-  /** Makes `dir` a mount of itself, so that it can be turned read-only with its content kept. */
-  bind(dir: string): boolean {
-    if (!mount(["--bind", dir, dir])) return false;
-    this.#points.push(dir);
-    return true;
-  }
-
-  /** Remounts `dir` with these options (`ro`, `rw`, `size=…`). */
-  remount(dir: string, options: string): boolean {
-    const bound = this.#points.includes(dir) && !isTmpfs(dir) ? ",bind" : "";
-    return mount(["-o", `remount${bound},${options}`, dir]);
-  }
-
-  /** Unmounts everything this trial mounted. */
-  unmountAll(): void {
-    for (const dir of this.#points.splice(0).reverse()) {
-      if (!run("umount", [dir])) run("umount", ["-l", dir]);
-    }
-  }
-}
-
-function run(command: string, args: string[]): boolean {
-  try {
-    execFileSync(command, args, { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function mount(args: string[]): boolean {
-  return run("mount", args);
-}
-
-function isTmpfs(dir: string): boolean {
-  try {
-    return execFileSync("findmnt", ["-n", "-o", "FSTYPE", "--mountpoint", dir], {
-      encoding: "utf8",
-    })
-      .trim() === "tmpfs";
-  } catch {
-    return false;
-  }
-}
-
-/** Fills the disk under `dir` with page-sized filler files, then frees `free` pages of it. */
-function fill(dir: string, free: number): void {
-  const page = new Uint8Array(PAGE).fill(120);
-  for (let i = 0;; i++) {
-    try {
-      writeFileSync(join(dir, `filler-${i}`), page);
-    } catch {
-      rmSync(join(dir, `filler-${i}`), { force: true });
-      break;
-    }
-  }
-  const fillers = readdirSync(dir).filter((f) => f.startsWith("filler-"));
-  for (const f of fillers.slice(0, free)) rmSync(join(dir, f));
-}
-
-/** Removes the filler under `dir`: the user freed the disk. */
-function unfill(dir: string): void {
-  for (const f of readdirSync(dir)) if (f.startsWith("filler-")) rmSync(join(dir, f));
-}
 
 /** Records `unexpected` unless the command failed with one `loom:` line naming `path`. */
 function expectFault(t: Trial, result: CommandResult, path: string, what: string): boolean {
