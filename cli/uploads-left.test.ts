@@ -7,17 +7,20 @@
  * counted in the emulator's log.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
-import { EMULATED, KEY_ENV } from "../core/test-support/batch-providers.ts";
-import { type Emulator, realClock, startEmulator } from "../scripts/emulator/mod.ts";
+import {
+  KEY_ENV,
+  startBatchEmulator,
+  writeBatchJob,
+} from "../core/test-support/batch-providers.ts";
+import type { Emulator } from "../scripts/emulator/mod.ts";
 
 type Provider = "openai" | "google";
-const MODEL = { openai: "gpt-4o-mini", google: "gemini-2.5-flash" } as const;
 const DELETE = { openai: /^DELETE \/v1\/files\//, google: /^DELETE \/v1beta\/files\// } as const;
 const UPLOAD = { openai: /^POST \/v1\/files$/, google: /^POST \/upload\/v1beta\/files$/ } as const;
 /** Gemini sends a batch under about 19 MB inline: only a bigger one is uploaded as a file. */
@@ -37,25 +40,12 @@ interface Setup {
 
 async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>): Promise<void> {
   const dir = tempDir("loom-uploads-");
-  const emu = await startEmulator({
-    provider: EMULATED[provider],
-    schedule: { advance: "instant" },
-    clock: realClock,
-    models: "any",
-  });
+  const emu = await startBatchEmulator(provider);
   try {
     const prompts = provider === "google"
       ? Array.from({ length: 17 }, (_, i) => `${i} ${GEMINI_FILE_PROMPT}`)
       : ["name a colour", "count to three"];
-    writeFileSync(
-      join(dir, "in.csv"),
-      `id,prompt\n${prompts.map((p, i) => `${i},${p}`).join("\n")}\n`,
-    );
-    writeFileSync(
-      join(dir, "job.yaml"),
-      `dataset: { path: in.csv }\nprovider: ${provider}\nmodel: ${MODEL[provider]}\nmode: batch\n` +
-        `provider_options: { base_url: "${emu.baseURL}" }\noutput: { path: out.csv }\n`,
-    );
+    writeBatchJob(dir, { provider, baseURL: emu.baseURL, prompts });
     const env = { LOOM_HOME: join(dir, "home"), [KEY_ENV[provider]]: emu.apiKey };
     const run = (args: string[]) => runCli(args, { cwd: dir, env });
     await work({

@@ -6,27 +6,21 @@
  * unless the user says `--resubmit`. The settle window is shrunk with `LOOM_SETTLE_SECONDS`.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
+import type { Emulator, FaultAction } from "../../scripts/emulator/mod.ts";
 import {
-  type Emulator,
-  type FaultAction,
-  realClock,
-  startEmulator,
-} from "../../scripts/emulator/mod.ts";
-import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
-
-type Provider = "openai" | "anthropic" | "google";
-
-const MODEL: Record<Provider, string> = {
-  openai: "gpt-4o-mini",
-  anthropic: "claude-sonnet-4-5",
-  google: "gemini-2.5-flash",
-};
+  BATCH_MODEL as MODEL,
+  type BatchProvider as Provider,
+  CREATE,
+  KEY_ENV,
+  startBatchEmulator,
+  writeBatchJob,
+} from "../test-support/batch-providers.ts";
 const CREATE_PATH = {
   openai: /^\/v1\/batches$/,
   anthropic: /^\/v1\/messages\/batches$/,
@@ -49,30 +43,15 @@ interface Setup {
 
 async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>): Promise<void> {
   const dir = tempDir("loom-lost-");
-  const emu = await startEmulator({
-    provider: EMULATED[provider],
-    schedule: { advance: "instant" },
-    clock: realClock,
-    models: "any",
-  });
+  const emu = await startBatchEmulator(provider);
   try {
-    writeFileSync(
-      join(dir, "in.csv"),
-      `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`,
-    );
-    writeFileSync(
-      join(dir, "job.yaml"),
-      [
-        "dataset: { path: in.csv }",
-        `provider: ${provider}`,
-        `provider_options: { base_url: "${emu.baseURL}", timeout_ms: ${TIMEOUT_MS} }`,
-        `model: ${MODEL[provider]}`,
-        "mode: batch",
-        `batch: { max_requests: ${PROMPTS.length / SHARDS} }`,
-        "output: { path: out.csv }",
-        "",
-      ].join("\n"),
-    );
+    writeBatchJob(dir, {
+      provider,
+      baseURL: emu.baseURL,
+      prompts: PROMPTS,
+      maxRequests: PROMPTS.length / SHARDS,
+      providerOptions: [`timeout_ms: ${TIMEOUT_MS}`],
+    });
     const env = {
       LOOM_HOME: join(dir, "home"),
       LOOM_SETTLE_SECONDS: "0.3",

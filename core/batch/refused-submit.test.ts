@@ -6,51 +6,26 @@
  * creates are counted in the emulator's log (refused ones made no batch and do not count).
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type CliResult, runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { realClock, startEmulator } from "../../scripts/emulator/mod.ts";
-import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
+import {
+  CREATE,
+  KEY_ENV,
+  startBatchEmulator,
+  writeBatchJob,
+} from "../test-support/batch-providers.ts";
 
-type Provider = "openai" | "anthropic" | "google";
-
-const MODEL: Record<Provider, string> = {
-  openai: "gpt-4o-mini",
-  anthropic: "claude-sonnet-4-5",
-  google: "gemini-2.5-flash",
-};
 const PROMPTS = ["name a colour", "count to three", "say hello in French"];
 
 for (const provider of ["openai", "anthropic", "google"] as const) {
   describe(`batch run refused outright (${provider})`, () => {
     it("a wrong key leaves no job: a later fetch submits nothing, a rerun submits once", async () => {
       const dir = tempDir("loom-refused-");
-      const emu = await startEmulator({
-        provider: EMULATED[provider],
-        schedule: { advance: "instant" },
-        clock: realClock,
-        models: "any",
-      });
+      const emu = await startBatchEmulator(provider);
       try {
-        writeFileSync(
-          join(dir, "in.csv"),
-          `id,prompt\n${PROMPTS.map((p, i) => `${i + 1},${p}`).join("\n")}\n`,
-        );
-        writeFileSync(
-          join(dir, "job.yaml"),
-          [
-            "dataset: { path: in.csv }",
-            `provider: ${provider}`,
-            `provider_options: { base_url: "${emu.baseURL}" }`,
-            `model: ${MODEL[provider]}`,
-            "mode: batch",
-            "batch: { max_requests: 2 }",
-            "output: { path: out.csv }",
-            "",
-          ].join("\n"),
-        );
+        writeBatchJob(dir, { provider, baseURL: emu.baseURL, prompts: PROMPTS, maxRequests: 2 });
         const env = (key: string) => ({ LOOM_HOME: join(dir, "home"), [KEY_ENV[provider]]: key });
         const loom = (args: string[], key = emu.apiKey): Promise<CliResult> =>
           runCli(args, { cwd: dir, env: env(key) });
@@ -91,23 +66,18 @@ for (const provider of ["openai", "anthropic", "google"] as const) {
 describe("batch create refused after its file was uploaded (openai)", () => {
   it("the upload is deleted and no job is left: a later fetch submits nothing", async () => {
     const dir = tempDir("loom-refused-");
-    const emu = await startEmulator({
-      provider: "openai",
-      schedule: { advance: "instant" },
-      clock: realClock,
-      models: "any",
+    const emu = await startBatchEmulator("openai", {
       faults: [{
         match: { method: "POST", path: /^\/v1\/batches$/, first: 1 },
         action: { kind: "status", status: 403, message: "This project may not create batches." },
       }],
     });
     try {
-      writeFileSync(join(dir, "in.csv"), `id,prompt\n1,name a colour\n2,count to three\n`);
-      writeFileSync(
-        join(dir, "job.yaml"),
-        `dataset: { path: in.csv }\nprovider: openai\nprovider_options: { base_url: "${emu.baseURL}" }\n` +
-          `model: gpt-4o-mini\nmode: batch\noutput: { path: out.csv }\n`,
-      );
+      writeBatchJob(dir, {
+        provider: "openai",
+        baseURL: emu.baseURL,
+        prompts: ["name a colour", "count to three"],
+      });
       const loom = (args: string[]) =>
         runCli(args, {
           cwd: dir,

@@ -61,6 +61,35 @@ function expectExit(t: Trial, result: CommandResult, code: number): boolean {
 }
 
 /** A message a provider might refuse a prompt with; undefined: the emulator's own. */
+/**
+ * A sync run stopped early (exit 1, saying why and that answers are cached) and wrote no output;
+ * once the fault is gone, a rerun finishes, taking the `good` rows answered before the stop from
+ * the cache.
+ */
+async function expectStoppedThenResumed(
+  t: Trial,
+  run: CommandResult,
+  why: RegExp,
+  good: number,
+): Promise<void> {
+  if (expectExit(t, run, 1)) {
+    t.expect(
+      why.test(run.stderr) && /cached, so a rerun resumes/.test(run.stderr),
+      `the stopped run says why and what is kept: ${run.stderr.trim()}`,
+    );
+  }
+  t.expect(!existsSync(t.output), "a stopped run wrote no output");
+  t.emu!.faults.clear();
+  const rerun = await t.loom(["run", "job.yaml"]);
+  if (expectExit(t, rerun, 0)) {
+    t.checkOutput();
+    t.expect(
+      countsOf(rerun)?.cached === good,
+      `the rerun takes the ${good} rows answered before the stop from the cache: ${rerun.stdout.trim()}`,
+    );
+  }
+}
+
 function refusalMessage(rng: Rng): string | undefined {
   return rng.pick([
     undefined,
@@ -162,23 +191,12 @@ async function streak(rng: Rng, open: Open): Promise<void> {
     }],
   });
   const run = await t.loom(["run", "job.yaml"]);
-  if (expectExit(t, run, 1)) {
-    t.expect(
-      /^loom: stopped: the provider refused \d+ rows in a row/m.test(run.stderr) &&
-        /cached, so a rerun resumes/.test(run.stderr),
-      `the stopped run says why and what is kept: ${run.stderr.trim()}`,
-    );
-  }
-  t.expect(!existsSync(t.output), "a stopped run wrote no output");
-  t.emu!.faults.clear();
-  const rerun = await t.loom(["run", "job.yaml"]);
-  if (expectExit(t, rerun, 0)) {
-    t.checkOutput();
-    t.expect(
-      countsOf(rerun)?.cached === good,
-      `the rerun takes the ${good} rows answered before the stop from the cache: ${rerun.stdout.trim()}`,
-    );
-  }
+  await expectStoppedThenResumed(
+    t,
+    run,
+    /^loom: stopped: the provider refused \d+ rows in a row/m,
+    good,
+  );
 }
 
 /** A 429 with small, varied retry hints (seconds, or milliseconds as OpenAI and Anthropic send). */
@@ -249,23 +267,12 @@ async function outlastingStorm(rng: Rng, open: Open) {
     }],
   });
   const run = await t.loom(["run", "job.yaml"], { env: SHORT_BUDGET });
-  if (expectExit(t, run, 1)) {
-    t.expect(
-      /^loom: stopped: 3 rows in a row were still refused with 429/m.test(run.stderr) &&
-        /cached, so a rerun resumes/.test(run.stderr),
-      `the stopped run says why and what is kept: ${run.stderr.trim()}`,
-    );
-  }
-  t.expect(!existsSync(t.output), "a stopped run wrote no output");
-  t.emu!.faults.clear();
-  const rerun = await t.loom(["run", "job.yaml"]);
-  if (expectExit(t, rerun, 0)) {
-    t.checkOutput();
-    t.expect(
-      countsOf(rerun)?.cached === good,
-      `the rerun takes the ${good} rows answered before the storm from the cache: ${rerun.stdout.trim()}`,
-    );
-  }
+  await expectStoppedThenResumed(
+    t,
+    run,
+    /^loom: stopped: 3 rows in a row were still refused with 429/m,
+    good,
+  );
 }
 
 /** The `batch` variant of {@link rateLimitStorm}. */
