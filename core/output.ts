@@ -210,7 +210,10 @@ async function writeAll(file: FileHandle, text: string): Promise<void> {
   const bytes = Buffer.from(text);
   for (let done = 0; done < bytes.length;) {
     const { bytesWritten } = await file.write(bytes, done, bytes.length - done);
-    if (bytesWritten <= 0) throw new Error("the file system took no more bytes");
+    // No byte taken and no error: a full disk by another name (told as one, not as a crash).
+    if (bytesWritten <= 0) {
+      throw Object.assign(new Error("the file system took no more bytes"), { code: "ENOSPC" });
+    }
     done += bytesWritten;
   }
 }
