@@ -15,7 +15,7 @@ import { parse } from "csv-parse/sync";
 import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { type Emulator, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
-import { CREATE, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
+import { CREATE, CREATE_PATH, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
 type Provider = "openai" | "anthropic" | "google" | "echo";
 
@@ -323,13 +323,6 @@ const SUBMIT_POINTS = [
   "submit:recorded@1",
 ];
 const FETCH_POINTS = ["fetch:saving@2", "fetch:saved@1", "fetch:merging@4", "fetch:merged"];
-
-/** Paths of the create request, for the emulator's fault rules. */
-const CREATE_PATH = {
-  openai: /^\/v1\/batches$/,
-  anthropic: /^\/v1\/messages\/batches$/,
-  google: /:batchGenerateContent$/,
-} as const;
 
 /**
  * SIGKILL while the create of batch 2 waits for an answer that never comes (the emulator made the

@@ -17,16 +17,11 @@ import {
   BATCH_MODEL as MODEL,
   type BatchProvider as Provider,
   CREATE,
+  CREATE_PATH,
   KEY_ENV,
   startBatchEmulator,
   writeBatchJob,
 } from "../test-support/batch-providers.ts";
-const CREATE_PATH = {
-  openai: /^\/v1\/batches$/,
-  anthropic: /^\/v1\/messages\/batches$/,
-  google: /:batchGenerateContent$/,
-} as const;
-
 const PROMPTS = ["name a colour", "count to three", "spell the word loom", "say hello in French"];
 const SHARDS = 2;
 /** The client's timeout: a `late` answer comes well after it. */

@@ -30,6 +30,13 @@ export const CREATE = {
   google: /^POST \/v1beta\/models\/[^/]+:batchGenerateContent$/,
 } as const;
 
+/** The path of the create request, for the emulator's fault rules (`match: { method: "POST", path }`). */
+export const CREATE_PATH = {
+  openai: /^\/v1\/batches$/,
+  anthropic: /^\/v1\/messages\/batches$/,
+  google: /:batchGenerateContent$/,
+} as const;
+
 /** A batch provider the emulator serves. */
 export type BatchProvider = keyof typeof EMULATED;
 

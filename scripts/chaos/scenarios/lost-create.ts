@@ -7,18 +7,13 @@
  * @module
  */
 import type { FaultAction } from "../../emulator/mod.ts";
+import { CREATE_PATH } from "../../../core/test-support/batch-providers.ts";
 import type { Scenario } from "../scenario.ts";
 import { recover } from "../recover.ts";
 import { type ChaosProvider, firstLine } from "../trial.ts";
 
 /** The client's timeout in these trials; a `late` answer comes well after it. */
 const TIMEOUT_MS = 2000;
-
-const CREATE_PATH = {
-  openai: /^\/v1\/batches$/,
-  anthropic: /^\/v1\/messages\/batches$/,
-  google: /:batchGenerateContent$/,
-} as const;
 
 type Fault = "late" | "reset" | "never" | "slow";
 
