@@ -7,7 +7,20 @@ export * from "./errors.ts";
 export * from "./plugin.ts";
 export type * from "./spec/format.ts";
 export type * from "./spec/provider.ts";
-export { assertStorageKey, type StorageV1 } from "./spec/storage.ts";
+export {
+  assertJobId,
+  type AttachmentTableV2,
+  type CacheStats,
+  type CacheTableV2,
+  type JobTableV2,
+  type LeaseAttempt,
+  type LeaseInfo,
+  type LeaseTableV2,
+  type ResultRow,
+  type ResultTableV2,
+  type StorageV2,
+  type StoredJob,
+} from "./spec/storage.ts";
 export type { RowOutcome, RunEvent, RunEventHandler, RunSummary } from "./events.ts";
 export { Registry } from "./registry.ts";
 export { type JobOverride, type LoadedJob, loadJob } from "./job/load.ts";

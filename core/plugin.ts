@@ -13,7 +13,7 @@
  */
 import type { FormatV1 } from "./spec/format.ts";
 import type { ProviderV1 } from "./spec/provider.ts";
-import type { StorageV1 } from "./spec/storage.ts";
+import type { StorageV2 } from "./spec/storage.ts";
 
 /** The plugin API version this Loom implements. */
 export const PLUGIN_API_VERSION = 1 as const;
@@ -40,7 +40,7 @@ export interface ProviderOptions {
 export interface PluginInstances {
   provider: ProviderV1;
   format: FormatV1;
-  storage: StorageV1;
+  storage: StorageV2;
 }
 
 /** A plugin definition of one kind. */

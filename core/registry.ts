@@ -21,7 +21,7 @@ const KINDS: readonly PluginKind[] = ["provider", "format", "storage"];
 const SPEC_VERSION: Record<PluginKind, string> = {
   provider: "loom.provider.v1",
   format: "loom.format.v1",
-  storage: "loom.storage.v1",
+  storage: "loom.storage.v2",
 };
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 

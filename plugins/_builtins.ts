@@ -29,7 +29,8 @@ export const BUILTIN_PLUGINS: Readonly<
     jsonl: () => import("./formats/jsonl/mod.ts"),
   },
   storage: {
-    fs: () => import("./storage/fs/mod.ts"),
     memory: () => import("./storage/memory/mod.ts"),
+    postgres: () => import("./storage/postgres/mod.ts"),
+    sqlite: () => import("./storage/sqlite/mod.ts"),
   },
 };
