@@ -9,12 +9,10 @@
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical-json.ts";
 import type { GenerateRequest, GenerateResult } from "./spec/provider.ts";
-import type { StorageV1 } from "./spec/storage.ts";
+import type { CacheTableV2 } from "./spec/storage.ts";
 
 /** Bumped when the key recipe or the stored value changes, so old entries are simply missed. */
 const CACHE_VERSION = 1;
-/** Storage prefix of the response cache. */
-export const CACHE_PREFIX = "cache";
 
 /** The cache key of a request sent to a provider (64 hex characters). */
 export function cacheKey(
@@ -36,22 +34,17 @@ export function cacheKey(
   return createHash("sha256").update(material).digest("hex");
 }
 
-/** A response cache over any storage backend. */
+/** The response cache over a state store's cache table. */
 export class ResponseCache {
-  readonly storage: StorageV1;
+  readonly table: CacheTableV2;
 
-  constructor(storage: StorageV1) {
-    this.storage = storage;
-  }
-
-  // Two-character fan-out keeps directories small for file-based storage.
-  #path(key: string): string {
-    return `${CACHE_PREFIX}/v${CACHE_VERSION}/${key.slice(0, 2)}/${key}`;
+  constructor(table: CacheTableV2) {
+    this.table = table;
   }
 
   /** The cached answer, or undefined. A corrupt entry counts as a miss. */
   async get(key: string): Promise<GenerateResult | undefined> {
-    const raw = await this.storage.get(this.#path(key));
+    const raw = await this.table.get(key);
     if (raw === undefined) return undefined;
     try {
       const value = JSON.parse(raw);
@@ -64,15 +57,6 @@ export class ResponseCache {
   /** Stores a successful answer. */
   async set(key: string, result: GenerateResult): Promise<void> {
     const { text, finishReason, usage, model } = result;
-    await this.storage.set(this.#path(key), JSON.stringify({ text, finishReason, usage, model }));
-  }
-
-  /**
-   * Removes every cached answer; returns how many. Safe while a run writes to the cache: an
-   * answer stored after the clear began may stay (it is a fresh one), and the run's write never
-   * fails because of the clear.
-   */
-  clear(): Promise<number> {
-    return this.storage.clear(CACHE_PREFIX);
+    await this.table.set(key, JSON.stringify({ text, finishReason, usage, model }));
   }
 }

@@ -1,0 +1,61 @@
+/**
+ * Which state store a Loom process uses, and opening it. `--state URL` (which the CLI puts into
+ * `LOOM_STATE`) or `LOOM_STATE` choose it; unset means the embedded SQLite file
+ * `LOOM_HOME/state.db`. The part before the first `:` names the storage plugin
+ * (`postgres://…`, `sqlite:/path/state.db`, `memory:`, `acme:whatever`); the whole value is given
+ * to it as `options.url`. A value is never printed as given: {@link maskUrl} hides its password.
+ * @module
+ */
+import { LoomUsageError } from "../errors.ts";
+import type { PluginContext } from "../plugin.ts";
+import type { Registry } from "../registry.ts";
+import type { StorageV2 } from "../spec/storage.ts";
+
+/** The storage plugin used when `LOOM_STATE` is unset. */
+export const DEFAULT_STORE = "sqlite";
+
+/** Scheme aliases: the names people write for a backend. */
+const ALIASES: Readonly<Record<string, string>> = { postgresql: "postgres" };
+
+/** What `LOOM_STATE` selects: a storage plugin and the URL it is given. */
+export interface StoreChoice {
+  readonly plugin: string;
+  /** The value of `LOOM_STATE`, or undefined for the default. */
+  readonly url?: string;
+}
+
+/** Parses `LOOM_STATE` (already holding `--state` when given). */
+export function storeChoice(env: Readonly<Record<string, string | undefined>>): StoreChoice {
+  const url = env.LOOM_STATE?.trim();
+  if (!url) return { plugin: DEFAULT_STORE };
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (!scheme || /^[a-z]$/.test(scheme)) {
+    // A path alone (or a Windows drive letter): the SQLite file there.
+    return { plugin: "sqlite", url: `sqlite:${url}` };
+  }
+  return { plugin: ALIASES[scheme] ?? scheme, url };
+}
+
+/** `url` with any password replaced by `***`, for messages. */
+export function maskUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, "$1***@")
+    .replace(/([?&](?:password|pass|pwd)=)[^&]*/gi, "$1***");
+}
+
+/**
+ * Opens the store `env` selects. The caller closes it. Plugins are looked up in `registry`, so a
+ * third-party storage plugin loaded from `LOOM_PLUGINS` or a job's `plugins:` can be chosen.
+ * @throws LoomUsageError when no storage plugin has that name.
+ */
+export async function openStore(registry: Registry, context: PluginContext): Promise<StorageV2> {
+  const choice = storeChoice(context.env);
+  if (!registry.names("storage").includes(choice.plugin)) {
+    throw new LoomUsageError(
+      `LOOM_STATE ${JSON.stringify(maskUrl(choice.url ?? ""))} names no state store: ` +
+        `"${choice.plugin}" is not a storage plugin (built in: sqlite, postgres, memory); ` +
+        `use postgres://user@host/db, a path to a SQLite file, or a plugin's name`,
+    );
+  }
+  return await registry.create("storage", choice.plugin, { url: choice.url }, context);
+}
