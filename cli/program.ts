@@ -39,7 +39,8 @@ export function createProgram(): Command {
         "  loom plan jobs/summaries.yaml             what a job would send and cost\n" +
         "  loom tokens -f data.csv -p anthropic -m claude-sonnet-4-5   count input tokens\n" +
         "  loom cache clear --yes                    empty the response cache\n\n" +
-        "State lives in LOOM_HOME (default ~/.loom).\n\n" +
+        "State (batch jobs, the response cache) lives in LOOM_HOME/state.db (LOOM_HOME defaults to ~/.loom);\n" +
+        "--state URL or LOOM_STATE picks another store: postgres://user@host/db for a team, a SQLite file path.\n\n" +
         "Exit codes:\n" +
         `  ${EXIT.ok}    done (a run where some rows failed too: their reasons are in llm_error)\n` +
         `  ${EXIT.failed}    failed: every row failed, or a provider, network or file error stopped the work\n` +
@@ -72,8 +73,28 @@ function apiKeyIn(argv: readonly string[]): string | undefined {
   return argv.find((a) => a.startsWith("--api-key="))?.slice("--api-key=".length);
 }
 
+/**
+ * Takes `--state URL` (anywhere before `--`) out of `argv` and puts it into `LOOM_STATE`, where
+ * every command finds its store: a flag that overrides the variable for this command.
+ */
+function takeStateFlag(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg === "--state" && i + 1 < argv.length) process.env.LOOM_STATE = argv[++i];
+    else if (arg.startsWith("--state=")) process.env.LOOM_STATE = arg.slice("--state=".length);
+    else out.push(arg);
+  }
+  return out;
+}
+
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  argv = takeStateFlag(argv);
   // A closed stdout (`loom … --json | head`) is not an error worth a stack trace; one that cannot
   // be written (a full disk) ends the command with one line, since its output would be lost.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {

@@ -38,6 +38,17 @@ export class LoomUsageError extends LoomError {
   }
 }
 
+/**
+ * Another Loom holds what this one needs (a job's lease): nothing was done, and the same command
+ * works once the other is done (exit code 2).
+ */
+export class LoomBusyError extends LoomUsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LoomBusyError";
+  }
+}
+
 /** One problem found in a job file or in the flags, with where it is. */
 export interface JobIssue {
   /** Where: `file:line:column` for a job file, `--flag` for a command-line option. */

@@ -36,8 +36,23 @@ export function collectSecrets(
     .filter(([name, value]) => SECRET_NAME.test(name) && value !== undefined)
     .map(([, value]) => (value as string).trim())
     .filter((v) => v.length >= MIN_SECRET_LENGTH);
-  const sent = keys.map((k) => k?.trim() ?? "").filter((k) => k !== "");
+  const sent = [...keys, ...statePasswords(env)].map((k) => k?.trim() ?? "").filter((k) =>
+    k !== ""
+  );
   return [...new Set([...fromEnv, ...sent])].sort((a, b) => b.length - a.length);
+}
+
+/** The password of the state store's URL (`LOOM_STATE`), as written and decoded. */
+function statePasswords(env: Readonly<Record<string, string | undefined>>): string[] {
+  const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@:]*:([^/@]*)@/i.exec(env.LOOM_STATE ?? "")?.[1];
+  if (!password) return [];
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Not percent-encoded as it should be: the password as written is all there is.
+  }
+  return [password, decoded];
 }
 
 /** Replaces every occurrence of a secret in text. */

@@ -385,10 +385,15 @@ describe("fetch --wait", () => {
   it("waits on while another Loom holds the lock for a moment (a status check), then merges", async () => {
     const t = setup();
     const { job } = await t.submit();
-    const release = await t.store.lock(job!.id);
+    let release!: () => void;
+    let taken!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holding = t.store.withLockedJob(job!.id, () => (taken(), held));
+    await new Promise<void>((resolve) => (taken = resolve));
     const waiting = fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 5 });
     await new Promise((resolve) => setTimeout(resolve, 30));
-    await release();
+    release();
+    await holding;
     const [merged] = await waiting;
     assert.ok(!("error" in merged) && merged.summary?.ok === 7, JSON.stringify(merged));
   });

@@ -9,15 +9,20 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkPlainAnswer } from "../answer-schema.ts";
-import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
+import {
+  errorMessage,
+  LoomBusyError,
+  LoomError,
+  LoomInterruptedError,
+  LoomUsageError,
+} from "../errors.ts";
 import { gaveUp, withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { openJobDataset, type Plan, planJob } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { addedValues } from "../run/added.ts";
-import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
-import { loomHome } from "../runtime.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob, withState } from "../run/open.ts";
 import type { BatchApi } from "../spec/provider.ts";
 import { failpoint } from "../failpoints.ts";
 import { exists } from "../output.ts";
@@ -96,7 +101,7 @@ export async function runBatch(
   options: RunOptions & BatchRunOptions,
 ): Promise<RunSummary> {
   const started = Date.now();
-  const store = new JobStore(opened.context.home);
+  const store = new JobStore(await opened.state.get(), opened.context.env);
   const { job, answerSchema } = opened;
   const existedBefore = await exists(plan.output);
   const record = await submitJob({
@@ -163,15 +168,11 @@ export async function runBatch(
 async function acceptOutput(store: JobStore, id: string, output: string): Promise<void> {
   const found = await stat(output).catch(() => undefined);
   if (!found) return;
-  const unlock = await store.lock(id);
-  try {
-    const record = await store.load(id);
+  await store.withLockedJob(id, async (record) => {
     if (!record || record.status === "merged") return;
     record.written = identityOf(found);
     await store.save(record);
-  } finally {
-    await unlock();
-  }
+  });
 }
 
 /** The job a record describes, as if loaded from its file. */
@@ -219,55 +220,51 @@ async function fetchOpened(
   };
   const failing = { permanent: 0, any: 0 };
   for (;;) {
-    let unlock: () => Promise<void>;
+    let failures: StatusFailure[] = [];
+    let outcome: FetchOutcome | undefined;
     try {
-      unlock = await store.lock(record.id);
+      // Read again under the lease: another process may have moved the job on, or merged it.
+      outcome = await store.withLockedJob(record.id, async (fresh) => {
+        if (!fresh || fresh.status === "merged") {
+          if (fresh) await finishMerged(ctx, fresh); // a clean-up that was cut off, or uploads left
+          return { record: fresh ?? record, alreadyMerged: true };
+        }
+        record = fresh;
+        const job = jobOf(record);
+        const planned = () =>
+          planJob(job, opened.registry, opened.context, {
+            signal: options.signal,
+            answerFields: opened.answerSchema?.fields,
+          });
+        // A submission that was interrupted is finished first (adopting what the provider has).
+        if (record.status === "submitting") {
+          await submitPlanned(
+            submitContext(opened, job, plan ??= await planned(), store, options),
+            record,
+          );
+        }
+        failures = await refreshShards(ctx, record);
+        options.onEvent?.({
+          type: "poll",
+          job: record.id,
+          shards: record.shards.map((s) => ({
+            shard: s.index,
+            state: s.state ?? "unknown",
+            done: s.counts?.succeeded,
+            total: s.counts?.total,
+          })),
+        });
+        if (!allEnded(record)) return undefined;
+        await refuseOutputIsInput(record);
+        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(), options);
+      });
     } catch (error) {
-      // While waiting, a `status` or another fetch holding the lock just now is no reason to stop.
-      if (!options.wait || !(error instanceof LoomUsageError)) throw error;
+      // While waiting, a `status` or another fetch holding the lease just now is no reason to stop.
+      if (!options.wait || !(error instanceof LoomBusyError)) throw error;
       await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, { signal: options.signal });
       continue;
     }
-    let failures: StatusFailure[];
-    try {
-      // Read again under the lock: another process may have moved the job on, or merged it.
-      const fresh = await store.load(record.id);
-      if (!fresh || fresh.status === "merged") {
-        if (fresh) await finishMerged(ctx, fresh); // a clean-up that was cut off, or uploads left
-        return { record: fresh ?? record, alreadyMerged: true };
-      }
-      record = fresh;
-      const job = jobOf(record);
-      const planned = () =>
-        planJob(job, opened.registry, opened.context, {
-          signal: options.signal,
-          answerFields: opened.answerSchema?.fields,
-        });
-      // A submission that was interrupted is finished first (adopting what the provider has).
-      if (record.status === "submitting") {
-        await submitPlanned(
-          submitContext(opened, job, plan ??= await planned(), store, options),
-          record,
-        );
-      }
-      failures = await refreshShards(ctx, record);
-      options.onEvent?.({
-        type: "poll",
-        job: record.id,
-        shards: record.shards.map((s) => ({
-          shard: s.index,
-          state: s.state ?? "unknown",
-          done: s.counts?.succeeded,
-          total: s.counts?.total,
-        })),
-      });
-      if (allEnded(record)) {
-        await refuseOutputIsInput(record);
-        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(), options);
-      }
-    } finally {
-      await unlock().catch(() => {});
-    }
+    if (outcome) return outcome;
     if (!options.wait) return { record };
     giveUpOnStatus(
       record,
@@ -391,8 +388,15 @@ export async function findJob(store: JobStore, id: string): Promise<JobRecord> {
 /** Options of the batch commands. */
 export type JobCommandOptions = RunOptions & BatchRunOptions;
 
-function storeFor(options: RunOptions): JobStore {
-  return new JobStore(loomHome(options.env ?? process.env));
+/** Runs `work` with the job store `options` select (see {@link withState}). */
+function withJobStore<T>(
+  options: JobCommandOptions,
+  work: (store: JobStore, options: JobCommandOptions) => Promise<T>,
+): Promise<T> {
+  return withState(
+    options,
+    (storage, o) => work(new JobStore(storage, options.env ?? process.env), o),
+  );
 }
 
 /** Opens a recorded job's provider and runs `work` with it, secrets scrubbed. */
@@ -415,7 +419,14 @@ export async function fetchJobs(
   ids: readonly string[],
   options: JobCommandOptions,
 ): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
-  const store = storeFor(options);
+  return withJobStore(options, (store, o) => fetchAll(store, ids, o));
+}
+
+async function fetchAll(
+  store: JobStore,
+  ids: readonly string[],
+  options: JobCommandOptions,
+): Promise<Array<FetchOutcome | { record: JobRecord; error: unknown }>> {
   const all = ids.length ? [] : (await store.list()).records;
   // A merged job whose clean-up a kill cut off, or whose uploads could not be deleted, is
   // cleaned up now (it is not listed as pending).
@@ -452,11 +463,8 @@ async function tidyMerged(
   record: JobRecord,
   options: JobCommandOptions,
 ): Promise<void> {
-  const tidy = async (batch?: BatchApi, redact?: (text: string) => string) => {
-    const unlock = await store.lock(record.id).catch(() => undefined);
-    if (!unlock) return;
-    try {
-      const fresh = await store.load(record.id);
+  const tidy = (batch?: BatchApi, redact?: (text: string) => string) =>
+    store.withLockedJob(record.id, async (fresh) => {
       if (!fresh?.merged) return;
       if (!batch) {
         if (fresh.merged.cleanup && !uploadsLeft(fresh).length) await store.remove(fresh.id);
@@ -464,10 +472,10 @@ async function tidyMerged(
       }
       const ctx = { store, batch, signal: options.signal, onEvent: options.onEvent, redact };
       await finishMerged(ctx, fresh);
-    } finally {
-      await unlock();
-    }
-  };
+    }).catch((error) => {
+      // Another Loom works on the job: the clean-up is left to it.
+      if (!(error instanceof LoomUsageError)) throw error;
+    });
   if (!uploadsLeft(record).length) return await tidy();
   await withOpenedJob(jobOf(record), options, (opened) => tidy(batchOf(opened), opened.redact))
     .catch((error) => {
@@ -482,31 +490,33 @@ async function tidyMerged(
 }
 
 /** Checks a job's shards with the provider and returns the updated record (no merge). */
-export async function jobStatus(id: string, options: JobCommandOptions): Promise<JobRecord> {
-  const store = storeFor(options);
-  const record = await findJob(store, id);
-  if (record.status === "merged") return record;
-  return withJob(record, options, async (opened) => {
-    const unlock = await store.lock(record.id);
-    try {
-      const fresh = (await store.load(record.id)) ?? record;
-      await refreshShards({
-        store,
-        batch: batchOf(opened),
-        signal: options.signal,
-        retry: options.retry,
-        redact: opened.redact,
-      }, fresh);
-      return fresh;
-    } finally {
-      await unlock();
-    }
+export function jobStatus(id: string, options: JobCommandOptions): Promise<JobRecord> {
+  return withJobStore(options, async (store, options) => {
+    const record = await findJob(store, id);
+    if (record.status === "merged") return record;
+    return await withJob(
+      record,
+      options,
+      (opened) =>
+        store.withLockedJob(record.id, async (fresh) => {
+          // Merged and removed meanwhile: what was listed is all there is.
+          if (!fresh) return record;
+          await refreshShards({
+            store,
+            batch: batchOf(opened),
+            signal: options.signal,
+            retry: options.retry,
+            redact: opened.redact,
+          }, fresh);
+          return fresh;
+        }),
+    );
   });
 }
 
 /** Every job's record (and any record that could not be read). */
 export function listJobs(options: RunOptions): ReturnType<JobStore["list"]> {
-  return storeFor(options).list();
+  return withJobStore(options, (store) => store.list());
 }
 
 /**
@@ -518,50 +528,48 @@ export async function cancelJob(
   id: string,
   options: JobCommandOptions,
 ): Promise<{ record: JobRecord; failed: Array<{ shard: number; error: string }> }> {
-  const store = storeFor(options);
-  const record = await findJob(store, id);
-  return withJob(record, options, async (opened) => {
-    const batch = batchOf(opened);
-    const unlock = await store.lock(record.id);
-    try {
-      const fresh = (await store.load(record.id)) ?? record;
-      if (fresh.shards.some((s) => !s.handle && s.submittingSince)) {
-        throw new LoomUsageError(
-          `job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`,
-        );
-      }
-      const ctx = {
-        store,
-        batch,
-        signal: options.signal,
-        retry: options.retry,
-        redact: opened.redact,
-      };
-      await refreshShards(ctx, fresh);
-      const failed: Array<{ shard: number; error: string }> = [];
-      for (const shard of fresh.shards) {
-        if (!shard.handle) {
-          shard.state = "cancelled";
-          shard.message = "cancelled before it was submitted";
-        } else if (!(shard.state && TERMINAL.has(shard.state))) {
-          await withRetries(
-            () => batch.cancel(shard.handle!, { signal: options.signal }),
-            retryOf(ctx),
-          ).catch((error) => {
-            if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) {
-              throw error;
-            }
-            failed.push({ shard: shard.index, error: errorMessage(error) });
-          });
+  return withJobStore(options, async (store, options) => {
+    const record = await findJob(store, id);
+    return await withJob(record, options, async (opened) => {
+      const batch = batchOf(opened);
+      return await store.withLockedJob(record.id, async (fresh) => {
+        if (!fresh) throw new LoomUsageError(`job ${record.id} was merged and removed meanwhile`);
+        if (fresh.shards.some((s) => !s.handle && s.submittingSince)) {
+          throw new LoomUsageError(
+            `job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`,
+          );
         }
-      }
-      if (fresh.status === "submitting") fresh.status = "pending";
-      await refreshShards(ctx, fresh);
-      await releaseUploads({ ...ctx, onEvent: options.onEvent }, fresh);
-      return { record: fresh, failed };
-    } finally {
-      await unlock();
-    }
+        const ctx = {
+          store,
+          batch,
+          signal: options.signal,
+          retry: options.retry,
+          redact: opened.redact,
+        };
+        await refreshShards(ctx, fresh);
+        const failed: Array<{ shard: number; error: string }> = [];
+        for (const shard of fresh.shards) {
+          if (!shard.handle) {
+            shard.state = "cancelled";
+            shard.message = "cancelled before it was submitted";
+          } else if (!(shard.state && TERMINAL.has(shard.state))) {
+            await withRetries(
+              () => batch.cancel(shard.handle!, { signal: options.signal }),
+              retryOf(ctx),
+            ).catch((error) => {
+              if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) {
+                throw error;
+              }
+              failed.push({ shard: shard.index, error: errorMessage(error) });
+            });
+          }
+        }
+        if (fresh.status === "submitting") fresh.status = "pending";
+        await refreshShards(ctx, fresh);
+        await releaseUploads({ ...ctx, onEvent: options.onEvent }, fresh);
+        return { record: fresh, failed };
+      });
+    });
   });
 }
 
@@ -575,16 +583,14 @@ export async function adoptBatch(
   batchId: string | undefined,
   options: JobCommandOptions,
 ): Promise<JobRecord> {
-  const store = storeFor(options);
-  const found = await findJob(store, id);
-  const unlock = await store.lock(found.id);
-  try {
-    const record = (await store.load(found.id)) ?? found;
-    await adoptShard(store, record, batchId);
-    return record;
-  } finally {
-    await unlock();
-  }
+  return withJobStore(options, async (store) => {
+    const found = await findJob(store, id);
+    return await store.withLockedJob(found.id, async (record) => {
+      if (!record) throw new LoomUsageError(`job ${found.id} was merged and removed meanwhile`);
+      await adoptShard(store, record, batchId);
+      return record;
+    });
+  });
 }
 
 /**
@@ -598,7 +604,14 @@ export async function forgetJob(
   id: string,
   options: JobCommandOptions,
 ): Promise<{ record: JobRecord; uploadsLeft: string[] }> {
-  const store = storeFor(options);
+  return withJobStore(options, (store, o) => forgetIn(store, id, o));
+}
+
+async function forgetIn(
+  store: JobStore,
+  id: string,
+  options: JobCommandOptions,
+): Promise<{ record: JobRecord; uploadsLeft: string[] }> {
   const found = await findJob(store, id);
   if (found.status !== "merged" && !options.force) {
     throw new LoomUsageError(
@@ -606,9 +619,10 @@ export async function forgetJob(
     );
   }
   // Under the lock: a fetch or submit of the job in progress keeps it.
-  const unlock = await store.lock(found.id);
-  try {
-    const record = (await store.load(found.id)) ?? found;
+  return await store.withLockedJob(found.id, async (current) => {
+    // Removed meanwhile (merged with every row answered): nothing is left to forget.
+    if (!current) return { record: found, uploadsLeft: [] };
+    const record = current;
     let left: string[] = [];
     if (record.shards.some((s) => s.upload)) {
       left = await withOpenedJob(jobOf(record), options, async (opened) => {
@@ -632,9 +646,7 @@ export async function forgetJob(
     }
     await store.remove(record.id);
     return { record, uploadsLeft: left };
-  } finally {
-    await unlock().catch(() => {});
-  }
+  });
 }
 
 /** The uploads still at the provider, one line each: why a delete failed, and how to delete it. */
@@ -659,71 +671,71 @@ export async function retryJob(
   id: string,
   options: JobCommandOptions,
 ): Promise<{ record: JobRecord; rows: number }> {
-  const store = storeFor(options);
-  const found = await findJob(store, id);
-  return withJob(found, options, async (opened) => {
-    const unlock = await store.lock(found.id);
-    try {
-      const record = await store.load(found.id);
-      if (!record || record.merged?.cleanup) {
-        // Merged with every row answered; only its clean-up is left (finished here).
-        if (record) {
-          await finishMerged({ store, batch: batchOf(opened), redact: opened.redact }, record);
-        }
-        return { record: record ?? found, rows: 0 };
-      }
-      if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
-        throw new LoomUsageError(
-          `job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`,
-        );
-      }
-      await assertSameInput(record.input.path, record, "nothing was submitted again");
-      const check = opened.answerSchema?.check ?? checkPlainAnswer;
-      // The saved results are read alongside the rows, so nothing the size of the job is held.
-      const saved = savedOutcomes(store, record);
-      const isGood = async (index: number) => {
-        const { outcome } = await saved.at(index);
-        const verdict = outcome && "r" in outcome ? check(outcome.r) : undefined;
-        return outcome !== undefined && "r" in outcome && !(verdict && "error" in verdict);
-      };
-      const job = jobOf(record);
-      const plan = await planJob(job, opened.registry, opened.context, {
-        signal: options.signal,
-        answerFields: opened.answerSchema?.fields,
-      });
-      const ctx = submitContext(opened, job, plan, store, options);
-      const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
-      const reader = await openJobDataset(job, plan.format);
-      let rows = 0;
-      try {
-        for await (const row of reader.rows) {
-          if (await isGood(row.index)) continue;
-          const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
-          // A row that cannot be built fails the same way every time: nothing to retry.
-          if ("error" in built) continue;
-          cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
-          rows++;
-        }
-      } finally {
-        await saved.close();
-      }
-      cutter.close();
-      if (!rows) return { record, rows: 0 };
-      for (const s of cutter.shards) {
-        record.shards.push({
-          index: record.shards.length,
-          rows: { list: s.rows },
-          requests: s.requests,
-          bytes: s.bytes,
-        });
-      }
-      record.status = "submitting";
-      delete record.merged;
-      await store.save(record);
-      await submitPlanned(ctx, record, true);
-      return { record, rows };
-    } finally {
-      await unlock();
-    }
+  return withJobStore(options, async (store, options) => {
+    const found = await findJob(store, id);
+    return await withJob(
+      found,
+      options,
+      (opened) =>
+        store.withLockedJob(found.id, async (record) => {
+          if (!record || record.merged?.cleanup) {
+            // Merged with every row answered; only its clean-up is left (finished here).
+            if (record) {
+              await finishMerged({ store, batch: batchOf(opened), redact: opened.redact }, record);
+            }
+            return { record: record ?? found, rows: 0 };
+          }
+          if (record.status === "submitting" || !record.shards.every((s) => s.fetched)) {
+            throw new LoomUsageError(
+              `job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`,
+            );
+          }
+          await assertSameInput(record.input.path, record, "nothing was submitted again");
+          const check = opened.answerSchema?.check ?? checkPlainAnswer;
+          // The saved results are read alongside the rows, so nothing the size of the job is held.
+          const saved = savedOutcomes(store, record);
+          const isGood = async (index: number) => {
+            const { outcome } = await saved.at(index);
+            const verdict = outcome && "r" in outcome ? check(outcome.r) : undefined;
+            return outcome !== undefined && "r" in outcome && !(verdict && "error" in verdict);
+          };
+          const job = jobOf(record);
+          const plan = await planJob(job, opened.registry, opened.context, {
+            signal: options.signal,
+            answerFields: opened.answerSchema?.fields,
+          });
+          const ctx = submitContext(opened, job, plan, store, options);
+          const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
+          const reader = await openJobDataset(job, plan.format);
+          let rows = 0;
+          try {
+            for await (const row of reader.rows) {
+              if (await isGood(row.index)) continue;
+              const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
+              // A row that cannot be built fails the same way every time: nothing to retry.
+              if ("error" in built) continue;
+              cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
+              rows++;
+            }
+          } finally {
+            await saved.close();
+          }
+          cutter.close();
+          if (!rows) return { record, rows: 0 };
+          for (const s of cutter.shards) {
+            record.shards.push({
+              index: record.shards.length,
+              rows: { list: s.rows },
+              requests: s.requests,
+              bytes: s.bytes,
+            });
+          }
+          record.status = "submitting";
+          delete record.merged;
+          await store.save(record);
+          await submitPlanned(ctx, record, true);
+          return { record, rows };
+        }),
+    );
   });
 }

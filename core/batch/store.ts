@@ -1,21 +1,16 @@
 /**
- * Batch jobs on disk, under `LOOM_HOME/jobs/<id>/`: the job's record (`job.json`), one results
- * file per fetched shard (`shard-<n>.jsonl`), and a lock while a process works on the job. Every
- * write goes to a private temporary file that is renamed into place, so a process killed at any
- * point leaves the previous version or the next, never a torn one.
+ * Batch job records and what belongs to them, kept in the state store (`core/spec/storage.ts`):
+ * the record, the saved results of each fetched shard, the custom ids each shard was sent with,
+ * and the lease a process holds while it works on the job.
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
-import { createInterface } from "node:readline";
 import { LoomError, LoomUsageError } from "../errors.ts";
 import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../failpoints.ts";
-import { isAlive, writeFileAtomic } from "../output.ts";
+import { takeLease } from "../state/lease.ts";
+import type { StorageV2, StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
 /** Version of the record layout; a record of another version is refused, never misread. */
@@ -125,19 +120,6 @@ export type SavedOutcome =
     readonly k: "failed" | "expired" | "cancelled" | "missing";
   };
 
-/** Joins lines into chunks of about 64 KiB: a write per line would make the disk the bottleneck. */
-function* chunked(lines: Iterable<string>): Generator<string> {
-  let chunk = "";
-  for (const line of lines) {
-    chunk += line;
-    if (chunk.length >= 65_536) {
-      yield chunk;
-      chunk = "";
-    }
-  }
-  if (chunk) yield chunk;
-}
-
 /** Whether `next` should replace `current` as a row's outcome: an answer beats everything, an error only nothing. */
 export function better(next: SavedOutcome, current: SavedOutcome | undefined): boolean {
   return current === undefined || "r" in next || !("r" in current);
@@ -148,116 +130,113 @@ export function newJobId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
 }
 
-const PRIVATE = { mode: 0o600, dirMode: 0o700 };
+/** The attachment holding a shard's custom ids, in submission order (one per line). */
+function idsName(shard: number): string {
+  return `ids-${shard}`;
+}
 
-/** Prefix of a job folder renamed aside to be deleted. */
-const REMOVING = ".removing-";
-
-/** Reads and writes job records under `<home>/jobs`. */
+/**
+ * Batch jobs in the state store: each job's record (written with compare-and-set on its
+ * revision), each fetched shard's results (one saved outcome per row), the custom ids each shard
+ * was submitted with, and a lease while a process works on the job.
+ */
 export class JobStore {
-  readonly dir: string;
+  readonly storage: StorageV2;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  /** The revision each record object was read or last written at. */
+  readonly #revisions = new WeakMap<JobRecord, number>();
 
-  constructor(home: string) {
-    this.dir = join(home, "jobs");
+  constructor(storage: StorageV2, env: Readonly<Record<string, string | undefined>> = process.env) {
+    this.storage = storage;
+    this.#env = env;
   }
 
-  #jobDir(id: string): string {
-    if (!/^[A-Za-z0-9_-]+$/.test(id)) {
+  /** Where the jobs are kept, for messages. */
+  get location(): string {
+    return this.storage.location;
+  }
+
+  #checkId(id: string): void {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
       throw new LoomUsageError(`not a job id: ${JSON.stringify(id)}`);
     }
-    return join(this.dir, id);
   }
 
-  /** Saves a record (atomically), stamping `updatedAt`. */
+  /**
+   * Saves a record, stamping `updatedAt`. Compare-and-set: the record must still be at the
+   * revision it was read at (a new record: not exist yet).
+   * @throws LoomError when another Loom changed or removed the job meanwhile (nothing is written).
+   */
   async save(record: JobRecord): Promise<void> {
+    this.#checkId(record.id);
     record.updatedAt = new Date().toISOString();
-    // Compact: a retry's row list can be long, and the record is rewritten at every step.
-    await writeFileAtomic(join(this.#jobDir(record.id), "job.json"), [
-      JSON.stringify(record) + "\n",
-    ], PRIVATE);
+    const expected = this.#revisions.get(record) ?? 0;
+    const revision = await this.storage.jobs.put(record.id, JSON.stringify(record), expected);
+    if (revision === undefined) {
+      throw new LoomError(
+        `job ${record.id} was changed by another Loom while this one worked on it (its lease ran out); nothing more was written: run the command again`,
+      );
+    }
+    this.#revisions.set(record, revision);
   }
 
-  /** The record of job `id`, or undefined. */
-  async load(id: string): Promise<JobRecord | undefined> {
-    let text: string;
-    try {
-      text = await readFile(join(this.#jobDir(id), "job.json"), "utf8");
-    } catch (error) {
-      if ((error as { code?: string }).code === "ENOENT") return undefined;
-      throw new LoomError(`cannot read the record of job ${id}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+  /** Parses a stored record, remembering its revision. */
+  #parse(stored: StoredJob): JobRecord {
     let record: JobRecord;
     try {
-      record = JSON.parse(text);
+      record = JSON.parse(stored.record);
     } catch (error) {
       throw new LoomError(
-        `the record of job ${id} is corrupt (${join(this.#jobDir(id), "job.json")}): ${
+        `the record of job ${stored.id} in ${this.location} is corrupt: ${
           (error as Error).message
         }`,
       );
     }
-    if (record.version !== JOB_RECORD_VERSION) {
+    if (record?.version !== JOB_RECORD_VERSION) {
       throw new LoomError(
-        `job ${id} was written by another version of Loom (record version ${record.version}); use that version to fetch it`,
+        `job ${stored.id} was written by another version of Loom (record version ${record?.version}); use that version to fetch it`,
       );
     }
+    this.#revisions.set(record, stored.revision);
     return record;
+  }
+
+  /** The record of job `id`, or undefined. */
+  async load(id: string): Promise<JobRecord | undefined> {
+    this.#checkId(id);
+    const stored = await this.storage.jobs.get(id);
+    return stored && this.#parse(stored);
   }
 
   /** Every job's record, oldest first. Unreadable records are reported, not skipped silently. */
   async list(): Promise<{ records: JobRecord[]; problems: string[] }> {
-    let names: string[] = [];
-    try {
-      names = await readdir(this.dir);
-    } catch (error) {
-      if ((error as { code?: string }).code !== "ENOENT") throw error;
-    }
     const records: JobRecord[] = [];
     const problems: string[] = [];
-    for (const name of names.sort()) {
-      if (name.startsWith(REMOVING)) {
-        await rm(join(this.dir, name), { recursive: true, force: true }).catch(() => {});
-      }
-      if (name.startsWith(".")) continue; // locks of submissions, folders being removed
+    for (const stored of await this.storage.jobs.list()) {
       try {
-        const record = await this.load(name);
-        if (record) records.push(record);
+        records.push(this.#parse(stored));
       } catch (error) {
         problems.push((error as Error).message);
       }
     }
-    records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    records.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     return { records, problems };
   }
 
   /**
-   * Removes a job's record and results, all at once: the folder is renamed aside (atomic), then
-   * deleted, so a kill never leaves half a job where Loom looks for jobs (what it leaves aside is
-   * swept by {@link list}). Removing a job that is gone already does nothing.
+   * Removes a job's record, results and ids in one step. Removing a job that is gone already
+   * does nothing.
    */
   async remove(id: string): Promise<void> {
-    const aside = join(this.dir, `${REMOVING}${id}.${randomBytes(4).toString("hex")}`);
-    try {
-      await rename(this.#jobDir(id), aside);
-    } catch (error) {
-      if ((error as { code?: string }).code === "ENOENT") return;
-      throw error;
-    }
+    this.#checkId(id);
     failpoint("fetch:removing");
-    await rm(aside, { recursive: true, force: true });
-  }
-
-  /** Path of a shard's saved results. */
-  resultsPath(id: string, shard: number): string {
-    return join(this.#jobDir(id), `shard-${shard}.jsonl`);
+    await this.storage.jobs.remove(id);
   }
 
   /**
-   * Saves a shard's outcomes (atomically: a killed download leaves no partial file), sorted by
-   * row, one per row (an answer beats an error), so that a merge can read every shard's file
-   * alongside the input in one pass. A shard holds at most the provider's batch limit of rows.
+   * Saves a shard's outcomes (all at once: a killed download leaves none), one per row (an answer
+   * beats an error), so that a merge can read every shard's results alongside the input in one
+   * pass. A shard holds at most the provider's batch limit of rows.
    */
   async saveResults(
     id: string,
@@ -266,117 +245,84 @@ export class JobStore {
   ): Promise<void> {
     const byRow = new Map<number, SavedOutcome>();
     for await (const o of outcomes) if (better(o, byRow.get(o.i))) byRow.set(o.i, o);
-    const sorted = [...byRow.values()].sort((a, b) => a.i - b.i);
-    await writeFileAtomic(
-      this.resultsPath(id, shard),
-      chunked(sorted.map((o) => JSON.stringify(o) + "\n")),
-      PRIVATE,
+    const rows = [...byRow.values()].sort((a, b) => a.i - b.i);
+    await this.storage.results.put(
+      id,
+      shard,
+      rows.map((o) => ({ row: o.i, value: JSON.stringify(o) })),
     );
-  }
-
-  /** Path of the custom ids a shard was submitted with, in order. */
-  #idsPath(id: string, shard: number): string {
-    return join(this.#jobDir(id), `shard-${shard}.ids`);
   }
 
   /** Saves the custom ids of a shard, in submission order (before it is submitted). */
   async saveIds(id: string, shard: number, ids: readonly string[]): Promise<void> {
-    await writeFileAtomic(this.#idsPath(id, shard), chunked(ids.map((c) => c + "\n")), PRIVATE);
+    await this.storage.attachments.put(id, idsName(shard), ids.join("\n"));
   }
 
   /** The custom ids a shard was submitted with, or undefined when they were not saved. */
   async readIds(id: string, shard: number): Promise<string[] | undefined> {
-    const text = await readFile(this.#idsPath(id, shard), "utf8").catch(() => undefined);
+    const text = await this.storage.attachments.get(id, idsName(shard));
     return text === undefined ? undefined : text.split("\n").filter(Boolean);
   }
 
-  /** Reads a shard's saved outcomes. */
+  /** Reads a shard's saved outcomes, by row. */
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
-    const path = this.resultsPath(id, shard);
-    if (!(await stat(path).catch(() => undefined))) {
+    if (!(await this.storage.results.has(id, shard))) {
       throw new LoomError(
-        `job ${id}: the saved results of batch ${shard + 1} are missing from ${
-          this.#jobDir(id)
-        } (the folder was changed outside Loom)`,
+        `job ${id}: the saved results of batch ${
+          shard + 1
+        } are missing from ${this.location} (the store was changed outside Loom); run loom fetch --id ${id} again to download them`,
       );
     }
-    const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-    for await (const line of lines) if (line) yield JSON.parse(line) as SavedOutcome;
+    for await (const { value } of this.storage.results.read(id, shard)) {
+      yield JSON.parse(value) as SavedOutcome;
+    }
   }
 
   /**
-   * Takes the job's lock, so two processes never merge or submit the same job at once. A lock
-   * whose process is gone (killed) is taken over. A job that no longer exists (merged and removed
-   * meanwhile) needs no lock: the caller finds no record.
-   * @throws LoomUsageError when another running Loom holds it.
+   * Takes the job's lease, so two processes (on one machine or several) never merge or submit the
+   * same job at once. A lease whose holder is gone (killed) is taken over.
+   * @throws LoomBusyError when another running Loom holds it.
    */
-  async lock(id: string): Promise<() => Promise<void>> {
-    const dir = this.#jobDir(id);
-    if (!(await stat(dir).catch(() => undefined))) return async () => {};
-    return takeLock(dir, "lock", `job ${id} is being worked on by another Loom`);
+  async #lock(id: string): Promise<() => Promise<void>> {
+    this.#checkId(id);
+    const lease = await takeLease(
+      this.storage,
+      `job:${id}`,
+      `job ${id} is being worked on by another Loom`,
+      this.#env,
+    );
+    return () => lease.release();
   }
 
   /**
-   * Takes the lock of a job's key (its spec and input), held from the check for an identical
+   * Runs `work` on the job's current record under its lease: the one frame of every step that
+   * changes a job. `work` gets undefined when the job no longer exists (merged and removed).
+   */
+  async withLockedJob<T>(
+    id: string,
+    work: (record: JobRecord | undefined) => Promise<T>,
+  ): Promise<T> {
+    const unlock = await this.#lock(id);
+    try {
+      return await work(await this.load(id));
+    } finally {
+      // A store gone mid-release leaves a lease that expires: never hide the work's own error.
+      await unlock().catch(() => {});
+    }
+  }
+
+  /**
+   * Takes the lease of a job's key (its spec and input), held from the check for an identical
    * pending job until the new job's record is saved: two `loom run` of the same job at once then
    * submit it once.
    */
   async lockKey(key: string): Promise<() => Promise<void>> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    return takeLock(
-      this.dir,
-      `.submit-${key.slice(0, 32)}.lock`,
+    const lease = await takeLease(
+      this.storage,
+      `submit:${key.slice(0, 32)}`,
       "the same job is being submitted by another Loom",
+      this.#env,
     );
+    return () => lease.release();
   }
-}
-
-/**
- * Takes the lock file `name` in `dir`. It appears with its holder already written (a hard link is
- * created atomically), so no one reads an empty lock. A lock whose holder is gone is renamed
- * aside first, and only taken over if what was renamed is still that holder's.
- */
-async function takeLock(dir: string, name: string, busy: string): Promise<() => Promise<void>> {
-  const path = join(dir, name);
-  const me = `${process.pid}@${hostname()}`;
-  const mine = join(dir, `${name}.${process.pid}.${randomBytes(4).toString("hex")}`);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(mine, me, { mode: 0o600 }).catch((error) => {
-        // A failed write names no file, so name the folder. unverified: that a write error
-        // has no `path` (observed on Node and Deno: a full disk says only `write`).
-        throw Object.assign(error as object, { path: (error as { path?: unknown }).path ?? dir });
-      });
-      await link(mine, path);
-      await rm(mine, { force: true });
-      let released = false;
-      return async () => {
-        if (!released) await rm(path, { force: true });
-        released = true;
-      };
-    } catch (error) {
-      await rm(mine, { force: true });
-      const code = (error as { code?: string }).code;
-      if (code === "ENOENT") return async () => {}; // the job's folder was removed meanwhile
-      if (code !== "EEXIST") throw error;
-      const holder = await readFile(path, "utf8").catch(() => undefined);
-      if (holder === undefined) continue; // released just now: try again
-      const [pid, host] = holder.split("@");
-      const gone = host === hostname() && Number.isInteger(Number(pid)) && !isAlive(Number(pid));
-      if (!gone) throw new LoomUsageError(`${busy} (process ${holder}); try again when it is done`);
-      // Two processes may find the same dead holder: only the one whose rename moves it goes on.
-      const aside = `${mine}.stale`;
-      if (await rename(path, aside).then(() => true, () => false)) {
-        const moved = await readFile(aside, "utf8").catch(() => "");
-        if (moved !== holder) {
-          // A live process took it over meanwhile: give its lock back.
-          await link(aside, path).catch(() => {});
-          await rm(aside, { force: true });
-          throw new LoomUsageError(`${busy}; try again when it is done`);
-        }
-        await rm(aside, { force: true });
-      }
-    }
-  }
-  throw new LoomUsageError(`${busy}; it keeps taking the lock`);
 }

@@ -247,9 +247,7 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
  */
 async function forgetRefused(ctx: SubmitContext, id: string, error: unknown): Promise<never> {
   if (!ctx.signal?.aborted && refused(error) && !isRetryable(error)) {
-    const unlock = await ctx.store.lock(id).catch(() => undefined);
-    try {
-      const record = unlock && (await ctx.store.load(id));
+    await ctx.store.withLockedJob(id, async (record) => {
       const remote = record?.shards.some((s) => s.handle || s.createSentAt);
       if (record && record.status === "submitting" && !remote) {
         if (record.shards.some((s) => s.upload)) {
@@ -263,9 +261,9 @@ async function forgetRefused(ctx: SubmitContext, id: string, error: unknown): Pr
         }
         if (!record.shards.some((s) => s.upload)) await ctx.store.remove(id);
       }
-    } finally {
-      await unlock?.();
-    }
+    }).catch(() => {
+      // Held by another Loom, or the store failed: the record stays, and `error` says why.
+    });
   }
   throw error;
 }
@@ -332,14 +330,11 @@ export async function completeSubmission(
   record: JobRecord,
   inputChecked = false,
 ): Promise<JobRecord> {
-  const unlock = await ctx.store.lock(record.id);
-  try {
-    const fresh = (await ctx.store.load(record.id)) ?? record;
+  return await ctx.store.withLockedJob(record.id, async (fresh) => {
+    if (!fresh) throw new LoomUsageError(`job ${record.id} was removed while it was submitted`);
     await submitPlanned(ctx, fresh, inputChecked);
     return fresh;
-  } finally {
-    await unlock();
-  }
+  });
 }
 
 /**

@@ -85,7 +85,7 @@ async function run(
   const started = Date.now();
 
   const cacheOn = spec.sync?.cache ?? true;
-  const storage = cacheOn ? await registry.create("storage", "fs", {}, context) : undefined;
+  const cache = cacheOn ? new ResponseCache((await opened.state.get()).cache) : undefined;
   const counts = { ok: 0, cached: 0, errors: 0 };
   const onEvent: RunEventHandler = (event) => {
     if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
@@ -97,7 +97,7 @@ async function run(
     provider,
     buildRequest: (row) => buildRequest(spec, row.fields, answerSchema?.schema),
     check: answerSchema?.check ?? checkPlainAnswer,
-    cache: storage ? new ResponseCache(storage) : undefined,
+    cache,
     workers: spec.sync?.workers ?? DEFAULT_WORKERS,
     idColumn: spec.dataset.id ?? (plan.columns.includes("id") ? "id" : undefined),
     signal,

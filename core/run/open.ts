@@ -15,6 +15,8 @@ import { Registry } from "../registry.ts";
 import { loomHome } from "../runtime.ts";
 import { collectSecrets, createRedactor, redactError, type Redactor } from "../secrets.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
+import type { StorageV2 } from "../spec/storage.ts";
+import { StateHandle } from "../state/open.ts";
 import type { RetryPolicy } from "./retry.ts";
 
 /** How to run a job (things that are not part of the job file). */
@@ -43,6 +45,11 @@ export interface RunOptions {
    * error. A key that is found is still handed to the provider.
    */
   readonly keyOptional?: boolean;
+  /**
+   * The state store to keep jobs and the cache in; default the one `LOOM_STATE` selects
+   * (`core/state/open.ts`), opened when first needed and closed at the end.
+   */
+  readonly store?: StorageV2;
 }
 
 /** A job ready for work. */
@@ -56,6 +63,8 @@ export interface OpenedJob {
   readonly notes: readonly string[];
   /** Scrubs the run's secrets from text Loom stores or shows (provider messages, say). */
   readonly redact: Redactor;
+  /** The state store (jobs, results, the cache), opened on first use. */
+  readonly state: StateHandle;
 }
 
 /**
@@ -87,14 +96,14 @@ export async function withSecretsScrubbed<T>(
   }
 }
 
-/** Loads the job's plugins and those named in `LOOM_PLUGINS` (comma-separated). */
+/** Loads the job's plugins (when there is a job) and those named in `LOOM_PLUGINS` (comma-separated). */
 async function loadPlugins(
-  job: LoadedJob,
+  job: LoadedJob | undefined,
   registry: Registry,
   options: RunOptions,
   env: PluginContext["env"],
 ) {
-  for (const ref of job.spec.plugins ?? []) await registry.load(ref, job.dir);
+  for (const ref of job?.spec.plugins ?? []) await registry.load(ref, job!.dir);
   const fromEnv = (env.LOOM_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   for (const ref of fromEnv) await registry.load(ref, options.cwd ?? process.cwd());
 }
@@ -196,6 +205,7 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
     ...(answerSchema ? { answerSchema } : {}),
     notes,
     redact,
+    state: new StateHandle(registry, context, options.store),
   };
 }
 
@@ -217,6 +227,32 @@ export function withOpenedJob<T>(
       throw redactError(error, opened.redact);
     } finally {
       await opened.provider.dispose?.();
+      await opened.state.close();
+    }
+  });
+}
+
+/**
+ * Runs `work` with the state store `options` select (plugins of `LOOM_PLUGINS` loaded, so a
+ * third-party store can be chosen), secrets scrubbed from what it throws: the frame of the
+ * commands that find a job before opening it. `work` gets options that carry the store, so the
+ * job it opens uses the same one.
+ */
+export function withState<T>(
+  options: RunOptions,
+  work: (store: StorageV2, options: RunOptions) => Promise<T>,
+): Promise<T> {
+  return withSecretsScrubbed(options, async () => {
+    const env = options.env ?? process.env;
+    const context: PluginContext = { env: { ...env }, home: loomHome(env) };
+    const registry = options.registry ?? new Registry();
+    await loadPlugins(undefined, registry, options, context.env);
+    const state = new StateHandle(registry, context, options.store);
+    try {
+      const store = await state.get();
+      return await work(store, { ...options, registry, store });
+    } finally {
+      await state.close();
     }
   });
 }

@@ -59,3 +59,35 @@ export async function openStore(registry: Registry, context: PluginContext): Pro
   }
   return await registry.create("storage", choice.plugin, { url: choice.url }, context);
 }
+
+/**
+ * The state store of one command: opened on first use (a plan or a sync run without the cache
+ * never opens it), closed by {@link StateHandle.close}. A store given by the caller (a library
+ * user's, or the enclosing command's) is used as it is and left open.
+ */
+export class StateHandle {
+  readonly #registry: Registry;
+  readonly #context: PluginContext;
+  readonly #given?: StorageV2;
+  #opened?: Promise<StorageV2>;
+
+  constructor(registry: Registry, context: PluginContext, given?: StorageV2) {
+    this.#registry = registry;
+    this.#context = context;
+    this.#given = given;
+  }
+
+  /** The store, opened now if it is not yet. */
+  get(): Promise<StorageV2> {
+    if (this.#given) return Promise.resolve(this.#given);
+    this.#opened ??= openStore(this.#registry, this.#context);
+    return this.#opened;
+  }
+
+  /** Closes the store if this handle opened it. */
+  async close(): Promise<void> {
+    const opened = this.#opened;
+    this.#opened = undefined;
+    if (opened) await (await opened.catch(() => undefined))?.close();
+  }
+}
