@@ -27,6 +27,20 @@ export { type JobOverride, type LoadedJob, loadJob } from "./job/load.ts";
 export { JobSchema, type JobSpec } from "./job/schema.ts";
 export { DEFAULT_WORKERS, exitCodeFor, runJob, type RunOptions } from "./run/job.ts";
 export { cacheKey, ResponseCache } from "./cache.ts";
+export {
+  adoptBatch,
+  type BatchRunOptions,
+  cancelJob,
+  fetchJobs,
+  type FetchOutcome,
+  forgetJob,
+  type JobCommandOptions,
+  jobStatus,
+  listJobs,
+  retryJob,
+} from "./batch/jobs.ts";
+export type { JobRecord, ShardRecord } from "./batch/store.ts";
+export { maskUrl, openStore, storeChoice } from "./state/open.ts";
 export { buildRequest } from "./request.ts";
 export { defaultOutputPath } from "./output.ts";
 export { VERSION } from "./version.ts";

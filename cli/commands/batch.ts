@@ -16,6 +16,7 @@ import {
   listJobs,
   retryJob,
 } from "../../core/batch/jobs.ts";
+import { phaseOf } from "../../core/batch/shard.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
 import { errorMessage, EXIT, LoomError, systemFaultMessage } from "../../core/errors.ts";
 import type { RunSummary } from "../../core/events.ts";
@@ -56,9 +57,10 @@ function printJob(record: JobRecord): void {
     } → ${displayPath(record.output)}`,
   );
   for (const s of record.shards) {
-    const state = s.createSentAt && !s.handle
+    const phase = phaseOf(s);
+    const state = phase === "in-doubt"
       ? "in doubt"
-      : s.submittingSince && !s.handle
+      : phase === "submitting"
       ? "submitting"
       : s.state ?? "unknown";
     const meaning = state === "in doubt"

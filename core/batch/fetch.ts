@@ -30,13 +30,13 @@ import {
 } from "./store.ts";
 import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 import { releaseUploads } from "./uploads.ts";
+import { fetched, observed, phaseOf, type ShardPhase, unobserved } from "./shard.ts";
 
-/** Batch states after which nothing changes. */
-export const TERMINAL: ReadonlySet<string> = new Set<BatchState>([
-  "completed",
-  "failed",
-  "expired",
-  "cancelled",
+/** Phases of a shard that has nothing more to wait for. */
+const ENDED: ReadonlySet<ShardPhase> = new Set<ShardPhase>([
+  "ended",
+  "fetched",
+  "cancelled-unsent",
 ]);
 
 /** One sentence for each state, shown by `fetch`, `status` and `list`. */
@@ -81,18 +81,16 @@ export async function refreshShards(
 ): Promise<StatusFailure[]> {
   const failures: StatusFailure[] = [];
   for (const shard of record.shards) {
-    if (!shard.handle || (shard.state && TERMINAL.has(shard.state))) continue;
+    if (phaseOf(shard) !== "submitted") continue;
     try {
       const status = await withRetries(
         () => ctx.batch.status(shard.handle!, { signal: ctx.signal }),
         retryOf(ctx),
       );
-      shard.state = status.state;
-      shard.providerState = status.providerState;
-      shard.counts = status.counts;
-      shard.message = status.message === undefined
-        ? undefined
-        : (ctx.redact ?? String)(status.message);
+      observed(shard, {
+        ...status,
+        message: status.message === undefined ? undefined : (ctx.redact ?? String)(status.message),
+      });
       // OpenAI calls a batch whose every request failed "completed": say what it is.
       const { total, succeeded, failed } = status.counts ?? {};
       if (status.state === "completed" && total && failed === total && !succeeded) {
@@ -103,15 +101,14 @@ export async function refreshShards(
     } catch (error) {
       // A key that stopped working stops the fetch; anything else is "unknown" until next time.
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
-      shard.state = "unknown";
-      shard.message = (ctx.redact ?? String)(errorMessage(error));
+      const message = (ctx.redact ?? String)(errorMessage(error));
+      unobserved(shard, message);
       failures.push({
         shard: shard.index,
-        error: shard.message,
+        error: message,
         permanent: (error as { retryable?: unknown }).retryable !== true,
       });
     }
-    shard.checkedAt = new Date().toISOString();
   }
   await ctx.store.save(record);
   return failures;
@@ -119,12 +116,12 @@ export async function refreshShards(
 
 /** Whether every shard has ended (and so the job can be merged). */
 export function allEnded(record: JobRecord): boolean {
-  return record.shards.every((s) => s.state !== undefined && TERMINAL.has(s.state));
+  return record.shards.every((s) => ENDED.has(phaseOf(s)));
 }
 
 /** Saves the results of every ended shard not saved yet. */
 export async function saveShardResults(ctx: FetchContext, record: JobRecord): Promise<void> {
-  const todo = record.shards.filter((s) => s.handle && !s.fetched);
+  const todo = record.shards.filter((s) => phaseOf(s) === "ended");
   if (!todo.length) {
     await releaseUploads(ctx, record);
     return;
@@ -175,8 +172,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
       // Answers may exist: never merge around them. The next fetch checks the shard and reads it again.
       const why = (ctx.redact ?? String)(errorMessage(error));
-      shard.state = "unknown";
-      shard.message = `its results could not be read (${why}); the next fetch reads them again`;
+      unobserved(shard, `its results could not be read (${why}); the next fetch reads them again`);
       await ctx.store.save(record);
       throw new LoomError(
         `job ${record.id}: the results of batch ${shard.index + 1} could not be read: ${why}. ` +
@@ -185,7 +181,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       );
     }
     failpoint("fetch:saved");
-    shard.fetched = { ok, errors, at: new Date().toISOString() };
+    fetched(shard, ok, errors);
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;
     await ctx.store.save(record);
   }

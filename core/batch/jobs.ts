@@ -36,8 +36,8 @@ import {
   savedOutcomes,
   saveShardResults,
   type StatusFailure,
-  TERMINAL,
 } from "./fetch.ts";
+import { cancelUnsent, phaseOf } from "./shard.ts";
 import { identityOf, type JobRecord, JobStore } from "./store.ts";
 import {
   adoptShard,
@@ -534,7 +534,7 @@ export async function cancelJob(
       const batch = batchOf(opened);
       return await store.withLockedJob(record.id, async (fresh) => {
         if (!fresh) throw new LoomUsageError(`job ${record.id} was merged and removed meanwhile`);
-        if (fresh.shards.some((s) => !s.handle && s.submittingSince)) {
+        if (fresh.shards.some((s) => ["submitting", "in-doubt"].includes(phaseOf(s)))) {
           throw new LoomUsageError(
             `job ${fresh.id} has a batch whose submission was cut off; run the job again (or loom adopt) to settle it before cancelling`,
           );
@@ -549,10 +549,9 @@ export async function cancelJob(
         await refreshShards(ctx, fresh);
         const failed: Array<{ shard: number; error: string }> = [];
         for (const shard of fresh.shards) {
-          if (!shard.handle) {
-            shard.state = "cancelled";
-            shard.message = "cancelled before it was submitted";
-          } else if (!(shard.state && TERMINAL.has(shard.state))) {
+          const phase = phaseOf(shard);
+          if (phase === "planned") cancelUnsent(shard, "cancelled before it was submitted");
+          else if (phase === "submitted") {
             await withRetries(
               () => batch.cancel(shard.handle!, { signal: options.signal }),
               retryOf(ctx),

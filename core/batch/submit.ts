@@ -21,6 +21,18 @@ import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
 import { releaseUploads } from "./uploads.ts";
+import {
+  abandoned,
+  adopted,
+  beginSubmit,
+  cancelUnsent,
+  created,
+  createLost,
+  createRefused,
+  createSent,
+  cutOff,
+  phaseOf,
+} from "./shard.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
@@ -252,9 +264,7 @@ async function forgetRefused(ctx: SubmitContext, id: string, error: unknown): Pr
       if (record && record.status === "submitting" && !remote) {
         if (record.shards.some((s) => s.upload)) {
           for (const shard of record.shards) {
-            shard.state = "cancelled";
-            shard.message = `never submitted: ${ctx.provider} refused the submission`;
-            delete shard.submittingSince;
+            cancelUnsent(shard, `never submitted: ${ctx.provider} refused the submission`);
           }
           await ctx.store.save(record);
           await releaseUploads(ctx, record);
@@ -349,8 +359,9 @@ export async function submitPlanned(
 ): Promise<void> {
   if (!inputChecked) await assertSameInput(ctx.plan.input, record, "nothing more was submitted");
   for (const shard of record.shards) {
-    if (shard.handle || !shard.submittingSince) continue;
-    if (inDoubt(ctx.batch, shard)) {
+    const phase = phaseOf(shard, ctx.batch.announcesCreate === true);
+    if (phase !== "submitting" && phase !== "in-doubt") continue;
+    if (phase === "in-doubt") {
       if (ctx.resubmit) {
         // The user said to pay again knowingly: the shard is sent anew (its upload is reused).
         ctx.onEvent?.({
@@ -359,8 +370,7 @@ export async function submitPlanned(
             shard.index + 1
           } is submitted again (--resubmit); a batch its lost create made, if any, is billed too`,
         });
-        delete shard.createSentAt;
-        delete shard.submittingSince;
+        abandoned(shard);
         await ctx.store.save(record);
       } else await settleShard(ctx, record, shard);
     } else {
@@ -368,12 +378,12 @@ export async function submitPlanned(
       // is submitted again. One look all the same, for a record written by an older Loom.
       const exact = (await lookFor(ctx, record, shard))?.find((f) => f.exact);
       if (exact) adopt(ctx, record, shard, exact.handle);
-      else delete shard.submittingSince;
+      else cutOff(shard);
       await ctx.store.save(record);
     }
   }
   // A shard cancelled before it was sent stays unsent.
-  const todo = record.shards.filter((s) => !s.handle && s.state !== "cancelled");
+  const todo = record.shards.filter((s) => phaseOf(s) === "planned");
   if (todo.length) {
     // One pass: each shard is sent once the pass has gone by its last row. A row belongs to at
     // most one unsubmitted shard (retries only follow a fetch).
@@ -399,12 +409,6 @@ export async function submitPlanned(
   }
   record.status = "pending";
   await ctx.store.save(record);
-}
-
-/** Whether a shard's batch may exist although Loom has no answer for it: its create may have gone out. */
-function inDoubt(batch: BatchApi, shard: ShardRecord): boolean {
-  return !shard.handle && !!shard.submittingSince &&
-    (!!shard.createSentAt || batch.announcesCreate !== true);
 }
 
 /**
@@ -442,7 +446,7 @@ async function submitShard(
   }
   // The ids go to disk first: a fetch joins answers to rows with them (Gemini may drop keys).
   await ctx.store.saveIds(record.id, shard.index, items.map((item) => item.customId));
-  shard.submittingSince = new Date().toISOString();
+  beginSubmit(shard);
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
   let sent = false;
@@ -453,7 +457,7 @@ async function submitShard(
       await ctx.store.save(record);
     },
     onCreate: async () => {
-      shard.createSentAt = new Date().toISOString();
+      createSent(shard);
       await ctx.store.save(record);
       sent = true;
     },
@@ -473,7 +477,7 @@ async function submitShard(
           throw new CreateInDoubt(error);
         }
         if (shard.createSentAt) {
-          delete shard.createSentAt; // answered with a refusal: nothing was created
+          createRefused(shard); // answered with a refusal: nothing was created
           await ctx.store.save(record);
         }
         throw error;
@@ -481,7 +485,7 @@ async function submitShard(
     }, retryOf(ctx));
   } catch (error) {
     if (!(error instanceof CreateInDoubt)) throw error;
-    shard.createSentAt ??= shard.submittingSince;
+    createLost(shard);
     await ctx.store.save(record);
     // Interrupted: the next run settles it.
     if (ctx.signal?.aborted) throw error.reason;
@@ -489,11 +493,7 @@ async function submitShard(
     return;
   }
   failpoint("submit:created");
-  shard.handle = handle;
-  shard.submittedAt = new Date().toISOString();
-  shard.state = "validating";
-  delete shard.submittingSince;
-  delete shard.createSentAt;
+  created(shard, handle);
   await ctx.store.save(record);
   failpoint("submit:recorded");
   ctx.onEvent?.({
@@ -527,11 +527,7 @@ function adopt(
   handle: BatchHandle,
 ): void {
   // The provider's handle may lack the upload; the record knows it.
-  shard.handle = handle;
-  shard.submittedAt = shard.submittingSince;
-  shard.state = "validating";
-  delete shard.submittingSince;
-  delete shard.createSentAt;
+  adopted(shard, handle);
   ctx.onEvent?.({
     type: "shard",
     shard: shard.index,
@@ -604,7 +600,10 @@ export async function adoptShard(
   record: JobRecord,
   batchId: string | undefined,
 ): Promise<ShardRecord> {
-  const lost = record.shards.filter((s) => !s.handle && s.submittingSince);
+  const lost = record.shards.filter((s) => {
+    const phase = phaseOf(s);
+    return phase === "submitting" || phase === "in-doubt";
+  });
   if (lost.length !== 1) {
     throw new LoomUsageError(
       `job ${record.id} has ${lost.length} batches whose submission was cut off; nothing to adopt`,
@@ -619,12 +618,8 @@ export async function adoptShard(
         } of job ${record.id}`,
       );
     }
-    shard.handle = { id: batchId };
-    shard.submittedAt = shard.submittingSince;
-    shard.state = "validating";
-  }
-  delete shard.submittingSince;
-  delete shard.createSentAt;
+    adopted(shard, { id: batchId });
+  } else abandoned(shard);
   await store.save(record);
   return shard;
 }

@@ -9,6 +9,7 @@ import { errorMessage } from "../errors.ts";
 import type { RunEventHandler } from "../events.ts";
 import { withRetries } from "../run/retry.ts";
 import type { BatchApi, BatchUpload } from "../spec/provider.ts";
+import { phaseOf } from "./shard.ts";
 import type { JobRecord, JobStore, ShardRecord } from "./store.ts";
 
 /** What deleting uploads needs. */
@@ -29,9 +30,8 @@ export interface UploadLeft {
 
 /** Whether a shard needs its upload no more: its results are saved, or it was cancelled before its batch was created. */
 function doneWith(shard: ShardRecord): boolean {
-  return Boolean(
-    shard.fetched || (!shard.handle && !shard.submittingSince && shard.state === "cancelled"),
-  );
+  const phase = phaseOf(shard);
+  return phase === "fetched" || phase === "cancelled-unsent";
 }
 
 /** The shards whose upload is done with but not deleted yet. */

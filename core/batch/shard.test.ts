@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  abandoned,
+  adopted,
+  beginSubmit,
+  cancelUnsent,
+  created,
+  createLost,
+  createRefused,
+  createSent,
+  cutOff,
+  fetched,
+  observed,
+  phaseOf,
+  unobserved,
+} from "./shard.ts";
+import type { ShardRecord } from "./store.ts";
+
+const planned = (): ShardRecord => ({
+  index: 0,
+  rows: { start: 0, end: 3 },
+  requests: 3,
+  bytes: 100,
+});
+
+describe("shard state machine", () => {
+  it("walks planned → submitting → in-doubt → submitted → ended → fetched", () => {
+    const s = planned();
+    assert.equal(phaseOf(s), "planned");
+    beginSubmit(s);
+    assert.equal(phaseOf(s), "submitting");
+    // A provider that does not announce its create leaves a cut-off submission in doubt.
+    assert.equal(phaseOf(s, false), "in-doubt");
+    createSent(s);
+    assert.equal(phaseOf(s), "in-doubt");
+    created(s, { id: "batch_1" });
+    assert.equal(phaseOf(s), "submitted");
+    assert.equal(s.submittingSince, undefined);
+    assert.equal(s.createSentAt, undefined);
+    observed(s, { state: "in_progress" });
+    assert.equal(phaseOf(s), "submitted");
+    observed(s, { state: "completed", counts: { total: 3, succeeded: 3 } });
+    assert.equal(phaseOf(s), "ended");
+    unobserved(s, "results unreadable");
+    assert.equal(phaseOf(s), "submitted", "an unknown state is checked again");
+    observed(s, { state: "completed" });
+    fetched(s, 3, 0);
+    assert.equal(phaseOf(s), "fetched");
+  });
+
+  it("settles a shard in doubt by adoption, abandonment or a refusal", () => {
+    const a = planned();
+    beginSubmit(a);
+    createSent(a);
+    adopted(a, { id: "found" });
+    assert.equal(phaseOf(a), "submitted");
+    assert.equal(a.submittedAt !== undefined, true);
+
+    const b = planned();
+    beginSubmit(b);
+    createSent(b);
+    abandoned(b);
+    assert.equal(phaseOf(b), "planned");
+
+    const c = planned();
+    beginSubmit(c);
+    createSent(c);
+    createRefused(c);
+    assert.equal(phaseOf(c), "submitting");
+    createLost(c);
+    assert.equal(phaseOf(c), "in-doubt", "a lost answer keeps the shard in doubt");
+  });
+
+  it("cuts off and cancels shards that were never sent", () => {
+    const s = planned();
+    beginSubmit(s);
+    cutOff(s);
+    assert.equal(phaseOf(s), "planned");
+    cancelUnsent(s, "cancelled before it was submitted");
+    assert.equal(phaseOf(s), "cancelled-unsent");
+  });
+
+  it("refuses transitions from the wrong phase (a bug must not rewrite a record)", () => {
+    const s = planned();
+    assert.throws(() => created(s, { id: "x" }), /cannot be created while planned/);
+    assert.throws(() => fetched(s, 1, 0), /cannot be fetched while planned/);
+    beginSubmit(s);
+    createSent(s);
+    assert.throws(() => cutOff(s), /cannot be cut off while in-doubt/);
+    assert.throws(() => cancelUnsent(s, "no"), /while in-doubt/);
+    created(s, { id: "x" });
+    assert.throws(() => beginSubmit(s), /cannot be submitted while submitted/);
+    assert.throws(() => fetched(s, 1, 0), /while submitted/);
+  });
+});
