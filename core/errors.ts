@@ -49,6 +49,14 @@ export class LoomBusyError extends LoomUsageError {
   }
 }
 
+/**
+ * True for an error that must stop the whole command (a key that stopped working, a provider that
+ * refuses every request), from any copy of Loom: never a row's or a shard's problem alone.
+ */
+export function isFatal(error: unknown): boolean {
+  return LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true;
+}
+
 /** One problem found in a job file or in the flags, with where it is. */
 export interface JobIssue {
   /** Where: `file:line:column` for a job file, `--flag` for a command-line option. */

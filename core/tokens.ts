@@ -6,7 +6,7 @@
  * model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
  * @module
  */
-import { errorMessage, LoomError, LoomUsageError } from "./errors.ts";
+import { errorMessage, isFatal, LoomError, LoomUsageError } from "./errors.ts";
 import type { LoadedJob } from "./job/load.ts";
 import { openJobDataset, planJob } from "./plan.ts";
 import { buildRequest } from "./request.ts";
@@ -115,7 +115,7 @@ export async function count(
     } catch (error) {
       if (stopped !== undefined) throw stopped;
       // A refused key fails every row alike: the count stops.
-      if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      if (options.signal?.aborted || isFatal(error)) throw error;
       const message = redact(errorMessage(error));
       const refusal = refusalOf(error);
       if (!refusal) refusals.reset();

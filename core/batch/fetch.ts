@@ -7,7 +7,13 @@
  */
 import { stat } from "node:fs/promises";
 import type { AnswerVerdict } from "../answer-schema.ts";
-import { errorMessage, LoomError, LoomIncompleteResultsError, LoomUsageError } from "../errors.ts";
+import {
+  errorMessage,
+  isFatal,
+  LoomError,
+  LoomIncompleteResultsError,
+  LoomUsageError,
+} from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { sameFile, writeFileAtomic } from "../output.ts";
@@ -15,7 +21,7 @@ import { displayPath } from "../paths.ts";
 import { openJobDataset, type Plan } from "../plan.ts";
 import { buildRequest } from "../request.ts";
 import { failpoint } from "../failpoints.ts";
-import { type RetryPolicy, withRetries } from "../run/retry.ts";
+import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
@@ -100,13 +106,13 @@ export async function refreshShards(
       }
     } catch (error) {
       // A key that stopped working stops the fetch; anything else is "unknown" until next time.
-      if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      if (ctx.signal?.aborted || isFatal(error)) throw error;
       const message = (ctx.redact ?? String)(errorMessage(error));
       unobserved(shard, message);
       failures.push({
         shard: shard.index,
         error: message,
-        permanent: (error as { retryable?: unknown }).retryable !== true,
+        permanent: !isRetryable(error),
       });
     }
   }
@@ -169,7 +175,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
         retryOf(ctx),
       );
     } catch (error) {
-      if (ctx.signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      if (ctx.signal?.aborted || isFatal(error)) throw error;
       // Answers may exist: never merge around them. The next fetch checks the shard and reads it again.
       const why = (ctx.redact ?? String)(errorMessage(error));
       unobserved(shard, `its results could not be read (${why}); the next fetch reads them again`);

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { checkPlainAnswer } from "../answer-schema.ts";
 import {
   errorMessage,
+  isFatal,
   LoomBusyError,
   LoomError,
   LoomInterruptedError,
@@ -556,7 +557,7 @@ export async function cancelJob(
               () => batch.cancel(shard.handle!, { signal: options.signal }),
               retryOf(ctx),
             ).catch((error) => {
-              if (options.signal?.aborted || (error as { fatal?: unknown }).fatal === true) {
+              if (options.signal?.aborted || isFatal(error)) {
                 throw error;
               }
               failed.push({ shard: shard.index, error: errorMessage(error) });

@@ -8,7 +8,7 @@
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
 import { cacheKey, type ResponseCache } from "../cache.ts";
-import { errorMessage, LoomError, LoomProviderError } from "../errors.ts";
+import { errorMessage, isFatal, LoomProviderError } from "../errors.ts";
 import type { RowOutcome, RunEventHandler } from "../events.ts";
 import type { BuiltRequest } from "../request.ts";
 import type { DatasetRow } from "../spec/format.ts";
@@ -255,7 +255,7 @@ export function executeSync(
         return { row, outcome: "error", error: message, result: error.result };
       }
       // Duck-typed so errors from a plugin's own copy of Loom count too.
-      if (LoomError.isInstance(error) && (error as { fatal?: unknown }).fatal === true) {
+      if (isFatal(error)) {
         fatal = error;
         stop.abort(error);
         throw error;

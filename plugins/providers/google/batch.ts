@@ -19,7 +19,7 @@ import type {
   InlinedRequest,
   InlinedResponse,
 } from "@google/genai";
-import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import { isFatal, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -237,7 +237,7 @@ export function googleBatch(options: GoogleBatchOptions): BatchApi {
         close();
       }
     } catch (error) {
-      if (signal?.aborted || (error as { fatal?: unknown }).fatal === true) throw error;
+      if (signal?.aborted || isFatal(error)) throw error;
       return undefined;
     }
     const error = operation?.error;
