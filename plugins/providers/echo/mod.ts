@@ -20,12 +20,12 @@
  */
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { writeFileAtomic } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
 import type {
@@ -166,12 +166,8 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
       throw error;
     }
   };
-  const save = async (id: string, batch: EchoBatch) => {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${path(id)}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(batch), { mode: 0o600 });
-    await rename(tmp, path(id));
-  };
+  const save = (id: string, batch: EchoBatch) =>
+    writeFileAtomic(path(id), [JSON.stringify(batch)], { mode: 0o600, dirMode: 0o700 });
   const ended = (b: EchoBatch) => b.cancelled || b.polls >= (options.batch_polls ?? 0);
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
