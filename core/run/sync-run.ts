@@ -1,0 +1,95 @@
+/**
+ * A sync run of a planned job: every row sent live (or answered from the cache) by the executor
+ * in `sync.ts`, the answers merged into the rows in input order, the output written atomically.
+ * @module
+ */
+import { checkPlainAnswer } from "../answer-schema.ts";
+import { ResponseCache } from "../cache.ts";
+import { LoomError, LoomInterruptedError } from "../errors.ts";
+import type { RunEventHandler, RunSummary } from "../events.ts";
+import { writeFileAtomic } from "../output.ts";
+import { displayPath } from "../paths.ts";
+import { openJobDataset, type Plan } from "../plan.ts";
+import { buildRequest } from "../request.ts";
+import type { Redactor } from "../secrets.ts";
+import type { OutputRow } from "../spec/format.ts";
+import { addedValues } from "./added.ts";
+import type { OpenedJob, RunOptions } from "./open.ts";
+import { executeSync } from "./sync.ts";
+
+/** Default number of concurrent requests in sync mode. */
+export const DEFAULT_WORKERS = 8;
+
+/** Runs a planned job in sync mode; resolves once the output file is in place. */
+export async function runSync(
+  opened: OpenedJob,
+  plan: Plan,
+  options: RunOptions,
+  redact: Redactor,
+): Promise<RunSummary> {
+  const { job, provider, answerSchema } = opened;
+  const { spec } = job;
+  const { signal } = options;
+  const started = Date.now();
+
+  const cacheOn = spec.sync?.cache ?? true;
+  const cache = cacheOn ? new ResponseCache((await opened.state.get()).cache) : undefined;
+  const counts = { ok: 0, cached: 0, errors: 0 };
+  const onEvent: RunEventHandler = (event) => {
+    if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
+    options.onEvent?.(event);
+  };
+
+  const reader = await openJobDataset(job, plan.format);
+  const results = executeSync(reader.rows, {
+    provider,
+    buildRequest: (row) => buildRequest(spec, row.fields, answerSchema?.schema),
+    check: answerSchema?.check ?? checkPlainAnswer,
+    cache,
+    workers: spec.sync?.workers ?? DEFAULT_WORKERS,
+    idColumn: spec.dataset.id ?? (plan.columns.includes("id") ? "id" : undefined),
+    signal,
+    onEvent,
+    redact,
+    retry: options.retry,
+    limits: { rpm: spec.sync?.rpm, tpm: spec.sync?.tpm },
+  });
+  async function* merged(): AsyncGenerator<OutputRow> {
+    let rows = 0;
+    for await (const result of results) {
+      rows++;
+      yield { row: result.row, added: addedValues(plan, job, result) };
+    }
+    // Thrown before the output is renamed into place, so a changed input leaves no output.
+    if (rows !== plan.rows) {
+      throw new LoomError(
+        `${
+          displayPath(plan.input)
+        } changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`,
+      );
+    }
+  }
+  try {
+    await writeFileAtomic(
+      plan.output,
+      plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
+    );
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    const done = counts.ok + counts.cached;
+    throw new LoomInterruptedError(
+      `interrupted after ${done} of ${plan.rows} rows; no output was written. ` +
+        (cacheOn
+          ? "Finished answers are cached: run the same command again to resume."
+          : "The cache is off, so a rerun starts over."),
+    );
+  }
+  const summary: RunSummary = {
+    rows: plan.rows,
+    ...counts,
+    output: plan.output,
+    elapsedMs: Date.now() - started,
+  };
+  options.onEvent?.({ type: "done", summary });
+  return summary;
+}
