@@ -1,10 +1,11 @@
 /** `loom tokens`, `loom plan` and `--dry-run` as a real child process. */
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
+import { jobIdsIn } from "../core/test-support/state.ts";
 
 function setup() {
   const dir = tempDir();
@@ -111,7 +112,7 @@ describe("loom tokens and loom plan", () => {
     const refused = await runCli(["run", "job.yaml"], t.opts);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /exceeds the spend cap.*--over-cap/);
-    assert.equal(existsSync(join(t.dir, "home", "jobs")), false, "nothing was submitted");
+    assert.deepEqual(await jobIdsIn(join(t.dir, "home")), [], "nothing was submitted");
     const forced = await runCli(["run", "job.yaml", "--over-cap"], t.opts);
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /submitted job/);

@@ -14,6 +14,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
+import { jobIdsIn } from "../test-support/state.ts";
 import { type Emulator, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
 import { CREATE, CREATE_PATH, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
@@ -178,12 +179,9 @@ function assertComplete(s: Setup): void {
   assert.deepEqual(rows, expectedRows(s.provider));
 }
 
-/** The jobs recorded under LOOM_HOME/jobs (read directly; `loom list` would cost a process). */
-function records(s: Setup): string[] {
-  const jobs = join(s.home, "jobs");
-  return existsSync(jobs)
-    ? readdirSync(jobs).filter((id) => existsSync(join(jobs, id, "job.json")))
-    : [];
+/** The jobs recorded in LOOM_HOME's store (read directly; `loom list` would cost a process). */
+function records(s: Setup): Promise<string[]> {
+  return jobIdsIn(s.home);
 }
 
 /** Files in the job's folder besides the input, the job file and LOOM_HOME. */
@@ -231,7 +229,7 @@ async function submitCrash(provider: Provider, point: string): Promise<void> {
     assertComplete(s);
     assert.deepEqual(extraFiles(s), ["out.csv"]);
     assert.equal(s.creations(), SHARDS, "fetching creates no batch");
-    assert.deepEqual(records(s), [], "a fully answered job's record is removed");
+    assert.deepEqual(await records(s), [], "a fully answered job's record is removed");
   });
 }
 
@@ -266,14 +264,14 @@ async function fetchCrash(provider: Provider, point: string): Promise<void> {
         `only Loom's own temporary file is left: ${JSON.stringify(extra)}`,
       );
     }
-    assert.deepEqual(records(s), [job.id], "the job's record survives the kill");
+    assert.deepEqual(await records(s), [job.id], "the job's record survives the kill");
 
     const again = await s.run(["fetch", "--id", job.id]);
     assert.equal(again.code, 0, again.stderr);
     assertComplete(s);
     assert.deepEqual(extraFiles(s), ["out.csv"], "the killed run's temporary file is swept");
     assert.equal(s.creations(), SHARDS, "no batch is created again");
-    assert.deepEqual(records(s), [], "a fully answered job's record is removed");
+    assert.deepEqual(await records(s), [], "a fully answered job's record is removed");
   });
 }
 
@@ -312,7 +310,7 @@ async function fetchFinishesSubmit(provider: Provider): Promise<void> {
     assertComplete(s);
     assert.deepEqual(extraFiles(s), ["out.csv"]);
     assert.equal(s.creations(), SHARDS);
-    assert.deepEqual(records(s), [], "a fully answered job's record is removed");
+    assert.deepEqual(await records(s), [], "a fully answered job's record is removed");
   });
 }
 

@@ -7,10 +7,8 @@ import assert from "node:assert/strict";
 import {
   existsSync,
   linkSync,
-  readdirSync,
   readFileSync,
   renameSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -32,6 +30,8 @@ import { runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { cancelJob, fetchJobs, jobStatus, listJobs, retryJob } from "./jobs.ts";
 import { JobStore } from "./store.ts";
+import type { StorageV2 } from "../spec/storage.ts";
+import { jobIdsIn, openHomeStore, withHomeStore } from "../test-support/state.ts";
 
 const ROWS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"];
 
@@ -81,8 +81,9 @@ function setup(tweak: Tweak = () => ({}), providerOptions = "{}") {
     runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), { ...opts, ...options });
   const out = join(dir, "out.csv");
   const output = () => parse(readFileSync(out), { columns: true }) as Record<string, string>[];
-  const store = new JobStore(env.LOOM_HOME);
-  return { dir, env, out, submit, output, opts, store };
+  // The job's record as the store holds it now.
+  const load = (id: string) => withHomeStore(env.LOOM_HOME, (s) => new JobStore(s, env).load(id));
+  return { dir, env, out, submit, output, opts, store: { load } };
 }
 
 /** A reader that yields the first outcome of each batch, then throws `error()`. */
@@ -313,11 +314,7 @@ describe("fetch: clean-up cut off by a kill", () => {
       // A plain `loom fetch` finishes the clean-up too.
       const plain = await cli(["fetch"]);
       assert.equal(plain.code, 0, plain.stderr);
-      assert.deepEqual(
-        readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".")),
-        [],
-        "no job folder left after a plain fetch",
-      );
+      assert.deepEqual(await jobIdsIn(t.env.LOOM_HOME), [], "no job left after a plain fetch");
       for (const args of [["fetch", "--id", id], ["retry", id], ["list"], ["fetch"]]) {
         const said = await cli(args);
         assert.doesNotMatch(said.stderr, /\n\s+at /, `no stack trace from loom ${args.join(" ")}`);
@@ -329,11 +326,7 @@ describe("fetch: clean-up cut off by a kill", () => {
           assert.match(said.stdout + said.stderr, /already merged|no batch job/);
         }
       }
-      assert.deepEqual(
-        readdirSync(join(t.env.LOOM_HOME, "jobs")).filter((f) => !f.startsWith(".submit-")),
-        [],
-        "the job's folder is gone, nothing left aside",
-      );
+      assert.deepEqual(await jobIdsIn(t.env.LOOM_HOME), [], "the job is gone");
     });
   }
 
@@ -341,11 +334,28 @@ describe("fetch: clean-up cut off by a kill", () => {
     const t = setup(() => ({}), "{ fail_on: echo }");
     const { job } = await t.submit();
     await fetchJobs([job!.id], t.opts);
-    rmSync(t.store.resultsPath(job!.id, 0));
-    await assert.rejects(retryJob(job!.id, t.opts), (e: unknown) => {
-      assert.ok(LoomError.isInstance(e), `a Loom error, not ${String(e)}`);
-      assert.match(e.message, /saved results of batch 1 are missing/);
-      return true;
+    await withHomeStore(t.env.LOOM_HOME, async (real) => {
+      // The store as it would be had the shard's results been deleted behind Loom's back.
+      const vanished: StorageV2 = {
+        specificationVersion: real.specificationVersion,
+        name: real.name,
+        location: real.location,
+        jobs: real.jobs,
+        results: {
+          put: (job, shard, rows) => real.results.put(job, shard, rows),
+          has: () => Promise.resolve(false),
+          read: (job, shard) => real.results.read(job, shard),
+        },
+        attachments: real.attachments,
+        leases: real.leases,
+        cache: real.cache,
+        close: () => Promise.resolve(),
+      };
+      await assert.rejects(retryJob(job!.id, { ...t.opts, store: vanished }), (e: unknown) => {
+        assert.ok(LoomError.isInstance(e), `a Loom error, not ${String(e)}`);
+        assert.match(e.message, /saved results of batch 1 are missing/);
+        return true;
+      });
     });
   });
 });
@@ -385,15 +395,18 @@ describe("fetch --wait", () => {
   it("waits on while another Loom holds the lock for a moment (a status check), then merges", async () => {
     const t = setup();
     const { job } = await t.submit();
+    const storage = await openHomeStore(t.env.LOOM_HOME);
+    const store = new JobStore(storage, t.env);
     let release!: () => void;
     let taken!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const holding = t.store.withLockedJob(job!.id, () => (taken(), held));
+    const holding = store.withLockedJob(job!.id, () => (taken(), held));
     await new Promise<void>((resolve) => (taken = resolve));
     const waiting = fetchJobs([job!.id], { ...t.opts, wait: true, pollMs: 5 });
     await new Promise((resolve) => setTimeout(resolve, 30));
     release();
     await holding;
+    await storage.close();
     const [merged] = await waiting;
     assert.ok(!("error" in merged) && merged.summary?.ok === 7, JSON.stringify(merged));
   });
