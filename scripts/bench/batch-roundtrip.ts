@@ -63,7 +63,8 @@ try {
         join(dir, `out-${rows}.csv`)
       } }\nbatch: { max_requests: ${shard} }\n`,
     );
-    const options = { force: true, env: { LOOM_HOME: join(dir, "home") } };
+    // LOOM_STATE passes through: `LOOM_STATE=postgres://… node scripts/bench/batch-roundtrip.ts`.
+    const options = { force: true, env: { ...process.env, LOOM_HOME: join(dir, "home") } };
     const submit = await measured(async () =>
       runJob(await loadJob({ file: jobFile, cwd: dir }), options)
     );
