@@ -102,7 +102,11 @@ export async function runBatch(
   options: RunOptions & BatchRunOptions,
 ): Promise<RunSummary> {
   const started = Date.now();
-  const store = new JobStore(await opened.state.get(), opened.context.env);
+  const store = new JobStore(
+    await opened.state.get(),
+    opened.context.env,
+    options.cwd ?? process.cwd(),
+  );
   const { job, answerSchema } = opened;
   const existedBefore = await exists(plan.output);
   const record = await submitJob({
@@ -396,7 +400,8 @@ function withJobStore<T>(
 ): Promise<T> {
   return withState(
     options,
-    (storage, o) => work(new JobStore(storage, options.env ?? process.env), o),
+    (storage, o) =>
+      work(new JobStore(storage, options.env ?? process.env, options.cwd ?? process.cwd()), o),
   );
 }
 

@@ -10,6 +10,7 @@ import { LoomError, LoomUsageError } from "../errors.ts";
 import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../failpoints.ts";
 import { takeLease } from "../state/lease.ts";
+import { localized } from "./places.ts";
 import type { StorageV2, StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
@@ -87,6 +88,11 @@ export interface JobRecord {
   /** `submitting` until every shard is submitted; `pending` until merged; then `merged`. */
   status: "submitting" | "pending" | "merged";
   readonly jobFile?: string;
+  /**
+   * The working directory of the machine that submitted the job: another machine sharing the
+   * store finds the files at the same places relative to its own (`places.ts`).
+   */
+  readonly root?: string;
   /** The validated job, with absolute paths. Never holds an API key. */
   readonly spec: JobSpec;
   readonly input: InputFingerprint;
@@ -142,13 +148,20 @@ function idsName(shard: number): string {
  */
 export class JobStore {
   readonly storage: StorageV2;
+  /** The working directory: where this machine's files are (`places.ts`). */
+  readonly cwd: string;
   readonly #env: Readonly<Record<string, string | undefined>>;
   /** The revision each record object was read or last written at. */
   readonly #revisions = new WeakMap<JobRecord, number>();
 
-  constructor(storage: StorageV2, env: Readonly<Record<string, string | undefined>> = process.env) {
+  constructor(
+    storage: StorageV2,
+    env: Readonly<Record<string, string | undefined>> = process.env,
+    cwd: string = process.cwd(),
+  ) {
     this.storage = storage;
     this.#env = env;
+    this.cwd = cwd;
   }
 
   /** Where the jobs are kept, for messages. */
@@ -197,8 +210,9 @@ export class JobStore {
         `job ${stored.id} was written by another version of Loom (record version ${record?.version}); use that version to fetch it`,
       );
     }
-    this.#revisions.set(record, stored.revision);
-    return record;
+    const local = localized(record, this.cwd);
+    this.#revisions.set(local, stored.revision);
+    return local;
   }
 
   /** The record of job `id`, or undefined. */

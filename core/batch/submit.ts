@@ -321,6 +321,7 @@ async function planRecord(
     updatedAt: now,
     status: "submitting",
     ...(job.file ? { jobFile: job.file } : {}),
+    root: store.cwd,
     spec: job.spec,
     input,
     output: plan.output,
