@@ -6,12 +6,23 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
+import { cacheKey, ResponseCache } from "../cache.ts";
+import type { GenerateRequest } from "../spec/provider.ts";
 import type { ResultRow, StorageV2 } from "../spec/storage.ts";
 import { filesUnder } from "../test-support/files.ts";
 import { tempDir } from "../test-support/temp.ts";
@@ -194,6 +205,7 @@ describe("migrateFileState", () => {
         cached: 5,
         cacheTemps: 1,
         cacheMalformed: 2,
+        cacheUnreadable: 0,
         keptIn: undefined,
       },
     );
@@ -326,6 +338,79 @@ describe("migrateFileState", () => {
     }
     const kept = [...relativeFiles(first.keptIn!), ...relativeFiles(second.keptIn!)].sort();
     assert.deepEqual(kept, [...fixtures.files, `jobs/${dead}/lock`].sort());
+  });
+
+  it("leaves out only the job whose rows are bad when the store wraps the rows' error", async () => {
+    const fixtures = oldHome();
+    const bad = writeJob(fixtures.home, "20261130-badline", 1);
+    writeFileSync(join(fixtures.home, "jobs", bad.id, "shard-0.jsonl"), '{"i":0}\n{"i":0}\n');
+    const store = createMemoryStorage();
+    const wrapping: StorageV2 = {
+      ...store,
+      results: {
+        ...store.results,
+        put: (job, shard, rows) =>
+          store.results.put(job, shard, rows).catch((error) => {
+            throw new Error(`store ${store.location}: the write failed`, { cause: error });
+          }),
+      },
+    };
+    const report = await migrateFileState(fixtures.home, wrapping);
+    assert.ok(report);
+    assert.equal(report.jobs, 3);
+    assert.deepEqual(report.notImported, [{
+      id: bad.id,
+      reason: "shard-0.jsonl line 2 is not a saved outcome of the next row",
+    }]);
+    assert.equal(await store.jobs.get(bad.id), undefined);
+    assert.equal(await store.attachments.get(bad.id, "ids-0"), undefined);
+  });
+
+  it("counts a cache file it cannot read, keeps it, and imports the rest", async () => {
+    const fixtures = oldHome();
+    const lost = createHash("sha256").update("lost").digest("hex");
+    mkdirSync(join(fixtures.home, "cache", "v1", lost.slice(0, 2)), { recursive: true });
+    symlinkSync(
+      join(fixtures.home, "nowhere"),
+      join(fixtures.home, "cache", "v1", lost.slice(0, 2), lost),
+    );
+    const store = createMemoryStorage();
+    const notes: string[] = [];
+    const report = await migrateFileState(fixtures.home, store, { onNote: (l) => notes.push(l) });
+    assert.ok(report);
+    assert.equal(report.cached, 5);
+    assert.equal(report.cacheUnreadable, 1);
+    assert.match(
+      notes[0],
+      /skipped 4 cache files \(1 temporary, 2 not named as a cache entry, 1 unreadable\)/,
+    );
+    assert.equal(await store.cache.get(lost), undefined);
+    assert.ok(
+      lstatSync(join(report.keptIn!, "cache", "v1", lost.slice(0, 2), lost)).isSymbolicLink(),
+    );
+  });
+
+  it("moves cached answers so that the response cache finds them under the same key", async () => {
+    const home = tempDir();
+    const request: GenerateRequest = {
+      model: "echo-1",
+      system: "Be brief.",
+      messages: [{ role: "user", content: "hello" }],
+      params: { temperature: 0 },
+    };
+    const key = cacheKey("echo", request);
+    const answer = {
+      text: "hello back",
+      finishReason: "stop",
+      usage: { inputTokens: 3 },
+      model: "echo-1",
+    };
+    // As the file cache stored it: cache/v1/<2 hex>/<key>, the JSON of text, finishReason, usage, model.
+    mkdirSync(join(home, "cache", "v1", key.slice(0, 2)), { recursive: true });
+    writeFileSync(join(home, "cache", "v1", key.slice(0, 2), key), JSON.stringify(answer));
+    const store = createMemoryStorage();
+    await migrateFileState(home, store);
+    assert.deepEqual(await new ResponseCache(store.cache).get(key), answer);
   });
 
   it("finishes the import at the next start after a crash at any step, as if never cut off", async () => {

@@ -69,6 +69,8 @@ export interface FileMigrationReport {
   /** Cache files skipped: temporary files of writes, and names that are no cache key. */
   readonly cacheTemps: number;
   readonly cacheMalformed: number;
+  /** Cache files that could not be read (kept in the old folder). */
+  readonly cacheUnreadable: number;
   /** Where the old files are kept now; undefined when nothing was moved. */
   readonly keptIn?: string;
 }
@@ -189,6 +191,7 @@ async function migrate(
     cached: cache.cached,
     cacheTemps: cache.cacheTemps,
     cacheMalformed: cache.cacheMalformed,
+    cacheUnreadable: cache.cacheUnreadable,
     keptIn: aside.made,
   };
 }
@@ -294,6 +297,8 @@ async function importJob(
       ? "present"
       : { id, reason: "another job with this id is in the store (it was not overwritten)" };
   }
+  // A backend may wrap the error of the rows it reads: the rows' own fault is kept here too.
+  const fault: { error?: JobFilesError } = {};
   try {
     const names = await readdir(dir).catch((error) => {
       throw new JobFilesError(`its folder cannot be read: ${errorMessage(error)}`);
@@ -303,16 +308,17 @@ async function importJob(
       if (!match) continue; // job.json, lock, temporary files
       const shard = Number(match[1]);
       if (match[2] === "jsonl") {
-        await store.results.put(id, shard, savedRows(join(dir, name)));
+        await store.results.put(id, shard, savedRows(join(dir, name), fault));
       } else {
         await store.attachments.put(id, `ids-${shard}`, await readText(join(dir, name)));
       }
     }
   } catch (error) {
-    if (!(error instanceof JobFilesError)) throw error;
+    const bad = error instanceof JobFilesError ? error : fault.error;
+    if (bad === undefined) throw error;
     // The job has no record in the store: what was imported of it goes, the files stay.
     await store.jobs.remove(id);
-    return { id, reason: error.message };
+    return { id, reason: bad.message };
   }
   if ((await store.jobs.put(id, record, 0)) !== undefined) return "imported";
   const now = await store.jobs.get(id);
@@ -372,7 +378,10 @@ async function readText(path: string): Promise<string> {
 }
 
 /** The rows of a `shard-<n>.jsonl`, streamed, each line's text kept as it is. */
-async function* savedRows(path: string): AsyncGenerator<ResultRow> {
+async function* savedRows(
+  path: string,
+  fault: { error?: JobFilesError },
+): AsyncGenerator<ResultRow> {
   const file = basename(path);
   const input = createReadStream(path);
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -395,8 +404,9 @@ async function* savedRows(path: string): AsyncGenerator<ResultRow> {
       yield { row: previous, value: line };
     }
   } catch (error) {
-    if (error instanceof JobFilesError) throw error;
-    throw new JobFilesError(`its ${file} cannot be read: ${errorMessage(error)}`);
+    throw (fault.error = error instanceof JobFilesError
+      ? error
+      : new JobFilesError(`its ${file} cannot be read: ${errorMessage(error)}`));
   } finally {
     input.destroy();
   }
@@ -408,9 +418,10 @@ async function importCache(
   store: StorageV2,
   guard: () => void,
 ): Promise<
-  Pick<FileMigrationReport, "cached" | "cacheTemps" | "cacheMalformed"> & { found: boolean }
+  & Pick<FileMigrationReport, "cached" | "cacheTemps" | "cacheMalformed" | "cacheUnreadable">
+  & { found: boolean }
 > {
-  const counts = { cached: 0, cacheTemps: 0, cacheMalformed: 0 };
+  const counts = { cached: 0, cacheTemps: 0, cacheMalformed: 0, cacheUnreadable: 0 };
   if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
     return { ...counts, found: false };
   }
@@ -429,7 +440,12 @@ async function importCache(
       ) {
         counts.cacheMalformed++;
       } else {
-        await store.cache.set(key, await readFile(join(dir, path), "utf8"));
+        const value = await readFile(join(dir, path), "utf8").catch(() => undefined);
+        if (value === undefined) {
+          counts.cacheUnreadable++;
+          continue;
+        }
+        await store.cache.set(key, value);
         counts.cached++;
       }
     }
@@ -467,12 +483,14 @@ export function noteOf(report: FileMigrationReport, location: string): string {
     `${report.jobsPresent ? ` (${report.jobsPresent} there already)` : ""}, ` +
     plural(report.cached, "cached answer"),
   ];
-  const skipped = report.cacheTemps + report.cacheMalformed;
+  const skipped = report.cacheTemps + report.cacheMalformed + report.cacheUnreadable;
   if (skipped) {
-    parts.push(
-      `skipped ${plural(skipped, "cache file")} (${report.cacheTemps} temporary, ` +
-        `${report.cacheMalformed} not named as a cache entry)`,
-    );
+    const why = [
+      report.cacheTemps && `${report.cacheTemps} temporary`,
+      report.cacheMalformed && `${report.cacheMalformed} not named as a cache entry`,
+      report.cacheUnreadable && `${report.cacheUnreadable} unreadable`,
+    ].filter(Boolean);
+    parts.push(`skipped ${plural(skipped, "cache file")} (${why.join(", ")})`);
   }
   if (report.notImported.length) {
     parts.push(
