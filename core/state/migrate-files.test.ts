@@ -468,7 +468,12 @@ describe("migrateFileState", () => {
     assert.equal(reports.filter((r) => r !== undefined).length, 1, "one of them imported");
     assert.deepEqual(calls, { jobs: 3, cache: 5 });
     assert.equal(oldStateFolders(fixtures.home).length, 1);
-    assert.match(notes[0], new RegExp(`^waiting for pid ${process.pid} on `));
+    assert.match(
+      notes[0],
+      new RegExp(
+        `^waiting: old files are being moved into memory by another Loom \\(pid ${process.pid} on [^)]+\\)$`,
+      ),
+    );
     assert.match(notes[1], /^moved the state of an older Loom/);
     assert.equal(notes.length, 2);
   });
@@ -497,8 +502,37 @@ describe("migrateFileState", () => {
     assert.ok(report);
     assert.match(
       notes[1],
-      /^waiting for pid 4242 on build-7, which is moving old files into memory$/,
+      /^waiting: old files are being moved into memory by another Loom \(pid 4242 on build-7\)$/,
     );
+  });
+
+  it("stops, moving nothing, when its lease was taken over meanwhile", async () => {
+    const fixtures = oldHome();
+    const store = createMemoryStorage();
+    let renewed: () => void = () => {};
+    const renewal = new Promise<void>((resolve) => (renewed = resolve));
+    const overtaken: StorageV2 = {
+      ...store,
+      leases: {
+        ...store.leases,
+        renew: () => {
+          renewed();
+          return Promise.resolve(false); // another process holds it now
+        },
+      },
+      results: {
+        ...store.results,
+        // The first import waits for the first renewal (a second with a 3 s lease).
+        put: (job, shard, rows) => renewal.then(() => store.results.put(job, shard, rows)),
+      },
+    };
+    // The renewal timer does not keep the process alive (unref): this one does, meanwhile.
+    const alive = setInterval(() => {}, 50);
+    await assert.rejects(
+      migrateFileState(fixtures.home, overtaken, { env: { LOOM_LEASE_SECONDS: "3" } }),
+      /lost the "migrate-files" lease of memory .*the next start of Loom finishes the import/,
+    ).finally(() => clearInterval(alive));
+    assert.deepEqual(relativeFiles(fixtures.home), fixtures.files);
   });
 
   it("does nothing, and takes no lease, when there are no old folders", async () => {

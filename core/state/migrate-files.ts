@@ -16,13 +16,12 @@ import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join } from "node:path";
-import process from "node:process";
 import { createInterface } from "node:readline";
-import { setInterval } from "node:timers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { errorMessage, LoomError } from "../errors.ts";
+import { errorMessage, LoomBusyError, LoomError } from "../errors.ts";
 import { isAlive } from "../output.ts";
-import type { LeaseInfo, ResultRow, StorageV2 } from "../spec/storage.ts";
+import type { ResultRow, StorageV2 } from "../spec/storage.ts";
+import { type HeldLease, takeLease } from "./lease.ts";
 
 /** The store lease held while files are imported, so two starting processes import once. */
 export const MIGRATE_LEASE = "migrate-files";
@@ -42,8 +41,8 @@ const CACHE_WRITERS = 8;
 export interface FileMigrationOptions {
   /** Receives the line that says what was moved, and one if it waits for another process. */
   onNote?(line: string): void;
-  /** How long the lease lasts unless renewed (default 60 s; renewed at a third of it). */
-  leaseMs?: number;
+  /** Environment: `LOOM_LEASE_SECONDS`, `LOOM_HOST_ID` (default the process's). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** How often a process that finds the lease taken asks again (default 250 ms). */
   pollMs?: number;
 }
@@ -90,18 +89,9 @@ export async function migrateFileState(
   options: FileMigrationOptions = {},
 ): Promise<FileMigrationReport | undefined> {
   if (!(await hasOldState(home))) return undefined;
-  const leaseMs = options.leaseMs ?? 60_000;
-  const lease = await takeLease(store, leaseMs, options.pollMs ?? 250, options.onNote);
-  let lost = false;
-  const renewal = setInterval(() => {
-    store.leases.renew(MIGRATE_LEASE, lease.token, leaseMs).then(
-      (held) => (lost ||= !held),
-      () => {}, // a store that failed once is told by the next import call
-    );
-  }, leaseMs / 3);
-  renewal.unref();
+  const lease = await waitForLease(store, options);
   const guard = () => {
-    if (lost) {
+    if (lease.lost) {
       throw new LoomError(
         `lost the "${MIGRATE_LEASE}" lease of ${store.location} while importing the files under ` +
           `${home}; the next start of Loom finishes the import`,
@@ -115,8 +105,7 @@ export async function migrateFileState(
     options.onNote?.(noteOf(report, store.location));
     return report;
   } finally {
-    clearInterval(renewal);
-    await store.leases.release(MIGRATE_LEASE, lease.token).catch(() => {}); // it expires anyway
+    await lease.release().catch(() => {}); // it expires anyway
   }
 }
 
@@ -127,40 +116,22 @@ async function hasOldState(home: string): Promise<boolean> {
   return found.includes(true);
 }
 
-/** How this process names itself as the lease's holder. */
-function holderName(): string {
-  return `pid ${process.pid} on ${hostname()}`;
-}
-
-/** Whether a holder named by {@link holderName} is a process of this machine that is gone. */
-function isDeadHere(holder: string): boolean {
-  const match = /^pid (\d+) on (.+)$/.exec(holder);
-  return match !== null && match[2] === hostname() && !isAlive(Number(match[1]));
-}
-
-/** Takes the migration lease, waiting while a live process holds it. */
-async function takeLease(
-  store: StorageV2,
-  leaseMs: number,
-  pollMs: number,
-  onNote?: (line: string) => void,
-): Promise<LeaseInfo> {
+/**
+ * Takes the migration lease (at once from a dead holder of this machine), waiting while a live
+ * process holds it: a Loom that starts while another imports uses the store once it is complete.
+ */
+async function waitForLease(store: StorageV2, options: FileMigrationOptions): Promise<HeldLease> {
+  const busy = `old files are being moved into ${store.location} by another Loom`;
   let told = false;
   for (;;) {
-    const attempt = await store.leases.acquire(MIGRATE_LEASE, holderName(), leaseMs);
-    if (attempt.ok) return attempt.lease;
-    const { holder, token } = attempt.current;
-    if (isDeadHere(holder)) {
-      // Killed mid-migration: its lease is taken over now rather than when it expires.
-      const retaken = await store.leases.acquire(MIGRATE_LEASE, holderName(), leaseMs, token);
-      if (retaken.ok) return retaken.lease;
-      continue;
-    }
-    if (!told) {
-      onNote?.(`waiting for ${holder}, which is moving old files into ${store.location}`);
+    try {
+      return await takeLease(store, MIGRATE_LEASE, busy, options.env);
+    } catch (error) {
+      if (!(error instanceof LoomBusyError)) throw error;
+      if (!told) options.onNote?.(`waiting: ${error.message.replace(/; try again.*$/, "")}`);
       told = true;
     }
-    await sleep(pollMs);
+    await sleep(options.pollMs ?? 250);
   }
 }
 
