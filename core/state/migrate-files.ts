@@ -416,6 +416,8 @@ async function importCache(
           counts.cacheUnreadable++;
           continue;
         }
+        // Stamped now, not with the file's time: the contract's set takes none, so a prune
+        // counts a moved answer's age from the move.
         await store.cache.set(key, value);
         counts.cached++;
       }
