@@ -13,7 +13,10 @@ import { VERSION } from "../core/version.ts";
 import { repoRoot } from "../core/test-support/paths.ts";
 import { runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
-import { filesUnder } from "../core/test-support/files.ts";
+import { withHomeStore } from "../core/test-support/state.ts";
+import { cacheKey } from "../core/cache.ts";
+import { loadJob } from "../core/job/load.ts";
+import { buildRequest } from "../core/request.ts";
 
 const jobs = join(repoRoot(), "jobs");
 
@@ -252,15 +255,16 @@ describe("loom usage", () => {
       })).code,
       0,
     );
-    assert.equal(filesUnder(join(home, "cache")).length, 1);
+    const entries = () => withHomeStore(home, async (s) => (await s.cache.stats()).entries);
+    assert.equal(await entries(), 1);
     const refused = await runCli(["cache", "clear"], { env: { LOOM_HOME: home } });
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--yes/);
-    assert.equal(filesUnder(join(home, "cache")).length, 1);
+    assert.equal(await entries(), 1);
     const cleared = await runCli(["cache", "clear", "--yes"], { env: { LOOM_HOME: home } });
     assert.equal(cleared.code, 0, cleared.stderr);
     assert.match(cleared.stdout, /removed 1 cached answer/);
-    assert.equal(filesUnder(join(home, "cache")).length, 0);
+    assert.equal(await entries(), 0);
   });
 });
 
@@ -298,13 +302,22 @@ function countingJob(rows: number) {
   return { dir, home: join(dir, "home"), calls };
 }
 
-/** Prompts whose answers are in the cache under `home`. */
-function cachedPrompts(home: string): Set<string> {
-  return new Set(
-    filesUnder(join(home, "cache")).filter((f) => !f.endsWith(".loom-tmp")).map((f) =>
-      JSON.parse(readFileSync(f, "utf8")).text.replace(/^answer to /, "")
-    ),
-  );
+/** The prompts of a {@link countingJob} whose answers are in its cache, looked up by cache key. */
+async function cachedPrompts(
+  t: ReturnType<typeof countingJob>,
+  rows: number,
+): Promise<Set<string>> {
+  const { spec } = await loadJob({ file: join(t.dir, "job.yaml"), cwd: t.dir });
+  return withHomeStore(t.home, async (store) => {
+    const done = new Set<string>();
+    for (let i = 0; i < rows; i++) {
+      const built = buildRequest(spec, { id: String(i), prompt: `prompt ${i}` });
+      assert.ok("request" in built);
+      const cached = await store.cache.get(cacheKey("counting", built.request));
+      if (cached !== undefined) done.add(`prompt ${i}`);
+    }
+    return done;
+  });
 }
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
@@ -324,7 +337,7 @@ describe("interrupted runs", () => {
     assert.equal(killed.signal, "SIGKILL");
     assert.ok(!existsSync(join(t.dir, "out.csv")), "no output after a kill");
 
-    const done = cachedPrompts(t.home);
+    const done = await cachedPrompts(t, rows);
     const callsBefore = t.calls().length;
     assert.ok(done.size > 0 && done.size < rows, `cached ${done.size}`);
 
@@ -379,7 +392,7 @@ describe("interrupted runs", () => {
     assert.match(stopped.stderr, /interrupted after \d+ of 300 rows/);
     assert.ok(!existsSync(join(t.dir, "out.csv")));
     assert.deepEqual(readdirSync(t.dir).filter((f) => f.endsWith(".loom-tmp")), []);
-    const done = cachedPrompts(t.home).size;
+    const done = (await cachedPrompts(t, rows)).size;
     const second = await runCli(["job.yaml"], { cwd: t.dir, env });
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, new RegExp(`${rows - done} answered, ${done} from cache`));

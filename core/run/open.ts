@@ -82,6 +82,12 @@ function redactorFor(options: RunOptions, sentKey?: string): Redactor {
   );
 }
 
+/** Where the state store's one-time notes go: the run's events, when it has a listener. */
+function noteTo(options: RunOptions): ((line: string) => void) | undefined {
+  const { onEvent } = options;
+  return onEvent ? (message) => onEvent({ type: "note", message }) : undefined;
+}
+
 /** Runs `work` with every secret scrubbed from what it throws. */
 export async function withSecretsScrubbed<T>(
   options: RunOptions,
@@ -205,7 +211,7 @@ export async function openJob(job: LoadedJob, options: RunOptions): Promise<Open
     ...(answerSchema ? { answerSchema } : {}),
     notes,
     redact,
-    state: new StateHandle(registry, context, options.store),
+    state: new StateHandle(registry, context, options.store, noteTo(options)),
   };
 }
 
@@ -247,7 +253,7 @@ export function withState<T>(
     const context: PluginContext = { env: { ...env }, home: loomHome(env) };
     const registry = options.registry ?? new Registry();
     await loadPlugins(undefined, registry, options, context.env);
-    const state = new StateHandle(registry, context, options.store);
+    const state = new StateHandle(registry, context, options.store, noteTo(options));
     try {
       const store = await state.get();
       return await work(store, { ...options, registry, store });

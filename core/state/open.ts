@@ -6,10 +6,12 @@
  * to it as `options.url`. A value is never printed as given: {@link maskUrl} hides its password.
  * @module
  */
+import process from "node:process";
 import { LoomUsageError } from "../errors.ts";
 import type { PluginContext } from "../plugin.ts";
 import type { Registry } from "../registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
+import { migrateFileState } from "./migrate-files.ts";
 
 /** The storage plugin used when `LOOM_STATE` is unset. */
 export const DEFAULT_STORE = "sqlite";
@@ -44,11 +46,17 @@ export function maskUrl(url: string): string {
 }
 
 /**
- * Opens the store `env` selects. The caller closes it. Plugins are looked up in `registry`, so a
- * third-party storage plugin loaded from `LOOM_PLUGINS` or a job's `plugins:` can be chosen.
+ * Opens the store `env` selects, moving in the state files an earlier Loom left under `LOOM_HOME`
+ * (once; `onNote` receives the line that says what was moved). The caller closes it. Plugins are
+ * looked up in `registry`, so a third-party storage plugin loaded from `LOOM_PLUGINS` or a job's
+ * `plugins:` can be chosen.
  * @throws LoomUsageError when no storage plugin has that name.
  */
-export async function openStore(registry: Registry, context: PluginContext): Promise<StorageV2> {
+export async function openStore(
+  registry: Registry,
+  context: PluginContext,
+  onNote: (line: string) => void = (line) => process.stderr.write(`loom: ${line}\n`),
+): Promise<StorageV2> {
   const choice = storeChoice(context.env);
   if (!registry.names("storage").includes(choice.plugin)) {
     throw new LoomUsageError(
@@ -57,7 +65,16 @@ export async function openStore(registry: Registry, context: PluginContext): Pro
         `use postgres://user@host/db, a path to a SQLite file, or a plugin's name`,
     );
   }
-  return await registry.create("storage", choice.plugin, { url: choice.url }, context);
+  const store = await registry.create("storage", choice.plugin, { url: choice.url }, context);
+  // Into the store the user chose: files moved into one that dies with the process would be lost.
+  if (choice.plugin === "memory") return store;
+  try {
+    await migrateFileState(context.home, store, { env: context.env, onNote });
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
 }
 
 /**
@@ -69,18 +86,25 @@ export class StateHandle {
   readonly #registry: Registry;
   readonly #context: PluginContext;
   readonly #given?: StorageV2;
+  readonly #onNote?: (line: string) => void;
   #opened?: Promise<StorageV2>;
 
-  constructor(registry: Registry, context: PluginContext, given?: StorageV2) {
+  constructor(
+    registry: Registry,
+    context: PluginContext,
+    given?: StorageV2,
+    onNote?: (line: string) => void,
+  ) {
     this.#registry = registry;
     this.#context = context;
     this.#given = given;
+    this.#onNote = onNote;
   }
 
   /** The store, opened now if it is not yet. */
   get(): Promise<StorageV2> {
     if (this.#given) return Promise.resolve(this.#given);
-    this.#opened ??= openStore(this.#registry, this.#context);
+    this.#opened ??= openStore(this.#registry, this.#context, this.#onNote);
     return this.#opened;
   }
 
