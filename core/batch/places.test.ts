@@ -17,6 +17,7 @@ function recordFrom(root: string): JobRecord {
     status: "pending",
     jobFile: join(root, "jobs", "job.yaml"),
     root,
+    host: "here",
     spec: {
       dataset: { path: join(root, "data", "in.csv") },
       output: { path: join(root, "out", "res.csv") },
@@ -38,7 +39,7 @@ describe("a job's files on another machine", () => {
     const b = tempDir("loom-places-b-");
     mkdirSync(join(b, "data"));
     writeFileSync(join(b, "data", "in.csv"), "id\n");
-    const here = localized(recordFrom(a), b);
+    const here = localized(recordFrom(a), b, "here");
     assert.equal(here.input.path, join(b, "data", "in.csv"));
     assert.equal(here.spec.dataset.path, join(b, "data", "in.csv"));
     assert.equal(here.spec.output?.path, join(b, "out", "res.csv"));
@@ -53,13 +54,18 @@ describe("a job's files on another machine", () => {
   it("leaves the record as it is where the input is, or where it is not found either", () => {
     const a = tempDir("loom-places-a-");
     const b = tempDir("loom-places-b-");
-    assert.equal(localized(recordFrom(a), b).input.path, join(a, "data", "in.csv"));
+    assert.equal(localized(recordFrom(a), b, "here").input.path, join(a, "data", "in.csv"));
     mkdirSync(join(a, "data"));
     writeFileSync(join(a, "data", "in.csv"), "id\n");
     mkdirSync(join(b, "data"));
     writeFileSync(join(b, "data", "in.csv"), "id\n");
     const record = recordFrom(a);
-    assert.equal(localized(record, b), record, "the recorded input exists: nothing moves");
-    assert.equal(localized({ ...record, root: undefined }, b).input.path, record.input.path);
+    assert.equal(localized(record, b, "here"), record, "the recorded input exists: nothing moves");
+    const there = localized(record, b, "another");
+    assert.equal(there.input.path, join(b, "data", "in.csv"), "another machine uses its own");
+    assert.equal(
+      localized({ ...record, root: undefined }, b, "here").input.path,
+      record.input.path,
+    );
   });
 });

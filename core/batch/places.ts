@@ -1,11 +1,12 @@
 /**
  * Where a job's files are on this machine. A record holds absolute paths (the input, the output,
- * the job file, plugin files) as the machine that submitted it saw them, and `root`: that
- * machine's working directory. A team shares records through one store, and each machine has its
- * own checkout: machine B, working in its checkout, finds the files at the same places relative to
- * its working directory. So when the recorded input is not where the record says and `root` is
- * known, every path inside `root` is moved onto this machine's working directory. The input's
- * fingerprint is still checked before anything is merged: the same place is not the same file.
+ * the job file, plugin files) as the machine that submitted it saw them, with `root` (that
+ * machine's working directory) and `host` (its name). A team shares records through one store,
+ * and each machine has its own checkout: machine B, working in its checkout, finds the files at
+ * the same places relative to its working directory. So on another machine, or when the recorded
+ * input is gone, every path inside `root` is moved onto this working directory, provided the input
+ * is there. The input's fingerprint is still checked before anything is merged: the same place is
+ * not the same file.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -22,13 +23,16 @@ function rebase(path: string, from: string, to: string): string | undefined {
 }
 
 /**
- * The record with its paths on this machine (see the module comment); the record itself when the
- * input is where it says, when it was written in `cwd`, or when the input is not under `cwd`
- * either (then messages name the recorded path).
+ * The record with its paths on this machine (see the module comment); the record itself when it
+ * was written in `cwd`, on this machine with its input in place, or when the input is not under
+ * `cwd` either (then messages name the recorded path).
  */
-export function localized(record: JobRecord, cwd: string): JobRecord {
+export function localized(record: JobRecord, cwd: string, host: string): JobRecord {
   const root = record.root;
-  if (!root || root === cwd || existsSync(record.input.path)) return record;
+  if (!root || root === cwd) return record;
+  if ((record.host === undefined || record.host === host) && existsSync(record.input.path)) {
+    return record;
+  }
   const move = (path: string) => rebase(path, root, cwd) ?? path;
   const input = move(record.input.path);
   if (input === record.input.path || !existsSync(input)) return record;

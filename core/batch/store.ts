@@ -9,7 +9,7 @@ import process from "node:process";
 import { LoomError, LoomUsageError } from "../errors.ts";
 import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../failpoints.ts";
-import { takeLease } from "../state/lease.ts";
+import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
 import type { StorageV2, StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
@@ -93,6 +93,8 @@ export interface JobRecord {
    * store finds the files at the same places relative to its own (`places.ts`).
    */
   readonly root?: string;
+  /** The machine that submitted it (`LOOM_HOST_ID`, or its host name). */
+  readonly host?: string;
   /** The validated job, with absolute paths. Never holds an API key. */
   readonly spec: JobSpec;
   readonly input: InputFingerprint;
@@ -150,6 +152,10 @@ export class JobStore {
   readonly storage: StorageV2;
   /** The working directory: where this machine's files are (`places.ts`). */
   readonly cwd: string;
+  /** This machine's name in records and leases. */
+  get host(): string {
+    return machineName(this.#env);
+  }
   readonly #env: Readonly<Record<string, string | undefined>>;
   /** The revision each record object was read or last written at. */
   readonly #revisions = new WeakMap<JobRecord, number>();
@@ -210,7 +216,7 @@ export class JobStore {
         `job ${stored.id} was written by another version of Loom (record version ${record?.version}); use that version to fetch it`,
       );
     }
-    const local = localized(record, this.cwd);
+    const local = localized(record, this.cwd, machineName(this.#env));
     this.#revisions.set(local, stored.revision);
     return local;
   }

@@ -322,6 +322,7 @@ async function planRecord(
     status: "submitting",
     ...(job.file ? { jobFile: job.file } : {}),
     root: store.cwd,
+    host: store.host,
     spec: job.spec,
     input,
     output: plan.output,
