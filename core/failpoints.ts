@@ -8,8 +8,8 @@
  * created), `submit:created` (the batch exists, the record does not know it), `submit:recorded`,
  * `fetch:saving` (each result line saved), `fetch:saved` (a shard's results saved, the record not
  * yet updated), `fetch:merging` (each row merged), `fetch:merged` (the output written, the record
- * not yet updated), `fetch:cleanup` (the record marked merged, its folder not yet removed),
- * `fetch:removing` (the folder renamed aside, not yet deleted).
+ * not yet updated), `fetch:cleanup` (the record marked merged, not yet removed),
+ * `fetch:removing` (just before the record, its results and ids are removed in one step).
  * @module
  */
 import process from "node:process";

@@ -373,7 +373,7 @@ export function registerBatch(program: Command): void {
 
   program
     .command("forget")
-    .description("remove a batch job's record (and its saved results) from LOOM_HOME")
+    .description("remove a batch job's record (and its saved results) from the state store")
     .argument("<id>", "job id, or a provider batch id")
     .option(
       "--force",

@@ -139,7 +139,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       throw new LoomError(
         `job ${record.id}: the custom ids of batch ${
           shard.index + 1
-        } are missing from its folder; its results cannot be joined to rows`,
+        } are missing from the state store; its results cannot be joined to rows`,
       );
     }
     let ok = 0;
