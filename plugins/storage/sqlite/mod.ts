@@ -1,0 +1,491 @@
+/**
+ * The `sqlite` storage plugin, Loom's default state store: one database file (default
+ * `LOOM_HOME/state.db`, or the file `LOOM_STATE=sqlite:/path/state.db` names) through
+ * `node:sqlite`, so there is no native addon and no package to install.
+ *
+ * Several Loom processes share the file (a sync run writing the cache while `loom fetch` merges in
+ * another): WAL mode lets readers go on while one writes, and every write is a short synchronous
+ * transaction that waits up to a busy timeout for another process's. Committed writes survive a
+ * killed process (WAL with `synchronous=NORMAL` may lose the last ones only on power loss or an
+ * operating-system crash). The folder is made 0700 and the file 0600 (SQLite gives its -wal and
+ * -shm files the database file's permissions).
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { randomUUID } from "node:crypto";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { LoomError } from "../../../core/errors.ts";
+import { isAlive } from "../../../core/output.ts";
+import { definePlugin } from "../../../core/plugin.ts";
+import {
+  assertJobId,
+  type LeaseInfo,
+  type ResultRow,
+  type StorageV2,
+  type StoredJob,
+} from "../../../core/spec/storage.ts";
+import { loadSqlite } from "./driver.ts";
+import { storeError } from "./errors.ts";
+import { inTransaction, migrate } from "./schema.ts";
+
+/** Options of {@link openSqliteStorage}. */
+export interface SqliteStorageOptions {
+  /** The database file (made, with its folder, when missing). */
+  readonly file: string;
+  /** LOOM_HOME, named in messages about a file under it. */
+  readonly home?: string;
+  /** How long a write waits for another process's transaction (ms). Default 15 s. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** Rows per transaction while a put streams in, and per page while a read streams out. */
+const BATCH_ROWS = 2_000;
+const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
+
+/** The database file `LOOM_STATE` names (`sqlite:/abs.db`, `sqlite:rel.db`, `sqlite:///abs.db`). */
+export function sqliteFile(url: string | undefined, home: string): string {
+  let path = (url ?? "").replace(/^sqlite:/i, "");
+  if (path.startsWith("//")) path = path.slice(2);
+  if (path === "") return join(home, "state.db");
+  if (path === "~" || path.startsWith("~/")) path = join(homedir(), path.slice(1));
+  return resolve(path);
+}
+
+/** Opens (creating when missing) the state database `options.file`. */
+export async function openSqliteStorage(options: SqliteStorageOptions): Promise<StorageV2> {
+  const file = resolve(options.file);
+  const fail = (error: unknown) => storeError(error, file, options.home);
+  let sqlite;
+  try {
+    sqlite = await loadSqlite();
+  } catch (error) {
+    throw new LoomError(
+      `the SQLite state store needs node:sqlite (Node 22.13 or later, Deno 2.2 or later); ` +
+        `this runtime has none: upgrade it, or set LOOM_STATE to postgres://…`,
+      { cause: error },
+    );
+  }
+  const connect = () => {
+    const db = new sqlite.DatabaseSync(file);
+    try {
+      db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+      return db;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  };
+  let db: DatabaseSync | undefined;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    createPrivately(file);
+    db = connect();
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    migrate(db, file);
+    const store = new SqliteStore(db, file, connect, fail);
+    store.sweep();
+    return store;
+  } catch (error) {
+    if (db) closeQuietly(db);
+    throw fail(error);
+  }
+}
+
+/** Creates `file` empty with mode 0600 unless it exists, so SQLite never makes it 0644. */
+function createPrivately(file: string): void {
+  try {
+    closeSync(openSync(file, "wx", 0o600));
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") throw error;
+  }
+}
+
+function checkShard(shard: number): void {
+  if (!Number.isSafeInteger(shard) || shard < 0) {
+    throw new TypeError(`invalid shard number: ${shard}`);
+  }
+}
+
+function checkRow(row: ResultRow): void {
+  if (!Number.isSafeInteger(row?.row) || row.row < 0 || typeof row.value !== "string") {
+    throw new TypeError(`invalid result row: ${JSON.stringify(row)}`);
+  }
+}
+
+/** Closes a connection that may be closed already. */
+function closeQuietly(db: DatabaseSync): void {
+  try {
+    db.close();
+  } catch {
+    // already closed
+  }
+}
+
+const changes = (result: { changes: number | bigint }) => Number(result.changes);
+
+/** A result set's writer: this process on this machine (to sweep sets of killed writers). */
+const WRITER = `${hostname()} ${process.pid}`;
+
+/** The prepared statements of one connection, prepared once. */
+function statements(db: DatabaseSync) {
+  const q = (sql: string) => db.prepare(sql);
+  return {
+    jobGet: q("SELECT id, revision, record FROM jobs WHERE id = ?"),
+    jobList: q("SELECT id, revision, record FROM jobs"),
+    jobCreate: q(
+      "INSERT INTO jobs (id, revision, record) VALUES (?, 1, ?) ON CONFLICT (id) DO NOTHING",
+    ),
+    jobUpdate: q(
+      "UPDATE jobs SET record = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
+    ),
+    jobDelete: q("DELETE FROM jobs WHERE id = ?"),
+    jobResultsDelete: q(
+      "DELETE FROM results WHERE set_id IN (SELECT id FROM result_sets WHERE job = ?)",
+    ),
+    jobSetsDelete: q("DELETE FROM result_sets WHERE job = ?"),
+    jobAttachmentsDelete: q("DELETE FROM attachments WHERE job = ?"),
+    leaseDelete: q("DELETE FROM leases WHERE name = ?"),
+
+    setCreate: q("INSERT INTO result_sets (job, shard, current, writer) VALUES (?, ?, 0, ?)"),
+    setExists: q("SELECT 1 AS found FROM result_sets WHERE id = ?"),
+    setCurrent: q("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1"),
+    setRetire: q("UPDATE result_sets SET current = 2 WHERE id = ?"),
+    setPromote: q("UPDATE result_sets SET current = 1 WHERE id = ?"),
+    setDelete: q("DELETE FROM result_sets WHERE id = ?"),
+    setRowsDelete: q("DELETE FROM results WHERE set_id = ?"),
+    setsAbandoned: q("SELECT id, writer, current FROM result_sets WHERE current <> 1"),
+    rowInsert: q("INSERT INTO results (set_id, row, value) VALUES (?, ?, ?)"),
+
+    attachmentPut: q(
+      "INSERT INTO attachments (job, name, value) VALUES (?, ?, ?) " +
+        "ON CONFLICT (job, name) DO UPDATE SET value = excluded.value",
+    ),
+    attachmentGet: q("SELECT value FROM attachments WHERE job = ? AND name = ?"),
+
+    leaseGet: q("SELECT holder, token, expires_at FROM leases WHERE name = ?"),
+    leaseTake: q(
+      "INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, " +
+        "expires_at = excluded.expires_at",
+    ),
+    leaseRenew: q("UPDATE leases SET expires_at = ? WHERE name = ? AND token = ?"),
+    leaseRelease: q("DELETE FROM leases WHERE name = ? AND token = ?"),
+
+    cacheGet: q("SELECT value FROM cache WHERE key = ?"),
+    cacheSet: q(
+      "INSERT INTO cache (key, value, stored_at, bytes) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, " +
+        "stored_at = excluded.stored_at, bytes = excluded.bytes",
+    ),
+    cacheClear: q("DELETE FROM cache"),
+    cachePrune: q("DELETE FROM cache WHERE stored_at < ?"),
+    cacheStats: q(
+      "SELECT count(*) AS entries, coalesce(sum(bytes), 0) AS bytes, " +
+        "min(stored_at) AS oldest, max(stored_at) AS newest FROM cache",
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof statements>;
+
+interface JobRow {
+  id: string;
+  revision: number;
+  record: string;
+}
+
+const toJob = (row: JobRow): StoredJob => ({
+  id: row.id,
+  revision: row.revision,
+  record: row.record,
+});
+
+/** A storage backend over one SQLite connection (plus one per result stream being read). */
+class SqliteStore implements StorageV2 {
+  readonly specificationVersion = "loom.storage.v2";
+  readonly name = "sqlite";
+  readonly location: string;
+  readonly #db: DatabaseSync;
+  readonly #q: Statements;
+  readonly #connect: () => DatabaseSync;
+  readonly #fail: (error: unknown) => unknown;
+  /** Connections of reads in progress, closed with the store. */
+  readonly #readers = new Set<DatabaseSync>();
+  #closed = false;
+
+  constructor(
+    db: DatabaseSync,
+    file: string,
+    connect: () => DatabaseSync,
+    fail: (error: unknown) => unknown,
+  ) {
+    this.#db = db;
+    this.location = file;
+    this.#q = statements(db);
+    this.#connect = connect;
+    this.#fail = fail;
+  }
+
+  /**
+   * Runs `work` on the open connection, turning SQLite's faults into Loom's messages. Async so
+   * that a bad argument or a fault is a rejected promise, never a synchronous throw.
+   */
+  async #use<T>(work: (q: Statements) => T): Promise<T> {
+    if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+    try {
+      return work(this.#q);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  #tx<T>(work: () => T): T {
+    return inTransaction(this.#db, work);
+  }
+
+  /**
+   * Removes result sets nobody will finish or read: sets replaced by a newer one whose removal was
+   * cut short, and unfinished sets of writers on this machine that are gone (killed mid-put).
+   */
+  sweep(): void {
+    const host = `${hostname()} `;
+    const abandoned =
+      (this.#q.setsAbandoned.all() as { id: number; writer: string; current: number }[])
+        .filter(({ writer, current }) => {
+          if (current === 2) return true;
+          if (!writer.startsWith(host)) return false;
+          const pid = Number(writer.slice(host.length));
+          return pid !== process.pid && !isAlive(pid);
+        });
+    for (const { id } of abandoned) this.#dropSet(id);
+  }
+
+  #dropSet(id: number): void {
+    this.#tx(() => {
+      this.#q.setRowsDelete.run(id);
+      this.#q.setDelete.run(id);
+    });
+  }
+
+  readonly jobs = {
+    get: (id: string) =>
+      this.#use((q) => {
+        assertJobId(id);
+        const row = q.jobGet.get(id) as JobRow | undefined;
+        return row && toJob(row);
+      }),
+    list: () => this.#use((q) => (q.jobList.all() as unknown as JobRow[]).map(toJob)),
+    put: (id: string, record: string, expected: number) =>
+      this.#use((q) => {
+        assertJobId(id);
+        const written = expected === 0
+          ? changes(q.jobCreate.run(id, record))
+          : changes(q.jobUpdate.run(record, id, expected));
+        return written === 1 ? expected + 1 : undefined;
+      }),
+    remove: (id: string) =>
+      this.#use((q) => {
+        assertJobId(id);
+        this.#tx(() => {
+          q.jobResultsDelete.run(id);
+          q.jobSetsDelete.run(id);
+          q.jobAttachmentsDelete.run(id);
+          q.leaseDelete.run(`job:${id}`);
+          q.jobDelete.run(id);
+        });
+      }),
+  };
+
+  readonly results = {
+    put: async (
+      job: string,
+      shard: number,
+      rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
+    ): Promise<void> => {
+      const set = await this.#use((q) => {
+        assertJobId(job);
+        checkShard(shard);
+        return Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
+      });
+      try {
+        let batch: ResultRow[] = [];
+        for await (const row of rows) {
+          checkRow(row);
+          batch.push(row);
+          if (batch.length === BATCH_ROWS) {
+            await this.#use(() => this.#insertRows(set, batch));
+            batch = [];
+          }
+        }
+        await this.#use(() => this.#insertRows(set, batch));
+        const replaced = await this.#use((q) => this.#promote(q, job, shard, set));
+        // Outside the swap, so the write lock is not held for a large old set's removal.
+        if (replaced !== undefined) await this.#use(() => this.#dropSet(replaced));
+      } catch (error) {
+        if (!this.#closed) {
+          try {
+            this.#dropSet(set);
+          } catch {
+            // Swept by a later open; the error that matters is the first.
+          }
+        }
+        throw error;
+      }
+    },
+    has: (job: string, shard: number) =>
+      this.#use((q) => q.setCurrent.get(job, shard) !== undefined),
+    read: (job: string, shard: number) => this.#read(job, shard),
+  };
+
+  #insertRows(set: number, rows: readonly ResultRow[]): void {
+    if (rows.length === 0) return;
+    this.#tx(() => {
+      for (const { row, value } of rows) this.#q.rowInsert.run(set, row, value);
+    });
+  }
+
+  /** Makes `set` the shard's saved set; answers the one it replaced (now retired). */
+  #promote(q: Statements, job: string, shard: number, set: number): number | undefined {
+    return this.#tx(() => {
+      if (q.setExists.get(set) === undefined) {
+        throw new LoomError(
+          `job ${job} was removed while the results of its shard ${shard} were being saved`,
+        );
+      }
+      const old = q.setCurrent.get(job, shard) as { id: number } | undefined;
+      if (old) q.setRetire.run(old.id);
+      q.setPromote.run(set);
+      return old?.id;
+    });
+  }
+
+  /**
+   * Streams a shard's saved set in pages, on a connection of its own holding one read
+   * transaction: it reads one snapshot (a put that replaces the set meanwhile is not seen), and
+   * never blocks writers (WAL). Each page is one finished statement; nothing stays open on the
+   * store's connection between two rows.
+   */
+  async *#read(job: string, shard: number): AsyncGenerator<ResultRow> {
+    if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+    let reader: DatabaseSync | undefined;
+    try {
+      reader = this.#connect();
+      this.#readers.add(reader);
+      reader.exec("BEGIN");
+      const current = reader
+        .prepare("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1")
+        .get(job, shard) as { id: number } | undefined;
+      if (!current) return;
+      const page = reader.prepare(
+        "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
+      );
+      for (let after = -1;;) {
+        const rows = page.all(current.id, after, BATCH_ROWS) as unknown as ResultRow[];
+        for (const { row, value } of rows) yield { row, value };
+        if (rows.length < BATCH_ROWS) return;
+        after = rows[rows.length - 1].row;
+      }
+    } catch (error) {
+      throw this.#fail(error);
+    } finally {
+      if (reader) {
+        this.#readers.delete(reader);
+        closeQuietly(reader);
+      }
+    }
+  }
+
+  readonly attachments = {
+    put: (job: string, name: string, value: string) =>
+      this.#use((q) => {
+        assertJobId(job);
+        q.attachmentPut.run(job, name, value);
+      }),
+    get: (job: string, name: string) =>
+      this.#use((q) => (q.attachmentGet.get(job, name) as { value: string } | undefined)?.value),
+  };
+
+  readonly leases = {
+    acquire: (name: string, holder: string, ttlMs: number, replacing?: string) =>
+      this.#use((q) =>
+        this.#tx(() => {
+          // One machine shares this file, so Date.now() is the store's clock.
+          const now = Date.now();
+          const row = q.leaseGet.get(name) as
+            | { holder: string; token: string; expires_at: number }
+            | undefined;
+          if (row && row.expires_at > now && row.token !== replacing) {
+            const current: LeaseInfo = {
+              holder: row.holder,
+              token: row.token,
+              expiresAt: row.expires_at,
+            };
+            return { ok: false as const, current };
+          }
+          const lease: LeaseInfo = { holder, token: randomUUID(), expiresAt: now + ttlMs };
+          q.leaseTake.run(name, holder, lease.token, lease.expiresAt);
+          return { ok: true as const, lease };
+        })
+      ),
+    renew: (name: string, token: string, ttlMs: number) =>
+      this.#use((q) => changes(q.leaseRenew.run(Date.now() + ttlMs, name, token)) === 1),
+    release: (name: string, token: string) =>
+      this.#use((q) => {
+        q.leaseRelease.run(name, token);
+      }),
+  };
+
+  readonly cache = {
+    get: (key: string) =>
+      this.#use((q) => (q.cacheGet.get(key) as { value: string } | undefined)?.value),
+    set: (key: string, value: string) =>
+      this.#use((q) => {
+        // One autocommitted statement: stored in the file (WAL) before the promise resolves.
+        q.cacheSet.run(key, value, Date.now(), Buffer.byteLength(key) + Buffer.byteLength(value));
+      }),
+    clear: () => this.#use((q) => changes(q.cacheClear.run())),
+    prune: (before: number) => this.#use((q) => changes(q.cachePrune.run(before))),
+    stats: () =>
+      this.#use((q) => {
+        const row = q.cacheStats.get() as {
+          entries: number;
+          bytes: number;
+          oldest: number | null;
+          newest: number | null;
+        };
+        return {
+          entries: row.entries,
+          bytes: row.bytes,
+          oldest: row.oldest ?? undefined,
+          newest: row.newest ?? undefined,
+        };
+      }),
+  };
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const reader of this.#readers) closeQuietly(reader);
+      this.#readers.clear();
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+export default definePlugin({
+  apiVersion: 1,
+  kind: "storage",
+  name: "sqlite",
+  description: "one SQLite database file under LOOM_HOME (the default state store)",
+  create: (options, context) =>
+    openSqliteStorage({
+      file: sqliteFile(typeof options.url === "string" ? options.url : undefined, context.home),
+      home: context.home,
+    }),
+});
