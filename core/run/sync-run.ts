@@ -5,7 +5,7 @@
  */
 import { checkPlainAnswer } from "../answer-schema.ts";
 import { ResponseCache } from "../cache.ts";
-import { LoomError, LoomInterruptedError } from "../errors.ts";
+import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
 import type { RunEventHandler, RunSummary } from "../events.ts";
 import { writeFileAtomic } from "../output.ts";
 import { displayPath } from "../paths.ts";
@@ -32,8 +32,7 @@ export async function runSync(
   const { signal } = options;
   const started = Date.now();
 
-  const cacheOn = spec.sync?.cache ?? true;
-  const cache = cacheOn ? new ResponseCache((await opened.state.get()).cache) : undefined;
+  const cache = (spec.sync?.cache ?? true) ? await openCache(opened, options) : undefined;
   const counts = { ok: 0, cached: 0, errors: 0 };
   const onEvent: RunEventHandler = (event) => {
     if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
@@ -79,7 +78,7 @@ export async function runSync(
     const done = counts.ok + counts.cached;
     throw new LoomInterruptedError(
       `interrupted after ${done} of ${plan.rows} rows; no output was written. ` +
-        (cacheOn
+        (cache
           ? "Finished answers are cached: run the same command again to resume."
           : "The cache is off, so a rerun starts over."),
     );
@@ -92,4 +91,27 @@ export async function runSync(
   };
   options.onEvent?.({ type: "done", summary });
   return summary;
+}
+
+/**
+ * The response cache of a sync run. A store that cannot be opened for a fault of the machine (a
+ * read-only or full disk) is a warning: the rows are still answered, only a rerun asks again. A
+ * store that is configured wrong (a bad `LOOM_STATE`) stops the run before any work.
+ */
+async function openCache(
+  opened: OpenedJob,
+  options: RunOptions,
+): Promise<ResponseCache | undefined> {
+  try {
+    return new ResponseCache((await opened.state.get()).cache);
+  } catch (error) {
+    if (options.signal?.aborted || error instanceof LoomUsageError) throw error;
+    options.onEvent?.({
+      type: "warning",
+      message: `cannot write the cache (answers are kept, but a rerun will ask again): ${
+        errorMessage(error)
+      }`,
+    });
+    return undefined;
+  }
 }
