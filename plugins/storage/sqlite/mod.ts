@@ -17,7 +17,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { LoomError } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
@@ -232,15 +232,15 @@ class SqliteStore implements StorageV2 {
   }
 
   /**
-   * Runs `work` on the open connection, turning SQLite's faults into Loom's messages. Async so
-   * that a bad argument or a fault is a rejected promise, never a synchronous throw.
+   * Runs `work` on the open connection, turning SQLite's faults into Loom's messages. A bad
+   * argument or a fault is a rejected promise, never a synchronous throw.
    */
-  async #use<T>(work: (q: Statements) => T): Promise<T> {
-    if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+  #use<T>(work: (q: Statements) => T): Promise<T> {
     try {
-      return work(this.#q);
+      if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+      return Promise.resolve(work(this.#q));
     } catch (error) {
-      throw this.#fail(error);
+      return Promise.reject(this.#fail(error));
     }
   }
 
