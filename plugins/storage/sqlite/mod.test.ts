@@ -348,6 +348,31 @@ describe("sqlite storage", () => {
     assert.deepEqual(await raw(file, "SELECT count(*) AS n FROM results"), [{ n: 2 }]);
   });
 
+  it("a killed process loses no cache entry it was told was stored", async () => {
+    const file = freshFile();
+    const writer = child(`
+      const s = await open({ file: ${JSON.stringify(file)} });
+      let next = 0;
+      const worker = async () => {
+        for (;;) {
+          const key = "k" + next++;
+          await s.cache.set(key, "answer " + key);
+          console.log("stored " + key);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+    `);
+    await writer.line("stored k300");
+    writer.process.kill("SIGKILL");
+    const { out, signal } = await writer.done;
+    assert.equal(signal, "SIGKILL");
+    const told = [...out.matchAll(/^stored (k\d+)$/gm)].map((m) => m[1]);
+    assert.ok(told.length > 300);
+    await using(file, async (s) => {
+      for (const key of told) assert.equal(await s.cache.get(key), `answer ${key}`, key);
+    });
+  });
+
   it("a writer killed at any point of a put leaves one whole set, old or new", async () => {
     for (const delay of [0, 15, 40]) {
       const file = freshFile();

@@ -18,6 +18,7 @@ import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import { LoomError } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
@@ -217,6 +218,13 @@ class SqliteStore implements StorageV2 {
   /** Connections of reads in progress, closed with the store. */
   readonly #readers = new Set<DatabaseSync>();
   #closed = false;
+  /** Cache entries waiting for the next {@link SqliteStore.#flushSets}. */
+  readonly #pendingSets: {
+    key: string;
+    value: string;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }[] = [];
 
   constructor(
     db: DatabaseSync,
@@ -444,9 +452,13 @@ class SqliteStore implements StorageV2 {
     get: (key: string) =>
       this.#use((q) => (q.cacheGet.get(key) as { value: string } | undefined)?.value),
     set: (key: string, value: string) =>
-      this.#use((q) => {
-        // One autocommitted statement: stored in the file (WAL) before the promise resolves.
-        q.cacheSet.run(key, value, Date.now(), Buffer.byteLength(key) + Buffer.byteLength(value));
+      new Promise<void>((resolve, reject) => {
+        if (this.#closed) {
+          reject(new LoomError(`the state database ${this.location} is closed`));
+          return;
+        }
+        this.#pendingSets.push({ key, value, resolve, reject });
+        if (this.#pendingSets.length === 1) setImmediate(() => this.#flushSets());
       }),
     clear: () => this.#use((q) => changes(q.cacheClear.run())),
     prune: (before: number) => this.#use((q) => changes(q.cachePrune.run(before))),
@@ -467,8 +479,34 @@ class SqliteStore implements StorageV2 {
       }),
   };
 
+  /**
+   * Writes the cache entries set since the last flush in one transaction (a commit per entry
+   * would cost far more than the entry), then resolves their promises: an entry is in the file
+   * when its `set` resolves. Entries set in the same turn of the event loop (a run's workers) share
+   * one commit.
+   */
+  #flushSets(): void {
+    const batch = this.#pendingSets.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.#tx(() => {
+        const now = Date.now();
+        for (const { key, value } of batch) {
+          const bytes = Buffer.byteLength(key) + Buffer.byteLength(value);
+          this.#q.cacheSet.run(key, value, now, bytes);
+        }
+      });
+    } catch (error) {
+      const failure = this.#fail(error);
+      for (const entry of batch) entry.reject(failure);
+      return;
+    }
+    for (const entry of batch) entry.resolve();
+  }
+
   close(): Promise<void> {
     if (!this.#closed) {
+      this.#flushSets();
       this.#closed = true;
       for (const reader of this.#readers) closeQuietly(reader);
       this.#readers.clear();
