@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
-import { LoomError } from "../../../core/errors.ts";
+import { EXIT, LoomError, LoomUsageError } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import {
@@ -93,8 +93,14 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     return store;
   } catch (error) {
     if (db) closeQuietly(db);
-    throw fail(error);
+    throw beforeAnyWork(fail(error));
   }
+}
+
+/** A fault met while opening the store stops Loom before any work: exit code 2, like bad input. */
+function beforeAnyWork(error: unknown): unknown {
+  if (!LoomError.isInstance(error) || error.exitCode === EXIT.usage) return error;
+  return new LoomUsageError(error.message, { cause: error.cause ?? error });
 }
 
 /** Creates `file` empty with mode 0600 unless it exists, so SQLite never makes it 0644. */
