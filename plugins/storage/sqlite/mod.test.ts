@@ -274,6 +274,26 @@ describe("sqlite storage", () => {
     assert.deepEqual(await raw(file, "SELECT count(*) AS n FROM results"), [{ n: 0 }]);
   });
 
+  it("processes opening a new file at once create its schema once", async () => {
+    const file = freshFile();
+    const runs = [0, 1, 2].map((i) =>
+      child(`
+        const s = await open({ file: ${JSON.stringify(file)} });
+        console.log(await s.jobs.put("job-${i}", "{}", 0));
+        await s.close();
+      `)
+    );
+    for (const run of runs) {
+      const { code, out, err } = await run.done;
+      assert.equal(code, 0, err);
+      assert.equal(out.trim(), "1");
+    }
+    await using(file, async (s) => {
+      assert.deepEqual((await s.jobs.list()).map((j) => j.id).sort(), ["job-0", "job-1", "job-2"]);
+    });
+    assert.deepEqual(await raw(file, "PRAGMA user_version"), [{ user_version: 1 }]);
+  });
+
   it("another process writes results and cache while this one reads", async () => {
     const file = freshFile();
     const rows = 3_000;
