@@ -17,8 +17,9 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { LoomError } from "../../../core/errors.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
+import { EXIT, LoomError, LoomUsageError } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import {
@@ -92,8 +93,14 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     return store;
   } catch (error) {
     if (db) closeQuietly(db);
-    throw fail(error);
+    throw beforeAnyWork(fail(error));
   }
+}
+
+/** A fault met while opening the store stops Loom before any work: exit code 2, like bad input. */
+function beforeAnyWork(error: unknown): unknown {
+  if (!LoomError.isInstance(error) || error.exitCode === EXIT.usage) return error;
+  return new LoomUsageError(error.message, { cause: error.cause ?? error });
 }
 
 /** Creates `file` empty with mode 0600 unless it exists, so SQLite never makes it 0644. */
@@ -217,6 +224,13 @@ class SqliteStore implements StorageV2 {
   /** Connections of reads in progress, closed with the store. */
   readonly #readers = new Set<DatabaseSync>();
   #closed = false;
+  /** Cache entries waiting for the next {@link SqliteStore.#flushSets}. */
+  readonly #pendingSets: {
+    key: string;
+    value: string;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }[] = [];
 
   constructor(
     db: DatabaseSync,
@@ -232,15 +246,15 @@ class SqliteStore implements StorageV2 {
   }
 
   /**
-   * Runs `work` on the open connection, turning SQLite's faults into Loom's messages. Async so
-   * that a bad argument or a fault is a rejected promise, never a synchronous throw.
+   * Runs `work` on the open connection, turning SQLite's faults into Loom's messages. A bad
+   * argument or a fault is a rejected promise, never a synchronous throw.
    */
-  async #use<T>(work: (q: Statements) => T): Promise<T> {
-    if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+  #use<T>(work: (q: Statements) => T): Promise<T> {
     try {
-      return work(this.#q);
+      if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
+      return Promise.resolve(work(this.#q));
     } catch (error) {
-      throw this.#fail(error);
+      return Promise.reject(this.#fail(error));
     }
   }
 
@@ -444,9 +458,13 @@ class SqliteStore implements StorageV2 {
     get: (key: string) =>
       this.#use((q) => (q.cacheGet.get(key) as { value: string } | undefined)?.value),
     set: (key: string, value: string) =>
-      this.#use((q) => {
-        // One autocommitted statement: stored in the file (WAL) before the promise resolves.
-        q.cacheSet.run(key, value, Date.now(), Buffer.byteLength(key) + Buffer.byteLength(value));
+      new Promise<void>((resolve, reject) => {
+        if (this.#closed) {
+          reject(new LoomError(`the state database ${this.location} is closed`));
+          return;
+        }
+        this.#pendingSets.push({ key, value, resolve, reject });
+        if (this.#pendingSets.length === 1) setImmediate(() => this.#flushSets());
       }),
     clear: () => this.#use((q) => changes(q.cacheClear.run())),
     prune: (before: number) => this.#use((q) => changes(q.cachePrune.run(before))),
@@ -467,8 +485,34 @@ class SqliteStore implements StorageV2 {
       }),
   };
 
+  /**
+   * Writes the cache entries set since the last flush in one transaction (a commit per entry
+   * would cost far more than the entry), then resolves their promises: an entry is in the file
+   * when its `set` resolves. Entries set in the same turn of the event loop (a run's workers) share
+   * one commit.
+   */
+  #flushSets(): void {
+    const batch = this.#pendingSets.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.#tx(() => {
+        const now = Date.now();
+        for (const { key, value } of batch) {
+          const bytes = Buffer.byteLength(key) + Buffer.byteLength(value);
+          this.#q.cacheSet.run(key, value, now, bytes);
+        }
+      });
+    } catch (error) {
+      const failure = this.#fail(error);
+      for (const entry of batch) entry.reject(failure);
+      return;
+    }
+    for (const entry of batch) entry.resolve();
+  }
+
   close(): Promise<void> {
     if (!this.#closed) {
+      this.#flushSets();
       this.#closed = true;
       for (const reader of this.#readers) closeQuietly(reader);
       this.#readers.clear();
