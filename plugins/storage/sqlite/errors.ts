@@ -4,6 +4,9 @@
  * are left as they are.
  * @module
  */
+import { closeSync, openSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import process from "node:process";
 import {
   errorMessage,
   LoomError,
@@ -46,6 +49,21 @@ export function sqliteCode(error: unknown): number | undefined {
   if (typeof e.errcode === "number") return e.errcode & 0xff;
   const message = errorMessage(error);
   return TEXTS.find(([text]) => text.test(message))?.[1];
+}
+
+/**
+ * Why the folder of `file` cannot take a write (a read-only filesystem, say), in Loom's words;
+ * found by writing a probe file there (Deno's `access` checks only the mode bits).
+ */
+function folderFault(file: string, home: string | undefined): string | undefined {
+  const probe = join(dirname(file), `.loom-probe-${process.pid}`);
+  try {
+    closeSync(openSync(probe, "w", 0o600));
+    rmSync(probe, { force: true });
+    return undefined;
+  } catch (error) {
+    return systemFaultMessage(error, home);
+  }
 }
 
 /** Where the file is, for messages: `the state database /x/state.db`. */
@@ -101,12 +119,18 @@ export function storeError(error: unknown, file: string, home?: string): unknown
           "[SQLITE_NOTADB]; move the file away, or set LOOM_STATE to another file",
         cause,
       );
-    case SQLITE.CANTOPEN:
-      return new LoomUsageError(
+    case SQLITE.CANTOPEN: {
+      // The folder says why: a read-only filesystem, a folder that is gone or not writable.
+      const folder = folderFault(file, home);
+      if (folder !== undefined) {
+        return new LoomError(`cannot open ${named(file)}: ${folder}`, cause);
+      }
+      return new LoomError(
         `cannot open ${named(file)} [SQLITE_CANTOPEN]: its folder must exist and be writable; ` +
           elsewhere(file, home),
         cause,
       );
+    }
     case SQLITE.IOERR:
       return new LoomError(
         `cannot use ${named(file)}: input/output error (${said}) [SQLITE_IOERR]; check the disk`,

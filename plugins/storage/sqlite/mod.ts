@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
-import { EXIT, LoomError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomError } from "../../../core/errors.ts";
 import { isAlive } from "../../../core/output.ts";
 import { definePlugin } from "../../../core/plugin.ts";
 import {
@@ -93,14 +93,10 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     return store;
   } catch (error) {
     if (db) closeQuietly(db);
-    throw beforeAnyWork(fail(error));
+    // A fault of the machine (a read-only or full disk) exits 1 like every operational fault;
+    // a file that is not Loom's, or is newer, exits 2 (schema.ts): both before any work.
+    throw fail(error);
   }
-}
-
-/** A fault met while opening the store stops Loom before any work: exit code 2, like bad input. */
-function beforeAnyWork(error: unknown): unknown {
-  if (!LoomError.isInstance(error) || error.exitCode === EXIT.usage) return error;
-  return new LoomUsageError(error.message, { cause: error.cause ?? error });
 }
 
 /** Creates `file` empty with mode 0600 unless it exists, so SQLite never makes it 0644. */
