@@ -336,7 +336,8 @@ export async function createPostgresStorage(options: PostgresStorageOptions): Pr
         return {
           entries: Number(entries),
           bytes: Number(bytes),
-          ...(oldest === null ? {} : { oldest: Number(oldest), newest: Number(newest) }),
+          oldest: oldest === null ? undefined : Number(oldest),
+          newest: newest === null ? undefined : Number(newest),
         };
       },
     },
