@@ -87,10 +87,13 @@ function scrub(text: string, secret?: string): string {
   return secret ? text.split(secret).join("***") : text;
 }
 
-/** The cause without the password, should the driver ever have echoed it. */
+/**
+ * The cause as a plain error: its message (scrubbed) and code only. The driver's own error may
+ * carry the connection (`error.client`, set by pg-pool), whose settings hold the password.
+ */
 function scrubbed(error: Error, where: FaultContext): Error {
-  if (!where.secret || !`${error.message}\n${error.stack}`.includes(where.secret)) return error;
   const copy = new Error(scrub(error.message, where.secret));
-  (copy as { code?: unknown }).code = (error as { code?: unknown }).code;
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) (copy as { code?: unknown }).code = code;
   return copy;
 }
