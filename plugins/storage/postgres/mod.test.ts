@@ -237,6 +237,20 @@ describe("postgres storage", () => {
     }
   });
 
+  it("commits cache writes made at once together, the last value of a key winning", async () => {
+    const url = await server.createDatabase();
+    const s = await store(url);
+    const key = (k: number) => k.toString(16).padStart(64, "0");
+    await Promise.all(Array.from({ length: 200 }, (_, i) => s.cache.set(key(i % 50), `v${i}`)));
+    for (let k = 0; k < 50; k++) assert.equal(await s.cache.get(key(k)), `v${150 + k}`);
+    assert.equal((await s.cache.stats()).entries, 50);
+    const [{ commits }] = await sql<{ commits: string }>(
+      url,
+      "SELECT count(DISTINCT xmin::text) AS commits FROM loom_cache",
+    );
+    assert.ok(Number(commits) <= 3, `200 writes in ${commits} commits`);
+  });
+
   it("expires leases on the server's clock", async () => {
     const url = await server.createDatabase();
     const [a, b] = [await store(url), await store(url)];

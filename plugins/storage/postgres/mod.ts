@@ -26,6 +26,7 @@ import {
 } from "../../../core/spec/storage.ts";
 import { maskUrl } from "../../../core/state/open.ts";
 import { LoomUsageError } from "../../../core/errors.ts";
+import { coalesceWrites } from "./coalesce.ts";
 import { clientConfig, target } from "./connect.ts";
 import { type FaultContext, type Phase, storeFault } from "./faults.ts";
 import { migrate, SERVER_NOW_MS } from "./schema.ts";
@@ -310,13 +311,14 @@ export async function createPostgresStorage(options: PostgresStorageOptions): Pr
         );
         return rows[0]?.value;
       },
-      async set(key, value) {
+      set: coalesceWrites(async (keys, values) => {
         await query(
-          `INSERT INTO loom_cache (key, value, stored_at) VALUES ($1, $2, ${SERVER_NOW_MS}) ` +
+          `INSERT INTO loom_cache (key, value, stored_at) SELECT k, v, ${SERVER_NOW_MS} ` +
+            "FROM unnest($1::text[], $2::text[]) AS t(k, v) " +
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, stored_at = excluded.stored_at",
-          [key, value],
+          [keys, values],
         );
-      },
+      }),
       async clear() {
         return (await query("DELETE FROM loom_cache")).rowCount ?? 0;
       },
