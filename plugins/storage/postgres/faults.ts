@@ -43,7 +43,7 @@ export function storeFault(error: unknown, phase: Phase, where: FaultContext): L
   if (typeof code === "string" && UNREACHABLE.has(code)) {
     message = `cannot reach ${store}: ${describeSocket(code, where)}; ` +
       "check that the server runs and that LOOM_STATE names the right host and port";
-  } else if (/timeout expired|connection timeout/i.test(text)) {
+  } else if (/timeout expired|timeout exceeded|connection timeout/i.test(text)) {
     message = `cannot reach ${store}: no answer in time; ` +
       "check that the server runs and that LOOM_STATE names the right host and port";
   } else if (

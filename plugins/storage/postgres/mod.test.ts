@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
@@ -137,6 +138,31 @@ describe("postgres storage", () => {
         "check that the server runs and that LOOM_STATE names the right host and port",
     );
     assert.equal(error.exitCode, 2);
+  });
+
+  it("says clearly when the server does not answer in time", async () => {
+    // A listener that accepts connections and never says a word.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const url = `postgres://loom:${PASSWORD}@127.0.0.1:${port}/loom`;
+      const started = Date.now();
+      const error = await loomError(() =>
+        createPostgresStorage({ url, env: {}, connectTimeoutMs: 300 })
+      );
+      assert.equal(
+        error.message,
+        `cannot reach the PostgreSQL store at postgres://loom:***@127.0.0.1:${port}/loom: ` +
+          "no answer in time; check that the server runs and that LOOM_STATE names the right " +
+          "host and port",
+      );
+      assert.ok(Date.now() - started < 20_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it("says clearly when the host is unknown", async () => {

@@ -39,6 +39,8 @@ export interface PostgresStorageOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Most connections kept open at once (default 10). */
   readonly maxConnections?: number;
+  /** How long to wait for a connection before saying the server cannot be reached (15 s). */
+  readonly connectTimeoutMs?: number;
 }
 
 /** Rows per INSERT when saving results, and per page when reading them. */
@@ -66,7 +68,7 @@ export async function createPostgresStorage(options: PostgresStorageOptions): Pr
   const pool = new pg.Pool({
     ...config,
     max: options.maxConnections ?? 10,
-    connectionTimeoutMillis: 15_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
     idleTimeoutMillis: 10_000,
     // An idle pool never keeps the process alive.
     allowExitOnIdle: true,
