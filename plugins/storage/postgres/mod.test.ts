@@ -330,6 +330,20 @@ describe("postgres storage", () => {
     assert.equal(fresh, 7000);
   });
 
+  it("closes, and lets the process exit, even with a read left unfinished", async () => {
+    const s = await createPostgresStorage({ url: await server.createDatabase() });
+    await s.results.put("j", 0, [{ row: 0, value: "a" }, { row: 1, value: "b" }]);
+    const reading = s.results.read("j", 0)[Symbol.asyncIterator]();
+    assert.deepEqual((await reading.next()).value, { row: 0, value: "a" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      s.close().then(() => "closed"),
+      new Promise((resolve) => timer = setTimeout(() => resolve("still open"), 10_000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(closed, "closed");
+  });
+
   it("is the registered postgres plugin and reads libpq variables from its context", async () => {
     const s = await plugin.create({ url: withoutPassword(server.url()) }, {
       env: { PGPASSWORD: PASSWORD },

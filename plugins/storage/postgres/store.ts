@@ -82,6 +82,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     throw storeFault(error, "open", where);
   }
 
+  /** Reads in progress, each holding a connection until it ends. */
+  const readers = new Set<{ client: pg.PoolClient; released: boolean }>();
+
   /** Runs one statement. */
   const query = <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
     pool.query<R>(sql, params).catch(fault("run"));
@@ -216,6 +219,8 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
             let broken: Error | undefined;
             const onError = (error: Error) => (broken = error);
             client.on("error", onError);
+            const reader = { client, released: false };
+            readers.add(reader);
             let open = false;
             try {
               await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -237,10 +242,14 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
               broken ??= error instanceof Error ? error : undefined;
               throw storeFault(error, "run", where);
             } finally {
-              // Abandoned early (break): end the read-only transaction before reuse.
-              if (open && !broken) await client.query("ROLLBACK").catch(() => {});
-              client.off("error", onError);
-              client.release(broken);
+              readers.delete(reader);
+              if (!reader.released) {
+                reader.released = true;
+                // Left early (break): end the read-only transaction before reuse.
+                if (open && !broken) await client.query("ROLLBACK").catch(() => {});
+                client.off("error", onError);
+                client.release(broken);
+              }
             }
           },
         };
@@ -337,6 +346,13 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       },
     },
     async close() {
+      // A read nobody finished (an iterator dropped without return()) would hold its connection,
+      // and pool.end() would wait for it forever: drop those connections first.
+      for (const reader of readers) {
+        reader.released = true;
+        reader.client.release(new Error("the store was closed"));
+      }
+      readers.clear();
       await pool.end();
     },
   };
