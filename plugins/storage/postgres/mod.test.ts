@@ -263,6 +263,23 @@ describe("postgres storage", () => {
     }
   });
 
+  it("lets two instances replace one shard's results at once, one set winning whole", async () => {
+    const url = await server.createDatabase();
+    const [a, b] = [await store(url), await store(url)];
+    const rows = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, row) => ({ row, value: `${tag}${row}` }));
+    for (let round = 0; round < 5; round++) {
+      await Promise.all([
+        a.results.put("j", 3, rows(3000, "a")),
+        b.results.put("j", 3, rows(2500, "b")),
+      ]);
+      const read: string[] = [];
+      for await (const r of a.results.read("j", 3)) read.push(r.value);
+      const tag = read[0][0];
+      assert.deepEqual(read, rows(tag === "a" ? 3000 : 2500, tag).map((r) => r.value));
+    }
+  });
+
   it("commits cache writes made at once together, the last value of a key winning", async () => {
     const url = await server.createDatabase();
     const s = await store(url);
