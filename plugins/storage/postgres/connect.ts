@@ -5,22 +5,37 @@
  * anywhere else, and nothing here prints them.
  * @module
  */
+import { createReadStream, type ReadStream, type Stats } from "node:fs";
+import { stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { ClientConfig } from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** What the `pgpass` package exports: looks a password up for these connection settings. */
-type PgPassLookup = (
-  connection: { host?: string; port?: number; database?: string; user?: string },
-  done: (password: string | undefined) => void,
-) => void;
+/** The settings a password-file line is matched against. */
+interface PgPassTarget {
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+}
+
+/** The parts of the `pgpass` package's helper used here (it ships no types). */
+interface PgPassHelper {
+  /** `PGPASSFILE`, else `~/.pgpass`, from the environment given. */
+  getFileName(env: Env): string;
+  /** Whether the file may be used (a regular file, mode 0600 or stricter). */
+  usePgPass(stats: Stats, file: string): boolean;
+  /** The password of the first matching line, or undefined. */
+  getPassword(target: PgPassTarget, stream: ReadStream, done: (pw?: string) => void): void;
+}
 
 /**
  * The pool settings for `url`. A password absent from the URL is looked up when connecting:
- * PGPASSWORD, then the password file. (`pg` would read the file itself but warns that this is
- * deprecated, so we call its `pgpass` helper through the documented password function.)
+ * PGPASSWORD, then the password file. (`pg` would read the file itself, but from the process's
+ * environment and with a deprecation warning, so we call its `pgpass` helper ourselves through
+ * the documented password function.)
  */
 export function clientConfig(url: string, env: Env): ClientConfig {
   const parsed = parseIntoClientConfig(url);
@@ -33,20 +48,30 @@ export function clientConfig(url: string, env: Env): ClientConfig {
   };
   if (!parsed.password) {
     // pg accepts undefined here (no password), though its types say string.
-    config.password = (() => env.PGPASSWORD ?? passwordFromFile(config)) as () => Promise<string>;
+    config.password = (() => env.PGPASSWORD ?? passwordFromFile(config, env)) as () => Promise<
+      string
+    >;
   }
   return config;
 }
 
-function passwordFromFile(config: ClientConfig): Promise<string | undefined> {
-  const lookup = createRequire(import.meta.url)("pgpass") as PgPassLookup;
-  return new Promise((resolve) =>
-    lookup({
-      host: config.host,
-      port: config.port,
-      database: config.database,
-      user: config.user,
-    }, resolve)
+/**
+ * Looks the password up in the password file the way `pgpass` does for `pg`, but with the
+ * environment Loom was given (its PGPASSFILE and HOME), not necessarily the process's.
+ */
+async function passwordFromFile(config: ClientConfig, env: Env): Promise<string | undefined> {
+  const helper = createRequire(import.meta.url)("pgpass/lib/helper.js") as PgPassHelper;
+  const file = helper.getFileName(env);
+  const stats = await stat(file).catch(() => undefined);
+  if (!stats || !helper.usePgPass(stats, file)) return undefined;
+  const target = {
+    host: config.host,
+    port: config.port,
+    database: config.database,
+    user: config.user,
+  };
+  return await new Promise((resolve) =>
+    helper.getPassword(target, createReadStream(file), resolve)
   );
 }
 

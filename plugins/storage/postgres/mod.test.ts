@@ -187,15 +187,9 @@ describe("postgres storage", () => {
 
   it("says so when the server wants a password and none was given", async () => {
     const url = withoutPassword(server.url());
-    const saved = process.env.PGPASSFILE;
-    process.env.PGPASSFILE = join(tmpdir(), "loom-no-such-pgpass");
-    try {
-      const error = await loomError(() => store(url, {}));
-      assert.match(error.message, /refused to connect without a password for user "loom"/);
-    } finally {
-      if (saved === undefined) delete process.env.PGPASSFILE;
-      else process.env.PGPASSFILE = saved;
-    }
+    const env = { PGPASSFILE: join(tmpdir(), "loom-no-such-pgpass") };
+    const error = await loomError(() => store(url, env));
+    assert.match(error.message, /refused to connect without a password for user "loom"/);
   });
 
   it("takes the password from PGPASSWORD when the URL has none", async () => {
@@ -205,19 +199,22 @@ describe("postgres storage", () => {
   });
 
   it("takes the password from the password file (PGPASSFILE / ~/.pgpass)", async () => {
-    const folder = await mkdtemp(join(tmpdir(), "loom-pgpass-"));
-    const file = join(folder, "pgpass");
-    await writeFile(file, `127.0.0.1:${server.port}:*:loom:${PASSWORD}\n`);
-    await chmod(file, 0o600);
-    const saved = process.env.PGPASSFILE;
-    process.env.PGPASSFILE = file;
+    const home = await mkdtemp(join(tmpdir(), "loom-pgpass-"));
     try {
-      const s = await store(withoutPassword(server.url()), {});
-      assert.equal(await s.cache.get("c".repeat(64)), undefined);
+      const line = `127.0.0.1:${server.port}:*:loom:${PASSWORD}\n`;
+      await writeFile(join(home, ".pgpass"), line, { mode: 0o600 });
+      await writeFile(join(home, "other"), line, { mode: 0o600 });
+      const url = withoutPassword(server.url());
+      for (const env of [{ HOME: home }, { PGPASSFILE: join(home, "other") }]) {
+        const s = await store(url, env);
+        assert.equal(await s.cache.get("c".repeat(64)), undefined);
+      }
+      // A file others can read is ignored, as libpq does.
+      await chmod(join(home, ".pgpass"), 0o644);
+      const error = await loomError(() => store(url, { HOME: home }));
+      assert.match(error.message, /refused to connect without a password/);
     } finally {
-      if (saved === undefined) delete process.env.PGPASSFILE;
-      else process.env.PGPASSFILE = saved;
-      await rm(folder, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
     }
   });
 
