@@ -34,6 +34,41 @@ export interface PostgresStorageOptions {
   readonly connectTimeoutMs?: number;
 }
 
+/** An error thrown while reading the caller's rows (passed on to the caller as it was). */
+class RowsFailed {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
+/** `rows`, with any error it throws wrapped in {@link RowsFailed}. */
+async function* guarded<T>(rows: Iterable<T> | AsyncIterable<T>): AsyncIterable<T> {
+  const iterator = Symbol.asyncIterator in rows
+    ? rows[Symbol.asyncIterator]()
+    : (rows as Iterable<T>)[Symbol.iterator]();
+  while (true) {
+    let next: IteratorResult<T>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      throw new RowsFailed(error);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/**
+ * Whether `error` left the connection unusable (then it is dropped, not reused): anything but an
+ * error the server reported on a live session, except the server shutting the session down.
+ */
+function connectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith("08") || code.startsWith("57");
+}
+
 /** Rows per INSERT when saving results, and per page when reading them. */
 const WRITE_BATCH = 5000;
 const READ_PAGE = 2000;
@@ -98,7 +133,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     try {
       return await work(client);
     } catch (error) {
-      broken ??= error instanceof Error ? error : undefined;
+      // The caller's own rows failed: the connection is fine, and the error is theirs.
+      if (error instanceof RowsFailed) throw error.error;
+      if (connectionLost(error)) broken ??= error as Error;
       throw storeFault(error, "run", where);
     } finally {
       client.off("error", onError);
@@ -195,7 +232,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
             numbers = [];
             values = [];
           };
-          for await (const row of rows) {
+          for await (const row of guarded(rows)) {
             numbers.push(row.row);
             values.push(row.value);
             if (numbers.length >= WRITE_BATCH) await flush();
@@ -239,7 +276,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
               open = false;
               await client.query("COMMIT");
             } catch (error) {
-              broken ??= error instanceof Error ? error : undefined;
+              if (connectionLost(error)) broken ??= error as Error;
               throw storeFault(error, "run", where);
             } finally {
               readers.delete(reader);
