@@ -119,7 +119,7 @@ describe("a team sharing one PostgreSQL store", () => {
     const missing = await b.loom(["fetch", "--id", id]);
     renameSync(join(a.dir, "in.csv.aside"), join(a.dir, "in.csv"));
     assert.equal(missing.code, 2, missing.stderr);
-    assert.match(missing.stderr, /^loom: [^\n]*in\.csv/);
+    assert.match(missing.stderr, /^loom: [^\n]*in\.csv/m);
     assert.ok(!existsSync(join(b.dir, "out.csv")));
     // The job is intact: A merges it.
     const merged = await a.loom(["fetch", "--id", id]);
