@@ -5,16 +5,18 @@
  * twice (the provider saw exactly one batch creation per shard). The job has 7 rows cut into 3
  * shards (`batch: { max_requests: 3 }`). OpenAI, Anthropic and Gemini are the loopback emulator
  * (batches end at once: the `instant` schedule); echo keeps its batches under
- * `LOOM_HOME/echo-batches`.
+ * `LOOM_HOME/echo-batches`. The state store is the default SQLite file, and for OpenAI's matrix
+ * also a real PostgreSQL server (started by this file, a fresh database per test).
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { jobIdsIn } from "../test-support/state.ts";
+import { type PostgresServer, startPostgres } from "../test-support/postgres.ts";
 import { type Emulator, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
 import { CREATE, CREATE_PATH, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
@@ -50,6 +52,8 @@ interface Setup {
   readonly home: string;
   readonly output: string;
   readonly emu?: Emulator;
+  /** `LOOM_STATE` (undefined: the default SQLite file under `home`). */
+  readonly state?: string;
   /** Runs the CLI to completion (no failpoint). */
   run(args: string[]): Promise<CliResult>;
   /** Runs the CLI with `LOOM_FAILPOINT=point`; asserts it died by SIGKILL. */
@@ -66,7 +70,26 @@ interface ListedJob {
   shards: Array<{ batch: string | null; state: string | null; requests: number }>;
 }
 
-async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>): Promise<void> {
+/** The store the crash tests run on: the default SQLite file, or a PostgreSQL database. */
+type Backend = "sqlite" | "postgres";
+
+let postgres: PostgresServer | undefined;
+
+after(() => postgres?.stop());
+
+/** `LOOM_STATE` for a fresh store of `backend` (undefined: the default SQLite file). */
+async function stateFor(backend: Backend): Promise<string | undefined> {
+  if (backend === "sqlite") return undefined;
+  postgres ??= await startPostgres();
+  return await postgres.createDatabase();
+}
+
+async function withSetup(
+  provider: Provider,
+  work: (s: Setup) => Promise<void>,
+  backend: Backend = "sqlite",
+): Promise<void> {
+  const state = await stateFor(backend);
   const dir = tempDir("loom-crash-");
   const home = join(dir, "home");
   const emu = provider === "echo" ? undefined : await startEmulator({
@@ -96,11 +119,13 @@ async function withSetup(provider: Provider, work: (s: Setup) => Promise<void>):
     // A tiny settle window: a batch created just before a kill is listed at once here.
     const env: Record<string, string> = {
       LOOM_HOME: home,
+      ...(state ? { LOOM_STATE: state } : {}),
       LOOM_SETTLE_SECONDS: "0.2",
       ...(emu ? { [KEY_ENV[provider as keyof typeof KEY_ENV]]: emu.apiKey } : {}),
     };
     const setup: Setup = {
       provider,
+      state,
       dir,
       home,
       output: join(dir, "out.csv"),
@@ -181,7 +206,7 @@ function assertComplete(s: Setup): void {
 
 /** The jobs recorded in LOOM_HOME's store (read directly; `loom list` would cost a process). */
 function records(s: Setup): Promise<string[]> {
-  return jobIdsIn(s.home);
+  return jobIdsIn(s.home, s.state);
 }
 
 /** Files in the job's folder besides the input, the job file and LOOM_HOME. */
@@ -201,7 +226,7 @@ const CREATED_BEFORE_KILL: Record<string, number> = {
  * Submit crash: `loom run` dies at `point`, a rerun finishes the submission, a fetch merges.
  * Exactly one batch is created per shard; the record owns every batch the provider has.
  */
-async function submitCrash(provider: Provider, point: string): Promise<void> {
+async function submitCrash(provider: Provider, point: string, backend?: Backend): Promise<void> {
   await withSetup(provider, async (s) => {
     await s.crash(["run", "job.yaml"], point);
     assert.ok(!existsSync(s.output));
@@ -230,7 +255,7 @@ async function submitCrash(provider: Provider, point: string): Promise<void> {
     assert.deepEqual(extraFiles(s), ["out.csv"]);
     assert.equal(s.creations(), SHARDS, "fetching creates no batch");
     assert.deepEqual(await records(s), [], "a fully answered job's record is removed");
-  });
+  }, backend);
 }
 
 /**
@@ -238,7 +263,7 @@ async function submitCrash(provider: Provider, point: string): Promise<void> {
  * complete (never partial), with at most the killed run's own temporary file beside it; a second
  * fetch writes the complete output and sweeps that file. No batch is created again.
  */
-async function fetchCrash(provider: Provider, point: string): Promise<void> {
+async function fetchCrash(provider: Provider, point: string, backend?: Backend): Promise<void> {
   await withSetup(provider, async (s) => {
     const submitted = await s.run(["run", "job.yaml"]);
     assert.equal(submitted.code, 0, submitted.stderr);
@@ -272,7 +297,7 @@ async function fetchCrash(provider: Provider, point: string): Promise<void> {
     assert.deepEqual(extraFiles(s), ["out.csv"], "the killed run's temporary file is swept");
     assert.equal(s.creations(), SHARDS, "no batch is created again");
     assert.deepEqual(await records(s), [], "a fully answered job's record is removed");
-  });
+  }, backend);
 }
 
 /**
@@ -413,6 +438,17 @@ describe("batch crash and rerun: openai (emulator)", () => {
     crashEveryRun("openai"));
   it("SIGKILL at submit:created@2; `loom fetch --id` adopts the lost batch, submits the rest and merges", () =>
     fetchFinishesSubmit("openai"));
+});
+
+describe("batch crash and rerun: openai (emulator), PostgreSQL store", () => {
+  for (const point of SUBMIT_POINTS) {
+    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard`, () =>
+      submitCrash("openai", point, "postgres"));
+  }
+  for (const point of FETCH_POINTS) {
+    it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () =>
+      fetchCrash("openai", point, "postgres"));
+  }
 });
 
 describe("batch crash and rerun: google (emulator)", () => {
