@@ -138,6 +138,12 @@ export function storeError(error: unknown, file: string, home?: string): unknown
       );
   }
   const fault = systemFaultMessage(error, home);
-  if (fault !== undefined) return new LoomError(`${named(file)}: ${fault}`, cause);
+  if (fault !== undefined) {
+    // `cannot open /x/state.db: …` says it once: `cannot open the state database /x/state.db: …`.
+    const said = fault.includes(file)
+      ? fault.replace(file, named(file))
+      : `${named(file)}: ${fault}`;
+    return new LoomError(said, cause);
+  }
   return error;
 }
