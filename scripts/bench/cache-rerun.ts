@@ -11,9 +11,8 @@
  *
  * Targets (issue 12): warm ≤ 2× the baseline, cold ≤ 3×, disk within 2× of the data.
  */
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { writeFileSync } from "node:fs";
-import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -22,20 +21,8 @@ import { loadJob } from "../../core/job/load.ts";
 import { Registry } from "../../core/registry.ts";
 import { runJob } from "../../core/run/job.ts";
 import { runtimeName } from "../../core/runtime.ts";
+import { makeCsv } from "./csv.ts";
 import { openStore } from "../../core/state/open.ts";
-
-async function makeCsv(path: string, rows: number): Promise<void> {
-  const out = createWriteStream(path);
-  out.write("id,category,prompt\n");
-  for (let i = 0; i < rows; i++) {
-    const line = `${i},cat-${
-      i % 17
-    },"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`;
-    if (!out.write(line)) await once(out, "drain");
-  }
-  out.end();
-  await once(out, "close");
-}
 
 /** The parse-only baseline: every record of the file through csv-parse, counted. */
 async function parseOnly(path: string): Promise<number> {

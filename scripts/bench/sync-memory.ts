@@ -8,27 +8,14 @@
  * Defaults to 10,000, 100,000 and 1,000,000 rows of CSV through `echo` with the cache off, then
  * the smallest size (at most 100,000 rows) with the cache on (cold, then warm). Prints one line per run.
  */
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { once } from "node:events";
 import { loadJob } from "../../core/job/load.ts";
 import { runJob } from "../../core/run/job.ts";
 import { runtimeName } from "../../core/runtime.ts";
-
-async function makeCsv(path: string, rows: number): Promise<void> {
-  const out = createWriteStream(path);
-  out.write("id,category,prompt\n");
-  for (let i = 0; i < rows; i++) {
-    const line = `${i},cat-${
-      i % 17
-    },"Summarize item ${i}: a short text, with a comma and ""quotes"" in it."\n`;
-    if (!out.write(line)) await once(out, "drain");
-  }
-  out.end();
-  await once(out, "close");
-}
+import { makeCsv } from "./csv.ts";
 
 async function measure(dir: string, rows: number, cache: boolean, label: string): Promise<void> {
   const input = join(dir, `in-${rows}.csv`);
