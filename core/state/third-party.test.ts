@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Registry } from "../registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
+import { repoRoot } from "../test-support/paths.ts";
 import { storageConformance } from "../testing/storage-conformance.ts";
 
-const PLUGIN = fileURLToPath(new URL("./fixtures/acme-store.mjs", import.meta.url));
+// From the source tree under both runtimes: the build copies no .mjs fixture into dist/.
+const PLUGIN = join(repoRoot(), "core", "state", "fixtures", "acme-store.mjs");
 
 async function acme(file: string): Promise<StorageV2> {
   const registry = new Registry();
