@@ -2,7 +2,8 @@
  * Benchmark: the response cache. A sync run through `echo` of N rows (default 100,000) with the
  * cache on, cold (empty cache) and warm (every answer cached), each as a ratio to a parse-only
  * baseline measured in the same run: streaming the same file through csv-parse and counting rows.
- * Runs are interleaved (baseline, cold, warm) and repeated (default 3); the median is reported.
+ * A run with the cache off is measured too: what the run costs without it. Runs are interleaved
+ * (baseline, no cache, cold, warm) and repeated (default 3); the median is reported.
  * Also prints the cache's data bytes and the disk the store's file takes.
  *
  *   node scripts/bench/cache-rerun.ts [rows] [--reps N]
@@ -48,14 +49,20 @@ const env = { ...process.env, LOOM_HOME: join(dir, "home") };
 try {
   const input = join(dir, "in.csv");
   await makeCsv(input, rows);
-  const jobFile = join(dir, "job.yaml");
-  writeFileSync(
-    jobFile,
-    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${
-      join(dir, "out.csv")
-    } }\nsync: { workers: 64, cache: true }\n`,
-  );
-  const run = async () => runJob(await loadJob({ file: jobFile, cwd: dir }), { force: true, env });
+  const jobFile = (cache: boolean) => {
+    const file = join(dir, `job-${cache}.yaml`);
+    writeFileSync(
+      file,
+      `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${
+        join(dir, "out.csv")
+      } }\nsync: { workers: 64, cache: ${cache} }\n`,
+    );
+    return file;
+  };
+  const [cached, uncached] = [jobFile(true), jobFile(false)];
+  const runOf = (file: string) => async () =>
+    runJob(await loadJob({ file, cwd: dir }), { force: true, env });
+  const run = runOf(cached);
   const withStore = async <T>(work: (s: Awaited<ReturnType<typeof openStore>>) => Promise<T>) => {
     const store = await openStore(new Registry(), { env, home: env.LOOM_HOME });
     try {
@@ -64,9 +71,15 @@ try {
       await store.close();
     }
   };
-  const times = { base: [] as number[], cold: [] as number[], warm: [] as number[] };
+  const times = {
+    base: [] as number[],
+    off: [] as number[],
+    cold: [] as number[],
+    warm: [] as number[],
+  };
   for (let rep = 0; rep < reps; rep++) {
     times.base.push(await seconds(() => parseOnly(input)));
+    times.off.push(await seconds(runOf(uncached)));
     await withStore((s) => s.cache.clear());
     times.cold.push(await seconds(run));
     times.warm.push(await seconds(run));
@@ -86,6 +99,7 @@ try {
   console.log(
     `${runtimeName()} rows=${rows} reps=${reps} store=${store}\n` +
       `  parse-only baseline ${base.toFixed(2)}s\n` +
+      `  no cache (the run)  ${median(times.off).toFixed(2)}s = ${ratio(times.off)}×\n` +
       `  cold run            ${median(times.cold).toFixed(2)}s = ${
         ratio(times.cold)
       }× (target ≤ 3×)\n` +
