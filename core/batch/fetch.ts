@@ -236,8 +236,9 @@ class ResultCursor {
 
 /**
  * Reads every fetched shard's saved results alongside the input's rows (asked for in ascending
- * order). Each shard's file is sorted by row, so one cursor a shard walks it: nothing is held in
- * memory, whatever the job's size. A row's outcome is the best among the shards holding it.
+ * order). Each shard's results are sorted by row, so one cursor a shard walks them: nothing is
+ * held in memory, whatever the job's size, and a shard's reader is closed once the merge is past
+ * its rows. A row's outcome is the best among the shards holding it.
  */
 export function savedOutcomes(store: JobStore, record: JobRecord) {
   const owners = shardFinder(record.shards);
@@ -252,9 +253,20 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
     }
     return cursor;
   };
+  /** Closes the readers of range shards the merge has gone past: one open reader per shard would hold a connection (and its memory) each. */
+  const closePassed = async (index: number) => {
+    for (const [shard, cursor] of cursors) {
+      const rows = record.shards[shard]?.rows;
+      if (rows && !("list" in rows) && rows.end <= index) {
+        cursors.delete(shard);
+        await cursor.close();
+      }
+    }
+  };
   return {
     /** The best saved outcome of row `index`, and the shards that hold the row. */
     async at(index: number): Promise<{ outcome?: SavedOutcome; holding: ShardRecord[] }> {
+      await closePassed(index);
       const holding = owners(index);
       let outcome: SavedOutcome | undefined;
       // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
