@@ -37,6 +37,7 @@ import {
 import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 import { releaseUploads } from "./uploads.ts";
 import { fetched, observed, phaseOf, type ShardPhase, unobserved } from "./shard.ts";
+import { merged as markMerged } from "./job-state.ts";
 
 /** Phases of a shard that has nothing more to wait for. */
 const ENDED: ReadonlySet<ShardPhase> = new Set<ShardPhase>([
@@ -421,13 +422,11 @@ export async function mergeJob(
     await saved.close();
   }
   failpoint("fetch:merged");
-  record.status = "merged";
-  record.merged = {
-    at: new Date().toISOString(),
+  markMerged(record, {
     ok: counts.ok,
     errors: counts.errors,
     retryable: counts.errors - counts.unsent,
-  };
+  });
   return {
     rows: plan.rows,
     ok: counts.ok,

@@ -39,6 +39,7 @@ import {
   type StatusFailure,
 } from "./fetch.ts";
 import { cancelUnsent, phaseOf } from "./shard.ts";
+import { cancelledWhileSubmitting, markedForCleanup, reopenedForRetry } from "./job-state.ts";
 import { identityOf, type JobRecord, JobStore } from "./store.ts";
 import {
   adoptShard,
@@ -326,7 +327,7 @@ async function mergeEnded(
   const cleanup = !options.keep && (record.merged?.retryable ?? summary.errors) === 0;
   // Marked merged (and what is to be removed) before anything is removed: a kill from here on
   // leaves a merged job, whose clean-up the next fetch finishes.
-  record.merged = { ...record.merged!, ...(cleanup ? { cleanup: true } : {}) };
+  if (cleanup) markedForCleanup(record);
   await ctx.store.save(record);
   if (cleanup) failpoint("fetch:cleanup");
   // Uploads whose delete failed (saveShardResults tried) keep the record, which remembers them.
@@ -569,7 +570,7 @@ export async function cancelJob(
             });
           }
         }
-        if (fresh.status === "submitting") fresh.status = "pending";
+        cancelledWhileSubmitting(fresh);
         await refreshShards(ctx, fresh);
         await releaseUploads({ ...ctx, onEvent: options.onEvent }, fresh);
         return { record: fresh, failed };
@@ -727,16 +728,14 @@ export async function retryJob(
           }
           cutter.close();
           if (!rows) return { record, rows: 0 };
-          for (const s of cutter.shards) {
-            record.shards.push({
-              index: record.shards.length,
+          reopenedForRetry(
+            record,
+            cutter.shards.map((s) => ({
               rows: { list: s.rows },
               requests: s.requests,
               bytes: s.bytes,
-            });
-          }
-          record.status = "submitting";
-          delete record.merged;
+            })),
+          );
           await store.save(record);
           await submitPlanned(ctx, record, true);
           return { record, rows };

@@ -15,7 +15,14 @@ import {
   phaseOf,
   unobserved,
 } from "./shard.ts";
-import type { ShardRecord } from "./store.ts";
+import type { JobRecord, ShardRecord } from "./store.ts";
+import {
+  cancelledWhileSubmitting,
+  markedForCleanup,
+  merged,
+  reopenedForRetry,
+  submissionDone,
+} from "./job-state.ts";
 
 const planned = (): ShardRecord => ({
   index: 0,
@@ -92,5 +99,48 @@ describe("shard state machine", () => {
     created(s, { id: "x" });
     assert.throws(() => beginSubmit(s), /cannot be submitted while submitted/);
     assert.throws(() => fetched(s, 1, 0), /while submitted/);
+  });
+});
+
+describe("job state machine", () => {
+  const job = (): JobRecord => ({
+    version: 1,
+    id: "20261204-bbbbbb",
+    key: "k",
+    createdAt: "2026-12-04T00:00:00.000Z",
+    updatedAt: "2026-12-04T00:00:00.000Z",
+    status: "submitting",
+    spec: {} as JobRecord["spec"],
+    input: { path: "/in.csv", size: 1, sha256: "x" },
+    output: "/out.csv",
+    rows: 3,
+    shards: [planned()],
+  });
+
+  it("walks submitting → pending → merged → submitting (a retry) and marks a clean-up", () => {
+    const r = job();
+    submissionDone(r);
+    assert.equal(r.status, "pending");
+    merged(r, { ok: 2, errors: 1, retryable: 1 });
+    assert.equal(r.status, "merged");
+    assert.deepEqual([r.merged?.ok, r.merged?.errors, r.merged?.retryable], [2, 1, 1]);
+    reopenedForRetry(r, [{ rows: { list: [2] }, requests: 1, bytes: 10 }]);
+    assert.equal(r.status, "submitting");
+    assert.equal(r.merged, undefined);
+    assert.deepEqual(r.shards.map((s) => s.index), [0, 1]);
+    submissionDone(r);
+    merged(r, { ok: 3, errors: 0, retryable: 0 });
+    markedForCleanup(r);
+    assert.equal((r as JobRecord).merged?.cleanup, true);
+  });
+
+  it("refuses a merge before the submission is done, and a second merge", () => {
+    const r = job();
+    assert.throws(() => merged(r, { ok: 0, errors: 0, retryable: 0 }), /while submitting/);
+    assert.throws(() => markedForCleanup(r), /while submitting/);
+    cancelledWhileSubmitting(r);
+    assert.equal(r.status, "pending");
+    merged(r, { ok: 0, errors: 3, retryable: 3 });
+    assert.throws(() => merged(r, { ok: 0, errors: 0, retryable: 0 }), /while merged/);
   });
 });

@@ -33,6 +33,7 @@ import {
   cutOff,
   phaseOf,
 } from "./shard.ts";
+import { submissionDone } from "./job-state.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
@@ -409,7 +410,7 @@ export async function submitPlanned(
     }
     for (const shard of ends) await submitShard(ctx, record, shard, items.get(shard)!);
   }
-  record.status = "pending";
+  submissionDone(record);
   await ctx.store.save(record);
 }
 
