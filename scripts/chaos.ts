@@ -8,6 +8,7 @@
  *   deno run -A scripts/chaos.ts                      every scenario, 3 trials each, a random seed
  *   deno run -A scripts/chaos.ts --trials 20 --seed 7 --scenario kill --scenario lost-create
  *   deno run -A scripts/chaos.ts --scenario kill --variant openai --variant echo
+ *   deno run -A scripts/chaos.ts --state postgres --scenario kill --scenario concurrent
  *   node dist/scripts/chaos.js --json report.json     (after npm run build)
  *
  * A trial is repeatable from the seed the report prints beside it: `--replay kill/openai/123`
@@ -18,6 +19,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { formatReport, runChaos, runTrial, violationsOf } from "./chaos/scenario.ts";
 import { SCENARIOS } from "./chaos/scenarios/mod.ts";
+import { startPostgres } from "../core/test-support/postgres.ts";
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     json: { type: "string" },
     replay: { type: "string" },
     list: { type: "boolean" },
+    state: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -72,9 +75,16 @@ const trials = Number(values.trials);
 const picked = values.variant.length
   ? scenarios.map((s) => ({ ...s, variants: s.variants.filter((v) => values.variant.includes(v)) }))
   : scenarios;
+if (values.state !== undefined && values.state !== "postgres") {
+  console.error(`--state ${values.state}: only "postgres" (a fresh database a trial) is supported`);
+  process.exit(2);
+}
+// `--state postgres`: a real PostgreSQL server for the run, a fresh database for each trial.
+const postgres = values.state ? await startPostgres() : undefined;
 const report = await runChaos(picked, {
   seed,
   trials,
+  ...(postgres ? { state: () => postgres.createDatabase() } : {}),
   onTrial: (t) =>
     console.error(
       `${t.skipped ? "-" : t.violations.length ? "✗" : "✓"} ${t.scenario} ${t.variant} ` +
@@ -83,6 +93,7 @@ const report = await runChaos(picked, {
         }`,
     ),
 });
+await postgres?.stop();
 console.log(formatReport(report));
 if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2));
 process.exitCode = violationsOf(report).length ? 1 : 0;

@@ -6,11 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import OpenAI, { toFile } from "openai";
 import { formatReport, runTrial } from "./scenario.ts";
 import { SCENARIOS } from "./scenarios/mod.ts";
 import { seededRng } from "./rng.ts";
+import { type PostgresServer, startPostgres } from "../../core/test-support/postgres.ts";
 import { closeTrial, openTrial, stackTraceIn, type Trial, type ViolationKind } from "./trial.ts";
 
 const kinds = (t: Trial): ViolationKind[] => t.violations.map((v) => v.kind);
@@ -99,6 +100,24 @@ describe("chaos harness: its checks catch what they name", () => {
       await closeTrial(t);
     }
   });
+});
+
+/** The scenarios where the state store is what is attacked, run again on a PostgreSQL store. */
+const ON_POSTGRES = ["kill", "kill-sync", "concurrent", "fetch-flags"];
+
+describe("chaos on a PostgreSQL store (a fresh database a trial)", () => {
+  let server: PostgresServer | undefined;
+  after(() => server?.stop());
+  const state = async () => (server ??= await startPostgres()).createDatabase();
+  for (const scenario of SCENARIOS.filter((s) => ON_POSTGRES.includes(s.name))) {
+    for (const variant of scenario.variants) {
+      it(`${scenario.name}: ${variant}`, async () => {
+        const outcome = await runTrial(scenario, variant, 20261204, true, state);
+        assert.equal(outcome.skipped, undefined, `skipped: ${outcome.skipped}`);
+        assert.deepEqual(outcome.violations, [], formatReport({ seed: 0, trials: [outcome] }));
+      });
+    }
+  }
 });
 
 for (const scenario of SCENARIOS) {

@@ -70,6 +70,8 @@ export interface ChaosOptions {
   onTrial?: (outcome: TrialOutcome) => void;
   /** See {@link ChaosContext.deterministic}. */
   deterministic?: boolean;
+  /** A fresh `LOOM_STATE` for each trial (a new PostgreSQL database); default the SQLite file. */
+  state?: () => Promise<string>;
 }
 
 /** A trial's seed: the run's seed mixed with where the trial stands, so each is repeatable alone. */
@@ -85,6 +87,7 @@ export async function runTrial(
   variant: string,
   seed: number,
   deterministic = false,
+  state?: () => Promise<string>,
 ): Promise<TrialOutcome> {
   const started = Date.now();
   const opened: Trial[] = [];
@@ -104,7 +107,7 @@ export async function runTrial(
     rng,
     deterministic,
     async open(setup) {
-      const trial = await openTrial(setup, rng);
+      const trial = await openTrial(setup, rng, state ? await state() : undefined);
       opened.push(trial);
       return trial;
     },
@@ -155,7 +158,13 @@ export async function runChaos(
     for (let i = 0; i < options.trials; i++) {
       for (const variant of scenario.variants) {
         const seed = trialSeed(options.seed, scenario.name, variant, i);
-        const outcome = await runTrial(scenario, variant, seed, options.deterministic);
+        const outcome = await runTrial(
+          scenario,
+          variant,
+          seed,
+          options.deterministic,
+          options.state,
+        );
         report.trials.push(outcome);
         options.onTrial?.(outcome);
       }

@@ -167,7 +167,13 @@ export class Trial {
   readonly rng: Rng;
   readonly emu: Emulator | undefined;
 
-  constructor(setup: TrialSetup, rng: Rng, emu: Emulator | undefined, root: string) {
+  constructor(
+    setup: TrialSetup,
+    rng: Rng,
+    emu: Emulator | undefined,
+    root: string,
+    state?: string,
+  ) {
     this.setup = setup;
     this.rng = rng;
     this.emu = emu;
@@ -181,7 +187,14 @@ export class Trial {
     this.shards = Math.ceil(this.prompts.length / size);
     this.paidFor = this.shards;
     this.key = emu?.apiKey ?? "";
-    this.#env = { LOOM_HOME: this.home, LOOM_SETTLE_SECONDS: "0.3" };
+    this.#env = {
+      LOOM_HOME: this.home,
+      LOOM_SETTLE_SECONDS: "0.3",
+      ...(state ? { LOOM_STATE: state } : {}),
+    };
+    // The store's password is a secret like the key: it must reach no file and no message.
+    const password = state && /^[a-z]+:\/\/[^/@:]*:([^/@]+)@/i.exec(state)?.[1];
+    if (password) this.#secrets.push(decodeURIComponent(password));
     if (this.key) this.#secrets.push(this.key.trim());
     if (setup.provider !== "echo" && setup.keyInEnvironment !== false) {
       const written = setup.keyAsWritten ? setup.keyAsWritten(this.key) : this.key;
@@ -396,8 +409,11 @@ export interface ListedJob {
   shards: Array<{ batch: string | null; state: string | null; requests: number }>;
 }
 
-/** Opens a trial: its folder, its emulator (none for echo) and its job. */
-export async function openTrial(setup: TrialSetup, rng: Rng): Promise<Trial> {
+/**
+ * Opens a trial: its folder, its emulator (none for echo) and its job; `state` is its
+ * `LOOM_STATE` (a fresh PostgreSQL database), or none for the SQLite file under its `LOOM_HOME`.
+ */
+export async function openTrial(setup: TrialSetup, rng: Rng, state?: string): Promise<Trial> {
   const root = mkdtempSync(join(tmpdir(), "loom-chaos-"));
   mkdirSync(join(root, "home"), { mode: 0o700 });
   const emu = setup.provider === "echo" ? undefined : await startEmulator({
@@ -409,7 +425,7 @@ export async function openTrial(setup: TrialSetup, rng: Rng): Promise<Trial> {
     models: "any",
     faults: setup.faults,
   });
-  return new Trial(setup, rng, emu, root);
+  return new Trial(setup, rng, emu, root, state);
 }
 
 /** Runs the final checks, stops the emulator and removes the trial's folder. */
