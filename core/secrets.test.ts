@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { collectSecrets, createRedactor, redactError } from "./secrets.ts";
+import { collectSecrets, createRedactor, redactError, urlPasswords } from "./secrets.ts";
 
 describe("secrets", () => {
   it("collects the API key and secret-looking environment variables, not ordinary ones", () => {
@@ -61,5 +61,17 @@ describe("secrets", () => {
     );
     assert.equal(redact("unknown key ab12"), "unknown key [redacted]");
     assert.deepEqual(collectSecrets({}, "   "), []);
+  });
+});
+
+describe("the state store's password", () => {
+  it("is a secret as written and decoded, however short", () => {
+    assert.deepEqual(urlPasswords("postgres://loom:p%40ss@db/loom"), ["p%40ss", "p@ss"]);
+    assert.deepEqual(urlPasswords("postgres://loom@db/loom"), []);
+    assert.deepEqual(urlPasswords(undefined), []);
+    const redact = createRedactor(
+      collectSecrets({ LOOM_STATE: "postgres://loom:pw@db/loom" }),
+    );
+    assert.equal(redact("auth failed for pw at db"), "auth failed for [redacted] at db");
   });
 });

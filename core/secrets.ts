@@ -36,15 +36,15 @@ export function collectSecrets(
     .filter(([name, value]) => SECRET_NAME.test(name) && value !== undefined)
     .map(([, value]) => (value as string).trim())
     .filter((v) => v.length >= MIN_SECRET_LENGTH);
-  const sent = [...keys, ...statePasswords(env)].map((k) => k?.trim() ?? "").filter((k) =>
+  const sent = [...keys, ...urlPasswords(env.LOOM_STATE)].map((k) => k?.trim() ?? "").filter((k) =>
     k !== ""
   );
   return [...new Set([...fromEnv, ...sent])].sort((a, b) => b.length - a.length);
 }
 
-/** The password of the state store's URL (`LOOM_STATE`), as written and decoded. */
-function statePasswords(env: Readonly<Record<string, string | undefined>>): string[] {
-  const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@:]*:([^/@]*)@/i.exec(env.LOOM_STATE ?? "")?.[1];
+/** The password of a URL such as the state store's (`LOOM_STATE`), as written and decoded. */
+export function urlPasswords(url: string | undefined): string[] {
+  const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@:]*:([^/@]*)@/i.exec(url ?? "")?.[1];
   if (!password) return [];
   let decoded = password;
   try {

@@ -11,7 +11,7 @@ import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
-import type { StorageV2, StoredJob } from "../spec/storage.ts";
+import { assertJobId, type StorageV2, type StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
 /** Version of the record layout; a record of another version is refused, never misread. */
@@ -176,7 +176,9 @@ export class JobStore {
   }
 
   #checkId(id: string): void {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    try {
+      assertJobId(id);
+    } catch {
       throw new LoomUsageError(`not a job id: ${JSON.stringify(id)}`);
     }
   }

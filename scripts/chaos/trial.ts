@@ -38,6 +38,7 @@ import {
   startEmulator,
 } from "../emulator/mod.ts";
 import { CREATE, EMULATED, KEY_ENV } from "../../core/test-support/batch-providers.ts";
+import { urlPasswords } from "../../core/secrets.ts";
 import type { Rng } from "./rng.ts";
 
 /** The kinds of harm a trial looks for (see the module comment). */
@@ -193,8 +194,7 @@ export class Trial {
       ...(state ? { LOOM_STATE: state } : {}),
     };
     // The store's password is a secret like the key: it must reach no file and no message.
-    const password = state && /^[a-z]+:\/\/[^/@:]*:([^/@]+)@/i.exec(state)?.[1];
-    if (password) this.#secrets.push(decodeURIComponent(password));
+    this.#secrets.push(...urlPasswords(state));
     if (this.key) this.#secrets.push(this.key.trim());
     if (setup.provider !== "echo" && setup.keyInEnvironment !== false) {
       const written = setup.keyAsWritten ? setup.keyAsWritten(this.key) : this.key;
