@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { LoomInterruptedError } from "../core/errors.ts";
+import { LoomInterruptedError } from "../core/base/errors.ts";
 
 /**
  * Asks a yes/no question on stderr; anything but y/yes is no, and so is end of input (Ctrl-D).

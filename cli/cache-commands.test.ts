@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createMemoryStorage } from "../plugins/storage/memory/mod.ts";
-import { LoomUsageError } from "../core/errors.ts";
+import { LoomUsageError } from "../core/base/errors.ts";
 import { runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 import {

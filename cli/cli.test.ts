@@ -8,15 +8,15 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "csv-parse/sync";
-import { runtimeName } from "../core/runtime.ts";
-import { VERSION } from "../core/version.ts";
+import { runtimeName } from "../core/base/runtime.ts";
+import { VERSION } from "../core/base/version.ts";
 import { repoRoot } from "../core/test-support/paths.ts";
 import { runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 import { withHomeStore } from "../core/test-support/state.ts";
-import { cacheKey } from "../core/cache.ts";
+import { cacheKey } from "../core/state/cache.ts";
 import { loadJob } from "../core/job/load.ts";
-import { buildRequest } from "../core/request.ts";
+import { buildRequest } from "../core/data/request.ts";
 
 const jobs = join(repoRoot(), "jobs");
 

@@ -3,7 +3,7 @@
  * and `tokens`: each becomes a job override that remembers its flag, for messages.
  * @module
  */
-import { LoomUsageError } from "../core/errors.ts";
+import { LoomUsageError } from "../core/base/errors.ts";
 import type { JobOverride } from "../core/job/load.ts";
 
 /** Options commander parses for `run`. */

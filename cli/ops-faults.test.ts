@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
-import { cliCommand } from "../core/runtime.ts";
+import { cliCommand } from "../core/base/runtime.ts";
 import { type CliResult, runCli, spawnCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 import { withHomeStore } from "../core/test-support/state.ts";

@@ -5,10 +5,10 @@
  */
 import process from "node:process";
 import { Command, CommanderError } from "commander";
-import { EXIT, LoomError, systemFaultMessage } from "../core/errors.ts";
-import { loomHome } from "../core/runtime.ts";
-import { collectSecrets, createRedactor, redactError } from "../core/secrets.ts";
-import { VERSION } from "../core/version.ts";
+import { EXIT, LoomError, systemFaultMessage } from "../core/base/errors.ts";
+import { loomHome } from "../core/base/runtime.ts";
+import { collectSecrets, createRedactor, redactError } from "../core/base/secrets.ts";
+import { VERSION } from "../core/base/version.ts";
 import { registerBatch } from "./commands/batch.ts";
 import { registerCache } from "./commands/cache.ts";
 import { registerEstimate } from "./commands/estimate.ts";

@@ -5,8 +5,8 @@
  */
 import process from "node:process";
 import { Presets, SingleBar } from "cli-progress";
-import type { RunEvent, RunEventHandler } from "../core/events.ts";
-import { displayPath } from "../core/paths.ts";
+import type { RunEvent, RunEventHandler } from "../core/base/events.ts";
+import { displayPath } from "../core/base/paths.ts";
 
 /** How progress is shown. */
 export type ProgressStyle = "bar" | "lines" | "json" | "none";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import process from "node:process";
 import { once } from "node:events";
-import { LoomUsageError } from "../core/errors.ts";
+import { LoomUsageError } from "../core/base/errors.ts";
 import { type LoadedJob, STDOUT_PATH } from "../core/job/load.ts";
 
 /** The `--output` (and `output.path`) value that means standard output. */

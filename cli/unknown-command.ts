@@ -5,7 +5,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { LoomUsageError } from "../core/errors.ts";
+import { LoomUsageError } from "../core/base/errors.ts";
 
 /**
  * Edit distance counting a swap of two neighbours as one edit (optimal string alignment), so

@@ -1,10 +1,12 @@
 /**
  * Loom's public API: the plugin contracts and helpers for plugin authors, and the functions the
  * CLI is built on (load a job, run it). `loom-batch/testing` has the conformance suites.
+ * The folders below are layers (base → spec → plugins → job → data → state → run → batch →
+ * commands); `layers.test.ts` keeps every import pointing down.
  * @module
  */
-export * from "./errors.ts";
-export * from "./plugin.ts";
+export * from "./base/errors.ts";
+export * from "./plugins/plugin.ts";
 export type * from "./spec/format.ts";
 export type * from "./spec/provider.ts";
 export {
@@ -21,12 +23,12 @@ export {
   type StorageV2,
   type StoredJob,
 } from "./spec/storage.ts";
-export type { RowOutcome, RunEvent, RunEventHandler, RunSummary } from "./events.ts";
-export { Registry } from "./registry.ts";
+export type { RowOutcome, RunEvent, RunEventHandler, RunSummary } from "./base/events.ts";
+export { Registry } from "./plugins/registry.ts";
 export { type JobOverride, type LoadedJob, loadJob } from "./job/load.ts";
 export { JobSchema, type JobSpec } from "./job/schema.ts";
-export { DEFAULT_WORKERS, exitCodeFor, runJob, type RunOptions } from "./run/job.ts";
-export { cacheKey, ResponseCache } from "./cache.ts";
+export { DEFAULT_WORKERS, exitCodeFor, runJob, type RunOptions } from "./commands/run.ts";
+export { cacheKey, ResponseCache } from "./state/cache.ts";
 export {
   adoptBatch,
   type BatchRunOptions,
@@ -41,6 +43,6 @@ export {
 } from "./batch/jobs.ts";
 export type { JobRecord, ShardRecord } from "./batch/store.ts";
 export { maskUrl, openStore, storeChoice } from "./state/open.ts";
-export { buildRequest } from "./request.ts";
-export { defaultOutputPath } from "./output.ts";
-export { VERSION } from "./version.ts";
+export { buildRequest } from "./data/request.ts";
+export { defaultOutputPath } from "./data/output.ts";
+export { VERSION } from "./base/version.ts";

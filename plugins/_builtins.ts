@@ -4,7 +4,7 @@
  * folders under `plugins/` agree.
  * @module
  */
-import type { PluginDefinition, PluginKind } from "../core/plugin.ts";
+import type { PluginDefinition, PluginKind } from "../core/plugins/plugin.ts";
 
 /** A lazily imported plugin module. */
 export type PluginModuleLoader = () => Promise<

@@ -5,7 +5,7 @@ import process from "node:process";
 import { it } from "node:test";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
-import { runtimeName } from "../core/runtime.ts";
+import { runtimeName } from "../core/base/runtime.ts";
 
 /** Starts `scripts/emulator.ts` (Deno, from source) or `dist/scripts/emulator.js` (Node). */
 function launch(args: string[]) {

@@ -18,11 +18,11 @@ import {
 } from "../../core/batch/jobs.ts";
 import { phaseOf } from "../../core/batch/shard.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
-import { errorMessage, EXIT, LoomError, systemFaultMessage } from "../../core/errors.ts";
-import type { RunSummary } from "../../core/events.ts";
-import { displayPath } from "../../core/paths.ts";
-import { exitCodeFor } from "../../core/run/job.ts";
-import { isInteractive, loomHome } from "../../core/runtime.ts";
+import { errorMessage, EXIT, LoomError, systemFaultMessage } from "../../core/base/errors.ts";
+import type { RunSummary } from "../../core/base/events.ts";
+import { displayPath } from "../../core/base/paths.ts";
+import { exitCodeFor } from "../../core/commands/run.ts";
+import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { createProgress, formatDuration } from "../progress.ts";
 

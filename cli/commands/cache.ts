@@ -6,9 +6,9 @@
  */
 import process from "node:process";
 import type { Command } from "commander";
-import { LoomUsageError } from "../../core/errors.ts";
-import { Registry } from "../../core/registry.ts";
-import { isInteractive, loomHome } from "../../core/runtime.ts";
+import { LoomUsageError } from "../../core/base/errors.ts";
+import { Registry } from "../../core/plugins/registry.ts";
+import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import type { StorageV2 } from "../../core/spec/storage.ts";
 import { parseDuration } from "../../core/state/duration.ts";
 import { openStore } from "../../core/state/open.ts";

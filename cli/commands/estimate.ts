@@ -6,12 +6,16 @@
 import process from "node:process";
 import { Presets, SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { type JobEstimate, planJobCost, usd } from "../../core/estimate.ts";
-import { EXIT, LoomUsageError } from "../../core/errors.ts";
+import { type JobEstimate, planJobCost, usd } from "../../core/commands/estimate.ts";
+import { EXIT, LoomUsageError } from "../../core/base/errors.ts";
 import { type JobOverride, loadJob } from "../../core/job/load.ts";
-import { displayPath } from "../../core/paths.ts";
-import type { Plan } from "../../core/plan.ts";
-import { countJobTokens, type CountProgress, TokensUnavailableError } from "../../core/tokens.ts";
+import { displayPath } from "../../core/base/paths.ts";
+import type { Plan } from "../../core/data/plan.ts";
+import {
+  countJobTokens,
+  type CountProgress,
+  TokensUnavailableError,
+} from "../../core/commands/tokens.ts";
 import { formatDuration } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { checkStdoutMode, STDOUT, stdoutRequest } from "../stdout-output.ts";

@@ -6,11 +6,11 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
-import { LoomUsageError } from "../../core/errors.ts";
+import { LoomUsageError } from "../../core/base/errors.ts";
 import { loadJob } from "../../core/job/load.ts";
-import { exitCodeFor, runJob } from "../../core/run/job.ts";
-import { displayPath } from "../../core/paths.ts";
-import { isInteractive } from "../../core/runtime.ts";
+import { exitCodeFor, runJob } from "../../core/commands/run.ts";
+import { displayPath } from "../../core/base/paths.ts";
+import { isInteractive } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";

@@ -20,11 +20,11 @@ import {
   LoomIncompleteResultsError,
   LoomProviderError,
   LoomUsageError,
-} from "../errors.ts";
-import { Registry } from "../registry.ts";
+} from "../base/errors.ts";
+import { Registry } from "../plugins/registry.ts";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { loadJob } from "../job/load.ts";
-import { runJob } from "../run/job.ts";
+import { runJob } from "../commands/run.ts";
 import type { BatchApi } from "../spec/provider.ts";
 import { runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";

@@ -6,21 +6,21 @@
  * @module
  */
 import { stat } from "node:fs/promises";
-import type { AnswerVerdict } from "../answer-schema.ts";
+import type { AnswerVerdict } from "../data/answer-schema.ts";
 import {
   errorMessage,
   isFatal,
   LoomError,
   LoomIncompleteResultsError,
   LoomUsageError,
-} from "../errors.ts";
-import type { RunEventHandler, RunSummary } from "../events.ts";
+} from "../base/errors.ts";
+import type { RunEventHandler, RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { sameFile, writeFileAtomic } from "../output.ts";
-import { displayPath } from "../paths.ts";
-import { openJobDataset, type Plan } from "../plan.ts";
-import { buildRequest } from "../request.ts";
-import { failpoint } from "../failpoints.ts";
+import { sameFile, writeFileAtomic } from "../data/output.ts";
+import { displayPath } from "../base/paths.ts";
+import { openJobDataset, type Plan } from "../data/plan.ts";
+import { buildRequest } from "../data/request.ts";
+import { failpoint } from "../base/failpoints.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";

@@ -11,7 +11,7 @@
  * kill during the clean-up leaves a job the next fetch finishes).
  * @module
  */
-import { LoomError } from "../errors.ts";
+import { LoomError } from "../base/errors.ts";
 import type { JobRecord, ShardRecord } from "./store.ts";
 
 /** Where a job is in its life. */

@@ -4,11 +4,11 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } 
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomInterruptedError, LoomProviderError, LoomUsageError } from "../errors.ts";
-import { Registry } from "../registry.ts";
+import { LoomInterruptedError, LoomProviderError, LoomUsageError } from "../base/errors.ts";
+import { Registry } from "../plugins/registry.ts";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { loadJob } from "../job/load.ts";
-import { runJob } from "../run/job.ts";
+import { runJob } from "../commands/run.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { cancelJob, fetchJobs, jobStatus, listJobs, retryJob } from "./jobs.ts";
 

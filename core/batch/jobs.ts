@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { checkPlainAnswer } from "../answer-schema.ts";
+import { checkPlainAnswer } from "../data/answer-schema.ts";
 import {
   errorMessage,
   isFatal,
@@ -16,17 +16,17 @@ import {
   LoomError,
   LoomInterruptedError,
   LoomUsageError,
-} from "../errors.ts";
+} from "../base/errors.ts";
 import { gaveUp, withRetries } from "../run/retry.ts";
-import type { RunSummary } from "../events.ts";
+import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { openJobDataset, type Plan, planJob } from "../plan.ts";
-import { buildRequest } from "../request.ts";
+import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
+import { buildRequest } from "../data/request.ts";
 import { addedValues } from "../run/added.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob, withState } from "../run/open.ts";
 import type { BatchApi } from "../spec/provider.ts";
-import { failpoint } from "../failpoints.ts";
-import { exists } from "../output.ts";
+import { failpoint } from "../base/failpoints.ts";
+import { exists } from "../data/output.ts";
 import {
   allEnded,
   checkMergeTarget,

@@ -17,7 +17,7 @@
  * created again on Loom's own (see `submit.ts`).
  * @module
  */
-import { LoomError } from "../errors.ts";
+import { LoomError } from "../base/errors.ts";
 import type { BatchHandle, BatchState, BatchStatus } from "../spec/provider.ts";
 import type { ShardRecord } from "./store.ts";
 

@@ -6,9 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import process from "node:process";
-import { LoomError, LoomUsageError } from "../errors.ts";
+import { LoomError, LoomUsageError } from "../base/errors.ts";
 import type { JobSpec } from "../job/schema.ts";
-import { failpoint } from "../failpoints.ts";
+import { failpoint } from "../base/failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
 import { assertJobId, type StorageV2, type StoredJob } from "../spec/storage.ts";

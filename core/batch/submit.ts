@@ -13,13 +13,13 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { canonicalJson } from "../canonical-json.ts";
-import { errorMessage, EXIT, LoomError, LoomUsageError } from "../errors.ts";
-import type { RunEventHandler } from "../events.ts";
+import { canonicalJson } from "../base/canonical-json.ts";
+import { errorMessage, EXIT, LoomError, LoomUsageError } from "../base/errors.ts";
+import type { RunEventHandler } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { openJobDataset, type Plan } from "../plan.ts";
-import { buildRequest } from "../request.ts";
-import { failpoint } from "../failpoints.ts";
+import { openJobDataset, type Plan } from "../data/plan.ts";
+import { buildRequest } from "../data/request.ts";
+import { failpoint } from "../base/failpoints.ts";
 import { releaseUploads } from "./uploads.ts";
 import {
   abandoned,

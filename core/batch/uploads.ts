@@ -5,8 +5,8 @@
  * are left and how to delete them by hand.
  * @module
  */
-import { errorMessage } from "../errors.ts";
-import type { RunEventHandler } from "../events.ts";
+import { errorMessage } from "../base/errors.ts";
+import type { RunEventHandler } from "../base/events.ts";
 import { withRetries } from "../run/retry.ts";
 import type { BatchApi, BatchUpload } from "../spec/provider.ts";
 import { phaseOf } from "./shard.ts";

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LoomJobError, LoomUsageError } from "../errors.ts";
+import { LoomJobError, LoomUsageError } from "../base/errors.ts";
 import { type JobOverride, loadJob } from "./load.ts";
 
 const EXAMPLE = `# yaml-language-server: $schema=./loom.schema.json

@@ -7,9 +7,9 @@
 import { readFile } from "node:fs/promises";
 import * as nodePath from "node:path";
 import * as v from "valibot";
-import { type JobIssue, LoomJobError, LoomUsageError } from "../errors.ts";
+import { type JobIssue, LoomJobError, LoomUsageError } from "../base/errors.ts";
 import { describeIssues, dottedPath, type Problem } from "./issues.ts";
-import { isPathReference } from "../plugin-loader.ts";
+import { isPathReference } from "../plugins/loader.ts";
 import { JobSchema, type JobSpec } from "./schema.ts";
 import { type KeyPath, parseSource, type Pos, type YamlSource } from "./source.ts";
 

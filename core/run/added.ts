@@ -3,7 +3,13 @@
  * @module
  */
 import type { LoadedJob } from "../job/load.ts";
-import { ERROR_COLUMN, META_COLUMNS, type Plan, RESPONSE_COLUMN, USAGE_COLUMNS } from "../plan.ts";
+import {
+  ERROR_COLUMN,
+  META_COLUMNS,
+  type Plan,
+  RESPONSE_COLUMN,
+  USAGE_COLUMNS,
+} from "../data/plan.ts";
 import type { AddedValue, OutputRow } from "../spec/format.ts";
 import type { RowResult } from "./sync.ts";
 

@@ -6,14 +6,14 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { planJobCost } from "../estimate.ts";
-import { LoomJobError } from "../errors.ts";
-import type { RunEvent } from "../events.ts";
+import { planJobCost } from "../commands/estimate.ts";
+import { LoomJobError } from "../base/errors.ts";
+import type { RunEvent } from "../base/events.ts";
 import { loadJob } from "../job/load.ts";
-import { Registry } from "../registry.ts";
+import { Registry } from "../plugins/registry.ts";
 import type { ParamsContext } from "../spec/provider.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { runJob } from "./job.ts";
+import { runJob } from "../commands/run.ts";
 
 /** A provider that notes the model it is given and refuses schemas with a `not`. */
 function notingRegistry(seen: ParamsContext[]): Registry {

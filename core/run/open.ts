@@ -5,15 +5,15 @@
  * @module
  */
 import process from "node:process";
-import { type AnswerSchema, loadAnswerSchema } from "../answer-schema.ts";
-import { LoomJobError, LoomUsageError } from "../errors.ts";
-import type { RunEventHandler } from "../events.ts";
+import { type AnswerSchema, loadAnswerSchema } from "../data/answer-schema.ts";
+import { LoomJobError, LoomUsageError } from "../base/errors.ts";
+import type { RunEventHandler } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { readDotEnv, requireApiKey, resolveApiKey } from "../keys.ts";
-import type { PluginContext } from "../plugin.ts";
-import { Registry } from "../registry.ts";
-import { loomHome } from "../runtime.ts";
-import { collectSecrets, createRedactor, redactError, type Redactor } from "../secrets.ts";
+import { readDotEnv, requireApiKey, resolveApiKey } from "../job/keys.ts";
+import type { PluginContext } from "../plugins/plugin.ts";
+import { Registry } from "../plugins/registry.ts";
+import { loomHome } from "../base/runtime.ts";
+import { collectSecrets, createRedactor, redactError, type Redactor } from "../base/secrets.ts";
 import type { ProviderV1 } from "../spec/provider.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { StateHandle } from "../state/open.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomProviderError } from "../errors.ts";
+import { LoomProviderError } from "../base/errors.ts";
 import { refusalOf, RefusalStreak } from "./refusals.ts";
 
 describe("refusal streaks", () => {

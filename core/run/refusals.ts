@@ -5,7 +5,7 @@
  * for every remaining row would only repeat it.
  * @module
  */
-import { LoomProviderError } from "../errors.ts";
+import { LoomProviderError } from "../base/errors.ts";
 
 /** Rows refused alike, one after the other, that stop a run. */
 export const REFUSAL_STREAK = 20;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomProviderError } from "../errors.ts";
+import { LoomProviderError } from "../base/errors.ts";
 import { DEFAULT_RETRY, gaveUp, retryDelay, retryPolicy, withRetries } from "./retry.ts";
 
 const fast = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxTotalWaitMs: 1_000 };

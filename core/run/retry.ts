@@ -10,7 +10,7 @@
  */
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LoomError, LoomProviderError } from "../errors.ts";
+import { LoomError, LoomProviderError } from "../base/errors.ts";
 
 /** How hard to retry. */
 export interface RetryPolicy {

@@ -4,10 +4,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomJobError } from "../errors.ts";
+import { LoomJobError } from "../base/errors.ts";
 import { loadJob } from "../job/load.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { runJob } from "./job.ts";
+import { runJob } from "../commands/run.ts";
 
 const SCHEMA = JSON.stringify({
   type: "object",

@@ -3,15 +3,15 @@
  * in `sync.ts`, the answers merged into the rows in input order, the output written atomically.
  * @module
  */
-import { checkPlainAnswer } from "../answer-schema.ts";
-import { ResponseCache } from "../cache.ts";
-import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../errors.ts";
-import type { RunEventHandler, RunSummary } from "../events.ts";
-import { writeFileAtomic } from "../output.ts";
-import { displayPath } from "../paths.ts";
-import { openJobDataset, type Plan } from "../plan.ts";
-import { buildRequest } from "../request.ts";
-import type { Redactor } from "../secrets.ts";
+import { checkPlainAnswer } from "../data/answer-schema.ts";
+import { ResponseCache } from "../state/cache.ts";
+import { errorMessage, LoomError, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
+import type { RunEventHandler, RunSummary } from "../base/events.ts";
+import { writeFileAtomic } from "../data/output.ts";
+import { displayPath } from "../base/paths.ts";
+import { openJobDataset, type Plan } from "../data/plan.ts";
+import { buildRequest } from "../data/request.ts";
+import type { Redactor } from "../base/secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import { addedValues } from "./added.ts";
 import type { OpenedJob, RunOptions } from "./open.ts";

@@ -6,14 +6,14 @@
  * finished answer is already in the cache.
  * @module
  */
-import type { AnswerVerdict } from "../answer-schema.ts";
-import { cacheKey, type ResponseCache } from "../cache.ts";
-import { errorMessage, isFatal, LoomProviderError } from "../errors.ts";
-import type { RowOutcome, RunEventHandler } from "../events.ts";
-import type { BuiltRequest } from "../request.ts";
+import type { AnswerVerdict } from "../data/answer-schema.ts";
+import { cacheKey, type ResponseCache } from "../state/cache.ts";
+import { errorMessage, isFatal, LoomProviderError } from "../base/errors.ts";
+import type { RowOutcome, RunEventHandler } from "../base/events.ts";
+import type { BuiltRequest } from "../data/request.ts";
 import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
-import type { Redactor } from "../secrets.ts";
+import type { Redactor } from "../base/secrets.ts";
 import { orderedPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { isRateLimited, type RetryPolicy, retryPolicy, withRetries } from "./retry.ts";

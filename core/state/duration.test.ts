@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomUsageError } from "../errors.ts";
+import { LoomUsageError } from "../base/errors.ts";
 import { parseDuration } from "./duration.ts";
 
 describe("parseDuration", () => {

@@ -3,7 +3,7 @@
  * unit, `s`, `m`, `h`, `d` or `w`.
  * @module
  */
-import { LoomUsageError } from "../errors.ts";
+import { LoomUsageError } from "../base/errors.ts";
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   s: 1_000,

@@ -12,8 +12,8 @@
 import { hostname } from "node:os";
 import process from "node:process";
 import { clearInterval, setInterval } from "node:timers";
-import { LoomBusyError } from "../errors.ts";
-import { isAlive } from "../output.ts";
+import { LoomBusyError } from "../base/errors.ts";
+import { isAlive } from "../data/output.ts";
 import type { LeaseInfo, StorageV2 } from "../spec/storage.ts";
 
 /** Default lease time when `LOOM_LEASE_SECONDS` is unset. */

@@ -1,6 +1,6 @@
 /**
  * Moving the file state of an older Loom into a store: fixtures are written by hand in the old
- * layout (as `core/batch/store.ts`, `core/output.ts` and the `fs` storage plugin wrote it), into
+ * layout (as `core/batch/store.ts`, `core/data/output.ts` and the `fs` storage plugin wrote it), into
  * real temporary folders, and imported into the memory store.
  */
 import assert from "node:assert/strict";
@@ -21,7 +21,7 @@ import { join, relative } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
-import { cacheKey, ResponseCache } from "../cache.ts";
+import { cacheKey, ResponseCache } from "./cache.ts";
 import type { GenerateRequest } from "../spec/provider.ts";
 import type { ResultRow, StorageV2 } from "../spec/storage.ts";
 import { filesUnder } from "../test-support/files.ts";

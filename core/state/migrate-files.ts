@@ -18,8 +18,8 @@ import { hostname } from "node:os";
 import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { errorMessage, LoomBusyError, LoomError } from "../errors.ts";
-import { isAlive } from "../output.ts";
+import { errorMessage, LoomBusyError, LoomError } from "../base/errors.ts";
+import { isAlive } from "../data/output.ts";
 import type { ResultRow, StorageV2 } from "../spec/storage.ts";
 import { type HeldLease, takeLease } from "./lease.ts";
 

@@ -7,9 +7,9 @@
  * @module
  */
 import process from "node:process";
-import { LoomUsageError } from "../errors.ts";
-import type { PluginContext } from "../plugin.ts";
-import type { Registry } from "../registry.ts";
+import { LoomUsageError } from "../base/errors.ts";
+import type { PluginContext } from "../plugins/plugin.ts";
+import type { Registry } from "../plugins/registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { migrateFileState } from "./migrate-files.ts";
 

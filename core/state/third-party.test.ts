@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { Registry } from "../registry.ts";
+import { Registry } from "../plugins/registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";

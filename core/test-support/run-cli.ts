@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
-import { cliCommand } from "../runtime.ts";
+import { cliCommand } from "../base/runtime.ts";
 
 /** What a finished CLI run printed and returned. */
 export interface CliResult {

@@ -3,7 +3,7 @@
  * store a `LOOM_STATE` URL names), where running `loom list` would cost a process.
  * @module
  */
-import { Registry } from "../registry.ts";
+import { Registry } from "../plugins/registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { openStore } from "../state/open.ts";
 

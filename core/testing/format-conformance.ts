@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomError } from "../errors.ts";
+import { LoomError } from "../base/errors.ts";
 import type { DatasetLayout, DatasetRow, FormatV1, OutputRow } from "../spec/format.ts";
 
 /** A row of the sample data: string values only, which every format keeps exactly. */

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { fetchJobs } from "../../core/batch/jobs.ts";
 import { loadJob } from "../../core/job/load.ts";
-import { runJob } from "../../core/run/job.ts";
-import { runtimeName } from "../../core/runtime.ts";
+import { runJob } from "../../core/commands/run.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 
 async function makeCsv(path: string, rows: number): Promise<void> {
   const out = createWriteStream(path);

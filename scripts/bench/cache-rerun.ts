@@ -19,9 +19,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { parse } from "csv-parse";
 import { loadJob } from "../../core/job/load.ts";
-import { Registry } from "../../core/registry.ts";
-import { runJob } from "../../core/run/job.ts";
-import { runtimeName } from "../../core/runtime.ts";
+import { Registry } from "../../core/plugins/registry.ts";
+import { runJob } from "../../core/commands/run.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 import { makeCsv } from "./csv.ts";
 import { openStore } from "../../core/state/open.ts";
 

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { runtimeName } from "../../core/runtime.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 import { openSqliteStorage } from "../../plugins/storage/sqlite/mod.ts";
 
 const entries = Number(process.argv[2] ?? 100_000);

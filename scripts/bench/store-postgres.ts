@@ -11,7 +11,7 @@ import process from "node:process";
 import { createPostgresStorage } from "../../plugins/storage/postgres/mod.ts";
 import { startPostgres } from "../../core/test-support/postgres.ts";
 import type { StorageV2 } from "../../core/spec/storage.ts";
-import { runtimeName } from "../../core/runtime.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 
 const rows = Number(process.argv[2] ?? 100_000);
 const key = (i: number) => createHash("sha256").update(`row ${i}`).digest("hex");

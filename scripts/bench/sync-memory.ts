@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { loadJob } from "../../core/job/load.ts";
-import { runJob } from "../../core/run/job.ts";
-import { runtimeName } from "../../core/runtime.ts";
+import { runJob } from "../../core/commands/run.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 import { makeCsv } from "./csv.ts";
 
 async function measure(dir: string, rows: number, cache: boolean, label: string): Promise<void> {

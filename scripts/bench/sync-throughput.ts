@@ -32,8 +32,8 @@ import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadJob } from "../../core/job/load.ts";
-import { runJob } from "../../core/run/job.ts";
-import { runtimeName } from "../../core/runtime.ts";
+import { runJob } from "../../core/commands/run.ts";
+import { runtimeName } from "../../core/base/runtime.ts";
 import { realClock, startEmulator } from "../emulator/mod.ts";
 
 const LATENCY_MS = 200;

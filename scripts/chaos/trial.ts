@@ -38,7 +38,7 @@ import {
   startEmulator,
 } from "../emulator/mod.ts";
 import { CREATE, EMULATED, KEY_ENV } from "../../core/test-support/batch-providers.ts";
-import { urlPasswords } from "../../core/secrets.ts";
+import { urlPasswords } from "../../core/base/secrets.ts";
 import type { Rng } from "./rng.ts";
 
 /** The kinds of harm a trial looks for (see the module comment). */

@@ -3,7 +3,7 @@
  * `file:line[:column]: what is wrong (what to do)`.
  * @module
  */
-import { LoomDataError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomDataError, LoomUsageError } from "../../../core/base/errors.ts";
 
 /** The `file:line:column` prefix of a data error; line and column are left out when unknown. */
 export function where(path: string, line?: number, column?: number): string {

@@ -7,8 +7,8 @@
  * that had none), so CRLF, LF and even mixed files come out as they went in.
  * @module
  */
-import { LoomUsageError } from "../../../core/errors.ts";
-import { definePlugin } from "../../../core/plugin.ts";
+import { LoomUsageError } from "../../../core/base/errors.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type {
   DatasetLayout,
   DatasetReader,

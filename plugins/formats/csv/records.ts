@@ -6,7 +6,7 @@
  */
 import { pipeline, Readable } from "node:stream";
 import { type Options, parse } from "csv-parse";
-import { LoomError } from "../../../core/errors.ts";
+import { LoomError } from "../../../core/base/errors.ts";
 import { dataError } from "../_shared/errors.ts";
 import { countLineBreaks, MAX_RECORD_LENGTH, MAX_RECORD_SIZE } from "../_shared/lines.ts";
 

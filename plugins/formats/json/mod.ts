@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { DatasetReader, DatasetRow, FormatV1, OutputRow } from "../../../core/spec/format.ts";
 import { checkOptions } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";

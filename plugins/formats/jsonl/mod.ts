@@ -5,7 +5,7 @@
  * the input's first line ending (CRLF stays CRLF), the last line included.
  * @module
  */
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { DatasetReader, DatasetRow, FormatV1, OutputRow } from "../../../core/spec/format.ts";
 import { checkOptions, dataError } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";

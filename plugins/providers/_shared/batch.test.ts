@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { fetchJobs, retryJob } from "../../../core/batch/jobs.ts";
 import { loadJob } from "../../../core/job/load.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { type EmulatorOptions, startEmulator } from "../../../scripts/emulator/mod.ts";
 import { FAST_RETRY } from "./test-emulator.ts";

@@ -10,10 +10,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomError, LoomProviderError } from "../../../core/base/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { fetchJobs } from "../../../core/batch/jobs.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import {

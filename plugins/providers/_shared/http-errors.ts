@@ -9,7 +9,7 @@
  *   but the sync run stops when many rows in a row are refused alike (a refused parameter, say).
  * @module
  */
-import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
+import { errorMessage, LoomProviderError } from "../../../core/base/errors.ts";
 import { urlWithoutSecrets, withConnectionTarget } from "./connection-target.ts";
 
 /** One failed HTTP call, as an SDK reports it. */

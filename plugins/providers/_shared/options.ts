@@ -4,7 +4,7 @@
  * never silently ignored.
  * @module
  */
-import { LoomUsageError } from "../../../core/errors.ts";
+import { LoomUsageError } from "../../../core/base/errors.ts";
 
 /** The options every SDK-based provider understands. */
 export interface ConnectionOptions {

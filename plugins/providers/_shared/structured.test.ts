@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { loadJob } from "../../../core/job/load.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import { repoRoot } from "../../../core/test-support/paths.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import type { Emulator } from "../../../scripts/emulator/mod.ts";

@@ -9,8 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomProviderError } from "../../../core/errors.ts";
-import type { PluginDefinition } from "../../../core/plugin.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
+import type { PluginDefinition } from "../../../core/plugins/plugin.ts";
 import type { GenerateRequest, ProviderV1 } from "../../../core/spec/provider.ts";
 import type { Emulator } from "../../../scripts/emulator/mod.ts";
 import anthropic from "../anthropic/mod.ts";

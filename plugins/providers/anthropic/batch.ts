@@ -38,7 +38,7 @@ import {
   errorMessage,
   LoomIncompleteResultsError,
   LoomProviderError,
-} from "../../../core/errors.ts";
+} from "../../../core/base/errors.ts";
 import type {
   BatchApi,
   BatchHandle,

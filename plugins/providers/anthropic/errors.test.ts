@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
 import { toProviderError } from "./errors.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Message } from "@anthropic-ai/sdk/resources/messages";
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { toProviderError } from "./errors.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
+import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
 import echo, { createEchoProvider } from "./mod.ts";
 
 const request = {

@@ -23,10 +23,10 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { canonicalJson } from "../../../core/canonical-json.ts";
-import { LoomProviderError, LoomUsageError } from "../../../core/errors.ts";
-import { writeFileAtomic } from "../../../core/output.ts";
-import { definePlugin } from "../../../core/plugin.ts";
+import { canonicalJson } from "../../../core/base/canonical-json.ts";
+import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import { writeFileAtomic } from "../../../core/data/output.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
 import type {
   BatchApi,

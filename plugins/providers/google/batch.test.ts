@@ -6,10 +6,10 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { fetchJobs } from "../../../core/batch/jobs.ts";
 import { loadJob } from "../../../core/job/load.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { ApiError, GoogleGenAI } from "@google/genai";
-import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/base/errors.ts";
 import type {
   BatchHandle,
   BatchItem,

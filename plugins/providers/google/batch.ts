@@ -19,7 +19,11 @@ import type {
   InlinedRequest,
   InlinedResponse,
 } from "@google/genai";
-import { isFatal, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import {
+  isFatal,
+  LoomIncompleteResultsError,
+  LoomProviderError,
+} from "../../../core/base/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -33,7 +37,7 @@ import type {
 import { readLines } from "../_shared/lines.ts";
 import { GEMINI_URL, googleConnectionFailure, googleFailure } from "./errors.ts";
 import { answerResult, type GeminiAnswer, generateContentParams, wireRequest } from "./request.ts";
-import { failpoint } from "../../../core/failpoints.ts";
+import { failpoint } from "../../../core/base/failpoints.ts";
 
 /**
  * Largest estimated request body sent inline: Gemini takes 20 MB inline; 1 MB is left for the

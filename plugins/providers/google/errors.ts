@@ -6,7 +6,7 @@
  * as `"37s"` or `"0.5s"`), which the retry honours.
  * @module
  */
-import type { LoomProviderError } from "../../../core/errors.ts";
+import type { LoomProviderError } from "../../../core/base/errors.ts";
 import {
   connectionFailure,
   type Endpoint,

@@ -8,9 +8,9 @@
  * reasoning tokens, within the output tokens billed.
  * @module
  */
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 import { GEMINI_URL, googleConnectionFailure, googleFailure } from "./errors.ts";
 import { googleFetch } from "./fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";

@@ -5,7 +5,7 @@
  * drop a name it does not know, so unknown ones are refused before any work.
  * @module
  */
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 import type {
   GenerateParams,
   GenerateRequest,

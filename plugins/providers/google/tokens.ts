@@ -13,7 +13,7 @@
  * @module
  */
 import type { ApiError, CountTokensParameters, GoogleGenAI } from "@google/genai";
-import { errorMessage, LoomProviderError } from "../../../core/errors.ts";
+import { errorMessage, LoomProviderError } from "../../../core/base/errors.ts";
 import type { CallOptions, GenerateRequest } from "../../../core/spec/provider.ts";
 import type { Endpoint } from "../_shared/http-errors.ts";
 import { googleConnectionFailure, googleFailure } from "./errors.ts";

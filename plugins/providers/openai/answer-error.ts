@@ -8,7 +8,7 @@
  * a retry can help.
  * @module
  */
-import { LoomProviderError } from "../../../core/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 
 /** OpenRouter's error object, as far as Loom reads it. */
 interface BodyError {

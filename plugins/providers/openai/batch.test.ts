@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import OpenAI from "openai";
-import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomIncompleteResultsError, LoomProviderError } from "../../../core/base/errors.ts";
 import type {
   BatchApi,
   BatchItem,

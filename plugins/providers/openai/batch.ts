@@ -23,7 +23,11 @@ import { Buffer } from "node:buffer";
 import { setTimeout as sleep } from "node:timers/promises";
 import { APIError, toFile } from "openai";
 import type OpenAI from "openai";
-import { LoomError, LoomIncompleteResultsError, LoomProviderError } from "../../../core/errors.ts";
+import {
+  LoomError,
+  LoomIncompleteResultsError,
+  LoomProviderError,
+} from "../../../core/base/errors.ts";
 import type {
   BatchApi,
   BatchHandle,
@@ -38,7 +42,7 @@ import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, type ChatCompletionLike, chatCompletionResult } from "./request.ts";
 import { unpooledInit } from "../_shared/unpooled.ts";
-import { failpoint } from "../../../core/failpoints.ts";
+import { failpoint } from "../../../core/base/failpoints.ts";
 import { readLines } from "../_shared/lines.ts";
 
 /** The endpoint every Loom batch runs against. */

@@ -4,9 +4,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomJobError, LoomProviderError } from "../../../core/errors.ts";
+import { LoomJobError, LoomProviderError } from "../../../core/base/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 import {

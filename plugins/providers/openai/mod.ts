@@ -10,8 +10,8 @@
  * on errors no retry can fix.
  * @module
  */
-import { LoomUsageError } from "../../../core/errors.ts";
-import { definePlugin, type PluginDefinition } from "../../../core/plugin.ts";
+import { LoomUsageError } from "../../../core/base/errors.ts";
+import { definePlugin, type PluginDefinition } from "../../../core/plugins/plugin.ts";
 import type { ProviderV1 } from "../../../core/spec/provider.ts";
 import { keepAliveFetch } from "../_shared/node-fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";

@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import OpenAI from "openai";
 import { loadJob } from "../../../core/job/load.ts";
-import { runJob } from "../../../core/run/job.ts";
+import { runJob } from "../../../core/commands/run.ts";
 import { runCli } from "../../../core/test-support/run-cli.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";

@@ -5,7 +5,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomUUID } from "node:crypto";
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import {
   assertJobId,
   type LeaseInfo,

@@ -4,7 +4,7 @@
  * (Appendix A of its manual) or Node's socket error codes.
  * @module
  */
-import { EXIT, LoomError } from "../../../core/errors.ts";
+import { EXIT, LoomError } from "../../../core/base/errors.ts";
 
 /** Where the fault happened: while opening the store (nothing done yet) or mid-run. */
 export type Phase = "open" | "run";

@@ -10,7 +10,7 @@ import { type AddressInfo, createServer, type Socket } from "node:net";
 import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { LoomError } from "../../../core/errors.ts";
+import { LoomError } from "../../../core/base/errors.ts";
 import type { LeaseAttempt, StorageV2 } from "../../../core/spec/storage.ts";
 import {
   freePort,

@@ -11,7 +11,7 @@
  * The driver is loaded only when a store is opened, not when the plugin list is.
  * @module
  */
-import { definePlugin } from "../../../core/plugin.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { StorageV2 } from "../../../core/spec/storage.ts";
 import type { PostgresStorageOptions } from "./store.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type pg from "pg";
-import { EXIT, LoomError } from "../../../core/errors.ts";
+import { EXIT, LoomError } from "../../../core/base/errors.ts";
 
 /** Times are bigint milliseconds since the epoch, read from the server's clock. */
 export const SERVER_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";

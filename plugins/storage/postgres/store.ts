@@ -16,7 +16,7 @@ import {
   type StoredJob,
 } from "../../../core/spec/storage.ts";
 import { maskUrl } from "../../../core/state/open.ts";
-import { LoomUsageError } from "../../../core/errors.ts";
+import { LoomUsageError } from "../../../core/base/errors.ts";
 import { coalesceWrites } from "./coalesce.ts";
 import { clientConfig, target } from "./connect.ts";
 import { type FaultContext, type Phase, storeFault } from "./faults.ts";

@@ -12,7 +12,7 @@ import {
   LoomError,
   LoomUsageError,
   systemFaultMessage,
-} from "../../../core/errors.ts";
+} from "../../../core/base/errors.ts";
 
 /** SQLite's primary result codes (the low 8 bits of an extended code), from sqlite3.h. */
 export const SQLITE = {

@@ -19,9 +19,9 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
-import { LoomError } from "../../../core/errors.ts";
-import { isAlive } from "../../../core/output.ts";
-import { definePlugin } from "../../../core/plugin.ts";
+import { LoomError } from "../../../core/base/errors.ts";
+import { isAlive } from "../../../core/data/output.ts";
+import { definePlugin } from "../../../core/plugins/plugin.ts";
 import {
   assertJobId,
   type LeaseInfo,

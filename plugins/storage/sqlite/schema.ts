@@ -13,7 +13,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { LoomUsageError } from "../../../core/errors.ts";
+import { LoomUsageError } from "../../../core/base/errors.ts";
 
 /** Marks the file as Loom's (`PRAGMA application_id`, any 32-bit number: "LOOM" in ASCII). */
 export const APPLICATION_ID = 0x4c4f4f4d;

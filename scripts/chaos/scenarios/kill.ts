@@ -11,7 +11,7 @@ import { recover } from "../recover.ts";
 import type { ChaosProvider } from "../trial.ts";
 
 /**
- * Loom's failpoints (core/failpoints.ts): the steps where a kill is most likely to hurt, with how
+ * Loom's failpoints (core/base/failpoints.ts): the steps where a kill is most likely to hurt, with how
  * many times a 3-shard, 7-row job reaches each (a kill is drawn among the reachable ones).
  */
 const SUBMIT_POINTS: ReadonlyArray<[string, number]> = [

@@ -4,9 +4,9 @@
  * mode sends the same thing.
  * @module
  */
-import type { JobSpec } from "./job/schema.ts";
-import { findColumnsInTemplate, renderTemplate } from "./job/template.ts";
-import type { GenerateRequest } from "./spec/provider.ts";
+import type { JobSpec } from "../job/schema.ts";
+import { findColumnsInTemplate, renderTemplate } from "../job/template.ts";
+import type { GenerateRequest } from "../spec/provider.ts";
 
 /** The column a job reads its prompt from when it names neither a column nor a template. */
 export const DEFAULT_PROMPT_COLUMN = "prompt";

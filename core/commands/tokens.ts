@@ -6,15 +6,15 @@
  * model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
  * @module
  */
-import { errorMessage, isFatal, LoomError, LoomUsageError } from "./errors.ts";
-import type { LoadedJob } from "./job/load.ts";
-import { openJobDataset, planJob } from "./plan.ts";
-import { buildRequest } from "./request.ts";
-import { estimateTokens } from "./run/limits.ts";
-import { orderedPool } from "./run/ordered-pool.ts";
-import { refusalOf, RefusalStreak } from "./run/refusals.ts";
-import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
-import { withRetries } from "./run/retry.ts";
+import { errorMessage, isFatal, LoomError, LoomUsageError } from "../base/errors.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { openJobDataset, planJob } from "../data/plan.ts";
+import { buildRequest } from "../data/request.ts";
+import { estimateTokens } from "../run/limits.ts";
+import { orderedPool } from "../run/ordered-pool.ts";
+import { refusalOf, RefusalStreak } from "../run/refusals.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
+import { withRetries } from "../run/retry.ts";
 
 /** Default number of counting calls at once. */
 export const DEFAULT_COUNT_WORKERS = 8;

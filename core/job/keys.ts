@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
-import { errorMessage, LoomUsageError } from "./errors.ts";
+import { errorMessage, LoomUsageError } from "../base/errors.ts";
 
 /** Where a key came from, for messages (never the key itself). */
 export type KeySource = "--api-key" | `$${string}` | `.env (${string})`;

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { LoomUsageError } from "./errors.ts";
+import { LoomUsageError } from "../base/errors.ts";
 import { planJobCost, usd } from "./estimate.ts";
-import { loadJob } from "./job/load.ts";
-import { costOf, priceOf, PRICES_AS_OF } from "./prices.ts";
-import { runJob } from "./run/job.ts";
-import { tempDir } from "./test-support/temp.ts";
+import { loadJob } from "../job/load.ts";
+import { costOf, priceOf, PRICES_AS_OF } from "../data/prices.ts";
+import { runJob } from "./run.ts";
+import { tempDir } from "../test-support/temp.ts";
 import { countJobTokens } from "./tokens.ts";
 
 /** 10 rows of 40 characters (10 tokens at 4 characters a token), and a job with `extra` lines. */

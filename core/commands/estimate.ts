@@ -5,14 +5,14 @@
  * mode from the price table. Nothing here calls a paid endpoint.
  * @module
  */
-import { ShardCutter } from "./batch/submit.ts";
-import { LoomUsageError } from "./errors.ts";
-import { openJobDataset, type Plan, planJob } from "./plan.ts";
-import { costOf, priceOf, type PriceSource } from "./prices.ts";
-import { buildRequest } from "./request.ts";
-import { estimateTokens } from "./run/limits.ts";
-import { type OpenedJob, type RunOptions, withOpenedJob } from "./run/open.ts";
-import type { LoadedJob } from "./job/load.ts";
+import { ShardCutter } from "../batch/submit.ts";
+import { LoomUsageError } from "../base/errors.ts";
+import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
+import { costOf, priceOf, type PriceSource } from "../data/prices.ts";
+import { buildRequest } from "../data/request.ts";
+import { estimateTokens } from "../run/limits.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
+import type { LoadedJob } from "../job/load.ts";
 import { count, type CountProgress } from "./tokens.ts";
 
 /** Output tokens assumed per row when neither the job nor the provider sets `max_tokens`. */

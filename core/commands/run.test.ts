@@ -16,13 +16,13 @@ import {
   LoomJobError,
   LoomProviderError,
   LoomUsageError,
-} from "../errors.ts";
-import { Registry } from "../registry.ts";
+} from "../base/errors.ts";
+import { Registry } from "../plugins/registry.ts";
 import type { GenerateResult } from "../spec/provider.ts";
-import type { RunEvent } from "../events.ts";
+import type { RunEvent } from "../base/events.ts";
 import { type JobOverride, loadJob } from "../job/load.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { runJob } from "./job.ts";
+import { runJob } from "./run.ts";
 import { filesUnder } from "../test-support/files.ts";
 
 /** Writes a job file and its data into a fresh directory; returns paths and a run helper. */

@@ -9,10 +9,10 @@
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { parseDocument } from "yaml";
-import { LoomJobError } from "./errors.ts";
-import type { LoadedJob } from "./job/load.ts";
-import { displayPath } from "./paths.ts";
-import type { GenerateResult } from "./spec/provider.ts";
+import { LoomJobError } from "../base/errors.ts";
+import type { LoadedJob } from "../job/load.ts";
+import { displayPath } from "../base/paths.ts";
+import type { GenerateResult } from "../spec/provider.ts";
 
 /** A JSON Schema, as a plain object. */
 export type JsonSchema = Readonly<Record<string, unknown>>;

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { LoomUsageError } from "./errors.ts";
+import { LoomUsageError } from "../base/errors.ts";
 import { readDotEnv, requireApiKey, resolveApiKey } from "./keys.ts";
-import { tempDir } from "./test-support/temp.ts";
+import { tempDir } from "../test-support/temp.ts";
 
 describe("API key resolution", () => {
   it("prefers --api-key, then the environment (in the listed order), then .env", () => {

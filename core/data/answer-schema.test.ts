@@ -3,9 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { checkPlainAnswer, loadAnswerSchema } from "./answer-schema.ts";
-import { LoomJobError } from "./errors.ts";
-import { loadJob } from "./job/load.ts";
-import { tempDir } from "./test-support/temp.ts";
+import { LoomJobError } from "../base/errors.ts";
+import { loadJob } from "../job/load.ts";
+import { tempDir } from "../test-support/temp.ts";
 
 const REVIEW = {
   type: "object",

@@ -5,9 +5,9 @@
  * @module
  */
 import { extname } from "node:path";
-import { BUILTIN_PLUGINS, type PluginModuleLoader } from "../plugins/_builtins.ts";
-import { LoomPluginError, LoomUsageError } from "./errors.ts";
-import { importPluginModule } from "./plugin-loader.ts";
+import { BUILTIN_PLUGINS, type PluginModuleLoader } from "../../plugins/_builtins.ts";
+import { LoomPluginError, LoomUsageError } from "../base/errors.ts";
+import { importPluginModule } from "./loader.ts";
 import {
   PLUGIN_API_VERSION,
   type PluginContext,
@@ -15,7 +15,7 @@ import {
   type PluginInstances,
   type PluginKind,
 } from "./plugin.ts";
-import type { FormatV1 } from "./spec/format.ts";
+import type { FormatV1 } from "../spec/format.ts";
 
 const KINDS: readonly PluginKind[] = ["provider", "format", "storage"];
 const SPEC_VERSION: Record<PluginKind, string> = {

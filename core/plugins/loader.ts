@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { errorMessage, LoomPluginError } from "./errors.ts";
-import { runtimeName } from "./runtime.ts";
+import { errorMessage, LoomPluginError } from "../base/errors.ts";
+import { runtimeName } from "../base/runtime.ts";
 
 /** True when a plugin reference is a file path rather than a package name. */
 export function isPathReference(ref: string): boolean {

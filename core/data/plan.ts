@@ -6,14 +6,14 @@
  */
 import { basename, extname, resolve } from "node:path";
 import { assertDatasetFile, openDataset } from "./dataset.ts";
-import { LoomJobError, LoomUsageError } from "./errors.ts";
-import { type LoadedJob, STDOUT_PATH } from "./job/load.ts";
+import { LoomJobError, LoomUsageError } from "../base/errors.ts";
+import { type LoadedJob, STDOUT_PATH } from "../job/load.ts";
 import { checkOutputPath, defaultOutputPath, sameFile } from "./output.ts";
-import { displayPath } from "./paths.ts";
-import type { PluginContext } from "./plugin.ts";
-import type { Registry } from "./registry.ts";
+import { displayPath } from "../base/paths.ts";
+import type { PluginContext } from "../plugins/plugin.ts";
+import type { Registry } from "../plugins/registry.ts";
 import { DEFAULT_PROMPT_COLUMN, promptColumns } from "./request.ts";
-import type { DatasetLayout, DatasetReader, FormatV1 } from "./spec/format.ts";
+import type { DatasetLayout, DatasetReader, FormatV1 } from "../spec/format.ts";
 
 /** Column Loom adds with the answer. */
 export const RESPONSE_COLUMN = "llm_response";

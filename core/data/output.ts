@@ -17,7 +17,7 @@ import {
 } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import process from "node:process";
-import { errorMessage, LoomError, LoomUsageError, systemFaultMessage } from "./errors.ts";
+import { errorMessage, LoomError, LoomUsageError, systemFaultMessage } from "../base/errors.ts";
 
 const TMP_SUFFIX = ".loom-tmp";
 

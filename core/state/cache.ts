@@ -7,9 +7,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { canonicalJson } from "./canonical-json.ts";
-import type { GenerateRequest, GenerateResult } from "./spec/provider.ts";
-import type { CacheTableV2 } from "./spec/storage.ts";
+import { canonicalJson } from "../base/canonical-json.ts";
+import type { GenerateRequest, GenerateResult } from "../spec/provider.ts";
+import type { CacheTableV2 } from "../spec/storage.ts";
 
 /** Bumped when the key recipe or the stored value changes, so old entries are simply missed. */
 const CACHE_VERSION = 1;

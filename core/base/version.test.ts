@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { it } from "node:test";
 import { VERSION } from "./version.ts";
-import { repoRoot } from "./test-support/paths.ts";
+import { repoRoot } from "../test-support/paths.ts";
 
 it("VERSION matches package.json and deno.json", () => {
   for (const manifest of ["package.json", "deno.json"]) {

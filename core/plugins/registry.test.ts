@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { BUILTIN_PLUGINS } from "../plugins/_builtins.ts";
-import { LoomPluginError, LoomUsageError } from "./errors.ts";
+import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
+import { LoomPluginError, LoomUsageError } from "../base/errors.ts";
 import { Registry } from "./registry.ts";
-import { repoRoot } from "./test-support/paths.ts";
-import { tempDir } from "./test-support/temp.ts";
+import { repoRoot } from "../test-support/paths.ts";
+import { tempDir } from "../test-support/temp.ts";
 
 const context = { env: {}, home: "/nonexistent" };
 const FOLDERS = { provider: "providers", format: "formats", storage: "storage" } as const;

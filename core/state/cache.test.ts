@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createMemoryStorage } from "../plugins/storage/memory/mod.ts";
+import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
 import { cacheKey, ResponseCache } from "./cache.ts";
-import type { GenerateRequest } from "./spec/provider.ts";
+import type { GenerateRequest } from "../spec/provider.ts";
 
 const base: GenerateRequest = {
   model: "m",

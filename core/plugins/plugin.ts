@@ -11,9 +11,9 @@
  * ```
  * @module
  */
-import type { FormatV1 } from "./spec/format.ts";
-import type { ProviderV1 } from "./spec/provider.ts";
-import type { StorageV2 } from "./spec/storage.ts";
+import type { FormatV1 } from "../spec/format.ts";
+import type { ProviderV1 } from "../spec/provider.ts";
+import type { StorageV2 } from "../spec/storage.ts";
 
 /** The plugin API version this Loom implements. */
 export const PLUGIN_API_VERSION = 1 as const;

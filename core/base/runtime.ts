@@ -27,10 +27,10 @@ export function loomHome(env: Readonly<Record<string, string | undefined>> = pro
  * build under Node. Tests use it to run Loom as a real child process.
  */
 export function cliCommand(): { command: string; args: string[] } {
-  // This file is core/runtime.ts in the source tree and dist/core/runtime.js in the build; the
-  // CLI sits beside core/ in both, with the same extension.
+  // This file is core/base/runtime.ts in the source tree and dist/core/base/runtime.js in the build;
+  // the CLI sits beside core/ in both, with the same extension.
   const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  const main = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
+  const main = fileURLToPath(new URL(`../../cli/main${ext}`, import.meta.url));
   if (runtimeName() === "deno") return { command: process.execPath, args: ["run", "-A", main] };
   return { command: process.execPath, args: [main] };
 }

@@ -11,7 +11,7 @@ import {
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
-import { EXIT, LoomError, LoomUsageError } from "./errors.ts";
+import { EXIT, LoomError, LoomUsageError } from "../base/errors.ts";
 import {
   checkOutputPath,
   defaultOutputPath,
@@ -19,7 +19,7 @@ import {
   sameFile,
   writeFileAtomic,
 } from "./output.ts";
-import { tempDir } from "./test-support/temp.ts";
+import { tempDir } from "../test-support/temp.ts";
 
 describe("defaultOutputPath", () => {
   it("names the output after the input, provider and model, beside the input", () => {

@@ -6,9 +6,9 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
-import { errorMessage, LoomDataError, LoomUsageError } from "./errors.ts";
-import { displayPath } from "./paths.ts";
-import type { DatasetReader, FormatV1 } from "./spec/format.ts";
+import { errorMessage, LoomDataError, LoomUsageError } from "../base/errors.ts";
+import { displayPath } from "../base/paths.ts";
+import type { DatasetReader, FormatV1 } from "../spec/format.ts";
 
 /** True when a path names a gzip-compressed file. */
 export function isGzipPath(path: string): boolean {

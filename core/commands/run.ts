@@ -5,18 +5,18 @@
  * @module
  */
 import { type BatchRunOptions, runBatch } from "../batch/jobs.ts";
-import { enforceCap, estimateJob } from "../estimate.ts";
-import { EXIT, LoomInterruptedError, LoomUsageError } from "../errors.ts";
-import type { RunSummary } from "../events.ts";
+import { enforceCap, estimateJob } from "./estimate.ts";
+import { EXIT, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
+import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { exists } from "../output.ts";
-import { planJob } from "../plan.ts";
-import { displayPath } from "../paths.ts";
-import type { Redactor } from "../secrets.ts";
-import { type OpenedJob, type RunOptions, withOpenedJob } from "./open.ts";
-import { runSync } from "./sync-run.ts";
+import { exists } from "../data/output.ts";
+import { planJob } from "../data/plan.ts";
+import { displayPath } from "../base/paths.ts";
+import type { Redactor } from "../base/secrets.ts";
+import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
+import { runSync } from "../run/sync-run.ts";
 
-export { DEFAULT_WORKERS } from "./sync-run.ts";
+export { DEFAULT_WORKERS } from "../run/sync-run.ts";
 
 export type { RunOptions };
 
