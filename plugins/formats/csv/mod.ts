@@ -18,7 +18,6 @@ import type {
 } from "../../../core/spec/format.ts";
 import { checkOptions, dataError } from "../_shared/errors.ts";
 import { batchText } from "../_shared/stream.ts";
-import { decodeUtf8 } from "../_shared/utf8.ts";
 import { type CsvDialect, type CsvRecord, readRecords } from "./records.ts";
 
 /** What the writer needs from the reader, kept in `DatasetLayout.source`. */
@@ -87,28 +86,40 @@ function headerNames(path: string, header: CsvRecord): string[] {
 }
 
 async function* rowsOf(
-  records: AsyncGenerator<CsvRecord>,
+  first: readonly CsvRecord[],
+  batches: AsyncGenerator<CsvRecord[]>,
   columns: readonly string[],
   path: string,
   delimiter: string,
 ): AsyncGenerator<DatasetRow> {
   let index = 0;
-  for await (const record of records) {
-    if (record.blank) continue;
-    const n = record.cells.length;
-    if (n !== columns.length) {
-      const hint = n > columns.length
-        ? `quote fields that contain ${JSON.stringify(delimiter)}`
-        : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
-      throw dataError(
-        path,
-        record.line,
-        `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
-      );
+  try {
+    for (let batch = first;;) {
+      for (const record of batch) {
+        if (record.blank) continue;
+        const n = record.cells.length;
+        if (n !== columns.length) {
+          const hint = n > columns.length
+            ? `quote fields that contain ${JSON.stringify(delimiter)}`
+            : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
+          throw dataError(
+            path,
+            record.line,
+            `row has ${n} field${
+              n === 1 ? "" : "s"
+            } but the header has ${columns.length} (${hint})`,
+          );
+        }
+        const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
+        const source: CsvRowSource = { text: record.text, eol: record.eol };
+        yield { index: index++, line: record.line, fields, source };
+      }
+      const next = await batches.next();
+      if (next.done) break;
+      batch = next.value;
     }
-    const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
-    const source: CsvRowSource = { text: record.text, eol: record.eol };
-    yield { index: index++, line: record.line, fields, source };
+  } finally {
+    await batches.return(undefined); // closes the input when the reader stops early
   }
 }
 
@@ -118,11 +129,18 @@ async function open(
 ): Promise<DatasetReader> {
   const dialect = dialectOf(path, options);
   const seen = { bom: false };
-  const records = readRecords(decodeUtf8(input, path, seen), path, dialect);
+  const batches = readRecords(input, path, dialect, { seen });
   try {
-    let head = await records.next();
-    while (!head.done && head.value.blank) head = await records.next();
-    const header = head.done ? undefined : head.value;
+    // The header is the first record that is not a blank line; the rest of its batch are rows.
+    let header: CsvRecord | undefined;
+    let rest: CsvRecord[] = [];
+    for (let next = await batches.next(); !next.done; next = await batches.next()) {
+      const at = next.value.findIndex((record) => !record.blank);
+      if (at < 0) continue;
+      header = next.value[at];
+      rest = next.value.slice(at + 1);
+      break;
+    }
     const columns = header ? headerNames(path, header) : [];
     const source: CsvSource = {
       ...dialect,
@@ -130,9 +148,10 @@ async function open(
       eol: header?.eol || "\n",
       header: header?.text,
     };
-    return { layout: { columns, source }, rows: rowsOf(records, columns, path, dialect.delimiter) };
+    const rows = rowsOf(rest, batches, columns, path, dialect.delimiter);
+    return { layout: { columns, source }, rows };
   } catch (error) {
-    await records.return(undefined);
+    await batches.return(undefined);
     throw error;
   }
 }
