@@ -285,7 +285,8 @@ function faultError(
   while (fault.kind === "too-large" && upto > start && (buf[upto] & 0xc0) === 0x80) upto--;
   const bad = invalidUtf8At(buf, start, upto);
   if (bad < upto) return notUtf8(path, line + breaksIn(buf, start, bad));
-  const decode = (to: number) => new TextDecoder().decode(buf.subarray(start, to));
+  const decode = (to: number) =>
+    new TextDecoder("utf-8", { ignoreBOM: true }).decode(buf.subarray(start, to));
   const { quote } = dialect;
   const before = decode(fault.at); // the record up to the offending character
   const field = `field ${fieldIndex(before, dialect) + 1}`;
