@@ -149,6 +149,7 @@ const DIALECTS: CsvDialect[] = [
   { delimiter: ",", quote: "«" },
   { delimiter: "€", quote: "«" },
   { delimiter: "|", quote: "€" },
+  { delimiter: "𝄞", quote: "🎵" }, // 4 bytes each, and 2 UTF-16 code units
 ];
 /** Text characters: ASCII, 2, 3 and 4 UTF-8 bytes, a BOM character, and every special one. */
 const CHARS = [
@@ -233,6 +234,16 @@ function render(csv: Csv): Uint8Array {
   return bytes;
 }
 
+/**
+ * With a quote of 2 UTF-16 code units, csv-parse's `raw`, from which the oracle's columns come,
+ * lacks bytes of the quotes; Loom's columns count the line's code units. Those columns are not
+ * compared (the unit tests check one).
+ */
+function withoutColumn(outcome: Outcome, { quote }: CsvDialect): Outcome {
+  if (quote.length === 1 || !outcome.error) return outcome;
+  return { ...outcome, error: outcome.error.replace(/^([^:]+:\d+):\d+:/, "$1:") };
+}
+
 const RUNS = { numRuns: 500, seed: 13 };
 
 describe("csv record reader against csv-parse", () => {
@@ -240,13 +251,16 @@ describe("csv record reader against csv-parse", () => {
     await fc.assert(
       fc.asyncProperty(csvArb, async (csv) => {
         const bytes = render(csv);
-        const expected = oracle(bytes, csv.dialect);
-        const actual = await loom(bytes, csv.dialect, csv.cuts);
+        const expected = withoutColumn(oracle(bytes, csv.dialect), csv.dialect);
+        const actual = withoutColumn(await loom(bytes, csv.dialect, csv.cuts), csv.dialect);
         assert.deepEqual(actual, expected);
         // Every byte boundary of the same input, for one chunking that splits all of them.
         if (bytes.length < 200) {
           const split = Array.from({ length: bytes.length }, (_, i) => i);
-          assert.deepEqual(await loom(bytes, csv.dialect, split), expected);
+          assert.deepEqual(
+            withoutColumn(await loom(bytes, csv.dialect, split), csv.dialect),
+            expected,
+          );
         }
       }),
       RUNS,
@@ -289,6 +303,14 @@ describe("csv record reader", () => {
     const expected = `${PATH}:2:3: field 1 has a " inside an unquoted value`;
     assert.ok(oracle(encoder.encode(text), dialect).error?.startsWith(expected));
     assert.ok((await read(text, 64)).error?.startsWith(expected));
+  });
+
+  it("counts columns in UTF-16 code units, also after a quote of two", async () => {
+    const astral = { delimiter: ";", quote: "🎵" };
+    const { error } = await readAll(
+      readRecords(chunks(encoder.encode("a;🎵b🎵c\n"), []), PATH, astral),
+    );
+    assert.match(error ?? "", /^data\.csv:1:8: field 2 is quoted but text follows its closing 🎵/);
   });
 
   it("refuses a record larger than the limit, after the records before it", async () => {
