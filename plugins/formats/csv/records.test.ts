@@ -149,7 +149,8 @@ const DIALECTS: CsvDialect[] = [
   { delimiter: ",", quote: "«" },
   { delimiter: "€", quote: "«" },
   { delimiter: "|", quote: "€" },
-  { delimiter: "𝄞", quote: "🎵" }, // 4 bytes each, and 2 UTF-16 code units
+  { delimiter: "𝄞", quote: "🎵" },
+  { delimiter: ",", quote: "\t" }, // a quote that sorts below CR // 4 bytes each, and 2 UTF-16 code units
 ];
 /** Text characters: ASCII, 2, 3 and 4 UTF-8 bytes, a BOM character, and every special one. */
 const CHARS = [

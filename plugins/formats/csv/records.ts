@@ -136,7 +136,12 @@ export async function* readRecords(
     len = rest;
   }
 
-  for await (const chunk of input) {
+  for await (const data of input) {
+    // A plain Uint8Array view of a subclass (Node's Buffer), so that the scan's byte loop sees
+    // one kind of array only.
+    const chunk = data.constructor === Uint8Array
+      ? data
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (len === 0) buf = chunk;
     else {
       ensureSpare(len + chunk.length, len);

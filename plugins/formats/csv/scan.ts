@@ -105,14 +105,15 @@ export class RecordScanner {
       if (quoting) {
         for (; p < len; p++) { // to the next quote, counting the line breaks on the way
           const b = buf[p];
-          if (b === q0) break;
-          if (b === LF) {
+          if (b > CR) {
+            if (b === q0) break;
+          } else if (b === LF) {
             this.#inner++;
             if (buf[p - 1] !== CR) this.#breaks++; // the CR before it counted already
           } else if (b === CR) {
             this.#inner++;
             this.#breaks++;
-          }
+          } else if (b === q0) break; // a control character as the quote
         }
         if (p >= len) break;
         if (ql > 1) {
@@ -160,7 +161,7 @@ export class RecordScanner {
       } else {
         for (; p < len; p++) { // to the next quote or line break
           const b = buf[p];
-          if (b <= CR ? b === LF || b === CR : b === q0) break;
+          if (b <= CR ? b === LF || b === CR || b === q0 : b === q0) break;
         }
         if (p >= len) {
           if (end && len > this.start) p = this.#complete(len, 0, len);
