@@ -93,6 +93,15 @@ async function* rowsOf(
   delimiter: string,
 ): AsyncGenerator<DatasetRow> {
   let index = 0;
+  // Assigning keys one by one is several times faster than Object.fromEntries, but would set
+  // the prototype for a column named __proto__.
+  const toFields = columns.includes("__proto__")
+    ? (cells: string[]) => Object.fromEntries(columns.map((name, i) => [name, cells[i]]))
+    : (cells: string[]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < columns.length; i++) fields[columns[i]] = cells[i];
+      return fields;
+    };
   try {
     for (let batch = first;;) {
       for (const record of batch) {
@@ -110,7 +119,7 @@ async function* rowsOf(
             } but the header has ${columns.length} (${hint})`,
           );
         }
-        const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
+        const fields = toFields(record.cells);
         const source: CsvRowSource = { text: record.text, eol: record.eol };
         yield { index: index++, line: record.line, fields, source };
       }
