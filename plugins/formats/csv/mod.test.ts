@@ -264,6 +264,18 @@ describe("csv format", () => {
     }
   });
 
+  it("serves rows in order to calls of next() that do not wait, and ends after an error", async () => {
+    const input = "a,b\n" + Array.from({ length: 50 }, (_, i) => `${i},x\n`).join("") + "1,2,3\n";
+    const reader = await csvFormat.open(bytesOf(input, 7), { path: "data.csv" });
+    const rows = reader.rows[Symbol.asyncIterator]();
+    const results = await Promise.allSettled(Array.from({ length: 52 }, () => rows.next()));
+    const values = results.slice(0, 50).map((r) => r.status === "fulfilled" && r.value.value);
+    assert.deepEqual(values.map((row) => row && row.fields.a), [...Array(50).keys()].map(String));
+    assert.equal(results[50].status, "rejected");
+    assert.match(String((results[50] as PromiseRejectedResult).reason), /data\.csv:52: row has 3/);
+    assert.deepEqual(results[51], { status: "fulfilled", value: { done: true, value: undefined } });
+  });
+
   it("sets an added column the input already has in place", async () => {
     const input = 'id,llm_response,note\n1,old,"x,y"\n2,"o""ld",\n';
     const { layout, rows } = await readText(csvFormat, input);
