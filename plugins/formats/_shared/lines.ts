@@ -5,7 +5,8 @@
  */
 
 /**
- * Largest record (CSV record, JSON element, JSONL line) a format buffers, in UTF-16 code units.
+ * Largest record (CSV record, JSON element, JSONL line) a format buffers, in UTF-16 code units
+ * (in bytes for CSV, whose reader works on bytes).
  * Larger ones are almost always a stray quote or bracket swallowing the rest of the file, so a
  * clear error beats running out of memory.
  */

@@ -27,7 +27,7 @@ export async function* decodeUtf8(
     try {
       text = decoder.decode(bytes, { stream: true });
     } catch (error) {
-      throw invalid(path, line + countLf(pending, invalidAt(pending)), error);
+      throw notUtf8(path, line + countLf(pending, invalidUtf8At(pending)), error);
     }
     // Copied: a Node Buffer's slice() would be a view into memory the stream may reuse.
     held = Uint8Array.from(pending.subarray(pending.length - incompleteTail(pending)));
@@ -46,11 +46,12 @@ export async function* decodeUtf8(
     const rest = decoder.decode();
     if (rest) yield rest;
   } catch (error) {
-    throw invalid(path, line, error);
+    throw notUtf8(path, line, error);
   }
 }
 
-function invalid(path: string, line: number, cause: unknown): Error {
+/** The error for bytes that are not UTF-8, at `line` of `path`. */
+export function notUtf8(path: string, line: number, cause?: unknown): Error {
   return dataError(
     path,
     line,
@@ -100,9 +101,12 @@ function continuationBytes(c: number): number {
   return -1;
 }
 
-/** Offset of the first byte that does not start a valid UTF-8 sequence (only used to report). */
-function invalidAt(b: Uint8Array): number {
-  for (let i = 0; i < b.length;) {
+/**
+ * Offset of the first byte in `b[from, to)` that does not start a valid UTF-8 sequence (one cut
+ * off by `to` counts as invalid), or `to` when all of it is valid.
+ */
+export function invalidUtf8At(b: Uint8Array, from = 0, to = b.length): number {
+  for (let i = from; i < to;) {
     const c = b[i];
     const more = continuationBytes(c);
     if (more < 0) return i;
@@ -110,10 +114,10 @@ function invalidAt(b: Uint8Array): number {
     const low = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
     const high = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
     for (let k = 1; k <= more; k++) {
-      const d = b[i + k];
-      if (d === undefined || d < (k === 1 ? low : 0x80) || d > (k === 1 ? high : 0xbf)) return i;
+      const d = i + k < to ? b[i + k] : -1;
+      if (d < (k === 1 ? low : 0x80) || d > (k === 1 ? high : 0xbf)) return i;
     }
     i += more + 1;
   }
-  return b.length;
+  return to;
 }

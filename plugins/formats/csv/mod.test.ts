@@ -243,6 +243,39 @@ describe("csv format", () => {
     }
   });
 
+  it("names the line of invalid UTF-8 in a file whose lines end with a lone CR", async () => {
+    const bytes = new Uint8Array([...new TextEncoder().encode("a,b\r1,2\r3,caf"), 0xe9, 0x0d]);
+    for (const chunkSize of [1, 1024]) {
+      await assertDataError(
+        readText(csvFormat, bytes, { path: "data.csv", chunkSize }),
+        "data.csv",
+        /^data\.csv:3: the file is not valid UTF-8/,
+      );
+    }
+  });
+
+  it("writes records back byte for byte with a multi-byte delimiter and quote", async () => {
+    const options = { delimiter: "€", quote: "«" };
+    const input = "id€text\n1€«a€b«\n2€«x««y«\n";
+    for (const chunkSize of [1, 64]) {
+      const { layout, rows } = await readText(csvFormat, input, { options, chunkSize });
+      assert.deepEqual(rows.map((row) => row.fields.text), ["a€b", "x«y"]);
+      assert.equal(await writeText(csvFormat, layout, rows), input);
+    }
+  });
+
+  it("serves rows in order to calls of next() that do not wait, and ends after an error", async () => {
+    const input = "a,b\n" + Array.from({ length: 50 }, (_, i) => `${i},x\n`).join("") + "1,2,3\n";
+    const reader = await csvFormat.open(bytesOf(input, 7), { path: "data.csv" });
+    const rows = reader.rows[Symbol.asyncIterator]();
+    const results = await Promise.allSettled(Array.from({ length: 52 }, () => rows.next()));
+    const values = results.slice(0, 50).map((r) => r.status === "fulfilled" && r.value.value);
+    assert.deepEqual(values.map((row) => row && row.fields.a), [...Array(50).keys()].map(String));
+    assert.equal(results[50].status, "rejected");
+    assert.match(String((results[50] as PromiseRejectedResult).reason), /data\.csv:52: row has 3/);
+    assert.deepEqual(results[51], { status: "fulfilled", value: { done: true, value: undefined } });
+  });
+
   it("sets an added column the input already has in place", async () => {
     const input = 'id,llm_response,note\n1,old,"x,y"\n2,"o""ld",\n';
     const { layout, rows } = await readText(csvFormat, input);

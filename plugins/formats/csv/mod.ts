@@ -18,7 +18,6 @@ import type {
 } from "../../../core/spec/format.ts";
 import { checkOptions, dataError } from "../_shared/errors.ts";
 import { batchText } from "../_shared/stream.ts";
-import { decodeUtf8 } from "../_shared/utf8.ts";
 import { type CsvDialect, type CsvRecord, readRecords } from "./records.ts";
 
 /** What the writer needs from the reader, kept in `DatasetLayout.source`. */
@@ -86,29 +85,134 @@ function headerNames(path: string, header: CsvRecord): string[] {
   return header.cells;
 }
 
-async function* rowsOf(
-  records: AsyncGenerator<CsvRecord>,
-  columns: readonly string[],
-  path: string,
-  delimiter: string,
-): AsyncGenerator<DatasetRow> {
-  let index = 0;
-  for await (const record of records) {
-    if (record.blank) continue;
-    const n = record.cells.length;
-    if (n !== columns.length) {
-      const hint = n > columns.length
-        ? `quote fields that contain ${JSON.stringify(delimiter)}`
-        : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
-      throw dataError(
-        path,
-        record.line,
-        `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
-      );
+/**
+ * The rows of the record batches. Written as an iterator rather than an async generator: it
+ * hands out the rows of the batch at hand without suspending and resuming a generator for each,
+ * which was most of what a row cost. Calls to `next` are served one after the other.
+ */
+class CsvRows implements AsyncIterableIterator<DatasetRow> {
+  #batch: readonly CsvRecord[];
+  #at = 0; // next record in #batch
+  #index = 0; // index of the next row
+  #done = false;
+  #waiting?: Promise<unknown>; // a `next` waiting for the next batch
+  readonly #toFields: (cells: string[]) => Record<string, string>;
+
+  readonly batches: AsyncGenerator<CsvRecord[]>;
+  readonly columns: readonly string[];
+  readonly path: string;
+  readonly delimiter: string;
+
+  constructor(
+    first: readonly CsvRecord[],
+    batches: AsyncGenerator<CsvRecord[]>,
+    columns: readonly string[],
+    path: string,
+    delimiter: string,
+  ) {
+    this.#batch = first;
+    this.batches = batches;
+    this.columns = columns;
+    this.path = path;
+    this.delimiter = delimiter;
+    // Assigning keys one by one is several times faster than Object.fromEntries, but would set
+    // the prototype for a column named __proto__.
+    this.#toFields = columns.includes("__proto__")
+      ? (cells) => Object.fromEntries(columns.map((name, i) => [name, cells[i]]))
+      : (cells) => {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i < columns.length; i++) fields[columns[i]] = cells[i];
+        return fields;
+      };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<DatasetRow>> {
+    if (this.#waiting) return this.#waiting.then(() => this.next());
+    if (this.#done) return Promise.resolve({ done: true, value: undefined });
+    let row: DatasetRow | undefined;
+    try {
+      row = this.#take();
+    } catch (error) {
+      return this.#close().then(() => Promise.reject(error));
     }
-    const fields = Object.fromEntries(columns.map((name, i) => [name, record.cells[i]]));
-    const source: CsvRowSource = { text: record.text, eol: record.eol };
-    yield { index: index++, line: record.line, fields, source };
+    if (row) return Promise.resolve({ done: false, value: row });
+    const waiting = this.#refill();
+    const clear = () => {
+      this.#waiting = undefined;
+    };
+    this.#waiting = waiting.then(clear, clear);
+    return waiting;
+  }
+
+  /** Stops early: closes the records, and with them the input. */
+  async return(): Promise<IteratorResult<DatasetRow>> {
+    await this.#close();
+    return { done: true, value: undefined };
+  }
+
+  async #close(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.batches.return(undefined);
+  }
+
+  /** Reads batches until one has a row. */
+  async #refill(): Promise<IteratorResult<DatasetRow>> {
+    for (;;) {
+      let next: IteratorResult<CsvRecord[]>;
+      try {
+        next = await this.batches.next();
+      } catch (error) {
+        this.#done = true; // the records ended with the error, closing the input
+        throw error;
+      }
+      if (next.done) {
+        this.#done = true;
+        return { done: true, value: undefined };
+      }
+      this.#batch = next.value;
+      this.#at = 0;
+      let row: DatasetRow | undefined;
+      try {
+        row = this.#take();
+      } catch (error) {
+        await this.#close();
+        throw error;
+      }
+      if (row) return { done: false, value: row };
+    }
+  }
+
+  /** The next row of the batch at hand, or undefined at its end. */
+  #take(): DatasetRow | undefined {
+    const { columns, path, delimiter } = this;
+    while (this.#at < this.#batch.length) {
+      const record = this.#batch[this.#at++];
+      if (record.blank) continue;
+      const n = record.cells.length;
+      if (n !== columns.length) {
+        const hint = n > columns.length
+          ? `quote fields that contain ${JSON.stringify(delimiter)}`
+          : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
+        throw dataError(
+          path,
+          record.line,
+          `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
+        );
+      }
+      const source: CsvRowSource = { text: record.text, eol: record.eol };
+      return {
+        index: this.#index++,
+        line: record.line,
+        fields: this.#toFields(record.cells),
+        source,
+      };
+    }
+    return undefined;
   }
 }
 
@@ -118,11 +222,18 @@ async function open(
 ): Promise<DatasetReader> {
   const dialect = dialectOf(path, options);
   const seen = { bom: false };
-  const records = readRecords(decodeUtf8(input, path, seen), path, dialect);
+  const batches = readRecords(input, path, dialect, { seen });
   try {
-    let head = await records.next();
-    while (!head.done && head.value.blank) head = await records.next();
-    const header = head.done ? undefined : head.value;
+    // The header is the first record that is not a blank line; the rest of its batch are rows.
+    let header: CsvRecord | undefined;
+    let rest: CsvRecord[] = [];
+    for (let next = await batches.next(); !next.done; next = await batches.next()) {
+      const at = next.value.findIndex((record) => !record.blank);
+      if (at < 0) continue;
+      header = next.value[at];
+      rest = next.value.slice(at + 1);
+      break;
+    }
     const columns = header ? headerNames(path, header) : [];
     const source: CsvSource = {
       ...dialect,
@@ -130,9 +241,10 @@ async function open(
       eol: header?.eol || "\n",
       header: header?.text,
     };
-    return { layout: { columns, source }, rows: rowsOf(records, columns, path, dialect.delimiter) };
+    const rows = new CsvRows(rest, batches, columns, path, dialect.delimiter);
+    return { layout: { columns, source }, rows };
   } catch (error) {
-    await records.return(undefined);
+    await batches.return(undefined);
     throw error;
   }
 }

@@ -1,0 +1,94 @@
+/**
+ * Benchmark: reading CSV records, Loom's byte-level reader against csv-parse, each streaming the
+ * same file from disk and only counting records. Runs interleaved (csv-parse, Loom, csv-parse,
+ * ...) so both see the same machine load, and prints MB/s and the speed ratio per repetition and
+ * the median ratio. A third reader, the csv format's rows (records plus the header check and
+ * each row's fields object), shows what a Loom command gets.
+ *
+ *   node scripts/bench/csv-read.ts [rows=1000000] [repetitions=3]
+ *   deno run -A scripts/bench/csv-read.ts [rows] [repetitions]
+ *
+ * The file is `makeCsv`'s (the sync benchmarks' dataset, every row with a quoted field holding
+ * a comma and doubled quotes), written to a temporary directory and removed at the end. The
+ * csv-parse side is the parse-only baseline of issue 13: default options, records counted.
+ * @module
+ */
+import { createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { parse } from "csv-parse";
+import { runtimeName } from "../../core/base/runtime.ts";
+import { csvFormat } from "../../plugins/formats/csv/mod.ts";
+import { readRecords } from "../../plugins/formats/csv/records.ts";
+import { makeCsv } from "./csv.ts";
+
+const rows = Number(process.argv[2] ?? 1_000_000);
+const repetitions = Number(process.argv[3] ?? 3);
+
+/** Records csv-parse reads from the file. */
+async function csvParse(path: string): Promise<number> {
+  let n = 0;
+  for await (const _ of createReadStream(path).pipe(parse())) n++;
+  return n;
+}
+
+/** Records Loom's reader reads from the file. */
+async function loom(path: string): Promise<number> {
+  let n = 0;
+  const dialect = { delimiter: ",", quote: '"' };
+  for await (const batch of readRecords(createReadStream(path), path, dialect)) n += batch.length;
+  return n;
+}
+
+/** Rows the CSV format reads from the file (records, plus the header check and fields). */
+async function loomRows(path: string): Promise<number> {
+  let n = 1; // the header
+  const reader = await csvFormat.open(createReadStream(path), { path });
+  for await (const _ of reader.rows) n++;
+  return n;
+}
+
+async function time(read: (path: string) => Promise<number>, path: string) {
+  const start = performance.now();
+  const records = await read(path);
+  return { records, seconds: (performance.now() - start) / 1000 };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "loom-csv-read-"));
+try {
+  const path = join(dir, "data.csv");
+  await makeCsv(path, rows);
+  const mb = statSync(path).size / 1e6;
+  console.log(`${runtimeName()}: ${rows} rows, ${mb.toFixed(1)} MB`);
+  await time(loom, path); // warm-up: lets the JIT compile both before the timed runs
+  await time(csvParse, path);
+  await time(loomRows, path);
+  const ratios: number[] = [];
+  const rowRatios: number[] = [];
+  for (let rep = 1; rep <= repetitions; rep++) {
+    const base = await time(csvParse, path);
+    const ours = await time(loom, path);
+    const rows = await time(loomRows, path);
+    for (const { records } of [ours, rows]) {
+      if (records !== base.records) {
+        throw new Error(`record counts differ: csv-parse ${base.records}, Loom ${records}`);
+      }
+    }
+    ratios.push(base.seconds / ours.seconds);
+    rowRatios.push(base.seconds / rows.seconds);
+    const rate = (s: number) => `${(mb / s).toFixed(0).padStart(4)} MB/s`;
+    console.log(
+      `#${rep}  csv-parse ${rate(base.seconds)}  Loom records ${rate(ours.seconds)} ` +
+        `(${ratios[rep - 1].toFixed(2)}×)  Loom rows ${rate(rows.seconds)} ` +
+        `(${rowRatios[rep - 1].toFixed(2)}×)`,
+    );
+  }
+  const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(
+    `median: Loom's records ${median(ratios).toFixed(2)}× csv-parse's speed (target ≥ 4×), ` +
+      `the csv format's rows ${median(rowRatios).toFixed(2)}×`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
