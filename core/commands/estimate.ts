@@ -13,6 +13,7 @@ import { buildRequest } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import type { LoadedJob } from "../job/load.ts";
+import type { DatasetRow } from "../spec/format.ts";
 import { count, type CountProgress } from "./tokens.ts";
 
 /** Output tokens assumed per row when neither the job nor the provider sets `max_tokens`. */
@@ -70,14 +71,83 @@ export interface EstimateOptions {
   readonly onProgress?: (progress: CountProgress) => void;
 }
 
-/** Estimates a planned job. */
+/** Estimates a planned job, reading its dataset again (see `planJobCost` for one pass). */
 export async function estimateJob(
   opened: OpenedJob,
   plan: Plan,
   options: EstimateOptions = {},
 ): Promise<JobEstimate> {
-  const { job, provider, answerSchema } = opened;
-  const { spec } = job;
+  const tally = new EstimateTally(opened);
+  const reader = await openJobDataset(opened.job, plan.format);
+  for await (const row of reader.rows) {
+    options.signal?.throwIfAborted();
+    tally.add(row);
+  }
+  return tally.finish(plan, options);
+}
+
+/**
+ * A job's estimate built row by row: requests, estimated input tokens and batch shards. Fed by
+ * the planning pass (`PlanOptions.onRow`) or by a reading of its own.
+ */
+export class EstimateTally {
+  readonly #opened: OpenedJob;
+  readonly #cutter?: ShardCutter;
+  #requests = 0;
+  #estimated = 0;
+  /** The first row the shard cutter refused, reported by `finish` (after the plan's checks). */
+  #refused?: unknown;
+
+  constructor(opened: OpenedJob) {
+    this.#opened = opened;
+    const { provider, job: { spec } } = opened;
+    // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
+    if (provider.batch && (spec.mode ?? "batch") === "batch") {
+      this.#cutter = new ShardCutter(provider.batch, spec.provider, spec.batch);
+    }
+  }
+
+  /** Counts one row. */
+  add(row: DatasetRow): void {
+    const { job: { spec }, answerSchema } = this.#opened;
+    const built = buildRequest(spec, row.fields, answerSchema?.schema);
+    if ("error" in built) return;
+    this.#requests++;
+    const { request } = built;
+    this.#estimated += estimateTokens(
+      [request.system ?? "", ...request.messages.map((m) => m.content)],
+      0,
+    );
+    if (this.#refused !== undefined) return;
+    try {
+      this.#cutter?.add(row.index, { customId: `row-${row.index}`, request });
+    } catch (error) {
+      this.#refused = error;
+    }
+  }
+
+  /** The estimate of every row added, for the job `plan` describes. */
+  async finish(plan: Plan, options: EstimateOptions = {}): Promise<JobEstimate> {
+    if (this.#refused !== undefined) throw this.#refused;
+    const cutter = this.#cutter;
+    cutter?.close();
+    return await priced(this.#opened, plan, options, {
+      requests: this.#requests,
+      estimated: this.#estimated,
+      cutter,
+    });
+  }
+}
+
+/** The estimate's totals and prices, from what the rows added up to. */
+async function priced(
+  opened: OpenedJob,
+  plan: Plan,
+  options: EstimateOptions,
+  { requests, estimated, cutter }: { requests: number; estimated: number; cutter?: ShardCutter },
+): Promise<JobEstimate> {
+  const { provider } = opened;
+  const { spec } = opened.job;
   const maxTokens = typeof spec.params?.max_tokens === "number"
     ? spec.params.max_tokens
     : undefined;
@@ -87,26 +157,6 @@ export async function estimateJob(
     : provider.defaultMaxTokens !== undefined
     ? "provider default"
     : "assumed";
-  // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
-  const cutter = provider.batch && (spec.mode ?? "batch") === "batch"
-    ? new ShardCutter(provider.batch, spec.provider, spec.batch)
-    : undefined;
-  let requests = 0;
-  let estimated = 0;
-  const reader = await openJobDataset(job, plan.format);
-  for await (const row of reader.rows) {
-    options.signal?.throwIfAborted();
-    const built = buildRequest(spec, row.fields, answerSchema?.schema);
-    if ("error" in built) continue;
-    requests++;
-    const { request } = built;
-    estimated += estimateTokens(
-      [request.system ?? "", ...request.messages.map((m) => m.content)],
-      0,
-    );
-    cutter?.add(row.index, { customId: `row-${row.index}`, request });
-  }
-  cutter?.close();
   let inputTokens = estimated;
   let inputSource: JobEstimate["inputSource"] = "estimate";
   let countErrors: number | undefined;
@@ -217,11 +267,14 @@ export function planJobCost(
 ): Promise<{ plan: Plan; estimate: JobEstimate }> {
   // A plan sends nothing unless it counts tokens: only then does it need the key.
   return withOpenedJob(job, { ...options, keyOptional: !options.count }, async (opened) => {
+    // One reading of the dataset: the estimate is tallied in the planning pass.
+    const tally = new EstimateTally(opened);
     const plan = await planJob(job, opened.registry, opened.context, {
       signal: options.signal,
       answerFields: opened.answerSchema?.fields,
+      onRow: (row) => tally.add(row),
     });
-    const estimate = await estimateJob(opened, plan, options);
+    const estimate = await tally.finish(plan, options);
     return {
       plan,
       estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate,

@@ -5,7 +5,7 @@
  * @module
  */
 import { type BatchRunOptions, runBatch } from "../batch/jobs.ts";
-import { enforceCap, estimateJob } from "./estimate.ts";
+import { enforceCap, EstimateTally } from "./estimate.ts";
 import { EXIT, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
 import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
@@ -46,7 +46,15 @@ async function run(
         `provider "${spec.provider}" has no batch mode; run it with --sync (or mode: sync in the job)`,
     );
   }
-  const plan = await planJob(job, registry, context, { signal, answerFields: answerSchema?.fields })
+  // The spend cap is checked against an estimate tallied in the planning pass (one reading).
+  const tally = spec.cost?.max_usd !== undefined && !options.overCap
+    ? new EstimateTally(opened)
+    : undefined;
+  const plan = await planJob(job, registry, context, {
+    signal,
+    answerFields: answerSchema?.fields,
+    ...(tally ? { onRow: (row) => tally.add(row) } : {}),
+  })
     .catch((error) => {
       if (signal?.aborted) {
         throw new LoomInterruptedError("interrupted while checking the dataset; nothing was sent");
@@ -64,10 +72,8 @@ async function run(
       );
     }
   }
-  // The spend cap is checked against an estimate before anything is sent.
-  if (spec.cost?.max_usd !== undefined && !options.overCap) {
-    enforceCap(await estimateJob(opened, plan, { signal }));
-  }
+  // The spend cap is checked before anything is sent.
+  if (tally) enforceCap(await tally.finish(plan, { signal }));
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
   options.onEvent?.({
     type: "plan",

@@ -13,7 +13,7 @@ import { displayPath } from "../base/paths.ts";
 import type { PluginContext } from "../plugins/plugin.ts";
 import type { Registry } from "../plugins/registry.ts";
 import { DEFAULT_PROMPT_COLUMN, promptColumns } from "./request.ts";
-import type { DatasetLayout, DatasetReader, FormatV1 } from "../spec/format.ts";
+import type { DatasetLayout, DatasetReader, DatasetRow, FormatV1 } from "../spec/format.ts";
 
 /** Column Loom adds with the answer. */
 export const RESPONSE_COLUMN = "llm_response";
@@ -57,6 +57,12 @@ export interface PlanOptions {
   readonly answerFields?: readonly string[];
   /** Check the output path (default true); off for work that writes none (`loom tokens`). */
   readonly checkOutput?: boolean;
+  /**
+   * Sees every row of the planning pass, so that work needing each row (an estimate) is done in
+   * that one pass instead of a second reading. It runs before the columns are checked, so its
+   * result is only good once `planJob` has returned.
+   */
+  readonly onRow?: (row: DatasetRow) => void;
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -124,13 +130,19 @@ async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> 
 }
 
 /** Reads the whole dataset once: counts rows and collects column names. */
-async function scan(job: LoadedJob, format: FormatV1, signal?: AbortSignal) {
+async function scan(
+  job: LoadedJob,
+  format: FormatV1,
+  signal?: AbortSignal,
+  onRow?: (row: DatasetRow) => void,
+) {
   const reader = await openJobDataset(job, format);
   const seen = new Set<string>(reader.layout.columns ?? []);
   let rows = 0;
   for await (const row of reader.rows) {
     signal?.throwIfAborted();
     rows++;
+    onRow?.(row);
     if (!reader.layout.columns) { for (const key of Object.keys(row.fields)) seen.add(key); }
   }
   return { layout: reader.layout, rows, columns: [...seen] };
@@ -229,7 +241,7 @@ export async function planJob(
   await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
   const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
-  const { layout, rows, columns } = await scan(job, format, signal);
+  const { layout, rows, columns } = await scan(job, format, signal, options.onRow);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
   // A structured answer is one object where a cell can hold one, else a column per field.
   const fieldColumns = answerFields && !format.nested ? answerFields : [];
