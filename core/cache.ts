@@ -37,6 +37,10 @@ export function cacheKey(
 /** The response cache over a state store's cache table. */
 export class ResponseCache {
   readonly table: CacheTableV2;
+  /** Answers whose `set` has not settled yet: lookups find them before the store has them. */
+  readonly #writing = new Map<string, GenerateResult>();
+  /** The writes not settled yet, for {@link ResponseCache.settled}. */
+  readonly #writes = new Set<Promise<void>>();
 
   constructor(table: CacheTableV2) {
     this.table = table;
@@ -44,19 +48,75 @@ export class ResponseCache {
 
   /** The cached answer, or undefined. A corrupt entry counts as a miss. */
   async get(key: string): Promise<GenerateResult | undefined> {
-    const raw = await this.table.get(key);
-    if (raw === undefined) return undefined;
-    try {
-      const value = JSON.parse(raw);
-      return typeof value?.text === "string" ? value as GenerateResult : undefined;
-    } catch {
-      return undefined;
-    }
+    const writing = this.#writing.get(key);
+    if (writing) return writing;
+    return parseAnswer(await this.table.get(key));
   }
 
-  /** Stores a successful answer. */
-  async set(key: string, result: GenerateResult): Promise<void> {
+  /**
+   * The cached answers of `keys` (the keys that have one), in one round trip when the store has
+   * `getMany`, else key by key. Corrupt entries count as misses.
+   */
+  async getMany(keys: readonly string[]): Promise<Map<string, GenerateResult>> {
+    const found = new Map<string, GenerateResult>();
+    const asked: string[] = [];
+    for (const key of keys) {
+      const writing = this.#writing.get(key);
+      if (writing) found.set(key, writing);
+      else asked.push(key);
+    }
+    if (asked.length === 0) return found;
+    const raw = this.table.getMany ? await this.table.getMany(asked) : await this.#oneByOne(asked);
+    for (const [key, text] of raw) {
+      const answer = parseAnswer(text);
+      if (answer) found.set(key, answer);
+    }
+    return found;
+  }
+
+  async #oneByOne(keys: readonly string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(keys)];
+    const values = await Promise.all(unique.map((key) => this.table.get(key)));
+    const found = new Map<string, string>();
+    unique.forEach((key, i) => values[i] !== undefined && found.set(key, values[i]!));
+    return found;
+  }
+
+  /**
+   * Stores a successful answer; resolves once the store has committed it. Until then lookups
+   * through this instance find it already, so a caller need not wait before moving on (see
+   * {@link ResponseCache.settled}).
+   */
+  set(key: string, result: GenerateResult): Promise<void> {
     const { text, finishReason, usage, model } = result;
-    await this.table.set(key, JSON.stringify({ text, finishReason, usage, model }));
+    const answer = { text, finishReason, usage, model };
+    this.#writing.set(key, answer);
+    const write = (async () => {
+      try {
+        await this.table.set(key, JSON.stringify(answer));
+      } finally {
+        if (this.#writing.get(key) === answer) this.#writing.delete(key);
+      }
+    })();
+    const tracked = write.then(() => {}, () => {});
+    this.#writes.add(tracked);
+    tracked.then(() => this.#writes.delete(tracked));
+    return write;
+  }
+
+  /** Resolves once every `set` made so far has settled (committed, or failed). */
+  async settled(): Promise<void> {
+    while (this.#writes.size > 0) await Promise.all(this.#writes);
+  }
+}
+
+/** A stored answer, or undefined for a missing or corrupt entry. */
+function parseAnswer(raw: string | undefined): GenerateResult | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const value = JSON.parse(raw);
+    return typeof value?.text === "string" ? value as GenerateResult : undefined;
+  } catch {
+    return undefined;
   }
 }
