@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createMemoryStorage } from "../plugins/storage/memory/mod.ts";
-import { cacheKey, ResponseCache } from "./cache.ts";
+import { cacheKey, CommitPacing, ResponseCache } from "./cache.ts";
 import type { GenerateRequest } from "./spec/provider.ts";
 
 const base: GenerateRequest = {
@@ -55,5 +55,22 @@ describe("ResponseCache", () => {
     assert.equal(await cache.get(key), undefined);
     await storage.cache.set(key, '{"text": 5}');
     assert.equal(await cache.get(key), undefined);
+  });
+});
+
+describe("CommitPacing", () => {
+  it("waits for commits at up to its rate, bursts included, and not beyond", () => {
+    let now = 0;
+    const pacing = new CommitPacing({ perSecond: 100, burst: 5, now: () => now });
+    const waits = () => Array.from({ length: 10 }, () => pacing.wait()).filter(Boolean).length;
+    assert.equal(waits(), 5, "a burst of 5 at once");
+    now += 50; // 5 more earned in 50 ms
+    assert.equal(waits(), 5);
+    now += 1_000; // a quiet second: back to a full burst, not more
+    assert.equal(waits(), 5);
+    for (let i = 0; i < 20; i++) {
+      now += 10; // one answer every 10 ms: exactly the rate, every one waited for
+      assert.equal(pacing.wait(), true);
+    }
   });
 });

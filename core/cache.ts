@@ -120,3 +120,42 @@ function parseAnswer(raw: string | undefined): GenerateResult | undefined {
     return undefined;
   }
 }
+
+/**
+ * When a sync run waits for an answer's commit before the row moves on. Waiting makes every
+ * answer durable before its worker sends another request (a SIGKILL then loses only the calls in
+ * flight), and costs nothing at a network provider's pace; at thousands of answers a second it
+ * would make every commit small and the run slow. So a run waits while answers come at up to
+ * `perSecond` a second (bursts of `burst`), and beyond that lets rows move on, the store
+ * committing their answers together (its `set` gathers what comes in one go).
+ */
+export class CommitPacing {
+  readonly #perSecond: number;
+  readonly #burst: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #at: number;
+
+  constructor(
+    options: { perSecond?: number; burst?: number; now?: () => number } = {},
+  ) {
+    this.#perSecond = options.perSecond ?? 100;
+    this.#burst = options.burst ?? 20;
+    this.#now = options.now ?? (() => performance.now());
+    this.#tokens = this.#burst;
+    this.#at = this.#now();
+  }
+
+  /** Whether to wait for the commit of the answer that just arrived. */
+  wait(): boolean {
+    const now = this.#now();
+    this.#tokens = Math.min(
+      this.#burst,
+      this.#tokens + ((now - this.#at) / 1000) * this.#perSecond,
+    );
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
+}

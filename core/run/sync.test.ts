@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
-import { ResponseCache } from "../cache.ts";
+import { CommitPacing, ResponseCache } from "../cache.ts";
 import type { RunEvent } from "../events.ts";
 import { buildRequest } from "../request.ts";
 import type { DatasetRow } from "../spec/format.ts";
@@ -123,6 +123,7 @@ describe("executeSync with the cache", () => {
           buildRequest: (row) => buildRequest(JOB, row.fields),
           cache: new ResponseCache(table),
           workers: 2,
+          pacing: new CommitPacing({ perSecond: 0, burst: 0 }), // as at echo's pace
         })
       ) results.push(r);
       ended = true;
@@ -144,6 +145,22 @@ describe("executeSync with the cache", () => {
       await consumer;
     }
     assert.equal(counts.committed, 50);
+  });
+
+  it("at a network provider's pace, commits each answer before the next call is sent", async () => {
+    const { table, counts } = countingTable((done) => setImmediate(done));
+    const echo = countingEcho();
+    const committedAtCall: number[] = [];
+    const slow: ProviderV1 = {
+      ...echo,
+      async generate(request, options) {
+        committedAtCall.push(counts.committed);
+        await new Promise((r) => setTimeout(r, 2));
+        return echo.generate(request, options);
+      },
+    };
+    await run(prompts(12), slow, table, 1);
+    assert.deepEqual(committedAtCall, Array.from({ length: 12 }, (_, i) => i));
   });
 
   it("pays once for a prompt repeated in the input, even after the first answer is committed", async () => {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { AnswerVerdict } from "../answer-schema.ts";
-import { cacheKey, type ResponseCache } from "../cache.ts";
+import { cacheKey, CommitPacing, type ResponseCache } from "../cache.ts";
 import { errorMessage, isFatal, LoomProviderError } from "../errors.ts";
 import type { RowOutcome, RunEventHandler } from "../events.ts";
 import type { BuiltRequest } from "../request.ts";
@@ -76,6 +76,8 @@ export interface SyncExecutorOptions {
    * not cached, so a rerun asks again.
    */
   readonly check?: (result: GenerateResult) => AnswerVerdict | undefined;
+  /** When a row waits for its answer's commit (default: `new CommitPacing()`). */
+  readonly pacing?: CommitPacing;
 }
 
 /** Rows in a row that waited out their whole budget on rate limits and stop the run. */
@@ -130,10 +132,11 @@ interface Prepared {
  *
  * With the cache on, rows are looked up many at a time before they run: a hit goes straight to
  * the output, and only misses take a worker. An answer is handed to the cache as soon as it
- * arrives and the row moves on without waiting for the commit (the store commits the answers of
- * one turn of the event loop together); lookups made meanwhile already find it. So a SIGKILL can
- * lose only answers that arrived in the last moment (before the next turn's commit, about a
- * millisecond), and the generator, ending well or not, returns only once every answer handed to
+ * arrives. At a network provider's pace (up to about 100 answers a second) its row waits for the
+ * commit, so a SIGKILL loses only the calls in flight; faster than that, rows move on and the
+ * store commits their answers together (SQLite: those of one turn of the event loop), so a
+ * SIGKILL may also lose the answers of the last few milliseconds. Lookups find an answer before
+ * its commit, and the generator, ending well or not, returns only once every answer handed to
  * the cache is committed (or its failure warned of).
  */
 export async function* executeSync(
@@ -150,6 +153,7 @@ export async function* executeSync(
   // Read once: retryPolicy() reads the environment, which costs more than a row's other work.
   const policy = options.retry ?? retryPolicy();
   const refusals = new RefusalStreak();
+  const pacing = options.pacing ?? new CommitPacing();
   // Rate limits spend a row's waiting budget, not its attempts (retry.ts). So that a limit that
   // never lifts (a spent daily quota) cannot hold every row for that long in turn, the run stops
   // when a few rows in a row, with no answer between them, waited out their budget.
@@ -238,9 +242,11 @@ export async function* executeSync(
         if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
         const answer = { result, value: verdict?.value };
         // The answer is paid for: failing to cache it must not lose it, only be reported. The
-        // row does not wait for the commit (see executeSync); the run's end does.
-        cache?.set(key, result).catch(cacheWriteFailed);
+        // row waits for the commit only at a network provider's pace (see CommitPacing); the
+        // run's end waits for every one.
+        const write = cache?.set(key, result).catch(cacheWriteFailed);
         if (awaited.has(key)) answered.set(key, answer);
+        if (write && pacing.wait()) await write;
         return answer;
       })().finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
