@@ -39,8 +39,9 @@ export class ResponseCache {
   readonly table: CacheTableV2;
   /** Answers whose `set` has not settled yet: lookups find them before the store has them. */
   readonly #writing = new Map<string, GenerateResult>();
-  /** The writes not settled yet, for {@link ResponseCache.settled}. */
-  readonly #writes = new Set<Promise<void>>();
+  /** Writes not settled yet, and who waits for there to be none ({@link ResponseCache.settled}). */
+  #unsettled = 0;
+  #drained: (() => void)[] = [];
 
   constructor(table: CacheTableV2) {
     this.table = table;
@@ -91,22 +92,26 @@ export class ResponseCache {
     const { text, finishReason, usage, model } = result;
     const answer = { text, finishReason, usage, model };
     this.#writing.set(key, answer);
-    const write = (async () => {
-      try {
-        await this.table.set(key, JSON.stringify(answer));
-      } finally {
-        if (this.#writing.get(key) === answer) this.#writing.delete(key);
-      }
-    })();
-    const tracked = write.then(() => {}, () => {});
-    this.#writes.add(tracked);
-    tracked.then(() => this.#writes.delete(tracked));
+    this.#unsettled++;
+    let write: Promise<void>;
+    try {
+      write = this.table.set(key, JSON.stringify(answer));
+    } catch (error) {
+      write = Promise.reject(error);
+    }
+    // One reaction per write, not a promise chain: a cold run makes 100,000 of them.
+    const done = () => {
+      if (this.#writing.get(key) === answer) this.#writing.delete(key);
+      if (--this.#unsettled === 0) { for (const wake of this.#drained.splice(0)) wake(); }
+    };
+    write.then(done, done);
     return write;
   }
 
   /** Resolves once every `set` made so far has settled (committed, or failed). */
-  async settled(): Promise<void> {
-    while (this.#writes.size > 0) await Promise.all(this.#writes);
+  settled(): Promise<void> {
+    if (this.#unsettled === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 }
 
