@@ -137,36 +137,6 @@ const changes = (result: { changes: number | bigint }) => Number(result.changes)
 /** A result set's writer: this process on this machine (to sweep sets of killed writers). */
 const WRITER = `${hostname()} ${process.pid}`;
 
-/** Keys per statement of a bulk lookup (bound parameters, the last slice padded with NULL). */
-const LOOKUP_KEYS = 500;
-
-/** Page cache of the bulk lookup connection (KiB): a 100,000-answer cache's pages, about. */
-const LOOKUP_CACHE_KIB = 65_536;
-
-/**
- * The connection of bulk cache lookups: its own, so that its page cache holds the cache table's
- * pages only (a warm rerun's lookups land all over the key index) and a large one costs memory
- * only to processes that look many answers up. It reads committed entries, as any connection.
- */
-function lookupConnection(db: DatabaseSync) {
-  db.exec(`PRAGMA cache_size = -${LOOKUP_CACHE_KIB}`);
-  db.exec("PRAGMA query_only = 1");
-  const select = db.prepare(
-    `SELECT key, value FROM cache WHERE key IN (${Array(LOOKUP_KEYS).fill("?").join(", ")})`,
-  );
-  return {
-    db,
-    /** The stored values of `keys` (unique). */
-    read(keys: readonly string[], found: Map<string, string>): void {
-      for (let at = 0; at < keys.length; at += LOOKUP_KEYS) {
-        const slice: (string | null)[] = keys.slice(at, at + LOOKUP_KEYS);
-        while (slice.length < LOOKUP_KEYS) slice.push(null);
-        for (const row of select.all(...slice)) found.set(row.key as string, row.value as string);
-      }
-    },
-  };
-}
-
 /** The prepared statements of one connection, prepared once. */
 function statements(db: DatabaseSync) {
   const q = (sql: string) => db.prepare(sql);
@@ -256,8 +226,6 @@ class SqliteStore implements StorageV2 {
   readonly #fail: (error: unknown) => unknown;
   /** Connections of reads in progress, closed with the store. */
   readonly #readers = new Set<DatabaseSync>();
-  /** The connection of bulk cache lookups, opened by the first. */
-  #lookups?: ReturnType<typeof lookupConnection>;
   #closed = false;
   /** Cache lookups waiting for the next {@link SqliteStore.#flushGets}. */
   readonly #pendingGets: {
@@ -505,7 +473,7 @@ class SqliteStore implements StorageV2 {
         this.#pendingGets.push({ key, resolve, reject });
         if (this.#pendingGets.length === 1) setImmediate(() => this.#flushGets());
       }),
-    getMany: (keys: readonly string[]) => this.#use(() => this.#lookup(keys, true)),
+    getMany: (keys: readonly string[]) => this.#use(() => this.#lookup(keys)),
     set: (key: string, value: string) =>
       new Promise<void>((resolve, reject) => {
         if (this.#closed) {
@@ -554,21 +522,11 @@ class SqliteStore implements StorageV2 {
     for (const get of batch) get.resolve(found.get(get.key));
   }
 
-  #openLookups(): ReturnType<typeof lookupConnection> {
-    const db = this.#connect();
-    try {
-      return lookupConnection(db);
-    } catch (error) {
-      closeQuietly(db);
-      throw error;
-    }
-  }
-
   /**
    * The stored values of `keys`, with one statement: entries set but not committed yet are taken
    * from memory (they are newer), the others read with one query.
    */
-  #lookup(keys: readonly string[], bulk = false): Map<string, string> {
+  #lookup(keys: readonly string[]): Map<string, string> {
     const found = new Map<string, string>();
     const pending = new Map<string, string>();
     for (const { key, value } of this.#pendingSets) pending.set(key, value);
@@ -582,9 +540,6 @@ class SqliteStore implements StorageV2 {
       const [key] = wanted;
       const row = this.#q.cacheGet.get(key) as { value: string } | undefined;
       if (row) found.set(key, row.value);
-    } else if (bulk) {
-      this.#lookups ??= this.#openLookups();
-      this.#lookups.read([...wanted], found);
     } else if (wanted.size > 1) {
       for (const row of this.#q.cacheGetMany.all(JSON.stringify([...wanted]))) {
         found.set(row.key as string, row.value as string);
@@ -625,7 +580,6 @@ class SqliteStore implements StorageV2 {
       this.#closed = true;
       for (const reader of this.#readers) closeQuietly(reader);
       this.#readers.clear();
-      if (this.#lookups) closeQuietly(this.#lookups.db);
       this.#db.close();
     }
     return Promise.resolve();
