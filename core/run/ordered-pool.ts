@@ -17,6 +17,12 @@ export interface OrderedPoolOptions<T, R> {
    * May throw: the error is the item's result, thrown in its turn.
    */
   readonly ready?: (item: T) => R | undefined;
+  /**
+   * Awaited when the pool ends, well or not: its end (or its error) reaches the consumer only
+   * after (a run's cache writes, say). Here rather than in a generator around the pool, which
+   * would cost a few promises per result.
+   */
+  readonly finally?: () => Promise<void>;
 }
 
 type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
@@ -68,37 +74,41 @@ export async function* orderedChunkPool<T, R>(
     queue.push(entry);
   };
 
-  for await (const chunk of chunks) {
-    for (const item of chunk) {
-      while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
-      while (queue.length >= window) {
-        const head = queue.shift()!;
-        yield unwrap(head.settled ?? await head.promise!);
-      }
-      if (ready) {
-        let settled: Settled<R> | undefined;
-        try {
-          const value = ready(item);
-          if (value !== undefined) settled = { ok: true, value };
-        } catch (error) {
-          settled = { ok: false, error };
-        }
-        if (settled) {
-          queue.push({ settled });
-          continue;
-        }
-      }
-      while (running >= concurrency) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
+  try {
+    for await (const chunk of chunks) {
+      for (const item of chunk) {
         while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        while (queue.length >= window) {
+          const head = queue.shift()!;
+          yield unwrap(head.settled ?? await head.promise!);
+        }
+        if (ready) {
+          let settled: Settled<R> | undefined;
+          try {
+            const value = ready(item);
+            if (value !== undefined) settled = { ok: true, value };
+          } catch (error) {
+            settled = { ok: false, error };
+          }
+          if (settled) {
+            queue.push({ settled });
+            continue;
+          }
+        }
+        while (running >= concurrency) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        }
+        start(item);
       }
-      start(item);
     }
-  }
-  while (queue.length) {
-    const head = queue.shift()!;
-    yield unwrap(head.settled ?? await head.promise!);
+    while (queue.length) {
+      const head = queue.shift()!;
+      yield unwrap(head.settled ?? await head.promise!);
+    }
+  } finally {
+    await options.finally?.();
   }
 }
 

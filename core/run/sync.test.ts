@@ -91,7 +91,8 @@ describe("executeSync with the cache", () => {
       "in input order",
     );
     assert.equal(counts.get - before.get, 0, "no lookup one key at a time");
-    assert.ok(counts.getMany - before.getMany <= 3, `${counts.getMany - before.getMany} lookups`);
+    // Chunks of hundreds of rows: 2,500 rows take a handful of lookups, not thousands.
+    assert.ok(counts.getMany - before.getMany <= 25, `${counts.getMany - before.getMany} lookups`);
     const rows = again.events.filter((e) => e.type === "row");
     assert.equal(rows.length, 2_500);
     assert.ok(rows.every((e) => e.type === "row" && e.outcome === "cached"));

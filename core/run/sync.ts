@@ -116,15 +116,15 @@ const WINDOW_PER_WORKER = 64;
  * Rows read, keyed and looked up in the cache at once: one lookup for many rows costs far less
  * than one each, and a warm rerun's hits then go straight to the output.
  */
-const CHUNK_ROWS = 1_000;
+const CHUNK_ROWS = 250;
 
 /** A row ready to run: its request and cache key, or its result when it needs no call. */
 interface Prepared {
   readonly row: DatasetRow;
   readonly built?: Extract<BuiltRequest, { request: unknown }>;
   readonly key?: string;
-  /** A cache hit, or a row that cannot be sent. */
-  readonly result?: RowResult;
+  /** A cache hit, or a row that cannot be sent (set once the chunk is looked up). */
+  result?: RowResult;
 }
 
 /**
@@ -139,7 +139,7 @@ interface Prepared {
  * its commit, and the generator, ending well or not, returns only once every answer handed to
  * the cache is committed (or its failure warned of).
  */
-export async function* executeSync(
+export function executeSync(
   rows: AsyncIterable<DatasetRow>,
   options: SyncExecutorOptions,
 ): AsyncGenerator<RowResult> {
@@ -256,18 +256,23 @@ export async function* executeSync(
 
   /** Reads the next rows' requests and keys, and looks them all up in the cache at once. */
   const prepare = async (chunk: readonly DatasetRow[]): Promise<Prepared[]> => {
-    const prepared = chunk.map((row): Prepared => {
+    const prepared: Prepared[] = [];
+    const keys: string[] = [];
+    for (const row of chunk) {
       const built = options.buildRequest(row);
-      if ("error" in built) return { row, result: { row, outcome: "error", error: built.error } };
+      if ("error" in built) {
+        prepared.push({ row, result: { row, outcome: "error", error: built.error } });
+        continue;
+      }
       // With the cache off the key only joins identical requests in flight: the request's JSON
       // is enough, without the canonical form and its hash (about 3% of a busy run's CPU).
       const key = cache
         ? cacheKey(provider.name, built.request, provider.cacheIdentity)
         : JSON.stringify(built.request);
-      return { row, built, key };
-    });
-    if (!cache) return prepared;
-    const keys = prepared.flatMap((p) => (p.key === undefined ? [] : [p.key]));
+      prepared.push({ row, built, key });
+      keys.push(key);
+    }
+    if (!cache || keys.length === 0) return prepared;
     // An unreadable cache is a miss, not a failed run.
     const hits = await cache.getMany(keys).catch((error) => {
       warnOnce(
@@ -276,18 +281,16 @@ export async function* executeSync(
       );
       return new Map<string, GenerateResult>();
     });
-    return prepared.map((p) => {
-      if (p.key === undefined) return p;
+    for (const p of prepared) {
+      if (p.key === undefined) continue;
       const hit = hits.get(p.key);
       // A cached answer that fails the check (cached before the check existed) is asked again.
       const verdict = hit && options.check?.(hit);
       if (hit && !(verdict && "error" in verdict)) {
-        const row = p.row;
-        return { row, result: { row, outcome: "cached", result: hit, ...valueOf(verdict) } };
-      }
-      awaited.set(p.key, (awaited.get(p.key) ?? 0) + 1);
-      return p;
-    });
+        p.result = { row: p.row, outcome: "cached", result: hit, ...valueOf(verdict) };
+      } else awaited.set(p.key, (awaited.get(p.key) ?? 0) + 1);
+    }
+    return prepared;
   };
 
   async function* chunks(): AsyncGenerator<Prepared[]> {
@@ -376,16 +379,13 @@ export async function* executeSync(
     }
   };
 
-  try {
-    yield* orderedChunkPool(chunks(), runRow, {
-      concurrency: options.workers,
-      window: options.workers * WINDOW_PER_WORKER,
-      ready,
-    });
-  } finally {
+  return orderedChunkPool(chunks(), runRow, {
+    concurrency: options.workers,
+    window: options.workers * WINDOW_PER_WORKER,
+    ready,
     // Every answer handed to the cache is committed before the run reports, however it ends.
-    await cache?.settled();
-  }
+    finally: cache && (() => cache.settled()),
+  });
 }
 
 /** The parsed answer of a verdict (structured output), as a result's optional member. */
