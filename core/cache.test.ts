@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { createMemoryStorage } from "../plugins/storage/memory/mod.ts";
 import { cacheKey, CommitPacing, ResponseCache } from "./cache.ts";
+import { canonicalJson } from "./canonical-json.ts";
 import type { GenerateRequest } from "./spec/provider.ts";
 
 const base: GenerateRequest = {
@@ -16,6 +18,34 @@ describe("cache key", () => {
     const key = cacheKey("echo", base);
     assert.match(key, /^[0-9a-f]{64}$/);
     assert.equal(key, cacheKey("echo", { ...base, params: { max_tokens: 10, temperature: 0 } }));
+  });
+
+  it("is the SHA-256 of the request's canonical JSON, as it always was (older entries still hit)", () => {
+    const material = canonicalJson({
+      v: 1,
+      provider: "echo",
+      identity: {},
+      model: base.model,
+      system: base.system,
+      messages: base.messages,
+      params: base.params,
+    });
+    const expected = createHash("sha256").update(material).digest("hex");
+    assert.equal(cacheKey("echo", base), expected);
+    const unicode = { ...base, messages: [{ role: "user" as const, content: "Zoë — 東京 🚀" }] };
+    assert.equal(
+      cacheKey("echo", unicode),
+      createHash("sha256").update(canonicalJson({
+        v: 1,
+        provider: "echo",
+        identity: {},
+        model: "m",
+        system: base.system,
+        messages: unicode.messages,
+        params: base.params,
+      })).digest("hex"),
+      "UTF-8 of the text, as createHash hashed it",
+    );
   });
 
   it("changes with everything that is sent, and with the provider and endpoint", () => {

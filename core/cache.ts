@@ -6,7 +6,7 @@
  * API keys and headers are never part of it. Only successful answers are stored.
  * @module
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { canonicalJson } from "./canonical-json.ts";
 import type { GenerateRequest, GenerateResult } from "./spec/provider.ts";
 import type { CacheTableV2 } from "./spec/storage.ts";
@@ -31,8 +31,16 @@ export function cacheKey(
     // Only when present, so keys of requests without a schema stay as they were.
     ...(request.responseSchema ? { responseSchema: request.responseSchema } : {}),
   });
-  return createHash("sha256").update(material).digest("hex");
+  return sha256Hex(material);
 }
+
+/**
+ * SHA-256 in hex. `crypto.hash` (Node ≥ 20.12 and 21.7, and Deno) hashes a short string in one
+ * call, about twice as fast as a `createHash` object on Node; every row of a sync run is keyed.
+ */
+const sha256Hex: (text: string) => string = typeof crypto.hash === "function"
+  ? (text) => crypto.hash("sha256", text, "hex")
+  : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
 /** The response cache over a state store's cache table. */
 export class ResponseCache {
