@@ -6,16 +6,28 @@
  */
 
 /** Options of {@link orderedPool}. */
-export interface OrderedPoolOptions {
+export interface OrderedPoolOptions<T, R> {
   /** Tasks running at once. */
   readonly concurrency: number;
   /** Results held at most (running + finished but not yet yielded); at least `concurrency`. */
   readonly window: number;
+  /**
+   * An item's result when it needs no task (a cache hit, say), else undefined. Such items take
+   * no slot and no promise: their results wait in line with the others and cost next to nothing.
+   * May throw: the error is the item's result, thrown in its turn.
+   */
+  readonly ready?: (item: T) => R | undefined;
+  /**
+   * Awaited when the pool ends, well or not: its end (or its error) reaches the consumer only
+   * after (a run's cache writes, say). Here rather than in a generator around the pool, which
+   * would cost a few promises per result.
+   */
+  readonly finally?: () => Promise<void>;
 }
 
 type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 interface Entry<R> {
-  promise: Promise<Settled<R>>;
+  promise?: Promise<Settled<R>>;
   settled?: Settled<R>;
 }
 
@@ -24,20 +36,31 @@ interface Entry<R> {
  * as they and every earlier one are done. If a task rejects, the error is thrown in its turn;
  * tasks already started are left to settle (give them an AbortSignal to stop them).
  */
-export async function* orderedPool<T, R>(
+export function orderedPool<T, R>(
   items: AsyncIterable<T> | Iterable<T>,
   task: (item: T) => Promise<R>,
-  options: OrderedPoolOptions,
+  options: OrderedPoolOptions<T, R>,
+): AsyncGenerator<R> {
+  return orderedChunkPool(alone(items), task, options);
+}
+
+/** {@link orderedPool} over items that arrive in chunks (read and prepared many at a time). */
+export async function* orderedChunkPool<T, R>(
+  chunks: AsyncIterable<readonly T[]> | Iterable<readonly T[]>,
+  task: (item: T) => Promise<R>,
+  options: OrderedPoolOptions<T, R>,
 ): AsyncGenerator<R> {
   const concurrency = Math.max(1, options.concurrency);
   const window = Math.max(concurrency, options.window);
+  const ready = options.ready;
+  // A ring would save the shifts, but V8 shifts arrays this short in place.
   const queue: Entry<R>[] = [];
   let running = 0;
   let wake: (() => void) | undefined;
 
   const start = (item: T) => {
     running++;
-    const entry = {} as Entry<R>;
+    const entry: Entry<R> = {};
     const settle = (settled: Settled<R>) => {
       entry.settled = settled;
       running--;
@@ -51,17 +74,46 @@ export async function* orderedPool<T, R>(
     queue.push(entry);
   };
 
-  for await (const item of items) {
-    while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
-    while (queue.length >= window) yield unwrap(await queue.shift()!.promise);
-    while (running >= concurrency) {
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+  try {
+    for await (const chunk of chunks) {
+      for (const item of chunk) {
+        while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        while (queue.length >= window) {
+          const head = queue.shift()!;
+          yield unwrap(head.settled ?? await head.promise!);
+        }
+        if (ready) {
+          let settled: Settled<R> | undefined;
+          try {
+            const value = ready(item);
+            if (value !== undefined) settled = { ok: true, value };
+          } catch (error) {
+            settled = { ok: false, error };
+          }
+          if (settled) {
+            queue.push({ settled });
+            continue;
+          }
+        }
+        while (running >= concurrency) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        }
+        start(item);
+      }
     }
-    start(item);
+    while (queue.length) {
+      const head = queue.shift()!;
+      yield unwrap(head.settled ?? await head.promise!);
+    }
+  } finally {
+    await options.finally?.();
   }
-  while (queue.length) yield unwrap(await queue.shift()!.promise);
+}
+
+async function* alone<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<readonly T[]> {
+  for await (const item of items) yield [item];
 }
 
 function unwrap<R>(settled: Settled<R>): R {

@@ -7,14 +7,14 @@
  * @module
  */
 import type { AnswerVerdict } from "../data/answer-schema.ts";
-import { cacheKey, type ResponseCache } from "../state/cache.ts";
+import { cacheKey, CommitPacing, type ResponseCache } from "../state/cache.ts";
 import { errorMessage, isFatal, LoomProviderError } from "../base/errors.ts";
 import type { RowOutcome, RunEventHandler } from "../base/events.ts";
 import type { BuiltRequest } from "../data/request.ts";
 import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
 import type { Redactor } from "../base/secrets.ts";
-import { orderedPool } from "./ordered-pool.ts";
+import { orderedChunkPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { isRateLimited, type RetryPolicy, retryPolicy, withRetries } from "./retry.ts";
 import { refusalOf, RefusalStreak } from "./refusals.ts";
@@ -76,6 +76,8 @@ export interface SyncExecutorOptions {
    * not cached, so a rerun asks again.
    */
   readonly check?: (result: GenerateResult) => AnswerVerdict | undefined;
+  /** When a row waits for its answer's commit (default: `new CommitPacing()`). */
+  readonly pacing?: CommitPacing;
 }
 
 /** Rows in a row that waited out their whole budget on rate limits and stop the run. */
@@ -110,7 +112,33 @@ function duration(ms: number): string {
 /** Rows that may wait finished-but-unwritten behind a slow one, per worker. */
 const WINDOW_PER_WORKER = 64;
 
-/** Runs every row and yields its result in input order. */
+/**
+ * Rows read, keyed and looked up in the cache at once: one lookup for many rows costs far less
+ * than one each, and a warm rerun's hits then go straight to the output.
+ */
+const CHUNK_ROWS = 250;
+
+/** A row ready to run: its request and cache key, or its result when it needs no call. */
+interface Prepared {
+  readonly row: DatasetRow;
+  readonly built?: Extract<BuiltRequest, { request: unknown }>;
+  readonly key?: string;
+  /** A cache hit, or a row that cannot be sent (set once the chunk is looked up). */
+  result?: RowResult;
+}
+
+/**
+ * Runs every row and yields its result in input order.
+ *
+ * With the cache on, rows are looked up many at a time before they run: a hit goes straight to
+ * the output, and only misses take a worker. An answer is handed to the cache as soon as it
+ * arrives. At a network provider's pace (up to about 100 answers a second) its row waits for the
+ * commit, so a SIGKILL loses only the calls in flight; faster than that, rows move on and the
+ * store commits their answers together (SQLite: those of one turn of the event loop), so a
+ * SIGKILL may also lose the answers of the last few milliseconds. Lookups find an answer before
+ * its commit, and the generator, ending well or not, returns only once every answer handed to
+ * the cache is committed (or its failure warned of).
+ */
 export function executeSync(
   rows: AsyncIterable<DatasetRow>,
   options: SyncExecutorOptions,
@@ -122,7 +150,10 @@ export function executeSync(
   let fatal: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const redact = options.redact ?? ((text: string) => text);
+  // Read once: retryPolicy() reads the environment, which costs more than a row's other work.
+  const policy = options.retry ?? retryPolicy();
   const refusals = new RefusalStreak();
+  const pacing = options.pacing ?? new CommitPacing();
   // Rate limits spend a row's waiting budget, not its attempts (retry.ts). So that a limit that
   // never lifts (a spent daily quota) cannot hold every row for that long in turn, the run stops
   // when a few rows in a row, with no answer between them, waited out their budget.
@@ -132,6 +163,11 @@ export function executeSync(
   const gate = new AdaptiveGate(options.workers);
   // Identical requests in flight at the same time share one call.
   const inFlight = new Map<string, Promise<Answer>>();
+  // Rows looked up (a miss) but not started yet, by key; and the answers that came meanwhile
+  // for those keys, so that a row whose request an earlier row already answered (an identical
+  // prompt) takes that answer instead of paying again, even once the cache has committed it.
+  const awaited = new Map<string, number>();
+  const answered = new Map<string, Answer>();
   // Each call gets a signal of its own, aborted with the run's. Handing the run-wide signal to
   // every call made it the source of a composed signal per call (the SDKs join it with their own
   // through AbortSignal.any), and Node's clean-up of those costs more the more there were: about
@@ -156,6 +192,13 @@ export function executeSync(
       outcome,
       ...(error === undefined ? {} : { error }),
     });
+  const cacheWriteFailed = (error: unknown) =>
+    warnOnce(
+      "cache-write",
+      `cannot write the cache (answers are kept, but a rerun will ask again): ${
+        errorMessage(error)
+      }`,
+    );
 
   const call = (key: string, built: Extract<BuiltRequest, { request: unknown }>) => {
     let pending = inFlight.get(key);
@@ -189,7 +232,7 @@ export function executeSync(
             gate.release();
           }
         };
-        const result = await withRetries(attempt, { signal, policy: options.retry });
+        const result = await withRetries(attempt, { signal, policy });
         if (typeof result?.text !== "string") {
           throw new Error(
             `provider ${provider.name} returned no answer text (a bug in the provider plugin)`,
@@ -197,48 +240,101 @@ export function executeSync(
         }
         const verdict = options.check?.(result);
         if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
-        // The answer is paid for: failing to cache it must not lose it, only be reported.
-        await cache?.set(key, result).catch((error) =>
-          warnOnce(
-            "cache-write",
-            `cannot write the cache (answers are kept, but a rerun will ask again): ${
-              errorMessage(error)
-            }`,
-          )
-        );
-        return { result, value: verdict?.value };
+        const answer = { result, value: verdict?.value };
+        // The answer is paid for: failing to cache it must not lose it, only be reported. The
+        // row waits for the commit only at a network provider's pace (see CommitPacing); the
+        // run's end waits for every one.
+        const write = cache?.set(key, result).catch(cacheWriteFailed);
+        if (awaited.has(key)) answered.set(key, answer);
+        if (write && pacing.wait()) await write;
+        return answer;
       })().finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
     }
     return pending;
   };
 
-  const runRow = async (row: DatasetRow): Promise<RowResult> => {
-    if (fatal !== undefined) throw fatal;
-    signal.throwIfAborted();
-    const built = options.buildRequest(row);
-    if ("error" in built) {
-      report(row, "error", built.error);
-      return { row, outcome: "error", error: built.error };
+  /** Reads the next rows' requests and keys, and looks them all up in the cache at once. */
+  const prepare = async (chunk: readonly DatasetRow[]): Promise<Prepared[]> => {
+    const prepared: Prepared[] = [];
+    const keys: string[] = [];
+    for (const row of chunk) {
+      const built = options.buildRequest(row);
+      if ("error" in built) {
+        prepared.push({ row, result: { row, outcome: "error", error: built.error } });
+        continue;
+      }
+      // With the cache off the key only joins identical requests in flight: the request's JSON
+      // is enough, without the canonical form and its hash (about 3% of a busy run's CPU).
+      const key = cache
+        ? cacheKey(provider.name, built.request, provider.cacheIdentity)
+        : JSON.stringify(built.request);
+      prepared.push({ row, built, key });
+      keys.push(key);
     }
-    // With the cache off the key only joins identical requests in flight: the request's JSON is
-    // enough, without the canonical form and its hash (about 3% of a busy run's CPU).
-    const key = cache
-      ? cacheKey(provider.name, built.request, provider.cacheIdentity)
-      : JSON.stringify(built.request);
+    if (!cache || keys.length === 0) return prepared;
     // An unreadable cache is a miss, not a failed run.
-    const hit = await cache?.get(key).catch((error) => {
+    const hits = await cache.getMany(keys).catch((error) => {
       warnOnce(
         "cache-read",
         `cannot read the cache (calling the provider instead): ${errorMessage(error)}`,
       );
-      return undefined;
+      return new Map<string, GenerateResult>();
     });
-    // A cached answer that fails the check (cached before the check existed) is asked again.
-    const verdict = hit && options.check?.(hit);
-    if (hit && !(verdict && "error" in verdict)) {
+    for (const p of prepared) {
+      if (p.key === undefined) continue;
+      const hit = hits.get(p.key);
+      // A cached answer that fails the check (cached before the check existed) is asked again.
+      const verdict = hit && options.check?.(hit);
+      if (hit && !(verdict && "error" in verdict)) {
+        p.result = { row: p.row, outcome: "cached", result: hit, ...valueOf(verdict) };
+      } else awaited.set(p.key, (awaited.get(p.key) ?? 0) + 1);
+    }
+    return prepared;
+  };
+
+  async function* chunks(): AsyncGenerator<Prepared[]> {
+    let chunk: DatasetRow[] = [];
+    for await (const row of rows) {
+      chunk.push(row);
+      if (chunk.length === CHUNK_ROWS) {
+        yield await prepare(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield await prepare(chunk);
+  }
+
+  /** A hit's or an unsendable row's result, reported in its turn. */
+  const ready = (p: Prepared): RowResult | undefined => {
+    if (p.result === undefined) return undefined;
+    if (fatal !== undefined) throw fatal;
+    signal.throwIfAborted();
+    const { result } = p;
+    report(p.row, result.outcome, result.outcome === "error" ? result.error : undefined);
+    return result;
+  };
+
+  /** Takes an answer an earlier row of this run got for the same request, if any. */
+  const earlier = (key: string): Answer | undefined => {
+    const left = (awaited.get(key) ?? 1) - 1;
+    const answer = answered.get(key);
+    if (left > 0) awaited.set(key, left);
+    else {
+      awaited.delete(key);
+      answered.delete(key);
+    }
+    return answer;
+  };
+
+  const runRow = async (p: Prepared): Promise<RowResult> => {
+    const { row, key, built } = p as Required<Prepared>;
+    const before = cache ? earlier(key) : undefined;
+    if (fatal !== undefined) throw fatal;
+    signal.throwIfAborted();
+    if (before) {
       report(row, "cached");
-      return { row, outcome: "cached", result: hit, ...(verdict ? { value: verdict.value } : {}) };
+      return { row, outcome: "cached", result: before.result, ...valueOf(before) };
     }
     try {
       const { result, value } = await call(key, built);
@@ -265,7 +361,7 @@ export function executeSync(
         fatal = rateLimitStop(
           message,
           (error as { status?: number }).status,
-          options.retry ?? retryPolicy(),
+          policy,
           cache !== undefined,
         );
         stop.abort(fatal);
@@ -283,8 +379,16 @@ export function executeSync(
     }
   };
 
-  return orderedPool(rows, runRow, {
+  return orderedChunkPool(chunks(), runRow, {
     concurrency: options.workers,
     window: options.workers * WINDOW_PER_WORKER,
+    ready,
+    // Every answer handed to the cache is committed before the run reports, however it ends.
+    finally: cache && (() => cache.settled()),
   });
+}
+
+/** The parsed answer of a verdict (structured output), as a result's optional member. */
+function valueOf(verdict: { value?: Readonly<Record<string, unknown>> } | undefined | false) {
+  return verdict && verdict.value ? { value: verdict.value } : {};
 }

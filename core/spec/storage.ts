@@ -135,7 +135,18 @@ export interface CacheStats {
 export interface CacheTableV2 {
   /** The value, or undefined. */
   get(key: string): Promise<string | undefined>;
-  /** Stores a value, replacing any previous one (and its time). Durable when it resolves. */
+  /**
+   * Optional: the values of many keys in one round trip (a sync run looks up its rows in chunks
+   * of hundreds). The answer holds the keys that are stored, and no others; a key given twice
+   * counts once. Added within `loom.storage.v2`: a store without it is asked key by key with
+   * {@link CacheTableV2.get}, so it stays a valid v2 store.
+   */
+  getMany?(keys: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * Stores a value, replacing any previous one (and its time). Durable when it resolves: a
+   * killed process loses no value whose `set` had resolved. Many sets made at once may share
+   * one commit; each still resolves only once its value is committed.
+   */
   set(key: string, value: string): Promise<void>;
   /**
    * Removes every entry; returns how many. Safe while another process writes to the cache: an

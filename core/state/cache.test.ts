@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
-import { cacheKey, ResponseCache } from "./cache.ts";
+import { cacheKey, CommitPacing, ResponseCache } from "./cache.ts";
+import { canonicalJson } from "../base/canonical-json.ts";
 import type { GenerateRequest } from "../spec/provider.ts";
 
 const base: GenerateRequest = {
@@ -16,6 +18,34 @@ describe("cache key", () => {
     const key = cacheKey("echo", base);
     assert.match(key, /^[0-9a-f]{64}$/);
     assert.equal(key, cacheKey("echo", { ...base, params: { max_tokens: 10, temperature: 0 } }));
+  });
+
+  it("is the SHA-256 of the request's canonical JSON, as it always was (older entries still hit)", () => {
+    const material = canonicalJson({
+      v: 1,
+      provider: "echo",
+      identity: {},
+      model: base.model,
+      system: base.system,
+      messages: base.messages,
+      params: base.params,
+    });
+    const expected = createHash("sha256").update(material).digest("hex");
+    assert.equal(cacheKey("echo", base), expected);
+    const unicode = { ...base, messages: [{ role: "user" as const, content: "Zoë — 東京 🚀" }] };
+    assert.equal(
+      cacheKey("echo", unicode),
+      createHash("sha256").update(canonicalJson({
+        v: 1,
+        provider: "echo",
+        identity: {},
+        model: "m",
+        system: base.system,
+        messages: unicode.messages,
+        params: base.params,
+      })).digest("hex"),
+      "UTF-8 of the text, as createHash hashed it",
+    );
   });
 
   it("changes with everything that is sent, and with the provider and endpoint", () => {
@@ -55,5 +85,22 @@ describe("ResponseCache", () => {
     assert.equal(await cache.get(key), undefined);
     await storage.cache.set(key, '{"text": 5}');
     assert.equal(await cache.get(key), undefined);
+  });
+});
+
+describe("CommitPacing", () => {
+  it("waits for commits at up to its rate, bursts included, and not beyond", () => {
+    let now = 0;
+    const pacing = new CommitPacing({ perSecond: 100, burst: 5, now: () => now });
+    const waits = () => Array.from({ length: 10 }, () => pacing.wait()).filter(Boolean).length;
+    assert.equal(waits(), 5, "a burst of 5 at once");
+    now += 50; // 5 more earned in 50 ms
+    assert.equal(waits(), 5);
+    now += 1_000; // a quiet second: back to a full burst, not more
+    assert.equal(waits(), 5);
+    for (let i = 0; i < 20; i++) {
+      now += 10; // one answer every 10 ms: exactly the rate, every one waited for
+      assert.equal(pacing.wait(), true);
+    }
   });
 });

@@ -535,6 +535,20 @@ export function storageConformance(options: StorageConformanceOptions): void {
         assert.equal((await s.cache.stats()).entries, AWKWARD.length);
       });
 
+      test("getMany, where the store has it, answers the stored keys among many", async ({ create }) => {
+        const s = await create();
+        if (!s.cache.getMany) return; // optional: the core then asks key by key
+        assert.deepEqual(await s.cache.getMany([]), new Map());
+        for (let i = 0; i < 300; i += 3) await s.cache.set(key(`m${i}`), valueOf(i));
+        const asked = Array.from({ length: 300 }, (_, i) => key(`m${i}`));
+        asked.push(key("m0"), key("m1")); // a key given twice counts once
+        const found = await s.cache.getMany(asked);
+        assert.equal(found.size, 100, "only the stored keys");
+        for (let i = 0; i < 300; i += 3) assert.equal(found.get(key(`m${i}`)), valueOf(i));
+        await s.cache.set(key("m0"), "replaced");
+        assert.equal((await s.cache.getMany([key("m0")])).get(key("m0")), "replaced");
+      });
+
       test("parallel sets of equal and different keys", async ({ create }) => {
         const s = await create();
         await Promise.all(

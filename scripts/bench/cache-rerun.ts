@@ -4,7 +4,9 @@
  * baseline measured in the same run: streaming the same file through csv-parse and counting rows.
  * A run with the cache off is measured too: what the run costs without it. Runs are interleaved
  * (baseline, no cache, cold, warm) and repeated (default 3); the median is reported.
- * Also prints the cache's data bytes and the disk the store's file takes.
+ * Each phase's CPU seconds are printed too, with their ratio to the baseline's: on a machine
+ * shared with other work they are the steadier figure. Also prints the cache's data bytes and
+ * the disk the store's file takes.
  *
  *   node scripts/bench/cache-rerun.ts [rows] [--reps N]
  *   deno run -A scripts/bench/cache-rerun.ts [rows] [--reps N]
@@ -32,10 +34,22 @@ async function parseOnly(path: string): Promise<number> {
   return rows - 1;
 }
 
-async function seconds(work: () => Promise<unknown>): Promise<number> {
+/** CPU seconds (user + system) of each measured phase, beside its wall-clock seconds. */
+const cpu = new Map<number[], number[]>();
+
+/**
+ * Times `work` into `into` (wall-clock seconds), and its CPU seconds into `cpu`: on a machine
+ * shared with other work, CPU time is the steadier figure (it leaves out waiting for a core),
+ * though not the whole one (it leaves out waiting for the disk too).
+ */
+async function timed(into: number[], work: () => Promise<unknown>): Promise<void> {
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   await work();
-  return (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpuStarted);
+  into.push((performance.now() - started) / 1000);
+  if (!cpu.has(into)) cpu.set(into, []);
+  cpu.get(into)!.push((used.user + used.system) / 1e6);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -78,11 +92,11 @@ try {
     warm: [] as number[],
   };
   for (let rep = 0; rep < reps; rep++) {
-    times.base.push(await seconds(() => parseOnly(input)));
-    times.off.push(await seconds(runOf(uncached)));
+    await timed(times.base, () => parseOnly(input));
+    await timed(times.off, runOf(uncached));
     await withStore((s) => s.cache.clear());
-    times.cold.push(await seconds(run));
-    times.warm.push(await seconds(run));
+    await timed(times.cold, run);
+    await timed(times.warm, run);
   }
   const stats = await withStore((s) => s.cache.stats());
   const store = await withStore(async (s) => s.location);
@@ -95,17 +109,19 @@ try {
     }
   }, 0);
   const base = median(times.base);
+  const cpuBase = median(cpu.get(times.base)!);
   const ratio = (xs: number[]) => (median(xs) / base).toFixed(2);
+  const line = (what: string, xs: number[], target = "") =>
+    `  ${what.padEnd(19)} ${median(xs).toFixed(2)}s = ${ratio(xs)}×${target}` +
+    `   cpu ${median(cpu.get(xs)!).toFixed(2)}s = ${
+      (median(cpu.get(xs)!) / cpuBase).toFixed(2)
+    }×\n`;
   console.log(
     `${runtimeName()} rows=${rows} reps=${reps} store=${store}\n` +
-      `  parse-only baseline ${base.toFixed(2)}s\n` +
-      `  no cache (the run)  ${median(times.off).toFixed(2)}s = ${ratio(times.off)}×\n` +
-      `  cold run            ${median(times.cold).toFixed(2)}s = ${
-        ratio(times.cold)
-      }× (target ≤ 3×)\n` +
-      `  warm rerun          ${median(times.warm).toFixed(2)}s = ${
-        ratio(times.warm)
-      }× (target ≤ 2×)\n` +
+      line("parse-only baseline", times.base) +
+      line("no cache (the run)", times.off) +
+      line("cold run", times.cold, " (target ≤ 3×)") +
+      line("warm rerun", times.warm, " (target ≤ 2×)") +
       `  cache: ${stats.entries} entries, ${(stats.bytes / 2 ** 20).toFixed(1)} MiB of data` +
       (disk
         ? `; the store's file takes ${(disk / 2 ** 20).toFixed(1)} MiB = ${

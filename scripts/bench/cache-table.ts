@@ -1,7 +1,8 @@
 /**
  * Benchmark: the SQLite store's cache table alone — `set` then `get` of N entries (answers of
  * about 300 bytes under 64-hex keys, as the response cache stores them), one call at a time and
- * 16 at a time (a sync run's workers), then `stats` and the file's size against the data's.
+ * 16 at a time (a sync run's workers), `getMany` 250 keys a call (a sync run's chunks), then
+ * `stats` and the file's size against the data's.
  *
  *   node scripts/bench/cache-table.ts [entries]        (default 100,000)
  *   deno run -A scripts/bench/cache-table.ts [entries]
@@ -41,6 +42,13 @@ try {
   await store.cache.clear();
   line("set, 16 at a time", await timed(16, (i) => store.cache.set(key(i), value(i))));
   line("get, 16 at a time", await timed(16, (i) => store.cache.get(key(i))));
+  const start250 = performance.now();
+  for (let i = 0; i < entries; i += 250) {
+    await store.cache.getMany!(
+      Array.from({ length: Math.min(250, entries - i) }, (_, j) => key(i + j)),
+    );
+  }
+  line("getMany, 250 a call", (performance.now() - start250) / 1000);
   const start = performance.now();
   const stats = await store.cache.stats();
   console.log(`stats                  ${((performance.now() - start) / 1000).toFixed(3)} s`);

@@ -98,6 +98,14 @@ export function createMemoryStorage(now: () => number = Date.now): StorageV2 {
       async get(key) {
         return cache.get(key)?.value;
       },
+      async getMany(keys) {
+        const found = new Map<string, string>();
+        for (const key of keys) {
+          const entry = cache.get(key);
+          if (entry) found.set(key, entry.value);
+        }
+        return found;
+      },
       async set(key, value) {
         cache.set(key, { value, at: now() });
       },

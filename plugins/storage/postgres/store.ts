@@ -350,6 +350,13 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
         );
         return rows[0]?.value;
       },
+      async getMany(keys) {
+        const { rows } = await query<{ key: string; value: string }>(
+          "SELECT key, value FROM loom_cache WHERE key = ANY($1::text[])",
+          [[...new Set(keys)]],
+        );
+        return new Map(rows.map((row) => [row.key, row.value]));
+      },
       set: coalesceWrites(async (keys, values) => {
         await query(
           `INSERT INTO loom_cache (key, value, stored_at) SELECT k, v, ${SERVER_NOW_MS} ` +

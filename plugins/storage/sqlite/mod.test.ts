@@ -252,6 +252,23 @@ describe("sqlite storage", () => {
     assert.ok(error.message.includes(file), error.message);
   });
 
+  it("getMany finds entries set and not committed yet, and one statement reads many keys", async () => {
+    const file = freshFile();
+    await using(file, async (s) => {
+      for (let i = 0; i < 50; i++) await s.cache.set(`k${i}`, `v${i}`);
+      const pending = s.cache.set("fresh", "new"); // committed on the next turn
+      const again = s.cache.set("k0", "newer");
+      const found = await s.cache.getMany!(["fresh", "k0", "k1", "k49", "absent"]);
+      assert.deepEqual(
+        [...found].sort(),
+        [["fresh", "new"], ["k0", "newer"], ["k1", "v1"], ["k49", "v49"]],
+      );
+      await Promise.all([pending, again]);
+      const all = await s.cache.getMany!(Array.from({ length: 60 }, (_, i) => `k${i}`));
+      assert.equal(all.size, 50);
+    });
+  });
+
   it("a store is closed for good", async () => {
     const s = await openSqliteStorage({ file: freshFile() });
     await s.close();

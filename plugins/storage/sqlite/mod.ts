@@ -473,6 +473,7 @@ class SqliteStore implements StorageV2 {
         this.#pendingGets.push({ key, resolve, reject });
         if (this.#pendingGets.length === 1) setImmediate(() => this.#flushGets());
       }),
+    getMany: (keys: readonly string[]) => this.#use(() => this.#lookup(keys)),
     set: (key: string, value: string) =>
       new Promise<void>((resolve, reject) => {
         if (this.#closed) {
@@ -510,24 +511,41 @@ class SqliteStore implements StorageV2 {
   #flushGets(): void {
     const batch = this.#pendingGets.splice(0);
     if (batch.length === 0) return;
-    const found = new Map<string, string>();
+    let found: Map<string, string>;
     try {
-      for (const { key, value } of this.#pendingSets) found.set(key, value);
-      const keys = [...new Set(batch.map((g) => g.key))].filter((k) => !found.has(k));
-      if (keys.length === 1) {
-        const row = this.#q.cacheGet.get(keys[0]) as { value: string } | undefined;
-        if (row) found.set(keys[0], row.value);
-      } else if (keys.length > 1) {
-        for (const row of this.#q.cacheGetMany.all(JSON.stringify(keys))) {
-          found.set(row.key as string, row.value as string);
-        }
-      }
+      found = this.#lookup(batch.map((g) => g.key));
     } catch (error) {
       const failure = this.#fail(error);
       for (const get of batch) get.reject(failure);
       return;
     }
     for (const get of batch) get.resolve(found.get(get.key));
+  }
+
+  /**
+   * The stored values of `keys`, with one statement: entries set but not committed yet are taken
+   * from memory (they are newer), the others read with one query.
+   */
+  #lookup(keys: readonly string[]): Map<string, string> {
+    const found = new Map<string, string>();
+    const pending = new Map<string, string>();
+    for (const { key, value } of this.#pendingSets) pending.set(key, value);
+    const wanted = new Set<string>();
+    for (const key of keys) {
+      const value = pending.get(key);
+      if (value !== undefined) found.set(key, value);
+      else wanted.add(key);
+    }
+    if (wanted.size === 1) {
+      const [key] = wanted;
+      const row = this.#q.cacheGet.get(key) as { value: string } | undefined;
+      if (row) found.set(key, row.value);
+    } else if (wanted.size > 1) {
+      for (const row of this.#q.cacheGetMany.all(JSON.stringify([...wanted]))) {
+        found.set(row.key as string, row.value as string);
+      }
+    }
+    return found;
   }
 
   /**
