@@ -43,8 +43,21 @@ export interface SqliteStorageOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** Rows per transaction while a put streams in, and per page while a read streams out. */
+/** Rows per transaction while a put streams in. */
 const BATCH_ROWS = 2_000;
+
+/**
+ * Rows per page while a read streams out: few, so a page is garbage before the next scavenge
+ * (a merge walks a page a row at a time; a page of thousands lived long enough to be promoted to
+ * the old generation, which grew by a page's size every few thousand rows).
+ */
+const READ_PAGE_ROWS = 200;
+
+/** Page cache of the store's connection, in KiB. */
+const STORE_CACHE_KIB = 16_384;
+
+/** Page cache of a results reader's connection, and of the store's while it saves results, in KiB. */
+const READ_CACHE_KIB = 1024;
 const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
 
 /** The database file `LOOM_STATE` names (`sqlite:/abs.db`, `sqlite:rel.db`, `sqlite:///abs.db`). */
@@ -76,7 +89,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
       // 16 MiB of page cache (SQLite's default is 2): a warm rerun's lookups hit pages all over
       // the cache's key index. No mmap: an I/O error would then be a crash, not a message.
-      db.exec("PRAGMA cache_size = -16384");
+      db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`);
       return db;
     } catch (error) {
       db.close();
@@ -333,7 +346,11 @@ class SqliteStore implements StorageV2 {
       const set = await this.#use((q) => {
         assertJobId(job);
         checkShard(shard);
-        return Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
+        const id = Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
+        // The rows are written once and read back on another connection: caching the pages they
+        // fill would only grow the store's cache to its full size with pages of no further use.
+        this.#db.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
+        return id;
       });
       try {
         let batch: ResultRow[] = [];
@@ -358,6 +375,9 @@ class SqliteStore implements StorageV2 {
           }
         }
         throw error;
+      } finally {
+        await this.#use(() => this.#db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`))
+          .catch(() => {}); // closed meanwhile: nothing to restore
       }
     },
     has: (job: string, shard: number) =>
@@ -399,6 +419,8 @@ class SqliteStore implements StorageV2 {
     try {
       reader = this.#connect();
       this.#readers.add(reader);
+      // A set is read once, in order: a page cache the size of the store's would only grow.
+      reader.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
       reader.exec("BEGIN");
       const current = reader
         .prepare("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1")
@@ -408,9 +430,9 @@ class SqliteStore implements StorageV2 {
         "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
       );
       for (let after = -1;;) {
-        const rows = page.all(current.id, after, BATCH_ROWS) as unknown as ResultRow[];
+        const rows = page.all(current.id, after, READ_PAGE_ROWS) as unknown as ResultRow[];
         for (const { row, value } of rows) yield { row, value };
-        if (rows.length < BATCH_ROWS) return;
+        if (rows.length < READ_PAGE_ROWS) return;
         after = rows[rows.length - 1].row;
       }
     } catch (error) {
