@@ -56,7 +56,7 @@ const READ_PAGE_ROWS = 200;
 /** Page cache of the store's connection, in KiB. */
 const STORE_CACHE_KIB = 16_384;
 
-/** Page cache of a results reader's connection, and of the store's while it saves results, in KiB. */
+/** Page cache of a results reader's connection, and of the store's while it saves results or ids, in KiB. */
 const READ_CACHE_KIB = 1024;
 const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
 
@@ -346,11 +346,7 @@ class SqliteStore implements StorageV2 {
       const set = await this.#use((q) => {
         assertJobId(job);
         checkShard(shard);
-        const id = Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
-        // The rows are written once and read back on another connection: caching the pages they
-        // fill would only grow the store's cache to its full size with pages of no further use.
-        this.#db.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
-        return id;
+        return Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
       });
       try {
         let batch: ResultRow[] = [];
@@ -375,9 +371,6 @@ class SqliteStore implements StorageV2 {
           }
         }
         throw error;
-      } finally {
-        await this.#use(() => this.#db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`))
-          .catch(() => {}); // closed meanwhile: nothing to restore
       }
     },
     has: (job: string, shard: number) =>
@@ -385,11 +378,28 @@ class SqliteStore implements StorageV2 {
     read: (job: string, shard: number) => this.#read(job, shard),
   };
 
+  /**
+   * Runs `work` with the connection's page cache at {@link READ_CACHE_KIB}: what it writes (a
+   * shard's results or ids: written once, read back once) would only fill the store's cache to
+   * its full size with pages of no further use, growing the process by as much. Shrinking the
+   * cache frees the pages over the new size; the next lookups refill it as needed.
+   */
+  #withSmallCache<T>(work: () => T): T {
+    this.#db.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
+    try {
+      return work();
+    } finally {
+      this.#db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`);
+    }
+  }
+
   #insertRows(set: number, rows: readonly ResultRow[]): void {
     if (rows.length === 0) return;
-    this.#tx(() => {
-      for (const { row, value } of rows) this.#q.rowInsert.run(set, row, value);
-    });
+    this.#withSmallCache(() =>
+      this.#tx(() => {
+        for (const { row, value } of rows) this.#q.rowInsert.run(set, row, value);
+      })
+    );
   }
 
   /** Makes `set` the shard's saved set; answers the one it replaced (now retired). */
@@ -449,7 +459,8 @@ class SqliteStore implements StorageV2 {
     put: (job: string, name: string, value: string) =>
       this.#use((q) => {
         assertJobId(job);
-        q.attachmentPut.run(job, name, value);
+        // Written once, read once (a shard's ids: half a megabyte for 50,000 rows).
+        this.#withSmallCache(() => q.attachmentPut.run(job, name, value));
       }),
     get: (job: string, name: string) =>
       this.#use((q) => (q.attachmentGet.get(job, name) as { value: string } | undefined)?.value),
