@@ -163,9 +163,7 @@ function statements(db: DatabaseSync) {
       "UPDATE jobs SET record = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
     ),
     jobDelete: q("DELETE FROM jobs WHERE id = ?"),
-    jobResultsDelete: q(
-      "DELETE FROM results WHERE set_id IN (SELECT id FROM result_sets WHERE job = ?)",
-    ),
+    jobSetIds: q("SELECT id FROM result_sets WHERE job = ?"),
     jobSetsDelete: q("DELETE FROM result_sets WHERE job = ?"),
     jobAttachmentsDelete: q("DELETE FROM attachments WHERE job = ?"),
     leaseDelete: q("DELETE FROM leases WHERE name = ?"),
@@ -327,13 +325,18 @@ class SqliteStore implements StorageV2 {
     remove: (id: string) =>
       this.#use((q) => {
         assertJobId(id);
-        this.#tx(() => {
-          q.jobResultsDelete.run(id);
-          q.jobSetsDelete.run(id);
-          q.jobAttachmentsDelete.run(id);
-          q.leaseDelete.run(`job:${id}`);
-          q.jobDelete.run(id);
-        });
+        // A job's results may be a million rows: their pages pass through the cache once, and
+        // they are deleted a set at a time (one DELETE of them all first gathers every row id,
+        // tens of megabytes).
+        this.#withSmallCache(() =>
+          this.#tx(() => {
+            for (const set of q.jobSetIds.all(id) as { id: number }[]) q.setRowsDelete.run(set.id);
+            q.jobSetsDelete.run(id);
+            q.jobAttachmentsDelete.run(id);
+            q.leaseDelete.run(`job:${id}`);
+            q.jobDelete.run(id);
+          })
+        );
       }),
   };
 
