@@ -154,7 +154,7 @@ interface EchoBatch {
   items?: BatchItem[];
 }
 
-/** Lines written to an upload at a time: one write of about 100 kB, not one per request. */
+/** Lines written to an upload at a time: one write of tens of kilobytes, not one per request. */
 const LINES_PER_WRITE = 256;
 
 /** The items as JSON lines, a few hundred to a chunk. */
