@@ -63,6 +63,25 @@ describe("batch jobs (echo)", () => {
     assert.deepEqual((await listJobs(t.opts)).records, []);
   });
 
+  it("deletes echo's batch inputs once their results are saved, keeping only its small batch records", async () => {
+    const t = setup();
+    /** Every file echo keeps under LOOM_HOME, with its text. */
+    const echoFiles = () =>
+      readdirSync(t.env.LOOM_HOME, { recursive: true, encoding: "utf8" })
+        .filter((f) => f.startsWith("echo-") && /\.jsonl?$/.test(f))
+        .map((f) => readFileSync(join(t.env.LOOM_HOME, f), "utf8"));
+    const { job } = await t.submit();
+    const prompts = ["alpha", "delta", "golf"]; // one of each batch
+    const sent = echoFiles().join("\n");
+    assert.ok(prompts.every((p) => sent.includes(p)), "echo keeps the requests until answered");
+    const [fetched] = await fetchJobs([job!.id], t.opts);
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 7);
+    const left = echoFiles();
+    assert.ok(!prompts.some((p) => left.join("\n").includes(p)), "no request is kept");
+    assert.equal(left.length, 3, "the batches' records stay, as a provider's do");
+    assert.ok(left.every((text) => text.length < 500), "each a few hundred bytes at most");
+  });
+
   it("refuses to submit the same job twice while it is pending, unless asked", async () => {
     const t = setup("{ batch_polls: 5 }");
     const first = await t.submit();

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
 import type { ResultRow } from "../spec/storage.ts";
 import { savedOutcomes } from "./fetch.ts";
-import { JOB_RECORD_VERSION, type JobRecord, JobStore } from "./store.ts";
+import { JOB_RECORD_VERSION, type JobRecord, JobStore, type SavedOutcome } from "./store.ts";
 
 describe("a merge's readers of saved results", () => {
   it("closes each shard's reader once the merge is past its rows", async () => {
@@ -65,5 +65,40 @@ describe("a merge's readers of saved results", () => {
     await saved.close();
     assert.equal(open.size, 0, "every reader is closed at the end");
     assert.ok(most <= 2, `at most two shards' readers open at once, not ${most}`);
+  });
+
+  it("saves one outcome a row, in row order, an answer over any error, whatever order they came in", async () => {
+    const storage = createMemoryStorage();
+    const store = new JobStore(storage, {});
+    const job = "20261204-bbbbbb";
+    const came: SavedOutcome[] = [
+      { i: 5, e: "first try failed", k: "failed" },
+      { i: 2, r: { text: "two" } },
+      { i: 9, e: "expired", k: "expired" },
+      { i: 2, e: "late error", k: "failed" },
+      { i: 5, r: { text: "five" } },
+      { i: 0, r: { text: "zero" } },
+      { i: 9, e: "cancelled", k: "cancelled" },
+      { i: 0, r: { text: "zero again" } },
+    ];
+    const outcomes = (list: SavedOutcome[]) =>
+      (async function* () {
+        yield* list;
+      })();
+    const saved = async (shard: number) => {
+      const rows: ResultRow[] = [];
+      for await (const row of storage.results.read(job, shard)) rows.push(row);
+      return rows.map(({ row, value }) => [row, JSON.parse(value)]);
+    };
+    await store.saveResults(job, 0, outcomes(came));
+    assert.deepEqual(await saved(0), [
+      [0, { i: 0, r: { text: "zero again" } }],
+      [2, { i: 2, r: { text: "two" } }],
+      [5, { i: 5, r: { text: "five" } }],
+      [9, { i: 9, e: "cancelled", k: "cancelled" }],
+    ]);
+    const inOrder = came.toSorted((a, b) => a.i - b.i);
+    await store.saveResults(job, 1, outcomes(inOrder));
+    assert.deepEqual(await saved(1), await saved(0), "sorted or not, the same rows");
   });
 });

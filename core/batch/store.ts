@@ -133,6 +133,11 @@ export function better(next: SavedOutcome, current: SavedOutcome | undefined): b
   return current === undefined || "r" in next || !("r" in current);
 }
 
+/** The saved rows of `rows`, in the order of `order`. */
+function* rowsOf(order: Iterable<number>, rows: ReadonlyMap<number, string>) {
+  for (const row of order) yield { row, value: rows.get(row)! };
+}
+
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
 export function newJobId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -258,21 +263,30 @@ export class JobStore {
   /**
    * Saves a shard's outcomes (all at once: a killed download leaves none), one per row (an answer
    * beats an error), so that a merge can read every shard's results alongside the input in one
-   * pass. A shard holds at most the provider's batch limit of rows.
+   * pass. A shard holds at most the provider's batch limit of rows; they are held as the JSON
+   * text the store keeps (not as objects), and sorted only when they came unsorted.
    */
   async saveResults(
     id: string,
     shard: number,
     outcomes: AsyncIterable<SavedOutcome>,
   ): Promise<void> {
-    const byRow = new Map<number, SavedOutcome>();
-    for await (const o of outcomes) if (better(o, byRow.get(o.i))) byRow.set(o.i, o);
-    const rows = [...byRow.values()].sort((a, b) => a.i - b.i);
-    await this.storage.results.put(
-      id,
-      shard,
-      rows.map((o) => ({ row: o.i, value: JSON.stringify(o) })),
-    );
+    const byRow = new Map<number, string>();
+    const errors = new Set<number>();
+    let sorted = true;
+    let last = -1;
+    for await (const o of outcomes) {
+      const seen = byRow.has(o.i);
+      // As `better`: an answer replaces anything, an error only an error.
+      if (seen && !("r" in o) && !errors.has(o.i)) continue;
+      if (!seen) sorted &&= o.i > last;
+      last = Math.max(last, o.i);
+      byRow.set(o.i, JSON.stringify(o));
+      if ("r" in o) errors.delete(o.i);
+      else errors.add(o.i);
+    }
+    const order = sorted ? byRow.keys() : [...byRow.keys()].sort((a, b) => a - b);
+    await this.storage.results.put(id, shard, rowsOf(order, byRow));
   }
 
   /** Saves the custom ids of a shard, in submission order (before it is submitted). */

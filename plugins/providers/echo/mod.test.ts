@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import type { BatchUpload } from "../../../core/spec/provider.ts";
+import { tempDir } from "../../../core/test-support/temp.ts";
 import echo, { createEchoProvider } from "./mod.ts";
 
 const request = {
@@ -68,5 +72,46 @@ describe("echo cache identity", () => {
       ids[0],
       "latency does not",
     );
+  });
+});
+
+describe("echo batches", () => {
+  const items = ["one", "two", "three"].map((content, i) => ({
+    customId: `row-${i}`,
+    request: { ...request, messages: [{ role: "user" as const, content }] },
+  }));
+  const label = { job: "20261204-aaaaaa", shard: 0, name: "loom-20261204-aaaaaa-0" };
+
+  it("keeps the requests as an upload, answers them from it, and deletes it when asked", async () => {
+    const home = tempDir();
+    const batch = createEchoProvider({}, home).batch!;
+    const uploads: BatchUpload[] = [];
+    const handle = await batch.submit(items, label, {
+      onUploaded: async (upload) => void uploads.push(upload),
+    });
+    assert.equal(uploads.length, 1);
+    assert.deepEqual((await batch.status(handle)).counts, { total: 3, succeeded: 3 });
+    const answers = [];
+    for await (const o of batch.results(handle, [])) answers.push("result" in o && o.result.text);
+    assert.deepEqual(answers, ["one", "two", "three"]);
+
+    // A second attempt given the upload sends the same file again, uploading nothing.
+    const again = await batch.submit(items, label, {
+      upload: uploads[0],
+      onUploaded: async (upload) => void uploads.push(upload),
+    });
+    assert.equal(uploads.length, 1);
+    assert.notEqual(again.id, handle.id);
+
+    await batch.deleteUpload!(uploads[0]);
+    await batch.deleteUpload!(uploads[0]); // gone already is success
+    assert.deepEqual(readdirSync(join(home, "echo-uploads")), []);
+    await assert.rejects(
+      async () => {
+        for await (const _ of batch.results(handle, [])) { /* reads the deleted upload */ }
+      },
+      (e: unknown) => e instanceof LoomProviderError && e.fatal && /deleted/.test(e.message),
+    );
+    assert.equal((await batch.find!(label, { after: "", requests: 3 }))?.length, 2);
   });
 });

@@ -14,20 +14,24 @@
  * Token counting (`loom tokens`) uses the same estimate as the usage columns, 4 characters a token
  * over the system prompt and the messages.
  *
- * Batch mode works locally: a batch is a file under `LOOM_HOME/echo-batches/`, answered when
- * its results are read.
+ * Batch mode works locally: a batch is a small record under `LOOM_HOME/echo-batches/` and its
+ * requests an upload under `LOOM_HOME/echo-uploads/` (deleted once its results are saved),
+ * answered when its results are read.
  * @module
  */
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/base/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
-import { writeFileAtomic } from "../../../core/data/output.ts";
+import { exists, writeFileAtomic } from "../../../core/data/output.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
+import { readLines } from "../_shared/lines.ts";
 import type {
   BatchApi,
   BatchItem,
@@ -122,7 +126,7 @@ export function createEchoProvider(options: EchoOptions = {}, home?: string): Pr
       reply,
       ...(options.fail_on === undefined ? {} : { fail_on: options.fail_on }),
     },
-    ...(home === undefined ? {} : { batch: echoBatch(join(home, "echo-batches"), options) }),
+    ...(home === undefined ? {} : { batch: echoBatch(home, options) }),
     // The same estimate as the answers' usage, offline: `loom tokens` works with no key.
     async countTokens(request, callOptions) {
       callOptions?.signal?.throwIfAborted();
@@ -136,26 +140,53 @@ export function createEchoProvider(options: EchoOptions = {}, home?: string): Pr
   };
 }
 
-/** A local batch: its requests, and how it stands. */
+/** A local batch as echo records it: how it stands, and the upload holding its requests. */
 interface EchoBatch {
   label: string;
   createdAt: string;
   polls: number;
   cancelled: boolean;
-  items: BatchItem[];
+  /** Requests in the batch. */
+  total: number;
+  /** The upload (under `echo-uploads/`) holding its requests, one JSON line each. */
+  file: string;
+  /** The requests themselves, in batches written by an earlier Loom (no upload). */
+  items?: BatchItem[];
 }
 
-/** Echo's batch API: batches are files in `dir`, answered when their results are read. */
-function echoBatch(dir: string, options: EchoOptions): BatchApi {
-  const path = (id: string) => {
-    if (!/^echobatch-[0-9a-f]+$/.test(id)) {
-      throw new LoomProviderError(`echo: no batch ${JSON.stringify(id)}`, {
+/** Lines written to an upload at a time: one write of tens of kilobytes, not one per request. */
+const LINES_PER_WRITE = 256;
+
+/** The items as JSON lines, a few hundred to a chunk. */
+function* jsonLines(items: readonly BatchItem[]): Generator<string> {
+  for (let i = 0; i < items.length; i += LINES_PER_WRITE) {
+    let chunk = "";
+    for (const item of items.slice(i, i + LINES_PER_WRITE)) chunk += JSON.stringify(item) + "\n";
+    yield chunk;
+  }
+}
+
+/**
+ * Echo's batch API, on local files: `batches` holds each batch's small record (as a provider's
+ * batch object stays listed), `uploads` the requests (as an uploaded input file), streamed in
+ * and out so a shard is never one string. The upload is deleted once the batch's results are
+ * saved (`deleteUpload`), so a finished job leaves a few hundred bytes a batch.
+ */
+function echoBatch(home: string, options: EchoOptions): BatchApi {
+  const batches = join(home, "echo-batches");
+  const uploads = join(home, "echo-uploads");
+  const named = (id: string, pattern: RegExp, what: string) => {
+    if (!pattern.test(id)) {
+      throw new LoomProviderError(`echo: no ${what} ${JSON.stringify(id)}`, {
         status: 404,
         fatal: true,
       });
     }
-    return join(dir, `${id}.json`);
+    return id;
   };
+  const path = (id: string) => join(batches, `${named(id, /^echobatch-[0-9a-f]+$/, "batch")}.json`);
+  const uploadPath = (file: string) =>
+    join(uploads, `${named(file, /^echofile-[0-9a-f]+$/, "file")}.jsonl`);
   const load = async (id: string): Promise<EchoBatch> => {
     try {
       return JSON.parse(await readFile(path(id), "utf8"));
@@ -169,11 +200,36 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
   const save = (id: string, batch: EchoBatch) =>
     writeFileAtomic(path(id), [JSON.stringify(batch)], { mode: 0o600, dirMode: 0o700 });
   const ended = (b: EchoBatch) => b.cancelled || b.polls >= (options.batch_polls ?? 0);
+  /** The requests of a batch, read a line at a time. */
+  async function* itemsOf(batch: EchoBatch): AsyncGenerator<BatchItem> {
+    if (batch.items) {
+      yield* batch.items;
+      return;
+    }
+    const file = uploadPath(batch.file);
+    if (!(await exists(file))) {
+      throw new LoomProviderError(`echo: the input file ${batch.file} of this batch was deleted`, {
+        status: 404,
+        fatal: true,
+      });
+    }
+    const stream = createReadStream(file);
+    for await (const line of readLines(Readable.toWeb(stream) as ReadableStream<Uint8Array>)) {
+      if (line) yield JSON.parse(line);
+    }
+  }
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
     announcesCreate: true,
     async submit(items, label, submitOptions) {
+      // An upload of these items by an interrupted attempt is used again, as providers allow.
+      let file = submitOptions?.upload?.file;
+      if (file === undefined || !(await exists(uploadPath(file)))) {
+        file = `echofile-${randomBytes(8).toString("hex")}`;
+        await writeFileAtomic(uploadPath(file), jsonLines(items), { mode: 0o600, dirMode: 0o700 });
+        await submitOptions?.onUploaded?.({ file });
+      }
       await submitOptions?.onCreate?.();
       const id = `echobatch-${randomBytes(8).toString("hex")}`;
       await save(id, {
@@ -181,9 +237,13 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
         createdAt: new Date().toISOString(),
         polls: 0,
         cancelled: false,
-        items: [...items],
+        total: items.length,
+        file,
       });
       return { id };
+    },
+    async deleteUpload(upload) {
+      if (upload.file !== undefined) await rm(uploadPath(upload.file), { force: true });
     },
     async status(handle) {
       const batch = await load(handle.id);
@@ -193,17 +253,12 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
         await save(handle.id, batch);
       }
       const state = batch.cancelled ? "cancelled" : done ? "completed" : "in_progress";
-      return {
-        state,
-        counts: {
-          total: batch.items.length,
-          ...(state === "completed" ? { succeeded: batch.items.length } : {}),
-        },
-      };
+      const total = batch.items?.length ?? batch.total;
+      return { state, counts: { total, ...(state === "completed" ? { succeeded: total } : {}) } };
     },
     async *results(handle) {
       const batch = await load(handle.id);
-      for (const item of batch.items) {
+      for await (const item of itemsOf(batch)) {
         if (batch.cancelled) {
           yield { customId: item.customId, error: "cancelled before it ran", kind: "cancelled" };
           continue;
@@ -225,7 +280,7 @@ function echoBatch(dir: string, options: EchoOptions): BatchApi {
     async find(label) {
       let names: string[] = [];
       try {
-        names = await readdir(dir);
+        names = await readdir(batches);
       } catch {
         return [];
       }

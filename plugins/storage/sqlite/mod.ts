@@ -43,8 +43,21 @@ export interface SqliteStorageOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** Rows per transaction while a put streams in, and per page while a read streams out. */
+/** Rows per transaction while a put streams in. */
 const BATCH_ROWS = 2_000;
+
+/**
+ * Rows per page while a read streams out: few, so a page is garbage before the next scavenge
+ * (a merge walks a page a row at a time; a page of thousands lived long enough to be promoted to
+ * the old generation, which grew by a page's size every few thousand rows).
+ */
+const READ_PAGE_ROWS = 200;
+
+/** Page cache of the store's connection, in KiB. */
+const STORE_CACHE_KIB = 16_384;
+
+/** Page cache of a results reader's connection, and of the store's while it saves results or ids, in KiB. */
+const READ_CACHE_KIB = 1024;
 const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
 
 /** The database file `LOOM_STATE` names (`sqlite:/abs.db`, `sqlite:rel.db`, `sqlite:///abs.db`). */
@@ -76,7 +89,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
       // 16 MiB of page cache (SQLite's default is 2): a warm rerun's lookups hit pages all over
       // the cache's key index. No mmap: an I/O error would then be a crash, not a message.
-      db.exec("PRAGMA cache_size = -16384");
+      db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`);
       return db;
     } catch (error) {
       db.close();
@@ -150,9 +163,7 @@ function statements(db: DatabaseSync) {
       "UPDATE jobs SET record = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
     ),
     jobDelete: q("DELETE FROM jobs WHERE id = ?"),
-    jobResultsDelete: q(
-      "DELETE FROM results WHERE set_id IN (SELECT id FROM result_sets WHERE job = ?)",
-    ),
+    jobSetIds: q("SELECT id FROM result_sets WHERE job = ?"),
     jobSetsDelete: q("DELETE FROM result_sets WHERE job = ?"),
     jobAttachmentsDelete: q("DELETE FROM attachments WHERE job = ?"),
     leaseDelete: q("DELETE FROM leases WHERE name = ?"),
@@ -314,13 +325,18 @@ class SqliteStore implements StorageV2 {
     remove: (id: string) =>
       this.#use((q) => {
         assertJobId(id);
-        this.#tx(() => {
-          q.jobResultsDelete.run(id);
-          q.jobSetsDelete.run(id);
-          q.jobAttachmentsDelete.run(id);
-          q.leaseDelete.run(`job:${id}`);
-          q.jobDelete.run(id);
-        });
+        // A job's results may be a million rows: their pages pass through the cache once, and
+        // they are deleted a set at a time (one DELETE of them all first gathers every row id,
+        // tens of megabytes).
+        this.#withSmallCache(() =>
+          this.#tx(() => {
+            for (const set of q.jobSetIds.all(id) as { id: number }[]) q.setRowsDelete.run(set.id);
+            q.jobSetsDelete.run(id);
+            q.jobAttachmentsDelete.run(id);
+            q.leaseDelete.run(`job:${id}`);
+            q.jobDelete.run(id);
+          })
+        );
       }),
   };
 
@@ -365,11 +381,28 @@ class SqliteStore implements StorageV2 {
     read: (job: string, shard: number) => this.#read(job, shard),
   };
 
+  /**
+   * Runs `work` with the connection's page cache at {@link READ_CACHE_KIB}: what it writes (a
+   * shard's results or ids: written once, read back once) would only fill the store's cache to
+   * its full size with pages of no further use, growing the process by as much. Shrinking the
+   * cache frees the pages over the new size; the next lookups refill it as needed.
+   */
+  #withSmallCache<T>(work: () => T): T {
+    this.#db.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
+    try {
+      return work();
+    } finally {
+      this.#db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`);
+    }
+  }
+
   #insertRows(set: number, rows: readonly ResultRow[]): void {
     if (rows.length === 0) return;
-    this.#tx(() => {
-      for (const { row, value } of rows) this.#q.rowInsert.run(set, row, value);
-    });
+    this.#withSmallCache(() =>
+      this.#tx(() => {
+        for (const { row, value } of rows) this.#q.rowInsert.run(set, row, value);
+      })
+    );
   }
 
   /** Makes `set` the shard's saved set; answers the one it replaced (now retired). */
@@ -399,6 +432,8 @@ class SqliteStore implements StorageV2 {
     try {
       reader = this.#connect();
       this.#readers.add(reader);
+      // A set is read once, in order: a page cache the size of the store's would only grow.
+      reader.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
       reader.exec("BEGIN");
       const current = reader
         .prepare("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1")
@@ -408,9 +443,9 @@ class SqliteStore implements StorageV2 {
         "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
       );
       for (let after = -1;;) {
-        const rows = page.all(current.id, after, BATCH_ROWS) as unknown as ResultRow[];
+        const rows = page.all(current.id, after, READ_PAGE_ROWS) as unknown as ResultRow[];
         for (const { row, value } of rows) yield { row, value };
-        if (rows.length < BATCH_ROWS) return;
+        if (rows.length < READ_PAGE_ROWS) return;
         after = rows[rows.length - 1].row;
       }
     } catch (error) {
@@ -427,7 +462,8 @@ class SqliteStore implements StorageV2 {
     put: (job: string, name: string, value: string) =>
       this.#use((q) => {
         assertJobId(job);
-        q.attachmentPut.run(job, name, value);
+        // Written once, read once (a shard's ids: half a megabyte for 50,000 rows).
+        this.#withSmallCache(() => q.attachmentPut.run(job, name, value));
       }),
     get: (job: string, name: string) =>
       this.#use((q) => (q.attachmentGet.get(job, name) as { value: string } | undefined)?.value),
