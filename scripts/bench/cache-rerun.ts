@@ -14,25 +14,18 @@
  *
  * Targets (issue 12): warm ≤ 2× the baseline, cold ≤ 3×, disk within 2× of the data.
  */
-import { createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { parse } from "csv-parse";
+import { parseOnly } from "./parse-only.ts";
 import { loadJob } from "../../core/job/load.ts";
 import { Registry } from "../../core/plugins/registry.ts";
 import { runJob } from "../../core/commands/run.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
 import { makeCsv } from "./csv.ts";
 import { openStore } from "../../core/state/open.ts";
-
-/** The parse-only baseline: every record of the file through csv-parse, counted. */
-async function parseOnly(path: string): Promise<number> {
-  let rows = 0;
-  for await (const _ of createReadStream(path).pipe(parse({ bom: true }))) rows++;
-  return rows - 1;
-}
 
 /** CPU seconds (user + system) of each measured phase, beside its wall-clock seconds. */
 const cpu = new Map<number[], number[]>();
