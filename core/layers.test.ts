@@ -5,9 +5,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { repoRoot } from "./test-support/paths.ts";
 
 /** Bottom to top. `spec` holds the plugin contracts, `base` what every layer needs. */
 export const LAYERS = [
@@ -24,7 +24,8 @@ export const LAYERS = [
   "mod.ts",
 ] as const;
 
-const core = dirname(fileURLToPath(import.meta.url));
+// The sources, also when this test runs from the build (whose .d.ts files import .js).
+const core = join(repoRoot(), "core");
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
