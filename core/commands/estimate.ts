@@ -103,7 +103,10 @@ export class EstimateTally {
     const { provider, job: { spec } } = opened;
     // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
     if (provider.batch && (spec.mode ?? "batch") === "batch") {
-      this.#cutter = new ShardCutter(provider.batch, spec.provider, spec.batch);
+      // An estimate shows each shard's first and last row only: no row lists to keep.
+      this.#cutter = new ShardCutter(provider.batch, spec.provider, spec.batch, {
+        rowLists: false,
+      });
     }
   }
 
@@ -206,8 +209,8 @@ async function priced(
         shards: cutter.shards.map((s) => ({
           requests: s.requests,
           bytes: s.bytes,
-          firstRow: s.rows[0],
-          lastRow: s.rows[s.rows.length - 1],
+          firstRow: s.first,
+          lastRow: s.last,
         })),
       }
       : {}),

@@ -15,7 +15,6 @@
  * Targets (issue 12): warm ≤ 2× the baseline, cold ≤ 3×, disk within 2× of the data.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -24,7 +23,7 @@ import { loadJob } from "../../core/job/load.ts";
 import { Registry } from "../../core/plugins/registry.ts";
 import { runJob } from "../../core/commands/run.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
-import { makeCsv } from "./csv.ts";
+import { makeCsv, writeEchoSyncJob } from "./csv.ts";
 import { openStore } from "../../core/state/open.ts";
 
 /** CPU seconds (user + system) of each measured phase, beside its wall-clock seconds. */
@@ -56,16 +55,8 @@ const env = { ...process.env, LOOM_HOME: join(dir, "home") };
 try {
   const input = join(dir, "in.csv");
   await makeCsv(input, rows);
-  const jobFile = (cache: boolean) => {
-    const file = join(dir, `job-${cache}.yaml`);
-    writeFileSync(
-      file,
-      `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${
-        join(dir, "out.csv")
-      } }\nsync: { workers: 64, cache: ${cache} }\n`,
-    );
-    return file;
-  };
+  const jobFile = (cache: boolean) =>
+    writeEchoSyncJob(join(dir, `job-${cache}.yaml`), input, join(dir, "out.csv"), cache);
   const [cached, uncached] = [jobFile(true), jobFile(false)];
   const runOf = (file: string) => async () =>
     runJob(await loadJob({ file, cwd: dir }), { force: true, env });

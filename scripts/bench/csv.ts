@@ -3,7 +3,7 @@
  * and doubled quotes in it (so every row takes the CSV reader's quoted path).
  * @module
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, writeFileSync } from "node:fs";
 import { once } from "node:events";
 
 /** Writes `rows` rows of the benchmark dataset to `path`. */
@@ -18,4 +18,19 @@ export async function makeCsv(path: string, rows: number): Promise<void> {
   }
   out.end();
   await once(out, "close");
+}
+
+/** Writes a sync job file that runs `input` through `echo` into `output` with 64 workers. */
+export function writeEchoSyncJob(
+  file: string,
+  input: string,
+  output: string,
+  cache: boolean,
+): string {
+  writeFileSync(
+    file,
+    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${output} }\n` +
+      `sync: { workers: 64, cache: ${cache} }\n`,
+  );
+  return file;
 }

@@ -8,24 +8,18 @@
  * Defaults to 10,000, 100,000 and 1,000,000 rows of CSV through `echo` with the cache off, then
  * the smallest size (at most 100,000 rows) with the cache on (cold, then warm). Prints one line per run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { loadJob } from "../../core/job/load.ts";
 import { runJob } from "../../core/commands/run.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
-import { makeCsv } from "./csv.ts";
+import { makeCsv, writeEchoSyncJob } from "./csv.ts";
 
 async function measure(dir: string, rows: number, cache: boolean, label: string): Promise<void> {
   const input = join(dir, `in-${rows}.csv`);
-  const job = join(dir, `job-${rows}.yaml`);
-  writeFileSync(
-    job,
-    `dataset: { path: ${input} }\nprovider: echo\nmodel: m\nmode: sync\noutput: { path: ${
-      join(dir, "out.csv")
-    } }\nsync: { workers: 64, cache: ${cache} }\n`,
-  );
+  const job = writeEchoSyncJob(join(dir, `job-${rows}.yaml`), input, join(dir, "out.csv"), cache);
   globalThis.gc?.();
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);

@@ -564,11 +564,13 @@ class SqliteStore implements StorageV2 {
    */
   #lookup(keys: readonly string[]): Map<string, string> {
     const found = new Map<string, string>();
-    const pending = new Map<string, string>();
-    for (const { key, value } of this.#pendingSets) pending.set(key, value);
+    // Usually none are pending (sets are flushed every turn): then no map to build.
+    const pending = this.#pendingSets.length
+      ? new Map(this.#pendingSets.map(({ key, value }) => [key, value]))
+      : undefined;
     const wanted = new Set<string>();
     for (const key of keys) {
-      const value = pending.get(key);
+      const value = pending?.get(key);
       if (value !== undefined) found.set(key, value);
       else wanted.add(key);
     }
