@@ -48,6 +48,46 @@ describe("cache key", () => {
     );
   });
 
+  it("keeps the keys computed before it was written straight (existing caches still hit)", () => {
+    // Computed with the sorted-copy canonical JSON that keyed every cache before.
+    const pinned: Array<[string, GenerateRequest, Record<string, string>?]> = [
+      ["echo", { model: "m", messages: [{ role: "user", content: "hello" }], params: {} }],
+      ["echo", {
+        model: "m",
+        system: "be brief",
+        messages: [{ role: "user", content: 'Zoë — 東京 🚀 "q" \\ \n\u0001\ud800' }],
+        params: { temperature: 0, max_tokens: 10 },
+      }, { reply: "prompt" }],
+      ["openai", {
+        model: "gpt-4o-mini",
+        messages: [
+          { role: "user", content: "a" },
+          { role: "assistant", content: "b" },
+          { role: "user", content: "c" },
+        ],
+        params: {
+          top_p: 0.5,
+          stop: ["x", "y"],
+          nested: { b: 1, a: [null, true, { d: -0, c: 1e21 }] },
+          extra: undefined,
+        },
+        responseSchema: {
+          type: "object",
+          properties: { z: { type: "string" }, a: { type: "number" } },
+          required: ["z", "a"],
+        },
+      }, { baseURL: "http://127.0.0.1:1", api: "chat" }],
+    ];
+    assert.deepEqual(
+      pinned.map(([provider, request, identity]) => cacheKey(provider, request, identity)),
+      [
+        "bb7b6cd789751ba89deb0627737e54add26c2ac189ed4040f2f27d6224cfb5be",
+        "e531059b42796fc8186979c53ba1f9c5d5ba36bee2b5751f6c21e572dc6a4f1c",
+        "b0de67e01931eabb2597fc94274c513ad72cfe0f73ee9d7381fdd7f541e29b49",
+      ],
+    );
+  });
+
   it("changes with everything that is sent, and with the provider and endpoint", () => {
     const key = cacheKey("echo", base);
     const variants: Array<[string, string]> = [

@@ -14,24 +14,34 @@ import type { CacheTableV2 } from "../spec/storage.ts";
 /** Bumped when the key recipe or the stored value changes, so old entries are simply missed. */
 const CACHE_VERSION = 1;
 
-/** The cache key of a request sent to a provider (64 hex characters). */
+/**
+ * The cache key of a request sent to a provider (64 hex characters): the SHA-256 of the canonical
+ * JSON of `{v, provider, identity, model, system, messages, params, responseSchema}`. Every row
+ * of a sync run is keyed, so the outer object, whose members are known, is written in their
+ * sorted order directly; the values are written by `canonicalJson`, and the text is the same as
+ * that of the whole object (cache.test.ts pins keys computed before).
+ */
 export function cacheKey(
   provider: string,
   request: GenerateRequest,
   identity: Readonly<Record<string, string>> = {},
 ): string {
-  const material = canonicalJson({
-    v: CACHE_VERSION,
-    provider,
-    identity,
-    model: request.model,
-    system: request.system,
-    messages: request.messages,
-    params: request.params,
-    // Only when present, so keys of requests without a schema stay as they were.
-    ...(request.responseSchema ? { responseSchema: request.responseSchema } : {}),
-  });
+  // Sorted: identity, messages, model, params, provider, responseSchema, system, v. The
+  // responseSchema only when present, so keys of requests without a schema stay as they were.
+  const material = `{"identity":${canonicalJson(identity)}` +
+    member("messages", request.messages) +
+    member("model", request.model) +
+    member("params", request.params) +
+    member("provider", provider) +
+    (request.responseSchema ? member("responseSchema", request.responseSchema) : "") +
+    member("system", request.system) +
+    `,"v":${CACHE_VERSION}}`;
   return sha256Hex(material);
+}
+
+/** `,"name":value`, or nothing for an undefined value (canonical JSON drops it). */
+function member(name: string, value: unknown): string {
+  return value === undefined ? "" : `,"${name}":${canonicalJson(value)}`;
 }
 
 /**
