@@ -163,6 +163,41 @@ describe("csv format", () => {
     assert.deepEqual(tabs.rows[0].fields, { a: "1,2", b: "3" });
   });
 
+  it("quotes added cells with delimiters and quotes that are special in patterns", async () => {
+    for (const [delimiter, quote] of [["|", "^"], ["-", "]"], ["\\", "."], ["[", "$"]]) {
+      const options = { delimiter, quote };
+      const { layout, rows } = await readText(csvFormat, `a${delimiter}b\n1${delimiter}2\n`, {
+        options,
+      });
+      const values = ["plain", `x${delimiter}y`, `say ${quote}hi${quote}`, "a\nb", "abc^$.-]"];
+      for (const value of values) {
+        const output = await writeText(csvFormat, layout, rows, ["r"], () => ({ r: value }));
+        const again = await readText(csvFormat, output, { options });
+        assert.equal(again.rows[0].fields.r, value, `${delimiter} ${quote} ${value}`);
+        const quoted = value.includes(delimiter) || value.includes(quote) || value.includes("\n");
+        assert.equal(output.endsWith(`${delimiter}${value}\n`), !quoted, output);
+      }
+    }
+  });
+
+  it("writes a long output in chunks that join to the whole", async () => {
+    const lines = Array.from({ length: 5_000 }, (_, i) => `${i},"text ${i}, quoted"`);
+    const { layout, rows } = await readText(csvFormat, `id,text\n${lines.join("\n")}\n`);
+    async function* outputRows() {
+      for (const row of rows) yield { row, added: { r: `answer ${row.index}` } };
+    }
+    const chunks: string[] = [];
+    for await (const chunk of csvFormat.write(outputRows(), { layout, added: ["r"] })) {
+      chunks.push(chunk);
+    }
+    assert.ok(chunks.length > 1, "more than one chunk");
+    assert.ok(chunks.slice(0, -1).every((chunk) => chunk.length >= 64 * 1024));
+    assert.equal(
+      chunks.join(""),
+      `id,text,r\n${lines.map((line, i) => `${line},answer ${i}`).join("\n")}\n`,
+    );
+  });
+
   it("rejects unknown and invalid options as usage errors", async () => {
     const bad: Record<string, unknown>[] = [
       { delim: ";" },
