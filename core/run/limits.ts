@@ -78,6 +78,13 @@ export class AdaptiveGate {
     return this.#limit;
   }
 
+  /** Takes a slot when one is free now; false (and nothing taken) when not. */
+  tryAcquire(): boolean {
+    if (this.#active >= this.#limit || this.#waiting.length) return false;
+    this.#active++;
+    return true;
+  }
+
   /** Waits for a slot. */
   async acquire(): Promise<void> {
     while (this.#active >= this.#limit) {

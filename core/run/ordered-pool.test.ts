@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { orderedPool } from "./ordered-pool.ts";
+import { orderedBatchPool, orderedPool } from "./ordered-pool.ts";
 
 /** A task whose completion the test controls, to make ordering deterministic. */
 function deferred<T>() {
@@ -72,5 +72,35 @@ describe("orderedPool", () => {
       ) seen.push(v);
     }, /boom/);
     assert.deepEqual(seen, [1]);
+  });
+
+  it("hands results on in batches, in order, and goes on when tasks end while a batch is held", async () => {
+    const chunks = [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9], [10, 11]];
+    const batches: number[][] = [];
+    for await (
+      const batch of orderedBatchPool(chunks, async (i) => {
+        await new Promise((r) => setImmediate(r));
+        return i;
+      }, { concurrency: 2, window: 4, ready: (i) => (i % 3 === 0 ? 100 + i : undefined) })
+    ) {
+      batches.push(batch);
+      // The consumer holds the batch for a while: every running task ends meanwhile.
+      for (let n = 0; n < 5; n++) await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(batches.flat(), [100, 1, 2, 103, 4, 5, 106, 7, 8, 109, 10, 11]);
+    assert.ok(batches.length < 12, `${batches.length} batches for 12 results`);
+  });
+
+  it("throws an error in its turn, after a batch of the results before it", async () => {
+    const batches: number[][] = [];
+    await assert.rejects(async () => {
+      for await (
+        const batch of orderedBatchPool([[1, 2, 3, 4]], (i) => {
+          if (i === 3) return Promise.reject(new Error("boom"));
+          return Promise.resolve(i);
+        }, { concurrency: 4, window: 4, ready: (i) => (i === 1 ? 1 : undefined) })
+      ) batches.push(batch);
+    }, /boom/);
+    assert.deepEqual(batches.flat(), [1, 2]);
   });
 });

@@ -50,6 +50,22 @@ export async function* orderedChunkPool<T, R>(
   task: (item: T) => Promise<R>,
   options: OrderedPoolOptions<T, R>,
 ): AsyncGenerator<R> {
+  for await (const batch of orderedBatchPool(chunks, task, options)) {
+    for (const result of batch) yield result;
+  }
+}
+
+/**
+ * {@link orderedChunkPool} yielding its results in batches: whatever is done, in order, each time
+ * the pool is about to wait (for a task, or for the next chunk). A consumer that takes many rows
+ * at once (a sync run's writer) then pays for one step of a generator a batch, not one a row. A
+ * failed task's error is thrown in its turn: after the batch of the results before it.
+ */
+export async function* orderedBatchPool<T, R>(
+  chunks: AsyncIterable<readonly T[]> | Iterable<readonly T[]>,
+  task: (item: T) => Promise<R>,
+  options: OrderedPoolOptions<T, R>,
+): AsyncGenerator<R[]> {
   const concurrency = Math.max(1, options.concurrency);
   const window = Math.max(concurrency, options.window);
   const ready = options.ready;
@@ -57,6 +73,8 @@ export async function* orderedChunkPool<T, R>(
   const queue: Entry<R>[] = [];
   let running = 0;
   let wake: (() => void) | undefined;
+  // Results done in order and not yet handed on.
+  let out: R[] = [];
 
   const start = (item: T) => {
     running++;
@@ -74,13 +92,35 @@ export async function* orderedChunkPool<T, R>(
     queue.push(entry);
   };
 
+  /** Moves the settled results at the head of the queue to `out`; a failure stops it. */
+  const take = (): { error: unknown } | undefined => {
+    while (queue.length && queue[0].settled) {
+      const settled = queue.shift()!.settled!;
+      if (!settled.ok) return settled;
+      out.push(settled.value);
+    }
+    return undefined;
+  };
+
+  /** Hands `out` on (when it holds anything), then throws `failed`'s error, if any. */
+  async function* handOn(failed?: { error: unknown }): AsyncGenerator<R[]> {
+    if (out.length) {
+      const batch = out;
+      out = [];
+      yield batch;
+    }
+    if (failed) throw failed.error;
+  }
+
   try {
     for await (const chunk of chunks) {
       for (const item of chunk) {
-        while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        let failed = take();
+        if (failed) yield* handOn(failed);
         while (queue.length >= window) {
-          const head = queue.shift()!;
-          yield unwrap(head.settled ?? await head.promise!);
+          yield* handOn();
+          if (!queue[0].settled) await queue[0].promise;
+          if ((failed = take())) yield* handOn(failed);
         }
         if (ready) {
           let settled: Settled<R> | undefined;
@@ -96,17 +136,25 @@ export async function* orderedChunkPool<T, R>(
           }
         }
         while (running >= concurrency) {
+          yield* handOn();
+          // Tasks may have settled while the consumer had the batch: they woke no one.
+          if (running < concurrency) break;
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
-          while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+          if ((failed = take())) yield* handOn(failed);
         }
         start(item);
       }
+      const failed = take();
+      yield* handOn(failed);
     }
     while (queue.length) {
-      const head = queue.shift()!;
-      yield unwrap(head.settled ?? await head.promise!);
+      yield* handOn();
+      if (!queue[0].settled) await queue[0].promise;
+      const failed = take();
+      if (failed) yield* handOn(failed);
     }
+    yield* handOn();
   } finally {
     await options.finally?.();
   }
@@ -114,9 +162,4 @@ export async function* orderedChunkPool<T, R>(
 
 async function* alone<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<readonly T[]> {
   for await (const item of items) yield [item];
-}
-
-function unwrap<R>(settled: Settled<R>): R {
-  if (settled.ok) return settled.value;
-  throw settled.error;
 }

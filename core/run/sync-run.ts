@@ -15,7 +15,7 @@ import type { Redactor } from "../base/secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import { addedValues } from "./added.ts";
 import type { OpenedJob, RunOptions } from "./open.ts";
-import { executeSync } from "./sync.ts";
+import { executeSyncBatches, type RowResult } from "./sync.ts";
 
 /** Default number of concurrent requests in sync mode. */
 export const DEFAULT_WORKERS = 8;
@@ -40,7 +40,7 @@ export async function runSync(
   };
 
   const reader = await openJobDataset(job, plan.format);
-  const results = executeSync(reader.rows, {
+  const results = executeSyncBatches(reader.rows, {
     provider,
     buildRequest: (row) => buildRequest(spec, row.fields, answerSchema?.schema),
     check: answerSchema?.check ?? checkPlainAnswer,
@@ -53,25 +53,24 @@ export async function runSync(
     retry: options.retry,
     limits: { rpm: spec.sync?.rpm, tpm: spec.sync?.tpm },
   });
-  async function* merged(): AsyncGenerator<OutputRow> {
-    let rows = 0;
-    for await (const result of results) {
-      rows++;
-      yield { row: result.row, added: addedValues(plan, job, result) };
-    }
-    // Thrown before the output is renamed into place, so a changed input leaves no output.
-    if (rows !== plan.rows) {
-      throw new LoomError(
-        `${
-          displayPath(plan.input)
-        } changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`,
-      );
-    }
-  }
+  const merged = new MergedRows(
+    results,
+    (result) => ({ row: result.row, added: addedValues(plan, job, result) }),
+    (rows) => {
+      // Thrown before the output is renamed into place, so a changed input leaves no output.
+      if (rows !== plan.rows) {
+        throw new LoomError(
+          `${
+            displayPath(plan.input)
+          } changed while Loom was running (checked ${plan.rows} rows, then read ${rows}); no output was written`,
+        );
+      }
+    },
+  );
   try {
     await writeFileAtomic(
       plan.output,
-      plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
+      plan.format.write(merged, { layout: plan.layout, added: plan.added }),
     );
   } catch (error) {
     if (!signal?.aborted) throw error;
@@ -113,5 +112,77 @@ async function openCache(
       }`,
     });
     return undefined;
+  }
+}
+
+/**
+ * The output rows of a run: each result merged into its row, served from the executor's batches.
+ * Written as an iterator rather than an async generator: a row already at hand costs one resolved
+ * promise, not a generator's suspend and resume. `atEnd` hears how many rows there were (and may
+ * throw). Calls to `next` are served one after the other.
+ */
+class MergedRows implements AsyncIterableIterator<OutputRow> {
+  readonly #results: AsyncGenerator<RowResult[]>;
+  readonly #merge: (result: RowResult) => OutputRow;
+  readonly #atEnd: (rows: number) => void;
+  #batch: readonly RowResult[] = [];
+  #at = 0;
+  #rows = 0;
+  #waiting?: Promise<unknown>; // a `next` waiting for the next batch
+
+  constructor(
+    results: AsyncGenerator<RowResult[]>,
+    merge: (result: RowResult) => OutputRow,
+    atEnd: (rows: number) => void,
+  ) {
+    this.#results = results;
+    this.#merge = merge;
+    this.#atEnd = atEnd;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<OutputRow>> {
+    if (this.#waiting) return this.#waiting.then(() => this.next());
+    if (this.#at < this.#batch.length) {
+      try {
+        return Promise.resolve({ done: false, value: this.#take() });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const waiting = this.#refill();
+    const clear = () => {
+      this.#waiting = undefined;
+    };
+    this.#waiting = waiting.then(clear, clear);
+    return waiting;
+  }
+
+  /** Stops early: ends the executor (which waits for the cache's writes). */
+  async return(): Promise<IteratorResult<OutputRow>> {
+    this.#batch = [];
+    await this.#results.return(undefined);
+    return { done: true, value: undefined };
+  }
+
+  #take(): OutputRow {
+    this.#rows++;
+    return this.#merge(this.#batch[this.#at++]);
+  }
+
+  async #refill(): Promise<IteratorResult<OutputRow>> {
+    for (;;) {
+      const next = await this.#results.next();
+      if (next.done) {
+        this.#atEnd(this.#rows);
+        return { done: true, value: undefined };
+      }
+      this.#batch = next.value;
+      this.#at = 0;
+      if (this.#batch.length) return { done: false, value: this.#take() };
+    }
   }
 }
