@@ -6,7 +6,7 @@
  */
 import type { JobSpec } from "../job/schema.ts";
 import { findColumnsInTemplate, renderTemplate } from "../job/template.ts";
-import type { GenerateRequest } from "../spec/provider.ts";
+import type { ChatMessage, GenerateRequest } from "../spec/provider.ts";
 
 /** The column a job reads its prompt from when it names neither a column nor a template. */
 export const DEFAULT_PROMPT_COLUMN = "prompt";
@@ -43,23 +43,43 @@ export function buildRequest(
   fields: Readonly<Record<string, unknown>>,
   responseSchema?: GenerateRequest["responseSchema"],
 ): BuiltRequest {
+  return requestBuilder(job, responseSchema)(fields);
+}
+
+/**
+ * {@link buildRequest} bound to a job: what the job's prompt needs is worked out once, not for
+ * every row (a sync run builds one request per row).
+ */
+export function requestBuilder(
+  job: Pick<JobSpec, "prompt" | "model" | "params">,
+  responseSchema?: GenerateRequest["responseSchema"],
+): (fields: Readonly<Record<string, unknown>>) => BuiltRequest {
   const prompt = job.prompt;
-  const missing = promptColumns(prompt).filter((c) => !(c in fields));
-  if (missing.length) {
-    return { error: `row has no ${missing.map((c) => `"${c}"`).join(", ")} field` };
-  }
-  const content = prompt?.template !== undefined
-    ? renderTemplate(prompt.template, fields)
-    : text(fields[prompt?.column ?? DEFAULT_PROMPT_COLUMN]);
-  if (content.trim() === "") return { error: "empty prompt: nothing was sent" };
-  const system = prompt?.system === undefined ? undefined : renderTemplate(prompt.system, fields);
-  return {
-    request: {
-      model: job.model,
-      ...(system ? { system } : {}),
-      messages: [{ role: "user", content }],
-      params: { ...(job.params ?? {}) },
-      ...(responseSchema ? { responseSchema } : {}),
-    },
+  const columns = promptColumns(prompt);
+  const template = prompt?.template;
+  const column = prompt?.column ?? DEFAULT_PROMPT_COLUMN;
+  const systemTemplate = prompt?.system;
+  return (fields) => {
+    for (const c of columns) {
+      if (!(c in fields)) {
+        const missing = columns.filter((c) => !(c in fields));
+        return { error: `row has no ${missing.map((c) => `"${c}"`).join(", ")} field` };
+      }
+    }
+    const content = template !== undefined
+      ? renderTemplate(template, fields)
+      : text(fields[column]);
+    if (content.trim() === "") return { error: "empty prompt: nothing was sent" };
+    const system = systemTemplate === undefined
+      ? undefined
+      : renderTemplate(systemTemplate, fields);
+    // Members in the order they always had; no spreads of throw-away objects.
+    const messages: ChatMessage[] = [{ role: "user", content }];
+    const params = { ...job.params };
+    const request: { -readonly [K in keyof GenerateRequest]: GenerateRequest[K] } = system
+      ? { model: job.model, system, messages, params }
+      : { model: job.model, messages, params };
+    if (responseSchema) request.responseSchema = responseSchema;
+    return { request };
   };
 }

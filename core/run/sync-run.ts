@@ -10,7 +10,7 @@ import type { RunEventHandler, RunSummary } from "../base/events.ts";
 import { writeFileAtomic } from "../data/output.ts";
 import { displayPath } from "../base/paths.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
-import { buildRequest } from "../data/request.ts";
+import { requestBuilder } from "../data/request.ts";
 import type { Redactor } from "../base/secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
 import { addedValues } from "./added.ts";
@@ -40,9 +40,10 @@ export async function runSync(
   };
 
   const reader = await openJobDataset(job, plan.format);
+  const build = requestBuilder(spec, answerSchema?.schema);
   const results = executeSyncBatches(reader.rows, {
     provider,
-    buildRequest: (row) => buildRequest(spec, row.fields, answerSchema?.schema),
+    buildRequest: (row) => build(row.fields),
     check: answerSchema?.check ?? checkPlainAnswer,
     cache,
     workers: spec.sync?.workers ?? DEFAULT_WORKERS,

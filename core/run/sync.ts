@@ -304,7 +304,7 @@ export function executeSyncBatches(
       // A cached answer that fails the check (cached before the check existed) is asked again.
       const verdict = hit && options.check?.(hit);
       if (hit && !(verdict && "error" in verdict)) {
-        p.result = { row: p.row, outcome: "cached", result: hit, ...valueOf(verdict) };
+        p.result = rowAnswered(p.row, "cached", hit, verdict);
       } else awaited.set(p.key, (awaited.get(p.key) ?? 0) + 1);
     }
     return prepared;
@@ -351,14 +351,14 @@ export function executeSyncBatches(
     signal.throwIfAborted();
     if (before) {
       report(row, "cached");
-      return { row, outcome: "cached", result: before.result, ...valueOf(before) };
+      return rowAnswered(row, "cached", before.result, before);
     }
     try {
       const { result, value } = await call(key, built);
       refusals.reset();
       rateLimitedRows = 0;
       report(row, "ok");
-      return { row, outcome: "ok", result, ...(value ? { value } : {}) };
+      return rowAnswered(row, "ok", result, { value });
     } catch (error) {
       if (fatal !== undefined) throw fatal;
       if (signal.aborted) throw signal.reason;
@@ -405,7 +405,17 @@ export function executeSyncBatches(
   });
 }
 
-/** The parsed answer of a verdict (structured output), as a result's optional member. */
-function valueOf(verdict: { value?: Readonly<Record<string, unknown>> } | undefined | false) {
-  return verdict && verdict.value ? { value: verdict.value } : {};
+/**
+ * A row's answered result, with the parsed answer of `verdict` when it has one (structured
+ * output). Built without spreads: the cached path makes one a row.
+ */
+function rowAnswered(
+  row: DatasetRow,
+  outcome: "ok" | "cached",
+  result: GenerateResult,
+  verdict: { value?: Readonly<Record<string, unknown>> } | undefined | false,
+): RowResult {
+  return verdict && verdict.value
+    ? { row, outcome, result, value: verdict.value }
+    : { row, outcome, result };
 }

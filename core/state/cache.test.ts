@@ -88,6 +88,52 @@ describe("cache key", () => {
     );
   });
 
+  it("is the SHA-256 of the sorted-copy canonical JSON for requests of odd shapes too", () => {
+    const sortedCopy = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : sortedCopy(x)));
+      if (v === null || typeof v !== "object") return v;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined) out[k] = sortedCopy(x);
+      }
+      return out;
+    };
+    const reference = (request: GenerateRequest, identity: Record<string, string> = {}) =>
+      createHash("sha256").update(JSON.stringify(sortedCopy({
+        v: 1,
+        provider: "p",
+        identity,
+        model: request.model,
+        system: request.system,
+        messages: request.messages,
+        params: request.params,
+        ...(request.responseSchema ? { responseSchema: request.responseSchema } : {}),
+      }))).digest("hex");
+    class Message {
+      role = "user";
+      content = "x";
+    }
+    const odd = [
+      { role: "user", content: "x", name: "extra" },
+      { content: "x" },
+      { role: "user", content: 5 },
+      Object.assign(Object.create({ inherited: 1 }), { role: "user", content: "x" }),
+      new Message(),
+      { role: "system", content: "x", tool: undefined },
+      null,
+    ];
+    for (const message of odd) {
+      const request = { ...base, messages: [base.messages[0], message] } as GenerateRequest;
+      assert.equal(cacheKey("p", request), reference(request), JSON.stringify(message));
+    }
+    const noMessages = { ...base, messages: undefined } as unknown as GenerateRequest;
+    assert.equal(cacheKey("p", noMessages), reference(noMessages));
+    const identity = { b: "2", a: "1" };
+    assert.equal(cacheKey("p", base, identity), reference(base, identity));
+    assert.equal(cacheKey("p", base, identity), reference(base, identity), "written once, kept");
+  });
+
   it("changes with everything that is sent, and with the provider and endpoint", () => {
     const key = cacheKey("echo", base);
     const variants: Array<[string, string]> = [

@@ -8,7 +8,7 @@
  */
 import * as crypto from "node:crypto";
 import { canonicalJson } from "../base/canonical-json.ts";
-import type { GenerateRequest, GenerateResult } from "../spec/provider.ts";
+import type { ChatMessage, GenerateRequest, GenerateResult } from "../spec/provider.ts";
 import type { CacheTableV2 } from "../spec/storage.ts";
 
 /** Bumped when the key recipe or the stored value changes, so old entries are simply missed. */
@@ -28,8 +28,8 @@ export function cacheKey(
 ): string {
   // Sorted: identity, messages, model, params, provider, responseSchema, system, v. The
   // responseSchema only when present, so keys of requests without a schema stay as they were.
-  const material = `{"identity":${canonicalJson(identity)}` +
-    member("messages", request.messages) +
+  const material = `{"identity":${identityJson(identity)}` +
+    (request.messages === undefined ? "" : `,"messages":${messagesJson(request.messages)}`) +
     member("model", request.model) +
     member("params", request.params) +
     member("provider", provider) +
@@ -37,6 +37,42 @@ export function cacheKey(
     member("system", request.system) +
     `,"v":${CACHE_VERSION}}`;
   return sha256Hex(material);
+}
+
+/** A provider's cache identity, written once: it is fixed for the provider's life. */
+const identities = new WeakMap<object, string>();
+function identityJson(identity: Readonly<Record<string, string>>): string {
+  if (identity === null || typeof identity !== "object") return canonicalJson(identity);
+  let text = identities.get(identity);
+  if (text === undefined) identities.set(identity, text = canonicalJson(identity));
+  return text;
+}
+
+/**
+ * The messages' canonical JSON, for the shape every request has (`{role, content}` strings)
+ * written straight; anything else by `canonicalJson`.
+ */
+function messagesJson(messages: GenerateRequest["messages"]): string {
+  if (!Array.isArray(messages)) return canonicalJson(messages);
+  let text = "[";
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    if (!isChatMessage(message)) return canonicalJson(messages);
+    text += (i === 0 ? '{"content":' : ',{"content":') + JSON.stringify(message.content) +
+      (message.role === "user" ? ',"role":"user"}' : `,"role":${JSON.stringify(message.role)}}`);
+  }
+  return text + "]";
+}
+
+/** A plain object with exactly two members, `role` and `content`, both strings. */
+function isChatMessage(message: unknown): message is ChatMessage {
+  if (message === null || typeof message !== "object") return false;
+  const { role, content } = message as Partial<ChatMessage>;
+  if (typeof role !== "string" || typeof content !== "string") return false;
+  if (Object.getPrototypeOf(message) !== Object.prototype) return false;
+  let members = 0;
+  for (const _ in message) members++; // counted without an array of keys
+  return members === 2 && Object.hasOwn(message, "role") && Object.hasOwn(message, "content");
 }
 
 /** `,"name":value`, or nothing for an undefined value (canonical JSON drops it). */
