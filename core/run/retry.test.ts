@@ -40,6 +40,27 @@ describe("retries", () => {
     assert.equal(retries.length, 3);
   });
 
+  it("counts a first attempt the caller made itself (firstFailure) as one of the attempts", async () => {
+    let calls = 0;
+    const failing = async () => {
+      calls++;
+      throw new LoomProviderError(`503 #${calls + 1}`, { status: 503, retryable: true });
+    };
+    const first = new LoomProviderError("503 #1", { status: 503, retryable: true });
+    await assert.rejects(
+      withRetries(failing, { policy: fast, firstFailure: { error: first } }),
+      /503 #4/,
+    );
+    assert.equal(calls, 3, "three more attempts: four in all");
+    calls = 0;
+    const refused = new LoomProviderError("bad request", { status: 400 });
+    await assert.rejects(
+      withRetries(failing, { policy: fast, firstFailure: { error: refused } }),
+      /bad request/,
+    );
+    assert.equal(calls, 0, "a first failure that is not retryable is thrown as it is");
+  });
+
   it("waits at least as long as retry-after says, else backs off exponentially with jitter", () => {
     const policy = {
       maxAttempts: 6,

@@ -95,6 +95,11 @@ export async function withRetries<T>(
     policy?: RetryPolicy;
     signal?: AbortSignal;
     onRetry?: (error: unknown, waitMs: number) => void;
+    /**
+     * The first attempt was made already and failed with this error (a caller that makes the
+     * first attempt itself, so that a call that succeeds at once costs no retry machinery).
+     */
+    firstFailure?: { error: unknown };
   } = {},
 ): Promise<T> {
   const policy = options.policy ?? retryPolicy();
@@ -102,6 +107,7 @@ export async function withRetries<T>(
   let failures = 0; // attempts spent, rate limits excluded
   for (let attempt = 0;; attempt++) {
     try {
+      if (attempt === 0 && options.firstFailure) throw options.firstFailure.error;
       return await fn();
     } catch (error) {
       if (!isRetryable(error) || options.signal?.aborted) throw error;

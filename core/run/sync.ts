@@ -216,59 +216,78 @@ export function executeSyncBatches(
   const call = (key: string, built: Extract<BuiltRequest, { request: unknown }>) => {
     let pending = inFlight.get(key);
     if (!pending) {
-      pending = (async () => {
-        // Transient faults (429, 5xx, dropped connections) are retried with backoff here, once
-        // for every provider; providers only classify their errors. Every attempt is paced and
-        // counts against the limits.
-        // Estimated only when there is a limit to pace by.
-        const tokens = pacer.active
-          ? estimateTokens(
-            [built.request.system ?? "", ...built.request.messages.map((m) => m.content)],
-            // The provider's own default when the job sets none (Anthropic sends 1024).
-            built.request.params.max_tokens ?? provider.defaultMaxTokens,
-          )
-          : 0;
-        const attempt = async () => {
-          // A free slot and nothing to pace (the usual case) cost no promise.
-          if (!gate.tryAcquire()) await gate.acquire();
-          const controller = new AbortController();
-          callControllers.add(controller);
-          try {
-            if (pacer.active) await pacer.acquire(tokens, signal);
-            signal.throwIfAborted();
-            const result = await provider.generate(built.request, { signal: controller.signal });
-            gate.succeeded();
-            return result;
-          } catch (error) {
-            // Rate limited, or overloaded (Anthropic's 529): fewer calls at once.
-            const status = (error as { status?: unknown }).status;
-            if (status === 429 || status === 529) gate.backOff();
-            throw error;
-          } finally {
-            callControllers.delete(controller);
-            gate.release();
-          }
-        };
-        const result = await withRetries(attempt, { signal, policy });
-        if (typeof result?.text !== "string") {
-          throw new Error(
-            `provider ${provider.name} returned no answer text (a bug in the provider plugin)`,
-          );
-        }
-        const verdict = options.check?.(result);
-        if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
-        const answer = { result, value: verdict?.value };
-        // The answer is paid for: failing to cache it must not lose it, only be reported. The
-        // row waits for the commit only at a network provider's pace (see CommitPacing); the
-        // run's end waits for every one.
-        const write = cache?.set(key, result).catch(cacheWriteFailed);
-        if (awaited.has(key)) answered.set(key, answer);
-        if (write && pacing.wait()) await write;
-        return answer;
-      })().finally(() => inFlight.delete(key));
+      // Set before the call can end (it ends no sooner than the next microtask).
+      pending = answerOf(key, built);
       inFlight.set(key, pending);
     }
     return pending;
+  };
+
+  /**
+   * Asks the provider (with retries), checks the answer and hands it to the cache; the request
+   * is no longer in flight once it ends.
+   */
+  const answerOf = async (
+    key: string,
+    built: Extract<BuiltRequest, { request: unknown }>,
+  ): Promise<Answer> => {
+    try {
+      // Transient faults (429, 5xx, dropped connections) are retried with backoff here, once
+      // for every provider; providers only classify their errors. Every attempt is paced and
+      // counts against the limits. Tokens are estimated only when there is a limit to pace by.
+      const tokens = pacer.active
+        ? estimateTokens(
+          [built.request.system ?? "", ...built.request.messages.map((m) => m.content)],
+          // The provider's own default when the job sets none (Anthropic sends 1024).
+          built.request.params.max_tokens ?? provider.defaultMaxTokens,
+        )
+        : 0;
+      const attempt = async () => {
+        // A free slot and nothing to pace (the usual case) cost no promise.
+        if (!gate.tryAcquire()) await gate.acquire();
+        const controller = new AbortController();
+        callControllers.add(controller);
+        try {
+          if (pacer.active) await pacer.acquire(tokens, signal);
+          signal.throwIfAborted();
+          const result = await provider.generate(built.request, { signal: controller.signal });
+          gate.succeeded();
+          return result;
+        } catch (error) {
+          // Rate limited, or overloaded (Anthropic's 529): fewer calls at once.
+          const status = (error as { status?: unknown }).status;
+          if (status === 429 || status === 529) gate.backOff();
+          throw error;
+        } finally {
+          callControllers.delete(controller);
+          gate.release();
+        }
+      };
+      // The first attempt outside withRetries: most calls need no other.
+      let result: GenerateResult;
+      try {
+        result = await attempt();
+      } catch (error) {
+        result = await withRetries(attempt, { signal, policy, firstFailure: { error } });
+      }
+      if (typeof result?.text !== "string") {
+        throw new Error(
+          `provider ${provider.name} returned no answer text (a bug in the provider plugin)`,
+        );
+      }
+      const verdict = options.check?.(result);
+      if (verdict && "error" in verdict) throw new AnswerRejected(verdict.error, result);
+      const answer = { result, value: verdict?.value };
+      // The answer is paid for: failing to cache it must not lose it, only be reported. The
+      // row waits for the commit only at a network provider's pace (see CommitPacing); the
+      // run's end waits for every one.
+      const write = cache?.set(key, result).catch(cacheWriteFailed);
+      if (awaited.has(key)) answered.set(key, answer);
+      if (write && pacing.wait()) await write;
+      return answer;
+    } finally {
+      inFlight.delete(key);
+    }
   };
 
   /** Reads the next rows' requests and keys, and looks them all up in the cache at once. */

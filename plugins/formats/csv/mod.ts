@@ -255,8 +255,8 @@ async function open(
  */
 function cellQuoter({ delimiter, quote }: CsvDialect): (value: string) => string {
   const special = new RegExp(`[${escapeInClass(delimiter)}${escapeInClass(quote)}\\r\\n]`, "u");
-  // A function, not a replacement string: there "$$" means one "$" (a quote of "$").
-  const doubled = () => quote + quote;
+  // In a replacement string "$$" means one "$": a quote of "$" is written "$$$$" there.
+  const doubled = (quote + quote).replaceAll("$", "$$$$");
   return (value) => special.test(value) ? quote + value.replaceAll(quote, doubled) + quote : value;
 }
 
