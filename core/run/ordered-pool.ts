@@ -50,8 +50,65 @@ export async function* orderedChunkPool<T, R>(
   task: (item: T) => Promise<R>,
   options: OrderedPoolOptions<T, R>,
 ): AsyncGenerator<R> {
-  for await (const batch of orderedBatchPool(chunks, task, options)) {
-    for (const result of batch) yield result;
+  const concurrency = Math.max(1, options.concurrency);
+  const window = Math.max(concurrency, options.window);
+  const ready = options.ready;
+  // A ring would save the shifts, but V8 shifts arrays this short in place.
+  const queue: Entry<R>[] = [];
+  let running = 0;
+  let wake: (() => void) | undefined;
+
+  const start = (item: T) => {
+    running++;
+    const entry: Entry<R> = {};
+    const settle = (settled: Settled<R>) => {
+      entry.settled = settled;
+      running--;
+      wake?.();
+      return settled;
+    };
+    entry.promise = task(item).then(
+      (value) => settle({ ok: true, value }),
+      (error) => settle({ ok: false, error }),
+    );
+    queue.push(entry);
+  };
+
+  try {
+    for await (const chunk of chunks) {
+      for (const item of chunk) {
+        while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        while (queue.length >= window) {
+          const head = queue.shift()!;
+          yield unwrap(head.settled ?? await head.promise!);
+        }
+        if (ready) {
+          let settled: Settled<R> | undefined;
+          try {
+            const value = ready(item);
+            if (value !== undefined) settled = { ok: true, value };
+          } catch (error) {
+            settled = { ok: false, error };
+          }
+          if (settled) {
+            queue.push({ settled });
+            continue;
+          }
+        }
+        while (running >= concurrency) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
+        }
+        start(item);
+      }
+    }
+    while (queue.length) {
+      const head = queue.shift()!;
+      yield unwrap(head.settled ?? await head.promise!);
+    }
+  } finally {
+    await options.finally?.();
   }
 }
 
@@ -102,25 +159,23 @@ export async function* orderedBatchPool<T, R>(
     return undefined;
   };
 
-  /** Hands `out` on (when it holds anything), then throws `failed`'s error, if any. */
-  async function* handOn(failed?: { error: unknown }): AsyncGenerator<R[]> {
-    if (out.length) {
-      const batch = out;
-      out = [];
-      yield batch;
-    }
-    if (failed) throw failed.error;
-  }
+  /** The results in `out`, handed on: `out` starts again empty. */
+  const handOn = (): R[] => {
+    const batch = out;
+    out = [];
+    return batch;
+  };
 
   try {
     for await (const chunk of chunks) {
       for (const item of chunk) {
+        // Results are handed on before each wait, and an error once those before it are.
         let failed = take();
-        if (failed) yield* handOn(failed);
-        while (queue.length >= window) {
-          yield* handOn();
+        while (failed || queue.length >= window) {
+          if (out.length) yield handOn();
+          if (failed) throw failed.error;
           if (!queue[0].settled) await queue[0].promise;
-          if ((failed = take())) yield* handOn(failed);
+          failed = take();
         }
         if (ready) {
           let settled: Settled<R> | undefined;
@@ -136,25 +191,32 @@ export async function* orderedBatchPool<T, R>(
           }
         }
         while (running >= concurrency) {
-          yield* handOn();
+          if (out.length) yield handOn();
           // Tasks may have settled while the consumer had the batch: they woke no one.
           if (running < concurrency) break;
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
-          if ((failed = take())) yield* handOn(failed);
+          if ((failed = take())) {
+            if (out.length) yield handOn();
+            throw failed.error;
+          }
         }
         start(item);
       }
       const failed = take();
-      yield* handOn(failed);
+      if (out.length) yield handOn();
+      if (failed) throw failed.error;
     }
     while (queue.length) {
-      yield* handOn();
+      if (out.length) yield handOn();
       if (!queue[0].settled) await queue[0].promise;
       const failed = take();
-      if (failed) yield* handOn(failed);
+      if (failed) {
+        if (out.length) yield handOn();
+        throw failed.error;
+      }
     }
-    yield* handOn();
+    if (out.length) yield handOn();
   } finally {
     await options.finally?.();
   }
@@ -162,4 +224,9 @@ export async function* orderedBatchPool<T, R>(
 
 async function* alone<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<readonly T[]> {
   for await (const item of items) yield [item];
+}
+
+function unwrap<R>(settled: Settled<R>): R {
+  if (settled.ok) return settled.value;
+  throw settled.error;
 }

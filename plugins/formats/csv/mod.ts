@@ -204,7 +204,9 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
           `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
         );
       }
-      const source: CsvRowSource = { text: record.text, eol: record.eol };
+      // The record is the row's source as it is (it has the text and line ending the writer
+      // needs): no second object a row.
+      const source: CsvRowSource = record;
       return {
         index: this.#index++,
         line: record.line,
