@@ -42,9 +42,11 @@ describe("retries", () => {
 
   it("counts a first attempt the caller made itself (firstFailure) as one of the attempts", async () => {
     let calls = 0;
-    const failing = async () => {
+    const failing = () => {
       calls++;
-      throw new LoomProviderError(`503 #${calls + 1}`, { status: 503, retryable: true });
+      return Promise.reject(
+        new LoomProviderError(`503 #${calls + 1}`, { status: 503, retryable: true }),
+      );
     };
     const first = new LoomProviderError("503 #1", { status: 503, retryable: true });
     await assert.rejects(
