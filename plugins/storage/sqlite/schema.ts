@@ -183,13 +183,14 @@ function cacheBySlot(db: DatabaseSync): void {
 const SLOT_DIGITS = 13;
 
 /**
- * The cache's slot of `key`: its first 13 hex digits (52 bits) read as a number when it is a key
- * as Loom makes them (SHA-256 in lowercase hex: 64 characters, already uniform), else those of
- * the SHA-256 of the key (the contract allows any string). 52 bits, not 63: the slot stays an
- * exact JS number (no BigInt per row, and a plain JSON number in a lookup's list), and two of a
- * million entries share one with a chance of about 1 in 9,000 (n² / 2⁵³). Sharing one costs a
- * miss, never a wrong answer: a lookup compares the stored key, and a set replaces the entry in
- * its slot.
+ * The cache's slot of `key`: a number below 2⁵², the same for a key every time. A key as Loom
+ * makes them (SHA-256 in lowercase hex) is uniform already: its first 13 digits are the slot
+ * (taken from any key of 64 characters that starts with 13 lowercase hex digits). Any other key
+ * (the contract allows any string) takes those of its own SHA-256. 52 bits, not 63: the slot
+ * stays an exact JS number (no BigInt per row, and a plain JSON number in a lookup's list), and
+ * two of a million entries share one with a chance of about 1 in 9,000 (n² / 2⁵³). Sharing one
+ * costs a miss, never a wrong answer: a lookup compares the stored key, and a set replaces the
+ * entry in its slot.
  */
 export function cacheSlot(key: string): number {
   const slot = key.length === 64 ? hexPrefix(key) : -1;
