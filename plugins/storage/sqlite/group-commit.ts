@@ -6,17 +6,24 @@
  * `core/state/cache.ts`), and then nothing may wait longer than it does today.
  *
  * So: a set commits on the next turn of the event loop, as it always did, unless the last commit
- * was a large one (sets came faster than they were committed, and nobody is likely to wait for
- * each). Then the next one waits a while after it: {@link GroupCommitOptions.pause} times as long
- * as it took, at least {@link GroupCommitOptions.minWaitMs} and at most
+ * was a large one (sets came faster than they were committed). Then the next one waits while
+ * entries keep coming every turn: {@link GroupCommitOptions.pause} times as long as the last one
+ * took, at least {@link GroupCommitOptions.minWaitMs} and at most
  * {@link GroupCommitOptions.maxWaitMs}, or until {@link GroupCommitOptions.maxRows} entries wait.
  * The wait grows with what a commit costs, and a commit's cost is mostly its pages: in a large
  * cache a commit of any size rewrites most pages of the slot index, so commits then grow until
- * committing takes at most a quarter of the time. A commit of few rows ends the grouping, so the
- * first set after a quiet spell, or of a few writers each waiting for its commit, commits at once.
+ * committing takes at most a quarter of the time.
+ *
+ * A turn that brings no entry commits at once: the run then waits for something, maybe for this
+ * very commit. A sync run at echo pace lets about 100 rows a second wait for their answer's
+ * commit (`CommitPacing`), and each such row soon holds up the run's ordered output; a plain
+ * timer of 25–50 ms made a cold 100k-row run idle 0.8–1.5 s waiting for it (measured with the
+ * event loop's utilisation), this rule 0.1–0.2 s, as without grouping. A commit of few rows ends
+ * the grouping, so the first set after a quiet spell, or of a few writers each waiting for its
+ * commit, commits at once.
  * @module
  */
-import { clearImmediate, clearTimeout, setImmediate, setTimeout } from "node:timers";
+import { clearImmediate, setImmediate } from "node:timers";
 
 /** Options of {@link GroupCommit}; the defaults are {@link GROUP_COMMIT_DEFAULTS}. */
 export interface GroupCommitOptions {
@@ -31,19 +38,20 @@ export interface GroupCommitOptions {
   readonly maxRows?: number;
   /** The clock (ms). */
   readonly now?: () => number;
-  /** Runs `work` after `ms` (on the next turn when `ms` is 0); answers a function that cancels. */
-  readonly schedule?: (work: () => void, ms: number) => () => void;
+  /** Runs `work` on the next turn of the event loop; answers a function that cancels it. */
+  readonly schedule?: (work: () => void) => () => void;
 }
 
 /**
- * Measured on a 2-core machine (100k sets of 300-byte answers at echo pace, the commits' sizes
- * varied): into an empty cache 2,500 or 10,000 rows per commit cost about the same (0.6–0.9 s
- * per 100k, noise between); into one of 500,000 entries 2,500 a commit cost 4.4–5.4 s and 10,000
- * 2.1–2.6 s, each commit rewriting most of the slot index either way. So the wait follows the
- * commit's cost (pause 3: committing takes a quarter of the time at most); 25 ms at least, so
- * commits of a cold run into a fresh cache hold some thousand rows, not the few hundred of one
- * turn; 1 s at most, and 20,000 rows (6 MB of answers) at most, since a killed process loses
- * the answers that wait (a rerun asks for them again).
+ * Measured on a 2-core machine (100k sets of 300-byte answers, the commits' sizes varied): into
+ * an empty cache 2,500 or 10,000 rows per commit cost about the same (0.6–0.9 s per 100k, noise
+ * between); into one of 500,000 entries 2,500 a commit cost 4.4–5.4 s and 10,000 2.1–2.6 s, each
+ * commit rewriting most of the slot index either way. So the wait follows the commit's cost
+ * (pause 3: committing takes a quarter of the time at most), 25 ms at least; 1 s and 20,000
+ * rows (6 MB of answers) at most, since a killed process loses the answers that wait (a rerun
+ * asks for them again). `scripts/bench/cache-table.ts` ("250 a turn") shows the effect: 100k
+ * sets in 1 s against 5.8 s with a commit every turn, and 0.9 s against 10.7 s into a cache of
+ * 100k entries.
  */
 export const GROUP_COMMIT_DEFAULTS = {
   pause: 3,
@@ -53,13 +61,10 @@ export const GROUP_COMMIT_DEFAULTS = {
   maxRows: 20_000,
 } as const;
 
-const realSchedule = (work: () => void, ms: number): () => void => {
-  if (ms === 0) {
-    const handle = setImmediate(work);
-    return () => clearImmediate(handle);
-  }
-  const handle = setTimeout(work, ms);
-  return () => clearTimeout(handle);
+/** Runs `work` on the next turn of the event loop; answers a function that cancels it. */
+const nextTurn = (work: () => void): () => void => {
+  const handle = setImmediate(work);
+  return () => clearImmediate(handle);
 };
 
 /** Decides when to call `commit` (which writes what waits and answers how many rows it wrote). */
@@ -67,10 +72,12 @@ export class GroupCommit {
   readonly #commit: () => number;
   readonly #options: Required<Omit<GroupCommitOptions, "now" | "schedule">>;
   readonly #now: () => number;
-  readonly #schedule: (work: () => void, ms: number) => () => void;
-  /** Cancels the commit scheduled, if one is; `#soon` tells whether it is for the next turn. */
+  readonly #schedule: (work: () => void) => () => void;
+  /** Cancels the check scheduled for the next turn, if one is. */
   #cancel: (() => void) | undefined;
-  #soon = false;
+  /** Whether an entry was set since the last check, and whether `maxRows` wait. */
+  #fresh = false;
+  #full = false;
   /** When the next commit may start (ms on the clock); 0 after a small commit: at once. */
   #notBefore = 0;
 
@@ -78,27 +85,41 @@ export class GroupCommit {
     this.#commit = commit;
     this.#options = { ...GROUP_COMMIT_DEFAULTS, ...options };
     this.#now = options.now ?? (() => performance.now());
-    this.#schedule = options.schedule ?? realSchedule;
+    this.#schedule = options.schedule ?? nextTurn;
   }
 
   /** An entry was set; `waiting` entries now wait for a commit. */
   added(waiting: number): void {
-    const full = waiting >= this.#options.maxRows;
-    if (this.#cancel && (this.#soon || !full)) return;
-    const wait = full ? 0 : Math.max(0, this.#notBefore - this.#now());
-    this.#cancel?.();
-    this.#soon = wait === 0;
-    this.#cancel = this.#schedule(() => this.#run(), wait);
+    this.#fresh = true;
+    if (waiting >= this.#options.maxRows) this.#full = true;
+    this.#cancel ??= this.#schedule(this.#check);
   }
 
-  /** Commits what waits now, and cancels the commit scheduled (closing the store). */
+  /** Commits what waits now, and cancels the check scheduled (closing the store). */
   flush(): void {
     this.#cancel?.();
     this.#run();
   }
 
+  /**
+   * Runs on each turn while entries wait: commits unless the wait goes on (after a large commit,
+   * not yet over) and entries keep coming. A turn that brought none commits at once: then the
+   * run is waiting for something, maybe for this very commit (a row whose answer must be durable
+   * before its worker moves on), and a longer wait would only stall it.
+   */
+  readonly #check = (): void => {
+    this.#cancel = undefined;
+    if (this.#full || !this.#fresh || this.#now() >= this.#notBefore) {
+      this.#run();
+      return;
+    }
+    this.#fresh = false;
+    this.#cancel = this.#schedule(this.#check);
+  };
+
   #run(): void {
     this.#cancel = undefined;
+    this.#fresh = this.#full = false;
     const started = this.#now();
     const rows = this.#commit();
     const ended = this.#now();
