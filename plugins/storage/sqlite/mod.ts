@@ -157,9 +157,13 @@ function asArrays(statement: StatementSync): StatementSync {
   return statement;
 }
 
-/** The columns of a row of an {@link asArrays} statement, in the order it selects them. */
-const cells = (row: unknown): unknown[] =>
-  Array.isArray(row) ? row : Object.values(row as Record<string, unknown>);
+/** The columns `names` of a row of an {@link asArrays} statement (an array already, or an object). */
+const cells = (row: unknown, names: readonly string[]): unknown[] =>
+  Array.isArray(row) ? row : names.map((name) => (row as Record<string, unknown>)[name]);
+
+/** The columns `cacheGet` and `cacheGetMany` select, in order. */
+const GET_COLUMNS = ["k", "v"] as const;
+const GET_MANY_COLUMNS = ["i", "k", "v"] as const;
 
 /** A result set's writer: this process on this machine (to sweep sets of killed writers). */
 const WRITER = `${hostname()} ${process.pid}`;
@@ -592,12 +596,12 @@ class SqliteStore implements StorageV2 {
     if (asked.length === 1) {
       const row = this.#q.cacheGet.get(cacheSlot(asked[0]));
       if (row) {
-        const [k, v] = cells(row);
+        const [k, v] = cells(row, GET_COLUMNS);
         if (k === asked[0]) found.set(k, v as string);
       }
     } else if (asked.length > 1) {
       for (const row of this.#q.cacheGetMany.all(JSON.stringify(asked.map(cacheSlot)))) {
-        const [i, k, v] = cells(row);
+        const [i, k, v] = cells(row, GET_MANY_COLUMNS);
         if (k === asked[i as number]) found.set(k, v as string);
       }
     }
