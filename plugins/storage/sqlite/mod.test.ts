@@ -14,6 +14,7 @@ import { storageConformance } from "../../../core/testing/storage-conformance.ts
 import { fill, Mounts, unfill } from "../../../scripts/chaos/mounts.ts";
 import { loadSqlite } from "./driver.ts";
 import plugin, { openSqliteStorage, sqliteFile } from "./mod.ts";
+import { cacheSlot, SCHEMA_VERSION } from "./schema.ts";
 
 let n = 0;
 const freshFile = () => join(tempDir("loom-sqlite-"), `state-${n++}.db`);
@@ -269,6 +270,99 @@ describe("sqlite storage", () => {
     });
   });
 
+  it("derives a cache key's slot from its hex digits, or from its hash", () => {
+    const loom = "0123456789abcdef".repeat(4);
+    assert.equal(cacheSlot(loom), 0x0123456789abc);
+    assert.equal(cacheSlot("f".repeat(64)), 2 ** 52 - 1);
+    for (const other of ["k", "", "é".repeat(64), loom.toUpperCase(), `${loom}0`]) {
+      const slot = cacheSlot(other);
+      assert.ok(Number.isSafeInteger(slot) && slot >= 0 && slot < 2 ** 52, other);
+      assert.equal(cacheSlot(other), slot, "the same every time");
+    }
+    assert.notEqual(cacheSlot("k1"), cacheSlot("k2"));
+  });
+
+  it("two keys of one slot: a lookup never answers the other's value, a set replaces it", async () => {
+    const a = `0123456789abc${"0".repeat(51)}`;
+    const b = `0123456789abc${"f".repeat(51)}`;
+    assert.equal(cacheSlot(a), cacheSlot(b));
+    await using(freshFile(), async (s) => {
+      await s.cache.set(a, "answer a");
+      assert.equal(await s.cache.get(b), undefined);
+      assert.deepEqual(await s.cache.getMany!([b, "c".repeat(64)]), new Map());
+      assert.deepEqual(await s.cache.getMany!([b, a]), new Map([[a, "answer a"]]));
+      await s.cache.set(b, "answer b");
+      assert.equal(await s.cache.get(a), undefined, "the older entry of the slot is gone");
+      assert.deepEqual(await s.cache.getMany!([a, b, a]), new Map([[b, "answer b"]]));
+      assert.equal((await s.cache.stats()).entries, 1);
+    });
+  });
+
+  it("moves the cache entries of a version 1 file, with their times, and finds them", async () => {
+    const file = freshFile();
+    await using(file, async () => {});
+    // The cache as version 1 kept it (its other tables are as they are now).
+    await raw(
+      file,
+      `DROP TABLE cache`,
+    );
+    const loomKey = (i: number) => `${i.toString(16).padStart(4, "0")}${"ab".repeat(30)}`;
+    const rows = Array.from({ length: 500 }, (_, i) => [loomKey(i), `answer ${i}`, 1_000 + i]);
+    rows.push(["any string as a key", "ö answer", 5_000]);
+    const { DatabaseSync } = await loadSqlite();
+    const db = new DatabaseSync(file);
+    try {
+      db.exec(`CREATE TABLE cache (
+         key TEXT PRIMARY KEY, value TEXT NOT NULL, stored_at INTEGER NOT NULL,
+         bytes INTEGER NOT NULL);
+       CREATE INDEX cache_stored_at ON cache (stored_at, bytes);
+       PRAGMA user_version = 1;`);
+      const insert = db.prepare("INSERT INTO cache VALUES (?, ?, ?, ?)");
+      for (const [key, value, at] of rows) {
+        insert.run(key, value, at, Buffer.byteLength(`${key}${value}`));
+      }
+    } finally {
+      db.close();
+    }
+    await using(file, async (s) => {
+      for (const [key, value] of rows) assert.equal(await s.cache.get(key as string), value);
+      const keys = rows.map(([key]) => key as string);
+      assert.equal((await s.cache.getMany!(keys)).size, rows.length);
+      const stats = await s.cache.stats();
+      assert.equal(stats.entries, rows.length);
+      assert.equal(stats.oldest, 1_000);
+      assert.equal(stats.newest, 5_000);
+      assert.equal(
+        stats.bytes,
+        rows.reduce((sum, [key, value]) => sum + Buffer.byteLength(`${key}${value}`), 0),
+      );
+      assert.equal(await s.cache.prune(1_250), 250, "stored times kept");
+    });
+    assert.deepEqual(await raw(file, "PRAGMA user_version"), [{ user_version: SCHEMA_VERSION }]);
+    assert.deepEqual(await raw(file, "PRAGMA integrity_check"), [{ integrity_check: "ok" }]);
+  });
+
+  it("entries waiting for a grouped commit are found, and closing commits them", async () => {
+    const file = freshFile();
+    const late = Array.from({ length: 10 }, (_, i) => `late ${i}`);
+    const settled: string[] = [];
+    await using(file, async (s) => {
+      // A large commit, as at echo pace: the next sets wait for the group's window.
+      await Promise.all(Array.from({ length: 500 }, (_, i) => s.cache.set(`k${i}`, `v${i}`)));
+      for (const key of late) void s.cache.set(key, `answer ${key}`).then(() => settled.push(key));
+      assert.equal(await s.cache.get("late 3"), "answer late 3");
+      const found = await s.cache.getMany!([...late, "k0", "absent"]);
+      assert.equal(found.size, late.length + 1);
+      assert.equal(found.get("k0"), "v0");
+    });
+    assert.deepEqual(settled, late, "each set resolved once its entry was committed");
+    await using(file, async (s) => {
+      const found = await s.cache.getMany!(late);
+      assert.deepEqual([...found.values()], late.map((key) => `answer ${key}`));
+      assert.equal((await s.cache.stats()).entries, 510);
+    });
+  });
+
   it("a store is closed for good", async () => {
     const s = await openSqliteStorage({ file: freshFile() });
     await s.close();
@@ -308,7 +402,7 @@ describe("sqlite storage", () => {
     await using(file, async (s) => {
       assert.deepEqual((await s.jobs.list()).map((j) => j.id).sort(), ["job-0", "job-1", "job-2"]);
     });
-    assert.deepEqual(await raw(file, "PRAGMA user_version"), [{ user_version: 1 }]);
+    assert.deepEqual(await raw(file, "PRAGMA user_version"), [{ user_version: SCHEMA_VERSION }]);
   });
 
   it("another process writes results and cache while this one reads", async () => {

@@ -17,7 +17,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { LoomError } from "../../../core/base/errors.ts";
 import { isAlive } from "../../../core/data/output.ts";
@@ -31,7 +31,8 @@ import {
 } from "../../../core/spec/storage.ts";
 import { loadSqlite } from "./driver.ts";
 import { storeError } from "./errors.ts";
-import { inTransaction, migrate } from "./schema.ts";
+import { GroupCommit } from "./group-commit.ts";
+import { cacheSlot, inTransaction, migrate } from "./schema.ts";
 
 /** Options of {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -147,6 +148,23 @@ function closeQuietly(db: DatabaseSync): void {
 
 const changes = (result: { changes: number | bigint }) => Number(result.changes);
 
+/**
+ * `statement`, answering rows as arrays where the runtime can (`setReturnArrays`: Node 24, later
+ * Node 22 releases, Deno): no object with named fields made per row. Read rows with {@link cells}.
+ */
+function asArrays(statement: StatementSync): StatementSync {
+  if (typeof statement.setReturnArrays === "function") statement.setReturnArrays(true);
+  return statement;
+}
+
+/** The columns `names` of a row of an {@link asArrays} statement (an array already, or an object). */
+const cells = (row: unknown, names: readonly string[]): unknown[] =>
+  Array.isArray(row) ? row : names.map((name) => (row as Record<string, unknown>)[name]);
+
+/** The columns `cacheGet` and `cacheGetMany` select, in order. */
+const GET_COLUMNS = ["k", "v"] as const;
+const GET_MANY_COLUMNS = ["i", "k", "v"] as const;
+
 /** A result set's writer: this process on this machine (to sweep sets of killed writers). */
 const WRITER = `${hostname()} ${process.pid}`;
 
@@ -193,14 +211,17 @@ function statements(db: DatabaseSync) {
     leaseRenew: q("UPDATE leases SET expires_at = ? WHERE name = ? AND token = ?"),
     leaseRelease: q("DELETE FROM leases WHERE name = ? AND token = ?"),
 
-    cacheGet: q("SELECT value FROM cache WHERE key = ?"),
-    // Many keys in one statement (a JSON array): a third of the cost per key of one at a time.
-    cacheGetMany: q(
-      "SELECT key, value FROM cache WHERE key IN (SELECT value FROM json_each(?))",
-    ),
+    // The slot of one key, and of many in one statement (a JSON array; a third of the cost per
+    // key of one at a time). A row answers the key at the position `i` of the list; it is that
+    // key's only when its stored key `k` is that key (another key may have the same slot).
+    cacheGet: asArrays(q("SELECT key AS k, value AS v FROM cache WHERE h = ?")),
+    cacheGetMany: asArrays(q(
+      "SELECT j.key AS i, c.key AS k, c.value AS v FROM json_each(?) AS j " +
+        "JOIN cache AS c ON c.h = j.value",
+    )),
     cacheSet: q(
-      "INSERT INTO cache (key, value, stored_at, bytes) VALUES (?, ?, ?, ?) " +
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, " +
+      "INSERT INTO cache (h, key, value, stored_at, bytes) VALUES (?, ?, ?, ?, ?) " +
+        "ON CONFLICT (h) DO UPDATE SET key = excluded.key, value = excluded.value, " +
         "stored_at = excluded.stored_at, bytes = excluded.bytes",
     ),
     cacheClear: q("DELETE FROM cache"),
@@ -244,13 +265,12 @@ class SqliteStore implements StorageV2 {
     resolve: (value: string | undefined) => void;
     reject: (error: unknown) => void;
   }[] = [];
-  /** Cache entries waiting for the next {@link SqliteStore.#flushSets}. */
-  readonly #pendingSets: {
-    key: string;
-    value: string;
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }[] = [];
+  /** Cache entries set and not committed yet: the newest value of each key. */
+  #unwritten = new Map<string, string>();
+  /** The commit that will write {@link SqliteStore.#unwritten}: each set answers its promise. */
+  #nextCommit: Deferred | undefined;
+  /** When the entries set are committed ({@link SqliteStore.#flushSets}). */
+  readonly #commits = new GroupCommit(() => this.#flushSets());
 
   constructor(
     db: DatabaseSync,
@@ -510,15 +530,16 @@ class SqliteStore implements StorageV2 {
         if (this.#pendingGets.length === 1) setImmediate(() => this.#flushGets());
       }),
     getMany: (keys: readonly string[]) => this.#use(() => this.#lookup(keys)),
-    set: (key: string, value: string) =>
-      new Promise<void>((resolve, reject) => {
-        if (this.#closed) {
-          reject(new LoomError(`the state database ${this.location} is closed`));
-          return;
-        }
-        this.#pendingSets.push({ key, value, resolve, reject });
-        if (this.#pendingSets.length === 1) setImmediate(() => this.#flushSets());
-      }),
+    set: (key: string, value: string): Promise<void> => {
+      if (this.#closed) {
+        return Promise.reject(new LoomError(`the state database ${this.location} is closed`));
+      }
+      // One promise for all the entries of a commit: a cold run sets 100,000.
+      this.#unwritten.set(key, value);
+      const commit = this.#nextCommit ??= deferred();
+      this.#commits.added(this.#unwritten.size);
+      return commit.promise;
+    },
     clear: () => this.#use((q) => changes(q.cacheClear.run())),
     prune: (before: number) => this.#use((q) => changes(q.cachePrune.run(before))),
     stats: () =>
@@ -560,61 +581,63 @@ class SqliteStore implements StorageV2 {
 
   /**
    * The stored values of `keys`, with one statement: entries set but not committed yet are taken
-   * from memory (they are newer), the others read with one query.
+   * from memory (they are newer), the others read with one query by their slots. A stored row
+   * counts only for the key it was stored under.
    */
   #lookup(keys: readonly string[]): Map<string, string> {
     const found = new Map<string, string>();
-    // Usually none are pending (sets are flushed every turn): then no map to build.
-    const pending = this.#pendingSets.length
-      ? new Map(this.#pendingSets.map(({ key, value }) => [key, value]))
-      : undefined;
-    const wanted = new Set<string>();
+    const unwritten = this.#unwritten;
+    const asked: string[] = [];
     for (const key of keys) {
-      const value = pending?.get(key);
+      const value = unwritten.size ? unwritten.get(key) : undefined;
       if (value !== undefined) found.set(key, value);
-      else wanted.add(key);
+      else asked.push(key);
     }
-    if (wanted.size === 1) {
-      const [key] = wanted;
-      const row = this.#q.cacheGet.get(key) as { value: string } | undefined;
-      if (row) found.set(key, row.value);
-    } else if (wanted.size > 1) {
-      for (const row of this.#q.cacheGetMany.all(JSON.stringify([...wanted]))) {
-        found.set(row.key as string, row.value as string);
+    if (asked.length === 1) {
+      const row = this.#q.cacheGet.get(cacheSlot(asked[0]));
+      if (row) {
+        const [k, v] = cells(row, GET_COLUMNS);
+        if (k === asked[0]) found.set(k, v as string);
+      }
+    } else if (asked.length > 1) {
+      for (const row of this.#q.cacheGetMany.all(JSON.stringify(asked.map(cacheSlot)))) {
+        const [i, k, v] = cells(row, GET_MANY_COLUMNS);
+        if (k === asked[i as number]) found.set(k, v as string);
       }
     }
     return found;
   }
 
   /**
-   * Writes the cache entries set since the last flush in one transaction (a commit per entry
-   * would cost far more than the entry), then resolves their promises: an entry is in the file
-   * when its `set` resolves. Entries set in the same turn of the event loop (a run's workers) share
-   * one commit.
+   * Writes the cache entries set since the last commit in one transaction (a commit per entry
+   * would cost far more than the entry), then resolves their promise: an entry is in the file
+   * when its `set` resolves. {@link GroupCommit} decides when; answers how many entries it wrote.
    */
-  #flushSets(): void {
-    const batch = this.#pendingSets.splice(0);
-    if (batch.length === 0) return;
+  #flushSets(): number {
+    const entries = this.#unwritten;
+    const commit = this.#nextCommit;
+    if (!commit) return 0;
+    this.#unwritten = new Map();
+    this.#nextCommit = undefined;
     try {
       this.#tx(() => {
         const now = Date.now();
-        for (const { key, value } of batch) {
+        for (const [key, value] of entries) {
           const bytes = Buffer.byteLength(key) + Buffer.byteLength(value);
-          this.#q.cacheSet.run(key, value, now, bytes);
+          this.#q.cacheSet.run(cacheSlot(key), key, value, now, bytes);
         }
       });
+      commit.resolve();
     } catch (error) {
-      const failure = this.#fail(error);
-      for (const entry of batch) entry.reject(failure);
-      return;
+      commit.reject(this.#fail(error));
     }
-    for (const entry of batch) entry.resolve();
+    return entries.size;
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
       this.#flushGets();
-      this.#flushSets();
+      this.#commits.flush();
       this.#closed = true;
       for (const reader of this.#readers) closeQuietly(reader);
       this.#readers.clear();
@@ -622,6 +645,23 @@ class SqliteStore implements StorageV2 {
     }
     return Promise.resolve();
   }
+}
+
+/** A promise with its settling functions. */
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
 }
 
 export default definePlugin({

@@ -9,17 +9,24 @@
  *   shard's results; `results` holds the rows of each set. A put writes a new set in small
  *   transactions, then makes it current and drops the old one in one transaction, so readers see
  *   one set or the other and the write lock is never held while the caller produces rows;
- * - `attachments`, `leases`, and `cache` (with an index on the stored time for stats and prune).
+ * - `attachments`, `leases`;
+ * - `cache`: one row per entry, found through `h` (a 52-bit number derived from the key, see
+ *   {@link cacheSlot}) under a unique index, the full key stored beside the value and compared on
+ *   every lookup; an index on the stored time serves stats and prune.
  * @module
  */
+import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { LoomUsageError } from "../../../core/base/errors.ts";
 
 /** Marks the file as Loom's (`PRAGMA application_id`, any 32-bit number: "LOOM" in ASCII). */
 export const APPLICATION_ID = 0x4c4f4f4d;
 
-/** Migration `i` brings the schema from version `i` to `i + 1`. Never edit one; append. */
-const MIGRATIONS: readonly string[] = [
+/**
+ * Migration `i` brings the schema from version `i` to `i + 1`: SQL, or a step that needs code.
+ * Never edit one; append.
+ */
+const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
   `CREATE TABLE jobs (
      id TEXT PRIMARY KEY,
      revision INTEGER NOT NULL,
@@ -59,6 +66,7 @@ const MIGRATIONS: readonly string[] = [
      bytes INTEGER NOT NULL
    );
    CREATE INDEX cache_stored_at ON cache (stored_at, bytes);`,
+  cacheBySlot,
 ];
 
 /** The schema version this Loom writes. */
@@ -87,7 +95,11 @@ export function migrate(db: DatabaseSync, file: string): void {
           "set LOOM_STATE to another file",
       );
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v];
+      if (typeof step === "string") db.exec(step);
+      else step(db);
+    }
     db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
@@ -128,4 +140,75 @@ function isLooms(db: DatabaseSync): boolean {
   if (id === APPLICATION_ID) return true;
   const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number };
   return id === 0 && tables.n === 0;
+}
+
+/**
+ * Migration 2: the cache keyed by {@link cacheSlot} instead of the key's text. A text primary key
+ * of random 64-character keys is a large index written at random: every commit rewrote most of
+ * its leaf pages (a cold 100k-row run spent more time there than in everything else). A 52-bit
+ * integer index is a fifth of its size, and the rows themselves are appended in insertion order.
+ * The v1 entries are copied with their times; of two keys with one slot (improbable: 52 bits)
+ * the one stored later is kept, as a set would.
+ */
+function cacheBySlot(db: DatabaseSync): void {
+  db.exec(`CREATE TABLE cache_by_slot (
+     h INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     stored_at INTEGER NOT NULL,
+     bytes INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX cache_h ON cache_by_slot (h);`);
+  const copy = db.prepare(
+    "INSERT INTO cache_by_slot (h, key, value, stored_at, bytes) VALUES (?, ?, ?, ?, ?) " +
+      "ON CONFLICT (h) DO UPDATE SET key = excluded.key, value = excluded.value, " +
+      "stored_at = excluded.stored_at, bytes = excluded.bytes",
+  );
+  const old = db.prepare("SELECT key, value, stored_at, bytes FROM cache ORDER BY stored_at");
+  for (const row of old.iterate()) {
+    const { key, value, stored_at, bytes } = row as {
+      key: string;
+      value: string;
+      stored_at: number;
+      bytes: number;
+    };
+    copy.run(cacheSlot(key), key, value, stored_at, bytes);
+  }
+  db.exec(`DROP TABLE cache;
+   ALTER TABLE cache_by_slot RENAME TO cache;
+   CREATE INDEX cache_stored_at ON cache (stored_at, bytes);`);
+}
+
+/** Hex digits of a slot: 13 (52 bits), the most whole digits an exact JS number holds. */
+const SLOT_DIGITS = 13;
+
+/**
+ * The cache's slot of `key`: a number below 2⁵², the same for a key every time. A key as Loom
+ * makes them (SHA-256 in lowercase hex) is uniform already: its first 13 digits are the slot
+ * (taken from any key of 64 characters that starts with 13 lowercase hex digits). Any other key
+ * (the contract allows any string) takes those of its own SHA-256. 52 bits, not 63: the slot
+ * stays an exact JS number (no BigInt per row, and a plain JSON number in a lookup's list), and
+ * two of a million entries share one with a chance of about 1 in 9,000 (n² / 2⁵³). Sharing one
+ * costs a miss, never a wrong answer: a lookup compares the stored key, and a set replaces the
+ * entry in its slot.
+ */
+export function cacheSlot(key: string): number {
+  const slot = key.length === 64 ? hexPrefix(key) : -1;
+  return slot >= 0 ? slot : hexPrefix(createHash("sha256").update(key).digest("hex"));
+}
+
+/**
+ * The number the first {@link SLOT_DIGITS} characters of `text` spell in lowercase hex, or -1.
+ * Read a digit at a time: a regular expression test of the whole key cost three times as much
+ * (every key of a run is looked up and set).
+ */
+function hexPrefix(text: string): number {
+  let n = 0;
+  for (let i = 0; i < SLOT_DIGITS; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (digit < 0) return -1;
+    n = n * 16 + digit;
+  }
+  return n;
 }
