@@ -178,15 +178,33 @@ describe("CommitPacing", () => {
   it("waits for commits at up to its rate, bursts included, and not beyond", () => {
     let now = 0;
     const pacing = new CommitPacing({ perSecond: 100, burst: 5, now: () => now });
-    const waits = () => Array.from({ length: 10 }, () => pacing.wait()).filter(Boolean).length;
-    assert.equal(waits(), 5, "a burst of 5 at once");
+    const waits = (n: number) =>
+      Array.from({ length: n }, () => pacing.wait()).filter(Boolean).length;
+    assert.equal(waits(5), 5, "a burst of 5 at once");
     now += 50; // 5 more earned in 50 ms
-    assert.equal(waits(), 5);
+    assert.equal(waits(5), 5);
+    assert.equal(waits(5), 0, "none beyond the burst");
     now += 1_000; // a quiet second: back to a full burst, not more
-    assert.equal(waits(), 5);
+    assert.equal(waits(10), 5);
+    now += 1_000;
     for (let i = 0; i < 20; i++) {
       now += 10; // one answer every 10 ms: exactly the rate, every one waited for
       assert.equal(pacing.wait(), true);
     }
+  });
+
+  it("waits for none while answers keep coming faster than its rate", () => {
+    // At echo's or a local server's pace no row should wait: a row held for its commit holds the
+    // ordered output, and makes the store commit in small groups.
+    let now = 0;
+    const pacing = new CommitPacing({ perSecond: 100, burst: 5, now: () => now });
+    let waited = 0;
+    for (let i = 0; i < 2_000; i++) {
+      now += 1; // 1,000 answers a second, ten times the rate
+      if (pacing.wait()) waited++;
+    }
+    assert.ok(waited <= 5, `only the first burst waited (${waited} did)`);
+    now += 2_000; // quiet long enough to pay back the debt: a full burst again
+    assert.equal(Array.from({ length: 10 }, () => pacing.wait()).filter(Boolean).length, 5);
   });
 });

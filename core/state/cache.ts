@@ -185,8 +185,8 @@ function parseAnswer(raw: string | undefined): GenerateResult | undefined {
  * answer durable before its worker sends another request (a SIGKILL then loses only the calls in
  * flight), and costs nothing at a network provider's pace; at thousands of answers a second it
  * would make every commit small and the run slow. So a run waits while answers come at up to
- * `perSecond` a second (bursts of `burst`), and beyond that lets rows move on, the store
- * committing their answers together (its `set` gathers what comes in one go).
+ * `perSecond` a second (bursts of `burst`); while they come faster, it lets every row move on,
+ * the store committing their answers together (its `set` gathers what comes in one go).
  */
 export class CommitPacing {
   readonly #perSecond: number;
@@ -213,8 +213,13 @@ export class CommitPacing {
       this.#tokens + ((now - this.#at) / 1000) * this.#perSecond,
     );
     this.#at = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
+    if (this.#tokens >= 1) {
+      this.#tokens--;
+      return true;
+    }
+    // Past the rate, answers run up a debt (up to a second's worth) that a quieter spell pays
+    // back: while they keep coming faster, none waits, and the store commits them in large groups.
+    this.#tokens = Math.max(this.#tokens - 1, -this.#perSecond);
+    return false;
   }
 }
