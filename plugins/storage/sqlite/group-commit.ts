@@ -15,10 +15,10 @@
  * committing takes at most a quarter of the time.
  *
  * A turn that brings no entry commits at once: the run then waits for something, maybe for this
- * very commit. A sync run at echo pace lets about 100 rows a second wait for their answer's
- * commit (`CommitPacing`), and each such row soon holds up the run's ordered output; a plain
- * timer of 25–50 ms made a cold 100k-row run idle 0.8–1.5 s waiting for it (measured with the
- * event loop's utilisation), this rule 0.1–0.2 s, as without grouping. A commit of few rows ends
+ * very commit (a row `CommitPacing` lets wait for its answer's commit, which holds up the run's
+ * ordered output). With a plain timer of 25–50 ms instead, a cold 100k-row run sat idle 0.8–1.5 s
+ * (measured with the event loop's utilisation, when pacing still let 100 rows a second wait at
+ * echo pace); with this rule 0.1–0.2 s, as without grouping. A commit of few rows ends
  * the grouping, so the first set after a quiet spell, or of a few writers each waiting for its
  * commit, commits at once.
  * @module
