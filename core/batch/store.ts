@@ -11,7 +11,7 @@ import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
-import { assertJobId, type StorageV2, type StoredJob } from "../spec/storage.ts";
+import { assertJobId, type ResultRow, type StorageV2, type StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
 /** Version of the record layout; a record of another version is refused, never misread. */
@@ -133,9 +133,24 @@ export function better(next: SavedOutcome, current: SavedOutcome | undefined): b
   return current === undefined || "r" in next || !("r" in current);
 }
 
-/** The saved rows of `rows`, in the order of `order`. */
-function* rowsOf(order: Iterable<number>, rows: ReadonlyMap<number, string>) {
-  for (const row of order) yield { row, value: rows.get(row)! };
+/**
+ * The rows to save for a shard's outcomes, one a row, streamed: an answer goes on as it comes (the
+ * first answer of a row wins), an error is held back to the end (an answer for its row may
+ * follow; a later error replaces it). Nothing else is held, so saving a shard holds no more than
+ * its errors, whatever its size.
+ */
+async function* resultRows(outcomes: AsyncIterable<SavedOutcome>): AsyncGenerator<ResultRow> {
+  const answered = new Set<number>();
+  const errors = new Map<number, string>();
+  for await (const o of outcomes) {
+    if (answered.has(o.i)) continue;
+    if ("r" in o) {
+      answered.add(o.i);
+      errors.delete(o.i);
+      yield { row: o.i, value: JSON.stringify(o) };
+    } else errors.set(o.i, JSON.stringify(o));
+  }
+  for (const [row, value] of errors) yield { row, value };
 }
 
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
@@ -263,30 +278,15 @@ export class JobStore {
   /**
    * Saves a shard's outcomes (all at once: a killed download leaves none), one per row (an answer
    * beats an error), so that a merge can read every shard's results alongside the input in one
-   * pass. A shard holds at most the provider's batch limit of rows; they are held as the JSON
-   * text the store keeps (not as objects), and sorted only when they came unsorted.
+   * pass. They stream into the store as they come (see {@link resultRows}); the store keeps them
+   * by row, in whatever order they came.
    */
   async saveResults(
     id: string,
     shard: number,
     outcomes: AsyncIterable<SavedOutcome>,
   ): Promise<void> {
-    const byRow = new Map<number, string>();
-    const errors = new Set<number>();
-    let sorted = true;
-    let last = -1;
-    for await (const o of outcomes) {
-      const seen = byRow.has(o.i);
-      // As `better`: an answer replaces anything, an error only an error.
-      if (seen && !("r" in o) && !errors.has(o.i)) continue;
-      if (!seen) sorted &&= o.i > last;
-      last = Math.max(last, o.i);
-      byRow.set(o.i, JSON.stringify(o));
-      if ("r" in o) errors.delete(o.i);
-      else errors.add(o.i);
-    }
-    const order = sorted ? byRow.keys() : [...byRow.keys()].sort((a, b) => a - b);
-    await this.storage.results.put(id, shard, rowsOf(order, byRow));
+    await this.storage.results.put(id, shard, resultRows(outcomes));
   }
 
   /** Saves the custom ids of a shard, in submission order (before it is submitted). */

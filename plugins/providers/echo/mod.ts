@@ -34,7 +34,10 @@ import { estimateTokens } from "../../../core/run/limits.ts";
 import { readLines } from "../_shared/lines.ts";
 import type {
   BatchApi,
+  BatchHandle,
   BatchItem,
+  BatchLabel,
+  BatchSubmitOptions,
   GenerateRequest,
   GenerateResult,
   ProviderV1,
@@ -157,13 +160,26 @@ interface EchoBatch {
 /** Lines written to an upload at a time: one write of tens of kilobytes, not one per request. */
 const LINES_PER_WRITE = 256;
 
-/** The items as JSON lines, a few hundred to a chunk. */
-function* jsonLines(items: readonly BatchItem[]): Generator<string> {
-  for (let i = 0; i < items.length; i += LINES_PER_WRITE) {
-    let chunk = "";
-    for (const item of items.slice(i, i + LINES_PER_WRITE)) chunk += JSON.stringify(item) + "\n";
-    yield chunk;
+/**
+ * The items as JSON lines, a few hundred to a chunk, counting them in `count.items` (the
+ * upload's requests) as they go.
+ */
+async function* jsonLines(
+  items: Iterable<BatchItem> | AsyncIterable<BatchItem>,
+  count: { items: number },
+): AsyncGenerator<string> {
+  let chunk = "";
+  let lines = 0;
+  for await (const item of items) {
+    chunk += JSON.stringify(item) + "\n";
+    count.items++;
+    if (++lines === LINES_PER_WRITE) {
+      yield chunk;
+      chunk = "";
+      lines = 0;
+    }
   }
+  if (chunk) yield chunk;
 }
 
 /**
@@ -218,30 +234,46 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
       if (line) yield JSON.parse(line);
     }
   }
+  /** Writes the upload (unless an earlier attempt's is reused), then creates the batch. */
+  async function submitItems(
+    items: Iterable<BatchItem> | AsyncIterable<BatchItem>,
+    label: BatchLabel,
+    submitOptions: BatchSubmitOptions | undefined,
+    count?: number,
+  ): Promise<BatchHandle> {
+    // An upload of these items by an interrupted attempt is used again, as providers allow.
+    let file = submitOptions?.upload?.file;
+    let total = count ?? (items as readonly BatchItem[]).length;
+    if (file === undefined || !(await exists(uploadPath(file)))) {
+      file = `echofile-${randomBytes(8).toString("hex")}`;
+      const written = { items: 0 };
+      await writeFileAtomic(uploadPath(file), jsonLines(items, written), {
+        mode: 0o600,
+        dirMode: 0o700,
+      });
+      total = written.items;
+      await submitOptions?.onUploaded?.({ file });
+    }
+    await submitOptions?.onCreate?.();
+    const id = `echobatch-${randomBytes(8).toString("hex")}`;
+    await save(id, {
+      label: label.name,
+      createdAt: new Date().toISOString(),
+      polls: 0,
+      cancelled: false,
+      total,
+      file,
+    });
+    return { id };
+  }
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
     announcesCreate: true,
-    async submit(items, label, submitOptions) {
-      // An upload of these items by an interrupted attempt is used again, as providers allow.
-      let file = submitOptions?.upload?.file;
-      if (file === undefined || !(await exists(uploadPath(file)))) {
-        file = `echofile-${randomBytes(8).toString("hex")}`;
-        await writeFileAtomic(uploadPath(file), jsonLines(items), { mode: 0o600, dirMode: 0o700 });
-        await submitOptions?.onUploaded?.({ file });
-      }
-      await submitOptions?.onCreate?.();
-      const id = `echobatch-${randomBytes(8).toString("hex")}`;
-      await save(id, {
-        label: label.name,
-        createdAt: new Date().toISOString(),
-        polls: 0,
-        cancelled: false,
-        total: items.length,
-        file,
-      });
-      return { id };
-    },
+    submit: (items, label, submitOptions) => submitItems(items, label, submitOptions),
+    // The items go to the upload as they are read: a shard is never held in memory.
+    submitStream: (source, label, submitOptions) =>
+      submitItems(source.items(), label, submitOptions, source.count),
     async deleteUpload(upload) {
       if (upload.file !== undefined) await rm(uploadPath(upload.file), { force: true });
     },
