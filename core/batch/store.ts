@@ -302,6 +302,17 @@ export class JobStore {
 
   /** Reads a shard's saved outcomes, by row. */
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
+    for await (const { value } of await this.resultRows(id, shard)) {
+      yield JSON.parse(value) as SavedOutcome;
+    }
+  }
+
+  /**
+   * A shard's saved rows as the store keeps them (each value a {@link SavedOutcome}'s JSON), by
+   * row.
+   * @throws LoomError when they were never saved (the store was changed outside Loom).
+   */
+  async resultRows(id: string, shard: number): Promise<AsyncIterable<ResultRow>> {
     if (!(await this.storage.results.has(id, shard))) {
       throw new LoomError(
         `job ${id}: the saved results of batch ${
@@ -309,9 +320,7 @@ export class JobStore {
         } are missing from ${this.location} (the store was changed outside Loom); run loom fetch --id ${id} again to download them`,
       );
     }
-    for await (const { value } of this.storage.results.read(id, shard)) {
-      yield JSON.parse(value) as SavedOutcome;
-    }
+    return this.storage.results.read(id, shard);
   }
 
   /**
