@@ -59,15 +59,17 @@ export class ShardPass {
     return {
       count: shard.requests,
       async *items() {
-        const ids: string[] = [];
+        // Sized once: grown a push at a time, 50,000 ids left a trail of large copies.
+        const ids = new Array<string>(shard.requests);
+        let count = 0;
         const first = !pass.#taken.has(shard);
         pass.#taken.add(shard);
         for await (const item of first ? pass.#turn(shard) : pass.#again(shard)) {
-          ids.push(item.customId);
-          if (ids.length > shard.requests) throw hooks.changed(ids.length);
+          if (count === shard.requests) throw hooks.changed(count + 1);
+          ids[count++] = item.customId;
           yield item;
         }
-        if (ids.length !== shard.requests) throw hooks.changed(ids.length);
+        if (count !== shard.requests) throw hooks.changed(count);
         await hooks.ended(ids);
       },
     };
