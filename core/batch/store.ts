@@ -155,7 +155,8 @@ async function* resultRows(outcomes: AsyncIterable<SavedOutcome>): AsyncGenerato
 
 /**
  * A set of row numbers as one bit a row, outside the JS heap: a shard's 50,000 rows in a `Set`
- * grew its table in steps to over a megabyte, each step garbage for a full collection.
+ * grew its table in steps to over a megabyte, each step a large object left for the old
+ * generation's collection.
  */
 class RowSet {
   #bits = new Uint8Array(0);

@@ -156,9 +156,10 @@ interface EchoBatch {
 }
 
 /**
- * Bytes of an upload read at a time: its text stays under V8's large-object size (128 KiB), so
- * each chunk dies young instead of going to the large-object space, freed only by a full
- * collection.
+ * Bytes of an upload read at a time: a chunk's text stays under V8's large-object size (half a
+ * 256 KiB page, `kMaxRegularHeapObjectSize`), so each chunk is an ordinary object that dies young
+ * instead of a page of its own in the large-object space (where 256 KiB chunks piled up to tens of
+ * megabytes at a fetch's peak).
  */
 const UPLOAD_READ_BYTES = 32 * 1024;
 
