@@ -25,6 +25,7 @@ import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
+import type { ResultRow } from "../spec/storage.ts";
 import {
   better,
   identityOf,
@@ -210,28 +211,41 @@ function missingReason(shard: ShardRecord): string {
   }
 }
 
-/** Walks a shard's saved results (sorted by row) as the merge asks for rows in ascending order. */
+/**
+ * Walks a shard's saved results (sorted by row) as the merge asks for rows in ascending order,
+ * reading the store's rows itself (one async layer a row fewer than through
+ * {@link JobStore.readResults}: a merge asks a million times).
+ */
 class ResultCursor {
-  readonly #outcomes: AsyncIterator<SavedOutcome>;
+  readonly #store: JobStore;
+  readonly #job: string;
+  readonly #shard: number;
+  #rows: AsyncIterator<ResultRow> | undefined;
   #next: SavedOutcome | undefined;
   #done = false;
 
-  constructor(outcomes: AsyncIterable<SavedOutcome>) {
-    this.#outcomes = outcomes[Symbol.asyncIterator]();
+  constructor(store: JobStore, job: string, shard: number) {
+    this.#store = store;
+    this.#job = job;
+    this.#shard = shard;
   }
 
   /** The outcome saved for row `index`, if any. */
   async at(index: number): Promise<SavedOutcome | undefined> {
+    if (this.#next !== undefined && this.#next.i >= index) {
+      return this.#next.i === index ? this.#next : undefined;
+    }
+    this.#rows ??= (await this.#store.resultRows(this.#job, this.#shard))[Symbol.asyncIterator]();
     while (!this.#done && (this.#next === undefined || this.#next.i < index)) {
-      const step = await this.#outcomes.next();
+      const step = await this.#rows.next();
       this.#done = step.done === true;
-      this.#next = step.done ? undefined : step.value;
+      this.#next = step.done ? undefined : JSON.parse(step.value.value) as SavedOutcome;
     }
     return this.#next?.i === index ? this.#next : undefined;
   }
 
   async close(): Promise<void> {
-    await this.#outcomes.return?.();
+    await this.#rows?.return?.();
   }
 }
 
@@ -246,33 +260,38 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
   const cursors = new Map<number, ResultCursor>();
   const cursorOf = (shard: ShardRecord) => {
     let cursor = cursors.get(shard.index);
-    if (!cursor) {
-      cursors.set(
-        shard.index,
-        cursor = new ResultCursor(store.readResults(record.id, shard.index)),
-      );
-    }
+    if (!cursor) cursors.set(shard.index, cursor = new ResultCursor(store, record.id, shard.index));
     return cursor;
   };
+  /** The first row past an open range shard's rows: the merge closes readers only then. */
+  let nextEnd = Infinity;
   /** Closes the readers of range shards the merge has gone past: one open reader per shard would hold a connection (and its memory) each. */
   const closePassed = async (index: number) => {
+    nextEnd = Infinity;
     for (const [shard, cursor] of cursors) {
       const rows = record.shards[shard]?.rows;
-      if (rows && !("list" in rows) && rows.end <= index) {
+      if (!rows || "list" in rows) continue;
+      if (rows.end <= index) {
         cursors.delete(shard);
         await cursor.close();
-      }
+      } else nextEnd = Math.min(nextEnd, rows.end);
     }
   };
   return {
     /** The best saved outcome of row `index`, and the shards that hold the row. */
-    async at(index: number): Promise<{ outcome?: SavedOutcome; holding: ShardRecord[] }> {
-      await closePassed(index);
+    async at(
+      index: number,
+    ): Promise<{ outcome?: SavedOutcome; holding: readonly ShardRecord[] }> {
+      if (index >= nextEnd) await closePassed(index);
       const holding = owners(index);
       let outcome: SavedOutcome | undefined;
       // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
       for (const shard of holding) {
-        const found = shard.fetched ? await cursorOf(shard).at(index) : undefined;
+        if (!shard.fetched) continue;
+        const isNew = !cursors.has(shard.index);
+        const found = await cursorOf(shard).at(index);
+        const rows = shard.rows;
+        if (isNew && !("list" in rows)) nextEnd = Math.min(nextEnd, rows.end);
         if (found && better(found, outcome)) outcome = found;
       }
       return { outcome, holding };
@@ -370,9 +389,13 @@ export async function mergeJob(
   const saved = savedOutcomes(ctx.store, record);
   const counts = { ok: 0, errors: 0, unsent: 0 };
   const resultOf = async (row: DatasetRow): Promise<RowResult> => {
-    const built = buildRequest(job.spec, row.fields, options.responseSchema);
     const { outcome, holding } = await saved.at(row.index);
-    if ("error" in built) {
+    // A row with an outcome was sent, so its request was built: on the same input (unless forced)
+    // it builds again, and building it a million times more is a merge's largest cost.
+    const built = outcome && !options.force
+      ? undefined
+      : buildRequest(job.spec, row.fields, options.responseSchema);
+    if (built && "error" in built) {
       counts.unsent++;
       return { row, outcome: "error", error: built.error };
     }

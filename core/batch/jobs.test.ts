@@ -211,6 +211,15 @@ describe("batch jobs (echo)", () => {
               }
               return handle;
             },
+            // Echo streams its items: the streamed submit loses the same answer.
+            async submitStream(source, label, options) {
+              submits++;
+              const handle = await batch.submitStream!(source, label, options);
+              if (submits === 1) {
+                throw new LoomProviderError("lossy: connection reset", { retryable: true });
+              }
+              return handle;
+            },
           },
         };
       },

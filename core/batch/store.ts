@@ -11,7 +11,7 @@ import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
-import { assertJobId, type StorageV2, type StoredJob } from "../spec/storage.ts";
+import { assertJobId, type ResultRow, type StorageV2, type StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
 /** Version of the record layout; a record of another version is refused, never misread. */
@@ -133,9 +133,47 @@ export function better(next: SavedOutcome, current: SavedOutcome | undefined): b
   return current === undefined || "r" in next || !("r" in current);
 }
 
-/** The saved rows of `rows`, in the order of `order`. */
-function* rowsOf(order: Iterable<number>, rows: ReadonlyMap<number, string>) {
-  for (const row of order) yield { row, value: rows.get(row)! };
+/**
+ * The rows to save for a shard's outcomes, one a row, streamed: an answer goes on as it comes (the
+ * first answer of a row wins), an error is held back to the end (an answer for its row may
+ * follow; a later error replaces it). Nothing else is held, so saving a shard holds no more than
+ * its errors, whatever its size.
+ */
+async function* resultRows(outcomes: AsyncIterable<SavedOutcome>): AsyncGenerator<ResultRow> {
+  const answered = new RowSet();
+  const errors = new Map<number, string>();
+  for await (const o of outcomes) {
+    if (answered.has(o.i)) continue;
+    if ("r" in o) {
+      answered.add(o.i);
+      if (errors.size) errors.delete(o.i);
+      yield { row: o.i, value: JSON.stringify(o) };
+    } else errors.set(o.i, JSON.stringify(o));
+  }
+  for (const [row, value] of errors) yield { row, value };
+}
+
+/**
+ * A set of row numbers as one bit a row, outside the JS heap: a shard's 50,000 rows in a `Set`
+ * grew its table in steps to over a megabyte, each step a large object left for the old
+ * generation's collection.
+ */
+class RowSet {
+  #bits = new Uint8Array(0);
+
+  has(row: number): boolean {
+    return ((this.#bits[row >>> 3] ?? 0) & (1 << (row & 7))) !== 0;
+  }
+
+  add(row: number): void {
+    const byte = row >>> 3;
+    if (byte >= this.#bits.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.#bits.length * 2, 1024));
+      grown.set(this.#bits);
+      this.#bits = grown;
+    }
+    this.#bits[byte] |= 1 << (row & 7);
+  }
 }
 
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
@@ -263,30 +301,15 @@ export class JobStore {
   /**
    * Saves a shard's outcomes (all at once: a killed download leaves none), one per row (an answer
    * beats an error), so that a merge can read every shard's results alongside the input in one
-   * pass. A shard holds at most the provider's batch limit of rows; they are held as the JSON
-   * text the store keeps (not as objects), and sorted only when they came unsorted.
+   * pass. They stream into the store as they come (see {@link resultRows}); the store keeps them
+   * by row, in whatever order they came.
    */
   async saveResults(
     id: string,
     shard: number,
     outcomes: AsyncIterable<SavedOutcome>,
   ): Promise<void> {
-    const byRow = new Map<number, string>();
-    const errors = new Set<number>();
-    let sorted = true;
-    let last = -1;
-    for await (const o of outcomes) {
-      const seen = byRow.has(o.i);
-      // As `better`: an answer replaces anything, an error only an error.
-      if (seen && !("r" in o) && !errors.has(o.i)) continue;
-      if (!seen) sorted &&= o.i > last;
-      last = Math.max(last, o.i);
-      byRow.set(o.i, JSON.stringify(o));
-      if ("r" in o) errors.delete(o.i);
-      else errors.add(o.i);
-    }
-    const order = sorted ? byRow.keys() : [...byRow.keys()].sort((a, b) => a - b);
-    await this.storage.results.put(id, shard, rowsOf(order, byRow));
+    await this.storage.results.put(id, shard, resultRows(outcomes));
   }
 
   /** Saves the custom ids of a shard, in submission order (before it is submitted). */
@@ -297,11 +320,25 @@ export class JobStore {
   /** The custom ids a shard was submitted with, or undefined when they were not saved. */
   async readIds(id: string, shard: number): Promise<string[] | undefined> {
     const text = await this.storage.attachments.get(id, idsName(shard));
-    return text === undefined ? undefined : text.split("\n").filter(Boolean);
+    if (text === undefined) return undefined;
+    // Loom joins them with "\n"; a migrated file may end in one (a copy only then).
+    const ids = text.split("\n");
+    return ids.includes("") ? ids.filter(Boolean) : ids;
   }
 
   /** Reads a shard's saved outcomes, by row. */
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
+    for await (const { value } of await this.resultRows(id, shard)) {
+      yield JSON.parse(value) as SavedOutcome;
+    }
+  }
+
+  /**
+   * A shard's saved rows as the store keeps them (each value a {@link SavedOutcome}'s JSON), by
+   * row.
+   * @throws LoomError when they were never saved (the store was changed outside Loom).
+   */
+  async resultRows(id: string, shard: number): Promise<AsyncIterable<ResultRow>> {
     if (!(await this.storage.results.has(id, shard))) {
       throw new LoomError(
         `job ${id}: the saved results of batch ${
@@ -309,9 +346,7 @@ export class JobStore {
         } are missing from ${this.location} (the store was changed outside Loom); run loom fetch --id ${id} again to download them`,
       );
     }
-    for await (const { value } of this.storage.results.read(id, shard)) {
-      yield JSON.parse(value) as SavedOutcome;
-    }
+    return this.storage.results.read(id, shard);
   }
 
   /**

@@ -33,6 +33,7 @@ import {
   phaseOf,
 } from "./shard.ts";
 import { submissionDone } from "./job-state.ts";
+import { lastRowOf, ShardPass } from "./shard-pass.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
@@ -99,9 +100,13 @@ export function shardHolds(rows: ShardRows, index: number): boolean {
 
 /**
  * Finds the shards (among `shards`) that hold a row, for a pass that visits rows in ascending
- * order: ranges by walking forward, retry lists by lookup. O(1) per row.
+ * order: ranges by walking forward, retry lists by lookup. O(1) per row, and no new array for a
+ * row held by one range shard alone (asked a million times by a merge). The answer is not to be
+ * changed.
  */
-export function shardFinder(shards: readonly ShardRecord[]): (index: number) => ShardRecord[] {
+export function shardFinder(
+  shards: readonly ShardRecord[],
+): (index: number) => readonly ShardRecord[] {
   const listedRows = new Map<number, ShardRecord[]>();
   const ranges: ShardRecord[] = [];
   for (const shard of shards) {
@@ -109,11 +114,15 @@ export function shardFinder(shards: readonly ShardRecord[]): (index: number) => 
     else for (const i of shard.rows.list) listedRows.set(i, [...(listedRows.get(i) ?? []), shard]);
   }
   ranges.sort((a, b) => (a.rows as { start: number }).start - (b.rows as { start: number }).start);
+  const alone = ranges.map((shard) => [shard]);
+  const none: readonly ShardRecord[] = [];
   let r = 0;
   return (index) => {
     while (r < ranges.length && index >= (ranges[r].rows as { end: number }).end) r++;
-    const inRange = r < ranges.length && shardHolds(ranges[r].rows, index) ? [ranges[r]] : [];
-    return [...inRange, ...(listedRows.get(index) ?? [])];
+    const inRange = r < ranges.length && shardHolds(ranges[r].rows, index);
+    const listed = listedRows.size ? listedRows.get(index) : undefined;
+    if (!listed) return inRange ? alone[r] : none;
+    return inRange ? [ranges[r], ...listed] : listed;
   };
 }
 
@@ -420,27 +429,26 @@ export async function submitPlanned(
   // A shard cancelled before it was sent stays unsent.
   const todo = record.shards.filter((s) => phaseOf(s) === "planned");
   if (todo.length) {
-    // One pass: each shard is sent once the pass has gone by its last row. A row belongs to at
-    // most one unsubmitted shard (retries only follow a fetch).
-    const items = new Map<ShardRecord, BatchItem[]>(todo.map((s) => [s, []]));
-    const owners = shardFinder(todo);
-    const lastRow = (
-      s: ShardRecord,
-    ) => ("list" in s.rows ? s.rows.list[s.rows.list.length - 1] : s.rows.end - 1);
-    const ends = [...todo].sort((a, b) => lastRow(a) - lastRow(b));
-    const reader = await openJobDataset(ctx.job, ctx.plan.format);
-    for await (const row of reader.rows) {
-      ctx.signal?.throwIfAborted();
-      const shards = owners(row.index);
-      const item = shards.length ? itemOf(ctx, row.index, row.fields) : undefined;
-      if (item) { for (const shard of shards) items.get(shard)!.push(item); }
-      while (ends.length && row.index >= lastRow(ends[0])) {
-        const done = ends.shift()!;
-        await submitShard(ctx, record, done, items.get(done)!);
-        items.delete(done);
+    // One pass: each shard is sent in its turn, its items built as its provider reads them. A
+    // row belongs to at most one unsubmitted shard (retries only follow a fetch).
+    const pass = new ShardPass({
+      open: async () => (await openJobDataset(ctx.job, ctx.plan.format)).rows,
+      owners: shardFinder(todo),
+      holds: (shard, index) => shardHolds(shard.rows, index),
+      item: (row) => {
+        ctx.signal?.throwIfAborted();
+        return itemOf(ctx, row.index, row.fields);
+      },
+    });
+    try {
+      for (const shard of todo.toSorted((a, b) => lastRowOf(a) - lastRowOf(b))) {
+        await submitShard(ctx, record, shard, pass);
+        // A provider that reused an upload read nothing: the pass moves on to the next shard.
+        await pass.skipPast(shard);
       }
+    } finally {
+      await pass.close();
     }
-    for (const shard of ends) await submitShard(ctx, record, shard, items.get(shard)!);
   }
   submissionDone(record);
   await ctx.store.save(record);
@@ -465,22 +473,38 @@ class CreateInDoubt extends Error {
   }
 }
 
-/** Submits one planned shard, recording it before and after the remote step. */
+/**
+ * Submits one planned shard, recording it before and after the remote step. Its items stream
+ * from the pass to a provider that takes a stream ({@link BatchApi.submitStream}); the custom ids
+ * are saved once the items were read, before the batch can exist (a fetch joins answers to rows
+ * with them: Gemini may drop keys). A provider that takes an array gets the items read first.
+ */
 async function submitShard(
   ctx: SubmitContext,
   record: JobRecord,
   shard: ShardRecord,
-  items: readonly BatchItem[],
+  pass: ShardPass,
 ): Promise<void> {
-  if (items.length !== shard.requests) {
-    throw new LoomError(
-      `${ctx.plan.input} changed since job ${record.id} was planned (batch ${
-        shard.index + 1
-      } now has ${items.length} requests, not ${shard.requests}); nothing more was submitted`,
-    );
+  let inputChanged = false;
+  const source = pass.source(shard, {
+    changed: (count) => {
+      inputChanged = true;
+      return new LoomError(
+        `${ctx.plan.input} changed since job ${record.id} was planned (batch ${
+          shard.index + 1
+        } now has ${count} requests, not ${shard.requests}); nothing more was submitted`,
+      );
+    },
+    ended: (ids) => ctx.store.saveIds(record.id, shard.index, ids),
+  });
+  const stream = ctx.batch.submitStream?.bind(ctx.batch);
+  let items: BatchItem[] | undefined;
+  if (!stream) {
+    items = [];
+    for await (const item of source.items()) items.push(item);
   }
-  // The ids go to disk first: a fetch joins answers to rows with them (Gemini may drop keys).
-  await ctx.store.saveIds(record.id, shard.index, items.map((item) => item.customId));
+  // Interrupted between two shards: this one stays planned (its items are read once it is begun).
+  ctx.signal?.throwIfAborted();
   beginSubmit(shard);
   await ctx.store.save(record);
   const label = labelOf(record, shard.index);
@@ -502,12 +526,13 @@ async function submitShard(
     handle = await withRetries(async () => {
       sent = false;
       try {
-        return await ctx.batch.submit(
-          items,
-          label,
-          shard.upload ? { ...options, upload: shard.upload } : options,
-        );
+        const attempt = shard.upload ? { ...options, upload: shard.upload } : options;
+        return await (stream
+          ? stream(source, label, attempt)
+          : ctx.batch.submit(items!, label, attempt));
       } catch (error) {
+        // The stream found the input changed before anything was created: said as such.
+        if (inputChanged) throw error;
         if ((sent || ctx.batch.announcesCreate !== true) && !refused(error)) {
           throw new CreateInDoubt(error);
         }

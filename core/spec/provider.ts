@@ -164,6 +164,20 @@ export interface BatchApi {
     options?: BatchSubmitOptions,
   ): Promise<BatchHandle>;
   /**
+   * Optional: {@link submit} with the items streamed instead of held in one array (a shard of
+   * 50,000 requests held at once is tens of megabytes). The core uses it when present; a
+   * provider that writes its items to a file or body as it reads them should have it. Same
+   * contract as `submit`, plus: the items are read to their end before
+   * {@link BatchSubmitOptions.onCreate} is called (the core saves the shard's custom ids when the
+   * stream ends, and a batch must never exist without them). A wrapper that replaces `submit`
+   * must replace or drop this too, or it is bypassed. Added within `loom.provider.v1`.
+   */
+  submitStream?(
+    source: BatchItemSource,
+    label: BatchLabel,
+    options?: BatchSubmitOptions,
+  ): Promise<BatchHandle>;
+  /**
    * True when `submit` calls {@link BatchSubmitOptions.onCreate} before the request that creates
    * the batch: a submit that fails without having called it surely created nothing. Without it,
    * every failed submit may have created its batch.
@@ -214,6 +228,17 @@ export interface BatchApi {
     hint: BatchFindHint,
     options?: CallOptions,
   ): Promise<Array<{ readonly handle: BatchHandle; readonly exact: boolean }> | undefined>;
+}
+
+/** A shard's items for {@link BatchApi.submitStream}: a stream that can be read again. */
+export interface BatchItemSource {
+  /** How many items {@link BatchItemSource.items} yields. */
+  readonly count: number;
+  /**
+   * The items, in submission order. Each call reads them anew (a retry of a submit whose upload
+   * failed reads them again); a stream that finds the input changed throws instead of ending.
+   */
+  items(): AsyncIterable<BatchItem>;
 }
 
 /** A provider's upload of a batch's input (its file id, say): reused by a retry, deleted once done. */

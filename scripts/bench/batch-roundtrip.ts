@@ -35,21 +35,47 @@ async function makeCsv(path: string, rows: number): Promise<void> {
   await once(out, "close");
 }
 
-/** Runs `work`, returning its seconds and the peak RSS seen meanwhile. */
+/** What the process held when its RSS peaked: the V8 heap (used of committed) and memory outside it. */
+interface PeakShare {
+  readonly rssMiB: number;
+  readonly heapUsedMiB: number;
+  readonly heapTotalMiB: number;
+  readonly externalMiB: number;
+}
+
+/**
+ * Runs `work`, returning its seconds and the peak RSS seen meanwhile, with what the heap held at
+ * that moment (the rest of the RSS is code, the SQLite page caches and V8's pooled pages).
+ */
 async function measured<T>(
   work: () => Promise<T>,
-): Promise<{ value: T; seconds: number; peakMiB: number }> {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+): Promise<{ value: T; seconds: number; peak: PeakShare }> {
+  let peak = process.memoryUsage();
+  const sample = () => {
+    const now = process.memoryUsage();
+    if (now.rss > peak.rss) peak = now;
+  };
+  const timer = setInterval(sample, 20);
   const started = performance.now();
   const value = await work();
   clearInterval(timer);
-  peak = Math.max(peak, process.memoryUsage().rss);
+  sample();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
   return {
     value,
     seconds: (performance.now() - started) / 1000,
-    peakMiB: Math.round(peak / 2 ** 20),
+    peak: {
+      rssMiB: mib(peak.rss),
+      heapUsedMiB: mib(peak.heapUsed),
+      heapTotalMiB: mib(peak.heapTotal),
+      externalMiB: mib(peak.external),
+    },
   };
+}
+
+/** `peak 212 MiB: heap 80/110, external 9`. */
+function peakText(peak: PeakShare): string {
+  return `peak ${peak.rssMiB} MiB: heap ${peak.heapUsedMiB}/${peak.heapTotalMiB}, external ${peak.externalMiB}`;
 }
 
 const args = process.argv.slice(2).filter((a) => a !== "--postgres");
@@ -88,12 +114,12 @@ try {
       `${runtimeName()} ${postgres || env.LOOM_STATE ? "postgres" : "sqlite"} rows=${
         String(rows).padStart(9)
       } shards=${submit.value.job!.shards} ` +
-        `submit=${submit.seconds.toFixed(1)}s (${
-          Math.round(rows / submit.seconds)
-        } rows/s, peak ${submit.peakMiB} MiB) ` +
-        `fetch+merge=${fetch.seconds.toFixed(1)}s (${
-          Math.round(rows / fetch.seconds)
-        } rows/s, peak ${fetch.peakMiB} MiB) answered=${merged.summary?.ok}`,
+        `submit=${submit.seconds.toFixed(1)}s (${Math.round(rows / submit.seconds)} rows/s, ${
+          peakText(submit.peak)
+        }) ` +
+        `fetch+merge=${fetch.seconds.toFixed(1)}s (${Math.round(rows / fetch.seconds)} rows/s, ${
+          peakText(fetch.peak)
+        }) answered=${merged.summary?.ok}`,
     );
   }
 } finally {

@@ -21,20 +21,21 @@
  */
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/base/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
 import { exists, writeFileAtomic } from "../../../core/data/output.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
-import { readLines } from "../_shared/lines.ts";
 import type {
   BatchApi,
+  BatchHandle,
   BatchItem,
+  BatchLabel,
+  BatchOutcome,
+  BatchSubmitOptions,
   GenerateRequest,
   GenerateResult,
   ProviderV1,
@@ -154,16 +155,37 @@ interface EchoBatch {
   items?: BatchItem[];
 }
 
+/**
+ * Bytes of an upload read at a time: a chunk's text stays under V8's large-object size (half a
+ * 256 KiB page, `kMaxRegularHeapObjectSize`), so each chunk is an ordinary object that dies young
+ * instead of a page of its own in the large-object space (where 256 KiB chunks piled up to tens of
+ * megabytes at a fetch's peak).
+ */
+const UPLOAD_READ_BYTES = 32 * 1024;
+
 /** Lines written to an upload at a time: one write of tens of kilobytes, not one per request. */
 const LINES_PER_WRITE = 256;
 
-/** The items as JSON lines, a few hundred to a chunk. */
-function* jsonLines(items: readonly BatchItem[]): Generator<string> {
-  for (let i = 0; i < items.length; i += LINES_PER_WRITE) {
-    let chunk = "";
-    for (const item of items.slice(i, i + LINES_PER_WRITE)) chunk += JSON.stringify(item) + "\n";
-    yield chunk;
+/**
+ * The items as JSON lines, a few hundred to a chunk, counting them in `count.items` (the
+ * upload's requests) as they go.
+ */
+async function* jsonLines(
+  items: Iterable<BatchItem> | AsyncIterable<BatchItem>,
+  count: { items: number },
+): AsyncGenerator<string> {
+  let chunk = "";
+  let lines = 0;
+  for await (const item of items) {
+    chunk += JSON.stringify(item) + "\n";
+    count.items++;
+    if (++lines === LINES_PER_WRITE) {
+      yield chunk;
+      chunk = "";
+      lines = 0;
+    }
   }
+  if (chunk) yield chunk;
 }
 
 /**
@@ -200,12 +222,12 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
   const save = (id: string, batch: EchoBatch) =>
     writeFileAtomic(path(id), [JSON.stringify(batch)], { mode: 0o600, dirMode: 0o700 });
   const ended = (b: EchoBatch) => b.cancelled || b.polls >= (options.batch_polls ?? 0);
-  /** The requests of a batch, read a line at a time. */
-  async function* itemsOf(batch: EchoBatch): AsyncGenerator<BatchItem> {
-    if (batch.items) {
-      yield* batch.items;
-      return;
-    }
+  /**
+   * The lines of a batch's upload, a chunk at a time: read into one reused buffer and split on
+   * `\n` (a JSON line holds no raw newline), with no stream or line-reader layer between (a fetch
+   * reads a million of them).
+   */
+  async function* uploadLines(batch: EchoBatch): AsyncGenerator<string[]> {
     const file = uploadPath(batch.file);
     if (!(await exists(file))) {
       throw new LoomProviderError(`echo: the input file ${batch.file} of this batch was deleted`, {
@@ -213,35 +235,65 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
         fatal: true,
       });
     }
-    const stream = createReadStream(file);
-    for await (const line of readLines(Readable.toWeb(stream) as ReadableStream<Uint8Array>)) {
-      if (line) yield JSON.parse(line);
+    const fd = await open(file);
+    try {
+      const buffer = new Uint8Array(UPLOAD_READ_BYTES);
+      const decoder = new TextDecoder();
+      let pending = "";
+      for (;;) {
+        const { bytesRead } = await fd.read(buffer, 0, buffer.length);
+        pending += bytesRead
+          ? decoder.decode(buffer.subarray(0, bytesRead), { stream: true })
+          : decoder.decode();
+        const lines = pending.split("\n");
+        pending = bytesRead ? lines.pop()! : "";
+        yield lines.filter(Boolean);
+        if (!bytesRead) return;
+      }
+    } finally {
+      await fd.close();
     }
+  }
+  /** Writes the upload (unless an earlier attempt's is reused), then creates the batch. */
+  async function submitItems(
+    items: Iterable<BatchItem> | AsyncIterable<BatchItem>,
+    label: BatchLabel,
+    submitOptions: BatchSubmitOptions | undefined,
+    count?: number,
+  ): Promise<BatchHandle> {
+    // An upload of these items by an interrupted attempt is used again, as providers allow.
+    let file = submitOptions?.upload?.file;
+    let total = count ?? (items as readonly BatchItem[]).length;
+    if (file === undefined || !(await exists(uploadPath(file)))) {
+      file = `echofile-${randomBytes(8).toString("hex")}`;
+      const written = { items: 0 };
+      await writeFileAtomic(uploadPath(file), jsonLines(items, written), {
+        mode: 0o600,
+        dirMode: 0o700,
+      });
+      total = written.items;
+      await submitOptions?.onUploaded?.({ file });
+    }
+    await submitOptions?.onCreate?.();
+    const id = `echobatch-${randomBytes(8).toString("hex")}`;
+    await save(id, {
+      label: label.name,
+      createdAt: new Date().toISOString(),
+      polls: 0,
+      cancelled: false,
+      total,
+      file,
+    });
+    return { id };
   }
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
     announcesCreate: true,
-    async submit(items, label, submitOptions) {
-      // An upload of these items by an interrupted attempt is used again, as providers allow.
-      let file = submitOptions?.upload?.file;
-      if (file === undefined || !(await exists(uploadPath(file)))) {
-        file = `echofile-${randomBytes(8).toString("hex")}`;
-        await writeFileAtomic(uploadPath(file), jsonLines(items), { mode: 0o600, dirMode: 0o700 });
-        await submitOptions?.onUploaded?.({ file });
-      }
-      await submitOptions?.onCreate?.();
-      const id = `echobatch-${randomBytes(8).toString("hex")}`;
-      await save(id, {
-        label: label.name,
-        createdAt: new Date().toISOString(),
-        polls: 0,
-        cancelled: false,
-        total: items.length,
-        file,
-      });
-      return { id };
-    },
+    submit: (items, label, submitOptions) => submitItems(items, label, submitOptions),
+    // The items go to the upload as they are read: a shard is never held in memory.
+    submitStream: (source, label, submitOptions) =>
+      submitItems(source.items(), label, submitOptions, source.count),
     async deleteUpload(upload) {
       if (upload.file !== undefined) await rm(uploadPath(upload.file), { force: true });
     },
@@ -258,16 +310,22 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
     },
     async *results(handle) {
       const batch = await load(handle.id);
-      for await (const item of itemsOf(batch)) {
+      const outcome = (item: BatchItem): BatchOutcome => {
         if (batch.cancelled) {
-          yield { customId: item.customId, error: "cancelled before it ran", kind: "cancelled" };
-          continue;
+          return { customId: item.customId, error: "cancelled before it ran", kind: "cancelled" };
         }
         try {
-          yield { customId: item.customId, result: answer(item.request, options) };
+          return { customId: item.customId, result: answer(item.request, options) };
         } catch (error) {
-          yield { customId: item.customId, error: (error as Error).message, kind: "failed" };
+          return { customId: item.customId, error: (error as Error).message, kind: "failed" };
         }
+      };
+      if (batch.items) {
+        for (const item of batch.items) yield outcome(item);
+        return;
+      }
+      for await (const lines of uploadLines(batch)) {
+        for (const line of lines) yield outcome(JSON.parse(line));
       }
     },
     async cancel(handle) {

@@ -144,6 +144,31 @@ describe("openai batch API against the emulator (manual schedule)", () => {
     assert.equal(t.emu.log.count("POST /v1/files"), 1);
   });
 
+  it("a streamed submit uploads the same file as an array, read once, more than one part long", async () => {
+    const api = apiFor(t.emu);
+    const client = clientFor(t.emu);
+    const fileText = async (handle: { data?: Record<string, unknown> }) =>
+      await (await client.files.content(handle.data?.input_file_id as string)).text();
+    // 600 items: more than two of the builder's parts of 256 lines.
+    const many = Array.from({ length: 600 }, (_, i) => ({
+      ...ITEMS[i % ITEMS.length],
+      customId: `row-${i}`,
+    }));
+    let reads = 0;
+    const source = {
+      count: many.length,
+      async *items() {
+        reads++;
+        yield* many;
+      },
+    };
+    const streamed = await api.submitStream!(source, label("stream"));
+    const array = await api.submit(many, label("array"));
+    assert.equal(reads, 1);
+    assert.equal(await fileText(streamed), await fileText(array));
+    assert.equal((await fileText(streamed)).split("\n").length, 601);
+  });
+
   it("reports its upload before the create, reuses it when given, and deletes it (gone already is fine)", async () => {
     const api = apiFor(t.emu);
     const steps: string[] = [];

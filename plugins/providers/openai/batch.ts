@@ -37,6 +37,7 @@ import type {
   BatchOutcome,
   BatchState,
   BatchStatus,
+  BatchSubmitOptions,
 } from "../../../core/spec/provider.ts";
 import { connectionFailure } from "../_shared/http-errors.ts";
 import { toProviderError } from "./errors.ts";
@@ -201,6 +202,25 @@ export async function* responseLines(
   }
 }
 
+/** Lines joined into one Buffer at a time while a batch file is built from a stream. */
+const LINES_PER_PART = 256;
+
+/** A batch file built from streamed items: a Buffer a few hundred lines, joined at the end. */
+async function fileOf(items: AsyncIterable<BatchItem>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let text = "";
+  let lines = 0;
+  for await (const item of items) {
+    text += `${batchLine(item)}\n`;
+    if (++lines % LINES_PER_PART === 0) {
+      parts.push(Buffer.from(text, "utf8"));
+      text = "";
+    }
+  }
+  if (text) parts.push(Buffer.from(text, "utf8"));
+  return Buffer.concat(parts);
+}
+
 /** The Batch API of an OpenAI client (the one sync calls use). */
 export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {}): BatchApi {
   const provider = options.provider ?? DEFAULTS.provider;
@@ -277,6 +297,48 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     for await (const text of responseLines(response, onReadError)) yield { text, number: ++number };
   }
 
+  /**
+   * Uploads the batch file (`bytes` builds it; an earlier attempt's upload is reused instead)
+   * and creates the batch.
+   */
+  async function submitFile(
+    count: number,
+    bytes: () => Promise<Buffer>,
+    label: BatchLabel,
+    callOptions: BatchSubmitOptions | undefined,
+  ): Promise<BatchHandle> {
+    const signal = callOptions?.signal;
+    if (count === 0) {
+      throw new LoomProviderError(`${provider}: a batch needs at least one request`, {
+        fatal: true,
+      });
+    }
+    // A retry reuses the upload of an earlier attempt (the same items): one file per shard.
+    let fileId = callOptions?.upload?.input_file_id;
+    if (!fileId) {
+      const file = await bytes();
+      if (count > limits.maxRequests || file.length > limits.maxBytes) {
+        throw new LoomProviderError(
+          `${provider}: a batch holds at most ${limits.maxRequests} requests and ${limits.maxBytes} bytes; ` +
+            `this one has ${count} requests and ${file.length} bytes`,
+          { fatal: true },
+        );
+      }
+      const uploaded = await call(async () =>
+        client.files.create({
+          file: await toFile(file, `${label.name}.jsonl`),
+          purpose: "batch",
+        }, { signal })
+      );
+      fileId = uploaded.id;
+      await callOptions?.onUploaded?.({ input_file_id: fileId });
+    }
+    failpoint("submit:uploaded");
+    await callOptions?.onCreate?.();
+    const batch = await createBatch(fileId, label, signal);
+    return { id: batch.id, data: { input_file_id: fileId } };
+  }
+
   return {
     limits,
 
@@ -284,38 +346,18 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       return Buffer.byteLength(batchLine(item), "utf8") + 1;
     },
 
-    async submit(items, label, callOptions) {
-      const signal = callOptions?.signal;
-      if (items.length === 0) {
-        throw new LoomProviderError(`${provider}: a batch needs at least one request`, {
-          fatal: true,
-        });
-      }
-      const bytes = Buffer.from(items.map((item) => `${batchLine(item)}\n`).join(""), "utf8");
-      if (items.length > limits.maxRequests || bytes.length > limits.maxBytes) {
-        throw new LoomProviderError(
-          `${provider}: a batch holds at most ${limits.maxRequests} requests and ${limits.maxBytes} bytes; ` +
-            `this one has ${items.length} requests and ${bytes.length} bytes`,
-          { fatal: true },
-        );
-      }
-      // A retry reuses the upload of an earlier attempt (the same items): one file per shard.
-      let fileId = callOptions?.upload?.input_file_id;
-      if (!fileId) {
-        const file = await call(async () =>
-          client.files.create({
-            file: await toFile(bytes, `${label.name}.jsonl`),
-            purpose: "batch",
-          }, { signal })
-        );
-        fileId = file.id;
-        await callOptions?.onUploaded?.({ input_file_id: fileId });
-      }
-      failpoint("submit:uploaded");
-      await callOptions?.onCreate?.();
-      const batch = await createBatch(fileId, label, signal);
-      return { id: batch.id, data: { input_file_id: fileId } };
-    },
+    submit: (items, label, callOptions) =>
+      submitFile(
+        items.length,
+        async () => Buffer.from(items.map((item) => `${batchLine(item)}\n`).join(""), "utf8"),
+        label,
+        callOptions,
+      ),
+
+    // The file is built as the items are read, in Buffers outside the JS heap: the items of a
+    // shard (tens of megabytes of objects) are never held at once.
+    submitStream: (source, label, callOptions) =>
+      submitFile(source.count, () => fileOf(source.items()), label, callOptions),
 
     announcesCreate: true,
 
