@@ -52,27 +52,8 @@ export async function* orderedChunkPool<T, R>(
 ): AsyncGenerator<R> {
   const concurrency = Math.max(1, options.concurrency);
   const window = Math.max(concurrency, options.window);
-  const ready = options.ready;
-  // A ring would save the shifts, but V8 shifts arrays this short in place.
-  const queue: Entry<R>[] = [];
-  let running = 0;
-  let wake: (() => void) | undefined;
-
-  const start = (item: T) => {
-    running++;
-    const entry: Entry<R> = {};
-    const settle = (settled: Settled<R>) => {
-      entry.settled = settled;
-      running--;
-      wake?.();
-      return settled;
-    };
-    entry.promise = task(item).then(
-      (value) => settle({ ok: true, value }),
-      (error) => settle({ ok: false, error }),
-    );
-    queue.push(entry);
-  };
+  const tasks = new Tasks(task, options.ready);
+  const queue = tasks.queue;
 
   try {
     for await (const chunk of chunks) {
@@ -82,25 +63,12 @@ export async function* orderedChunkPool<T, R>(
           const head = queue.shift()!;
           yield unwrap(head.settled ?? await head.promise!);
         }
-        if (ready) {
-          let settled: Settled<R> | undefined;
-          try {
-            const value = ready(item);
-            if (value !== undefined) settled = { ok: true, value };
-          } catch (error) {
-            settled = { ok: false, error };
-          }
-          if (settled) {
-            queue.push({ settled });
-            continue;
-          }
-        }
-        while (running >= concurrency) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
+        if (tasks.pushReady(item)) continue;
+        while (tasks.running >= concurrency) {
+          await tasks.oneSettled();
           while (queue.length && queue[0].settled) yield unwrap(queue.shift()!.settled!);
         }
-        start(item);
+        tasks.start(item);
       }
     }
     while (queue.length) {
@@ -125,29 +93,10 @@ export async function* orderedBatchPool<T, R>(
 ): AsyncGenerator<R[]> {
   const concurrency = Math.max(1, options.concurrency);
   const window = Math.max(concurrency, options.window);
-  const ready = options.ready;
-  // A ring would save the shifts, but V8 shifts arrays this short in place.
-  const queue: Entry<R>[] = [];
-  let running = 0;
-  let wake: (() => void) | undefined;
+  const tasks = new Tasks(task, options.ready);
+  const queue = tasks.queue;
   // Results done in order and not yet handed on.
   let out: R[] = [];
-
-  const start = (item: T) => {
-    running++;
-    const entry: Entry<R> = {};
-    const settle = (settled: Settled<R>) => {
-      entry.settled = settled;
-      running--;
-      wake?.();
-      return settled;
-    };
-    entry.promise = task(item).then(
-      (value) => settle({ ok: true, value }),
-      (error) => settle({ ok: false, error }),
-    );
-    queue.push(entry);
-  };
 
   /** Moves the settled results at the head of the queue to `out`; a failure stops it. */
   const take = (): { error: unknown } | undefined => {
@@ -177,31 +126,18 @@ export async function* orderedBatchPool<T, R>(
           if (!queue[0].settled) await queue[0].promise;
           failed = take();
         }
-        if (ready) {
-          let settled: Settled<R> | undefined;
-          try {
-            const value = ready(item);
-            if (value !== undefined) settled = { ok: true, value };
-          } catch (error) {
-            settled = { ok: false, error };
-          }
-          if (settled) {
-            queue.push({ settled });
-            continue;
-          }
-        }
-        while (running >= concurrency) {
+        if (tasks.pushReady(item)) continue;
+        while (tasks.running >= concurrency) {
           if (out.length) yield handOn();
           // Tasks may have settled while the consumer had the batch: they woke no one.
-          if (running < concurrency) break;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
+          if (tasks.running < concurrency) break;
+          await tasks.oneSettled();
           if ((failed = take())) {
             if (out.length) yield handOn();
             throw failed.error;
           }
         }
-        start(item);
+        tasks.start(item);
       }
       const failed = take();
       if (out.length) yield handOn();
@@ -219,6 +155,65 @@ export async function* orderedBatchPool<T, R>(
     if (out.length) yield handOn();
   } finally {
     await options.finally?.();
+  }
+}
+
+/**
+ * The entries of a pool in input order (started tasks and results known without one), and how
+ * many tasks still run. Shared by both pools; they differ only in how they hand results on.
+ */
+class Tasks<T, R> {
+  // A ring would save the shifts, but V8 shifts arrays this short in place.
+  readonly queue: Entry<R>[] = [];
+  running = 0;
+  readonly #task: (item: T) => Promise<R>;
+  readonly #ready: ((item: T) => R | undefined) | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(task: (item: T) => Promise<R>, ready: ((item: T) => R | undefined) | undefined) {
+    this.#task = task;
+    this.#ready = ready;
+  }
+
+  /** Starts `item`'s task, its entry last in the queue. */
+  start(item: T): void {
+    this.running++;
+    const entry: Entry<R> = {};
+    const settle = (settled: Settled<R>) => {
+      entry.settled = settled;
+      this.running--;
+      this.#wake?.();
+      return settled;
+    };
+    entry.promise = this.#task(item).then(
+      (value) => settle({ ok: true, value }),
+      (error) => settle({ ok: false, error }),
+    );
+    this.queue.push(entry);
+  }
+
+  /** Queues `item`'s result if it needs no task (see `ready`); whether it did. */
+  pushReady(item: T): boolean {
+    if (!this.#ready) return false;
+    let settled: Settled<R> | undefined;
+    try {
+      const value = this.#ready(item);
+      if (value !== undefined) settled = { ok: true, value };
+    } catch (error) {
+      settled = { ok: false, error };
+    }
+    if (settled) this.queue.push({ settled });
+    return settled !== undefined;
+  }
+
+  /** Resolves once a running task settles. */
+  oneSettled(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        resolve();
+      };
+    });
   }
 }
 
