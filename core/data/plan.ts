@@ -179,16 +179,18 @@ function checkColumns(job: LoadedJob, columns: readonly string[], known: boolean
   const list = columns.length ? columns.map((c) => JSON.stringify(c)).join(", ") : "(none)";
   const issues = [];
   const prompt = job.spec.prompt;
-  const missingIn = (text: string) => promptColumns({ template: text }).filter((c) => !have.has(c));
-  if (prompt?.template !== undefined) {
-    for (const c of missingIn(prompt.template)) {
+  /** An issue for each column a template (`prompt.template` or `prompt.system`) names but lacks. */
+  const checkTemplate = (part: "template" | "system", text: string) => {
+    for (const c of promptColumns({ template: text }).filter((c) => !have.has(c))) {
       issues.push({
-        where: job.where(["prompt", "template"]),
-        path: "prompt.template",
+        where: job.where(["prompt", part]),
+        path: `prompt.${part}`,
         message: `names column "${c}", which the dataset lacks (columns: ${list})`,
       });
     }
-  } else {
+  };
+  if (prompt?.template !== undefined) checkTemplate("template", prompt.template);
+  else {
     const column = prompt?.column ?? DEFAULT_PROMPT_COLUMN;
     if (!have.has(column)) {
       issues.push(
@@ -207,15 +209,7 @@ function checkColumns(job: LoadedJob, columns: readonly string[], known: boolean
       );
     }
   }
-  if (prompt?.system !== undefined) {
-    for (const c of missingIn(prompt.system)) {
-      issues.push({
-        where: job.where(["prompt", "system"]),
-        path: "prompt.system",
-        message: `names column "${c}", which the dataset lacks (columns: ${list})`,
-      });
-    }
-  }
+  if (prompt?.system !== undefined) checkTemplate("system", prompt.system);
   const id = job.spec.dataset.id;
   if (id !== undefined && !have.has(id)) {
     issues.push({
