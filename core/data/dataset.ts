@@ -3,6 +3,7 @@
  * to its format plugin. Nothing here holds more than a chunk of the file in memory.
  * @module
  */
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
@@ -15,15 +16,45 @@ export function isGzipPath(path: string): boolean {
   return path.toLowerCase().endsWith(".gz");
 }
 
-/** Streams a file's bytes, decompressing `.gz` files. Read errors name the file. */
-export async function* readBytes(path: string): AsyncGenerator<Uint8Array> {
+/** Sees each chunk of a file's own bytes (still compressed, for a `.gz`) as it is read. */
+export type ByteTap = (chunk: Uint8Array) => void;
+
+/**
+ * Size and SHA-256 of a file's bytes, taken as a reading passes them ({@link ByteTap}): the
+ * fingerprint a batch job keeps of its input, without a reading of its own.
+ */
+export class FileHash {
+  readonly #hash = createHash("sha256");
+  #size = 0;
+  /** Give this to {@link readBytes} or {@link openDataset}. */
+  readonly tap: ByteTap = (chunk) => {
+    this.#hash.update(chunk);
+    this.#size += chunk.byteLength;
+  };
+
+  /** The size and hex SHA-256 of the bytes seen; call once, after the reading ended. */
+  digest(): { size: number; sha256: string } {
+    return { size: this.#size, sha256: this.#hash.digest("hex") };
+  }
+}
+
+/**
+ * Streams a file's bytes, decompressing `.gz` files. Read errors name the file. `tap` sees the
+ * file's own bytes (before decompression), in order.
+ */
+export async function* readBytes(path: string, tap?: ByteTap): AsyncGenerator<Uint8Array> {
   const shown = displayPath(path);
   const file = createReadStream(path);
-  const stream = isGzipPath(path) ? file.pipe(createGunzip()) : file;
+  const gzip = isGzipPath(path);
+  if (tap && gzip) file.on("data", (chunk) => tap(chunk as Uint8Array));
+  const stream = gzip ? file.pipe(createGunzip()) : file;
   // A failed file read does not propagate through pipe(); forward it to the gunzip stream.
   if (stream !== file) file.on("error", (error) => stream.destroy(error));
   try {
-    for await (const chunk of stream) yield chunk as Uint8Array;
+    for await (const chunk of stream) {
+      if (tap && !gzip) tap(chunk as Uint8Array);
+      yield chunk as Uint8Array;
+    }
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") {
@@ -58,11 +89,12 @@ export async function assertDatasetFile(file: string): Promise<void> {
   }
 }
 
-/** Opens a dataset with its format. */
+/** Opens a dataset with its format; `tap` sees the file's bytes as they are read. */
 export function openDataset(
   path: string,
   format: FormatV1,
   options?: Readonly<Record<string, unknown>>,
+  tap?: ByteTap,
 ): Promise<DatasetReader> {
-  return format.open(readBytes(path), { path: displayPath(path), options });
+  return format.open(readBytes(path, tap), { path: displayPath(path), options });
 }

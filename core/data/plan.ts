@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, extname, resolve } from "node:path";
-import { assertDatasetFile, openDataset } from "./dataset.ts";
+import { assertDatasetFile, type ByteTap, openDataset } from "./dataset.ts";
 import { LoomJobError, LoomUsageError } from "../base/errors.ts";
 import { type LoadedJob, STDOUT_PATH } from "../job/load.ts";
 import { checkOutputPath, defaultOutputPath, sameFile } from "./output.ts";
@@ -149,12 +149,16 @@ async function scan(
 }
 
 /**
- * Opens the job's dataset. A format's complaint about `dataset.options` is a problem of the job
- * file, so it is reported at the options' position.
+ * Opens the job's dataset (`tap` sees the file's bytes as they are read). A format's complaint
+ * about `dataset.options` is a problem of the job file, so it is reported at the options' position.
  */
-export async function openJobDataset(job: LoadedJob, format: FormatV1): Promise<DatasetReader> {
+export async function openJobDataset(
+  job: LoadedJob,
+  format: FormatV1,
+  tap?: ByteTap,
+): Promise<DatasetReader> {
   try {
-    return await openDataset(job.spec.dataset.path, format, job.spec.dataset.options);
+    return await openDataset(job.spec.dataset.path, format, job.spec.dataset.options, tap);
   } catch (error) {
     if (
       error instanceof LoomUsageError && error.name === "LoomUsageError" && job.spec.dataset.options
