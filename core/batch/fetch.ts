@@ -19,13 +19,13 @@ import type { LoadedJob } from "../job/load.ts";
 import { sameFile, writeFileAtomic } from "../data/output.ts";
 import { displayPath } from "../base/paths.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
+import { FileHash } from "../data/dataset.ts";
 import { buildRequest } from "../data/request.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
-import type { ResultRow } from "../spec/storage.ts";
 import {
   better,
   identityOf,
@@ -37,6 +37,7 @@ import {
 } from "./store.ts";
 import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 import { releaseUploads } from "./uploads.ts";
+import type { SavedOutcomeReader } from "./saved-results.ts";
 import { fetched, observed, phaseOf, type ShardPhase, unobserved } from "./shard.ts";
 import { merged as markMerged } from "./job-state.ts";
 
@@ -211,16 +212,12 @@ function missingReason(shard: ShardRecord): string {
   }
 }
 
-/**
- * Walks a shard's saved results (sorted by row) as the merge asks for rows in ascending order,
- * reading the store's rows itself (one async layer a row fewer than through
- * {@link JobStore.readResults}: a merge asks a million times).
- */
+/** Walks a shard's saved outcomes (by row) as the merge asks for rows in ascending order. */
 class ResultCursor {
   readonly #store: JobStore;
   readonly #job: string;
   readonly #shard: number;
-  #rows: AsyncIterator<ResultRow> | undefined;
+  #reader: SavedOutcomeReader | undefined;
   #next: SavedOutcome | undefined;
   #done = false;
 
@@ -235,17 +232,16 @@ class ResultCursor {
     if (this.#next !== undefined && this.#next.i >= index) {
       return this.#next.i === index ? this.#next : undefined;
     }
-    this.#rows ??= (await this.#store.resultRows(this.#job, this.#shard))[Symbol.asyncIterator]();
+    this.#reader ??= await this.#store.outcomes(this.#job, this.#shard);
     while (!this.#done && (this.#next === undefined || this.#next.i < index)) {
-      const step = await this.#rows.next();
-      this.#done = step.done === true;
-      this.#next = step.done ? undefined : JSON.parse(step.value.value) as SavedOutcome;
+      this.#next = await this.#reader.next();
+      this.#done = this.#next === undefined;
     }
     return this.#next?.i === index ? this.#next : undefined;
   }
 
   async close(): Promise<void> {
-    await this.#rows?.return?.();
+    await this.#reader?.close();
   }
 }
 
@@ -379,13 +375,15 @@ export async function mergeJob(
 ): Promise<RunSummary> {
   const started = Date.now();
   const { job, plan } = options;
-  const now = await fingerprintInput(plan.input);
-  if (now.sha256 !== record.input.sha256 && !options.force) {
-    throw new LoomUsageError(
+  const changed = () =>
+    new LoomUsageError(
       `${plan.input} changed since job ${record.id} was submitted (rows are matched by position, so answers could land on the wrong rows); ` +
         "restore it, or pass --input-changed to merge anyway",
     );
-  }
+  // The input is fingerprinted as the merge reads it, and checked before the output takes its
+  // place (a changed size is refused at once); nothing is written over when it changed.
+  const hash = options.force ? undefined : new FileHash();
+  if (hash && (await stat(plan.input)).size !== record.input.size) throw changed();
   const saved = savedOutcomes(ctx.store, record);
   const counts = { ok: 0, errors: 0, unsent: 0 };
   const resultOf = async (row: DatasetRow): Promise<RowResult> => {
@@ -415,7 +413,7 @@ export async function mergeJob(
     return { row, outcome: "ok", result: outcome.r, ...(verdict ? { value: verdict.value } : {}) };
   };
   async function* merged(): AsyncGenerator<OutputRow> {
-    const reader = await openJobDataset(job, plan.format);
+    const reader = await openJobDataset(job, plan.format, hash?.tap);
     for await (const row of reader.rows) {
       failpoint("fetch:merging");
       const result = await resultOf(row);
@@ -432,6 +430,7 @@ export async function mergeJob(
   // The file's identity is saved before it takes the output's place: a merge killed after the
   // rename still knows the output as its own, and the next fetch replaces it without asking.
   const beforeRename = async (tmp: string) => {
+    if (hash && hash.digest().sha256 !== record.input.sha256) throw changed();
     record.written = identityOf(await stat(tmp));
     await ctx.store.save(record);
   };
@@ -441,6 +440,13 @@ export async function mergeJob(
       plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
       { beforeRename },
     );
+  } catch (error) {
+    // A changed input may fail to read before its end (a format's LoomDataError, by name: it
+    // may come from another copy of Loom): that it changed is what to say.
+    if (hash && LoomError.isInstance(error) && error.name === "LoomDataError") {
+      if ((await fingerprintInput(plan.input)).sha256 !== record.input.sha256) throw changed();
+    }
+    throw error;
   } finally {
     await saved.close();
   }

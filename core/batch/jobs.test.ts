@@ -152,6 +152,32 @@ describe("batch jobs (echo)", () => {
     assert.match(t.output()[7].llm_error, /never submitted/);
   });
 
+  it("refuses a changed input of the same size, found as the merge reads it, and writes nothing", async () => {
+    const t = setup();
+    const { job } = await t.submit();
+    const input = join(t.dir, "in.csv");
+    writeFileSync(input, readFileSync(input, "utf8").replace("alpha", "ALPHA"));
+    await assert.rejects(
+      fetchJobs([job!.id], t.opts),
+      (e: unknown) =>
+        e instanceof LoomUsageError && /changed since job .* --input-changed/.test(e.message),
+    );
+    assert.deepEqual(
+      readdirSync(t.dir).filter((f) => f.startsWith("out")),
+      [],
+      "no output, no temp",
+    );
+    // A change that no longer parses is told as a change too (the parse error would mislead).
+    writeFileSync(input, readFileSync(input, "utf8").replace("ALPHA", '"LPHA'));
+    await assert.rejects(
+      fetchJobs([job!.id], t.opts),
+      (e: unknown) => e instanceof LoomUsageError && /changed since job/.test(e.message),
+    );
+    writeFileSync(input, readFileSync(input, "utf8").replace('"LPHA', "alpha"));
+    const [merged] = await fetchJobs([job!.id], t.opts);
+    assert.ok(!("error" in merged) && merged.summary?.ok === 7);
+  });
+
   it("merges a job once when two fetches race for it", async () => {
     const t = setup();
     const { job } = await t.submit();

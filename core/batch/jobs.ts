@@ -237,10 +237,13 @@ async function fetchOpened(
         }
         record = fresh;
         const job = jobOf(record);
-        const planned = () =>
+        // A merge of the input the job was planned on (fingerprinted as it is read) needs no
+        // reading of it to plan: its rows are the record's.
+        const planned = (merge = false) =>
           planJob(job, opened.registry, opened.context, {
             signal: options.signal,
             answerFields: opened.answerSchema?.fields,
+            ...(merge && !options.mergeAnyway ? { knownRows: record.rows } : {}),
           });
         // A submission that was interrupted is finished first (adopting what the provider has).
         if (record.status === "submitting") {
@@ -262,7 +265,7 @@ async function fetchOpened(
         });
         if (!allEnded(record)) return undefined;
         await refuseOutputIsInput(record);
-        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(), options);
+        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(true), options);
       });
     } catch (error) {
       // While waiting, a `status` or another fetch holding the lease just now is no reason to stop.

@@ -9,7 +9,7 @@ import type { JobRecord } from "./store.ts";
 /** A record as machine A (working in `root`) wrote it. */
 function recordFrom(root: string): JobRecord {
   return {
-    version: 1,
+    version: 2,
     id: "20261204-abcdef",
     key: "k",
     createdAt: "2026-12-04T00:00:00.000Z",

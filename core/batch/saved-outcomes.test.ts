@@ -86,9 +86,9 @@ describe("a merge's readers of saved results", () => {
         yield* list;
       })();
     const saved = async (shard: number) => {
-      const rows: ResultRow[] = [];
-      for await (const row of storage.results.read(job, shard)) rows.push(row);
-      return rows.map(({ row, value }) => [row, JSON.parse(value)]);
+      const rows: [number, SavedOutcome][] = [];
+      for await (const o of store.readResults(job, shard)) rows.push([o.i, o]);
+      return rows;
     };
     await store.saveResults(job, 0, outcomes(came));
     assert.deepEqual(await saved(0), [

@@ -104,7 +104,7 @@ describe("shard state machine", () => {
 
 describe("job state machine", () => {
   const job = (): JobRecord => ({
-    version: 1,
+    version: 2,
     id: "20261204-bbbbbb",
     key: "k",
     createdAt: "2026-12-04T00:00:00.000Z",

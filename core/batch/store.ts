@@ -11,11 +11,17 @@ import type { JobSpec } from "../job/schema.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
+import { resultRows, SavedOutcomeReader } from "./saved-results.ts";
 import { assertJobId, type ResultRow, type StorageV2, type StoredJob } from "../spec/storage.ts";
 import type { BatchHandle, BatchState, BatchUpload, GenerateResult } from "../spec/provider.ts";
 
-/** Version of the record layout; a record of another version is refused, never misread. */
-export const JOB_RECORD_VERSION = 1;
+/**
+ * Version of the record layout; a record of another version is refused, never misread. 2: a
+ * shard's saved results may hold runs of outcomes (`saved-results.ts`), which an older Loom would
+ * misread, so it must refuse the job. A version 1 record is read (its results are one outcome a
+ * row, which version 2 reads too) and saved as version 2.
+ */
+export const JOB_RECORD_VERSION = 2;
 
 /** Which input rows a shard holds: a contiguous range, or (for a retry) a list of positions. */
 export type ShardRows = { readonly start: number; readonly end: number } | {
@@ -133,49 +139,6 @@ export function better(next: SavedOutcome, current: SavedOutcome | undefined): b
   return current === undefined || "r" in next || !("r" in current);
 }
 
-/**
- * The rows to save for a shard's outcomes, one a row, streamed: an answer goes on as it comes (the
- * first answer of a row wins), an error is held back to the end (an answer for its row may
- * follow; a later error replaces it). Nothing else is held, so saving a shard holds no more than
- * its errors, whatever its size.
- */
-async function* resultRows(outcomes: AsyncIterable<SavedOutcome>): AsyncGenerator<ResultRow> {
-  const answered = new RowSet();
-  const errors = new Map<number, string>();
-  for await (const o of outcomes) {
-    if (answered.has(o.i)) continue;
-    if ("r" in o) {
-      answered.add(o.i);
-      if (errors.size) errors.delete(o.i);
-      yield { row: o.i, value: JSON.stringify(o) };
-    } else errors.set(o.i, JSON.stringify(o));
-  }
-  for (const [row, value] of errors) yield { row, value };
-}
-
-/**
- * A set of row numbers as one bit a row, outside the JS heap: a shard's 50,000 rows in a `Set`
- * grew its table in steps to over a megabyte, each step a large object left for the old
- * generation's collection.
- */
-class RowSet {
-  #bits = new Uint8Array(0);
-
-  has(row: number): boolean {
-    return ((this.#bits[row >>> 3] ?? 0) & (1 << (row & 7))) !== 0;
-  }
-
-  add(row: number): void {
-    const byte = row >>> 3;
-    if (byte >= this.#bits.length) {
-      const grown = new Uint8Array(Math.max(byte + 1, this.#bits.length * 2, 1024));
-      grown.set(this.#bits);
-      this.#bits = grown;
-    }
-    this.#bits[byte] |= 1 << (row & 7);
-  }
-}
-
 /** A new job id: the date, then random hex (`20261127-3fa9c2`). */
 export function newJobId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -256,6 +219,9 @@ export class JobStore {
         }`,
       );
     }
+    const version = (record as { version?: unknown } | null)?.version;
+    // Version 1 differs only in what version 2 reads too (see JOB_RECORD_VERSION).
+    if (version === 1) record = { ...record, version: JOB_RECORD_VERSION };
     if (record?.version !== JOB_RECORD_VERSION) {
       throw new LoomError(
         `job ${stored.id} was written by another version of Loom (record version ${record?.version}); use that version to fetch it`,
@@ -328,17 +294,24 @@ export class JobStore {
 
   /** Reads a shard's saved outcomes, by row. */
   async *readResults(id: string, shard: number): AsyncGenerator<SavedOutcome> {
-    for await (const { value } of await this.resultRows(id, shard)) {
-      yield JSON.parse(value) as SavedOutcome;
+    const reader = await this.outcomes(id, shard);
+    try {
+      for (let o = await reader.next(); o; o = await reader.next()) yield o;
+    } finally {
+      await reader.close();
     }
   }
 
   /**
-   * A shard's saved rows as the store keeps them (each value a {@link SavedOutcome}'s JSON), by
-   * row.
+   * A reader of a shard's saved outcomes, by row (close it when done).
    * @throws LoomError when they were never saved (the store was changed outside Loom).
    */
-  async resultRows(id: string, shard: number): Promise<AsyncIterable<ResultRow>> {
+  async outcomes(id: string, shard: number): Promise<SavedOutcomeReader> {
+    return new SavedOutcomeReader(await this.#resultRows(id, shard));
+  }
+
+  /** A shard's saved rows as the store keeps them (`saved-results.ts`), by row. */
+  async #resultRows(id: string, shard: number): Promise<AsyncIterable<ResultRow>> {
     if (!(await this.storage.results.has(id, shard))) {
       throw new LoomError(
         `job ${id}: the saved results of batch ${

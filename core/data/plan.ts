@@ -63,6 +63,12 @@ export interface PlanOptions {
    * result is only good once `planJob` has returned.
    */
   readonly onRow?: (row: DatasetRow) => void;
+  /**
+   * The dataset's row count, known already: a batch job's input at its merge, which is checked
+   * against the job's fingerprint as it is read. The dataset is then only opened for its layout,
+   * not read through, and its columns (checked when the job was planned) are not checked again.
+   */
+  readonly knownRows?: number;
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -146,6 +152,13 @@ async function scan(
     if (!reader.layout.columns) { for (const key of Object.keys(row.fields)) seen.add(key); }
   }
   return { layout: reader.layout, rows, columns: [...seen] };
+}
+
+/** The dataset's layout, from its opening alone (see {@link PlanOptions.knownRows}). */
+async function layoutOf(job: LoadedJob, format: FormatV1, rows: number) {
+  const reader = await openJobDataset(job, format);
+  await reader.rows[Symbol.asyncIterator]().return?.();
+  return { layout: reader.layout, rows, columns: [...(reader.layout.columns ?? [])] };
 }
 
 /**
@@ -239,8 +252,12 @@ export async function planJob(
   await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
   const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
-  const { layout, rows, columns } = await scan(job, format, signal, options.onRow);
-  checkColumns(job, columns, layout.columns !== undefined || rows > 0);
+  const { layout, rows, columns } = options.knownRows === undefined
+    ? await scan(job, format, signal, options.onRow)
+    : await layoutOf(job, format, options.knownRows);
+  if (options.knownRows === undefined) {
+    checkColumns(job, columns, layout.columns !== undefined || rows > 0);
+  }
   // A structured answer is one object where a cell can hold one, else a column per field.
   const fieldColumns = answerFields && !format.nested ? answerFields : [];
   const added = [

@@ -69,8 +69,9 @@ function connectionLost(error: unknown): boolean {
   return code.startsWith("08") || code.startsWith("57");
 }
 
-/** Rows per INSERT when saving results, and per page when reading them. */
+/** Rows per INSERT when saving results (and their characters at most), and per page when reading them. */
 const WRITE_BATCH = 5000;
+const WRITE_BATCH_CHARS = 8 * 1024 * 1024;
 const READ_PAGE = 2000;
 
 /**
@@ -222,6 +223,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
           ]);
           let numbers: number[] = [];
           let values: string[] = [];
+          let chars = 0;
           const flush = async () => {
             if (numbers.length === 0) return;
             await client.query(
@@ -231,11 +233,13 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
             );
             numbers = [];
             values = [];
+            chars = 0;
           };
           for await (const row of guarded(rows)) {
             numbers.push(row.row);
             values.push(row.value);
-            if (numbers.length >= WRITE_BATCH) await flush();
+            chars += row.value.length;
+            if (numbers.length >= WRITE_BATCH || chars >= WRITE_BATCH_CHARS) await flush();
           }
           await flush();
         });

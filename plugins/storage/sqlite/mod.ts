@@ -44,8 +44,9 @@ export interface SqliteStorageOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** Rows per transaction while a put streams in. */
+/** Rows per transaction while a put streams in, and their characters at most (a value may be large). */
 const BATCH_ROWS = 2_000;
+const BATCH_CHARS = 8 * 1024 * 1024;
 
 /**
  * Rows per page while a read streams out: few, so a page is garbage before the next scavenge
@@ -373,12 +374,15 @@ class SqliteStore implements StorageV2 {
       });
       try {
         let batch: ResultRow[] = [];
+        let chars = 0;
         for await (const row of rows) {
           checkRow(row);
           batch.push(row);
-          if (batch.length === BATCH_ROWS) {
+          chars += row.value.length;
+          if (batch.length === BATCH_ROWS || chars >= BATCH_CHARS) {
             await this.#use(() => this.#insertRows(set, batch));
             batch = [];
+            chars = 0;
           }
         }
         await this.#use(() => this.#insertRows(set, batch));

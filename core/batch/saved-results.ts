@@ -1,0 +1,199 @@
+/**
+ * How a shard's saved outcomes lie in the state store: one stored row holds either one outcome
+ * (`{"i":…}`, as Loom wrote them before record version 2, and still for a lone one) or a **run**
+ * of them (`[{"i":…},…]`, keyed by its first row): outcomes that came in ascending row order, a
+ * few rows apart at most. A provider returns a batch's results in about the order they were sent,
+ * so a million outcomes take some ten thousand rows instead of a million: an insert and a read of
+ * a store row cost far more than the JSON inside. Results that came in any other order are saved
+ * one a row, as before.
+ * @module
+ */
+import type { ResultRow } from "../spec/storage.ts";
+import type { SavedOutcome } from "./store.ts";
+
+/** Outcomes in one run at most. */
+const RUN_OUTCOMES = 128;
+/** Characters of JSON in one run at most (a store's write batch holds thousands of rows). */
+const RUN_CHARS = 32 * 1024;
+/**
+ * How far past the run's last row the next may be and still join it. Bounds a run's span, and so
+ * how many runs a reader holds at once, whatever order the outcomes came in.
+ */
+const RUN_GAP = 16;
+
+/**
+ * The rows to save for a shard's outcomes, streamed: an answer goes on as it comes (the first
+ * answer of a row wins), an error is held back to the end (an answer for its row may follow; a
+ * later error replaces it). Nothing else is held, so saving a shard holds no more than its errors,
+ * whatever its size. Outcomes are packed into runs (see the module's comment).
+ */
+export async function* resultRows(
+  outcomes: AsyncIterable<SavedOutcome>,
+): AsyncGenerator<ResultRow> {
+  const answered = new RowSet();
+  const errors = new Map<number, string>();
+  const runs = new RunPacker();
+  for await (const o of outcomes) {
+    if (answered.has(o.i)) continue;
+    if ("r" in o) {
+      answered.add(o.i);
+      if (errors.size) errors.delete(o.i);
+      const ended = runs.add(o.i, JSON.stringify(o));
+      if (ended) yield ended;
+    } else errors.set(o.i, JSON.stringify(o));
+  }
+  const last = runs.end();
+  if (last) yield last;
+  for (const row of [...errors.keys()].sort((a, b) => a - b)) {
+    const ended = runs.add(row, errors.get(row)!);
+    if (ended) yield ended;
+  }
+  const tail = runs.end();
+  if (tail) yield tail;
+}
+
+/** Packs outcomes' JSON into runs as they come. */
+class RunPacker {
+  #first = 0;
+  #last = 0;
+  #parts: string[] = [];
+  #chars = 0;
+
+  /** Adds row `row`'s outcome; answers the run it ended, if it could not join it. */
+  add(row: number, json: string): ResultRow | undefined {
+    const n = this.#parts.length;
+    const ended = n && (row <= this.#last || row > this.#last + RUN_GAP || n === RUN_OUTCOMES ||
+        this.#chars + json.length > RUN_CHARS)
+      ? this.end()
+      : undefined;
+    if (!this.#parts.length) this.#first = row;
+    this.#parts.push(json);
+    this.#last = row;
+    this.#chars += json.length + 1;
+    return ended;
+  }
+
+  /** Ends the current run: its stored row, or undefined when it is empty. */
+  end(): ResultRow | undefined {
+    const parts = this.#parts;
+    if (!parts.length) return undefined;
+    this.#parts = [];
+    this.#chars = 0;
+    return { row: this.#first, value: parts.length === 1 ? parts[0] : `[${parts.join(",")}]` };
+  }
+}
+
+/**
+ * A set of row numbers as one bit a row, outside the JS heap: a shard's 50,000 rows in a `Set`
+ * grew its table in steps to over a megabyte, each step a large object left for the old
+ * generation's collection.
+ */
+class RowSet {
+  #bits = new Uint8Array(0);
+
+  has(row: number): boolean {
+    return ((this.#bits[row >>> 3] ?? 0) & (1 << (row & 7))) !== 0;
+  }
+
+  add(row: number): void {
+    const byte = row >>> 3;
+    if (byte >= this.#bits.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.#bits.length * 2, 1024));
+      grown.set(this.#bits);
+      this.#bits = grown;
+    }
+    this.#bits[byte] |= 1 << (row & 7);
+  }
+}
+
+/** A run being read: its outcomes, and the next one to hand out. */
+interface OpenRun {
+  readonly outcomes: readonly SavedOutcome[];
+  at: number;
+}
+
+/**
+ * A shard's saved outcomes in ascending row order, from its stored rows (each one outcome or a
+ * run; the store hands them out by their first row). Runs may overlap when the outcomes came out
+ * of order, so the runs begun are merged by their next row; since a run never spans more than
+ * {@link RUN_GAP} rows an outcome, only the runs near the current row are held.
+ */
+export class SavedOutcomeReader {
+  readonly #rows: AsyncIterator<ResultRow>;
+  /** The next stored row, read ahead; `null` once there are no more. */
+  #ahead: ResultRow | null | undefined;
+  /** The runs begun and not finished: a binary heap by each run's next row. */
+  readonly #open: OpenRun[] = [];
+
+  constructor(rows: AsyncIterable<ResultRow>) {
+    this.#rows = rows[Symbol.asyncIterator]();
+  }
+
+  /** The next outcome in row order, or undefined after the last. */
+  async next(): Promise<SavedOutcome | undefined> {
+    const open = this.#open;
+    // A stored row that starts at or before the smallest open row begins its run first.
+    for (;;) {
+      if (this.#ahead === undefined) {
+        const step = await this.#rows.next();
+        this.#ahead = step.done ? null : step.value;
+      }
+      const ahead = this.#ahead;
+      if (ahead === null || (open.length && ahead.row > open[0].outcomes[open[0].at].i)) break;
+      this.#ahead = undefined;
+      const parsed = JSON.parse(ahead.value) as SavedOutcome | SavedOutcome[];
+      const outcomes = Array.isArray(parsed) ? parsed : [parsed];
+      if (outcomes.length) this.#push({ outcomes, at: 0 });
+    }
+    const top = open[0];
+    if (!top) return undefined;
+    const outcome = top.outcomes[top.at++];
+    if (top.at === top.outcomes.length) this.#pop();
+    else this.#sink(0);
+    return outcome;
+  }
+
+  /** Stops reading (the store's reader is closed). */
+  async close(): Promise<void> {
+    await this.#rows.return?.();
+  }
+
+  #key(k: number): number {
+    const run = this.#open[k];
+    return run.outcomes[run.at].i;
+  }
+
+  #push(run: OpenRun): void {
+    const heap = this.#open;
+    heap.push(run);
+    for (let k = heap.length - 1; k > 0;) {
+      const parent = (k - 1) >> 1;
+      if (this.#key(parent) <= this.#key(k)) break;
+      [heap[parent], heap[k]] = [heap[k], heap[parent]];
+      k = parent;
+    }
+  }
+
+  #pop(): void {
+    const heap = this.#open;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      this.#sink(0);
+    }
+  }
+
+  #sink(k: number): void {
+    const heap = this.#open;
+    for (;;) {
+      const l = 2 * k + 1;
+      const r = l + 1;
+      let least = k;
+      if (l < heap.length && this.#key(l) < this.#key(least)) least = l;
+      if (r < heap.length && this.#key(r) < this.#key(least)) least = r;
+      if (least === k) return;
+      [heap[least], heap[k]] = [heap[k], heap[least]];
+      k = least;
+    }
+  }
+}
