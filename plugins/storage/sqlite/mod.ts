@@ -46,7 +46,7 @@ export interface SqliteStorageOptions {
 
 /** Rows per transaction while a put streams in, and their characters at most (a value may be large). */
 const BATCH_ROWS = 2_000;
-const BATCH_CHARS = 8 * 1024 * 1024;
+const BATCH_CHARS = 1024 * 1024;
 
 /**
  * Rows per page while a read streams out: few, so a page is garbage before the next scavenge
