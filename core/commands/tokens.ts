@@ -1,17 +1,19 @@
 /**
  * Counting a job's input tokens with the provider's own counting (`loom tokens`): every prompt,
- * system prompt included, `workers` at a time, without generating anything. A row whose count
- * fails is an error in the tally, named, and its tokens are estimated locally instead; the count
- * goes on. A refused key ends it, and so does the same refusal for many rows in a row (the job's
- * model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
+ * system prompt included, `workers` at a time, without generating anything. The input is read
+ * once: the job is checked against it (as planning does) in the pass that counts. A row whose
+ * count fails is an error in the tally, named, and its tokens are estimated locally instead; the
+ * count goes on. A refused key ends it, and so does the same refusal for many rows in a row (the
+ * job's model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
  * @module
  */
+import { stat } from "node:fs/promises";
 import { errorMessage, isFatal, LoomError, LoomUsageError } from "../base/errors.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { openJobDataset, planJob } from "../data/plan.ts";
+import { readPlan } from "../data/plan.ts";
 import { buildRequest } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
-import { orderedPool } from "../run/ordered-pool.ts";
+import { orderedChunkPool } from "../run/ordered-pool.ts";
 import { refusalOf, RefusalStreak } from "../run/refusals.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import { withRetries } from "../run/retry.ts";
@@ -21,7 +23,13 @@ export const DEFAULT_COUNT_WORKERS = 8;
 
 /** Progress of a count. */
 export interface CountProgress {
+  /**
+   * Rows in the input. The count reads the input once, so until that reading ends this is an
+   * estimate from the share of the file read (see `totalKnown`); then it is exact.
+   */
   readonly total: number;
+  /** Whether the input has been read to its end, and so `total` is exact. */
+  readonly totalKnown: boolean;
   readonly done: number;
   readonly errors: number;
   /** Tokens counted so far. */
@@ -78,13 +86,31 @@ export async function count(
       provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`,
     );
   }
-  const plan = await planJob(job, opened.registry, opened.context, {
-    signal: options.signal,
+  // One reading of the input: it is checked (as `planJob` checks it) and counted in the same pass.
+  let bytesRead = 0;
+  const reading = await readPlan(job, opened.registry, opened.context, {
     answerFields: opened.answerSchema?.fields,
     checkOutput: false,
-  });
-  const reader = await openJobDataset(job, plan.format);
-  const tally = { total: plan.rows, done: 0, errors: 0, tokens: 0 };
+  }, (chunk) => void (bytesRead += chunk.length));
+  // The bytes the tap sees are the file's own (compressed for `.gz`), as is this size.
+  const size = (await stat(job.spec.dataset.path)).size;
+  const { reader } = reading;
+  const tally = { total: 0, totalKnown: false, done: 0, errors: 0, tokens: 0 };
+  let rowsRead = 0;
+  /** The rows, one at a time, for the pool; the total is known once they end. */
+  async function* rows() {
+    for await (const row of reader.rows) {
+      rowsRead++;
+      reading.see(row);
+      yield [row];
+    }
+    tally.totalKnown = true;
+  }
+  /** The total: the rows, or while they are read, as many as the share of bytes read suggests. */
+  const total = () =>
+    tally.totalKnown || bytesRead === 0
+      ? rowsRead
+      : Math.max(rowsRead, Math.round(rowsRead * size / bytesRead));
   const samples: string[] = [];
   const fail = (message: string) => {
     tally.errors++;
@@ -96,8 +122,9 @@ export async function count(
   const stop = new AbortController();
   let stopped: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const results = orderedPool(reader.rows, async (row) => {
+  const results = orderedChunkPool(rows(), async (row) => {
     if (stopped !== undefined) throw stopped;
+    options.signal?.throwIfAborted();
     const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
     if ("error" in built) return { row: row.index, error: built.error };
     try {
@@ -145,8 +172,16 @@ export async function count(
       estimatedTokens += result.estimate;
       fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
     } else fail(`row ${result.row + 1}: ${result.error}`);
+    tally.total = total();
     options.onProgress?.({ ...tally });
   }
+  // JSON and JSONL learn their columns from the rows, so only now is the job checked against
+  // them. A check this late costs no money: counting is free at Anthropic ("free to use but
+  // subject to requests per minute rate limits", its token-counting docs) and at Gemini (no
+  // pricing or quota restriction on CountTokens, Google's count-tokens docs for Gemini models).
+  // unverified: OpenAI's guide to /v1/responses/input_tokens states no price (its community
+  // forum says the calls are free).
+  reading.finish();
   return {
     provider: job.spec.provider,
     model: job.spec.model,

@@ -241,6 +241,21 @@ export async function planJob(
   const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
   const { layout, rows, columns } = await scan(job, format, signal, options.onRow);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
+  const { fieldColumns, added } = addedColumns(job, format, columns, answerFields);
+  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
+}
+
+/**
+ * The columns Loom adds to the dataset's `columns`, checked: none may be there already, and the
+ * answer schema's fields (columns of their own in a flat format) may not clash with either.
+ */
+function addedColumns(
+  job: LoadedJob,
+  format: FormatV1,
+  columns: readonly string[],
+  answerFields: readonly string[] | undefined,
+): { fieldColumns: readonly string[]; added: string[] } {
+  const input = job.spec.dataset.path;
   // A structured answer is one object where a cell can hold one, else a column per field.
   const fieldColumns = answerFields && !format.nested ? answerFields : [];
   const added = [
@@ -275,5 +290,65 @@ export async function planJob(
       }, which Loom adds; rename them (is this an output file?)`,
     );
   }
-  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
+  return { fieldColumns, added };
+}
+
+/**
+ * A plan made in the caller's own reading of the dataset (`loom tokens` counts as it reads): the
+ * dataset is opened once, the caller shows `see` every row it reads, and `finish` makes the plan.
+ */
+export interface PlanReading {
+  /** The opened dataset; its rows are read by the caller, once. */
+  readonly reader: DatasetReader;
+  /** Notes a row read: counts it and, in a format without a header, learns its columns. */
+  see(row: DatasetRow): void;
+  /** The plan once every row was seen; throws what {@link planJob} throws for a misfit job. */
+  finish(): Plan;
+}
+
+/**
+ * Plans a job in the caller's reading of its dataset ({@link PlanReading}). Where a header names
+ * the columns (CSV), the job is checked against it before this returns, so before any row is read;
+ * formats without one (JSON, JSONL) learn their columns from the rows, so `finish` checks them.
+ * Reports the same errors as {@link planJob}. `tap` sees the file's bytes as they are read.
+ */
+export async function readPlan(
+  job: LoadedJob,
+  registry: Registry,
+  context: PluginContext,
+  options: Pick<PlanOptions, "answerFields" | "checkOutput"> = {},
+  tap?: ByteTap,
+): Promise<PlanReading> {
+  const input = job.spec.dataset.path;
+  await assertDatasetFile(input);
+  const { name: formatName, format } = await resolveFormat(job, registry, context);
+  const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
+  const reader = await openJobDataset(job, format, tap);
+  const { layout } = reader;
+  const header = layout.columns;
+  const seen = new Set<string>(header ?? []);
+  let rows = 0;
+  const fit = () => {
+    const columns = [...seen];
+    checkColumns(job, columns, header !== undefined || rows > 0);
+    return { columns, ...addedColumns(job, format, columns, options.answerFields) };
+  };
+  let fitted: ReturnType<typeof fit> | undefined;
+  if (header) {
+    try {
+      fitted = fit();
+    } catch (error) {
+      // Stopping a reading closes the file; a reader not yet started has nothing to stop.
+      for await (const _ of reader.rows) break;
+      throw error;
+    }
+  }
+  return {
+    reader,
+    see: header ? () => void rows++ : (row) => {
+      rows++;
+      for (const key of Object.keys(row.fields)) seen.add(key);
+    },
+    finish: () => ({ input, output, format, formatName, layout, rows, ...(fitted ?? fit()) }),
+  };
 }
