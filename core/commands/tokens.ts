@@ -11,12 +11,13 @@ import { stat } from "node:fs/promises";
 import { errorMessage, isFatal, LoomError, LoomUsageError } from "../base/errors.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { readPlan } from "../data/plan.ts";
-import { buildRequest } from "../data/request.ts";
+import { type BuiltRequest, requestBuilder } from "../data/request.ts";
+import type { GenerateRequest } from "../spec/provider.ts";
 import { estimateTokens } from "../run/limits.ts";
-import { orderedChunkPool } from "../run/ordered-pool.ts";
+import { orderedBatchPool } from "../run/ordered-pool.ts";
 import { refusalOf, RefusalStreak } from "../run/refusals.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
-import { withRetries } from "../run/retry.ts";
+import { retryPolicy, withRetries } from "../run/retry.ts";
 
 /** Default number of counting calls at once. */
 export const DEFAULT_COUNT_WORKERS = 8;
@@ -52,6 +53,23 @@ export interface TokenCount {
   readonly errors: number;
   /** The first few row errors, for the user to see why. */
   readonly samples: readonly string[];
+}
+
+/** Rows read and handed to the counting pool at a time. */
+const CHUNK_ROWS = 250;
+
+/** A row ready to count: its request, or why it has none. */
+interface Prepared {
+  readonly index: number;
+  readonly built: BuiltRequest;
+}
+
+/** A row's count, or its error (and, when the provider failed, its local estimate). */
+interface Counted {
+  readonly row: number;
+  readonly tokens?: number;
+  readonly error?: string;
+  readonly estimate?: number;
 }
 
 /** Options of a count. */
@@ -94,17 +112,26 @@ export async function count(
   }, (chunk) => void (bytesRead += chunk.length));
   // The bytes the tap sees are the file's own (compressed for `.gz`), as is this size.
   const size = (await stat(job.spec.dataset.path)).size;
-  const { reader } = reading;
   const tally = { total: 0, totalKnown: false, done: 0, errors: 0, tokens: 0 };
+  const build = requestBuilder(job.spec, opened.answerSchema?.schema);
   let rowsRead = 0;
-  /** The rows, one at a time, for the pool; the total is known once they end. */
-  async function* rows() {
-    for await (const row of reader.rows) {
+  /**
+   * The rows in chunks with their requests, for the pool. A chunk is handed on only once the row
+   * after it (or the end) is read, so the end is known before the last rows are counted.
+   */
+  async function* chunks(): AsyncGenerator<Prepared[]> {
+    let chunk: Prepared[] = [];
+    for await (const row of reading.reader.rows) {
+      if (chunk.length === CHUNK_ROWS) {
+        yield chunk;
+        chunk = [];
+      }
       rowsRead++;
       reading.see(row);
-      yield [row];
+      chunk.push({ index: row.index, built: build(row.fields) });
     }
     tally.totalKnown = true;
+    if (chunk.length) yield chunk;
   }
   /** The total: the rows, or while they are read, as many as the share of bytes read suggests. */
   const total = () =>
@@ -117,28 +144,39 @@ export async function count(
     if (samples.length < 5) samples.push(redact(message));
   };
   const workers = options.workers ?? job.spec.sync?.workers ?? DEFAULT_COUNT_WORKERS;
+  // Read once: retryPolicy() reads the environment, which costs more than a row's other work.
+  const policy = options.retry ?? retryPolicy();
   // The same refusal for many rows in a row stops the count, and the calls in flight with it.
   const refusals = new RefusalStreak();
   const stop = new AbortController();
   let stopped: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const results = orderedChunkPool(rows(), async (row) => {
+  /** A row with no prompt to count is an error at once, with no task. */
+  const ready = ({ index, built }: Prepared): Counted | undefined => {
     if (stopped !== undefined) throw stopped;
     options.signal?.throwIfAborted();
-    const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
-    if ("error" in built) return { row: row.index, error: built.error };
+    return "error" in built ? { row: index, error: built.error } : undefined;
+  };
+  const countRow = async ({ index, built }: Prepared): Promise<Counted> => {
+    if (stopped !== undefined) throw stopped;
+    options.signal?.throwIfAborted();
+    const { request } = built as { request: GenerateRequest };
     try {
-      const n = await withRetries(() => counter(built.request, { signal }), {
-        signal,
-        policy: options.retry,
-      });
+      const attempt = () => counter(request, { signal });
+      let n: number;
+      // The first attempt outside withRetries: most counts need no other.
+      try {
+        n = await attempt();
+      } catch (error) {
+        n = await withRetries(attempt, { signal, policy, firstFailure: { error } });
+      }
       if (!Number.isInteger(n) || n < 0) {
         throw new LoomError(
           `provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`,
         );
       }
       refusals.reset();
-      return { row: row.index, tokens: n };
+      return { row: index, tokens: n };
     } catch (error) {
       if (stopped !== undefined) throw stopped;
       // A refused key fails every row alike: the count stops.
@@ -151,29 +189,35 @@ export async function count(
         stop.abort(stopped);
         throw stopped;
       }
-      const { request } = built;
       const estimate = estimateTokens(
         [request.system ?? "", ...request.messages.map((m) => m.content)],
         0,
       );
-      return { row: row.index, error: message, estimate };
+      return { row: index, error: message, estimate };
     }
-  }, { concurrency: workers, window: workers * 64 });
+  };
+  const batches = orderedBatchPool(chunks(), countRow, {
+    concurrency: workers,
+    window: workers * 64,
+    ready,
+  });
   let prompts = 0;
   let estimated = 0;
   let estimatedTokens = 0;
-  for await (const result of results) {
-    tally.done++;
-    if ("tokens" in result) {
-      prompts++;
-      tally.tokens += result.tokens ?? 0;
-    } else if (result.estimate !== undefined) {
-      estimated++;
-      estimatedTokens += result.estimate;
-      fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
-    } else fail(`row ${result.row + 1}: ${result.error}`);
-    tally.total = total();
-    options.onProgress?.({ ...tally });
+  for await (const batch of batches) {
+    for (const result of batch) {
+      tally.done++;
+      if (result.tokens !== undefined) {
+        prompts++;
+        tally.tokens += result.tokens;
+      } else if (result.estimate !== undefined) {
+        estimated++;
+        estimatedTokens += result.estimate;
+        fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
+      } else fail(`row ${result.row + 1}: ${result.error}`);
+      tally.total = total();
+      options.onProgress?.({ ...tally });
+    }
   }
   // JSON and JSONL learn their columns from the rows, so only now is the job checked against
   // them. A check this late costs no money: counting is free at Anthropic ("free to use but
