@@ -190,4 +190,26 @@ describe("loom tokens: one reading", () => {
       `halfway, an estimate of ${half.total} rows for 30,000`,
     );
   });
+  it("progress: the last report has the exact total, however the rows fall into chunks", async () => {
+    // About two chunks of the pool's reading (250 rows each), the second with no prompts: errors
+    // reported without a counting call, so they could be handed on before the reading ends.
+    for (const rows of [499, 500, 501]) {
+      const lines = Array.from({ length: rows }, (_, i) => `${i},${i < 250 ? "p" : ""}`);
+      const t = setup("in.csv", `id,text\n${lines.join("\n")}\n`, "prompt: { column: text }\n");
+      const progress: CountProgress[] = [];
+      const result = await countJobTokens(await t.load(), {
+        env: t.env,
+        registry: t.registry,
+        onProgress: (p) => progress.push(p),
+      });
+      assert.deepEqual([result.prompts, result.errors], [250, rows - 250]);
+      const last = progress.at(-1)!;
+      assert.deepEqual(
+        [last.done, last.total, last.totalKnown],
+        [rows, rows, true],
+        `${rows} rows`,
+      );
+      assert.equal(progress.length, rows, "one report a row");
+    }
+  });
 });
