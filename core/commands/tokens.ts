@@ -151,6 +151,7 @@ export async function count(
   const stop = new AbortController();
   let stopped: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const callOptions = { signal };
   /** A row with no prompt to count is an error at once, with no task. */
   const ready = ({ index, built }: Prepared): Counted | undefined => {
     if (stopped !== undefined) throw stopped;
@@ -162,12 +163,12 @@ export async function count(
     options.signal?.throwIfAborted();
     const { request } = built as { request: GenerateRequest };
     try {
-      const attempt = () => counter(request, { signal });
       let n: number;
       // The first attempt outside withRetries: most counts need no other.
       try {
-        n = await attempt();
+        n = await counter(request, callOptions);
       } catch (error) {
+        const attempt = () => counter(request, callOptions);
         n = await withRetries(attempt, { signal, policy, firstFailure: { error } });
       }
       if (!Number.isInteger(n) || n < 0) {
