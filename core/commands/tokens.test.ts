@@ -87,9 +87,12 @@ async function planError(t: ReturnType<typeof setup>): Promise<Error> {
 }
 
 /** The error `countJobTokens` throws for `t`'s job. */
-async function countError(t: ReturnType<typeof setup>): Promise<Error> {
+async function countError(
+  t: ReturnType<typeof setup>,
+  onProgress?: (p: CountProgress) => void,
+): Promise<Error> {
   try {
-    await countJobTokens(await t.load(), { env: t.env, registry: t.registry });
+    await countJobTokens(await t.load(), { env: t.env, registry: t.registry, onProgress });
   } catch (error) {
     return error as Error;
   }
@@ -137,10 +140,12 @@ describe("loom tokens: one reading", () => {
     const t = setup("in.jsonl", rows.join("\n") + "\n", "prompt: { column: prompt }\n");
     const expected = await planError(t);
     assert.ok(expected instanceof LoomJobError);
-    const error = await countError(t);
+    const progress: CountProgress[] = [];
+    const error = await countError(t, (p) => progress.push(p));
     assert.ok(error instanceof LoomJobError);
     assert.equal(error.message, expected.message);
     assert.deepEqual(error.issues, expected.issues);
+    assert.deepEqual(progress, [], "no progress is reported for a job that does not fit");
     // The columns listed are every row's, in first-seen order: the whole input was read.
     assert.match(error.message, /columns: "id", "text", "body"\)/);
   });
@@ -156,6 +161,24 @@ describe("loom tokens: one reading", () => {
     );
     assert.equal(result.samples.length, 1);
     assert.match(result.samples[0], /^row 2: /);
+  });
+
+  it("JSONL: progress is reported from the first row that has the prompt column", async () => {
+    const rows = Array.from(
+      { length: 600 },
+      (_, i) => JSON.stringify(i < 300 ? { id: i, body: "b" } : { id: i, text: "tttt" }),
+    );
+    const t = setup("in.jsonl", rows.join("\n") + "\n", "prompt: { column: text }\n");
+    const progress: CountProgress[] = [];
+    const result = await countJobTokens(await t.load(), {
+      env: t.env,
+      registry: t.registry,
+      onProgress: (p) => progress.push(p),
+    });
+    assert.deepEqual([result.total, result.prompts, result.errors], [300, 300, 300]);
+    assert.ok(progress.length > 0 && progress[0].done > 1, "the rows before it report nothing");
+    const last = progress.at(-1)!;
+    assert.deepEqual([last.done, last.total, last.totalKnown], [600, 600, true]);
   });
 
   it("an empty JSONL input counts nothing and fails nothing", async () => {

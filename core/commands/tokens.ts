@@ -217,7 +217,9 @@ export async function count(
         fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
       } else fail(`row ${result.row + 1}: ${result.error}`);
       tally.total = total();
-      options.onProgress?.({ ...tally });
+      // Not before the job is known to fit (JSON, JSONL): a job that does not fails as it did
+      // when planning came first, with nothing reported.
+      if (reading.columnsFound) options.onProgress?.({ ...tally });
     }
   }
   // JSON and JSONL learn their columns from the rows, so only now is the job checked against

@@ -302,6 +302,11 @@ export interface PlanReading {
   readonly reader: DatasetReader;
   /** Notes a row read: counts it and, in a format without a header, learns its columns. */
   see(row: DatasetRow): void;
+  /**
+   * Whether every column the job names is known to exist: at once where a header names them, for
+   * JSON and JSONL once the rows seen have them all (a column Loom adds may still fail `finish`).
+   */
+  readonly columnsFound: boolean;
   /** The plan once every row was seen; throws what {@link planJob} throws for a misfit job. */
   finish(): Plan;
 }
@@ -343,11 +348,26 @@ export async function readPlan(
       throw error;
     }
   }
+  let found = header !== undefined;
+  /** Whether the columns seen so far pass the check that `finish` makes of them all. */
+  const named = () => {
+    try {
+      checkColumns(job, [...seen], true);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return {
     reader,
     see: header ? () => void rows++ : (row) => {
       rows++;
+      const known = seen.size;
       for (const key of Object.keys(row.fields)) seen.add(key);
+      if (!found && seen.size > known) found = named();
+    },
+    get columnsFound() {
+      return found;
     },
     finish: () => ({ input, output, format, formatName, layout, rows, ...(fitted ?? fit()) }),
   };
