@@ -343,7 +343,7 @@ export async function readPlan(
     try {
       fitted = fit();
     } catch (error) {
-      // Stopping a reading closes the file; a reader not yet started has nothing to stop.
+      // Leaving a reading closes the file: one row (read with the header) is taken, then left.
       for await (const _ of reader.rows) break;
       throw error;
     }
