@@ -4,7 +4,7 @@
  * the progress total is the rows once the reading has ended.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
@@ -123,6 +123,15 @@ describe("loom tokens: one reading", () => {
     assert.deepEqual(error.issues, expected.issues);
     assert.match(error.message, /job\.yaml:\d+:\d+: prompt\.template: names column "txt"/);
     assert.equal(t.seen.counts, 0, "nothing was counted");
+  });
+
+  it("CSV: a job refused at the header leaves no file open", async (c) => {
+    if (!existsSync("/proc/self/fd")) return c.skip("no /proc/self/fd here");
+    const t = setup("in.csv", CSV, "prompt: { column: nope }\n");
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    for (let i = 0; i < 20; i++) await countError(t);
+    assert.ok(open() - before < 10, `${open() - before} more files open after 20 refusals`);
   });
 
   it("CSV: an input that already has Loom's columns fails as planning does, before any count", async () => {
