@@ -23,7 +23,11 @@ import { checkStdoutMode, STDOUT, stdoutRequest } from "../stdout-output.ts";
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
 
-/** The count's progress: done/total, est_total, errors, elapsed, ETA (a bar on a terminal, lines elsewhere). */
+/**
+ * The count's progress: done/total, est_total, errors, elapsed, ETA (a bar on a terminal, lines
+ * elsewhere). The count reads its input once, so the total is an estimate until the reading ends
+ * (shown as `~total` in lines); the last report has the exact one.
+ */
 function countProgress(
   json: boolean,
 ): { onProgress: (p: CountProgress) => void; stop: () => void } {
@@ -39,7 +43,7 @@ function countProgress(
     let last = 0;
     return {
       onProgress: (p) => {
-        if (Date.now() - last < 1000 && p.done !== p.total) return;
+        if (Date.now() - last < 1000 && !(p.totalKnown && p.done === p.total)) return;
         last = Date.now();
         out(JSON.stringify({ type: "tokens", ...fields(p) }));
       },
@@ -65,6 +69,7 @@ function countProgress(
           eta: formatDuration(f.eta),
         };
         if (!shown) bar.start(p.total, p.done, payload);
+        else if (bar.getTotal() !== p.total) bar.setTotal(p.total);
         shown = true;
         bar.update(p.done, payload);
       },
@@ -78,7 +83,7 @@ function countProgress(
       last = Date.now();
       const f = fields(p);
       process.stderr.write(
-        `loom: ${f.done}/${f.total} prompts | est_total ${
+        `loom: ${f.done}/${p.totalKnown ? "" : "~"}${f.total} prompts | est_total ${
           thousands(f.est_total)
         } | errors ${f.errors} | elapsed ${formatDuration(f.elapsed)} | ETA ${
           formatDuration(f.eta)

@@ -1,27 +1,36 @@
 /**
  * Counting a job's input tokens with the provider's own counting (`loom tokens`): every prompt,
- * system prompt included, `workers` at a time, without generating anything. A row whose count
- * fails is an error in the tally, named, and its tokens are estimated locally instead; the count
- * goes on. A refused key ends it, and so does the same refusal for many rows in a row (the job's
- * model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
+ * system prompt included, `workers` at a time, without generating anything. The input is read
+ * once: the job is checked against it (as planning does) in the pass that counts. A row whose
+ * count fails is an error in the tally, named, and its tokens are estimated locally instead; the
+ * count goes on. A refused key ends it, and so does the same refusal for many rows in a row (the
+ * job's model or params, not a row's prompt), as in sync runs (see run/refusals.ts).
  * @module
  */
+import { stat } from "node:fs/promises";
 import { errorMessage, isFatal, LoomError, LoomUsageError } from "../base/errors.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { openJobDataset, planJob } from "../data/plan.ts";
-import { buildRequest } from "../data/request.ts";
+import { readPlan } from "../data/plan.ts";
+import { type BuiltRequest, requestBuilder } from "../data/request.ts";
+import type { GenerateRequest } from "../spec/provider.ts";
 import { estimateTokens } from "../run/limits.ts";
-import { orderedPool } from "../run/ordered-pool.ts";
+import { orderedBatchPool } from "../run/ordered-pool.ts";
 import { refusalOf, RefusalStreak } from "../run/refusals.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
-import { withRetries } from "../run/retry.ts";
+import { retryPolicy, withRetries } from "../run/retry.ts";
 
 /** Default number of counting calls at once. */
 export const DEFAULT_COUNT_WORKERS = 8;
 
 /** Progress of a count. */
 export interface CountProgress {
+  /**
+   * Rows in the input. The count reads the input once, so until that reading ends this is an
+   * estimate from the share of the file read (see `totalKnown`); then it is exact.
+   */
   readonly total: number;
+  /** Whether the input has been read to its end, and so `total` is exact. */
+  readonly totalKnown: boolean;
   readonly done: number;
   readonly errors: number;
   /** Tokens counted so far. */
@@ -44,6 +53,23 @@ export interface TokenCount {
   readonly errors: number;
   /** The first few row errors, for the user to see why. */
   readonly samples: readonly string[];
+}
+
+/** Rows read and handed to the counting pool at a time. */
+const CHUNK_ROWS = 250;
+
+/** A row ready to count: its request, or why it has none. */
+interface Prepared {
+  readonly index: number;
+  readonly built: BuiltRequest;
+}
+
+/** A row's count, or its error (and, when the provider failed, its local estimate). */
+interface Counted {
+  readonly row: number;
+  readonly tokens?: number;
+  readonly error?: string;
+  readonly estimate?: number;
 }
 
 /** Options of a count. */
@@ -78,40 +104,80 @@ export async function count(
       provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`,
     );
   }
-  const plan = await planJob(job, opened.registry, opened.context, {
-    signal: options.signal,
+  // One reading of the input: it is checked (as `planJob` checks it) and counted in the same pass.
+  let bytesRead = 0;
+  const reading = await readPlan(job, opened.registry, opened.context, {
     answerFields: opened.answerSchema?.fields,
     checkOutput: false,
-  });
-  const reader = await openJobDataset(job, plan.format);
-  const tally = { total: plan.rows, done: 0, errors: 0, tokens: 0 };
+  }, (chunk) => void (bytesRead += chunk.length));
+  // The bytes the tap sees are the file's own (compressed for `.gz`), as is this size.
+  const size = (await stat(job.spec.dataset.path)).size;
+  const tally = { total: 0, totalKnown: false, done: 0, errors: 0, tokens: 0 };
+  const build = requestBuilder(job.spec, opened.answerSchema?.schema);
+  let rowsRead = 0;
+  /**
+   * The rows in chunks with their requests, for the pool. A chunk is handed on only once the row
+   * after it (or the end) is read, so the end is known before the last rows are counted.
+   */
+  async function* chunks(): AsyncGenerator<Prepared[]> {
+    let chunk: Prepared[] = [];
+    for await (const row of reading.reader.rows) {
+      if (chunk.length === CHUNK_ROWS) {
+        yield chunk;
+        chunk = [];
+      }
+      rowsRead++;
+      reading.see(row);
+      chunk.push({ index: row.index, built: build(row.fields) });
+    }
+    tally.totalKnown = true;
+    if (chunk.length) yield chunk;
+  }
+  /** The total: the rows, or while they are read, as many as the share of bytes read suggests. */
+  const total = () =>
+    tally.totalKnown || bytesRead === 0
+      ? rowsRead
+      : Math.max(rowsRead, Math.round(rowsRead * size / bytesRead));
   const samples: string[] = [];
   const fail = (message: string) => {
     tally.errors++;
     if (samples.length < 5) samples.push(redact(message));
   };
   const workers = options.workers ?? job.spec.sync?.workers ?? DEFAULT_COUNT_WORKERS;
+  // Read once: retryPolicy() reads the environment, which costs more than a row's other work.
+  const policy = options.retry ?? retryPolicy();
   // The same refusal for many rows in a row stops the count, and the calls in flight with it.
   const refusals = new RefusalStreak();
   const stop = new AbortController();
   let stopped: unknown;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const results = orderedPool(reader.rows, async (row) => {
+  const callOptions = { signal };
+  /** A row with no prompt to count is an error at once, with no task. */
+  const ready = ({ index, built }: Prepared): Counted | undefined => {
     if (stopped !== undefined) throw stopped;
-    const built = buildRequest(job.spec, row.fields, opened.answerSchema?.schema);
-    if ("error" in built) return { row: row.index, error: built.error };
+    options.signal?.throwIfAborted();
+    return "error" in built ? { row: index, error: built.error } : undefined;
+  };
+  const countRow = async ({ index, built }: Prepared): Promise<Counted> => {
+    if (stopped !== undefined) throw stopped;
+    options.signal?.throwIfAborted();
+    const { request } = built as { request: GenerateRequest };
     try {
-      const n = await withRetries(() => counter(built.request, { signal }), {
-        signal,
-        policy: options.retry,
-      });
+      let n: number;
+      // The first attempt outside withRetries: most counts need no other.
+      try {
+        n = await counter(request, callOptions);
+      } catch (error) {
+        const attempt = () => counter(request, callOptions);
+        n = await withRetries(attempt, { signal, policy, firstFailure: { error } });
+      }
       if (!Number.isInteger(n) || n < 0) {
         throw new LoomError(
           `provider ${provider.name} counted ${n} tokens (a bug in the provider plugin)`,
         );
       }
       refusals.reset();
-      return { row: row.index, tokens: n };
+      return { row: index, tokens: n };
     } catch (error) {
       if (stopped !== undefined) throw stopped;
       // A refused key fails every row alike: the count stops.
@@ -124,29 +190,45 @@ export async function count(
         stop.abort(stopped);
         throw stopped;
       }
-      const { request } = built;
       const estimate = estimateTokens(
         [request.system ?? "", ...request.messages.map((m) => m.content)],
         0,
       );
-      return { row: row.index, error: message, estimate };
+      return { row: index, error: message, estimate };
     }
-  }, { concurrency: workers, window: workers * 64 });
+  };
+  const batches = orderedBatchPool(chunks(), countRow, {
+    concurrency: workers,
+    window: workers * 64,
+    ready,
+  });
   let prompts = 0;
   let estimated = 0;
   let estimatedTokens = 0;
-  for await (const result of results) {
-    tally.done++;
-    if ("tokens" in result) {
-      prompts++;
-      tally.tokens += result.tokens ?? 0;
-    } else if (result.estimate !== undefined) {
-      estimated++;
-      estimatedTokens += result.estimate;
-      fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
-    } else fail(`row ${result.row + 1}: ${result.error}`);
-    options.onProgress?.({ ...tally });
+  for await (const batch of batches) {
+    for (const result of batch) {
+      tally.done++;
+      if (result.tokens !== undefined) {
+        prompts++;
+        tally.tokens += result.tokens;
+      } else if (result.estimate !== undefined) {
+        estimated++;
+        estimatedTokens += result.estimate;
+        fail(`row ${result.row + 1}: ${result.error} (estimated locally instead)`);
+      } else fail(`row ${result.row + 1}: ${result.error}`);
+      tally.total = total();
+      // Not before the job is known to fit (JSON, JSONL): a job that does not fails as it did
+      // when planning came first, with nothing reported.
+      if (reading.columnsFound) options.onProgress?.({ ...tally });
+    }
   }
+  // JSON and JSONL learn their columns from the rows, so only now is the job checked against
+  // them. A check this late costs no money: counting is free at Anthropic ("free to use but
+  // subject to requests per minute rate limits", its token-counting docs) and at Gemini (no
+  // pricing or quota restriction on CountTokens, Google's count-tokens docs for Gemini models).
+  // unverified: OpenAI's guide to /v1/responses/input_tokens states no price (its community
+  // forum says the calls are free).
+  reading.finish();
   return {
     provider: job.spec.provider,
     model: job.spec.model,

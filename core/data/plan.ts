@@ -258,6 +258,21 @@ export async function planJob(
   if (options.knownRows === undefined) {
     checkColumns(job, columns, layout.columns !== undefined || rows > 0);
   }
+  const { fieldColumns, added } = addedColumns(job, format, columns, answerFields);
+  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
+}
+
+/**
+ * The columns Loom adds to the dataset's `columns`, checked: none may be there already, and the
+ * answer schema's fields (columns of their own in a flat format) may not clash with either.
+ */
+function addedColumns(
+  job: LoadedJob,
+  format: FormatV1,
+  columns: readonly string[],
+  answerFields: readonly string[] | undefined,
+): { fieldColumns: readonly string[]; added: string[] } {
+  const input = job.spec.dataset.path;
   // A structured answer is one object where a cell can hold one, else a column per field.
   const fieldColumns = answerFields && !format.nested ? answerFields : [];
   const added = [
@@ -292,5 +307,85 @@ export async function planJob(
       }, which Loom adds; rename them (is this an output file?)`,
     );
   }
-  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
+  return { fieldColumns, added };
+}
+
+/**
+ * A plan made in the caller's own reading of the dataset (`loom tokens` counts as it reads): the
+ * dataset is opened once, the caller shows `see` every row it reads, and `finish` makes the plan.
+ */
+export interface PlanReading {
+  /** The opened dataset; its rows are read by the caller, once. */
+  readonly reader: DatasetReader;
+  /** Notes a row read: counts it and, in a format without a header, learns its columns. */
+  see(row: DatasetRow): void;
+  /**
+   * Whether every column the job names is known to exist: at once where a header names them, for
+   * JSON and JSONL once the rows seen have them all (a column Loom adds may still fail `finish`).
+   */
+  readonly columnsFound: boolean;
+  /** The plan once every row was seen; throws what {@link planJob} throws for a misfit job. */
+  finish(): Plan;
+}
+
+/**
+ * Plans a job in the caller's reading of its dataset ({@link PlanReading}). Where a header names
+ * the columns (CSV), the job is checked against it before this returns, so before any row is read;
+ * formats without one (JSON, JSONL) learn their columns from the rows, so `finish` checks them.
+ * Reports the same errors as {@link planJob}. `tap` sees the file's bytes as they are read.
+ */
+export async function readPlan(
+  job: LoadedJob,
+  registry: Registry,
+  context: PluginContext,
+  options: Pick<PlanOptions, "answerFields" | "checkOutput"> = {},
+  tap?: ByteTap,
+): Promise<PlanReading> {
+  const input = job.spec.dataset.path;
+  await assertDatasetFile(input);
+  const { name: formatName, format } = await resolveFormat(job, registry, context);
+  const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
+  const reader = await openJobDataset(job, format, tap);
+  const { layout } = reader;
+  const header = layout.columns;
+  const seen = new Set<string>(header ?? []);
+  let rows = 0;
+  const fit = () => {
+    const columns = [...seen];
+    checkColumns(job, columns, header !== undefined || rows > 0);
+    return { columns, ...addedColumns(job, format, columns, options.answerFields) };
+  };
+  let fitted: ReturnType<typeof fit> | undefined;
+  if (header) {
+    try {
+      fitted = fit();
+    } catch (error) {
+      // Leaving a reading closes the file: one row (read with the header) is taken, then left.
+      for await (const _ of reader.rows) break;
+      throw error;
+    }
+  }
+  let found = header !== undefined;
+  /** Whether the columns seen so far pass the check that `finish` makes of them all. */
+  const named = () => {
+    try {
+      checkColumns(job, [...seen], true);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    reader,
+    see: header ? () => void rows++ : (row) => {
+      rows++;
+      const known = seen.size;
+      for (const key of Object.keys(row.fields)) seen.add(key);
+      if (!found && seen.size > known) found = named();
+    },
+    get columnsFound() {
+      return found;
+    },
+    finish: () => ({ input, output, format, formatName, layout, rows, ...(fitted ?? fit()) }),
+  };
 }
