@@ -63,6 +63,8 @@ export interface PlanOptions {
    * result is only good once `planJob` has returned.
    */
   readonly onRow?: (row: DatasetRow) => void;
+  /** Sees the input file's bytes as the planning pass reads them (to fingerprint it in that pass). */
+  readonly tap?: ByteTap;
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -135,8 +137,9 @@ async function scan(
   format: FormatV1,
   signal?: AbortSignal,
   onRow?: (row: DatasetRow) => void,
+  tap?: ByteTap,
 ) {
-  const reader = await openJobDataset(job, format);
+  const reader = await openJobDataset(job, format, tap);
   const seen = new Set<string>(reader.layout.columns ?? []);
   let rows = 0;
   for await (const row of reader.rows) {
@@ -239,7 +242,7 @@ export async function planJob(
   await assertDatasetFile(input);
   const { name: formatName, format } = await resolveFormat(job, registry, context);
   const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
-  const { layout, rows, columns } = await scan(job, format, signal, options.onRow);
+  const { layout, rows, columns } = await scan(job, format, signal, options.onRow, options.tap);
   checkColumns(job, columns, layout.columns !== undefined || rows > 0);
   // A structured answer is one object where a cell can hold one, else a column per field.
   const fieldColumns = answerFields && !format.nested ? answerFields : [];
