@@ -117,6 +117,18 @@ describe("batch submit", () => {
     });
   }
 
+  it("still refuses a row too big for a batch, before anything is recorded or sent", async () => {
+    const t = setup(50, { maxRequests: 10 });
+    const job = join(t.dir, "job.yaml");
+    writeFileSync(job, readFileSync(job, "utf8").replace("max_requests: 10", "max_bytes: 100"));
+    await assert.rejects(
+      t.submit(),
+      /row 1 alone is \d+ bytes, more than a echo batch may hold \(100\)/,
+    );
+    assert.deepEqual((await listJobs(t.opts)).records, []);
+    assert.equal(existsSync(join(t.dir, "home", "echo-uploads")), false, "nothing was uploaded");
+  });
+
   it("gives no planned submission when the planning pass did not see the whole file", async () => {
     const dir = tempDir();
     const input = join(dir, "in.csv");
