@@ -45,6 +45,7 @@ import {
   adoptShard,
   assertSameInput,
   customIdOf,
+  type PlannedSubmission,
   retryOf,
   ShardCutter,
   type SubmitContext,
@@ -96,11 +97,15 @@ function batchOf(opened: OpenedJob): BatchApi {
   return batch;
 }
 
-/** Submits a planned job; with `wait`, polls until it has ended and merges it. */
+/**
+ * Submits a planned job; with `wait`, polls until it has ended and merges it. `planned` is what
+ * the planning pass found for the submission (`SubmissionPlanner`).
+ */
 export async function runBatch(
   opened: OpenedJob,
   plan: Plan,
   options: RunOptions & BatchRunOptions,
+  planned?: PlannedSubmission,
 ): Promise<RunSummary> {
   const started = Date.now();
   const store = new JobStore(
@@ -116,6 +121,7 @@ export async function runBatch(
       ? { ...job, spec: { ...job.spec, schema: answerSchema.schema as Record<string, unknown> } }
       : job,
     plan,
+    planned,
     provider: job.spec.provider,
     batch: batchOf(opened),
     store,

@@ -1,6 +1,8 @@
 /**
  * Submitting a batch job. First the whole plan is recorded: the rows cut into shards within the
- * provider's limits (requests and bytes). Then each shard is submitted as one provider batch,
+ * provider's limits (requests and bytes), cut in the planning pass that also fingerprints the
+ * input ({@link SubmissionPlanner}), so the input is read once before anything is sent and once
+ * more to send it. Then each shard is submitted as one provider batch,
  * with the record saved before and after every remote step. A create whose answer is lost (a
  * timeout, a reset connection, a killed process) is never sent again on Loom's own: the shard is
  * in doubt, Loom looks for its batch over a settle window (providers list new batches late),
@@ -16,8 +18,10 @@ import { canonicalJson } from "../base/canonical-json.ts";
 import { errorMessage, EXIT, LoomError, LoomUsageError } from "../base/errors.ts";
 import type { RunEventHandler } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
+import { FileHash } from "../data/dataset.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
-import { buildRequest } from "../data/request.ts";
+import { requestBuilder } from "../data/request.ts";
+import type { DatasetRow } from "../spec/format.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { releaseUploads } from "./uploads.ts";
 import {
@@ -159,6 +163,11 @@ export interface SubmitContext {
   readonly retry?: RetryPolicy;
   /** Waits between the looks for a batch whose create went unanswered (default {@link settleWaits}). */
   readonly settleWaitsMs?: readonly number[];
+  /**
+   * The input's fingerprint and shards as the planning pass found them ({@link SubmissionPlanner}),
+   * for `plan.input`; without it, submitting reads the input for them itself.
+   */
+  readonly planned?: PlannedSubmission;
 }
 
 /**
@@ -189,13 +198,17 @@ export function retryOf(ctx: { readonly signal?: AbortSignal; readonly retry?: R
 }
 
 /** A row's batch item, or undefined when its request cannot be built (it never goes out). */
-function itemOf(
-  ctx: SubmitContext,
-  index: number,
-  fields: Readonly<Record<string, unknown>>,
-): BatchItem | undefined {
-  const built = buildRequest(ctx.job.spec, fields, ctx.responseSchema);
-  return "error" in built ? undefined : { customId: customIdOf(index), request: built.request };
+type ItemMaker = (row: DatasetRow) => BatchItem | undefined;
+
+/** The job's {@link ItemMaker}: what its prompt needs is worked out once, not for every row. */
+function itemMaker(ctx: Pick<SubmitContext, "job" | "responseSchema">): ItemMaker {
+  const build = requestBuilder(ctx.job.spec, ctx.responseSchema);
+  return (row) => {
+    const built = build(row.fields);
+    return "error" in built
+      ? undefined
+      : { customId: customIdOf(row.index), request: built.request };
+  };
 }
 
 /** One shard as cut: its rows (first and last; every one unless the cutter was told not to keep them). */
@@ -260,13 +273,78 @@ export class ShardCutter {
   }
 }
 
+/** What a submission's planning pass found: the input's fingerprint and its shards as cut. */
+export interface PlannedSubmission {
+  readonly input: InputFingerprint;
+  readonly shards: readonly CutShard[];
+  /**
+   * Why the rows cannot be cut (a row larger than a batch may hold): thrown when a new job is
+   * recorded, so it comes after the checks that came before it when it was found there.
+   */
+  readonly refused?: unknown;
+}
+
+/**
+ * A submission planned in the planning pass: give {@link tap} and {@link add} to `planJob`
+ * (`tap` and `onRow`), and its one reading of the input also fingerprints it (the same SHA-256 as
+ * {@link fingerprintInput}: of the file's own bytes, compressed for `.gz`) and cuts its shards.
+ * The items built to measure them are dropped at once; the submission builds them again as it
+ * sends them (holding a million requests until then would cost hundreds of megabytes).
+ */
+export class SubmissionPlanner {
+  readonly #hash = new FileHash();
+  readonly #cutter: ShardCutter;
+  readonly #item: ItemMaker;
+  #refused?: unknown;
+  /** Sees the input's bytes as the planning pass reads them. */
+  readonly tap = this.#hash.tap;
+
+  constructor(
+    ctx: Pick<SubmitContext, "job" | "batch" | "provider" | "responseSchema">,
+  ) {
+    this.#cutter = new ShardCutter(ctx.batch, ctx.provider, ctx.job.spec.batch, {
+      rowLists: false,
+    });
+    this.#item = itemMaker(ctx);
+  }
+
+  /** Cuts one row of the planning pass (rows come in order). */
+  readonly add = (row: DatasetRow): void => {
+    if (this.#refused !== undefined) return;
+    const item = this.#item(row);
+    if (!item) return;
+    try {
+      this.#cutter.add(row.index, item);
+    } catch (error) {
+      this.#refused = error;
+    }
+  };
+
+  /**
+   * The planned submission, once the planning pass of `plan` has read the whole input; undefined
+   * when it did not see every byte of the file (its size changed, or the format stopped before the
+   * end), and submitting then reads the input itself as it always did.
+   */
+  async finish(plan: Pick<Plan, "input">): Promise<PlannedSubmission | undefined> {
+    const { size, sha256 } = this.#hash.digest();
+    if (size !== (await stat(plan.input)).size) return undefined;
+    this.#cutter.close();
+    return {
+      input: { path: plan.input, size, sha256 },
+      shards: this.#cutter.shards,
+      ...(this.#refused === undefined ? {} : { refused: this.#refused }),
+    };
+  }
+}
+
 /**
  * Submits the job as batches, or finishes an interrupted submission of the same job. Refuses to
  * submit a job that is already pending unless `resubmit` is set.
  */
 export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
   const { job, plan, store } = ctx;
-  const input = await fingerprintInput(plan.input);
+  const planned = ctx.planned?.input.path === plan.input ? ctx.planned : undefined;
+  const input = planned?.input ?? await fingerprintInput(plan.input);
   const key = createHash("sha256").update(canonicalJson({ spec: job.spec, input: input.sha256 }))
     .digest("hex");
   // Held until the new record is saved, so two runs of the same job at once submit it once.
@@ -277,11 +355,12 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     const interrupted = same.find((r) => r.status === "submitting");
     if (interrupted) {
       await unlockKey();
-      return await completeSubmission(ctx, interrupted).catch((error) =>
+      // The same key is the same input: its fingerprint is in the key.
+      return await completeSubmission(ctx, interrupted, true).catch((error) =>
         forgetRefused(ctx, interrupted.id, error)
       );
     }
-    record = await planRecord(ctx, key, input, same);
+    record = await planRecord(ctx, key, input, same, planned);
   } finally {
     await unlockKey();
   }
@@ -326,6 +405,7 @@ async function planRecord(
   key: string,
   input: InputFingerprint,
   same: readonly JobRecord[],
+  planned: PlannedSubmission | undefined,
 ): Promise<JobRecord> {
   const { job, plan, store } = ctx;
   if (same.length && !ctx.resubmit) {
@@ -338,17 +418,11 @@ async function planRecord(
     );
   }
   // The plan first: every shard is recorded before the first remote step.
-  const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch, { rowLists: false });
-  const reader = await openJobDataset(job, plan.format);
-  for await (const row of reader.rows) {
-    ctx.signal?.throwIfAborted();
-    const item = itemOf(ctx, row.index, row.fields);
-    if (item) cutter.add(row.index, item);
-  }
-  cutter.close();
+  if (planned?.refused !== undefined) throw planned.refused;
+  const cut = planned?.shards ?? await cutShards(ctx);
   const now = new Date().toISOString();
   let start = 0;
-  const shards = cutter.shards.map((s, i, all): ShardRecord => {
+  const shards = cut.map((s, i, all): ShardRecord => {
     // Contiguous ranges that cover every row, so a merge reads one shard's results at a time.
     const end = i === all.length - 1 ? plan.rows : all[i + 1].first;
     const rows = { start, end };
@@ -373,6 +447,20 @@ async function planRecord(
   };
   await store.save(record);
   return record;
+}
+
+/** The input's rows cut into shards, in a reading of their own (no planning pass cut them). */
+async function cutShards(ctx: SubmitContext): Promise<readonly CutShard[]> {
+  const cutter = new ShardCutter(ctx.batch, ctx.provider, ctx.job.spec.batch, { rowLists: false });
+  const item = itemMaker(ctx);
+  const reader = await openJobDataset(ctx.job, ctx.plan.format);
+  for await (const row of reader.rows) {
+    ctx.signal?.throwIfAborted();
+    const built = item(row);
+    if (built) cutter.add(row.index, built);
+  }
+  cutter.close();
+  return cutter.shards;
 }
 
 /**
@@ -431,13 +519,14 @@ export async function submitPlanned(
   if (todo.length) {
     // One pass: each shard is sent in its turn, its items built as its provider reads them. A
     // row belongs to at most one unsubmitted shard (retries only follow a fetch).
+    const item = itemMaker(ctx);
     const pass = new ShardPass({
       open: async () => (await openJobDataset(ctx.job, ctx.plan.format)).rows,
       owners: shardFinder(todo),
       holds: (shard, index) => shardHolds(shard.rows, index),
       item: (row) => {
         ctx.signal?.throwIfAborted();
-        return itemOf(ctx, row.index, row.fields);
+        return item(row);
       },
     });
     try {

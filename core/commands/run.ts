@@ -5,6 +5,7 @@
  * @module
  */
 import { type BatchRunOptions, runBatch } from "../batch/jobs.ts";
+import { SubmissionPlanner } from "../batch/submit.ts";
 import { enforceCap, EstimateTally } from "./estimate.ts";
 import { EXIT, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
 import type { RunSummary } from "../base/events.ts";
@@ -50,10 +51,27 @@ async function run(
   const tally = spec.cost?.max_usd !== undefined && !options.overCap
     ? new EstimateTally(opened)
     : undefined;
+  // A batch submission is fingerprinted and cut into shards in that pass too.
+  const submission = mode === "batch"
+    ? new SubmissionPlanner({
+      job,
+      batch: provider.batch!,
+      provider: spec.provider,
+      responseSchema: answerSchema?.schema,
+    })
+    : undefined;
   const plan = await planJob(job, registry, context, {
     signal,
     answerFields: answerSchema?.fields,
-    ...(tally ? { onRow: (row) => tally.add(row) } : {}),
+    ...(tally || submission
+      ? {
+        onRow: (row) => {
+          tally?.add(row);
+          submission?.add(row);
+        },
+      }
+      : {}),
+    ...(submission ? { tap: submission.tap } : {}),
   })
     .catch((error) => {
       if (signal?.aborted) {
@@ -82,7 +100,9 @@ async function run(
     output: plan.output,
     mode,
   });
-  if (mode === "batch") return await runBatch(opened, plan, options);
+  if (mode === "batch") {
+    return await runBatch(opened, plan, options, await submission!.finish(plan));
+  }
   return await runSync(opened, plan, options, redact);
 }
 

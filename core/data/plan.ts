@@ -69,6 +69,8 @@ export interface PlanOptions {
    * not read through, and its columns (checked when the job was planned) are not checked again.
    */
   readonly knownRows?: number;
+  /** Sees the input file's bytes as the planning pass reads them (to fingerprint it in that pass). */
+  readonly tap?: ByteTap;
 }
 
 /** Picks the job's format: `dataset.format` when given, else the input's extension. */
@@ -141,8 +143,9 @@ async function scan(
   format: FormatV1,
   signal?: AbortSignal,
   onRow?: (row: DatasetRow) => void,
+  tap?: ByteTap,
 ) {
-  const reader = await openJobDataset(job, format);
+  const reader = await openJobDataset(job, format, tap);
   const seen = new Set<string>(reader.layout.columns ?? []);
   let rows = 0;
   for await (const row of reader.rows) {
@@ -253,7 +256,7 @@ export async function planJob(
   const { name: formatName, format } = await resolveFormat(job, registry, context);
   const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
   const { layout, rows, columns } = options.knownRows === undefined
-    ? await scan(job, format, signal, options.onRow)
+    ? await scan(job, format, signal, options.onRow, options.tap)
     : await layoutOf(job, format, options.knownRows);
   if (options.knownRows === undefined) {
     checkColumns(job, columns, layout.columns !== undefined || rows > 0);
