@@ -8,6 +8,7 @@
  *   npm run bench                                         100k and 1M rows, 3 repetitions, Node and Deno
  *   node scripts/bench/suite.ts --rows 100000 --reps 1 --runtime node     a quick look
  *   node scripts/bench/suite.ts --json results.json                        the figures as JSON too
+ *   node scripts/bench/suite.ts --only "sync run,plan"                     only those (and the baseline)
  *
  * Node runs the build (`npm run build` first), as an npm install would; Deno runs the source.
  * Commands (echo provider, no cache, so only Loom's own work is measured): a sync run; a batch
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     reps: { type: "string", default: "3" },
     runtime: { type: "string", default: "node,deno" },
     json: { type: "string" },
+    only: { type: "string" },
   },
 });
 const rowCounts = values.rows.split(",").map((n) => Number(n.replace(/_/g, "")));
@@ -52,7 +54,7 @@ interface Sample {
 }
 
 /** The commands, in the order each repetition runs them; `{in}` and `{out}` are filled in. */
-const COMMANDS: { name: string; args: string[] }[] = [
+const ALL_COMMANDS: { name: string; args: string[] }[] = [
   { name: "baseline", args: ["scripts/bench/parse-only.ts", "{in}"] },
   {
     name: "sync run",
@@ -68,6 +70,12 @@ const COMMANDS: { name: string; args: string[] }[] = [
   { name: "tokens", args: ["cli/main.ts", "tokens", "-f", "{in}", "-p", "echo", "-m", "m"] },
   { name: "plan", args: ["cli/main.ts", "plan", "-f", "{in}", "-p", "echo", "-m", "m"] },
 ];
+// `--only "sync run,tokens"` measures just those (the baseline always runs; a fetch needs its submit).
+const only = values.only?.split(",").map((n) => n.trim());
+const wanted = (name: string) =>
+  !only || name === "baseline" || only.includes(name) ||
+  (name === "batch submit" && only.includes("batch fetch"));
+const COMMANDS = ALL_COMMANDS.filter((c) => wanted(c.name));
 
 /**
  * Runs one command to its end. The time is the whole process's, start-up included, as a user
@@ -151,6 +159,7 @@ try {
         const s = samples.get(command.name)!;
         line(command.name, median(s.map((x) => x.seconds)), Math.max(...s.map((x) => x.peakMiB)));
       }
+      if (!samples.has("batch submit") || !samples.has("batch fetch")) continue;
       const trips = samples.get("batch submit")!.map((s, i) =>
         s.seconds + samples.get("batch fetch")![i].seconds
       );
