@@ -86,34 +86,6 @@ function headerNames(path: string, header: CsvRecord): string[] {
 }
 
 /**
- * A row of a CSV file. Its fields are built from the record's cells when first asked for, so a
- * pass that only counts and checks rows (planning) builds neither.
- */
-class CsvRow implements DatasetRow {
-  readonly index: number;
-  readonly line: number;
-  /** The record is the row's source as it is: it has the text and line ending the writer needs. */
-  readonly source: CsvRowSource & CsvRecord;
-  readonly #toFields: (cells: string[]) => Record<string, string>;
-  #fields?: Record<string, string>;
-
-  constructor(
-    index: number,
-    record: CsvRecord,
-    toFields: (cells: string[]) => Record<string, string>,
-  ) {
-    this.index = index;
-    this.line = record.line;
-    this.source = record;
-    this.#toFields = toFields;
-  }
-
-  get fields(): Record<string, string> {
-    return this.#fields ??= this.#toFields(this.source.cells);
-  }
-}
-
-/**
  * The rows of the record batches. Written as an iterator rather than an async generator: it
  * hands out the rows of the batch at hand without suspending and resuming a generator for each,
  * which was most of what a row cost. Calls to `next` are served one after the other.
@@ -221,7 +193,7 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
     while (this.#at < this.#batch.length) {
       const record = this.#batch[this.#at++];
       if (record.blank) continue;
-      const n = record.size;
+      const n = record.cells.length;
       if (n !== columns.length) {
         const hint = n > columns.length
           ? `quote fields that contain ${JSON.stringify(delimiter)}`
@@ -232,7 +204,15 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
           `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
         );
       }
-      return new CsvRow(this.#index++, record, this.#toFields);
+      // The record is the row's source as it is (it has the text and line ending the writer
+      // needs): no second object a row.
+      const source: CsvRowSource = record;
+      return {
+        index: this.#index++,
+        line: record.line,
+        fields: this.#toFields(record.cells),
+        source,
+      };
     }
     return undefined;
   }

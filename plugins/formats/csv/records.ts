@@ -20,12 +20,10 @@ export interface CsvDialect {
   readonly quote: string;
 }
 
-/**
- * One CSV record as read. Its cells are split (and unquoted) when first asked for: a pass that
- * only counts and checks rows (planning) never builds them, and {@link CsvRecord.size} counts
- * them without building them.
- */
-export class CsvRecord {
+/** One CSV record as read. */
+export interface CsvRecord {
+  /** Cell values, unquoted. */
+  readonly cells: string[];
   /** The record's exact text, without its line ending. */
   readonly text: string;
   /** 1-based line where the record starts. */
@@ -34,34 +32,6 @@ export class CsvRecord {
   readonly eol: string;
   /** An empty line (no cells, no quotes). */
   readonly blank: boolean;
-  readonly #dialect: CsvDialect;
-  readonly #quoted: boolean;
-  #cells?: string[];
-
-  /** `quoted`: the text has a quoted field. The text must be a valid record. */
-  constructor(text: string, line: number, eol: string, quoted: boolean, dialect: CsvDialect) {
-    this.text = text;
-    this.line = line;
-    this.eol = eol;
-    this.blank = text === "";
-    this.#quoted = quoted;
-    this.#dialect = dialect;
-  }
-
-  /** Cell values, unquoted. */
-  get cells(): string[] {
-    return this.#cells ??= this.#quoted
-      ? unquote(this.text, this.#dialect)
-      : this.text.split(this.#dialect.delimiter);
-  }
-
-  /** How many cells the record has (without building them). */
-  get size(): number {
-    if (this.#cells) return this.#cells.length;
-    return this.#quoted
-      ? countQuoted(this.text, this.#dialect)
-      : occurrences(this.text, this.#dialect.delimiter) + 1;
-  }
 }
 
 /** Line endings by the scanner's code, and their length in bytes. */
@@ -215,6 +185,7 @@ function records(
     if (ncr < from) ncr = indexOr(text, "\r", from);
     return nlf < ncr ? nlf : ncr;
   };
+  const { delimiter } = dialect;
   for (let i = 0; i < count; i++) {
     let start = u;
     let end: number;
@@ -226,7 +197,14 @@ function records(
       for (let skip = inner[i]; skip > 0; skip--) end = nextBreak(end + 1);
     } else end = text.length;
     u = end + EOL_BYTES[eols[i]];
-    out.push(new CsvRecord(text.slice(start, end), line, EOLS[eols[i]], quoted[i], dialect));
+    const record = text.slice(start, end);
+    out.push({
+      cells: quoted[i] ? unquote(record, dialect) : record.split(delimiter),
+      text: record,
+      line,
+      eol: EOLS[eols[i]],
+      blank: record === "",
+    });
     line += breaks[i] + (eols[i] ? 1 : 0);
   }
   return line;
@@ -265,32 +243,6 @@ function unquote(text: string, { delimiter, quote }: CsvDialect): string[] {
         return cells;
       }
       cells.push(text.slice(i, d));
-      i = d + delimiter.length;
-    }
-  }
-}
-
-/** Occurrences of `search` in `text`. */
-function occurrences(text: string, search: string): number {
-  let n = 0;
-  for (let i = text.indexOf(search); i >= 0; i = text.indexOf(search, i + search.length)) n++;
-  return n;
-}
-
-/** Cells of a valid record that has quoted fields, counted the way {@link unquote} splits them. */
-function countQuoted(text: string, { delimiter, quote }: CsvDialect): number {
-  for (let i = 0, n = 1;; n++) {
-    if (text.startsWith(quote, i)) {
-      let c = text.indexOf(quote, i + quote.length);
-      while (text.startsWith(quote, c + quote.length)) { // a doubled quote
-        c = text.indexOf(quote, c + 2 * quote.length);
-      }
-      i = c + quote.length;
-      if (i >= text.length) return n;
-      i += delimiter.length;
-    } else {
-      const d = text.indexOf(delimiter, i);
-      if (d < 0) return n;
       i = d + delimiter.length;
     }
   }
