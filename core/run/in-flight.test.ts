@@ -94,6 +94,31 @@ describe("the sync executor's calls in flight", () => {
     ]);
   });
 
+  it("with the cache off, serializes no request whose prompt no other call in flight has", async () => {
+    // A JSON key a row made the heap grow with the rows on Deno (issue 13): requests are now
+    // serialized only to compare two with the same prompt.
+    let serialized = 0;
+    const counted = (content: string) =>
+      Object.defineProperty(request(content), "toJSON", {
+        value(this: GenerateRequest) {
+          serialized++;
+          return { ...this };
+        },
+      });
+    const requests = Array.from({ length: 600 }, (_, i) => counted(`q${i}`));
+    requests.push(counted("q0"), counted("q0")); // the same prompt twice, at the same time
+    let done = 0;
+    for await (
+      const r of executeSync(rows(requests), {
+        provider: createEchoProvider(),
+        buildRequest: (row) => ({ request: requests[row.index] }),
+        workers: 8,
+      })
+    ) done += r.outcome === "ok" ? 1 : 0;
+    assert.equal(done, 602);
+    assert.ok(serialized <= 2, `${serialized} requests serialized`);
+  });
+
   it("aborting the run aborts every call in flight", async () => {
     const { provider, calls, signals } = heldEcho();
     const requests = Array.from({ length: 6 }, (_, i) => request(`q${i}`));
