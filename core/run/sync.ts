@@ -18,6 +18,7 @@ import { orderedBatchPool } from "./ordered-pool.ts";
 import { AdaptiveGate, estimateTokens, type RateLimits, RatePacer } from "./limits.ts";
 import { isRateLimited, type RetryPolicy, retryPolicy, withRetries } from "./retry.ts";
 import { refusalOf, RefusalStreak } from "./refusals.ts";
+import { CallSignals, CallsInFlight } from "./in-flight.ts";
 
 /**
  * The outcome of one row. `value` is the parsed answer when the job has an answer schema; an
@@ -175,20 +176,14 @@ export function executeSyncBatches(
   // Calls in flight; shrinks while the provider answers 429 or 529, grows back as calls succeed.
   const gate = new AdaptiveGate(options.workers);
   // Identical requests in flight at the same time share one call.
-  const inFlight = new Map<string, Promise<Answer>>();
+  const inFlight = new CallsInFlight<Answer>(cache !== undefined);
   // Rows looked up (a miss) but not started yet, by key; and the answers that came meanwhile
   // for those keys, so that a row whose request an earlier row already answered (an identical
   // prompt) takes that answer instead of paying again, even once the cache has committed it.
   const awaited = new Map<string, number>();
   const answered = new Map<string, Answer>();
-  // Each call gets a signal of its own, aborted with the run's. Handing the run-wide signal to
-  // every call made it the source of a composed signal per call (the SDKs join it with their own
-  // through AbortSignal.any), and Node's clean-up of those costs more the more there were: about
-  // 5% of a busy run's CPU at 1,000 calls a second.
-  const callControllers = new Set<AbortController>();
-  signal.addEventListener("abort", () => {
-    for (const controller of callControllers) controller.abort(signal.reason);
-  }, { once: true });
+  // The signals handed to calls, aborted with the run's (see CallSignals).
+  const callSignals = new CallSignals(signal);
 
   const warned = new Set<string>();
   const warnOnce = (kind: string, message: string) => {
@@ -213,22 +208,23 @@ export function executeSyncBatches(
       }`,
     );
 
-  const call = (key: string, built: Extract<BuiltRequest, { request: unknown }>) => {
-    let pending = inFlight.get(key);
+  const call = (key: string | undefined, built: Extract<BuiltRequest, { request: unknown }>) => {
+    const found = inFlight.keyOf(built.request, key);
+    let pending = inFlight.get(found, built.request);
     if (!pending) {
-      // Set before the call can end (it ends no sooner than the next microtask).
+      // Added before the call can end (it ends no sooner than the next microtask).
       pending = answerOf(key, built);
-      inFlight.set(key, pending);
+      inFlight.add(found, built.request, pending);
     }
     return pending;
   };
 
   /**
-   * Asks the provider (with retries), checks the answer and hands it to the cache; the request
-   * is no longer in flight once it ends.
+   * Asks the provider (with retries), checks the answer and hands it to the cache (under `key`,
+   * when the cache is on).
    */
   const answerOf = async (
-    key: string,
+    key: string | undefined,
     built: Extract<BuiltRequest, { request: unknown }>,
   ): Promise<Answer> => {
     try {
@@ -245,8 +241,7 @@ export function executeSyncBatches(
       const attempt = async () => {
         // A free slot and nothing to pace (the usual case) cost no promise.
         if (!gate.tryAcquire()) await gate.acquire();
-        const controller = new AbortController();
-        callControllers.add(controller);
+        const controller = callSignals.take();
         try {
           if (pacer.active) await pacer.acquire(tokens, signal);
           signal.throwIfAborted();
@@ -259,7 +254,7 @@ export function executeSyncBatches(
           if (status === 429 || status === 529) gate.backOff();
           throw error;
         } finally {
-          callControllers.delete(controller);
+          callSignals.release(controller);
           gate.release();
         }
       };
@@ -281,12 +276,14 @@ export function executeSyncBatches(
       // The answer is paid for: failing to cache it must not lose it, only be reported. The
       // row waits for the commit only at a network provider's pace (see CommitPacing); the
       // run's end waits for every one.
-      const write = cache?.set(key, result).catch(cacheWriteFailed);
-      if (awaited.has(key)) answered.set(key, answer);
-      if (write && pacing.wait()) await write;
+      if (cache && key !== undefined) {
+        const write = cache.set(key, result).catch(cacheWriteFailed);
+        if (awaited.has(key)) answered.set(key, answer);
+        if (pacing.wait()) await write;
+      }
       return answer;
     } finally {
-      inFlight.delete(key);
+      inFlight.delete(built.request);
     }
   };
 
@@ -300,11 +297,12 @@ export function executeSyncBatches(
         prepared.push({ row, result: { row, outcome: "error", error: built.error } });
         continue;
       }
-      // With the cache off the key only joins identical requests in flight: the request's JSON
-      // is enough, without the canonical form and its hash (about 3% of a busy run's CPU).
-      const key = cache
-        ? cacheKey(provider.name, built.request, provider.cacheIdentity)
-        : JSON.stringify(built.request);
+      // With the cache off there is no key: calls in flight are found by their prompt.
+      if (!cache) {
+        prepared.push({ row, built });
+        continue;
+      }
+      const key = cacheKey(provider.name, built.request, provider.cacheIdentity);
       prepared.push({ row, built, key });
       keys.push(key);
     }
@@ -364,8 +362,8 @@ export function executeSyncBatches(
   };
 
   const runRow = async (p: Prepared): Promise<RowResult> => {
-    const { row, key, built } = p as Required<Prepared>;
-    const before = cache ? earlier(key) : undefined;
+    const { row, key, built } = p as Omit<Required<Prepared>, "key"> & Prepared;
+    const before = key !== undefined ? earlier(key) : undefined;
     if (fatal !== undefined) throw fatal;
     signal.throwIfAborted();
     if (before) {

@@ -8,7 +8,7 @@
  *   npm run bench                                         100k and 1M rows, 3 repetitions, Node and Deno
  *   node scripts/bench/suite.ts --rows 100000 --reps 1 --runtime node     a quick look
  *   node scripts/bench/suite.ts --json results.json                        the figures as JSON too
- *   node scripts/bench/suite.ts --only "batch submit"                      one command (and the baseline)
+ *   node scripts/bench/suite.ts --only "sync run,plan"                     only those (and the baseline)
  *
  * Node runs the build (`npm run build` first), as an npm install would; Deno runs the source.
  * Commands (echo provider, no cache, so only Loom's own work is measured): a sync run; a batch
@@ -54,7 +54,7 @@ interface Sample {
 }
 
 /** The commands, in the order each repetition runs them; `{in}` and `{out}` are filled in. */
-const COMMANDS: { name: string; args: string[] }[] = [
+const ALL_COMMANDS: { name: string; args: string[] }[] = [
   { name: "baseline", args: ["scripts/bench/parse-only.ts", "{in}"] },
   {
     name: "sync run",
@@ -70,17 +70,17 @@ const COMMANDS: { name: string; args: string[] }[] = [
   { name: "tokens", args: ["cli/main.ts", "tokens", "-f", "{in}", "-p", "echo", "-m", "m"] },
   { name: "plan", args: ["cli/main.ts", "plan", "-f", "{in}", "-p", "echo", "-m", "m"] },
 ];
-
-// `--only "batch submit,plan"`: those commands alone, with the baseline they are ratios to.
-if (values.only) {
-  const only = new Set(["baseline", ...values.only.split(",").map((n) => n.trim())]);
-  const unknown = [...only].filter((n) => !COMMANDS.some((c) => c.name === n));
-  if (unknown.length) {
-    console.error(`--only: no command ${unknown.join(", ")}`);
-    process.exit(2);
-  }
-  COMMANDS.splice(0, COMMANDS.length, ...COMMANDS.filter((c) => only.has(c.name)));
+// `--only "sync run,tokens"` measures just those (the baseline always runs; a fetch needs its submit).
+const only = values.only?.split(",").map((n) => n.trim());
+const unknown = (only ?? []).filter((n) => !ALL_COMMANDS.some((c) => c.name === n));
+if (unknown.length) {
+  console.error(`--only: no command ${unknown.join(", ")}`);
+  process.exit(2);
 }
+const wanted = (name: string) =>
+  !only || name === "baseline" || only.includes(name) ||
+  (name === "batch submit" && only.includes("batch fetch"));
+const COMMANDS = ALL_COMMANDS.filter((c) => wanted(c.name));
 
 /**
  * Runs one command to its end. The time is the whole process's, start-up included, as a user
