@@ -16,6 +16,7 @@ import {
   type StoredJob,
 } from "../../../core/spec/storage.ts";
 import { maskUrl } from "../../../core/state/open.ts";
+import { PageSize } from "../../../core/state/page-size.ts";
 import { LoomUsageError } from "../../../core/base/errors.ts";
 import { coalesceWrites } from "./coalesce.ts";
 import { clientConfig, target } from "./connect.ts";
@@ -73,6 +74,8 @@ function connectionLost(error: unknown): boolean {
 const WRITE_BATCH = 5000;
 const WRITE_BATCH_CHARS = 8 * 1024 * 1024;
 const READ_PAGE = 2000;
+/** Characters of values per read page, about (a run of outcomes is a hundred of them). */
+const READ_PAGE_CHARS = 1024 * 1024;
 
 /**
  * Connects, creates or migrates the schema, and returns the store.
@@ -267,15 +270,22 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
               await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
               open = true;
               let after = -1;
+              const size = new PageSize(READ_PAGE, READ_PAGE_CHARS);
               while (true) {
+                const limit = size.rows;
                 const { rows } = await client.query<{ row_no: number; value: string }>(
                   "SELECT row_no, value FROM loom_results " +
                     "WHERE job = $1 AND shard = $2 AND row_no > $3 ORDER BY row_no LIMIT $4",
-                  [job, shard, after, READ_PAGE],
+                  [job, shard, after, limit],
                 );
-                for (const r of rows) yield { row: r.row_no, value: r.value } as ResultRow;
-                if (rows.length < READ_PAGE) break;
+                let chars = 0;
+                for (const r of rows) {
+                  chars += r.value.length;
+                  yield { row: r.row_no, value: r.value } as ResultRow;
+                }
+                if (rows.length < limit) break;
                 after = rows[rows.length - 1].row_no;
+                size.after(rows.length, chars);
               }
               open = false;
               await client.query("COMMIT");

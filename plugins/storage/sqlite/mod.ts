@@ -21,6 +21,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { LoomError } from "../../../core/base/errors.ts";
 import { isAlive } from "../../../core/data/output.ts";
+import { PageSize } from "../../../core/state/page-size.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
 import {
   assertJobId,
@@ -46,7 +47,7 @@ export interface SqliteStorageOptions {
 
 /** Rows per transaction while a put streams in, and their characters at most (a value may be large). */
 const BATCH_ROWS = 2_000;
-const BATCH_CHARS = 1024 * 1024;
+const BATCH_CHARS = 256 * 1024;
 
 /**
  * Rows per page while a read streams out: few, so a page is garbage before the next scavenge
@@ -54,6 +55,8 @@ const BATCH_CHARS = 1024 * 1024;
  * the old generation, which grew by a page's size every few thousand rows).
  */
 const READ_PAGE_ROWS = 200;
+/** Characters of values per read page, about (a run of outcomes is a hundred of them). */
+const READ_PAGE_CHARS = 256 * 1024;
 
 /** Page cache of the store's connection, in KiB. */
 const STORE_CACHE_KIB = 16_384;
@@ -466,11 +469,18 @@ class SqliteStore implements StorageV2 {
       const page = reader.prepare(
         "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
       );
+      const size = new PageSize(READ_PAGE_ROWS, READ_PAGE_CHARS);
       for (let after = -1;;) {
-        const rows = page.all(current.id, after, READ_PAGE_ROWS) as unknown as ResultRow[];
-        for (const { row, value } of rows) yield { row, value };
-        if (rows.length < READ_PAGE_ROWS) return;
+        const limit = size.rows;
+        const rows = page.all(current.id, after, limit) as unknown as ResultRow[];
+        let chars = 0;
+        for (const { row, value } of rows) {
+          chars += value.length;
+          yield { row, value };
+        }
+        if (rows.length < limit) return;
         after = rows[rows.length - 1].row;
+        size.after(rows.length, chars);
       }
     } catch (error) {
       throw this.#fail(error);
