@@ -1,6 +1,6 @@
 /**
  * Page sizes of a store's paged reads whose values vary in size: a batch's saved results are one
- * outcome a row or a run of a hundred (`core/batch/saved-results.ts`). A page of a fixed number of
+ * outcome a row or a run of dozens (`core/batch/saved-results.ts`). A page of a fixed number of
  * rows was either many statements for small values or tens of megabytes for large ones, alive long
  * enough to be promoted to the old generation; a page of about a fixed number of characters is
  * neither.

@@ -74,7 +74,7 @@ function connectionLost(error: unknown): boolean {
 const WRITE_BATCH = 5000;
 const WRITE_BATCH_CHARS = 8 * 1024 * 1024;
 const READ_PAGE = 2000;
-/** Characters of values per read page, about (a run of outcomes is a hundred of them). */
+/** Characters of values per read page, about (a run of outcomes is dozens of them). */
 const READ_PAGE_CHARS = 1024 * 1024;
 
 /**

@@ -55,7 +55,7 @@ const BATCH_CHARS = 256 * 1024;
  * the old generation, which grew by a page's size every few thousand rows).
  */
 const READ_PAGE_ROWS = 200;
-/** Characters of values per read page, about (a run of outcomes is a hundred of them). */
+/** Characters of values per read page, about (a run of outcomes is dozens of them). */
 const READ_PAGE_CHARS = 256 * 1024;
 
 /** Page cache of the store's connection, in KiB. */
