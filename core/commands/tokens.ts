@@ -109,7 +109,8 @@ export async function count(
   const reading = await readPlan(job, opened.registry, opened.context, {
     answerFields: opened.answerSchema?.fields,
     checkOutput: false,
-  }, (chunk) => void (bytesRead += chunk.length));
+    tap: (chunk) => void (bytesRead += chunk.length),
+  });
   // The bytes the tap sees are the file's own (compressed for `.gz`), as is this size.
   const size = (await stat(job.spec.dataset.path)).size;
   const tally = { total: 0, totalKnown: false, done: 0, errors: 0, tokens: 0 };

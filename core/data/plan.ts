@@ -137,31 +137,26 @@ async function resolveOutput(job: LoadedJob, format: FormatV1): Promise<string> 
   }
 }
 
-/** Reads the whole dataset once: counts rows and collects column names. */
-async function scan(
-  job: LoadedJob,
-  format: FormatV1,
-  signal?: AbortSignal,
-  onRow?: (row: DatasetRow) => void,
-  tap?: ByteTap,
-) {
-  const reader = await openJobDataset(job, format, tap);
-  const seen = new Set<string>(reader.layout.columns ?? []);
-  let rows = 0;
-  for await (const row of reader.rows) {
-    signal?.throwIfAborted();
-    rows++;
-    onRow?.(row);
-    if (!reader.layout.columns) { for (const key of Object.keys(row.fields)) seen.add(key); }
-  }
-  return { layout: reader.layout, rows, columns: [...seen] };
+/** The dataset's layout, from its opening alone (see {@link PlanOptions.knownRows}). */
+async function layoutOf(job: LoadedJob, format: FormatV1) {
+  const reader = await openJobDataset(job, format);
+  // Closed before a row is read: a fault past the header is the merge's to tell (as a change).
+  await reader.rows[Symbol.asyncIterator]().return?.();
+  return reader.layout;
 }
 
-/** The dataset's layout, from its opening alone (see {@link PlanOptions.knownRows}). */
-async function layoutOf(job: LoadedJob, format: FormatV1, rows: number) {
-  const reader = await openJobDataset(job, format);
-  await reader.rows[Symbol.asyncIterator]().return?.();
-  return { layout: reader.layout, rows, columns: [...(reader.layout.columns ?? [])] };
+/** What every plan starts with: the input checked, its format, and the output path. */
+async function prepare(
+  job: LoadedJob,
+  registry: Registry,
+  context: PluginContext,
+  checkOutput: boolean | undefined,
+) {
+  const input = job.spec.dataset.path;
+  await assertDatasetFile(input);
+  const { name: formatName, format } = await resolveFormat(job, registry, context);
+  const output = checkOutput === false ? "" : await resolveOutput(job, format);
+  return { input, formatName, format, output };
 }
 
 /**
@@ -250,19 +245,21 @@ export async function planJob(
   context: PluginContext,
   options: PlanOptions = {},
 ): Promise<Plan> {
-  const { signal, answerFields } = options;
-  const input = job.spec.dataset.path;
-  await assertDatasetFile(input);
-  const { name: formatName, format } = await resolveFormat(job, registry, context);
-  const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
-  const { layout, rows, columns } = options.knownRows === undefined
-    ? await scan(job, format, signal, options.onRow, options.tap)
-    : await layoutOf(job, format, options.knownRows);
-  if (options.knownRows === undefined) {
-    checkColumns(job, columns, layout.columns !== undefined || rows > 0);
+  const { signal, onRow, knownRows } = options;
+  if (knownRows !== undefined) {
+    const prepared = await prepare(job, registry, context, options.checkOutput);
+    const layout = await layoutOf(job, prepared.format);
+    const columns = [...(layout.columns ?? [])];
+    const added = addedColumns(job, prepared.format, columns, options.answerFields);
+    return { ...prepared, layout, rows: knownRows, columns, ...added };
   }
-  const { fieldColumns, added } = addedColumns(job, format, columns, answerFields);
-  return { input, output, format, formatName, layout, rows, columns, added, fieldColumns };
+  const reading = await readPlan(job, registry, context, options);
+  for await (const row of reading.reader.rows) {
+    signal?.throwIfAborted();
+    onRow?.(row);
+    reading.see(row);
+  }
+  return reading.finish();
 }
 
 /**
@@ -335,20 +332,21 @@ export interface PlanReading {
  * Plans a job in the caller's reading of its dataset ({@link PlanReading}). Where a header names
  * the columns (CSV), the job is checked against it before this returns, so before any row is read;
  * formats without one (JSON, JSONL) learn their columns from the rows, so `finish` checks them.
- * Reports the same errors as {@link planJob}. `tap` sees the file's bytes as they are read.
+ * Reports the same errors as {@link planJob}; `options.tap` sees the file's bytes as they are read.
  */
 export async function readPlan(
   job: LoadedJob,
   registry: Registry,
   context: PluginContext,
-  options: Pick<PlanOptions, "answerFields" | "checkOutput"> = {},
-  tap?: ByteTap,
+  options: Pick<PlanOptions, "answerFields" | "checkOutput" | "tap"> = {},
 ): Promise<PlanReading> {
-  const input = job.spec.dataset.path;
-  await assertDatasetFile(input);
-  const { name: formatName, format } = await resolveFormat(job, registry, context);
-  const output = options.checkOutput === false ? "" : await resolveOutput(job, format);
-  const reader = await openJobDataset(job, format, tap);
+  const { input, formatName, format, output } = await prepare(
+    job,
+    registry,
+    context,
+    options.checkOutput,
+  );
+  const reader = await openJobDataset(job, format, options.tap);
   const { layout } = reader;
   const header = layout.columns;
   const seen = new Set<string>(header ?? []);
