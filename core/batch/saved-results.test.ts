@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
 import type { ResultRow } from "../spec/storage.ts";
+import { encodeOutcome } from "./saved-results.ts";
 import { JOB_RECORD_VERSION, JobStore, type SavedOutcome } from "./store.ts";
 
 const JOB = "20261205-cccccc";
@@ -55,14 +56,73 @@ describe("saved results in runs", () => {
     assert.deepEqual(await readBack(store), came);
   });
 
-  it("starts a new run at a jump of rows, and keeps a lone outcome as one object", async () => {
+  it("starts a new run at a jump of rows; a lone answer is a run of one, a lone error an object", async () => {
     const store = new JobStore(createMemoryStorage(), {});
-    await store.saveResults(JOB, 0, streamOf([answer(0), answer(1), answer(500), answer(2)]));
+    const error: SavedOutcome = { i: 900, e: "expired", k: "expired" };
+    await store.saveResults(
+      JOB,
+      0,
+      streamOf([answer(0), answer(1), answer(500), answer(2), error]),
+    );
     const rows = await storedRows(store);
-    assert.deepEqual(rows.map((r) => r.row), [0, 2, 500]);
-    assert.deepEqual(JSON.parse(rows[0].value), [answer(0), answer(1)]);
-    assert.deepEqual(JSON.parse(rows[2].value), answer(500));
-    assert.deepEqual((await readBack(store)).map((o) => o.i), [0, 1, 2, 500]);
+    assert.deepEqual(rows.map((r) => r.row), [0, 2, 500, 900]);
+    assert.deepEqual(JSON.parse(rows[0].value), [[0, "answer 0"], [1, "answer 1"]]);
+    assert.deepEqual(JSON.parse(rows[2].value), [[500, "answer 500"]]);
+    assert.deepEqual(JSON.parse(rows[3].value), error);
+    assert.deepEqual((await readBack(store)).map((o) => o.i), [0, 1, 2, 500, 900]);
+  });
+
+  it("stores an answer of the usual shape as a tuple, a third the size of its object", () => {
+    const o: SavedOutcome = {
+      i: 123456,
+      r: {
+        text: 'Summarize item 123456: a short text, with a comma and "quotes" in it.',
+        finishReason: "stop",
+        usage: { inputTokens: 17, outputTokens: 17 },
+      },
+    };
+    const stored = encodeOutcome(o);
+    assert.equal(stored.startsWith("[123456,"), true, stored);
+    assert.ok(stored.length < 0.65 * JSON.stringify(o).length, stored);
+  });
+
+  it("gives every answer back as JSON would, tuple or object", async () => {
+    const absent = fc.constant(undefined);
+    const count = fc.oneof(fc.nat(), absent, fc.constantFrom(Number.NaN, -0, 1.5, null));
+    const usage = fc.oneof(
+      absent,
+      fc.record(
+        { inputTokens: count, outputTokens: count, reasoningTokens: count },
+        { requiredKeys: [] },
+      ),
+      fc.constant({ outputTokens: 3, inputTokens: 2 }), // another order
+      fc.constant({ inputTokens: 2, cachedTokens: 1 }), // another field
+    );
+    const text = fc.oneof(fc.string({ maxLength: 4 }), fc.constant("\u2028\ud800"));
+    const result = fc.record({
+      text,
+      finishReason: fc.oneof(fc.string({ maxLength: 4 }), absent, fc.constant(null)),
+      truncated: fc.oneof(fc.boolean(), absent, fc.constant(1)),
+      refusal: fc.oneof(fc.string({ maxLength: 4 }), absent),
+      usage,
+      model: fc.oneof(fc.string({ maxLength: 4 }), absent),
+      extra: fc.oneof(absent, fc.constant({ a: 1 })),
+    }, { requiredKeys: ["text"] });
+    const shuffled = fc.tuple(result, fc.boolean()).map(([r, reverse]) =>
+      reverse ? Object.fromEntries(Object.entries(r).reverse()) : r
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(shuffled, { maxLength: 40 }), async (results) => {
+        const came = results.map((r, i) => ({ i, r }) as unknown as SavedOutcome);
+        const store = new JobStore(createMemoryStorage(), {});
+        await store.saveResults(JOB, 0, streamOf(came));
+        const back = await readBack(store);
+        assert.deepEqual(back, JSON.parse(JSON.stringify(came)));
+        // Same keys in the same order, not only equal values.
+        assert.equal(JSON.stringify(back), JSON.stringify(came));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("reads the one-outcome rows that Loom saved before runs", async () => {
