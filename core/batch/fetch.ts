@@ -212,6 +212,12 @@ function missingReason(shard: ShardRecord): string {
   }
 }
 
+/** What {@link savedOutcomes} answers for a row. */
+interface SavedAt {
+  readonly outcome?: SavedOutcome;
+  readonly holding: readonly ShardRecord[];
+}
+
 /** Walks a shard's saved outcomes (by row) as the merge asks for rows in ascending order. */
 class ResultCursor {
   readonly #store: JobStore;
@@ -227,10 +233,29 @@ class ResultCursor {
     this.#shard = shard;
   }
 
-  /** The outcome saved for row `index`, if any. */
-  async at(index: number): Promise<SavedOutcome | undefined> {
-    if (this.#next !== undefined && this.#next.i >= index) {
-      return this.#next.i === index ? this.#next : undefined;
+  /**
+   * The outcome saved for row `index`, if any: at once while the shard's reader answers at once
+   * (see {@link SavedOutcomeReader.next}), else a promise.
+   */
+  at(index: number): SavedOutcome | undefined | Promise<SavedOutcome | undefined> {
+    const reader = this.#reader;
+    if (!reader) return this.#atLater(index);
+    while (!this.#done && (this.#next === undefined || this.#next.i < index)) {
+      const next = reader.next();
+      if (next instanceof Promise) return this.#atLater(index, next);
+      this.#next = next;
+      this.#done = next === undefined;
+    }
+    return this.#next?.i === index ? this.#next : undefined;
+  }
+
+  async #atLater(
+    index: number,
+    pending?: Promise<SavedOutcome | undefined>,
+  ): Promise<SavedOutcome | undefined> {
+    if (pending) {
+      this.#next = await pending;
+      this.#done = this.#next === undefined;
     }
     this.#reader ??= await this.#store.outcomes(this.#job, this.#shard);
     while (!this.#done && (this.#next === undefined || this.#next.i < index)) {
@@ -273,24 +298,36 @@ export function savedOutcomes(store: JobStore, record: JobRecord) {
       } else nextEnd = Math.min(nextEnd, rows.end);
     }
   };
-  return {
-    /** The best saved outcome of row `index`, and the shards that hold the row. */
-    async at(
-      index: number,
-    ): Promise<{ outcome?: SavedOutcome; holding: readonly ShardRecord[] }> {
-      if (index >= nextEnd) await closePassed(index);
-      const holding = owners(index);
-      let outcome: SavedOutcome | undefined;
-      // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
-      for (const shard of holding) {
-        if (!shard.fetched) continue;
-        const isNew = !cursors.has(shard.index);
-        const found = await cursorOf(shard).at(index);
-        const rows = shard.rows;
-        if (isNew && !("list" in rows)) nextEnd = Math.min(nextEnd, rows.end);
-        if (found && better(found, outcome)) outcome = found;
+  /** Looks for row `index` in its shards from the `from`th on, `outcome` the best so far. */
+  const find = (
+    index: number,
+    from: number,
+    outcome: SavedOutcome | undefined,
+  ): SavedAt | Promise<SavedAt> => {
+    const holding = owners(index);
+    // Later shards (retries) come later in the list: their answer wins, an error only over nothing.
+    for (let k = from; k < holding.length; k++) {
+      const shard = holding[k];
+      if (!shard.fetched) continue;
+      const isNew = !cursors.has(shard.index);
+      const found = cursorOf(shard).at(index);
+      const rows = shard.rows;
+      if (isNew && !("list" in rows)) nextEnd = Math.min(nextEnd, rows.end);
+      if (found instanceof Promise) {
+        return found.then((got) => find(index, k + 1, got && better(got, outcome) ? got : outcome));
       }
-      return { outcome, holding };
+      if (found && better(found, outcome)) outcome = found;
+    }
+    return { outcome, holding };
+  };
+  return {
+    /**
+     * The best saved outcome of row `index`, and the shards that hold the row: at once when every
+     * cursor answers at once, else a promise.
+     */
+    at(index: number): SavedAt | Promise<SavedAt> {
+      if (index >= nextEnd) return closePassed(index).then(() => find(index, 0, undefined));
+      return find(index, 0, undefined);
     },
     async close(): Promise<void> {
       for (const cursor of cursors.values()) await cursor.close();
@@ -386,8 +423,8 @@ export async function mergeJob(
   if (hash && (await stat(plan.input)).size !== record.input.size) throw changed();
   const saved = savedOutcomes(ctx.store, record);
   const counts = { ok: 0, errors: 0, unsent: 0 };
-  const resultOf = async (row: DatasetRow): Promise<RowResult> => {
-    const { outcome, holding } = await saved.at(row.index);
+  /** A row's result from what was saved for it. */
+  const resultFrom = (row: DatasetRow, { outcome, holding }: SavedAt): RowResult => {
     // A row with an outcome was sent, so its request was built: on the same input (unless forced)
     // it builds again, and building it a million times more is a merge's largest cost.
     const built = outcome && !options.force
@@ -412,11 +449,19 @@ export async function mergeJob(
     }
     return { row, outcome: "ok", result: outcome.r, ...(verdict ? { value: verdict.value } : {}) };
   };
+  /** A row's result: at once, unless its shard's saved results must be read further first. */
+  const resultOf = (row: DatasetRow): RowResult | Promise<RowResult> => {
+    const found = saved.at(row.index);
+    return found instanceof Promise
+      ? found.then((got) => resultFrom(row, got))
+      : resultFrom(row, found);
+  };
   async function* merged(): AsyncGenerator<OutputRow> {
     const reader = await openJobDataset(job, plan.format, hash?.tap);
     for await (const row of reader.rows) {
       failpoint("fetch:merging");
-      const result = await resultOf(row);
+      const got = resultOf(row);
+      const result = got instanceof Promise ? await got : got;
       counts[result.outcome === "error" ? "errors" : "ok"]++;
       ctx.onEvent?.({
         type: "row",

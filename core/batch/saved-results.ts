@@ -235,8 +235,23 @@ export class SavedOutcomeReader {
     this.#rows = rows[Symbol.asyncIterator]();
   }
 
-  /** The next outcome in row order, or undefined after the last. */
-  async next(): Promise<SavedOutcome | undefined> {
+  /**
+   * The next outcome in row order, or undefined after the last. Answered at once (no promise)
+   * while the outcomes come from runs already read, which is all but one call a run: a merge asks
+   * for a million of them, and a promise each was a good part of its garbage.
+   */
+  next(): SavedOutcome | undefined | Promise<SavedOutcome | undefined> {
+    const open = this.#open;
+    const ahead = this.#ahead;
+    // The stored row read ahead starts past the smallest open row: that row is the next.
+    if (ahead !== undefined && open.length && (ahead === null || ahead.row > this.#key(0))) {
+      return this.#take();
+    }
+    return this.#read();
+  }
+
+  /** {@link next} when a stored row must be read first. */
+  async #read(): Promise<SavedOutcome | undefined> {
     const open = this.#open;
     // A stored row that starts at or before the smallest open row begins its run first.
     for (;;) {
@@ -245,14 +260,19 @@ export class SavedOutcomeReader {
         this.#ahead = step.done ? null : step.value;
       }
       const ahead = this.#ahead;
-      if (ahead === null || (open.length && ahead.row > open[0].outcomes[open[0].at].i)) break;
+      if (ahead === null || (open.length && ahead.row > this.#key(0))) break;
       this.#ahead = undefined;
       // An array is always a run (a lone tuple is stored as a run of one).
       const parsed = JSON.parse(ahead.value) as SavedOutcome | StoredOutcome[];
       const outcomes = Array.isArray(parsed) ? parsed.map(decodeOutcome) : [parsed as SavedOutcome];
       if (outcomes.length) this.#push({ outcomes, at: 0 });
     }
-    const top = open[0];
+    return this.#take();
+  }
+
+  /** Hands out the smallest open row's outcome. */
+  #take(): SavedOutcome | undefined {
+    const top = this.#open[0];
     if (!top) return undefined;
     const outcome = top.outcomes[top.at++];
     if (top.at === top.outcomes.length) this.#pop();
