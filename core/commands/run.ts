@@ -12,6 +12,7 @@ import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { exists } from "../data/output.ts";
 import { planJob } from "../data/plan.ts";
+import { requestBuilder } from "../data/request.ts";
 import { displayPath } from "../base/paths.ts";
 import type { Redactor } from "../base/secrets.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
@@ -60,14 +61,17 @@ async function run(
       responseSchema: answerSchema?.schema,
     })
     : undefined;
+  // Each row's request is built once in that pass, for both.
+  const build = requestBuilder(spec, answerSchema?.schema);
   const plan = await planJob(job, registry, context, {
     signal,
     answerFields: answerSchema?.fields,
     ...(tally || submission
       ? {
         onRow: (row) => {
-          tally?.add(row);
-          submission?.add(row);
+          const built = build(row.fields);
+          tally?.add(row, built);
+          submission?.add(row, built);
         },
       }
       : {}),
