@@ -325,6 +325,11 @@ export class SubmissionPlanner {
     }
   };
 
+  /** Why the rows cannot be cut (a row too big for a batch), once a row refused; else undefined. */
+  get refused(): unknown {
+    return this.#refused;
+  }
+
   /**
    * The planned submission, once the planning pass of `plan` has read the whole input; undefined
    * when it did not see every byte of the file (its size changed, or the format stopped before the

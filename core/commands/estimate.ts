@@ -99,12 +99,16 @@ export class EstimateTally {
   /** The first row the shard cutter refused, reported by `finish` (after the plan's checks). */
   #refused?: unknown;
 
-  constructor(opened: OpenedJob) {
+  /**
+   * `shards: false` leaves the shards to whoever else cuts them in the same pass (a batch run's
+   * `SubmissionPlanner`, which also names a row too big for a batch): the estimate has none.
+   */
+  constructor(opened: OpenedJob, { shards = true }: { shards?: boolean } = {}) {
     this.#opened = opened;
     const { provider, job: { spec }, answerSchema } = opened;
     this.#build = requestBuilder(spec, answerSchema?.schema);
     // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
-    if (provider.batch && (spec.mode ?? "batch") === "batch") {
+    if (shards && provider.batch && (spec.mode ?? "batch") === "batch") {
       // An estimate shows each shard's first and last row only: no row lists to keep.
       this.#cutter = new ShardCutter(provider.batch, spec.provider, spec.batch, {
         rowLists: false,

@@ -48,9 +48,10 @@ async function run(
         `provider "${spec.provider}" has no batch mode; run it with --sync (or mode: sync in the job)`,
     );
   }
-  // The spend cap is checked against an estimate tallied in the planning pass (one reading).
+  // The spend cap is checked against an estimate tallied in the planning pass (one reading);
+  // a batch run's shards are cut there by the submission's planner alone.
   const tally = spec.cost?.max_usd !== undefined && !options.overCap
-    ? new EstimateTally(opened)
+    ? new EstimateTally(opened, { shards: false })
     : undefined;
   // A batch submission is fingerprinted and cut into shards in that pass too.
   const submission = mode === "batch"
@@ -94,8 +95,11 @@ async function run(
       );
     }
   }
-  // The spend cap is checked before anything is sent.
-  if (tally) enforceCap(await tally.finish(plan, { signal }));
+  // The spend cap is checked before anything is sent, after a row too big for a batch is named.
+  if (tally) {
+    if (submission?.refused !== undefined) throw submission.refused;
+    enforceCap(await tally.finish(plan, { signal }));
+  }
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
   options.onEvent?.({
     type: "plan",
