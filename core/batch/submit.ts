@@ -20,7 +20,7 @@ import type { RunEventHandler } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { FileHash } from "../data/dataset.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
-import { requestBuilder } from "../data/request.ts";
+import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import type { DatasetRow } from "../spec/format.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { releaseUploads } from "./uploads.ts";
@@ -197,14 +197,16 @@ export function retryOf(ctx: { readonly signal?: AbortSignal; readonly retry?: R
   return { signal: ctx.signal, policy: ctx.retry };
 }
 
-/** A row's batch item, or undefined when its request cannot be built (it never goes out). */
-type ItemMaker = (row: DatasetRow) => BatchItem | undefined;
+/**
+ * A row's batch item (from its request, when the caller built it already), or undefined when its
+ * request cannot be built (it never goes out).
+ */
+type ItemMaker = (row: DatasetRow, built?: BuiltRequest) => BatchItem | undefined;
 
 /** The job's {@link ItemMaker}: what its prompt needs is worked out once, not for every row. */
 function itemMaker(ctx: Pick<SubmitContext, "job" | "responseSchema">): ItemMaker {
   const build = requestBuilder(ctx.job.spec, ctx.responseSchema);
-  return (row) => {
-    const built = build(row.fields);
+  return (row, built = build(row.fields)) => {
     return "error" in built
       ? undefined
       : { customId: customIdOf(row.index), request: built.request };
@@ -308,10 +310,13 @@ export class SubmissionPlanner {
     this.#item = itemMaker(ctx);
   }
 
-  /** Cuts one row of the planning pass (rows come in order). */
-  readonly add = (row: DatasetRow): void => {
+  /**
+   * Cuts one row of the planning pass (rows come in order). `built` is the row's request when the
+   * pass built it already for other work (the spend cap's estimate): it is not built again.
+   */
+  readonly add = (row: DatasetRow, built?: BuiltRequest): void => {
     if (this.#refused !== undefined) return;
-    const item = this.#item(row);
+    const item = this.#item(row, built);
     if (!item) return;
     try {
       this.#cutter.add(row.index, item);
@@ -319,6 +324,11 @@ export class SubmissionPlanner {
       this.#refused = error;
     }
   };
+
+  /** Why the rows cannot be cut (a row too big for a batch), once a row refused; else undefined. */
+  get refused(): unknown {
+    return this.#refused;
+  }
 
   /**
    * The planned submission, once the planning pass of `plan` has read the whole input; undefined

@@ -8,17 +8,28 @@ import { planJobCost, usd } from "./estimate.ts";
 import { loadJob } from "../job/load.ts";
 import { costOf, priceOf, PRICES_AS_OF } from "../data/prices.ts";
 import { runJob } from "./run.ts";
+import { csvFormat } from "../../plugins/formats/csv/mod.ts";
+import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
+import { Registry } from "../plugins/registry.ts";
+import type { FormatV1 } from "../spec/format.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { countJobTokens } from "./tokens.ts";
 
-/** 10 rows of 40 characters (10 tokens at 4 characters a token), and a job with `extra` lines. */
-function setup(extra: string) {
+/**
+ * 10 rows of 40 characters (10 tokens at 4 characters a token), and a job with `extra` lines
+ * (read in `format` when given, sent to `provider`, echo by default).
+ */
+function setup(
+  extra: string,
+  { format, provider = "echo" }: { format?: string; provider?: string } = {},
+) {
   const dir = tempDir();
   const rows = Array.from({ length: 10 }, (_, i) => `${i},${"x".repeat(39)}${i}`);
   writeFileSync(join(dir, "in.csv"), `id,text\n${rows.join("\n")}\n3x,\n`);
   writeFileSync(
     join(dir, "job.yaml"),
-    `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: echo\nmodel: m\noutput: { path: out.csv }\n${extra}`,
+    `dataset: { path: in.csv${format ? `, format: ${format}` : ""} }\nprompt: { column: text }\n` +
+      `provider: ${provider}\nmodel: m\noutput: { path: out.csv }\n${extra}`,
   );
   const env = { LOOM_HOME: join(dir, "home") };
   const load = () => loadJob({ file: join(dir, "job.yaml"), cwd: dir });
@@ -121,6 +132,97 @@ describe("spend cap", () => {
     await assert.rejects(
       runJob(await t.load(), { env: { ...t.env, OPENAI_API_KEY: "sk-x" } }),
       /no price for openai gpt-nonesuch; give the model's prices in cost.prices/,
+    );
+  });
+});
+
+/**
+ * CSV whose rows count the reads of their `text` field: building a row's request reads its prompt
+ * once, and nothing else in the planning pass of a CSV job reads it.
+ */
+function promptReadingCsv() {
+  const reads = { text: 0 };
+  const format: FormatV1 = {
+    ...csvFormat,
+    name: "prompt-reading",
+    async open(bytes, options) {
+      const reader = await csvFormat.open(bytes, options);
+      async function* rows() {
+        for await (const row of reader.rows) {
+          const fields = { ...row.fields };
+          const text = fields.text;
+          Object.defineProperty(fields, "text", {
+            enumerable: true,
+            get: () => (reads.text++, text),
+          });
+          yield { ...row, fields };
+        }
+      }
+      return { layout: reader.layout, rows: rows() };
+    },
+  };
+  const registry = new Registry();
+  registry.register({
+    apiVersion: 1,
+    kind: "format",
+    name: "prompt-reading",
+    create: () => format,
+  });
+  return { reads, registry };
+}
+
+describe("spend cap: one request a row", () => {
+  it("a capped batch run builds each row's request once in the planning pass", async () => {
+    const t = setup(
+      "params: { max_tokens: 50 }\nbatch: { max_requests: 4 }\n" +
+        "cost: { max_usd: 0.000001, prices: { input: 2, output: 10 } }\n",
+      { format: "prompt-reading" },
+    );
+    const { reads, registry } = promptReadingCsv();
+    // Over the cap: the run stops after the planning pass, before anything is built to be sent.
+    await assert.rejects(
+      runJob(await t.load(), { env: t.env, registry }),
+      /\$0\.002600 in batch mode .* exceeds the spend cap/,
+    );
+    assert.equal(reads.text, 11, "one build for each of the 11 rows");
+  });
+
+  it("and measures each request once, for the shards and the estimate alike", async () => {
+    const t = setup(
+      "params: { max_tokens: 50 }\nbatch: { max_requests: 4 }\n" +
+        "cost: { max_usd: 0.000001, prices: { input: 2, output: 10 } }\n",
+      { provider: "measured" },
+    );
+    const measured = { items: 0 };
+    const registry = new Registry();
+    registry.register({
+      apiVersion: 1,
+      kind: "provider",
+      name: "measured",
+      create: (options, context) => {
+        const echo = createEchoProvider(options as Record<string, unknown>, context.home);
+        const batch = echo.batch!;
+        return {
+          ...echo,
+          name: "measured",
+          batch: { ...batch, itemBytes: (item) => (measured.items++, batch.itemBytes(item)) },
+        };
+      },
+    });
+    await assert.rejects(
+      runJob(await t.load(), { env: t.env, registry }),
+      /\$0\.002600 in batch mode .* exceeds the spend cap/,
+    );
+    assert.equal(measured.items, 10, "one measure for each of the 10 requests");
+  });
+
+  it("a row too big for a batch is still named before the cap is checked", async () => {
+    const t = setup(
+      "batch: { max_bytes: 100 }\ncost: { max_usd: 0.000001, prices: { input: 2, output: 10 } }\n",
+    );
+    await assert.rejects(
+      runJob(await t.load(), { env: t.env }),
+      /row 1 alone is \d+ bytes, more than a echo batch may hold \(100\)/,
     );
   });
 });

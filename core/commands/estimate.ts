@@ -9,12 +9,12 @@ import { ShardCutter } from "../batch/submit.ts";
 import { LoomUsageError } from "../base/errors.ts";
 import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
 import { costOf, priceOf, type PriceSource } from "../data/prices.ts";
-import { buildRequest } from "../data/request.ts";
+import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
 import type { LoadedJob } from "../job/load.ts";
 import type { DatasetRow } from "../spec/format.ts";
-import { count, type CountProgress } from "./tokens.ts";
+import { canCount, count, countPlanned, type CountProgress, type TokenCount } from "./tokens.ts";
 
 /** Output tokens assumed per row when neither the job nor the provider sets `max_tokens`. */
 export const ASSUMED_OUTPUT_TOKENS = 1024;
@@ -92,17 +92,23 @@ export async function estimateJob(
  */
 export class EstimateTally {
   readonly #opened: OpenedJob;
+  readonly #build: (fields: DatasetRow["fields"]) => BuiltRequest;
   readonly #cutter?: ShardCutter;
   #requests = 0;
   #estimated = 0;
   /** The first row the shard cutter refused, reported by `finish` (after the plan's checks). */
   #refused?: unknown;
 
-  constructor(opened: OpenedJob) {
+  /**
+   * `shards: false` leaves the shards to whoever else cuts them in the same pass (a batch run's
+   * `SubmissionPlanner`, which also names a row too big for a batch): the estimate has none.
+   */
+  constructor(opened: OpenedJob, { shards = true }: { shards?: boolean } = {}) {
     this.#opened = opened;
-    const { provider, job: { spec } } = opened;
+    const { provider, job: { spec }, answerSchema } = opened;
+    this.#build = requestBuilder(spec, answerSchema?.schema);
     // Shards only matter to a batch run (a row too big for a batch is no problem in sync mode).
-    if (provider.batch && (spec.mode ?? "batch") === "batch") {
+    if (shards && provider.batch && (spec.mode ?? "batch") === "batch") {
       // An estimate shows each shard's first and last row only: no row lists to keep.
       this.#cutter = new ShardCutter(provider.batch, spec.provider, spec.batch, {
         rowLists: false,
@@ -110,10 +116,11 @@ export class EstimateTally {
     }
   }
 
-  /** Counts one row. */
-  add(row: DatasetRow): void {
-    const { job: { spec }, answerSchema } = this.#opened;
-    const built = buildRequest(spec, row.fields, answerSchema?.schema);
+  /**
+   * Counts one row. `built` is its request when the pass built it already for other work (the
+   * submission's shards, the token count), so that it is built once.
+   */
+  add(row: DatasetRow, built: BuiltRequest = this.#build(row.fields)): void {
     if ("error" in built) return;
     this.#requests++;
     const { request } = built;
@@ -129,8 +136,15 @@ export class EstimateTally {
     }
   }
 
-  /** The estimate of every row added, for the job `plan` describes. */
-  async finish(plan: Plan, options: EstimateOptions = {}): Promise<JobEstimate> {
+  /**
+   * The estimate of every row added, for the job `plan` describes. `counted` is the provider's
+   * count made in the same reading; without it, `options.count` counts in a reading of its own.
+   */
+  async finish(
+    plan: Plan,
+    options: EstimateOptions = {},
+    counted?: TokenCount,
+  ): Promise<JobEstimate> {
     if (this.#refused !== undefined) throw this.#refused;
     const cutter = this.#cutter;
     cutter?.close();
@@ -138,6 +152,7 @@ export class EstimateTally {
       requests: this.#requests,
       estimated: this.#estimated,
       cutter,
+      counted,
     });
   }
 }
@@ -147,7 +162,12 @@ async function priced(
   opened: OpenedJob,
   plan: Plan,
   options: EstimateOptions,
-  { requests, estimated, cutter }: { requests: number; estimated: number; cutter?: ShardCutter },
+  { requests, estimated, cutter, counted: given }: {
+    requests: number;
+    estimated: number;
+    cutter?: ShardCutter;
+    counted?: TokenCount;
+  },
 ): Promise<JobEstimate> {
   const { provider } = opened;
   const { spec } = opened.job;
@@ -164,8 +184,8 @@ async function priced(
   let inputSource: JobEstimate["inputSource"] = "estimate";
   let countErrors: number | undefined;
   let countSamples: readonly string[] | undefined;
-  if (options.count) {
-    const counted = await count(opened, {
+  if (given || options.count) {
+    const counted = given ?? await count(opened, {
       signal: options.signal,
       workers: options.workers,
       onProgress: options.onProgress,
@@ -270,14 +290,24 @@ export function planJobCost(
 ): Promise<{ plan: Plan; estimate: JobEstimate }> {
   // A plan sends nothing unless it counts tokens: only then does it need the key.
   return withOpenedJob(job, { ...options, keyOptional: !options.count }, async (opened) => {
-    // One reading of the dataset: the estimate is tallied in the planning pass.
+    // One reading of the dataset: the estimate is tallied in the planning pass, and tokens are
+    // counted in it too (a provider that cannot count fails as before, once the job is planned).
     const tally = new EstimateTally(opened);
-    const plan = await planJob(job, opened.registry, opened.context, {
-      signal: options.signal,
-      answerFields: opened.answerSchema?.fields,
-      onRow: (row) => tally.add(row),
-    });
-    const estimate = await tally.finish(plan, options);
+    const { plan, count: counted } = options.count && canCount(opened.provider)
+      ? await countPlanned(opened, {
+        ...options,
+        checkOutput: true,
+        onRow: (row, built) => tally.add(row, built),
+      }, opened.redact)
+      : {
+        plan: await planJob(job, opened.registry, opened.context, {
+          signal: options.signal,
+          answerFields: opened.answerSchema?.fields,
+          onRow: (row) => tally.add(row),
+        }),
+        count: undefined,
+      };
+    const estimate = await tally.finish(plan, options, counted);
     return {
       plan,
       estimate: opened.notes.length ? { ...estimate, notes: opened.notes } : estimate,

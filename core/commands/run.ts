@@ -12,6 +12,7 @@ import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { exists } from "../data/output.ts";
 import { planJob } from "../data/plan.ts";
+import { requestBuilder } from "../data/request.ts";
 import { displayPath } from "../base/paths.ts";
 import type { Redactor } from "../base/secrets.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
@@ -47,9 +48,10 @@ async function run(
         `provider "${spec.provider}" has no batch mode; run it with --sync (or mode: sync in the job)`,
     );
   }
-  // The spend cap is checked against an estimate tallied in the planning pass (one reading).
+  // The spend cap is checked against an estimate tallied in the planning pass (one reading);
+  // a batch run's shards are cut there by the submission's planner alone.
   const tally = spec.cost?.max_usd !== undefined && !options.overCap
-    ? new EstimateTally(opened)
+    ? new EstimateTally(opened, { shards: false })
     : undefined;
   // A batch submission is fingerprinted and cut into shards in that pass too.
   const submission = mode === "batch"
@@ -60,14 +62,17 @@ async function run(
       responseSchema: answerSchema?.schema,
     })
     : undefined;
+  // Each row's request is built once in that pass, for both.
+  const build = requestBuilder(spec, answerSchema?.schema);
   const plan = await planJob(job, registry, context, {
     signal,
     answerFields: answerSchema?.fields,
     ...(tally || submission
       ? {
         onRow: (row) => {
-          tally?.add(row);
-          submission?.add(row);
+          const built = build(row.fields);
+          tally?.add(row, built);
+          submission?.add(row, built);
         },
       }
       : {}),
@@ -90,8 +95,11 @@ async function run(
       );
     }
   }
-  // The spend cap is checked before anything is sent.
-  if (tally) enforceCap(await tally.finish(plan, { signal }));
+  // The spend cap is checked before anything is sent, after a row too big for a batch is named.
+  if (tally) {
+    if (submission?.refused !== undefined) throw submission.refused;
+    enforceCap(await tally.finish(plan, { signal }));
+  }
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
   options.onEvent?.({
     type: "plan",

@@ -103,6 +103,58 @@ const CSV = `id,text\n${
   Array.from({ length: 20 }, (_, i) => `${i},${"w".repeat(11)}${i}`).join("\n")
 }\n`;
 
+describe("loom plan --count-tokens: one reading", () => {
+  it("opens the input once, plans and counts every prompt in that reading", async () => {
+    const t = setup("in.csv", CSV, "prompt: { column: text }\noutput: { path: out.csv }\n");
+    const { plan, estimate } = await planJobCost(await t.load(), {
+      env: t.env,
+      registry: t.registry,
+      count: true,
+    });
+    assert.equal(t.seen.opens, 1, "the input is read once");
+    assert.equal(t.seen.counts, 20);
+    assert.equal(plan.rows, 20);
+    assert.match(plan.output, /out\.csv$/);
+    assert.deepEqual(
+      [estimate.rows, estimate.requests, estimate.inputTokens, estimate.inputSource],
+      [20, 20, 10 * 3 + 10 * 4, "counted"],
+    );
+    assert.equal(estimate.countErrors, 0);
+  });
+
+  it("gives the errors planning gives: a column the header lacks, before any count", async () => {
+    const t = setup("in.csv", CSV, "prompt: { template: 'say {{txt}}' }\n");
+    const expected = await planError(t);
+    assert.ok(expected instanceof LoomJobError);
+    await assert.rejects(
+      planJobCost(await t.load(), { env: t.env, registry: t.registry, count: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof LoomJobError);
+        assert.equal(error.message, expected.message);
+        assert.deepEqual(error.issues, expected.issues);
+        return true;
+      },
+    );
+    assert.equal(t.seen.counts, 0, "nothing was counted");
+  });
+
+  it("JSONL: a column no row has fails as planning does, once the reading ends", async () => {
+    const rows = ['{"id":1,"text":"aaaa"}', '{"id":2,"body":"bbbb"}'];
+    const t = setup("in.jsonl", rows.join("\n") + "\n", "prompt: { column: prompt }\n");
+    const expected = await planError(t);
+    const opens = t.seen.opens;
+    await assert.rejects(
+      planJobCost(await t.load(), { env: t.env, registry: t.registry, count: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof LoomJobError);
+        assert.equal(error.message, expected.message);
+        return true;
+      },
+    );
+    assert.equal(t.seen.opens - opens, 1, "the input is read once");
+  });
+});
+
 describe("loom tokens: one reading", () => {
   it("opens the input once, and counts every prompt", async () => {
     const t = setup("in.csv", CSV, "prompt: { column: text }\n");

@@ -10,8 +10,9 @@
 import { stat } from "node:fs/promises";
 import { errorMessage, isFatal, LoomError, LoomUsageError } from "../base/errors.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { readPlan } from "../data/plan.ts";
+import { type Plan, readPlan } from "../data/plan.ts";
 import { type BuiltRequest, requestBuilder } from "../data/request.ts";
+import type { DatasetRow } from "../spec/format.ts";
 import type { GenerateRequest } from "../spec/provider.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { orderedBatchPool } from "../run/ordered-pool.ts";
@@ -91,15 +92,40 @@ export function countJobTokens(job: LoadedJob, options: CountOptions = {}): Prom
   return withOpenedJob(job, options, (opened) => count(opened, options, opened.redact));
 }
 
+/** What else a count's one reading does: `loom plan --count-tokens` plans and estimates in it. */
+export interface CountReadingOptions {
+  /** Check the output path as planning does (default false: `loom tokens` writes no output). */
+  readonly checkOutput?: boolean;
+  /** Sees every row read, with the request built for it (or why none could be), before its count. */
+  readonly onRow?: (row: DatasetRow, built: BuiltRequest) => void;
+}
+
+/** Whether a provider can count tokens (else {@link count} throws {@link TokensUnavailableError}). */
+export function canCount(provider: OpenedJob["provider"]): boolean {
+  return Boolean(provider.countTokens && provider.capabilities.tokens);
+}
+
 /** Counts with an opened job's provider. */
 export async function count(
   opened: OpenedJob,
   options: CountOptions,
   redact: (text: string) => string = (t) => t,
 ): Promise<TokenCount> {
+  return (await countPlanned(opened, { ...options, checkOutput: false }, redact)).count;
+}
+
+/**
+ * Counts as {@link count} does, and returns the plan made in the same reading of the input (the
+ * job checked against it as `planJob` checks it, the output path too with `checkOutput`).
+ */
+export async function countPlanned(
+  opened: OpenedJob,
+  options: CountOptions & CountReadingOptions,
+  redact: (text: string) => string = (t) => t,
+): Promise<{ plan: Plan; count: TokenCount }> {
   const { job, provider } = opened;
   const counter = provider.countTokens?.bind(provider);
-  if (!counter || !provider.capabilities.tokens) {
+  if (!counter || !canCount(provider)) {
     throw new TokensUnavailableError(
       provider.noTokensReason ?? `provider "${provider.name}" cannot count tokens`,
     );
@@ -108,9 +134,10 @@ export async function count(
   let bytesRead = 0;
   const reading = await readPlan(job, opened.registry, opened.context, {
     answerFields: opened.answerSchema?.fields,
-    checkOutput: false,
+    checkOutput: options.checkOutput ?? false,
     tap: (chunk) => void (bytesRead += chunk.length),
   });
+  const { onRow } = options;
   // The bytes the tap sees are the file's own (compressed for `.gz`), as is this size.
   const size = (await stat(job.spec.dataset.path)).size;
   const tally = { total: 0, totalKnown: false, done: 0, errors: 0, tokens: 0 };
@@ -128,8 +155,10 @@ export async function count(
         chunk = [];
       }
       rowsRead++;
+      const built = build(row.fields);
+      onRow?.(row, built);
       reading.see(row);
-      chunk.push({ index: row.index, built: build(row.fields) });
+      chunk.push({ index: row.index, built });
     }
     tally.totalKnown = true;
     if (chunk.length) yield chunk;
@@ -229,15 +258,18 @@ export async function count(
   // pricing or quota restriction on CountTokens, Google's count-tokens docs for Gemini models).
   // unverified: OpenAI's guide to /v1/responses/input_tokens states no price (its community
   // forum says the calls are free).
-  reading.finish();
+  const plan = reading.finish();
   return {
-    provider: job.spec.provider,
-    model: job.spec.model,
-    total: tally.tokens + estimatedTokens,
-    prompts: prompts + estimated,
-    estimated,
-    estimatedTokens,
-    errors: tally.errors,
-    samples,
+    plan,
+    count: {
+      provider: job.spec.provider,
+      model: job.spec.model,
+      total: tally.tokens + estimatedTokens,
+      prompts: prompts + estimated,
+      estimated,
+      estimatedTokens,
+      errors: tally.errors,
+      samples,
+    },
   };
 }
