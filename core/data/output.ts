@@ -168,6 +168,12 @@ export async function writeFileAtomic(
     dirMode?: number;
     /** Called with the complete temporary file just before it is renamed over `path`. */
     beforeRename?: (tmp: string) => Promise<void>;
+    /**
+     * Flush the file to disk before the rename (default true). A killed process leaves the old
+     * file or the new one either way; without the flush, an operating-system crash may leave an
+     * empty one. Only for files that stand for something outside Loom (echo's simulated uploads).
+     */
+    durable?: boolean;
   } = {},
 ): Promise<void> {
   await mkdir(dirname(path), {
@@ -185,7 +191,7 @@ export async function writeFileAtomic(
   });
   try {
     for await (const chunk of chunks) await writeAll(file, chunk);
-    await file.sync();
+    if (options.durable !== false) await file.sync();
     await file.close();
     await options.beforeRename?.(tmp);
     await rename(tmp, path);

@@ -267,9 +267,12 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
     if (file === undefined || !(await exists(uploadPath(file)))) {
       file = `echofile-${randomBytes(8).toString("hex")}`;
       const written = { items: 0 };
+      // A provider's upload, simulated: not flushed to disk (as Loom's own files are), since its
+      // durability is the provider's. A 1M-row job's 20 uploads took 0.4 s to flush.
       await writeFileAtomic(uploadPath(file), jsonLines(items, written), {
         mode: 0o600,
         dirMode: 0o700,
+        durable: false,
       });
       total = written.items;
       await submitOptions?.onUploaded?.({ file });
