@@ -12,10 +12,11 @@
  *   file with a small cache. It also turns on incremental vacuuming in a file made before it was.
  * - `PRAGMA incremental_vacuum(N)` (files with `auto_vacuum = INCREMENTAL`: every new file, and
  *   an older one after its first `VACUUM`) moves live pages from the end of the file into free
- *   ones and cuts the end off: 5–14 ms per MiB *freed*, whatever the size of the live data (a
+ *   ones and cuts the end off: 5–25 ms per MiB *freed*, whatever the size of the live data (a
  *   2 GB cache is not rewritten to free 20 MB). Run in steps of
  *   {@link CompactOptions.stepBytes}, each its own short write transaction, with a pause between
- *   them as long as the step took, so another process's writer waiting for the lock gets it.
+ *   them (as long as the step took, {@link CompactOptions.maxPauseMs} at most) so another
+ *   process's writer waiting for the lock gets it.
  *
  * An older file (`auto_vacuum = NONE`) whose live data outweighs its free pages is left as it is:
  * turning on incremental vacuuming takes one `VACUUM`, which would rewrite all the live data.
@@ -39,6 +40,13 @@ export interface CompactOptions {
   readonly stepBytes?: number;
   /** Live data a `VACUUM` may rewrite at most (bytes): it holds the write lock throughout. */
   readonly maxVacuumBytes?: number;
+  /**
+   * The longest pause between two steps (ms); a pause is as long as the step before it up to
+   * this. A writer of another process waiting for the lock retries within it: SQLite's busy
+   * handler sleeps 1, 2, 5, … 50, 100, 100 ms between its tries (sqliteDefaultBusyCallback, where
+   * the build has usleep).
+   */
+  readonly maxPauseMs?: number;
   /** How long a step waits for another process's write lock before giving up (ms). */
   readonly busyMs?: number;
   /** The connection's usual busy timeout, set again after each step (ms). */
@@ -55,13 +63,15 @@ export interface CompactOptions {
 
 /**
  * 32 MiB free: a few thousand rows' worth of results is left for the next job to reuse (a
- * 100-row job frees some 20 KiB). 16 MiB steps: 80–220 ms of write lock each. A `VACUUM` of
- * 128 MiB of live data: 2–4 s of write lock, once after a large removal.
+ * 100-row job frees some 20 KiB). 8 MiB steps: 40–280 ms of write lock each (the most where the
+ * freed pages were interleaved with live ones, which then move). A `VACUUM` of 128 MiB of live
+ * data: 2–4 s of write lock, once, after a removal that freed at least twice as much.
  */
 export const COMPACT_DEFAULTS = {
   minFreeBytes: 32 * 1024 * 1024,
-  stepBytes: 16 * 1024 * 1024,
+  stepBytes: 8 * 1024 * 1024,
   maxVacuumBytes: 128 * 1024 * 1024,
+  maxPauseMs: 100,
   busyMs: 50,
 } as const;
 
@@ -148,7 +158,7 @@ export async function compact(db: DatabaseSync, options: CompactOptions): Promis
         const now = pragma(db, "freelist_count");
         if (now === 0 || now >= left) break;
         left = now;
-        await sleep(Math.max(1, performance.now() - started));
+        await sleep(Math.min(o.maxPauseMs, Math.max(1, performance.now() - started)));
         if (!alive()) return "closed";
       }
       done = "incremental";
