@@ -43,8 +43,9 @@ export interface CompactOptions {
   /**
    * The longest pause between two steps (ms); a pause is as long as the step before it up to
    * this. A writer of another process waiting for the lock retries within it: SQLite's busy
-   * handler sleeps 1, 2, 5, … 50, 100, 100 ms between its tries (sqliteDefaultBusyCallback, where
-   * the build has usleep).
+   * handler sleeps 1, 2, 5, … 50, 100, 100 ms between its tries (`sqliteDefaultBusyCallback` in
+   * SQLite's main.c; whole seconds only on a build without nanosleep/usleep, which recent
+   * releases assume unless told otherwise).
    */
   readonly maxPauseMs?: number;
   /** How long a step waits for another process's write lock before giving up (ms). */
