@@ -22,8 +22,8 @@
  * turning on incremental vacuuming takes one `VACUUM`, which would rewrite all the live data.
  *
  * Never in another process's way for long: each step waits at most
- * {@link CompactOptions.busyMs} for the write lock, and a file that is busy (another writer holds
- * the lock) is left for a later removal or open. Readers in other processes go on reading their
+ * {@link CompactOptions.busyMs} for the write lock (a few tries, a pause apart), and a file that
+ * stays busy (another writer keeps the lock) is left for a later removal or open. Readers in other processes go on reading their
  * snapshot (WAL); the file's end is cut off by the checkpoint after the last of them is done
  * (`wal_checkpoint(TRUNCATE)` here, or a later one, or the last connection's close).
  * @module
@@ -31,6 +31,7 @@
 import { statSync } from "node:fs";
 import type { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SQLITE, sqliteCode } from "./errors.ts";
 
 /** Options of {@link compact}; the defaults are {@link COMPACT_DEFAULTS}. */
 export interface CompactOptions {
@@ -109,37 +110,48 @@ export type Compaction =
   | "vacuum"
   | "incremental"
   | "checkpoint" // no free pages to speak of, but a file or -wal larger than its pages: cut
-  | "busy" // another process held the write lock: left for later
+  | "busy" // another process kept the write lock: left for later
+  | "failed" // a fault SQLite rolled back (a full disk for VACUUM's copy, say): left for later
   | "closed"; // the store was closed between two steps
+
+/** Tries of a step that finds the write lock taken, {@link CompactOptions.maxPauseMs} apart. */
+const BUSY_TRIES = 5;
 
 /**
  * Returns the free pages of the file `db` is open on when they are worth it (see the module's
- * comment). Never throws: a fault here (a busy file, a full disk for `VACUUM`'s temporary copy)
- * leaves the file as it was, and a later removal or open tries again.
+ * comment). Never throws: a fault here leaves the file as it was (each step is a transaction),
+ * and a later removal or open tries again.
  */
 export async function compact(db: DatabaseSync, options: CompactOptions): Promise<Compaction> {
   const o = { ...COMPACT_DEFAULTS, ...options };
   const alive = options.alive ?? (() => true);
-  const checkpoint = () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const stepped = (work: () => void): boolean => {
-    db.exec(`PRAGMA busy_timeout = ${o.busyMs}`);
-    try {
-      work();
-      return true;
-    } catch {
-      // Busy, or a fault SQLite rolled back: the file is as it was before this step.
-      return false;
-    } finally {
-      db.exec(`PRAGMA busy_timeout = ${o.restoreBusyMs}`);
+  /** Runs `work` waiting at most `busyMs` for the lock; tries again while it is busy. */
+  const step = async (work: () => void): Promise<"done" | "busy" | "failed" | "closed"> => {
+    for (let tries = 1;; tries++) {
+      db.exec(`PRAGMA busy_timeout = ${o.busyMs}`);
+      try {
+        work();
+        return "done";
+      } catch (error) {
+        const code = sqliteCode(error);
+        if (code !== SQLITE.BUSY && code !== SQLITE.LOCKED) return "failed";
+        if (tries === BUSY_TRIES) return "busy";
+      } finally {
+        db.exec(`PRAGMA busy_timeout = ${o.restoreBusyMs}`);
+      }
+      await sleep(o.maxPauseMs);
+      if (!alive()) return "closed";
     }
   };
+  const checkpoint = () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   try {
     const space = fileSpace(db);
     const free = space.freePages * space.pageSize;
     const live = (space.pages - space.freePages) * space.pageSize;
     if (free < o.minFreeBytes) {
       if (!options.file || !oversized(options.file, space, o.minFreeBytes)) return "none";
-      return stepped(checkpoint) ? "checkpoint" : "busy";
+      const result = await step(checkpoint);
+      return result === "done" ? "checkpoint" : result;
     }
     let done: Compaction;
     if (live * 2 <= free && live <= o.maxVacuumBytes) {
@@ -149,17 +161,19 @@ export async function compact(db: DatabaseSync, options: CompactOptions): Promis
         if (space.autoVacuum !== INCREMENTAL) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
         db.exec("VACUUM");
       };
-      if (!stepped(vacuum)) return "busy";
+      const result = await step(vacuum);
+      if (result !== "done") return result;
       done = "vacuum";
     } else if (space.autoVacuum === INCREMENTAL) {
-      const step = Math.max(1, Math.floor(o.stepBytes / space.pageSize));
+      const pages = Math.max(1, Math.floor(o.stepBytes / space.pageSize));
       // The pragma answers a row per page it frees, and frees the next page only when asked for
       // the next row: `all()` runs it to its end. unverified: Deno's `exec` stops at the first
       // row (a page a call, observed with Deno 2.9); Node's runs it to its end (sqlite3_exec).
-      const incrementalVacuum = db.prepare(`PRAGMA incremental_vacuum(${step})`);
+      const incrementalVacuum = db.prepare(`PRAGMA incremental_vacuum(${pages})`);
       for (let left = space.freePages;;) {
         const started = performance.now();
-        if (!stepped(() => incrementalVacuum.all())) return "busy";
+        const result = await step(() => incrementalVacuum.all());
+        if (result !== "done") return result;
         const now = pragma(db, "freelist_count");
         if (now === 0 || now >= left) break;
         left = now;
@@ -172,10 +186,11 @@ export async function compact(db: DatabaseSync, options: CompactOptions): Promis
     }
     // Cuts the file and its -wal now, if no reader of an older snapshot is in the way (then a
     // later checkpoint does it).
-    stepped(checkpoint);
+    await step(checkpoint);
     return done;
   } catch {
-    return "busy";
+    // The connection was closed under it, or a pragma failed: nothing was changed by this.
+    return "failed";
   }
 }
 
