@@ -23,9 +23,10 @@
  *
  * Never in another process's way for long: each step waits at most
  * {@link CompactOptions.busyMs} for the write lock (a few tries, a pause apart), and a file that
- * stays busy (another writer keeps the lock) is left for a later removal or open. Readers in other processes go on reading their
- * snapshot (WAL); the file's end is cut off by the checkpoint after the last of them is done
- * (`wal_checkpoint(TRUNCATE)` here, or a later one, or the last connection's close).
+ * stays busy (another writer keeps the lock) is left for a later removal or open. Readers in
+ * other processes go on reading their snapshot (WAL); the file's end is cut off by the checkpoint
+ * after the last of them is done (`wal_checkpoint(TRUNCATE)` here, or a later one, or the last
+ * connection's close).
  * @module
  */
 import { statSync } from "node:fs";
