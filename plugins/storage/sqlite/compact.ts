@@ -167,9 +167,10 @@ export async function compact(db: DatabaseSync, options: CompactOptions): Promis
       done = "vacuum";
     } else if (space.autoVacuum === INCREMENTAL) {
       const pages = Math.max(1, Math.floor(o.stepBytes / space.pageSize));
-      // The pragma answers a row per page it frees, and frees the next page only when asked for
-      // the next row: `all()` runs it to its end. unverified: Deno's `exec` stops at the first
-      // row (a page a call, observed with Deno 2.9); Node's runs it to its end (sqlite3_exec).
+      // The pragma answers a row per page it frees (a ResultRow in its loop, SQLite's pragma.c)
+      // and frees the next page only when asked for the next row: `all()` runs it to its end.
+      // unverified: Deno's `exec` stops at the first row (a page a call, observed with Deno
+      // 2.9); Node's runs it to its end (sqlite3_exec).
       const incrementalVacuum = db.prepare(`PRAGMA incremental_vacuum(${pages})`);
       for (let left = space.freePages;;) {
         const started = performance.now();
