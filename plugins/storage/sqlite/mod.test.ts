@@ -446,6 +446,52 @@ describe("sqlite storage", () => {
     });
   });
 
+  it("another process writing the cache while a large job is removed loses nothing, and waits little", async () => {
+    const file = freshFile();
+    const flag = `${file}.removed`;
+    const value = "v".repeat(8_000);
+    const hex = (i: number) => i.toString(16).padStart(13, "0").padEnd(64, "c");
+    await using(file, async (s) => {
+      // Live data outweighing the job's: the space is given back in incremental steps.
+      for (let i = 0; i < 6_000; i += 500) {
+        await Promise.all(Array.from({ length: 500 }, (_, k) => s.cache.set(hex(i + k), value)));
+      }
+      await s.results.put(
+        "big",
+        0,
+        (function* () {
+          for (let row = 0; row < 5_000; row++) yield { row, value };
+        })(),
+      );
+      const writer = child(`
+        const { existsSync } = await import("node:fs");
+        const s = await open({ file: ${JSON.stringify(file)} });
+        let n = 0, longest = 0;
+        console.log("ready");
+        for (let after = 0; after < 50; n++) {
+          const started = performance.now();
+          await s.cache.set("w" + n, "answer " + n);
+          longest = Math.max(longest, performance.now() - started);
+          if (existsSync(${JSON.stringify(flag)})) after++;
+        }
+        await s.close();
+        console.log(JSON.stringify({ n, longest }));
+      `);
+      await writer.line("ready");
+      const before = statSync(file).size + statSync(`${file}-wal`).size;
+      await s.jobs.remove("big");
+      writeFileSync(flag, "");
+      const { code, out, err } = await writer.done;
+      assert.equal(code, 0, err);
+      const { n, longest } = JSON.parse(out.trim().split("\n").at(-1)!);
+      for (let i = 0; i < n; i++) assert.equal(await s.cache.get(`w${i}`), `answer ${i}`);
+      // The writer waited for one step at a time, not for the whole compaction.
+      assert.ok(longest < 5_000, `a set waited ${longest} ms`);
+      const after = statSync(file).size;
+      assert.ok(after < before - 20 * 1024 * 1024, `${before} bytes, then ${after}`);
+    });
+  });
+
   it("a writer killed in the middle of a large put leaves the old set and a sound file", async () => {
     const file = freshFile();
     const writer = child(`

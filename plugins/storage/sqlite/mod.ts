@@ -32,6 +32,7 @@ import {
 } from "../../../core/spec/storage.ts";
 import { loadSqlite } from "./driver.ts";
 import { storeError } from "./errors.ts";
+import { compact, fileSpace } from "./compact.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { cacheSlot, inTransaction, migrate } from "./schema.ts";
 
@@ -78,6 +79,7 @@ export function sqliteFile(url: string | undefined, home: string): string {
 export async function openSqliteStorage(options: SqliteStorageOptions): Promise<StorageV2> {
   const file = resolve(options.file);
   const fail = (error: unknown) => storeError(error, file, options.home);
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let sqlite;
   try {
     sqlite = await loadSqlite();
@@ -91,7 +93,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const connect = () => {
     const db = new sqlite.DatabaseSync(file);
     try {
-      db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
       // 16 MiB of page cache (SQLite's default is 2): a warm rerun's lookups hit pages all over
       // the cache's key index. No mmap: an I/O error would then be a crash, not a message.
       db.exec(`PRAGMA cache_size = -${STORE_CACHE_KIB}`);
@@ -106,11 +108,16 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     createPrivately(file);
     db = connect();
+    // A new file gives its free pages back without rewriting its live data (compact.ts). Set
+    // before anything is written: SQLite fixes it when it writes the file's first page.
+    if (fileSpace(db).pages === 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    const store = new SqliteStore(db, file, connect, fail);
+    const store = new SqliteStore(db, file, connect, fail, busyTimeoutMs);
     store.sweep();
+    // Space a removal could not give back (another process was writing) is given back now.
+    await store.compact();
     return store;
   } catch (error) {
     if (db) closeQuietly(db);
@@ -260,6 +267,9 @@ class SqliteStore implements StorageV2 {
   readonly #q: Statements;
   readonly #connect: () => DatabaseSync;
   readonly #fail: (error: unknown) => unknown;
+  readonly #busyTimeoutMs: number;
+  /** The compaction in progress, if one is (one at a time). */
+  #compacting: Promise<unknown> | undefined;
   /** Connections of reads in progress, closed with the store. */
   readonly #readers = new Set<DatabaseSync>();
   #closed = false;
@@ -281,7 +291,9 @@ class SqliteStore implements StorageV2 {
     file: string,
     connect: () => DatabaseSync,
     fail: (error: unknown) => unknown,
+    busyTimeoutMs: number,
   ) {
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.#db = db;
     this.location = file;
     this.#q = statements(db);
@@ -300,6 +312,13 @@ class SqliteStore implements StorageV2 {
     } catch (error) {
       return Promise.reject(this.#fail(error));
     }
+  }
+
+  /** `done`'s value, once the space it freed is given back ({@link SqliteStore.compact}). */
+  async #thenCompact<T>(done: Promise<T>): Promise<T> {
+    const value = await done;
+    await this.compact();
+    return value;
   }
 
   #tx<T>(work: () => T): T {
@@ -321,6 +340,25 @@ class SqliteStore implements StorageV2 {
           return pid !== process.pid && !isAlive(pid);
         });
     for (const { id } of abandoned) this.#dropSet(id);
+  }
+
+  /**
+   * Gives the file's free pages back when they are many ({@link compact}): after what frees a lot
+   * (a job's removal, a cache clear or prune) and on open. Never fails; a busy file is left for
+   * later.
+   */
+  async compact(): Promise<void> {
+    if (this.#closed || this.#compacting) return;
+    this.#compacting = compact(this.#db, {
+      restoreBusyMs: this.#busyTimeoutMs,
+      alive: () => !this.#closed,
+      file: this.location,
+    });
+    try {
+      await this.#compacting;
+    } finally {
+      this.#compacting = undefined;
+    }
   }
 
   #dropSet(id: number): void {
@@ -347,7 +385,7 @@ class SqliteStore implements StorageV2 {
         return written === 1 ? expected + 1 : undefined;
       }),
     remove: (id: string) =>
-      this.#use((q) => {
+      this.#thenCompact(this.#use((q) => {
         assertJobId(id);
         // A job's results may be a million rows: their pages pass through the cache once, and
         // they are deleted a set at a time (one DELETE of them all first gathers every row id,
@@ -361,7 +399,7 @@ class SqliteStore implements StorageV2 {
             q.jobDelete.run(id);
           })
         );
-      }),
+      })),
   };
 
   readonly results = {
@@ -554,8 +592,9 @@ class SqliteStore implements StorageV2 {
       this.#commits.added(this.#unwritten.size);
       return commit.promise;
     },
-    clear: () => this.#use((q) => changes(q.cacheClear.run())),
-    prune: (before: number) => this.#use((q) => changes(q.cachePrune.run(before))),
+    clear: () => this.#thenCompact(this.#use((q) => changes(q.cacheClear.run()))),
+    prune: (before: number) =>
+      this.#thenCompact(this.#use((q) => changes(q.cachePrune.run(before)))),
     stats: () =>
       this.#use((q) => {
         const row = q.cacheStats.get() as {
