@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
 import { LoomInterruptedError } from "../base/errors.ts";
 import { runJob } from "../commands/run.ts";
 import { loadJob } from "../job/load.ts";
@@ -26,7 +27,7 @@ const failing = (i: number) => i % 97 === 0;
  * requests a shard. The prompts are short (a column of their own), so the job's saved results,
  * which a retry reads too, are small beside the input.
  */
-function setup(providerOptions: string) {
+function setup(providerOptions: string, { gzip = false } = {}) {
   const dir = tempDir();
   const env = { LOOM_HOME: join(dir, "home") };
   const text = "id,text,pad\n" +
@@ -34,11 +35,13 @@ function setup(providerOptions: string) {
       { length: ROWS },
       (_, i) => `${i},row ${i}${failing(i) ? " BAD" : ""},${"x".repeat(1000)}`,
     ).join("\n") + "\n";
-  const input = join(dir, "in.csv");
-  writeFileSync(input, text);
+  const input = join(dir, gzip ? "in.csv.gz" : "in.csv");
+  writeFileSync(input, gzip ? gzipSync(text) : text);
   writeFileSync(
     join(dir, "job.yaml"),
-    `dataset: { path: in.csv, format: counted }\nprompt: { column: text }\nprovider: echo\n` +
+    `dataset: { path: ${
+      gzip ? "in.csv.gz" : "in.csv"
+    }, format: counted }\nprompt: { column: text }\nprovider: echo\n` +
       `provider_options: ${providerOptions}\nmodel: m\noutput: { path: out.csv }\n` +
       `batch: { max_requests: 200 }\n`,
   );
@@ -105,6 +108,19 @@ describe("the readings of a batch job's input", () => {
     }
   });
 
+  it("a run finishing an interrupted submit reads it once to plan and check, once to send", async () => {
+    const t = setup("{ batch_polls: 5 }");
+    await interruptedSubmit(t);
+    const m = await t.measure(() => t.submit());
+    assert.equal(m.result.job?.shards, 15);
+    assert.equal(t.batches(), 15, "each batch created once");
+    assert.equal(m.opens, 2, "the planning pass (which fingerprints), the sending pass");
+    assert.equal(m.bytes, 2 * t.size);
+    if (m.read !== undefined) {
+      assert.ok(m.read < 2.5 * t.size, `read ${m.read} bytes for a ${t.size}-byte input`);
+    }
+  });
+
   it("a fetch finishing an interrupted submit sends nothing more when the input changed", async () => {
     const t = setup("{ batch_polls: 5 }");
     const interrupted = await interruptedSubmit(t);
@@ -139,6 +155,15 @@ describe("the readings of a batch job's input", () => {
     const [again] = await fetchJobs([job!.id], t.opts);
     assert.ok(!("error" in again) && again.summary?.errors === failed.length);
     assert.equal(again.summary?.ok, ROWS - failed.length);
+  });
+
+  it("a retry of a compressed input checks the fingerprint of its compressed bytes", async () => {
+    const t = setup("{ fail_on: BAD }", { gzip: true });
+    const { job } = await t.submit();
+    await fetchJobs([job!.id], t.opts);
+    const m = await t.measure(() => retryJob(job!.id, t.opts));
+    assert.equal(m.result.rows, Array.from({ length: ROWS }, (_, i) => i).filter(failing).length);
+    assert.equal(m.opens, 2);
   });
 
   for (
