@@ -252,8 +252,8 @@ async function fetchOpened(
         // A submission that was interrupted is finished first (adopting what the provider has):
         // the input checked against the fingerprint, then read once more, to send it.
         if (record.status === "submitting") {
-          await assertSameInput(job.spec.dataset.path, record, "nothing more was submitted");
           const known = plan ?? await planned(true);
+          await assertSameInput(known.input, record, "nothing more was submitted");
           await submitPlanned(submitContext(opened, job, known, store, options), record, true);
           // A merge forced past a changed input counts its rows anew (it may be hours later).
           if (!options.mergeAnyway) plan ??= known;

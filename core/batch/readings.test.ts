@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
@@ -134,6 +134,14 @@ describe("the readings of a batch job's input", () => {
     assert.equal(record.shards.filter((s) => s.handle || s.submittingSince).length, 1);
   });
 
+  it("a fetch finishing an interrupted submit of a missing input says it is missing", async () => {
+    const t = setup("{ batch_polls: 5 }");
+    const interrupted = await interruptedSubmit(t);
+    rmSync(t.input);
+    await assert.rejects(fetchJobs([interrupted.id], t.opts), /dataset not found: .*in\.csv/);
+    assert.equal(t.batches(), 1);
+  });
+
   it("a retry reads the input once to pick the failed rows and check it, and once to send them", async () => {
     const t = setup("{ fail_on: BAD }");
     const { job } = await t.submit();
@@ -164,6 +172,15 @@ describe("the readings of a batch job's input", () => {
     const m = await t.measure(() => retryJob(job!.id, t.opts));
     assert.equal(m.result.rows, Array.from({ length: ROWS }, (_, i) => i).filter(failing).length);
     assert.equal(m.opens, 2);
+  });
+
+  it("a retry of a missing input says it is missing", async () => {
+    const t = setup("{ fail_on: BAD }");
+    const { job } = await t.submit();
+    await fetchJobs([job!.id], t.opts);
+    rmSync(t.input);
+    await assert.rejects(retryJob(job!.id, t.opts), /dataset not found: .*in\.csv/);
+    assert.equal((await listJobs(t.opts)).records[0].shards.length, 15);
   });
 
   for (

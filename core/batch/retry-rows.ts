@@ -79,23 +79,18 @@ export async function pickRetryRows(
     plan = planning.finish();
   } catch (error) {
     // What a changed input made the reading fail on (a row that no longer parses, a column
-    // gone, a row too big) is not the news: that it changed is.
-    if (!ctx.signal?.aborted && !(await sameInput(path, record))) {
-      throw inputChanged(path, record, HELD_BACK);
-    }
+    // gone, a row too big) is not the news: that it changed is. A file that cannot be read any
+    // more is the error's to tell.
+    const now = ctx.signal?.aborted
+      ? undefined
+      : await fingerprintInput(path).catch(() => undefined);
+    if (now && now.sha256 !== record.input.sha256) throw inputChanged(path, record, HELD_BACK);
     throw error;
   }
   const seen = hash.digest();
   // A format that stopped before the end saw part of the file: the whole is fingerprinted then.
-  const same = seen.size === record.input.size
-    ? seen.sha256 === record.input.sha256
-    : await sameInput(path, record);
-  if (!same) throw inputChanged(path, record, HELD_BACK);
+  const { sha256 } = seen.size === record.input.size ? seen : await fingerprintInput(path);
+  if (sha256 !== record.input.sha256) throw inputChanged(path, record, HELD_BACK);
   cutter.close();
   return { plan, shards: cutter.shards, rows };
-}
-
-/** Whether the file at `path` is the job's input, by a reading of its own. */
-async function sameInput(path: string, record: JobRecord): Promise<boolean> {
-  return (await fingerprintInput(path).catch(() => undefined))?.sha256 === record.input.sha256;
 }
