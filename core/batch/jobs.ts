@@ -20,10 +20,10 @@ import {
 import { gaveUp, withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
-import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
-import { buildRequest } from "../data/request.ts";
+import { type Plan, planJob } from "../data/plan.ts";
 import { addedValues } from "../run/added.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob, withState } from "../run/open.ts";
+import { pickRetryRows } from "./retry-rows.ts";
 import type { BatchApi } from "../spec/provider.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { exists } from "../data/output.ts";
@@ -44,10 +44,8 @@ import { identityOf, type JobRecord, JobStore } from "./store.ts";
 import {
   adoptShard,
   assertSameInput,
-  customIdOf,
   type PlannedSubmission,
   retryOf,
-  ShardCutter,
   type SubmitContext,
   submitJob,
   submitPlanned,
@@ -243,20 +241,22 @@ async function fetchOpened(
         }
         record = fresh;
         const job = jobOf(record);
-        // A merge of the input the job was planned on (fingerprinted as it is read) needs no
-        // reading of it to plan: its rows are the record's.
-        const planned = (merge = false) =>
+        // Work on the input the job was planned on (a merge fingerprints it as it reads it, a
+        // submission checks it first) needs no reading of it to plan: its rows are the record's.
+        const planned = (rowsKnown: boolean) =>
           planJob(job, opened.registry, opened.context, {
             signal: options.signal,
             answerFields: opened.answerSchema?.fields,
-            ...(merge && !options.mergeAnyway ? { knownRows: record.rows } : {}),
+            ...(rowsKnown ? { knownRows: record.rows } : {}),
           });
-        // A submission that was interrupted is finished first (adopting what the provider has).
+        // A submission that was interrupted is finished first (adopting what the provider has):
+        // the input checked against the fingerprint, then read once more, to send it.
         if (record.status === "submitting") {
-          await submitPlanned(
-            submitContext(opened, job, plan ??= await planned(), store, options),
-            record,
-          );
+          const known = plan ?? await planned(true);
+          await assertSameInput(known.input, record, "nothing more was submitted");
+          await submitPlanned(submitContext(opened, job, known, store, options), record, true);
+          // A merge forced past a changed input counts its rows anew (it may be hours later).
+          if (!options.mergeAnyway) plan ??= known;
         }
         failures = await refreshShards(ctx, record);
         options.onEvent?.({
@@ -271,7 +271,14 @@ async function fetchOpened(
         });
         if (!allEnded(record)) return undefined;
         await refuseOutputIsInput(record);
-        return await mergeEnded(opened, ctx, record, job, plan ??= await planned(true), options);
+        return await mergeEnded(
+          opened,
+          ctx,
+          record,
+          job,
+          plan ??= await planned(!options.mergeAnyway),
+          options,
+        );
       });
     } catch (error) {
       // While waiting, a `status` or another fetch holding the lease just now is no reason to stop.
@@ -705,7 +712,6 @@ export async function retryJob(
               `job ${record.id} has batches whose results are not fetched yet; run loom fetch --id ${record.id} first`,
             );
           }
-          await assertSameInput(record.input.path, record, "nothing was submitted again");
           const check = opened.answerSchema?.check ?? checkPlainAnswer;
           // The saved results are read alongside the rows, so nothing the size of the job is held.
           const saved = savedOutcomes(store, record);
@@ -715,39 +721,37 @@ export async function retryJob(
             return outcome !== undefined && "r" in outcome && !(verdict && "error" in verdict);
           };
           const job = jobOf(record);
-          const plan = await planJob(job, opened.registry, opened.context, {
-            signal: options.signal,
-            answerFields: opened.answerSchema?.fields,
-          });
-          const ctx = submitContext(opened, job, plan, store, options);
-          const cutter = new ShardCutter(ctx.batch, ctx.provider, job.spec.batch);
-          const reader = await openJobDataset(job, plan.format);
-          let rows = 0;
-          try {
-            for await (const row of reader.rows) {
-              if (await isGood(row.index)) continue;
-              const built = buildRequest(job.spec, row.fields, ctx.responseSchema);
-              // A row that cannot be built fails the same way every time: nothing to retry.
-              if ("error" in built) continue;
-              cutter.add(row.index, { customId: customIdOf(row.index), request: built.request });
-              rows++;
-            }
-          } finally {
-            await saved.close();
-          }
-          cutter.close();
-          if (!rows) return { record, rows: 0 };
+          const batch = batchOf(opened);
+          // One reading picks the rows and proves the input the job's; the sending pass is the other.
+          const picked = await pickRetryRows(
+            {
+              job,
+              batch,
+              provider: job.spec.provider,
+              responseSchema: opened.answerSchema?.schema,
+              signal: options.signal,
+            },
+            record,
+            {
+              registry: opened.registry,
+              context: opened.context,
+              answerFields: opened.answerSchema?.fields,
+              isGood,
+            },
+          ).finally(() => saved.close());
+          if (!picked.rows) return { record, rows: 0 };
           reopenedForRetry(
             record,
-            cutter.shards.map((s) => ({
+            picked.shards.map((s) => ({
               rows: { list: s.rows },
               requests: s.requests,
               bytes: s.bytes,
             })),
           );
           await store.save(record);
+          const ctx = submitContext(opened, job, picked.plan, store, options);
           await submitPlanned(ctx, record, true);
-          return { record, rows };
+          return { record, rows: picked.rows };
         }),
     );
   });

@@ -9,43 +9,15 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { csvFormat } from "../../plugins/formats/csv/mod.ts";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { LoomUsageError } from "../base/errors.ts";
 import { runJob } from "../commands/run.ts";
 import { loadJob } from "../job/load.ts";
 import { Registry } from "../plugins/registry.ts";
-import type { FormatV1 } from "../spec/format.ts";
+import { bytesReadByProcess, countedCsv } from "../test-support/readings.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { listJobs } from "./jobs.ts";
 import { fingerprintInput, SubmissionPlanner } from "./submit.ts";
-
-/** CSV that counts its readings and the (decompressed) bytes they pull from the file. */
-function countedCsv() {
-  const counts = { opens: 0, bytes: 0 };
-  const format: FormatV1 = {
-    ...csvFormat,
-    name: "counted",
-    open(bytes, options) {
-      counts.opens++;
-      async function* counted() {
-        for await (const chunk of bytes) {
-          counts.bytes += chunk.byteLength;
-          yield chunk;
-        }
-      }
-      return csvFormat.open(counted(), options);
-    },
-  };
-  return { counts, format };
-}
-
-/** Bytes this process has read from files so far (Linux), or undefined elsewhere. */
-function bytesReadByProcess(): number | undefined {
-  if (!existsSync("/proc/self/io")) return undefined;
-  const match = /^rchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"));
-  return match ? Number(match[1]) : undefined;
-}
 
 /** A batch job over `rows` rows (`max_requests` a shard) read through the counted CSV format. */
 function setup(rows: number, { gzip = false, maxRequests = 1000 } = {}) {

@@ -137,7 +137,12 @@ export async function assertSameInput(
   what: string,
 ): Promise<void> {
   if ((await fingerprintInput(path)).sha256 === record.input.sha256) return;
-  throw new LoomUsageError(
+  throw inputChanged(path, record, what);
+}
+
+/** The error of an input that is not the one the job was submitted with ({@link assertSameInput}). */
+export function inputChanged(path: string, record: JobRecord, what: string): LoomUsageError {
+  return new LoomUsageError(
     `${path} changed since job ${record.id} was submitted, and rows are matched by position; ${what}. Restore the input, or submit the job anew`,
   );
 }
