@@ -209,7 +209,12 @@ describe("compact", () => {
     db.exec("COMMIT; DELETE FROM gone");
     return db;
   }
-  const options = { restoreBusyMs: 1_000, minFreeBytes: 4 * MiB, stepBytes: 1 * MiB };
+  const options = {
+    restoreBusyMs: 1_000,
+    minFreeBytes: 4 * MiB,
+    stepBytes: 1 * MiB,
+    budgetMs: 600_000,
+  };
 
   it("rewrites a small live part, moves pages out of a large one, skips a little free space", async () => {
     for (
@@ -256,6 +261,23 @@ describe("compact", () => {
     try {
       assert.equal(await compact(db, options), "none");
       assert.equal(fileSpace(db).autoVacuum, 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("leaves what its time budget did not reach for the next call", async () => {
+    const db = await made(8, 6);
+    try {
+      let steps = 0;
+      const alive = () => (steps++, true);
+      // A budget of nothing still takes one step: each call makes progress.
+      assert.equal(await compact(db, { ...options, budgetMs: 0, alive }), "incremental");
+      assert.equal(steps, 0, "no pause: the budget ended after the first step");
+      const left = fileSpace(db).freePages;
+      assert.ok(left > 0 && left < 6 * 256, `${left} free pages left of 1536`);
+      assert.equal(await compact(db, { ...options, minFreeBytes: 0 }), "incremental");
+      assert.equal(fileSpace(db).freePages, 0);
     } finally {
       db.close();
     }
