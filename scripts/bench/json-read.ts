@@ -15,6 +15,7 @@
  * @module
  */
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import console from "node:console";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
