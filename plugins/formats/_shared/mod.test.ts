@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkOptions, where } from "./errors.ts";
-import { setMembers } from "./json.ts";
+import fc from "fast-check";
+import { hasLongDigitRun, setMembers } from "./json.ts";
 import { countLineBreaks, splitLines } from "./lines.ts";
 import { batchText, prefetch } from "./stream.ts";
 import { decodeUtf8 } from "./utf8.ts";
@@ -84,6 +85,22 @@ describe("lines", () => {
       { text: "", line: 3, eol: "\n" },
       { text: "d", line: 4, eol: "" },
     ]);
+  });
+});
+
+describe("hasLongDigitRun", () => {
+  it("tells what /\\d{16}/ tells", () => {
+    // Digit runs of every length around 16, between non-digits (an Arabic-Indic digit is not \d).
+    const run = fc.tuple(fc.integer({ min: 0, max: 20 }), fc.constantFrom("a", ".", "٣", '"'));
+    const text = fc.array(run, { maxLength: 8 }).map((runs) =>
+      runs.map(([length, sep]) => "1234567890".repeat(2).slice(0, length) + sep).join("")
+    );
+    fc.assert(
+      fc.property(text, (s) => assert.equal(hasLongDigitRun(s), /\d{16}/.test(s), s)),
+      { numRuns: 3000 },
+    );
+    assert.ok(hasLongDigitRun('{"id": 12345678901234567890}'));
+    assert.ok(!hasLongDigitRun('{"id": 123456789012345, "n": 1234567890123456.5e3}'.slice(0, 25)));
   });
 });
 
