@@ -135,6 +135,12 @@ describe("stream helpers", () => {
     const chunks = await collect(batchText(chunksOf(pieces), 100));
     assert.equal(chunks.join(""), pieces.join(""));
     assert.ok(chunks.length > 5 && chunks.length < 20);
+    // Never over the size (going over cost Node twice the time with two-byte text).
+    assert.ok(chunks.every((chunk) => chunk.length <= 100), chunks.map((c) => c.length).join());
+    assert.deepEqual(await collect(batchText(chunksOf(["a".repeat(150), "b"]), 100)), [
+      "a".repeat(150),
+      "b",
+    ]);
     assert.deepEqual(await collect(batchText(chunksOf([]))), []);
   });
 
