@@ -391,6 +391,38 @@ describe("json reader against JSON.parse", () => {
     );
   });
 
+  it("names the line of the first byte that is not UTF-8", async () => {
+    const object = objectOf(valueArb(true), spaceArb(true));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(spaceArb(true), object), { maxLength: 4 }),
+        fc.nat(),
+        fc.constantFrom(...INVALID_UTF8),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        async (elements, at, invalid, cuts) => {
+          const text = "[" + elements.map((parts) => parts.join("")).join(",") + "\n]\n";
+          const good = encoder.encode(text);
+          const cut = at % (good.length + 1);
+          const offset = new TextDecoder().decode(good.subarray(0, cut)).includes("\ufffd")
+            ? 0
+            : cut;
+          const bytes = new Uint8Array([
+            ...good.subarray(0, offset),
+            ...invalid,
+            ...good.subarray(offset),
+          ]);
+          const got = await readWith(jsonFormat, bytes, cuts, JSON_PATH);
+          const line = lineAt(bytes, offset);
+          assert.equal(got.error, notUtf8(JSON_PATH, line).message);
+          const array = JSON.parse(text) as unknown[];
+          assert.deepEqual(got.rows.map((row) => row.fields), array.slice(0, got.rows.length));
+          assert.ok(got.rows.every((row) => row.line <= line));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
   it("writes what it read back byte for byte", async () => {
     await fc.assert(
       fc.asyncProperty(jsonArb, async (file) => {
