@@ -20,8 +20,29 @@ function exactIntegers(
   return source !== undefined && /^-?\d+$/.test(source) ? source : value;
 }
 
-/** Only integers of 16+ digits can exceed 2^53; the reviver is slow, so it runs only then. */
-const LONG_INTEGER = /\d{16}/;
+/**
+ * Whether `text` has a run of 16 or more ASCII digits (what `/\d{16}/` tests, several times
+ * faster): only integers of 16+ digits can exceed 2^53, and the reviver is slow, so it runs only
+ * then. Any 16 consecutive positions hold one probe, so probing every 16th character and
+ * measuring the digit run around a digit found misses no run.
+ */
+export function hasLongDigitRun(text: string): boolean {
+  const n = text.length;
+  for (let i = 15; i < n; i += 16) {
+    if (!isDigit(text.charCodeAt(i))) continue;
+    let start = i;
+    while (start > 0 && isDigit(text.charCodeAt(start - 1))) start--;
+    let end = i + 1;
+    while (end < n && isDigit(text.charCodeAt(end))) end++;
+    if (end - start >= 16) return true;
+    i = end - 1; // the next probes start after this run; every later run still holds one
+  }
+  return false;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
 
 /**
  * Parses one record's text, which must be a JSON object. `label` prefixes the message after the
@@ -35,7 +56,7 @@ export function parseObject(
 ): Record<string, unknown> {
   let value: unknown;
   try {
-    value = LONG_INTEGER.test(text) ? JSON.parse(text, exactIntegers) : JSON.parse(text);
+    value = hasLongDigitRun(text) ? JSON.parse(text, exactIntegers) : JSON.parse(text);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw dataError(path, line, `${label}invalid JSON (${reason})`, { cause: error });
@@ -67,7 +88,7 @@ export function setMembers(
   let close = text.lastIndexOf("}");
   // Finding the members costs a scan, needed only if an added key may already be there: when
   // its quoted text occurs somewhere, or an escape could spell it differently.
-  if (text.includes("\\") || values.some(([key]) => text.includes(JSON.stringify(key)))) {
+  if (values.some(([key]) => mayHold(text, key))) {
     const scan = scanMembers(text);
     const keys = new Set(scan.members.map((m) => m.key));
     const given = new Map(values);
@@ -92,6 +113,22 @@ export function setMembers(
     JSON.stringify(k) + (multiline ? ": " : ":") + JSON.stringify(v ?? null)
   );
   return head + (empty ? "" : "," + indent) + added.join("," + indent) + gap + out.slice(close);
+}
+
+/**
+ * Whether the object `text` may have a member named `key`: its quoted name occurs, or an escape
+ * could spell it differently. Short escapes (`\"`, `\\`, `\/`, `\n`...) spell only `"`, `\`,
+ * `/` and control characters; a `\uXXXX` escape matters only if it spells a character of `key`.
+ */
+function mayHold(text: string, key: string): boolean {
+  if (text.includes(JSON.stringify(key))) return true;
+  if (!text.includes("\\")) return false;
+  if (/["\\/\u0000-\u001f]/.test(key)) return true;
+  for (let at = text.indexOf("\\u"); at >= 0; at = text.indexOf("\\u", at + 2)) {
+    const code = parseInt(text.slice(at + 2, at + 6), 16);
+    if (key.includes(String.fromCharCode(code))) return true;
+  }
+  return false;
 }
 
 /** A row's object text for output: its original text with the added columns set. */

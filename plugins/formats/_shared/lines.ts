@@ -41,6 +41,55 @@ export interface Line {
 }
 
 /**
+ * Splits text, chunk by chunk, into lines ended by LF or CRLF, calling `onLine` for each line as
+ * soon as it ends. A line longer than {@link MAX_RECORD_LENGTH} calls `tooLong(line)`, which must
+ * throw.
+ */
+export class LineSplitter {
+  #parts: string[] = []; // pieces of the current line from earlier chunks, joined once it ends
+  #length = 0;
+  #line = 1;
+  readonly #onLine: (line: Line) => void;
+  readonly #tooLong: (line: number) => never;
+
+  constructor(onLine: (line: Line) => void, tooLong: (line: number) => never) {
+    this.#onLine = onLine;
+    this.#tooLong = tooLong;
+  }
+
+  /** Splits the next chunk. */
+  push(chunk: string): void {
+    let start = 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", start)) {
+      let text = chunk.slice(start, nl);
+      if (this.#parts.length) {
+        text = this.#parts.join("") + text;
+        this.#parts = [];
+        this.#length = 0;
+      }
+      start = nl + 1;
+      const crlf = text.charCodeAt(text.length - 1) === 13;
+      this.#onLine({
+        text: crlf ? text.slice(0, -1) : text,
+        line: this.#line++,
+        eol: crlf ? "\r\n" : "\n",
+      });
+    }
+    if (start < chunk.length) {
+      this.#parts.push(chunk.slice(start));
+      this.#length += chunk.length - start;
+      if (this.#length > MAX_RECORD_LENGTH) this.#tooLong(this.#line);
+    }
+  }
+
+  /** Ends the text: a last line with no line ending is handed out now. */
+  end(): void {
+    if (this.#parts.length) this.#onLine({ text: this.#parts.join(""), line: this.#line, eol: "" });
+    this.#parts = [];
+  }
+}
+
+/**
  * Splits text chunks into lines ended by LF or CRLF. A line longer than
  * {@link MAX_RECORD_LENGTH} calls `tooLong(line)`, which must throw.
  */
@@ -48,25 +97,13 @@ export async function* splitLines(
   chunks: AsyncIterable<string>,
   tooLong: (line: number) => never,
 ): AsyncGenerator<Line> {
-  let parts: string[] = []; // pieces of the current line, joined once it ends
-  let length = 0;
-  let line = 1;
+  let lines: Line[] = [];
+  const splitter = new LineSplitter((line) => lines.push(line), tooLong);
   for await (const chunk of chunks) {
-    let start = 0;
-    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", start)) {
-      parts.push(chunk.slice(start, nl));
-      const text = parts.join("");
-      parts = [];
-      length = 0;
-      start = nl + 1;
-      const crlf = text.endsWith("\r");
-      yield { text: crlf ? text.slice(0, -1) : text, line: line++, eol: crlf ? "\r\n" : "\n" };
-    }
-    if (start < chunk.length) {
-      parts.push(chunk.slice(start));
-      length += chunk.length - start;
-      if (length > MAX_RECORD_LENGTH) tooLong(line);
-    }
+    splitter.push(chunk);
+    yield* lines;
+    lines = [];
   }
-  if (parts.length) yield { text: parts.join(""), line, eol: "" };
+  splitter.end();
+  yield* lines;
 }

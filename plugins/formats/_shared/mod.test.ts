@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkOptions, where } from "./errors.ts";
-import { setMembers } from "./json.ts";
+import fc from "fast-check";
+import { hasLongDigitRun, setMembers } from "./json.ts";
 import { countLineBreaks, splitLines } from "./lines.ts";
 import { batchText, prefetch } from "./stream.ts";
 import { decodeUtf8 } from "./utf8.ts";
@@ -87,6 +88,22 @@ describe("lines", () => {
   });
 });
 
+describe("hasLongDigitRun", () => {
+  it("tells what /\\d{16}/ tells", () => {
+    // Digit runs of every length around 16, between non-digits (an Arabic-Indic digit is not \d).
+    const run = fc.tuple(fc.integer({ min: 0, max: 20 }), fc.constantFrom("a", ".", "٣", '"'));
+    const text = fc.array(run, { maxLength: 8 }).map((runs) =>
+      runs.map(([length, sep]) => "1234567890".repeat(2).slice(0, length) + sep).join("")
+    );
+    fc.assert(
+      fc.property(text, (s) => assert.equal(hasLongDigitRun(s), /\d{16}/.test(s), s)),
+      { numRuns: 3000 },
+    );
+    assert.ok(hasLongDigitRun('{"id": 12345678901234567890}'));
+    assert.ok(!hasLongDigitRun('{"id": 123456789012345, "n": 1234567890123456.5e3}'.slice(0, 25)));
+  });
+});
+
 describe("setMembers", () => {
   const set = (text: string, values: Record<string, string | number | boolean | null>) =>
     setMembers(text, Object.entries(values));
@@ -118,6 +135,12 @@ describe("stream helpers", () => {
     const chunks = await collect(batchText(chunksOf(pieces), 100));
     assert.equal(chunks.join(""), pieces.join(""));
     assert.ok(chunks.length > 5 && chunks.length < 20);
+    // Never over the size (going over cost Node twice the time with two-byte text).
+    assert.ok(chunks.every((chunk) => chunk.length <= 100), chunks.map((c) => c.length).join());
+    assert.deepEqual(await collect(batchText(chunksOf(["a".repeat(150), "b"]), 100)), [
+      "a".repeat(150),
+      "b",
+    ]);
     assert.deepEqual(await collect(batchText(chunksOf([]))), []);
   });
 

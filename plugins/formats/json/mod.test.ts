@@ -160,6 +160,26 @@ describe("json format", () => {
     await rejects('[{"a": "never closed}]\n', /^data\.json:2: unexpected end of file/);
   });
 
+  it("reports an element's own error before a fault after it, however the input is cut", async () => {
+    // The splitter used to look past a bad element to the end of its chunk first.
+    for (const chunkSize of [undefined, 1, 4]) {
+      await assertDataError(
+        readText(jsonFormat, '[{"a": 1}, {]\nx', { path: "data.json", chunkSize }),
+        "data.json",
+        /^data\.json:1: array element \[1\]: invalid JSON \(/,
+      );
+    }
+  });
+
+  it("reads strings with escapes cut anywhere", async () => {
+    const text = '[{"a": "x\\\\\\"\\u00e9\\\\", "b\\"": "]}\\\\"}, {"c": "\\\\"}]';
+    const expected = JSON.parse(text);
+    for (const chunkSize of [1, 2, 3, 5, 1024]) {
+      const { rows } = await read(text, chunkSize);
+      assert.deepEqual(rows.map((row: DatasetRow) => row.fields), expected);
+    }
+  });
+
   it("refuses options", async () => {
     await assert.rejects(
       readText(jsonFormat, "[]", { path: "data.json", options: { delimiter: ";" } }),

@@ -20,17 +20,26 @@ import { checkOptions } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";
 import { batchText, prefetch } from "../_shared/stream.ts";
 import { decodeUtf8 } from "../_shared/utf8.ts";
-import { arrayElements } from "./elements.ts";
+import { ArraySplitter } from "./elements.ts";
 
 async function* rowsOf(input: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<DatasetRow> {
-  for await (const { text, index, line } of arrayElements(decodeUtf8(input, path), path)) {
-    yield {
-      index,
-      line,
-      fields: parseObject(text, path, line, `array element [${index}]: `),
-      source: text,
-    };
+  let rows: DatasetRow[] = [];
+  // Each element is parsed as soon as it ends, so its error comes before any fault after it.
+  const splitter = new ArraySplitter(path, ({ text, index, line }) => {
+    const fields = parseObject(text, path, line, `array element [${index}]: `);
+    rows.push({ index, line, fields, source: text });
+  });
+  for await (const chunk of decodeUtf8(input, path)) {
+    try {
+      splitter.push(chunk);
+    } catch (error) {
+      yield* rows; // the rows before the fault, as a reader that stops at it would give them
+      throw error;
+    }
+    yield* rows;
+    rows = [];
   }
+  splitter.end();
 }
 
 async function open(

@@ -9,9 +9,11 @@ import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { DatasetReader, DatasetRow, FormatV1, OutputRow } from "../../../core/spec/format.ts";
 import { checkOptions, dataError } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";
-import { MAX_RECORD_SIZE, splitLines } from "../_shared/lines.ts";
+import { LineSplitter, MAX_RECORD_SIZE } from "../_shared/lines.ts";
 import { batchText, prefetch } from "../_shared/stream.ts";
 import { decodeUtf8 } from "../_shared/utf8.ts";
+
+const OPEN_BRACE = 0x7b;
 
 /** What the writer needs from the reader, kept in `DatasetLayout.source`. */
 interface JsonlSource {
@@ -27,11 +29,25 @@ async function* rowsOf(
     throw dataError(path, line, `line is longer than ${MAX_RECORD_SIZE} (is this JSON Lines?)`);
   };
   let index = 0;
-  for await (const { text, line, eol } of splitLines(decodeUtf8(input, path), tooLong)) {
+  let rows: DatasetRow[] = [];
+  // Lines are split and parsed chunk by chunk, in one loop, then handed out.
+  const splitter = new LineSplitter(({ text, line, eol }) => {
     if (!found.eol) found.eol = eol;
-    if (text.trim() === "") continue;
-    yield { index: index++, line, fields: parseObject(text, path, line), source: text };
+    if (text.charCodeAt(0) !== OPEN_BRACE && text.trim() === "") return;
+    rows.push({ index: index++, line, fields: parseObject(text, path, line), source: text });
+  }, tooLong);
+  for await (const chunk of decodeUtf8(input, path)) {
+    try {
+      splitter.push(chunk);
+    } catch (error) {
+      yield* rows; // the rows before the fault, as a reader that stops at it would give them
+      throw error;
+    }
+    yield* rows;
+    rows = [];
   }
+  splitter.end();
+  yield* rows;
 }
 
 async function open(
