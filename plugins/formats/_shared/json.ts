@@ -46,10 +46,11 @@ function isDigit(c: number): boolean {
 
 /**
  * Whether this engine's `JSON.parse` misnames an object key spelled with an escape: V8's bug
- * reported as nodejs/node#63785, seen in Deno 2.9.6 (V8 15.0), not in Node 22. Once an object key
- * of one backslash (`"\\"` in JSON) was parsed, a key `"\n"` in the same place comes back as a
- * backslash: a row would silently get another column's name. Probed once, with a first
- * key no dataset has, so only a broken engine pays for the check in {@link parseObject}.
+ * reported as nodejs/node#63785 (on Node 24 and 26 too), seen in Deno 2.9.6 (V8 15.0), not in
+ * Node 22. Once an object key of one backslash (`"\\"` in JSON) was parsed, a key `"\n"` in the
+ * same place comes back as a backslash: a row would silently get another column's name. Probed
+ * once, with a first key no dataset has, so only a broken engine pays for the check in
+ * {@link parseObject}.
  */
 const MISNAMES_ESCAPED_KEYS = (() => {
   JSON.parse('{"\\u0000loom probe":1,"\\\\":2}');
