@@ -115,6 +115,8 @@ describe("parseObject", () => {
       '{"id":4,"ab\\\\":1}',
       '{"id":5,"ab\\n":2,"ab\\n":3}',
       '{"id":6,"\\/":"a slash","big":12345678901234567890}',
+      '{"id":7,"abc":"plain"}',
+      '{"id":8,"a\\u0062":"b as an escape","text":"a \\"quoted\\" value"}',
     ];
     const keys = rows.map((row) => Object.keys(parseObject(row, "in.jsonl", 1)));
     assert.deepEqual(keys, [
@@ -124,6 +126,8 @@ describe("parseObject", () => {
       ["id", "ab\\"],
       ["id", "ab\n"],
       ["id", "/", "big"],
+      ["id", "abc"],
+      ["id", "ab", "text"],
     ]);
     const last = parseObject(rows[4], "in.jsonl", 1);
     assert.equal(last["ab\n"], 3);
