@@ -48,3 +48,33 @@ export async function prefetch<T>(items: AsyncGenerator<T>): Promise<AsyncGenera
     }
   })();
 }
+
+/** Finds records in text pushed to it a chunk at a time (`LineSplitter`, `ArraySplitter`). */
+export interface ChunkSplitter {
+  push(chunk: string): void;
+  end(): void;
+}
+
+/**
+ * The rows a splitter finds in `chunks`, handed out after each chunk: the splitter's callback adds
+ * the rows each chunk ends to `found`, in one synchronous loop (no generator a row). On a fault,
+ * the rows found before it in its chunk come first, as a reader that stops at it would give them.
+ */
+export async function* rowsByChunk<T>(
+  chunks: AsyncIterable<string>,
+  splitter: ChunkSplitter,
+  found: T[],
+): AsyncGenerator<T> {
+  for await (const chunk of chunks) {
+    try {
+      splitter.push(chunk);
+    } catch (error) {
+      yield* found;
+      throw error;
+    }
+    yield* found;
+    found.length = 0;
+  }
+  splitter.end();
+  yield* found;
+}

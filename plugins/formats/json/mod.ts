@@ -18,28 +18,18 @@ import { definePlugin } from "../../../core/plugins/plugin.ts";
 import type { DatasetReader, DatasetRow, FormatV1, OutputRow } from "../../../core/spec/format.ts";
 import { checkOptions } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";
-import { batchText, prefetch } from "../_shared/stream.ts";
+import { batchText, prefetch, rowsByChunk } from "../_shared/stream.ts";
 import { decodeUtf8 } from "../_shared/utf8.ts";
 import { ArraySplitter } from "./elements.ts";
 
-async function* rowsOf(input: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<DatasetRow> {
-  let rows: DatasetRow[] = [];
+function rowsOf(input: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<DatasetRow> {
+  const rows: DatasetRow[] = [];
   // Each element is parsed as soon as it ends, so its error comes before any fault after it.
   const splitter = new ArraySplitter(path, ({ text, index, line }) => {
     const fields = parseObject(text, path, line, `array element [${index}]: `);
     rows.push({ index, line, fields, source: text });
   });
-  for await (const chunk of decodeUtf8(input, path)) {
-    try {
-      splitter.push(chunk);
-    } catch (error) {
-      yield* rows; // the rows before the fault, as a reader that stops at it would give them
-      throw error;
-    }
-    yield* rows;
-    rows = [];
-  }
-  splitter.end();
+  return rowsByChunk(decodeUtf8(input, path), splitter, rows);
 }
 
 async function open(

@@ -10,7 +10,7 @@ import type { DatasetReader, DatasetRow, FormatV1, OutputRow } from "../../../co
 import { checkOptions, dataError } from "../_shared/errors.ts";
 import { outputText, parseObject } from "../_shared/json.ts";
 import { LineSplitter, MAX_RECORD_SIZE } from "../_shared/lines.ts";
-import { batchText, prefetch } from "../_shared/stream.ts";
+import { batchText, prefetch, rowsByChunk } from "../_shared/stream.ts";
 import { decodeUtf8 } from "../_shared/utf8.ts";
 
 const OPEN_BRACE = 0x7b;
@@ -20,7 +20,7 @@ interface JsonlSource {
   readonly eol: string;
 }
 
-async function* rowsOf(
+function rowsOf(
   input: AsyncIterable<Uint8Array>,
   path: string,
   found: { eol: string },
@@ -29,25 +29,14 @@ async function* rowsOf(
     throw dataError(path, line, `line is longer than ${MAX_RECORD_SIZE} (is this JSON Lines?)`);
   };
   let index = 0;
-  let rows: DatasetRow[] = [];
+  const rows: DatasetRow[] = [];
   // Lines are split and parsed chunk by chunk, in one loop, then handed out.
   const splitter = new LineSplitter(({ text, line, eol }) => {
     if (!found.eol) found.eol = eol;
     if (text.charCodeAt(0) !== OPEN_BRACE && text.trim() === "") return;
     rows.push({ index: index++, line, fields: parseObject(text, path, line), source: text });
   }, tooLong);
-  for await (const chunk of decodeUtf8(input, path)) {
-    try {
-      splitter.push(chunk);
-    } catch (error) {
-      yield* rows; // the rows before the fault, as a reader that stops at it would give them
-      throw error;
-    }
-    yield* rows;
-    rows = [];
-  }
-  splitter.end();
-  yield* rows;
+  return rowsByChunk(decodeUtf8(input, path), splitter, rows);
 }
 
 async function open(
