@@ -25,6 +25,7 @@ import { runJob } from "../../core/commands/run.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
 import { makeCsv, writeEchoSyncJob } from "./csv.ts";
 import { openStore } from "../../core/state/open.ts";
+import { median } from "./stats.ts";
 
 /** CPU seconds (user + system) of each measured phase, beside its wall-clock seconds. */
 const cpu = new Map<number[], number[]>();
@@ -43,8 +44,6 @@ async function timed(into: number[], work: () => Promise<unknown>): Promise<void
   if (!cpu.has(into)) cpu.set(into, []);
   cpu.get(into)!.push((used.user + used.system) / 1e6);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const args = process.argv.slice(2);
 const repsAt = args.indexOf("--reps");

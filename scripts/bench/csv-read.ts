@@ -22,6 +22,7 @@ import { runtimeName } from "../../core/base/runtime.ts";
 import { csvFormat } from "../../plugins/formats/csv/mod.ts";
 import { readRecords } from "../../plugins/formats/csv/records.ts";
 import { makeCsv } from "./csv.ts";
+import { median, timeRead } from "./stats.ts";
 
 const rows = Number(process.argv[2] ?? 1_000_000);
 const repetitions = Number(process.argv[3] ?? 3);
@@ -49,27 +50,21 @@ async function loomRows(path: string): Promise<number> {
   return n;
 }
 
-async function time(read: (path: string) => Promise<number>, path: string) {
-  const start = performance.now();
-  const records = await read(path);
-  return { records, seconds: (performance.now() - start) / 1000 };
-}
-
 const dir = mkdtempSync(join(tmpdir(), "loom-csv-read-"));
 try {
   const path = join(dir, "data.csv");
   await makeCsv(path, rows);
   const mb = statSync(path).size / 1e6;
   console.log(`${runtimeName()}: ${rows} rows, ${mb.toFixed(1)} MB`);
-  await time(loom, path); // warm-up: lets the JIT compile both before the timed runs
-  await time(csvParse, path);
-  await time(loomRows, path);
+  await timeRead(loom, path); // warm-up: lets the JIT compile both before the timed runs
+  await timeRead(csvParse, path);
+  await timeRead(loomRows, path);
   const ratios: number[] = [];
   const rowRatios: number[] = [];
   for (let rep = 1; rep <= repetitions; rep++) {
-    const base = await time(csvParse, path);
-    const ours = await time(loom, path);
-    const rows = await time(loomRows, path);
+    const base = await timeRead(csvParse, path);
+    const ours = await timeRead(loom, path);
+    const rows = await timeRead(loomRows, path);
     for (const { records } of [ours, rows]) {
       if (records !== base.records) {
         throw new Error(`record counts differ: csv-parse ${base.records}, Loom ${records}`);
@@ -84,7 +79,6 @@ try {
         `(${rowRatios[rep - 1].toFixed(2)}×)`,
     );
   }
-  const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     `median: Loom's records ${median(ratios).toFixed(2)}× csv-parse's speed (target ≥ 4×), ` +
       `the csv format's rows ${median(rowRatios).toFixed(2)}×`,

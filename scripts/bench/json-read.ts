@@ -25,6 +25,7 @@ import type { FormatV1 } from "../../core/spec/format.ts";
 import { jsonFormat } from "../../plugins/formats/json/mod.ts";
 import { jsonlFormat } from "../../plugins/formats/jsonl/mod.ts";
 import { makeJson, makeJsonl } from "./json-data.ts";
+import { median, timeRead } from "./stats.ts";
 
 const rows = Number(process.argv[2] ?? 1_000_000);
 const repetitions = Number(process.argv[3] ?? 3);
@@ -56,14 +57,6 @@ function loomRows(format: FormatV1): (path: string) => Promise<number> {
   };
 }
 
-async function time(read: (path: string) => Promise<number>, path: string) {
-  const start = performance.now();
-  const records = await read(path);
-  return { records, seconds: (performance.now() - start) / 1000 };
-}
-
-const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function compare(
   name: string,
   path: string,
@@ -73,13 +66,13 @@ async function compare(
 ): Promise<void> {
   const mb = statSync(path).size / 1e6;
   console.log(`${runtimeName()} ${name}: ${rows} rows, ${mb.toFixed(1)} MB`);
-  await time(ours, path); // warm-up: lets the JIT compile both before the timed runs
-  await time(base, path);
+  await timeRead(ours, path); // warm-up: lets the JIT compile both before the timed runs
+  await timeRead(base, path);
   const ratios: number[] = [];
   const rate = (s: number) => `${(mb / s).toFixed(0).padStart(4)} MB/s`;
   for (let rep = 1; rep <= repetitions; rep++) {
-    const b = await time(base, path);
-    const o = await time(ours, path);
+    const b = await timeRead(base, path);
+    const o = await timeRead(ours, path);
     if (o.records !== b.records) {
       throw new Error(`row counts differ: ${baseName} ${b.records}, Loom ${o.records}`);
     }

@@ -25,6 +25,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeCsv } from "./csv.ts";
+import { median } from "./stats.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -112,7 +113,6 @@ function runOnce(runtime: string, args: string[], home: string, report: string):
   return { seconds, peakMiB: sample.peakMiB };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 if (runtimes.includes("node")) {

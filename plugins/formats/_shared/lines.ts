@@ -3,6 +3,7 @@
  * splitting text into lines without holding more than one line in memory.
  * @module
  */
+import { rowsByChunk } from "./stream.ts";
 
 /**
  * Largest record (CSV record, JSON element, JSONL line) a format buffers, in UTF-16 code units
@@ -93,17 +94,10 @@ export class LineSplitter {
  * Splits text chunks into lines ended by LF or CRLF. A line longer than
  * {@link MAX_RECORD_LENGTH} calls `tooLong(line)`, which must throw.
  */
-export async function* splitLines(
+export function splitLines(
   chunks: AsyncIterable<string>,
   tooLong: (line: number) => never,
 ): AsyncGenerator<Line> {
-  let lines: Line[] = [];
-  const splitter = new LineSplitter((line) => lines.push(line), tooLong);
-  for await (const chunk of chunks) {
-    splitter.push(chunk);
-    yield* lines;
-    lines = [];
-  }
-  splitter.end();
-  yield* lines;
+  const lines: Line[] = [];
+  return rowsByChunk(chunks, new LineSplitter((line) => lines.push(line), tooLong), lines);
 }
