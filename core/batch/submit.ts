@@ -1,8 +1,8 @@
 /**
  * Submitting a batch job. First the whole plan is recorded: the rows cut into shards within the
  * provider's limits (requests and bytes), cut in the planning pass that also fingerprints the
- * input ({@link SubmissionPlanner}), so the input is read once before anything is sent and once
- * more to send it. Then each shard is submitted as one provider batch,
+ * input and spools the items it built ({@link SubmissionPlanner}), so the input is read once.
+ * Then each shard is submitted as one provider batch,
  * with the record saved before and after every remote step. A create whose answer is lost (a
  * timeout, a reset connection, a killed process) is never sent again on Loom's own: the shard is
  * in doubt, Loom looks for its batch over a settle window (providers list new batches late),
@@ -37,12 +37,14 @@ import {
   phaseOf,
 } from "./shard.ts";
 import { submissionDone } from "./job-state.ts";
-import { lastRowOf, ShardPass } from "./shard-pass.ts";
+import { lastRowOf, ShardPass, type ShardStreamHooks } from "./shard-pass.ts";
+import { type Spool, SpoolWriter } from "./spool.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
   BatchHandle,
   BatchItem,
+  BatchItemSource,
   BatchLabel,
   BatchSubmitOptions,
   GenerateRequest,
@@ -253,9 +255,13 @@ export class ShardCutter {
     this.#rowLists = rowLists;
   }
 
-  /** Adds one row's item. */
-  add(index: number, item: BatchItem): void {
-    const size = this.#batch.itemBytes(item);
+  /** Adds one row's item; true when it begins a new shard. */
+  add(index: number, item: BatchItem): boolean {
+    return this.addSized(index, this.#batch.itemBytes(item));
+  }
+
+  /** Adds one row's item of `size` bytes (its `itemBytes`); true when it begins a new shard. */
+  addSized(index: number, size: number): boolean {
     const { maxRequests, maxBytes } = this.#limits;
     if (size > maxBytes) {
       throw new LoomError(
@@ -266,11 +272,13 @@ export class ShardCutter {
     }
     const c = this.#current;
     if (c && (c.requests + 1 > maxRequests || c.bytes + size > maxBytes)) this.close();
+    const begins = this.#current === undefined;
     const shard = this.#current ??= { first: index, last: index, rows: [], requests: 0, bytes: 0 };
     if (this.#rowLists) shard.rows.push(index);
     shard.last = index;
     shard.requests++;
     shard.bytes += size;
+    return begins;
   }
 
   /** Ends the current shard. */
@@ -289,30 +297,40 @@ export interface PlannedSubmission {
    * recorded, so it comes after the checks that came before it when it was found there.
    */
   readonly refused?: unknown;
+  /** The items as the pass built them, for the submission to send (see `spool.ts`). */
+  readonly spool?: Spool;
 }
 
 /**
  * A submission planned in the planning pass: give {@link tap} and {@link add} to `planJob`
  * (`tap` and `onRow`), and its one reading of the input also fingerprints it (the same SHA-256 as
  * {@link fingerprintInput}: of the file's own bytes, compressed for `.gz`) and cuts its shards.
- * The items built to measure them are dropped at once; the submission builds them again as it
- * sends them (holding a million requests until then would cost hundreds of megabytes).
+ * Given Loom's home, it writes the items it built to measure them to a spool, which the
+ * submission sends (`spool.ts`): each request is built, and serialized, once. Without one (no
+ * home, or the spool could not be written), the submission reads and builds them again.
+ * The caller {@link dispose}s of it once the submission is over.
  */
 export class SubmissionPlanner {
   readonly #hash = new FileHash();
   readonly #cutter: ShardCutter;
   readonly #item: ItemMaker;
   #refused?: unknown;
+  #writer: SpoolWriter | undefined;
+  #spool: Spool | undefined;
   /** Sees the input's bytes as the planning pass reads them. */
   readonly tap = this.#hash.tap;
 
+  /** `home` is Loom's home, where the spool goes; without it there is none. */
   constructor(
-    ctx: Pick<SubmitContext, "job" | "batch" | "provider" | "responseSchema">,
+    ctx: Pick<SubmitContext, "job" | "batch" | "provider" | "responseSchema"> & {
+      readonly home?: string;
+    },
   ) {
     this.#cutter = new ShardCutter(ctx.batch, ctx.provider, ctx.job.spec.batch, {
       rowLists: false,
     });
     this.#item = itemMaker(ctx);
+    this.#writer = ctx.home === undefined ? undefined : SpoolWriter.create(ctx.home, ctx.batch);
   }
 
   /**
@@ -322,13 +340,30 @@ export class SubmissionPlanner {
   readonly add = (row: DatasetRow, built?: BuiltRequest): void => {
     if (this.#refused !== undefined) return;
     const item = this.#item(row, built);
-    if (!item) return;
+    const spool = this.#writer;
+    if (!item) return spool?.skip(row.index);
     try {
-      this.#cutter.add(row.index, item);
+      if (spool?.encoded) {
+        // The provider's line sizes the item (`itemBytes` is its length plus one) and is kept.
+        const bytes = spool.write(spool.encode(item));
+        if (this.#cutter.addSized(row.index, bytes + 1)) spool.begin();
+      } else {
+        const begins = this.#cutter.add(row.index, item);
+        if (spool) {
+          spool.write(JSON.stringify(item));
+          if (begins) spool.begin();
+        }
+      }
     } catch (error) {
       this.#refused = error;
+      this.#dropSpool();
     }
   };
+
+  #dropSpool(): void {
+    this.#writer?.discard();
+    this.#writer = undefined;
+  }
 
   /** Why the rows cannot be cut (a row too big for a batch), once a row refused; else undefined. */
   get refused(): unknown {
@@ -342,13 +377,26 @@ export class SubmissionPlanner {
    */
   async finish(plan: Pick<Plan, "input">): Promise<PlannedSubmission | undefined> {
     const { size, sha256 } = this.#hash.digest();
-    if (size !== (await stat(plan.input)).size) return undefined;
+    if (size !== (await stat(plan.input)).size) {
+      this.#dropSpool();
+      return undefined;
+    }
     this.#cutter.close();
+    this.#spool = this.#writer?.finish();
+    this.#writer = undefined;
     return {
       input: { path: plan.input, size, sha256 },
       shards: this.#cutter.shards,
       ...(this.#refused === undefined ? {} : { refused: this.#refused }),
+      ...(this.#spool ? { spool: this.#spool } : {}),
     };
+  }
+
+  /** Removes the spool (the submission is over, or never began). */
+  async dispose(): Promise<void> {
+    this.#dropSpool();
+    await this.#spool?.remove();
+    this.#spool = undefined;
   }
 }
 
@@ -380,7 +428,8 @@ export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
     await unlockKey();
   }
   failpoint("submit:planned");
-  return await completeSubmission(ctx, record, true).catch((error) =>
+  // The spool holds the shards just planned from it, and no others.
+  return await completeSubmission(ctx, record, true, planned?.spool).catch((error) =>
     forgetRefused(ctx, record.id, error)
   );
 }
@@ -486,10 +535,11 @@ export async function completeSubmission(
   ctx: SubmitContext,
   record: JobRecord,
   inputChecked = false,
+  spool?: Spool,
 ): Promise<JobRecord> {
   return await ctx.store.withLockedJob(record.id, async (fresh) => {
     if (!fresh) throw new LoomUsageError(`job ${record.id} was removed while it was submitted`);
-    await submitPlanned(ctx, fresh, inputChecked);
+    await submitPlanned(ctx, fresh, inputChecked, spool);
     return fresh;
   });
 }
@@ -497,12 +547,14 @@ export async function completeSubmission(
 /**
  * Submits the record's shards that have no batch yet; the caller holds the job's lock. The input
  * must be the one the job was planned on (rows are sent by position), unless `inputChecked`.
- * A shard whose create may have been sent is looked for first, never created blindly.
+ * A shard whose create may have been sent is looked for first, never created blindly. The items
+ * come from `spool` (the record's planning pass kept them) or from one more reading.
  */
 export async function submitPlanned(
   ctx: SubmitContext,
   record: JobRecord,
   inputChecked = false,
+  spool?: Spool,
 ): Promise<void> {
   if (!inputChecked) await assertSameInput(ctx.plan.input, record, "nothing more was submitted");
   for (const shard of record.shards) {
@@ -532,26 +584,40 @@ export async function submitPlanned(
   // A shard cancelled before it was sent stays unsent.
   const todo = record.shards.filter((s) => phaseOf(s) === "planned");
   if (todo.length) {
-    // One pass: each shard is sent in its turn, its items built as its provider reads them. A
-    // row belongs to at most one unsubmitted shard (retries only follow a fetch).
+    // Without a spool, one pass: each shard is sent in its turn, its items built as its provider
+    // reads them. A row belongs to at most one unsubmitted shard (retries only follow a fetch).
     const item = itemMaker(ctx);
-    const pass = new ShardPass({
-      open: async () => (await openJobDataset(ctx.job, ctx.plan.format)).rows,
-      owners: shardFinder(todo),
-      holds: (shard, index) => shardHolds(shard.rows, index),
-      item: (row) => {
-        ctx.signal?.throwIfAborted();
-        return item(row);
-      },
-    });
+    const passOf = (shards: readonly ShardRecord[]) =>
+      new ShardPass({
+        open: async () => (await openJobDataset(ctx.job, ctx.plan.format)).rows,
+        owners: shardFinder(shards),
+        holds: (shard, index) => shardHolds(shard.rows, index),
+        item: (row) => {
+          ctx.signal?.throwIfAborted();
+          return item(row);
+        },
+      });
+    const spooled = spool?.shards === record.shards.length ? spool : undefined;
+    const pass = spooled ? undefined : passOf(todo);
     try {
       for (const shard of todo.toSorted((a, b) => lastRowOf(a) - lastRowOf(b))) {
-        await submitShard(ctx, record, shard, pass);
+        await submitShard(ctx, record, shard, (hooks) =>
+          spooled
+            // A provider that asks an encoded spool for items gets them read anew.
+            ? spooled.source(shard, hooks, async function* () {
+              const again = passOf([shard]);
+              try {
+                yield* again.source(shard, hooks).items();
+              } finally {
+                await again.close();
+              }
+            })
+            : pass!.source(shard, hooks));
         // A provider that reused an upload read nothing: the pass moves on to the next shard.
-        await pass.skipPast(shard);
+        await pass?.skipPast(shard);
       }
     } finally {
-      await pass.close();
+      await pass?.close();
     }
   }
   submissionDone(record);
@@ -579,7 +645,7 @@ class CreateInDoubt extends Error {
 
 /**
  * Submits one planned shard, recording it before and after the remote step. Its items stream
- * from the pass to a provider that takes a stream ({@link BatchApi.submitStream}); the custom ids
+ * from the spool or the pass to a provider that takes a stream ({@link BatchApi.submitStream}); the custom ids
  * are saved once the items were read, before the batch can exist (a fetch joins answers to rows
  * with them: Gemini may drop keys). A provider that takes an array gets the items read first.
  */
@@ -587,10 +653,10 @@ async function submitShard(
   ctx: SubmitContext,
   record: JobRecord,
   shard: ShardRecord,
-  pass: ShardPass,
+  sourceOf: (hooks: ShardStreamHooks) => BatchItemSource,
 ): Promise<void> {
   let inputChanged = false;
-  const source = pass.source(shard, {
+  const source = sourceOf({
     changed: (count) => {
       inputChanged = true;
       return new LoomError(

@@ -205,7 +205,12 @@ describe("spend cap: one request a row", () => {
         return {
           ...echo,
           name: "measured",
-          batch: { ...batch, itemBytes: (item) => (measured.items++, batch.itemBytes(item)) },
+          // Echo encodes its items: the submission sizes an item by its line, once encoded.
+          batch: {
+            ...batch,
+            itemBytes: (item) => (measured.items++, batch.itemBytes(item)),
+            encodeItem: (item) => (measured.items++, batch.encodeItem!(item)),
+          },
         };
       },
     });
@@ -213,7 +218,7 @@ describe("spend cap: one request a row", () => {
       runJob(await t.load(), { env: t.env, registry }),
       /\$0\.002600 in batch mode .* exceeds the spend cap/,
     );
-    assert.equal(measured.items, 10, "one measure for each of the 10 requests");
+    assert.equal(measured.items, 10, "one measure (or encoding) for each of the 10 requests");
   });
 
   it("a row too big for a batch is still named before the cap is checked", async () => {

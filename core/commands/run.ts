@@ -60,8 +60,28 @@ async function run(
       batch: provider.batch!,
       provider: spec.provider,
       responseSchema: answerSchema?.schema,
+      home: context.home,
     })
     : undefined;
+  try {
+    return await planAndRun(opened, options, redact, tally, submission);
+  } finally {
+    await submission?.dispose();
+  }
+}
+
+/** Plans the job in one pass (with the spend cap's tally and the submission's planner), then runs it. */
+async function planAndRun(
+  opened: OpenedJob,
+  options: RunOptions & BatchRunOptions,
+  redact: Redactor,
+  tally: EstimateTally | undefined,
+  submission: SubmissionPlanner | undefined,
+): Promise<RunSummary> {
+  const { job, registry, context, answerSchema } = opened;
+  const { spec } = job;
+  const mode = spec.mode ?? "batch";
+  const { signal } = options;
   // Each row's request is built once in that pass, for both.
   const build = requestBuilder(spec, answerSchema?.schema);
   const plan = await planJob(job, registry, context, {

@@ -156,13 +156,13 @@ export async function removeStaleTemps(path: string): Promise<void> {
 }
 
 /**
- * Writes text chunks to `path` atomically: into `.<name>.<pid>.loom-tmp` beside it, flushed to
+ * Writes chunks (text, or bytes as they are) to `path` atomically: into `.<name>.<pid>.loom-tmp` beside it, flushed to
  * disk, then renamed over `path`. On any error (or abort) the temporary file is removed and
  * `path` is left as it was. `mode` sets the file's permissions (state files are private).
  */
 export async function writeFileAtomic(
   path: string,
-  chunks: AsyncIterable<string> | Iterable<string>,
+  chunks: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
   options: {
     mode?: number;
     dirMode?: number;
@@ -212,8 +212,8 @@ export async function writeFileAtomic(
  * unverified: that Deno's node:fs throws at once instead (observed on a full tmpfs, not
  * documented); the loop holds either way.
  */
-async function writeAll(file: FileHandle, text: string): Promise<void> {
-  const bytes = Buffer.from(text);
+async function writeAll(file: FileHandle, chunk: string | Uint8Array): Promise<void> {
+  const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
   for (let done = 0; done < bytes.length;) {
     const { bytesWritten } = await file.write(bytes, done, bytes.length - done);
     // No byte taken and no error: a full disk by another name (told as one, not as a crash).

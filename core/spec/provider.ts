@@ -155,6 +155,13 @@ export interface BatchApi {
   /** Bytes `item` adds to the serialized batch, exactly as it will be sent (for shard planning). */
   itemBytes(item: BatchItem): number;
   /**
+   * Optional: `item` as the provider sends it, one line of its batch file (no newline). With it,
+   * `itemBytes(item)` must be this text's UTF-8 length plus one, and the core serializes each
+   * item once: it sizes the shards by this line in its planning pass, keeps the lines, and hands
+   * them back through {@link BatchItemSource.lines}. Added within `loom.provider.v1`.
+   */
+  encodeItem?(item: BatchItem): string;
+  /**
    * Uploads the items (when the provider takes a file) and creates one batch, labelled so that
    * {@link find} can find it again. Resolves once the provider has accepted it.
    */
@@ -239,6 +246,13 @@ export interface BatchItemSource {
    * failed reads them again); a stream that finds the input changed throws instead of ending.
    */
   items(): AsyncIterable<BatchItem>;
+  /**
+   * The same items as {@link BatchApi.encodeItem} wrote them, as UTF-8: each line followed by
+   * `\n`, a chunk holding whole lines. Present only for a provider with `encodeItem`, when the
+   * core kept the lines of its planning pass; a provider then sends these bytes as they are
+   * instead of reading {@link items}. Each call reads them anew. Added within `loom.provider.v1`.
+   */
+  lines?(): AsyncIterable<Uint8Array>;
 }
 
 /** A provider's upload of a batch's input (its file id, say): reused by a retry, deleted once done. */

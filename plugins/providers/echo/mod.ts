@@ -261,12 +261,17 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
       await fd.close();
     }
   }
-  /** Writes the upload (unless an earlier attempt's is reused), then creates the batch. */
+  /**
+   * Writes the upload (unless an earlier attempt's is reused), then creates the batch. The upload
+   * is `lines` as they are (the items as `encodeItem` wrote them, with `count` of them), or
+   * `items` written here.
+   */
   async function submitItems(
     items: Iterable<BatchItem> | AsyncIterable<BatchItem>,
     label: BatchLabel,
     submitOptions: BatchSubmitOptions | undefined,
     count?: number,
+    lines?: AsyncIterable<Uint8Array>,
   ): Promise<BatchHandle> {
     // An upload of these items by an interrupted attempt is used again, as providers allow.
     let file = submitOptions?.upload?.file;
@@ -276,12 +281,12 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
       const written = { items: 0 };
       // A provider's upload, simulated: not flushed to disk (as Loom's own files are), since its
       // durability is the provider's. A 1M-row job's 20 uploads took 0.4 s to flush.
-      await writeFileAtomic(uploadPath(file), jsonLines(items, written), {
+      await writeFileAtomic(uploadPath(file), lines ?? jsonLines(items, written), {
         mode: 0o600,
         dirMode: 0o700,
         durable: false,
       });
-      total = written.items;
+      if (!lines) total = written.items;
       await submitOptions?.onUploaded?.({ file });
     }
     await submitOptions?.onCreate?.();
@@ -298,12 +303,15 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
   }
   return {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
+    encodeItem: (item) => JSON.stringify(item),
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
     announcesCreate: true,
     submit: (items, label, submitOptions) => submitItems(items, label, submitOptions),
     // The items go to the upload as they are read: a shard is never held in memory.
     submitStream: (source, label, submitOptions) =>
-      submitItems(source.items(), label, submitOptions, source.count),
+      source.lines
+        ? submitItems([], label, submitOptions, source.count, source.lines())
+        : submitItems(source.items(), label, submitOptions, source.count),
     async deleteUpload(upload) {
       if (upload.file !== undefined) await rm(uploadPath(upload.file), { force: true });
     },

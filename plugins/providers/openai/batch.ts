@@ -221,6 +221,13 @@ async function fileOf(items: AsyncIterable<BatchItem>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+/** The batch file from chunks of its bytes. */
+async function bytesOf(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
 /** The Batch API of an OpenAI client (the one sync calls use). */
 export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {}): BatchApi {
   const provider = options.provider ?? DEFAULTS.provider;
@@ -342,6 +349,8 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
   return {
     limits,
 
+    encodeItem: batchLine,
+
     itemBytes(item) {
       return Buffer.byteLength(batchLine(item), "utf8") + 1;
     },
@@ -356,8 +365,14 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
 
     // The file is built as the items are read, in Buffers outside the JS heap: the items of a
     // shard (tens of megabytes of objects) are never held at once.
+    // The core's spooled lines (`encodeItem`'s) go as they are, else the items are encoded here.
     submitStream: (source, label, callOptions) =>
-      submitFile(source.count, () => fileOf(source.items()), label, callOptions),
+      submitFile(
+        source.count,
+        () => source.lines ? bytesOf(source.lines()) : fileOf(source.items()),
+        label,
+        callOptions,
+      ),
 
     announcesCreate: true,
 
