@@ -248,7 +248,8 @@ export interface BatchItemSource {
   items(): AsyncIterable<BatchItem>;
   /**
    * The same items as {@link BatchApi.encodeItem} wrote them, as UTF-8: each line followed by
-   * `\n`, a chunk holding whole lines. Present only for a provider with `encodeItem`, when the
+   * `\n`, a chunk holding whole lines. A chunk is valid until the next is asked for (they share
+   * one buffer): copy what must be kept. Present only for a provider with `encodeItem`, when the
    * core kept the lines of its planning pass; a provider then sends these bytes as they are
    * instead of reading {@link items}. Each call reads them anew. Added within `loom.provider.v1`.
    */

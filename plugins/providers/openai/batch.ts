@@ -221,10 +221,10 @@ async function fileOf(items: AsyncIterable<BatchItem>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** The batch file from chunks of its bytes. */
+/** The batch file from chunks of its bytes (each copied: a chunk is valid until the next). */
 async function bytesOf(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of chunks) parts.push(chunk);
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
 }
 
