@@ -25,7 +25,13 @@ import { failpoint } from "../base/failpoints.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
-import type { BatchApi, BatchState, GenerateRequest, GenerateResult } from "../spec/provider.ts";
+import type {
+  BatchApi,
+  BatchOutcome,
+  BatchState,
+  GenerateRequest,
+  GenerateResult,
+} from "../spec/provider.ts";
 import {
   better,
   identityOf,
@@ -149,20 +155,37 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
     let errors = 0;
     let unreadable: string | undefined;
     const batch = ctx.batch;
-    const outcomes = async function* (): AsyncGenerator<SavedOutcome> {
+    /** An outcome as saved, or undefined when it is not one of Loom's requests. */
+    const saved = (outcome: BatchOutcome): SavedOutcome | undefined => {
+      const i = rowOfCustomId(outcome.customId);
+      if (i === undefined) return undefined;
+      failpoint("fetch:saving");
+      if ("result" in outcome) {
+        ok++;
+        return { i, r: outcome.result };
+      }
+      errors++;
+      return { i, e: (ctx.redact ?? String)(outcome.error), k: outcome.kind };
+    };
+    const outcomes = async function* (): AsyncGenerator<SavedOutcome | SavedOutcome[]> {
       ok = errors = 0;
       unreadable = undefined;
       try {
-        for await (const outcome of batch.results(shard.handle!, ids!, { signal: ctx.signal })) {
-          const i = rowOfCustomId(outcome.customId);
-          if (i === undefined) continue; // not one of Loom's requests
-          failpoint("fetch:saving");
-          if ("result" in outcome) {
-            ok++;
-            yield { i, r: outcome.result };
-          } else {
-            errors++;
-            yield { i, e: (ctx.redact ?? String)(outcome.error), k: outcome.kind };
+        const options = { signal: ctx.signal };
+        if (batch.resultChunks) {
+          // A chunk of outcomes a step (see `BatchApi.resultChunks`).
+          for await (const got of batch.resultChunks(shard.handle!, ids!, options)) {
+            const chunk: SavedOutcome[] = [];
+            for (const outcome of got) {
+              const one = saved(outcome);
+              if (one) chunk.push(one);
+            }
+            yield chunk;
+          }
+        } else {
+          for await (const outcome of batch.results(shard.handle!, ids!, options)) {
+            const one = saved(outcome);
+            if (one) yield one;
           }
         }
       } catch (error) {

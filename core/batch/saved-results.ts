@@ -35,23 +35,33 @@ const RUN_GAP = 16;
 /**
  * The rows to save for a shard's outcomes, streamed: an answer goes on as it comes (the first
  * answer of a row wins), an error is held back to the end (an answer for its row may follow; a
- * later error replaces it). Nothing else is held, so saving a shard holds no more than its errors,
- * whatever its size. Outcomes are packed into runs (see the module's comment).
+ * later error replaces it). Nothing else is held (beyond the runs an array of outcomes ended), so
+ * saving a shard holds no more than its errors, whatever its size. Outcomes are packed into runs (see the module's comment).
  */
 export async function* resultRows(
-  outcomes: AsyncIterable<SavedOutcome>,
+  outcomes: AsyncIterable<SavedOutcome | readonly SavedOutcome[]>,
 ): AsyncGenerator<ResultRow> {
   const answered = new RowSet();
   const errors = new Map<number, string>();
   const runs = new RunPacker();
-  for await (const o of outcomes) {
-    if (answered.has(o.i)) continue;
+  const ended: ResultRow[] = [];
+  const add = (o: SavedOutcome) => {
+    if (answered.has(o.i)) return;
     if ("r" in o) {
       answered.add(o.i);
       if (errors.size) errors.delete(o.i);
-      const ended = runs.add(o.i, encodeOutcome(o));
-      if (ended) yield ended;
+      const run = runs.add(o.i, encodeOutcome(o));
+      if (run) ended.push(run);
     } else errors.set(o.i, JSON.stringify(o));
+  };
+  // Outcomes come one at a time or in arrays (a chunk of a provider's results).
+  for await (const got of outcomes) {
+    if (Array.isArray(got)) { for (const o of got as readonly SavedOutcome[]) add(o); }
+    else add(got as SavedOutcome);
+    if (ended.length) {
+      yield* ended;
+      ended.length = 0;
+    }
   }
   const last = runs.end();
   if (last) yield last;

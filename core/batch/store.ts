@@ -273,7 +273,7 @@ export class JobStore {
   async saveResults(
     id: string,
     shard: number,
-    outcomes: AsyncIterable<SavedOutcome>,
+    outcomes: AsyncIterable<SavedOutcome | readonly SavedOutcome[]>,
   ): Promise<void> {
     await this.storage.results.put(id, shard, resultRows(outcomes));
   }

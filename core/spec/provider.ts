@@ -220,6 +220,18 @@ export interface BatchApi {
     customIds: readonly string[],
     options?: CallOptions,
   ): AsyncIterable<BatchOutcome>;
+  /**
+   * Optional: {@link results} in arrays, each the outcomes of a chunk the provider read at once
+   * (a million results are then a few thousand steps of the stream instead of a million). The
+   * same outcomes and errors as `results`; the core uses it when present. A wrapper that
+   * replaces `results` must replace or drop this too, or it is bypassed. Added within
+   * `loom.provider.v1`.
+   */
+  resultChunks?(
+    handle: BatchHandle,
+    customIds: readonly string[],
+    options?: CallOptions,
+  ): AsyncIterable<readonly BatchOutcome[]>;
   /** Asks the provider to cancel; resolves once the request is accepted (not once cancelled). */
   cancel(handle: BatchHandle, options?: CallOptions): Promise<void>;
   /**

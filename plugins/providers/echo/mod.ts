@@ -301,7 +301,7 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
     });
     return { id };
   }
-  return {
+  const api: BatchApi = {
     limits: { maxRequests: 50_000, maxBytes: 200_000_000 },
     encodeItem: (item) => JSON.stringify(item),
     itemBytes: (item) => Buffer.byteLength(JSON.stringify(item)) + 1,
@@ -326,7 +326,10 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
       const total = batch.items?.length ?? batch.total;
       return { state, counts: { total, ...(state === "completed" ? { succeeded: total } : {}) } };
     },
-    async *results(handle) {
+    results: (handle, customIds, callOptions) =>
+      eachOf(api.resultChunks!(handle, customIds, callOptions)),
+    // A chunk of the upload's outcomes at once: a step of the stream each, not a line.
+    async *resultChunks(handle) {
       const batch = await load(handle.id);
       const outcome = (item: BatchItem): BatchOutcome => {
         if (batch.cancelled) {
@@ -339,11 +342,11 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
         }
       };
       if (batch.items) {
-        for (const item of batch.items) yield outcome(item);
+        yield batch.items.map(outcome);
         return;
       }
       for await (const lines of uploadLines(batch)) {
-        for (const line of lines) yield outcome(JSON.parse(line));
+        if (lines.length) yield lines.map((line) => outcome(JSON.parse(line)));
       }
     },
     async cancel(handle) {
@@ -374,6 +377,14 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
       }));
     },
   };
+  return api;
+}
+
+/** The outcomes of arrays of them, one at a time. */
+async function* eachOf(
+  chunks: AsyncIterable<readonly BatchOutcome[]>,
+): AsyncGenerator<BatchOutcome> {
+  for await (const chunk of chunks) yield* chunk;
 }
 
 export default definePlugin({
