@@ -149,6 +149,49 @@ function idsName(shard: number): string {
   return `ids-${shard}`;
 }
 
+/** The row of a custom id Loom made (`row-7`, never `row-07`), or -1. */
+function loomRow(id: string): number {
+  if (!id.startsWith("row-")) return -1;
+  const digits = id.slice(4);
+  const row = Number(digits);
+  return Number.isSafeInteger(row) && row >= 0 && String(row) === digits ? row : -1;
+}
+
+/**
+ * A shard's custom ids as stored: one a line, except that a run of Loom's own consecutive ids
+ * (`row-7`, `row-8`, … `row-9000`) is the one line `row-7..row-9000` (a custom id holds no dot,
+ * so neither is taken for the other). A shard of 50,000 rows is one line instead of 600 KB.
+ */
+export function packIds(ids: readonly string[]): string {
+  const lines: string[] = [];
+  for (let k = 0; k < ids.length;) {
+    const first = loomRow(ids[k]);
+    let end = k + 1;
+    if (first >= 0) { while (end < ids.length && loomRow(ids[end]) === first + (end - k)) end++; }
+    lines.push(end - k > 2 ? `${ids[k]}..${ids[end - 1]}` : ids.slice(k, end).join("\n"));
+    k = end;
+  }
+  return lines.join("\n");
+}
+
+/** The custom ids {@link packIds} stored (or a migrated file held, one a line). */
+export function unpackIds(text: string): string[] {
+  const ids: string[] = [];
+  for (const line of text.split("\n")) {
+    const range = line.indexOf("..");
+    if (range < 0) {
+      // A migrated file may end in a newline.
+      if (line) ids.push(line);
+      continue;
+    }
+    const first = loomRow(line.slice(0, range));
+    const last = loomRow(line.slice(range + 2));
+    if (first < 0 || last < first) throw new LoomError(`unreadable custom ids: ${line}`);
+    for (let row = first; row <= last; row++) ids.push(`row-${row}`);
+  }
+  return ids;
+}
+
 /**
  * Batch jobs in the state store: each job's record (written with compare-and-set on its
  * revision), each fetched shard's results (one saved outcome per row), the custom ids each shard
@@ -280,16 +323,13 @@ export class JobStore {
 
   /** Saves the custom ids of a shard, in submission order (before it is submitted). */
   async saveIds(id: string, shard: number, ids: readonly string[]): Promise<void> {
-    await this.storage.attachments.put(id, idsName(shard), ids.join("\n"));
+    await this.storage.attachments.put(id, idsName(shard), packIds(ids));
   }
 
   /** The custom ids a shard was submitted with, or undefined when they were not saved. */
   async readIds(id: string, shard: number): Promise<string[] | undefined> {
     const text = await this.storage.attachments.get(id, idsName(shard));
-    if (text === undefined) return undefined;
-    // Loom joins them with "\n"; a migrated file may end in one (a copy only then).
-    const ids = text.split("\n");
-    return ids.includes("") ? ids.filter(Boolean) : ids;
+    return text === undefined ? undefined : unpackIds(text);
   }
 
   /** Reads a shard's saved outcomes, by row. */
