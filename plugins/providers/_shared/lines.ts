@@ -5,8 +5,17 @@
  * @module
  */
 
-/** The lines of a UTF-8 stream, split on `\n`, `\r\n` or `\r` (as the SDK's decoder splits them). */
-export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** Any line break: `\r\n`, `\n` or `\r`. */
+const BREAK = /\r\n|\n|\r/;
+
+/**
+ * The lines of a UTF-8 stream, split on `\n`, `\r\n` or `\r` (as the SDK's decoder splits them),
+ * in arrays: the lines each chunk of the stream completes. A results file of a million lines is
+ * then split by the engine a chunk at a time, not searched a character at a time in script.
+ */
+export async function* readLineChunks(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<string[]> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let pending = "";
@@ -16,23 +25,32 @@ export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerat
       const { done, value } = await reader.read();
       finished = done;
       pending += done ? decoder.decode() : decoder.decode(value, { stream: true });
-      let start = 0;
-      for (let i = 0; i < pending.length; i++) {
-        const ch = pending.charCodeAt(i);
-        if (ch !== 10 && ch !== 13) continue;
-        // A `\r` at the end of a chunk may be the first half of `\r\n`: wait for the next chunk.
-        if (ch === 13 && i === pending.length - 1 && !done) break;
-        yield pending.slice(start, i);
-        if (ch === 13 && pending.charCodeAt(i + 1) === 10) i++;
-        start = i + 1;
-      }
-      pending = pending.slice(start);
       if (done) break;
+      // A `\r` at the end may be the first half of `\r\n`: it waits for the next chunk.
+      const end = pending.endsWith("\r") ? pending.length - 1 : pending.length;
+      if (end === 0) continue;
+      const last = Math.max(pending.lastIndexOf("\n", end - 1), pending.lastIndexOf("\r", end - 1));
+      if (last < 0) continue;
+      // The complete lines end at the last break (both halves of a `\r\n` left out).
+      const cut = pending[last] === "\n" && pending[last - 1] === "\r" ? last - 1 : last;
+      const lines = pending.slice(0, cut).split(BREAK);
+      pending = pending.slice(last + 1);
+      yield lines;
     }
-    if (pending) yield pending;
+    if (pending) {
+      // The rest, whatever breaks it holds, and a last line with none after it.
+      const lines = pending.split(BREAK);
+      if (lines[lines.length - 1] === "") lines.pop();
+      yield lines;
+    }
   } finally {
     // A consumer that stopped early (or an error) leaves the body unread: release the connection.
     if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
+}
+
+/** The lines of a UTF-8 stream one at a time ({@link readLineChunks}). */
+export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  for await (const lines of readLineChunks(body)) yield* lines;
 }

@@ -28,6 +28,7 @@ import { canonicalJson } from "../../../core/base/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
 import { exists, writeFileAtomic } from "../../../core/data/output.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
+import { eachOf } from "../_shared/chunks.ts";
 import { estimateTokens } from "../../../core/run/limits.ts";
 import type {
   BatchApi,
@@ -378,13 +379,6 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
     },
   };
   return api;
-}
-
-/** The outcomes of arrays of them, one at a time. */
-async function* eachOf(
-  chunks: AsyncIterable<readonly BatchOutcome[]>,
-): AsyncGenerator<BatchOutcome> {
-  for await (const chunk of chunks) yield* chunk;
 }
 
 export default definePlugin({

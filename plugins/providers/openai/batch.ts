@@ -44,7 +44,8 @@ import { toProviderError } from "./errors.ts";
 import { chatCompletionBody, type ChatCompletionLike, chatCompletionResult } from "./request.ts";
 import { unpooledInit } from "../_shared/unpooled.ts";
 import { failpoint } from "../../../core/base/failpoints.ts";
-import { readLines } from "../_shared/lines.ts";
+import { eachOf } from "../_shared/chunks.ts";
+import { readLineChunks } from "../_shared/lines.ts";
 
 /** The endpoint every Loom batch runs against. */
 export const BATCH_ENDPOINT = "/v1/chat/completions";
@@ -179,12 +180,13 @@ function fileNotVisible(error: unknown): error is APIError {
 
 /**
  * The lines of a downloaded file, read as they arrive (a character split between chunks stays
- * whole); `\r\n` endings lose their `\r`. A failed read throws what `onReadError` makes of it.
+ * whole), the lines of each chunk at once; `\r\n` endings lose their `\r`. A failed read throws
+ * what `onReadError` makes of it.
  */
-export async function* responseLines(
+export async function* responseLineChunks(
   response: Response,
   onReadError: (error: unknown) => unknown,
-): AsyncGenerator<string> {
+): AsyncGenerator<string[]> {
   if (!response.body) {
     let text: string;
     try {
@@ -192,14 +194,22 @@ export async function* responseLines(
     } catch (error) {
       throw onReadError(error);
     }
-    yield* text.split(/\r?\n/);
+    yield text.split(/\r?\n/);
     return;
   }
   try {
-    yield* readLines(response.body);
+    yield* readLineChunks(response.body);
   } catch (error) {
     throw onReadError(error);
   }
+}
+
+/** {@link responseLineChunks} a line at a time. */
+export async function* responseLines(
+  response: Response,
+  onReadError: (error: unknown) => unknown,
+): AsyncGenerator<string> {
+  for await (const lines of responseLineChunks(response, onReadError)) yield* lines;
 }
 
 /** Lines joined into one Buffer at a time while a batch file is built from a stream. */
@@ -290,18 +300,17 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     }
   }
 
-  /** The lines of a file, with their 1-based numbers. */
+  /** The lines of a file, a chunk's at a time. */
   async function* fileLines(
     fileId: string,
     signal: AbortSignal | undefined,
-  ): AsyncGenerator<{ text: string; number: number }> {
+  ): AsyncGenerator<string[]> {
     const response = await call(() => client.files.content(fileId, { signal }));
     const onReadError = (error: unknown) =>
       signal?.aborted || LoomError.isInstance(error)
         ? error
         : connectionFailure(`${provider}: reading file ${fileId}`, error);
-    let number = 0;
-    for await (const text of responseLines(response, onReadError)) yield { text, number: ++number };
+    yield* responseLineChunks(response, onReadError);
   }
 
   /**
@@ -346,7 +355,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     return { id: batch.id, data: { input_file_id: fileId } };
   }
 
-  return {
+  const api: BatchApi = {
     limits,
 
     encodeItem: batchLine,
@@ -400,7 +409,11 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       );
     },
 
-    async *results(handle, _customIds, callOptions) {
+    results: (handle, customIds, callOptions) =>
+      eachOf(api.resultChunks!(handle, customIds, callOptions)),
+
+    // The outcomes of each chunk of the files at once (a million lines are a few thousand steps).
+    async *resultChunks(handle, _customIds, callOptions) {
       const signal = callOptions?.signal;
       const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
       if (!TERMINAL.has(batch.status)) {
@@ -411,16 +424,22 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       const unreadable = new Map<string, number[]>();
       for (const fileId of [batch.output_file_id, batch.error_file_id]) {
         if (!fileId) continue;
-        for await (const { text, number } of fileLines(fileId, signal)) {
-          if (!text.trim()) continue;
-          let outcome: BatchOutcome | undefined;
-          try {
-            outcome = resultOutcome(JSON.parse(text));
-          } catch {
-            outcome = undefined;
+        let number = 0;
+        for await (const lines of fileLines(fileId, signal)) {
+          const outcomes: BatchOutcome[] = [];
+          for (const text of lines) {
+            number++;
+            if (!text.trim()) continue;
+            let outcome: BatchOutcome | undefined;
+            try {
+              outcome = resultOutcome(JSON.parse(text));
+            } catch {
+              outcome = undefined;
+            }
+            if (outcome) outcomes.push(outcome);
+            else unreadable.set(fileId, [...(unreadable.get(fileId) ?? []), number]);
           }
-          if (outcome) yield outcome;
-          else unreadable.set(fileId, [...(unreadable.get(fileId) ?? []), number]);
+          if (outcomes.length) yield outcomes;
         }
       }
       if (unreadable.size) {
@@ -484,4 +503,5 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
       return found.length || complete ? found : undefined;
     },
   };
+  return api;
 }
