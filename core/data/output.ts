@@ -189,13 +189,29 @@ export async function writeFileAtomic(
   const file = await open(tmp, "w", options.mode).catch((error) => {
     throw new LoomError(`cannot write ${path}: ${faultOf(error)}`, { cause: error });
   });
+  /** The write in flight: a text chunk is written while the next one is made. */
+  let writing: Promise<void> | undefined;
   try {
-    for await (const chunk of chunks) await writeAll(file, chunk);
+    for await (const chunk of chunks) {
+      await writing;
+      writing = undefined;
+      if (typeof chunk !== "string") {
+        // Bytes may be a buffer the producer fills again once asked for more: written first.
+        await writeAll(file, chunk);
+        continue;
+      }
+      writing = writeAll(file, Buffer.from(chunk));
+      // Awaited before anything else; this only keeps a failure meanwhile from going unhandled.
+      writing.catch(() => {});
+    }
+    await writing;
     if (options.durable !== false) await file.sync();
     await file.close();
     await options.beforeRename?.(tmp);
     await rename(tmp, path);
   } catch (error) {
+    // A write still in flight ends before the file is closed.
+    await writing?.catch(() => {});
     await file.close().catch(() => {});
     await rm(tmp, { force: true });
     // Errors of the rows being written (an abort, a provider) pass through; file errors say where.
