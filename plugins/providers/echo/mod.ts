@@ -91,8 +91,6 @@ function promptOf(request: GenerateRequest): string {
   return "";
 }
 
-/** A rough, deterministic token estimate (4 characters a token) so usage columns are filled. */
-
 /** The answer to one request, or why it fails (`fail_on`). */
 function answer(request: GenerateRequest, options: EchoOptions): GenerateResult {
   const prompt = promptOf(request);
