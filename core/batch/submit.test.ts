@@ -192,6 +192,18 @@ describe("batch submit", () => {
     );
     assert.deepEqual((await listJobs(t.opts)).records, []);
     assert.equal(existsSync(join(t.dir, "home", "echo-uploads")), false, "nothing was uploaded");
+    assert.deepEqual(readdirSync(join(t.dir, "home", "spool")), [], "the spool is removed");
+  });
+
+  it("removes the spool when the planning pass fails", async () => {
+    const t = setup(500);
+    // Row 300 has a field too many: the planning pass stops there, after spooling 299 items.
+    const lines = t.text.split("\n");
+    lines[300] += ",extra";
+    writeFileSync(t.input, lines.join("\n"));
+    await assert.rejects(t.submit(), /in\.csv:301: row has 3 fields but the header has 2/);
+    assert.deepEqual(readdirSync(join(t.dir, "home", "spool")), []);
+    assert.deepEqual((await listJobs(t.opts)).records, []);
   });
 
   it("gives no planned submission when the planning pass did not see the whole file", async () => {
