@@ -38,7 +38,7 @@ function* bigRows(count: number, tag = "r"): Generator<ResultRow> {
 const ROWS_OVER_THRESHOLD = Math.ceil((COMPACT_DEFAULTS.minFreeBytes * 1.5) / 8_000);
 
 async function withStore<T>(file: string, body: (s: StorageV2) => Promise<T>): Promise<T> {
-  const s = await openSqliteStorage({ file });
+  const s = await openSqliteStorage({ file, resultsIn: "table" });
   try {
     return await body(s);
   } finally {
