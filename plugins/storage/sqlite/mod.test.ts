@@ -337,7 +337,7 @@ describe("sqlite storage", () => {
          key TEXT PRIMARY KEY, value TEXT NOT NULL, stored_at INTEGER NOT NULL,
          bytes INTEGER NOT NULL);
        CREATE INDEX cache_stored_at ON cache (stored_at, bytes);
-       ALTER TABLE result_sets DROP COLUMN file;
+       ALTER TABLE result_sets DROP COLUMN segments;
        PRAGMA user_version = 1;`);
       const insert = db.prepare("INSERT INTO cache VALUES (?, ?, ?, ?)");
       for (const [key, value, at] of rows) {

@@ -215,14 +215,11 @@ function statements(db: DatabaseSync) {
     jobAttachmentsDelete: q("DELETE FROM attachments WHERE job = ?"),
     leaseDelete: q("DELETE FROM leases WHERE name = ?"),
 
-    setCreate: q(
-      "INSERT INTO result_sets (job, shard, current, writer, file) VALUES (?, ?, 0, ?, ?)",
-    ),
-    setInTable: q("UPDATE result_sets SET file = 0 WHERE id = ?"),
+    setCreate: q("INSERT INTO result_sets (job, shard, current, writer) VALUES (?, ?, 0, ?)"),
     setExists: q("SELECT 1 AS found FROM result_sets WHERE id = ?"),
     setCurrent: q("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1"),
     setRetire: q("UPDATE result_sets SET current = 2 WHERE id = ?"),
-    setPromote: q("UPDATE result_sets SET current = 1 WHERE id = ?"),
+    setPromote: q("UPDATE result_sets SET current = 1, segments = ? WHERE id = ?"),
     setDelete: q("DELETE FROM result_sets WHERE id = ?"),
     setRowsDelete: q("DELETE FROM results WHERE set_id = ?"),
     setsAbandoned: q("SELECT id, writer, current FROM result_sets WHERE current <> 1"),
@@ -444,25 +441,28 @@ class SqliteStore implements StorageV2 {
       shard: number,
       rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
     ): Promise<void> => {
-      const inFile = !this.#resultsInTable;
       const set = await this.#use((q) => {
         assertJobId(job);
         checkShard(shard);
-        return Number(q.setCreate.run(job, shard, WRITER, inFile ? 1 : 0).lastInsertRowid);
+        return Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
       });
       try {
-        if (!inFile) await this.#insertAll(set, rows);
-        else if (!(await this.#writeFile(job, shard, set, rows))) {
-          // Rows that came out of order: the table sorts them (a file is read as written).
-          const handle = await this.#files.open(set);
-          if (!handle) {
-            throw new LoomError(`the results being saved vanished from ${this.location}`);
+        let segments: number[] | undefined;
+        if (this.#resultsInTable) await this.#insertAll(set, rows);
+        else {
+          const { bounds, inOrder } = await this.#writeFile(job, shard, set, rows);
+          if (inOrder) segments = bounds;
+          else {
+            // Rows in much disorder: the table sorts them.
+            const handle = await this.#files.open(set);
+            if (!handle) {
+              throw new LoomError(`the results being saved vanished from ${this.location}`);
+            }
+            await this.#insertAll(set, readResultFile(handle, this.#files.path(set), bounds));
+            this.#files.remove(set);
           }
-          await this.#insertAll(set, readResultFile(handle, this.#files.path(set)));
-          await this.#use((q) => q.setInTable.run(set));
-          this.#files.remove(set);
         }
-        const replaced = await this.#use((q) => this.#promote(q, job, shard, set));
+        const replaced = await this.#use((q) => this.#promote(q, job, shard, set, segments));
         // Outside the swap, so the write lock is not held for a large old set's removal.
         if (replaced !== undefined) await this.#use(() => this.#dropSet(replaced));
       } catch (error) {
@@ -497,7 +497,7 @@ class SqliteStore implements StorageV2 {
   }
 
   /**
-   * Writes set `set`'s file ({@link ResultFiles.write}); answers whether its rows came in order.
+   * Writes set `set`'s file ({@link ResultFiles.write}).
    * @throws LoomError when the job was removed meanwhile (which removed the file being written).
    */
   async #writeFile(
@@ -505,7 +505,7 @@ class SqliteStore implements StorageV2 {
     shard: number,
     set: number,
     rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
-  ): Promise<boolean> {
+  ): Promise<{ bounds: number[]; inOrder: boolean }> {
     try {
       return await this.#files.write(set, rows, checkRow);
     } catch (error) {
@@ -545,15 +545,24 @@ class SqliteStore implements StorageV2 {
     );
   }
 
-  /** Makes `set` the shard's saved set; answers the one it replaced (now retired). */
-  #promote(q: Statements, job: string, shard: number, set: number): number | undefined {
+  /**
+   * Makes `set` the shard's saved set, its rows in its file's `segments` (or in the table);
+   * answers the one it replaced (now retired).
+   */
+  #promote(
+    q: Statements,
+    job: string,
+    shard: number,
+    set: number,
+    segments: readonly number[] | undefined,
+  ): number | undefined {
     return this.#tx(() => {
       if (q.setExists.get(set) === undefined) {
         throw removedWhileSaving(job, shard);
       }
       const old = q.setCurrent.get(job, shard) as { id: number } | undefined;
       if (old) q.setRetire.run(old.id);
-      q.setPromote.run(set);
+      q.setPromote.run(segments ? JSON.stringify(segments) : null, set);
       return old?.id;
     });
   }
@@ -579,11 +588,11 @@ class SqliteStore implements StorageV2 {
         reader.exec("BEGIN");
         const current = reader
           .prepare(
-            "SELECT id, file FROM result_sets WHERE job = ? AND shard = ? AND current = 1",
+            "SELECT id, segments FROM result_sets WHERE job = ? AND shard = ? AND current = 1",
           )
-          .get(job, shard) as { id: number; file: number } | undefined;
+          .get(job, shard) as { id: number; segments: string | null } | undefined;
         if (!current) return;
-        if (current.file) {
+        if (current.segments !== null) {
           file = await this.#files.open(current.id);
           this.#readers.delete(reader);
           closeQuietly(reader);
@@ -597,7 +606,8 @@ class SqliteStore implements StorageV2 {
           }
           const opened = file;
           file = undefined;
-          yield* readResultFile(opened, this.#files.path(current.id));
+          const bounds = JSON.parse(current.segments) as number[];
+          yield* readResultFile(opened, this.#files.path(current.id), bounds);
           return;
         }
         const page = reader.prepare(

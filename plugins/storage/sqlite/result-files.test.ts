@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { ResultRow, StorageV2 } from "../../../core/spec/storage.ts";
@@ -37,12 +38,14 @@ function files(file: string): string[] {
   }
 }
 
-async function sets(file: string): Promise<{ id: number; file: number; current: number }[]> {
+type SetRow = { id: number; segments: string | null; current: number };
+
+async function sets(file: string): Promise<SetRow[]> {
   const { DatabaseSync } = await loadSqlite();
   const db = new DatabaseSync(file);
   try {
-    return db.prepare("SELECT id, file, current FROM result_sets ORDER BY id").all()
-      .map((row) => ({ ...row })) as { id: number; file: number; current: number }[];
+    return db.prepare("SELECT id, segments, current FROM result_sets ORDER BY id").all()
+      .map((row) => ({ ...row })) as SetRow[];
   } finally {
     db.close();
   }
@@ -65,21 +68,42 @@ describe("sqlite storage: result sets in files", () => {
       assert.deepEqual(await readAll(s, "j", 0), rows);
     });
     const [set] = await sets(file);
-    assert.deepEqual(set, { id: 1, file: 1, current: 1 });
+    const size = statSync(join(`${file}-results`, "1")).size;
+    assert.deepEqual(set, { id: 1, segments: `[15,${size}]`, current: 1 });
     assert.deepEqual(files(file), ["1"]);
   });
 
-  it("rows that came out of order go to the table and are read in order", async () => {
+  it("rows in a few ascending runs (answers, then errors) are merged in order", async () => {
     const file = freshFile();
-    const rows = [5, 1, 9, 3].map((row) => ({ row, value: `v${row}` }));
+    // Two long interleaved runs, read a segment's buffer at a time, and a third short one.
+    const big = (row: number) => ({ row, value: `${row}:${"é".repeat(row % 5_000)}` });
+    const evens = Array.from({ length: 3_000 }, (_, i) => big(2 * i));
+    const odds = Array.from({ length: 3_000 }, (_, i) => big(2 * i + 1)).filter((r) => r.row !== 3);
+    const late = [big(3)];
     await using(file, async (s) => {
-      await s.results.put("j", 0, rows);
+      await s.results.put("j", 0, [...evens, ...odds, ...late]);
+      const got = await readAll(s, "j", 0);
+      assert.equal(got.length, 6_000);
+      got.forEach(({ row, value }, i) => {
+        if (row !== i || value !== big(i).value) assert.fail(`row ${i}`);
+      });
+    });
+    const [set] = await sets(file);
+    assert.equal(JSON.parse(set.segments!).length, 4, "three segments' bounds");
+    assert.deepEqual(files(file), ["1"]);
+  });
+
+  it("rows in more disorder go to the table and are read in order", async () => {
+    const file = freshFile();
+    const order = Array.from({ length: 40 }, (_, i) => 39 - i);
+    await using(file, async (s) => {
+      await s.results.put("j", 0, order.map((row) => ({ row, value: `v${row}` })));
       assert.deepEqual(
         await readAll(s, "j", 0),
-        [1, 3, 5, 9].map((row) => ({ row, value: `v${row}` })),
+        order.toSorted((a, b) => a - b).map((row) => ({ row, value: `v${row}` })),
       );
     });
-    assert.deepEqual(await sets(file), [{ id: 1, file: 0, current: 1 }]);
+    assert.deepEqual(await sets(file), [{ id: 1, segments: null, current: 1 }]);
     assert.deepEqual(files(file), []);
   });
 
@@ -120,7 +144,8 @@ describe("sqlite storage: result sets in files", () => {
       await s.results.put("j", 0, [{ row: 0, value: "new" }]);
       assert.deepEqual(await readAll(s, "j", 0), [{ row: 0, value: "new" }]);
     });
-    assert.deepEqual(await sets(file), [{ id: 2, file: 1, current: 1 }]);
+    const size = statSync(join(`${file}-results`, "2")).size;
+    assert.deepEqual(await sets(file), [{ id: 2, segments: `[15,${size}]`, current: 1 }]);
   });
 
   it("a damaged file is told, never read as fewer rows", async () => {
@@ -128,7 +153,13 @@ describe("sqlite storage: result sets in files", () => {
     await using(file, async (s) => {
       await s.results.put("j", 0, [{ row: 0, value: "a".repeat(100) }, { row: 1, value: "b" }]);
       const path = join(`${file}-results`, "1");
-      truncateSync(path, readFileSync(path).length - 3);
+      const whole = readFileSync(path);
+      // Cut in a value, cut after a whole row, a row too many.
+      truncateSync(path, whole.length - 3);
+      await assert.rejects(readAll(s, "j", 0), /is not a whole result file/);
+      truncateSync(path, whole.length - "1 1\nb\n".length);
+      await assert.rejects(readAll(s, "j", 0), /is not a whole result file/);
+      writeFileSync(path, Buffer.concat([whole, Buffer.from("2 1\nc\n")]));
       await assert.rejects(readAll(s, "j", 0), /is not a whole result file/);
       writeFileSync(path, "something else\n");
       await assert.rejects(readAll(s, "j", 0), /is not a whole result file/);

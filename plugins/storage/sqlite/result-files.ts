@@ -12,7 +12,10 @@
  *
  * A file is a header line, then per row `<row> <value's UTF-8 bytes>\n<value>\n`: values are any
  * strings (a newline inside one is no separator), and their text is copied as it is, with no
- * escaping to undo.
+ * escaping to undo. Rows are written as they come, so a file is a few **segments**, each in
+ * ascending row order (Loom's saved outcomes: the answers, then the errors held back to the end);
+ * the database keeps where each begins, and a read merges them. Rows in more disorder than
+ * {@link MAX_SEGMENTS} segments are the table's to sort (mod.ts).
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -30,6 +33,10 @@ const NEWLINE = 10;
 const SPACE = 32;
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
+/** Segments a file may have; rows in more disorder than this are not kept in a file. */
+export const MAX_SEGMENTS = 16;
+/** Bytes a segment's reader reads at once at least, when there are several. */
+const MIN_READ = 64 * 1024;
 /** Bytes of a row's header at most (two numbers below 2⁵³, a space and a newline). */
 const MAX_HEAD = 34;
 
@@ -52,14 +59,16 @@ export class ResultFiles {
 
   /**
    * Writes set `id`'s rows, each checked by `check`, complete and flushed to disk before it
-   * resolves; answers whether they came in ascending row order (they are read back in the order
+   * resolves. Answers the file's segments as their bounds (byte offsets: where each begins, then
+   * where the last ends), and whether they are in order: rows in more disorder than
+   * {@link MAX_SEGMENTS} segments are not, and their bounds are the whole file's (to read them as
    * written). On any error nothing is left: no file, no part of one.
    */
   async write(
     id: number,
     rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
     check: (row: ResultRow) => void,
-  ): Promise<boolean> {
+  ): Promise<{ bounds: number[]; inOrder: boolean }> {
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
     const part = this.path(id) + PART;
     const file = await open(part, "wx", 0o600);
@@ -67,17 +76,23 @@ export class ResultFiles {
       // Encoded straight into one buffer: no string of a megabyte made and dropped per write.
       let buffer = Buffer.allocUnsafe(CHUNK);
       let at = buffer.write(HEADER, 0, "latin1");
+      /** Bytes written before `buffer`'s. */
+      let written = 0;
       let last = -1;
-      let ascending = true;
+      let starts: number[] | undefined = [at];
       for await (const row of rows) {
         check(row);
-        if (row.row <= last) ascending = false;
+        if (row.row <= last && starts) {
+          starts.push(written + at);
+          if (starts.length > MAX_SEGMENTS) starts = undefined;
+        }
         last = row.row;
         const bytes = Buffer.byteLength(row.value);
         const head = `${row.row} ${bytes}\n`;
         const needs = head.length + bytes + 1;
         if (at + needs > buffer.length) {
           await writeAll(file, buffer.subarray(0, at));
+          written += at;
           at = 0;
           if (needs > buffer.length) buffer = Buffer.allocUnsafe(needs);
         }
@@ -91,7 +106,10 @@ export class ResultFiles {
       await file.sync();
       await file.close();
       await rename(part, this.path(id));
-      return ascending;
+      const size = written + at;
+      return starts
+        ? { bounds: [...starts, size], inOrder: true }
+        : { bounds: [HEADER.length, size], inOrder: false };
     } catch (error) {
       await file.close().catch(() => {});
       rmSync(part, { force: true });
@@ -136,21 +154,65 @@ export class ResultFiles {
 }
 
 /**
- * The rows of an open result file, in the order written; closes the file at the end (or when
- * the caller stops early). Each value is decoded from the file's bytes on its own: no string
- * larger than a value is made.
- * @throws Error when the file is not a whole result file.
+ * The rows of an open result file, its segments (bounded by the byte offsets `bounds`, as
+ * {@link ResultFiles.write} answered them) merged by row; closes the file at the end (or when the
+ * caller stops early).
+ * @throws Error when the file is not a whole result file of these segments.
  */
 export async function* readResultFile(
   file: FileHandle,
   name: string,
+  bounds: readonly number[],
 ): AsyncGenerator<ResultRow> {
   const bad = () => new Error(`${name} is not a whole result file`);
-  let buffer = Buffer.allocUnsafe(CHUNK);
-  /** Bytes of `buffer` read and not handed out yet: `at` to `end`. */
+  try {
+    const head = Buffer.alloc(HEADER.length);
+    const { bytesRead } = await file.read(head, 0, HEADER.length, 0);
+    if (bytesRead !== HEADER.length || head.toString("latin1") !== HEADER) throw bad();
+    // Longer or shorter than written: not this set's whole file (shorter is caught by reading).
+    if ((await file.stat()).size !== bounds.at(-1)) throw bad();
+    const starts = bounds.slice(0, -1);
+    const chunk = Math.max(MIN_READ, Math.floor(CHUNK / starts.length));
+    const segments = starts.map((from, k) => readSegment(file, from, bounds[k + 1], chunk, bad));
+    if (segments.length === 1) {
+      yield* segments[0];
+      return;
+    }
+    // A merge of a few: the next row is the least of their heads.
+    const heads: (ResultRow | undefined)[] = [];
+    for (const segment of segments) heads.push((await segment.next()).value ?? undefined);
+    for (;;) {
+      let least = -1;
+      for (let k = 0; k < heads.length; k++) {
+        const row = heads[k];
+        if (row && (least < 0 || row.row < heads[least]!.row)) least = k;
+      }
+      if (least < 0) return;
+      yield heads[least]!;
+      heads[least] = (await segments[least].next()).value ?? undefined;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The rows of the bytes `from` to `to` of a result file, read `chunk` bytes at a time at their
+ * positions (several segments share one handle). Each value is decoded from the bytes on its own:
+ * no string larger than a value is made.
+ */
+async function* readSegment(
+  file: FileHandle,
+  from: number,
+  to: number,
+  chunk: number,
+  bad: () => Error,
+): AsyncGenerator<ResultRow, undefined> {
+  let buffer = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
+  /** Bytes of `buffer` read and not handed out yet: `at` to `end`; `position`: the file's next. */
   let at = 0;
   let end = 0;
-  let ended = false;
+  let position = from;
   /** Reads more after the bytes not handed out (moved to the front; the buffer grown for `need`). */
   const more = async (need: number) => {
     if (at > 0) {
@@ -163,50 +225,49 @@ export async function* readResultFile(
       buffer.copy(grown, 0, 0, end);
       buffer = grown;
     }
-    const { bytesRead } = await file.read(buffer, end, buffer.length - end, null);
-    if (bytesRead === 0) ended = true;
+    const length = Math.min(buffer.length - end, to - position);
+    const { bytesRead } = await file.read(buffer, end, length, position);
+    // Shorter than the database says: cut off.
+    if (bytesRead === 0) throw bad();
     end += bytesRead;
+    position += bytesRead;
   };
-  try {
-    while (end < HEADER.length && !ended) await more(HEADER.length);
-    if (buffer.toString("latin1", 0, HEADER.length) !== HEADER) throw bad();
-    at = HEADER.length;
-    for (;;) {
-      // `<row> <bytes>\n`: digits read off the bytes, no string made.
-      let p = at;
-      let row = 0;
-      let bytes = 0;
-      let c = 0;
-      while (p < end && (c = buffer[p]) >= DIGIT_0 && c <= DIGIT_9) {
-        row = row * 10 + c - DIGIT_0, p++;
-      }
-      const space = p;
-      if (p < end && c === SPACE) p++;
-      while (p < end && (c = buffer[p]) >= DIGIT_0 && c <= DIGIT_9) {
-        bytes = bytes * 10 + c - DIGIT_0, p++;
-      }
-      const headEnd = p;
-      if (p === end || headEnd - at > MAX_HEAD) {
-        if (at === end && ended) return;
-        if (ended || headEnd - at > MAX_HEAD) throw bad();
-        await more(0);
-        continue;
-      }
-      if (space === at || buffer[space] !== SPACE || headEnd === space + 1 || c !== NEWLINE) {
-        throw bad();
-      }
-      const from = headEnd + 1;
-      if (from + bytes + 1 > end) {
-        if (ended) throw bad();
-        await more(from - at + bytes + 1);
-        continue;
-      }
-      if (buffer[from + bytes] !== NEWLINE) throw bad();
-      yield { row, value: buffer.toString("utf8", from, from + bytes) };
-      at = from + bytes + 1;
+  for (;;) {
+    const ended = position === to;
+    if (at === end) {
+      if (ended) return undefined;
+      await more(0);
+      continue;
     }
-  } finally {
-    await file.close();
+    // `<row> <bytes>\n`: digits read off the bytes, no string made.
+    let p = at;
+    let row = 0;
+    let bytes = 0;
+    let c = 0;
+    while (p < end && (c = buffer[p]) >= DIGIT_0 && c <= DIGIT_9) row = row * 10 + c - DIGIT_0, p++;
+    const space = p;
+    if (p < end && c === SPACE) p++;
+    while (p < end && (c = buffer[p]) >= DIGIT_0 && c <= DIGIT_9) {
+      bytes = bytes * 10 + c - DIGIT_0, p++;
+    }
+    const headEnd = p;
+    if (p === end) {
+      if (ended || headEnd - at > MAX_HEAD) throw bad();
+      await more(0);
+      continue;
+    }
+    if (space === at || buffer[space] !== SPACE || headEnd === space + 1 || c !== NEWLINE) {
+      throw bad();
+    }
+    const valueAt = headEnd + 1;
+    if (valueAt + bytes + 1 > end) {
+      if (ended) throw bad();
+      await more(valueAt - at + bytes + 1);
+      continue;
+    }
+    if (buffer[valueAt + bytes] !== NEWLINE) throw bad();
+    yield { row, value: buffer.toString("utf8", valueAt, valueAt + bytes) };
+    at = valueAt + bytes + 1;
   }
 }
 

@@ -6,8 +6,8 @@
  * Tables:
  * - `jobs`: one record per batch job, with the revision compare-and-set checks;
  * - `result_sets`: one row per saved (`current = 1`) or in-progress (`current = 0`) set of a
- *   shard's results; its rows are in a file of its own (`file = 1`, result-files.ts) or in
- *   `results`. A put writes a new set (the file, or small transactions), then makes it current
+ *   shard's results; its rows are in a file of its own (`segments` not null, result-files.ts)
+ *   or in `results`. A put writes a new set (the file, or small transactions), then makes it current
  *   and drops the old one in one transaction, so readers see one set or the other and the write
  *   lock is never held while the caller produces rows;
  * - `attachments`, `leases`;
@@ -68,9 +68,10 @@ const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
    );
    CREATE INDEX cache_stored_at ON cache (stored_at, bytes);`,
   cacheBySlot,
-  // Migration 3: a set's rows may be in a file beside the database (result-files.ts). An older
-  // Loom would read such a set as empty, so this version refuses it.
-  "ALTER TABLE result_sets ADD COLUMN file INTEGER NOT NULL DEFAULT 0",
+  // Migration 3: a set's rows may be in a file beside the database (result-files.ts): then
+  // `segments` holds its segments' bounds (JSON). An older Loom would read such a set as empty, so
+  // it refuses this version.
+  "ALTER TABLE result_sets ADD COLUMN segments TEXT",
 ];
 
 /** The schema version this Loom writes. */
