@@ -21,6 +21,7 @@ import type { FileHandle } from "node:fs/promises";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { LoomError } from "../../../core/base/errors.ts";
+import { failpoint } from "../../../core/base/failpoints.ts";
 import { isAlive } from "../../../core/data/output.ts";
 import { PageSize } from "../../../core/state/page-size.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
@@ -431,6 +432,7 @@ class SqliteStore implements StorageV2 {
           })
         );
         // After the commit: a file whose set is gone is garbage, never a set's missing rows.
+        failpoint("sqlite:job-removed");
         for (const set of sets) this.#files.remove(set.id);
       })),
   };
@@ -462,6 +464,7 @@ class SqliteStore implements StorageV2 {
             this.#files.remove(set);
           }
         }
+        failpoint("sqlite:results-written");
         const replaced = await this.#use((q) => this.#promote(q, job, shard, set, segments));
         // Outside the swap, so the write lock is not held for a large old set's removal.
         if (replaced !== undefined) await this.#use(() => this.#dropSet(replaced));

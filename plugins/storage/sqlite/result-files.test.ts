@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
+import process from "node:process";
 import { describe, it } from "node:test";
+import { runtimeName } from "../../../core/base/runtime.ts";
 import type { ResultRow, StorageV2 } from "../../../core/spec/storage.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { loadSqlite } from "./driver.ts";
@@ -173,5 +176,63 @@ describe("sqlite storage: result sets in files", () => {
       rmSync(join(`${file}-results`, "1"));
       await assert.rejects(readAll(s, "j", 0), /saved results of job j \(shard 0\) are missing/);
     });
+  });
+});
+
+/** The module under test, as a child process imports it (source under Deno, build under Node). */
+const MODULE = new URL(`./mod${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
+  .href;
+
+/** Runs `code` (`open` is `openSqliteStorage`) in a child process killed at `failpoint`. */
+function killedAt(failpoint: string, code: string): Promise<string | null> {
+  const body = `const { openSqliteStorage: open } = await import(${
+    JSON.stringify(MODULE)
+  });\n${code}`;
+  const args = runtimeName() === "deno" ? ["eval", body] : ["--input-type=module", "-e", body];
+  const proc = spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, LOOM_FAILPOINT: failpoint },
+  });
+  return new Promise((resolve, reject) => {
+    proc.on("error", reject);
+    proc.on("exit", (_code, signal) => resolve(signal));
+  });
+}
+
+describe("sqlite storage: result files and a killed process", () => {
+  it("killed with a set's file written and the set not saved: the old set, and no file left", async () => {
+    const file = freshFile();
+    const signal = await killedAt(
+      "sqlite:results-written@2",
+      `const s = await open({ file: ${JSON.stringify(file)} });
+       await s.results.put("j", 0, [{ row: 0, value: "old" }]);
+       await s.results.put("j", 0, [{ row: 0, value: "new" }]);`,
+    );
+    assert.equal(signal, "SIGKILL");
+    assert.deepEqual(files(file), ["1", "2"], "the new file was whole, the set not saved");
+    await using(file, async (s) => {
+      assert.deepEqual(await readAll(s, "j", 0), [{ row: 0, value: "old" }]);
+    });
+    assert.deepEqual(files(file), ["1"]);
+    assert.deepEqual((await sets(file)).map((set) => set.id), [1]);
+  });
+
+  it("killed with a job's rows removed and its files not: the files go at the next open", async () => {
+    const file = freshFile();
+    const signal = await killedAt(
+      "sqlite:job-removed",
+      `const s = await open({ file: ${JSON.stringify(file)} });
+       await s.jobs.put("j", "{}", 0);
+       await s.results.put("j", 0, [{ row: 0, value: "a" }]);
+       await s.results.put("j", 1, [{ row: 1, value: "b" }]);
+       await s.jobs.remove("j");`,
+    );
+    assert.equal(signal, "SIGKILL");
+    assert.deepEqual(files(file), ["1", "2"]);
+    await using(file, async (s) => {
+      assert.equal(await s.results.has("j", 0), false);
+      assert.equal(await s.jobs.get("j"), undefined);
+    });
+    assert.deepEqual(files(file), []);
   });
 });
