@@ -26,8 +26,11 @@ import type { ResultRow } from "../../../core/spec/storage.ts";
 
 /** The first line of a result file: its format, so a later one can be told apart. */
 const HEADER = "loom-results 1\n";
-/** Characters gathered before a write, and bytes read at once: a megabyte each. */
-const CHUNK = 1024 * 1024;
+/**
+ * Bytes gathered before a write, and read at once: 256 KiB (a megabyte, no faster, raised a
+ * 1M-row fetch's peak on Deno by 25 MiB: buffers of 20 shards waiting for a collection).
+ */
+const CHUNK = 256 * 1024;
 const PART = ".part";
 const NEWLINE = 10;
 const SPACE = 32;
