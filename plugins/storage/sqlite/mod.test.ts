@@ -629,6 +629,33 @@ describe("sqlite storage", () => {
       }
     });
 
+    it("a full disk while a result file is written is told, and leaves nothing", async () => {
+      const mounts = new Mounts();
+      const dir = join(tempDir("loom-sqlite-"), "small");
+      try {
+        assert.ok(mounts.tmpfs(dir, 256));
+        const file = join(dir, "state.db");
+        await using(file, async (s) => {
+          await s.results.put("j", 0, [{ row: 0, value: "old" }]);
+          // Room for the set's row in the database, not for its file.
+          fill(dir, 32);
+          const rows = Array.from({ length: 2_000 }, (_, row) => ({ row, value: "x".repeat(100) }));
+          const error = await rejectsAsLoom(
+            s.results.put("j", 0, rows),
+            /cannot save results in .*state\.db-results: .*the disk is full \[ENOSPC\]/,
+          );
+          assert.equal(error.exitCode, 1);
+          assert.deepEqual(resultFiles(file), ["1"], "no part of the new file is left");
+          unfill(dir);
+          assert.deepEqual(await readAll(s, "j", 0), [{ row: 0, value: "old" }]);
+          await s.results.put("j", 0, rows);
+          assert.equal((await readAll(s, "j", 0)).length, 2_000);
+        });
+      } finally {
+        mounts.unmountAll();
+      }
+    });
+
     it("a read-only place is told, naming the file", async () => {
       const mounts = new Mounts();
       const dir = join(tempDir("loom-sqlite-"), "ro");

@@ -129,7 +129,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    const files = new ResultFiles(resultsFolder(file));
+    const files = new ResultFiles(resultsFolder(file), options.home);
     const store = new SqliteStore(db, file, connect, fail, busyTimeoutMs, {
       files,
       inTable: options.resultsIn === "table",

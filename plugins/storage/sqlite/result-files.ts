@@ -22,6 +22,7 @@ import { Buffer } from "node:buffer";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { errorMessage, LoomError, systemFaultMessage } from "../../../core/base/errors.ts";
 import type { ResultRow } from "../../../core/spec/storage.ts";
 
 /** The first line of a result file: its format, so a later one can be told apart. */
@@ -50,9 +51,22 @@ export const resultsFolder = (databaseFile: string): string => `${databaseFile}-
 export class ResultFiles {
   /** Where the files are ({@link resultsFolder}); made 0700 when first written. */
   readonly folder: string;
+  /** LOOM_HOME, named in messages about a file under it. */
+  readonly #home: string | undefined;
 
-  constructor(folder: string) {
+  constructor(folder: string, home?: string) {
     this.folder = folder;
+    this.#home = home;
+  }
+
+  /** Runs a file operation; its fault is told as one of the result files (a full disk, say). */
+  async #io<T>(operation: () => T | Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      const fault = systemFaultMessage(error, this.#home) ?? errorMessage(error);
+      throw new LoomError(`cannot save results in ${this.folder}: ${fault}`, { cause: error });
+    }
   }
 
   /** The file of set `id`. */
@@ -72,9 +86,12 @@ export class ResultFiles {
     rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
     check: (row: ResultRow) => void,
   ): Promise<{ bounds: number[]; inOrder: boolean }> {
-    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
     const part = this.path(id) + PART;
-    const file = await open(part, "wx", 0o600);
+    const file = await this.#io(() => {
+      mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+      return open(part, "wx", 0o600);
+    });
+    // Errors of the rows (a provider's, a bad row) pass through as they are; the file's are told.
     try {
       // Encoded straight into one buffer: no string of a megabyte made and dropped per write.
       let buffer = Buffer.allocUnsafe(CHUNK);
@@ -94,7 +111,8 @@ export class ResultFiles {
         const head = `${row.row} ${bytes}\n`;
         const needs = head.length + bytes + 1;
         if (at + needs > buffer.length) {
-          await writeAll(file, buffer.subarray(0, at));
+          const full = buffer.subarray(0, at);
+          await this.#io(() => writeAll(file, full));
           written += at;
           at = 0;
           if (needs > buffer.length) buffer = Buffer.allocUnsafe(needs);
@@ -103,12 +121,15 @@ export class ResultFiles {
         at += buffer.write(row.value, at, "utf8");
         buffer[at++] = NEWLINE;
       }
-      await writeAll(file, buffer.subarray(0, at));
+      const tail = buffer.subarray(0, at);
       // Flushed before the set can be made current: a set the database says is saved is whole
       // even after the operating system crashed.
-      await file.sync();
-      await file.close();
-      await rename(part, this.path(id));
+      await this.#io(async () => {
+        await writeAll(file, tail);
+        await file.sync();
+        await file.close();
+        await rename(part, this.path(id));
+      });
       const size = written + at;
       return starts
         ? { bounds: [...starts, size], inOrder: true }
@@ -167,7 +188,8 @@ export async function* readResultFile(
   name: string,
   bounds: readonly number[],
 ): AsyncGenerator<ResultRow> {
-  const bad = () => new Error(`${name} is not a whole result file`);
+  const bad = () =>
+    new LoomError(`${name} is not a whole result file (cut short, or changed outside Loom)`);
   try {
     const head = Buffer.alloc(HEADER.length);
     const { bytesRead } = await file.read(head, 0, HEADER.length, 0);
