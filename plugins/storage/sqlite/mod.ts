@@ -9,6 +9,9 @@
  * killed process (WAL with `synchronous=NORMAL` may lose the last ones only on power loss or an
  * operating-system crash). The folder is made 0700 and the file 0600 (SQLite gives its -wal and
  * -shm files the database file's permissions).
+ *
+ * A batch's saved results, a hundred megabytes for a million rows, are files beside the database
+ * (`state.db-results/`, result-files.ts, 0700 and 0600), which the database says are current.
  * @module
  */
 import { Buffer } from "node:buffer";

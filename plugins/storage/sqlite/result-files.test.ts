@@ -74,6 +74,9 @@ describe("sqlite storage: result sets in files", () => {
     const size = statSync(join(`${file}-results`, "1")).size;
     assert.deepEqual(set, { id: 1, segments: `[15,${size}]`, current: 1 });
     assert.deepEqual(files(file), ["1"]);
+    // Private, as the database is.
+    assert.equal(statSync(`${file}-results`).mode & 0o777, 0o700);
+    assert.equal(statSync(join(`${file}-results`, "1")).mode & 0o777, 0o600);
   });
 
   it("rows in a few ascending runs (answers, then errors) are merged in order", async () => {

@@ -151,10 +151,18 @@ export class ResultFiles {
     }
   }
 
-  /** Removes set `id`'s file and any part of one (none is not an error). */
+  /**
+   * Removes set `id`'s file and any part of one, if it can: its set's row is gone already, so a
+   * file left (a read-only place) is garbage that a later open sweeps, never a fault.
+   */
   remove(id: number): void {
-    rmSync(this.path(id), { force: true });
-    rmSync(this.path(id) + PART, { force: true });
+    for (const path of [this.path(id), this.path(id) + PART]) {
+      try {
+        rmSync(path, { force: true });
+      } catch {
+        // Swept later.
+      }
+    }
   }
 
   /**
