@@ -11,7 +11,9 @@
  * `fetch:saving` (each result line saved), `fetch:saved` (a shard's results saved, the record not
  * yet updated), `fetch:merging` (each row merged), `fetch:merged` (the output written, the record
  * not yet updated), `fetch:cleanup` (the record marked merged, not yet removed),
- * `fetch:removing` (just before the record, its results and ids are removed in one step).
+ * `fetch:removing` (just before the record, its results and ids are removed in one step);
+ * the SQLite store's `sqlite:results-written` (a result set's file written, the set not yet
+ * saved) and `sqlite:job-removed` (a job's rows removed, its result files not yet).
  * @module
  */
 import process from "node:process";

@@ -38,7 +38,7 @@ function* bigRows(count: number, tag = "r"): Generator<ResultRow> {
 const ROWS_OVER_THRESHOLD = Math.ceil((COMPACT_DEFAULTS.minFreeBytes * 1.5) / 8_000);
 
 async function withStore<T>(file: string, body: (s: StorageV2) => Promise<T>): Promise<T> {
-  const s = await openSqliteStorage({ file });
+  const s = await openSqliteStorage({ file, resultsIn: "table" });
   try {
     return await body(s);
   } finally {
@@ -72,6 +72,20 @@ describe("sqlite storage gives free pages back", () => {
       const kept: string[] = [];
       for await (const { value } of s.results.read("small", 0)) kept.push(value.slice(0, 3));
       assert.deepEqual(kept, ["s0:", "s1:", "s2:"]);
+    });
+  });
+
+  it("a finished job's ids removed from a file with little else: the file shrinks", async () => {
+    const file = freshFile();
+    await withStore(file, async (s) => {
+      assert.equal(await s.jobs.put("j", "{}", 0), 1);
+      // A 1M-row job's custom ids: 20 shards of half a megabyte.
+      for (let shard = 0; shard < 20; shard++) {
+        await s.attachments.put("j", `ids-${shard}`, "x".repeat(512 * 1024));
+      }
+      assert.ok(onDisk(file).db + onDisk(file).wal > 10 * MiB);
+      await s.jobs.remove("j");
+      assert.ok(onDisk(file).db < 1 * MiB, `state.db is ${onDisk(file).db} bytes`);
     });
   });
 
@@ -242,6 +256,20 @@ describe("compact", () => {
             .integrity_check,
           "ok",
         );
+      } finally {
+        db.close();
+      }
+    }
+  });
+
+  it("gives back less free space when the live part is tiny", async () => {
+    for (const [free, expected] of [[9, "vacuum"], [6, "none"]] as const) {
+      const db = await made(0, free);
+      try {
+        // The store's threshold (32 MiB), not the 4 MiB of the cases above.
+        const got = await compact(db, { ...options, minFreeBytes: COMPACT_DEFAULTS.minFreeBytes });
+        assert.equal(got, expected, `${free} MiB free`);
+        if (expected === "vacuum") assert.equal(fileSpace(db).freePages, 0);
       } finally {
         db.close();
       }

@@ -38,6 +38,14 @@ import { SQLITE, sqliteCode } from "./errors.ts";
 export interface CompactOptions {
   /** Free space below which nothing is done (bytes): pages a next job will reuse anyway. */
   readonly minFreeBytes?: number;
+  /**
+   * Live data so small (bytes) that a `VACUUM` of it costs next to nothing: then free space of
+   * {@link CompactOptions.minFreeBesideTinyBytes} is given back too, so a file that only held a
+   * finished job's ids does not stay megabytes large.
+   */
+  readonly tinyLiveBytes?: number;
+  /** Free space given back when the live data is tiny (bytes). */
+  readonly minFreeBesideTinyBytes?: number;
   /** Space an incremental step frees at most (bytes). */
   readonly stepBytes?: number;
   /** Live data a `VACUUM` may rewrite at most (bytes): it holds the write lock throughout. */
@@ -72,12 +80,15 @@ export interface CompactOptions {
 
 /**
  * 32 MiB free: a few thousand rows' worth of results is left for the next job to reuse (a
- * 100-row job frees some 20 KiB). 8 MiB steps: 40–280 ms of write lock each (the most where the
+ * 100-row job frees some 20 KiB); 8 MiB beside less than 1 MiB of live data (a `VACUUM` of
+ * 20 ms): the file of a finished 1M-row job, whose ids took 10 MiB, shrinks to kilobytes. 8 MiB steps: 40–280 ms of write lock each (the most where the
  * freed pages were interleaved with live ones, which then move). A `VACUUM` of 128 MiB of live
  * data: 2–4 s of write lock, once, after a removal that freed at least twice as much.
  */
 export const COMPACT_DEFAULTS = {
   minFreeBytes: 32 * 1024 * 1024,
+  tinyLiveBytes: 1024 * 1024,
+  minFreeBesideTinyBytes: 8 * 1024 * 1024,
   stepBytes: 8 * 1024 * 1024,
   maxVacuumBytes: 128 * 1024 * 1024,
   maxPauseMs: 100,
@@ -156,7 +167,8 @@ export async function compact(db: DatabaseSync, options: CompactOptions): Promis
     const space = fileSpace(db);
     const free = space.freePages * space.pageSize;
     const live = (space.pages - space.freePages) * space.pageSize;
-    if (free < o.minFreeBytes) {
+    const tiny = live <= o.tinyLiveBytes && free >= o.minFreeBesideTinyBytes;
+    if (free < o.minFreeBytes && !tiny) {
       if (!options.file || !oversized(options.file, space, o.minFreeBytes)) return "none";
       const result = await step(checkpoint);
       return result === "done" ? "checkpoint" : result;

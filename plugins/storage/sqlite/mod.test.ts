@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -27,8 +35,12 @@ storageConformance({
 });
 
 /** Opens a store for the body and closes it afterwards. */
-async function using<T>(file: string, body: (s: StorageV2) => Promise<T>): Promise<T> {
-  const s = await openSqliteStorage({ file });
+async function using<T>(
+  file: string,
+  body: (s: StorageV2) => Promise<T>,
+  options: { resultsIn?: "files" | "table" } = {},
+): Promise<T> {
+  const s = await openSqliteStorage({ file, ...options });
   try {
     return await body(s);
   } finally {
@@ -44,6 +56,15 @@ async function raw(file: string, sql: string): Promise<unknown[]> {
     return db.prepare(sql).all().map((row) => ({ ...row }));
   } finally {
     db.close();
+  }
+}
+
+/** The names in the folder of `file`'s result set files, sorted. */
+function resultFiles(file: string): string[] {
+  try {
+    return readdirSync(`${file}-results`).sort();
+  } catch {
+    return [];
   }
 }
 
@@ -316,6 +337,7 @@ describe("sqlite storage", () => {
          key TEXT PRIMARY KEY, value TEXT NOT NULL, stored_at INTEGER NOT NULL,
          bytes INTEGER NOT NULL);
        CREATE INDEX cache_stored_at ON cache (stored_at, bytes);
+       ALTER TABLE result_sets DROP COLUMN segments;
        PRAGMA user_version = 1;`);
       const insert = db.prepare("INSERT INTO cache VALUES (?, ?, ?, ?)");
       for (const [key, value, at] of rows) {
@@ -383,6 +405,7 @@ describe("sqlite storage", () => {
       assert.equal(await s.results.has("j", 0), false);
     });
     assert.deepEqual(await raw(file, "SELECT count(*) AS n FROM results"), [{ n: 0 }]);
+    assert.deepEqual(resultFiles(file), []);
   });
 
   it("processes opening a new file at once create its schema once", async () => {
@@ -489,7 +512,8 @@ describe("sqlite storage", () => {
       assert.ok(longest < 5_000, `a set waited ${longest} ms`);
       const after = statSync(file).size;
       assert.ok(after < before - 20 * 1024 * 1024, `${before} bytes, then ${after}`);
-    });
+      // The job's results are in the table (as an older Loom saved them), whose pages are freed.
+    }, { resultsIn: "table" });
   });
 
   it("a writer killed in the middle of a large put leaves the old set and a sound file", async () => {
@@ -512,8 +536,7 @@ describe("sqlite storage", () => {
     const { signal } = await writer.done;
     assert.equal(signal, "SIGKILL");
     assert.deepEqual(await raw(file, "PRAGMA integrity_check"), [{ integrity_check: "ok" }]);
-    const unfinished = await raw(file, "SELECT count(*) AS n FROM results");
-    assert.ok((unfinished[0] as { n: number }).n > 2, "the killed put had written rows");
+    assert.deepEqual(resultFiles(file), ["1", "2.part"], "the killed put had begun its file");
     await using(file, async (s) => {
       assert.deepEqual(await readAll(s, "j", 0), [
         { row: 0, value: "old 0" },
@@ -522,7 +545,8 @@ describe("sqlite storage", () => {
       assert.equal(await s.cache.get("answer"), "kept");
     });
     // Opening swept the dead writer's unfinished set.
-    assert.deepEqual(await raw(file, "SELECT count(*) AS n FROM results"), [{ n: 2 }]);
+    assert.deepEqual(await raw(file, "SELECT id FROM result_sets"), [{ id: 1 }]);
+    assert.deepEqual(resultFiles(file), ["1"]);
   });
 
   it("a killed process loses no cache entry it was told was stored", async () => {
@@ -573,7 +597,10 @@ describe("sqlite storage", () => {
         const tag = got[0].value.slice(0, 4);
         assert.ok(got.every(({ row, value }, i) => row === i && value === `${tag}${row}`));
       });
-      assert.deepEqual(await raw(file, "SELECT count(*) AS n FROM results"), [{ n: 30_000 }]);
+      // One set and its file are left, whichever it is.
+      const sets = await raw(file, "SELECT id FROM result_sets") as { id: number }[];
+      assert.equal(sets.length, 1, `after ${delay} ms`);
+      assert.deepEqual(resultFiles(file), [String(sets[0].id)], `after ${delay} ms`);
     }
   });
 
@@ -596,6 +623,33 @@ describe("sqlite storage", () => {
           unfill(dir);
           await s.cache.set("big", "x".repeat(400_000));
           assert.equal((await s.cache.get("big"))?.length, 400_000);
+        });
+      } finally {
+        mounts.unmountAll();
+      }
+    });
+
+    it("a full disk while a result file is written is told, and leaves nothing", async () => {
+      const mounts = new Mounts();
+      const dir = join(tempDir("loom-sqlite-"), "small");
+      try {
+        assert.ok(mounts.tmpfs(dir, 256));
+        const file = join(dir, "state.db");
+        await using(file, async (s) => {
+          await s.results.put("j", 0, [{ row: 0, value: "old" }]);
+          // Room for the set's row in the database, not for its file.
+          fill(dir, 32);
+          const rows = Array.from({ length: 2_000 }, (_, row) => ({ row, value: "x".repeat(100) }));
+          const error = await rejectsAsLoom(
+            s.results.put("j", 0, rows),
+            /cannot save results in .*state\.db-results: .*the disk is full \[ENOSPC\]/,
+          );
+          assert.equal(error.exitCode, 1);
+          assert.deepEqual(resultFiles(file), ["1"], "no part of the new file is left");
+          unfill(dir);
+          assert.deepEqual(await readAll(s, "j", 0), [{ row: 0, value: "old" }]);
+          await s.results.put("j", 0, rows);
+          assert.equal((await readAll(s, "j", 0)).length, 2_000);
         });
       } finally {
         mounts.unmountAll();

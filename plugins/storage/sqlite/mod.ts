@@ -9,6 +9,9 @@
  * killed process (WAL with `synchronous=NORMAL` may lose the last ones only on power loss or an
  * operating-system crash). The folder is made 0700 and the file 0600 (SQLite gives its -wal and
  * -shm files the database file's permissions).
+ *
+ * A batch's saved results, a hundred megabytes for a million rows, are files beside the database
+ * (`state.db-results/`, result-files.ts, 0700 and 0600), which the database says are current.
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -17,9 +20,11 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
+import type { FileHandle } from "node:fs/promises";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { LoomError } from "../../../core/base/errors.ts";
+import { failpoint } from "../../../core/base/failpoints.ts";
 import { isAlive } from "../../../core/data/output.ts";
 import { PageSize } from "../../../core/state/page-size.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
@@ -34,6 +39,7 @@ import { loadSqlite } from "./driver.ts";
 import { storeError } from "./errors.ts";
 import { compact, fileSpace } from "./compact.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { readResultFile, ResultFiles, resultsFolder } from "./result-files.ts";
 import { cacheSlot, inTransaction, migrate } from "./schema.ts";
 
 /** Options of {@link openSqliteStorage}. */
@@ -44,6 +50,12 @@ export interface SqliteStorageOptions {
   readonly home?: string;
   /** How long a write waits for another process's transaction (ms). Default 15 s. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Where new result sets go: files beside the database (the default, result-files.ts), or its
+   * `results` table, as Loom stored them before (tests of sets an older Loom saved, and of the
+   * table's space being given back, write them so).
+   */
+  readonly resultsIn?: "files" | "table";
 }
 
 /** Rows per transaction while a put streams in, and their characters at most (a value may be large). */
@@ -65,6 +77,12 @@ const STORE_CACHE_KIB = 16_384;
 /** Page cache of a results reader's connection, and of the store's while it saves results or ids, in KiB. */
 const READ_CACHE_KIB = 1024;
 const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
+
+/**
+ * Snapshots a read takes at most to find a set's file: one replaced and removed between reading
+ * which set is current and opening its file sends it to a newer one.
+ */
+const FILE_TRIES = 3;
 
 /** The database file `LOOM_STATE` names (`sqlite:/abs.db`, `sqlite:rel.db`, `sqlite:///abs.db`). */
 export function sqliteFile(url: string | undefined, home: string): string {
@@ -114,7 +132,11 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    const store = new SqliteStore(db, file, connect, fail, busyTimeoutMs);
+    const files = new ResultFiles(resultsFolder(file), options.home);
+    const store = new SqliteStore(db, file, connect, fail, busyTimeoutMs, {
+      files,
+      inTable: options.resultsIn === "table",
+    });
     store.sweep();
     // Space a removal could not give back (another process was writing) is given back now.
     await store.compact();
@@ -201,7 +223,7 @@ function statements(db: DatabaseSync) {
     setExists: q("SELECT 1 AS found FROM result_sets WHERE id = ?"),
     setCurrent: q("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1"),
     setRetire: q("UPDATE result_sets SET current = 2 WHERE id = ?"),
-    setPromote: q("UPDATE result_sets SET current = 1 WHERE id = ?"),
+    setPromote: q("UPDATE result_sets SET current = 1, segments = ? WHERE id = ?"),
     setDelete: q("DELETE FROM result_sets WHERE id = ?"),
     setRowsDelete: q("DELETE FROM results WHERE set_id = ?"),
     setsAbandoned: q("SELECT id, writer, current FROM result_sets WHERE current <> 1"),
@@ -270,6 +292,10 @@ class SqliteStore implements StorageV2 {
   readonly #busyTimeoutMs: number;
   /** The compaction in progress, if one is (one at a time). */
   #compacting: Promise<unknown> | undefined;
+  /** The files of result sets ({@link ResultFiles}). */
+  readonly #files: ResultFiles;
+  /** Whether new result sets go to the `results` table instead of files. */
+  readonly #resultsInTable: boolean;
   /** Connections of reads in progress, closed with the store. */
   readonly #readers = new Set<DatabaseSync>();
   #closed = false;
@@ -292,8 +318,11 @@ class SqliteStore implements StorageV2 {
     connect: () => DatabaseSync,
     fail: (error: unknown) => unknown,
     busyTimeoutMs: number,
+    results: { files: ResultFiles; inTable: boolean },
   ) {
     this.#busyTimeoutMs = busyTimeoutMs;
+    this.#files = results.files;
+    this.#resultsInTable = results.inTable;
     this.#db = db;
     this.location = file;
     this.#q = statements(db);
@@ -340,6 +369,8 @@ class SqliteStore implements StorageV2 {
           return pid !== process.pid && !isAlive(pid);
         });
     for (const { id } of abandoned) this.#dropSet(id);
+    // Files of sets whose rows are gone (a process killed between the two).
+    this.#files.sweep((id) => this.#q.setExists.get(id) !== undefined);
   }
 
   /**
@@ -361,11 +392,13 @@ class SqliteStore implements StorageV2 {
     }
   }
 
+  /** Removes a set: its row first, then its file (a file without a row is swept). */
   #dropSet(id: number): void {
     this.#tx(() => {
       this.#q.setRowsDelete.run(id);
       this.#q.setDelete.run(id);
     });
+    this.#files.remove(id);
   }
 
   readonly jobs = {
@@ -390,15 +423,20 @@ class SqliteStore implements StorageV2 {
         // A job's results may be a million rows: their pages pass through the cache once, and
         // they are deleted a set at a time (one DELETE of them all first gathers every row id,
         // tens of megabytes).
-        this.#withSmallCache(() =>
+        const sets = this.#withSmallCache(() =>
           this.#tx(() => {
-            for (const set of q.jobSetIds.all(id) as { id: number }[]) q.setRowsDelete.run(set.id);
+            const sets = q.jobSetIds.all(id) as { id: number }[];
+            for (const set of sets) q.setRowsDelete.run(set.id);
             q.jobSetsDelete.run(id);
             q.jobAttachmentsDelete.run(id);
             q.leaseDelete.run(`job:${id}`);
             q.jobDelete.run(id);
+            return sets;
           })
         );
+        // After the commit: a file whose set is gone is garbage, never a set's missing rows.
+        failpoint("sqlite:job-removed");
+        for (const set of sets) this.#files.remove(set.id);
       })),
   };
 
@@ -414,20 +452,23 @@ class SqliteStore implements StorageV2 {
         return Number(q.setCreate.run(job, shard, WRITER).lastInsertRowid);
       });
       try {
-        let batch: ResultRow[] = [];
-        let chars = 0;
-        for await (const row of rows) {
-          checkRow(row);
-          batch.push(row);
-          chars += row.value.length;
-          if (batch.length === BATCH_ROWS || chars >= BATCH_CHARS) {
-            await this.#use(() => this.#insertRows(set, batch));
-            batch = [];
-            chars = 0;
+        let segments: number[] | undefined;
+        if (this.#resultsInTable) await this.#insertAll(set, rows);
+        else {
+          const { bounds, inOrder } = await this.#writeFile(job, shard, set, rows);
+          if (inOrder) segments = bounds;
+          else {
+            // Rows in much disorder: the table sorts them.
+            const handle = await this.#files.open(set);
+            if (!handle) {
+              throw new LoomError(`the results being saved vanished from ${this.location}`);
+            }
+            await this.#insertAll(set, readResultFile(handle, this.#files.path(set), bounds));
+            this.#files.remove(set);
           }
         }
-        await this.#use(() => this.#insertRows(set, batch));
-        const replaced = await this.#use((q) => this.#promote(q, job, shard, set));
+        failpoint("sqlite:results-written");
+        const replaced = await this.#use((q) => this.#promote(q, job, shard, set, segments));
         // Outside the swap, so the write lock is not held for a large old set's removal.
         if (replaced !== undefined) await this.#use(() => this.#dropSet(replaced));
       } catch (error) {
@@ -461,6 +502,46 @@ class SqliteStore implements StorageV2 {
     }
   }
 
+  /**
+   * Writes set `set`'s file ({@link ResultFiles.write}).
+   * @throws LoomError when the job was removed meanwhile (which removed the file being written).
+   */
+  async #writeFile(
+    job: string,
+    shard: number,
+    set: number,
+    rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
+  ): Promise<{ bounds: number[]; inOrder: boolean }> {
+    try {
+      return await this.#files.write(set, rows, checkRow);
+    } catch (error) {
+      if (!this.#closed && this.#q.setExists.get(set) === undefined) {
+        throw removedWhileSaving(job, shard);
+      }
+      throw error;
+    }
+  }
+
+  /** Inserts a set's rows into the `results` table, in transactions of a few thousand. */
+  async #insertAll(
+    set: number,
+    rows: Iterable<ResultRow> | AsyncIterable<ResultRow>,
+  ): Promise<void> {
+    let batch: ResultRow[] = [];
+    let chars = 0;
+    for await (const row of rows) {
+      checkRow(row);
+      batch.push(row);
+      chars += row.value.length;
+      if (batch.length === BATCH_ROWS || chars >= BATCH_CHARS) {
+        await this.#use(() => this.#insertRows(set, batch));
+        batch = [];
+        chars = 0;
+      }
+    }
+    await this.#use(() => this.#insertRows(set, batch));
+  }
+
   #insertRows(set: number, rows: readonly ResultRow[]): void {
     if (rows.length === 0) return;
     this.#withSmallCache(() =>
@@ -470,62 +551,95 @@ class SqliteStore implements StorageV2 {
     );
   }
 
-  /** Makes `set` the shard's saved set; answers the one it replaced (now retired). */
-  #promote(q: Statements, job: string, shard: number, set: number): number | undefined {
+  /**
+   * Makes `set` the shard's saved set, its rows in its file's `segments` (or in the table);
+   * answers the one it replaced (now retired).
+   */
+  #promote(
+    q: Statements,
+    job: string,
+    shard: number,
+    set: number,
+    segments: readonly number[] | undefined,
+  ): number | undefined {
     return this.#tx(() => {
       if (q.setExists.get(set) === undefined) {
-        throw new LoomError(
-          `job ${job} was removed while the results of its shard ${shard} were being saved`,
-        );
+        throw removedWhileSaving(job, shard);
       }
       const old = q.setCurrent.get(job, shard) as { id: number } | undefined;
       if (old) q.setRetire.run(old.id);
-      q.setPromote.run(set);
+      q.setPromote.run(segments ? JSON.stringify(segments) : null, set);
       return old?.id;
     });
   }
 
   /**
-   * Streams a shard's saved set in pages, on a connection of its own holding one read
-   * transaction: it reads one snapshot (a put that replaces the set meanwhile is not seen), and
-   * never blocks writers (WAL). Each page is one finished statement; nothing stays open on the
-   * store's connection between two rows.
+   * Streams a shard's saved set: its file ({@link readResultFile}), or its rows of the `results`
+   * table in pages. Which set is current is read on a connection of its own holding one read
+   * transaction: one snapshot (a put that replaces the set meanwhile is not seen), never blocking
+   * writers (WAL). A set's file is opened inside that snapshot; if the set was replaced and its
+   * file removed in between, a newer snapshot is read. Each page of rows is one finished
+   * statement; nothing stays open on the store's connection between two rows.
    */
   async *#read(job: string, shard: number): AsyncGenerator<ResultRow> {
     if (this.#closed) throw new LoomError(`the state database ${this.location} is closed`);
-    let reader: DatabaseSync | undefined;
-    try {
-      reader = this.#connect();
-      this.#readers.add(reader);
-      // A set is read once, in order: a page cache the size of the store's would only grow.
-      reader.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
-      reader.exec("BEGIN");
-      const current = reader
-        .prepare("SELECT id FROM result_sets WHERE job = ? AND shard = ? AND current = 1")
-        .get(job, shard) as { id: number } | undefined;
-      if (!current) return;
-      const page = reader.prepare(
-        "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
-      );
-      const size = new PageSize(READ_PAGE_ROWS, READ_PAGE_CHARS);
-      for (let after = -1;;) {
-        const limit = size.rows;
-        const rows = page.all(current.id, after, limit) as unknown as ResultRow[];
-        let chars = 0;
-        for (const { row, value } of rows) {
-          chars += value.length;
-          yield { row, value };
+    for (let tries = 1;; tries++) {
+      let reader: DatabaseSync | undefined;
+      let file: FileHandle | undefined;
+      try {
+        reader = this.#connect();
+        this.#readers.add(reader);
+        // A set is read once, in order: a page cache the size of the store's would only grow.
+        reader.exec(`PRAGMA cache_size = -${READ_CACHE_KIB}`);
+        reader.exec("BEGIN");
+        const current = reader
+          .prepare(
+            "SELECT id, segments FROM result_sets WHERE job = ? AND shard = ? AND current = 1",
+          )
+          .get(job, shard) as { id: number; segments: string | null } | undefined;
+        if (!current) return;
+        if (current.segments !== null) {
+          file = await this.#files.open(current.id);
+          this.#readers.delete(reader);
+          closeQuietly(reader);
+          reader = undefined;
+          if (!file) {
+            if (tries < FILE_TRIES) continue;
+            throw new LoomError(
+              `the saved results of job ${job} (shard ${shard}) are missing: ` +
+                `${this.#files.path(current.id)} is gone`,
+            );
+          }
+          const opened = file;
+          file = undefined;
+          const bounds = JSON.parse(current.segments) as number[];
+          yield* readResultFile(opened, this.#files.path(current.id), bounds);
+          return;
         }
-        if (rows.length < limit) return;
-        after = rows[rows.length - 1].row;
-        size.after(rows.length, chars);
-      }
-    } catch (error) {
-      throw this.#fail(error);
-    } finally {
-      if (reader) {
-        this.#readers.delete(reader);
-        closeQuietly(reader);
+        const page = reader.prepare(
+          "SELECT row, value FROM results WHERE set_id = ? AND row > ? ORDER BY row LIMIT ?",
+        );
+        const size = new PageSize(READ_PAGE_ROWS, READ_PAGE_CHARS);
+        for (let after = -1;;) {
+          const limit = size.rows;
+          const rows = page.all(current.id, after, limit) as unknown as ResultRow[];
+          let chars = 0;
+          for (const { row, value } of rows) {
+            chars += value.length;
+            yield { row, value };
+          }
+          if (rows.length < limit) return;
+          after = rows[rows.length - 1].row;
+          size.after(rows.length, chars);
+        }
+      } catch (error) {
+        throw this.#fail(error);
+      } finally {
+        await file?.close().catch(() => {});
+        if (reader) {
+          this.#readers.delete(reader);
+          closeQuietly(reader);
+        }
       }
     }
   }
@@ -699,6 +813,10 @@ class SqliteStore implements StorageV2 {
     return Promise.resolve();
   }
 }
+
+/** The error of a put whose job was removed before it was done. */
+const removedWhileSaving = (job: string, shard: number) =>
+  new LoomError(`job ${job} was removed while the results of its shard ${shard} were being saved`);
 
 /** A promise with its settling functions. */
 interface Deferred {

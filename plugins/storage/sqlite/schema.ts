@@ -6,9 +6,10 @@
  * Tables:
  * - `jobs`: one record per batch job, with the revision compare-and-set checks;
  * - `result_sets`: one row per saved (`current = 1`) or in-progress (`current = 0`) set of a
- *   shard's results; `results` holds the rows of each set. A put writes a new set in small
- *   transactions, then makes it current and drops the old one in one transaction, so readers see
- *   one set or the other and the write lock is never held while the caller produces rows;
+ *   shard's results; its rows are in a file of its own (`segments` not null, result-files.ts)
+ *   or in `results`. A put writes a new set (the file, or small transactions), then makes it current
+ *   and drops the old one in one transaction, so readers see one set or the other and the write
+ *   lock is never held while the caller produces rows;
  * - `attachments`, `leases`;
  * - `cache`: one row per entry, found through `h` (a 52-bit number derived from the key, see
  *   {@link cacheSlot}) under a unique index, the full key stored beside the value and compared on
@@ -67,6 +68,10 @@ const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
    );
    CREATE INDEX cache_stored_at ON cache (stored_at, bytes);`,
   cacheBySlot,
+  // Migration 3: a set's rows may be in a file beside the database (result-files.ts): then
+  // `segments` holds its segments' bounds (JSON). An older Loom would read such a set as empty, so
+  // it refuses this version.
+  "ALTER TABLE result_sets ADD COLUMN segments TEXT",
 ];
 
 /** The schema version this Loom writes. */
