@@ -12,11 +12,12 @@
  */
 import { Buffer } from "node:buffer";
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
-import { open, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { randomBytes } from "node:crypto";
 import { LoomError } from "../base/errors.ts";
+import { lineBytes } from "../data/line-bytes.ts";
 import { isAlive } from "../data/output.ts";
 import type { BatchApi, BatchItem, BatchItemSource } from "../spec/provider.ts";
 import type { ShardStreamHooks } from "./shard-pass.ts";
@@ -24,8 +25,6 @@ import type { ShardRecord } from "./store.ts";
 
 /** Bytes gathered before one write: a write of a line each would be a million calls. */
 const WRITE_BYTES = 1024 * 1024;
-/** Bytes read back at a time. */
-const READ_BYTES = 1024 * 1024;
 const NEWLINE = 0x0a;
 
 /** The folder of spools under Loom's home. */
@@ -210,7 +209,7 @@ export class Spool {
     const items = this.encoded ? fallback : async function* (): AsyncGenerator<BatchItem> {
       const decoder = new TextDecoder();
       let count = 0;
-      for await (const chunk of linesOf(path, start, end)) {
+      for await (const chunk of lineBytes(path, start, end, cutShort)) {
         const lines = decoder.decode(chunk).split("\n");
         lines.pop(); // after the last newline
         for (const line of lines) {
@@ -227,7 +226,7 @@ export class Spool {
       ...(this.encoded
         ? {
           async *lines() {
-            yield* linesOf(path, start, end);
+            yield* lineBytes(path, start, end, cutShort);
             await hooks.ended(ids());
           },
         }
@@ -267,6 +266,11 @@ function lowerBound(sorted: readonly number[], value: number): number {
   return lo;
 }
 
+/** The error of a spool that ends before its last shard does. */
+function cutShort(path: string): LoomError {
+  return new LoomError(`the submission spool ${path} was cut short; nothing more was submitted`);
+}
+
 /** A spool that does not hold what its plan says: a bug, never a reason to send wrong rows. */
 function spoiled(path: string, shard: ShardRecord): LoomError {
   return new LoomError(
@@ -274,42 +278,4 @@ function spoiled(path: string, shard: ShardRecord): LoomError {
       shard.index + 1
     }; nothing more was submitted`,
   );
-}
-
-/**
- * The bytes of a spool from `start` to `end`, a megabyte at a time, each chunk whole lines. The
- * chunks share one buffer: a chunk is the reader's until it asks for the next (a megabyte fresh
- * for each, dead at once but freed only by a later garbage collection, raised a 1M-row submit's
- * peak by tens of megabytes).
- */
-async function* linesOf(path: string, start: number, end: number): AsyncGenerator<Uint8Array> {
-  const file = await open(path);
-  try {
-    let buffer = new Uint8Array(READ_BYTES);
-    /** Bytes at the buffer's start that are the beginning of a line not read to its end. */
-    let carry = 0;
-    let at = start;
-    while (at < end) {
-      if (carry === buffer.length) {
-        // A line longer than the buffer: it grows.
-        const grown = new Uint8Array(buffer.length * 2);
-        grown.set(buffer);
-        buffer = grown;
-      }
-      const want = Math.min(buffer.length - carry, end - at);
-      const { bytesRead } = await file.read(buffer, carry, want, at);
-      if (bytesRead === 0) break;
-      at += bytesRead;
-      const filled = carry + bytesRead;
-      const last = buffer.lastIndexOf(NEWLINE, filled - 1);
-      if (last >= 0) yield buffer.subarray(0, last + 1);
-      buffer.copyWithin(0, last + 1, filled);
-      carry = filled - (last + 1);
-    }
-    if (carry || at < end) {
-      throw new LoomError(`the submission spool ${path} was cut short; nothing more was submitted`);
-    }
-  } finally {
-    await file.close();
-  }
 }

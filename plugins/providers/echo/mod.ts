@@ -21,11 +21,12 @@
  */
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { open, readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { canonicalJson } from "../../../core/base/canonical-json.ts";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import { lineBytes } from "../../../core/data/line-bytes.ts";
 import { exists, writeFileAtomic } from "../../../core/data/output.ts";
 import { definePlugin } from "../../../core/plugins/plugin.ts";
 import { eachOf } from "../_shared/chunks.ts";
@@ -154,10 +155,9 @@ interface EchoBatch {
   items?: BatchItem[];
 }
 
-/** Bytes of an upload read at a time: one read a megabyte (a read of 32 KiB was 7,600 waits for a 1M-row job). */
-const UPLOAD_READ_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
 /**
- * Bytes of it decoded to text at a time: a chunk's text stays under V8's large-object size (half a
+ * Bytes of an upload decoded to text at a time (it is read a megabyte at a time, `lineBytes`): a chunk's text stays under V8's large-object size (half a
  * 256 KiB page, `kMaxRegularHeapObjectSize`), so each chunk is an ordinary object that dies young
  * instead of a page of its own in the large-object space (where 256 KiB chunks piled up to tens of
  * megabytes at a fetch's peak).
@@ -236,28 +236,22 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
         fatal: true,
       });
     }
-    const fd = await open(file);
-    try {
-      const buffer = new Uint8Array(UPLOAD_READ_BYTES);
-      const decoder = new TextDecoder();
-      let pending = "";
-      for (;;) {
-        const { bytesRead } = await fd.read(buffer, 0, buffer.length);
-        if (!bytesRead) {
-          pending += decoder.decode();
-          yield pending.split("\n").filter(Boolean);
-          return;
-        }
-        for (let at = 0; at < bytesRead; at += UPLOAD_DECODE_BYTES) {
-          const end = Math.min(at + UPLOAD_DECODE_BYTES, bytesRead);
-          pending += decoder.decode(buffer.subarray(at, end), { stream: true });
-          const lines = pending.split("\n");
-          pending = lines.pop()!;
-          yield lines.filter(Boolean);
-        }
+    const decoder = new TextDecoder();
+    const cutShort = () =>
+      new LoomProviderError(`echo: the input file ${batch.file} of this batch is cut short`, {
+        status: 500,
+      });
+    for await (const chunk of lineBytes(file, 0, Infinity, cutShort)) {
+      // Whole lines at most UPLOAD_DECODE_BYTES at a time, each decoded on its own (no stream).
+      for (let at = 0; at < chunk.length;) {
+        let end = at + UPLOAD_DECODE_BYTES >= chunk.length
+          ? chunk.length
+          : chunk.lastIndexOf(NEWLINE, at + UPLOAD_DECODE_BYTES - 1) + 1;
+        if (end <= at) end = chunk.indexOf(NEWLINE, at) + 1; // a line longer than that
+        const lines = decoder.decode(chunk.subarray(at, end)).split("\n");
+        at = end;
+        yield lines.filter(Boolean);
       }
-    } finally {
-      await fd.close();
     }
   }
   /**
