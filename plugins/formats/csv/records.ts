@@ -139,10 +139,10 @@ export async function* readRecords(
         let k = 0;
         while (k + 1 < count && spans.starts[k + 1] <= bad) k++;
         const head = decoder.decode(buf.subarray(from, spans.starts[k]));
-        line = records(head, spans, k, line, dialect, batch);
+        line = records(head, spans, k, line, dialect, scanner.countsFields, batch);
         return { batch, error: notUtf8(path, line + breaksIn(buf, spans.starts[k], bad)) };
       }
-      line = records(text, spans, count, line, dialect, batch);
+      line = records(text, spans, count, line, dialect, scanner.countsFields, batch);
     }
     if (scanner.fault) {
       return { batch, error: faultError(scanner.fault, scanner.start, buf, path, line, dialect) };
@@ -191,7 +191,8 @@ export async function* readRecords(
 
 /**
  * Appends the records `[0, count)` of `spans` to `out`, their bytes having been decoded to
- * `text`; `line` is where record 0 starts. Returns the line after them.
+ * `text`; `line` is where record 0 starts. `counted` tells that `spans` has the records' field
+ * counts (otherwise they are counted on the text). Returns the line after them.
  */
 function records(
   text: string,
@@ -199,9 +200,10 @@ function records(
   count: number,
   line: number,
   dialect: CsvDialect,
+  counted: boolean,
   out: CsvRecord[],
 ): number {
-  const { starts, ends, eols, quoted, inner, breaks } = spans;
+  const { starts, ends, eols, quoted, inner, breaks, fields } = spans;
   const base = starts[0];
   // All ASCII when the lengths agree: string offsets are then byte offsets.
   const bytes = count < starts.length
@@ -229,7 +231,11 @@ function records(
     } else end = text.length;
     u = end + EOL_BYTES[eols[i]];
     const record = text.slice(start, end);
-    const size = quoted[i] ? fieldsOutsideQuotes(record, dialect) : fieldsIn(record, delimiter);
+    const size = counted
+      ? fields[i]
+      : quoted[i]
+      ? fieldsOutsideQuotes(record, dialect)
+      : fieldsIn(record, delimiter);
     out.push(new CsvRecord(record, line, EOLS[eols[i]], size, quoted[i], dialect));
     line += breaks[i] + (eols[i] ? 1 : 0);
   }
