@@ -305,6 +305,42 @@ describe("csv record reader against csv-parse", () => {
       RUNS,
     );
   });
+  it("checks each row's field count as the oracle's cells say, fields decoded when asked", async () => {
+    await fc.assert(
+      fc.asyncProperty(csvArb, async (csv) => {
+        const bytes = render({ ...csv, stray: [], invalid: [] });
+        const { delimiter } = csv.dialect;
+        const [header, ...kept] = oracle(bytes, csv.dialect).records.filter((r) => !r.blank);
+        const width = header.cells.length;
+        const expected: { fields: Record<string, string>[]; error?: string } = { fields: [] };
+        for (const { cells, line } of kept) {
+          const n = cells.length;
+          if (n !== width) {
+            const hint = n > width
+              ? `quote fields that contain ${JSON.stringify(delimiter)}`
+              : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
+            const s = n === 1 ? "" : "s";
+            expected.error =
+              `${PATH}:${line}: row has ${n} field${s} but the header has ${width} (${hint})`;
+            break;
+          }
+          expected.fields.push(Object.fromEntries(header.cells.map((c, j) => [c, cells[j]])));
+        }
+        const reader = await csvFormat.open(chunks(bytes, csv.cuts), {
+          path: PATH,
+          options: { ...csv.dialect },
+        });
+        const actual: typeof expected = { fields: [] };
+        try {
+          for await (const row of reader.rows) actual.fields.push({ ...row.fields } as never);
+        } catch (error) {
+          actual.error = (error as Error).message;
+        }
+        assert.deepEqual(actual, expected);
+      }),
+      RUNS,
+    );
+  });
 });
 
 describe("csv record reader", () => {
