@@ -67,7 +67,8 @@ function oneCharacter(path: string, name: string, value: unknown): string {
 /** Checks the header: every column needs a unique, non-empty name. */
 function headerNames(path: string, header: CsvRecord): string[] {
   const seen = new Map<string, number>();
-  header.cells.forEach((name, i) => {
+  const names = header.cells; // decoded on each access
+  names.forEach((name, i) => {
     if (name === "") {
       throw dataError(
         path,
@@ -82,7 +83,7 @@ function headerNames(path: string, header: CsvRecord): string[] {
     }
     seen.set(name, i);
   });
-  return header.cells;
+  return names;
 }
 
 /** Turns a record's cells into a row's fields object, by the header's column names. */
