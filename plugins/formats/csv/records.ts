@@ -36,6 +36,7 @@ export class CsvRecord {
   readonly size: number;
   /** Whether a field of it is quoted (its cells need unquoting). */
   readonly quoted: boolean;
+  /** The delimiter and quote its cells are decoded with (one object shared by all records). */
   readonly dialect: CsvDialect;
 
   constructor(
