@@ -12,7 +12,11 @@ export interface DatasetRow {
   readonly index: number;
   /** 1-based line of the input where the row starts, for error messages. */
   readonly line: number;
-  /** The row's values by column name, in the input's column order. */
+  /**
+   * The row's values by column name, in the input's column order. A format may compute them on
+   * first access (the CSV format decodes a record's cells only when asked, behind a getter), so
+   * read `row.fields` rather than copying the row (`{ ...row }` or JSON would leave them behind).
+   */
   readonly fields: Readonly<Record<string, unknown>>;
   /**
    * Format-private data carried from `read` to `write` untouched by the core (the CSV format keeps

@@ -244,6 +244,18 @@ describe("csv format", () => {
     );
   });
 
+  it("decodes a row's fields once, on first access, with a column named __proto__ too", async () => {
+    const { rows } = await readText(csvFormat, 'id,__proto__\n1,"a ""b"", c"\n', {
+      path: "data.csv",
+    });
+    const [row] = rows;
+    const fields = row.fields;
+    assert.equal(row.fields, fields);
+    assert.deepEqual(Object.keys(fields), ["id", "__proto__"]);
+    assert.equal(fields.__proto__, 'a "b", c');
+    assert.equal(Object.getPrototypeOf(fields), Object.prototype);
+  });
+
   it("refuses broken quoting, naming the line and column", async () => {
     await assertDataError(
       readText(csvFormat, 'a,b\n1,"x"y\n', { path: "data.csv" }),

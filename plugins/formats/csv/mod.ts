@@ -67,7 +67,8 @@ function oneCharacter(path: string, name: string, value: unknown): string {
 /** Checks the header: every column needs a unique, non-empty name. */
 function headerNames(path: string, header: CsvRecord): string[] {
   const seen = new Map<string, number>();
-  header.cells.forEach((name, i) => {
+  const names = header.cells; // decoded on each access
+  names.forEach((name, i) => {
     if (name === "") {
       throw dataError(
         path,
@@ -82,7 +83,47 @@ function headerNames(path: string, header: CsvRecord): string[] {
     }
     seen.set(name, i);
   });
-  return header.cells;
+  return names;
+}
+
+/** Turns a record's cells into a row's fields object, by the header's column names. */
+type ToFields = (cells: string[]) => Record<string, string>;
+
+function fieldsMaker(columns: readonly string[]): ToFields {
+  // Assigning keys one by one is several times faster than Object.fromEntries, but would set
+  // the prototype for a column named __proto__.
+  return columns.includes("__proto__")
+    ? (cells) => Object.fromEntries(columns.map((name, i) => [name, cells[i]]))
+    : (cells) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < columns.length; i++) fields[columns[i]] = cells[i];
+      return fields;
+    };
+}
+
+/**
+ * A row of the CSV format. Its fields are decoded from the record on first access and kept:
+ * a row that is only copied to the output (a batch fetch's merge of a saved answer) never pays
+ * for unquoting its cells. The getter lives on the prototype, so rows keep one shape.
+ */
+class CsvRow implements DatasetRow {
+  #fields?: Record<string, string>;
+  readonly #toFields: ToFields;
+  readonly index: number;
+  readonly line: number;
+  /** The record is the row's source as it is (it has the text and line ending the writer needs). */
+  readonly source: CsvRecord;
+
+  constructor(index: number, record: CsvRecord, toFields: ToFields) {
+    this.index = index;
+    this.line = record.line;
+    this.source = record;
+    this.#toFields = toFields;
+  }
+
+  get fields(): Record<string, string> {
+    return this.#fields ??= this.#toFields(this.source.cells);
+  }
 }
 
 /**
@@ -90,13 +131,14 @@ function headerNames(path: string, header: CsvRecord): string[] {
  * hands out the rows of the batch at hand without suspending and resuming a generator for each,
  * which was most of what a row cost. Calls to `next` are served one after the other.
  */
+
 class CsvRows implements AsyncIterableIterator<DatasetRow> {
   #batch: readonly CsvRecord[];
   #at = 0; // next record in #batch
   #index = 0; // index of the next row
   #done = false;
   #waiting?: Promise<unknown>; // a `next` waiting for the next batch
-  readonly #toFields: (cells: string[]) => Record<string, string>;
+  readonly #toFields: ToFields;
 
   readonly batches: AsyncGenerator<CsvRecord[]>;
   readonly columns: readonly string[];
@@ -115,15 +157,7 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
     this.columns = columns;
     this.path = path;
     this.delimiter = delimiter;
-    // Assigning keys one by one is several times faster than Object.fromEntries, but would set
-    // the prototype for a column named __proto__.
-    this.#toFields = columns.includes("__proto__")
-      ? (cells) => Object.fromEntries(columns.map((name, i) => [name, cells[i]]))
-      : (cells) => {
-        const fields: Record<string, string> = {};
-        for (let i = 0; i < columns.length; i++) fields[columns[i]] = cells[i];
-        return fields;
-      };
+    this.#toFields = fieldsMaker(columns);
   }
 
   [Symbol.asyncIterator](): this {
@@ -193,7 +227,7 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
     while (this.#at < this.#batch.length) {
       const record = this.#batch[this.#at++];
       if (record.blank) continue;
-      const n = record.cells.length;
+      const n = record.size;
       if (n !== columns.length) {
         const hint = n > columns.length
           ? `quote fields that contain ${JSON.stringify(delimiter)}`
@@ -204,15 +238,7 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
           `row has ${n} field${n === 1 ? "" : "s"} but the header has ${columns.length} (${hint})`,
         );
       }
-      // The record is the row's source as it is (it has the text and line ending the writer
-      // needs): no second object a row.
-      const source: CsvRowSource = record;
-      return {
-        index: this.#index++,
-        line: record.line,
-        fields: this.#toFields(record.cells),
-        source,
-      };
+      return new CsvRow(this.#index++, record, this.#toFields);
     }
     return undefined;
   }

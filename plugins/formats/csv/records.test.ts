@@ -21,9 +21,18 @@ import { type CsvDialect, type CsvRecord, readRecords } from "./records.ts";
 const PATH = "data.csv";
 const encoder = new TextEncoder();
 
+/** A record as compared: its cells decoded. */
+interface ReadRecord {
+  cells: string[];
+  text: string;
+  line: number;
+  eol: string;
+  blank: boolean;
+}
+
 /** What reading a CSV gives: its records, and the message of the error that stopped it. */
 interface Outcome {
-  records: CsvRecord[];
+  records: ReadRecord[];
   error?: string;
 }
 
@@ -47,7 +56,7 @@ function firstInvalid(bytes: Uint8Array): number | undefined {
 
 /** Reads valid UTF-8 text with csv-parse as Loom did; records before an error are kept. */
 function csvParse(text: string, { delimiter, quote }: CsvDialect): Outcome & { code?: string } {
-  const records: CsvRecord[] = [];
+  const records: ReadRecord[] = [];
   let line = 1;
   let offset = 0;
   const bytes = encoder.encode(text);
@@ -286,6 +295,48 @@ describe("csv record reader against csv-parse", () => {
           kept.map((record) => record.text + (record.eol || eol)).join("");
         assert.equal(await writeText(csvFormat, reader.layout, rows), expected);
         assert.equal(rows.length, kept.length - 1);
+        // The fields, decoded only now that they are asked for, are the oracle's cells.
+        const columns = kept[0].cells;
+        rows.forEach((row, i) => {
+          const cells = kept[i + 1].cells;
+          assert.deepEqual(row.fields, Object.fromEntries(columns.map((c, j) => [c, cells[j]])));
+        });
+      }),
+      RUNS,
+    );
+  });
+  it("checks each row's field count as the oracle's cells say, fields decoded when asked", async () => {
+    await fc.assert(
+      fc.asyncProperty(csvArb, async (csv) => {
+        const bytes = render({ ...csv, stray: [], invalid: [] });
+        const { delimiter } = csv.dialect;
+        const [header, ...kept] = oracle(bytes, csv.dialect).records.filter((r) => !r.blank);
+        const width = header.cells.length;
+        const expected: { fields: Record<string, string>[]; error?: string } = { fields: [] };
+        for (const { cells, line } of kept) {
+          const n = cells.length;
+          if (n !== width) {
+            const hint = n > width
+              ? `quote fields that contain ${JSON.stringify(delimiter)}`
+              : `a missing ${JSON.stringify(delimiter)}, or a line break in an unquoted field?`;
+            const s = n === 1 ? "" : "s";
+            expected.error =
+              `${PATH}:${line}: row has ${n} field${s} but the header has ${width} (${hint})`;
+            break;
+          }
+          expected.fields.push(Object.fromEntries(header.cells.map((c, j) => [c, cells[j]])));
+        }
+        const reader = await csvFormat.open(chunks(bytes, csv.cuts), {
+          path: PATH,
+          options: { ...csv.dialect },
+        });
+        const actual: typeof expected = { fields: [] };
+        try {
+          for await (const row of reader.rows) actual.fields.push({ ...row.fields } as never);
+        } catch (error) {
+          actual.error = (error as Error).message;
+        }
+        assert.deepEqual(actual, expected);
       }),
       RUNS,
     );
@@ -339,10 +390,18 @@ function cutsEvery(text: string, size: number): number[] {
   return Array.from({ length: Math.floor(length / size) }, (_, i) => (i + 1) * size);
 }
 
+/**
+ * The records read, their cells decoded; each record's field count, known before decoding
+ * (the ragged-row check uses it), must be its number of cells.
+ */
 async function readAll(batches: AsyncIterable<CsvRecord[]>): Promise<Outcome> {
-  const records: CsvRecord[] = [];
+  const records: ReadRecord[] = [];
+  const plain = ({ cells, text, line, eol, blank, size }: CsvRecord): ReadRecord => {
+    assert.equal(size, cells.length, `the field count of line ${line}`);
+    return { cells, text, line, eol, blank };
+  };
   try {
-    for await (const batch of batches) records.push(...batch);
+    for await (const batch of batches) records.push(...batch.map(plain));
   } catch (error) {
     assert.ok(LoomError.isInstance(error), `not a LoomError: ${error}`);
     return { records, error: (error as Error).message };

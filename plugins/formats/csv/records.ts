@@ -20,18 +20,50 @@ export interface CsvDialect {
   readonly quote: string;
 }
 
-/** One CSV record as read. */
-export interface CsvRecord {
-  /** Cell values, unquoted. */
-  readonly cells: string[];
+/**
+ * One CSV record as read: its exact text and where it stands; its cells are decoded only when
+ * asked for (a batch fetch's merge, for one, copies the text of most records and never reads
+ * their cells). The field count is known up front, for the ragged-row check.
+ */
+export class CsvRecord {
   /** The record's exact text, without its line ending. */
   readonly text: string;
   /** 1-based line where the record starts. */
   readonly line: number;
   /** The line ending that closed it: `"\r\n"`, `"\n"`, `"\r"`, or `""` at the end of the input. */
   readonly eol: string;
+  /** Its number of fields (1 for a blank line). */
+  readonly size: number;
+  /** Whether a field of it is quoted (its cells need unquoting). */
+  readonly quoted: boolean;
+  /** The delimiter and quote its cells are decoded with (one object shared by all records). */
+  readonly dialect: CsvDialect;
+
+  constructor(
+    text: string,
+    line: number,
+    eol: string,
+    size: number,
+    quoted: boolean,
+    dialect: CsvDialect,
+  ) {
+    this.text = text;
+    this.line = line;
+    this.eol = eol;
+    this.size = size;
+    this.quoted = quoted;
+    this.dialect = dialect;
+  }
+
   /** An empty line (no cells, no quotes). */
-  readonly blank: boolean;
+  get blank(): boolean {
+    return this.text === "";
+  }
+
+  /** Cell values, unquoted: decoded on each access (callers keep what they need). */
+  get cells(): string[] {
+    return this.quoted ? unquote(this.text, this.dialect) : this.text.split(this.dialect.delimiter);
+  }
 }
 
 /** Line endings by the scanner's code, and their length in bytes. */
@@ -108,10 +140,10 @@ export async function* readRecords(
         let k = 0;
         while (k + 1 < count && spans.starts[k + 1] <= bad) k++;
         const head = decoder.decode(buf.subarray(from, spans.starts[k]));
-        line = records(head, spans, k, line, dialect, batch);
+        line = records(head, spans, k, line, dialect, scanner.countsFields, batch);
         return { batch, error: notUtf8(path, line + breaksIn(buf, spans.starts[k], bad)) };
       }
-      line = records(text, spans, count, line, dialect, batch);
+      line = records(text, spans, count, line, dialect, scanner.countsFields, batch);
     }
     if (scanner.fault) {
       return { batch, error: faultError(scanner.fault, scanner.start, buf, path, line, dialect) };
@@ -160,7 +192,8 @@ export async function* readRecords(
 
 /**
  * Appends the records `[0, count)` of `spans` to `out`, their bytes having been decoded to
- * `text`; `line` is where record 0 starts. Returns the line after them.
+ * `text`; `line` is where record 0 starts. `counted` tells that `spans` has the records' field
+ * counts (otherwise they are counted on the text). Returns the line after them.
  */
 function records(
   text: string,
@@ -168,9 +201,10 @@ function records(
   count: number,
   line: number,
   dialect: CsvDialect,
+  counted: boolean,
   out: CsvRecord[],
 ): number {
-  const { starts, ends, eols, quoted, inner, breaks } = spans;
+  const { starts, ends, eols, quoted, inner, breaks, fields } = spans;
   const base = starts[0];
   // All ASCII when the lengths agree: string offsets are then byte offsets.
   const bytes = count < starts.length
@@ -198,13 +232,12 @@ function records(
     } else end = text.length;
     u = end + EOL_BYTES[eols[i]];
     const record = text.slice(start, end);
-    out.push({
-      cells: quoted[i] ? unquote(record, dialect) : record.split(delimiter),
-      text: record,
-      line,
-      eol: EOLS[eols[i]],
-      blank: record === "",
-    });
+    const size = counted
+      ? fields[i]
+      : quoted[i]
+      ? fieldsOutsideQuotes(record, dialect)
+      : fieldsIn(record, delimiter);
+    out.push(new CsvRecord(record, line, EOLS[eols[i]], size, quoted[i], dialect));
     line += breaks[i] + (eols[i] ? 1 : 0);
   }
   return line;
@@ -213,6 +246,44 @@ function records(
 function indexOr(text: string, search: string, from: number): number {
   const i = text.indexOf(search, from);
   return i < 0 ? text.length : i;
+}
+
+/** Fields of a record without quotes: its delimiters, plus one. */
+function fieldsIn(text: string, delimiter: string): number {
+  let n = 1;
+  if (delimiter.length === 1) {
+    const d = delimiter.charCodeAt(0);
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === d) n++;
+  } else {
+    for (
+      let i = text.indexOf(delimiter);
+      i >= 0;
+      i = text.indexOf(delimiter, i + delimiter.length)
+    ) {
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Fields of a valid record with quoted fields: its delimiters outside quotes, plus one (a
+ * doubled quote toggles twice, so it never ends a field).
+ */
+function fieldsOutsideQuotes(text: string, { delimiter, quote }: CsvDialect): number {
+  let n = 1;
+  let quoting = false;
+  if (delimiter.length === 1 && quote.length === 1) {
+    const d = delimiter.charCodeAt(0);
+    const q = quote.charCodeAt(0);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === q) quoting = !quoting;
+      else if (c === d && !quoting) n++;
+    }
+    return n;
+  }
+  return fieldIndex(text, { delimiter, quote }) + 1;
 }
 
 /** Cells of a valid record that has quoted fields. */
