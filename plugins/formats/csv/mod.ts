@@ -131,7 +131,6 @@ class CsvRow implements DatasetRow {
  * hands out the rows of the batch at hand without suspending and resuming a generator for each,
  * which was most of what a row cost. Calls to `next` are served one after the other.
  */
-
 class CsvRows implements AsyncIterableIterator<DatasetRow> {
   #batch: readonly CsvRecord[];
   #at = 0; // next record in #batch
