@@ -605,12 +605,20 @@ describe("sqlite storage", () => {
   });
 
   describe("faults of the disk", { skip: MOUNTS ? false : NO_MOUNT }, () => {
-    it("a full disk is told, and the store works again once there is room", async () => {
+    /** Runs `work` on a store in a 256 KiB tmpfs (unmounted after). */
+    const onSmallDisk = async (work: (dir: string, file: string) => Promise<void>) => {
       const mounts = new Mounts();
       const dir = join(tempDir("loom-sqlite-"), "small");
       try {
         assert.ok(mounts.tmpfs(dir, 256));
-        const file = join(dir, "state.db");
+        await work(dir, join(dir, "state.db"));
+      } finally {
+        mounts.unmountAll();
+      }
+    };
+
+    it("a full disk is told, and the store works again once there is room", async () => {
+      await onSmallDisk(async (dir, file) => {
         await using(file, async (s) => {
           await s.cache.set("small", "fits");
           fill(dir, 0);
@@ -624,17 +632,11 @@ describe("sqlite storage", () => {
           await s.cache.set("big", "x".repeat(400_000));
           assert.equal((await s.cache.get("big"))?.length, 400_000);
         });
-      } finally {
-        mounts.unmountAll();
-      }
+      });
     });
 
     it("a full disk while a result file is written is told, and leaves nothing", async () => {
-      const mounts = new Mounts();
-      const dir = join(tempDir("loom-sqlite-"), "small");
-      try {
-        assert.ok(mounts.tmpfs(dir, 256));
-        const file = join(dir, "state.db");
+      await onSmallDisk(async (dir, file) => {
         await using(file, async (s) => {
           await s.results.put("j", 0, [{ row: 0, value: "old" }]);
           // Room for the set's row in the database, not for its file.
@@ -651,9 +653,7 @@ describe("sqlite storage", () => {
           await s.results.put("j", 0, rows);
           assert.equal((await readAll(s, "j", 0)).length, 2_000);
         });
-      } finally {
-        mounts.unmountAll();
-      }
+      });
     });
 
     it("a read-only place is told, naming the file", async () => {
