@@ -147,6 +147,23 @@ describe("batch submit", () => {
     });
   }
 
+  it("removes the spool once the batches are sent, before a --wait", async () => {
+    const t = setup(300, { maxRequests: 100 });
+    const spool = join(t.dir, "home", "spool");
+    const seen: string[][] = [];
+    const job = await loadJob({ file: join(t.dir, "job.yaml"), cwd: t.dir });
+    await runJob(job, {
+      ...t.opts,
+      registry: t.registry,
+      wait: true,
+      pollMs: 1,
+      // The first look at the batches comes after the submission.
+      onEvent: (e) => void (e.type === "poll" && seen.push(readdirSync(spool))),
+    });
+    assert.ok(seen.length > 0, "the wait looked at the batches");
+    assert.deepEqual(seen[0], [], "no spool while the job is waited for");
+  });
+
   it("reads the dataset again for a provider that asks an encoded spool for its items", async () => {
     const t = setup(900, { maxRequests: 300, provider: "asks-items" });
     await t.submit();

@@ -405,6 +405,16 @@ export class SubmissionPlanner {
  * submit a job that is already pending unless `resubmit` is set.
  */
 export async function submitJob(ctx: SubmitContext): Promise<JobRecord> {
+  try {
+    return await submitOnce(ctx);
+  } finally {
+    // Sent or not, the spool is done with: removed now, not after a `--wait` of hours.
+    await ctx.planned?.spool?.remove();
+  }
+}
+
+/** {@link submitJob}, less the spool's removal. */
+async function submitOnce(ctx: SubmitContext): Promise<JobRecord> {
   const { job, plan, store } = ctx;
   const planned = ctx.planned?.input.path === plan.input ? ctx.planned : undefined;
   const input = planned?.input ?? await fingerprintInput(plan.input);
