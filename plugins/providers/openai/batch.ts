@@ -372,9 +372,8 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
         callOptions,
       ),
 
-    // The file is built as the items are read, in Buffers outside the JS heap: the items of a
-    // shard (tens of megabytes of objects) are never held at once.
-    // The core's spooled lines (`encodeItem`'s) go as they are, else the items are encoded here.
+    // The core's spooled lines (`encodeItem`'s) go as they are; else the file is built as the
+    // items are read, in Buffers outside the JS heap (a shard's items are never held at once).
     submitStream: (source, label, callOptions) =>
       submitFile(
         source.count,
