@@ -36,7 +36,8 @@ const RUN_GAP = 16;
  * The rows to save for a shard's outcomes, streamed: an answer goes on as it comes (the first
  * answer of a row wins), an error is held back to the end (an answer for its row may follow; a
  * later error replaces it). Nothing else is held (beyond the runs an array of outcomes ended), so
- * saving a shard holds no more than its errors, whatever its size. Outcomes are packed into runs (see the module's comment).
+ * saving a shard holds no more than its errors, whatever its size. Outcomes are packed into runs
+ * (see the module's comment).
  */
 export async function* resultRows(
   outcomes: AsyncIterable<SavedOutcome | readonly SavedOutcome[]>,

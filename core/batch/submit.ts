@@ -655,9 +655,10 @@ class CreateInDoubt extends Error {
 
 /**
  * Submits one planned shard, recording it before and after the remote step. Its items stream
- * from the spool or the pass to a provider that takes a stream ({@link BatchApi.submitStream}); the custom ids
- * are saved once the items were read, before the batch can exist (a fetch joins answers to rows
- * with them: Gemini may drop keys). A provider that takes an array gets the items read first.
+ * from the spool or the pass to a provider that takes a stream ({@link BatchApi.submitStream});
+ * the custom ids are saved once the items were read, before the batch can exist (a fetch joins
+ * answers to rows with them: Gemini may drop keys). A provider that takes an array gets the items
+ * read first.
  */
 async function submitShard(
   ctx: SubmitContext,

@@ -156,9 +156,10 @@ export async function removeStaleTemps(path: string): Promise<void> {
 }
 
 /**
- * Writes chunks (text, or bytes as they are) to `path` atomically: into `.<name>.<pid>.loom-tmp` beside it, flushed to
- * disk, then renamed over `path`. On any error (or abort) the temporary file is removed and
- * `path` is left as it was. `mode` sets the file's permissions (state files are private).
+ * Writes chunks (text, or bytes as they are) to `path` atomically: into
+ * `.<name>.<pid>.loom-tmp` beside it, flushed to disk, then renamed over `path`. On any error (or
+ * abort) the temporary file is removed and `path` is left as it was. `mode` sets the file's
+ * permissions (state files are private).
  */
 export async function writeFileAtomic(
   path: string,

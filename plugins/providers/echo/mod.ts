@@ -157,10 +157,11 @@ interface EchoBatch {
 
 const NEWLINE = 0x0a;
 /**
- * Bytes of an upload decoded to text at a time (it is read a megabyte at a time, `lineBytes`): a chunk's text stays under V8's large-object size (half a
- * 256 KiB page, `kMaxRegularHeapObjectSize`), so each chunk is an ordinary object that dies young
- * instead of a page of its own in the large-object space (where 256 KiB chunks piled up to tens of
- * megabytes at a fetch's peak).
+ * Bytes of an upload decoded to text at a time (it is read a megabyte at a time, `lineBytes`): a
+ * chunk's text stays under V8's large-object size (half a 256 KiB page,
+ * `kMaxRegularHeapObjectSize`), so each chunk is an ordinary object that dies young instead of a
+ * page of its own in the large-object space (where 256 KiB chunks piled up to tens of megabytes at
+ * a fetch's peak).
  */
 const UPLOAD_DECODE_BYTES = 32 * 1024;
 
