@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { packIds, unpackIds } from "./store.ts";
+import { packIds, unpackIds } from "./custom-ids.ts";
 
 /** Ids as a shard may hold them: runs of Loom's own, with ids of other shapes among them. */
 const idLists = fc.array(

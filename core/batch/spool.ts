@@ -17,6 +17,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { randomBytes } from "node:crypto";
 import { LoomError } from "../base/errors.ts";
+import { customIdOf } from "./custom-ids.ts";
 import { lineBytes } from "../data/line-bytes.ts";
 import { isAlive } from "../data/output.ts";
 import type { BatchApi, BatchItem, BatchItemSource } from "../spec/provider.ts";
@@ -242,7 +243,7 @@ export class Spool {
     let k = lowerBound(this.#skipped, shard.rows.start);
     for (let row = shard.rows.start; row < shard.rows.end; row++) {
       if (this.#skipped[k] === row) k++;
-      else ids[n++] = `row-${row}`;
+      else ids[n++] = customIdOf(row);
     }
     if (n !== shard.requests) throw spoiled(this.path, shard);
     return ids;

@@ -39,6 +39,9 @@ import {
 import { submissionDone } from "./job-state.ts";
 import { lastRowOf, ShardPass, type ShardStreamHooks } from "./shard-pass.ts";
 import { type Spool, SpoolWriter } from "./spool.ts";
+import { customIdOf } from "./custom-ids.ts";
+
+export { customIdOf, rowOfCustomId } from "./custom-ids.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type {
   BatchApi,
@@ -58,17 +61,6 @@ import {
   type ShardRecord,
   type ShardRows,
 } from "./store.ts";
-
-/** The `custom_id` of a row: its position, which fits every provider's rule. */
-export function customIdOf(index: number): string {
-  return `row-${index}`;
-}
-
-/** The row position a `custom_id` names, or undefined for an id Loom did not make. */
-export function rowOfCustomId(id: string): number | undefined {
-  const match = /^row-(\d+)$/.exec(id);
-  return match ? Number(match[1]) : undefined;
-}
 
 /** Bytes read at a time while fingerprinting, into one buffer. */
 const FINGERPRINT_CHUNK = 256 * 1024;

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { eachOf } from "./chunks.ts";
+
 /** Any line break: `\r\n`, `\n` or `\r`. */
 const BREAK = /\r\n|\n|\r/;
 
@@ -51,6 +53,6 @@ export async function* readLineChunks(
 }
 
 /** The lines of a UTF-8 stream one at a time ({@link readLineChunks}). */
-export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  for await (const lines of readLineChunks(body)) yield* lines;
+export function readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  return eachOf(readLineChunks(body));
 }

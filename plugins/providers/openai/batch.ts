@@ -205,11 +205,11 @@ export async function* responseLineChunks(
 }
 
 /** {@link responseLineChunks} a line at a time. */
-export async function* responseLines(
+export function responseLines(
   response: Response,
   onReadError: (error: unknown) => unknown,
 ): AsyncGenerator<string> {
-  for await (const lines of responseLineChunks(response, onReadError)) yield* lines;
+  return eachOf(responseLineChunks(response, onReadError));
 }
 
 /** Lines joined into one Buffer at a time while a batch file is built from a stream. */
