@@ -21,6 +21,7 @@ import { displayPath } from "../base/paths.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
 import { FileHash } from "../data/dataset.ts";
 import { buildRequest } from "../data/request.ts";
+import { rowChunksOf, writeRowChunks } from "../data/row-chunks.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
@@ -479,20 +480,25 @@ export async function mergeJob(
       ? found.then((got) => resultFrom(row, got))
       : resultFrom(row, found);
   };
-  async function* merged(): AsyncGenerator<OutputRow> {
+  /** The output's rows, an array of input rows at a time. */
+  async function* merged(): AsyncGenerator<OutputRow[]> {
     const reader = await openJobDataset(job, plan.format, hash?.tap);
-    for await (const row of reader.rows) {
-      failpoint("fetch:merging");
-      const got = resultOf(row);
-      const result = got instanceof Promise ? await got : got;
-      counts[result.outcome === "error" ? "errors" : "ok"]++;
-      ctx.onEvent?.({
-        type: "row",
-        index: row.index,
-        outcome: result.outcome,
-        ...(result.outcome === "error" ? { error: result.error } : {}),
-      });
-      yield { row, added: options.added(result) };
+    for await (const rows of rowChunksOf(reader)) {
+      const out: OutputRow[] = [];
+      for (const row of rows) {
+        failpoint("fetch:merging");
+        const got = resultOf(row);
+        const result = got instanceof Promise ? await got : got;
+        counts[result.outcome === "error" ? "errors" : "ok"]++;
+        ctx.onEvent?.({
+          type: "row",
+          index: row.index,
+          outcome: result.outcome,
+          ...(result.outcome === "error" ? { error: result.error } : {}),
+        });
+        out.push({ row, added: options.added(result) });
+      }
+      yield out;
     }
   }
   // The file's identity is saved before it takes the output's place: a merge killed after the
@@ -505,7 +511,7 @@ export async function mergeJob(
   try {
     await writeFileAtomic(
       plan.output,
-      plan.format.write(merged(), { layout: plan.layout, added: plan.added }),
+      writeRowChunks(plan.format, merged(), { layout: plan.layout, added: plan.added }),
       { beforeRename },
     );
   } catch (error) {

@@ -40,6 +40,12 @@ export interface DatasetLayout {
 export interface DatasetReader {
   readonly layout: DatasetLayout;
   readonly rows: AsyncIterable<DatasetRow>;
+  /**
+   * Optional: the same rows an array at a time (a consumer reads either these or `rows`, never
+   * both). A large input costs one `await` an array instead of one a row, which is much of what a
+   * row costs when a row's own work is small (a merge copying a saved answer).
+   */
+  rowChunks?(): AsyncIterable<readonly DatasetRow[]>;
 }
 
 /** Options passed to {@link FormatV1.open}. */
@@ -97,4 +103,12 @@ export interface FormatV1 {
    * columns. Yields text chunks; the core writes them to a temporary file and renames it.
    */
   write(rows: AsyncIterable<OutputRow>, options: FormatWriteOptions): AsyncIterable<string>;
+  /**
+   * Optional: {@link write} with the rows an array at a time (the same text for the same rows).
+   * The core uses it where it has rows in arrays; without it, it hands `write` the rows one by one.
+   */
+  writeChunks?(
+    rows: AsyncIterable<readonly OutputRow[]>,
+    options: FormatWriteOptions,
+  ): AsyncIterable<string>;
 }

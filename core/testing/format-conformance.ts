@@ -63,6 +63,11 @@ export async function readText(
   return { layout: reader.layout, rows };
 }
 
+/** What a row reads as: its position, line and fields. */
+function shapeOf(row: DatasetRow) {
+  return { index: row.index, line: row.line, fields: { ...row.fields } };
+}
+
 /** Added values of one output row. */
 export type AddedValues = OutputRow["added"];
 
@@ -265,6 +270,49 @@ export function formatConformance(options: FormatConformanceOptions): void {
       }
       assert.ok(written >= 10, `expected many chunks, got ${written}`);
       assert.ok(length > bytes.length * 0.9);
+    });
+
+    it("hands out the same rows an array at a time, if it offers rowChunks", async (t) => {
+      const text = sample(ROWS, COLUMNS);
+      const { rows } = await read(text, 7);
+      const reader = await format.open(bytesOf(text, 7), {
+        path: "data",
+        options: options.options,
+      });
+      if (!reader.rowChunks) return t.skip("no rowChunks");
+      const chunked: DatasetRow[] = [];
+      for await (const chunk of reader.rowChunks()) chunked.push(...chunk);
+      assert.deepEqual(chunked.map(shapeOf), rows.map(shapeOf));
+      for (const bad of options.malformed ?? []) {
+        const one = await readText(format, bad, { path: "bad", options: options.options }).then(
+          () => "read",
+          (error: Error) => error.message,
+        );
+        const other = await (async () => {
+          const reader = await format.open(bytesOf(bad), { path: "bad", options: options.options });
+          for await (const _ of reader.rowChunks!());
+          return "read";
+        })().catch((error: Error) => error.message);
+        assert.equal(other, one, "the same error as when read row by row");
+      }
+    });
+
+    it("writes the same text an array at a time, if it offers writeChunks", async (t) => {
+      if (!format.writeChunks) return t.skip("no writeChunks");
+      const { layout, rows } = await read(sample(ROWS, COLUMNS));
+      const added = ["llm_response", "llm_error"];
+      const values = (row: DatasetRow) => ({
+        llm_response: `a, "${row.index}"\n🚀`,
+        llm_error: null,
+      });
+      async function* arrays(): AsyncGenerator<OutputRow[]> {
+        for (let i = 0; i < rows.length; i += 2) {
+          yield rows.slice(i, i + 2).map((row) => ({ row, added: values(row) }));
+        }
+      }
+      let text = "";
+      for await (const chunk of format.writeChunks(arrays(), { layout, added })) text += chunk;
+      assert.equal(text, await writeText(format, layout, rows, added, values));
     });
 
     it("closes its input when the reader stops early", async () => {

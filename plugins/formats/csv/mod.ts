@@ -220,6 +220,41 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
     }
   }
 
+  /**
+   * The rows a batch of records at a time (see `DatasetReader.rowChunks`); instead of `next`,
+   * never with it. Rows before a bad record are handed out before its error is thrown.
+   */
+  async *rowChunks(): AsyncGenerator<DatasetRow[]> {
+    try {
+      for (;;) {
+        const rows: DatasetRow[] = [];
+        let bad: unknown;
+        try {
+          for (let row = this.#take(); row; row = this.#take()) rows.push(row);
+        } catch (error) {
+          bad = error;
+        }
+        if (rows.length) yield rows;
+        if (bad !== undefined) throw bad;
+        let next: IteratorResult<CsvRecord[]>;
+        try {
+          next = await this.batches.next();
+        } catch (error) {
+          this.#done = true; // the records ended with the error, closing the input
+          throw error;
+        }
+        if (next.done) {
+          this.#done = true;
+          return;
+        }
+        this.#batch = next.value;
+        this.#at = 0;
+      }
+    } finally {
+      await this.#close(); // a consumer that stopped early, or a bad record
+    }
+  }
+
   /** The next row of the batch at hand, or undefined at its end. */
   #take(): DatasetRow | undefined {
     const { columns, path, delimiter } = this;
@@ -269,7 +304,7 @@ async function open(
       header: header?.text,
     };
     const rows = new CsvRows(rest, batches, columns, path, dialect.delimiter);
-    return { layout: { columns, source }, rows };
+    return { layout: { columns, source }, rows, rowChunks: () => rows.rowChunks() };
   } catch (error) {
     await batches.return(undefined);
     throw error;
@@ -330,10 +365,14 @@ function sourceOf(layout: DatasetLayout): CsvSource {
  * The output in chunks of about {@link CHUNK_SIZE} characters: the header, then one record per
  * row, each formatted straight onto the chunk at hand (no array of cells, no string per record
  * handed on). An added column that the input already has is set in place (the header is
- * unchanged); the others follow the input columns.
+ * unchanged); the others follow the input columns. The rows come one by one (`rows`) or an array
+ * at a time (`rowChunks`).
  */
 async function* chunks(
-  rows: AsyncIterable<OutputRow>,
+  { rows, rowChunks }: {
+    rows?: AsyncIterable<OutputRow>;
+    rowChunks?: AsyncIterable<readonly OutputRow[]>;
+  },
   layout: DatasetLayout,
   added: readonly string[],
   size = CHUNK_SIZE,
@@ -356,30 +395,43 @@ async function* chunks(
   let text = dialect.bom ? "\ufeff" : "";
   if (header.length) text += line(header);
 
-  for await (const { row, added: values } of rows) {
+  const record = ({ row, added: values }: OutputRow): string => {
     const source = row.source as CsvRowSource | undefined;
     const end = source?.eol || eol;
     if (typeof source?.text === "string" && !inPlace.size && columns.length) {
       // The common case: the record's own text, then the added cells.
       let record = source.text;
       for (const name of appended) record += delimiter + quoteCell(cellText(values[name]));
-      text += (record === "" && !appended.length ? emptyCell : record) + end;
-    } else {
-      let cells: string[];
-      if (typeof source?.text === "string") {
-        cells = inPlace.size ? splitCells(source.text, dialect) : [source.text];
-      } else {
-        // A row this format did not read has no source text: quote its fields.
-        cells = columns.map((name) => quoteCell(cellText(row.fields[name])));
-      }
-      for (const [i, name] of inPlace) cells[i] = quoteCell(cellText(values[name]));
-      if (!columns.length) cells = [];
-      for (const name of appended) cells.push(quoteCell(cellText(values[name])));
-      text += line(cells, end);
+      return (record === "" && !appended.length ? emptyCell : record) + end;
     }
-    if (text.length >= size) {
-      yield text;
-      text = "";
+    let cells: string[];
+    if (typeof source?.text === "string") {
+      cells = inPlace.size ? splitCells(source.text, dialect) : [source.text];
+    } else {
+      // A row this format did not read has no source text: quote its fields.
+      cells = columns.map((name) => quoteCell(cellText(row.fields[name])));
+    }
+    for (const [i, name] of inPlace) cells[i] = quoteCell(cellText(values[name]));
+    if (!columns.length) cells = [];
+    for (const name of appended) cells.push(quoteCell(cellText(values[name])));
+    return line(cells, end);
+  };
+
+  if (rowChunks) {
+    for await (const chunk of rowChunks) {
+      for (const row of chunk) text += record(row);
+      if (text.length >= size) {
+        yield text;
+        text = "";
+      }
+    }
+  } else {
+    for await (const row of rows!) {
+      text += record(row);
+      if (text.length >= size) {
+        yield text;
+        text = "";
+      }
     }
   }
   if (text) yield text;
@@ -391,7 +443,8 @@ export const csvFormat: FormatV1 = {
   name: "csv",
   extensions: [".csv"],
   open,
-  write: (rows, { layout, added }) => chunks(rows, layout, added),
+  write: (rows, { layout, added }) => chunks({ rows }, layout, added),
+  writeChunks: (rowChunks, { layout, added }) => chunks({ rowChunks }, layout, added),
 };
 
 /** The built-in `csv` format plugin. */

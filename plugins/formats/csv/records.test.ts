@@ -337,6 +337,20 @@ describe("csv record reader against csv-parse", () => {
           actual.error = (error as Error).message;
         }
         assert.deepEqual(actual, expected);
+        // The same rows, and the rows before a bad one, an array at a time.
+        const again = await csvFormat.open(chunks(bytes, csv.cuts), {
+          path: PATH,
+          options: { ...csv.dialect },
+        });
+        const chunked: typeof expected = { fields: [] };
+        try {
+          for await (const rows of again.rowChunks!()) {
+            for (const row of rows) chunked.fields.push({ ...row.fields } as never);
+          }
+        } catch (error) {
+          chunked.error = (error as Error).message;
+        }
+        assert.deepEqual(chunked, expected);
       }),
       RUNS,
     );
