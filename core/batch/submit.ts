@@ -61,6 +61,7 @@ import {
   type ShardRecord,
   type ShardRows,
 } from "./store.ts";
+import { rowChunksOf } from "../data/row-chunks.ts";
 
 /** Bytes read at a time while fingerprinting, into one buffer. */
 const FINGERPRINT_CHUNK = 256 * 1024;
@@ -520,10 +521,12 @@ async function cutShards(ctx: SubmitContext): Promise<readonly CutShard[]> {
   const cutter = new ShardCutter(ctx.batch, ctx.provider, ctx.job.spec.batch, { rowLists: false });
   const item = itemMaker(ctx);
   const reader = await openJobDataset(ctx.job, ctx.plan.format);
-  for await (const row of reader.rows) {
-    ctx.signal?.throwIfAborted();
-    const built = item(row);
-    if (built) cutter.add(row.index, built);
+  for await (const rows of rowChunksOf(reader)) {
+    for (const row of rows) {
+      ctx.signal?.throwIfAborted();
+      const built = item(row);
+      if (built) cutter.add(row.index, built);
+    }
   }
   cutter.close();
   return cutter.shards;

@@ -14,6 +14,7 @@ import type { PluginContext } from "../plugins/plugin.ts";
 import type { Registry } from "../plugins/registry.ts";
 import { DEFAULT_PROMPT_COLUMN, promptColumns } from "./request.ts";
 import type { DatasetLayout, DatasetReader, DatasetRow, FormatV1 } from "../spec/format.ts";
+import { rowChunksOf } from "./row-chunks.ts";
 
 /** Column Loom adds with the answer. */
 export const RESPONSE_COLUMN = "llm_response";
@@ -254,10 +255,12 @@ export async function planJob(
     return { ...prepared, layout, rows: knownRows, columns, ...added };
   }
   const reading = await readPlan(job, registry, context, options);
-  for await (const row of reading.reader.rows) {
-    signal?.throwIfAborted();
-    onRow?.(row);
-    reading.see(row);
+  for await (const rows of rowChunksOf(reading.reader)) {
+    for (const row of rows) {
+      signal?.throwIfAborted();
+      onRow?.(row);
+      reading.see(row);
+    }
   }
   return reading.finish();
 }
