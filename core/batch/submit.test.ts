@@ -22,7 +22,10 @@ import { tempDir } from "../test-support/temp.ts";
 import { fetchJobs, listJobs } from "./jobs.ts";
 import { fingerprintInput, SubmissionPlanner } from "./submit.ts";
 
-/** A batch job over `rows` rows (`max_requests` a shard) read through the counted CSV format. */
+/**
+ * A batch job over `rows` rows (`max_requests` a shard) read through the counted CSV format; every
+ * third prompt holds characters outside ASCII (their lines are sized in UTF-8 bytes).
+ */
 function setup(
   rows: number,
   { gzip = false, maxRequests = 1000, provider = "echo", empty = (_: number): boolean => false } =
@@ -33,7 +36,7 @@ function setup(
   const text = "id,text\n" +
     Array.from(
       { length: rows },
-      (_, i) => `${i},"${empty(i) ? "" : `row ${i}: ${"lorem ipsum ".repeat(8)}`}"`,
+      (_, i) => `${i},"${empty(i) ? "" : `row ${i}: ${i % 3 ? "" : "Zoë 🚀 "}${"lorem ipsum ".repeat(8)}`}"`,
     )
       .join("\n") +
     "\n";
