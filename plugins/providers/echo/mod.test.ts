@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
 import type { BatchUpload } from "../../../core/spec/provider.ts";
@@ -113,5 +113,28 @@ describe("echo batches", () => {
       (e: unknown) => e instanceof LoomProviderError && e.fatal && /deleted/.test(e.message),
     );
     assert.equal((await batch.find!(label, { after: "", requests: 3 }))?.length, 2);
+  });
+
+  it("answers each line of its upload, and refuses a damaged line by its own error", async () => {
+    const home = tempDir();
+    const batch = createEchoProvider({}, home).batch!;
+    const many = Array.from({ length: 1000 }, (_, i) => ({
+      customId: `row-${i}`,
+      request: { ...request, messages: [{ role: "user" as const, content: `q ${i}, "é"` }] },
+    }));
+    const handle = await batch.submit(many, label);
+    const texts = async () => {
+      const got: string[] = [];
+      for await (const o of batch.results(handle, [])) got.push("result" in o ? o.result.text : "");
+      return got;
+    };
+    assert.deepEqual(await texts(), many.map((item) => item.request.messages[0].content));
+    // Two lines cut so that, joined by a comma, they still make two JSON values: `1,[2` and `3]`.
+    const folder = join(home, "echo-uploads");
+    const file = join(folder, readdirSync(folder)[0]);
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines.splice(500, 2, "1,[2", "3]");
+    writeFileSync(file, lines.join("\n"));
+    await assert.rejects(texts(), (e: unknown) => e instanceof SyntaxError);
   });
 });

