@@ -5,8 +5,11 @@
  *
  *   node scripts/run-tests.ts            both runtimes
  *   node scripts/run-tests.ts deno|node  one of them
+ *
+ * Node is the one package.json pins (node_modules/.bin/node) unless LOOM_TEST_NODE names another
+ * Node binary: CI sets it to test each Node version of its matrix.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -67,12 +70,24 @@ async function testDeno(scratch: string): Promise<Tally> {
   return tally;
 }
 
-async function testNode(scratch: string): Promise<Tally> {
-  const built = await run(bin("node"), [join(root, "scripts", "build.ts")]);
+/** The Node that builds and runs the Node tests: `$LOOM_TEST_NODE`, else the pinned one. */
+function testedNode(): string {
+  const chosen = process.env.LOOM_TEST_NODE;
+  if (!chosen) return bin("node");
+  if (!existsSync(chosen)) {
+    console.error(`LOOM_TEST_NODE=${chosen} is not a file: give a Node binary's path, or unset it`);
+    process.exit(2);
+  }
+  return chosen;
+}
+
+async function testNode(scratch: string, node: string): Promise<Tally> {
+  console.log(`node: ${node} ${execFileSync(node, ["--version"], { encoding: "utf8" }).trim()}`);
+  const built = await run(node, [join(root, "scripts", "build.ts")]);
   if (built !== 0) return { passed: 0, failed: 1 };
   const files = findTests(join(root, "dist"), ".test.js").map((f) => relative(root, f));
   const tap = join(scratch, "node.tap");
-  const code = await run(bin("node"), [
+  const code = await run(node, [
     "--test",
     "--test-reporter=spec",
     "--test-reporter-destination=stdout",
@@ -91,6 +106,7 @@ async function testNode(scratch: string): Promise<Tally> {
 
 const wanted = process.argv.slice(2);
 const runtimes = wanted.length ? wanted : ["deno", "node"];
+const node = runtimes.includes("node") ? testedNode() : "";
 const scratch = mkdtempSync(join(tmpdir(), "loom-test-"));
 let passed = 0;
 let failed = 0;
@@ -101,7 +117,7 @@ try {
       throw new Error(`unknown runtime ${runtime} (deno or node)`);
     }
     console.log(`\n=== tests under ${runtime} ===`);
-    const tally = runtime === "deno" ? await testDeno(scratch) : await testNode(scratch);
+    const tally = runtime === "deno" ? await testDeno(scratch) : await testNode(scratch, node);
     console.log(`${runtime}: ${tally.passed} passed, ${tally.failed} failed`);
     if (tally.passed + tally.failed === 0) {
       console.error(`${runtime} ran no test: that is a failure`);
