@@ -6,7 +6,7 @@
 import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { EXIT, LoomError, systemFaultMessage } from "../core/base/errors.ts";
-import { loomHome } from "../core/base/runtime.ts";
+import { loomHome, runtimeLabel } from "../core/base/runtime.ts";
 import { collectSecrets, createRedactor, redactError } from "../core/base/secrets.ts";
 import { VERSION } from "../core/base/version.ts";
 import { registerBatch } from "./commands/batch.ts";
@@ -21,7 +21,8 @@ export function createProgram(): Command {
     .description(
       "Run datasets of prompts through LLM providers and merge the answers back into the rows.",
     )
-    .version(VERSION, "-V, --version")
+    // The runtime too: a bug report then says which one ran Loom.
+    .version(`loom ${VERSION} (${runtimeLabel()})`, "-V, --version")
     .showSuggestionAfterError()
     // Commander's own complaints (unknown option, missing argument) start with "loom:" like Loom's,
     // on one line with the suggestion. Set before the commands are added: they inherit it.
