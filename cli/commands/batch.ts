@@ -24,7 +24,7 @@ import { displayPath } from "../../core/base/paths.ts";
 import { exitCodeFor } from "../../core/commands/run.ts";
 import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
-import { createProgress, formatDuration } from "../progress.ts";
+import { createProgress, formatDuration, liveStyle } from "../progress.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 
@@ -178,7 +178,7 @@ export function registerBatch(program: Command): void {
         if (!flags.json) out("no pending batch jobs (see loom list)");
         return;
       }
-      const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
+      const progress = createProgress(flags.json ? "none" : liveStyle());
       let results;
       // Same overwrite rule as run: ask on a terminal, refuse elsewhere, --force overwrites.
       const confirmOverwrite = isInteractive()
