@@ -108,6 +108,24 @@ describe("cache commands on a store", () => {
     ]);
   });
 
+  it("clear and prune print one JSON object with --json", async () => {
+    const { store } = await storeWith([0, 1, 20]);
+    const pruned = recordingIo({ yes: true, now: T0 + 10 * DAY });
+    await pruneCache(store, "5d", pruned.facade, true);
+    assert.deepEqual(pruned.io.out.map((line) => JSON.parse(line)), [
+      { location: "memory", removed: 2, before: "2026-11-06T12:00:00.000Z" },
+    ]);
+    const cleared = recordingIo({ yes: true });
+    await clearCache(store, cleared.facade, true);
+    assert.deepEqual(cleared.io.out.map((line) => JSON.parse(line)), [
+      { location: "memory", removed: 1 },
+    ]);
+    // Declined on a terminal: nothing on stdout, the note on stderr.
+    const no = recordingIo({ interactive: true, answer: false });
+    await clearCache(store, no.facade, true);
+    assert.deepEqual([no.io.out, no.io.notes], [[], ["cache left as it was"]]);
+  });
+
   it("prune refuses a bad duration before asking, and a missing --yes when it cannot ask", async () => {
     const { store } = await storeWith([0]);
     const bad = recordingIo({ interactive: true, answer: true, now: T0 + 99 * DAY });
@@ -261,10 +279,10 @@ describe("loom cache (real CLI, default store)", () => {
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--yes/);
     assert.equal((await p.stats()).entries, 2);
-    const cleared = await p.cli(["cache", "clear", "--yes"]);
+    const cleared = await p.cli(["cache", "clear", "--yes", "--json"]);
     assert.equal(cleared.code, 0, cleared.stderr);
     const { location } = await p.stats();
-    assert.equal(cleared.stdout, `removed 2 cached answers from ${location}\n`);
+    assert.equal(cleared.stdout, `${JSON.stringify({ location, removed: 2 })}\n`);
     assert.equal((await p.stats()).entries, 0);
   });
 });

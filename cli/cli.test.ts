@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "csv-parse/sync";
@@ -208,7 +209,12 @@ describe("loom usage", () => {
     }
     const version = await runCli(["--version"]);
     assert.equal(version.code, 0);
-    assert.equal(version.stdout.trim(), VERSION);
+    // The child runs on the same executable as this test, so it names this runtime and version.
+    const runtime = runtimeName() === "deno"
+      ? `Deno ${(globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno}`
+      : `Node ${process.versions.node}`;
+    assert.equal(version.stdout.trim(), `loom ${VERSION} (${runtime})`);
+    assert.match(version.stdout, /^loom \d+\.\d+\.\d+\S* \((Node|Deno) \d+\.\d+\.\d+\)\n$/);
   });
 
   it("exits 2 on usage errors, listing every problem of a broken job with its position", async () => {

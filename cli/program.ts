@@ -6,11 +6,12 @@
 import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { EXIT, LoomError, systemFaultMessage } from "../core/base/errors.ts";
-import { loomHome } from "../core/base/runtime.ts";
+import { loomHome, runtimeLabel } from "../core/base/runtime.ts";
 import { collectSecrets, createRedactor, redactError } from "../core/base/secrets.ts";
 import { VERSION } from "../core/base/version.ts";
 import { registerBatch } from "./commands/batch.ts";
 import { registerCache } from "./commands/cache.ts";
+import { registerCompletion } from "./completion.ts";
 import { registerEstimate } from "./commands/estimate.ts";
 import { registerRun } from "./commands/run.ts";
 import { refuseUnknownCommand } from "./unknown-command.ts";
@@ -21,7 +22,8 @@ export function createProgram(): Command {
     .description(
       "Run datasets of prompts through LLM providers and merge the answers back into the rows.",
     )
-    .version(VERSION, "-V, --version")
+    // The runtime too: a bug report then says which one ran Loom.
+    .version(`loom ${VERSION} (${runtimeLabel()})`, "-V, --version")
     .showSuggestionAfterError()
     // Commander's own complaints (unknown option, missing argument) start with "loom:" like Loom's,
     // on one line with the suggestion. Set before the commands are added: they inherit it.
@@ -38,7 +40,8 @@ export function createProgram(): Command {
         "  loom list                                 list batch jobs\n" +
         "  loom plan jobs/summaries.yaml             what a job would send and cost\n" +
         "  loom tokens -f data.csv -p anthropic -m claude-sonnet-4-5   count input tokens\n" +
-        "  loom cache clear --yes                    empty the response cache\n\n" +
+        "  loom cache clear --yes                    empty the response cache\n" +
+        '  eval "$(loom completion bash)"            complete commands and flags in bash (also zsh, fish)\n\n' +
         "State (batch jobs, the response cache) lives in LOOM_HOME/state.db (LOOM_HOME defaults to ~/.loom);\n" +
         "--state URL or LOOM_STATE picks another store: postgres://user@host/db for a team, a SQLite file path.\n\n" +
         "Exit codes:\n" +
@@ -51,6 +54,7 @@ export function createProgram(): Command {
   registerBatch(program);
   registerEstimate(program);
   registerCache(program);
+  registerCompletion(program);
   // `run` is the default command: a first word that is no command and no file is a typo, not a job.
   program.hook("preSubcommand", (_, command) => {
     if (command.name() === "run" && program.args[0] !== "run") {

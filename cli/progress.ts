@@ -1,6 +1,6 @@
 /**
  * Renders run events: a live bar on a terminal (done/total, cache hits, errors, rate, ETA),
- * plain lines every few seconds otherwise (logs, CI), or JSON lines with `--json`.
+ * plain lines every few seconds otherwise (logs, CI, `NO_COLOR`), or JSON lines with `--json`.
  * @module
  */
 import process from "node:process";
@@ -10,6 +10,18 @@ import { displayPath } from "../core/base/paths.ts";
 
 /** How progress is shown. */
 export type ProgressStyle = "bar" | "lines" | "json" | "none";
+
+/**
+ * How progress shows on standard error when it is live: a bar on a terminal, plain lines elsewhere.
+ * Loom prints no colour; its only terminal escapes draw the bar (and rewrite the poll line), so
+ * `NO_COLOR` (any non-empty value, https://no-color.org) means plain lines on a terminal too.
+ */
+export function liveStyle(
+  isTTY: boolean | undefined = process.stderr.isTTY,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): "bar" | "lines" {
+  return isTTY && !env.NO_COLOR ? "bar" : "lines";
+}
 
 /** Seconds between plain progress lines (`LOOM_PROGRESS_INTERVAL`, default 10). */
 function lineInterval(): number {

@@ -1,7 +1,8 @@
 /**
  * Checks the npm package as a user gets it: packs `loom-batch`, installs the tarball into a
- * scratch project, runs the `loom` command on a checked-in dataset, and imports the library and
- * `loom-batch/testing`. Run after `npm run build`:  node scripts/check-package.ts
+ * scratch project, runs the `loom` command (and its `loom-batch` alias, which `npx loom-batch`
+ * finds) on a checked-in dataset, imports the library and `loom-batch/testing`, and resolves the
+ * job schema `loom-batch/schema.json`. Run after `npm run build`:  node scripts/check-package.ts
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -32,6 +33,7 @@ try {
     files.includes("dist/cli/main.js") && files.includes("dist/core/mod.d.ts"),
     "the tarball has the CLI and the types",
   );
+  check(files.includes("jobs/loom.schema.json"), "the tarball has the job schema");
   check(
     !files.some((f) => /\.test\.(js|d\.ts)$/.test(f) || /\.ts$/.test(f) && !f.endsWith(".d.ts")),
     "the tarball has no tests and no TypeScript sources",
@@ -51,8 +53,17 @@ try {
     join(scratch, packed.filename),
   ], app);
 
-  const version = sh(join(app, "node_modules", ".bin", "loom"), ["--version"], app).trim();
-  check(version === packed.version, `loom --version prints ${packed.version}`);
+  const bin = join(app, "node_modules", ".bin");
+  for (const name of ["loom", "loom-batch"]) {
+    const version = sh(join(bin, name), ["--version"], app).trim();
+    check(
+      version === `loom ${packed.version} (Node ${process.versions.node})`,
+      `${name} --version prints ${packed.version} and the runtime`,
+    );
+  }
+  // What `npx loom-batch` runs in a project that has the package: our bin, not another package.
+  const npx = sh("npx", ["--no-install", "loom-batch", "--version"], app).trim();
+  check(npx.startsWith(`loom ${packed.version} `), "npx loom-batch runs the installed package");
 
   sh(join(app, "node_modules", ".bin", "loom"), [
     "run",
@@ -79,14 +90,18 @@ try {
     join(app, "use.js"),
     `import { definePlugin, Registry, VERSION } from "loom-batch";
 import { storageConformance, formatConformance } from "loom-batch/testing";
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+const schemaFile = createRequire(import.meta.url).resolve("loom-batch/schema.json");
+const schema = JSON.parse(readFileSync(schemaFile, "utf8"));
 const p = definePlugin({ apiVersion: 1, kind: "provider", name: "mine", create: () => ({}) });
 new Registry().register(p);
-console.log(VERSION, typeof storageConformance, typeof formatConformance);\n`,
+console.log(VERSION, typeof storageConformance, typeof formatConformance, schema.title);\n`,
   );
   const used = sh("node", ["use.js"], app).trim();
   check(
-    used === `${packed.version} function function`,
-    "the library and loom-batch/testing import",
+    used === `${packed.version} function function Loom job file`,
+    "the library and loom-batch/testing import; loom-batch/schema.json resolves to the job schema",
   );
 } finally {
   rmSync(scratch, { recursive: true, force: true });

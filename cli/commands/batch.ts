@@ -24,7 +24,7 @@ import { displayPath } from "../../core/base/paths.ts";
 import { exitCodeFor } from "../../core/commands/run.ts";
 import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
-import { createProgress, formatDuration } from "../progress.ts";
+import { createProgress, formatDuration, liveStyle } from "../progress.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
 
@@ -178,7 +178,7 @@ export function registerBatch(program: Command): void {
         if (!flags.json) out("no pending batch jobs (see loom list)");
         return;
       }
-      const progress = createProgress(flags.json ? "none" : process.stderr.isTTY ? "bar" : "lines");
+      const progress = createProgress(flags.json ? "none" : liveStyle());
       let results;
       // Same overwrite rule as run: ask on a terminal, refuse elsewhere, --force overwrites.
       const confirmOverwrite = isInteractive()
@@ -318,11 +318,22 @@ export function registerBatch(program: Command): void {
     .description("ask the provider to cancel a job's batches; a later fetch keeps what finished")
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--json", "print the outcome as one JSON object")
     .action(async (id: string, flags: CommonFlags) => {
       const warn: JobCommandOptions["onEvent"] = (event) => {
         if (event.type === "warning") process.stderr.write(`loom: warning: ${event.message}\n`);
       };
       const { record, failed } = await cancelJob(id, optionsOf(flags, warn));
+      if (failed.length) process.exitCode = EXIT.failed;
+      if (flags.json) {
+        out(JSON.stringify({
+          id: record.id,
+          status: jobState(record),
+          // Batches numbered from 1, as the text output and `loom status` number them.
+          failed: failed.map((f) => ({ batch: f.shard + 1, error: f.error })),
+        }));
+        return;
+      }
       printJob(record);
       for (const f of failed) {
         process.stderr.write(`loom: batch ${f.shard + 1} could not be cancelled: ${f.error}\n`);
@@ -330,7 +341,6 @@ export function registerBatch(program: Command): void {
       out(
         `cancellation requested; \`loom fetch --id ${record.id}\` merges what finished once the batches have ended`,
       );
-      if (failed.length) process.exitCode = EXIT.failed;
     });
 
   program
@@ -340,8 +350,13 @@ export function registerBatch(program: Command): void {
     )
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
+    .option("--json", "print the outcome as one JSON object (rows: how many were submitted again)")
     .action(async (id: string, flags: CommonFlags) => {
       const { record, rows } = await retryJob(id, optionsOf(flags));
+      if (flags.json) {
+        out(JSON.stringify({ id: record.id, status: jobState(record), rows }));
+        return;
+      }
       if (!rows) {
         out(`job ${record.id}: every row has an answer; nothing to retry`);
         return;
@@ -359,17 +374,28 @@ export function registerBatch(program: Command): void {
     .argument("<id>", "job id")
     .argument("[batch-id]", "the provider's batch id that is the lost batch")
     .option("--none", "no batch was created: the next run of the job submits it")
-    .action(async (id: string, batchId: string | undefined, flags: { none?: boolean }) => {
-      if ((batchId === undefined) === !flags.none) {
-        throw new LoomError("give the batch id, or --none (not both)", { exitCode: EXIT.usage });
-      }
-      const record = await adoptBatch(id, batchId, {});
-      out(
-        batchId
-          ? `job ${record.id}: adopted ${batchId}`
-          : `job ${record.id}: the batch will be submitted on the next run of the job`,
-      );
-    });
+    .option("--json", "print the outcome as one JSON object (batch: the adopted id, or null)")
+    .action(
+      async (
+        id: string,
+        batchId: string | undefined,
+        flags: { none?: boolean; json?: boolean },
+      ) => {
+        if ((batchId === undefined) === !flags.none) {
+          throw new LoomError("give the batch id, or --none (not both)", { exitCode: EXIT.usage });
+        }
+        const record = await adoptBatch(id, batchId, {});
+        if (flags.json) {
+          out(JSON.stringify({ id: record.id, status: jobState(record), batch: batchId ?? null }));
+          return;
+        }
+        out(
+          batchId
+            ? `job ${record.id}: adopted ${batchId}`
+            : `job ${record.id}: the batch will be submitted on the next run of the job`,
+        );
+      },
+    );
 
   program
     .command("forget")
@@ -383,11 +409,16 @@ export function registerBatch(program: Command): void {
       "--api-key <key>",
       "API key, to delete the job's uploads (default: the provider's environment variable)",
     )
-    .action(async (id: string, flags: { force?: boolean; apiKey?: string }) => {
+    .option("--json", "print the outcome as one JSON object (uploadsLeft: what is left to delete)")
+    .action(async (id: string, flags: { force?: boolean; apiKey?: string; json?: boolean }) => {
       const { record, uploadsLeft } = await forgetJob(id, {
         force: flags.force,
         apiKey: flags.apiKey,
       });
+      if (flags.json) {
+        out(JSON.stringify({ id: record.id, forgotten: true, uploadsLeft }));
+        return;
+      }
       for (const line of uploadsLeft) process.stderr.write(`loom: ${line}\n`);
       out(`forgot job ${record.id}`);
     });

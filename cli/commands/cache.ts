@@ -48,29 +48,47 @@ function answers(n: number): string {
   return `${n.toLocaleString("en-US")} cached answer${n === 1 ? "" : "s"}`;
 }
 
-/** `loom cache clear`: removes every entry. */
-export async function clearCache(store: StorageV2, io: CacheCommandIo): Promise<void> {
+/** `loom cache clear`: removes every entry; `json` for scripts. */
+export async function clearCache(
+  store: StorageV2,
+  io: CacheCommandIo,
+  json = false,
+): Promise<void> {
   const question = `Remove every cached answer in ${store.location}?`;
   if (!(await agreed(io, "clear the cache", question))) return;
   const removed = await store.cache.clear();
-  io.out(`removed ${answers(removed)} from ${store.location}`);
+  io.out(
+    json
+      ? JSON.stringify({ location: store.location, removed })
+      : `removed ${answers(removed)} from ${store.location}`,
+  );
 }
 
 /**
- * `loom cache prune --older-than <duration>`: removes the entries stored before now − duration.
+ * `loom cache prune --older-than <duration>`: removes the entries stored before now − duration;
+ * `json` for scripts.
  * @throws LoomUsageError for a duration that is not one (before anything is asked or removed).
  */
 export async function pruneCache(
   store: StorageV2,
   olderThan: string,
   io: CacheCommandIo,
+  json = false,
 ): Promise<void> {
   const before = io.now() - parseDuration(olderThan);
   const when = formatTime(before);
   const question = `Remove the cached answers stored before ${when} from ${store.location}?`;
   if (!(await agreed(io, "prune the cache", question))) return;
   const removed = await store.cache.prune(before);
-  io.out(`removed ${answers(removed)} stored before ${when} from ${store.location}`);
+  io.out(
+    json
+      ? JSON.stringify({
+        location: store.location,
+        removed,
+        before: new Date(before).toISOString(),
+      })
+      : `removed ${answers(removed)} stored before ${when} from ${store.location}`,
+  );
 }
 
 /** `loom cache stats`: entries, size, oldest and newest, and where; `json` for scripts. */
@@ -149,10 +167,11 @@ export function registerCache(program: Command): void {
     .command("clear")
     .description("remove every cached answer")
     .option("-y, --yes", "do not ask")
-    .action(async (flags: { yes?: boolean }) => {
+    .option("--json", "print one JSON object (removed: how many answers)")
+    .action(async (flags: { yes?: boolean; json?: boolean }) => {
       const io = terminalIo(flags.yes);
       requireConsent(io, "clear the cache"); // before the store is opened
-      await withStore((store) => clearCache(store, io));
+      await withStore((store) => clearCache(store, io, flags.json));
     });
   cache
     .command("stats")
@@ -166,10 +185,11 @@ export function registerCache(program: Command): void {
     .description("remove the answers cached longer ago than a duration")
     .requiredOption("--older-than <duration>", "e.g. 30d, 12h, 90m, 45s or 2w")
     .option("-y, --yes", "do not ask")
-    .action(async (flags: { olderThan: string; yes?: boolean }) => {
+    .option("--json", "print one JSON object (removed: how many answers; before: the cut-off)")
+    .action(async (flags: { olderThan: string; yes?: boolean; json?: boolean }) => {
       const io = terminalIo(flags.yes);
       parseDuration(flags.olderThan); // a bad duration is told before anything else
       requireConsent(io, "prune the cache");
-      await withStore((store) => pruneCache(store, flags.olderThan, io));
+      await withStore((store) => pruneCache(store, flags.olderThan, io, flags.json));
     });
 }

@@ -16,7 +16,7 @@ import {
   type CountProgress,
   TokensUnavailableError,
 } from "../../core/commands/tokens.ts";
-import { formatDuration } from "../progress.ts";
+import { formatDuration, liveStyle } from "../progress.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { checkStdoutMode, STDOUT, stdoutRequest } from "../stdout-output.ts";
 
@@ -50,7 +50,7 @@ function countProgress(
       stop: () => {},
     };
   }
-  if (process.stderr.isTTY) {
+  if (liveStyle() === "bar") {
     const bar = new SingleBar({
       stream: process.stderr,
       format:

@@ -14,7 +14,7 @@ import { isInteractive } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
-import { createProgress, formatDuration, type ProgressStyle } from "../progress.ts";
+import { createProgress, formatDuration, liveStyle, type ProgressStyle } from "../progress.ts";
 import {
   checkStdoutMode,
   STDOUT,
@@ -108,13 +108,7 @@ export function registerRun(program: Command): void {
         };
       }
       const interactive = isInteractive();
-      const style: ProgressStyle = flags.json
-        ? "json"
-        : flags.quiet
-        ? "none"
-        : process.stderr.isTTY
-        ? "bar"
-        : "lines";
+      const style: ProgressStyle = flags.json ? "json" : flags.quiet ? "none" : liveStyle();
       const progress = createProgress(style);
       // The temporary file is no concern of the user's: the plan line says "-".
       const onEvent: typeof progress.onEvent = stdoutFile

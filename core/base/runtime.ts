@@ -16,6 +16,12 @@ export function runtimeName(): RuntimeName {
   return "Deno" in globalThis ? "deno" : "node";
 }
 
+/** The runtime and its version as users name them, e.g. `Node 22.23.3` or `Deno 2.9.6`. */
+export function runtimeLabel(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  return deno ? `Deno ${deno.version.deno}` : `Node ${process.versions.node}`;
+}
+
 /** Loom's home directory: `$LOOM_HOME`, default `~/.loom`. */
 export function loomHome(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const configured = env.LOOM_HOME;

@@ -5,9 +5,24 @@
  * @module
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
-import { JobSchema, PromptSchema } from "./schema.ts";
+import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
+import { DatasetSchema, JobSchema, PromptSchema } from "./schema.ts";
 
-/** The job file JSON Schema (draft-07): strict objects closed, descriptions kept. */
+/**
+ * Names an editor offers for `provider` and `dataset.format`: the built-in plugins', while any
+ * other name still passes (a plugin's), as it does for Loom.
+ */
+const NAMED: ReadonlyMap<unknown, readonly string[]> = new Map<unknown, readonly string[]>([
+  // Each key is the schema's last action (its description), which the converter hands to
+  // overrideAction with the JSON Schema built so far.
+  [JobSchema.entries.provider.pipe.at(-1), Object.keys(BUILTIN_PLUGINS.provider).sort()],
+  [DatasetSchema.entries.format.wrapped.pipe.at(-1), Object.keys(BUILTIN_PLUGINS.format).sort()],
+]);
+
+/**
+ * The job file JSON Schema (draft-07): strict objects closed, descriptions and defaults kept, the
+ * built-in providers and formats listed.
+ */
 export function jobJsonSchema(): Record<string, unknown> {
   const { $schema, ...rest } = toJsonSchema(JobSchema, {
     target: "draft-07",
@@ -18,6 +33,8 @@ export function jobJsonSchema(): Record<string, unknown> {
       if (valibotAction === PromptSchema.pipe[1]) {
         return { ...jsonSchema, not: { required: ["column", "template"] } };
       }
+      const names = NAMED.get(valibotAction);
+      if (names) return { ...jsonSchema, anyOf: [{ enum: [...names] }, { type: "string" }] };
       return undefined;
     },
   });

@@ -9,32 +9,43 @@ import * as v from "valibot";
 const nonEmpty = (what: string) =>
   v.pipe(v.string(`${what} must be a string`), v.minLength(1, `${what} must not be empty`));
 
+// `v.metadata({ default })` is the value Loom uses when a key is absent, for the editor schema's
+// `default` (what completion inserts). Metadata only: parsing leaves the key out and the code that
+// reads it applies the default, so a job's record says what the user wrote. `v.examples` stands in
+// where the default is no single value (the provider's, no limit).
+
 /** `dataset:` where the rows come from. */
-export const DatasetSchema = v.strictObject({
-  /** Input file (relative to the job file). `.json`, `.jsonl`, `.csv`, each optionally `.gz`. */
-  path: v.pipe(nonEmpty("dataset.path"), v.description("Input file, relative to the job file.")),
-  /** Format name, when the extension does not say it. */
-  format: v.optional(
-    v.pipe(
-      nonEmpty("dataset.format"),
-      v.description("Format name (csv, json, jsonl, or a plugin's); default from the extension."),
+export const DatasetSchema = v.pipe(
+  v.strictObject({
+    /** Input file (relative to the job file). `.json`, `.jsonl`, `.csv`, each optionally `.gz`. */
+    path: v.pipe(nonEmpty("dataset.path"), v.description("Input file, relative to the job file.")),
+    /** Format name, when the extension does not say it. */
+    format: v.optional(
+      v.pipe(
+        nonEmpty("dataset.format"),
+        v.description(
+          "Format name: a built-in format (listed), or the name a plugin adds; default from the extension.",
+        ),
+      ),
     ),
-  ),
-  /** Column holding each row's id (default `id` when the dataset has one). */
-  id: v.optional(
-    v.pipe(
-      nonEmpty("dataset.id"),
-      v.description("Column holding the row id; default `id` when present."),
+    /** Column holding each row's id (default `id` when the dataset has one). */
+    id: v.optional(
+      v.pipe(
+        nonEmpty("dataset.id"),
+        v.description("Column holding the row id; default `id` when present."),
+      ),
     ),
-  ),
-  /** Options for the format plugin. */
-  options: v.optional(
-    v.pipe(
-      v.record(v.string(), v.unknown()),
-      v.description("Options passed to the format plugin."),
+    /** Options for the format plugin. */
+    options: v.optional(
+      v.pipe(
+        v.record(v.string(), v.unknown()),
+        v.description('Options passed to the format plugin, e.g. { delimiter: ";" } for CSV.'),
+        v.metadata({ default: {} }),
+      ),
     ),
-  ),
-});
+  }),
+  v.description("Where the rows come from: the input file, its format and its id column."),
+);
 
 /** `prompt:` how each row becomes a request. */
 export const PromptSchema = v.pipe(
@@ -45,6 +56,7 @@ export const PromptSchema = v.pipe(
         v.description(
           "Column whose value is the prompt (default `prompt`). Give column or template, not both.",
         ),
+        v.metadata({ default: "prompt" }),
       ),
     ),
     template: v.optional(
@@ -66,176 +78,211 @@ export const PromptSchema = v.pipe(
     (p) => !(p.column !== undefined && p.template !== undefined),
     "give either prompt.column or prompt.template, not both",
   ),
+  v.description("How each row becomes a request: a column or a template, and a system prompt."),
 );
 
 /** `params:` generation parameters; keys beyond these pass through to the provider. */
-export const ParamsSchema = v.looseObject({
-  temperature: v.optional(
-    v.pipe(
-      v.number("temperature must be a number"),
-      v.minValue(0),
-      v.maxValue(2),
-      v.description("Sampling temperature, 0 to 2."),
+export const ParamsSchema = v.pipe(
+  v.looseObject({
+    temperature: v.optional(
+      v.pipe(
+        v.number("temperature must be a number"),
+        v.minValue(0),
+        v.maxValue(2),
+        v.description("Sampling temperature, 0 to 2 (default: the provider's)."),
+        v.examples([0]),
+      ),
     ),
-  ),
-  max_tokens: v.optional(
-    v.pipe(
-      v.number("max_tokens must be a number"),
-      v.integer(),
-      v.minValue(1),
-      v.description("Most tokens to generate per answer."),
+    max_tokens: v.optional(
+      v.pipe(
+        v.number("max_tokens must be a number"),
+        v.integer(),
+        v.minValue(1),
+        v.description("Most tokens to generate per answer (default: the provider's)."),
+        v.examples([1024]),
+      ),
     ),
-  ),
-  top_p: v.optional(
-    v.pipe(
-      v.number("top_p must be a number"),
-      v.minValue(0),
-      v.maxValue(1),
-      v.description("Nucleus sampling, 0 to 1."),
+    top_p: v.optional(
+      v.pipe(
+        v.number("top_p must be a number"),
+        v.minValue(0),
+        v.maxValue(1),
+        v.description("Nucleus sampling, 0 to 1 (default: the provider's)."),
+        v.examples([1]),
+      ),
     ),
-  ),
-  seed: v.optional(
-    v.pipe(
-      v.number("seed must be a number"),
-      v.integer(),
-      v.description("Seed, for providers that support repeatable sampling."),
+    seed: v.optional(
+      v.pipe(
+        v.number("seed must be a number"),
+        v.integer(),
+        v.description("Seed, for providers that support repeatable sampling."),
+        v.examples([42]),
+      ),
     ),
-  ),
-  stop: v.optional(
-    v.pipe(
-      v.union([v.string(), v.array(v.string())], "stop must be a string or a list of strings"),
-      v.description("Stop sequence(s)."),
+    stop: v.optional(
+      v.pipe(
+        v.union([v.string(), v.array(v.string())], "stop must be a string or a list of strings"),
+        v.description("Stop sequence(s)."),
+      ),
     ),
+  }),
+  v.description(
+    "Generation parameters; keys beyond these go to the provider as they are (default: none).",
   ),
-});
+);
 
 /** `output:` where and how the merged rows are written. */
-export const OutputSchema = v.strictObject({
-  path: v.optional(
-    v.pipe(
-      nonEmpty("output.path"),
-      v.description(
-        "Output file, relative to the job file; default <name>_results_<provider>_<model>.<ext> beside the input.",
+export const OutputSchema = v.pipe(
+  v.strictObject({
+    path: v.optional(
+      v.pipe(
+        nonEmpty("output.path"),
+        v.description(
+          "Output file, relative to the job file; default <name>_results_<provider>_<model>.<ext> beside the input.",
+        ),
       ),
     ),
-  ),
-  with_meta: v.optional(
-    v.pipe(
-      v.boolean("with_meta must be true or false"),
-      v.description(
-        "Add llm_provider and llm_model columns (llm_response and llm_error are always added).",
+    with_meta: v.optional(
+      v.pipe(
+        v.boolean("with_meta must be true or false"),
+        v.description(
+          "Add llm_provider and llm_model columns (llm_response and llm_error are always added).",
+        ),
+        v.metadata({ default: false }),
       ),
     ),
-  ),
-  with_usage: v.optional(
-    v.pipe(
-      v.boolean("with_usage must be true or false"),
-      v.description(
-        "Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.",
+    with_usage: v.optional(
+      v.pipe(
+        v.boolean("with_usage must be true or false"),
+        v.description(
+          "Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.",
+        ),
+        v.metadata({ default: false }),
       ),
     ),
-  ),
-});
+  }),
+  v.description("Where the merged rows are written, and which columns Loom adds."),
+);
 
 /** `sync:` settings of live (non-batch) runs. */
-export const SyncSchema = v.strictObject({
-  workers: v.optional(
-    v.pipe(
-      v.number("workers must be a number"),
-      v.integer("workers must be a whole number"),
-      v.minValue(1),
-      v.maxValue(4096),
-      v.description("Concurrent requests (default 8)."),
-    ),
-  ),
-  cache: v.optional(
-    v.pipe(
-      v.boolean("cache must be true or false"),
-      v.description("Use the response cache (default true)."),
-    ),
-  ),
-  rpm: v.optional(
-    v.pipe(
-      v.number("rpm must be a number"),
-      v.minValue(1),
-      v.description("Requests per minute never to exceed."),
-    ),
-  ),
-  tpm: v.optional(
-    v.pipe(
-      v.number("tpm must be a number"),
-      v.minValue(1),
-      v.description(
-        "Tokens per minute never to exceed (input estimated at 4 characters a token, plus max_tokens).",
+export const SyncSchema = v.pipe(
+  v.strictObject({
+    workers: v.optional(
+      v.pipe(
+        v.number("workers must be a number"),
+        v.integer("workers must be a whole number"),
+        v.minValue(1),
+        v.maxValue(4096),
+        v.description("Concurrent requests (default 8)."),
+        v.metadata({ default: 8 }),
       ),
     ),
-  ),
-});
+    cache: v.optional(
+      v.pipe(
+        v.boolean("cache must be true or false"),
+        v.description("Use the response cache (default true)."),
+        v.metadata({ default: true }),
+      ),
+    ),
+    rpm: v.optional(
+      v.pipe(
+        v.number("rpm must be a number"),
+        v.minValue(1),
+        v.description("Requests per minute never to exceed (default: no limit)."),
+        v.examples([60]),
+      ),
+    ),
+    tpm: v.optional(
+      v.pipe(
+        v.number("tpm must be a number"),
+        v.minValue(1),
+        v.description(
+          "Tokens per minute never to exceed (input estimated at 4 characters a token, plus max_tokens; default: no limit).",
+        ),
+        v.examples([100000]),
+      ),
+    ),
+  }),
+  v.description("Settings of sync (live, row by row) runs."),
+);
 
 /** `batch:` settings of batch runs. */
-export const BatchSchema = v.strictObject({
-  max_requests: v.optional(
-    v.pipe(
-      v.number("max_requests must be a number"),
-      v.integer("max_requests must be a whole number"),
-      v.minValue(1),
-      v.description(
-        "Most requests per provider batch (default: the provider's limit, e.g. 50,000 for OpenAI).",
+export const BatchSchema = v.pipe(
+  v.strictObject({
+    max_requests: v.optional(
+      v.pipe(
+        v.number("max_requests must be a number"),
+        v.integer("max_requests must be a whole number"),
+        v.minValue(1),
+        v.description(
+          "Most requests per provider batch (default: the provider's limit, e.g. 50,000 for OpenAI).",
+        ),
+        v.examples([10000]),
       ),
     ),
-  ),
-  max_bytes: v.optional(
-    v.pipe(
-      v.number("max_bytes must be a number"),
-      v.integer("max_bytes must be a whole number"),
-      v.minValue(1),
-      v.description(
-        "Most bytes of requests per provider batch (default: the provider's limit, e.g. 200 MB for OpenAI).",
+    max_bytes: v.optional(
+      v.pipe(
+        v.number("max_bytes must be a number"),
+        v.integer("max_bytes must be a whole number"),
+        v.minValue(1),
+        v.description(
+          "Most bytes of requests per provider batch (default: the provider's limit, e.g. 200 MB for OpenAI).",
+        ),
+        v.examples([100000000]),
       ),
     ),
-  ),
-});
+  }),
+  v.description("Settings of batch runs: how the rows are cut into provider batches."),
+);
 
 const usdPerMillion = (what: string) =>
   v.optional(
     v.pipe(
       v.number(`${what} must be a number`),
       v.minValue(0),
-      v.description(`${what}: US dollars per million tokens.`),
+      v.description(`${what}: US dollars per million tokens (default: half the sync price).`),
     ),
   );
 
 /** `cost:` prices and the spend cap. */
-export const CostSchema = v.strictObject({
-  max_usd: v.optional(
-    v.pipe(
-      v.number("max_usd must be a number"),
-      v.minValue(0),
-      v.description(
-        "Spend cap: a run whose estimated cost exceeds it refuses to start (unless --over-cap).",
+export const CostSchema = v.pipe(
+  v.strictObject({
+    max_usd: v.optional(
+      v.pipe(
+        v.number("max_usd must be a number"),
+        v.minValue(0),
+        v.description(
+          "Spend cap: a run whose estimated cost exceeds it refuses to start (unless --over-cap; default: no cap).",
+        ),
+        v.examples([5]),
       ),
     ),
-  ),
-  prices: v.optional(
-    v.pipe(
-      v.strictObject({
-        input: v.pipe(
-          v.number("input must be a number"),
-          v.minValue(0),
-          v.description("Input: US dollars per million tokens."),
+    prices: v.optional(
+      v.pipe(
+        v.strictObject({
+          input: v.pipe(
+            v.number("input must be a number"),
+            v.minValue(0),
+            v.description("Input: US dollars per million tokens."),
+            v.examples([0.15]),
+          ),
+          output: v.pipe(
+            v.number("output must be a number"),
+            v.minValue(0),
+            v.description("Output: US dollars per million tokens."),
+            v.examples([0.6]),
+          ),
+          batch_input: usdPerMillion("batch_input"),
+          batch_output: usdPerMillion("batch_output"),
+        }),
+        v.description(
+          "This model's prices, instead of Loom's table (batch prices default to half).",
         ),
-        output: v.pipe(
-          v.number("output must be a number"),
-          v.minValue(0),
-          v.description("Output: US dollars per million tokens."),
-        ),
-        batch_input: usdPerMillion("batch_input"),
-        batch_output: usdPerMillion("batch_output"),
-      }),
-      v.description("This model's prices, instead of Loom's table (batch prices default to half)."),
+      ),
     ),
-  ),
-});
+  }),
+  v.description("Prices and the spend cap."),
+);
 
 /** A whole job file. */
 export const JobSchema = v.strictObject({
@@ -244,13 +291,14 @@ export const JobSchema = v.strictObject({
   provider: v.pipe(
     nonEmpty("provider"),
     v.description(
-      "Provider plugin name: echo, openai, anthropic, google, openrouter, openai-compatible, or a plugin's.",
+      "Provider plugin name: a built-in provider (listed), or the name a plugin adds.",
     ),
   ),
   provider_options: v.optional(
     v.pipe(
       v.record(v.string(), v.unknown()),
       v.description("Options passed to the provider plugin (never put API keys here)."),
+      v.metadata({ default: {} }),
     ),
   ),
   model: v.pipe(nonEmpty("model"), v.description("Model id, as the provider names it.")),
@@ -258,6 +306,7 @@ export const JobSchema = v.strictObject({
     v.pipe(
       v.picklist(["batch", "sync"], "mode must be batch or sync"),
       v.description("batch (default) or sync."),
+      v.metadata({ default: "batch" }),
     ),
   ),
   params: v.optional(ParamsSchema),
@@ -280,6 +329,7 @@ export const JobSchema = v.strictObject({
     v.pipe(
       v.array(nonEmpty("a plugin reference")),
       v.description("Third-party plugins: paths relative to the job file, or package names."),
+      v.metadata({ default: [] }),
     ),
   ),
 });
