@@ -26,7 +26,7 @@ export {
 export type { RowOutcome, RunEvent, RunEventHandler, RunSummary } from "./base/events.ts";
 export { Registry } from "./plugins/registry.ts";
 export { type JobOverride, type LoadedJob, loadJob } from "./job/load.ts";
-export { JobSchema, type JobSpec } from "./job/schema.ts";
+export { JobSchema, type JobSpec } from "./job/spec.ts";
 export { DEFAULT_WORKERS, exitCodeFor, runJob, type RunOptions } from "./commands/run.ts";
 export { cacheKey, ResponseCache } from "./state/cache.ts";
 export {

@@ -527,7 +527,7 @@ describe("batch crash and rerun: anthropic (emulator)", () => {
   it(
     "SIGKILL at submit:created@2: the message names only batches the job does not own already",
     async () => {
-      await anthropicLostBatch(async (s, job, lost, owned) => {
+      await anthropicLostBatch(async (s, _job, lost, owned) => {
         const refused = await s.run(["run", "job.yaml"]);
         assert.equal(refused.code, 2, refused.stderr);
         assert.ok(refused.stderr.includes(lost), refused.stderr);

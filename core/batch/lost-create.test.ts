@@ -99,7 +99,7 @@ async function fetchAll(s: Setup): Promise<void> {
 }
 
 /** The run stopped (exit 2) without creating anything more, saying what to run. */
-function assertStopped(s: Setup, result: CliResult, id: string): void {
+function assertStopped(result: CliResult, id: string): void {
   assert.equal(result.code, 2, `the run stops with exit 2\n${result.stdout}${result.stderr}`);
   assert.ok(result.stderr.includes(`loom adopt ${id} <batch-id>`), result.stderr);
   assert.match(result.stderr, /loom run \S*job\.yaml --resubmit/);
@@ -128,7 +128,7 @@ for (const provider of ["openai", "google"] as const) {
         loseFirstCreate(s, "reset", 8); // the first run looks 6 times
         const stopped = await s.run(["run", "job.yaml"]);
         const id = await s.jobId();
-        assertStopped(s, stopped, id);
+        assertStopped(stopped, id);
         assert.equal(s.creations(), 1, "nothing more was created");
         const status = await s.run(["status", id]);
         assert.match(
@@ -154,7 +154,7 @@ describe("lost batch create: openai --resubmit", () => {
     await withSetup("openai", async (s) => {
       loseFirstCreate(s, "reset", 1000);
       const stopped = await s.run(["run", "job.yaml"]);
-      assertStopped(s, stopped, await s.jobId());
+      assertStopped(stopped, await s.jobId());
       const again = await s.run(["run", "job.yaml", "--resubmit"]);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(
@@ -174,7 +174,7 @@ describe("lost batch create: anthropic (unlabelled batches)", () => {
         loseFirstCreate(s, answer, 2);
         const stopped = await s.run(["run", "job.yaml"]);
         const id = await s.jobId();
-        assertStopped(s, stopped, id);
+        assertStopped(stopped, id);
         assert.equal(s.creations(), 1, "nothing more was created");
         const lost = /could be it: (msgbatch_\w+)/.exec(stopped.stderr)?.[1];
         assert.ok(lost, `the message names the candidate:\n${stopped.stderr}`);

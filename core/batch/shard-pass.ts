@@ -55,24 +55,23 @@ export class ShardPass {
    * pass, a later one (a retry) reads the dataset anew. Each checks the count against the plan.
    */
   source(shard: ShardRecord, hooks: ShardStreamHooks): BatchItemSource {
-    const pass = this;
-    return {
-      count: shard.requests,
-      async *items() {
-        // Sized once: grown a push at a time, 50,000 ids left a trail of large copies.
-        const ids = new Array<string>(shard.requests);
-        let count = 0;
-        const first = !pass.#taken.has(shard);
-        pass.#taken.add(shard);
-        for await (const item of first ? pass.#turn(shard) : pass.#again(shard)) {
-          if (count === shard.requests) throw hooks.changed(count + 1);
-          ids[count++] = item.customId;
-          yield item;
-        }
-        if (count !== shard.requests) throw hooks.changed(count);
-        await hooks.ended(ids);
-      },
-    };
+    return { count: shard.requests, items: () => this.#items(shard, hooks) };
+  }
+
+  /** One reading of `shard`'s items for {@link source}, checked against the plan's count. */
+  async *#items(shard: ShardRecord, hooks: ShardStreamHooks): AsyncGenerator<BatchItem> {
+    // Sized once: grown a push at a time, 50,000 ids left a trail of large copies.
+    const ids = new Array<string>(shard.requests);
+    let count = 0;
+    const first = !this.#taken.has(shard);
+    this.#taken.add(shard);
+    for await (const item of first ? this.#turn(shard) : this.#again(shard)) {
+      if (count === shard.requests) throw hooks.changed(count + 1);
+      ids[count++] = item.customId;
+      yield item;
+    }
+    if (count !== shard.requests) throw hooks.changed(count);
+    await hooks.ended(ids);
   }
 
   /** `shard`'s items from the shared reading: those kept for it, then rows up to its last. */

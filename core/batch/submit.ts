@@ -581,7 +581,7 @@ export async function submitPlanned(
       // The create was never sent (killed while uploading, say): nothing can exist, the shard
       // is submitted again. One look all the same, for a record written by an older Loom.
       const exact = (await lookFor(ctx, record, shard))?.find((f) => f.exact);
-      if (exact) adopt(ctx, record, shard, exact.handle);
+      if (exact) adopt(ctx, shard, exact.handle);
       else cutOff(shard);
       await ctx.store.save(record);
     }
@@ -758,7 +758,6 @@ async function lookFor(ctx: SubmitContext, record: JobRecord, shard: ShardRecord
 /** Records `handle` as the shard's batch (found again after its create's answer was lost). */
 function adopt(
   ctx: SubmitContext,
-  record: JobRecord,
   shard: ShardRecord,
   handle: BatchHandle,
 ): void {
@@ -793,7 +792,7 @@ async function settleShard(
     blind = found === undefined;
     const exact = found?.find((f) => f.exact);
     if (exact) {
-      adopt(ctx, record, shard, exact.handle);
+      adopt(ctx, shard, exact.handle);
       await ctx.store.save(record);
       return;
     }

@@ -38,10 +38,9 @@ async function run(
   options: RunOptions & BatchRunOptions,
   redact: Redactor,
 ): Promise<RunSummary> {
-  const { job, provider, registry, context, answerSchema } = opened;
+  const { job, provider, context, answerSchema } = opened;
   const { spec } = job;
   const mode = spec.mode ?? "batch";
-  const { signal } = options;
   if (mode === "batch" && !provider.batch) {
     throw new LoomUsageError(
       provider.noBatchReason ??

@@ -334,5 +334,5 @@ export const JobSchema = v.strictObject({
   ),
 });
 
-/** A job as written (after validation). */
-export type JobSpec = v.InferOutput<typeof JobSchema>;
+/** A job as written (after validation), spelled out in `spec.ts`, which checks it against this. */
+export type { JobSpec } from "./spec.ts";

@@ -20,7 +20,8 @@ import { makeCsv, writeEchoSyncJob } from "./csv.ts";
 async function measure(dir: string, rows: number, cache: boolean, label: string): Promise<void> {
   const input = join(dir, `in-${rows}.csv`);
   const job = writeEchoSyncJob(join(dir, `job-${rows}.yaml`), input, join(dir, "out.csv"), cache);
-  globalThis.gc?.();
+  // Defined only under --expose-gc, and only in Node's types: Deno's leave it out.
+  (globalThis as { gc?: () => void }).gc?.();
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const started = performance.now();

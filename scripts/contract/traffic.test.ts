@@ -34,7 +34,7 @@ import { geminiValidator } from "./gemini.ts";
 import { type OpenApiChecks, openApiChecks } from "./openapi.ts";
 import { openAiValidator } from "./openai.ts";
 import { type RecordingProxy, startRecordingProxy } from "./proxy.ts";
-import { formatViolations, type Validator, type Violation } from "./violations.ts";
+import { formatViolations, type Validator } from "./violations.ts";
 
 const SCHEMA = {
   type: "object",

@@ -94,7 +94,7 @@ export interface EmulatorRequest {
   query: URLSearchParams;
   /** Lower-case names. */
   headers: Record<string, string>;
-  raw: Uint8Array;
+  raw: Uint8Array<ArrayBuffer>;
   /** The body parsed as JSON; a 400 in the provider's shape when it is not JSON. */
   json<T = Record<string, unknown>>(): T;
   /**
@@ -205,7 +205,7 @@ const BASE_PATHS: Record<ProviderName, string> = {
 /** Largest request body read (a little over Anthropic's 256 MB batch limit). */
 const MAX_BODY = 300 * 1024 * 1024;
 
-async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+async function readBody(req: IncomingMessage): Promise<Uint8Array<ArrayBuffer>> {
   if (Number(req.headers["content-length"]) > MAX_BODY) {
     throw new HttpError(413, "Request too large");
   }

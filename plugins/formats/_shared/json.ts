@@ -175,6 +175,7 @@ export function setMembers(
 function mayHold(text: string, key: string): boolean {
   if (text.includes(JSON.stringify(key))) return true;
   if (!text.includes("\\")) return false;
+  // deno-lint-ignore no-control-regex -- control characters are what this looks for
   if (/["\\/\u0000-\u001f]/.test(key)) return true;
   for (let at = text.indexOf("\\u"); at >= 0; at = text.indexOf("\\u", at + 2)) {
     const code = parseInt(text.slice(at + 2, at + 6), 16);

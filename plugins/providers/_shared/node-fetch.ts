@@ -104,8 +104,10 @@ export function keepAliveFetch(): typeof fetch | undefined {
           ? length <= BUFFER_LIMIT
           : /^application\/json\s*(;|$)/i.test(res.headers["content-type"] ?? "");
         if (small && encoding === "identity") {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          // A socket's chunks are never backed by a SharedArrayBuffer; saying so lets Deno's
+          // Response type (which refuses shared memory) take them.
+          const chunks: Buffer<ArrayBuffer>[] = [];
+          res.on("data", (chunk: Buffer<ArrayBuffer>) => chunks.push(chunk));
           res.on("end", () => answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
           res.on("error", cut);
           res.on("close", () => res.complete || cut());

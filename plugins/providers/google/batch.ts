@@ -32,7 +32,6 @@ import type {
   BatchState,
   BatchStatus,
   BatchSubmitOptions,
-  CallOptions,
 } from "../../../core/spec/provider.ts";
 import { readLines } from "../_shared/lines.ts";
 import { GEMINI_URL, googleConnectionFailure, googleFailure } from "./errors.ts";
