@@ -56,13 +56,14 @@ export function resolvePackage(name: string, fromDir: string): string | undefine
 const esmScopes = new Set<string>();
 
 /**
- * Makes Node load the files under `dir` (not its `node_modules`) as ES modules, TypeScript
- * included, whatever the nearest package.json says. False where Node cannot (before 22.15).
+ * Makes Node load the `.ts` and `.js` files under `dir` (not its `node_modules`) that import or
+ * export as ES modules, whatever the nearest package.json says. A no-op where Node cannot (before
+ * 22.15).
  */
-function loadAsModules(dir: string): boolean {
+function loadAsModules(dir: string): void {
   const register = (nodeModule as { registerHooks?: typeof nodeModule.registerHooks })
     .registerHooks;
-  if (typeof register !== "function") return false;
+  if (typeof register !== "function") return;
   if (esmScopes.size === 0) {
     register({
       load(url, context, nextLoad) {
@@ -80,7 +81,6 @@ function loadAsModules(dir: string): boolean {
     });
   }
   esmScopes.add(pathToFileURL(dir + sep).href);
-  return true;
 }
 
 /** Node and Deno refuse to strip types under node_modules; their messages say so. */
@@ -100,20 +100,13 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
     const entry = resolvePackage(ref, baseDir);
     specifier = entry ? pathToFileURL(entry).href : ref;
   }
+  // On Node, an ES module under `"type": "commonjs"` would run as CommonJS and fail on `export`.
+  if (file && /\.(ts|js)$/.test(file) && runtimeName() === "node") loadAsModules(dirname(file));
   let module: { default?: unknown };
   try {
     module = await import(specifier);
   } catch (error) {
-    // An ES module run as CommonJS (`"type": "commonjs"` above it): load it as a module (a new
-    // URL, since Node keeps the failed load under the old one).
-    const esm = file && error instanceof SyntaxError && runtimeName() === "node" &&
-      /\.(ts|js)$/.test(file) && loadAsModules(dirname(file));
-    try {
-      if (!esm) throw error;
-      module = await import(`${specifier}?as-module`);
-    } catch (failed) {
-      throw loadError(ref, failed);
-    }
+    throw loadError(ref, error);
   }
   if (module.default === undefined) {
     throw new LoomPluginError(
