@@ -4,7 +4,7 @@
  * @module
  */
 export {
-  PROVIDER_CHECKS,
+  PROVIDER_CHECK_NAMES,
   type ProviderCheckName,
   providerConformance,
   type ProviderConformanceOptions,

@@ -25,6 +25,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../emulator/mod.ts";
 import type { ProviderName } from "../../emulator/mod.ts";
 import { LoomError } from "../base/errors.ts";
@@ -90,7 +91,7 @@ interface CheckContext {
   within<T>(promise: Promise<T>, what: string): Promise<T>;
 }
 
-type Check = (ctx: CheckContext) => Promise<void>;
+type Check = (ctx: CheckContext) => Promise<void> | void;
 
 /** Thrown by a batch check when the provider has no batch API: the test is skipped. */
 class Skip extends Error {}
@@ -184,9 +185,21 @@ async function faultError(ctx: CheckContext, status: number): Promise<unknown> {
   assert.fail(`HTTP ${status}: generate resolved although the provider answered ${status}`);
 }
 
-/** The checks, by the test name each gets. */
-export const PROVIDER_CHECKS = {
-  "declares the v1 contract": async ({ provider }) => {
+/** The name of one check: the name of its test. */
+export type ProviderCheckName =
+  | "declares the v1 contract"
+  | "answers a request with its text and token usage"
+  | "rejects promptly when the call is aborted"
+  | "stops the run on a wrong key (401 is fatal), without showing the key"
+  | "calls 429 and 5xx retryable, 400 not retryable, none fatal"
+  | "batch: runs to its end and joins outcomes by custom id, one request failing alone"
+  | "batch: cancels a running batch"
+  | "batch: find locates a batch whose create answer was lost, and only it"
+  | "batch: itemBytes counts UTF-8 bytes and agrees with encodeItem";
+
+/** The checks, by name. */
+const CHECKS: Record<ProviderCheckName, Check> = {
+  "declares the v1 contract": ({ provider }) => {
     assert.equal(provider.specificationVersion, "loom.provider.v1");
     assert.equal(typeof provider.name, "string");
     assert.equal(provider.capabilities.sync, true, "capabilities.sync (generate is required)");
@@ -215,7 +228,15 @@ export const PROVIDER_CHECKS = {
     });
     const controller = new AbortController();
     const call = ctx.provider.generate(ctx.request(mark), { signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
+    let settled = false;
+    call.then(() => (settled = true), () => (settled = true));
+    await sleep(50);
+    assert.equal(
+      settled,
+      false,
+      "the call settled before its (slow) answer came or it was aborted",
+    );
+    controller.abort();
     const started = Date.now();
     await assert.rejects(ctx.within(call, "an aborted generate"));
     const waited = Date.now() - started;
@@ -325,7 +346,7 @@ export const PROVIDER_CHECKS = {
     assert.deepEqual(outcomes.map((o) => o.customId), ["f1"]);
   },
 
-  "batch: itemBytes counts UTF-8 bytes and agrees with encodeItem": async (ctx) => {
+  "batch: itemBytes counts UTF-8 bytes and agrees with encodeItem": (ctx) => {
     const api = batchOf(ctx.provider);
     assert.ok(Number.isInteger(api.limits.maxRequests) && api.limits.maxRequests > 0);
     assert.ok(Number.isInteger(api.limits.maxBytes) && api.limits.maxBytes > 0);
@@ -345,10 +366,12 @@ export const PROVIDER_CHECKS = {
       assert.equal(bytes(i), new TextEncoder().encode(line).length + 1, "itemBytes = line + 1");
     }
   },
-} satisfies Record<string, Check>;
+};
 
-/** The name of one check of {@link PROVIDER_CHECKS}. */
-export type ProviderCheckName = keyof typeof PROVIDER_CHECKS;
+/** The checks' names, in the order the suite runs them. */
+export const PROVIDER_CHECK_NAMES: readonly ProviderCheckName[] = Object.keys(
+  CHECKS,
+) as ProviderCheckName[];
 
 /**
  * Runs one check: starts the emulator, creates the provider, checks, then disposes the provider
@@ -394,7 +417,7 @@ export async function runProviderCheck(
         return Promise.race([promise, late]).finally(() => clearTimeout(timer));
       },
     };
-    await PROVIDER_CHECKS[check](ctx);
+    await CHECKS[check](ctx);
     return "passed";
   } catch (error) {
     if (error instanceof Skip) return "skipped";
@@ -408,7 +431,7 @@ export async function runProviderCheck(
 /** Defines the conformance tests for one provider. */
 export function providerConformance(options: ProviderConformanceOptions): void {
   describe(`${options.name ?? options.emulator} provider conformance`, () => {
-    for (const check of Object.keys(PROVIDER_CHECKS) as ProviderCheckName[]) {
+    for (const check of PROVIDER_CHECK_NAMES) {
       it(check, async (t) => {
         if (await runProviderCheck(options, check) === "skipped") {
           t.skip("the provider has no batch API");
