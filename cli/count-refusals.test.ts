@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type CliResult, runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
-import { type Emulator, startEmulator } from "../scripts/emulator/mod.ts";
+import { type Emulator, startEmulator } from "../emulator/mod.ts";
 
 const COUNT = "POST /v1/responses/input_tokens";
 const REFUSAL = "Invalid prompt: this prompt cannot be counted.";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
-import { startEmulator } from "../scripts/emulator/mod.ts";
+import { startEmulator } from "../emulator/mod.ts";
 
 /** Runs a 3-row sync job whose second row the emulator refuses, quoting the key back. */
 async function runWithEchoedKey(key: string, spaced: string, via: "env" | "flag" | "dotenv") {

@@ -12,7 +12,7 @@ import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../core/test-support/run-cli.ts";
 import { tempDir } from "../core/test-support/temp.ts";
 import { EMULATED, KEY_ENV } from "../core/test-support/batch-providers.ts";
-import { type Emulator, realClock, startEmulator } from "../scripts/emulator/mod.ts";
+import { type Emulator, realClock, startEmulator } from "../emulator/mod.ts";
 
 type Provider = keyof typeof EMULATED;
 const PROVIDERS: readonly Provider[] = ["openai", "anthropic", "google"];

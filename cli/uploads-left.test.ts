@@ -18,7 +18,7 @@ import {
   startBatchEmulator,
   writeBatchJob,
 } from "../core/test-support/batch-providers.ts";
-import type { Emulator } from "../scripts/emulator/mod.ts";
+import type { Emulator } from "../emulator/mod.ts";
 
 type Provider = "openai" | "google";
 const DELETE = { openai: /^DELETE \/v1\/files\//, google: /^DELETE \/v1beta\/files\// } as const;

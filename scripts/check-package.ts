@@ -1,8 +1,9 @@
 /**
  * Checks the npm package as a user gets it: packs `loom-batch`, installs the tarball into a
  * scratch project, runs the `loom` command (and its `loom-batch` alias, which `npx loom-batch`
- * finds) on a checked-in dataset, imports the library and `loom-batch/testing`, and resolves the
- * job schema `loom-batch/schema.json`. Run after `npm run build`:  node scripts/check-package.ts
+ * finds) on a checked-in dataset, imports the library, `loom-batch/testing`, `loom-batch/plugin`
+ * and `loom-batch/emulator`, and resolves the job schema `loom-batch/schema.json`. Run after
+ * `npm run build`:  node scripts/check-package.ts
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -102,6 +103,32 @@ console.log(VERSION, typeof storageConformance, typeof formatConformance, schema
   check(
     used === `${packed.version} function function Loom job file`,
     "the library and loom-batch/testing import; loom-batch/schema.json resolves to the job schema",
+  );
+
+  // The plugin kit as an author uses it: definePlugin and a real error class from
+  // loom-batch/plugin, the emulator answering a call, the provider suite in loom-batch/testing.
+  writeFileSync(
+    join(app, "kit.js"),
+    `import { definePlugin, failpoint, LoomError, LoomProviderError } from "loom-batch/plugin";
+import { startEmulator } from "loom-batch/emulator";
+import { providerConformance } from "loom-batch/testing";
+const p = definePlugin({ apiVersion: 1, kind: "format", name: "mine", create: () => ({}) });
+const e = new LoomProviderError("x", { status: 429, retryable: true });
+const emu = await startEmulator({ provider: "openai", openaiSpec: false });
+const res = await fetch(emu.baseURL + "/chat/completions", {
+  method: "POST",
+  headers: { authorization: "Bearer " + emu.apiKey, "content-type": "application/json" },
+  body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
+});
+const text = (await res.json()).choices[0].message.content;
+await emu.stop();
+console.log(p.kind, LoomError.isInstance(e), e.retryable, typeof failpoint,
+  typeof providerConformance, text);\n`,
+  );
+  const kit = sh("node", ["kit.js"], app).trim();
+  check(
+    kit === "format true true function function [gpt-4o-mini] hi",
+    `loom-batch/plugin and loom-batch/emulator import and work (${kit})`,
   );
 } finally {
   rmSync(scratch, { recursive: true, force: true });

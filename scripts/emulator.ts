@@ -20,10 +20,10 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { realClock } from "./emulator/clock.ts";
-import { parseFaultSpec } from "./emulator/faults.ts";
-import type { BatchSchedule } from "./emulator/schedule.ts";
-import { type Emulator, type ProviderName, startEmulator } from "./emulator/server.ts";
+import { realClock } from "../emulator/clock.ts";
+import { parseFaultSpec } from "../emulator/faults.ts";
+import type { BatchSchedule } from "../emulator/schedule.ts";
+import { type Emulator, type ProviderName, startEmulator } from "../emulator/server.ts";
 
 const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter", "compatible"];
 

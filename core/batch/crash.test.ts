@@ -17,7 +17,7 @@ import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { jobIdsIn } from "../test-support/state.ts";
 import { type PostgresServer, startPostgres } from "../test-support/postgres.ts";
-import { type Emulator, realClock, startEmulator } from "../../scripts/emulator/mod.ts";
+import { type Emulator, realClock, startEmulator } from "../../emulator/mod.ts";
 import { CREATE, CREATE_PATH, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
 type Provider = "openai" | "anthropic" | "google" | "echo";

@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { type CliResult, runCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
-import type { Emulator, FaultAction } from "../../scripts/emulator/mod.ts";
+import type { Emulator, FaultAction } from "../../emulator/mod.ts";
 import {
   BATCH_MODEL as MODEL,
   type BatchProvider as Provider,

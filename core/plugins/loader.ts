@@ -2,11 +2,15 @@
  * Finds and imports third-party plugin modules named in a job's `plugins:` list or in
  * `LOOM_PLUGINS`: a path (relative to the job file) or an installed package name, looked up in
  * the `node_modules` folders above the job file, as Node would, then from Loom's own location.
+ * A path plugin written as an ES module loads in any project: in a folder whose package.json says
+ * `"type": "commonjs"` (npm's default), Node would run its `.ts`/`.js` as CommonJS and fail on
+ * `export`, so the loader loads it (and the files beside it) as a module instead.
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import * as nodeModule from "node:module";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, LoomPluginError } from "../base/errors.ts";
 import { runtimeName } from "../base/runtime.ts";
 
@@ -48,30 +52,61 @@ export function resolvePackage(name: string, fromDir: string): string | undefine
   }
 }
 
+/** Folders (as `file:` URL prefixes) whose files Node must load as ES modules. */
+const esmScopes = new Set<string>();
+
+/**
+ * Makes Node load the `.ts` and `.js` files under `dir` (not its `node_modules`) that import or
+ * export as ES modules, whatever the nearest package.json says. A no-op where Node cannot (before
+ * 22.15).
+ */
+function loadAsModules(dir: string): void {
+  const register = (nodeModule as { registerHooks?: typeof nodeModule.registerHooks })
+    .registerHooks;
+  if (typeof register !== "function") return;
+  if (esmScopes.size === 0) {
+    register({
+      load(url, context, nextLoad) {
+        const loaded = nextLoad(url, context);
+        const cjs = loaded.format === "commonjs" || loaded.format === "commonjs-typescript";
+        const path = new URL(url).pathname;
+        if (!cjs || !/\.(ts|js)$/.test(path) || path.includes("/node_modules/")) return loaded;
+        if (![...esmScopes].some((scope) => url.startsWith(scope))) return loaded;
+        // Node's CommonJS loader reads the file itself, so the source may be missing here.
+        const source = loaded.source ?? readFileSync(fileURLToPath(url));
+        // A file written as CommonJS (`module.exports`, no import or export) stays CommonJS.
+        if (!/^\s*(import|export)\b/m.test(String(source))) return loaded;
+        return { format: loaded.format === "commonjs" ? "module" : "module-typescript", source };
+      },
+    });
+  }
+  esmScopes.add(pathToFileURL(dir + sep).href);
+}
+
+/** Node and Deno refuse to strip types under node_modules; their messages say so. */
+const TS_IN_NODE_MODULES =
+  /ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING|unsupported for files under node_modules|TypeScript files are not supported in npm packages/;
+
 /** Imports a plugin module and returns its default export. */
 export async function importPluginModule(ref: string, baseDir: string): Promise<unknown> {
   let specifier: string;
+  let file: string | undefined;
   if (ref.startsWith("file:")) specifier = ref;
   else if (isPathReference(ref)) {
-    const file = resolve(baseDir, ref);
+    file = resolve(baseDir, ref);
     if (!existsSync(file)) throw new LoomPluginError(`plugin ${ref}: no such file ${file}`);
     specifier = pathToFileURL(file).href;
   } else {
     const entry = resolvePackage(ref, baseDir);
     specifier = entry ? pathToFileURL(entry).href : ref;
   }
+  // On Node, an ES module under `"type": "commonjs"` would run as CommonJS and fail on `export`.
+  if (file && /\.(ts|js)$/.test(file) && runtimeName() === "node") loadAsModules(dirname(file));
   let module: { default?: unknown };
   try {
     module = await import(specifier);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const message = errorMessage(error);
-    const hint = code === "ERR_UNKNOWN_FILE_EXTENSION"
-      ? " (TypeScript plugins need Node 22.18 or later, or Deno)"
-      : /loom-batch/.test(message)
-      ? ' (a plugin file should import Loom only as types, `import type { … } from "loom-batch"`, or install loom-batch beside it)'
-      : "";
-    throw new LoomPluginError(`plugin ${ref}: cannot load it: ${message}${hint}`, { cause: error });
+    throw loadError(ref, error);
   }
   if (module.default === undefined) {
     throw new LoomPluginError(
@@ -79,4 +114,18 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
     );
   }
   return module.default;
+}
+
+/** Why a plugin module failed to load, with what to do about it. */
+function loadError(ref: string, error: unknown): LoomPluginError {
+  const code = (error as { code?: string }).code;
+  const message = errorMessage(error);
+  const hint = TS_IN_NODE_MODULES.test(`${code} ${message}`)
+    ? " (Node and Deno load no TypeScript from node_modules: the plugin's package must ship JavaScript, compiled with tsc, say; or give the plugin's .ts file by path)"
+    : code === "ERR_UNKNOWN_FILE_EXTENSION"
+    ? " (TypeScript plugins need Node 22.18 or later, or Deno)"
+    : /loom-batch/.test(message)
+    ? " (install loom-batch beside the plugin, or import Loom only as types there)"
+    : "";
+  return new LoomPluginError(`plugin ${ref}: cannot load it: ${message}${hint}`, { cause: error });
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import type { Emulator } from "../../scripts/emulator/mod.ts";
+import type { Emulator } from "../../emulator/mod.ts";
 import {
   BATCH_MODEL,
   CREATE,

@@ -11,7 +11,7 @@ import {
   type EmulatorOptions,
   realClock,
   startEmulator,
-} from "../../scripts/emulator/mod.ts";
+} from "../../emulator/mod.ts";
 
 /** The emulator that serves each batch provider. */
 export const EMULATED = { openai: "openai", anthropic: "anthropic", google: "gemini" } as const;

@@ -34,7 +34,7 @@ import { join } from "node:path";
 import { loadJob } from "../../core/job/load.ts";
 import { runJob } from "../../core/commands/run.ts";
 import { runtimeName } from "../../core/base/runtime.ts";
-import { realClock, startEmulator } from "../emulator/mod.ts";
+import { realClock, startEmulator } from "../../emulator/mod.ts";
 
 const LATENCY_MS = 200;
 /** Timed runs: this many rounds of `workers` rows each. */

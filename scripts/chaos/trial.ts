@@ -36,7 +36,7 @@ import {
   type FaultRule,
   realClock,
   startEmulator,
-} from "../emulator/mod.ts";
+} from "../../emulator/mod.ts";
 import { CREATE, EMULATED, KEY_ENV } from "../../core/test-support/batch-providers.ts";
 import { urlPasswords } from "../../core/base/secrets.ts";
 import type { Rng } from "./rng.ts";

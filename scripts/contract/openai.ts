@@ -7,7 +7,7 @@
  * own error body (see {@link OpenAiValidatorOptions}).
  * @module
  */
-import { formObject } from "../emulator/providers/openai/contract.ts";
+import { formObject } from "../../emulator/providers/openai/contract.ts";
 import { harnessAjv } from "./ajv.ts";
 import type { OpenApiChecks } from "./openapi.ts";
 import type { DecodedBody, Exchange } from "./proxy.ts";

@@ -1,6 +1,6 @@
 /**
  * What the harness needs from an OpenAPI definition ({@link OpenApiChecks}), served by the
- * emulator's own validator over OpenAI's published definition (`scripts/emulator/contract/`,
+ * emulator's own validator over OpenAI's published definition (`emulator/contract/`,
  * whose `spec.ts` finds the file and lists the spec's quirks): one validator in the tree, used by
  * the emulator to refuse requests and by the harness to check recorded traffic both ways.
  * @module
@@ -9,7 +9,7 @@ import {
   type OpenApiValidator,
   openApiValidator,
   type Violation as ContractViolation,
-} from "../emulator/contract/openapi.ts";
+} from "../../emulator/contract/openapi.ts";
 import type { Problem } from "./violations.ts";
 
 /** Request and answer checks of an OpenAPI definition, addressed by method and path. */

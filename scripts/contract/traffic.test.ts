@@ -28,7 +28,7 @@ import type { BatchOutcome } from "../../core/spec/provider.ts";
 import { countJobTokens } from "../../core/commands/tokens.ts";
 import { googleBatch } from "../../plugins/providers/google/batch.ts";
 import { FAST_RETRY } from "../../plugins/providers/_shared/test-emulator.ts";
-import { type Emulator, type EmulatorOptions, startEmulator } from "../emulator/mod.ts";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../../emulator/mod.ts";
 import { anthropicValidator } from "./anthropic.ts";
 import { geminiValidator } from "./gemini.ts";
 import { type OpenApiChecks, openApiChecks } from "./openapi.ts";

@@ -13,7 +13,7 @@ import { fetchJobs, retryJob } from "../../../core/batch/jobs.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type EmulatorOptions, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { type EmulatorOptions, startEmulator } from "../../../emulator/mod.ts";
 import { FAST_RETRY } from "./test-emulator.ts";
 
 interface Case {

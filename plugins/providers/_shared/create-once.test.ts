@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { BatchItem, ProviderV1 } from "../../../core/spec/provider.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type ProviderName, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { type ProviderName, startEmulator } from "../../../emulator/mod.ts";
 import anthropicPlugin from "../anthropic/mod.ts";
 import googlePlugin from "../google/mod.ts";
 import openaiPlugin from "../openai/mod.ts";

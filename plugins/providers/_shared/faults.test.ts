@@ -22,7 +22,7 @@ import {
   type LoggedRequest,
   type ProviderName,
   startEmulator,
-} from "../../../scripts/emulator/mod.ts";
+} from "../../../emulator/mod.ts";
 import { FAST_RETRY, useEmulator } from "./test-emulator.ts";
 
 // The compatible-server profile has no key and no fault story of its own: not one of these.

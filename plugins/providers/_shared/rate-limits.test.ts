@@ -16,7 +16,7 @@ import { estimateTokens } from "../../../core/run/limits.ts";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
 import type { GenerateRequest, GenerateResult, ProviderV1 } from "../../../core/spec/provider.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type Emulator, type LoggedRequest, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { type Emulator, type LoggedRequest, startEmulator } from "../../../emulator/mod.ts";
 import openaiPlugin from "../openai/mod.ts";
 import { FAST_RETRY, useEmulator } from "./test-emulator.ts";
 

@@ -12,7 +12,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
 import { repoRoot } from "../../../core/test-support/paths.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import type { Emulator } from "../../../scripts/emulator/mod.ts";
+import type { Emulator } from "../../../emulator/mod.ts";
 import { useEmulator } from "./test-emulator.ts";
 
 const SCHEMA = {

@@ -9,7 +9,7 @@ import {
   type Emulator,
   type EmulatorOptions,
   startEmulator,
-} from "../../../scripts/emulator/mod.ts";
+} from "../../../emulator/mod.ts";
 
 /** Retries as the defaults do, but with millisecond waits. */
 export const FAST_RETRY: RetryPolicy = {

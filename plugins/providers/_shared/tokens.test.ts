@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { LoomProviderError } from "../../../core/base/errors.ts";
 import type { PluginDefinition } from "../../../core/plugins/plugin.ts";
 import type { GenerateRequest, ProviderV1 } from "../../../core/spec/provider.ts";
-import type { Emulator } from "../../../scripts/emulator/mod.ts";
+import type { Emulator } from "../../../emulator/mod.ts";
 import anthropic from "../anthropic/mod.ts";
 import echo, { createEchoProvider } from "../echo/mod.ts";
 import google from "../google/mod.ts";

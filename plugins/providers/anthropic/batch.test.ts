@@ -9,7 +9,7 @@ import type {
   BatchOutcome,
   GenerateRequest,
 } from "../../../core/spec/provider.ts";
-import { ManualClock } from "../../../scripts/emulator/mod.ts";
+import { ManualClock } from "../../../emulator/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
 import { readLines as lines } from "../_shared/lines.ts";
 import {

@@ -1,7 +1,7 @@
 /** Loom's rewrite of an answer schema for Anthropic structured outputs. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkOutputSchema } from "../../../scripts/emulator/providers/anthropic/schema.ts";
+import { checkOutputSchema } from "../../../emulator/providers/anthropic/schema.ts";
 import { countTokensBody, messagesBody } from "./request.ts";
 import { anthropicSchema } from "./schema.ts";
 

@@ -17,7 +17,7 @@ import type {
   BatchOutcome,
   GenerateRequest,
 } from "../../../core/spec/provider.ts";
-import type { Emulator } from "../../../scripts/emulator/mod.ts";
+import type { Emulator } from "../../../emulator/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";
 import { batchState, googleBatch, inputLine, statusText } from "./batch.ts";
 import plugin from "./mod.ts";

@@ -8,7 +8,7 @@ import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
 import { runCli } from "../../../core/test-support/run-cli.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import { type Emulator, startEmulator } from "../../../scripts/emulator/mod.ts";
+import { type Emulator, startEmulator } from "../../../emulator/mod.ts";
 import { filesUnder } from "../../../core/test-support/files.ts";
 
 let emu: Emulator;

@@ -12,7 +12,7 @@ import type {
   ProviderV1,
 } from "../../../core/spec/provider.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import type { Emulator, ManualClock } from "../../../scripts/emulator/mod.ts";
+import type { Emulator, ManualClock } from "../../../emulator/mod.ts";
 import openaiCompatiblePlugin from "../openai-compatible/mod.ts";
 import openrouterPlugin from "../openrouter/mod.ts";
 import { useEmulator } from "../_shared/test-emulator.ts";

@@ -6,7 +6,7 @@
  * at the emulator equal the job's shards.
  * @module
  */
-import type { FaultAction } from "../../emulator/mod.ts";
+import type { FaultAction } from "../../../emulator/mod.ts";
 import { CREATE_PATH } from "../../../core/test-support/batch-providers.ts";
 import type { Scenario } from "../scenario.ts";
 import { recover } from "../recover.ts";

@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { parse } from "csv-parse/sync";
-import type { FaultAction } from "../../emulator/mod.ts";
+import type { FaultAction } from "../../../emulator/mod.ts";
 import type { ChaosContext, Scenario } from "../scenario.ts";
 import { recover } from "../recover.ts";
 import type { Rng } from "../rng.ts";

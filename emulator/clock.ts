@@ -17,7 +17,7 @@ export class ManualClock implements Clock {
   #now: number;
 
   /** Starts at `start` (default 2026-11-27T10:00:00Z, so outputs are reproducible). */
-  constructor(start = Date.UTC(2026, 10, 27, 10, 0, 0)) {
+  constructor(start: number = Date.UTC(2026, 10, 27, 10, 0, 0)) {
     this.#now = start;
   }
 

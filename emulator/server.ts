@@ -64,7 +64,8 @@ export interface EmulatorOptions {
    * OpenAI: the path of OpenAI's OpenAPI definition that every request body is validated
    * against (default `$LOOM_OPENAI_SPEC`, else `shared/reference/specs/openai-openapi.yaml`
    * beside the repository; the emulator refuses to start when it is missing). `false` turns
-   * the contract check off.
+   * the contract check off: an installed `loom-batch` has no such file, so plugin authors pass a
+   * path or `false`.
    */
   openaiSpec?: string | false;
 }

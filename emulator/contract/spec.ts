@@ -74,7 +74,7 @@ export function defaultSpecPath(): string {
     }
     return env;
   }
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
   const tried: string[] = [];
   for (let dir = dirname(repoRoot);; dir = dirname(dir)) {
     const candidate = join(dir, RELATIVE);

@@ -8,7 +8,9 @@
  * // … emu.log.count("POST /v1/chat/completions"), emu.step(batchId), emu.faults.add(rule)
  * await emu.stop();
  * ```
- * Nothing in core/ knows it exists. `scripts/emulator.ts` starts it from the command line.
+ * Plugin authors import it as `loom-batch/emulator` (the provider conformance suite of
+ * `loom-batch/testing` runs against it). Loom itself never uses it: only core/testing imports it
+ * (`core/layers.test.ts`). `scripts/emulator.ts` starts it from the command line.
  * @module
  */
 export { type Clock, ManualClock, realClock } from "./clock.ts";
