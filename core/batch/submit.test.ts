@@ -36,7 +36,10 @@ function setup(
   const text = "id,text\n" +
     Array.from(
       { length: rows },
-      (_, i) => `${i},"${empty(i) ? "" : `row ${i}: ${i % 3 ? "" : "Zoë 🚀 "}${"lorem ipsum ".repeat(8)}`}"`,
+      (_, i) =>
+        `${i},"${
+          empty(i) ? "" : `row ${i}: ${i % 3 ? "" : "Zoë 🚀 "}${"lorem ipsum ".repeat(8)}`
+        }"`,
     )
       .join("\n") +
     "\n";

@@ -5,11 +5,7 @@
  */
 import { after, before, beforeEach } from "node:test";
 import type { RetryPolicy } from "../../../core/run/retry.ts";
-import {
-  type Emulator,
-  type EmulatorOptions,
-  startEmulator,
-} from "../../../emulator/mod.ts";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../../../emulator/mod.ts";
 
 /** Retries as the defaults do, but with millisecond waits. */
 export const FAST_RETRY: RetryPolicy = {
