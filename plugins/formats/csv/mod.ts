@@ -193,22 +193,28 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
     await this.batches.return(undefined);
   }
 
+  /** Makes the next batch of records the one at hand; false (and done) after the last. */
+  async #nextBatch(): Promise<boolean> {
+    let next: IteratorResult<CsvRecord[]>;
+    try {
+      next = await this.batches.next();
+    } catch (error) {
+      this.#done = true; // the records ended with the error, closing the input
+      throw error;
+    }
+    if (next.done) {
+      this.#done = true;
+      return false;
+    }
+    this.#batch = next.value;
+    this.#at = 0;
+    return true;
+  }
+
   /** Reads batches until one has a row. */
   async #refill(): Promise<IteratorResult<DatasetRow>> {
     for (;;) {
-      let next: IteratorResult<CsvRecord[]>;
-      try {
-        next = await this.batches.next();
-      } catch (error) {
-        this.#done = true; // the records ended with the error, closing the input
-        throw error;
-      }
-      if (next.done) {
-        this.#done = true;
-        return { done: true, value: undefined };
-      }
-      this.#batch = next.value;
-      this.#at = 0;
+      if (!(await this.#nextBatch())) return { done: true, value: undefined };
       let row: DatasetRow | undefined;
       try {
         row = this.#take();
@@ -236,19 +242,7 @@ class CsvRows implements AsyncIterableIterator<DatasetRow> {
         }
         if (rows.length) yield rows;
         if (bad !== undefined) throw bad;
-        let next: IteratorResult<CsvRecord[]>;
-        try {
-          next = await this.batches.next();
-        } catch (error) {
-          this.#done = true; // the records ended with the error, closing the input
-          throw error;
-        }
-        if (next.done) {
-          this.#done = true;
-          return;
-        }
-        this.#batch = next.value;
-        this.#at = 0;
+        if (!(await this.#nextBatch())) return;
       }
     } finally {
       await this.#close(); // a consumer that stopped early, or a bad record
