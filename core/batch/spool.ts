@@ -17,6 +17,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { randomBytes } from "node:crypto";
 import { LoomError } from "../base/errors.ts";
+import { writeUtf8 } from "../base/runtime.ts";
 import { customIdOf } from "./custom-ids.ts";
 import { lineBytes } from "../data/line-bytes.ts";
 import { isAlive } from "../data/output.ts";
@@ -106,7 +107,7 @@ export class SpoolWriter {
       this.#flush();
       if (this.#buffer.length < most) this.#buffer = Buffer.allocUnsafe(most);
     }
-    const bytes = this.#buffer.write(line, this.#used);
+    const bytes = writeUtf8(this.#buffer, line, this.#used);
     this.#buffer[this.#used + bytes] = NEWLINE;
     this.#used += bytes + 1;
     this.#last = this.#offset;
