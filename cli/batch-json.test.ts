@@ -66,6 +66,29 @@ describe("--json on cancel, retry, adopt and forget", () => {
     assert.equal(listed.stdout, "", "the job is gone");
   });
 
+  it("run --json names the submitted job; fetch --json exits as fetch does when every row failed", async () => {
+    const t = setup();
+    const submitted = await t.run(["run", "job.yaml", "--json"]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const events = submitted.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const done = events.at(-1);
+    assert.equal(done.type, "done", "the last event is the summary");
+    assert.equal(done.summary.rows, 4);
+    assert.equal(done.summary.job.shards, 2);
+    const id = done.summary.job.id as string;
+    assert.match(id, /^\d{8}-[0-9a-f]+$/);
+    assert.equal(events.filter((e) => e.type === "shard").length, 2);
+
+    jsonOf(await t.run(["cancel", id, "--json"]));
+    const fetched = await t.run(["fetch", "--id", id, "--json"]);
+    const outcome = jsonOf(fetched, 1);
+    assert.equal(outcome.id, id);
+    assert.deepEqual(
+      [(outcome.summary as { ok: number }).ok, (outcome.summary as { errors: number }).errors],
+      [0, 4],
+    );
+  });
+
   it("adopt --none prints one JSON object; errors stay one line on stderr", async () => {
     const t = setup();
     // Killed after the first create, before its batch id is recorded: that batch is in doubt.

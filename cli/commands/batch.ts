@@ -208,6 +208,8 @@ export function registerBatch(program: Command): void {
           else process.stderr.write(`loom: job ${result.record.id}: ${message}\n`);
           continue;
         }
+        // The exit code says the same with or without --json (1: every row failed).
+        if (result.summary && exitCodeFor(result.summary) !== EXIT.ok) failed = true;
         if (flags.json) {
           out(
             JSON.stringify({
@@ -228,7 +230,6 @@ export function registerBatch(program: Command): void {
         printJob(result.record);
         if (result.summary) {
           out(summaryLine(result.summary));
-          if (exitCodeFor(result.summary) !== EXIT.ok) failed = true;
           const retryable = result.record.merged?.retryable ?? result.summary.errors;
           if (result.summary.errors > 0) {
             out(`  ${result.summary.errors} row(s) failed (reasons in llm_error)`);

@@ -141,7 +141,7 @@ export async function runBatch(
   });
   if (existedBefore) await acceptOutput(store, record.id, plan.output);
   if (!options.wait) {
-    return {
+    const summary: RunSummary = {
       rows: plan.rows,
       ok: 0,
       cached: 0,
@@ -149,6 +149,9 @@ export async function runBatch(
       elapsedMs: Date.now() - started,
       job: { id: record.id, shards: record.shards.length },
     };
+    // The job's id is what a script needs next (`loom fetch --id`): `--json` prints it here.
+    options.onEvent?.({ type: "done", summary });
+    return summary;
   }
   let outcome;
   try {
