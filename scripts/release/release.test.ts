@@ -173,9 +173,19 @@ describe("release versions", () => {
 
   it("the check command passes this repository's version and refuses another", () => {
     const { GITHUB_REPOSITORY: _, ...env } = process.env;
-    const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    const version = manifest.version;
     const ok = script("release-version.ts", ["check", `v${version}`], env);
     assert.equal(ok.status, 0, ok.stderr);
+    // Without a repository in package.json the workflow would refuse it: said before tagging.
+    if (manifest.repository) assert.equal(ok.stderr, "");
+    else assert.match(ok.stderr, /warning: package\.json names no repository/);
+    const asWorkflow = script("release-version.ts", ["check", `v${version}`], {
+      ...env,
+      GITHUB_REPOSITORY: "acme/not-this-one",
+    });
+    assert.equal(asWorkflow.status, 1);
+    assert.match(asWorkflow.stderr, /is not github\.com\/acme\/not-this-one/);
     const bad = script("release-version.ts", ["check", "v0.0.0-nope"], env);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /tag v0\.0\.0-nope does not match package\.json's version/);
