@@ -62,11 +62,15 @@ function printJob(record: JobRecord): void {
       ? "in doubt"
       : phase === "submitting"
       ? "submitting"
+      : phase === "planned"
+      ? "not sent"
       : s.state ?? "unknown";
     const meaning = state === "in doubt"
       ? `its create was sent at ${s.createSentAt} and no answer came: run the job again (Loom looks for it first), or \`loom adopt ${record.id} <batch-id>\`.`
       : state === "submitting"
       ? "Loom was stopped while submitting this batch; run the job again to finish."
+      : state === "not sent"
+      ? "Loom has not sent this batch yet (the submission stopped before it); run the job again to send it."
       : STATE_MEANING[state as keyof typeof STATE_MEANING] ?? "";
     const done = s.counts?.total
       ? ` (${s.counts.succeeded ?? 0}/${s.counts.total} done${

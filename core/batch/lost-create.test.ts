@@ -136,6 +136,9 @@ for (const provider of ["openai", "google"] as const) {
           /batch 1 -\s+in doubt\s+its create was sent at /,
           status.stdout,
         );
+        // The batches after it were never sent: said so, not "could not check".
+        assert.match(status.stdout, /batch 2 -\s+not sent\s+Loom has not sent this batch yet/);
+        assert.doesNotMatch(status.stdout, /unknown/);
         const rerun = await s.run(["run", "job.yaml"]);
         assert.equal(rerun.code, 0, rerun.stderr);
         assert.equal(
