@@ -96,6 +96,14 @@ export interface FormatV1 {
    * Parses an (already decompressed) byte stream. Resolves once the layout is known (for CSV,
    * after the header); rows then stream with bounded memory. Malformed input throws a
    * `LoomDataError` naming `options.path` and the line.
+   *
+   * What else the format conformance suite (`formatConformance` in `loom-batch/testing`) holds
+   * a format to: a UTF-8 byte-order mark is accepted (and not part of the first value); a
+   * character split across two chunks reads whole; an input with a header and no rows reads as
+   * no rows and writes back; an empty input reads as no rows or is refused with a
+   * `LoomDataError`; and **when the consumer stops reading early** (a `break` out of `rows`, an
+   * error), the reader stops reading `input` and closes it (`return()` on its iterator, which
+   * `for await … of input` inside an async generator does by itself), so the file is released.
    */
   open(input: AsyncIterable<Uint8Array>, options: FormatReadOptions): Promise<DatasetReader>;
   /**
