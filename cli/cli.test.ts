@@ -187,6 +187,8 @@ describe("loom usage", () => {
       const result = await runCli(args);
       assert.equal(result.code, 0, args.join(" "));
       assert.match(result.stdout, /Usage: loom/, args.join(" "));
+      // --state works with every command, so every command's help names it.
+      assert.match(result.stdout, /--state <url> +the state store/, args.join(" "));
     }
     const run = await runCli(["run", "--help"]);
     for (

@@ -24,6 +24,13 @@ export function createProgram(): Command {
     )
     // The runtime too: a bug report then says which one ran Loom.
     .version(`loom ${VERSION} (${runtimeLabel()})`, "-V, --version")
+    // Taken out of the arguments before parsing (see takeStateFlag), so that it works anywhere;
+    // declared for the help of every command.
+    .option(
+      "--state <url>",
+      "the state store for this command (overrides LOOM_STATE): a SQLite file or postgres:// URL",
+    )
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     // Commander's own complaints (unknown option, missing argument) start with "loom:" like Loom's,
     // on one line with the suggestion. Set before the commands are added: they inherit it.
