@@ -100,6 +100,15 @@ describe("--json on cancel, retry, adopt and forget", () => {
     const listed = JSON.parse((await t.run(["list", "--json"])).stdout.trim().split("\n")[0]);
     const id = listed.id as string;
 
+    // status --json: the shape of list --json, with each batch's phase as status shows it.
+    const status = jsonOf(await t.run(["status", id, "--json"]));
+    assert.deepEqual(Object.keys(status), Object.keys(listed));
+    const shards = status.shards as { phase: string; batch: string | null }[];
+    assert.deepEqual(shards.map((s) => [s.phase, s.batch]), [["in doubt", null], [
+      "not sent",
+      null,
+    ]]);
+
     const refused = await t.run(["adopt", id, "--json"]);
     assert.equal(refused.code, 2);
     assert.equal(refused.stdout, "");

@@ -82,6 +82,43 @@ function printJob(record: JobRecord): void {
   }
 }
 
+/**
+ * A job as `list --json` and `status --json` print it. `detail` adds each batch's phase (as
+ * `status` shows it: `not sent`, `submitting`, `in doubt`, `submitted`, `ended`, `fetched`) and
+ * its message.
+ */
+function jobJson(r: JobRecord, detail = false) {
+  return {
+    id: r.id,
+    provider: r.spec.provider,
+    model: r.spec.model,
+    input: r.input.path,
+    output: r.output,
+    rows: r.rows,
+    status: jobState(r),
+    shards: r.shards.map((s) => ({
+      batch: s.handle?.id ?? null,
+      state: s.state ?? null,
+      ...(detail ? { phase: PHASE_NAMES[phaseOf(s)], message: s.message ?? null } : {}),
+      requests: s.requests,
+      counts: s.counts ?? null,
+    })),
+    merged: r.merged ?? null,
+    createdAt: r.createdAt,
+  };
+}
+
+/** A batch's phase in the words `status` uses. */
+const PHASE_NAMES: Readonly<Record<ReturnType<typeof phaseOf>, string>> = {
+  planned: "not sent",
+  submitting: "submitting",
+  "in-doubt": "in doubt",
+  submitted: "submitted",
+  ended: "ended",
+  fetched: "fetched",
+  "cancelled-unsent": "cancelled before it was sent",
+};
+
 function summaryLine(summary: RunSummary): string {
   return `wrote ${
     displayPath(summary.output!)
@@ -264,25 +301,7 @@ export function registerBatch(program: Command): void {
       const { records, problems } = await listJobs({});
       for (const problem of problems) process.stderr.write(`loom: ${problem}\n`);
       if (flags.json) {
-        for (const r of records) {
-          out(JSON.stringify({
-            id: r.id,
-            provider: r.spec.provider,
-            model: r.spec.model,
-            input: r.input.path,
-            output: r.output,
-            rows: r.rows,
-            status: jobState(r),
-            shards: r.shards.map((s) => ({
-              batch: s.handle?.id ?? null,
-              state: s.state ?? null,
-              requests: s.requests,
-              counts: s.counts ?? null,
-            })),
-            merged: r.merged ?? null,
-            createdAt: r.createdAt,
-          }));
-        }
+        for (const r of records) out(JSON.stringify(jobJson(r)));
         return;
       }
       if (!records.length) {
@@ -311,10 +330,10 @@ export function registerBatch(program: Command): void {
     .description("check a batch job's batches with the provider (without merging)")
     .argument("<id>", "job id, or a provider batch id")
     .option("--api-key <key>", "API key (default: the provider's environment variable)")
-    .option("--json", "print the job's record as JSON")
+    .option("--json", "print the job as one JSON object (as list --json, with each batch's phase)")
     .action(async (id: string, flags: CommonFlags) => {
       const record = await jobStatus(id, optionsOf(flags));
-      if (flags.json) out(JSON.stringify(record));
+      if (flags.json) out(JSON.stringify(jobJson(record, true)));
       else printJob(record);
     });
 
