@@ -131,7 +131,7 @@ describe("loom completion", () => {
 
   for (const shell of ["bash", "zsh", "fish"]) {
     it(`prints a ${shell} script naming every command and flag`, async () => {
-      const { text, file } = await script(shell);
+      const { text } = await script(shell);
       for (const [path, flags] of commands) {
         const name = path.at(-1)!;
         assert.match(text, new RegExp(`(^|[\\s'(])${name}([\\s':]|$)`, "m"), `${shell}: ${name}`);
