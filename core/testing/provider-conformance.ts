@@ -207,7 +207,20 @@ async function untilEnded(ctx: CheckContext, api: BatchApi, handle: BatchHandle)
   assert.fail(`status: batch ${handle.id} never ended (states seen: ${seen.join(", ")})`);
 }
 
-/** The provider's countTokens, or a skip when it has none (and does not claim to count). */
+/** The path of the request that creates a batch (a fault rule's path), if known. */
+const createPath = (ctx: CheckContext) =>
+  ctx.options.batchCreatePath ?? CREATE_PATHS[ctx.options.emulator];
+
+/** How many batch creates the emulator has seen (0 when their path is unknown). */
+function createsSeen(ctx: CheckContext): number {
+  const path = createPath(ctx);
+  if (path === undefined) return 0;
+  return ctx.emu.log.entries.filter((r) =>
+    r.method === "POST" && (typeof path === "string" ? r.path.includes(path) : path.test(r.path))
+  ).length;
+}
+
+/** Skips the check when the provider has no countTokens, unless it claims to count tokens. */
 function tokensOf(provider: ProviderV1): void {
   if (provider.countTokens) return;
   assert.equal(
@@ -231,12 +244,7 @@ function sourceOf(
   encode?: (item: BatchItem) => string,
 ) {
   const read = { itemsStarted: 0, itemsEnded: 0, linesEnded: 0, createsBeforeEnd: 0 };
-  const path = ctx.options.batchCreatePath ?? CREATE_PATHS[ctx.options.emulator];
-  const creates = () =>
-    path === undefined ? 0 : ctx.emu.log.entries.filter((r) =>
-      r.method === "POST" &&
-      (typeof path === "string" ? r.path.includes(path) : path.test(r.path))
-    ).length;
+  const creates = () => createsSeen(ctx);
   const before = creates();
   const source: BatchItemSource = {
     count: items.length,
@@ -436,7 +444,7 @@ const CHECKS: Record<ProviderCheckName, Check> = {
   "batch: find locates a batch whose create answer was lost, and only it": async (ctx) => {
     const api = batchOf(ctx.provider);
     assert.ok(api.find, "a batch API has find (how a lost create is adopted, not paid twice)");
-    const path = ctx.options.batchCreatePath ?? CREATE_PATHS[ctx.options.emulator];
+    const path = createPath(ctx);
     assert.ok(path, `say batchCreatePath: the ${ctx.options.emulator} emulator has no batches`);
     const after = new Date(ctx.emu.clock.now() - 1000).toISOString();
     // Another job's batch, of two requests, exists: find must not answer it.
@@ -449,10 +457,7 @@ const CHECKS: Record<ProviderCheckName, Check> = {
     });
     const lost = [{ customId: "f1", request: ctx.request("find me") }];
     await assert.rejects(ctx.within(api.submit(lost, wanted), "submit"));
-    const creates = ctx.emu.log.entries.filter((r) =>
-      r.method === "POST" && (typeof path === "string" ? r.path.includes(path) : path.test(r.path))
-    );
-    assert.equal(creates.length, 2, "the provider never creates a batch again on its own");
+    assert.equal(createsSeen(ctx), 2, "the provider never creates a batch again on its own");
     const found = await ctx.within(api.find(wanted, { after, requests: 1 }), "find");
     assert.ok(found, "find could look back far enough on a fresh emulator");
     assert.equal(found.length, 1, `find answers the lost batch only: ${JSON.stringify(found)}`);
@@ -483,6 +488,7 @@ const CHECKS: Record<ProviderCheckName, Check> = {
       assert.equal(bytes(i), new TextEncoder().encode(line).length + 1, "itemBytes = line + 1");
     }
   },
+
   "batch: resultChunks yields what results yields, in arrays": async (ctx) => {
     const api = batchOf(ctx.provider);
     if (!api.resultChunks) throw new Skip("the batch API has no resultChunks");
