@@ -113,6 +113,155 @@ const BROKEN: Array<[ProviderCheckName, string, ProviderConformanceOptions]> = [
     "counts characters",
     broken(() => ({}), (b) => ({ itemBytes: (i) => b.encodeItem!(i).length + 1 })),
   ],
+  [
+    "batch: resultChunks yields what results yields, in arrays",
+    "drops failed outcomes from its chunks",
+    broken(() => ({}), (b) => ({
+      async *resultChunks(h, ids, o) {
+        for await (const chunk of b.resultChunks!(h, ids, o)) {
+          yield chunk.filter((x) => "result" in x);
+        }
+      },
+    })),
+  ],
+  [
+    "batch: resultChunks yields what results yields, in arrays",
+    "yields outcomes one by one, not in arrays",
+    broken(() => ({}), (b) => ({
+      async *resultChunks(h, ids, o) {
+        for await (const outcome of b.results(h, ids, o)) yield outcome as never;
+      },
+    })),
+  ],
+  [
+    "batch: submitStream reads its items to their end before the create, and runs them",
+    "announces the create before reading its items",
+    broken(() => ({}), (b) => ({
+      submitStream: async (source, l, o) => {
+        await o?.onCreate?.();
+        return b.submitStream!(source, l, { ...o, onCreate: undefined });
+      },
+    })),
+  ],
+  [
+    "batch: submitStream reads its items to their end before the create, and runs them",
+    "drops the last item of its stream",
+    broken(() => ({}), (b) => ({
+      submitStream: (source, l, o) =>
+        b.submitStream!(
+          {
+            count: source.count - 1,
+            async *items() {
+              let n = 0;
+              for await (const item of source.items()) if (++n < source.count) yield item;
+            },
+          },
+          l,
+          o,
+        ),
+    })),
+  ],
+  [
+    "batch: submitStream sends the source's lines instead of its items, copying what it keeps",
+    "reads the items although lines are given",
+    broken(() => ({}), (b) => ({
+      submitStream: (source, l, o) =>
+        b.submitStream!({ count: source.count, items: () => source.items() }, l, o),
+    })),
+  ],
+  [
+    "batch: submitStream sends the source's lines instead of its items, copying what it keeps",
+    "keeps the chunks of lines without copying them",
+    broken(() => ({}), (b) => ({
+      submitStream: async (source, l, o) => {
+        const kept: Uint8Array[] = [];
+        for await (const chunk of source.lines!()) kept.push(chunk);
+        return b.submitStream!(
+          {
+            count: source.count,
+            items: () => source.items(),
+            async *lines() {
+              yield* kept;
+            },
+          },
+          l,
+          o,
+        );
+      },
+    })),
+  ],
+  [
+    "batch: a retried submit reuses its upload, and deleteUpload deletes it (gone already is success)",
+    "uploads again when given an earlier attempt's upload",
+    broken(() => ({}), (b) => ({
+      submit: (items, l, o) => b.submit(items, l, { ...o, upload: undefined }),
+      submitStream: undefined,
+    })),
+  ],
+  [
+    "batch: a retried submit reuses its upload, and deleteUpload deletes it (gone already is success)",
+    "deletes nothing",
+    broken(() => ({}), () => ({ deleteUpload: async () => {} })),
+  ],
+  [
+    "batch: a retried submit reuses its upload, and deleteUpload deletes it (gone already is success)",
+    "fails to delete an upload that is gone already",
+    broken(() => ({}), (b) => {
+      const deleted = new Set<string>();
+      return {
+        deleteUpload: async (upload, o) => {
+          const key = JSON.stringify(upload);
+          if (deleted.has(key)) {
+            throw new LoomProviderError("openai: 404 No such File object", { status: 404 });
+          }
+          deleted.add(key);
+          await b.deleteUpload!(upload, o);
+        },
+      };
+    }),
+  ],
+  [
+    "batch: a retried submit reuses its upload, and deleteUpload deletes it (gone already is success)",
+    "shows the key in the command that deletes an upload by hand",
+    broken((p, { apiKey }) => ({
+      batch: {
+        ...p.batch!,
+        deleteUploadCommand: (upload) =>
+          `curl -X DELETE https://api.openai.com/v1/files/${upload.input_file_id} ` +
+          `-H "Authorization: Bearer ${apiKey}"`,
+      },
+    })),
+  ],
+  [
+    "tokens: countTokens counts what generate is billed for, without generating",
+    "estimates the tokens itself",
+    broken(() => ({ countTokens: async (r) => Math.ceil(JSON.stringify(r.messages).length / 4) })),
+  ],
+  [
+    "tokens: countTokens counts what generate is billed for, without generating",
+    "counts by generating",
+    broken((p) => ({
+      countTokens: async (r, o) => (await p.generate(r, o)).usage?.inputTokens ?? 0,
+    })),
+  ],
+  [
+    "tokens: countTokens counts what generate is billed for, without generating",
+    "claims to count tokens without countTokens",
+    broken(() => ({ countTokens: undefined })),
+  ],
+  [
+    "tokens: countTokens fails as generate does (wrong key fatal, 429 and 5xx retryable, abortable)",
+    "throws plain errors",
+    broken((p) => ({
+      countTokens: (r, o) =>
+        p.countTokens!(r, o).catch((e) => Promise.reject(new Error((e as Error).message))),
+    })),
+  ],
+  [
+    "tokens: countTokens fails as generate does (wrong key fatal, 429 and 5xx retryable, abortable)",
+    "ignores the signal",
+    broken((p) => ({ countTokens: (r) => p.countTokens!(r) })),
+  ],
 ];
 
 describe("provider conformance checks fail on a broken provider", () => {
