@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { describe, it } from "node:test";
@@ -201,6 +201,34 @@ describe("loom completion", () => {
     const { file } = await script("fish");
     const offered = fishCompletes(file, TYPED.map(([line]) => line));
     TYPED.forEach(([line, expected], i) => assert.deepEqual(offered[i], expected, `fish: ${line}`));
+  });
+
+  it("fish loads the script installed as the README says, for loom and for loom-batch", async (t) => {
+    if (!shellHere(t, "fish")) return;
+    const { text } = await script("fish");
+    // The README's install: the script under both names in fish's completions folder, which
+    // fish reads only when the command of that name is completed first.
+    // fish autoloads a command's file only for a command on the PATH: two stand-ins.
+    const config = tempDir();
+    const bin = tempDir();
+    const completions = join(config, "fish", "completions");
+    mkdirSync(completions, { recursive: true });
+    for (const name of ["loom", "loom-batch"]) {
+      writeFileSync(join(bin, name), "#!/bin/sh\n", { mode: 0o755 });
+    }
+    const first = (line: string) =>
+      spawnSync("fish", ["-c", `complete -C '${line}'`], {
+        encoding: "utf8",
+        cwd: folderWithJob(),
+        env: { ...process.env, XDG_CONFIG_HOME: config, PATH: `${bin}:${process.env.PATH}` },
+        timeout: 20_000,
+      }).stdout.split("\n").filter(Boolean).map((c) => c.split("\t")[0]).sort();
+    writeFileSync(join(completions, "loom.fish"), text);
+    assert.deepEqual(first("loom fe"), ["fetch"]);
+    // loom.fish alone: a new fish completes loom-batch with file names (why both are installed).
+    assert.deepEqual(first("loom-batch fe"), []);
+    writeFileSync(join(completions, "loom-batch.fish"), text);
+    assert.deepEqual(first("loom-batch fe"), ["fetch"], "loom-batch first, in a new fish");
   });
 
   it("the bash script completes commands, subcommands and flags, and leaves values to files", async (t) => {

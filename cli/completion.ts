@@ -28,16 +28,17 @@ interface Node {
   options: Array<{ short?: string; long?: string; description: string; takesValue: boolean }>;
 }
 
-// Flags commander or main() handle outside the command's own options: help on every command,
-// --state (taken out of the arguments before parsing) anywhere.
+// Help, which commander handles outside the commands' own options, is on every command.
 const HELP = new Option("-h, --help", "display help for command");
-const STATE = new Option("--state <url>", "the state store: a postgres:// URL or a SQLite file");
 
 /** Every command of the program, depth first, the program itself first. */
 function nodesOf(program: Command): Node[] {
   const nodes: Node[] = [];
+  // The program's --state works anywhere (main() takes it out of the arguments before parsing).
+  const state = program.options.find((o) => o.long === "--state");
   const walk = (command: Command, path: string) => {
-    const options = [...command.options, HELP, STATE].map((o) => ({
+    const own = command === program || !state ? [HELP] : [HELP, state];
+    const options = [...command.options, ...own].map((o) => ({
       short: o.short,
       long: o.long,
       description: o.description,
@@ -205,8 +206,10 @@ export function registerCompletion(program: Command): void {
       "after",
       "\nExamples:\n" +
         "  loom completion bash > ~/.local/share/bash-completion/completions/loom\n" +
+        "    (and the same as .../completions/loom-batch: bash-completion loads a file by command name)\n" +
         "  loom completion zsh > ~/.zfunc/_loom      (with ~/.zfunc in fpath, before compinit)\n" +
-        "  loom completion fish > ~/.config/fish/completions/loom.fish",
+        "  loom completion fish > ~/.config/fish/completions/loom.fish\n" +
+        "    (and the same as .../completions/loom-batch.fish: fish loads a file by command name)",
     )
     .action((shell: string) => {
       if (!(SHELLS as readonly string[]).includes(shell)) {
