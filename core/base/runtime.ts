@@ -3,7 +3,7 @@
  * which Deno and Node both provide; only the differences live here.
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
