@@ -103,6 +103,28 @@ describe("acme provider", () => {
     assert.ok(error.message.includes(url), error.message);
   });
 
+  it("retries a call past timeout_ms, and lets an abort go up as it is", async () => {
+    emu.faults.add({ match: { promptContains: "SLOW" }, action: { kind: "slow", delayMs: 5_000 } });
+    const hasty = await acme.create(
+      { base_url: emu.baseURL, apiKey: emu.apiKey, timeout_ms: 50 },
+      context,
+    );
+    const late = await failure(
+      hasty.generate({ model: "m", messages: [{ role: "user", content: "SLOW" }], params: {} }),
+    );
+    assert.equal(late.retryable, true);
+    assert.match(late.message, /no answer within 50 ms .*timeout_ms/);
+    const controller = new AbortController();
+    const aborted = provider.generate(
+      { model: "m", messages: [{ role: "user", content: "SLOW" }], params: {} },
+      { signal: controller.signal },
+    );
+    controller.abort();
+    const error = await aborted.then(() => assert.fail("resolved"), (e: Error) => e);
+    assert.equal(error.name, "AbortError");
+    assert.equal(LoomError.isInstance(error), false);
+  });
+
   it("refuses a missing base_url or key with what to set", () => {
     assert.throws(() => acme.create({ apiKey: "k" }, context), /base_url .*--base-url/);
     assert.throws(

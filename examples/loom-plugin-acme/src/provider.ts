@@ -108,7 +108,7 @@ async function generate(
 ): Promise<GenerateResult> {
   const timeout = AbortSignal.timeout(timeoutMs);
   let res: Response;
-  let body: unknown;
+  let text: string;
   try {
     res = await fetch(`${baseURL}/chat/completions`, {
       method: "POST",
@@ -116,18 +116,22 @@ async function generate(
       body: JSON.stringify(bodyOf(request)),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    body = await res.json().catch(() => undefined);
+    // Read inside the try: a connection lost mid-answer is retried like one never made.
+    text = await res.text();
   } catch (error) {
     // The run was interrupted: the abort goes up as it is, not as a provider failure.
     if (signal?.aborted) throw signal.reason ?? error;
+    // Node's fetch says "fetch failed"; the cause says why (ECONNREFUSED, a reset, …).
+    const cause = (error as { cause?: { message?: unknown } }).cause?.message;
     const why = timeout.aborted
       ? `no answer within ${timeoutMs} ms (allow more with provider_options.timeout_ms)`
-      : (error as Error).message;
-    throw new LoomProviderError(`acme: cannot reach ${safeURL(baseURL)}: ${why}`, {
+      : `${(error as Error).message}${typeof cause === "string" ? `: ${cause}` : ""}`;
+    throw new LoomProviderError(`acme: calling ${safeURL(baseURL)} failed: ${why}`, {
       retryable: true,
       cause: error,
     });
   }
+  const body = parseJSON(text);
   if (!res.ok) throw httpError(res, body, apiKey);
   return resultOf(body, apiKey);
 }
@@ -179,6 +183,14 @@ interface Completion {
     completion_tokens?: number;
     completion_tokens_details?: { reasoning_tokens?: number };
   };
+}
+
+function parseJSON(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // an error page of a proxy, say: the status tells what happened
+  }
 }
 
 function resultOf(body: unknown, apiKey: string): GenerateResult {
