@@ -40,6 +40,13 @@ describe("ltsv format", () => {
     ]);
   });
 
+  it("reads any label as a column, __proto__ too", async () => {
+    const { layout, rows } = await readText(format, "__proto__:x\tconstructor:y\n");
+    assert.deepEqual(layout.columns, ["__proto__", "constructor"]);
+    assert.equal(Object.getPrototypeOf(rows[0].fields), Object.prototype);
+    assert.deepEqual(Object.entries(rows[0].fields), [["__proto__", "x"], ["constructor", "y"]]);
+  });
+
   it("keeps colons in values and a value that is empty", async () => {
     const { rows } = await readText(format, "url:http://x.test:8080/a\tnote:\n");
     assert.deepEqual(rows[0].fields, { url: "http://x.test:8080/a", note: "" });

@@ -70,27 +70,29 @@ export const ltsv = definePlugin({
   },
 });
 
-/** A record's fields in the order of its line; a field without a label or a repeated label is refused. */
+/**
+ * A record's fields in the order of its line; a field without a label or a repeated label is
+ * refused. Built from a Map, so a label such as `__proto__` is a column like any other.
+ */
 function fieldsOf(text: string, path: string, line: number): Record<string, string> {
-  const fields: Record<string, string> = {};
+  const fields = new Map<string, string>();
   for (const [i, field] of text.split("\t").entries()) {
     const colon = field.indexOf(":");
     const where = `${path}:${line}: field ${i + 1}`;
     if (colon <= 0) {
+      const what = colon < 0 ? "has no colon" : "has an empty label";
       throw new LoomDataError(
-        `${where} ${
-          colon < 0 ? "has no colon" : "has an empty label"
-        } (write each field as label:value, ` +
-          "fields separated by tabs; a tab inside a value as \\t)",
+        `${where} ${what} (write each field as label:value, fields separated by tabs; a tab ` +
+          "inside a value as \\t)",
       );
     }
     const label = field.slice(0, colon);
-    if (Object.hasOwn(fields, label)) {
+    if (fields.has(label)) {
       throw new LoomDataError(`${where}: label "${label}" again (give each label once a line)`);
     }
-    fields[label] = unescape(field.slice(colon + 1), path, line);
+    fields.set(label, unescape(field.slice(colon + 1), path, line));
   }
-  return fields;
+  return Object.fromEntries(fields);
 }
 
 /** A later record's fields in the first record's order; its labels must be the same. */
