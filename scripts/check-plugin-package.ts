@@ -4,8 +4,8 @@
  * tarball just packed), build it with tsc, run its own tests against the installed loom-batch,
  * `npm pack` it; then install its tarball beside loom-batch in an app and run the `loom` CLI on a
  * job that loads it by package name (`plugins: [loom-plugin-acme]`), its `ltsv` format reading
- * the dataset and its `acme` provider calling an emulator started from `loom-batch/emulator`:
- * once under Node, once under Deno.
+ * the dataset and its `acme` provider calling an emulator started from `loom-batch/emulator`,
+ * live and as a batch, under Node and under Deno.
  */
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +21,16 @@ export interface PluginPackageCheck {
   readonly loomTarball: string;
   sh(cmd: string, args: string[], cwd: string, env?: Record<string, string>): string;
   check(ok: boolean, what: string): void;
+}
+
+/** What run-with-emulator.js prints. */
+interface Emulated {
+  code: number;
+  output: string;
+  /** Chat completions and batches the emulator was asked for. */
+  calls: number;
+  batches: number;
+  leaked: boolean;
 }
 
 const INSTALL = ["--no-audit", "--no-fund", "--loglevel=error"];
@@ -66,8 +76,9 @@ const code = await new Promise((resolve, reject) => {
   child.on("exit", (code) => resolve(code ?? 1));
 });
 const calls = emu.log.count("POST /v1/chat/completions");
+const batches = emu.log.count("POST /v1/batches");
 await emu.stop();
-console.log(JSON.stringify({ code, output, calls, leaked: output.includes(emu.apiKey) }));
+console.log(JSON.stringify({ code, output, calls, batches, leaked: output.includes(emu.apiKey) }));
 `;
 
 export function checkPluginPackage(c: PluginPackageCheck): void {
@@ -106,7 +117,6 @@ export function checkPluginPackage(c: PluginPackageCheck): void {
 prompt: { column: greeting }
 provider: acme
 model: gpt-4o-mini
-mode: sync
 output: { path: out/greetings_results.ltsv }
 plugins: [loom-plugin-acme]
 `,
@@ -118,26 +128,31 @@ plugins: [loom-plugin-acme]
     ["Node", [join(app, "node_modules", ".bin", "loom")]],
     ["Deno", [join(root, "node_modules", ".bin", "deno"), "run", "-A", cli]],
   ];
+  const expected = JSON.stringify(GREETINGS.map((g) => ({
+    ...g,
+    llm_response: `[gpt-4o-mini] ${g.greeting}`,
+    llm_error: "",
+  })));
+  // Live calls, and one batch that `--wait` polls to its end.
+  const modes: Array<[string, string[], (r: Emulated) => boolean]> = [
+    ["sync", ["--sync"], (r) => r.calls === GREETINGS.length && r.batches === 0],
+    ["batch", ["--batch", "--wait", "--poll", "0.1"], (r) => r.calls === 0 && r.batches === 1],
+  ];
   for (const [runtime, command] of runtimes) {
-    const out = join(app, "out", `greetings_${runtime}.ltsv`);
-    const args = [...command, "run", "greetings.yaml", "-q", "--force", "-o", out];
-    const home = join(scratch, `loom-home-${runtime}`);
-    const result = JSON.parse(
-      sh("node", ["run-with-emulator.js", ...args], app, { LOOM_HOME: home }).trim().split("\n")
-        .at(-1)!,
-    );
-    check(result.code === 0, `loom under ${runtime} runs the job (exit ${result.code})`);
-    check(!result.leaked, `loom under ${runtime} never prints the API key`);
-    const rows = ltsvRecords(readFileSync(out, "utf8"));
-    const expected = GREETINGS.map((g) => ({
-      ...g,
-      llm_response: `[gpt-4o-mini] ${g.greeting}`,
-      llm_error: "",
-    }));
-    check(
-      result.calls === GREETINGS.length && JSON.stringify(rows) === JSON.stringify(expected),
-      `under ${runtime}, loom-plugin-acme loads by name: its ltsv format reads and writes the ` +
-        `dataset, its acme provider answers each row through the emulator (${result.calls} calls)`,
-    );
+    for (const [mode, flags, called] of modes) {
+      const out = join(app, "out", `greetings_${runtime}_${mode}.ltsv`);
+      const args = [...command, "run", "greetings.yaml", ...flags, "-q", "--force", "-o", out];
+      const home = join(scratch, `loom-home-${runtime}-${mode}`);
+      const printed = sh("node", ["run-with-emulator.js", ...args], app, { LOOM_HOME: home });
+      const result: Emulated = JSON.parse(printed.trim().split("\n").at(-1)!);
+      const what = `loom under ${runtime} (${mode})`;
+      check(result.code === 0, `${what} runs the job (exit ${result.code})`);
+      check(!result.leaked, `${what} never prints the API key`);
+      check(
+        called(result) && JSON.stringify(ltsvRecords(readFileSync(out, "utf8"))) === expected,
+        `${what} loads loom-plugin-acme by name: its ltsv format reads and writes the dataset, ` +
+          `its acme provider answers each row through the emulator`,
+      );
+    }
   }
 }

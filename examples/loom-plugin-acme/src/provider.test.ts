@@ -125,6 +125,31 @@ describe("acme provider", () => {
     assert.equal(LoomError.isInstance(error), false);
   });
 
+  it("batch: records the upload before the create, reuses it on a retry, deletes it once", async () => {
+    const api = provider.batch!;
+    const items = [{
+      customId: "a",
+      request: { model: "m", messages: [{ role: "user" as const, content: "hi" }], params: {} },
+    }];
+    const label = { job: "j", shard: 0, name: "loom-j-0" };
+    const steps: string[] = [];
+    let upload: Record<string, string> = {};
+    await api.submit(items, label, {
+      onUploaded: async (u) => void steps.push(`uploaded ${JSON.stringify(upload = u)}`),
+      onCreate: async () => void steps.push("create"),
+    });
+    assert.deepEqual(steps, [`uploaded ${JSON.stringify(upload)}`, "create"]);
+    const uploads = emu.log.count("POST /v1/files");
+    const again = await api.submit(items, label, { upload });
+    assert.equal(emu.log.count("POST /v1/files"), uploads, "the retry uploaded nothing");
+    assert.equal(again.data?.input_file_id, upload.input_file_id);
+    await api.deleteUpload!(upload);
+    await api.deleteUpload!(upload); // gone already is success
+    assert.equal(emu.log.count(/^DELETE \/v1\/files\//), 2);
+    const command = api.deleteUploadCommand!(upload);
+    assert.ok(command.includes("$ACME_API_KEY") && !command.includes(emu.apiKey), command);
+  });
+
   it("refuses a missing base_url or key with what to set", () => {
     assert.throws(() => acme.create({ apiKey: "k" }, context), /base_url .*--base-url/);
     assert.throws(
