@@ -104,7 +104,7 @@ export function batchApi(endpoint: Endpoint): BatchApi {
 
     async status(handle, options) {
       const batch = await getBatch(handle.id, options?.signal);
-      const state = STATES[batch.status];
+      const state = Object.hasOwn(STATES, batch.status) ? STATES[batch.status] : undefined;
       if (!state) {
         throw new LoomProviderError(
           `acme: batch ${batch.id} has an unknown status ${batch.status}`,
