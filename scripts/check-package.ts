@@ -2,8 +2,9 @@
  * Checks the npm package as a user gets it: packs `loom-batch`, installs the tarball into a
  * scratch project, runs the `loom` command (and its `loom-batch` alias, which `npx loom-batch`
  * finds) on a checked-in dataset, imports the library, `loom-batch/testing`, `loom-batch/plugin`
- * and `loom-batch/emulator`, and resolves the job schema `loom-batch/schema.json`. Run after
- * `npm run build`:  node scripts/check-package.ts
+ * and `loom-batch/emulator`, and resolves the job schema `loom-batch/schema.json`; then builds,
+ * tests and packs the example plugin package and loads it by name under Node and Deno
+ * (check-plugin-package.ts). Run after `npm run build`:  node scripts/check-package.ts
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { checkPluginPackage } from "./check-plugin-package.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "loom-package-"));
@@ -19,8 +21,13 @@ const env = {
   ...process.env,
   PATH: `${join(root, "node_modules", ".bin")}${delimiter}${process.env.PATH}`,
 };
-const sh = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+const sh = (cmd: string, args: string[], cwd: string, more: Record<string, string> = {}) =>
+  execFileSync(cmd, args, {
+    cwd,
+    env: { ...env, ...more },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`package check failed: ${what}`);
@@ -130,6 +137,15 @@ console.log(p.kind, LoomError.isInstance(e), e.retryable, typeof failpoint,
     kit === "format true true function function [gpt-4o-mini] hi",
     `loom-batch/plugin and loom-batch/emulator import and work (${kit})`,
   );
+
+  checkPluginPackage({
+    root,
+    scratch,
+    app,
+    loomTarball: join(scratch, packed.filename),
+    sh,
+    check,
+  });
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
