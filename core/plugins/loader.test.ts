@@ -110,3 +110,26 @@ describe("plugin packages", () => {
     t.diagnostic("this runtime loads TypeScript from node_modules");
   });
 });
+
+describe("a plugin whose import fails", () => {
+  it("is refused in one line, without the runtime's colours or hints", async () => {
+    // A package that is not installed. (Not loom-batch: under `deno test` here, deno.json maps
+    // that name to the sources for every module.)
+    const dir = project({
+      "reverse.ts": `import { definePlugin } from "loom-no-such-package/plugin";\n` +
+        `export default definePlugin({ apiVersion: 1, kind: "format", name: "rev" });\n`,
+    });
+    await assert.rejects(importPluginModule("./reverse.ts", dir), (error: Error) => {
+      assert.ok(error instanceof LoomPluginError, String(error));
+      assert.match(
+        error.message,
+        /^plugin \.\/reverse\.ts: cannot load it: .*loom-no-such-package/,
+      );
+      assert.doesNotMatch(error.message, /\n/, "one line");
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(error.message, /\x1b\[/, "no terminal colours");
+      assert.doesNotMatch(error.message, /deno add/, "not the runtime's advice");
+      return true;
+    });
+  });
+});

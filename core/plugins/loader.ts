@@ -119,7 +119,10 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
 /** Why a plugin module failed to load, with what to do about it. */
 function loadError(ref: string, error: unknown): LoomPluginError {
   const code = (error as { code?: string }).code;
-  const message = errorMessage(error);
+  // Deno's module errors come coloured, over several lines, with a hint for Deno projects
+  // (`deno add …`): Loom's messages are one plain line with Loom's own advice.
+  // deno-lint-ignore no-control-regex
+  const message = errorMessage(error).replace(/\x1b\[[0-9;]*m/g, "").split("\n")[0].trim();
   const hint = TS_IN_NODE_MODULES.test(`${code} ${message}`)
     ? " (Node and Deno load no TypeScript from node_modules: the plugin's package must ship JavaScript, compiled with tsc, say; or give the plugin's .ts file by path)"
     : code === "ERR_UNKNOWN_FILE_EXTENSION"
