@@ -21,7 +21,11 @@ const MODEL: Record<Provider, string> = {
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
 };
-const TIMEOUT_MS = 200;
+/**
+ * The client's timeout. A sync run needs no call to succeed; a batch job's submission must get
+ * through first, on a loaded machine too (200 ms was once too little for it under a full suite).
+ */
+const TIMEOUT_MS = { sync: 200, batch: 2000 } as const;
 
 /** A job over two rows against a fresh emulator of `provider`; `work` runs commands on it. */
 async function withJob<T>(
@@ -45,7 +49,7 @@ async function withJob<T>(
       `dataset: { path: in.csv }\nprovider: ${provider}\nmodel: ${
         MODEL[provider]
       }\nmode: ${mode}\n` +
-        `provider_options: { base_url: "${emu.baseURL}", timeout_ms: ${TIMEOUT_MS} }\n` +
+        `provider_options: { base_url: "${emu.baseURL}", timeout_ms: ${TIMEOUT_MS[mode]} }\n` +
         "output: { path: out.csv }\n",
     );
     const env = { LOOM_HOME: join(dir, "home"), [KEY_ENV[provider]]: emu.apiKey };
@@ -56,15 +60,17 @@ async function withJob<T>(
 }
 
 /** Every call from now on is answered well after the client's timeout. */
-function slowDown(emu: Emulator): void {
-  emu.faults.add({ name: "slow", action: { kind: "slow", delayMs: TIMEOUT_MS * 10 } });
+function slowDown(emu: Emulator, mode: "sync" | "batch"): void {
+  emu.faults.add({ name: "slow", action: { kind: "slow", delayMs: TIMEOUT_MS[mode] * 3 } });
 }
 
 /** The timeout's message: the emulator's address, the timeout, and what to do. */
-function timedOut(emu: Emulator): RegExp {
+function timedOut(emu: Emulator, mode: "sync" | "batch"): RegExp {
   const host = new URL(emu.baseURL).host.replace(/\./g, "\\.");
   return new RegExp(
-    `no answer from http://${host}\\S* within ${TIMEOUT_MS} ms .*provider_options\\.timeout_ms`,
+    `no answer from http://${host}\\S* within ${
+      TIMEOUT_MS[mode]
+    } ms .*provider_options\\.timeout_ms`,
   );
 }
 
@@ -80,7 +86,7 @@ describe("a call that times out names where it was going", () => {
     await Promise.all(
       PROVIDERS.map((provider) =>
         withJob(provider, "sync", async ({ emu, dir, run }) => {
-          slowDown(emu);
+          slowDown(emu, "sync");
           const result = await run(["run", "job.yaml"]);
           assertClean(result, emu, provider);
           assert.equal(result.code, 1, `${provider}: ${result.stderr}`);
@@ -91,7 +97,7 @@ describe("a call that times out names where it was going", () => {
           assert.equal(rows.length, 2);
           for (const row of rows) {
             assert.match(row.llm_error, new RegExp(`^${provider}: `), provider);
-            assert.match(row.llm_error, timedOut(emu), provider);
+            assert.match(row.llm_error, timedOut(emu, "sync"), provider);
           }
         })
       ),
@@ -106,13 +112,16 @@ describe("a call that times out names where it was going", () => {
           assert.equal(submitted.code, 0, `${provider}: ${submitted.stderr}`);
           const id = /submitted job (\S+):/.exec(submitted.stdout)?.[1];
           assert.ok(id, submitted.stdout);
-          slowDown(emu);
+          slowDown(emu, "batch");
           const status = await run(["status", id]);
           assertClean(status, emu, `${provider} status`);
           // The shard's state is unknown until a check gets through, and the line says why.
           assert.match(
             status.stdout,
-            new RegExp(`^  batch 1 \\S+  unknown .*${provider}: .*${timedOut(emu).source}`, "m"),
+            new RegExp(
+              `^  batch 1 \\S+  unknown .*${provider}: .*${timedOut(emu, "batch").source}`,
+              "m",
+            ),
             `${provider}: ${status.stdout}${status.stderr}`,
           );
         })
