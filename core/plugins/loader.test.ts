@@ -133,3 +133,37 @@ describe("a plugin whose import fails", () => {
     });
   });
 });
+
+describe("what an author gets wrong", () => {
+  it("a package that is not installed: says to install it, not loom-batch", async () => {
+    const dir = project({ "job.yaml": "" });
+    await assert.rejects(importPluginModule("loom-plugin-nope", dir), (error: Error) => {
+      assert.ok(error instanceof LoomPluginError, String(error));
+      assert.match(error.message, /^plugin loom-plugin-nope: cannot load it: /);
+      assert.match(error.message, /it is not installed: `npm i loom-plugin-nope`/);
+      assert.doesNotMatch(error.message, /install loom-batch/);
+      return true;
+    });
+  });
+
+  it("ES module syntax compiled to CommonJS (exports.default) loads", async () => {
+    const dir = project({
+      "plugins/compiled.cjs": `"use strict";\n` +
+        `Object.defineProperty(exports, "__esModule", { value: true });\n` +
+        `exports.default = { apiVersion: 1, kind: "format", name: "compiled", create: () => ({}) };\n`,
+    });
+    const plugin = await importPluginModule("./plugins/compiled.cjs", dir);
+    assert.equal((plugin as { name: string }).name, "compiled");
+  });
+
+  it("no default export: the message names what the module does export", async () => {
+    const dir = project({
+      "plugins/named.mjs":
+        `export const psv = { apiVersion: 1, kind: "format", name: "psv", create: () => ({}) };\n`,
+    });
+    await assert.rejects(
+      importPluginModule("./plugins/named.mjs", dir),
+      /the module has no default export \(export default a plugin definition, or a list of them; it exports psv\)/,
+    );
+  });
+});

@@ -106,28 +106,42 @@ export async function importPluginModule(ref: string, baseDir: string): Promise<
   try {
     module = await import(specifier);
   } catch (error) {
-    throw loadError(ref, error);
+    throw loadError(ref, error, file !== undefined);
   }
-  if (module.default === undefined) {
+  let plugin = module.default;
+  // ES module syntax compiled to CommonJS (tsc without "type": "module") puts the default export
+  // at `exports.default`, which an import sees as `default.default`.
+  const compiled = plugin as { __esModule?: unknown; default?: unknown } | undefined;
+  if (compiled?.__esModule === true && compiled.default !== undefined) plugin = compiled.default;
+  if (plugin === undefined) {
+    const named = Object.keys(module).filter((key) => key !== "default");
     throw new LoomPluginError(
-      `plugin ${ref}: the module has no default export (export default a plugin definition)`,
+      `plugin ${ref}: the module has no default export (export default a plugin definition, or ` +
+        `a list of them${named.length ? `; it exports ${named.join(", ")}` : ""})`,
     );
   }
-  return module.default;
+  return plugin;
 }
 
 /** Why a plugin module failed to load, with what to do about it. */
-function loadError(ref: string, error: unknown): LoomPluginError {
+function loadError(ref: string, error: unknown, byPath: boolean): LoomPluginError {
   const code = (error as { code?: string }).code;
   // Deno's module errors come coloured, over several lines, with a hint for Deno projects
   // (`deno add …`): Loom's messages are one plain line with Loom's own advice.
   // deno-lint-ignore no-control-regex
   const message = errorMessage(error).replace(/\x1b\[[0-9;]*m/g, "").split("\n")[0].trim();
+  /** Whether the message quotes `name` (or a path in it) as what could not be found. */
+  const missing = (name: string) =>
+    new RegExp(`['"]${name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}(/[^'"]*)?['"]`).test(message);
   const hint = TS_IN_NODE_MODULES.test(`${code} ${message}`)
-    ? " (Node and Deno load no TypeScript from node_modules: the plugin's package must ship JavaScript, compiled with tsc, say; or give the plugin's .ts file by path)"
+    ? ` (Node and Deno load no TypeScript from node_modules: the plugin's package must ship JavaScript, compiled by tsc for instance${
+      byPath ? "" : ", or give the plugin's .ts file by a path outside node_modules"
+    })`
     : code === "ERR_UNKNOWN_FILE_EXTENSION"
     ? " (TypeScript plugins need Node 22.18 or later, or Deno)"
-    : /loom-batch/.test(message)
+    : !byPath && missing(ref)
+    ? ` (it is not installed: \`npm i ${ref}\` in the job file's folder or above it; Loom looks in the node_modules folders above the job file, then beside Loom itself)`
+    : missing("loom-batch")
     ? " (install loom-batch beside the plugin, or import Loom only as types there)"
     : "";
   return new LoomPluginError(`plugin ${ref}: cannot load it: ${message}${hint}`, { cause: error });
