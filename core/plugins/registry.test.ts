@@ -154,4 +154,64 @@ describe("third-party plugins", () => {
       /specificationVersion/,
     );
   });
+
+  it("checks that an instance has its contract's required members, naming the plugin", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "p.js"),
+      `const format = (name, extra) => ({ apiVersion: 1, kind: "format", name,
+        create: () => ({ specificationVersion: "loom.format.v1", name, open() {}, write() {}, ...extra }) });
+      export default [
+        { apiVersion: 1, kind: "provider", name: "mute",
+          create: () => ({ specificationVersion: "loom.provider.v1", name: "mute" }) },
+        format("noext", { extensions: undefined }),
+        format("nowrite", { extensions: [".nw"], write: undefined }),
+      ];`,
+    );
+    const registry = new Registry();
+    await registry.load("./p.js", dir);
+    await assert.rejects(
+      () => registry.create("provider", "mute", {}, context),
+      /^LoomPluginError: provider mute \(\.\/p\.js\): create\(\) returned no generate\(\) function$/,
+    );
+    await assert.rejects(
+      () => registry.create("format", "noext", {}, context),
+      /format noext \(\.\/p\.js\): create\(\) returned no extensions list/,
+    );
+    await assert.rejects(
+      () => registry.create("format", "nowrite", {}, context),
+      /format nowrite \(\.\/p\.js\): create\(\) returned no write\(\) function/,
+    );
+  });
+
+  it("a format's extension claimed twice is the user's choice; a broken format matters only alone", async () => {
+    const dir = tempDir();
+    const format = (name: string, extensions: string[], create = "") =>
+      `{ apiVersion: 1, kind: "format", name: "${name}", create: () => { ${create}
+        return { specificationVersion: "loom.format.v1", name: "${name}",
+          extensions: ${JSON.stringify(extensions)}, open() {}, write() {} }; } }`;
+    writeFileSync(
+      join(dir, "p.js"),
+      `export default [${format("acsv", [".csv"])}, ${
+        format("broken", [".brk"], 'throw new Error("no config");')
+      }];`,
+    );
+    const registry = new Registry();
+    await registry.load("./p.js", dir);
+    await assert.rejects(() => registry.formatForPath("data/in.csv.gz", context), (e: unknown) => {
+      assert.ok(e instanceof LoomUsageError, String(e));
+      assert.match(
+        e.message,
+        /^data\/in\.csv\.gz: the extension "\.csv" is claimed by the formats acsv and csv; set dataset\.format/,
+      );
+      return true;
+    });
+    // The broken plugin does not stand in the way of a JSON file...
+    assert.equal((await registry.formatForPath("in.jsonl", context)).name, "jsonl");
+    // ...and is what is said when nothing else could read the file.
+    await assert.rejects(
+      () => registry.formatForPath("in.brk", context),
+      /^LoomPluginError: format broken \(\.\/p\.js\): create\(\) failed: no config$/,
+    );
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { extname } from "node:path";
 import { BUILTIN_PLUGINS, type PluginModuleLoader } from "../../plugins/_builtins.ts";
-import { LoomPluginError, LoomUsageError } from "../base/errors.ts";
+import { errorMessage, LoomError, LoomPluginError, LoomUsageError } from "../base/errors.ts";
 import { importPluginModule } from "./loader.ts";
 import {
   PLUGIN_API_VERSION,
@@ -23,6 +23,21 @@ const SPEC_VERSION: Record<PluginKind, string> = {
   format: "loom.format.v1",
   storage: "loom.storage.v2",
 };
+
+/** What an instance lacks of its contract's required members, said for a message; or undefined. */
+function lacks(kind: PluginKind, instance: Record<string, unknown>): string | undefined {
+  const fn = (member: string) =>
+    typeof instance[member] === "function" ? undefined : `no ${member}() function`;
+  if (kind === "provider") return fn("generate");
+  if (kind === "format") {
+    const ext = instance.extensions;
+    if (!Array.isArray(ext) || !ext.every((e) => typeof e === "string" && e.startsWith("."))) {
+      return 'no extensions list (the file extensions it claims, such as [".psv"]; [] for none)';
+    }
+    return fn("open") ?? fn("write");
+  }
+  return undefined;
+}
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Checks that `value` is a valid plugin definition; `origin` names where it came from. */
@@ -124,7 +139,19 @@ export class Registry {
     context: PluginContext,
   ): Promise<PluginInstances[K]> {
     const definition = await this.definition(kind, name);
-    const instance = await definition.create(options, context);
+    const origin = this.#loaded[kind].get(name)?.origin ?? `built-in ${kind} ${name}`;
+    let instance: PluginInstances[K];
+    try {
+      instance = await definition.create(options, context);
+    } catch (error) {
+      // Loom's own errors (a missing key, a bad option) say what to do already; anything else is
+      // the plugin's bug, said as one line that names it.
+      if (LoomError.isInstance(error)) throw error;
+      throw new LoomPluginError(
+        `${kind} ${name} (${origin}): create() failed: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
     const version = (instance as { specificationVersion?: string } | undefined)
       ?.specificationVersion;
     if (version !== SPEC_VERSION[kind]) {
@@ -134,19 +161,45 @@ export class Registry {
         }, expected "${SPEC_VERSION[kind]}"`,
       );
     }
+    const lacking = lacks(kind, instance as unknown as Record<string, unknown>);
+    if (lacking) {
+      throw new LoomPluginError(`${kind} ${name} (${origin}): create() returned ${lacking}`);
+    }
     return instance;
   }
 
-  /** The format that claims a file's extension (`.gz` is looked through). */
+  /**
+   * The format that claims a file's extension (`.gz` is looked through). Two formats claiming it
+   * is a question for the user (`dataset.format`), not one to settle by name order; a plugin format
+   * that fails to start matters only when no other claims the extension.
+   */
   async formatForPath(
     path: string,
     context: PluginContext,
   ): Promise<{ name: string; format: FormatV1 }> {
     const ext = extname(path.toLowerCase().replace(/\.gz$/, ""));
+    const claims: { name: string; format: FormatV1 }[] = [];
+    let failed: unknown;
     for (const name of this.names("format")) {
-      const format = await this.create("format", name, {}, context);
-      if (format.extensions.includes(ext)) return { name, format };
+      let format: FormatV1;
+      try {
+        format = await this.create("format", name, {}, context);
+      } catch (error) {
+        if (name in this.#builtins.format) throw error;
+        failed ??= error;
+        continue;
+      }
+      if (format.extensions.includes(ext)) claims.push({ name, format });
     }
+    if (claims.length === 1) return claims[0];
+    if (claims.length > 1) {
+      throw new LoomUsageError(
+        `${path}: the extension "${ext}" is claimed by the formats ${
+          claims.map((c) => c.name).join(" and ")
+        }; set dataset.format (or --format) to the one to read it with`,
+      );
+    }
+    if (failed) throw failed;
     throw new LoomUsageError(
       `${path}: cannot tell the format from the extension "${
         ext || "(none)"
