@@ -62,3 +62,23 @@ it("the launcher serves every provider until stopped, with faults from the comma
     await new Promise((resolve) => child.once("close", resolve));
   }
 });
+
+it("the launcher says in one line what is wrong (a missing OpenAPI file), and --help gives its usage", async () => {
+  const run = (args: string[]) => {
+    const child = launch(args);
+    let out = "";
+    let err = "";
+    child.stdout!.setEncoding("utf8").on("data", (d) => (out += d));
+    child.stderr!.setEncoding("utf8").on("data", (d) => (err += d));
+    return new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+      child.on("close", (code) => resolve({ code, out, err }))
+    );
+  };
+  const missing = await run(["--provider", "openai", "--openai-spec", "/nonexistent/openai.yaml"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^emulator: .*\/nonexistent\/openai\.yaml/);
+  assert.equal(missing.err.trim().split("\n").length, 1, missing.err);
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /--openai-spec F +OpenAI's OpenAPI file .* or "off"/);
+});

@@ -17,15 +17,22 @@
  *                   then conditions every=N, first=N, path=…, prompt=…, batch=…
  *   --schedule S    batch pace: instant | polls:N | clock:MS (real time per state) | manual
  *   --models M      any (default) or a comma-separated list of accepted model ids
+ *   --openai-spec F OpenAI's OpenAPI file the openai emulator checks requests against, or "off";
+ *                   default: $LOOM_OPENAI_SPEC, else shared/reference/specs/openai-openapi.yaml
+ *                   beside the repository, else off (said when it starts)
  */
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { realClock } from "../emulator/clock.ts";
+import { defaultSpecPath } from "../emulator/contract/spec.ts";
 import { parseFaultSpec } from "../emulator/faults.ts";
 import type { BatchSchedule } from "../emulator/schedule.ts";
 import { type Emulator, type ProviderName, startEmulator } from "../emulator/server.ts";
 
 const PROVIDERS: ProviderName[] = ["openai", "anthropic", "gemini", "openrouter", "compatible"];
+
+const wantedOpenai = (provider: string) => provider === "all" || provider === "openai";
 
 /** Parses `--schedule`. */
 export function parseSchedule(text: string): BatchSchedule {
@@ -47,12 +54,30 @@ async function main(): Promise<void> {
       fault: { type: "string", multiple: true, default: [] },
       schedule: { type: "string", default: "polls:1" },
       models: { type: "string", default: "any" },
+      "openai-spec": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("see the comment at the top of scripts/emulator.ts");
+    // The usage is this file's opening comment.
+    const source = readFileSync(new URL(import.meta.url), "utf8");
+    console.log(
+      source.slice(source.indexOf("/**") + 3, source.indexOf("*/")).replace(/^ \* ?/gm, ""),
+    );
     return;
+  }
+  let spec = values["openai-spec"];
+  if (spec === undefined && wantedOpenai(values.provider)) {
+    // By hand, an emulator without the contract check beats none: said, not silent.
+    try {
+      defaultSpecPath();
+    } catch {
+      spec = "off";
+      console.log(
+        "openai: OpenAI's OpenAPI file was not found: requests are not checked against it " +
+          "(--openai-spec FILE to check them)",
+      );
+    }
   }
   const wanted = values.provider === "all" ? PROVIDERS : [values.provider as ProviderName];
   for (const p of wanted) {
@@ -73,6 +98,7 @@ async function main(): Promise<void> {
         schedule: parseSchedule(values.schedule),
         clock: realClock,
         models: values.models === "any" ? "any" : values.models.split(","),
+        ...(spec === undefined ? {} : { openaiSpec: spec === "off" ? false : spec }),
       }),
     );
   }
@@ -88,4 +114,8 @@ async function main(): Promise<void> {
   process.on("SIGTERM", stop);
 }
 
-await main();
+// A bad option or a missing OpenAPI file is one line that says what to do, not a stack trace.
+await main().catch((error) => {
+  console.error(`emulator: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+});

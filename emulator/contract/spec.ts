@@ -86,7 +86,8 @@ export function defaultSpecPath(): string {
     `OpenAI's OpenAPI definition was not found (tried ${
       tried.join(", ")
     }). Put the repository beside ` +
-      `shared/ or set ${SPEC_ENV} to the file's path.`,
+      `shared/, set ${SPEC_ENV} to the file's path, or start the emulator with openaiSpec: false ` +
+      "(no contract check: what an installed loom-batch, which has no such file, does).",
   );
 }
 
