@@ -27,6 +27,7 @@ describe("createProgress", () => {
     try {
       const { onEvent, stop } = createProgress("lines");
       onEvent({ type: "plan", rows: 2, input: "in.csv", output: "out.csv", mode: "batch" });
+      onEvent({ type: "plan", rows: 1, input: "one.csv", output: "out.csv", mode: "batch" });
       onEvent({ type: "shard", shard: 0, action: "submitted", batchId: "b1", requests: 2 });
       onEvent({
         type: "poll",
@@ -39,6 +40,7 @@ describe("createProgress", () => {
     }
     const text = written.join("");
     assert.match(text, /loom: 2 rows from in\.csv \(batch\)/);
+    assert.match(text, /loom: 1 row from one\.csv \(batch\)/);
     assert.match(text, /loom: batch 1 submitted as b1 \(2 requests\)/);
     assert.match(text, /loom: job j1: 1\/1 batches ended, 2\/2 requests done \(completed\)/);
     assert.ok(!text.includes("\x1b"), "no escape sequence");

@@ -101,9 +101,9 @@ export function createProgress(
         tally.total = event.rows;
         if (style === "none") return;
         err(
-          `loom: ${event.rows} rows from ${displayPath(event.input)} (${event.mode}) → ${
-            displayPath(event.output)
-          }`,
+          `loom: ${event.rows} row${event.rows === 1 ? "" : "s"} from ${
+            displayPath(event.input)
+          } (${event.mode}) → ${displayPath(event.output)}`,
         );
         // A batch job's rows arrive all at once at the merge: its progress is its batches'.
         if (event.mode === "batch") return;
