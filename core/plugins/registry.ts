@@ -7,6 +7,7 @@
 import { extname } from "node:path";
 import { BUILTIN_PLUGINS, type PluginModuleLoader } from "../../plugins/_builtins.ts";
 import { errorMessage, LoomError, LoomPluginError, LoomUsageError } from "../base/errors.ts";
+import { guardFormat } from "./guard-format.ts";
 import { importPluginModule } from "./loader.ts";
 import {
   PLUGIN_API_VERSION,
@@ -164,6 +165,9 @@ export class Registry {
     const lacking = lacks(kind, instance as unknown as Record<string, unknown>);
     if (lacking) {
       throw new LoomPluginError(`${kind} ${name} (${origin}): create() returned ${lacking}`);
+    }
+    if (kind === "format" && !(name in this.#builtins.format)) {
+      return guardFormat(instance as FormatV1, `${name} (${origin})`) as PluginInstances[K];
     }
     return instance;
   }
