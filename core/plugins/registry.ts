@@ -39,6 +39,7 @@ function lacks(kind: PluginKind, instance: Record<string, unknown>): string | un
   }
   return undefined;
 }
+
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Checks that `value` is a valid plugin definition; `origin` names where it came from. */
@@ -200,7 +201,7 @@ export class Registry {
       throw new LoomUsageError(
         `${path}: the extension "${ext}" is claimed by the formats ${
           claims.map((c) => c.name).join(" and ")
-        }; set dataset.format (or --format) to the one to read it with`,
+        }; set dataset.format in the job to the one to read it with`,
       );
     }
     if (failed) throw failed;
