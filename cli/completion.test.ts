@@ -174,6 +174,8 @@ describe("loom completion", () => {
     ["loom run ", ["job.yaml"]],
     // A command that takes no argument: nothing (no file names).
     ["loom fetch ", []],
+    // An argument with a fixed set of values: those, not file names.
+    ["loom completion ", ["bash", "fish", "zsh"]],
   ];
 
   it("bash loads the script for loom and loom-batch", async (t) => {
@@ -236,6 +238,7 @@ describe("loom completion", () => {
     const { file } = await script("bash");
     assert.deepEqual(bashCompletes(file, ["loom", "ca"]), ["cache", "cancel"]);
     assert.deepEqual(bashCompletes(file, ["loom", "cache", ""]), ["clear", "prune", "stats"]);
+    assert.deepEqual(bashCompletes(file, ["loom", "completion", ""]), ["bash", "fish", "zsh"]);
     assert.deepEqual(bashCompletes(file, ["loom", "cache", "stats", "--j"]), ["--json"]);
     assert.deepEqual(bashCompletes(file, ["loom", "forget", "ID", "--f"]), ["--force"]);
     assert.deepEqual(bashCompletes(file, ["loom", "run", "--with-"]), [
@@ -252,7 +255,7 @@ describe("loom completion", () => {
     assert.equal(result.stdout, "");
     assert.match(
       result.stderr,
-      /^loom: unknown shell "powershell"; give one of: bash, zsh, fish\n$/,
+      /^loom: .*'powershell' is invalid for argument 'shell'\. Allowed choices are bash, zsh, fish\.\n$/,
     );
   });
 });

@@ -7,8 +7,7 @@
  * @module
  */
 import process from "node:process";
-import { type Command, Option } from "commander";
-import { LoomUsageError } from "../core/base/errors.ts";
+import { Argument, type Command, Option } from "commander";
 
 /** The shells `loom completion` writes a script for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -44,11 +43,19 @@ function nodesOf(program: Command): Node[] {
       description: o.description,
       takesValue: o.required || o.optional,
     }));
+    // An argument with a fixed set of values (`completion <shell>`) completes as those words.
+    const choices = command.registeredArguments[0]?.argChoices ?? [];
     nodes.push({
       path,
       description: command.description(),
-      subcommands: command.commands.map((c) => ({ name: c.name(), description: c.description() })),
-      takesArguments: command.registeredArguments.length > 0,
+      subcommands: [
+        ...command.commands.map((c) => ({ name: c.name(), description: c.description() })),
+        ...choices.map((name) => ({
+          name,
+          description: command.registeredArguments[0].description,
+        })),
+      ],
+      takesArguments: command.registeredArguments.length > 0 && !choices.length,
       options,
     });
     for (const sub of command.commands) walk(sub, path ? `${path} ${sub.name()}` : sub.name());
@@ -201,7 +208,7 @@ export function registerCompletion(program: Command): void {
   program
     .command("completion")
     .description("print a shell completion script (bash, zsh or fish) for loom and loom-batch")
-    .argument("<shell>", SHELLS.join(", "))
+    .addArgument(new Argument("<shell>", "the shell to complete in").choices(SHELLS))
     .addHelpText(
       "after",
       "\nExamples:\n" +
@@ -211,12 +218,8 @@ export function registerCompletion(program: Command): void {
         "  loom completion fish > ~/.config/fish/completions/loom.fish\n" +
         "    (and the same as .../completions/loom-batch.fish: fish loads a file by command name)",
     )
-    .action((shell: string) => {
-      if (!(SHELLS as readonly string[]).includes(shell)) {
-        throw new LoomUsageError(
-          `unknown shell "${shell}"; give one of: ${SHELLS.join(", ")}`,
-        );
-      }
-      process.stdout.write(completionScript(program, shell as Shell));
+    // Commander refuses another shell, naming the three (exit 2).
+    .action((shell: Shell) => {
+      process.stdout.write(completionScript(program, shell));
     });
 }
