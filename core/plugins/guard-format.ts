@@ -53,7 +53,10 @@ export function guardFormat(format: FormatV1, label: string): FormatV1 {
         }
         const chunks = reader.rowChunks?.bind(reader);
         return {
-          layout: reader.layout,
+          // Read through: a reader may settle its layout as it reads.
+          get layout() {
+            return reader.layout;
+          },
           rows: guarded(() => reader.rows),
           ...(chunks ? { rowChunks: () => guarded(chunks) } : {}),
         };
