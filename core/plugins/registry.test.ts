@@ -214,4 +214,21 @@ describe("third-party plugins", () => {
       /^LoomPluginError: format broken \(\.\/p\.js\): create\(\) failed: no config$/,
     );
   });
+
+  it("a system fault from create() (a code such as EACCES) is told as Loom tells one, not as a bug", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "p.js"),
+      `export default { apiVersion: 1, kind: "format", name: "locked", create: () => {
+        throw Object.assign(new Error("EACCES: permission denied, open '/x'"), { code: "EACCES" });
+      } };`,
+    );
+    const registry = new Registry();
+    await registry.load("./p.js", dir);
+    await assert.rejects(() => registry.create("format", "locked", {}, context), (e: unknown) => {
+      assert.ok(!(e instanceof LoomPluginError), String(e));
+      assert.equal((e as { code?: string }).code, "EACCES");
+      return true;
+    });
+  });
 });

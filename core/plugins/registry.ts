@@ -146,9 +146,13 @@ export class Registry {
     try {
       instance = await definition.create(options, context);
     } catch (error) {
-      // Loom's own errors (a missing key, a bad option) say what to do already; anything else is
-      // the plugin's bug, said as one line that names it.
-      if (LoomError.isInstance(error)) throw error;
+      // Loom's own errors (a missing key, a bad option) say what to do already, a built-in's and
+      // a system fault (a full disk: `code`) are told as Loom tells them; anything else is a
+      // third-party plugin's bug, said as one line that names it.
+      const builtin = name in this.#builtins[kind];
+      if (LoomError.isInstance(error) || builtin || (error as { code?: unknown })?.code) {
+        throw error;
+      }
       throw new LoomPluginError(
         `${kind} ${name} (${origin}): create() failed: ${errorMessage(error)}`,
         { cause: error },
