@@ -58,12 +58,9 @@ function printJob(record: JobRecord): void {
   );
   for (const s of record.shards) {
     const phase = phaseOf(s);
-    const state = phase === "in-doubt"
-      ? "in doubt"
-      : phase === "submitting"
-      ? "submitting"
-      : phase === "planned"
-      ? "not sent"
+    // Before the provider has the batch, its phase is all there is to say; after, its state.
+    const state = phase === "in-doubt" || phase === "submitting" || phase === "planned"
+      ? PHASE_NAMES[phase]
       : s.state ?? "unknown";
     const meaning = state === "in doubt"
       ? `its create was sent at ${s.createSentAt} and no answer came: run the job again (Loom looks for it first), or \`loom adopt ${record.id} <batch-id>\`.`
