@@ -45,6 +45,11 @@ export interface Usage {
    * `thoughtsTokenCount`, Anthropic thinking), where the provider reports it.
    */
   readonly reasoningTokens?: number;
+  /**
+   * What the provider says this request cost, in US dollars, where it reports it (OpenRouter's
+   * `usage.cost`, in credits of one dollar). Loom never computes it: estimates are `loom plan`'s.
+   */
+  readonly cost?: number;
 }
 
 /** A provider's answer to one request. */
