@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
@@ -43,16 +43,6 @@ describe("openrouter provider against the emulator", () => {
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
     assert.match(readFileSync(join(dir, "out.csv"), "utf8"), /\[openai\/gpt-4o-mini\] hello/);
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 3);
-  });
-
-  it("says there is no batch API (a usage error, exit code 2)", async () => {
-    const { dir, env, loaded } = await job("batch");
-    await assert.rejects(() => runJob(loaded, { env, cwd: dir }), (e: unknown) => {
-      assert.ok(e instanceof LoomUsageError);
-      assert.equal(e.exitCode, 2);
-      assert.equal(e.message, "OpenRouter has no batch API; re-run with --sync");
-      return true;
-    });
   });
 
   it("stops the run when credits run out (402)", async () => {
