@@ -18,7 +18,7 @@ async function call(
     headers: { authorization: `Bearer ${emu.apiKey}`, "content-type": "application/json" },
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
   });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
 const request = (customId: string, content: string, extra: Record<string, unknown> = {}) => ({
@@ -168,7 +168,7 @@ describe("openrouter batch emulator: the lifecycle", () => {
       headers: { authorization: `Bearer ${emu.apiKey}` },
     });
     assert.equal(res.status, 200);
-    assert.equal((await res.json()).id, id);
+    assert.equal(((await res.json()) as { id: string }).id, id);
   });
 });
 
