@@ -7,7 +7,8 @@
  * error in the body (the `error-in-200` fault) or, with the part generated so far, in the choice
  * (`choices[].error` and `finish_reason: "error"`, the `error-in-choice` fault). A request's
  * `models` list names fallbacks: when its model is down (the `model-down` fault) the next one
- * answers, and the completion's `model` names the model that served.
+ * answers, and the completion's `model` names the model that served. The Batch API lives in
+ * `./openrouter/batches.ts` and answers each request with this module's own builder.
  * @module
  */
 import { countTokens, cutToTokens } from "../answers.ts";
@@ -19,7 +20,9 @@ import {
   type ProviderEmulator,
   type Reply,
 } from "../server.ts";
-import { chatCompletion, chatPrompts, chatStream } from "./openai.ts";
+import { chatCompletion, chatPrompts, chatStream, parseChatRequest } from "./openai.ts";
+import type { ReplyText } from "./openai/chat.ts";
+import { batchPrompts, OpenRouterBatches } from "./openrouter/batches.ts";
 
 /** Model ids accepted by default. */
 export const OPENROUTER_MODELS: readonly string[] = [
@@ -179,17 +182,34 @@ function failedChoice(
 
 /** Creates the OpenRouter provider of an emulator. */
 export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
-  /** The completion `served` gives for a request (the request's own model unless a fallback served). */
-  const complete = (body: Record<string, unknown>, served: string, reply?: string) =>
+  const chatOptions = { extraParams: EXTRA_PARAMS, idPrefix: "gen-", traits: () => undefined };
+  /**
+   * The completion `served` gives for a request (the request's own model unless a fallback
+   * served); inside a batch (`batch`), `stream` is ignored.
+   */
+  const complete = (
+    body: Record<string, unknown>,
+    served: string,
+    reply?: ReplyText,
+    batch = false,
+  ) =>
     asOpenRouter(
       chatCompletion(ctx, { ...body, model: served }, OPENROUTER_MODELS, {
-        extraParams: EXTRA_PARAMS,
-        idPrefix: "gen-",
-        traits: () => undefined,
+        ...chatOptions,
         reply,
+        batch,
       }),
       served,
     );
+  const batches = new OpenRouterBatches(ctx, {
+    acceptsModel: (model) => ctx.acceptsModel(model, OPENROUTER_MODELS),
+    check: (body) => {
+      requestedModel(ctx, body);
+      parseChatRequest(ctx, body, OPENROUTER_MODELS, { ...chatOptions, batch: true });
+    },
+    answer: (body, reply) => complete(body, requestedModel(ctx, body), reply, true),
+    upstream: upstreamOf,
+  });
 
   const chat = (req: EmulatorRequest): Reply => {
     const body = req.json();
@@ -209,7 +229,7 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       path: /^\/api\/v1\/chat\/completions$/,
       answers: true,
       handle: chat,
-    }],
+    }, ...batches.routes()],
     error: errorReply,
     authenticate(req) {
       const key = req.headers.authorization?.match(/^Bearer\s+(.*)$/i)?.[1]?.trim();
@@ -217,7 +237,12 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       if (key !== ctx.options.apiKey) return new HttpError(401, "User not found.");
       return null;
     },
-    prompts: (req) => (req.method === "POST" ? chatPrompts(req.json()) : []),
+    prompts: (req) =>
+      req.method !== "POST"
+        ? []
+        : req.path.endsWith("/batches")
+        ? batchPrompts(req.json())
+        : chatPrompts(req.json()),
     answerFault(action: AnswerFault, req: EmulatorRequest): Reply {
       const body = req.json();
       const model = requestedModel(ctx, body);
