@@ -1,9 +1,18 @@
 /** OpenRouter's batch API: the body it sends, and how statuses and results map onto Loom's. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LoomUsageError } from "../../../core/base/errors.ts";
+import { Buffer } from "node:buffer";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../../../emulator/mod.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
-import type { BatchItem } from "../../../core/spec/provider.ts";
+import type {
+  BatchApi,
+  BatchHandle,
+  BatchItem,
+  BatchOutcome,
+} from "../../../core/spec/provider.ts";
 import { chatCompletionBody } from "../openai/request.ts";
 import {
   batchesURL,
@@ -206,6 +215,302 @@ describe("openrouter batch results", () => {
       }]
     ) {
       assert.equal(resultOutcome(bad), undefined, JSON.stringify(bad));
+    }
+  });
+});
+
+// --- Against the emulator, through the openai SDK the provider uses ---------------------------
+
+const MODEL = "openai/gpt-4o-mini";
+const label = (shard = 0) => ({ job: "j1", shard, name: `loom-j1-${shard}` });
+const items = (...prompts: string[]) => prompts.map((p, i) => item(`row-${i}`, p));
+
+async function apiFor(emu: Emulator, more: Record<string, unknown> = {}) {
+  const provider = await plugin.create(
+    { apiKey: emu.apiKey, base_url: emu.baseURL, ...more },
+    { env: {}, home: tempDir() },
+  );
+  return provider.batch!;
+}
+
+/** Steps the emulator's schedule until the batch has ended; its last status. */
+async function ended(emu: Emulator, api: BatchApi, handle: BatchHandle) {
+  for (let i = 0; i < 20; i++) {
+    const status = await api.status(handle);
+    if (["completed", "failed", "expired", "cancelled"].includes(status.state)) return status;
+    emu.step();
+  }
+  assert.fail("the batch never ended");
+}
+
+async function outcomes(api: BatchApi, handle: BatchHandle, ids: readonly string[]) {
+  const all: BatchOutcome[] = [];
+  for await (const o of api.results(handle, ids)) all.push(o);
+  return new Map(all.map((o) => [o.customId, o]));
+}
+
+async function withEmu(
+  options: Partial<EmulatorOptions>,
+  work: (emu: Emulator) => Promise<void>,
+): Promise<void> {
+  const emu = await startEmulator({
+    provider: "openrouter",
+    models: "any",
+    schedule: { advance: "manual" },
+    ...options,
+  });
+  try {
+    await work(emu);
+  } finally {
+    await emu.stop();
+  }
+}
+
+describe("openrouter batch API against the emulator", () => {
+  it("sends one body, endpoint and model first, the requests as sync builds them; answers carry usage.cost", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      const batch = items("first", "second ✓");
+      const handle = await api.submit(batch, label());
+      const [create] = emu.log.entries.filter((e) => e.method === "POST");
+      assert.equal(create.path, "/api/v1/batches");
+      const body = create.body as Record<string, unknown>;
+      assert.deepEqual(Object.keys(body), ["endpoint", "model", "completion_window", "requests"]);
+      assert.deepEqual(body, JSON.parse(createBody(batch)));
+      assert.equal(create.bytes, Buffer.byteLength(createBody(batch)));
+      const status = await ended(emu, api, handle);
+      assert.deepEqual(status.counts, { total: 2, succeeded: 2, failed: 0 });
+      const got = await outcomes(api, handle, batch.map((i) => i.customId));
+      const first = got.get("row-0");
+      assert.ok(first && "result" in first);
+      assert.equal(first.result.text, `[${MODEL}] first`);
+      assert.ok((first.result.usage?.inputTokens ?? 0) > 0);
+    });
+  });
+
+  it("serves batch_path: the quickstart's /api/beta/batches on the base URL's host", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu, { batch_path: "/api/beta/batches" });
+      const handle = await api.submit(items("beta"), label());
+      await ended(emu, api, handle);
+      assert.ok(emu.log.entries.length > 1);
+      assert.ok(
+        emu.log.entries.every((e) => e.path.startsWith("/api/beta/batches")),
+        emu.log.entries.map((e) => e.path).join(", "),
+      );
+    });
+  });
+
+  it("gives a failed batch OpenRouter's reason, and no answers", async () => {
+    await withEmu({ batches: [{ end: "fail" }] }, async (emu) => {
+      const api = await apiFor(emu);
+      const handle = await api.submit(items("doomed"), label());
+      const status = await ended(emu, api, handle);
+      assert.equal(status.state, "failed");
+      assert.equal(status.providerState, "failed");
+      assert.ok(status.message && status.message.length > 0, JSON.stringify(status));
+      const got = await outcomes(api, handle, ["row-0"]);
+      assert.ok(![...got.values()].some((o) => "result" in o));
+    });
+  });
+
+  it("keeps what an expired batch ran; the rest are expired, never answers", async () => {
+    await withEmu({ batches: [{ end: "expire", processed: 1 }] }, async (emu) => {
+      const api = await apiFor(emu);
+      const batch = items("a", "b", "c");
+      const handle = await api.submit(batch, label());
+      assert.equal((await ended(emu, api, handle)).state, "expired");
+      const got = await outcomes(api, handle, batch.map((i) => i.customId));
+      assert.equal(got.size, 3);
+      const kinds = [...got.values()].map((o) => ("result" in o ? "answer" : o.kind)).sort();
+      assert.deepEqual(kinds, ["answer", "expired", "expired"]);
+    });
+  });
+
+  it("fails a request alone inside a completed batch, with its error's message", async () => {
+    await withEmu({ batches: [{ failPromptContains: "BAD" }] }, async (emu) => {
+      const api = await apiFor(emu);
+      const batch = items("good", "BAD one");
+      const handle = await api.submit(batch, label());
+      assert.equal((await ended(emu, api, handle)).state, "completed");
+      const bad = (await outcomes(api, handle, ["row-0", "row-1"])).get("row-1");
+      assert.ok(bad && "error" in bad && bad.kind === "failed", JSON.stringify(bad));
+      assert.ok(bad.error.length > 5);
+    });
+  });
+
+  it("refuses to read the results of a batch that has not ended", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      const handle = await api.submit(items("wait"), label());
+      await assert.rejects(
+        () => outcomes(api, handle, ["row-0"]),
+        (e: unknown) =>
+          e instanceof LoomProviderError && /results exist once it has ended/.test(e.message),
+      );
+    });
+  });
+
+  it("a refused create (400) is not retryable and names OpenRouter's reason", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      emu.faults.add({
+        match: { method: "POST", path: "/api/v1/batches" },
+        action: { kind: "status", status: 400, message: "model has no batch variant" },
+      });
+      await assert.rejects(
+        () => api.submit(items("x"), label()),
+        (e: unknown) =>
+          e instanceof LoomProviderError && e.status === 400 && !e.retryable &&
+          /model has no batch variant/.test(e.message),
+      );
+    });
+  });
+
+  it("find answers the batches that could be it: created since, as many requests, the same model", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu, {});
+      const before = new Date(emu.clock.now() - 1000).toISOString();
+      const two = await api.submit(items("a", "b"), label(0));
+      const other = await api.submit(
+        [item("x", "c"), item("y", "d")].map((i) => ({
+          ...i,
+          request: { ...i.request, model: "anthropic/claude-haiku-4.5" },
+        })),
+        label(1),
+      );
+      const one = await api.submit(items("e"), label(2));
+      const found = await api.find!(label(3), { after: before, requests: 2, model: MODEL });
+      assert.deepEqual(found, [{ handle: { id: two.id }, exact: false }]);
+      const any = await api.find!(label(3), { after: before, requests: 2 });
+      assert.deepEqual(any?.map((f) => f.handle.id).sort(), [two.id, other.id].sort());
+      assert.deepEqual(
+        (await api.find!(label(3), { after: before, requests: 1, model: MODEL }))?.map((f) =>
+          f.handle.id
+        ),
+        [one.id],
+      );
+      // Created long after the batches: none of them.
+      const later = new Date(emu.clock.now() + 3_600_000).toISOString();
+      assert.deepEqual(await api.find!(label(3), { after: later, requests: 2 }), []);
+    });
+  });
+
+  it("find follows the list's pages (after = last_id)", async () => {
+    await withEmu({}, async (emu) => {
+      const provider = await plugin.create(
+        { apiKey: emu.apiKey, base_url: emu.baseURL },
+        { env: {}, home: tempDir() },
+      );
+      const before = new Date(emu.clock.now() - 1000).toISOString();
+      const api = provider.batch!;
+      const first = await api.submit(items("a", "b"), label(0));
+      for (let n = 1; n <= 3; n++) await api.submit(items("c"), label(n));
+      const { openrouterBatchApi } = await import("./batch.ts");
+      const { default: OpenAI } = await import("openai");
+      const small = openrouterBatchApi(
+        new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 }),
+        { listPageSize: 1 },
+      );
+      emu.log.clear();
+      const found = await small.find!(label(9), { after: before, requests: 2, model: MODEL });
+      assert.deepEqual(found?.map((f) => f.handle.id), [first.id]);
+      const lists = emu.log.entries.filter((e) => e.method === "GET");
+      assert.ok(lists.length >= 4, `one page a batch: ${lists.length} lists`);
+      assert.ok(lists.slice(1).every((e) => typeof e.query.after === "string"));
+    });
+  });
+});
+
+/**
+ * A stand-in for OpenRouter's cancel endpoint, which the emulator does not serve (its fault rules
+ * apply to routes it has): answers `POST …/cancel` with `status` and OpenRouter's error body, and
+ * `GET /batches/{id}` with a batch of `batchStatus`. Returns its base URL and the requests it saw.
+ */
+async function cancelServer(status: number, message: string, batchStatus = "in_progress") {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.setHeader("content-type", "application/json");
+    if (req.method === "POST" && req.url?.endsWith("/cancel")) {
+      res.statusCode = status;
+      res.end(JSON.stringify({ error: { code: status, message } }));
+      return;
+    }
+    const id = req.url?.split("/").pop();
+    res.end(JSON.stringify({ id, object: "batch", status: batchStatus, results: null }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseURL: `http://127.0.0.1:${port}/api/v1`,
+    seen,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("openrouter batch cancel", () => {
+  it("sends POST /batches/{id}/cancel; where OpenRouter does not serve it (404), says what to do", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      const handle = await api.submit(items("run on"), label());
+      const missing = await api.cancel(handle).then(() => undefined, (e: unknown) => e);
+      assert.ok(missing instanceof LoomProviderError, String(missing));
+      assert.deepEqual([missing.status, missing.fatal, missing.retryable], [404, false, false]);
+      assert.match(missing.message, /did not cancel batch .*runs to its end.*loom fetch/);
+      const cancels = emu.log.entries.filter((e) => e.path.endsWith("/cancel"));
+      assert.deepEqual(cancels.map((e) => `${e.method} ${e.path}`), [
+        `POST /api/v1/batches/${handle.id}/cancel`,
+      ]);
+    });
+  });
+
+  it("cancellation not enabled for the organization (403): not fatal (the key is fine), says so", async () => {
+    const server = await cancelServer(
+      403,
+      "Batch cancellation is not enabled for this organization",
+    );
+    try {
+      const provider = await plugin.create(
+        { apiKey: "sk-or-secret-key", base_url: server.baseURL },
+        { env: {}, home: tempDir() },
+      );
+      await assert.rejects(
+        () => provider.batch!.cancel({ id: "batch_1" }),
+        (e: unknown) =>
+          e instanceof LoomProviderError && e.status === 403 && !e.fatal && !e.retryable &&
+          /not enabled for this organization.*per organization.*loom fetch/.test(e.message) &&
+          !e.message.includes("sk-or-secret-key"),
+      );
+      assert.deepEqual(server.seen, ["POST /api/v1/batches/batch_1/cancel"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a batch that has ended already (409) has nothing to cancel; one still running is an error", async () => {
+    for (const [state, ok] of [["completed", true], ["in_progress", false]] as const) {
+      const server = await cancelServer(409, "Batch already has a final status", state);
+      try {
+        const provider = await plugin.create(
+          { apiKey: "k", base_url: server.baseURL },
+          { env: {}, home: tempDir() },
+        );
+        const cancelled = provider.batch!.cancel({ id: "batch_2" });
+        if (ok) await cancelled;
+        else {
+          await assert.rejects(
+            cancelled,
+            (e: unknown) => e instanceof LoomProviderError && e.status === 409,
+          );
+        }
+        assert.deepEqual(server.seen, [
+          "POST /api/v1/batches/batch_2/cancel",
+          "GET /api/v1/batches/batch_2",
+        ]);
+      } finally {
+        await server.close();
+      }
     }
   });
 });

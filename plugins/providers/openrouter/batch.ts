@@ -214,7 +214,14 @@ export function resultOutcome(result: unknown): BatchOutcome | undefined {
     const message = typeof error.message === "string" && error.message
       ? error.message
       : "no error message";
-    return { customId, error: type ? `${type}: ${message}` : message, kind: "failed" };
+    // unverified: the type OpenRouter gives a request its batch's end left unrun (OpenAI's
+    // batch error codes, which the emulator uses); any other error is the request's failure.
+    const kind = type === "batch_expired"
+      ? "expired"
+      : type === "batch_cancelled"
+      ? "cancelled"
+      : "failed";
+    return { customId, error: type ? `${type}: ${message}` : message, kind };
   }
   return undefined;
 }
@@ -229,6 +236,8 @@ const NOT_RUN: Readonly<Record<string, { kind: "expired" | "cancelled"; error: s
 export interface OpenRouterBatchOptions {
   /** `batch_path`: where the Batch API is, resolved against the base URL (default `batches`). */
   readonly path?: string;
+  /** Batches per page when `find` lists them (1–100; default 100). */
+  readonly listPageSize?: number;
   /** `find` looks at no more than this many batches (newest first). */
   readonly findMaxBatches?: number;
 }
@@ -291,6 +300,7 @@ async function bodyFromItems(items: AsyncIterable<BatchItem>): Promise<Buffer | 
 export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptions = {}): BatchApi {
   const url = batchesURL(client.baseURL, options.path);
   const maxBatches = options.findMaxBatches ?? FIND_MAX_BATCHES;
+  const pageSize = options.listPageSize ?? LIST_PAGE;
   const limits = OPENROUTER_BATCH_LIMITS;
 
   async function call<T>(fn: () => Promise<T>): Promise<T> {
@@ -443,7 +453,7 @@ export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptio
           client.get<{ data?: BatchObject[]; has_more?: boolean; last_id?: string }>(
             url,
             {
-              query: { limit: LIST_PAGE, ...(last ? { after: last } : {}) },
+              query: { limit: pageSize, ...(last ? { after: last } : {}) },
               signal: callOptions?.signal,
             },
           )
