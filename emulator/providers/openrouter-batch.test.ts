@@ -164,6 +164,18 @@ describe("openrouter batch emulator: the lifecycle", () => {
     assert.equal((await call(emu, "GET", `/batches/${id}/results?cursor=nonsense`)).status, 400);
   });
 
+  it("runs a batch on a model's :batch variant as on the model itself", async () => {
+    const made = await submit(emu, [request("v", "variant")], `${MODEL}:batch`);
+    assert.equal(made.status, 202);
+    assert.equal(made.json.model, `${MODEL}:batch`);
+    emu.step(made.json.id as string, 4);
+    const done = (await call(emu, "GET", `/batches/${made.json.id}`)).json;
+    assert.equal(done.status, "completed");
+    const [result] = done.results as Array<Record<string, any>>;
+    assert.equal(result.response.body.choices[0].message.content, `[${MODEL}] variant`);
+    assert.equal((await submit(emu, [request("v", "x")], "acme/none:batch")).status, 400);
+  });
+
   it("serves the quickstart's /api/beta/batches over the same store", async () => {
     const id = (await submit(emu, [request("x", "beta")])).json.id as string;
     const res = await fetch(`${emu.url}/api/beta/batches/${id}`, {
