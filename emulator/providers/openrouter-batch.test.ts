@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import OpenAI from "openai";
 import { ManualClock } from "../clock.ts";
+import { parseFaultSpec } from "../faults.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../server.ts";
 
 const MODEL = "openai/gpt-4o-mini";
@@ -162,6 +164,18 @@ describe("openrouter batch emulator: the lifecycle", () => {
     assert.equal((await call(emu, "GET", `/batches/${id}/results?cursor=nonsense`)).status, 400);
   });
 
+  it("runs a batch on a model's :batch variant as on the model itself", async () => {
+    const made = await submit(emu, [request("v", "variant")], `${MODEL}:batch`);
+    assert.equal(made.status, 202);
+    assert.equal(made.json.model, `${MODEL}:batch`);
+    emu.step(made.json.id as string, 4);
+    const done = (await call(emu, "GET", `/batches/${made.json.id}`)).json;
+    assert.equal(done.status, "completed");
+    const [result] = done.results as Array<Record<string, any>>;
+    assert.equal(result.response.body.choices[0].message.content, `[${MODEL}] variant`);
+    assert.equal((await submit(emu, [request("v", "x")], "acme/none:batch")).status, 400);
+  });
+
   it("serves the quickstart's /api/beta/batches over the same store", async () => {
     const id = (await submit(emu, [request("x", "beta")])).json.id as string;
     const res = await fetch(`${emu.url}/api/beta/batches/${id}`, {
@@ -237,5 +251,141 @@ describe("openrouter batch emulator: scenarios", () => {
     } finally {
       await emu.stop();
     }
+  });
+});
+
+describe("openrouter batch emulator: faults", () => {
+  let emu: Emulator;
+  before(async () => {
+    emu = await startEmulator({ provider: "openrouter", schedule: { advance: "manual" } });
+  });
+  after(() => emu.stop());
+  beforeEach(() => {
+    emu.faults.clear();
+    emu.log.clear();
+  });
+  const listed = async () =>
+    ((await call(emu, "GET", "/batches?limit=100")).json.data as Array<{ id: string }>).map((b) =>
+      b.id
+    );
+
+  it("answers 429 with retry-after on create without creating a batch, and 502 on get", async () => {
+    const before = await listed();
+    emu.faults.add(parseFaultSpec("status=429,retry-after=3,method=POST,path=/batches,first=1"));
+    const res = await fetch(`${emu.baseURL}/batches`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${emu.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        endpoint: "/v1/chat/completions",
+        model: MODEL,
+        requests: [request("a", "b")],
+      }),
+    });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("retry-after"), "3");
+    assert.equal(((await res.json()) as { error: { code: number } }).error.code, 429);
+    assert.deepEqual(await listed(), before);
+
+    const id = (await submit(emu, [request("a", "b")])).json.id as string;
+    emu.faults.add(parseFaultSpec(`status=502,method=GET,batch=${id},first=1`));
+    const got = await call(emu, "GET", `/batches/${id}`);
+    assert.equal(got.status, 502);
+    assert.equal((got.json.error as { code: number }).code, 502);
+    assert.equal((await call(emu, "GET", `/batches/${id}`)).status, 200);
+  });
+
+  it("creates the batch when the create's answer is lost, and lists it only after the delay", async () => {
+    // A fresh emulator, so the create is the first request on its connection: Deno's fetch
+    // resends a request whose reused keep-alive connection closes (plugins/providers/_shared).
+    const lossy = await startEmulator({
+      provider: "openrouter",
+      faults: [parseFaultSpec("lost=reset,listed-after=1,method=POST,path=/batches,first=1")],
+    });
+    try {
+      await assert.rejects(submit(lossy, [request("a", "lost answer")]));
+      const ids = async () =>
+        ((await call(lossy, "GET", "/batches")).json.data as Array<{ id: string }>).map((b) =>
+          b.id
+        );
+      assert.deepEqual(await ids(), [], "the first list call leaves the new batch out");
+      const now = await ids();
+      assert.equal(now.length, 1);
+      assert.equal(lossy.log.count("POST /api/v1/batches"), 1);
+      assert.equal(lossy.log.entries[0].status, 0);
+      const made = (await call(lossy, "GET", `/batches/${now[0]}`)).json;
+      assert.deepEqual(made.request_counts, { total: 1, completed: 0, failed: 0 });
+    } finally {
+      await lossy.stop();
+    }
+  });
+
+  it("applies reply faults to the batch lines they match, as the sync endpoint does", async () => {
+    emu.faults.add({
+      match: { promptContains: "JSONME" },
+      action: { kind: "reply", text: "{not json" },
+    });
+    const id = (await submit(emu, [request("j", "JSONME please"), request("k", "plain")])).json
+      .id as string;
+    emu.step(id, 4);
+    const results = (await call(emu, "GET", `/batches/${id}`)).json.results as Array<
+      Record<string, any>
+    >;
+    const text = (c: string) =>
+      results.find((r) => r.custom_id === c)!.response.body.choices[0].message.content;
+    assert.equal(text("j"), "{not json");
+    assert.equal(text("k"), `[${MODEL}] plain`);
+  });
+
+  it("fails a batch whose request the chat endpoint would refuse, naming the request", async () => {
+    const id = (await submit(emu, [request("fine", "x"), { custom_id: "empty", body: {} }])).json
+      .id as string;
+    emu.step(id);
+    const failed = (await call(emu, "GET", `/batches/${id}`)).json;
+    assert.equal(failed.status, "failed");
+    assert.match((failed.error as { message: string }).message, /empty.*messages/);
+    assert.equal(failed.usage, null);
+  });
+
+  it("moves slowly under a polls:N schedule and a slow fault", async () => {
+    const slow = await startEmulator({
+      provider: "openrouter",
+      schedule: { advance: "polls", polls: 3 },
+      faults: [parseFaultSpec("slow=150,method=GET,path=/batches/")],
+    });
+    try {
+      const id = (await submit(slow, [request("a", "b")])).json.id as string;
+      const statuses: string[] = [];
+      const t0 = Date.now();
+      for (let i = 0; i < 4; i++) {
+        statuses.push((await call(slow, "GET", `/batches/${id}`)).json.status as string);
+      }
+      assert.ok(Date.now() - t0 >= 4 * 140);
+      assert.deepEqual(statuses, ["validating", "validating", "validating", "in_progress"]);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it("works through the openai SDK's generic post/get/delete, as the provider calls it", async () => {
+    const client = new OpenAI({ apiKey: emu.apiKey, baseURL: emu.baseURL, maxRetries: 0 });
+    const made = await client.post<{ id: string; status: string }>("/batches", {
+      body: { endpoint: "/v1/chat/completions", model: MODEL, requests: [request("a", "sdk")] },
+    });
+    assert.equal(made.status, "validating");
+    await assert.rejects(
+      client.delete(`/batches/${made.id}`),
+      (e: { status?: number }) => e.status === 409,
+    );
+    emu.step(made.id, 4);
+    const done = await client.get<{ status: string; results: unknown[] }>(
+      `/batches/${made.id}`,
+    );
+    assert.equal(done.status, "completed");
+    assert.equal(done.results.length, 1);
+    await client.delete(`/batches/${made.id}`);
+    await assert.rejects(
+      client.get(`/batches/${made.id}`),
+      (e: { status?: number }) => e.status === 404,
+    );
   });
 });

@@ -201,14 +201,21 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       }),
       served,
     );
+  /**
+   * A batch model may name the `:batch` variant of a model, which answers as the model itself.
+   * unverified: a live-verified client (crate `openrouter-batch`) says the batch model must be a
+   * `:batch` slug; the reference names no such rule, so both spellings are accepted here.
+   */
+  const base = (body: Record<string, unknown>) =>
+    typeof body.model === "string" ? { ...body, model: body.model.replace(/:batch$/, "") } : body;
   const batches = new OpenRouterBatches(ctx, {
-    acceptsModel: (model) => ctx.acceptsModel(model, OPENROUTER_MODELS),
+    acceptsModel: (model) => ctx.acceptsModel(model.replace(/:batch$/, ""), OPENROUTER_MODELS),
     check: (body) => {
-      requestedModel(ctx, body);
-      parseChatRequest(ctx, body, OPENROUTER_MODELS, { ...chatOptions, batch: true });
+      requestedModel(ctx, base(body));
+      parseChatRequest(ctx, base(body), OPENROUTER_MODELS, { ...chatOptions, batch: true });
     },
-    answer: (body, reply) => complete(body, requestedModel(ctx, body), reply, true),
-    upstream: upstreamOf,
+    answer: (body, reply) => complete(base(body), requestedModel(ctx, base(body)), reply, true),
+    upstream: (model) => upstreamOf(model),
   });
 
   const chat = (req: EmulatorRequest): Reply => {
