@@ -5,7 +5,19 @@ import { Buffer } from "node:buffer";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
-import { type Emulator, type EmulatorOptions, startEmulator } from "../../../emulator/mod.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type Emulator,
+  type EmulatorOptions,
+  realClock,
+  startEmulator,
+} from "../../../emulator/mod.ts";
+import { checkOpenRouterBatchTraffic } from "../../../emulator/contract/openrouter-batch.ts";
+import { fetchJobs, retryJob } from "../../../core/batch/jobs.ts";
+import { runJob } from "../../../core/commands/run.ts";
+import { loadJob } from "../../../core/job/load.ts";
+import { FAST_RETRY } from "../_shared/test-emulator.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import type {
   BatchApi,
@@ -511,6 +523,65 @@ describe("openrouter batch cancel", () => {
       } finally {
         await server.close();
       }
+    }
+  });
+});
+
+describe("openrouter batch traffic against the contract of OpenRouter's API reference", () => {
+  it("a whole job (shards, a failed request, an expired shard, retry, a lost create looked for) sends only documented requests", async () => {
+    const emu = await startEmulator({
+      provider: "openrouter",
+      models: "any",
+      schedule: { advance: "instant" },
+      clock: realClock,
+      batches: [{ failPromptContains: "BAD" }, { nth: 2, end: "expire", processed: 1 }],
+    });
+    try {
+      const dir = tempDir();
+      const rows = ["one", "two BAD", "three", "four", "five", "six", "seven"];
+      writeFileSync(
+        join(dir, "in.csv"),
+        `id,text\n${rows.map((r, i) => `${i + 1},${r}`).join("\n")}\n`,
+      );
+      writeFileSync(
+        join(dir, "job.yaml"),
+        `dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openrouter\n` +
+          `provider_options: { base_url: "${emu.baseURL}" }\nmodel: ${MODEL}\n` +
+          `params: { max_tokens: 50, provider: { only: [openai] } }\noutput: { path: out.csv }\n` +
+          `batch: { max_requests: 3 }\n`,
+      );
+      const opts = {
+        env: { LOOM_HOME: join(dir, "home"), OPENROUTER_API_KEY: emu.apiKey },
+        cwd: dir,
+        retry: FAST_RETRY,
+      };
+      const job = (await runJob(await loadJob({ file: join(dir, "job.yaml"), cwd: dir }), opts))
+        .job!;
+      assert.equal(job.shards, 3);
+      const [fetched] = await fetchJobs([job.id], { ...opts, wait: true, pollMs: 1 });
+      assert.ok(!("error" in fetched));
+      assert.deepEqual(fetched.record.shards.map((s) => s.state), [
+        "completed",
+        "expired",
+        "completed",
+      ]);
+      await retryJob(job.id, opts);
+      await fetchJobs([job.id], { ...opts, wait: true, pollMs: 1 });
+      // A lookup as after a lost create.
+      const api = await apiFor(emu);
+      await api.find!(label(), { after: new Date(0).toISOString(), requests: 3, model: MODEL });
+      const creates = emu.log.entries.filter((e) => e.method === "POST");
+      assert.equal(creates.length, 4, "three shards and one retry");
+      for (const c of creates) {
+        assert.deepEqual((c.body as Record<string, unknown>).provider, { only: ["openai"] });
+      }
+      const methods = new Set(
+        emu.log.entries.map((e) => `${e.method} ${e.path.split("/").length}`),
+      );
+      assert.ok(methods.has("GET 4") && methods.has("GET 5"), [...methods].join(", "));
+      assert.deepEqual(checkOpenRouterBatchTraffic(emu.log.entries), []);
+    } finally {
+      await emu.stop();
     }
   });
 });
