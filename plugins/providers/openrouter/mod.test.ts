@@ -7,6 +7,7 @@ import { parse } from "csv-parse/sync";
 import { LoomProviderError } from "../../../core/base/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
+import { cancelJob, fetchJobs } from "../../../core/batch/jobs.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 
@@ -43,6 +44,31 @@ describe("openrouter provider against the emulator", () => {
     assert.deepEqual([summary.ok, summary.errors], [2, 0]);
     assert.match(readFileSync(join(dir, "out.csv"), "utf8"), /\[openai\/gpt-4o-mini\] hello/);
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 3);
+  });
+
+  it("runs in batch mode; loom cancel says OpenRouter did not cancel, and the job goes on", async () => {
+    const { dir, env, loaded } = await job("batch");
+    const summary = await runJob(loaded, { env, cwd: dir });
+    assert.ok(summary.job, "a batch job was submitted");
+    assert.equal(t.emu.log.count("POST /api/v1/batches"), 1);
+    const { record, failed } = await cancelJob(summary.job.id, {
+      env,
+      cwd: dir,
+      retry: FAST_RETRY,
+    });
+    assert.equal(failed.length, 1);
+    assert.match(
+      failed[0].error,
+      /^openrouter: OpenRouter did not cancel batch batch_\w+ \(HTTP 404/,
+    );
+    assert.match(failed[0].error, /per organization.*`loom fetch` once it has ended/);
+    assert.notEqual(record.shards[0].state, "cancelled");
+    const [fetched] = await fetchJobs([summary.job.id], { env, cwd: dir, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 2, JSON.stringify(fetched));
+    assert.deepEqual(rows(dir).map((r) => r.llm_response), [
+      "[openai/gpt-4o-mini] hello",
+      "[openai/gpt-4o-mini] there",
+    ]);
   });
 
   it("stops the run when credits run out (402)", async () => {
