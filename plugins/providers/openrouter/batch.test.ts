@@ -585,3 +585,22 @@ describe("openrouter batch traffic against the contract of OpenRouter's API refe
     }
   });
 });
+
+describe("openrouter batch refusals before any request", () => {
+  it("refuses an empty batch, one over the limits and one mixing models, sending nothing", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      const fatal = (pattern: RegExp) => (e: unknown) =>
+        e instanceof LoomProviderError && e.fatal && pattern.test(e.message);
+      await assert.rejects(() => api.submit([], label()), fatal(/at least one request/));
+      const many = Array.from({ length: 5_001 }, (_, i) => item(`r${i}`, "x"));
+      await assert.rejects(() => api.submit(many, label()), fatal(/at most 5000 requests/));
+      const mixed = [item("a", "x"), {
+        ...item("b", "y"),
+        request: { ...item("b", "y").request, model: "openai/gpt-4o" },
+      }];
+      await assert.rejects(() => api.submit(mixed, label()), fatal(/a batch runs one model/));
+      assert.equal(emu.log.entries.length, 0);
+    });
+  });
+});

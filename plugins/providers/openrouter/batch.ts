@@ -350,7 +350,7 @@ export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptio
     encodeItem,
     itemBytes,
 
-    submit(items, _label, callOptions) {
+    async submit(items, _label, callOptions) {
       const models = new Set(items.map((item) => item.request.model));
       if (models.size > 1) {
         throw new LoomProviderError(
@@ -359,7 +359,7 @@ export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptio
         );
       }
       const body = items.length ? Buffer.from(createBody(items), "utf8") : undefined;
-      return create(items.length, body, callOptions);
+      return await create(items.length, body, callOptions);
     },
 
     // The core's spooled lines go as they are (their newlines turned into commas); else the body
