@@ -34,6 +34,7 @@ import {
   itemBytes,
   OPENROUTER_BATCH_LIMITS,
   resultOutcome,
+  sameModel,
 } from "./batch.ts";
 import plugin from "./mod.ts";
 
@@ -129,6 +130,17 @@ describe("openrouter batch path", () => {
     }
     const ok = await plugin.create({ apiKey: "k", batch_path: "/api/beta/batches" }, context);
     assert.equal(ok.capabilities.batch, true);
+  });
+});
+
+describe("openrouter find's model match", () => {
+  it("matches the model whatever its variant, and a batch that names none", () => {
+    assert.ok(sameModel("openai/gpt-4o-mini", "openai/gpt-4o-mini"));
+    assert.ok(sameModel("openai/gpt-4o-mini", "openai/gpt-4o-mini:batch"));
+    assert.ok(sameModel("openai/gpt-4o-mini:batch", "openai/gpt-4o-mini"));
+    assert.ok(sameModel(undefined, "openai/gpt-4o-mini"));
+    assert.ok(!sameModel("openai/gpt-4o", "openai/gpt-4o-mini"));
+    assert.ok(!sameModel("anthropic/claude-haiku-4.5", "openai/gpt-4o-mini:batch"));
   });
 });
 

@@ -464,7 +464,7 @@ export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptio
           if ((batch.created_at ?? 0) < cutoff) return found;
           if (++seen > maxBatches) return found.length ? found : undefined;
           const total = batch.request_counts?.total;
-          if (total === hint.requests && (!hint.model || batch.model === hint.model)) {
+          if (total === hint.requests && (!hint.model || sameModel(batch.model, hint.model))) {
             // No labels: the user decides whether this batch is the lost one.
             found.push({ handle: { id: batch.id }, exact: false });
           }
@@ -475,6 +475,16 @@ export function openrouterBatchApi(client: OpenAI, options: OpenRouterBatchOptio
     },
   };
   return api;
+}
+
+/**
+ * Whether a listed batch's model may be the one a job asked for: the same id, variants aside
+ * (unverified: whether OpenRouter lists a `:batch` slug as sent or as its model). A wrong guess
+ * only shows the user one more candidate; a missed one could have the batch paid twice.
+ */
+export function sameModel(listed: string | undefined, asked: string): boolean {
+  const base = (id: string) => id.replace(/:[^/]*$/, "");
+  return listed === undefined || base(listed) === base(asked);
 }
 
 /** The error for a cancel OpenRouter refused or does not serve: what it means, what to do. */
