@@ -1,3 +1,5 @@
+// Answers are read as loose JSON: the contract module checks their shape, these tests their values.
+// deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { LoggedRequest } from "../log.ts";

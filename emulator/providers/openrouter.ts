@@ -22,7 +22,8 @@ import {
 } from "../server.ts";
 import { chatCompletion, chatPrompts, chatStream, parseChatRequest } from "./openai.ts";
 import type { ReplyText } from "./openai/chat.ts";
-import { batchPrompts, OpenRouterBatches } from "./openrouter/batches.ts";
+import { OpenRouterBatches } from "./openrouter/batches.ts";
+import { batchPrompts } from "./openrouter/submit.ts";
 
 /** Model ids accepted by default. */
 export const OPENROUTER_MODELS: readonly string[] = [
