@@ -18,7 +18,6 @@ const OPTIONS: ProviderConformanceOptions = {
   model: "openai/gpt-4o",
   // OpenRouter's batches carry no label: find answers the batches that could be it, inexact.
   labelsBatches: false,
-  batchCreatePath: /^\/api\/v1\/batches$/,
   create: ({ baseURL, apiKey }) =>
     plugin.create({ apiKey, base_url: baseURL }, { env: {}, home: tempDir() }),
 };
