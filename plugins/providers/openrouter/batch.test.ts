@@ -26,16 +26,9 @@ import type {
   BatchOutcome,
 } from "../../../core/spec/provider.ts";
 import { chatCompletionBody } from "../openai/request.ts";
-import {
-  batchesURL,
-  batchStatus,
-  createBody,
-  encodeItem,
-  itemBytes,
-  OPENROUTER_BATCH_LIMITS,
-  resultOutcome,
-  sameModel,
-} from "./batch.ts";
+import { batchesURL, sameModel } from "./batch.ts";
+import { createBody, encodeItem, itemBytes, OPENROUTER_BATCH_LIMITS } from "./body.ts";
+import { batchStatus, resultOutcome } from "./results.ts";
 import plugin from "./mod.ts";
 
 const item = (customId: string, content: string, params = {}): BatchItem => ({
