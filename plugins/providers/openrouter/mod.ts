@@ -2,8 +2,8 @@
  * The `openrouter` provider: OpenRouter's OpenAI-compatible Chat Completions, through the `openai`
  * SDK. Key: `OPENROUTER_API_KEY`. Model ids are `vendor/model`. The token cap goes out as
  * `max_tokens`, the field OpenRouter's API reference documents. Batch mode uses OpenRouter's
- * Batch API (`./batch.ts`, inline requests built in `./body.ts`, over the same client); `batch_path` says where it is
- * when not at `<base_url>/batches`. No token counting in Loom.
+ * Batch API (`./batch.ts`, inline requests built in `./body.ts`, over the same client);
+ * `batch_path` says where it is when not at `<base_url>/batches`. No token counting in Loom.
  * @module
  */
 import { chatCompletionsPlugin } from "../openai/mod.ts";
