@@ -160,6 +160,35 @@ describe("OpenRouter batch contract: the checker finds what departs from the ref
         answer: { ...goodBatch, status: "completed", invented: 1 },
       }),
       entry({ seq: 5, method: "DELETE", path: "/api/v1/batches/batch_1", status: 418, answer: {} }),
+      entry({
+        seq: 6,
+        method: "GET",
+        path: "/api/v1/batches/batch_1/results",
+        status: 200,
+        answer: {
+          object: "list",
+          has_more: false,
+          next_cursor: null,
+          data: [
+            {
+              id: "r1",
+              custom_id: "a",
+              error: null,
+              response: {
+                status_code: 200,
+                request_id: null,
+                body: { object: "chat.completion", choices: "x" },
+              },
+            },
+            {
+              id: "r2",
+              custom_id: "b",
+              error: null,
+              response: { status_code: 200, request_id: null, body: { object: "list", data: [] } },
+            },
+          ],
+        },
+      }),
     ]);
     const bySeq = (n: number) => found.filter((v) => v.seq === n).map((v) => v.message).join(" | ");
     assert.match(bySeq(1), /before requests/);
@@ -168,6 +197,9 @@ describe("OpenRouter batch contract: the checker finds what departs from the ref
     assert.match(bySeq(4), /invented/);
     assert.match(bySeq(4), /terminal status includes its results/);
     assert.match(bySeq(5), /status 418/);
+    // A chat completion body is held to its shape; another endpoint's body only to be an object.
+    assert.match(bySeq(6), /\/data\/0\/response\/body/);
+    assert.doesNotMatch(bySeq(6), /\/data\/1/);
     assert.ok(found.every((v) => v.reference.startsWith("https://")));
   });
 });

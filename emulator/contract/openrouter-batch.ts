@@ -109,7 +109,17 @@ const RESULT: Schema = {
       type: "object",
       additionalProperties: false,
       required: ["status_code", "request_id", "body"],
-      properties: { status_code: int, request_id: nullable(str), body: CHAT_COMPLETION },
+      properties: {
+        status_code: int,
+        request_id: nullable(str),
+        // A body of the batch's endpoint: chat completions are modelled (the endpoint Loom and the
+        // emulator use); the other three endpoints' bodies are only required to be objects.
+        body: {
+          type: "object",
+          if: { required: ["object"], properties: { object: { const: "chat.completion" } } },
+          then: CHAT_COMPLETION,
+        },
+      },
     }),
     error: nullable({
       type: "object",
