@@ -44,15 +44,18 @@ const DAY_MS = 86_400_000;
 /** Steps a batch spends `in_progress` (its counts rise on each). */
 const IN_PROGRESS_STEPS = 2;
 
-type Status =
-  | "validating"
-  | "in_progress"
-  | "finalizing"
-  | "completed"
-  | "failed"
-  | "expired"
-  | "cancelling"
-  | "cancelled";
+/** BatchObjectStatus. */
+const STATUSES = [
+  "validating",
+  "in_progress",
+  "finalizing",
+  "completed",
+  "failed",
+  "expired",
+  "cancelling",
+  "cancelled",
+] as const;
+type Status = typeof STATUSES[number];
 /** The statuses a batch ends in (the delete page names them). */
 export const TERMINAL_STATUSES: readonly string[] = ["completed", "failed", "expired", "cancelled"];
 
@@ -429,6 +432,11 @@ export class OpenRouterBatches {
   #list(query: URLSearchParams): Record<string, unknown> {
     const limit = pageSize(query, "limit", 20, 100);
     const statuses = query.getAll("status");
+    const unknown = statuses.find((x) => !(STATUSES as readonly string[]).includes(x));
+    // unverified: the answer to an unknown status (the list's documented 400).
+    if (unknown !== undefined) {
+      throw invalid(`status: ${unknown} is not one of ${STATUSES.join(", ")}`);
+    }
     const after = timestamp(query, "created_after");
     const before = timestamp(query, "created_before");
     const listed = this.#ctx.listing?.() ?? (() => true);
