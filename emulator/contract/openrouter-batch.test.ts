@@ -299,9 +299,10 @@ describe("OpenRouter batch contract: refusals get the documented status and erro
       create([request("a", "b")], { provider: { order: ["x"] } }),
     );
     await refused(400, /metadata/, create([request("a", "b")], { metadata: { job: "x" } }));
+    await refused(400, /callback_url/, create([request("a", "b")], { callback_url: "ftp://x" }));
   });
 
-  it("accepts a request body that repeats the batch's model, or omits it", async () => {
+  it("accepts a request body that repeats the batch's model, or omits it, and a callback_url", async () => {
     const res = await call(
       emu,
       "POST",
@@ -309,7 +310,7 @@ describe("OpenRouter batch contract: refusals get the documented status and erro
       create([
         { custom_id: "a", body: { ...request("a", "b").body, model: MODEL } },
         request("c", "d"),
-      ]),
+      ], { callback_url: "https://example.com/hook" }),
     );
     assert.equal(res.status, 202);
     assert.deepEqual(checkOpenRouterBatchTraffic(emu.log.entries), []);
