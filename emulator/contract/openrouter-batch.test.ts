@@ -313,7 +313,7 @@ describe("OpenRouter batch contract: refusals get the documented status and erro
       ], { callback_url: "https://example.com/hook" }),
     );
     assert.equal(res.status, 202);
-    assert.deepEqual(checkOpenRouterBatchTraffic(emu.log.entries), []);
+    assert.deepEqual(checkOpenRouterBatchTraffic(emu.log), []);
   });
 
   it("answers 401 without the right key, on every batch route", async () => {

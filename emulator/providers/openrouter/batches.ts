@@ -59,7 +59,7 @@ type Status = typeof STATUSES[number];
 /** The statuses a batch ends in (the delete page names them). */
 export const TERMINAL_STATUSES: readonly string[] = ["completed", "failed", "expired", "cancelled"];
 
-/** What the batch store asks of the OpenRouter provider: the sync endpoint's own checks and answers. */
+/** What the batch store asks of the OpenRouter provider: the sync endpoint's checks and answers. */
 export interface BatchHost {
   acceptsModel(model: string): boolean;
   /** Throws the {@link HttpError} the sync endpoint answers `body` with, if any. */
@@ -174,7 +174,7 @@ export class OpenRouterBatches {
     return b;
   }
 
-  /** `POST /batches`: the envelope is checked now (./submit.ts); the request bodies while `validating`. */
+  /** `POST /batches`: the envelope is checked now (./submit.ts), the bodies while `validating`. */
   #create(req: EmulatorRequest): Reply {
     const ctx = this.#ctx;
     const { endpoint, model, only, items } = parseSubmit(ctx, req, this.#host.acceptsModel);
@@ -376,7 +376,7 @@ export class OpenRouterBatches {
     });
   }
 
-  /** `request_counts`: requests not run by an expired batch count as failed (they have an error). */
+  /** `request_counts`: requests an expired batch never ran count as failed (they have an error). */
   #counts(b: Batch): { total: number; completed: number; failed: number } {
     const counts = { total: b.items.length, completed: 0, failed: 0 };
     if (b.results) {
@@ -408,7 +408,7 @@ export class OpenRouterBatches {
     };
   }
 
-  /** The BatchObject; `results` only on a single-batch read of a terminal batch (list items: null). */
+  /** The BatchObject; `results` only when one terminal batch is read (list items: null). */
   #object(b: Batch, withResults: boolean): Record<string, unknown> {
     return {
       id: b.id,
@@ -525,7 +525,7 @@ function pageSize(query: URLSearchParams, name: string, fallback: number, max: n
   return n;
 }
 
-/** A `created_after`/`created_before` bound in seconds. unverified: its format (seconds or a date). */
+/** A `created_after`/`created_before` bound in seconds. unverified: its format (seconds, a date). */
 function timestamp(query: URLSearchParams, name: string): number | null {
   const raw = query.get(name);
   if (raw === null) return null;
