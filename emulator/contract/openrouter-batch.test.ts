@@ -160,6 +160,35 @@ describe("OpenRouter batch contract: the checker finds what departs from the ref
         answer: { ...goodBatch, status: "completed", invented: 1 },
       }),
       entry({ seq: 5, method: "DELETE", path: "/api/v1/batches/batch_1", status: 418, answer: {} }),
+      entry({
+        seq: 6,
+        method: "GET",
+        path: "/api/v1/batches/batch_1/results",
+        status: 200,
+        answer: {
+          object: "list",
+          has_more: false,
+          next_cursor: null,
+          data: [
+            {
+              id: "r1",
+              custom_id: "a",
+              error: null,
+              response: {
+                status_code: 200,
+                request_id: null,
+                body: { object: "chat.completion", choices: "x" },
+              },
+            },
+            {
+              id: "r2",
+              custom_id: "b",
+              error: null,
+              response: { status_code: 200, request_id: null, body: { object: "list", data: [] } },
+            },
+          ],
+        },
+      }),
     ]);
     const bySeq = (n: number) => found.filter((v) => v.seq === n).map((v) => v.message).join(" | ");
     assert.match(bySeq(1), /before requests/);
@@ -168,6 +197,9 @@ describe("OpenRouter batch contract: the checker finds what departs from the ref
     assert.match(bySeq(4), /invented/);
     assert.match(bySeq(4), /terminal status includes its results/);
     assert.match(bySeq(5), /status 418/);
+    // A chat completion body is held to its shape; another endpoint's body only to be an object.
+    assert.match(bySeq(6), /\/data\/0\/response\/body/);
+    assert.doesNotMatch(bySeq(6), /\/data\/1/);
     assert.ok(found.every((v) => v.reference.startsWith("https://")));
   });
 });
@@ -267,9 +299,10 @@ describe("OpenRouter batch contract: refusals get the documented status and erro
       create([request("a", "b")], { provider: { order: ["x"] } }),
     );
     await refused(400, /metadata/, create([request("a", "b")], { metadata: { job: "x" } }));
+    await refused(400, /callback_url/, create([request("a", "b")], { callback_url: "ftp://x" }));
   });
 
-  it("accepts a request body that repeats the batch's model, or omits it", async () => {
+  it("accepts a request body that repeats the batch's model, or omits it, and a callback_url", async () => {
     const res = await call(
       emu,
       "POST",
@@ -277,10 +310,10 @@ describe("OpenRouter batch contract: refusals get the documented status and erro
       create([
         { custom_id: "a", body: { ...request("a", "b").body, model: MODEL } },
         request("c", "d"),
-      ]),
+      ], { callback_url: "https://example.com/hook" }),
     );
     assert.equal(res.status, 202);
-    assert.deepEqual(checkOpenRouterBatchTraffic(emu.log.entries), []);
+    assert.deepEqual(checkOpenRouterBatchTraffic(emu.log), []);
   });
 
   it("answers 401 without the right key, on every batch route", async () => {

@@ -12,7 +12,7 @@
  * @module
  */
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
-import type { LoggedRequest } from "../log.ts";
+import type { LoggedRequest, RequestLog } from "../log.ts";
 
 const DOCS = "https://openrouter.ai/docs";
 const REF = `${DOCS}/api/api-reference/batch`;
@@ -37,7 +37,10 @@ const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: "null" }
 const int = { type: "integer" };
 const str = { type: "string" };
 
-/** BatchErrorResponse: only `error.message` is relied on (the SDK reads it); `code` as sync errors carry it. */
+/**
+ * BatchErrorResponse: only `error.message` is relied on (the SDK reads it); `code` as OpenRouter's
+ * sync errors carry it.
+ */
 const ERROR: Schema = {
   type: "object",
   required: ["error"],
@@ -109,7 +112,17 @@ const RESULT: Schema = {
       type: "object",
       additionalProperties: false,
       required: ["status_code", "request_id", "body"],
-      properties: { status_code: int, request_id: nullable(str), body: CHAT_COMPLETION },
+      properties: {
+        status_code: int,
+        request_id: nullable(str),
+        // A body of the batch's endpoint: chat completions are modelled (the endpoint Loom and the
+        // emulator use); the other three endpoints' bodies are only required to be objects.
+        body: {
+          type: "object",
+          if: { required: ["object"], properties: { object: { const: "chat.completion" } } },
+          then: CHAT_COMPLETION,
+        },
+      },
     }),
     error: nullable({
       type: "object",
@@ -490,16 +503,17 @@ function validate(schema: Schema, value: unknown): string[] {
 }
 
 /**
- * Compares recorded batch traffic (an emulator's `log.entries`, or entries recorded elsewhere in
- * the same shape) with {@link OPENROUTER_BATCH_CONTRACT}: every request to a batch path must be a
- * documented operation with a valid query and body; every delivered answer must have a documented
- * status and the documented shape (an undelivered one, status 0, is skipped). Returns the
- * violations, none when the traffic conforms.
+ * Compares recorded batch traffic (an emulator's `log` or `log.entries`, or entries recorded
+ * elsewhere in the same shape) with {@link OPENROUTER_BATCH_CONTRACT}: every request to a batch
+ * path must be a documented operation with a valid query and body; every delivered answer must
+ * have a documented status and the documented shape (an undelivered one, status 0, is skipped).
+ * Returns the violations, none when the traffic conforms.
  */
 export function checkOpenRouterBatchTraffic(
-  entries: readonly LoggedRequest[],
+  log: readonly LoggedRequest[] | RequestLog,
   options: TrafficCheckOptions = {},
 ): ContractViolation[] {
+  const entries = Array.isArray(log) ? log : (log as RequestLog).entries;
   const bases = options.bases ?? ["/api/v1", "/api/beta"];
   const out: ContractViolation[] = [];
   for (const e of entries) {

@@ -112,8 +112,8 @@ describe("openrouter batch emulator: the lifecycle", () => {
       (validating.data as Array<{ id: string }>).map((b) => b.id),
       [...ids].reverse(),
     );
-    const bad = await call(emu, "GET", "/batches?limit=101");
-    assert.equal(bad.status, 400);
+    assert.equal((await call(emu, "GET", "/batches?limit=101")).status, 400);
+    assert.equal((await call(emu, "GET", "/batches?status=done")).status, 400);
   });
 
   it("deletes only a terminal batch (409 before), then answers 404 for it", async () => {
@@ -233,6 +233,27 @@ describe("openrouter batch emulator: scenarios", () => {
       assert.equal(results.filter((r) => r.response !== null).length, 1);
       assert.equal(results.filter((r) => r.error?.type === "batch_expired").length, 2);
       assert.deepEqual(e.request_counts, { total: 3, completed: 1, failed: 2 });
+    } finally {
+      await emu.stop();
+    }
+  });
+
+  it("lists only the batches created after or before a time", async () => {
+    const clock = new ManualClock();
+    const emu = await start({ clock });
+    try {
+      const first = (await submit(emu, [request("a", "x")])).json;
+      clock.advance(10_000);
+      const second = (await submit(emu, [request("a", "x")])).json;
+      const ids = async (query: string) =>
+        ((await call(emu, "GET", `/batches?${query}`)).json.data as Array<{ id: string }>).map((
+          b,
+        ) => b.id);
+      assert.deepEqual(await ids(`created_after=${first.created_at}`), [second.id]);
+      assert.deepEqual(await ids(`created_before=${second.created_at}`), [first.id]);
+      const iso = new Date((first.created_at as number) * 1000).toISOString();
+      assert.deepEqual(await ids(`created_after=${encodeURIComponent(iso)}`), [second.id]);
+      assert.equal((await call(emu, "GET", "/batches?created_after=soon")).status, 400);
     } finally {
       await emu.stop();
     }

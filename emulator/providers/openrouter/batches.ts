@@ -44,19 +44,22 @@ const DAY_MS = 86_400_000;
 /** Steps a batch spends `in_progress` (its counts rise on each). */
 const IN_PROGRESS_STEPS = 2;
 
-type Status =
-  | "validating"
-  | "in_progress"
-  | "finalizing"
-  | "completed"
-  | "failed"
-  | "expired"
-  | "cancelling"
-  | "cancelled";
+/** BatchObjectStatus. */
+const STATUSES = [
+  "validating",
+  "in_progress",
+  "finalizing",
+  "completed",
+  "failed",
+  "expired",
+  "cancelling",
+  "cancelled",
+] as const;
+type Status = typeof STATUSES[number];
 /** The statuses a batch ends in (the delete page names them). */
 export const TERMINAL_STATUSES: readonly string[] = ["completed", "failed", "expired", "cancelled"];
 
-/** What the batch store asks of the OpenRouter provider: the sync endpoint's own checks and answers. */
+/** What the batch store asks of the OpenRouter provider: the sync endpoint's checks and answers. */
 export interface BatchHost {
   acceptsModel(model: string): boolean;
   /** Throws the {@link HttpError} the sync endpoint answers `body` with, if any. */
@@ -171,7 +174,7 @@ export class OpenRouterBatches {
     return b;
   }
 
-  /** `POST /batches`: the envelope is checked now (./submit.ts); the request bodies while `validating`. */
+  /** `POST /batches`: the envelope is checked now (./submit.ts), the bodies while `validating`. */
   #create(req: EmulatorRequest): Reply {
     const ctx = this.#ctx;
     const { endpoint, model, only, items } = parseSubmit(ctx, req, this.#host.acceptsModel);
@@ -373,7 +376,7 @@ export class OpenRouterBatches {
     });
   }
 
-  /** `request_counts`: requests not run by an expired batch count as failed (they have an error). */
+  /** `request_counts`: requests an expired batch never ran count as failed (they have an error). */
   #counts(b: Batch): { total: number; completed: number; failed: number } {
     const counts = { total: b.items.length, completed: 0, failed: 0 };
     if (b.results) {
@@ -405,7 +408,7 @@ export class OpenRouterBatches {
     };
   }
 
-  /** The BatchObject; `results` only on a single-batch read of a terminal batch (list items: null). */
+  /** The BatchObject; `results` only when one terminal batch is read (list items: null). */
   #object(b: Batch, withResults: boolean): Record<string, unknown> {
     return {
       id: b.id,
@@ -429,6 +432,11 @@ export class OpenRouterBatches {
   #list(query: URLSearchParams): Record<string, unknown> {
     const limit = pageSize(query, "limit", 20, 100);
     const statuses = query.getAll("status");
+    const unknown = statuses.find((x) => !(STATUSES as readonly string[]).includes(x));
+    // unverified: the answer to an unknown status (the list's documented 400).
+    if (unknown !== undefined) {
+      throw invalid(`status: ${unknown} is not one of ${STATUSES.join(", ")}`);
+    }
     const after = timestamp(query, "created_after");
     const before = timestamp(query, "created_before");
     const listed = this.#ctx.listing?.() ?? (() => true);
@@ -517,7 +525,7 @@ function pageSize(query: URLSearchParams, name: string, fallback: number, max: n
   return n;
 }
 
-/** A `created_after`/`created_before` bound in seconds. unverified: its format (seconds or a date). */
+/** A `created_after`/`created_before` bound in seconds. unverified: its format (seconds, a date). */
 function timestamp(query: URLSearchParams, name: string): number | null {
   const raw = query.get(name);
   if (raw === null) return null;
