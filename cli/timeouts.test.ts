@@ -20,6 +20,7 @@ const MODEL: Record<Provider, string> = {
   openai: "gpt-4o-mini",
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
+  openrouter: "openai/gpt-4o-mini",
 };
 /**
  * The client's timeout. A sync run needs no call to succeed; a batch job's submission must get

@@ -10,7 +10,7 @@
  * generateContent, OpenRouter chat completions) and each line of a batch when the batch runs. A
  * batch line is matched as the request it stands for (`POST` to its endpoint's path: the
  * line's `url` for OpenAI, `/v1/messages` for Anthropic, `/<version>/models/<model>:generateContent`
- * for Gemini), with its own prompts, and `batch` matches the id of the batch it is in. Only the
+ * for Gemini, the batch's `endpoint` (`/v1/chat/completions`) for OpenRouter), with its own prompts, and `batch` matches the id of the batch it is in. Only the
  * lines that get an answer (not the ones the scenario or validation fails) are matched, in input
  * order, so `first` and `every` count them one by one. Other requests never see `reply` rules, nor
  * count against them. The same holds for `error-in-choice` and `model-down` (OpenRouter's sync

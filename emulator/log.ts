@@ -24,6 +24,8 @@ export interface LoggedRequest {
   retryCount?: number;
   /** The status answered (0 when the connection was dropped). */
   status: number;
+  /** The JSON answer delivered, if any (not set for streams, files, or an undelivered answer). */
+  answer?: unknown;
   /** The fault rule that shaped the answer, if any. */
   fault?: string;
 }

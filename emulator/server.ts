@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Clock, ManualClock } from "./clock.ts";
 import { type FaultAction, FaultEngine, type FaultRule } from "./faults.ts";
-import { maskHeaders, RequestLog } from "./log.ts";
+import { type LoggedRequest, maskHeaders, RequestLog } from "./log.ts";
 import { BatchProgress, type BatchSchedule } from "./schedule.ts";
 
 /** The providers the emulator speaks. */
@@ -226,7 +226,18 @@ async function readBody(req: IncomingMessage): Promise<Uint8Array<ArrayBuffer>> 
   return out;
 }
 
-function send(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string>): number {
+/** Sends a reply and records it in the log entry: its status (0 when undelivered) and JSON answer. */
+function send(
+  res: ServerResponse,
+  reply: Reply,
+  extraHeaders: Record<string, string>,
+  entry: LoggedRequest,
+): void {
+  entry.status = deliver(res, reply, extraHeaders);
+  if (entry.status !== 0 && reply.json !== undefined) entry.answer = reply.json;
+}
+
+function deliver(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string>): number {
   // The client gave up (a timeout) or the emulator is stopping: nothing was delivered.
   if (res.destroyed || res.socket?.destroyed) return 0;
   const status = reply.status ?? 200;
@@ -407,7 +418,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
             return;
           }
           await pause(action.answer === "late" ? action.delayMs ?? 60_000 : 2 ** 31 - 1);
-          entry.status = send(res, reply, common);
+          send(res, reply, common, entry);
           return;
         }
         if (action.kind === "status") {
@@ -425,7 +436,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
             hint["retry-after-ms"] = String(action.retryAfterMs);
           }
           if (action.shouldRetry !== undefined) hint["x-should-retry"] = String(action.shouldRetry);
-          entry.status = send(res, { ...reply, headers: { ...reply.headers, ...hint } }, common);
+          send(res, { ...reply, headers: { ...reply.headers, ...hint } }, common, entry);
           return;
         }
         if (action.kind === "error-in-200") {
@@ -434,21 +445,21 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
             action.code ?? 502,
           ) ??
             provider.error(500, action.message ?? "Internal error");
-          entry.status = send(res, reply, common);
+          send(res, reply, common, entry);
           return;
         }
         if (action.kind === "error-in-choice" || action.kind === "model-down") {
           const reply = provider.answerFault
             ? await provider.answerFault(action, request)
             : provider.error(500, "Internal error");
-          entry.status = send(res, reply, common);
+          send(res, reply, common, entry);
           return;
         }
         // Answered normally (and logged as such, with the rule named), with the text replaced.
         if (action.kind === "reply") request.replyText = action.text;
       }
       if (options.latencyMs) await pause(options.latencyMs);
-      entry.status = send(res, await route.handle(request), common);
+      send(res, await route.handle(request), common, entry);
     } catch (error) {
       if (stopping.signal.aborted) return;
       const e = error instanceof HttpError
@@ -458,7 +469,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         const reply = provider.error(e.status, e.message, e.code, e.extra);
         // A body left unread (too large) would stall the connection: close it after answering.
         if (e.status === 413) reply.headers = { ...reply.headers, connection: "close" };
-        entry.status = send(res, reply, common);
+        send(res, reply, common, entry);
       }
     }
   };

@@ -3,7 +3,7 @@
  * kill itself with SIGKILL at an exact step of a submit or a fetch; the test then runs it again
  * and checks that nothing was lost (every row answered, in input order) and nothing was paid
  * twice (the provider saw exactly one batch creation per shard). The job has 7 rows cut into 3
- * shards (`batch: { max_requests: 3 }`). OpenAI, Anthropic and Gemini are the loopback emulator
+ * shards (`batch: { max_requests: 3 }`). OpenAI, Anthropic, Gemini and OpenRouter are the loopback emulator
  * (batches end at once: the `instant` schedule); echo keeps its batches under
  * `LOOM_HOME/echo-batches`. The state store is the default SQLite file, and for OpenAI's matrix
  * also a real PostgreSQL server (started by this file, a fresh database per test).
@@ -20,12 +20,13 @@ import { type PostgresServer, startPostgres } from "../test-support/postgres.ts"
 import { type Emulator, realClock, startEmulator } from "../../emulator/mod.ts";
 import { CREATE, CREATE_PATH, EMULATED, KEY_ENV } from "../test-support/batch-providers.ts";
 
-type Provider = "openai" | "anthropic" | "google" | "echo";
+type Provider = "openai" | "anthropic" | "google" | "openrouter" | "echo";
 
 const MODEL: Record<Provider, string> = {
   openai: "gpt-4o-mini",
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
+  openrouter: "openai/gpt-4o-mini",
   echo: "echo-1",
 };
 
@@ -347,11 +348,17 @@ const SUBMIT_POINTS = [
 ];
 const FETCH_POINTS = ["fetch:saving@2", "fetch:saved@1", "fetch:merging@4", "fetch:merged"];
 
+/** Providers whose batches carry no label, and how their batch ids look. */
+const UNLABELLED: Partial<Record<Provider, RegExp>> = {
+  anthropic: /could be it: (msgbatch_\w+)/,
+  openrouter: /could be it: (batch_\w+)/,
+};
+
 /**
  * SIGKILL while the create of batch 2 waits for an answer that never comes (the emulator made the
  * batch, and lists it only after two list calls): the rerun looks for it over the settle window
- * and never creates it blindly. Labelled batches (OpenAI, Gemini) are adopted; Anthropic's
- * unlabelled one is named, and `loom adopt` settles it.
+ * and never creates it blindly. Labelled batches (OpenAI, Gemini) are adopted; an unlabelled one
+ * (Anthropic, OpenRouter) is named, and `loom adopt` settles it.
  */
 async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<void> {
   await withSetup(provider, async (s) => {
@@ -370,10 +377,11 @@ async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<v
     const job = await onlyJob(s);
     assert.equal(job.status, "submitting");
     let rerun = await s.run(["run", "job.yaml"]);
-    if (provider === "anthropic") {
+    const unlabelled = UNLABELLED[provider];
+    if (unlabelled) {
       assert.equal(rerun.code, 2, rerun.stderr);
       assert.equal(s.creations(), 2, "the rerun creates nothing while batch 2 is in doubt");
-      const lost = /could be it: (msgbatch_\w+)/.exec(rerun.stderr)?.[1];
+      const lost = unlabelled.exec(rerun.stderr)?.[1];
       assert.ok(lost, rerun.stderr);
       assert.equal((await s.run(["adopt", job.id, lost])).code, 0);
       rerun = await s.run(["run", "job.yaml"]);
@@ -391,7 +399,7 @@ async function killedDuringCreate(provider: keyof typeof CREATE_PATH): Promise<v
   });
 }
 
-for (const provider of ["openai", "google", "anthropic"] as const) {
+for (const provider of ["openai", "google", "anthropic", "openrouter"] as const) {
   describe(`batch crash while a create is unanswered: ${provider} (emulator)`, () => {
     it("SIGKILL while batch 2's create waits; the rerun looks for it first, one batch per shard", () =>
       killedDuringCreate(provider));
@@ -461,81 +469,99 @@ describe("batch crash and rerun: google (emulator)", () => {
     fetchCrash("google", "fetch:merging@4"));
 });
 
-/** Anthropic's batch ids, newest first, straight from the emulator. */
-async function anthropicBatches(emu: Emulator): Promise<string[]> {
-  const response = await fetch(`${emu.url}/v1/messages/batches?limit=100`, {
-    headers: { "x-api-key": emu.apiKey, "anthropic-version": "2023-06-01" },
-  });
+/** The batch ids an unlabelled provider lists, newest first, straight from the emulator. */
+async function listedBatches(
+  provider: "anthropic" | "openrouter",
+  emu: Emulator,
+): Promise<string[]> {
+  const response = provider === "anthropic"
+    ? await fetch(`${emu.url}/v1/messages/batches?limit=100`, {
+      headers: { "x-api-key": emu.apiKey, "anthropic-version": "2023-06-01" },
+    })
+    : await fetch(`${emu.url}/api/v1/batches?limit=100`, {
+      headers: { authorization: `Bearer ${emu.apiKey}` },
+    });
   assert.equal(response.status, 200);
   return ((await response.json()) as { data: Array<{ id: string }> }).data.map((b) => b.id);
 }
 
 /**
- * An Anthropic job killed at `submit:created@2`: batch 1 is recorded, batch 2 exists remotely
- * but the record does not know it. Runs `check` with the job, the lost batch and batch 1.
+ * A job of a provider without labels killed at `submit:created@2`: batch 1 is recorded, batch 2
+ * exists remotely but the record does not know it. Runs `check` with the job, the lost batch and
+ * batch 1.
  */
-async function anthropicLostBatch(
+async function unlabelledLostBatch(
+  provider: "anthropic" | "openrouter",
   check: (s: Setup, job: ListedJob, lost: string, owned: string) => Promise<void>,
 ): Promise<void> {
-  await withSetup("anthropic", async (s) => {
+  await withSetup(provider, async (s) => {
     await s.crash(["run", "job.yaml"], "submit:created@2");
     assert.equal(s.creations(), 2);
     const job = await onlyJob(s);
     assert.equal(job.status, "submitting");
     const owned = job.shards.map((sh) => sh.batch).filter((id): id is string => id !== null);
     assert.equal(owned.length, 1, "the record knows batch 1 only");
-    const lost = (await anthropicBatches(s.emu!)).filter((id) => !owned.includes(id));
+    const lost = (await listedBatches(provider, s.emu!)).filter((id) => !owned.includes(id));
     assert.equal(lost.length, 1, "the killed run created one batch the record does not know");
     await check(s, job, lost[0], owned[0]);
   });
 }
 
-describe("batch crash and rerun: anthropic (emulator)", () => {
-  for (const point of ["submit:planned", "submit:recorded@1"]) {
-    it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard`, () =>
-      submitCrash("anthropic", point));
-  }
-  it("SIGKILL at fetch:saved@1; a second fetch writes the whole output", () =>
-    fetchCrash("anthropic", "fetch:saved@1"));
+for (const provider of ["anthropic", "openrouter"] as const) {
+  describe(`batch crash and rerun: ${provider} (emulator)`, () => {
+    for (const point of ["submit:planned", "submit:recorded@1"]) {
+      it(`SIGKILL at ${point}; a rerun submits the rest, one batch per shard`, () =>
+        submitCrash(provider, point));
+    }
+    // Every fetch point for OpenRouter, whose results come inline in the batch's own GET.
+    for (const point of provider === "openrouter" ? FETCH_POINTS : ["fetch:saved@1"]) {
+      it(`SIGKILL at ${point}; no partial output, a second fetch writes it whole`, () =>
+        fetchCrash(provider, point));
+    }
 
-  it("SIGKILL at submit:created@2: batches carry no label, so the rerun creates none and names the lost batch", async () => {
-    await anthropicLostBatch(async (s, job, lost) => {
-      for (const args of [["run", "job.yaml"], ["fetch", "--id", job.id]]) {
-        const refused = await s.run(args);
-        assert.equal(refused.code, 2, `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`);
-        assert.ok(
-          refused.stderr.includes(lost),
-          `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`,
-        );
-        assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
-        assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
-      }
-      assert.ok(!existsSync(s.output));
-      assert.equal((await onlyJob(s)).status, "submitting");
-      // The user settles it: that batch is the lost one. The rerun then submits only batch 3.
-      const adopted = await s.run(["adopt", job.id, lost]);
-      assert.equal(adopted.code, 0, adopted.stderr);
-      const rerun = await s.run(["run", "job.yaml"]);
-      assert.equal(rerun.code, 0, rerun.stderr);
-      assert.equal(s.creations(), SHARDS, "one batch per shard, the adopted one included");
-      const fetched = await s.run(["fetch", "--id", job.id]);
-      assert.equal(fetched.code, 0, fetched.stderr);
-      assertComplete(s);
-    });
-  });
-
-  it(
-    "SIGKILL at submit:created@2: the message names only batches the job does not own already",
-    async () => {
-      await anthropicLostBatch(async (s, _job, lost, owned) => {
-        const refused = await s.run(["run", "job.yaml"]);
-        assert.equal(refused.code, 2, refused.stderr);
-        assert.ok(refused.stderr.includes(lost), refused.stderr);
-        assert.ok(
-          !refused.stderr.includes(owned),
-          `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`,
-        );
+    it("SIGKILL at submit:created@2: batches carry no label, so the rerun creates none and names the lost batch", async () => {
+      await unlabelledLostBatch(provider, async (s, job, lost) => {
+        for (const args of [["run", "job.yaml"], ["fetch", "--id", job.id]]) {
+          const refused = await s.run(args);
+          assert.equal(
+            refused.code,
+            2,
+            `loom ${args[0]} stops\n${refused.stdout}${refused.stderr}`,
+          );
+          assert.ok(
+            refused.stderr.includes(lost),
+            `loom ${args[0]} names the lost batch ${lost}:\n${refused.stderr}`,
+          );
+          assert.match(refused.stderr, new RegExp(`loom adopt ${job.id} <batch-id>`));
+          assert.equal(s.creations(), 2, `loom ${args[0]} creates no batch`);
+        }
+        assert.ok(!existsSync(s.output));
+        assert.equal((await onlyJob(s)).status, "submitting");
+        // The user settles it: that batch is the lost one. The rerun then submits only batch 3.
+        const adopted = await s.run(["adopt", job.id, lost]);
+        assert.equal(adopted.code, 0, adopted.stderr);
+        const rerun = await s.run(["run", "job.yaml"]);
+        assert.equal(rerun.code, 0, rerun.stderr);
+        assert.equal(s.creations(), SHARDS, "one batch per shard, the adopted one included");
+        const fetched = await s.run(["fetch", "--id", job.id]);
+        assert.equal(fetched.code, 0, fetched.stderr);
+        assertComplete(s);
       });
-    },
-  );
-});
+    });
+
+    it(
+      "SIGKILL at submit:created@2: the message names only batches the job does not own already",
+      async () => {
+        await unlabelledLostBatch(provider, async (s, _job, lost, owned) => {
+          const refused = await s.run(["run", "job.yaml"]);
+          assert.equal(refused.code, 2, refused.stderr);
+          assert.ok(refused.stderr.includes(lost), refused.stderr);
+          assert.ok(
+            !refused.stderr.includes(owned),
+            `batch 1 (${owned}) is the job's own, not a candidate for batch 2:\n${refused.stderr}`,
+          );
+        });
+      },
+    );
+  });
+}

@@ -170,27 +170,35 @@ describe("lost batch create: openai --resubmit", () => {
   });
 });
 
-describe("lost batch create: anthropic (unlabelled batches)", () => {
-  for (const answer of ["reset", "late", "never"] as const) {
-    it(`answer ${answer}: the run stops naming the batch that could be it; adopting it finishes the job, one create per shard`, async () => {
-      await withSetup("anthropic", async (s) => {
-        loseFirstCreate(s, answer, 2);
-        const stopped = await s.run(["run", "job.yaml"]);
-        const id = await s.jobId();
-        assertStopped(stopped, id);
-        assert.equal(s.creations(), 1, "nothing more was created");
-        const lost = /could be it: (msgbatch_\w+)/.exec(stopped.stderr)?.[1];
-        assert.ok(lost, `the message names the candidate:\n${stopped.stderr}`);
-        const adopted = await s.run(["adopt", id, lost]);
-        assert.equal(adopted.code, 0, adopted.stderr);
-        const rerun = await s.run(["run", "job.yaml"]);
-        assert.equal(rerun.code, 0, rerun.stderr);
-        assert.equal(s.creations(), SHARDS);
-        await fetchAll(s);
+/** Unlabelled providers, and how their batch ids look in the message naming the candidates. */
+const CANDIDATE = {
+  anthropic: /could be it: (msgbatch_\w+)/,
+  openrouter: /could be it: (batch_\w+)/,
+} as const;
+
+for (const provider of ["anthropic", "openrouter"] as const) {
+  describe(`lost batch create: ${provider} (unlabelled batches)`, () => {
+    for (const answer of ["reset", "late", "never"] as const) {
+      it(`answer ${answer}: the run stops naming the batch that could be it; adopting it finishes the job, one create per shard`, async () => {
+        await withSetup(provider, async (s) => {
+          loseFirstCreate(s, answer, 2);
+          const stopped = await s.run(["run", "job.yaml"]);
+          const id = await s.jobId();
+          assertStopped(stopped, id);
+          assert.equal(s.creations(), 1, "nothing more was created");
+          const lost = CANDIDATE[provider].exec(stopped.stderr)?.[1];
+          assert.ok(lost, `the message names the candidate:\n${stopped.stderr}`);
+          const adopted = await s.run(["adopt", id, lost]);
+          assert.equal(adopted.code, 0, adopted.stderr);
+          const rerun = await s.run(["run", "job.yaml"]);
+          assert.equal(rerun.code, 0, rerun.stderr);
+          assert.equal(s.creations(), SHARDS);
+          await fetchAll(s);
+        });
       });
-    });
-  }
-});
+    }
+  });
+}
 
 /** OpenAI's batch input files at the emulator that are still there (`purpose: batch`). */
 async function liveInputFiles(emu: Emulator): Promise<string[]> {

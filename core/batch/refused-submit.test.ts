@@ -19,7 +19,7 @@ import {
 
 const PROMPTS = ["name a colour", "count to three", "say hello in French"];
 
-for (const provider of ["openai", "anthropic", "google"] as const) {
+for (const provider of ["openai", "anthropic", "google", "openrouter"] as const) {
   describe(`batch run refused outright (${provider})`, () => {
     it("a wrong key leaves no job: a later fetch submits nothing, a rerun submits once", async () => {
       const dir = tempDir("loom-refused-");

@@ -745,7 +745,11 @@ async function submitShard(
 async function lookFor(ctx: SubmitContext, record: JobRecord, shard: ShardRecord) {
   const find = ctx.batch.find?.bind(ctx.batch);
   if (!find) return undefined;
-  const hint = { after: shard.submittingSince!, requests: shard.requests };
+  const hint = {
+    after: shard.submittingSince!,
+    requests: shard.requests,
+    model: ctx.job.spec.model,
+  };
   const found = await withRetries(
     () => find(labelOf(record, shard.index), hint, { signal: ctx.signal }),
     retryOf(ctx),

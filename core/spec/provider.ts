@@ -296,6 +296,11 @@ export interface BatchFindHint {
   readonly after: string;
   /** Requests the batch would hold. */
   readonly requests: number;
+  /**
+   * The model the batch runs, for a provider whose batches name one (OpenRouter's): a batch of
+   * another model is not it. Added within `loom.provider.v1`.
+   */
+  readonly model?: string;
 }
 
 /** What parameter checks may depend on besides the parameters. */

@@ -14,13 +14,19 @@ import {
 } from "../../emulator/mod.ts";
 
 /** The emulator that serves each batch provider. */
-export const EMULATED = { openai: "openai", anthropic: "anthropic", google: "gemini" } as const;
+export const EMULATED = {
+  openai: "openai",
+  anthropic: "anthropic",
+  google: "gemini",
+  openrouter: "openrouter",
+} as const;
 
 /** The environment variable each provider reads its key from. */
 export const KEY_ENV = {
   openai: "OPENAI_API_KEY",
   anthropic: "ANTHROPIC_API_KEY",
   google: "GEMINI_API_KEY",
+  openrouter: "OPENROUTER_API_KEY",
 } as const;
 
 /** The request that creates (and is billed as) one batch, as `METHOD path` in the emulator's log. */
@@ -28,6 +34,7 @@ export const CREATE = {
   openai: /^POST \/v1\/batches$/,
   anthropic: /^POST \/v1\/messages\/batches$/,
   google: /^POST \/v1beta\/models\/[^/]+:batchGenerateContent$/,
+  openrouter: /^POST \/api\/v1\/batches$/,
 } as const;
 
 /** The path of the create request, for the emulator's fault rules (`match: { method: "POST", path }`). */
@@ -35,6 +42,7 @@ export const CREATE_PATH = {
   openai: /^\/v1\/batches$/,
   anthropic: /^\/v1\/messages\/batches$/,
   google: /:batchGenerateContent$/,
+  openrouter: /^\/api\/v1\/batches$/,
 } as const;
 
 /** A batch provider the emulator serves. */
@@ -45,6 +53,7 @@ export const BATCH_MODEL = {
   openai: "gpt-4o-mini",
   anthropic: "claude-sonnet-4-5",
   google: "gemini-2.5-flash",
+  openrouter: "openai/gpt-4o-mini",
 } as const;
 
 /** Starts the emulator serving `provider` as batch tests use it: batches end at once, any model. */

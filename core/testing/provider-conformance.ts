@@ -91,6 +91,7 @@ const CREATE_PATHS: Partial<Record<ProviderName, RegExp>> = {
   openai: /^\/v1\/batches$/,
   anthropic: /^\/v1\/messages\/batches$/,
   gemini: /:batchGenerateContent$/,
+  openrouter: /^\/api\/v1\/batches$/,
 };
 
 /** Requests whose prompt holds this fail alone inside a batch (the emulator's scenario). */

@@ -7,7 +7,8 @@
  * error in the body (the `error-in-200` fault) or, with the part generated so far, in the choice
  * (`choices[].error` and `finish_reason: "error"`, the `error-in-choice` fault). A request's
  * `models` list names fallbacks: when its model is down (the `model-down` fault) the next one
- * answers, and the completion's `model` names the model that served.
+ * answers, and the completion's `model` names the model that served. The Batch API lives in
+ * `./openrouter/batches.ts` and answers each request with this module's own builder.
  * @module
  */
 import { countTokens, cutToTokens } from "../answers.ts";
@@ -19,7 +20,10 @@ import {
   type ProviderEmulator,
   type Reply,
 } from "../server.ts";
-import { chatCompletion, chatPrompts, chatStream } from "./openai.ts";
+import { chatCompletion, chatPrompts, chatStream, parseChatRequest } from "./openai.ts";
+import type { ReplyText } from "./openai/chat.ts";
+import { OpenRouterBatches } from "./openrouter/batches.ts";
+import { batchPrompts } from "./openrouter/submit.ts";
 
 /** Model ids accepted by default. */
 export const OPENROUTER_MODELS: readonly string[] = [
@@ -179,17 +183,41 @@ function failedChoice(
 
 /** Creates the OpenRouter provider of an emulator. */
 export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
-  /** The completion `served` gives for a request (the request's own model unless a fallback served). */
-  const complete = (body: Record<string, unknown>, served: string, reply?: string) =>
+  const chatOptions = { extraParams: EXTRA_PARAMS, idPrefix: "gen-", traits: () => undefined };
+  /**
+   * The completion `served` gives for a request (the request's own model unless a fallback
+   * served); inside a batch (`batch`), `stream` is ignored.
+   */
+  const complete = (
+    body: Record<string, unknown>,
+    served: string,
+    reply?: ReplyText,
+    batch = false,
+  ) =>
     asOpenRouter(
       chatCompletion(ctx, { ...body, model: served }, OPENROUTER_MODELS, {
-        extraParams: EXTRA_PARAMS,
-        idPrefix: "gen-",
-        traits: () => undefined,
+        ...chatOptions,
         reply,
+        batch,
       }),
       served,
     );
+  /**
+   * A batch model may name the `:batch` variant of a model, which answers as the model itself.
+   * unverified: a live-verified client (crate `openrouter-batch`) says the batch model must be a
+   * `:batch` slug; the reference names no such rule, so both spellings are accepted here.
+   */
+  const base = (body: Record<string, unknown>) =>
+    typeof body.model === "string" ? { ...body, model: body.model.replace(/:batch$/, "") } : body;
+  const batches = new OpenRouterBatches(ctx, {
+    acceptsModel: (model) => ctx.acceptsModel(model.replace(/:batch$/, ""), OPENROUTER_MODELS),
+    check: (body) => {
+      requestedModel(ctx, base(body));
+      parseChatRequest(ctx, base(body), OPENROUTER_MODELS, { ...chatOptions, batch: true });
+    },
+    answer: (body, reply) => complete(base(body), requestedModel(ctx, base(body)), reply, true),
+    upstream: (model) => upstreamOf(model),
+  });
 
   const chat = (req: EmulatorRequest): Reply => {
     const body = req.json();
@@ -209,7 +237,7 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       path: /^\/api\/v1\/chat\/completions$/,
       answers: true,
       handle: chat,
-    }],
+    }, ...batches.routes()],
     error: errorReply,
     authenticate(req) {
       const key = req.headers.authorization?.match(/^Bearer\s+(.*)$/i)?.[1]?.trim();
@@ -217,7 +245,12 @@ export function createOpenRouter(ctx: EmulatorContext): ProviderEmulator {
       if (key !== ctx.options.apiKey) return new HttpError(401, "User not found.");
       return null;
     },
-    prompts: (req) => (req.method === "POST" ? chatPrompts(req.json()) : []),
+    prompts: (req) =>
+      req.method !== "POST"
+        ? []
+        : req.path.endsWith("/batches")
+        ? batchPrompts(req.json())
+        : chatPrompts(req.json()),
     answerFault(action: AnswerFault, req: EmulatorRequest): Reply {
       const body = req.json();
       const model = requestedModel(ctx, body);

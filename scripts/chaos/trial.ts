@@ -59,17 +59,13 @@ export interface Violation {
 }
 
 /**
- * A provider a trial can run against: the three batch providers and OpenRouter (sync only)
- * through the emulator, or echo.
+ * A provider a trial can run against: the four batch providers through the emulator, or echo.
  */
 export type ChaosProvider = "openai" | "anthropic" | "google" | "openrouter" | "echo";
 
 /** The emulator and the key variable of each emulated provider. */
-const EMULATOR = {
-  ...EMULATED,
-  openrouter: "openrouter",
-} as const satisfies Record<Exclude<ChaosProvider, "echo">, string>;
-const KEY_VARIABLE = { ...KEY_ENV, openrouter: "OPENROUTER_API_KEY" } as const;
+const EMULATOR = EMULATED satisfies Record<Exclude<ChaosProvider, "echo">, string>;
+const KEY_VARIABLE = KEY_ENV;
 
 /** The model each provider is asked for; the emulator answers `[<model>] <prompt>`. */
 export const MODEL: Record<ChaosProvider, string> = {

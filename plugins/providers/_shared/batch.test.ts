@@ -52,6 +52,14 @@ const CASES: Case[] = [
     create: ":batchGenerateContent",
     keptOnExpiry: 0,
   },
+  {
+    provider: "openrouter",
+    emulator: "openrouter",
+    model: "openai/gpt-4o-mini",
+    keyEnv: "OPENROUTER_API_KEY",
+    create: "POST /api/v1/batches",
+    keptOnExpiry: 1,
+  },
 ];
 
 const ROWS = ["one", "two BAD", "three", "four", "five", "six", "seven"];

@@ -4,15 +4,17 @@
  * endpoint, e.g. the emulator), `timeout_ms` (per call, default 10 minutes).
  *
  * The same code serves every endpoint that speaks the Chat Completions protocol (`openrouter`,
- * `openai-compatible`) through {@link chatCompletionsPlugin}; only `openai` itself has batch mode
- * (the Batch API, `./batch.ts`) and token counting (`./tokens.ts`). The SDK's own retries are
+ * `openai-compatible`) through {@link chatCompletionsPlugin}; `openai` itself has OpenAI's Batch
+ * API (`./batch.ts`) and token counting (`./tokens.ts`), `openrouter` its own inline batches
+ * (`../openrouter/batch.ts`, over the same client). The SDK's own retries are
  * off: Loom retries transient errors itself, the same way for every provider, and stops the run
  * on errors no retry can fix.
  * @module
  */
+import type OpenAI from "openai";
 import { LoomUsageError } from "../../../core/base/errors.ts";
 import { definePlugin, type PluginDefinition } from "../../../core/plugins/plugin.ts";
-import type { ProviderV1 } from "../../../core/spec/provider.ts";
+import type { BatchApi, ProviderV1 } from "../../../core/spec/provider.ts";
 import { keepAliveFetch } from "../_shared/node-fetch.ts";
 import { checkConnectionOptions, DEFAULT_TIMEOUT_MS } from "../_shared/options.ts";
 import { answerError, type CompletionWithErrors } from "./answer-error.ts";
@@ -45,6 +47,14 @@ export interface ChatCompletionsConfig {
   readonly noBatchReason?: string;
   /** The endpoint has OpenAI's Batch API (Files + Batches), so batch mode is available. */
   readonly batch?: boolean;
+  /**
+   * The endpoint's own batch API, built over the same client (OpenRouter's inline batches), with
+   * the option names it adds to `provider_options`.
+   */
+  readonly batchApi?: {
+    readonly options: readonly string[];
+    create(client: OpenAI, options: Readonly<Record<string, unknown>>): BatchApi;
+  };
   /** Check parameters against OpenAI's own models (reasoning models refuse temperature, say). */
   readonly openaiModels?: boolean;
   /** The endpoint has OpenAI's input-token counting (`POST /v1/responses/input_tokens`). */
@@ -65,6 +75,7 @@ const MAX_TOKENS_FIELDS: readonly MaxTokensField[] = ["max_tokens", "max_complet
  */
 function checkOptions(config: ChatCompletionsConfig, options: Readonly<Record<string, unknown>>) {
   const extra = [
+    ...(config.batchApi?.options ?? []),
     ...(config.configurableKeyEnv ? ["api_key_env"] : []),
     ...(config.configurableMaxTokensField ? ["max_tokens_field"] : []),
   ];
@@ -126,7 +137,11 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
       return {
         specificationVersion: "loom.provider.v1",
         name: config.name,
-        capabilities: { sync: true, batch: config.batch === true, tokens: config.tokens === true },
+        capabilities: {
+          sync: true,
+          batch: config.batch === true || config.batchApi !== undefined,
+          tokens: config.tokens === true,
+        },
         ...(config.noBatchReason ? { noBatchReason: config.noBatchReason } : {}),
         ...(config.tokens ? { countTokens: openaiCountTokens(client, config.name) } : {}),
         ...(!config.tokens && config.noTokensReason
@@ -147,6 +162,7 @@ export function chatCompletionsPlugin(config: ChatCompletionsConfig): PluginDefi
             }),
           }
           : {}),
+        ...(config.batchApi ? { batch: config.batchApi.create(client, options) } : {}),
         validateParams: (params, context) =>
           chatParamProblems(params, context, config.openaiModels === true),
         // Only OpenAI's own endpoint is known to enforce the strict subset; OpenRouter and

@@ -4,9 +4,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
+import { LoomProviderError } from "../../../core/base/errors.ts";
 import { loadJob } from "../../../core/job/load.ts";
 import { runJob } from "../../../core/commands/run.ts";
+import { cancelJob, fetchJobs } from "../../../core/batch/jobs.ts";
 import { tempDir } from "../../../core/test-support/temp.ts";
 import { FAST_RETRY, useEmulator } from "../_shared/test-emulator.ts";
 
@@ -45,14 +46,29 @@ describe("openrouter provider against the emulator", () => {
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 3);
   });
 
-  it("says there is no batch API (a usage error, exit code 2)", async () => {
+  it("runs in batch mode; loom cancel says OpenRouter did not cancel, and the job goes on", async () => {
     const { dir, env, loaded } = await job("batch");
-    await assert.rejects(() => runJob(loaded, { env, cwd: dir }), (e: unknown) => {
-      assert.ok(e instanceof LoomUsageError);
-      assert.equal(e.exitCode, 2);
-      assert.equal(e.message, "OpenRouter has no batch API; re-run with --sync");
-      return true;
+    const summary = await runJob(loaded, { env, cwd: dir });
+    assert.ok(summary.job, "a batch job was submitted");
+    assert.equal(t.emu.log.count("POST /api/v1/batches"), 1);
+    const { record, failed } = await cancelJob(summary.job.id, {
+      env,
+      cwd: dir,
+      retry: FAST_RETRY,
     });
+    assert.equal(failed.length, 1);
+    assert.match(
+      failed[0].error,
+      /^openrouter: OpenRouter did not cancel batch batch_\w+ \(HTTP 404/,
+    );
+    assert.match(failed[0].error, /per organization.*`loom fetch` once it has ended/);
+    assert.notEqual(record.shards[0].state, "cancelled");
+    const [fetched] = await fetchJobs([summary.job.id], { env, cwd: dir, wait: true, pollMs: 1 });
+    assert.ok(!("error" in fetched) && fetched.summary?.ok === 2, JSON.stringify(fetched));
+    assert.deepEqual(rows(dir).map((r) => r.llm_response), [
+      "[openai/gpt-4o-mini] hello",
+      "[openai/gpt-4o-mini] there",
+    ]);
   });
 
   it("stops the run when credits run out (402)", async () => {

@@ -92,6 +92,7 @@ const STATUS_PATH: Record<Provider, RegExp> = {
   openai: /^\/v1\/batches\/[^/]+$/,
   anthropic: /^\/v1\/messages\/batches\/[^/]+$/,
   google: /^\/v1beta\/batches\/[^/]+$/,
+  openrouter: /^\/api\/v1\/batches\/[^/]+$/,
 };
 
 /** `loom <args>` with the key put in its place. */
