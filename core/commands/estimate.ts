@@ -8,7 +8,7 @@
 import { ShardCutter } from "../batch/submit.ts";
 import { LoomUsageError } from "../base/errors.ts";
 import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
-import { costOf, priceOf, type PriceSource } from "../data/prices.ts";
+import { batchRates, costOf, priceOf, type PriceSource } from "../data/prices.ts";
 import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
@@ -55,6 +55,12 @@ export interface JobEstimate {
   readonly outputSource: "max_tokens" | "provider default" | "assumed";
   readonly outputTokens: number;
   readonly price?: PriceSource;
+  /**
+   * The rates the batch cost is at (US dollars per million tokens), with the batch cost; `given`
+   * says which are the price's own (`cost.prices` batch_input, batch_output) rather than half the
+   * sync rate.
+   */
+  readonly batchPrice?: ReturnType<typeof batchRates>;
   readonly cost?: { readonly batch?: Cost; readonly sync: Cost };
   /** The job's spend cap and whether the estimate for its mode exceeds it. */
   readonly cap?: { readonly maxUsd: number; readonly exceeded: boolean };
@@ -242,6 +248,7 @@ async function priced(
     outputSource,
     outputTokens,
     ...(price ? { price } : {}),
+    ...(price && cost?.batch ? { batchPrice: batchRates(price.price) } : {}),
     ...(cost ? { cost } : {}),
     ...(maxUsd === undefined
       ? {}
