@@ -102,7 +102,7 @@ export default { apiVersion: 1, kind: "provider", name: "priced", create: (o, co
     // Outputs of 3, 5 and 3 tokens at $0.0000001: each request of a batch is its own.
     assert.match(
       fetched.stdout,
-      /\(3 answered, 0 failed\).*\n {2}cost reported by the provider: \$0\.000001\n/,
+      /\(3 answered, 0 failed\).*\n {2}cost reported by the provider: \$0\.0000011\n/,
     );
     const rows = parse(readFileSync(join(s.dir, "out.csv")), { columns: true }) as Record<
       string,

@@ -90,6 +90,12 @@ describe("plan and estimate", () => {
       total: 2.5,
     });
     assert.deepEqual([usd(12.345), usd(0.1234), usd(0.00012)], ["$12.35", "$0.1234", "$0.000120"]);
+    assert.deepEqual([usd(0.0000015), usd(1.5e-7), usd(3e-11), usd(0)], [
+      "$0.0000015",
+      "$0.00000015",
+      "$0.000000000030",
+      "$0.00",
+    ], "a tiny reported cost keeps two significant digits");
   });
 });
 

@@ -256,9 +256,18 @@ async function priced(
   };
 }
 
-/** Formats dollars for people: cents from a dollar up, more digits for small sums. */
+/**
+ * Formats dollars for people: cents from a dollar up, more digits for small sums, and at least two
+ * significant digits for the smallest (one cheap request's reported cost is a few millionths or
+ * less), never `$0.000000`.
+ */
 export function usd(amount: number): string {
-  return `$${amount.toFixed(amount >= 1 || amount === 0 ? 2 : amount >= 0.01 ? 4 : 6)}`;
+  const digits = amount >= 1 || amount === 0
+    ? 2
+    : amount >= 0.01
+    ? 4
+    : Math.min(20, Math.max(6, 1 - Math.floor(Math.log10(Math.abs(amount)))));
+  return `$${amount.toFixed(digits)}`;
 }
 
 /**
