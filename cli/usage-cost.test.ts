@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
 import { useEmulator } from "../plugins/providers/_shared/test-emulator.ts";
@@ -72,7 +71,9 @@ describe("reported costs (CLI)", () => {
   it("loom fetch prints the total the batches reported", async () => {
     const s = setup();
     // Echo, whose batch answers report a cost as OpenRouter's do.
-    const echo = pathToFileURL(join(import.meta.dirname!, "../plugins/providers/echo/mod.ts"));
+    // Beside this file in the source tree (.ts) and in the npm build that Node tests run (.js).
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const echo = new URL(`../plugins/providers/echo/mod${ext}`, import.meta.url);
     writeFileSync(
       join(s.dir, "priced.mjs"),
       `import { createEchoProvider } from ${JSON.stringify(echo.href)};
