@@ -19,9 +19,10 @@ export interface RunSummary {
   readonly errors: number;
   /**
    * What the provider reported the answers cost, in US dollars (OpenRouter's `usage.cost`): in a
-   * sync run, its calls (each once; answers from the cache not at all), in a batch merge, every
-   * answer the job's batches returned (a retry's merge counts the earlier ones too). Answers the
-   * check rejected count: they were paid for. Absent when no answer reported a cost.
+   * sync run, its calls (each once; answers from the cache not at all), in a batch merge, the
+   * answer of each row in the output (the merge after a retry counts the earlier batches' answers
+   * again). Answers the check rejected count: they were paid for. Absent when no answer reported a
+   * cost.
    */
   readonly cost?: number;
   /** The output file written (absent when the run was interrupted, or a batch is pending). */
