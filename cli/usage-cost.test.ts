@@ -68,7 +68,7 @@ describe("reported costs (CLI)", () => {
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 2);
   });
 
-  it("loom fetch prints the total the batches reported", async () => {
+  it("loom fetch prints the total the batches reported; status and list keep it for a kept job", async () => {
     const s = setup();
     // Echo, whose batch answers report a cost as OpenRouter's do.
     // Beside this file in the source tree (.ts) and in the npm build that Node tests run (.js).
@@ -98,7 +98,7 @@ export default { apiVersion: 1, kind: "provider", name: "priced", create: (o, co
     );
     const submitted = await runCli(["run", "job.yaml"], s.opts);
     assert.equal(submitted.code, 0, submitted.stderr);
-    const fetched = await runCli(["fetch"], s.opts);
+    const fetched = await runCli(["fetch", "--keep"], s.opts);
     assert.equal(fetched.code, 0, fetched.stderr);
     // Outputs of 3, 5 and 3 tokens at $0.0000001: each request of a batch is its own.
     assert.match(
@@ -113,6 +113,12 @@ export default { apiVersion: 1, kind: "provider", name: "priced", create: (o, co
       rows.map((r) => r.llm_cost),
       ["0.0000003", "0.0000005", "0.0000003"],
     );
+    const listed = await runCli(["list", "--json"], s.opts);
+    const job = JSON.parse(listed.stdout.trim());
+    assert.deepEqual([job.status, job.merged.cost], ["merged", 0.0000011]);
+    const status = await runCli(["status", job.id], s.opts);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /\n {2}cost reported by the provider: \$0\.0000011\n$/);
   });
 
   it("plan: an OpenRouter model at its vendor's price, and where batch prices come from", async () => {

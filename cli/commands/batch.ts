@@ -335,7 +335,12 @@ export function registerBatch(program: Command): void {
     .action(async (id: string, flags: CommonFlags) => {
       const record = await jobStatus(id, optionsOf(flags));
       if (flags.json) out(JSON.stringify(jobJson(record, true)));
-      else printJob(record);
+      else {
+        printJob(record);
+        // Known once merged (a job kept after its merge: --keep, or rows a retry could fix).
+        const cost = record.merged?.cost;
+        if (cost !== undefined) out(`  cost reported by the provider: ${usd(cost)}`);
+      }
     });
 
   program

@@ -532,6 +532,7 @@ export async function mergeJob(
     ok: counts.ok,
     errors: counts.errors,
     retryable: counts.errors - counts.unsent,
+    ...(cost.total === undefined ? {} : { cost: cost.total }),
   });
   return {
     rows: plan.rows,
