@@ -22,6 +22,7 @@ import { errorMessage, EXIT, LoomError, systemFaultMessage } from "../../core/ba
 import type { RunSummary } from "../../core/base/events.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import { exitCodeFor } from "../../core/commands/run.ts";
+import { usd } from "../../core/commands/estimate.ts";
 import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { createProgress, formatDuration, liveStyle } from "../progress.ts";
@@ -268,6 +269,9 @@ export function registerBatch(program: Command): void {
         printJob(result.record);
         if (result.summary) {
           out(summaryLine(result.summary));
+          if (result.summary.cost !== undefined) {
+            out(`  cost reported by the provider: ${usd(result.summary.cost)}`);
+          }
           const retryable = result.record.merged?.retryable ?? result.summary.errors;
           if (result.summary.errors > 0) {
             out(`  ${result.summary.errors} row(s) failed (reasons in llm_error)`);
@@ -331,7 +335,12 @@ export function registerBatch(program: Command): void {
     .action(async (id: string, flags: CommonFlags) => {
       const record = await jobStatus(id, optionsOf(flags));
       if (flags.json) out(JSON.stringify(jobJson(record, true)));
-      else printJob(record);
+      else {
+        printJob(record);
+        // Known once merged (a job kept after its merge: --keep, or rows a retry could fix).
+        const cost = record.merged?.cost;
+        if (cost !== undefined) out(`  cost reported by the provider: ${usd(cost)}`);
+      }
     });
 
   program

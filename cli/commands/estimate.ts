@@ -169,6 +169,17 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
   } else {
     const p = e.price.price;
     out(`  prices (${e.price.from}): $${p.input} input, $${p.output} output per million tokens`);
+    if (e.batchPrice) {
+      const { input, output, given } = e.batchPrice;
+      const basis = given.input && given.output
+        ? "cost.prices batch_input and batch_output"
+        : given.input || given.output
+        ? `cost.prices ${given.input ? "batch_input" : "batch_output"}, the ${
+          given.input ? "output" : "input"
+        } at half the sync price`
+        : "half the sync prices";
+      out(`  batch prices: $${input} input, $${output} output per million tokens (${basis})`);
+    }
     if (e.cost.batch) {
       out(
         `  cost in batch mode: up to ${usd(e.cost.batch.total)} (input ${

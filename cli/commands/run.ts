@@ -13,6 +13,7 @@ import { displayPath } from "../../core/base/paths.ts";
 import { isInteractive } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
 import { runPlan } from "./estimate.ts";
+import { usd } from "../../core/commands/estimate.ts";
 import { overridesFrom, type RunFlags } from "../job-flags.ts";
 import { createProgress, formatDuration, liveStyle, type ProgressStyle } from "../progress.ts";
 import {
@@ -50,7 +51,7 @@ export function registerRun(program: Command): void {
     .option("--with-meta", "add llm_provider and llm_model columns")
     .option(
       "--with-usage",
-      "add llm_finish_reason, llm_input_tokens, llm_output_tokens and llm_reasoning_tokens columns",
+      "add llm_finish_reason, llm_input_tokens, llm_output_tokens, llm_reasoning_tokens and llm_cost columns",
     )
     .option("--base-url <url>", "the provider's endpoint (openai-compatible servers, the emulator)")
     .option(
@@ -168,8 +169,11 @@ export function registerRun(program: Command): void {
           }: ${summary.rows} row${summary.rows === 1 ? "" : "s"} (${parts.join(", ")}) in ${
             formatDuration(summary.elapsedMs / 1000)
           }`;
-          if (stdoutFile) process.stderr.write(`loom: ${line}\n`);
-          else process.stdout.write(`${line}\n`);
+          const cost = summary.cost === undefined
+            ? ""
+            : `cost reported by the provider: ${usd(summary.cost)}`;
+          if (stdoutFile) process.stderr.write(`loom: ${line}\n${cost && `loom: ${cost}\n`}`);
+          else process.stdout.write(`${line}\n${cost && `  ${cost}\n`}`);
           if (summary.errors > 0) {
             process.stderr.write(
               `loom: ${summary.errors} row(s) failed; their reasons are in the llm_error column\n`,

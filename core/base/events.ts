@@ -17,6 +17,14 @@ export interface RunSummary {
   readonly cached: number;
   /** Rows that ended with an error (kept in the output with `llm_error`). */
   readonly errors: number;
+  /**
+   * What the provider reported the answers cost, in US dollars (OpenRouter's `usage.cost`): in a
+   * sync run, its calls (each once; answers from the cache not at all), in a batch merge, the
+   * answer of each row in the output (the merge after a retry counts the earlier batches' answers
+   * again). Answers the check rejected count: they were paid for. Absent when no answer reported a
+   * cost.
+   */
+  readonly cost?: number;
   /** The output file written (absent when the run was interrupted, or a batch is pending). */
   readonly output?: string;
   /** The batch job submitted, when the run submitted one and did not wait for it. */

@@ -25,6 +25,7 @@ import { rowChunksOf, writeRowChunks } from "../data/row-chunks.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { isRetryable, type RetryPolicy, withRetries } from "../run/retry.ts";
 import type { RowResult } from "../run/sync.ts";
+import { CostTally } from "../run/added.ts";
 import type { DatasetRow, OutputRow } from "../spec/format.ts";
 import type {
   BatchApi,
@@ -447,6 +448,7 @@ export async function mergeJob(
   if (hash && (await stat(plan.input)).size !== record.input.size) throw changed();
   const saved = savedOutcomes(ctx.store, record);
   const counts = { ok: 0, errors: 0, unsent: 0 };
+  const cost = new CostTally();
   /** A row's result from what was saved for it. */
   const resultFrom = (row: DatasetRow, { outcome, holding }: SavedAt): RowResult => {
     // A row with an outcome was sent, so its request was built: on the same input (unless forced)
@@ -490,6 +492,7 @@ export async function mergeJob(
         const got = resultOf(row);
         const result = got instanceof Promise ? await got : got;
         counts[result.outcome === "error" ? "errors" : "ok"]++;
+        cost.add(result);
         ctx.onEvent?.({
           type: "row",
           index: row.index,
@@ -529,12 +532,14 @@ export async function mergeJob(
     ok: counts.ok,
     errors: counts.errors,
     retryable: counts.errors - counts.unsent,
+    ...(cost.total === undefined ? {} : { cost: cost.total }),
   });
   return {
     rows: plan.rows,
     ok: counts.ok,
     cached: 0,
     errors: counts.errors,
+    ...(cost.total === undefined ? {} : { cost: cost.total }),
     output: plan.output,
     elapsedMs: Date.now() - started,
   };

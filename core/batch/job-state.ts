@@ -40,7 +40,12 @@ export function cancelledWhileSubmitting(record: JobRecord): void {
 /** pending → merged: the output is written; how its rows ended. */
 export function merged(
   record: JobRecord,
-  rows: { readonly ok: number; readonly errors: number; readonly retryable: number },
+  rows: {
+    readonly ok: number;
+    readonly errors: number;
+    readonly retryable: number;
+    readonly cost?: number;
+  },
 ): void {
   expect(record, "merged", ["pending"]);
   record.status = "merged";

@@ -89,10 +89,16 @@ describe("saved results in runs", () => {
   it("gives every answer back as JSON would, tuple or object", async () => {
     const absent = fc.constant(undefined);
     const count = fc.oneof(fc.nat(), absent, fc.constantFrom(Number.NaN, -0, 1.5, null));
+    // A cost is a small fraction of a dollar: JSON writes some of them with an exponent.
+    const cost = fc.oneof(
+      fc.double({ min: 0, max: 10, noNaN: true }),
+      fc.constantFrom(0.0000123, 1.5e-7, 0, Number.POSITIVE_INFINITY),
+      absent,
+    );
     const usage = fc.oneof(
       absent,
       fc.record(
-        { inputTokens: count, outputTokens: count, reasoningTokens: count },
+        { inputTokens: count, outputTokens: count, reasoningTokens: count, cost },
         { requiredKeys: [] },
       ),
       fc.constant({ outputTokens: 3, inputTokens: 2 }), // another order
@@ -123,6 +129,34 @@ describe("saved results in runs", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("keeps a reported cost in the tuple, and reads tuples saved before costs were kept", async () => {
+    const priced: SavedOutcome = {
+      i: 4,
+      r: { text: "a", usage: { inputTokens: 10, outputTokens: 2, cost: 1.5e-7 } },
+    };
+    assert.equal(encodeOutcome(priced), '[4,"a",null,[10,2,null,1.5e-7]]');
+    const storage = createMemoryStorage();
+    const store = new JobStore(storage, {});
+    // As an earlier version wrote them: usage as [input, output, reasoning].
+    await storage.results.put(JOB, 0, [{
+      row: 1,
+      value: '[[1,"x","stop",[5,7,3]],[2,"y",null,[5]]]',
+    }]);
+    assert.deepEqual(await readBack(store), [
+      {
+        i: 1,
+        r: {
+          text: "x",
+          finishReason: "stop",
+          usage: { inputTokens: 5, outputTokens: 7, reasoningTokens: 3 },
+        },
+      },
+      { i: 2, r: { text: "y", usage: { inputTokens: 5 } } },
+    ]);
+    await store.saveResults(JOB, 1, streamOf([priced]));
+    assert.deepEqual(await readBack(store, 1), [priced]);
   });
 
   it("reads the one-outcome rows that Loom saved before runs", async () => {

@@ -8,8 +8,9 @@
  * a row, as before.
  *
  * In a run, an answer of the usual shape is a **tuple** (`[row, text, finishReason, usage, model,
- * truncated, refusal]`, usage as `[input, output, reasoning]`, absent fields `null` and trailing
- * ones left off) instead of an object: its field names were 40% of a million answers' JSON, which
+ * truncated, refusal]`, usage as `[input, output, reasoning, cost]`, absent fields `null` and
+ * trailing ones left off, so a tuple saved before the cost was kept reads back as it was) instead
+ * of an object: its field names were 40% of a million answers' JSON, which
  * the store writes and the merge parses. Anything a tuple cannot give back exactly (another field,
  * fields in another order, a number JSON cannot hold) stays an object; both read back as the same
  * outcome that `JSON.parse(JSON.stringify(outcome))` gives.
@@ -88,7 +89,7 @@ type AnswerTuple = [
 
 /** A result's fields in the order providers write them, which is the order a tuple gives back. */
 const RESULT_KEYS = ["text", "finishReason", "truncated", "refusal", "usage", "model"] as const;
-const USAGE_KEYS = ["inputTokens", "outputTokens", "reasoningTokens"] as const;
+const USAGE_KEYS = ["inputTokens", "outputTokens", "reasoningTokens", "cost"] as const;
 
 /** An outcome's stored JSON: a tuple when it gives the answer back exactly, else the object. */
 export function encodeOutcome(o: SavedOutcome): string {

@@ -115,6 +115,8 @@ export interface JobRecord {
     readonly errors: number;
     /** Errors a retry could fix (the others are rows with no prompt, never sent). */
     readonly retryable?: number;
+    /** What the provider reported the merged answers cost, in US dollars (`RunSummary.cost`). */
+    readonly cost?: number;
     /** The record is to be removed (saved before anything is): a clean-up cut off is finished later. */
     readonly cleanup?: boolean;
   };

@@ -6,7 +6,8 @@ import { describe, it } from "node:test";
 import { LoomUsageError } from "../base/errors.ts";
 import { planJobCost, usd } from "./estimate.ts";
 import { loadJob } from "../job/load.ts";
-import { costOf, priceOf, PRICES_AS_OF } from "../data/prices.ts";
+import { batchRates, costOf, priceOf, PRICES_AS_OF } from "../data/prices.ts";
+import { BUILTIN_PLUGINS } from "../../plugins/_builtins.ts";
 import { runJob } from "./run.ts";
 import { csvFormat } from "../../plugins/formats/csv/mod.ts";
 import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
@@ -89,6 +90,145 @@ describe("plan and estimate", () => {
       total: 2.5,
     });
     assert.deepEqual([usd(12.345), usd(0.1234), usd(0.00012)], ["$12.35", "$0.1234", "$0.000120"]);
+    assert.deepEqual([usd(0.0000015), usd(1.5e-7), usd(3e-11), usd(0)], [
+      "$0.0000015",
+      "$0.00000015",
+      "$0.000000000030",
+      "$0.00",
+    ], "a tiny reported cost keeps two significant digits");
+  });
+});
+
+describe("openrouter prices", () => {
+  const TABLE = `table ${PRICES_AS_OF}`;
+
+  it("prices a vendor/model id as the vendor's model, which OpenRouter passes through", () => {
+    assert.deepEqual(priceOf("openrouter", "openai/gpt-4o-mini"), {
+      price: { input: 0.15, output: 0.6 },
+      from: `${TABLE}, as openai gpt-4o-mini`,
+    });
+    assert.equal(
+      priceOf("openrouter", "openai/gpt-4.1-mini")?.from,
+      `${TABLE}, as openai gpt-4.1-mini`,
+    );
+    assert.equal(
+      priceOf("openrouter", "openai/gpt-4o-mini-2024-07-18")?.from,
+      `${TABLE}, as openai gpt-4o-mini-2024-07-18`,
+      "a dated id, as the vendor's",
+    );
+    // OpenRouter writes Anthropic's versions with dots.
+    assert.deepEqual(priceOf("openrouter", "anthropic/claude-sonnet-4.5"), {
+      price: { input: 3, output: 15 },
+      from: `${TABLE}, as anthropic claude-sonnet-4-5`,
+    });
+    assert.equal(priceOf("openrouter", "anthropic/claude-3.5-haiku")?.price.input, 0.8);
+    assert.equal(priceOf("openrouter", "google/gemini-2.5-flash")?.price.output, 2.5);
+  });
+
+  it("has no price for a model hosts price themselves, a variant, or an id without a vendor", () => {
+    for (
+      const model of [
+        "meta-llama/llama-3.3-70b-instruct", // open weights: each host its own price
+        "openai/gpt-4o-mini:free", // variants route or bill otherwise
+        "anthropic/claude-sonnet-4.5:nitro",
+        "openai/gpt-nonesuch",
+        "gpt-4o-mini",
+        "echo/anything", // a table entry, but no vendor OpenRouter routes to
+      ]
+    ) assert.equal(priceOf("openrouter", model), undefined, model);
+    assert.equal(
+      priceOf("openrouter", "meta-llama/llama-3.3-70b-instruct", { input: 0.1, output: 0.3 })
+        ?.from,
+      "job",
+      "the job's own prices win",
+    );
+  });
+
+  it("batch rates: half of sync unless the price gives its own, and says which", () => {
+    assert.deepEqual(batchRates({ input: 0.15, output: 0.6 }), {
+      input: 0.075,
+      output: 0.3,
+      given: { input: false, output: false },
+    });
+    assert.deepEqual(batchRates({ input: 1, output: 4, batchInput: 0.8 }), {
+      input: 0.8,
+      output: 2,
+      given: { input: true, output: false },
+    });
+  });
+
+  /**
+   * A registry whose `openrouter` has a batch API (echo's), as it will once its BatchApi lands:
+   * the estimate must price its batches like any provider's.
+   */
+  function batchingOpenRouter(): Registry {
+    return new Registry({
+      ...BUILTIN_PLUGINS,
+      provider: {
+        ...BUILTIN_PLUGINS.provider,
+        openrouter: () =>
+          Promise.resolve({
+            default: {
+              apiVersion: 1,
+              kind: "provider",
+              name: "openrouter",
+              create: (options, context) => ({
+                ...createEchoProvider(options as Record<string, unknown>, context.home),
+                name: "openrouter",
+              }),
+            },
+          }),
+      },
+    });
+  }
+
+  it("a batch run of a provider with a batch API is priced at half, or at the job's batch prices", async () => {
+    const t = setup("");
+    writeFileSync(
+      join(t.dir, "job.yaml"),
+      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openrouter\n" +
+        "model: openai/gpt-4o-mini\noutput: { path: out.csv }\nparams: { max_tokens: 50 }\n",
+    );
+    const registry = batchingOpenRouter();
+    const { estimate } = await planJobCost(await t.load(), { env: t.env, registry });
+    assert.equal(estimate.mode, "batch");
+    assert.equal(estimate.price?.from, `${TABLE}, as openai gpt-4o-mini`);
+    assert.deepEqual(estimate.batchPrice, {
+      input: 0.075,
+      output: 0.3,
+      given: { input: false, output: false },
+    });
+    // 100 input tokens and 500 output tokens at $0.15 and $0.6 per million, and half that.
+    assert.deepEqual(estimate.cost?.sync, costOf({ input: 0.15, output: 0.6 }, "sync", 100, 500));
+    assert.equal(estimate.cost?.batch?.total, estimate.cost!.sync.total / 2);
+
+    writeFileSync(
+      join(t.dir, "job.yaml"),
+      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openrouter\n" +
+        "model: openai/gpt-4o-mini\noutput: { path: out.csv }\nparams: { max_tokens: 50 }\n" +
+        "cost: { prices: { input: 0.2, output: 0.8, batch_input: 0.2, batch_output: 0.5 } }\n",
+    );
+    const given = (await planJobCost(await t.load(), { env: t.env, registry })).estimate;
+    assert.equal(given.price?.from, "job");
+    assert.deepEqual(given.batchPrice?.given, { input: true, output: true });
+    assert.deepEqual(given.cost?.batch, {
+      input: (100 * 0.2) / 1e6,
+      output: (500 * 0.5) / 1e6,
+      total: (100 * 0.2) / 1e6 + (500 * 0.5) / 1e6,
+    });
+  });
+
+  it("prices an openrouter sync job; batch prices come only with a batch cost", async () => {
+    const t = setup("");
+    writeFileSync(
+      join(t.dir, "job.yaml"),
+      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openrouter\n" +
+        "model: anthropic/claude-haiku-4.5\nmode: sync\noutput: { path: out.csv }\n",
+    );
+    const { estimate } = await planJobCost(await t.load(), { env: t.env });
+    assert.equal(estimate.price?.from, `${TABLE}, as anthropic claude-haiku-4-5`);
+    assert.deepEqual(estimate.price?.price, { input: 1, output: 5 });
+    assert.equal(estimate.batchPrice !== undefined, estimate.cost?.batch !== undefined);
   });
 });
 

@@ -8,7 +8,7 @@
 import { ShardCutter } from "../batch/submit.ts";
 import { LoomUsageError } from "../base/errors.ts";
 import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
-import { costOf, priceOf, type PriceSource } from "../data/prices.ts";
+import { batchRates, costOf, priceOf, type PriceSource } from "../data/prices.ts";
 import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
@@ -55,6 +55,12 @@ export interface JobEstimate {
   readonly outputSource: "max_tokens" | "provider default" | "assumed";
   readonly outputTokens: number;
   readonly price?: PriceSource;
+  /**
+   * The rates the batch cost is at (US dollars per million tokens), with the batch cost; `given`
+   * says which are the price's own (`cost.prices` batch_input, batch_output) rather than half the
+   * sync rate.
+   */
+  readonly batchPrice?: ReturnType<typeof batchRates>;
   readonly cost?: { readonly batch?: Cost; readonly sync: Cost };
   /** The job's spend cap and whether the estimate for its mode exceeds it. */
   readonly cap?: { readonly maxUsd: number; readonly exceeded: boolean };
@@ -242,6 +248,7 @@ async function priced(
     outputSource,
     outputTokens,
     ...(price ? { price } : {}),
+    ...(price && cost?.batch ? { batchPrice: batchRates(price.price) } : {}),
     ...(cost ? { cost } : {}),
     ...(maxUsd === undefined
       ? {}
@@ -249,9 +256,18 @@ async function priced(
   };
 }
 
-/** Formats dollars for people: cents from a dollar up, more digits for small sums. */
+/**
+ * Formats dollars for people: cents from a dollar up, more digits for small sums, and at least two
+ * significant digits for the smallest (one cheap request's reported cost is a few millionths or
+ * less), never `$0.000000`.
+ */
 export function usd(amount: number): string {
-  return `$${amount.toFixed(amount >= 1 || amount === 0 ? 2 : amount >= 0.01 ? 4 : 6)}`;
+  const digits = amount >= 1 || amount === 0
+    ? 2
+    : amount >= 0.01
+    ? 4
+    : Math.min(20, Math.max(6, 1 - Math.floor(Math.log10(Math.abs(amount)))));
+  return `$${amount.toFixed(digits)}`;
 }
 
 /**

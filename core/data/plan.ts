@@ -26,6 +26,7 @@ export const USAGE_COLUMNS = [
   "llm_input_tokens",
   "llm_output_tokens",
   "llm_reasoning_tokens",
+  "llm_cost",
 ] as const;
 /** Columns `with_meta` adds. */
 export const META_COLUMNS = ["llm_provider", "llm_model"] as const;

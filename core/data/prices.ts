@@ -2,7 +2,8 @@
  * The price table Loom ships: US dollars per million tokens, standard (sync) tier, with the
  * batch price where it differs (every batch API listed here charges half). Prices change: the
  * table carries the date it was checked, the plan prints it, and a job can give its own prices
- * (`cost.prices`), which win.
+ * (`cost.prices`), which win. A router's `vendor/model` id takes its vendor's price where the
+ * router passes the vendor's prices through ({@link ROUTED_VENDORS}).
  * @module
  */
 
@@ -56,16 +57,34 @@ export const PRICES: Readonly<Record<string, Readonly<Record<string, ModelPrice>
   },
 };
 
+/**
+ * Routers whose `vendor/model` ids cost what the vendor charges, by router: the vendor prefix →
+ * the provider of the table above whose prices apply. OpenRouter's FAQ: it "passes through the
+ * pricing of the underlying providers … so you get the same pricing you'd get from the provider
+ * directly". Only vendors that are also the model's one price-setter are listed: an open-weight
+ * model (`meta-llama/…`) is served by many hosts at their own prices, so it has no table price.
+ */
+export const ROUTED_VENDORS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  openrouter: { openai: "openai", anthropic: "anthropic", google: "google" },
+};
+
 /** Where a price came from. */
 export interface PriceSource {
   readonly price: ModelPrice;
-  /** `job` (the job's `cost.prices`) or `table <date>`. */
+  /**
+   * `job` (the job's `cost.prices`), `table <date>`, or, for a router's model,
+   * `table <date>, as <vendor> <model>` (the vendor's entry it was priced as).
+   */
   readonly from: string;
 }
 
 /**
  * The price of a model: the job's own, else the table's entry for the id, for the id without a
- * date suffix (`gpt-4o-mini-2024-07-18`, `claude-sonnet-4-5-20250929`), or the provider's `*`.
+ * date suffix (`gpt-4o-mini-2024-07-18`, `claude-sonnet-4-5-20250929`), or the provider's `*`. A
+ * router's `vendor/model` id is priced as the vendor's model ({@link ROUTED_VENDORS}), with the
+ * router's dotted versions read as the vendor's dashed ones (OpenRouter's
+ * `anthropic/claude-sonnet-4.5` is Anthropic's `claude-sonnet-4-5`); an id with a variant
+ * (`:free`, `:nitro`, `:floor`, …) routes or bills otherwise, so it has no table price.
  */
 export function priceOf(
   provider: string,
@@ -73,6 +92,8 @@ export function priceOf(
   override?: ModelPrice,
 ): PriceSource | undefined {
   if (override) return { price: override, from: "job" };
+  const vendors = ROUTED_VENDORS[provider];
+  if (vendors) return routedPrice(vendors, model);
   const table = PRICES[provider];
   if (!table) return undefined;
   const base = model.replace(/-\d{4}-\d{2}-\d{2}$/, "").replace(/-\d{8}$/, "").replace(
@@ -83,6 +104,34 @@ export function priceOf(
   return price ? { price, from: `table ${PRICES_AS_OF}` } : undefined;
 }
 
+/** A router's `vendor/model` priced as the vendor's model, or undefined. */
+function routedPrice(
+  vendors: Readonly<Record<string, string>>,
+  model: string,
+): PriceSource | undefined {
+  const slash = model.indexOf("/");
+  if (slash < 0 || model.includes(":")) return undefined;
+  const vendor = vendors[model.slice(0, slash)];
+  const name = model.slice(slash + 1);
+  if (!vendor) return undefined;
+  for (const id of new Set([name, name.replaceAll(".", "-")])) {
+    const found = priceOf(vendor, id);
+    if (found) return { price: found.price, from: `${found.from}, as ${vendor} ${id}` };
+  }
+  return undefined;
+}
+
+/** A price's batch rates, and whether each is its own (given) or half the sync rate (default). */
+export function batchRates(
+  price: ModelPrice,
+): { input: number; output: number; given: { input: boolean; output: boolean } } {
+  return {
+    input: price.batchInput ?? price.input / 2,
+    output: price.batchOutput ?? price.output / 2,
+    given: { input: price.batchInput !== undefined, output: price.batchOutput !== undefined },
+  };
+}
+
 /** The cost in USD of some input and output tokens, in sync or batch mode. */
 export function costOf(
   price: ModelPrice,
@@ -90,8 +139,7 @@ export function costOf(
   input: number,
   output: number,
 ): { input: number; output: number; total: number } {
-  const inRate = mode === "batch" ? price.batchInput ?? price.input / 2 : price.input;
-  const outRate = mode === "batch" ? price.batchOutput ?? price.output / 2 : price.output;
-  const cost = { input: (input * inRate) / 1e6, output: (output * outRate) / 1e6 };
+  const rates = mode === "batch" ? batchRates(price) : price;
+  const cost = { input: (input * rates.input) / 1e6, output: (output * rates.output) / 1e6 };
   return { ...cost, total: cost.input + cost.output };
 }

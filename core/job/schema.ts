@@ -155,7 +155,7 @@ export const OutputSchema = v.pipe(
       v.pipe(
         v.boolean("with_usage must be true or false"),
         v.description(
-          "Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included) and llm_reasoning_tokens columns.",
+          "Add llm_finish_reason, llm_input_tokens, llm_output_tokens (as billed, reasoning included), llm_reasoning_tokens and llm_cost (US dollars, where the provider reports it) columns.",
         ),
         v.metadata({ default: false }),
       ),

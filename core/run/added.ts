@@ -11,6 +11,7 @@ import {
   USAGE_COLUMNS,
 } from "../data/plan.ts";
 import type { AddedValue, OutputRow } from "../spec/format.ts";
+import type { GenerateResult } from "../spec/provider.ts";
 import type { RowResult } from "./sync.ts";
 
 /**
@@ -36,6 +37,45 @@ export function addedValues(plan: Plan, job: LoadedJob, result: RowResult): Outp
     added.llm_input_tokens = answer?.usage?.inputTokens ?? null;
     added.llm_output_tokens = answer?.usage?.outputTokens ?? null;
     added.llm_reasoning_tokens = answer?.usage?.reasoningTokens ?? null;
+    // What the provider says the row cost (US dollars); Loom never makes one up.
+    added.llm_cost = answer?.usage?.cost ?? null;
   }
   return added;
+}
+
+/** The costs the provider reported for a run's answers, added up for its summary (`RunSummary.cost`). */
+export class CostTally {
+  #total = 0;
+  #counted = false;
+  /** Answers counted already, where rows may share one (see the constructor). */
+  readonly #seen?: WeakSet<GenerateResult>;
+
+  /**
+   * `shared`: rows may share one answer object (a sync run's identical requests in flight share
+   * one call), which is then counted once. A batch merge's rows each have their own.
+   */
+  constructor({ shared = false }: { shared?: boolean } = {}) {
+    if (shared) this.#seen = new WeakSet();
+  }
+
+  /** Counts a row's answer, unless it came from the cache (paid for by an earlier run). */
+  add(result: RowResult): void {
+    const answer = result.result;
+    const cost = answer?.usage?.cost;
+    if (typeof cost !== "number" || result.outcome === "cached") return;
+    if (this.#seen) {
+      if (this.#seen.has(answer!)) return;
+      this.#seen.add(answer!);
+    }
+    this.#total += cost;
+    this.#counted = true;
+  }
+
+  /**
+   * The total in US dollars, rounded to 10 decimals (a sum of many small floats gathers noise
+   * there, far below a cent); undefined when no answer reported a cost.
+   */
+  get total(): number | undefined {
+    return this.#counted ? Math.round(this.#total * 1e10) / 1e10 : undefined;
+  }
 }

@@ -60,7 +60,7 @@ describe("structured output", () => {
     const text = readFileSync(join(t.dir, "out.csv"), "utf8");
     assert.equal(
       text.split("\n")[0],
-      "id,prompt,label,score,tags,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens,llm_reasoning_tokens",
+      "id,prompt,label,score,tags,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens,llm_reasoning_tokens,llm_cost",
     );
     const rows = parse(text, { columns: true }) as Record<string, string>[];
     assert.deepEqual(rows.map((r) => [r.id, r.label, r.score, r.tags]), [

@@ -13,7 +13,7 @@ import { openJobDataset, type Plan } from "../data/plan.ts";
 import { requestBuilder } from "../data/request.ts";
 import type { Redactor } from "../base/secrets.ts";
 import type { OutputRow } from "../spec/format.ts";
-import { addedValues } from "./added.ts";
+import { addedValues, CostTally } from "./added.ts";
 import type { OpenedJob, RunOptions } from "./open.ts";
 import { executeSyncBatches, type RowResult } from "./sync.ts";
 
@@ -34,6 +34,7 @@ export async function runSync(
 
   const cache = (spec.sync?.cache ?? true) ? await openCache(opened, options) : undefined;
   const counts = { ok: 0, cached: 0, errors: 0 };
+  const cost = new CostTally({ shared: true });
   const onEvent: RunEventHandler = (event) => {
     if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
     options.onEvent?.(event);
@@ -56,7 +57,10 @@ export async function runSync(
   });
   const merged = new MergedRows(
     results,
-    (result) => ({ row: result.row, added: addedValues(plan, job, result) }),
+    (result) => {
+      cost.add(result);
+      return { row: result.row, added: addedValues(plan, job, result) };
+    },
     (rows) => {
       // Thrown before the output is renamed into place, so a changed input leaves no output.
       if (rows !== plan.rows) {
@@ -86,6 +90,7 @@ export async function runSync(
   const summary: RunSummary = {
     rows: plan.rows,
     ...counts,
+    ...(cost.total === undefined ? {} : { cost: cost.total }),
     output: plan.output,
     elapsedMs: Date.now() - started,
   };

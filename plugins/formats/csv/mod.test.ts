@@ -8,7 +8,7 @@ import {
   readText,
   writeText,
 } from "../../../core/testing/format-conformance.ts";
-import plugin, { csvFormat } from "./mod.ts";
+import plugin, { csvFormat, decimalText } from "./mod.ts";
 
 /** Minimal CSV quoting, for building inputs. */
 const q = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
@@ -144,6 +144,32 @@ describe("csv format", () => {
       () => ({ r: 'say "x", then\ngo' }),
     );
     assert.equal(quoted, 'a,r\nx,"say ""x"", then\ngo"\n');
+  });
+
+  it("writes numbers in plain decimal notation that reads back as the same number", async () => {
+    const { layout, rows } = await readText(csvFormat, "a\nx\n");
+    const costs = await writeText(csvFormat, layout, rows, ["c", "d"], () => ({
+      c: 0.0000123,
+      d: 1.5e-7,
+    }));
+    assert.equal(costs, "a,c,d\nx,0.0000123,0.00000015\n");
+    const cases: [number, string][] = [
+      [0, "0"],
+      [42, "42"],
+      [0.5, "0.5"],
+      [1e-7, "0.0000001"],
+      [-2.5e-8, "-0.000000025"],
+      [1.2345e-10, "0.00000000012345"],
+      [5e-324, `0.${"0".repeat(323)}5`],
+      [1e21, `1${"0".repeat(21)}`],
+      [-1.25e22, `-125${"0".repeat(20)}`],
+      [1.7976931348623157e308, `17976931348623157${"0".repeat(292)}`],
+      [Number.NaN, "NaN"],
+    ];
+    for (const [n, text] of cases) {
+      assert.equal(decimalText(n), text, String(n));
+      if (Number.isFinite(n)) assert.equal(Number(text), n, `${text} reads back`);
+    }
   });
 
   it("uses the delimiter and quote options", async () => {

@@ -321,11 +321,31 @@ function escapeInClass(char: string): string {
   return /[\\^$.*+?()[\]{}|\/-]/.test(char) ? "\\" + char : char;
 }
 
-/** The text of an added value: null is an empty cell. */
+/** The text of an added value: null is an empty cell, a number plain decimal text. */
 function cellText(value: unknown): string {
   if (typeof value === "string") return value;
   if (value === null || value === undefined) return "";
+  if (typeof value === "number") return decimalText(value);
   return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * A number in plain decimal notation, the digits JavaScript gives it (so it reads back as the same
+ * number): `0.00000015`, not `1.5e-7`. A cost of a request is often that small, and a spreadsheet
+ * or a reader of the column should not have to know exponents.
+ */
+export function decimalText(n: number): string {
+  const text = String(n);
+  const e = text.indexOf("e");
+  if (e < 0) return text; // also NaN and ±Infinity
+  const sign = text.startsWith("-") ? "-" : "";
+  const mantissa = text.slice(sign.length, e); // one digit, then maybe a point and more
+  const digits = mantissa.replace(".", "");
+  // Where the point falls in `digits`: after the first digit, moved by the exponent.
+  const point = 1 + Number(text.slice(e + 1));
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return sign + digits + "0".repeat(point - digits.length);
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 /** Splits a valid record's text into its cells' raw texts (quotes kept). */

@@ -85,8 +85,8 @@ describe("openai-compatible from the command line", () => {
     const out = readFileSync(join(dir, "in_results_openai-compatible_llama3.1_8b.csv"), "utf8");
     assert.equal(
       out,
-      "prompt,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens,llm_reasoning_tokens\nhello world,[llama3.1:8b] hello world,,stop,2,3,0\n",
-      "the emulator reports 0 reasoning tokens, as OpenAI does for a model that does not reason",
+      "prompt,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens,llm_reasoning_tokens,llm_cost\nhello world,[llama3.1:8b] hello world,,stop,2,3,0,\n",
+      "the emulator reports 0 reasoning tokens, as OpenAI does for a model that does not reason, and no cost",
     );
     const written = filesUnder(dir);
     assert.ok(written.some((f) => f.endsWith(join("home", "state.db"))), "the cache was written");

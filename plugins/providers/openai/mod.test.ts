@@ -267,4 +267,37 @@ describe("openai provider (sync) against the emulator", () => {
       "a server that gives no details reports no reasoning tokens",
     );
   });
+
+  it("reads the cost a server reports with the usage (OpenRouter's usage.cost), and nothing else as one", () => {
+    const usage = (cost: unknown) =>
+      chatCompletionResult({
+        choices: [{ message: { content: "hi" } }],
+        usage: { prompt_tokens: 10, completion_tokens: 2, cost } as never,
+      }).usage;
+    assert.deepEqual(usage(0.0000123), { inputTokens: 10, outputTokens: 2, cost: 0.0000123 });
+    assert.deepEqual(usage(0), { inputTokens: 10, outputTokens: 2, cost: 0 }, "a free model");
+    for (const notAnAmount of [undefined, null, "0.01", -1, Infinity, NaN]) {
+      assert.deepEqual(
+        usage(notAnAmount),
+        { inputTokens: 10, outputTokens: 2 },
+        String(notAnAmount),
+      );
+    }
+    // After the reasoning tokens: the order the batch outcome store packs usage in.
+    const reasoned = chatCompletionResult({
+      choices: [{ message: { content: "hi" } }],
+      usage: {
+        prompt_tokens: 1,
+        completion_tokens: 9,
+        completion_tokens_details: { reasoning_tokens: 8 },
+        cost: 0.5,
+      },
+    }).usage!;
+    assert.deepEqual(Object.keys(reasoned), [
+      "inputTokens",
+      "outputTokens",
+      "reasoningTokens",
+      "cost",
+    ]);
+  });
 });

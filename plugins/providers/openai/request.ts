@@ -143,18 +143,22 @@ export interface ChatCompletionLike {
     /** Billed output: the answer and the reasoning together. */
     readonly completion_tokens?: number;
     readonly completion_tokens_details?: { readonly reasoning_tokens?: number | null } | null;
+    /** What the request cost in US dollars (OpenRouter's credits of one dollar); OpenAI sends none. */
+    readonly cost?: number | null;
   } | null;
 }
 
 /**
  * A Chat Completion as Loom's answer: the first choice's text, why it stopped, a refusal, token
- * counts (reasoning tokens included in the output, as billed, and reported apart as well) and
- * the model the API says answered.
+ * counts (reasoning tokens included in the output, as billed, and reported apart as well), the
+ * cost where the server reports one (OpenRouter's `usage.cost`) and the model the API says
+ * answered.
  */
 export function chatCompletionResult(completion: ChatCompletionLike): GenerateResult {
   const choice = completion.choices?.[0];
   const refusal = choice?.message?.refusal;
   const reasoning = completion.usage?.completion_tokens_details?.reasoning_tokens;
+  const cost = completion.usage?.cost;
   return {
     text: choice?.message?.content ?? "",
     finishReason: choice?.finish_reason ?? undefined,
@@ -164,6 +168,8 @@ export function chatCompletionResult(completion: ChatCompletionLike): GenerateRe
       inputTokens: completion.usage?.prompt_tokens,
       outputTokens: completion.usage?.completion_tokens,
       ...(typeof reasoning === "number" ? { reasoningTokens: reasoning } : {}),
+      // A cost that is no amount (a string, a negative or infinite number) is not one.
+      ...(typeof cost === "number" && Number.isFinite(cost) && cost >= 0 ? { cost } : {}),
     },
     ...(typeof completion.model === "string" && completion.model
       ? { model: completion.model }
