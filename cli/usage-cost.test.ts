@@ -128,7 +128,7 @@ export default { apiVersion: 1, kind: "provider", name: "priced", create: (o, co
     assert.equal(routed.code, 0, routed.stderr);
     assert.match(
       routed.stdout,
-      /\n {2}prices \(table \d{4}-\d\d-\d\d, as anthropic claude-sonnet-4-5\): \$3 input, \$15 output per million tokens\n {2}cost in sync mode: /,
+      /\n {2}prices \(table \d{4}-\d\d-\d\d, as anthropic claude-sonnet-4-5\): \$3 input, \$15 output per million tokens\n {2}batch prices: \$1\.5 input, \$7\.5 output per million tokens \(half the sync prices\)\n {2}cost in batch mode: up to \$0\.0231 .*\n {2}cost in sync mode: {2}up to \$0\.0461 /,
     );
     const unknown = await plan("-p", "openrouter", "-m", "meta-llama/llama-3.3-70b-instruct");
     assert.match(
