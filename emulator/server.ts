@@ -38,6 +38,11 @@ export interface BatchScenario {
   blankLines?: number;
   /** OpenAI: an uploaded file is invisible to `batches.create` for this many attempts. */
   fileInvisibleFor?: number;
+  /**
+   * OpenRouter: batch cancellation is not enabled for the organization ("other organizations get
+   * 403"), so a cancel is refused with 403.
+   */
+  cancelForbidden?: boolean;
 }
 
 /** Options of {@link startEmulator}. */

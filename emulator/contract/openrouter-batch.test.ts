@@ -94,6 +94,15 @@ describe("OpenRouter batch contract: the emulator's traffic through a whole life
     await call(emu, "GET", `/batches/${partlyFailed.json.id}/results`);
     const inFlight = await call(emu, "POST", "/batches", create([request("z", "later")]));
     assert.equal((await call(emu, "DELETE", `/batches/${inFlight.json.id}`)).status, 409);
+    const stopping = await call(emu, "POST", `/batches/${inFlight.json.id}/cancel`);
+    assert.equal(stopping.status, 200);
+    let stopped = await call(emu, "GET", `/batches/${inFlight.json.id}`);
+    for (let i = 0; i < 3 && stopped.json.status !== "cancelled"; i++) {
+      stopped = await call(emu, "GET", `/batches/${inFlight.json.id}`);
+    }
+    assert.equal(stopped.json.status, "cancelled");
+    assert.deepEqual(stopped.json.results, []);
+    assert.equal((await call(emu, "POST", `/batches/${inFlight.json.id}/cancel`)).status, 409);
     assert.equal((await call(emu, "DELETE", `/batches/${failed.json.id}`)).status, 200);
     assert.equal((await call(emu, "GET", `/batches/${failed.json.id}`)).status, 404);
 
@@ -151,7 +160,7 @@ describe("OpenRouter batch contract: the checker finds what departs from the ref
         answer: goodBatch,
       }),
       entry({ seq: 2, body: { ...create([request("a", "b")]), metadata: {} }, answer: goodBatch }),
-      entry({ seq: 3, path: "/api/v1/batches/batch_1/cancel", status: 404 }),
+      entry({ seq: 3, path: "/api/v1/batches/batch_1/archive", status: 404 }),
       entry({
         seq: 4,
         method: "GET",

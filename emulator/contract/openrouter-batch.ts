@@ -426,6 +426,26 @@ export const OPENROUTER_BATCH_CONTRACT: readonly BatchOperation[] = [
     errors: [400, 401, 404, 409, 410, 429, 500, 502],
   },
   {
+    name: "cancelBatch",
+    method: "POST",
+    path: /^\/batches\/[^/]+\/cancel$/,
+    reference: `${REF}/cancel-a-batch`,
+    // "The response is the batch in its current status": still running, so no results.
+    success: { status: 200, answer: batchObject(nullable({ type: "array", items: RESULT })) },
+    // 403: cancellation is not enabled for the organization; 409: the batch has a final status.
+    // unverified: 401, 404, 429 and the 5xx (the page names 403 and 409; the others are the
+    // statuses every sibling operation documents).
+    errors: [401, 403, 404, 409, 429, 500, 502],
+    rules: [{
+      direction: "answer",
+      reference: `${REF}/cancel-a-batch`,
+      check: (e) =>
+        TERMINAL.includes(objectOf(e.answer).status as string)
+          ? "a cancel answers 409 once the batch has a final status, not the batch"
+          : null,
+    }],
+  },
+  {
     name: "deleteBatch",
     method: "DELETE",
     path: /^\/batches\/[^/]+$/,

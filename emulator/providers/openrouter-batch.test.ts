@@ -134,11 +134,36 @@ describe("openrouter batch emulator: the lifecycle", () => {
     assert.equal((await call(emu, "DELETE", "/batches/batch_unknown")).status, 404);
   });
 
-  it("has no cancel endpoint: a cancel gets the unknown-route 404", async () => {
-    const id = (await submit(emu, [request("x", "keep going")])).json.id as string;
-    const res = await call(emu, "POST", `/batches/${id}/cancel`);
-    assert.equal(res.status, 404);
-    assert.match((res.json.error as { message: string }).message, /Unknown request URL/);
+  it("cancels a running batch: answers it still in_progress, then it is cancelled with no result rows", async () => {
+    const id = (await submit(emu, [request("a", "one"), request("b", "two")])).json.id as string;
+    emu.step(id, 2); // in_progress, half done
+    const asked = await call(emu, "POST", `/batches/${id}/cancel`);
+    assert.equal(asked.status, 200);
+    assert.equal(asked.json.status, "in_progress");
+    assert.equal(asked.json.results, null);
+    // "Repeating the call is safe while the batch is still in_progress."
+    assert.equal((await call(emu, "POST", `/batches/${id}/cancel`)).status, 200);
+    emu.step(id);
+    const done = (await call(emu, "GET", `/batches/${id}`)).json;
+    assert.equal(done.status, "cancelled");
+    assert.deepEqual(done.results, []);
+    assert.deepEqual(done.request_counts, { total: 2, completed: 1, failed: 0 });
+    // The request that finished before the cancellation is still charged.
+    assert.equal((done.usage as { cost: number }).cost > 0, true);
+    const again = await call(emu, "POST", `/batches/${id}/cancel`);
+    assert.equal(again.status, 409);
+    assert.equal((again.json.error as { code: number }).code, 409);
+    assert.equal((await call(emu, "POST", "/batches/batch_unknown/cancel")).status, 404);
+  });
+
+  it("lets a batch already finalizing complete although a cancel came", async () => {
+    const id = (await submit(emu, [request("a", "one")])).json.id as string;
+    emu.step(id, 3); // finalizing
+    assert.equal((await call(emu, "POST", `/batches/${id}/cancel`)).status, 200);
+    emu.step(id);
+    const done = (await call(emu, "GET", `/batches/${id}`)).json;
+    assert.equal(done.status, "completed");
+    assert.equal((done.results as unknown[]).length, 1);
   });
 
   it("pages results with a cursor once terminal, and answers 409 before", async () => {
@@ -191,6 +216,20 @@ describe("openrouter batch emulator: the lifecycle", () => {
 describe("openrouter batch emulator: scenarios", () => {
   const start = (options: Partial<EmulatorOptions>) =>
     startEmulator({ provider: "openrouter", schedule: { advance: "manual" }, ...options });
+
+  it("refuses a cancel with 403 where cancellation is not enabled for the organization", async () => {
+    const emu = await start({ batches: [{ cancelForbidden: true }] });
+    try {
+      const id = (await submit(emu, [request("a", "one")])).json.id as string;
+      const refused = await call(emu, "POST", `/batches/${id}/cancel`);
+      assert.equal(refused.status, 403);
+      assert.match((refused.json.error as { message: string }).message, /not enabled/);
+      emu.step(id, 4);
+      assert.equal((await call(emu, "GET", `/batches/${id}`)).json.status, "completed");
+    } finally {
+      await emu.stop();
+    }
+  });
 
   it("fails requests whose prompt matches inside a completed batch (response null, error set)", async () => {
     const emu = await start({ batches: [{ failPromptContains: "BAD" }] });

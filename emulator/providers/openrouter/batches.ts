@@ -3,8 +3,10 @@
  * its sibling pages; https://openrouter.ai/docs/batch-quickstart): `POST /batches` with the
  * requests inline, `GET /batches/{id}` (results inline once terminal), `GET /batches` (newest
  * first, `after` = the previous page's `last_id`), `GET /batches/{id}/results` (cursor pages) and
- * `DELETE /batches/{id}` (terminal batches only, else 409). There is no cancel endpoint: a request
- * to one gets the unknown-route 404.
+ * `DELETE /batches/{id}` (terminal batches only, else 409) and `POST /batches/{id}/cancel`
+ * (https://openrouter.ai/docs/api/api-reference/batch/cancel-a-batch: enabled per organization,
+ * 403 elsewhere; the answer is the batch as it is, still `in_progress`, and the next step makes it
+ * `cancelled` with no result rows, or lets a batch already `finalizing` complete; 409 once final).
  *
  * Paths: the API reference serves them under `/api/v1`; the quickstart says `/api/beta/batches`,
  * and a client that verified the wire live (crate `openrouter-batch`, 2026-08) used the beta path.
@@ -17,11 +19,13 @@
  * (scenario `end: "expire"`, or the emulator's clock passing `expires_at`, 24 h after creation).
  * Answers come from the sync endpoint's own builder, so a batch answer equals the sync answer to
  * the same request except its `id`, `created` and `usage.cost` (the batch price, half of sync).
- * `cancelling` and `cancelled` exist in the status enum but nothing here reaches them.
+ * `cancelling` exists in the status enum but nothing here reaches it (the cancel page says a batch
+ * stays `in_progress` until the provider confirms).
  *
  * Scenarios (`EmulatorOptions.batches`): `end: "fail"` (validation fails), `end: "expire"` with
  * `processed` (default half), `failPromptContains` and `onlyErrors` (per-request errors inside a
- * completed batch: `response: null`, `error` set). `malformedLines`, `blankLines` and
+ * completed batch: `response: null`, `error` set), `cancelForbidden` (a cancel gets 403).
+ * `malformedLines`, `blankLines` and
  * `fileInvisibleFor` concern result files and uploads, which OpenRouter does not have: ignored.
  * @module
  */
@@ -114,6 +118,8 @@ interface Batch {
   processed: number;
   results: Result[] | null;
   deleted: boolean;
+  /** A cancel was accepted; the next lifecycle step stops the batch. */
+  cancelRequested: boolean;
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -164,6 +170,11 @@ export class OpenRouterBatches {
           path: at(id),
           handle: (req) => ({ json: this.#delete(req.params.id) }),
         },
+        {
+          method: "POST",
+          path: at(`${id}\\/cancel`),
+          handle: (req) => ({ json: this.#cancel(req.params.id) }),
+        },
       ] satisfies Route[];
     });
   }
@@ -204,6 +215,7 @@ export class OpenRouterBatches {
       processed: 0,
       results: null,
       deleted: false,
+      cancelRequested: false,
     };
     this.#batches.set(id, b);
     ctx.progress.track(id);
@@ -241,6 +253,10 @@ export class OpenRouterBatches {
   }
 
   #advance(b: Batch, t: number): void {
+    // The provider confirms a cancel at the next step; a batch already finalizing ends first.
+    if (b.cancelRequested && (b.status === "validating" || b.status === "in_progress")) {
+      return this.#cancelled(b, t);
+    }
     switch (b.status) {
       case "validating":
         if (this.#failValidation(b, t)) return;
@@ -376,10 +392,21 @@ export class OpenRouterBatches {
     });
   }
 
+  /**
+   * Cancelled: "OpenRouter returns no result rows for a cancelled batch, and the provider still
+   * charges for the requests that finished before the cancellation" (their usage stays).
+   */
+  #cancelled(b: Batch, t: number): void {
+    b.status = "cancelled";
+    b.finalizedMs = t;
+    b.results = [];
+  }
+
   /** `request_counts`: requests an expired batch never ran count as failed (they have an error). */
   #counts(b: Batch): { total: number; completed: number; failed: number } {
     const counts = { total: b.items.length, completed: 0, failed: 0 };
-    if (b.results) {
+    // A cancelled batch has no rows; its counts are those of the requests that ran.
+    if (b.results && b.status !== "cancelled") {
       for (const r of b.results) r.error ? counts.failed++ : counts.completed++;
       return counts;
     }
@@ -491,6 +518,23 @@ export class OpenRouterBatches {
       has_more: more,
       next_cursor: more ? Buffer.from(`v1:${id}:${end}`).toString("base64url") : null,
     };
+  }
+
+  /**
+   * `POST /batches/{id}/cancel`: 403 where cancellation is off for the organization; 409 once the
+   * batch has a final status; otherwise the batch as it is (repeating the call is safe).
+   * unverified: the wording of the 403 and 409 messages.
+   */
+  #cancel(id: string): Record<string, unknown> {
+    const b = this.#sync(this.#require(id));
+    if (b.scenario.cancelForbidden) {
+      throw new HttpError(403, "Batch cancellation is not enabled for this organization");
+    }
+    if (TERMINAL_STATUSES.includes(b.status)) {
+      throw new HttpError(409, `Batch ${id} is ${b.status}; it has a final status already`);
+    }
+    b.cancelRequested = true;
+    return this.#object(b, false);
   }
 
   /** `DELETE /batches/{id}`: a terminal batch only ("Batches still in progress return 409"). */

@@ -2,8 +2,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Buffer } from "node:buffer";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { LoomProviderError, LoomUsageError } from "../../../core/base/errors.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -439,96 +437,57 @@ describe("openrouter batch API against the emulator", () => {
   });
 });
 
-/**
- * A stand-in for OpenRouter's cancel endpoint, which the emulator does not serve (its fault rules
- * apply to routes it has): answers `POST …/cancel` with `status` and OpenRouter's error body, and
- * `GET /batches/{id}` with a batch of `batchStatus`. Returns its base URL and the requests it saw.
- */
-async function cancelServer(status: number, message: string, batchStatus = "in_progress") {
-  const seen: string[] = [];
-  const server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    res.setHeader("content-type", "application/json");
-    if (req.method === "POST" && req.url?.endsWith("/cancel")) {
-      res.statusCode = status;
-      res.end(JSON.stringify({ error: { code: status, message } }));
-      return;
-    }
-    const id = req.url?.split("/").pop();
-    res.end(JSON.stringify({ id, object: "batch", status: batchStatus, results: null }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseURL: `http://127.0.0.1:${port}/api/v1`,
-    seen,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe("openrouter batch cancel", () => {
-  it("sends POST /batches/{id}/cancel; where OpenRouter does not serve it (404), says what to do", async () => {
+  it("cancels a running batch: POST /batches/{id}/cancel, then the unrun requests are reported cancelled", async () => {
     await withEmu({}, async (emu) => {
       const api = await apiFor(emu);
-      const handle = await api.submit(items("run on"), label());
-      const missing = await api.cancel(handle).then(() => undefined, (e: unknown) => e);
-      assert.ok(missing instanceof LoomProviderError, String(missing));
-      assert.deepEqual([missing.status, missing.fatal, missing.retryable], [404, false, false]);
-      assert.match(missing.message, /did not cancel batch .*runs to its end.*loom fetch/);
+      const batch = items("one", "two", "three", "four");
+      const handle = await api.submit(batch, label());
+      emu.step(handle.id, 2); // in_progress, half done
+      await api.cancel(handle);
+      // Repeating it while the batch still runs is safe.
+      await api.cancel(handle);
+      const status = await ended(emu, api, handle);
+      assert.equal(status.state, "cancelled");
+      const got = await outcomes(api, handle, batch.map((b) => b.customId));
+      // "OpenRouter returns no result rows for a cancelled batch": every request is reported.
+      assert.equal(got.size, batch.length);
+      for (const o of got.values()) {
+        assert.ok("error" in o && o.kind === "cancelled", JSON.stringify(o));
+      }
+      // Cancelling an ended batch (409) has nothing left to do.
+      await api.cancel(handle);
       const cancels = emu.log.entries.filter((e) => e.path.endsWith("/cancel"));
-      assert.deepEqual(cancels.map((e) => `${e.method} ${e.path}`), [
-        `POST /api/v1/batches/${handle.id}/cancel`,
-      ]);
+      assert.deepEqual(cancels.map((e) => e.status), [200, 200, 409]);
     });
   });
 
   it("cancellation not enabled for the organization (403): not fatal (the key is fine), says so", async () => {
-    const server = await cancelServer(
-      403,
-      "Batch cancellation is not enabled for this organization",
-    );
-    try {
-      const provider = await plugin.create(
-        { apiKey: "sk-or-secret-key", base_url: server.baseURL },
-        { env: {}, home: tempDir() },
-      );
+    await withEmu({ batches: [{ cancelForbidden: true }] }, async (emu) => {
+      const api = await apiFor(emu);
+      const handle = await api.submit(items("run on"), label());
       await assert.rejects(
-        () => provider.batch!.cancel({ id: "batch_1" }),
+        () => api.cancel(handle),
         (e: unknown) =>
           e instanceof LoomProviderError && e.status === 403 && !e.fatal && !e.retryable &&
           /not enabled for this organization.*per organization.*loom fetch/.test(e.message) &&
-          !e.message.includes("sk-or-secret-key"),
+          !e.message.includes(emu.apiKey),
       );
-      assert.deepEqual(server.seen, ["POST /api/v1/batches/batch_1/cancel"]);
-    } finally {
-      await server.close();
-    }
+      assert.equal((await ended(emu, api, handle)).state, "completed");
+    });
   });
 
-  it("a batch that has ended already (409) has nothing to cancel; one still running is an error", async () => {
-    for (const [state, ok] of [["completed", true], ["in_progress", false]] as const) {
-      const server = await cancelServer(409, "Batch already has a final status", state);
-      try {
-        const provider = await plugin.create(
-          { apiKey: "k", base_url: server.baseURL },
-          { env: {}, home: tempDir() },
-        );
-        const cancelled = provider.batch!.cancel({ id: "batch_2" });
-        if (ok) await cancelled;
-        else {
-          await assert.rejects(
-            cancelled,
-            (e: unknown) => e instanceof LoomProviderError && e.status === 409,
-          );
-        }
-        assert.deepEqual(server.seen, [
-          "POST /api/v1/batches/batch_2/cancel",
-          "GET /api/v1/batches/batch_2",
-        ]);
-      } finally {
-        await server.close();
-      }
-    }
+  it("a batch the service does not know (404) is an error that says what to do", async () => {
+    await withEmu({}, async (emu) => {
+      const api = await apiFor(emu);
+      const missing = await api.cancel({ id: "batch_unknown" }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(missing instanceof LoomProviderError, String(missing));
+      assert.deepEqual([missing.status, missing.fatal, missing.retryable], [404, false, false]);
+      assert.match(missing.message, /did not cancel batch batch_unknown.*loom fetch/);
+    });
   });
 });
 
