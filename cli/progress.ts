@@ -135,7 +135,9 @@ export function createProgress(
           err(
             `loom: batch ${
               event.shard + 1
-            } ${event.action} as ${event.batchId} (${event.requests} requests)`,
+            } ${event.action} as ${event.batchId} (${event.requests} ${
+              event.requests === 1 ? "request" : "requests"
+            })`,
           );
         }
         return;

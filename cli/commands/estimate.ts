@@ -134,9 +134,9 @@ export function printEstimate(plan: Plan, e: JobEstimate): void {
     out(`  batches: ${e.shards.length}`);
     for (const [i, s] of e.shards.entries()) {
       out(
-        `    batch ${i + 1}: rows ${s.firstRow + 1}–${s.lastRow + 1}, ${
-          thousands(s.requests)
-        } requests, ${thousands(s.bytes)} bytes`,
+        `    batch ${i + 1}: rows ${s.firstRow + 1}–${s.lastRow + 1}, ${thousands(s.requests)} ${
+          s.requests === 1 ? "request" : "requests"
+        }, ${thousands(s.bytes)} bytes`,
       );
     }
   }
