@@ -1,0 +1,385 @@
+/**
+ * An output file's rows, indexed once for `loom view`: one pass through Loom's own format plugin
+ * writes every row as a JSON line into a spill file and keeps, per row, only its offset there and
+ * what the filters and sorts need (how it ended, its finish reason, its tokens). A page then reads
+ * just its rows' bytes back, so a 1M-row output costs one pass, not one per request. The index is
+ * kept while the file's size and mtime stay the same.
+ * @module
+ */
+import { open, stat } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { Buffer } from "node:buffer";
+import { errorMessage } from "../../core/base/errors.ts";
+import { openDataset } from "../../core/data/dataset.ts";
+import { rowChunksOf } from "../../core/data/row-chunks.ts";
+import type { FormatV1 } from "../../core/spec/format.ts";
+
+/** How a row ended: answered, failed (`llm_error`), or unreadable. */
+export type RowStatus = "ok" | "error" | "corrupt";
+const STATUS: readonly RowStatus[] = ["ok", "error", "corrupt"];
+
+/** What a page of rows may ask for. */
+export interface RowQuery {
+  readonly offset: number;
+  readonly limit: number;
+  /** `row` (file order, the default), `status`, `finish`, `input_tokens` or `output_tokens`. */
+  readonly sort?: string;
+  readonly descending?: boolean;
+  /** Only the rows that failed or are corrupt. */
+  readonly failed?: boolean;
+  /** Only the rows with this finish reason (`""`: none). */
+  readonly finish?: string;
+  /** Only the rows whose text holds this (case-insensitive). */
+  readonly text?: string;
+}
+
+/** One row as a page shows it. */
+export interface ShownRow {
+  /** 0-based position in the file. */
+  readonly n: number;
+  readonly status: RowStatus;
+  readonly fields: Record<string, unknown>;
+  /** Why the row is corrupt. */
+  readonly problem?: string;
+}
+
+/** A page of rows and where it stands. */
+export interface RowPage {
+  readonly rows: ShownRow[];
+  /** Rows indexed so far (all of them once `indexing` is false). */
+  readonly indexed: number;
+  /** Rows matching the query among those indexed. */
+  readonly matched: number;
+  readonly indexing: boolean;
+  readonly columns: string[];
+  readonly finishReasons: string[];
+  /** Counts by status among the rows indexed. */
+  readonly counts: Record<RowStatus, number>;
+  /** Why the file could not be read to its end, if it could not. */
+  readonly stopped?: string;
+}
+
+const SORTS = ["row", "status", "finish", "input_tokens", "output_tokens"] as const;
+/** Bytes gathered before they are written to the spill file. */
+const SPILL_CHUNK = 1 << 20;
+
+/** A number column as a CSV gives it (text) or JSON (a number); undefined when empty. */
+function count(value: unknown): number | undefined | "bad" {
+  if (value === null || value === undefined || value === "") return undefined;
+  const n = typeof value === "number" ? value : Number(value);
+  return Number.isFinite(n) ? n : "bad";
+}
+
+/** The row's status and, for a corrupt one, why. */
+function classify(fields: Record<string, unknown>): { status: RowStatus; problem?: string } {
+  const error = fields.llm_error;
+  if (error !== undefined && error !== null && typeof error !== "string") {
+    return { status: "corrupt", problem: "llm_error is not text" };
+  }
+  for (const column of ["llm_input_tokens", "llm_output_tokens", "llm_reasoning_tokens"]) {
+    if (count(fields[column]) === "bad") {
+      return { status: "corrupt", problem: `${column} is not a number` };
+    }
+  }
+  return { status: error ? "error" : "ok" };
+}
+
+/** The index of one output file. Build it with {@link RowIndex.build}; close it when done. */
+export class RowIndex {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly #spillPath: string;
+  #spill?: FileHandle;
+  /** Byte offset of each row's line in the spill file, and one past the last. */
+  readonly #offsets: number[] = [0];
+  readonly #status: number[] = [];
+  readonly #finish: number[] = [];
+  readonly #inputTokens: number[] = [];
+  readonly #outputTokens: number[] = [];
+  readonly #finishNames: string[] = [""];
+  readonly #columns = new Set<string>();
+  #stopped?: string;
+  #done = false;
+  #waiters: (() => void)[] = [];
+  /** The rows matching the last text searched, kept for the next pages of the same search. */
+  #search?: { text: string; rows: number[] };
+  readonly #sorted = new Map<string, number[]>();
+  #finished: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, size: number, mtimeMs: number, spillPath: string) {
+    this.path = path;
+    this.size = size;
+    this.mtimeMs = mtimeMs;
+    this.#spillPath = spillPath;
+  }
+
+  /** Resolves once the whole file is indexed (or its reading stopped at a corrupt place). */
+  get finished(): Promise<void> {
+    return this.#finished;
+  }
+
+  /**
+   * Starts indexing `path` read with `format`, spilling into `spillPath`; the pages are served as
+   * soon as the rows they show are indexed.
+   */
+  static async build(path: string, format: FormatV1, spillPath: string): Promise<RowIndex> {
+    const info = await stat(path);
+    const index = new RowIndex(path, info.size, info.mtimeMs, spillPath);
+    index.#spill = await open(spillPath, "w+");
+    index.#finished = index.#run(format);
+    return index;
+  }
+
+  /** Whether the file is still the one indexed. */
+  async isCurrent(): Promise<boolean> {
+    const info = await stat(this.path).catch(() => undefined);
+    return info !== undefined && info.size === this.size && info.mtimeMs === this.mtimeMs;
+  }
+
+  get indexed(): number {
+    return this.#status.length;
+  }
+
+  async #run(format: FormatV1): Promise<void> {
+    let pending: string[] = [];
+    let pendingBytes = 0;
+    let written = 0;
+    const flush = async () => {
+      if (!pending.length) return;
+      const bytes = Buffer.from(pending.join(""));
+      await this.#spill!.write(bytes, 0, bytes.length, written);
+      written += bytes.length;
+      pending = [];
+      pendingBytes = 0;
+      this.#wake();
+    };
+    const add = (fields: Record<string, unknown>, status: RowStatus, problem?: string) => {
+      const line = JSON.stringify(problem ? { fields, problem } : { fields }) + "\n";
+      const bytes = Buffer.byteLength(line);
+      pending.push(line);
+      pendingBytes += bytes;
+      this.#offsets.push(this.#offsets[this.#offsets.length - 1] + bytes);
+      this.#status.push(STATUS.indexOf(status));
+      const finish = typeof fields.llm_finish_reason === "string" ? fields.llm_finish_reason : "";
+      let f = this.#finishNames.indexOf(finish);
+      if (f < 0) f = this.#finishNames.push(finish) - 1;
+      this.#finish.push(f);
+      const tokens = (v: unknown) => {
+        const n = count(v);
+        return typeof n === "number" ? n : -1;
+      };
+      this.#inputTokens.push(tokens(fields.llm_input_tokens));
+      this.#outputTokens.push(tokens(fields.llm_output_tokens));
+    };
+    try {
+      const reader = await openDataset(this.path, format);
+      for (const c of reader.layout.columns ?? []) this.#columns.add(c);
+      for await (const chunk of rowChunksOf(reader)) {
+        for (const row of chunk) {
+          const fields = { ...row.fields };
+          for (const key in fields) this.#columns.add(key);
+          const { status, problem } = classify(fields);
+          add(fields, status, problem);
+        }
+        if (pendingBytes >= SPILL_CHUNK || this.indexed < 1000) await flush();
+      }
+    } catch (error) {
+      // The rows before it stay readable; the place it stopped shows as one corrupt row.
+      this.#stopped = errorMessage(error);
+      add({}, "corrupt", `the file cannot be read from here on: ${this.#stopped}`);
+    } finally {
+      await flush().catch(() => {});
+      this.#done = true;
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once `rows` rows are indexed, or the whole file is. */
+  async #until(rows: number): Promise<void> {
+    while (!this.#done && this.#offsets.length - 1 < rows) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Row `n` in full, or undefined past the end. */
+  async row(n: number): Promise<ShownRow | undefined> {
+    await this.#until(n + 1);
+    if (!(n >= 0 && n < this.#offsets.length - 1)) return undefined;
+    return (await this.#read([n]))[0];
+  }
+
+  /** The rows at these positions (each indexed and flushed), read back from the spill file. */
+  async #read(rows: readonly number[]): Promise<ShownRow[]> {
+    const out: ShownRow[] = [];
+    // Runs of neighbours are one read: a page in file order is a single one.
+    for (let i = 0; i < rows.length;) {
+      let j = i + 1;
+      while (j < rows.length && rows[j] === rows[j - 1] + 1) j++;
+      const start = this.#offsets[rows[i]];
+      const end = this.#offsets[rows[j - 1] + 1];
+      const buffer = Buffer.alloc(end - start);
+      await this.#spill!.read(buffer, 0, buffer.length, start);
+      const lines = buffer.toString("utf8").split("\n");
+      for (let k = i; k < j; k++) {
+        const saved = JSON.parse(lines[k - i]) as {
+          fields: Record<string, unknown>;
+          problem?: string;
+        };
+        out.push({ n: rows[k], status: STATUS[this.#status[rows[k]]], ...saved });
+      }
+      i = j;
+    }
+    return out;
+  }
+
+  /** The rows whose saved text holds `text` (lower case), among the first `upTo`. */
+  async #matching(text: string, upTo: number): Promise<number[]> {
+    if (this.#search?.text === text && this.#done) return this.#search.rows;
+    const rows: number[] = [];
+    const end = this.#offsets[upTo];
+    const size = 4 << 20;
+    let row = 0;
+    for (let at = 0; at < end;) {
+      // Whole rows at a time, so that no row is cut between two reads.
+      let last = row;
+      while (last < upTo && this.#offsets[last + 1] - at <= size) last++;
+      if (last === row) last = row + 1; // a row longer than the read size
+      const buffer = Buffer.alloc(this.#offsets[last] - at);
+      await this.#spill!.read(buffer, 0, buffer.length, at);
+      const lines = buffer.toString("utf8").toLowerCase().split("\n");
+      for (let k = 0; k < last - row; k++) if (lines[k].includes(text)) rows.push(row + k);
+      at = this.#offsets[last];
+      row = last;
+    }
+    if (this.#done) this.#search = { text, rows };
+    return rows;
+  }
+
+  /** The row positions in the order `sort` asks (among all rows; only once indexed). */
+  #order(sort: string): number[] | undefined {
+    if (sort === "row" || !this.#done) return undefined;
+    let order = this.#sorted.get(sort);
+    if (!order) {
+      const key = sort === "status"
+        ? this.#status
+        : sort === "finish"
+        ? this.#finish.map((f) => this.#finishNames[f])
+        : sort === "input_tokens"
+        ? this.#inputTokens
+        : this.#outputTokens;
+      order = Array.from(this.#status, (_, i) => i);
+      order.sort((a, b) => (key[a] < key[b] ? -1 : key[a] > key[b] ? 1 : a - b));
+      this.#sorted.set(sort, order);
+    }
+    return order;
+  }
+
+  /**
+   * A page of rows. The unfiltered pages in file order wait for their rows; a filter or a sort
+   * answers from the rows indexed so far while the index is built (`indexing` says so).
+   * @throws RangeError for a sort that is none of {@link SORTS}.
+   */
+  async page(query: RowQuery): Promise<RowPage> {
+    const sort = query.sort ?? "row";
+    if (!(SORTS as readonly string[]).includes(sort)) {
+      throw new RangeError(`sort by one of ${SORTS.join(", ")}, not ${JSON.stringify(sort)}`);
+    }
+    const filtered = query.failed || query.finish !== undefined || !!query.text;
+    if (!filtered && sort === "row") await this.#until(query.offset + query.limit);
+    const upTo = this.#offsets.length - 1;
+    let rows: number[] | undefined;
+    if (query.text) rows = await this.#matching(query.text.toLowerCase(), upTo);
+    const finish = query.finish === undefined ? -1 : this.#finishNames.indexOf(query.finish);
+    const keep = (i: number) =>
+      (!query.failed || this.#status[i] !== 0) &&
+      (query.finish === undefined || this.#finish[i] === finish);
+    const order = this.#order(sort);
+    let picked: number[];
+    let matched: number;
+    if (!filtered && !order) {
+      matched = upTo;
+      const from = query.descending ? Math.max(0, upTo - query.offset - query.limit) : query.offset;
+      const to = query.descending
+        ? upTo - query.offset
+        : Math.min(upTo, query.offset + query.limit);
+      picked = [];
+      for (let i = from; i < to; i++) picked.push(i);
+      if (query.descending) picked.reverse();
+    } else {
+      const inRows = rows ? new Set(rows) : undefined;
+      const all = (order ?? rows ?? Array.from({ length: upTo }, (_, i) => i)).filter((i) =>
+        i < upTo && keep(i) && (!inRows || order === undefined || inRows.has(i))
+      );
+      if (query.descending) all.reverse();
+      matched = all.length;
+      picked = all.slice(query.offset, query.offset + query.limit);
+    }
+    const shown = await this.#read([...picked].sort((a, b) => a - b));
+    const byRow = new Map(shown.map((r) => [r.n, r]));
+    const counts = { ok: 0, error: 0, corrupt: 0 };
+    for (let i = 0; i < upTo; i++) counts[STATUS[this.#status[i]]]++;
+    return {
+      rows: picked.map((n) => byRow.get(n)!),
+      indexed: upTo,
+      matched,
+      indexing: !this.#done,
+      columns: [...this.#columns],
+      finishReasons: this.#finishNames.filter((f) => f !== ""),
+      counts,
+      ...(this.#stopped ? { stopped: this.#stopped } : {}),
+    };
+  }
+
+  /** Waits for the pass to end, then closes and leaves the spill file to its folder's owner. */
+  async close(): Promise<void> {
+    await this.finished;
+    await this.#spill?.close();
+    this.#spill = undefined;
+  }
+
+  /** The spill file's path (inside the folder the viewer removes when it stops). */
+  get spillPath(): string {
+    return this.#spillPath;
+  }
+}
+
+/** The indexes of the files a viewer shows, each rebuilt when its file changes. */
+export class RowIndexes {
+  readonly #dir: string;
+  readonly #indexes = new Map<string, Promise<RowIndex>>();
+  #next = 0;
+
+  /** `dir`: a private folder for the spill files (the caller removes it). */
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The index of `path` read with `format`, built now if it is missing or out of date. */
+  async of(path: string, format: FormatV1): Promise<RowIndex> {
+    const known = this.#indexes.get(path);
+    if (known) {
+      const index = await known.catch(() => undefined);
+      if (index && (await index.isCurrent())) return index;
+      this.#indexes.delete(path);
+      index?.close().catch(() => {});
+    }
+    const building = RowIndex.build(path, format, join(this.#dir, `rows-${this.#next++}.jsonl`));
+    this.#indexes.set(path, building);
+    return building;
+  }
+
+  /** Closes every index (their spill files stay for the caller to remove with the folder). */
+  async close(): Promise<void> {
+    const all = [...this.#indexes.values()];
+    this.#indexes.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
