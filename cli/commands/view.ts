@@ -11,7 +11,7 @@ import process from "node:process";
 import type { Command } from "commander";
 import { findJob } from "../../core/batch/jobs.ts";
 import { JobStore } from "../../core/batch/store.ts";
-import { errorMessage, LoomUsageError } from "../../core/base/errors.ts";
+import { errorMessage, LoomError, LoomUsageError } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import { loomHome } from "../../core/base/runtime.ts";
 import { Registry } from "../../core/plugins/registry.ts";
@@ -62,7 +62,10 @@ export function parsePort(value: string | undefined): number {
   return port;
 }
 
-/** Opens the store; any failure to is the user's to fix (a URL, a server that is down). */
+/**
+ * Opens the store; failing to is the user's to fix (a URL, a server that is down), so it exits 2
+ * with the store's own message, which names it and says what to check.
+ */
 async function openViewStore(registry: Registry, context: PluginContext): Promise<StorageV2> {
   try {
     return await openStore(registry, context);
@@ -70,9 +73,9 @@ async function openViewStore(registry: Registry, context: PluginContext): Promis
     if (error instanceof LoomUsageError) throw error;
     const where = maskUrl(storeChoice(context.env).url ?? join(context.home, "state.db"));
     throw new LoomUsageError(
-      `cannot open the state store ${where}: ${
-        errorMessage(error)
-      }; check --state or LOOM_STATE (and that the database server is up)`,
+      LoomError.isInstance(error)
+        ? error.message
+        : `cannot open the state store ${where}: ${errorMessage(error)}; check --state or LOOM_STATE`,
       { cause: error },
     );
   }
@@ -94,7 +97,17 @@ async function outputFile(
       `cannot read the output file ${shown}: ${errorMessage(error)}; check its permissions`,
     );
   }
-  return { path, format: (await registry.formatForPath(path, context)).format };
+  try {
+    return { path, format: (await registry.formatForPath(path, context)).format };
+  } catch (error) {
+    if (!(error instanceof LoomUsageError)) throw error;
+    throw new LoomUsageError(
+      `${shown}: loom view cannot tell its format from its name: it reads ${
+        registry.names("format").join(", ")
+      } files by their extension (.gz too)`,
+      { cause: error },
+    );
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
+import { setTimeout as delay } from "node:timers/promises";
 import { errorMessage } from "../../core/base/errors.ts";
 import { openDataset } from "../../core/data/dataset.ts";
 import { rowChunksOf } from "../../core/data/row-chunks.ts";
@@ -61,6 +62,8 @@ export interface RowPage {
 }
 
 const SORTS = ["row", "status", "finish", "input_tokens", "output_tokens"] as const;
+/** How long a filtered or sorted page waits for the index to be finished before answering. */
+const FILTER_WAIT_MS = 300;
 /** Bytes gathered before they are written to the spill file. */
 const SPILL_CHUNK = 1 << 20;
 
@@ -294,6 +297,8 @@ export class RowIndex {
     }
     const filtered = query.failed || query.finish !== undefined || !!query.text;
     if (!filtered && sort === "row") await this.#until(query.offset + query.limit);
+    // A small file is indexed at once: answer it whole rather than as a partial page.
+    else await Promise.race([this.#finished, delay(FILTER_WAIT_MS)]);
     const upTo = this.#offsets.length - 1;
     let rows: number[] | undefined;
     if (query.text) rows = await this.#matching(query.text.toLowerCase(), upTo);
