@@ -37,7 +37,11 @@ function check(ok: boolean, what: string): void {
 
 /** Starts `loom view out.csv`, fetches its page, script and rows, and stops it with SIGINT. */
 async function viewServes(loom: string, cwd: string): Promise<boolean> {
-  const child = spawn(loom, ["view", "out.csv"], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(loom, ["view", "out.csv"], {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   try {
     let out = "";
     for await (const chunk of child.stdout!) {
@@ -121,7 +125,10 @@ try {
     "loom runs a dataset end to end",
   );
 
-  check(await viewServes(join(bin, "loom"), app), "loom view serves its page and the output's rows");
+  check(
+    await viewServes(join(bin, "loom"), app),
+    "loom view serves its page and the output's rows",
+  );
 
   writeFileSync(
     join(app, "use.js"),

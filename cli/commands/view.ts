@@ -75,7 +75,9 @@ async function openViewStore(registry: Registry, context: PluginContext): Promis
     throw new LoomUsageError(
       LoomError.isInstance(error)
         ? error.message
-        : `cannot open the state store ${where}: ${errorMessage(error)}; check --state or LOOM_STATE`,
+        : `cannot open the state store ${where}: ${
+          errorMessage(error)
+        }; check --state or LOOM_STATE`,
       { cause: error },
     );
   }
@@ -84,10 +86,11 @@ async function openViewStore(registry: Registry, context: PluginContext): Promis
 /** An output file named on the command line, checked readable, with the format its name says. */
 async function outputFile(
   path: string,
+  cwd: string,
   registry: Registry,
   context: PluginContext,
 ): Promise<ViewedFile> {
-  const shown = displayPath(path);
+  const shown = displayPath(path, cwd);
   const info = await stat(path).catch(() => undefined);
   if (info?.isDirectory()) throw new LoomUsageError(`${shown} is a directory, not an output file`);
   try {
@@ -126,7 +129,7 @@ async function resolveTargets(
   for (const target of targets) {
     const path = resolve(cwd, target);
     if (await stat(path).catch(() => undefined)) {
-      files.push(await outputFile(path, registry, context));
+      files.push(await outputFile(path, cwd, registry, context));
     } else if (/[/\\.]/.test(target)) {
       throw new LoomUsageError(
         `output file not found: ${target}; give the path of a file Loom wrote (CSV, JSON or JSONL, .gz too) or a job id from loom list`,
@@ -159,7 +162,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const token = newToken();
     let port = 0;
     const app = createApp(
-      { jobs, files, indexes, registry, context },
+      { jobs, files, indexes, registry, context, cwd },
       await loadAssets(),
       token,
       () => port,

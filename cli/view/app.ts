@@ -31,6 +31,8 @@ export interface ViewSources {
   readonly indexes: RowIndexes;
   readonly registry: Registry;
   readonly context: PluginContext;
+  /** The directory paths are shown relative to. */
+  readonly cwd: string;
 }
 
 /** The page's files, served as they are (no build step). */
@@ -103,10 +105,10 @@ export function createApp(
   });
 
   app.get("/api/jobs", async (c) => {
-    const { jobs, problems } = await listShownJobs(sources.jobs);
+    const { jobs, problems } = await listShownJobs(sources.jobs, sources.cwd);
     const files = await Promise.all(sources.files.map(async (f, i) => ({
       n: i,
-      path: displayPath(f.path),
+      path: displayPath(f.path, sources.cwd),
       format: f.format.name,
       size: (await stat(f.path).catch(() => undefined))?.size ?? null,
     })));
@@ -119,7 +121,7 @@ export function createApp(
     if (file !== undefined) {
       const f = /^\d+$/.test(file) ? sources.files[Number(file)] : undefined;
       if (!f) throw new Answer(404, `no output file ${file} was given to loom view`);
-      return { ...f, title: displayPath(f.path) };
+      return { ...f, title: displayPath(f.path, sources.cwd) };
     }
     const id = c.req.param("id")!;
     let record;
@@ -133,7 +135,7 @@ export function createApp(
       throw new Answer(
         409,
         `job ${record.id} has no output yet (${
-          displayPath(record.output)
+          displayPath(record.output, sources.cwd)
         }): loom fetch writes it once its batches end`,
       );
     }
@@ -144,7 +146,7 @@ export function createApp(
     return {
       path: record.output,
       format,
-      title: `job ${record.id}: ${displayPath(record.output)}`,
+      title: `job ${record.id}: ${displayPath(record.output, sources.cwd)}`,
     };
   };
 
@@ -153,7 +155,9 @@ export function createApp(
     if (!(await stat(t.path).catch(() => undefined))) {
       throw new Answer(
         404,
-        `${displayPath(t.path)} is gone: it was moved or removed after loom view started`,
+        `${
+          displayPath(t.path, sources.cwd)
+        } is gone: it was moved or removed after loom view started`,
       );
     }
     return { ...t, index: await sources.indexes.of(t.path, t.format) };

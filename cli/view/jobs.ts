@@ -73,8 +73,8 @@ function shardOf(s: JobRecord["shards"][number]): ShownShard {
   };
 }
 
-/** A job record as the viewer shows it. */
-export function showJob(record: JobRecord): ShownJob {
+/** A job record as the viewer shows it, its paths relative to `cwd`. */
+export function showJob(record: JobRecord, cwd: string): ShownJob {
   const shards = record.shards.map(shardOf);
   const sum = (pick: (s: ShownShard) => number | null) =>
     shards.reduce((n, s) => n + (pick(s) ?? 0), 0);
@@ -84,8 +84,8 @@ export function showJob(record: JobRecord): ShownJob {
     id: record.id,
     provider: record.spec.provider,
     model: record.spec.model,
-    input: displayPath(record.input.path),
-    output: displayPath(record.output),
+    input: displayPath(record.input.path, cwd),
+    output: displayPath(record.output, cwd),
     outputReady: existsSync(record.output),
     rows: record.rows,
     status: jobState(record),
@@ -104,7 +104,8 @@ export function showJob(record: JobRecord): ShownJob {
 /** Every job in the store, newest first, and the records that could not be read. */
 export async function listShownJobs(
   store: JobStore,
+  cwd: string,
 ): Promise<{ jobs: ShownJob[]; problems: string[] }> {
   const { records, problems } = await store.list();
-  return { jobs: records.map(showJob).reverse(), problems };
+  return { jobs: records.map((r) => showJob(r, cwd)).reverse(), problems };
 }
