@@ -11,10 +11,11 @@ import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { setTimeout as delay } from "node:timers/promises";
-import { errorMessage } from "../../core/base/errors.ts";
-import { openDataset } from "../../core/data/dataset.ts";
+import { errorMessage, LoomDataError } from "../../core/base/errors.ts";
+import { displayPath } from "../../core/base/paths.ts";
+import { readBytes } from "../../core/data/dataset.ts";
 import { rowChunksOf } from "../../core/data/row-chunks.ts";
-import type { FormatV1 } from "../../core/spec/format.ts";
+import type { DatasetRow, FormatV1 } from "../../core/spec/format.ts";
 
 /** How a row ended: answered, failed (`llm_error`), or unreadable. */
 export type RowStatus = "ok" | "error" | "corrupt";
@@ -43,6 +44,8 @@ export interface ShownRow {
   readonly fields: Record<string, unknown>;
   /** Why the row is corrupt. */
   readonly problem?: string;
+  /** The line of the file where the row starts. */
+  readonly line?: number;
 }
 
 /** A page of rows and where it stands. */
@@ -64,6 +67,8 @@ export interface RowPage {
 const SORTS = ["row", "status", "finish", "input_tokens", "output_tokens"] as const;
 /** How long a filtered or sorted page waits for the index to be finished before answering. */
 const FILTER_WAIT_MS = 300;
+/** Lines the format refuses that are shown as corrupt rows before the reading gives up. */
+const MAX_CORRUPT_LINES = 50;
 /** Bytes gathered before they are written to the spill file. */
 const SPILL_CHUNK = 1 << 20;
 
@@ -86,6 +91,40 @@ function classify(fields: Record<string, unknown>): { status: RowStatus; problem
     }
   }
   return { status: error ? "error" : "ok" };
+}
+
+/**
+ * The bytes of lines 1..`head` and then of lines [`from`, `to`) (1-based) of a byte stream.
+ */
+async function* linesOf(
+  chunks: AsyncIterable<Uint8Array>,
+  head: number,
+  from: number,
+  to: number,
+): AsyncGenerator<Uint8Array> {
+  let line = 1;
+  const wanted = (n: number) => n <= head || (n >= from && n < to);
+  for await (const chunk of chunks) {
+    // Runs of wanted lines go out as one slice of the chunk.
+    let run = wanted(line) ? 0 : -1;
+    let at = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, at);
+      if (nl < 0) break;
+      at = nl + 1;
+      line++;
+      if (line >= to && line > head) {
+        if (run >= 0) yield chunk.subarray(run, at);
+        return;
+      }
+      const want = wanted(line);
+      if (run >= 0 && !want) {
+        yield chunk.subarray(run, at);
+        run = -1;
+      } else if (run < 0 && want) run = at;
+    }
+    if (run >= 0 && run < chunk.length) yield chunk.subarray(run);
+  }
 }
 
 /** The index of one output file. Build it with {@link RowIndex.build}; close it when done. */
@@ -158,8 +197,13 @@ export class RowIndex {
       pendingBytes = 0;
       this.#wake();
     };
-    const add = (fields: Record<string, unknown>, status: RowStatus, problem?: string) => {
-      const line = JSON.stringify(problem ? { fields, problem } : { fields }) + "\n";
+    const add = (
+      fields: Record<string, unknown>,
+      status: RowStatus,
+      problem?: string,
+      at?: number,
+    ) => {
+      const line = JSON.stringify({ fields, problem, line: at }) + "\n";
       const bytes = Buffer.byteLength(line);
       pending.push(line);
       pendingBytes += bytes;
@@ -177,17 +221,19 @@ export class RowIndex {
       this.#outputTokens.push(tokens(fields.llm_output_tokens));
     };
     try {
-      const reader = await openDataset(this.path, format);
-      for (const c of reader.layout.columns ?? []) this.#columns.add(c);
-      for await (const chunk of rowChunksOf(reader)) {
-        for (const row of chunk) {
+      await this.#readAll(
+        format,
+        (row, line) => {
           const fields = { ...row.fields };
           for (const key in fields) this.#columns.add(key);
           const { status, problem } = classify(fields);
-          add(fields, status, problem);
-        }
-        if (pendingBytes >= SPILL_CHUNK || this.indexed < 1000) await flush();
-      }
+          add(fields, status, problem, line);
+        },
+        (line, why) => add({}, "corrupt", why, line),
+        async () => {
+          if (pendingBytes >= SPILL_CHUNK || this.indexed < 1000) await flush();
+        },
+      );
     } catch (error) {
       // The rows before it stay readable; the place it stopped shows as one corrupt row.
       this.#stopped = errorMessage(error);
@@ -196,6 +242,77 @@ export class RowIndex {
       await flush().catch(() => {});
       this.#done = true;
       this.#wake();
+    }
+  }
+
+  /**
+   * Reads every row through the format, handing each to `row` with its line in the file. The
+   * built-in formats parse a chunk of the file at a time, so a line they refuse takes the rows
+   * read with it: those are read again up to that line, the line goes to `corrupt`, and the
+   * reading goes on after it (the header, for CSV, put in front again). Up to
+   * {@link MAX_CORRUPT_LINES}; any other error ends the reading.
+   */
+  async #readAll(
+    format: FormatV1,
+    row: (row: DatasetRow, line: number) => void,
+    corrupt: (line: number, why: string) => void,
+    chunkDone: () => Promise<void>,
+  ): Promise<void> {
+    const label = displayPath(this.path);
+    /** The line a data error names, and what it says after `file:line:`. */
+    const refused = (error: unknown) => {
+      const m = error instanceof LoomDataError && error.message.startsWith(`${label}:`)
+        ? /^:(\d+)(?::\d+)?: ([^]*)$/.exec(error.message.slice(label.length))
+        : null;
+      return m ? { line: Number(m[1]), why: m[2] } : undefined;
+    };
+    /** Lines before the first row (a CSV header), known once a row or a refused line is seen. */
+    let head: number | undefined;
+    let bad = 0;
+    /** The rows of lines [from, to): in the file, or after the head lines put in front. */
+    const segment = async function* (path: string, from: number, to: number) {
+      const bytes = from === 1 && to === Infinity
+        ? readBytes(path)
+        : linesOf(readBytes(path), head ?? 0, from, to);
+      const reader = await format.open(bytes, { path: label });
+      const shift = from === 1 ? 0 : from - 1 - (head ?? 0);
+      for await (const chunk of rowChunksOf(reader)) {
+        yield chunk.map((r) => ({ r, line: r.line + shift }));
+      }
+    };
+    for (let from = 1;;) {
+      let last: number | undefined;
+      try {
+        for await (const chunk of segment(this.path, from, Infinity)) {
+          for (const { r, line } of chunk) {
+            if (from === 1) head ??= r.line - 1;
+            row(r, line);
+            last = line;
+          }
+          await chunkDone();
+        }
+        return;
+      } catch (error) {
+        const found = refused(error);
+        // The segment's line in the file: after the head lines put in front of it.
+        const at = found && (from === 1 ? found.line : from + found.line - (head ?? 0) - 1);
+        if (!found || !at || at < from || ++bad > MAX_CORRUPT_LINES) throw error;
+        // The rows read with the refused line, again, up to it.
+        try {
+          for await (const chunk of segment(this.path, last ?? from, at)) {
+            for (const { r, line } of chunk) {
+              if (from === 1 && last === undefined) head ??= r.line - 1;
+              if (last === undefined || line > last) row(r, line);
+            }
+          }
+        } catch {
+          // Lines before the refused one that are unreadable by themselves: nothing to add.
+        }
+        head ??= at - 1;
+        corrupt(at, `line ${at} cannot be read: ${found.why}`);
+        await chunkDone();
+        from = at + 1;
+      }
     }
   }
 
@@ -233,6 +350,7 @@ export class RowIndex {
       const lines = buffer.toString("utf8").split("\n");
       for (let k = i; k < j; k++) {
         const saved = JSON.parse(lines[k - i]) as {
+          line?: number;
           fields: Record<string, unknown>;
           problem?: string;
         };
