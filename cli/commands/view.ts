@@ -209,15 +209,17 @@ export function registerView(program: Command): void {
     .option("--open", "open the page in the desktop's browser")
     .action(async (targets: string[], flags: ViewFlags) => {
       const viewer = await startViewer({ targets, port: parsePort(flags.port) });
+      // Listened for before the URL is out: whoever reads it may stop the viewer at once.
+      const stopped = new Promise<string>((resolve) => {
+        process.once("SIGINT", () => resolve("SIGINT"));
+        process.once("SIGTERM", () => resolve("SIGTERM"));
+      });
       process.stdout.write(`${viewer.url}\n`);
       process.stderr.write(
         `loom: viewing on ${LOOPBACK}:${viewer.port} (read-only; the token in the URL is new at every start); Ctrl-C stops it\n`,
       );
       if (flags.open) openBrowser(viewer.url);
-      const signal = await new Promise<string>((resolve) => {
-        process.once("SIGINT", () => resolve("SIGINT"));
-        process.once("SIGTERM", () => resolve("SIGTERM"));
-      });
+      const signal = await stopped;
       await viewer.stop();
       process.stderr.write(`loom: viewer stopped (${signal})\n`);
     });
