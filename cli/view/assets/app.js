@@ -57,6 +57,9 @@ function bar(done, total) {
   return el("span", { class: "bar", title: `${done} of ${total}` }, fill);
 }
 
+/** Which drawing is current: one that ends after the user moved on draws nothing. */
+let drawing = 0;
+
 function show(...nodes) {
   main.replaceChildren(...nodes);
 }
@@ -73,9 +76,10 @@ function again(draw, ms) {
 
 // ---- jobs -----------------------------------------------------------------------------------
 
-async function jobsView() {
-  crumbs.replaceChildren();
+async function jobsView(mine = drawing) {
   const data = await api("/api/jobs");
+  if (mine !== drawing) return;
+  crumbs.replaceChildren();
   const parts = [el("h1", {}, "Jobs"), el("p", { class: "muted" }, `state store: ${data.store}`)];
   for (const problem of data.problems) parts.push(el("p", { class: "notice bad" }, problem));
   if (data.files.length) {
@@ -133,7 +137,7 @@ async function jobsView() {
   show(...parts);
   const active = data.jobs.some((j) => j.active);
   live.textContent = active ? "refreshing every 3 s while batches run" : "";
-  if (active) again(jobsView, 3000);
+  if (active) again(() => jobsView(mine), 3000);
 }
 
 function jobRow(job) {
@@ -208,10 +212,11 @@ const SORTS = [["row", "file order"], ["status", "status"], ["finish", "finish r
 ], ["output_tokens", "output tokens"]];
 const PAGE = 50;
 
-async function rowsView(base, params) {
+async function rowsView(base, params, mine = drawing) {
   const query = new URLSearchParams(params);
   query.set("limit", String(PAGE));
   const data = await api(`/api${base}/rows?${query}`);
+  if (mine !== drawing) return;
   crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / ", data.title);
   const offset = Number(params.get("offset") ?? 0);
   const go = (changes) => {
@@ -374,14 +379,20 @@ async function rowsView(base, params) {
       el("p", { class: "notice bad" }, `Reading stopped at a corrupt place: ${data.stopped}`),
     );
   }
-  parts.push(data.rows.length ? table : el("p", { class: "muted empty" }, "No rows match."), pager);
+  parts.push(
+    data.rows.length
+      ? el("div", { class: "scroll" }, table)
+      : el("p", { class: "muted empty" }, "No rows match."),
+    pager,
+  );
   show(...parts);
   live.textContent = data.indexing ? "indexing the file…" : "";
-  if (data.indexing) again(() => rowsView(base, params), 1000);
+  if (data.indexing) again(() => rowsView(base, params, mine), 1000);
 }
 
-async function rowView(base, n) {
+async function rowView(base, n, mine = drawing) {
   const data = await api(`/api${base}/rows/${n}`);
+  if (mine !== drawing) return;
   const { row } = data;
   crumbs.replaceChildren(
     el("a", { href: "#/" }, "jobs"),
@@ -418,6 +429,7 @@ async function rowView(base, n) {
 
 function route() {
   clearTimeout(timer);
+  drawing++;
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
@@ -426,7 +438,8 @@ function route() {
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
     : rowsView(`/${m[1]}`, params);
-  drawn.catch(failure);
+  const mine = drawing;
+  drawn.catch((error) => mine === drawing && failure(error));
 }
 
 addEventListener("hashchange", route);
