@@ -141,6 +141,7 @@ export class RowIndex {
   readonly #inputTokens: number[] = [];
   readonly #outputTokens: number[] = [];
   readonly #finishNames: string[] = [""];
+  readonly #counts: Record<RowStatus, number> = { ok: 0, error: 0, corrupt: 0 };
   readonly #columns = new Set<string>();
   #stopped?: string;
   #done = false;
@@ -209,6 +210,7 @@ export class RowIndex {
       pendingBytes += bytes;
       this.#offsets.push(this.#offsets[this.#offsets.length - 1] + bytes);
       this.#status.push(STATUS.indexOf(status));
+      this.#counts[status]++;
       const finish = typeof fields.llm_finish_reason === "string" ? fields.llm_finish_reason : "";
       let f = this.#finishNames.indexOf(finish);
       if (f < 0) f = this.#finishNames.push(finish) - 1;
@@ -437,18 +439,24 @@ export class RowIndex {
       for (let i = from; i < to; i++) picked.push(i);
       if (query.descending) picked.reverse();
     } else {
-      const inRows = rows ? new Set(rows) : undefined;
-      const all = (order ?? rows ?? Array.from({ length: upTo }, (_, i) => i)).filter((i) =>
-        i < upTo && keep(i) && (!inRows || order === undefined || inRows.has(i))
-      );
+      // One loop over the candidates, no arrays in between: a million rows each time.
+      const all: number[] = [];
+      if (order && rows) {
+        const inRows = new Uint8Array(upTo);
+        for (const i of rows) inRows[i] = 1;
+        for (const i of order) if (i < upTo && inRows[i] && keep(i)) all.push(i);
+      } else if (order || rows) {
+        for (const i of (order ?? rows)!) if (i < upTo && keep(i)) all.push(i);
+      } else {
+        for (let i = 0; i < upTo; i++) if (keep(i)) all.push(i);
+      }
       if (query.descending) all.reverse();
       matched = all.length;
       picked = all.slice(query.offset, query.offset + query.limit);
     }
     const shown = await this.#read([...picked].sort((a, b) => a - b));
     const byRow = new Map(shown.map((r) => [r.n, r]));
-    const counts = { ok: 0, error: 0, corrupt: 0 };
-    for (let i = 0; i < upTo; i++) counts[STATUS[this.#status[i]]]++;
+    const counts = { ...this.#counts };
     return {
       rows: picked.map((n) => byRow.get(n)!),
       indexed: upTo,
