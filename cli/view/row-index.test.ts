@@ -120,6 +120,13 @@ describe("the row index", () => {
     const first = await index.page({ offset: 0, limit: 25, text: "needle" });
     assert.equal(first.matched, 40);
     assert.deepEqual(first.rows.slice(0, 3).map((r) => r.n), [0, 3, 6]);
+    assert.equal((await index.page({ offset: 0, limit: 5, text: "text" })).matched, 0, "no names");
+    assert.equal((await index.page({ offset: 0, limit: 5, text: "fields" })).matched, 0);
+    const quoted = await indexOf("quoted.jsonl", line({ a: 'say "hi"\nthere' }) + line({ a: "x" }));
+    assert.deepEqual(
+      (await quoted.page({ offset: 0, limit: 5, text: '"HI"\nthe' })).rows.map((r) => r.n),
+      [0],
+    );
     const last = await index.page({ offset: 25, limit: 25, text: "needle" });
     assert.deepEqual([last.rows.length, last.rows.at(-1)!.n], [15, 117]);
   });

@@ -127,6 +127,19 @@ async function* linesOf(
   }
 }
 
+/** Whether a spilled row's values (or its problem) hold `text` (lower case). */
+function valuesHold(line: string, text: string): boolean {
+  const saved = JSON.parse(line) as { fields: Record<string, unknown>; problem?: string };
+  if (saved.problem?.toLowerCase().includes(text)) return true;
+  for (const key in saved.fields) {
+    const value = saved.fields[key];
+    if (value === null || value === undefined) continue;
+    const shown = typeof value === "string" ? value : JSON.stringify(value);
+    if (shown.toLowerCase().includes(text)) return true;
+  }
+  return false;
+}
+
 /** The index of one output file. Build it with {@link RowIndex.build}; close it when done. */
 export class RowIndex {
   readonly path: string;
@@ -367,6 +380,7 @@ export class RowIndex {
   async #matching(text: string, upTo: number): Promise<number[]> {
     if (this.#search?.text === text && this.#done) return this.#search.rows;
     const rows: number[] = [];
+    const escaped = JSON.stringify(text).slice(1, -1);
     const end = this.#offsets[upTo];
     const size = 4 << 20;
     let row = 0;
@@ -377,8 +391,24 @@ export class RowIndex {
       if (last === row) last = row + 1; // a row longer than the read size
       const buffer = Buffer.alloc(this.#offsets[last] - at);
       await this.#spill!.read(buffer, 0, buffer.length, at);
-      const lines = buffer.toString("utf8").toLowerCase().split("\n");
-      for (let k = 0; k < last - row; k++) if (lines[k].includes(text)) rows.push(row + k);
+      const decoded = buffer.toString("utf8");
+      const lower = decoded.toLowerCase();
+      const lines = lower.split("\n");
+      // Lower case keeps the length but for a few letters (İ): then the lines are split apart.
+      const sameLength = lower.length === decoded.length;
+      let original: string[] | undefined;
+      let pos = 0;
+      // A line holds the text as JSON escapes it; it is a match only if a value holds it (not
+      // a column's name, nor the line's own keys).
+      for (let k = 0; k < last - row; k++) {
+        const start = pos;
+        pos += lines[k].length + 1;
+        if (!lines[k].includes(escaped)) continue;
+        const line = sameLength
+          ? decoded.slice(start, start + lines[k].length)
+          : (original ??= decoded.split("\n"))[k];
+        if (valuesHold(line, text)) rows.push(row + k);
+      }
       at = this.#offsets[last];
       row = last;
     }
