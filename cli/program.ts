@@ -14,6 +14,7 @@ import { registerCache } from "./commands/cache.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerEstimate } from "./commands/estimate.ts";
 import { registerRun } from "./commands/run.ts";
+import { registerView } from "./commands/view.ts";
 import { refuseUnknownCommand } from "./unknown-command.ts";
 
 /** Builds the `loom` program. */
@@ -47,6 +48,7 @@ export function createProgram(): Command {
         "  loom list                                 list batch jobs\n" +
         "  loom plan jobs/summaries.yaml             what a job would send and cost\n" +
         "  loom tokens -f data.csv -p anthropic -m claude-sonnet-4-5   count input tokens\n" +
+        "  loom view                                 look at jobs and output rows in a browser\n" +
         "  loom cache clear --yes                    empty the response cache\n" +
         '  eval "$(loom completion bash)"            complete commands and flags in bash (also zsh, fish)\n\n' +
         "State (batch jobs, the response cache) lives in LOOM_HOME/state.db (LOOM_HOME defaults to ~/.loom);\n" +
@@ -61,6 +63,7 @@ export function createProgram(): Command {
   registerBatch(program);
   registerEstimate(program);
   registerCache(program);
+  registerView(program);
   registerCompletion(program);
   // `run` is the default command: a first word that is no command and no file is a typo, not a job.
   program.hook("preSubcommand", (_, command) => {

@@ -4,7 +4,7 @@
  * lay it out. Run with `npm run build` (Node 22+) or `deno run -A scripts/build.ts`.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,4 +15,8 @@ execFileSync(join(root, "node_modules", ".bin", "tsc"), ["-p", join(root, "tscon
   cwd: root,
 });
 chmodSync(join(root, "dist", "cli", "main.js"), 0o755);
+// loom view's page is plain HTML, JS and CSS read beside its module: tsc does not carry them.
+cpSync(join(root, "cli", "view", "assets"), join(root, "dist", "cli", "view", "assets"), {
+  recursive: true,
+});
 console.log("built dist/");

@@ -4,9 +4,10 @@
  * finds) on a checked-in dataset, imports the library, `loom-batch/testing`, `loom-batch/plugin`
  * and `loom-batch/emulator`, and resolves the job schema `loom-batch/schema.json`; then builds,
  * tests and packs the example plugin package and loads it by name under Node and Deno
- * (check-plugin-package.ts). Run after `npm run build`:  node scripts/check-package.ts
+ * (check-plugin-package.ts); and starts `loom view` from the tarball and reads its page, whose
+ * files are no TypeScript. Run after `npm run build`:  node scripts/check-package.ts
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -34,6 +35,32 @@ function check(ok: boolean, what: string): void {
   console.log(`ok - ${what}`);
 }
 
+/** Starts `loom view out.csv`, fetches its page, script and rows, and stops it with SIGINT. */
+async function viewServes(loom: string, cwd: string): Promise<boolean> {
+  const child = spawn(loom, ["view", "out.csv"], {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    let out = "";
+    for await (const chunk of child.stdout!) {
+      out += chunk;
+      if (out.includes("\n")) break;
+    }
+    const url = new URL(out.trim());
+    const page = await (await fetch(url)).text();
+    const headers = { "x-loom-token": url.searchParams.get("token")! };
+    const script = await fetch(new URL("/assets/app.js", url), { headers });
+    const rows = await (await fetch(new URL("/api/files/0/rows", url), { headers })).json() as {
+      indexed: number;
+    };
+    return page.includes("/assets/app.js") && script.ok && rows.indexed === 10;
+  } finally {
+    child.kill("SIGINT");
+  }
+}
+
 try {
   const packed = JSON.parse(sh("npm", ["pack", "--json", "--pack-destination", scratch], root))[0];
   const files: string[] = packed.files.map((f: { path: string }) => f.path);
@@ -42,6 +69,10 @@ try {
     "the tarball has the CLI and the types",
   );
   check(files.includes("jobs/loom.schema.json"), "the tarball has the job schema");
+  check(
+    ["index.html", "app.js", "app.css"].every((f) => files.includes(`dist/cli/view/assets/${f}`)),
+    "the tarball has loom view's page",
+  );
   check(
     !files.some((f) => /\.test\.(js|d\.ts)$/.test(f) || /\.ts$/.test(f) && !f.endsWith(".d.ts")),
     "the tarball has no tests and no TypeScript sources",
@@ -92,6 +123,11 @@ try {
   check(
     out.startsWith("id,topic,text,llm_response,llm_error\n") && out.includes("Zoë visited 東京"),
     "loom runs a dataset end to end",
+  );
+
+  check(
+    await viewServes(join(bin, "loom"), app),
+    "loom view serves its page and the output's rows",
   );
 
   writeFileSync(

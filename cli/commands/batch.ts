@@ -107,7 +107,7 @@ function jobJson(r: JobRecord, detail = false) {
 }
 
 /** A batch's phase in the words `status` uses. */
-const PHASE_NAMES: Readonly<Record<ReturnType<typeof phaseOf>, string>> = {
+export const PHASE_NAMES: Readonly<Record<ReturnType<typeof phaseOf>, string>> = {
   planned: "not sent",
   submitting: "submitting",
   "in-doubt": "in doubt",

@@ -1,0 +1,194 @@
+/**
+ * `loom view`'s routes: the page and its assets, the jobs of the state store, and the rows of the
+ * outputs it was given (or of a job's). Only those files can be read through it: a request names
+ * a file by its place in the command line or a job by its id, never by a path.
+ * @module
+ */
+import { readFile, stat } from "node:fs/promises";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { findJob } from "../../core/batch/jobs.ts";
+import type { JobStore } from "../../core/batch/store.ts";
+import { errorMessage, LoomUsageError } from "../../core/base/errors.ts";
+import { displayPath } from "../../core/base/paths.ts";
+import type { Registry } from "../../core/plugins/registry.ts";
+import type { PluginContext } from "../../core/plugins/plugin.ts";
+import type { FormatV1 } from "../../core/spec/format.ts";
+import { guard } from "./guard.ts";
+import { listShownJobs } from "./jobs.ts";
+import type { RowIndexes, RowQuery } from "./row-index.ts";
+
+/** An output file given on the command line. */
+export interface ViewedFile {
+  readonly path: string;
+  readonly format: FormatV1;
+}
+
+/** What the routes read from. */
+export interface ViewSources {
+  readonly jobs: JobStore;
+  readonly files: readonly ViewedFile[];
+  readonly indexes: RowIndexes;
+  readonly registry: Registry;
+  readonly context: PluginContext;
+  /** The directory paths are shown relative to. */
+  readonly cwd: string;
+}
+
+/** The page's files, served as they are (no build step). */
+const ASSETS: Readonly<Record<string, string>> = {
+  "index.html": "text/html; charset=utf-8",
+  "app.js": "text/javascript; charset=utf-8",
+  "app.css": "text/css; charset=utf-8",
+};
+
+/** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
+export async function loadAssets(): Promise<Map<string, string>> {
+  const assets = new Map<string, string>();
+  for (const name of Object.keys(ASSETS)) {
+    assets.set(name, await readFile(new URL(`./assets/${name}`, import.meta.url), "utf8"));
+  }
+  return assets;
+}
+
+/** A client's mistake or a missing thing, answered as JSON `{ error }`. */
+class Answer extends Error {
+  readonly status: 400 | 404 | 409;
+  constructor(status: 400 | 404 | 409, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function intParam(c: Context, name: string, fallback: number, max: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    throw new Answer(
+      400,
+      `${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}
+
+function queryOf(c: Context): RowQuery {
+  const sort = c.req.query("sort") || "row";
+  return {
+    offset: intParam(c, "offset", 0, Number.MAX_SAFE_INTEGER),
+    limit: Math.max(1, intParam(c, "limit", 50, 500)),
+    sort,
+    descending: c.req.query("order") === "desc",
+    failed: c.req.query("failed") === "1",
+    finish: c.req.query("finish"),
+    text: c.req.query("q") || undefined,
+  };
+}
+
+/** The Hono app of one viewer. `port()` is the port it ended up on (known once listening). */
+export function createApp(
+  sources: ViewSources,
+  assets: ReadonlyMap<string, string>,
+  token: string,
+  port: () => number,
+): Hono {
+  const app = new Hono();
+  app.use("*", guard(token, port));
+
+  const asset = (c: Context, name: string) =>
+    c.body(assets.get(name)!, 200, { "content-type": ASSETS[name] });
+  app.get("/", (c) => asset(c, "index.html"));
+  app.get("/assets/:name", (c) => {
+    const name = c.req.param("name");
+    return name in ASSETS && name !== "index.html" ? asset(c, name) : c.notFound();
+  });
+
+  app.get("/api/jobs", async (c) => {
+    const { jobs, problems } = await listShownJobs(sources.jobs, sources.cwd);
+    const files = await Promise.all(sources.files.map(async (f, i) => ({
+      n: i,
+      path: displayPath(f.path, sources.cwd),
+      format: f.format.name,
+      size: (await stat(f.path).catch(() => undefined))?.size ?? null,
+    })));
+    return c.json({ store: sources.jobs.location, jobs, problems, files });
+  });
+
+  /** The file a route names, with its format. */
+  const target = async (c: Context): Promise<{ path: string; format: FormatV1; title: string }> => {
+    const file = c.req.param("file");
+    if (file !== undefined) {
+      const f = /^\d+$/.test(file) ? sources.files[Number(file)] : undefined;
+      if (!f) throw new Answer(404, `no output file ${file} was given to loom view`);
+      return { ...f, title: displayPath(f.path, sources.cwd) };
+    }
+    const id = c.req.param("id")!;
+    let record;
+    try {
+      record = await findJob(sources.jobs, id);
+    } catch (error) {
+      if (error instanceof LoomUsageError) throw new Answer(404, error.message);
+      throw error;
+    }
+    if (!(await stat(record.output).catch(() => undefined))?.isFile()) {
+      throw new Answer(
+        409,
+        `job ${record.id} has no output yet (${
+          displayPath(record.output, sources.cwd)
+        }): loom fetch writes it once its batches end`,
+      );
+    }
+    const name = record.spec.dataset.format;
+    const format = name === undefined
+      ? (await sources.registry.formatForPath(record.output, sources.context)).format
+      : await sources.registry.create("format", name, {}, sources.context);
+    return {
+      path: record.output,
+      format,
+      title: `job ${record.id}: ${displayPath(record.output, sources.cwd)}`,
+    };
+  };
+
+  const indexOf = async (c: Context) => {
+    const t = await target(c);
+    if (!(await stat(t.path).catch(() => undefined))) {
+      throw new Answer(
+        404,
+        `${
+          displayPath(t.path, sources.cwd)
+        } is gone: it was moved or removed after loom view started`,
+      );
+    }
+    return { ...t, index: await sources.indexes.of(t.path, t.format) };
+  };
+
+  for (const base of ["/api/files/:file", "/api/jobs/:id"]) {
+    app.get(`${base}/rows`, async (c) => {
+      const query = queryOf(c);
+      const { title, format, index } = await indexOf(c);
+      let page;
+      try {
+        page = await index.page(query);
+      } catch (error) {
+        if (error instanceof RangeError) throw new Answer(400, error.message);
+        throw error;
+      }
+      return c.json({ title, format: format.name, ...page });
+    });
+    app.get(`${base}/rows/:n`, async (c) => {
+      const n = Number(c.req.param("n"));
+      const { title, index } = await indexOf(c);
+      const row = Number.isInteger(n) ? await index.row(n) : undefined;
+      if (!row) throw new Answer(404, `no row ${c.req.param("n")} in ${title}`);
+      return c.json({ title, row });
+    });
+  }
+
+  app.notFound((c) => c.json({ error: `no such page: ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof Answer) return c.json({ error: error.message }, error.status);
+    return c.json({ error: errorMessage(error) }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,446 @@
+// loom view's page: three views behind the URL's hash (#/ jobs, #/files/N or #/jobs/ID rows,
+// …/rows/K one row), drawn from the server's JSON. Every value from a file or the store goes in
+// as text (textContent), never as HTML.
+
+const main = document.getElementById("main");
+const crumbs = document.getElementById("crumbs");
+const live = document.getElementById("live");
+let timer;
+
+// The token is in a cookie now: keep it out of the address bar, history and screenshots.
+if (new URLSearchParams(location.search).has("token")) {
+  history.replaceState(null, "", location.pathname + location.hash);
+}
+
+/** An element with attributes and children (strings become text). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null) continue;
+    node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
+  }
+  return node;
+}
+
+async function api(path) {
+  const response = await fetch(path, { headers: { accept: "application/json" } });
+  const body = await response.json().catch(() => ({
+    error: `${response.status} ${response.statusText}`,
+  }));
+  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
+  return body;
+}
+
+const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
+
+function age(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function badge(word, kind = word) {
+  return el("span", { class: `badge ${String(kind).replace(/[^a-z_]/gi, "")}` }, word);
+}
+
+function bar(done, total) {
+  const fill = el("span");
+  fill.style.width = `${total ? Math.round((100 * done) / total) : 0}%`;
+  return el("span", { class: "bar", title: `${done} of ${total}` }, fill);
+}
+
+/** Which drawing is current: one that ends after the user moved on draws nothing. */
+let drawing = 0;
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+function failure(error) {
+  show(el("p", { class: "notice bad", role: "alert" }, String(error.message ?? error)));
+}
+
+/** Calls `draw` again in `ms` while the same view is shown. */
+function again(draw, ms) {
+  clearTimeout(timer);
+  timer = setTimeout(() => draw().catch(failure), ms);
+}
+
+// ---- jobs -----------------------------------------------------------------------------------
+
+async function jobsView(mine = drawing) {
+  const data = await api("/api/jobs");
+  if (mine !== drawing) return;
+  crumbs.replaceChildren();
+  const parts = [el("h1", {}, "Jobs"), el("p", { class: "muted" }, `state store: ${data.store}`)];
+  for (const problem of data.problems) parts.push(el("p", { class: "notice bad" }, problem));
+  if (data.files.length) {
+    parts.push(el("h2", {}, "Output files"));
+    parts.push(
+      el(
+        "ul",
+        { class: "files" },
+        data.files.map((f) =>
+          el(
+            "li",
+            {},
+            el("a", { href: `#/files/${f.n}` }, f.path),
+            " ",
+            el(
+              "span",
+              { class: "muted" },
+              `${f.format}${f.size === null ? ", missing" : `, ${fmt(f.size)} bytes`}`,
+            ),
+          )
+        ),
+      ),
+    );
+  }
+  parts.push(el("h2", {}, "Batch jobs"));
+  if (!data.jobs.length) {
+    parts.push(
+      el(
+        "p",
+        { class: "muted" },
+        "No batch jobs in this store (a job whose every row was answered is removed once merged).",
+      ),
+    );
+  } else {
+    const head = [
+      "Job",
+      "Provider / model",
+      "Status",
+      "Progress",
+      "Answered",
+      "Failed",
+      "Rows",
+      "Age",
+      "Output",
+    ];
+    parts.push(
+      el(
+        "table",
+        { class: "jobs" },
+        el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+        el("tbody", {}, data.jobs.map(jobRow)),
+      ),
+    );
+  }
+  show(...parts);
+  const active = data.jobs.some((j) => j.active);
+  live.textContent = active ? "refreshing every 3 s while batches run" : "";
+  if (active) again(() => jobsView(mine), 3000);
+}
+
+function jobRow(job) {
+  const shards = el(
+    "table",
+    { class: "shards" },
+    el(
+      "tbody",
+      {},
+      job.shards.map((s) =>
+        el(
+          "tr",
+          { title: s.meaning || undefined },
+          el("td", {}, `batch ${s.n}`),
+          el("td", {}, s.batch ?? "–"),
+          el("td", {}, badge(s.phase, s.phase.replace(/ /g, "_"))),
+          el(
+            "td",
+            {},
+            s.state
+              ? badge(s.providerState ? `${s.state} (${s.providerState})` : s.state, s.state)
+              : "",
+          ),
+          el(
+            "td",
+            { class: "num" },
+            `${fmt((s.succeeded ?? 0) + (s.failed ?? 0))}/${fmt(s.requests)}`,
+          ),
+          el("td", { class: "muted" }, s.message ?? ""),
+        )
+      ),
+    ),
+  );
+  return el(
+    "tr",
+    { "data-job": job.id },
+    el("td", {}, el("strong", {}, job.id), shards),
+    el("td", {}, `${job.provider} / ${job.model}`),
+    el("td", {}, badge(job.status, job.status.includes(" ") ? "" : job.status)),
+    el(
+      "td",
+      {},
+      bar(job.done, job.requests),
+      " ",
+      el("span", { class: "muted" }, `${fmt(job.done)}/${fmt(job.requests)}`),
+    ),
+    el("td", { class: "num" }, fmt(job.answered)),
+    el("td", { class: "num" }, fmt(job.failed)),
+    el("td", { class: "num" }, fmt(job.rows)),
+    el("td", { title: job.createdAt }, age(job.createdAt)),
+    el(
+      "td",
+      {},
+      job.outputReady
+        ? el("a", { href: `#/jobs/${job.id}` }, "rows →")
+        : el("span", { class: "muted" }, "not merged yet"),
+    ),
+  );
+}
+
+// ---- rows -----------------------------------------------------------------------------------
+
+/** The shown value of a cell: text as it is, anything else as JSON. */
+function cellText(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+const SORTS = [["row", "file order"], ["status", "status"], ["finish", "finish reason"], [
+  "input_tokens",
+  "input tokens",
+], ["output_tokens", "output tokens"]];
+const PAGE = 50;
+
+async function rowsView(base, params, mine = drawing) {
+  const query = new URLSearchParams(params);
+  query.set("limit", String(PAGE));
+  const data = await api(`/api${base}/rows?${query}`);
+  if (mine !== drawing) return;
+  crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / ", data.title);
+  const offset = Number(params.get("offset") ?? 0);
+  const go = (changes) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === "" || v === false || v === undefined) next.delete(k);
+      else next.set(k, String(v));
+    }
+    if (!("offset" in changes)) next.delete("offset");
+    location.hash = `#${base}${next.size ? `?${next}` : ""}`;
+  };
+  const search = el("input", {
+    type: "search",
+    name: "q",
+    placeholder: "search the rows",
+    value: params.get("q") ?? "",
+  });
+  const finish = el(
+    "select",
+    { name: "finish", onchange: () => go({ finish: finish.value }) },
+    el("option", { value: "" }, "any finish reason"),
+    data.finishReasons.map((f) =>
+      el("option", { value: f, selected: params.get("finish") === f }, f)
+    ),
+  );
+  if (params.has("finish") && !data.finishReasons.includes(params.get("finish"))) finish.value = "";
+  const sort = el(
+    "select",
+    { name: "sort", onchange: () => go({ sort: sort.value === "row" ? "" : sort.value }) },
+    SORTS.map(([v, label]) =>
+      el("option", { value: v, selected: (params.get("sort") ?? "row") === v }, `sort: ${label}`)
+    ),
+  );
+  const toolbar = el(
+    "form",
+    {
+      class: "toolbar",
+      onsubmit: (e) => {
+        e.preventDefault();
+        go({ q: search.value });
+      },
+    },
+    el(
+      "label",
+      {},
+      el("input", {
+        type: "checkbox",
+        name: "failed",
+        checked: params.get("failed") === "1",
+        onchange: (e) => go({ failed: e.target.checked ? "1" : "" }),
+      }),
+      " failed only",
+    ),
+    search,
+    el("button", { type: "submit" }, "Search"),
+    finish,
+    sort,
+    el(
+      "label",
+      {},
+      el("input", {
+        type: "checkbox",
+        name: "desc",
+        checked: params.get("order") === "desc",
+        onchange: (e) => go({ order: e.target.checked ? "desc" : "" }),
+      }),
+      " descending",
+    ),
+  );
+
+  const { counts } = data;
+  const summary = el(
+    "p",
+    { class: "summary" },
+    `${fmt(data.indexed)} rows: `,
+    badge(`${fmt(counts.ok)} answered`, "ok"),
+    " ",
+    badge(`${fmt(counts.error)} failed`, counts.error ? "error" : ""),
+    " ",
+    counts.corrupt ? badge(`${fmt(counts.corrupt)} corrupt`, "corrupt") : "",
+    data.indexing ? el("span", { class: "muted" }, " — indexing…") : "",
+  );
+
+  const columns = data.columns;
+  const table = el(
+    "table",
+    { class: "rows" },
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { class: "num" }, "#"),
+        el("th", {}, "status"),
+        columns.map((c) => el("th", {}, c)),
+      ),
+    ),
+    el(
+      "tbody",
+      {},
+      data.rows.map((row) =>
+        el(
+          "tr",
+          {
+            class: row.status,
+            "data-row": row.n,
+            onclick: () => {
+              location.hash = `#${base}/rows/${row.n}`;
+            },
+          },
+          el(
+            "td",
+            { class: "num" },
+            el("a", { href: `#${base}/rows/${row.n}` }, String(row.n + 1)),
+          ),
+          el(
+            "td",
+            {},
+            badge(row.status),
+            row.problem ? el("span", { class: "muted" }, ` ${row.problem}`) : "",
+          ),
+          columns.map((c) => {
+            const text = cellText(row.fields[c]);
+            return el("td", {
+              class: `cell-${c.replace(/[^\w-]/g, "_")}`,
+              title: text.length > 60 ? text.slice(0, 2000) : undefined,
+            }, text.slice(0, 300));
+          }),
+        )
+      ),
+    ),
+  );
+  const first = data.matched ? offset + 1 : 0;
+  const last = offset + data.rows.length;
+  const pager = el(
+    "div",
+    { class: "pager" },
+    el("button", {
+      type: "button",
+      disabled: offset === 0,
+      onclick: () => go({ offset: Math.max(0, offset - PAGE) || "" }),
+    }, "← previous"),
+    el(
+      "span",
+      { class: "range" },
+      `rows ${fmt(first)}–${fmt(last)} of ${fmt(data.matched)}${
+        data.matched === data.indexed ? "" : " matching"
+      }`,
+    ),
+    el("button", {
+      type: "button",
+      disabled: last >= data.matched,
+      onclick: () => go({ offset: offset + PAGE }),
+    }, "next →"),
+  );
+  const parts = [el("h1", {}, data.title), summary, toolbar];
+  if (data.stopped) {
+    parts.push(
+      el("p", { class: "notice bad" }, `Reading stopped at a corrupt place: ${data.stopped}`),
+    );
+  }
+  parts.push(
+    data.rows.length
+      ? el("div", { class: "scroll" }, table)
+      : el("p", { class: "muted empty" }, "No rows match."),
+    pager,
+  );
+  show(...parts);
+  live.textContent = data.indexing ? "indexing the file…" : "";
+  if (data.indexing) again(() => rowsView(base, params, mine), 1000);
+}
+
+async function rowView(base, n, mine = drawing) {
+  const data = await api(`/api${base}/rows/${n}`);
+  if (mine !== drawing) return;
+  const { row } = data;
+  crumbs.replaceChildren(
+    el("a", { href: "#/" }, "jobs"),
+    " / ",
+    el("a", { href: `#${base}` }, data.title),
+    ` / row ${row.n + 1}`,
+  );
+  const items = [];
+  for (const [k, v] of Object.entries(row.fields)) {
+    const text = v !== null && typeof v === "object" ? JSON.stringify(v, null, 2) : cellText(v);
+    items.push(
+      el("dt", {}, k),
+      el("dd", { class: k === "llm_error" && v ? "error" : undefined }, text),
+    );
+  }
+  show(
+    el("h1", {}, `Row ${row.n + 1} `, badge(row.status)),
+    row.problem ? el("p", { class: "notice bad" }, `This row is corrupt: ${row.problem}`) : "",
+    el(
+      "p",
+      {},
+      el("a", { href: `#${base}` }, "← back to the rows"),
+      " ",
+      row.n > 0 ? el("a", { href: `#${base}/rows/${row.n - 1}` }, "previous row") : "",
+      " ",
+      el("a", { href: `#${base}/rows/${row.n + 1}` }, "next row"),
+    ),
+    el("dl", { class: "row" }, items),
+  );
+  live.textContent = "";
+}
+
+// ---- routing --------------------------------------------------------------------------------
+
+function route() {
+  clearTimeout(timer);
+  drawing++;
+  const [path, search = ""] = location.hash.slice(1).split("?");
+  const params = new URLSearchParams(search);
+  const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
+  const drawn = !m
+    ? jobsView()
+    : m[2] !== undefined
+    ? rowView(`/${m[1]}`, Number(m[2]))
+    : rowsView(`/${m[1]}`, params);
+  const mine = drawing;
+  drawn.catch((error) => mine === drawing && failure(error));
+}
+
+addEventListener("hashchange", route);
+route();

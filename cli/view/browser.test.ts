@@ -1,0 +1,156 @@
+/**
+ * `loom view` in a real browser: Debian's chromium, headless, driven by playwright-core. Clicks
+ * through jobs → a job's rows → a filter → a row, and checks what is on the screen. Under
+ * `CI=true` a missing chromium fails the test (`.ci/run` installs it); elsewhere it is skipped.
+ *
+ * `LOOM_SCREENSHOTS=docs/view` saves each page as a PNG there (the README's pictures).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { after, before, describe, it } from "node:test";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Viewer } from "../commands/view.ts";
+import { tempDir } from "../../core/test-support/temp.ts";
+import { viewerOn, type ViewFixture, viewFixture } from "../../core/test-support/view.ts";
+
+const CHROMIUM = process.env.LOOM_CHROMIUM ?? "/usr/bin/chromium";
+const present = existsSync(CHROMIUM);
+const required = process.env.CI === "true";
+const shots = process.env.LOOM_SCREENSHOTS;
+
+/** Chromium as the viewer's users have it, without a network or a profile of its own. */
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * Waits until the rows table shows `n` rows. (Polled from here: the page's CSP forbids the
+ * string evaluation `waitForFunction` would use, as it should.)
+ */
+async function rowsShown(page: Page, n: number): Promise<void> {
+  const rows = page.locator("table.rows tbody tr");
+  for (const end = Date.now() + 10_000; Date.now() < end;) {
+    if ((await rows.count()) === n) return;
+    await page.waitForTimeout(50);
+  }
+  assert.fail(`the table shows ${await rows.count()} rows, not ${n}`);
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  if (!shots) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+if (!present && required) {
+  it("chromium is installed (CI=true: the browser tests may not be skipped)", () => {
+    assert.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
+  });
+}
+
+describe("loom view in chromium", { skip: !present && `no ${CHROMIUM}` }, () => {
+  let fixture: ViewFixture;
+  let viewer: Viewer;
+  let browser: BrowserContext;
+  let page: Page;
+  before(async () => {
+    assert.ok(
+      present,
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`,
+    );
+    fixture = await viewFixture();
+    viewer = await viewerOn(fixture, ["out.csv"]);
+    browser = await chromium.launchPersistentContext(tempDir("loom-chromium-"), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      viewport: { width: 1280, height: 720 },
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+  });
+  after(async () => {
+    await browser?.close();
+    await viewer?.stop();
+  });
+
+  it("the jobs page: each job, its batches and their provider state; the token leaves the address bar", async () => {
+    await page.goto(viewer.url.replace(/#.*$/, ""));
+    const merged = page.locator(`tr[data-job="${fixture.merged}"]`);
+    const pending = page.locator(`tr[data-job="${fixture.pending}"]`);
+    await merged.waitFor();
+    assert.match(await merged.innerText(), /echo \/ echo-1\s+merged\s+6\/6\s+4\s+2\s+6/);
+    assert.match(await merged.innerText(), /rows →/);
+    const text = await pending.innerText();
+    assert.match(text, /batch 1\s+\S+\s+submitted\s+validating\s+0\/2/);
+    assert.match(text, /batch 3/);
+    assert.match(text, /not merged yet/);
+    assert.match(await page.locator("#live").innerText(), /refreshing every 3 s/);
+    assert.match(await page.locator("ul.files").innerText(), /out\.csv csv/);
+    assert.ok(!page.url().includes("token="), page.url());
+    await shoot(page, "jobs");
+  });
+
+  it("a job's rows: the failed ones highlighted; the failed-only filter and a search", async () => {
+    await page.locator(`tr[data-job="${fixture.merged}"] a`, { hasText: "rows →" }).click();
+    await page.locator("table.rows").waitFor();
+    assert.match(
+      await page.locator("h1").innerText(),
+      new RegExp(`job ${fixture.merged}: out\\.csv`),
+    );
+    assert.equal(await page.locator("table.rows tbody tr").count(), 6);
+    assert.equal(await page.locator("table.rows tbody tr.error").count(), 2);
+    assert.match(await page.locator(".summary").innerText(), /6 rows: 4 answered 2 failed/);
+    assert.match(await page.locator("tr.error").first().innerText(), /boom bravo/);
+    await shoot(page, "rows");
+
+    await page.getByLabel("failed only").check();
+    await rowsShown(page, 2);
+    assert.match(await page.locator(".range").innerText(), /rows 1–2 of 2 matching/);
+    assert.ok(page.url().includes("failed=1"), "the filter is in the URL");
+    await shoot(page, "rows-failed");
+
+    await page.getByLabel("failed only").uncheck();
+    await page.locator('input[name="q"]').fill("charlie");
+    await page.getByRole("button", { name: "Search" }).click();
+    await rowsShown(page, 1);
+    assert.match(await page.locator("table.rows tbody tr").innerText(), /charlie/);
+  });
+
+  it("a row's detail: every field in full, the error shown as such", async () => {
+    await page.goto(viewer.url.replace(/#.*$/, `#/jobs/${fixture.merged}?failed=1`));
+    await rowsShown(page, 2);
+    await page.locator("table.rows tbody tr").nth(1).click();
+    await page.locator("dl.row").waitFor();
+    assert.match(await page.locator("h1").innerText(), /Row 5\s+error/);
+    const detail = await page.locator("dl.row").innerText();
+    assert.match(detail, /text\s+boom echo/);
+    assert.match(detail, /llm_error\s+echo: prompt contains "boom" \(fail_on\)/);
+    assert.equal(await page.locator("dd.error").count(), 1);
+    await shoot(page, "row");
+    await page.getByText("← back to the rows").click();
+    await page.locator("table.rows").waitFor();
+  });
+
+  it("a file with a corrupt line: that row shows as corrupt, the others as they are", async () => {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      join(fixture.dir, "out.csv"),
+      'id,text,llm_response,llm_error\n1,a,fine,\n2,"b"x,,\n3,c,also fine,\n',
+    );
+    await page.goto(viewer.url.replace(/#.*$/, "#/files/0"));
+    await page.locator("table.rows tbody tr").nth(2).waitFor();
+    const corrupt = page.locator("table.rows tbody tr.corrupt");
+    assert.equal(await corrupt.count(), 1);
+    assert.match(await corrupt.innerText(), /corrupt line 3 cannot be read/);
+    assert.match(await page.locator("table.rows tbody tr").nth(2).innerText(), /also fine/);
+  });
+});
