@@ -132,12 +132,26 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** How a batch API's result entries differ from OpenAI's output lines, which they copy. */
+export interface ResultDialect {
+  /** The member of a result's `error` naming its kind (OpenAI `code`; OpenRouter `type`). */
+  readonly errorKind: "code" | "type";
+  /** A failure reported inside a 2xx answer's body (OpenRouter's error in a 200), if any. */
+  readonly answerFailure?: (body: Record<string, unknown>) => Error | undefined;
+}
+
+const OPENAI_RESULTS: ResultDialect = { errorKind: "code" };
+
 /**
  * The outcome one result line (parsed JSON) stands for, or undefined when it is not a result
- * line. A 2xx response is an answer; another status is that request's failure; a line without a
- * response carries an `error` (`batch_expired`, `batch_cancelled`, or a failure of its own).
+ * line. A 2xx response is an answer (unless `dialect` finds a failure in its body); another status
+ * is that request's failure; a line without a response carries an `error` whose kind
+ * (`batch_expired`, `batch_cancelled`, or a failure of its own) says why.
  */
-export function resultOutcome(line: unknown): BatchOutcome | undefined {
+export function resultOutcome(
+  line: unknown,
+  dialect: ResultDialect = OPENAI_RESULTS,
+): BatchOutcome | undefined {
   if (!isObject(line) || typeof line.custom_id !== "string") return undefined;
   const customId = line.custom_id;
   const { response, error } = line;
@@ -145,10 +159,16 @@ export function resultOutcome(line: unknown): BatchOutcome | undefined {
     const status = response.status_code;
     const body = response.body;
     if (status >= 200 && status < 300) {
-      if (isObject(body)) {
-        return { customId, result: chatCompletionResult(body as ChatCompletionLike) };
+      if (!isObject(body)) {
+        return {
+          customId,
+          error: `${status}: the answer is not a Chat Completion`,
+          kind: "failed",
+        };
       }
-      return { customId, error: `${status}: the answer is not a Chat Completion`, kind: "failed" };
+      const failure = dialect.answerFailure?.(body);
+      if (failure) return { customId, error: failure.message, kind: "failed" };
+      return { customId, result: chatCompletionResult(body as ChatCompletionLike) };
     }
     const detail = isObject(body) && isObject(body.error) ? body.error.message : undefined;
     return {
@@ -158,7 +178,8 @@ export function resultOutcome(line: unknown): BatchOutcome | undefined {
     };
   }
   if (isObject(error)) {
-    const code = typeof error.code === "string" ? error.code : undefined;
+    const named = error[dialect.errorKind];
+    const code = typeof named === "string" && named ? named : undefined;
     const message = typeof error.message === "string" && error.message
       ? error.message
       : "no error message";

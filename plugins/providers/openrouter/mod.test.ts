@@ -46,7 +46,16 @@ describe("openrouter provider against the emulator", () => {
     assert.equal(t.emu.log.count("POST /api/v1/chat/completions"), 3);
   });
 
-  it("runs in batch mode; loom cancel says OpenRouter did not cancel, and the job goes on", async () => {
+  it("runs in batch mode; where cancellation is off (403), loom cancel says so and the job goes on", async () => {
+    // OpenRouter enables batch cancellation per organization; "other organizations get 403".
+    t.emu.faults.add({
+      match: { path: "/cancel" },
+      action: {
+        kind: "status",
+        status: 403,
+        message: "Batch cancellation is not enabled for this organization",
+      },
+    });
     const { dir, env, loaded } = await job("batch");
     const summary = await runJob(loaded, { env, cwd: dir });
     assert.ok(summary.job, "a batch job was submitted");
@@ -59,7 +68,7 @@ describe("openrouter provider against the emulator", () => {
     assert.equal(failed.length, 1);
     assert.match(
       failed[0].error,
-      /^openrouter: OpenRouter did not cancel batch batch_\w+ \(HTTP 404/,
+      /^openrouter: OpenRouter did not cancel batch batch_\w+ \(HTTP 403/,
     );
     assert.match(failed[0].error, /per organization.*`loom fetch` once it has ended/);
     assert.notEqual(record.shards[0].state, "cancelled");

@@ -1,12 +1,12 @@
 /**
  * OpenRouter's batch objects in Loom's terms: a batch's status, and each entry of the `results`
- * a batch in a final status carries (read with {@link chatCompletionResult}, as sync answers are,
+ * a batch in a final status carries (read with `chatCompletionResult`, as sync answers are,
  * so `usage.cost` reaches Loom the same way).
  * @module
  */
 import type { BatchOutcome, BatchState, BatchStatus } from "../../../core/spec/provider.ts";
 import { answerError, type CompletionWithErrors } from "../openai/answer-error.ts";
-import { type ChatCompletionLike, chatCompletionResult } from "../openai/request.ts";
+import { resultOutcome as openaiResultOutcome } from "../openai/batch.ts";
 
 const PROVIDER = "openrouter";
 
@@ -50,57 +50,19 @@ export function batchStatus(batch: BatchObject): BatchStatus {
   };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /**
  * The outcome one entry of a batch's `results` stands for, or undefined when it is not a result.
- * A 2xx response is an answer, unless its body reports a failure (OpenRouter's error inside a
- * 200, as sync answers can); another status is that request's failure; a result without a
- * response carries an `error` (`{message, type, param, error_type?}`).
+ * The entries copy OpenAI's output lines (read by the same code), but an error names its kind in
+ * `type` (`{message, type, param, error_type?}`), and a 2xx body may report a failure inside it
+ * (OpenRouter's error in a 200, as sync answers can). unverified: the type OpenRouter gives a
+ * request its batch's end left unrun (OpenAI's `batch_expired`/`batch_cancelled`, which the
+ * emulator uses); any other error is the request's failure.
  */
 export function resultOutcome(result: unknown): BatchOutcome | undefined {
-  if (!isObject(result) || typeof result.custom_id !== "string") return undefined;
-  const customId = result.custom_id;
-  const { response, error } = result;
-  if (isObject(response) && typeof response.status_code === "number") {
-    const status = response.status_code;
-    const body = response.body;
-    if (status >= 200 && status < 300) {
-      if (!isObject(body)) {
-        return {
-          customId,
-          error: `${status}: the answer is not a Chat Completion`,
-          kind: "failed",
-        };
-      }
-      const failure = answerError(body as CompletionWithErrors, PROVIDER);
-      if (failure) return { customId, error: failure.message, kind: "failed" };
-      return { customId, result: chatCompletionResult(body as ChatCompletionLike) };
-    }
-    const inner = isObject(body) && isObject(body.error) ? body.error.message : undefined;
-    return {
-      customId,
-      error: `${status}: ${typeof inner === "string" && inner ? inner : "no error message"}`,
-      kind: "failed",
-    };
-  }
-  if (isObject(error)) {
-    const type = typeof error.type === "string" && error.type ? error.type : undefined;
-    const message = typeof error.message === "string" && error.message
-      ? error.message
-      : "no error message";
-    // unverified: the type OpenRouter gives a request its batch's end left unrun (OpenAI's
-    // batch error codes, which the emulator uses); any other error is the request's failure.
-    const kind = type === "batch_expired"
-      ? "expired"
-      : type === "batch_cancelled"
-      ? "cancelled"
-      : "failed";
-    return { customId, error: type ? `${type}: ${message}` : message, kind };
-  }
-  return undefined;
+  return openaiResultOutcome(result, {
+    errorKind: "type",
+    answerFailure: (body) => answerError(body as CompletionWithErrors, PROVIDER),
+  });
 }
 
 /** What a request of a batch that ended without running it gets. */
