@@ -91,6 +91,13 @@ export function answer(
   return { text, finish, inputTokens, outputTokens: countTokens(text) };
 }
 
+/** A stable 32-bit hash (FNV-1a), for shuffled but reproducible orders. */
+export function stableHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
 /** A short random-looking but deterministic id suffix from a counter (hex). */
 export function hexId(n: number, width = 24): string {
   // A fixed multiplicative hash spreads consecutive counters over the id space.

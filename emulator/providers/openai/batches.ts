@@ -24,6 +24,7 @@ import {
   HttpError,
   type Route,
 } from "../../server.ts";
+import { stableHash } from "../../answers.ts";
 import { chatCompletion, chatPrompts } from "./chat.ts";
 import type { RequestContract } from "./contract.ts";
 import {
@@ -136,13 +137,6 @@ interface Batch {
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
-
-/** A stable 32-bit hash (FNV-1a), for a shuffled but reproducible processing order. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
 
 /** The batches of one emulator. */
 export class BatchStore {
@@ -562,7 +556,8 @@ export class BatchStore {
     const n = b.requests.length;
     b.counts = { total: n, completed: 0, failed: 0 };
     b.order = [...Array(n).keys()].sort((x, y) =>
-      hash(`${b.id}/${b.requests[x].customId}`) - hash(`${b.id}/${b.requests[y].customId}`) || x - y
+      stableHash(`${b.id}/${b.requests[x].customId}`) -
+        stableHash(`${b.id}/${b.requests[y].customId}`) || x - y
     );
     if (n > 1 && b.order.every((v, i) => v === i)) b.order.push(b.order.shift()!);
     b.outcomes = b.requests.map((r) => this.#run(b, r));

@@ -30,7 +30,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { hexId } from "../../answers.ts";
+import { hexId, stableHash } from "../../answers.ts";
 import {
   type BatchScenario,
   type EmulatorContext,
@@ -123,13 +123,6 @@ interface Batch {
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
-
-/** A stable 32-bit hash (FNV-1a), for a shuffled but reproducible processing order. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
 
 /** The batches of one OpenRouter emulator. */
 export class OpenRouterBatches {
@@ -326,7 +319,8 @@ export class OpenRouterBatches {
     b.provider = b.only?.[0] ?? this.#host.upstream(b.model);
     const n = b.items.length;
     b.order = [...Array(n).keys()].sort((x, y) =>
-      hash(`${b.id}/${b.items[x].customId}`) - hash(`${b.id}/${b.items[y].customId}`) || x - y
+      stableHash(`${b.id}/${b.items[x].customId}`) - stableHash(`${b.id}/${b.items[y].customId}`) ||
+      x - y
     );
     b.outcomes = b.items.map((item) => this.#run(b, item));
   }

@@ -83,8 +83,11 @@ const DEFAULTS = {
   findSlackMs: 10 * 60 * 1000,
 } as const;
 
-/** OpenAI's batch statuses in Loom's terms (`finalizing` and `cancelling` are still running). */
-const STATES: Readonly<Record<string, BatchState>> = {
+/**
+ * OpenAI's batch statuses in Loom's terms (`finalizing` and `cancelling` are still running); the
+ * Batch APIs that copy OpenAI's (OpenRouter's) use the same words.
+ */
+export const BATCH_STATES: Readonly<Record<string, BatchState>> = {
   validating: "validating",
   in_progress: "in_progress",
   finalizing: "in_progress",
@@ -95,7 +98,13 @@ const STATES: Readonly<Record<string, BatchState>> = {
   cancelled: "cancelled",
 };
 
-const TERMINAL = new Set(["completed", "failed", "expired", "cancelled"]);
+/** The statuses a batch ends in. */
+export const TERMINAL_STATES: ReadonlySet<string> = new Set([
+  "completed",
+  "failed",
+  "expired",
+  "cancelled",
+]);
 
 /** At most this many unreadable lines are named in the error. */
 const NAMED_LINES = 20;
@@ -119,7 +128,7 @@ export function batchStatus(batch: OpenAI.Batches.Batch): BatchStatus {
     )
     .filter((m) => m.trim());
   return {
-    state: STATES[batch.status] ?? "in_progress",
+    state: BATCH_STATES[batch.status] ?? "in_progress",
     providerState: batch.status,
     ...(counts
       ? { counts: { total: counts.total, succeeded: counts.completed, failed: counts.failed } }
@@ -436,7 +445,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
     async *resultChunks(handle, _customIds, callOptions) {
       const signal = callOptions?.signal;
       const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
-      if (!TERMINAL.has(batch.status)) {
+      if (!TERMINAL_STATES.has(batch.status)) {
         throw new LoomProviderError(
           `${provider}: batch ${batch.id} is ${batch.status}; its results exist once it has ended`,
         );
@@ -491,7 +500,7 @@ export function openaiBatchApi(client: OpenAI, options: OpenAIBatchOptions = {})
         // Refused because the batch already ended (or is cancelling): there is nothing to cancel.
         if (error instanceof APIError && (error.status === 400 || error.status === 409)) {
           const batch = await call(() => client.batches.retrieve(handle.id, { signal }));
-          if (TERMINAL.has(batch.status) || batch.status === "cancelling") return;
+          if (TERMINAL_STATES.has(batch.status) || batch.status === "cancelling") return;
         }
         throw toProviderError(error, provider, client);
       }

@@ -4,26 +4,18 @@
  * so `usage.cost` reaches Loom the same way).
  * @module
  */
-import type { BatchOutcome, BatchState, BatchStatus } from "../../../core/spec/provider.ts";
+import type { BatchOutcome, BatchStatus } from "../../../core/spec/provider.ts";
 import { answerError, type CompletionWithErrors } from "../openai/answer-error.ts";
-import { resultOutcome as openaiResultOutcome } from "../openai/batch.ts";
+import {
+  BATCH_STATES,
+  resultOutcome as openaiResultOutcome,
+  TERMINAL_STATES,
+} from "../openai/batch.ts";
 
 const PROVIDER = "openrouter";
 
-/** OpenRouter's batch statuses in Loom's terms (`finalizing` and `cancelling` still run). */
-const STATES: Readonly<Record<string, BatchState>> = {
-  validating: "validating",
-  in_progress: "in_progress",
-  finalizing: "in_progress",
-  cancelling: "in_progress",
-  completed: "completed",
-  failed: "failed",
-  expired: "expired",
-  cancelled: "cancelled",
-};
-
 /** The final statuses: a batch in one carries its `results`. */
-export const TERMINAL = new Set(["completed", "failed", "expired", "cancelled"]);
+export const TERMINAL = TERMINAL_STATES;
 
 /** The parts of a BatchObject (create, get and list answers) Loom reads. */
 export interface BatchObject {
@@ -41,7 +33,7 @@ export function batchStatus(batch: BatchObject): BatchStatus {
   const counts = batch.request_counts;
   const message = batch.error?.message;
   return {
-    state: STATES[batch.status] ?? "in_progress",
+    state: BATCH_STATES[batch.status] ?? "in_progress",
     providerState: batch.status,
     ...(counts
       ? { counts: { total: counts.total, succeeded: counts.completed, failed: counts.failed } }
