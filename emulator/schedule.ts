@@ -70,3 +70,20 @@ export class BatchProgress {
     return auto + b.manual;
   }
 }
+
+/**
+ * When lifecycle step `k` of a batch created at `createdMs` happens: its due time on a `clock`
+ * schedule (one step per `stepMs`), else now; never before the batch's last step (`lastMs`).
+ */
+export function stepTime(
+  schedule: BatchSchedule | undefined,
+  clock: Clock,
+  batch: { readonly createdMs: number; readonly lastMs: number },
+  k: number,
+): number {
+  const now = clock.now();
+  const due = schedule?.advance === "clock"
+    ? Math.min(now, batch.createdMs + k * Math.max(1, schedule.stepMs))
+    : now;
+  return Math.max(batch.lastMs, due);
+}

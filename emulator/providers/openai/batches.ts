@@ -25,6 +25,7 @@ import {
   type Route,
 } from "../../server.ts";
 import { stableHash } from "../../answers.ts";
+import { stepTime } from "../../schedule.ts";
 import { chatCompletion, chatPrompts } from "./chat.ts";
 import type { RequestContract } from "./contract.ts";
 import {
@@ -456,14 +457,9 @@ export class BatchStore {
     return { requests, errors, model };
   }
 
-  /** The time of schedule step `k`: its due time on a clock schedule, else now. */
+  /** The time of schedule step `k` of batch `b`. */
   #stepTime(b: Batch, k: number): number {
-    const now = this.#ctx.clock.now();
-    const s = this.#ctx.options.schedule;
-    const due = s?.advance === "clock"
-      ? Math.min(now, b.createdMs + k * Math.max(1, s.stepMs))
-      : now;
-    return Math.max(b.lastMs, due);
+    return stepTime(this.#ctx.options.schedule, this.#ctx.clock, b, k);
   }
 
   /** Applies every lifecycle step due for a batch (schedule steps, then the clock's expiry). */

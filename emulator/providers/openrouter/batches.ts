@@ -31,6 +31,7 @@
  */
 import { Buffer } from "node:buffer";
 import { hexId, stableHash } from "../../answers.ts";
+import { stepTime } from "../../schedule.ts";
 import {
   type BatchScenario,
   type EmulatorContext,
@@ -216,14 +217,9 @@ export class OpenRouterBatches {
     return { status: 202, json: this.#object(b, false) };
   }
 
-  /** The time of schedule step `k`: its due time on a clock schedule, else now. */
+  /** The time of schedule step `k` of batch `b`. */
   #stepTime(b: Batch, k: number): number {
-    const now = this.#ctx.clock.now();
-    const s = this.#ctx.options.schedule;
-    const due = s?.advance === "clock"
-      ? Math.min(now, b.createdMs + k * Math.max(1, s.stepMs))
-      : now;
-    return Math.max(b.lastMs, due);
+    return stepTime(this.#ctx.options.schedule, this.#ctx.clock, b, k);
   }
 
   /** Applies every lifecycle step due for a batch (schedule steps, then the clock's expiry). */
