@@ -119,6 +119,8 @@ describe("loom view in chromium", { skip: !present && `no ${CHROMIUM}` }, () => 
     await shoot(page, "rows-failed");
 
     await page.getByLabel("failed only").uncheck();
+    // The page is drawn anew for the new filter: type into the new search box, not the old one.
+    await rowsShown(page, 6);
     await page.locator('input[name="q"]').fill("charlie");
     await page.getByRole("button", { name: "Search" }).click();
     await rowsShown(page, 1);
