@@ -7,16 +7,16 @@
 import { readFile, stat } from "node:fs/promises";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { findJob } from "../../core/batch/jobs.ts";
 import type { JobStore } from "../../core/batch/store.ts";
-import { errorMessage, LoomUsageError } from "../../core/base/errors.ts";
+import { errorMessage } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import type { Registry } from "../../core/plugins/registry.ts";
 import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
 import { guard } from "./guard.ts";
 import { listShownJobs } from "./jobs.ts";
-import type { RowIndexes, RowQuery } from "./row-index.ts";
+import type { RowIndexes } from "./row-index.ts";
+import { Answer, indexedTarget, queryOf, refOf } from "./targets.ts";
 
 /** An output file given on the command line. */
 export interface ViewedFile {
@@ -40,6 +40,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   "index.html": "text/html; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
   "app.css": "text/css; charset=utf-8",
+  "dom.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -49,41 +50,6 @@ export async function loadAssets(): Promise<Map<string, string>> {
     assets.set(name, await readFile(new URL(`./assets/${name}`, import.meta.url), "utf8"));
   }
   return assets;
-}
-
-/** A client's mistake or a missing thing, answered as JSON `{ error }`. */
-class Answer extends Error {
-  readonly status: 400 | 404 | 409;
-  constructor(status: 400 | 404 | 409, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-function intParam(c: Context, name: string, fallback: number, max: number): number {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new Answer(
-      400,
-      `${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(raw)}`,
-    );
-  }
-  return n;
-}
-
-function queryOf(c: Context): RowQuery {
-  const sort = c.req.query("sort") || "row";
-  return {
-    offset: intParam(c, "offset", 0, Number.MAX_SAFE_INTEGER),
-    limit: Math.max(1, intParam(c, "limit", 50, 500)),
-    sort,
-    descending: c.req.query("order") === "desc",
-    failed: c.req.query("failed") === "1",
-    finish: c.req.query("finish"),
-    text: c.req.query("q") || undefined,
-  };
 }
 
 /** The Hono app of one viewer. `port()` is the port it ended up on (known once listening). */
@@ -115,53 +81,7 @@ export function createApp(
     return c.json({ store: sources.jobs.location, jobs, problems, files });
   });
 
-  /** The file a route names, with its format. */
-  const target = async (c: Context): Promise<{ path: string; format: FormatV1; title: string }> => {
-    const file = c.req.param("file");
-    if (file !== undefined) {
-      const f = /^\d+$/.test(file) ? sources.files[Number(file)] : undefined;
-      if (!f) throw new Answer(404, `no output file ${file} was given to loom view`);
-      return { ...f, title: displayPath(f.path, sources.cwd) };
-    }
-    const id = c.req.param("id")!;
-    let record;
-    try {
-      record = await findJob(sources.jobs, id);
-    } catch (error) {
-      if (error instanceof LoomUsageError) throw new Answer(404, error.message);
-      throw error;
-    }
-    if (!(await stat(record.output).catch(() => undefined))?.isFile()) {
-      throw new Answer(
-        409,
-        `job ${record.id} has no output yet (${
-          displayPath(record.output, sources.cwd)
-        }): loom fetch writes it once its batches end`,
-      );
-    }
-    const name = record.spec.dataset.format;
-    const format = name === undefined
-      ? (await sources.registry.formatForPath(record.output, sources.context)).format
-      : await sources.registry.create("format", name, {}, sources.context);
-    return {
-      path: record.output,
-      format,
-      title: `job ${record.id}: ${displayPath(record.output, sources.cwd)}`,
-    };
-  };
-
-  const indexOf = async (c: Context) => {
-    const t = await target(c);
-    if (!(await stat(t.path).catch(() => undefined))) {
-      throw new Answer(
-        404,
-        `${
-          displayPath(t.path, sources.cwd)
-        } is gone: it was moved or removed after loom view started`,
-      );
-    }
-    return { ...t, index: await sources.indexes.of(t.path, t.format) };
-  };
+  const indexOf = (c: Context) => indexedTarget(sources, refOf(c));
 
   for (const base of ["/api/files/:file", "/api/jobs/:id"]) {
     app.get(`${base}/rows`, async (c) => {

@@ -1,84 +1,34 @@
-// loom view's page: three views behind the URL's hash (#/ jobs, #/files/N or #/jobs/ID rows,
-// …/rows/K one row), drawn from the server's JSON. Every value from a file or the store goes in
-// as text (textContent), never as HTML.
+// loom view's page: its views behind the URL's hash (#/ jobs, #/files/N or #/jobs/ID rows,
+// …/rows/K one row), drawn from the server's JSON with the helpers of dom.js.
 
-const main = document.getElementById("main");
+import {
+  again,
+  age,
+  api,
+  badge,
+  bar,
+  cellText,
+  currentDrawing,
+  el,
+  failure,
+  fmt,
+  nextDrawing,
+  show,
+} from "./dom.js";
+
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
-let timer;
 
 // The token is in a cookie now: keep it out of the address bar, history and screenshots.
 if (new URLSearchParams(location.search).has("token")) {
   history.replaceState(null, "", location.pathname + location.hash);
 }
 
-/** An element with attributes and children (strings become text). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null) continue;
-    node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
-  }
-  return node;
-}
-
-async function api(path) {
-  const response = await fetch(path, { headers: { accept: "application/json" } });
-  const body = await response.json().catch(() => ({
-    error: `${response.status} ${response.statusText}`,
-  }));
-  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
-  return body;
-}
-
-const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
-
-function age(iso) {
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
-
-function badge(word, kind = word) {
-  return el("span", { class: `badge ${String(kind).replace(/[^a-z_]/gi, "")}` }, word);
-}
-
-function bar(done, total) {
-  const fill = el("span");
-  fill.style.width = `${total ? Math.round((100 * done) / total) : 0}%`;
-  return el("span", { class: "bar", title: `${done} of ${total}` }, fill);
-}
-
-/** Which drawing is current: one that ends after the user moved on draws nothing. */
-let drawing = 0;
-
-function show(...nodes) {
-  main.replaceChildren(...nodes);
-}
-
-function failure(error) {
-  show(el("p", { class: "notice bad", role: "alert" }, String(error.message ?? error)));
-}
-
-/** Calls `draw` again in `ms` while the same view is shown. */
-function again(draw, ms) {
-  clearTimeout(timer);
-  timer = setTimeout(() => draw().catch(failure), ms);
-}
-
 // ---- jobs -----------------------------------------------------------------------------------
 
-async function jobsView(mine = drawing) {
+async function jobsView(mine = currentDrawing()) {
   const data = await api("/api/jobs");
-  if (mine !== drawing) return;
+  if (mine !== currentDrawing()) return;
   crumbs.replaceChildren();
   const parts = [el("h1", {}, "Jobs"), el("p", { class: "muted" }, `state store: ${data.store}`)];
   for (const problem of data.problems) parts.push(el("p", { class: "notice bad" }, problem));
@@ -200,23 +150,17 @@ function jobRow(job) {
 
 // ---- rows -----------------------------------------------------------------------------------
 
-/** The shown value of a cell: text as it is, anything else as JSON. */
-function cellText(value) {
-  if (value === null || value === undefined) return "";
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
 const SORTS = [["row", "file order"], ["status", "status"], ["finish", "finish reason"], [
   "input_tokens",
   "input tokens",
 ], ["output_tokens", "output tokens"]];
 const PAGE = 50;
 
-async function rowsView(base, params, mine = drawing) {
+async function rowsView(base, params, mine = currentDrawing()) {
   const query = new URLSearchParams(params);
   query.set("limit", String(PAGE));
   const data = await api(`/api${base}/rows?${query}`);
-  if (mine !== drawing) return;
+  if (mine !== currentDrawing()) return;
   crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / ", data.title);
   const offset = Number(params.get("offset") ?? 0);
   const go = (changes) => {
@@ -390,9 +334,9 @@ async function rowsView(base, params, mine = drawing) {
   if (data.indexing) again(() => rowsView(base, params, mine), 1000);
 }
 
-async function rowView(base, n, mine = drawing) {
+async function rowView(base, n, mine = currentDrawing()) {
   const data = await api(`/api${base}/rows/${n}`);
-  if (mine !== drawing) return;
+  if (mine !== currentDrawing()) return;
   const { row } = data;
   crumbs.replaceChildren(
     el("a", { href: "#/" }, "jobs"),
@@ -428,8 +372,7 @@ async function rowView(base, n, mine = drawing) {
 // ---- routing --------------------------------------------------------------------------------
 
 function route() {
-  clearTimeout(timer);
-  drawing++;
+  const mine = nextDrawing();
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
@@ -438,8 +381,7 @@ function route() {
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
     : rowsView(`/${m[1]}`, params);
-  const mine = drawing;
-  drawn.catch((error) => mine === drawing && failure(error));
+  drawn.catch((error) => mine === currentDrawing() && failure(error));
 }
 
 addEventListener("hashchange", route);

@@ -1,0 +1,85 @@
+// loom view's page helpers, shared by its views: building elements, asking the server, drawing
+// into <main>, and knowing which drawing is current. Every value from a file or the store goes in
+// as text (textContent), never as HTML.
+
+const main = document.getElementById("main");
+let timer;
+
+/** An element with attributes and children (strings become text). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null) continue;
+    node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
+  }
+  return node;
+}
+
+export async function api(path) {
+  const response = await fetch(path, { headers: { accept: "application/json" } });
+  const body = await response.json().catch(() => ({
+    error: `${response.status} ${response.statusText}`,
+  }));
+  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
+  return body;
+}
+
+export const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
+
+export function age(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function badge(word, kind = word) {
+  return el("span", { class: `badge ${String(kind).replace(/[^a-z_]/gi, "")}` }, word);
+}
+
+export function bar(done, total) {
+  const fill = el("span");
+  fill.style.width = `${total ? Math.round((100 * done) / total) : 0}%`;
+  return el("span", { class: "bar", title: `${done} of ${total}` }, fill);
+}
+
+/** Which drawing is current: one that ends after the user moved on draws nothing. */
+let drawing = 0;
+
+/** Starts a new drawing (the user moved on) and returns its number. */
+export function nextDrawing() {
+  clearTimeout(timer);
+  return ++drawing;
+}
+
+/** The number of the current drawing: a view compares it with its own before drawing. */
+export function currentDrawing() {
+  return drawing;
+}
+
+export function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+export function failure(error) {
+  show(el("p", { class: "notice bad", role: "alert" }, String(error.message ?? error)));
+}
+
+/** Calls `draw` again in `ms` while the same view is shown. */
+export function again(draw, ms) {
+  clearTimeout(timer);
+  timer = setTimeout(() => draw().catch(failure), ms);
+}
+
+/** The shown value of a cell: text as it is, anything else as JSON. */
+export function cellText(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
