@@ -1,81 +1,33 @@
 /**
- * `loom view` in a real browser: Debian's chromium, headless, driven by playwright-core. Clicks
- * through jobs → a job's rows → a filter → a row, and checks what is on the screen. Under
- * `CI=true` a missing chromium fails the test (`.ci/run` installs it); elsewhere it is skipped.
- *
- * `LOOM_SCREENSHOTS=docs/view` saves each page as a PNG there (the README's pictures).
+ * `loom view` in a real browser (`core/test-support/browser.ts`): clicks through jobs → a job's
+ * rows → a filter → a row, and checks what is on the screen. `LOOM_SCREENSHOTS=docs/view` saves
+ * each page as a PNG there (the README's pictures).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import type { Viewer } from "../commands/view.ts";
-import { tempDir } from "../../core/test-support/temp.ts";
+import {
+  launchChromium,
+  requireChromiumInCi,
+  rowsShown,
+  shoot,
+  skipBrowser,
+} from "../../core/test-support/browser.ts";
 import { viewerOn, type ViewFixture, viewFixture } from "../../core/test-support/view.ts";
 
-const CHROMIUM = process.env.LOOM_CHROMIUM ?? "/usr/bin/chromium";
-const present = existsSync(CHROMIUM);
-const required = process.env.CI === "true";
-const shots = process.env.LOOM_SCREENSHOTS;
+requireChromiumInCi();
 
-/** Chromium as the viewer's users have it, without a network or a profile of its own. */
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-/**
- * Waits until the rows table shows `n` rows. (Polled from here: the page's CSP forbids the
- * string evaluation `waitForFunction` would use, as it should.)
- */
-async function rowsShown(page: Page, n: number): Promise<void> {
-  const rows = page.locator("table.rows tbody tr");
-  for (const end = Date.now() + 10_000; Date.now() < end;) {
-    if ((await rows.count()) === n) return;
-    await page.waitForTimeout(50);
-  }
-  assert.fail(`the table shows ${await rows.count()} rows, not ${n}`);
-}
-
-async function shoot(page: Page, name: string): Promise<void> {
-  if (!shots) return;
-  mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-}
-
-if (!present && required) {
-  it("chromium is installed (CI=true: the browser tests may not be skipped)", () => {
-    assert.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
-  });
-}
-
-describe("loom view in chromium", { skip: !present && `no ${CHROMIUM}` }, () => {
+describe("loom view in chromium", { skip: skipBrowser }, () => {
   let fixture: ViewFixture;
   let viewer: Viewer;
   let browser: BrowserContext;
   let page: Page;
   before(async () => {
-    assert.ok(
-      present,
-      `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`,
-    );
     fixture = await viewFixture();
     viewer = await viewerOn(fixture, ["out.csv"]);
-    browser = await chromium.launchPersistentContext(tempDir("loom-chromium-"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 1280, height: 720 },
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
+    ({ browser, page } = await launchChromium());
   });
   after(async () => {
     await browser?.close();
