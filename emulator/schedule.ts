@@ -87,3 +87,48 @@ export function stepTime(
     : now;
   return Math.max(batch.lastMs, due);
 }
+
+/** A batch as {@link catchUp} moves it: its steps taken and the time of its last one. */
+export interface SteppedBatch {
+  readonly id: string;
+  readonly createdMs: number;
+  step: number;
+  lastMs: number;
+}
+
+/** What {@link catchUp} asks of an emulator about one of its batches. */
+export interface BatchSteps<B extends SteppedBatch> {
+  readonly schedule: BatchSchedule | undefined;
+  readonly clock: Clock;
+  readonly progress: BatchProgress;
+  /** Whether the batch has ended (no step moves it any more). */
+  ended(b: B): boolean;
+  /** When the batch expires, if it can in its present state (validating, in progress…). */
+  expiresAt(b: B): number | undefined;
+  /** Ends the batch as expired by the clock. */
+  expire(b: B): void;
+  /** Moves the batch one state on, at time `t`. */
+  advance(b: B, t: number): void;
+}
+
+/**
+ * Applies every lifecycle step due for a batch, in time order: the schedule's steps, and its
+ * expiry when the clock passes it before the next step.
+ */
+export function catchUp<B extends SteppedBatch>(b: B, steps: BatchSteps<B>): B {
+  const target = steps.progress.steps(b.id);
+  while (!steps.ended(b)) {
+    const due = b.step < target;
+    const t = due ? stepTime(steps.schedule, steps.clock, b, b.step + 1) : Number.POSITIVE_INFINITY;
+    const expiresMs = steps.expiresAt(b);
+    if (expiresMs !== undefined && expiresMs <= Math.min(t, steps.clock.now())) {
+      steps.expire(b);
+      break;
+    }
+    if (!due) break;
+    b.step++;
+    b.lastMs = t;
+    steps.advance(b, t);
+  }
+  return b;
+}

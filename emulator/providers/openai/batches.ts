@@ -25,7 +25,7 @@ import {
   type Route,
 } from "../../server.ts";
 import { stableHash } from "../../answers.ts";
-import { stepTime } from "../../schedule.ts";
+import { catchUp } from "../../schedule.ts";
 import { chatCompletion, chatPrompts } from "./chat.ts";
 import type { RequestContract } from "./contract.ts";
 import {
@@ -457,29 +457,18 @@ export class BatchStore {
     return { requests, errors, model };
   }
 
-  /** The time of schedule step `k` of batch `b`. */
-  #stepTime(b: Batch, k: number): number {
-    return stepTime(this.#ctx.options.schedule, this.#ctx.clock, b, k);
-  }
-
   /** Applies every lifecycle step due for a batch (schedule steps, then the clock's expiry). */
   #sync(b: Batch): Batch {
-    const target = this.#ctx.progress.steps(b.id);
-    const expiresMs = b.expiresAt * 1000;
-    while (!TERMINAL.includes(b.status)) {
-      const due = b.step < target;
-      const t = due ? this.#stepTime(b, b.step + 1) : Number.POSITIVE_INFINITY;
-      const expirable = b.status === "validating" || b.status === "in_progress";
-      if (expirable && expiresMs <= Math.min(t, this.#ctx.clock.now())) {
-        this.#expireByClock(b, expiresMs);
-        break;
-      }
-      if (!due) break;
-      b.step++;
-      b.lastMs = t;
-      this.#advance(b, t);
-    }
-    return b;
+    return catchUp(b, {
+      schedule: this.#ctx.options.schedule,
+      clock: this.#ctx.clock,
+      progress: this.#ctx.progress,
+      ended: (b) => TERMINAL.includes(b.status),
+      expiresAt: (b) =>
+        b.status === "validating" || b.status === "in_progress" ? b.expiresAt * 1000 : undefined,
+      expire: (b) => this.#expireByClock(b, b.expiresAt * 1000),
+      advance: (b, t) => this.#advance(b, t),
+    });
   }
 
   #advance(b: Batch, t: number): void {

@@ -31,7 +31,7 @@
  */
 import { Buffer } from "node:buffer";
 import { hexId, stableHash } from "../../answers.ts";
-import { stepTime } from "../../schedule.ts";
+import { catchUp } from "../../schedule.ts";
 import {
   type BatchScenario,
   type EmulatorContext,
@@ -217,28 +217,18 @@ export class OpenRouterBatches {
     return { status: 202, json: this.#object(b, false) };
   }
 
-  /** The time of schedule step `k` of batch `b`. */
-  #stepTime(b: Batch, k: number): number {
-    return stepTime(this.#ctx.options.schedule, this.#ctx.clock, b, k);
-  }
-
   /** Applies every lifecycle step due for a batch (schedule steps, then the clock's expiry). */
   #sync(b: Batch): Batch {
-    const target = this.#ctx.progress.steps(b.id);
-    while (!TERMINAL_STATUSES.includes(b.status)) {
-      const due = b.step < target;
-      const t = due ? this.#stepTime(b, b.step + 1) : Number.POSITIVE_INFINITY;
-      const expirable = b.status === "validating" || b.status === "in_progress";
-      if (expirable && b.expiresMs <= Math.min(t, this.#ctx.clock.now())) {
-        this.#expireByClock(b);
-        break;
-      }
-      if (!due) break;
-      b.step++;
-      b.lastMs = t;
-      this.#advance(b, t);
-    }
-    return b;
+    return catchUp(b, {
+      schedule: this.#ctx.options.schedule,
+      clock: this.#ctx.clock,
+      progress: this.#ctx.progress,
+      ended: (b) => TERMINAL_STATUSES.includes(b.status),
+      expiresAt: (b) =>
+        b.status === "validating" || b.status === "in_progress" ? b.expiresMs : undefined,
+      expire: (b) => this.#expireByClock(b),
+      advance: (b, t) => this.#advance(b, t),
+    });
   }
 
   #advance(b: Batch, t: number): void {
