@@ -4,8 +4,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, open, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
@@ -22,6 +21,7 @@ import { createApp, loadAssets, type ViewedFile } from "../view/app.ts";
 import { newToken } from "../view/guard.ts";
 import { listen, LOOPBACK } from "../view/listen.ts";
 import { RowIndexes } from "../view/row-index.ts";
+import { makeSpillFolder } from "../view/spill.ts";
 
 /** Flags of `loom view`. */
 interface ViewFlags {
@@ -155,7 +155,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   try {
     const jobs = new JobStore(storage, env, cwd);
     const { files, jobIds } = await resolveTargets(options.targets, jobs, registry, context, cwd);
-    const spill = await mkdtemp(join(tmpdir(), "loom-view-"));
+    const spill = await makeSpillFolder();
     cleanups.push(() => rm(spill, { recursive: true, force: true }));
     const indexes = new RowIndexes(spill);
     cleanups.push(() => indexes.close());
