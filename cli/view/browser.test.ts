@@ -4,6 +4,7 @@
  * each page as a PNG there (the README's pictures).
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
@@ -26,16 +27,30 @@ describe("loom view in chromium", { skip: skipBrowser }, () => {
   let page: Page;
   before(async () => {
     fixture = await viewFixture();
-    viewer = await viewerOn(fixture, ["out.csv"]);
+    writeFileSync(
+      join(fixture.dir, "structured.jsonl"),
+      [
+        {
+          id: 1,
+          llm_response: { headline: "Rain in Oslo", sentiment: "neutral" },
+          llm_error: null,
+        },
+        { id: 2, llm_response: "{not json", llm_error: "the answer is not valid JSON" },
+        { id: 3, llm_response: { headline: "Sun", sentiment: "positive", places: ["Rome"] } },
+      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    viewer = await viewerOn(fixture, ["out.csv", "structured.jsonl"]);
     ({ browser, page } = await launchChromium());
   });
+  /** The viewer's URL showing `hash`. */
+  const at = (hash: string) => viewer.url.replace(/#.*$/, "") + hash;
   after(async () => {
     await browser?.close();
     await viewer?.stop();
   });
 
   it("the jobs page: each job, its batches and their provider state; the token leaves the address bar", async () => {
-    await page.goto(viewer.url.replace(/#.*$/, ""));
+    await page.goto(at(""));
     const merged = page.locator(`tr[data-job="${fixture.merged}"]`);
     const pending = page.locator(`tr[data-job="${fixture.pending}"]`);
     await merged.waitFor();
@@ -80,7 +95,7 @@ describe("loom view in chromium", { skip: skipBrowser }, () => {
   });
 
   it("a row's detail: every field in full, the error shown as such", async () => {
-    await page.goto(viewer.url.replace(/#.*$/, `#/jobs/${fixture.merged}?failed=1`));
+    await page.goto(at(`#/jobs/${fixture.merged}?failed=1`));
     await rowsShown(page, 2);
     await page.locator("table.rows tbody tr").nth(1).click();
     await page.locator("dl.row").waitFor();
@@ -94,13 +109,27 @@ describe("loom view in chromium", { skip: skipBrowser }, () => {
     await page.locator("table.rows").waitFor();
   });
 
+  it("a structured answer's fields are columns; a raw answer spans them, marked", async () => {
+    await page.goto(at("#/files/1"));
+    await rowsShown(page, 3);
+    const head = await page.locator("table.rows thead").innerText();
+    assert.match(head, /llm_response\.headline\s+llm_response\.sentiment\s+llm_response\.places/);
+    assert.doesNotMatch(head, /llm_response\s/);
+    const rows = page.locator("table.rows tbody tr");
+    assert.match(await rows.nth(0).innerText(), /Rain in Oslo\s+neutral/);
+    assert.match(await rows.nth(2).innerText(), /Sun\s+positive\s+\["Rome"\]/);
+    const raw = rows.nth(1).locator("td.answer-raw");
+    assert.equal(await raw.getAttribute("colspan"), "3");
+    assert.equal(await raw.innerText(), "{not json");
+    await shoot(page, "rows-structured");
+  });
+
   it("a file with a corrupt line: that row shows as corrupt, the others as they are", async () => {
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(
       join(fixture.dir, "out.csv"),
       'id,text,llm_response,llm_error\n1,a,fine,\n2,"b"x,,\n3,c,also fine,\n',
     );
-    await page.goto(viewer.url.replace(/#.*$/, "#/files/0"));
+    await page.goto(at("#/files/0"));
     await page.locator("table.rows tbody tr").nth(2).waitFor();
     const corrupt = page.locator("table.rows tbody tr.corrupt");
     assert.equal(await corrupt.count(), 1);

@@ -50,6 +50,25 @@ describe("the row index", () => {
     assert.deepEqual(page.counts, { ok: 3, error: 1, corrupt: 2 });
   });
 
+  it("a structured answer's fields are named in first-met order; text answers and CSV add none", async () => {
+    const index = await indexOf(
+      "structured.jsonl",
+      line({ id: 1, llm_response: { headline: "h", sentiment: "neutral" } }) +
+        line({ id: 2, llm_response: "not json {", llm_error: "the answer is not valid JSON" }) +
+        line({ id: 3, llm_response: { headline: "g", places: ["Oslo"], sentiment: "positive" } }) +
+        line({ id: 4, llm_response: ["a list", "is not an object"] }),
+    );
+    const page = await index.page({ offset: 0, limit: 10 });
+    assert.deepEqual(page.answerFields, ["headline", "sentiment", "places"]);
+    const wide = await indexOf(
+      "wide.jsonl",
+      line({ llm_response: Object.fromEntries([...Array(60)].map((_, i) => [`f${i}`, i])) }),
+    );
+    assert.equal((await wide.page({ offset: 0, limit: 1 })).answerFields.length, 40);
+    const csv = await indexOf("plain.csv", "id,llm_response\n1,hello\n");
+    assert.deepEqual((await csv.page({ offset: 0, limit: 1 })).answerFields, []);
+  });
+
   it("a CSV record the format refuses is a corrupt row; the header still reads the rest", async () => {
     const index = await indexOf(
       "broken.csv",

@@ -57,6 +57,11 @@ export interface RowPage {
   readonly matched: number;
   readonly indexing: boolean;
   readonly columns: string[];
+  /**
+   * The top-level fields of structured answers (`llm_response` objects in JSON and JSONL), in the
+   * order first met: the page shows them as columns. (In CSV they are columns already.)
+   */
+  readonly answerFields: string[];
   readonly finishReasons: string[];
   /** Counts by status among the rows indexed. */
   readonly counts: Record<RowStatus, number>;
@@ -69,6 +74,8 @@ const SORTS = ["row", "status", "finish", "input_tokens", "output_tokens"] as co
 const FILTER_WAIT_MS = 300;
 /** Lines the format refuses that are shown as corrupt rows before the reading gives up. */
 const MAX_CORRUPT_LINES = 50;
+/** Structured-answer fields shown as columns at most (a wider answer is seen whole in a row). */
+const MAX_ANSWER_FIELDS = 40;
 /** Bytes gathered before they are written to the spill file. */
 const SPILL_CHUNK = 1 << 20;
 
@@ -156,6 +163,7 @@ export class RowIndex {
   readonly #finishNames: string[] = [""];
   readonly #counts: Record<RowStatus, number> = { ok: 0, error: 0, corrupt: 0 };
   readonly #columns = new Set<string>();
+  readonly #answerFields = new Set<string>();
   #stopped?: string;
   #done = false;
   #waiters: (() => void)[] = [];
@@ -169,6 +177,15 @@ export class RowIndex {
     this.size = size;
     this.mtimeMs = mtimeMs;
     this.#spillPath = spillPath;
+  }
+
+  /** Notes the fields of a structured answer (up to {@link MAX_ANSWER_FIELDS}). */
+  #noteAnswerFields(answer: unknown): void {
+    if (answer === null || typeof answer !== "object" || Array.isArray(answer)) return;
+    for (const key in answer) {
+      if (this.#answerFields.size >= MAX_ANSWER_FIELDS) return;
+      this.#answerFields.add(key);
+    }
   }
 
   /** Resolves once the whole file is indexed (or its reading stopped at a corrupt place). */
@@ -241,6 +258,7 @@ export class RowIndex {
         (row, line) => {
           const fields = { ...row.fields };
           for (const key in fields) this.#columns.add(key);
+          this.#noteAnswerFields(fields.llm_response);
           const { status, problem } = classify(fields);
           add(fields, status, problem, line);
         },
@@ -493,6 +511,7 @@ export class RowIndex {
       matched,
       indexing: !this.#done,
       columns: [...this.#columns],
+      answerFields: [...this.#answerFields],
       finishReasons: this.#finishNames.filter((f) => f !== ""),
       counts,
       ...(this.#stopped ? { stopped: this.#stopped } : {}),

@@ -156,6 +156,28 @@ const SORTS = [["row", "file order"], ["status", "status"], ["finish", "finish r
 ], ["output_tokens", "output tokens"]];
 const PAGE = 50;
 
+/**
+ * The cells of a structured answer, one per field; an answer that is not an object (the raw text
+ * of one that failed its schema) spans them all, marked as such.
+ */
+function answerCells(answer, fields) {
+  if (answer !== null && typeof answer === "object" && !Array.isArray(answer)) {
+    return fields.map((f) => {
+      const text = cellText(answer[f]);
+      return el("td", {
+        class: "answer-field",
+        title: text.length > 60 ? text.slice(0, 2000) : undefined,
+      }, text.slice(0, 300));
+    });
+  }
+  const text = cellText(answer);
+  return el("td", {
+    colspan: fields.length,
+    class: text ? "answer-raw" : undefined,
+    title: text ? "not a structured answer: its raw text" : undefined,
+  }, text.slice(0, 300));
+}
+
 async function rowsView(base, params, mine = currentDrawing()) {
   const query = new URLSearchParams(params);
   query.set("limit", String(PAGE));
@@ -245,6 +267,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
   );
 
   const columns = data.columns;
+  const fields = data.answerFields ?? [];
   const table = el(
     "table",
     { class: "rows" },
@@ -256,7 +279,17 @@ async function rowsView(base, params, mine = currentDrawing()) {
         {},
         el("th", { class: "num" }, "#"),
         el("th", {}, "status"),
-        columns.map((c) => el("th", {}, c)),
+        columns.map((c) =>
+          c === "llm_response" && fields.length
+            ? fields.map((f) =>
+              el(
+                "th",
+                { class: "answer-field", title: "a field of the structured answer" },
+                `${c}.${f}`,
+              )
+            )
+            : el("th", {}, c)
+        ),
       ),
     ),
     el(
@@ -284,6 +317,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
             row.problem ? el("span", { class: "muted" }, ` ${row.problem}`) : "",
           ),
           columns.map((c) => {
+            if (c === "llm_response" && fields.length) return answerCells(row.fields[c], fields);
             const text = cellText(row.fields[c]);
             return el("td", {
               class: `cell-${c.replace(/[^\w-]/g, "_")}`,
