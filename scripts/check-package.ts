@@ -8,7 +8,7 @@
  * files are no TypeScript. Run after `npm run build`:  node scripts/check-package.ts
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import process from "node:process";
@@ -70,8 +70,10 @@ try {
   );
   check(files.includes("jobs/loom.schema.json"), "the tarball has the job schema");
   check(
-    ["index.html", "app.js", "app.css"].every((f) => files.includes(`dist/cli/view/assets/${f}`)),
-    "the tarball has loom view's page",
+    readdirSync(join(root, "cli", "view", "assets")).every((f) =>
+      files.includes(`dist/cli/view/assets/${f}`)
+    ),
+    "the tarball has every file of loom view's page",
   );
   check(
     !files.some((f) => /\.test\.(js|d\.ts)$/.test(f) || /\.ts$/.test(f) && !f.endsWith(".d.ts")),
