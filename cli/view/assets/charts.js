@@ -50,8 +50,9 @@ function shown(value, unit, format) {
 
 /**
  * A bar chart of named values, in a <figure>.
- * - `bars`: `[{ label, value, hint?, href? }]`, drawn in this order; `hint` is shown on hover
- *   (else the label and value), `href` makes the bar a link.
+ * - `bars`: `[{ label, value, hint?, href?, tick? }]`, drawn in this order; `hint` is shown on hover
+ *   (else the label and value), `href` makes the bar a link, `tick` is said under a column
+ *   instead of its label.
  * - `unit`: said after each value (`rows`); `format(value)` instead, for money say.
  * - `xLabel`: what the values are, under the axis.
  * - `vertical`: columns (a time series) rather than rows of bars (named things).
@@ -69,7 +70,7 @@ export function barChart(
       }`
       : "nothing to show");
   const drawing = vertical
-    ? columns(bars.map((b) => ({ ...b, text: said(b) })), max, xLabel, unit, format)
+    ? columns(bars.map((b) => ({ ...b, text: said(b) })), max, xLabel, format)
     : rows(bars.map((b) => ({ ...b, text: said(b) })), max, xLabel, unit, format);
   return figure(title, drawing, words, vertical ? "vertical" : "horizontal");
 }
@@ -91,7 +92,7 @@ function rows(bars, max, xLabel, unit, format) {
       {},
       svg("text", { x: left - 6, y: y + 15, "text-anchor": "end", class: "label" }, label),
       barNode(
-        svg("rect", { x: left, y: y + 3, width: w, height: row - 6, class: "bar" }),
+        svg("rect", { x: left, y: y + 3, width: w, height: row - 6, class: "chart-bar" }),
         b,
         b.text,
       ),
@@ -108,7 +109,7 @@ function rows(bars, max, xLabel, unit, format) {
 }
 
 /** Columns over an x axis: a few of the labels under it, the largest value on the y axis. */
-function columns(bars, max, xLabel, unit, format) {
+function columns(bars, max, xLabel, format) {
   const left = 56;
   const right = 8;
   const top = 10;
@@ -131,7 +132,7 @@ function columns(bars, max, xLabel, unit, format) {
           y: base - h,
           width: Math.max(1, step - 2),
           height: h,
-          class: "bar",
+          class: "chart-bar",
         }),
         b,
         b.text,
