@@ -49,6 +49,14 @@ describe("distribution", () => {
     assert.deepEqual([d.p50, d.p90, d.p99], [12, 1000, 1000]);
   });
 
+  it("a span too wide to count value by value is sorted instead, to the same effect", () => {
+    const d = distribution([5_000_000, 0, 10]);
+    assert.deepEqual([d.min, d.max, d.p50, d.p90, d.p99], [0, 5_000_000, 10, 5_000_000, 5_000_000]);
+    assert.equal(d.bins.length, 11);
+    assert.deepEqual(d.bins[0], { from: 0, to: 500_000, count: 2 });
+    assert.deepEqual(d.bins[10], { from: 5_000_000, to: 5_500_000, count: 1 });
+  });
+
   it("one value many times is one bin; no values, no bins; only the first `length` rows count", () => {
     assert.deepEqual(distribution([7, 7, 7]).bins, [{ from: 7, to: 8, count: 3 }]);
     const none = distribution([-1, -1]);

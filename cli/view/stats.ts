@@ -76,42 +76,67 @@ function binWidth(min: number, max: number, maxBins: number): number {
   }
 }
 
+/** The widest span of whole numbers counted value by value rather than sorted (16 MiB of counts). */
+const MAX_COUNTED_SPAN = 1 << 22;
+
 /**
  * The distribution of `values[0..length)`, leaving out the negative ones (no value). Whole numbers
- * (tokens) are assumed: a bin [from, to) holds from..to-1.
+ * (tokens) are assumed: a bin [from, to) holds from..to-1. Tokens span little: each value is
+ * counted (one pass, not a sort of a million rows); a wider or fractional column is sorted.
  */
 export function distribution(
   values: readonly number[],
   length = values.length,
   maxBins = MAX_BINS,
 ): Distribution {
-  const present = new Float64Array(length);
   let count = 0;
   let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let whole = true;
   for (let i = 0; i < length; i++) {
     const v = values[i];
-    if (v >= 0) {
-      present[count++] = v;
-      sum += v;
-    }
+    if (!(v >= 0)) continue;
+    count++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (whole && !Number.isInteger(v)) whole = false;
   }
   if (!count) {
     return { count, sum, min: null, max: null, p50: null, p90: null, p99: null, bins: [] };
   }
-  const sorted = present.subarray(0, count).sort();
-  const min = sorted[0];
-  const max = sorted[count - 1];
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * count) - 1)];
   const width = binWidth(min, max, maxBins);
   const start = Math.floor(min / width) * width;
   const counts = new Array<number>(Math.floor((max - start) / width) + 1).fill(0);
-  for (let i = 0; i < count; i++) counts[Math.floor((sorted[i] - start) / width)]++;
+  /** The value of each rank asked for (1-based, ascending), by nearest rank. */
+  const ranks = [50, 90, 99].map((p) => Math.max(1, Math.ceil((p / 100) * count)));
+  let at: number[];
+  if (whole && max - min < MAX_COUNTED_SPAN) {
+    const each = new Uint32Array(max - min + 1);
+    for (let i = 0; i < length; i++) if (values[i] >= 0) each[values[i] - min]++;
+    at = [];
+    let seen = 0;
+    for (let v = 0; v < each.length; v++) {
+      if (!each[v]) continue;
+      counts[Math.floor((v + min - start) / width)] += each[v];
+      seen += each[v];
+      while (at.length < ranks.length && ranks[at.length] <= seen) at.push(v + min);
+    }
+  } else {
+    const sorted = new Float64Array(count);
+    let n = 0;
+    for (let i = 0; i < length; i++) if (values[i] >= 0) sorted[n++] = values[i];
+    sorted.sort();
+    for (const v of sorted) counts[Math.floor((v - start) / width)]++;
+    at = ranks.map((r) => sorted[r - 1]);
+  }
   const bins = counts.map((n, i) => ({
     from: start + i * width,
     to: start + (i + 1) * width,
     count: n,
   }));
-  return { count, sum, min, max, p50: rank(50), p90: rank(90), p99: rank(99), bins };
+  return { count, sum, min, max, p50: at[0], p90: at[1], p99: at[2], bins };
 }
 
 /** The failed rows by kind, most first (ties in the kinds' own order). */
