@@ -16,6 +16,7 @@ import type { FormatV1 } from "../../core/spec/format.ts";
 import { guard } from "./guard.ts";
 import { listShownJobs } from "./jobs.ts";
 import type { RowIndexes } from "./row-index.ts";
+import { statsRoute } from "./stats.ts";
 import { Answer, indexedTarget, queryOf, refOf } from "./targets.ts";
 
 /** An output file given on the command line. */
@@ -41,6 +42,8 @@ const ASSETS: Readonly<Record<string, string>> = {
   "app.js": "text/javascript; charset=utf-8",
   "app.css": "text/css; charset=utf-8",
   "dom.js": "text/javascript; charset=utf-8",
+  "charts.js": "text/javascript; charset=utf-8",
+  "pictures.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -103,6 +106,7 @@ export function createApp(
       if (!row) throw new Answer(404, `no row ${c.req.param("n")} in ${title}`);
       return c.json({ title, row });
     });
+    app.get(`${base}/stats`, (c) => statsRoute(c, sources));
   }
 
   app.notFound((c) => c.json({ error: `no such page: ${c.req.path}` }, 404));

@@ -16,6 +16,7 @@ import { displayPath } from "../../core/base/paths.ts";
 import { readBytes } from "../../core/data/dataset.ts";
 import { rowChunksOf } from "../../core/data/row-chunks.ts";
 import type { DatasetRow, FormatV1 } from "../../core/spec/format.ts";
+import { ERROR_KINDS, errorKindOf } from "./error-kinds.ts";
 
 /** How a row ended: answered, failed (`llm_error`), or unreadable. */
 export type RowStatus = "ok" | "error" | "corrupt";
@@ -34,6 +35,8 @@ export interface RowQuery {
   readonly finish?: string;
   /** Only the rows whose text holds this (case-insensitive). */
   readonly text?: string;
+  /** Only the failed rows whose error is of this kind (`error-kinds.ts`). */
+  readonly kind?: string;
 }
 
 /** One row as a page shows it. */
@@ -46,6 +49,17 @@ export interface ShownRow {
   readonly problem?: string;
   /** The line of the file where the row starts. */
   readonly line?: number;
+}
+
+/** The per-row numbers of the rows indexed so far, for the charts (`stats.ts`); do not change them. */
+export interface RowNumbers {
+  readonly indexed: number;
+  readonly indexing: boolean;
+  /** Per row: its tokens and cost (-1: none), and its error's kind in {@link ERROR_KINDS} (-1: none). */
+  readonly inputTokens: readonly number[];
+  readonly outputTokens: readonly number[];
+  readonly cost: readonly number[];
+  readonly kinds: readonly number[];
 }
 
 /** A page of rows and where it stands. */
@@ -160,6 +174,8 @@ export class RowIndex {
   readonly #finish: number[] = [];
   readonly #inputTokens: number[] = [];
   readonly #outputTokens: number[] = [];
+  readonly #cost: number[] = [];
+  readonly #kinds: number[] = [];
   readonly #finishNames: string[] = [""];
   readonly #counts: Record<RowStatus, number> = { ok: 0, error: 0, corrupt: 0 };
   readonly #columns = new Set<string>();
@@ -251,6 +267,8 @@ export class RowIndex {
       };
       this.#inputTokens.push(tokens(fields.llm_input_tokens));
       this.#outputTokens.push(tokens(fields.llm_output_tokens));
+      this.#cost.push(tokens(fields.llm_cost));
+      this.#kinds.push(status === "error" ? errorKindOf(fields.llm_error as string) : -1);
     };
     try {
       await this.#readAll(
@@ -463,7 +481,14 @@ export class RowIndex {
     if (!(SORTS as readonly string[]).includes(sort)) {
       throw new RangeError(`sort by one of ${SORTS.join(", ")}, not ${JSON.stringify(sort)}`);
     }
-    const filtered = query.failed || query.finish !== undefined || !!query.text;
+    const kind = query.kind === undefined ? -1 : ERROR_KINDS.indexOf(query.kind);
+    if (query.kind !== undefined && kind < 0) {
+      throw new RangeError(
+        `kind is one of ${ERROR_KINDS.join(", ")}, not ${JSON.stringify(query.kind)}`,
+      );
+    }
+    const filtered = query.failed || query.finish !== undefined || !!query.text ||
+      query.kind !== undefined;
     if (!filtered && sort === "row") await this.#until(query.offset + query.limit);
     // A small file is indexed at once: answer it whole rather than as a partial page.
     else await Promise.race([this.#finished, delay(FILTER_WAIT_MS)]);
@@ -473,7 +498,8 @@ export class RowIndex {
     const finish = query.finish === undefined ? -1 : this.#finishNames.indexOf(query.finish);
     const keep = (i: number) =>
       (!query.failed || this.#status[i] !== 0) &&
-      (query.finish === undefined || this.#finish[i] === finish);
+      (query.finish === undefined || this.#finish[i] === finish) &&
+      (kind < 0 || this.#kinds[i] === kind);
     const order = this.#order(sort);
     let picked: number[];
     let matched: number;
@@ -515,6 +541,18 @@ export class RowIndex {
       finishReasons: this.#finishNames.filter((f) => f !== ""),
       counts,
       ...(this.#stopped ? { stopped: this.#stopped } : {}),
+    };
+  }
+
+  /** The per-row numbers indexed so far (the arrays themselves: read, never change them). */
+  numbers(): RowNumbers {
+    return {
+      indexed: this.indexed,
+      indexing: !this.#done,
+      inputTokens: this.#inputTokens,
+      outputTokens: this.#outputTokens,
+      cost: this.#cost,
+      kinds: this.#kinds,
     };
   }
 

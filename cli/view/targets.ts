@@ -7,6 +7,7 @@
 import { stat } from "node:fs/promises";
 import type { Context } from "hono";
 import { findJob } from "../../core/batch/jobs.ts";
+import type { JobRecord } from "../../core/batch/store.ts";
 import { LoomUsageError } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
@@ -45,6 +46,7 @@ export function queryOf(c: Context): RowQuery {
     failed: c.req.query("failed") === "1",
     finish: c.req.query("finish"),
     text: c.req.query("q") || undefined,
+    kind: c.req.query("kind") || undefined,
   };
 }
 
@@ -54,6 +56,8 @@ export interface Target {
   readonly format: FormatV1;
   /** How the page names it. */
   readonly title: string;
+  /** The batch job whose output it is, when the route names a job. */
+  readonly job?: JobRecord;
 }
 
 /** An output as a route names it: a file by its place on the command line, or a job by its id. */
@@ -97,6 +101,7 @@ export async function target(sources: ViewSources, ref: TargetRef): Promise<Targ
     path: record.output,
     format,
     title: `job ${record.id}: ${displayPath(record.output, sources.cwd)}`,
+    job: record,
   };
 }
 

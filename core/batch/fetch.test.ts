@@ -466,3 +466,66 @@ describe("fetch: an output the run agreed to overwrite", () => {
     await assert.rejects(fetchJobs([second.job!.id], t.opts), /exists; pass --force/);
   });
 });
+
+describe("fetch: each batch's usage", () => {
+  it("adds up the tokens and cost the provider reported for a batch's answers into its record", async () => {
+    /** The usage each batch's answers reported, by the first row of the batch. */
+    const seen = new Map<string, { input: number; output: number }>();
+    let batchOf = "";
+    const t = setup((batch) => ({
+      async *results(handle, ids, options) {
+        for await (const outcome of batch.results(handle, ids, options)) {
+          if (!("result" in outcome)) {
+            yield outcome;
+            continue;
+          }
+          const { text, usage } = outcome.result;
+          if (["alpha", "delta", "golf"].includes(text)) batchOf = text;
+          if (text === "bravo") {
+            yield { customId: outcome.customId, error: "tweaked: 500 boom", kind: "failed" };
+            continue;
+          }
+          // The last batch's answers report no usage at all (a provider that reports none).
+          if (batchOf === "golf") {
+            yield { customId: outcome.customId, result: { text } };
+            continue;
+          }
+          const sum = seen.get(batchOf) ?? { input: 0, output: 0 };
+          seen.set(batchOf, {
+            input: sum.input + usage!.inputTokens!,
+            output: sum.output + usage!.outputTokens!,
+          });
+          yield { customId: outcome.customId, result: { text, usage: { ...usage, cost: 0.25 } } };
+        }
+      },
+    }));
+    const { job } = await t.submit();
+    const [fetched] = await fetchJobs([job!.id], t.opts);
+    assert.ok(!("error" in fetched), JSON.stringify(fetched));
+    // A row failed: the job's record is kept after the merge.
+    const record = (await t.store.load(job!.id))!;
+    const usage = record.shards.map((s) => {
+      const { ok, errors, cost, inputTokens, outputTokens } = s.fetched!;
+      return { ok, errors, cost, inputTokens, outputTokens };
+    });
+    assert.ok(seen.get("alpha")!.input > 0 && seen.get("delta")!.output > 0);
+    assert.deepEqual(usage, [
+      {
+        ok: 2,
+        errors: 1,
+        cost: 0.5,
+        inputTokens: seen.get("alpha")!.input,
+        outputTokens: seen.get("alpha")!.output,
+      },
+      {
+        ok: 3,
+        errors: 0,
+        cost: 0.75,
+        inputTokens: seen.get("delta")!.input,
+        outputTokens: seen.get("delta")!.output,
+      },
+      { ok: 1, errors: 0, cost: undefined, inputTokens: undefined, outputTokens: undefined },
+    ]);
+    assert.ok(!("cost" in record.shards[2].fetched!), "nothing reported, nothing recorded");
+  });
+});

@@ -46,7 +46,14 @@ import {
 import { fingerprintInput, retryOf, rowOfCustomId, shardFinder } from "./submit.ts";
 import { releaseUploads } from "./uploads.ts";
 import type { SavedOutcomeReader } from "./saved-results.ts";
-import { fetched, observed, phaseOf, type ShardPhase, unobserved } from "./shard.ts";
+import {
+  fetched,
+  observed,
+  phaseOf,
+  type ShardPhase,
+  type ShardUsage,
+  unobserved,
+} from "./shard.ts";
 import { merged as markMerged } from "./job-state.ts";
 
 /** Phases of a shard that has nothing more to wait for. */
@@ -155,6 +162,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
     }
     let ok = 0;
     let errors = 0;
+    let usage: { -readonly [K in keyof ShardUsage]: number } = {};
     let unreadable: string | undefined;
     const batch = ctx.batch;
     /** An outcome as saved, or undefined when it is not one of Loom's requests. */
@@ -164,6 +172,11 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       failpoint("fetch:saving");
       if ("result" in outcome) {
         ok++;
+        const reported = outcome.result.usage ?? {};
+        for (const key of ["inputTokens", "outputTokens", "cost"] as const) {
+          const n = reported[key];
+          if (typeof n === "number" && Number.isFinite(n)) usage[key] = (usage[key] ?? 0) + n;
+        }
         return { i, r: outcome.result };
       }
       errors++;
@@ -171,6 +184,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
     };
     const outcomes = async function* (): AsyncGenerator<SavedOutcome | SavedOutcome[]> {
       ok = errors = 0;
+      usage = {};
       unreadable = undefined;
       try {
         const options = { signal: ctx.signal };
@@ -215,7 +229,7 @@ export async function saveShardResults(ctx: FetchContext, record: JobRecord): Pr
       );
     }
     failpoint("fetch:saved");
-    fetched(shard, ok, errors);
+    fetched(shard, ok, errors, usage);
     if (unreadable) shard.message = `some results could not be read: ${unreadable}`;
     await ctx.store.save(record);
   }

@@ -163,8 +163,18 @@ export function unobserved(shard: ShardRecord, message: string): void {
   shard.checkedAt = now();
 }
 
+/** The usage of a shard's answers added up (`ShardRecord.fetched`); each only when reported. */
+export type ShardUsage = Partial<
+  Pick<NonNullable<ShardRecord["fetched"]>, "inputTokens" | "outputTokens" | "cost">
+>;
+
 /** ended → fetched: the shard's results are saved in the store. */
-export function fetched(shard: ShardRecord, ok: number, errors: number): void {
+export function fetched(
+  shard: ShardRecord,
+  ok: number,
+  errors: number,
+  usage: ShardUsage = {},
+): void {
   expect(shard, "fetched", ["ended"]);
-  shard.fetched = { ok, errors, at: now() };
+  shard.fetched = { ok, errors, at: now(), ...usage };
 }

@@ -55,7 +55,19 @@ export interface ShardRecord {
   message?: string;
   checkedAt?: string;
   /** Set once the shard's results are saved locally. */
-  fetched?: { readonly ok: number; readonly errors: number; readonly at: string };
+  fetched?: {
+    readonly ok: number;
+    readonly errors: number;
+    readonly at: string;
+    /**
+     * The answers' usage added up, where the provider reported it (absent in records of an older
+     * Loom): `loom view` draws the cost and tokens of each batch from it.
+     */
+    readonly inputTokens?: number;
+    readonly outputTokens?: number;
+    /** US dollars, as the provider reported them (`Usage.cost`). */
+    readonly cost?: number;
+  };
 }
 
 /** The input as it was when the job was submitted. */

@@ -15,6 +15,7 @@ import {
   nextDrawing,
   show,
 } from "./dom.js";
+import { picturesPanel } from "./pictures.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -357,6 +358,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
       el("p", { class: "notice bad" }, `Reading stopped at a corrupt place: ${data.stopped}`),
     );
   }
+  parts.push(picturesPanel(base, params, mine));
   parts.push(
     data.rows.length
       ? el("div", { class: "scroll" }, table)
