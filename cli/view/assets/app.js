@@ -15,6 +15,7 @@ import {
   nextDrawing,
   show,
 } from "./dom.js";
+import { compareOffer, compareRowView, compareView } from "./compare.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -54,6 +55,7 @@ async function jobsView(mine = currentDrawing()) {
       ),
     );
   }
+  parts.push(...compareOffer(data));
   parts.push(el("h2", {}, "Batch jobs"));
   if (!data.jobs.length) {
     parts.push(
@@ -376,7 +378,11 @@ function route() {
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
-  const drawn = !m
+  const side = "(?:files\\/\\d+|jobs\\/[A-Za-z0-9_-]+)";
+  const c = new RegExp(`^\\/compare\\/(${side}\\/${side})(?:\\/rows\\/(\\d+))?$`).exec(path);
+  const drawn = c
+    ? c[2] !== undefined ? compareRowView(c[1], Number(c[2])) : compareView(c[1], params)
+    : !m
     ? jobsView()
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
