@@ -63,12 +63,12 @@ function answer(pair, side, chars) {
   ];
 }
 
-const tokens = (row) =>
-  row && row.fields.llm_input_tokens !== undefined
-    ? `${fmt(row.fields.llm_input_tokens || null)} in / ${
-      fmt(row.fields.llm_output_tokens || null)
-    } out`
-    : "";
+/** A row's usage in short, or nothing when it has none (a failed row). */
+function tokens(row) {
+  const f = row?.fields ?? {};
+  if (!f.llm_input_tokens && !f.llm_output_tokens) return "";
+  return `${fmt(f.llm_input_tokens || null)} in / ${fmt(f.llm_output_tokens || null)} out`;
+}
 
 /** What tells the reader the two outputs are not the same dataset, or nothing. */
 function mismatch(data) {
@@ -213,8 +213,14 @@ export async function compareView(pair, params, mine = currentDrawing()) {
             p.inputDiffers ? badge("input ≠", "error") : "",
           ),
           columns.map((c) => el("td", {}, cellText(input[c]).slice(0, 300))),
-          el("td", { class: "answer a" }, answer(p, "a", CELL_CHARS)),
-          el("td", { class: "answer b" }, answer(p, "b", CELL_CHARS)),
+          ["a", "b"].map((side) =>
+            el(
+              "td",
+              { class: `answer ${side}` },
+              p[side] && p[side].status !== "ok" ? [badge(p[side].status), " "] : "",
+              answer(p, side, CELL_CHARS),
+            )
+          ),
           ["a", "b"].map((side) =>
             el("td", { class: "failure" }, p[side] ? cellText(p[side].fields.llm_error) : "")
           ),
@@ -260,7 +266,7 @@ export async function compareView(pair, params, mine = currentDrawing()) {
       data.b.title,
       el("span", { class: "muted" }, ` (${fmt(data.b.rows)} rows)`),
     ),
-    mismatch(data),
+    ...mismatch(data),
     summary,
     toolbar,
     data.rows.length
@@ -270,6 +276,13 @@ export async function compareView(pair, params, mine = currentDrawing()) {
   );
   live.textContent = data.indexing ? "indexing the files…" : "";
   if (data.indexing) again(() => compareView(pair, params, mine), 1000);
+}
+
+/** A row's input (the columns that are not Loom's) as the items of a <dl>. */
+function inputOf(fields) {
+  return Object.entries(fields)
+    .filter(([k]) => !k.startsWith("llm_"))
+    .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, cellText(v))]);
 }
 
 /** `files/0/jobs/X` as `jobs/X/files/0`. */
@@ -289,10 +302,6 @@ export async function compareRowView(pair, n, mine = currentDrawing()) {
     el("a", { href: `#${base}` }, "compare"),
     ` / row ${row.n + 1}`,
   );
-  const input = [];
-  for (const [k, v] of Object.entries((row.a ?? row.b).fields)) {
-    if (!k.startsWith("llm_")) input.push(el("dt", {}, k), el("dd", {}, cellText(v)));
-  }
   const side = (name) => {
     const r = row[name.toLowerCase()];
     const title = data[name.toLowerCase()].title;
@@ -319,8 +328,10 @@ export async function compareRowView(pair, n, mine = currentDrawing()) {
       { class: `side side-${name.toLowerCase()}` },
       el("h2", {}, `${name}: ${title} `, badge(r.status)),
       r.problem ? el("p", { class: "notice bad" }, `This row is corrupt: ${r.problem}`) : "",
+      // The inputs are not the same: each side's own, to see how.
+      row.inputDiffers ? el("dl", { class: "row" }, inputOf(f)) : "",
       el("pre", { class: "answer" }, answer(row, name.toLowerCase(), Infinity)),
-      f.llm_error ? el("p", { class: "error" }, cellText(f.llm_error)) : "",
+      f.llm_error ? el("p", { class: "failure" }, cellText(f.llm_error)) : "",
       el("p", { class: "muted usage" }, usage.join(" · ")),
     );
   };
@@ -343,7 +354,7 @@ export async function compareRowView(pair, n, mine = currentDrawing()) {
       " ",
       el("a", { href: `#${base}/rows/${row.n + 1}` }, "next row"),
     ),
-    el("dl", { class: "row" }, input),
+    row.inputDiffers ? "" : el("dl", { class: "row" }, inputOf((row.a ?? row.b).fields)),
     el("div", { class: "sides-by-side" }, side("A"), side("B")),
   );
   live.textContent = "";
