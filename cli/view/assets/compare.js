@@ -89,7 +89,7 @@ function mismatch(data) {
     const n = summary.inputDiffers;
     notes.push(
       `Not the same dataset: row ${fmt(summary.firstInputDiffers + 1)}'s input differs` +
-        (n > 1 ? ` (and ${fmt(n - 1)} more row${n === 2 ? "" : "s"}'s).` : "."),
+        (n > 1 ? ` (${fmt(n)} rows in all).` : "."),
     );
   }
   return notes.map((n) => el("p", { class: "notice bad mismatch" }, n));
