@@ -4,7 +4,7 @@
  * diff, a dataset that is not the same, one row whole, and the refusals.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startViewer, type Viewer } from "../commands/view.ts";
@@ -36,8 +36,12 @@ describe("loom view compare over HTTP", () => {
       "id,text,hint,llm_response,llm_error\n1,alpha,,alpha,\n2,boom bravo,,x,\n" +
         "3,charly,,charly,\n4,delta,,delta,\n5,echo bang,,y,\n6,boom bang,,z,\n",
     );
+    // a.csv with its fourth row's line broken (a stray quote): a corrupt row.
+    const lines = readFileSync(join(fixture.dir, "a.csv"), "utf8").split("\n");
+    lines[4] = '4,"delta"x,,delta,,stop,2,2,,';
+    writeFileSync(join(fixture.dir, "corrupt.csv"), lines.join("\n"));
     viewer = await startViewer({
-      targets: ["a.csv", "b.csv", "other.csv"],
+      targets: ["a.csv", "b.csv", "other.csv", "corrupt.csv"],
       env: fixture.env,
       cwd: fixture.dir,
     });
@@ -136,6 +140,14 @@ describe("loom view compare over HTTP", () => {
         (r: { n: number }) => r.n >= 6,
       ),
     );
+  });
+
+  it("a corrupt row: failed on its side, its input not taken for another dataset's", async () => {
+    const { body } = await c.json("/api/compare/files/0/files/3/rows?failed=b");
+    assert.deepEqual(body.rows.map((r: { n: number }) => r.n), [3]);
+    assert.equal(body.rows[0].b.status, "corrupt");
+    assert.equal(body.rows[0].inputDiffers, false);
+    assert.deepEqual([body.summary.failedBOnly, body.summary.inputDiffers], [1, 0]);
   });
 
   it("one row: both rows whole, the diff of the full answers", async () => {

@@ -46,7 +46,23 @@ function lineUp(a: RowDigests, b: RowDigests, i: number) {
   const failedB = b.status[i] !== 0;
   // Both failed: neither has an answer to compare.
   const differ = failedA !== failedB || (!failedA && a.answer[i] !== b.answer[i]);
-  return { failedA, failedB, differ, inputDiffers: a.input[i] !== b.input[i] };
+  // A corrupt row has no input to compare (it shows as failed).
+  const readable = a.status[i] !== 2 && b.status[i] !== 2;
+  return { failedA, failedB, differ, inputDiffers: readable && a.input[i] !== b.input[i] };
+}
+
+type Summary = ReturnType<typeof summarize>;
+/** Summaries of pairs of finished indexes (their arrays no longer change), by A's and B's. */
+const summaries = new WeakMap<readonly number[], WeakMap<readonly number[], Summary>>();
+
+/** The summary of two digests, counted once both indexes are finished. */
+function summaryOf(a: RowDigests, b: RowDigests): Summary {
+  if (!a.done || !b.done) return summarize(a, b);
+  let byB = summaries.get(a.status);
+  if (!byB) summaries.set(a.status, byB = new WeakMap());
+  let s = byB.get(b.status);
+  if (!s) byB.set(b.status, s = summarize(a, b));
+  return s;
 }
 
 /** The counts of the summary line, and where the two outputs are not the same dataset. */
@@ -211,7 +227,7 @@ export function registerCompare(app: Hono, sources: ViewSources): void {
     const byA = new Map(ra.map((r) => [r.n, r]));
     const byB = new Map(rb.map((r) => [r.n, r]));
     picked = picked.filter((n) => byA.has(n) || byB.has(n));
-    const summary = summarize(da, db);
+    const summary = summaryOf(da, db);
     return c.json({
       a: { title: A.title, format: A.format.name, rows: da.rows },
       b: { title: B.title, format: B.format.name, rows: db.rows },
