@@ -150,10 +150,13 @@ function pairOf(
   const both = a !== undefined && b !== undefined;
   const r = both ? lineUp(da, db, n) : undefined;
   let diff: Segment[] | null = null;
+  let cut = false;
   if (r?.differ && a && b) {
     const ta = answerText(a.fields);
     const tb = answerText(b.fields);
     diff = diffSegments(ta.slice(0, chars), tb.slice(0, chars), timeout);
+    // The diff of the answers' beginnings: the page says the rest is cut.
+    cut = diff !== null && Math.max(ta.length, tb.length) > chars;
   }
   return {
     n,
@@ -162,8 +165,7 @@ function pairOf(
     differ: r ? r.differ : null,
     inputDiffers: r ? r.inputDiffers : null,
     diff,
-    cut: diff !== null && a !== undefined && b !== undefined &&
-      Math.max(answerText(a.fields).length, answerText(b.fields).length) > chars,
+    cut,
   };
 }
 
