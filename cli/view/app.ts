@@ -13,6 +13,7 @@ import { displayPath } from "../../core/base/paths.ts";
 import type { Registry } from "../../core/plugins/registry.ts";
 import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
+import { registerCompare } from "./compare.ts";
 import { guard } from "./guard.ts";
 import { listShownJobs } from "./jobs.ts";
 import type { RowIndexes } from "./row-index.ts";
@@ -44,6 +45,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   "dom.js": "text/javascript; charset=utf-8",
   "charts.js": "text/javascript; charset=utf-8",
   "pictures.js": "text/javascript; charset=utf-8",
+  "compare.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -108,6 +110,8 @@ export function createApp(
     });
     app.get(`${base}/stats`, (c) => statsRoute(c, sources));
   }
+
+  registerCompare(app, sources);
 
   app.notFound((c) => c.json({ error: `no such page: ${c.req.path}` }, 404));
   app.onError((error, c) => {

@@ -17,6 +17,7 @@ import { readBytes } from "../../core/data/dataset.ts";
 import { rowChunksOf } from "../../core/data/row-chunks.ts";
 import type { DatasetRow, FormatV1 } from "../../core/spec/format.ts";
 import { ERROR_KINDS, errorKindOf } from "./error-kinds.ts";
+import { RowHasher } from "./row-hash.ts";
 
 /** How a row ended: answered, failed (`llm_error`), or unreadable. */
 export type RowStatus = "ok" | "error" | "corrupt";
@@ -161,6 +162,19 @@ function valuesHold(line: string, text: string): boolean {
   return false;
 }
 
+/** What compare reads of an index: per row, its status and the hashes of its input and answer. */
+export interface RowDigests {
+  /** Rows indexed and readable so far. */
+  readonly rows: number;
+  /** Whether every row is indexed. */
+  readonly done: boolean;
+  /** Per row: 0 answered, 1 failed, 2 corrupt. */
+  readonly status: readonly number[];
+  readonly input: readonly number[];
+  readonly answer: readonly number[];
+  readonly columns: string[];
+}
+
 /** The index of one output file. Build it with {@link RowIndex.build}; close it when done. */
 export class RowIndex {
   readonly path: string;
@@ -176,6 +190,11 @@ export class RowIndex {
   readonly #outputTokens: number[] = [];
   readonly #cost: number[] = [];
   readonly #kinds: number[] = [];
+  /** Hashes of each row's input columns and answer (see row-hash.ts), for compare. */
+  readonly #inputHash: number[] = [];
+  readonly #answerHash: number[] = [];
+  /** Rows whose lines are in the spill file (the ones after them are still being gathered). */
+  #flushed = 0;
   readonly #finishNames: string[] = [""];
   readonly #counts: Record<RowStatus, number> = { ok: 0, error: 0, corrupt: 0 };
   readonly #columns = new Set<string>();
@@ -240,10 +259,12 @@ export class RowIndex {
       const bytes = Buffer.from(pending.join(""));
       await this.#spill!.write(bytes, 0, bytes.length, written);
       written += bytes.length;
+      this.#flushed = this.#status.length;
       pending = [];
       pendingBytes = 0;
       this.#wake();
     };
+    const hasher = new RowHasher();
     const add = (
       fields: Record<string, unknown>,
       status: RowStatus,
@@ -269,6 +290,9 @@ export class RowIndex {
       this.#outputTokens.push(tokens(fields.llm_output_tokens));
       this.#cost.push(tokens(fields.llm_cost));
       this.#kinds.push(status === "error" ? errorKindOf(fields.llm_error as string) : -1);
+      const hashes = hasher.of(fields);
+      this.#inputHash.push(hashes.input);
+      this.#answerHash.push(hashes.answer);
     };
     try {
       await this.#readAll(
@@ -375,7 +399,7 @@ export class RowIndex {
 
   /** Resolves once `rows` rows are indexed, or the whole file is. */
   async #until(rows: number): Promise<void> {
-    while (!this.#done && this.#offsets.length - 1 < rows) {
+    while (!this.#done && this.#flushed < rows) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
@@ -383,8 +407,31 @@ export class RowIndex {
   /** Row `n` in full, or undefined past the end. */
   async row(n: number): Promise<ShownRow | undefined> {
     await this.#until(n + 1);
-    if (!(n >= 0 && n < this.#offsets.length - 1)) return undefined;
+    if (!(n >= 0 && n < this.#flushed)) return undefined;
     return (await this.#read([n]))[0];
+  }
+
+  /** The rows at these positions (in any order) that exist, in file order. */
+  async rows(positions: readonly number[]): Promise<ShownRow[]> {
+    await this.#until(Math.max(-1, ...positions) + 1);
+    return this.#read(positions.filter((n) => n >= 0 && n < this.#flushed).sort((a, b) => a - b));
+  }
+
+  /** The rows (among those readable) whose values hold `text`, case-insensitive. */
+  search(text: string): Promise<number[]> {
+    return this.#matching(text.toLowerCase(), this.#flushed);
+  }
+
+  /** The rows' status and hashes so far (the arrays grow while the index is built). */
+  get digests(): RowDigests {
+    return {
+      rows: this.#flushed,
+      done: this.#done,
+      status: this.#status,
+      input: this.#inputHash,
+      answer: this.#answerHash,
+      columns: [...this.#columns],
+    };
   }
 
   /** The rows at these positions (each indexed and flushed), read back from the spill file. */
@@ -492,7 +539,7 @@ export class RowIndex {
     if (!filtered && sort === "row") await this.#until(query.offset + query.limit);
     // A small file is indexed at once: answer it whole rather than as a partial page.
     else await Promise.race([this.#finished, delay(FILTER_WAIT_MS)]);
-    const upTo = this.#offsets.length - 1;
+    const upTo = this.#flushed;
     let rows: number[] | undefined;
     if (query.text) rows = await this.#matching(query.text.toLowerCase(), upTo);
     const finish = query.finish === undefined ? -1 : this.#finishNames.indexOf(query.finish);

@@ -5,7 +5,9 @@
  * process and times, over HTTP: the first page on a cold start (the index is being built), the
  * whole index, then pages a user asks for: failed only, a finish reason sorted by output tokens,
  * a text search (the first scans every row; its next page reuses the matches), a page deep in
- * the file, and one row.
+ * the file, and one row. Then compare against a second output of the same rows (1 answer in 5
+ * different, failures 1 row in 89): its first page while that second file is being indexed, and
+ * pages of the rows whose answers differ.
  *
  *   node scripts/bench/view.ts [rows=1000000]
  *   deno run -A scripts/bench/view.ts [rows]
@@ -22,18 +24,21 @@ import { startViewer } from "../../cli/commands/view.ts";
 const rows = Number(process.argv[2] ?? 1_000_000);
 const dir = mkdtempSync(join(tmpdir(), "loom-bench-view-"));
 
-async function writeOutput(path: string): Promise<void> {
+/** `variant` 1: the second output compare measures, with other answers and failures. */
+async function writeOutput(path: string, variant = 0): Promise<void> {
   const out = createWriteStream(path);
   out.write(
     "id,text,llm_response,llm_error,llm_finish_reason,llm_input_tokens,llm_output_tokens\n",
   );
   for (let i = 0; i < rows; i++) {
-    const failed = i % 97 === 0;
+    const failed = i % (variant ? 89 : 97) === 0;
     const line = failed
       ? `${i},"Summarise item ${i}, briefly",,"429 rate limited, retry later",,,\n`
       : `${i},"Summarise item ${i}, briefly","Item ${i} is about ${
         i % 7 ? "weather" : "needles"
-      } and more",,${i % 13 ? "stop" : "length"},${20 + (i % 50)},${10 + (i % 300)}\n`;
+      } and ${variant && i % 5 === 0 ? "less" : "more"}",,${i % 13 ? "stop" : "length"},${
+        20 + (i % 50)
+      },${10 + (i % 300)}\n`;
     if (!out.write(line)) await once(out, "drain");
   }
   out.end();
@@ -42,13 +47,19 @@ async function writeOutput(path: string): Promise<void> {
 
 try {
   const path = join(dir, "out.csv");
+  const second = join(dir, "second.csv");
   await writeOutput(path);
-  const viewer = await startViewer({ targets: [path], env: { LOOM_HOME: dir }, cwd: dir });
+  await writeOutput(second, 1);
+  const viewer = await startViewer({
+    targets: [path, second],
+    env: { LOOM_HOME: dir },
+    cwd: dir,
+  });
   const url = new URL(viewer.url);
   const headers = { "x-loom-token": url.searchParams.get("token")! };
-  const get = async (query: string) => {
+  const get = async (query: string, base = "/api/files/0/") => {
     const started = performance.now();
-    const response = await fetch(`http://${url.host}/api/files/0/${query}`, { headers });
+    const response = await fetch(`http://${url.host}${base}${query}`, { headers });
     const body = await response.json() as { matched?: number; indexing?: boolean };
     if (!response.ok) throw new Error(JSON.stringify(body));
     return { ms: performance.now() - started, body };
@@ -75,6 +86,25 @@ try {
     ]
   ) {
     const { ms, body } = await get(query);
+    figures.push([label, ms, body.matched === undefined ? "" : `${body.matched} matched`]);
+  }
+  // Compare: file 0 (indexed) against file 1 (not yet: its first page is a cold one).
+  const compare = "/api/compare/files/0/files/1/";
+  const cold = await get("rows", compare);
+  figures.push(["compare, first page (B being indexed)", cold.ms, ""]);
+  while ((await get("rows?differ=1", compare)).body.indexing) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (
+    const [label, query] of [
+      ["compare, first page", "rows"],
+      ["compare, answers differ", "rows?differ=1"],
+      ["compare, answers differ, page 100", "rows?differ=1&offset=4950"],
+      ["compare, failed in B only", "rows?failed=b"],
+      ["compare, one row", `rows/${Math.floor(rows * 0.6)}`],
+    ]
+  ) {
+    const { ms, body } = await get(query, compare);
     figures.push([label, ms, body.matched === undefined ? "" : `${body.matched} matched`]);
   }
   await viewer.stop();

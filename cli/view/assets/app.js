@@ -16,6 +16,7 @@ import {
   show,
 } from "./dom.js";
 import { picturesPanel } from "./pictures.js";
+import { compareOffer, compareRowView, compareView } from "./compare.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -55,6 +56,7 @@ async function jobsView(mine = currentDrawing()) {
       ),
     );
   }
+  parts.push(...compareOffer(data));
   parts.push(el("h2", {}, "Batch jobs"));
   if (!data.jobs.length) {
     parts.push(
@@ -412,7 +414,11 @@ function route() {
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
-  const drawn = !m
+  const side = "(?:files\\/\\d+|jobs\\/[A-Za-z0-9_-]+)";
+  const c = new RegExp(`^\\/compare\\/(${side}\\/${side})(?:\\/rows\\/(\\d+))?$`).exec(path);
+  const drawn = c
+    ? c[2] !== undefined ? compareRowView(c[1], Number(c[2])) : compareView(c[1], params)
+    : !m
     ? jobsView()
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
