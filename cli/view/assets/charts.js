@@ -45,7 +45,10 @@ function figure(title, drawing, summary, extra = "") {
 
 /** The shown value: `format(v)` when given, else the number with its unit. */
 function shown(value, unit, format) {
-  return format ? format(value) : `${fmt(value)}${unit ? ` ${unit}` : ""}`;
+  if (format) return format(value);
+  // Units are plural nouns (rows, tokens, answers): one of them is said in the singular.
+  const said = value === 1 && unit.endsWith("s") ? unit.slice(0, -1) : unit;
+  return `${fmt(value)}${said ? ` ${said}` : ""}`;
 }
 
 /**
