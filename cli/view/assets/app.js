@@ -15,6 +15,7 @@ import {
   nextDrawing,
   show,
 } from "./dom.js";
+import { actionCell, actionNotice } from "./actions.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -32,6 +33,7 @@ async function jobsView(mine = currentDrawing()) {
   crumbs.replaceChildren();
   const parts = [el("h1", {}, "Jobs"), el("p", { class: "muted" }, `state store: ${data.store}`)];
   for (const problem of data.problems) parts.push(el("p", { class: "notice bad" }, problem));
+  if (data.actions) parts.push(actionNotice());
   if (data.files.length) {
     parts.push(el("h2", {}, "Output files"));
     parts.push(
@@ -75,12 +77,21 @@ async function jobsView(mine = currentDrawing()) {
       "Age",
       "Output",
     ];
+    if (data.actions) head.push("Actions");
     parts.push(
       el(
         "table",
         { class: "jobs" },
         el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
-        el("tbody", {}, data.jobs.map(jobRow)),
+        el(
+          "tbody",
+          {},
+          data.jobs.map((job) => {
+            const row = jobRow(job);
+            if (data.actions) row.append(actionCell(job, route));
+            return row;
+          }),
+        ),
       ),
     );
   }
