@@ -18,7 +18,7 @@ import { phaseOf } from "../../core/batch/shard.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
 import { errorMessage, LoomBusyError, LoomUsageError } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
-import { collectSecrets, createRedactor } from "../../core/base/secrets.ts";
+import { collectSecrets, createRedactor, type Redactor } from "../../core/base/secrets.ts";
 import { readDotEnv } from "../../core/job/keys.ts";
 import type { StorageV2 } from "../../core/spec/storage.ts";
 import { jobState } from "../commands/batch.ts";
@@ -105,7 +105,9 @@ export function registerActions(
       }
       running.add(record.id);
       try {
-        return c.json(await act(action, record, sources, settings));
+        // The core scrubs what it throws; what it returns (a provider's reason a cancel failed,
+        // a warning) is scrubbed here too, so no answer can hold a key.
+        return c.json(scrubbed(await act(action, record, sources, settings), redact));
       } finally {
         running.delete(record.id);
       }
@@ -113,6 +115,18 @@ export function registerActions(
       return c.json({ error: redact(refusalOf(error).message) }, refusalOf(error).status);
     }
   });
+}
+
+/** `value` with `redact` applied to every string in it. */
+function scrubbed<T>(value: T, redact: Redactor): T {
+  if (typeof value === "string") return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v) => scrubbed(v, redact)) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, scrubbed(v, redact)]),
+    ) as T;
+  }
+  return value;
 }
 
 /** Refuses a request that is not JSON with `"confirm": true` (the page's dialog sends it). */
