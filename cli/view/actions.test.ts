@@ -22,6 +22,7 @@ import {
 } from "../../core/test-support/view.ts";
 import { actionViewerOn, submitEchoJob } from "../../core/test-support/view-actions.ts";
 import { runCli } from "../../core/test-support/run-cli.ts";
+import { tempDir } from "../../core/test-support/temp.ts";
 import { startEmulator } from "../../emulator/mod.ts";
 
 describe("loom view --actions over HTTP", () => {
@@ -225,6 +226,17 @@ describe("loom view --actions over HTTP", () => {
         assert.ok(!text.includes(secret.slice(3, 15)), `an answer shows part of a key: ${text}`);
       }
     }
+  });
+});
+
+describe("loom view --api-key", () => {
+  it("is refused without --actions (a read-only viewer sends nothing), exit 2", async () => {
+    const result = await runCli(["view", "--api-key", VIEW_SECRETS.flag], {
+      env: { LOOM_HOME: tempDir("loom-view-key-") },
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--api-key is for --actions/);
+    assert.ok(!(result.stdout + result.stderr).includes(VIEW_SECRETS.flag));
   });
 });
 
