@@ -177,12 +177,13 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const server = await listen(app.fetch, options.port ?? 0);
     port = server.port;
     cleanups.push(() => server.close());
-    // One target: the URL opens on its rows.
-    const page = files.length === 1 && !jobIds.length
-      ? "#/files/0"
-      : jobIds.length === 1 && !files.length
-      ? `#/jobs/${jobIds[0]}`
-      : "";
+    // One target: the URL opens on its rows (a job not merged yet: on its input rows).
+    let page = "";
+    if (files.length === 1 && !jobIds.length) page = "#/files/0";
+    else if (jobIds.length === 1 && !files.length) {
+      const output = await stat((await findJob(jobs, jobIds[0])).output).catch(() => undefined);
+      page = `#/jobs/${jobIds[0]}${output ? "" : "/input"}`;
+    }
     return { url: `http://${LOOPBACK}:${port}/?token=${token}${page}`, port, stop: cleanUp };
   } catch (error) {
     await cleanUp();

@@ -15,6 +15,7 @@ import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
 import { type ActionSettings, registerActions } from "./actions.ts";
 import { guard } from "./guard.ts";
+import { registerInputRows } from "./input-rows.ts";
 import { listShownJobs } from "./jobs.ts";
 import type { RowIndexes } from "./row-index.ts";
 import { Answer, indexedTarget, queryOf, refOf } from "./targets.ts";
@@ -45,6 +46,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   "app.css": "text/css; charset=utf-8",
   "dom.js": "text/javascript; charset=utf-8",
   "actions.js": "text/javascript; charset=utf-8",
+  "input.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -86,6 +88,7 @@ export function createApp(
     return c.json({ store: sources.jobs.location, jobs, problems, files, actions });
   });
   if (sources.actions) registerActions(app, sources, sources.actions, token);
+  registerInputRows(app, sources);
 
   const indexOf = (c: Context) => indexedTarget(sources, refOf(c));
 

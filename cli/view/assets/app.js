@@ -16,6 +16,7 @@ import {
   show,
 } from "./dom.js";
 import { actionCell, actionNotice } from "./actions.js";
+import { inputView } from "./input.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -154,7 +155,7 @@ function jobRow(job) {
       {},
       job.outputReady
         ? el("a", { href: `#/jobs/${job.id}` }, "rows →")
-        : el("span", { class: "muted" }, "not merged yet"),
+        : el("a", { href: `#/jobs/${job.id}/input` }, "not merged yet: input rows →"),
     ),
   );
 }
@@ -387,7 +388,10 @@ function route() {
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
-  const drawn = !m
+  const input = /^\/jobs\/([A-Za-z0-9_-]+)\/input$/.exec(path);
+  const drawn = input
+    ? inputView(input[1], params, crumbs, live)
+    : !m
     ? jobsView()
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
