@@ -257,11 +257,13 @@ describe("loom view --actions: a provider that quotes the key back", () => {
         action: { kind: "status", status: 400, message: `no cancel for ${VIEW_SECRETS.flag}` },
       }],
     });
-    writeFileSync(
-      join(fixture.dir, "quoted.yaml"),
-      "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openai\nmodel: gpt-4o-mini\n" +
-        `provider_options: { base_url: "${emulator.baseURL}" }\noutput: { path: quoted.csv }\n`,
-    );
+    for (const name of ["quoted", "quoted-cli"]) {
+      writeFileSync(
+        join(fixture.dir, `${name}.yaml`),
+        "dataset: { path: in.csv }\nprompt: { column: text }\nprovider: openai\nmodel: gpt-4o-mini\n" +
+          `provider_options: { base_url: "${emulator.baseURL}" }\noutput: { path: ${name}.csv }\n`,
+      );
+    }
     viewer = await actionViewerOn(fixture);
   });
   after(async () => {
@@ -269,13 +271,18 @@ describe("loom view --actions: a provider that quotes the key back", () => {
     await emulator?.stop();
   });
 
-  it("a cancel the provider refuses: its reason is shown, the key in it redacted", async () => {
-    const run = await runCli(["run", "quoted.yaml", "--api-key", VIEW_SECRETS.flag], {
+  const submit = async (name: string) => {
+    const run = await runCli(["run", `${name}.yaml`, "--api-key", VIEW_SECRETS.flag], {
       cwd: fixture.dir,
       env: fixture.env,
     });
     const id = /submitted job (\S+):/.exec(run.stdout)?.[1];
     assert.ok(id, run.stderr);
+    return id;
+  };
+
+  it("a cancel the provider refuses: its reason is shown, the key in it redacted", async () => {
+    const id = await submit("quoted");
     const c = client(viewer);
     const response = await fetch(`${c.base}/api/jobs/${id}/actions/cancel`, {
       method: "POST",
@@ -289,7 +296,19 @@ describe("loom view --actions: a provider that quotes the key back", () => {
     assert.match(body.notCancelled[0].error, /no cancel for \[redacted\]/);
     assert.match(body.message, /1 batch\(es\) could not be cancelled/);
     const jobs = await (await c.get("/api/jobs")).text();
-    for (const shown of [text, jobs]) {
+    // The same through `loom cancel`: the core scrubs the reason (the viewer only makes sure).
+    const cli = await runCli([
+      "cancel",
+      await submit("quoted-cli"),
+      "--json",
+      "--api-key",
+      VIEW_SECRETS.flag,
+    ], {
+      cwd: fixture.dir,
+      env: fixture.env,
+    });
+    assert.match(cli.stdout, /no cancel for \[redacted\]/, cli.stderr);
+    for (const shown of [text, jobs, cli.stdout + cli.stderr]) {
       for (const secret of Object.values(VIEW_SECRETS)) {
         assert.ok(!shown.includes(secret.slice(3, 15)), `an answer shows a key: ${shown}`);
       }
