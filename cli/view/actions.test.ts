@@ -136,7 +136,8 @@ describe("loom view --actions over HTTP", () => {
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: "confirm=true",
     });
-    assert.equal(form.status, 415);
+    assert.equal(form.status, 400);
+    assert.match(form.json.error, /takes a JSON body/);
     const unknown = await post(soon, "delete");
     assert.equal(unknown.status, 404);
     assert.match(unknown.json.error, /no action "delete": fetch, cancel or retry/);

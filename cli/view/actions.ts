@@ -7,13 +7,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import {
-  cancelJob,
-  fetchJobs,
-  findJob,
-  type JobCommandOptions,
-  retryJob,
-} from "../../core/batch/jobs.ts";
+import { cancelJob, fetchJobs, type JobCommandOptions, retryJob } from "../../core/batch/jobs.ts";
 import { phaseOf } from "../../core/batch/shard.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
 import { errorMessage, LoomBusyError, LoomUsageError } from "../../core/base/errors.ts";
@@ -23,6 +17,7 @@ import { readDotEnv } from "../../core/job/keys.ts";
 import type { StorageV2 } from "../../core/spec/storage.ts";
 import { jobState } from "../commands/batch.ts";
 import type { ViewSources } from "./app.ts";
+import { Answer, jobOf } from "./targets.ts";
 
 /** What the actions need besides the routes' sources: how the CLI commands would be run. */
 export interface ActionSettings {
@@ -59,15 +54,6 @@ export interface ActionAnswer {
   readonly retried?: number;
 }
 
-/** A refusal of an action, with its HTTP status. */
-class Refusal extends Error {
-  readonly status: 400 | 404 | 409 | 415;
-  constructor(status: 400 | 404 | 409 | 415, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
 /**
  * Registers the action routes on `app` (only `loom view --actions` does). `token` is the viewer's:
  * the page gets it from `GET /api/actions` (its cookie cannot be read by script, and after a reload
@@ -83,8 +69,8 @@ export function registerActions(
   const redact = createRedactor(
     collectSecrets({ ...readDotEnv(sources.cwd), ...settings.env }, settings.apiKey),
   );
-  // Jobs with an action running in this viewer: a double click or a second tab waits its turn
-  // here; another Loom process is kept out by the job's lease (answered 409 the same way).
+  // Jobs with an action running in this viewer: a double click or a second tab is refused here
+  // (409, never queued); another Loom process is kept out by the job's lease, answered the same.
   const running = new Set<string>();
 
   app.get("/api/actions", (c) => c.json({ actions: ACTIONS, token }));
@@ -93,12 +79,12 @@ export function registerActions(
     try {
       const action = c.req.param("action") as ActionName;
       if (!ACTIONS.includes(action)) {
-        throw new Refusal(404, `no action ${JSON.stringify(action)}: fetch, cancel or retry`);
+        throw new Answer(404, `no action ${JSON.stringify(action)}: fetch, cancel or retry`);
       }
       await confirmed(c);
       const record = await jobOf(sources, c.req.param("id"));
       if (running.has(record.id)) {
-        throw new Refusal(
+        throw new Answer(
           409,
           `an action on job ${record.id} is already running; wait for its answer, then try again`,
         );
@@ -132,20 +118,14 @@ function scrubbed<T>(value: T, redact: Redactor): T {
 /** Refuses a request that is not JSON with `"confirm": true` (the page's dialog sends it). */
 async function confirmed(c: Context): Promise<void> {
   if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
-    throw new Refusal(415, 'an action takes a JSON body: {"confirm": true}');
+    throw new Answer(
+      400,
+      'an action takes a JSON body (content-type application/json): {"confirm": true}',
+    );
   }
   const body = await c.req.json().catch(() => undefined);
   if (body?.confirm !== true) {
-    throw new Refusal(400, 'an action must be confirmed: send {"confirm": true} as its body');
-  }
-}
-
-async function jobOf(sources: ViewSources, id: string): Promise<JobRecord> {
-  try {
-    return await findJob(sources.jobs, id);
-  } catch (error) {
-    if (error instanceof LoomUsageError) throw new Refusal(404, error.message);
-    throw error;
+    throw new Answer(400, 'an action must be confirmed: send {"confirm": true} as its body');
   }
 }
 
@@ -153,8 +133,8 @@ async function jobOf(sources: ViewSources, id: string): Promise<JobRecord> {
  * A refusal's status and message: a job another Loom works on, or in a state that does not allow
  * the action (the core's usage errors say why and what to do), is 409; anything else 500.
  */
-function refusalOf(error: unknown): { status: 400 | 404 | 409 | 415 | 500; message: string } {
-  if (error instanceof Refusal) return error;
+function refusalOf(error: unknown): { status: 400 | 404 | 409 | 500; message: string } {
+  if (error instanceof Answer) return error;
   if (error instanceof LoomBusyError || error instanceof LoomUsageError) {
     return { status: 409, message: error.message };
   }

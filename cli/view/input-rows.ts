@@ -8,26 +8,15 @@
 import { stat } from "node:fs/promises";
 import type { Hono } from "hono";
 import { savedOutcomes } from "../../core/batch/fetch.ts";
-import { findJob } from "../../core/batch/jobs.ts";
-import type { JobRecord, ShardRecord } from "../../core/batch/store.ts";
-import { LoomUsageError } from "../../core/base/errors.ts";
+import type { ShardRecord } from "../../core/batch/store.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import type { ViewSources } from "./app.ts";
 import { phaseOf } from "../../core/batch/shard.ts";
 import { jobState, PHASE_NAMES } from "../commands/batch.ts";
-import { Answer, queryOf } from "./targets.ts";
+import { Answer, jobOf, queryOf } from "./targets.ts";
 
 /** Where a row of an unmerged job stands. */
 export type InputRowState = "answered" | "failed" | "pending" | "not sent";
-
-async function recordOf(sources: ViewSources, id: string): Promise<JobRecord> {
-  try {
-    return await findJob(sources.jobs, id);
-  } catch (error) {
-    if (error instanceof LoomUsageError) throw new Answer(404, error.message);
-    throw error;
-  }
-}
 
 /** A row's state from the shards holding it (a retry's last) and its best saved outcome. */
 function stateOf(
@@ -57,7 +46,7 @@ function stateOf(
 /** Registers `GET /api/jobs/:id/input` (offset, limit, q as the rows' route takes them). */
 export function registerInputRows(app: Hono, sources: ViewSources): void {
   app.get("/api/jobs/:id/input", async (c) => {
-    const record = await recordOf(sources, c.req.param("id"));
+    const record = await jobOf(sources, c.req.param("id"));
     const path = record.input.path;
     const shown = displayPath(path, sources.cwd);
     const found = await stat(path).catch(() => undefined);
