@@ -8,11 +8,11 @@
 import { stat } from "node:fs/promises";
 import type { Hono } from "hono";
 import { savedOutcomes } from "../../core/batch/fetch.ts";
-import type { ShardRecord } from "../../core/batch/store.ts";
-import { displayPath } from "../../core/base/paths.ts";
-import type { ViewSources } from "./app.ts";
 import { phaseOf } from "../../core/batch/shard.ts";
+import type { SavedOutcome, ShardRecord } from "../../core/batch/store.ts";
+import { displayPath } from "../../core/base/paths.ts";
 import { jobState, PHASE_NAMES } from "../commands/batch.ts";
+import type { ViewSources } from "./app.ts";
 import { Answer, jobOf, queryOf } from "./targets.ts";
 
 /** Where a row of an unmerged job stands. */
@@ -21,7 +21,7 @@ export type InputRowState = "answered" | "failed" | "pending" | "not sent";
 /** A row's state from the shards holding it (a retry's last) and its best saved outcome. */
 function stateOf(
   holding: readonly ShardRecord[],
-  outcome: { r: unknown } | { e: string; k: string } | undefined,
+  outcome: SavedOutcome | undefined,
 ): { state: InputRowState; detail: string } {
   const last = holding.at(-1);
   if (!last) return { state: "not sent", detail: "in no batch (no prompt, or not submitted)" };
