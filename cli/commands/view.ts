@@ -27,6 +27,8 @@ import { makeSpillFolder } from "../view/spill.ts";
 interface ViewFlags {
   port?: string;
   open?: boolean;
+  actions?: boolean;
+  apiKey?: string;
 }
 
 /** A running viewer. */
@@ -46,6 +48,10 @@ export interface ViewerOptions {
   readonly port?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
+  /** `--actions`: the jobs page offers Fetch, Cancel and Retry (else the viewer only reads). */
+  readonly actions?: boolean;
+  /** `--api-key`, for the actions (default: the provider's environment variable). */
+  readonly apiKey?: string;
 }
 
 /** `--port`'s value as a port number. */
@@ -161,8 +167,9 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     cleanups.push(() => indexes.close());
     const token = newToken();
     let port = 0;
+    const actions = options.actions ? { apiKey: options.apiKey, env, store: storage } : undefined;
     const app = createApp(
-      { jobs, files, indexes, registry, context, cwd },
+      { jobs, files, indexes, registry, context, cwd, actions },
       await loadAssets(),
       token,
       () => port,
@@ -170,12 +177,13 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const server = await listen(app.fetch, options.port ?? 0);
     port = server.port;
     cleanups.push(() => server.close());
-    // One target: the URL opens on its rows.
-    const page = files.length === 1 && !jobIds.length
-      ? "#/files/0"
-      : jobIds.length === 1 && !files.length
-      ? `#/jobs/${jobIds[0]}`
-      : "";
+    // One target: the URL opens on its rows (a job not merged yet: on its input rows).
+    let page = "";
+    if (files.length === 1 && !jobIds.length) page = "#/files/0";
+    else if (jobIds.length === 1 && !files.length) {
+      const output = await stat((await findJob(jobs, jobIds[0])).output).catch(() => undefined);
+      page = `#/jobs/${jobIds[0]}${output ? "" : "/input"}`;
+    }
     return { url: `http://${LOOPBACK}:${port}/?token=${token}${page}`, port, stop: cleanUp };
   } catch (error) {
     await cleanUp();
@@ -207,8 +215,26 @@ export function registerView(program: Command): void {
     .argument("[targets...]", "job ids and output files (CSV, JSON, JSONL, .gz too) to show")
     .option("--port <port>", "the port to listen on (default: a free one)")
     .option("--open", "open the page in the desktop's browser")
+    .option(
+      "--actions",
+      "offer Fetch, Cancel and Retry on the jobs page, each confirmed first (default: read-only)",
+    )
+    .option(
+      "--api-key <key>",
+      "API key for the actions (default: the provider's environment variable)",
+    )
     .action(async (targets: string[], flags: ViewFlags) => {
-      const viewer = await startViewer({ targets, port: parsePort(flags.port) });
+      if (flags.apiKey !== undefined && !flags.actions) {
+        throw new LoomUsageError(
+          "--api-key is for --actions: a read-only viewer sends nothing to a provider",
+        );
+      }
+      const viewer = await startViewer({
+        targets,
+        port: parsePort(flags.port),
+        actions: flags.actions,
+        apiKey: flags.apiKey,
+      });
       // Listened for before the URL is out: whoever reads it may stop the viewer at once.
       const stopped = new Promise<string>((resolve) => {
         process.once("SIGINT", () => resolve("SIGINT"));
@@ -216,7 +242,9 @@ export function registerView(program: Command): void {
       });
       process.stdout.write(`${viewer.url}\n`);
       process.stderr.write(
-        `loom: viewing on ${LOOPBACK}:${viewer.port} (read-only; the token in the URL is new at every start); Ctrl-C stops it\n`,
+        `loom: viewing on ${LOOPBACK}:${viewer.port} (${
+          flags.actions ? "with actions: Fetch, Cancel and Retry, each confirmed" : "read-only"
+        }; the token in the URL is new at every start); Ctrl-C stops it\n`,
       );
       if (flags.open) openBrowser(viewer.url);
       const signal = await stopped;

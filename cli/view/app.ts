@@ -14,7 +14,9 @@ import type { Registry } from "../../core/plugins/registry.ts";
 import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
 import { registerCompare } from "./compare.ts";
+import { type ActionSettings, registerActions } from "./actions.ts";
 import { guard } from "./guard.ts";
+import { registerInputRows } from "./input-rows.ts";
 import { listShownJobs } from "./jobs.ts";
 import type { RowIndexes } from "./row-index.ts";
 import { statsRoute } from "./stats.ts";
@@ -35,6 +37,8 @@ export interface ViewSources {
   readonly context: PluginContext;
   /** The directory paths are shown relative to. */
   readonly cwd: string;
+  /** Set by `--actions`: the jobs page's Fetch, Cancel and Retry (cli/view/actions.ts). */
+  readonly actions?: ActionSettings;
 }
 
 /** The page's files, served as they are (no build step). */
@@ -46,6 +50,8 @@ const ASSETS: Readonly<Record<string, string>> = {
   "charts.js": "text/javascript; charset=utf-8",
   "pictures.js": "text/javascript; charset=utf-8",
   "compare.js": "text/javascript; charset=utf-8",
+  "actions.js": "text/javascript; charset=utf-8",
+  "input.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -65,7 +71,7 @@ export function createApp(
   port: () => number,
 ): Hono {
   const app = new Hono();
-  app.use("*", guard(token, port));
+  app.use("*", guard(token, port, sources.actions !== undefined));
 
   const asset = (c: Context, name: string) =>
     c.body(assets.get(name)!, 200, { "content-type": ASSETS[name] });
@@ -83,8 +89,11 @@ export function createApp(
       format: f.format.name,
       size: (await stat(f.path).catch(() => undefined))?.size ?? null,
     })));
-    return c.json({ store: sources.jobs.location, jobs, problems, files });
+    const actions = sources.actions !== undefined;
+    return c.json({ store: sources.jobs.location, jobs, problems, files, actions });
   });
+  if (sources.actions) registerActions(app, sources, sources.actions, token);
+  registerInputRows(app, sources);
 
   const indexOf = (c: Context) => indexedTarget(sources, refOf(c));
 

@@ -5,7 +5,9 @@
  * - come from no Origin or from the server's own (another site's script is refused),
  * - carry the token printed at start: in the URL (`?token=`) once, then the cookie set in answer to
  *   it, or an `X-Loom-Token` header,
- * - and only read (GET or HEAD): this slice of the viewer changes nothing.
+ * - and only read (GET or HEAD), unless the viewer was started with `--actions`: then a POST is let
+ *   in too, but only with the token in the `X-Loom-Token` header (a page of another site can make
+ *   a browser send the cookie, never that header), so a state-changing request is the page's own.
  * @module
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
@@ -36,8 +38,11 @@ function refuse(status: number, why: string): Response {
   });
 }
 
-/** The middleware enforcing the rules above for the server on `port()` with `token`. */
-export function guard(token: string, port: () => number): MiddlewareHandler {
+/**
+ * The middleware enforcing the rules above for the server on `port()` with `token`; `actions`:
+ * POST is allowed (`loom view --actions`).
+ */
+export function guard(token: string, port: () => number, actions = false): MiddlewareHandler {
   return async (c, next) => {
     const own = [`127.0.0.1:${port()}`, `localhost:${port()}`];
     const host = c.req.header("host")?.toLowerCase();
@@ -49,7 +54,17 @@ export function guard(token: string, port: () => number): MiddlewareHandler {
       return refuse(403, `refused: requests from ${JSON.stringify(origin)} are not allowed`);
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      return refuse(405, `${c.req.method} is not allowed: the viewer only reads`);
+      if (!actions || c.req.method !== "POST") {
+        return refuse(
+          405,
+          `${c.req.method} is not allowed: the viewer only reads${
+            actions ? "" : " (loom view --actions allows Fetch, Cancel and Retry)"
+          }`,
+        );
+      }
+      if (!same(c.req.header("x-loom-token"), token)) {
+        return refuse(403, "refused: an action needs the token in the X-Loom-Token header");
+      }
     }
     const fromUrl = c.req.query("token");
     const given = fromUrl ?? c.req.header("x-loom-token") ?? getCookie(c, cookieName(port()));

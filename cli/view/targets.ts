@@ -69,6 +69,16 @@ export function refOf(c: Context): TargetRef {
   return file !== undefined ? { file } : { id: c.req.param("id") ?? "" };
 }
 
+/** The job `id` names (an id, a unique prefix, a batch id), or a 404 saying there is none. */
+export async function jobOf(sources: ViewSources, id: string): Promise<JobRecord> {
+  try {
+    return await findJob(sources.jobs, id);
+  } catch (error) {
+    if (error instanceof LoomUsageError) throw new Answer(404, error.message);
+    throw error;
+  }
+}
+
 /** The output `ref` names, with its format. */
 export async function target(sources: ViewSources, ref: TargetRef): Promise<Target> {
   if ("file" in ref) {
@@ -77,14 +87,7 @@ export async function target(sources: ViewSources, ref: TargetRef): Promise<Targ
     if (!f) throw new Answer(404, `no output file ${file} was given to loom view`);
     return { ...f, title: displayPath(f.path, sources.cwd) };
   }
-  const { id } = ref;
-  let record;
-  try {
-    record = await findJob(sources.jobs, id);
-  } catch (error) {
-    if (error instanceof LoomUsageError) throw new Answer(404, error.message);
-    throw error;
-  }
+  const record = await jobOf(sources, ref.id);
   if (!(await stat(record.output).catch(() => undefined))?.isFile()) {
     throw new Answer(
       409,

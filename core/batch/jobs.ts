@@ -585,7 +585,7 @@ export async function cancelJob(
               if (options.signal?.aborted || isFatal(error)) {
                 throw error;
               }
-              failed.push({ shard: shard.index, error: errorMessage(error) });
+              failed.push({ shard: shard.index, error: opened.redact(errorMessage(error)) });
             });
           }
         }

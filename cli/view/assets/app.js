@@ -17,6 +17,8 @@ import {
 } from "./dom.js";
 import { picturesPanel } from "./pictures.js";
 import { compareOffer, compareRowView, compareView } from "./compare.js";
+import { actionCell, actionNotice } from "./actions.js";
+import { inputView } from "./input.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -34,6 +36,7 @@ async function jobsView(mine = currentDrawing()) {
   crumbs.replaceChildren();
   const parts = [el("h1", {}, "Jobs"), el("p", { class: "muted" }, `state store: ${data.store}`)];
   for (const problem of data.problems) parts.push(el("p", { class: "notice bad" }, problem));
+  if (data.actions) parts.push(actionNotice());
   if (data.files.length) {
     parts.push(el("h2", {}, "Output files"));
     parts.push(
@@ -78,12 +81,21 @@ async function jobsView(mine = currentDrawing()) {
       "Age",
       "Output",
     ];
+    if (data.actions) head.push("Actions");
     parts.push(
       el(
         "table",
         { class: "jobs" },
         el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
-        el("tbody", {}, data.jobs.map(jobRow)),
+        el(
+          "tbody",
+          {},
+          data.jobs.map((job) => {
+            const row = jobRow(job);
+            if (data.actions) row.append(actionCell(job, route));
+            return row;
+          }),
+        ),
       ),
     );
   }
@@ -146,7 +158,7 @@ function jobRow(job) {
       {},
       job.outputReady
         ? el("a", { href: `#/jobs/${job.id}` }, "rows →")
-        : el("span", { class: "muted" }, "not merged yet"),
+        : el("a", { href: `#/jobs/${job.id}/input` }, "not merged yet: input rows →"),
     ),
   );
 }
@@ -416,8 +428,11 @@ function route() {
   const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
   const side = "(?:files\\/\\d+|jobs\\/[A-Za-z0-9_-]+)";
   const c = new RegExp(`^\\/compare\\/(${side}\\/${side})(?:\\/rows\\/(\\d+))?$`).exec(path);
+  const input = /^\/jobs\/([A-Za-z0-9_-]+)\/input$/.exec(path);
   const drawn = c
     ? c[2] !== undefined ? compareRowView(c[1], Number(c[2])) : compareView(c[1], params)
+    : input
+    ? inputView(input[1], params, crumbs, live)
     : !m
     ? jobsView()
     : m[2] !== undefined
