@@ -81,6 +81,7 @@ describe("postgres storage", () => {
       "loom_leases",
       "loom_result_sets",
       "loom_results",
+      "loom_runs",
       "loom_schema",
     ]);
     assert.deepEqual(await sql(url, "SELECT version FROM loom_schema"), [
