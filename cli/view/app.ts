@@ -15,6 +15,7 @@ import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
 import { guard } from "./guard.ts";
 import { listShownJobs } from "./jobs.ts";
+import { listShownRuns, shownRun } from "./runs.ts";
 import type { RowIndexes } from "./row-index.ts";
 import { Answer, indexedTarget, queryOf, refOf } from "./targets.ts";
 
@@ -41,6 +42,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   "app.js": "text/javascript; charset=utf-8",
   "app.css": "text/css; charset=utf-8",
   "dom.js": "text/javascript; charset=utf-8",
+  "runs.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -78,12 +80,22 @@ export function createApp(
       format: f.format.name,
       size: (await stat(f.path).catch(() => undefined))?.size ?? null,
     })));
-    return c.json({ store: sources.jobs.location, jobs, problems, files });
+    const runs = await listShownRuns(sources.jobs.storage, sources.cwd);
+    return c.json({ store: sources.jobs.location, jobs, runs, problems, files });
+  });
+
+  app.get("/api/runs/:run", async (c) => {
+    const id = c.req.param("run");
+    const run = await shownRun(sources.jobs.storage, id, sources.cwd);
+    if (!run) {
+      throw new Answer(404, `no sync run ${JSON.stringify(id)} in ${sources.jobs.location}`);
+    }
+    return c.json(run);
   });
 
   const indexOf = (c: Context) => indexedTarget(sources, refOf(c));
 
-  for (const base of ["/api/files/:file", "/api/jobs/:id"]) {
+  for (const base of ["/api/files/:file", "/api/jobs/:id", "/api/runs/:run"]) {
     app.get(`${base}/rows`, async (c) => {
       const query = queryOf(c);
       const { title, format, index } = await indexOf(c);

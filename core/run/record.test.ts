@@ -7,46 +7,16 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
 import { createMemoryStorage } from "../../plugins/storage/memory/mod.ts";
 import { LoomInterruptedError, LoomProviderError } from "../base/errors.ts";
 import { runJob } from "../commands/run.ts";
 import { JobStore } from "../batch/store.ts";
 import { loadJob } from "../job/load.ts";
-import { Registry } from "../plugins/registry.ts";
-import type { ProviderV1 } from "../spec/provider.ts";
+import type { Registry } from "../plugins/registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
+import { pricedRegistry } from "../test-support/priced-echo.ts";
 import { tempDir } from "../test-support/temp.ts";
 import { listRuns, type RunRecord } from "./record.ts";
-
-/** Echo whose answers report a cost (1 dollar per 10 million output tokens); `BAD` rows fail. */
-function pricedRegistry(fatalOn?: string): Registry {
-  const registry = new Registry();
-  registry.register({
-    apiVersion: 1,
-    kind: "provider",
-    name: "priced",
-    create: (options, context) => {
-      const echo = createEchoProvider(options as Record<string, unknown>, context.home);
-      const provider: ProviderV1 = {
-        ...echo,
-        name: "priced",
-        async generate(request, callOptions) {
-          if (fatalOn && request.messages[0].content.includes(fatalOn)) {
-            throw new LoomProviderError("the key was refused", {
-              status: 401,
-              fatal: true,
-            });
-          }
-          const result = await echo.generate(request, callOptions);
-          return { ...result, usage: { ...result.usage, cost: result.usage!.outputTokens! / 1e7 } };
-        },
-      };
-      return provider;
-    },
-  });
-  return registry;
-}
 
 /** A sync job over `prompts`; `options` go into provider_options, `more` are lines of the job. */
 function setup(prompts: readonly string[], options = "", more = "") {
@@ -169,7 +139,10 @@ describe("sync run records", () => {
 
   it("record a failed run as failed, with its error and no prompt text", async () => {
     const t = setup(["one", "two FATAL", "three"], ", latency_ms: 5");
-    await assert.rejects(t.run({ registry: pricedRegistry("FATAL") }), LoomProviderError);
+    await assert.rejects(
+      t.run({ registry: pricedRegistry({ fatalOn: "FATAL" }) }),
+      LoomProviderError,
+    );
     const [record] = await runs(t.store);
     assert.equal(record.status, "failed");
     assert.match(record.error!, /refused/);

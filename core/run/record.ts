@@ -27,6 +27,8 @@ export interface RunRecord {
   /** Absolute paths of the input and the output. */
   readonly input: string;
   readonly output: string;
+  /** The format plugin the output was written with (the input's). */
+  readonly format: string;
   /** The machine that ran it (`LOOM_HOST_ID`, or its host name). */
   readonly host: string;
   readonly startedAt: string;
@@ -55,7 +57,7 @@ export interface RunRecord {
 /** What a run is, as its record names it. */
 export type RunIdentity = Pick<
   RunRecord,
-  "jobFile" | "provider" | "model" | "input" | "output" | "host" | "rows" | "estimate"
+  "jobFile" | "provider" | "model" | "input" | "output" | "format" | "host" | "rows" | "estimate"
 >;
 
 /** A new run id: `run-`, the date, then random hex (`run-20261127-3fa9c2`). */

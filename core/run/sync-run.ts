@@ -157,6 +157,7 @@ async function startRecord(
     model: job.spec.model,
     input: plan.input,
     output: plan.output,
+    format: plan.formatName,
     host: machineName(opened.context.env),
     rows: plan.rows,
     ...(estimate ? { estimate } : {}),

@@ -15,6 +15,7 @@ import {
   nextDrawing,
   show,
 } from "./dom.js";
+import { costCell, runsSection, runView, tokensCell } from "./runs.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -72,6 +73,8 @@ async function jobsView(mine = currentDrawing()) {
       "Answered",
       "Failed",
       "Rows",
+      "Tokens in → out",
+      "Cost",
       "Age",
       "Output",
     ];
@@ -84,9 +87,10 @@ async function jobsView(mine = currentDrawing()) {
       ),
     );
   }
+  parts.push(...runsSection(data.runs));
   show(...parts);
-  const active = data.jobs.some((j) => j.active);
-  live.textContent = active ? "refreshing every 3 s while batches run" : "";
+  const active = data.jobs.some((j) => j.active) || data.runs.some((r) => r.active);
+  live.textContent = active ? "refreshing every 3 s while batches or runs go on" : "";
   if (active) again(() => jobsView(mine), 3000);
 }
 
@@ -137,6 +141,8 @@ function jobRow(job) {
     el("td", { class: "num" }, fmt(job.answered)),
     el("td", { class: "num" }, fmt(job.failed)),
     el("td", { class: "num" }, fmt(job.rows)),
+    tokensCell(job),
+    costCell(job),
     el("td", { title: job.createdAt }, age(job.createdAt)),
     el(
       "td",
@@ -375,8 +381,11 @@ function route() {
   const mine = nextDrawing();
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
-  const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
-  const drawn = !m
+  const m = /^\/(files\/\d+|(?:jobs|runs)\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
+  const about = /^\/runs\/([A-Za-z0-9_-]+)\/about$/.exec(path);
+  const drawn = about
+    ? runView(about[1])
+    : !m
     ? jobsView()
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))

@@ -122,7 +122,9 @@ describe("postgres storage", () => {
     const error = await loomError(() => store(url));
     assert.match(
       error.message,
-      /written by a newer Loom \(schema version 99; this Loom knows up to 1\)/,
+      new RegExp(
+        `written by a newer Loom \\(schema version 99; this Loom knows up to ${SCHEMA_VERSION}\\)`,
+      ),
     );
     assert.ok(error.message.includes(url.replace(PASSWORD, "***")));
     assert.equal(error.exitCode, 2);
