@@ -73,7 +73,7 @@ async function jobsView(mine = currentDrawing()) {
       "Answered",
       "Failed",
       "Rows",
-      "Tokens in → out",
+      "Tokens",
       "Cost",
       "Age",
       "Output",

@@ -18,7 +18,7 @@ export function money(amount) {
 export function tokensCell(r) {
   return el(
     "td",
-    { class: "num tokens" },
+    { class: "num tokens", title: "input → output tokens" },
     r.inputTokens === null ? "–" : `${fmt(r.inputTokens)} → ${fmt(r.outputTokens)}`,
   );
 }
@@ -53,7 +53,7 @@ export function runsSection(runs) {
     "Progress",
     "Answered",
     "Failed",
-    "Tokens in → out",
+    "Tokens",
     "Cost",
     "Age",
     "Output",
