@@ -119,7 +119,12 @@ async function planAndRun(
     }
   }
   // The spend cap is checked before anything is sent, after a row too big for a batch is named.
-  const estimate = tally && await tally.finish(plan, { signal });
+  // An estimate made only for the record never stops the run.
+  const estimate = tally &&
+    await tally.finish(plan, { signal }).catch((error) => {
+      if (capped) throw error;
+      return undefined;
+    });
   if (capped) {
     if (submission?.refused !== undefined) throw submission.refused;
     enforceCap(estimate!);
