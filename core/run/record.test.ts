@@ -16,7 +16,7 @@ import type { Registry } from "../plugins/registry.ts";
 import type { StorageV2 } from "../spec/storage.ts";
 import { pricedRegistry } from "../test-support/priced-echo.ts";
 import { tempDir } from "../test-support/temp.ts";
-import { listRuns, type RunRecord } from "./record.ts";
+import { listRuns, type RunRecord, RunRecorder } from "./record.ts";
 
 /** A sync job over `prompts`; `options` go into provider_options, `more` are lines of the job. */
 function setup(prompts: readonly string[], options = "", more = "") {
@@ -147,6 +147,55 @@ describe("sync run records", () => {
     assert.equal(record.status, "failed");
     assert.match(record.error!, /refused/);
     assert.ok(!JSON.stringify(record).includes("two FATAL"), "no prompt text in the record");
+  });
+});
+
+describe("RunRecorder", () => {
+  it("counts the minutes without an answer as zeros, up to the end", async () => {
+    const store = createMemoryStorage();
+    const started = Date.now() - 150_000; // two and a half minutes ago
+    const warnings: string[] = [];
+    const recorder = new RunRecorder(store.runs!, {
+      provider: "p",
+      model: "m",
+      input: "/in.csv",
+      output: "/out.csv",
+      format: "csv",
+      host: "h",
+      rows: 3,
+    }, { warn: (w) => warnings.push(w), now: started });
+    await recorder.start(60_000);
+    recorder.row("ok", started + 1_000);
+    recorder.row("cached", started + 2_000);
+    recorder.row("error", started + 70_000);
+    await recorder.end();
+    const [record] = await runs(store);
+    assert.deepEqual(record.perMinute, [2, 0, 0]);
+    assert.deepEqual([record.answered, record.cached, record.failed], [2, 1, 1]);
+    assert.deepEqual(warnings, []);
+  });
+
+  it("warns once when the store refuses the record, and the run goes on", async () => {
+    const warnings: string[] = [];
+    const table = {
+      get: () => Promise.resolve(undefined),
+      list: () => Promise.resolve([]),
+      put: () => Promise.reject(new Error("disk full")),
+      remove: () => Promise.resolve(),
+    };
+    const recorder = new RunRecorder(table, {
+      provider: "p",
+      model: "m",
+      input: "/in.csv",
+      output: "/out.csv",
+      format: "csv",
+      host: "h",
+      rows: 1,
+    }, { warn: (w) => warnings.push(w) });
+    await recorder.start(60_000);
+    recorder.row("ok");
+    await recorder.end();
+    assert.deepEqual(warnings, ["cannot record the run in the state store: disk full"]);
   });
 });
 

@@ -70,10 +70,21 @@ export function newRunId(now = new Date()): string {
 /** Milliseconds between the writes of a running run's record, by default. */
 export const DEFAULT_RECORD_EVERY_MS = 5_000;
 
-/** The interval `env` asks for: `LOOM_RUN_RECORD_SECONDS` (tests make it short), else 5 s. */
+/**
+ * A running run's record is written at least this often, even when no row ended (a run waiting
+ * out a rate limit): a record not written for much longer belongs to a process that is gone.
+ */
+export const HEARTBEAT_MS = 30_000;
+
+/**
+ * The interval `env` asks for: `LOOM_RUN_RECORD_SECONDS` (tests make it short; at most a
+ * minute, so a live run never looks gone), else 5 s.
+ */
 export function recordEveryMs(env: Readonly<Record<string, string | undefined>>): number {
   const seconds = Number(env.LOOM_RUN_RECORD_SECONDS);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_RECORD_EVERY_MS;
+  return Number.isFinite(seconds) && seconds > 0
+    ? Math.min(seconds, 60) * 1000
+    : DEFAULT_RECORD_EVERY_MS;
 }
 
 /**
@@ -89,6 +100,7 @@ export class RunRecorder {
   #writing?: Promise<void>;
   #dirty = false;
   #warned = false;
+  #writtenAt = 0;
 
   constructor(
     table: RunTableV2,
@@ -115,11 +127,15 @@ export class RunRecorder {
     };
   }
 
-  /** Writes the first record, then every `everyMs` while something changed. */
+  /**
+   * Writes the first record, then every `everyMs` while something changed, and at least every
+   * {@link HEARTBEAT_MS} while nothing did.
+   */
   async start(everyMs = DEFAULT_RECORD_EVERY_MS): Promise<void> {
     await this.#write();
     this.#timer = setInterval(() => {
-      if (this.#dirty && !this.#writing) void this.#write();
+      if (this.#writing) return;
+      if (this.#dirty || Date.now() - this.#writtenAt >= HEARTBEAT_MS) void this.#write();
     }, everyMs);
   }
 
@@ -159,12 +175,17 @@ export class RunRecorder {
 
   #write(): Promise<void> {
     const r = this.record;
+    // Minutes without an answer count as such (up to now), not as missing.
+    const now = Date.now();
+    const minute = Math.floor((now - this.#started) / 60_000);
+    while (r.perMinute.length <= minute) r.perMinute.push(0);
+    this.#writtenAt = now;
     if (this.usage) {
       r.inputTokens = this.usage.inputTokens;
       r.outputTokens = this.usage.outputTokens;
       if (this.usage.total !== undefined) r.cost = this.usage.total;
     }
-    r.updatedAt = new Date().toISOString();
+    r.updatedAt = new Date(now).toISOString();
     this.#dirty = false;
     const done = () => (this.#writing = undefined);
     this.#writing = this.#table.put(r.id, JSON.stringify(r)).then(done, (error) => {
