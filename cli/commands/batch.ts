@@ -25,6 +25,9 @@ import { exitCodeFor } from "../../core/commands/run.ts";
 import { usd } from "../../core/commands/estimate.ts";
 import { isInteractive, loomHome } from "../../core/base/runtime.ts";
 import { askYesNo } from "../ask.ts";
+import { listRuns } from "../../core/run/record.ts";
+import { withState } from "../../core/run/open.ts";
+import { showRun } from "../view/runs.ts";
 import { createProgress, formatDuration, liveStyle } from "../progress.ts";
 
 const out = (line = "") => process.stdout.write(`${line}\n`);
@@ -36,6 +39,42 @@ function age(iso: string, now = Date.now()): string {
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86400) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
+}
+
+/** `loom list --runs`: the recorded sync runs, oldest first, as a table or JSON lines. */
+async function printRuns(json = false): Promise<void> {
+  const runs = await withState(
+    {},
+    async (store) => store.runs ? (await listRuns(store.runs)).reverse() : [],
+  );
+  if (json) {
+    for (const r of runs) {
+      out(JSON.stringify({ ...showRun(r, process.cwd()), perMinute: r.perMinute }));
+    }
+    return;
+  }
+  if (!runs.length) {
+    out("no sync runs recorded");
+    return;
+  }
+  const rows = runs.map((record) => {
+    const r = showRun(record, process.cwd());
+    return [
+      r.id,
+      r.provider,
+      r.model,
+      r.input,
+      r.status,
+      `${r.answered} ok, ${r.failed} failed of ${r.rows}`,
+      r.cost === null ? "" : usd(r.cost),
+      age(r.startedAt),
+    ];
+  });
+  const head = ["ID", "PROVIDER", "MODEL", "INPUT", "STATUS", "ROWS", "COST", "AGE"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const line of [head, ...rows]) {
+    out(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+  }
 }
 
 /** One word for a job: `submitting`, `merged`, or its shards' states (`2 completed, 1 in_progress`). */
@@ -298,7 +337,9 @@ export function registerBatch(program: Command): void {
     .command("list")
     .description("list batch jobs: id, provider, model, input, batches, status, rows, age")
     .option("--json", "print each job as a JSON line")
-    .action(async (flags: { json?: boolean }) => {
+    .option("--runs", "list the recorded sync runs instead (see loom view)")
+    .action(async (flags: { json?: boolean; runs?: boolean }) => {
+      if (flags.runs) return await printRuns(flags.json);
       const { records, problems } = await listJobs({});
       for (const problem of problems) process.stderr.write(`loom: ${problem}\n`);
       if (flags.json) {

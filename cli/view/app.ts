@@ -18,6 +18,7 @@ import { type ActionSettings, registerActions } from "./actions.ts";
 import { guard } from "./guard.ts";
 import { registerInputRows } from "./input-rows.ts";
 import { listShownJobs } from "./jobs.ts";
+import { listShownRuns, shownRun } from "./runs.ts";
 import type { RowIndexes } from "./row-index.ts";
 import { statsRoute } from "./stats.ts";
 import { Answer, indexedTarget, queryOf, refOf } from "./targets.ts";
@@ -52,6 +53,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   "compare.js": "text/javascript; charset=utf-8",
   "actions.js": "text/javascript; charset=utf-8",
   "input.js": "text/javascript; charset=utf-8",
+  "runs.js": "text/javascript; charset=utf-8",
 };
 
 /** Reads the page's files from `assets/` beside this module (in the sources and in dist/). */
@@ -89,15 +91,25 @@ export function createApp(
       format: f.format.name,
       size: (await stat(f.path).catch(() => undefined))?.size ?? null,
     })));
+    const runs = await listShownRuns(sources.jobs.storage, sources.cwd);
     const actions = sources.actions !== undefined;
-    return c.json({ store: sources.jobs.location, jobs, problems, files, actions });
+    return c.json({ store: sources.jobs.location, jobs, runs, problems, files, actions });
+  });
+
+  app.get("/api/runs/:run", async (c) => {
+    const id = c.req.param("run");
+    const run = await shownRun(sources.jobs.storage, id, sources.cwd);
+    if (!run) {
+      throw new Answer(404, `no sync run ${JSON.stringify(id)} in ${sources.jobs.location}`);
+    }
+    return c.json(run);
   });
   if (sources.actions) registerActions(app, sources, sources.actions, token);
   registerInputRows(app, sources);
 
   const indexOf = (c: Context) => indexedTarget(sources, refOf(c));
 
-  for (const base of ["/api/files/:file", "/api/jobs/:id"]) {
+  for (const base of ["/api/files/:file", "/api/jobs/:id", "/api/runs/:run"]) {
     app.get(`${base}/rows`, async (c) => {
       const query = queryOf(c);
       const { title, format, index } = await indexOf(c);

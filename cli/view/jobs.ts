@@ -9,6 +9,7 @@ import { STATE_MEANING } from "../../core/batch/fetch.ts";
 import { phaseOf } from "../../core/batch/shard.ts";
 import type { JobRecord, JobStore } from "../../core/batch/store.ts";
 import { displayPath } from "../../core/base/paths.ts";
+import type { RecordedEstimate } from "../../core/data/prices.ts";
 import { jobState, PHASE_NAMES } from "../commands/batch.ts";
 
 /** One batch (shard) of a job. */
@@ -51,6 +52,12 @@ export interface ShownJob {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly mergedAt: string | null;
+  /** Tokens of the merged answers, and what the provider reported they cost (null until merged). */
+  readonly inputTokens: number | null;
+  readonly outputTokens: number | null;
+  readonly cost: number | null;
+  /** What the job was estimated to cost when submitted (null without a price for its model). */
+  readonly estimate: RecordedEstimate | null;
   readonly shards: readonly ShownShard[];
 }
 
@@ -97,6 +104,17 @@ export function showJob(record: JobRecord, cwd: string): ShownJob {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     mergedAt: record.merged?.at ?? null,
+    inputTokens: record.merged?.inputTokens ?? null,
+    outputTokens: record.merged?.outputTokens ?? null,
+    cost: record.merged?.cost ?? null,
+    estimate: record.estimate
+      ? {
+        cost: record.estimate.cost,
+        inputTokens: record.estimate.inputTokens,
+        outputTokens: record.estimate.outputTokens,
+        price: record.estimate.price,
+      }
+      : null,
     shards,
   };
 }

@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import type { Context } from "hono";
 import { findJob } from "../../core/batch/jobs.ts";
 import type { JobRecord } from "../../core/batch/store.ts";
+import { loadRun } from "../../core/run/record.ts";
 import { LoomUsageError } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import type { FormatV1 } from "../../core/spec/format.ts";
@@ -60,13 +61,21 @@ export interface Target {
   readonly job?: JobRecord;
 }
 
-/** An output as a route names it: a file by its place on the command line, or a job by its id. */
-export type TargetRef = { readonly file: string } | { readonly id: string };
+/**
+ * An output as a route names it: a file by its place on the command line, a job by its id, or a
+ * sync run by its id.
+ */
+export type TargetRef = { readonly file: string } | { readonly id: string } | {
+  readonly run: string;
+};
 
-/** The output named by a route's `:file` or `:id` parameter. */
+/** The output named by a route's `:file`, `:id` or `:run` parameter. */
 export function refOf(c: Context): TargetRef {
   const file = c.req.param("file");
-  return file !== undefined ? { file } : { id: c.req.param("id") ?? "" };
+  const run = c.req.param("run");
+  return file !== undefined ? { file } : run !== undefined ? { run } : {
+    id: c.req.param("id") ?? "",
+  };
 }
 
 /** The job `id` names (an id, a unique prefix, a batch id), or a 404 saying there is none. */
@@ -87,6 +96,7 @@ export async function target(sources: ViewSources, ref: TargetRef): Promise<Targ
     if (!f) throw new Answer(404, `no output file ${file} was given to loom view`);
     return { ...f, title: displayPath(f.path, sources.cwd) };
   }
+  if ("run" in ref) return await runTarget(sources, ref.run);
   const record = await jobOf(sources, ref.id);
   if (!(await stat(record.output).catch(() => undefined))?.isFile()) {
     throw new Answer(
@@ -106,6 +116,28 @@ export async function target(sources: ViewSources, ref: TargetRef): Promise<Targ
     title: `job ${record.id}: ${displayPath(record.output, sources.cwd)}`,
     job: record,
   };
+}
+
+/** The output of sync run `id`, in the format it was written with. */
+async function runTarget(sources: ViewSources, id: string): Promise<Target> {
+  const { storage, location } = sources.jobs;
+  const record = storage.runs && await loadRun(storage.runs, id);
+  if (!record) throw new Answer(404, `no sync run ${JSON.stringify(id)} in ${location}`);
+  const output = displayPath(record.output, sources.cwd);
+  if (!(await stat(record.output).catch(() => undefined))?.isFile()) {
+    throw new Answer(
+      409,
+      record.status === "running"
+        ? `run ${id} has no output yet (${output}): it is written when the run ends`
+        : `run ${id} left no output at ${output} (${record.status}, or moved since)`,
+    );
+  }
+  // A format plugin the viewer did not load (a job's own): the one the file's name suggests.
+  const format = await sources.registry.create("format", record.format, {}, sources.context)
+    .catch(async () =>
+      (await sources.registry.formatForPath(record.output, sources.context)).format
+    );
+  return { path: record.output, format, title: `run ${id}: ${output}` };
 }
 
 /** The output a route names and its index, refused when the file went away. */

@@ -547,6 +547,8 @@ export async function mergeJob(
     errors: counts.errors,
     retryable: counts.errors - counts.unsent,
     ...(cost.total === undefined ? {} : { cost: cost.total }),
+    inputTokens: cost.inputTokens,
+    outputTokens: cost.outputTokens,
   });
   return {
     rows: plan.rows,

@@ -45,6 +45,8 @@ export function merged(
     readonly errors: number;
     readonly retryable: number;
     readonly cost?: number;
+    readonly inputTokens?: number;
+    readonly outputTokens?: number;
   },
 ): void {
   expect(record, "merged", ["pending"]);

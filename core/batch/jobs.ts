@@ -21,6 +21,7 @@ import { gaveUp, withRetries } from "../run/retry.ts";
 import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { type Plan, planJob } from "../data/plan.ts";
+import type { RecordedEstimate } from "../data/prices.ts";
 import { addedValues } from "../run/added.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob, withState } from "../run/open.ts";
 import { pickRetryRows } from "./retry-rows.ts";
@@ -104,6 +105,7 @@ export async function runBatch(
   plan: Plan,
   options: RunOptions & BatchRunOptions,
   planned?: PlannedSubmission,
+  estimate?: RecordedEstimate,
 ): Promise<RunSummary> {
   const started = Date.now();
   const store = new JobStore(
@@ -120,6 +122,7 @@ export async function runBatch(
       : job,
     plan,
     planned,
+    ...(estimate ? { estimate } : {}),
     provider: job.spec.provider,
     batch: batchOf(opened),
     store,

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import process from "node:process";
 import { LoomError, LoomUsageError } from "../base/errors.ts";
 import type { JobSpec } from "../job/schema.ts";
+import type { RecordedEstimate } from "../data/prices.ts";
 import { failpoint } from "../base/failpoints.ts";
 import { machineName, takeLease } from "../state/lease.ts";
 import { localized } from "./places.ts";
@@ -120,6 +121,8 @@ export interface JobRecord {
   readonly output: string;
   readonly rows: number;
   shards: ShardRecord[];
+  /** What the job was estimated to cost when submitted; absent when Loom has no price for it. */
+  readonly estimate?: RecordedEstimate;
   /** Set by a merge: how the rows ended. */
   merged?: {
     readonly at: string;
@@ -129,6 +132,9 @@ export interface JobRecord {
     readonly retryable?: number;
     /** What the provider reported the merged answers cost, in US dollars (`RunSummary.cost`). */
     readonly cost?: number;
+    /** Input and output tokens of the merged answers, as the provider reported them. */
+    readonly inputTokens?: number;
+    readonly outputTokens?: number;
     /** The record is to be removed (saved before anything is): a clean-up cut off is finished later. */
     readonly cleanup?: boolean;
   };

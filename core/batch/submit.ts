@@ -20,6 +20,7 @@ import type { RunEventHandler } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
 import { FileHash } from "../data/dataset.ts";
 import { openJobDataset, type Plan } from "../data/plan.ts";
+import type { RecordedEstimate } from "../data/prices.ts";
 import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import type { DatasetRow } from "../spec/format.ts";
 import { failpoint } from "../base/failpoints.ts";
@@ -168,6 +169,8 @@ export interface SubmitContext {
    * for `plan.input`; without it, submitting reads the input for them itself.
    */
   readonly planned?: PlannedSubmission;
+  /** What the job is estimated to cost, kept in its record for `loom view`. */
+  readonly estimate?: RecordedEstimate;
 }
 
 /**
@@ -511,6 +514,7 @@ async function planRecord(
     output: plan.output,
     rows: plan.rows,
     shards,
+    ...(ctx.estimate ? { estimate: ctx.estimate } : {}),
   };
   await store.save(record);
   return record;

@@ -8,7 +8,13 @@
 import { ShardCutter } from "../batch/submit.ts";
 import { LoomUsageError } from "../base/errors.ts";
 import { openJobDataset, type Plan, planJob } from "../data/plan.ts";
-import { batchRates, costOf, priceOf, type PriceSource } from "../data/prices.ts";
+import {
+  batchRates,
+  costOf,
+  priceOf,
+  type PriceSource,
+  type RecordedEstimate,
+} from "../data/prices.ts";
 import { type BuiltRequest, requestBuilder } from "../data/request.ts";
 import { estimateTokens } from "../run/limits.ts";
 import { type OpenedJob, type RunOptions, withOpenedJob } from "../run/open.ts";
@@ -253,6 +259,18 @@ async function priced(
     ...(maxUsd === undefined
       ? {}
       : { cap: { maxUsd, exceeded: modeCost === undefined || modeCost.total > maxUsd } }),
+  };
+}
+
+/** What a job or run record keeps of an estimate; undefined when Loom has no price for the model. */
+export function recordedEstimate(estimate: JobEstimate): RecordedEstimate | undefined {
+  const cost = estimate.mode === "batch" ? estimate.cost?.batch : estimate.cost?.sync;
+  if (!cost || !estimate.price) return undefined;
+  return {
+    cost: cost.total,
+    inputTokens: estimate.inputTokens,
+    outputTokens: estimate.outputTokens,
+    price: estimate.price.from,
   };
 }
 

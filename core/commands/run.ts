@@ -6,7 +6,7 @@
  */
 import { type BatchRunOptions, runBatch } from "../batch/jobs.ts";
 import { SubmissionPlanner } from "../batch/submit.ts";
-import { enforceCap, EstimateTally } from "./estimate.ts";
+import { enforceCap, EstimateTally, recordedEstimate } from "./estimate.ts";
 import { EXIT, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
 import type { RunSummary } from "../base/events.ts";
 import type { LoadedJob } from "../job/load.ts";
@@ -48,8 +48,11 @@ async function run(
     );
   }
   // The spend cap is checked against an estimate tallied in the planning pass (one reading);
-  // a batch run's shards are cut there by the submission's planner alone.
-  const tally = spec.cost?.max_usd !== undefined && !options.overCap
+  // a batch run's shards are cut there by the submission's planner alone. A batch run tallies
+  // it anyway, for its record: the pass builds each row's request for the submission already,
+  // so the tally adds a sum of lengths a row (a sync run's pass builds none, so it does not).
+  const capped = spec.cost?.max_usd !== undefined && !options.overCap;
+  const tally = capped || mode === "batch"
     ? new EstimateTally(opened, { shards: false })
     : undefined;
   // A batch submission is fingerprinted and cut into shards in that pass too.
@@ -63,7 +66,7 @@ async function run(
     })
     : undefined;
   try {
-    return await planAndRun(opened, options, redact, tally, submission);
+    return await planAndRun(opened, options, redact, tally, submission, capped);
   } finally {
     await submission?.dispose();
   }
@@ -76,6 +79,7 @@ async function planAndRun(
   redact: Redactor,
   tally: EstimateTally | undefined,
   submission: SubmissionPlanner | undefined,
+  capped: boolean,
 ): Promise<RunSummary> {
   const { job, registry, context, answerSchema } = opened;
   const { spec } = job;
@@ -115,10 +119,17 @@ async function planAndRun(
     }
   }
   // The spend cap is checked before anything is sent, after a row too big for a batch is named.
-  if (tally) {
+  // An estimate made only for the record never stops the run.
+  const estimate = tally &&
+    await tally.finish(plan, { signal }).catch((error) => {
+      if (capped) throw error;
+      return undefined;
+    });
+  if (capped) {
     if (submission?.refused !== undefined) throw submission.refused;
-    enforceCap(await tally.finish(plan, { signal }));
+    enforceCap(estimate!);
   }
+  const recorded = estimate && recordedEstimate(estimate);
   if (signal?.aborted) throw new LoomInterruptedError("interrupted before any row was sent");
   options.onEvent?.({
     type: "plan",
@@ -128,9 +139,9 @@ async function planAndRun(
     mode,
   });
   if (mode === "batch") {
-    return await runBatch(opened, plan, options, await submission!.finish(plan));
+    return await runBatch(opened, plan, options, await submission!.finish(plan), recorded);
   }
-  return await runSync(opened, plan, options, redact);
+  return await runSync(opened, plan, options, redact, recorded);
 }
 
 /** The exit code for a finished run: 1 when every row failed, else 0. */

@@ -68,6 +68,20 @@ export const ROUTED_VENDORS: Readonly<Record<string, Readonly<Record<string, str
   openrouter: { openai: "openai", anthropic: "anthropic", google: "google" },
 };
 
+/**
+ * A job's estimate as a job or run record keeps it (`loom plan`'s figures for the mode it ran in):
+ * shown beside what the provider reported it cost.
+ */
+export interface RecordedEstimate {
+  /** US dollars, in the mode the job ran in. */
+  readonly cost: number;
+  readonly inputTokens: number;
+  /** The output tokens the cost assumes (each request's `max_tokens`, or an assumption). */
+  readonly outputTokens: number;
+  /** Where the price came from ({@link PriceSource.from}). */
+  readonly price: string;
+}
+
 /** Where a price came from. */
 export interface PriceSource {
   readonly price: ModelPrice;

@@ -43,10 +43,16 @@ export function addedValues(plan: Plan, job: LoadedJob, result: RowResult): Outp
   return added;
 }
 
-/** The costs the provider reported for a run's answers, added up for its summary (`RunSummary.cost`). */
+/**
+ * The costs and tokens the provider reported for a run's answers, added up for its summary
+ * (`RunSummary.cost`) and its record.
+ */
 export class CostTally {
   #total = 0;
   #counted = false;
+  /** Input and output tokens of the answers counted (those the provider reported). */
+  inputTokens = 0;
+  outputTokens = 0;
   /** Answers counted already, where rows may share one (see the constructor). */
   readonly #seen?: WeakSet<GenerateResult>;
 
@@ -61,13 +67,17 @@ export class CostTally {
   /** Counts a row's answer, unless it came from the cache (paid for by an earlier run). */
   add(result: RowResult): void {
     const answer = result.result;
-    const cost = answer?.usage?.cost;
-    if (typeof cost !== "number" || result.outcome === "cached") return;
+    if (answer === undefined || result.outcome === "cached") return;
     if (this.#seen) {
-      if (this.#seen.has(answer!)) return;
-      this.#seen.add(answer!);
+      if (this.#seen.has(answer)) return;
+      this.#seen.add(answer);
     }
-    this.#total += cost;
+    const usage = answer.usage;
+    if (usage === undefined) return;
+    if (typeof usage.inputTokens === "number") this.inputTokens += usage.inputTokens;
+    if (typeof usage.outputTokens === "number") this.outputTokens += usage.outputTokens;
+    if (typeof usage.cost !== "number") return;
+    this.#total += usage.cost;
     this.#counted = true;
   }
 

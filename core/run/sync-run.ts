@@ -16,6 +16,9 @@ import type { OutputRow } from "../spec/format.ts";
 import { addedValues, CostTally } from "./added.ts";
 import type { OpenedJob, RunOptions } from "./open.ts";
 import { executeSyncBatches, type RowResult } from "./sync.ts";
+import { recordEveryMs, RunRecorder } from "./record.ts";
+import { machineName } from "../state/lease.ts";
+import type { RecordedEstimate } from "../data/prices.ts";
 
 /** Default number of concurrent requests in sync mode. */
 export const DEFAULT_WORKERS = 8;
@@ -26,17 +29,46 @@ export async function runSync(
   plan: Plan,
   options: RunOptions,
   redact: Redactor,
+  estimate?: RecordedEstimate,
+): Promise<RunSummary> {
+  const { spec } = opened.job;
+  const caching = spec.sync?.cache ?? true;
+  const cache = caching ? await openCache(opened, options) : undefined;
+  // A store the cache could not open was warned of already: no second warning for the record.
+  const recorder = caching && !cache
+    ? undefined
+    : await startRecord(opened, plan, options, estimate);
+  try {
+    const summary = await runRows(opened, plan, options, redact, cache, recorder);
+    await recorder?.end();
+    return summary;
+  } catch (error) {
+    await recorder?.end(error, redact);
+    throw error;
+  }
+}
+
+/** Sends (or answers from the cache) every row and writes the output. */
+async function runRows(
+  opened: OpenedJob,
+  plan: Plan,
+  options: RunOptions,
+  redact: Redactor,
+  cache: ResponseCache | undefined,
+  recorder: RunRecorder | undefined,
 ): Promise<RunSummary> {
   const { job, provider, answerSchema } = opened;
   const { spec } = job;
   const { signal } = options;
   const started = Date.now();
-
-  const cache = (spec.sync?.cache ?? true) ? await openCache(opened, options) : undefined;
   const counts = { ok: 0, cached: 0, errors: 0 };
   const cost = new CostTally({ shared: true });
+  if (recorder) recorder.usage = cost;
   const onEvent: RunEventHandler = (event) => {
-    if (event.type === "row") counts[event.outcome === "error" ? "errors" : event.outcome]++;
+    if (event.type === "row") {
+      counts[event.outcome === "error" ? "errors" : event.outcome]++;
+      recorder?.row(event.outcome);
+    }
     options.onEvent?.(event);
   };
 
@@ -96,6 +128,42 @@ export async function runSync(
   };
   options.onEvent?.({ type: "done", summary });
   return summary;
+}
+
+/**
+ * Starts the run's record in the state store, when the store keeps run records. A store that
+ * cannot be opened or written is a warning: the run goes on unrecorded.
+ */
+async function startRecord(
+  opened: OpenedJob,
+  plan: Plan,
+  options: RunOptions,
+  estimate: RecordedEstimate | undefined,
+): Promise<RunRecorder | undefined> {
+  const warn = (message: string) => options.onEvent?.({ type: "warning", message });
+  let table;
+  try {
+    table = (await opened.state.get()).runs;
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    warn(`cannot record the run in the state store: ${errorMessage(error)}`);
+    return undefined;
+  }
+  if (!table) return undefined;
+  const { job } = opened;
+  const recorder = new RunRecorder(table, {
+    ...(job.file ? { jobFile: job.file } : {}),
+    provider: job.spec.provider,
+    model: job.spec.model,
+    input: plan.input,
+    output: plan.output,
+    format: plan.formatName,
+    host: machineName(opened.context.env),
+    rows: plan.rows,
+    ...(estimate ? { estimate } : {}),
+  }, { warn });
+  await recorder.start(recordEveryMs(opened.context.env));
+  return recorder;
 }
 
 /**

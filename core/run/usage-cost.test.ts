@@ -8,61 +8,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "csv-parse/sync";
-import { createEchoProvider } from "../../plugins/providers/echo/mod.ts";
-import { Registry } from "../plugins/registry.ts";
-import type { GenerateResult, ProviderV1 } from "../spec/provider.ts";
+import { pricedRegistry, TOKENS_A_DOLLAR } from "../test-support/priced-echo.ts";
 import { loadJob } from "../job/load.ts";
 import { runJob } from "../commands/run.ts";
 import { tempDir } from "../test-support/temp.ts";
-
-/**
- * Output tokens a dollar, at the priced echo's rate: a cost small enough for JavaScript's exponent
- * form (a division by a power of ten gives the double nearest the decimal, as JSON parsing does).
- */
-const TOKENS_A_DOLLAR = 1e7;
-
-/** Echo's answer with a cost in its usage, after the token counts (as providers write it). */
-function priced(result: GenerateResult): GenerateResult {
-  const usage = result.usage!;
-  return { ...result, usage: { ...usage, cost: usage.outputTokens! / TOKENS_A_DOLLAR } };
-}
-
-/** A registry with `priced`: echo whose sync and batch answers report a cost. */
-function pricedRegistry(calls: { n: number }): Registry {
-  const registry = new Registry();
-  registry.register({
-    apiVersion: 1,
-    kind: "provider",
-    name: "priced",
-    create: (options, context) => {
-      const echo = createEchoProvider(options as Record<string, unknown>, context.home);
-      const batch = echo.batch!;
-      const provider: ProviderV1 = {
-        ...echo,
-        name: "priced",
-        async generate(request, callOptions) {
-          calls.n++;
-          return priced(await echo.generate(request, callOptions));
-        },
-        batch: {
-          ...batch,
-          async *resultChunks(handle, customIds, callOptions) {
-            for await (const chunk of batch.resultChunks!(handle, customIds, callOptions)) {
-              yield chunk.map((o) => ("result" in o ? { ...o, result: priced(o.result) } : o));
-            }
-          },
-          async *results(handle, customIds, callOptions) {
-            for await (const o of batch.results(handle, customIds, callOptions)) {
-              yield "result" in o ? { ...o, result: priced(o.result) } : o;
-            }
-          },
-        },
-      };
-      return provider;
-    },
-  });
-  return registry;
-}
 
 /** Prompts: the 1st and 4th are the same request; the 3rd fails (echo's `fail_on`). */
 const PROMPTS = [
@@ -85,7 +34,7 @@ function setup(ext: "csv" | "json" | "jsonl") {
       : rows.map((r) => JSON.stringify(r)).join("\n") + "\n",
   );
   const calls = { n: 0 };
-  const registry = pricedRegistry(calls);
+  const registry = pricedRegistry({ calls });
   const env = { LOOM_HOME: join(dir, "home") };
   /** Runs the job in `mode` into `out` (batch: waits for the batches and merges). */
   const run = async (mode: "sync" | "batch", out: string) => {

@@ -1,7 +1,7 @@
 /**
  * The storage plugin contract, version 2: the one place Loom keeps state — batch job records,
  * each shard's saved results (one value per input row), named per-job attachments, leases (locks
- * with an expiry), and the response cache.
+ * with an expiry), the response cache, and (optionally) records of sync runs.
  *
  * A backend is shared by every Loom process that opens the same location, possibly on several
  * machines (PostgreSQL), so each step that must be atomic is one call:
@@ -121,6 +121,28 @@ export interface LeaseTableV2 {
   release(name: string, token: string): Promise<void>;
 }
 
+/** A stored record of a sync run. */
+export interface StoredRun {
+  readonly id: string;
+  /** The record as stored (JSON written by the core). */
+  readonly record: string;
+}
+
+/**
+ * Records of sync runs (`loom run --sync`), one per run, written by the one process that runs it:
+ * at its start, every few seconds while it runs, and at its end. Ids are `[A-Za-z0-9_-]{1,64}`.
+ */
+export interface RunTableV2 {
+  /** The record of run `id`, or undefined. */
+  get(id: string): Promise<string | undefined>;
+  /** Every run record, in no particular order. */
+  list(): Promise<StoredRun[]>;
+  /** Stores the record of run `id`, replacing any previous one. */
+  put(id: string, record: string): Promise<void>;
+  /** Removes the record; removing one that does not exist is not an error. */
+  remove(id: string): Promise<void>;
+}
+
 /** Figures of the response cache. */
 export interface CacheStats {
   readonly entries: number;
@@ -170,6 +192,11 @@ export interface StorageV2 {
   readonly attachments: AttachmentTableV2;
   readonly leases: LeaseTableV2;
   readonly cache: CacheTableV2;
+  /**
+   * Optional: sync run records (for `loom view`). Added within `loom.storage.v2`: a store without
+   * it stays a valid v2 store, and its sync runs are simply not recorded.
+   */
+  readonly runs?: RunTableV2;
   /** Releases connections and handles; the instance is not used afterwards. */
   close(): Promise<void>;
 }

@@ -20,6 +20,8 @@ import {
 import { type PostgresServer, startPostgres } from "../test-support/postgres.ts";
 import { type CliResult, runCli, spawnCli } from "../test-support/run-cli.ts";
 import { tempDir } from "../test-support/temp.ts";
+import { createPostgresStorage } from "../../plugins/storage/postgres/mod.ts";
+import { listRuns } from "../run/record.ts";
 
 const PROMPTS = ["name a colour", "count to three", "spell loom", "say hello", "a prime"];
 
@@ -191,5 +193,21 @@ describe("a team sharing one PostgreSQL store", () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, new RegExp(`0 answered, ${PROMPTS.length} from cache`));
     assertAnswered(b.output());
+    // Both runs are recorded in the shared store, each with its machine and its own figures.
+    const store = await createPostgresStorage({ url: state });
+    try {
+      const runs = (await listRuns(store.runs!)).reverse();
+      assert.deepEqual(
+        runs.map((r) => [r.host, r.status, r.rows, r.answered, r.cached, r.failed]),
+        [
+          ["machine-a", "finished", PROMPTS.length, PROMPTS.length, 0, 0],
+          ["machine-b", "finished", PROMPTS.length, PROMPTS.length, PROMPTS.length, 0],
+        ],
+      );
+      assert.ok(runs[0].outputTokens > 0, "the first run's calls reported tokens");
+      assert.equal(runs[1].outputTokens, 0, "the second paid for nothing");
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -421,6 +421,53 @@ export function storageConformance(options: StorageConformanceOptions): void {
       });
     });
 
+    describe("runs (optional)", () => {
+      test("put, get, replace, list and remove, where the store has it", async ({ create }) => {
+        const s = await create();
+        if (!s.runs) return; // optional: the core then records no sync runs
+        assert.equal(await s.runs.get("run-1"), undefined);
+        assert.deepEqual(await s.runs.list(), []);
+        for (const [i, value] of AWKWARD.entries()) await s.runs.put(`run-${i}`, value);
+        for (const [i, value] of AWKWARD.entries()) {
+          assert.equal(await s.runs.get(`run-${i}`), value);
+        }
+        await s.runs.put("run-1", '{"status":"finished"}');
+        assert.equal(await s.runs.get("run-1"), '{"status":"finished"}');
+        const listed = (await s.runs.list()).sort((a, b) => a.id.localeCompare(b.id));
+        assert.equal(listed.length, AWKWARD.length, "a replaced record counts once");
+        assert.deepEqual(listed.find((r) => r.id === "run-1"), {
+          id: "run-1",
+          record: '{"status":"finished"}',
+        });
+        await s.runs.remove("run-1");
+        await s.runs.remove("run-1"); // gone already: no error
+        assert.equal(await s.runs.get("run-1"), undefined);
+        assert.equal((await s.runs.list()).length, AWKWARD.length - 1);
+        await assert.rejects(s.runs.put("bad id/..", "{}"), TypeError, "ids are checked");
+      });
+
+      test("records are apart from jobs: removing a job keeps a run of the same id", async ({ create }) => {
+        const s = await create();
+        if (!s.runs) return;
+        await s.jobs.put("same", "{}", 0);
+        await s.runs.put("same", '{"run":true}');
+        await s.jobs.remove("same");
+        assert.equal(await s.runs.get("same"), '{"run":true}');
+      });
+
+      if (persistent) {
+        test("instances share the run records", async (stores) => {
+          const a = await stores.create();
+          if (!a.runs) return;
+          const b = await stores.reopen(a);
+          await a.runs.put("shared", '{"n":1}');
+          assert.equal(await b.runs!.get("shared"), '{"n":1}');
+          await b.runs!.put("shared", '{"n":2}');
+          assert.equal(await a.runs.get("shared"), '{"n":2}');
+        });
+      }
+    });
+
     describe("leases", () => {
       const near = (lease: LeaseInfo, ttlMs: number, before: number, after: number) => {
         // The store's clock (a database server's) may differ a little from this process's.

@@ -19,6 +19,7 @@ import { picturesPanel } from "./pictures.js";
 import { compareOffer, compareRowView, compareView } from "./compare.js";
 import { actionCell, actionNotice } from "./actions.js";
 import { inputView } from "./input.js";
+import { costCell, runsSection, runView, tokensCell } from "./runs.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
@@ -78,6 +79,8 @@ async function jobsView(mine = currentDrawing()) {
       "Answered",
       "Failed",
       "Rows",
+      "Tokens",
+      "Cost",
       "Age",
       "Output",
     ];
@@ -99,9 +102,10 @@ async function jobsView(mine = currentDrawing()) {
       ),
     );
   }
+  parts.push(...runsSection(data.runs));
   show(...parts);
-  const active = data.jobs.some((j) => j.active);
-  live.textContent = active ? "refreshing every 3 s while batches run" : "";
+  const active = data.jobs.some((j) => j.active) || data.runs.some((r) => r.active);
+  live.textContent = active ? "refreshing every 3 s while batches or runs go on" : "";
   if (active) again(() => jobsView(mine), 3000);
 }
 
@@ -152,6 +156,8 @@ function jobRow(job) {
     el("td", { class: "num" }, fmt(job.answered)),
     el("td", { class: "num" }, fmt(job.failed)),
     el("td", { class: "num" }, fmt(job.rows)),
+    tokensCell(job),
+    costCell(job),
     el("td", { title: job.createdAt }, age(job.createdAt)),
     el(
       "td",
@@ -425,11 +431,14 @@ function route() {
   const mine = nextDrawing();
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
-  const m = /^\/(files\/\d+|jobs\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
+  const m = /^\/(files\/\d+|(?:jobs|runs)\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
   const side = "(?:files\\/\\d+|jobs\\/[A-Za-z0-9_-]+)";
   const c = new RegExp(`^\\/compare\\/(${side}\\/${side})(?:\\/rows\\/(\\d+))?$`).exec(path);
   const input = /^\/jobs\/([A-Za-z0-9_-]+)\/input$/.exec(path);
-  const drawn = c
+  const about = /^\/runs\/([A-Za-z0-9_-]+)\/about$/.exec(path);
+  const drawn = about
+    ? runView(about[1])
+    : c
     ? c[2] !== undefined ? compareRowView(c[1], Number(c[2])) : compareView(c[1], params)
     : input
     ? inputView(input[1], params, crumbs, live)

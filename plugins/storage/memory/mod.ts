@@ -21,6 +21,7 @@ export function createMemoryStorage(now: () => number = Date.now): StorageV2 {
   const attachments = new Map<string, string>();
   const leases = new Map<string, LeaseInfo>();
   const cache = new Map<string, { value: string; at: number }>();
+  const runs = new Map<string, string>();
   const shardKey = (job: string, shard: number) => `${job}\0${shard}`;
   const owned = (job: string) => (key: string) => key.startsWith(`${job}\0`);
   return {
@@ -92,6 +93,21 @@ export function createMemoryStorage(now: () => number = Date.now): StorageV2 {
       },
       async release(name, token) {
         if (leases.get(name)?.token === token) leases.delete(name);
+      },
+    },
+    runs: {
+      async get(id) {
+        return runs.get(id);
+      },
+      async list() {
+        return [...runs].map(([id, record]) => ({ id, record }));
+      },
+      async put(id, record) {
+        assertJobId(id);
+        runs.set(id, record);
+      },
+      async remove(id) {
+        runs.delete(id);
       },
     },
     cache: {

@@ -81,6 +81,7 @@ describe("postgres storage", () => {
       "loom_leases",
       "loom_result_sets",
       "loom_results",
+      "loom_runs",
       "loom_schema",
     ]);
     assert.deepEqual(await sql(url, "SELECT version FROM loom_schema"), [
@@ -121,7 +122,9 @@ describe("postgres storage", () => {
     const error = await loomError(() => store(url));
     assert.match(
       error.message,
-      /written by a newer Loom \(schema version 99; this Loom knows up to 1\)/,
+      new RegExp(
+        `written by a newer Loom \\(schema version 99; this Loom knows up to ${SCHEMA_VERSION}\\)`,
+      ),
     );
     assert.ok(error.message.includes(url.replace(PASSWORD, "***")));
     assert.equal(error.exitCode, 2);

@@ -49,6 +49,8 @@ export const MIGRATIONS: readonly string[] = [
      stored_at bigint NOT NULL
    );
    CREATE INDEX loom_cache_stored_at ON loom_cache (stored_at);`,
+  // Records of sync runs (`StorageV2.runs`), one row each.
+  `CREATE TABLE loom_runs (id text PRIMARY KEY, record text NOT NULL);`,
 ];
 
 /** The schema version this Loom writes. */

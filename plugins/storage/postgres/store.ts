@@ -14,6 +14,7 @@ import {
   type ResultRow,
   type StorageV2,
   type StoredJob,
+  type StoredRun,
 } from "../../../core/spec/storage.ts";
 import { maskUrl } from "../../../core/state/open.ts";
 import { PageSize } from "../../../core/state/page-size.ts";
@@ -212,6 +213,29 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
           await client.query("DELETE FROM loom_leases WHERE name = $1", [`job:${id}`]);
           await client.query("DELETE FROM loom_jobs WHERE id = $1", [id]);
         });
+      },
+    },
+    runs: {
+      async get(id) {
+        const { rows } = await query<{ record: string }>(
+          "SELECT record FROM loom_runs WHERE id = $1",
+          [id],
+        );
+        return rows[0]?.record;
+      },
+      async list() {
+        return (await query<StoredRun>("SELECT id, record FROM loom_runs")).rows;
+      },
+      async put(id, record) {
+        assertJobId(id);
+        await query(
+          "INSERT INTO loom_runs (id, record) VALUES ($1, $2) " +
+            "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+          [id, record],
+        );
+      },
+      async remove(id) {
+        await query("DELETE FROM loom_runs WHERE id = $1", [id]);
       },
     },
     results: {

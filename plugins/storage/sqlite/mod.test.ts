@@ -338,6 +338,7 @@ describe("sqlite storage", () => {
          bytes INTEGER NOT NULL);
        CREATE INDEX cache_stored_at ON cache (stored_at, bytes);
        ALTER TABLE result_sets DROP COLUMN segments;
+       DROP TABLE runs;
        PRAGMA user_version = 1;`);
       const insert = db.prepare("INSERT INTO cache VALUES (?, ?, ?, ?)");
       for (const [key, value, at] of rows) {

@@ -34,6 +34,7 @@ import {
   type ResultRow,
   type StorageV2,
   type StoredJob,
+  type StoredRun,
 } from "../../../core/spec/storage.ts";
 import { loadSqlite } from "./driver.ts";
 import { storeError } from "./errors.ts";
@@ -234,6 +235,14 @@ function statements(db: DatabaseSync) {
         "ON CONFLICT (job, name) DO UPDATE SET value = excluded.value",
     ),
     attachmentGet: q("SELECT value FROM attachments WHERE job = ? AND name = ?"),
+
+    runGet: q("SELECT record FROM runs WHERE id = ?"),
+    runList: q("SELECT id, record FROM runs"),
+    runPut: q(
+      "INSERT INTO runs (id, record) VALUES (?, ?) " +
+        "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+    ),
+    runDelete: q("DELETE FROM runs WHERE id = ?"),
 
     leaseGet: q("SELECT holder, token, expires_at FROM leases WHERE name = ?"),
     leaseTake: q(
@@ -653,6 +662,24 @@ class SqliteStore implements StorageV2 {
       }),
     get: (job: string, name: string) =>
       this.#use((q) => (q.attachmentGet.get(job, name) as { value: string } | undefined)?.value),
+  };
+
+  readonly runs = {
+    get: (id: string) =>
+      this.#use((q) => (q.runGet.get(id) as { record: string } | undefined)?.record),
+    list: () =>
+      this.#use((q) =>
+        (q.runList.all() as unknown as StoredRun[]).map(({ id, record }) => ({ id, record }))
+      ),
+    put: (id: string, record: string) =>
+      this.#use((q) => {
+        assertJobId(id);
+        q.runPut.run(id, record);
+      }),
+    remove: (id: string) =>
+      this.#use((q) => {
+        q.runDelete.run(id);
+      }),
   };
 
   readonly leases = {

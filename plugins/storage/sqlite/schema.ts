@@ -10,7 +10,7 @@
  *   or in `results`. A put writes a new set (the file, or small transactions), then makes it current
  *   and drops the old one in one transaction, so readers see one set or the other and the write
  *   lock is never held while the caller produces rows;
- * - `attachments`, `leases`;
+ * - `attachments`, `leases`, `runs` (sync run records);
  * - `cache`: one row per entry, found through `h` (a 52-bit number derived from the key, see
  *   {@link cacheSlot}) under a unique index, the full key stored beside the value and compared on
  *   every lookup; an index on the stored time serves stats and prune.
@@ -72,6 +72,8 @@ const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
   // `segments` holds its segments' bounds (JSON). An older Loom would read such a set as empty, so
   // it refuses this version.
   "ALTER TABLE result_sets ADD COLUMN segments TEXT",
+  // Migration 4: records of sync runs (`StorageV2.runs`), one row each.
+  "CREATE TABLE runs (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
 ];
 
 /** The schema version this Loom writes. */

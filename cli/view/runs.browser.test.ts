@@ -1,0 +1,90 @@
+/**
+ * `loom view`'s sync runs and costs in a real browser (`core/test-support/browser.ts`): the jobs
+ * page shows a recorded sync run with its numbers and a batch job with its tokens and costs, a
+ * running run's row follows its record as it is rewritten, and a run's page shows its answers per
+ * minute and leads to its rows. `LOOM_SCREENSHOTS=docs/view` saves `jobs-runs.png` and `run.png`.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { BrowserContext, Page } from "playwright-core";
+import type { Viewer } from "../commands/view.ts";
+import {
+  launchChromium,
+  requireChromiumInCi,
+  rowsShown,
+  shoot,
+  skipBrowser,
+} from "../../core/test-support/browser.ts";
+import { type RunsFixture, runsFixture, viewerOnRuns } from "../../core/test-support/runs-view.ts";
+
+requireChromiumInCi();
+
+describe("loom view's sync runs and costs in chromium", { skip: skipBrowser }, () => {
+  let fixture: RunsFixture;
+  let viewer: Viewer;
+  let browser: BrowserContext;
+  let page: Page;
+  before(async () => {
+    fixture = await runsFixture();
+    viewer = await viewerOnRuns(fixture);
+    ({ browser, page } = await launchChromium());
+  });
+  after(async () => {
+    await browser?.close();
+    await viewer?.stop();
+  });
+
+  it("the jobs page: a recorded sync run with its numbers, a batch job with its tokens and costs", async () => {
+    await page.goto(viewer.url.replace(/#.*$/, ""));
+    const run = page.locator(`tr[data-run="${fixture.run.id}"]`);
+    await run.waitFor();
+    // 4 answers of 2 tokens each (echo: 4 characters a token), a dollar per 10 million tokens.
+    assert.match(
+      await run.innerText(),
+      /priced \/ echo-1\s+finished\s+6\/6\s+4\s+2\s+8 → 8\s+\$0\.00000080\s+est\. \$0\.\d+\s+\d+s\s+rows →/,
+    );
+    const job = page.locator(`tr[data-job="${fixture.job}"]`);
+    assert.match(await job.innerText(), /4\s+2\s+6\s+8 → 8\s+\$0\.00000080\s+est\. \$0\.\d+/);
+    assert.match(
+      await page.locator(`tr[data-run="${fixture.lost}"]`).innerText(),
+      /lost\s+6\/6/,
+    );
+    const running = page.locator(`tr[data-run="${fixture.running}"]`);
+    assert.match(await running.innerText(), /running\s+2\/6\s+2\s+0\s+.*written at the end/s);
+    assert.match(await page.locator("#live").innerText(), /refreshing every 3 s/);
+    await shoot(page, "jobs-runs");
+  });
+
+  it("a running run's row follows its record while the page is open", async () => {
+    await fixture.advance(5);
+    const running = page.locator(`tr[data-run="${fixture.running}"]`);
+    for (const end = Date.now() + 10_000; Date.now() < end;) {
+      if (/5\/6/.test(await running.innerText())) break;
+      await page.waitForTimeout(200);
+    }
+    assert.match(await running.innerText(), /running\s+5\/6\s+5\s+0/);
+  });
+
+  it("a run's page: its figures and answers per minute, and a link to its rows", async () => {
+    await page.locator(`tr[data-run="${fixture.run.id}"] a`, { hasText: fixture.run.id }).click();
+    await page.locator("table.per-minute").waitFor();
+    assert.match(
+      await page.locator("h1").innerText(),
+      new RegExp(`Run ${fixture.run.id}\\s+finished`),
+    );
+    const figures = await page.locator("dl.row").innerText();
+    assert.match(figures, /answered\s+4 \(0 from the cache\)/);
+    assert.match(figures, /tokens in → out\s+8 → 8/);
+    assert.match(figures, /cost reported\s+\$0\.00000080/);
+    assert.match(figures, /cost estimated\s+\$0\.\d+ \(price: job\)/);
+    assert.match(await page.locator("table.per-minute tbody").innerText(), /^1\s+4$/);
+    await shoot(page, "run");
+    await page.getByText("its rows →").click();
+    await rowsShown(page, 6);
+    assert.match(
+      await page.locator("h1").innerText(),
+      new RegExp(`run ${fixture.run.id}: sync\\.csv`),
+    );
+    assert.equal(await page.locator("table.rows tbody tr.error").count(), 2);
+  });
+});
