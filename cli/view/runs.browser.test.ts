@@ -67,7 +67,7 @@ describe("loom view's sync runs and costs in chromium", { skip: skipBrowser }, (
 
   it("a run's page: its figures and answers per minute, and a link to its rows", async () => {
     await page.locator(`tr[data-run="${fixture.run.id}"] a`, { hasText: fixture.run.id }).click();
-    await page.locator("table.per-minute").waitFor();
+    await page.locator("figure.chart").waitFor();
     assert.match(
       await page.locator("h1").innerText(),
       new RegExp(`Run ${fixture.run.id}\\s+finished`),
@@ -77,7 +77,10 @@ describe("loom view's sync runs and costs in chromium", { skip: skipBrowser }, (
     assert.match(figures, /tokens in → out\s+8 → 8/);
     assert.match(figures, /cost reported\s+\$0\.00000080/);
     assert.match(figures, /cost estimated\s+\$0\.\d+ \(price: job\)/);
-    assert.match(await page.locator("table.per-minute tbody").innerText(), /^1\s+4$/);
+    const chart = page.locator("figure.chart");
+    assert.equal(await chart.locator("figcaption").innerText(), "Answers per minute");
+    assert.equal(await chart.locator(".chart-bar").count(), 1, "one column: the run took a minute");
+    assert.equal(await chart.locator(".chart-summary").innerText(), "minute 1: 4 answers");
     await shoot(page, "run");
     await page.getByText("its rows →").click();
     await rowsShown(page, 6);

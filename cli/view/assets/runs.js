@@ -2,6 +2,31 @@
 // share with them, and one run's page (#/runs/ID/about) with its answers per minute.
 
 import { again, age, api, badge, bar, currentDrawing, el, fmt, show } from "./dom.js";
+import { barChart } from "./charts.js";
+
+/** Columns drawn at most: a longer run's minutes are summed in spans of several. */
+const MAX_COLUMNS = 120;
+
+/** The run's answers per minute as columns (summed per span of minutes when the run was long). */
+function perMinuteChart(perMinute) {
+  const span = Math.max(1, Math.ceil(perMinute.length / MAX_COLUMNS));
+  const bars = [];
+  for (let i = 0; i < perMinute.length; i += span) {
+    const last = Math.min(i + span, perMinute.length);
+    bars.push({
+      label: span === 1 ? `minute ${i + 1}` : `minutes ${i + 1}–${last}`,
+      tick: String(i + 1),
+      value: perMinute.slice(i, last).reduce((sum, n) => sum + n, 0),
+    });
+  }
+  return barChart({
+    title: span === 1 ? "Answers per minute" : `Answers per ${span} minutes`,
+    bars,
+    unit: "answers",
+    xLabel: "minute of the run",
+    vertical: true,
+  });
+}
 
 /** Dollars for people: cents from a dollar up, more digits for the small sums of a few rows. */
 export function money(amount) {
@@ -135,24 +160,11 @@ export async function runView(id, mine = currentDrawing()) {
     ],
   ];
   if (run.error) figures.push(["error", run.error]);
-  const minutes = el(
-    "table",
-    { class: "per-minute" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Minute"), el("th", { class: "num" }, "Answers"))),
-    el(
-      "tbody",
-      {},
-      run.perMinute.map((n, i) =>
-        el("tr", {}, el("td", {}, String(i + 1)), el("td", { class: "num" }, fmt(n)))
-      ),
-    ),
-  );
   show(
     el("h1", {}, `Run ${run.id} `, badge(run.status)),
     run.outputReady ? el("p", {}, el("a", { href: `#/runs/${run.id}` }, "its rows →")) : "",
     el("dl", { class: "row" }, figures.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-    el("h2", {}, "Answers per minute"),
-    minutes,
+    perMinuteChart(run.perMinute),
   );
   document.getElementById("live").textContent = run.active
     ? "refreshing every 3 s while it runs"
