@@ -85,7 +85,10 @@ async function jobsView(mine = currentDrawing()) {
       "Output",
     ];
     if (data.actions) head.push("Actions");
-    parts.push(
+    // A wide table (many batches, the actions column) scrolls on its own, not the page.
+    parts.push(el(
+      "div",
+      { class: "scroll" },
       el(
         "table",
         { class: "jobs" },
@@ -100,7 +103,7 @@ async function jobsView(mine = currentDrawing()) {
           }),
         ),
       ),
-    );
+    ));
   }
   parts.push(...runsSection(data.runs));
   show(...parts);

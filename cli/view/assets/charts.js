@@ -119,7 +119,8 @@ function columns(bars, max, xLabel, format) {
   const plotHeight = 140;
   const height = top + plotHeight + 22 + (xLabel ? 20 : 4);
   const plot = WIDTH - left - right;
-  const step = bars.length ? plot / bars.length : plot;
+  // Few columns stay narrow (a one-minute run is not one wide block).
+  const step = bars.length ? Math.min(plot / bars.length, 48) : plot;
   const base = top + plotHeight;
   // Every k-th label, so that they do not run into one another.
   const every = Math.max(1, Math.ceil(bars.length / 6));
