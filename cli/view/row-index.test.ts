@@ -149,4 +149,25 @@ describe("the row index", () => {
     const last = await index.page({ offset: 25, limit: 25, text: "needle" });
     assert.deepEqual([last.rows.length, last.rows.at(-1)!.n], [15, 117]);
   });
+
+  it("a search matches values only: not a name, a null, a line number or a corrupt line's frame", async () => {
+    const index = await indexOf(
+      "frames.jsonl",
+      line({ id: "a", note: null, llm_response: { headline: "Oslo rain" } }) +
+        line({ id: "b", note: "nullable", llm_response: "plain" }) +
+        "{broken\n" +
+        line({ id: "c", note: "details on page 7", llm_response: "ok" }),
+    );
+    const found = async (text: string) =>
+      (await index.page({ offset: 0, limit: 10, text })).rows.map((r) => r.n);
+    assert.deepEqual(await found("oslo"), [0], "inside a structured answer");
+    assert.deepEqual(await found("headline"), [0], "a structured answer's key is in its value");
+    assert.deepEqual(await found("note"), [], "a column's name is no value");
+    assert.deepEqual(await found("null"), [1], "a null shows as nothing");
+    assert.deepEqual(await found("4"), [], "a line number is no value");
+    assert.deepEqual(await found("7"), [3]);
+    // Not the line's own key: the answer's "headline", and the corrupt row's problem.
+    assert.deepEqual(await found("line"), [0, 2]);
+    assert.deepEqual(await found("cannot be read"), [2]);
+  });
 });

@@ -149,6 +149,22 @@ async function* linesOf(
   }
 }
 
+/** What a spilled line holds besides the row's values: its own keys, and `null` (not shown). */
+const LINE_WORDS = ["fields", "problem", "line", "null"];
+
+/**
+ * Whether a line holding `text` (lower case) surely holds it in a value, so that the line need not
+ * be parsed: `text` has nothing JSON escapes or uses between values, is no part of a column's name
+ * or of the line's own words, and is not a number (the line's number is no value).
+ */
+function matchesOnlyValues(text: string, columns: ReadonlySet<string>): boolean {
+  // deno-lint-ignore no-control-regex
+  if (/["\\{}[\]:,\u0000-\u001f]/.test(text) || !/[^\d.eE+-]/.test(text)) return false;
+  for (const word of LINE_WORDS) if (word.includes(text)) return false;
+  for (const column of columns) if (column.toLowerCase().includes(text)) return false;
+  return true;
+}
+
 /** Whether a spilled row's values (or its problem) hold `text` (lower case). */
 function valuesHold(line: string, text: string): boolean {
   const saved = JSON.parse(line) as { fields: Record<string, unknown>; problem?: string };
@@ -464,6 +480,8 @@ export class RowIndex {
     if (this.#search?.text === text && this.#done) return this.#search.rows;
     const rows: number[] = [];
     const escaped = JSON.stringify(text).slice(1, -1);
+    // Most searches need no line parsed: only those that could match a name or the line's frame.
+    const direct = matchesOnlyValues(text, this.#columns);
     const end = this.#offsets[upTo];
     const size = 4 << 20;
     let row = 0;
@@ -490,7 +508,7 @@ export class RowIndex {
         const line = sameLength
           ? decoded.slice(start, start + lines[k].length)
           : (original ??= decoded.split("\n"))[k];
-        if (valuesHold(line, text)) rows.push(row + k);
+        if (direct || valuesHold(line, text)) rows.push(row + k);
       }
       at = this.#offsets[last];
       row = last;
