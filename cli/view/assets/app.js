@@ -8,12 +8,17 @@ import {
   badge,
   bar,
   cellText,
+  checkboxFilter,
   currentDrawing,
   el,
   failure,
   fmt,
+  hashNavigator,
   nextDrawing,
+  PAGE,
+  pageButtons,
   show,
+  toolbar,
 } from "./dom.js";
 import { picturesPanel } from "./pictures.js";
 import { compareOffer, compareRowView, compareView } from "./compare.js";
@@ -178,7 +183,6 @@ const SORTS = [["row", "file order"], ["status", "status"], ["finish", "finish r
   "input_tokens",
   "input tokens",
 ], ["output_tokens", "output tokens"]];
-const PAGE = 50;
 
 /**
  * The cells of a structured answer, one per field; an answer that is not an object (the raw text
@@ -209,21 +213,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
   if (mine !== currentDrawing()) return;
   crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / ", data.title);
   const offset = Number(params.get("offset") ?? 0);
-  const go = (changes) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === "" || v === false || v === undefined) next.delete(k);
-      else next.set(k, String(v));
-    }
-    if (!("offset" in changes)) next.delete("offset");
-    location.hash = `#${base}${next.size ? `?${next}` : ""}`;
-  };
-  const search = el("input", {
-    type: "search",
-    name: "q",
-    placeholder: "search the rows",
-    value: params.get("q") ?? "",
-  });
+  const go = hashNavigator(`#${base}`, params);
   const finish = el(
     "select",
     { name: "finish", onchange: () => go({ finish: finish.value }) },
@@ -240,42 +230,24 @@ async function rowsView(base, params, mine = currentDrawing()) {
       el("option", { value: v, selected: (params.get("sort") ?? "row") === v }, `sort: ${label}`)
     ),
   );
-  const toolbar = el(
-    "form",
-    {
-      class: "toolbar",
-      onsubmit: (e) => {
-        e.preventDefault();
-        go({ q: search.value });
-      },
-    },
-    el(
-      "label",
-      {},
-      el("input", {
-        type: "checkbox",
-        name: "failed",
-        checked: params.get("failed") === "1",
-        onchange: (e) => go({ failed: e.target.checked ? "1" : "" }),
-      }),
-      " failed only",
-    ),
-    search,
-    el("button", { type: "submit" }, "Search"),
-    finish,
-    sort,
-    el(
-      "label",
-      {},
-      el("input", {
-        type: "checkbox",
-        name: "desc",
-        checked: params.get("order") === "desc",
-        onchange: (e) => go({ order: e.target.checked ? "desc" : "" }),
-      }),
-      " descending",
-    ),
-  );
+  const tools = toolbar(params, go, "search the rows", {
+    before: [checkboxFilter(params, go, "failed", "failed only")],
+    after: [
+      finish,
+      sort,
+      el(
+        "label",
+        {},
+        el("input", {
+          type: "checkbox",
+          name: "desc",
+          checked: params.get("order") === "desc",
+          onchange: (e) => go({ order: e.target.checked ? "desc" : "" }),
+        }),
+        " descending",
+      ),
+    ],
+  });
 
   const { counts } = data;
   const summary = el(
@@ -352,30 +324,14 @@ async function rowsView(base, params, mine = currentDrawing()) {
       ),
     ),
   );
-  const first = data.matched ? offset + 1 : 0;
-  const last = offset + data.rows.length;
-  const pager = el(
-    "div",
-    { class: "pager" },
-    el("button", {
-      type: "button",
-      disabled: offset === 0,
-      onclick: () => go({ offset: Math.max(0, offset - PAGE) || "" }),
-    }, "← previous"),
-    el(
-      "span",
-      { class: "range" },
-      `rows ${fmt(first)}–${fmt(last)} of ${fmt(data.matched)}${
-        data.matched === data.indexed ? "" : " matching"
-      }`,
-    ),
-    el("button", {
-      type: "button",
-      disabled: last >= data.matched,
-      onclick: () => go({ offset: offset + PAGE }),
-    }, "next →"),
+  const pager = pageButtons(
+    offset,
+    data.rows.length,
+    data.matched,
+    data.matched !== data.indexed,
+    go,
   );
-  const parts = [el("h1", {}, data.title), summary, toolbar];
+  const parts = [el("h1", {}, data.title), summary, tools];
   if (data.stopped) {
     parts.push(
       el("p", { class: "notice bad" }, `Reading stopped at a corrupt place: ${data.stopped}`),

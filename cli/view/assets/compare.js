@@ -2,11 +2,24 @@
 // (#/compare/files/0/jobs/ID) and one row of both (…/rows/K). The server lines the rows up and
 // diffs the answers; here the diff's segments become <del>/<ins> spans, as text.
 
-import { again, api, badge, cellText, currentDrawing, el, fmt, show } from "./dom.js";
+import {
+  again,
+  api,
+  badge,
+  cellText,
+  checkboxFilter,
+  currentDrawing,
+  el,
+  fmt,
+  hashNavigator,
+  PAGE,
+  pageButtons,
+  show,
+  toolbar,
+} from "./dom.js";
 
 const crumbs = document.getElementById("crumbs");
 const live = document.getElementById("live");
-const PAGE = 50;
 /** Characters of an answer shown in the table (the row's page shows it whole). */
 const CELL_CHARS = 600;
 
@@ -103,21 +116,7 @@ export async function compareView(pair, params, mine = currentDrawing()) {
   if (mine !== currentDrawing()) return;
   crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / compare");
   const offset = Number(params.get("offset") ?? 0);
-  const go = (changes) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === "" || v === false || v === undefined) next.delete(k);
-      else next.set(k, String(v));
-    }
-    if (!("offset" in changes)) next.delete("offset");
-    location.hash = `#${base}${next.size ? `?${next}` : ""}`;
-  };
-  const search = el("input", {
-    type: "search",
-    name: "q",
-    placeholder: "search both sides",
-    value: params.get("q") ?? "",
-  });
+  const go = hashNavigator(`#${base}`, params);
   const failed = el(
     "select",
     { name: "failed", "aria-label": "failed", onchange: () => go({ failed: failed.value }) },
@@ -128,31 +127,10 @@ export async function compareView(pair, params, mine = currentDrawing()) {
       el("option", { value: v, selected: (params.get("failed") ?? "") === v }, label)
     ),
   );
-  const toolbar = el(
-    "form",
-    {
-      class: "toolbar",
-      onsubmit: (e) => {
-        e.preventDefault();
-        go({ q: search.value });
-      },
-    },
-    el(
-      "label",
-      {},
-      el("input", {
-        type: "checkbox",
-        name: "differ",
-        checked: params.get("differ") === "1",
-        onchange: (e) => go({ differ: e.target.checked ? "1" : "" }),
-      }),
-      " answers differ",
-    ),
-    failed,
-    search,
-    el("button", { type: "submit" }, "Search"),
-    el("a", { href: `#/compare/${swapped(pair)}` }, "swap A and B"),
-  );
+  const tools = toolbar(params, go, "search both sides", {
+    before: [checkboxFilter(params, go, "differ", "answers differ"), failed],
+    after: [el("a", { href: `#/compare/${swapped(pair)}` }, "swap A and B")],
+  });
   const s = data.summary;
   const summary = el(
     "p",
@@ -230,28 +208,12 @@ export async function compareView(pair, params, mine = currentDrawing()) {
       }),
     ),
   );
-  const first = data.matched ? offset + 1 : 0;
-  const last = offset + data.rows.length;
-  const pager = el(
-    "div",
-    { class: "pager" },
-    el("button", {
-      type: "button",
-      disabled: offset === 0,
-      onclick: () => go({ offset: Math.max(0, offset - PAGE) || "" }),
-    }, "← previous"),
-    el(
-      "span",
-      { class: "range" },
-      `rows ${fmt(first)}–${fmt(last)} of ${fmt(data.matched)}${
-        params.has("differ") || params.has("failed") || params.has("q") ? " matching" : ""
-      }`,
-    ),
-    el("button", {
-      type: "button",
-      disabled: last >= data.matched,
-      onclick: () => go({ offset: offset + PAGE }),
-    }, "next →"),
+  const pager = pageButtons(
+    offset,
+    data.rows.length,
+    data.matched,
+    params.has("differ") || params.has("failed") || params.has("q"),
+    go,
   );
   show(
     el("h1", {}, "Compare"),
@@ -268,7 +230,7 @@ export async function compareView(pair, params, mine = currentDrawing()) {
     ),
     ...mismatch(data),
     summary,
-    toolbar,
+    tools,
     data.rows.length
       ? el("div", { class: "scroll" }, table)
       : el("p", { class: "muted empty" }, "No rows match."),

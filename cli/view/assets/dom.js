@@ -83,3 +83,91 @@ export function cellText(value) {
   if (value === null || value === undefined) return "";
   return typeof value === "string" ? value : JSON.stringify(value);
 }
+
+// ---- what the paged views share (rows, compare, a job's input rows) -------------------------
+
+/** Rows a page shows. */
+export const PAGE = 50;
+
+/**
+ * The function moving a paged view to new query `changes` (an empty value removes one) under the
+ * address `hash` (`#/files/0`); any change but the offset's goes back to the first page.
+ */
+export function hashNavigator(hash, params) {
+  return (changes) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === "" || v === false || v === undefined) next.delete(k);
+      else next.set(k, String(v));
+    }
+    if (!("offset" in changes)) next.delete("offset");
+    location.hash = `${hash}${next.size ? `?${next}` : ""}`;
+  };
+}
+
+/** A toolbar form: its search box (`q`) searches on submit; `controls` come after its button. */
+export function toolbar(params, go, placeholder, { before = [], after = [] } = {}) {
+  const search = el("input", {
+    type: "search",
+    name: "q",
+    placeholder,
+    value: params.get("q") ?? "",
+  });
+  return el(
+    "form",
+    {
+      class: "toolbar",
+      onsubmit: (e) => {
+        e.preventDefault();
+        go({ q: search.value });
+      },
+    },
+    before,
+    search,
+    el("button", { type: "submit" }, "Search"),
+    after,
+  );
+}
+
+/** A labelled checkbox setting query `name` to 1 or removing it. */
+export function checkboxFilter(params, go, name, label) {
+  return el(
+    "label",
+    {},
+    el("input", {
+      type: "checkbox",
+      name,
+      checked: params.get(name) === "1",
+      onchange: (e) => go({ [name]: e.target.checked ? "1" : "" }),
+    }),
+    ` ${label}`,
+  );
+}
+
+/**
+ * Previous/next buttons and the range shown, for a page of `shown` rows from `offset` among
+ * `matched` (rows `matching` a filter, when `filtered`).
+ */
+export function pageButtons(offset, shown, matched, filtered, go) {
+  const first = matched ? offset + 1 : 0;
+  const last = offset + shown;
+  return el(
+    "div",
+    { class: "pager" },
+    el("button", {
+      type: "button",
+      disabled: offset === 0,
+      onclick: () => go({ offset: Math.max(0, offset - PAGE) || "" }),
+    }, "← previous"),
+    el(
+      "span",
+      { class: "range" },
+      `rows ${fmt(first)}–${fmt(last)} of ${fmt(matched)}${filtered ? " matching" : ""}`,
+    ),
+    el("button", {
+      type: "button",
+      disabled: last >= matched,
+      onclick: () => go({ offset: offset + PAGE }),
+    }, "next →"),
+  );
+}

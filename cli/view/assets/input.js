@@ -2,9 +2,20 @@
 // stands (answered or failed in a fetched batch, pending in a running one, not sent), a search and
 // pages. The answers themselves come with the merge (loom fetch, or Fetch with --actions).
 
-import { again, api, badge, cellText, currentDrawing, el, fmt, show } from "./dom.js";
+import {
+  again,
+  api,
+  badge,
+  cellText,
+  currentDrawing,
+  el,
+  hashNavigator,
+  PAGE,
+  pageButtons,
+  show,
+  toolbar,
+} from "./dom.js";
 
-const PAGE = 50;
 const KINDS = { answered: "ok", failed: "error", pending: "in_progress", "not sent": "" };
 
 /** Draws the input rows of job `id` for the hash's `params` (offset, q). */
@@ -16,33 +27,8 @@ export async function inputView(id, params, crumbs, live, mine = currentDrawing(
   if (mine !== currentDrawing()) return;
   crumbs.replaceChildren(el("a", { href: "#/" }, "jobs"), " / ", data.title);
   const offset = Number(params.get("offset") ?? 0);
-  const go = (changes) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === "" || v === undefined) next.delete(k);
-      else next.set(k, String(v));
-    }
-    if (!("offset" in changes)) next.delete("offset");
-    location.hash = `${base}${next.size ? `?${next}` : ""}`;
-  };
-  const search = el("input", {
-    type: "search",
-    name: "q",
-    placeholder: "search the rows",
-    value: params.get("q") ?? "",
-  });
-  const toolbar = el(
-    "form",
-    {
-      class: "toolbar",
-      onsubmit: (e) => {
-        e.preventDefault();
-        go({ q: search.value });
-      },
-    },
-    search,
-    el("button", { type: "submit" }, "Search"),
-  );
+  const go = hashNavigator(base, params);
+  const tools = toolbar(params, go, "search the rows");
   const table = el(
     "table",
     { class: "rows input" },
@@ -79,28 +65,12 @@ export async function inputView(id, params, crumbs, live, mine = currentDrawing(
       ),
     ),
   );
-  const first = data.matched ? offset + 1 : 0;
-  const last = offset + data.rows.length;
-  const pager = el(
-    "div",
-    { class: "pager" },
-    el("button", {
-      type: "button",
-      disabled: offset === 0,
-      onclick: () => go({ offset: Math.max(0, offset - PAGE) || "" }),
-    }, "← previous"),
-    el(
-      "span",
-      { class: "range" },
-      `rows ${fmt(first)}–${fmt(last)} of ${fmt(data.matched)}${
-        data.matched === data.indexed ? "" : " matching"
-      }`,
-    ),
-    el("button", {
-      type: "button",
-      disabled: last >= data.matched,
-      onclick: () => go({ offset: offset + PAGE }),
-    }, "next →"),
+  const pager = pageButtons(
+    offset,
+    data.rows.length,
+    data.matched,
+    data.matched !== data.indexed,
+    go,
   );
   show(
     el("h1", {}, data.title),
@@ -118,7 +88,7 @@ export async function inputView(id, params, crumbs, live, mine = currentDrawing(
       )
       : "",
     data.stopped ? el("p", { class: "notice bad" }, `Reading stopped: ${data.stopped}`) : "",
-    toolbar,
+    tools,
     data.rows.length
       ? el("div", { class: "scroll" }, table)
       : el("p", { class: "muted empty" }, "No rows match."),
