@@ -17,6 +17,7 @@ import { registerCompare } from "./compare.ts";
 import { type ActionSettings, registerActions } from "./actions.ts";
 import { guard } from "./guard.ts";
 import { registerInputRows } from "./input-rows.ts";
+import { requestsOf } from "./requests.ts";
 import { listShownJobs } from "./jobs.ts";
 import { listShownRuns, shownRun } from "./runs.ts";
 import type { RowIndexes } from "./row-index.ts";
@@ -112,7 +113,7 @@ export function createApp(
   for (const base of ["/api/files/:file", "/api/jobs/:id", "/api/runs/:run"]) {
     app.get(`${base}/rows`, async (c) => {
       const query = queryOf(c);
-      const { title, format, index } = await indexOf(c);
+      const { title, format, index, job } = await indexOf(c);
       let page;
       try {
         page = await index.page(query);
@@ -120,14 +121,19 @@ export function createApp(
         if (error instanceof RangeError) throw new Answer(400, error.message);
         throw error;
       }
-      return c.json({ title, format: format.name, ...page });
+      const request = requestsOf(job);
+      const rows = request
+        ? page.rows.map((r) => r.status === "corrupt" ? r : { ...r, request: request(r.fields) })
+        : page.rows;
+      return c.json({ title, format: format.name, ...page, rows });
     });
     app.get(`${base}/rows/:n`, async (c) => {
       const n = Number(c.req.param("n"));
-      const { title, index } = await indexOf(c);
+      const { title, index, job } = await indexOf(c);
       const row = Number.isInteger(n) ? await index.row(n) : undefined;
       if (!row) throw new Answer(404, `no row ${c.req.param("n")} in ${title}`);
-      return c.json({ title, row });
+      const request = row.status === "corrupt" ? undefined : requestsOf(job)?.(row.fields, true);
+      return c.json({ title, row: request ? { ...row, request } : row });
     });
     app.get(`${base}/stats`, (c) => statsRoute(c, sources));
   }

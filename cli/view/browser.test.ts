@@ -77,6 +77,8 @@ describe("loom view in chromium", { skip: skipBrowser }, () => {
     assert.equal(await page.locator("table.rows tbody tr.error").count(), 2);
     assert.match(await page.locator(".summary").innerText(), /6 rows: 4 answered 2 failed/);
     assert.match(await page.locator("tr.error").first().innerText(), /boom bravo/);
+    assert.match(await page.locator("table.rows thead").innerText(), /status\s+prompt\s+id/);
+    assert.equal(await page.locator("table.rows td.prompt").first().innerText(), "alpha");
     await shoot(page, "rows");
 
     await page.getByLabel("failed only").check();
@@ -104,6 +106,8 @@ describe("loom view in chromium", { skip: skipBrowser }, () => {
     assert.match(detail, /text\s+boom echo/);
     assert.match(detail, /llm_error\s+echo: prompt contains "boom" \(fail_on\)/);
     assert.equal(await page.locator("dd.error").count(), 1);
+    const request = await page.locator("dl.request").innerText();
+    assert.match(request, /model\s+echo-1\s+prompt\s+boom echo/, "the request the job sent");
     await shoot(page, "row");
     await page.getByText("← back to the rows").click();
     await page.locator("table.rows").waitFor();

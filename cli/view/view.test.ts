@@ -155,6 +155,19 @@ describe("loom view over HTTP", () => {
     assert.equal(row.body.row.fields.text, "alpha");
     const pending = await c.json(`/api/jobs/${fixture.pending}/rows`);
     assert.equal(pending.status, 409);
+    // Each row carries the request the job built for it: the page and the row's detail.
+    assert.deepEqual(body.rows.map((r: { request: { prompt: string } }) => r.request.prompt), [
+      "boom bravo",
+      "boom echo",
+    ]);
+    assert.deepEqual(row.body.row.request, {
+      model: "echo-1",
+      prompt: "alpha",
+      params: {},
+      schema: false,
+    });
+    const file = await c.json("/api/files/0/rows");
+    assert.ok(file.body.rows.every((r: object) => !("request" in r)), "a file has no job");
     assert.match(pending.body.error, /has no output yet \(later\.csv\): loom fetch writes it/);
     const unknown = await c.json("/api/jobs/20200101-000000/rows");
     assert.equal(unknown.status, 404);

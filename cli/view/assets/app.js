@@ -264,6 +264,8 @@ async function rowsView(base, params, mine = currentDrawing()) {
 
   const columns = data.columns;
   const fields = data.answerFields ?? [];
+  // A job's rows carry the request each was sent (rebuilt from the job), a file's do not.
+  const prompts = data.rows.some((r) => r.request);
   const table = el(
     "table",
     { class: "rows" },
@@ -275,6 +277,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
         {},
         el("th", { class: "num" }, "#"),
         el("th", {}, "status"),
+        prompts ? el("th", {}, "prompt") : "",
         columns.map((c) =>
           c === "llm_response" && fields.length
             ? fields.map((f) =>
@@ -312,6 +315,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
             badge(row.status),
             row.problem ? el("span", { class: "muted" }, ` ${row.problem}`) : "",
           ),
+          prompts ? promptCell(row.request) : "",
           columns.map((c) => {
             if (c === "llm_response" && fields.length) return answerCells(row.fields[c], fields);
             const text = cellText(row.fields[c]);
@@ -349,6 +353,41 @@ async function rowsView(base, params, mine = currentDrawing()) {
   if (data.indexing) again(() => rowsView(base, params, mine), 1000);
 }
 
+/** The rendered prompt of a row in the table, or why it was never sent. */
+function promptCell(request) {
+  if (!request) return el("td");
+  if (request.error) return el("td", { class: "muted" }, request.error);
+  const text = request.prompt;
+  return el("td", {
+    class: "prompt",
+    title: text.length > 60 ? text.slice(0, 2000) : undefined,
+  }, text.slice(0, 300));
+}
+
+/** A row's request, whole: what the job sent for it (a job's rows only). */
+function requestSection(request) {
+  if (!request) return [];
+  if (request.error) {
+    return [el("h2", {}, "Request"), el("p", { class: "muted" }, `Never sent: ${request.error}`)];
+  }
+  const items = [["model", request.model]];
+  if (request.system !== undefined) items.push(["system", request.system]);
+  items.push(["prompt", request.prompt]);
+  if (Object.keys(request.params).length) {
+    items.push(["params", JSON.stringify(request.params, null, 2)]);
+  }
+  if (request.schema) items.push(["answer schema", "yes: the job's schema (see its job file)"]);
+  return [
+    el("h2", {}, "Request"),
+    el(
+      "dl",
+      { class: "request" },
+      items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
+    ),
+    el("h2", {}, "Row"),
+  ];
+}
+
 async function rowView(base, n, mine = currentDrawing()) {
   const data = await api(`/api${base}/rows/${n}`);
   if (mine !== currentDrawing()) return;
@@ -379,6 +418,7 @@ async function rowView(base, n, mine = currentDrawing()) {
       " ",
       el("a", { href: `#${base}/rows/${row.n + 1}` }, "next row"),
     ),
+    ...requestSection(row.request),
     el("dl", { class: "row" }, items),
   );
   live.textContent = "";
