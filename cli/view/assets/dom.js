@@ -171,3 +171,17 @@ export function pageButtons(offset, shown, matched, filtered, go) {
     }, "next →"),
   );
 }
+
+/**
+ * Dollars for people: cents from a dollar up, more digits for the small sums of a few rows, as
+ * the CLI words them (`usd` in core/commands/estimate.ts; the page has no build step to share it).
+ */
+export function money(amount) {
+  if (amount === null || amount === undefined) return "–";
+  const digits = amount >= 1 || amount === 0
+    ? 2
+    : amount >= 0.01
+    ? 4
+    : Math.min(20, Math.max(6, 1 - Math.floor(Math.log10(Math.abs(amount)))));
+  return `$${amount.toFixed(digits)}`;
+}

@@ -2,12 +2,10 @@
 // its failed rows by kind of error (a bar leads to those rows), and a batch job's cost per batch.
 // Folded by default; whether it is open is kept for the tab.
 
-import { api, currentDrawing, el, fmt } from "./dom.js";
+import { api, currentDrawing, el, fmt, money } from "./dom.js";
 import { barChart, histogram } from "./charts.js";
 
 const OPEN = "loom-view-charts";
-
-const dollars = (v) => `$${v < 0.01 && v > 0 ? v.toPrecision(2) : v.toFixed(2)}`;
 
 /**
  * The charts panel of the rows of `base` (`/files/N` or `/jobs/ID`) for the drawing `mine`, and
@@ -58,7 +56,7 @@ async function drawStats(base, params, body, mine) {
     `${fmt(output.sum)} output tokens`,
     stats.cost.total === null
       ? "no cost reported"
-      : `cost ${dollars(stats.cost.total)} (${fmt(stats.cost.rows)} rows)`,
+      : `cost ${money(stats.cost.total)} (${fmt(stats.cost.rows)} rows)`,
   ];
   const parts = [
     el(
@@ -128,11 +126,11 @@ function shards(list) {
       bars: list.map((s) => ({
         label: `batch ${s.n}`,
         value: s.cost ?? 0,
-        hint: `batch ${s.n}: ${s.cost === null ? "no cost recorded" : dollars(s.cost)}, ${
+        hint: `batch ${s.n}: ${s.cost === null ? "no cost recorded" : money(s.cost)}, ${
           fmt(s.requests)
         } requests`,
       })),
-      format: dollars,
+      format: money,
       xLabel: "US dollars, as the provider reported",
     });
   }

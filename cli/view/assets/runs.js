@@ -1,7 +1,7 @@
 // loom view's sync runs: their section of the jobs page, the tokens and cost cells batch jobs
 // share with them, and one run's page (#/runs/ID/about) with its answers per minute.
 
-import { again, age, api, badge, bar, currentDrawing, el, fmt, show } from "./dom.js";
+import { again, age, api, badge, bar, currentDrawing, el, fmt, money, show } from "./dom.js";
 import { barChart } from "./charts.js";
 
 /** Columns drawn at most: a longer run's minutes are summed in spans of several. */
@@ -26,17 +26,6 @@ function perMinuteChart(perMinute) {
     xLabel: "minute of the run",
     vertical: true,
   });
-}
-
-/** Dollars for people: cents from a dollar up, more digits for the small sums of a few rows. */
-export function money(amount) {
-  if (amount === null || amount === undefined) return "–";
-  const digits = amount >= 1 || amount === 0
-    ? 2
-    : amount >= 0.01
-    ? 4
-    : Math.min(20, Math.max(6, 1 - Math.floor(Math.log10(Math.abs(amount)))));
-  return `$${amount.toFixed(digits)}`;
 }
 
 /** A record's input → output tokens, or a dash before there are any. */
