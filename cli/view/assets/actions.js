@@ -48,7 +48,8 @@ function offered(job) {
   return job.failed > 0 ? ["retry"] : [];
 }
 
-/** The jobs table's cell of a job's action buttons; `redraw` draws the page again after one. */
+/** The jobs table's cell of a job's action buttons; `redraw` draws the page again after one
+ * (a promise of the drawing). */
 export function actionCell(job, redraw) {
   return el(
     "td",
@@ -92,8 +93,9 @@ function confirmAction(name, job, redraw) {
           confirm.disabled = dismiss.disabled = true;
           status.textContent = "Working… (this waits for the provider)";
           outcome = await send(name, job.id);
+          // The dialog goes once the page shows the outcome, never over the last one's notice.
+          await redraw();
           dialog.close();
-          redraw();
         },
       },
       el("h2", {}, action.title(job)),

@@ -426,6 +426,7 @@ async function rowView(base, n, mine = currentDrawing()) {
 
 // ---- routing --------------------------------------------------------------------------------
 
+/** Draws the page the address names; resolves once it is drawn (or its failure shown). */
 function route() {
   const mine = nextDrawing();
   const [path, search = ""] = location.hash.slice(1).split("?");
@@ -446,7 +447,7 @@ function route() {
     : m[2] !== undefined
     ? rowView(`/${m[1]}`, Number(m[2]))
     : rowsView(`/${m[1]}`, params);
-  drawn.catch((error) => mine === currentDrawing() && failure(error));
+  return drawn.catch((error) => mine === currentDrawing() && failure(error));
 }
 
 addEventListener("hashchange", route);
