@@ -1,6 +1,6 @@
 /**
- * `loom view [JOB_ID | OUTPUT_FILE …]`: a local web viewer of the state store's batch jobs and of
- * output files' rows, on 127.0.0.1 with a per-start token (see cli/view/). It runs until Ctrl-C.
+ * `loom view [JOB_ID | RUN_ID | OUTPUT_FILE …]`: a local web viewer of the state store's batch jobs,
+ * sync runs and output files' rows, on 127.0.0.1 with a per-start token (see cli/view/). It runs until Ctrl-C.
  * @module
  */
 import { spawn } from "node:child_process";
@@ -13,6 +13,7 @@ import { JobStore } from "../../core/batch/store.ts";
 import { errorMessage, LoomError, LoomUsageError } from "../../core/base/errors.ts";
 import { displayPath } from "../../core/base/paths.ts";
 import { loomHome } from "../../core/base/runtime.ts";
+import { findRun } from "../../core/run/record.ts";
 import { Registry } from "../../core/plugins/registry.ts";
 import type { PluginContext } from "../../core/plugins/plugin.ts";
 import type { StorageV2 } from "../../core/spec/storage.ts";
@@ -42,7 +43,7 @@ export interface Viewer {
 
 /** Options of {@link startViewer}. */
 export interface ViewerOptions {
-  /** Job ids and output files, as given on the command line. */
+  /** Job ids, sync run ids and output files, as given on the command line. */
   readonly targets: readonly string[];
   /** 0 (the default): a free port. */
   readonly port?: number;
@@ -120,8 +121,8 @@ async function outputFile(
 }
 
 /**
- * Sorts the targets into output files (what exists on disk, or looks like a path) and job ids
- * (checked against the store).
+ * Sorts the targets into output files (what exists on disk, or looks like a path), sync run ids
+ * (`run-…`) and job ids, the ids checked against the store.
  */
 async function resolveTargets(
   targets: readonly string[],
@@ -129,22 +130,28 @@ async function resolveTargets(
   registry: Registry,
   context: PluginContext,
   cwd: string,
-): Promise<{ files: ViewedFile[]; jobIds: string[] }> {
+): Promise<{ files: ViewedFile[]; pages: string[] }> {
   const files: ViewedFile[] = [];
-  const jobIds: string[] = [];
+  /** Each id's page: its rows, or what it has before there are any. */
+  const pages: string[] = [];
+  const exists = async (path: string) => Boolean(await stat(path).catch(() => undefined));
   for (const target of targets) {
     const path = resolve(cwd, target);
-    if (await stat(path).catch(() => undefined)) {
+    if (await exists(path)) {
       files.push(await outputFile(path, cwd, registry, context));
     } else if (/[/\\.]/.test(target)) {
       throw new LoomUsageError(
-        `output file not found: ${target}; give the path of a file Loom wrote (CSV, JSON or JSONL, .gz too) or a job id from loom list`,
+        `output file not found: ${target}; give the path of a file Loom wrote (CSV, JSON or JSONL, .gz too), a job id from loom list or a run id from loom list --runs`,
       );
+    } else if (target.startsWith("run-")) {
+      const run = await findRun(jobs.storage.runs, target);
+      pages.push(`#/runs/${run.id}${(await exists(run.output)) ? "" : "/about"}`);
     } else {
-      jobIds.push((await findJob(jobs, target)).id);
+      const job = await findJob(jobs, target);
+      pages.push(`#/jobs/${job.id}${(await exists(job.output)) ? "" : "/input"}`);
     }
   }
-  return { files, jobIds };
+  return { files, pages };
 }
 
 /** Starts a viewer; the caller stops it. */
@@ -160,7 +167,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   };
   try {
     const jobs = new JobStore(storage, env, cwd);
-    const { files, jobIds } = await resolveTargets(options.targets, jobs, registry, context, cwd);
+    const { files, pages } = await resolveTargets(options.targets, jobs, registry, context, cwd);
     const spill = await makeSpillFolder();
     cleanups.push(() => rm(spill, { recursive: true, force: true }));
     const indexes = new RowIndexes(spill);
@@ -177,13 +184,9 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const server = await listen(app.fetch, options.port ?? 0);
     port = server.port;
     cleanups.push(() => server.close());
-    // One target: the URL opens on its rows (a job not merged yet: on its input rows).
-    let page = "";
-    if (files.length === 1 && !jobIds.length) page = "#/files/0";
-    else if (jobIds.length === 1 && !files.length) {
-      const output = await stat((await findJob(jobs, jobIds[0])).output).catch(() => undefined);
-      page = `#/jobs/${jobIds[0]}${output ? "" : "/input"}`;
-    }
+    // One target: the URL opens on its rows (a job not merged yet: on its input rows; a run with
+    // no output: on its page). More: on the jobs page, which offers to compare them.
+    const page = files.length + pages.length !== 1 ? "" : files.length ? "#/files/0" : pages[0];
     return { url: `http://${LOOPBACK}:${port}/?token=${token}${page}`, port, stop: cleanUp };
   } catch (error) {
     await cleanUp();
@@ -210,9 +213,12 @@ export function registerView(program: Command): void {
   program
     .command("view")
     .description(
-      "a local web viewer of batch jobs and output rows (127.0.0.1 only, until Ctrl-C)",
+      "a local web viewer of batch jobs, sync runs and output rows (127.0.0.1 only, until Ctrl-C)",
     )
-    .argument("[targets...]", "job ids and output files (CSV, JSON, JSONL, .gz too) to show")
+    .argument(
+      "[targets...]",
+      "job ids, sync run ids (run-…) and output files (CSV, JSON, JSONL, .gz too) to show",
+    )
     .option("--port <port>", "the port to listen on (default: a free one)")
     .option("--open", "open the page in the desktop's browser")
     .option(

@@ -167,7 +167,7 @@ describe("loom view compare over HTTP", () => {
         ["/api/compare/files/0/files/9/rows", 404, /no output file 9 was given/],
         ["/api/compare/files/x/files/1/rows", 404, /no output file x was given/],
         ["/api/compare/jobs/nope/files/1/rows", 404, /nope/],
-        ["/api/compare/paths/etc/files/1/rows", 404, /files\/N or jobs\/ID/],
+        ["/api/compare/paths/etc/files/1/rows", 404, /files\/N, jobs\/ID or runs\/ID on each side/],
         ["/api/compare/files/0/files/1/rows/99", 404, /no row 99 in a\.csv nor in b\.csv/],
         ["/api/compare/files/0/files/1/rows/x", 404, /no row x/],
         ["/api/compare/files/0/files/1/rows?failed=maybe", 400, /failed must be one of any/],

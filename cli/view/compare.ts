@@ -121,11 +121,15 @@ function compareQueryOf(c: Context): CompareQuery {
   };
 }
 
-/** The output a compare route's `kind`/`name` pair names (`files/0`, `jobs/ID`). */
+/** The output a compare route's `kind`/`name` pair names (`files/0`, `jobs/ID`, `runs/ID`). */
 function refFor(kind: string, name: string): TargetRef {
   if (kind === "files") return { file: name };
   if (kind === "jobs") return { id: name };
-  throw new Answer(404, `compare takes files/N or jobs/ID on each side, not ${kind}/${name}`);
+  if (kind === "runs") return { run: name };
+  throw new Answer(
+    404,
+    `compare takes files/N, jobs/ID or runs/ID on each side, not ${kind}/${name}`,
+  );
 }
 
 /** Both sides of a compare route, indexed. */

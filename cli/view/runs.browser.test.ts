@@ -1,8 +1,9 @@
 /**
  * `loom view`'s sync runs and costs in a real browser (`core/test-support/browser.ts`): the jobs
  * page shows a recorded sync run with its numbers and a batch job with its tokens and costs, a
- * running run's row follows its record as it is rewritten, and a run's page shows its answers per
- * minute and leads to its rows. `LOOM_SCREENSHOTS=docs/view` saves `jobs-runs.png` and `run.png`.
+ * running run's row follows its record as it is rewritten, a run's page shows its answers per
+ * minute and leads to its rows, and the jobs page offers the run to compare with the job.
+ * `LOOM_SCREENSHOTS=docs/view` saves `jobs-runs.png` and `run.png`.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -89,5 +90,26 @@ describe("loom view's sync runs and costs in chromium", { skip: skipBrowser }, (
       new RegExp(`run ${fixture.run.id}: sync\\.csv`),
     );
     assert.equal(await page.locator("table.rows tbody tr.error").count(), 2);
+  });
+
+  it("the jobs page offers a run to compare: the sync run against the batch job of the same rows", async () => {
+    await page.goto(viewer.url.replace(/#.*$/, ""));
+    const a = page.getByLabel("compare A");
+    await a.waitFor();
+    const offered = await a.locator("option").allInnerTexts();
+    assert.ok(offered.includes(`run ${fixture.run.id} (echo-1)`), offered.join(", "));
+    assert.ok(!offered.some((o) => o.includes(fixture.running)), "a running run has no output");
+    await a.selectOption(`runs/${fixture.run.id}`);
+    await page.getByLabel("compare B").selectOption(`jobs/${fixture.job}`);
+    await page.getByRole("button", { name: "Compare" }).click();
+    await page.locator("table.compare tbody tr").nth(5).waitFor();
+    assert.match(
+      await page.locator(".sides").innerText(),
+      new RegExp(`A: run ${fixture.run.id}: sync\\.csv \\(6 rows\\)\\s+B: job ${fixture.job}`),
+    );
+    assert.match(
+      await page.locator(".summary").innerText(),
+      /6 rows compared: 4 identical 0 differ failed in A only 0 in B only 0 in both 2/,
+    );
   });
 });

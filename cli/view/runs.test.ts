@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Viewer } from "../commands/view.ts";
+import { startViewer, type Viewer } from "../commands/view.ts";
 import { client } from "../../core/test-support/view.ts";
 import { type RunsFixture, runsFixture, viewerOnRuns } from "../../core/test-support/runs-view.ts";
 import { TOKENS_A_DOLLAR } from "../../core/test-support/priced-echo.ts";
@@ -113,6 +113,47 @@ describe("loom view: sync runs and costs over HTTP", () => {
       none.body.error,
       /has no output yet \(running\.csv\): it is written when the run ends/,
     );
+  });
+
+  it("/api/compare takes a run as a side: the sync run against the batch job of the same rows", async () => {
+    const { status, body } = await c.json(
+      `/api/compare/runs/${fixture.run.id}/jobs/${fixture.job}/rows`,
+    );
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.a.title, `run ${fixture.run.id}: sync.csv`);
+    assert.equal(body.b.title, `job ${fixture.job}: batch.csv`);
+    assert.deepEqual(body.summary, {
+      compared: 6,
+      identical: 4,
+      differ: 0,
+      failedAOnly: 0,
+      failedBOnly: 0,
+      failedBoth: 2,
+      inputDiffers: 0,
+      firstInputDiffers: null,
+    });
+    const running = await c.json(`/api/compare/runs/${fixture.running}/jobs/${fixture.job}/rows`);
+    assert.equal(running.status, 409);
+    assert.match(running.body.error, /has no output yet/);
+    const other = await c.json(`/api/compare/tasks/1/jobs/${fixture.job}/rows`);
+    assert.equal(other.status, 404);
+    assert.match(other.body.error, /files\/N, jobs\/ID or runs\/ID on each side/);
+  });
+
+  it("loom view RUN_ID opens on the run's rows (a unique beginning of the id will do), a run with no output on its page", async () => {
+    const open = async (target: string) => {
+      const v = await startViewer({ targets: [target], env: fixture.env, cwd: fixture.dir });
+      await v.stop();
+      return new URL(v.url).hash;
+    };
+    assert.equal(await open(fixture.run.id), `#/runs/${fixture.run.id}`);
+    assert.equal(await open(fixture.run.id.slice(0, -1)), `#/runs/${fixture.run.id}`);
+    assert.equal(await open(fixture.running), `#/runs/${fixture.running}/about`);
+    await assert.rejects(
+      open("run-20200101"),
+      /no sync run "run-20200101" \(see loom list --runs\)/,
+    );
+    await assert.rejects(open("run-2026120"), /"run-2026120" matches several sync runs/);
   });
 
   it("a running record that stopped being written is shown as lost", () => {

@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { errorMessage, LoomInterruptedError } from "../base/errors.ts";
+import { errorMessage, LoomInterruptedError, LoomUsageError } from "../base/errors.ts";
 import type { RowOutcome } from "../base/events.ts";
 import type { RecordedEstimate } from "../data/prices.ts";
 import type { RunTableV2 } from "../spec/storage.ts";
@@ -212,6 +212,25 @@ export async function listRuns(table: RunTableV2): Promise<RunRecord[]> {
 export async function loadRun(table: RunTableV2, id: string): Promise<RunRecord | undefined> {
   const text = await table.get(id);
   return text === undefined ? undefined : parseRun(text);
+}
+
+/**
+ * The run `id` names: its whole id or a unique beginning of it (as `loom list --runs` shows
+ * them). A store without run records, no such run or several are the user's to fix.
+ */
+export async function findRun(table: RunTableV2 | undefined, id: string): Promise<RunRecord> {
+  const exact = table && await loadRun(table, id);
+  if (exact) return exact;
+  const prefixed = table ? (await listRuns(table)).filter((r) => r.id.startsWith(id)) : [];
+  if (prefixed.length === 1) return prefixed[0];
+  if (prefixed.length > 1) {
+    throw new LoomUsageError(
+      `"${id}" matches several sync runs (${
+        prefixed.map((r) => r.id).join(", ")
+      }); give more of the id`,
+    );
+  }
+  throw new LoomUsageError(`no sync run "${id}" (see loom list --runs)`);
 }
 
 function parseRun(text: string): RunRecord | undefined {

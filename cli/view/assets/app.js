@@ -432,7 +432,7 @@ function route() {
   const [path, search = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search);
   const m = /^\/(files\/\d+|(?:jobs|runs)\/[A-Za-z0-9_-]+)(?:\/rows\/(\d+))?$/.exec(path);
-  const side = "(?:files\\/\\d+|jobs\\/[A-Za-z0-9_-]+)";
+  const side = "(?:files\\/\\d+|(?:jobs|runs)\\/[A-Za-z0-9_-]+)";
   const c = new RegExp(`^\\/compare\\/(${side}\\/${side})(?:\\/rows\\/(\\d+))?$`).exec(path);
   const input = /^\/jobs\/([A-Za-z0-9_-]+)\/input$/.exec(path);
   const about = /^\/runs\/([A-Za-z0-9_-]+)\/about$/.exec(path);

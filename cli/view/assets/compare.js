@@ -1,5 +1,5 @@
 // loom view's compare: the jobs page's offer to compare two outputs, the side-by-side page
-// (#/compare/files/0/jobs/ID) and one row of both (…/rows/K). The server lines the rows up and
+// (#/compare/files/0/jobs/ID, runs/ID too) and one row of both (…/rows/K). The server lines the rows up and
 // diffs the answers; here the diff's segments become <del>/<ins> spans, as text.
 
 import {
@@ -23,11 +23,18 @@ const live = document.getElementById("live");
 /** Characters of an answer shown in the table (the row's page shows it whole). */
 const CELL_CHARS = 600;
 
-/** The jobs page's "compare" form: two selects over the files and merged jobs (none for fewer). */
+/**
+ * The jobs page's "compare" form: two selects over the files, the jobs with an output and the
+ * ended sync runs with one (none for fewer than two).
+ */
 export function compareOffer(data) {
   const outputs = [
     ...data.files.map((f) => [`files/${f.n}`, f.path]),
     ...data.jobs.filter((j) => j.outputReady).map((j) => [`jobs/${j.id}`, `job ${j.id}`]),
+    ...data.runs.filter((r) => r.outputReady && !r.active).map((r) => [
+      `runs/${r.id}`,
+      `run ${r.id} (${r.model})`,
+    ]),
   ];
   if (outputs.length < 2) return [];
   const pick = (name, chosen) =>
