@@ -2,7 +2,8 @@
  * `loom view`'s sync runs and costs in a real browser (`core/test-support/browser.ts`): the jobs
  * page shows a recorded sync run with its numbers and a batch job with its tokens and costs, a
  * running run's row follows its record as it is rewritten, a run's page shows its answers per
- * minute and leads to its rows, and the jobs page offers the run to compare with the job.
+ * minute (a long run's summed in spans) and leads to its rows, and the jobs page offers the run
+ * to compare with the job.
  * `LOOM_SCREENSHOTS=docs/view` saves `jobs-runs.png` and `run.png`.
  */
 import assert from "node:assert/strict";
@@ -90,6 +91,26 @@ describe("loom view's sync runs and costs in chromium", { skip: skipBrowser }, (
       new RegExp(`run ${fixture.run.id}: sync\\.csv`),
     );
     assert.equal(await page.locator("table.rows tbody tr.error").count(), 2);
+  });
+
+  it("a long run's page sums its minutes in spans: at most 120 columns, each saying its minutes", async () => {
+    // 241 minutes: spans of 3, the last of one minute alone.
+    const perMinute = Array.from({ length: 241 }, (_, i) => 10 + (i % 4));
+    const id = "run-20261130-a10e9a";
+    await fixture.put({ ...fixture.run, id, perMinute });
+    await page.goto(`${viewer.url.replace(/#.*$/, "")}#/runs/${id}/about`);
+    const chart = page.locator("figure.chart");
+    await chart.waitFor();
+    assert.equal(await chart.locator("figcaption").innerText(), "Answers per 3 minutes");
+    assert.equal(await chart.locator(".chart-bar").count(), 81);
+    assert.match(
+      await chart.locator(".chart-summary").innerText(),
+      /^minutes 1–3: 33 answers; minutes 4–6: 34 answers; .*; and 69 more$/,
+    );
+    assert.equal(
+      await chart.locator("title").last().textContent(),
+      `minute 241: ${perMinute[240]} answers`,
+    );
   });
 
   it("the jobs page offers a run to compare: the sync run against the batch job of the same rows", async () => {

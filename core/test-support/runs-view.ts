@@ -29,6 +29,8 @@ export interface RunsFixture {
   readonly lost: string;
   /** Rewrites the running run's record as a later write of it would (`answered` more rows). */
   advance(answered: number): Promise<void>;
+  /** Writes a run record into the store, as a Loom running it would. */
+  put(record: RunRecord): Promise<void>;
 }
 
 const ROWS = ["alpha", "boom bravo", "charlie", "delta", "boom echo", "foxtrot"];
@@ -93,6 +95,7 @@ export async function runsFixture(): Promise<RunsFixture> {
     running: "run-20261205-00ffee",
     lost: "run-20261201-0dead0",
     advance: (answered) => put(running(answered)),
+    put,
   };
 }
 

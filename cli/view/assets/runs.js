@@ -14,7 +14,7 @@ function perMinuteChart(perMinute) {
   for (let i = 0; i < perMinute.length; i += span) {
     const last = Math.min(i + span, perMinute.length);
     bars.push({
-      label: span === 1 ? `minute ${i + 1}` : `minutes ${i + 1}–${last}`,
+      label: last === i + 1 ? `minute ${last}` : `minutes ${i + 1}–${last}`,
       tick: String(i + 1),
       value: perMinute.slice(i, last).reduce((sum, n) => sum + n, 0),
     });
