@@ -1,6 +1,7 @@
 /**
- * `loom view [JOB_ID | RUN_ID | OUTPUT_FILE …]`: a local web viewer of the state store's batch jobs,
- * sync runs and output files' rows, on 127.0.0.1 with a per-start token (see cli/view/). It runs until Ctrl-C.
+ * `loom view [JOB_ID | RUN_ID | OUTPUT_FILE …]`: a local web viewer of the state store's batch
+ * jobs, sync runs and output files' rows, on 127.0.0.1 with a per-start token (see cli/view/). It
+ * runs until Ctrl-C.
  * @module
  */
 import { spawn } from "node:child_process";

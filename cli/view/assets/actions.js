@@ -48,8 +48,10 @@ function offered(job) {
   return job.failed > 0 ? ["retry"] : [];
 }
 
-/** The jobs table's cell of a job's action buttons; `redraw` draws the page again after one
- * (a promise of the drawing). */
+/**
+ * The jobs table's cell of a job's action buttons; `redraw` draws the page again after one and
+ * returns a promise of the drawing.
+ */
 export function actionCell(job, redraw) {
   return el(
     "td",

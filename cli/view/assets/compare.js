@@ -1,6 +1,6 @@
 // loom view's compare: the jobs page's offer to compare two outputs, the side-by-side page
-// (#/compare/files/0/jobs/ID, runs/ID too) and one row of both (…/rows/K). The server lines the rows up and
-// diffs the answers; here the diff's segments become <del>/<ins> spans, as text.
+// (#/compare/files/0/jobs/ID; runs/ID too) and one row of both (…/rows/K). The server lines the
+// rows up and diffs the answers; here the diff's segments become <del>/<ins> spans, as text.
 
 import {
   again,
