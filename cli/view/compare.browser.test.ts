@@ -53,7 +53,7 @@ describe("loom view compare in chromium", { skip: skipBrowser }, () => {
     await a.waitFor();
     assert.deepEqual(
       await a.locator("option").allInnerTexts(),
-      ["a.csv", "b.csv", "other.csv", `job ${fixture.job}`],
+      ["a.csv", "b.csv", "other.csv", `job ${fixture.job}`, `run ${fixture.run} (echo-1)`],
     );
     assert.equal(await a.inputValue(), "files/0");
     assert.equal(await page.getByLabel("compare B").inputValue(), "files/1");

@@ -6,7 +6,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { listRuns } from "../run/record.ts";
 import { runCli } from "./run-cli.ts";
+import { withHomeStore } from "./state.ts";
 import { tempDir } from "./temp.ts";
 
 /** The dataset: `hint` is only in B's prompt, `boom` fails A's rows and `bang` B's. */
@@ -27,6 +29,8 @@ export interface CompareFixture {
   readonly env: Record<string, string>;
   /** A's batch job (merged); its output is `a.csv`. */
   readonly job: string;
+  /** B's sync run, as the state store recorded it; its output is `b.csv`. */
+  readonly run: string;
 }
 
 /** Makes the fixture: a batch `loom run` and `loom fetch` for A, a sync `loom run` for B. */
@@ -52,5 +56,6 @@ export async function compareFixture(): Promise<CompareFixture> {
   const id = /submitted job (\S+):/.exec((await run(["run", "a.yaml"])).stdout)![1];
   await run(["fetch", "--id", id]);
   await run(["run", "b.yaml", "--sync"]);
-  return { dir, env, job: id };
+  const [b] = await withHomeStore(env.LOOM_HOME, (store) => listRuns(store.runs!));
+  return { dir, env, job: id, run: b.id };
 }
