@@ -17,6 +17,7 @@ import {
   nextDrawing,
   PAGE,
   pageButtons,
+  rowsTable,
   show,
   toolbar,
 } from "./dom.js";
@@ -343,9 +344,7 @@ async function rowsView(base, params, mine = currentDrawing()) {
   }
   parts.push(picturesPanel(base, params, mine));
   parts.push(
-    data.rows.length
-      ? el("div", { class: "scroll" }, table)
-      : el("p", { class: "muted empty" }, "No rows match."),
+    rowsTable(table, data.rows.length),
     pager,
   );
   show(...parts);

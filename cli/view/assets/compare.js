@@ -14,6 +14,7 @@ import {
   hashNavigator,
   PAGE,
   pageButtons,
+  rowsTable,
   show,
   toolbar,
 } from "./dom.js";
@@ -238,9 +239,7 @@ export async function compareView(pair, params, mine = currentDrawing()) {
     ...mismatch(data),
     summary,
     tools,
-    data.rows.length
-      ? el("div", { class: "scroll" }, table)
-      : el("p", { class: "muted empty" }, "No rows match."),
+    rowsTable(table, data.rows.length),
     pager,
   );
   live.textContent = data.indexing ? "indexing the files…" : "";

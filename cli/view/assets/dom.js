@@ -144,6 +144,13 @@ export function checkboxFilter(params, go, name, label) {
   );
 }
 
+/** A page's table of rows, scrolling on its own when wide, or "No rows match." when it has none. */
+export function rowsTable(table, count) {
+  return count
+    ? el("div", { class: "scroll" }, table)
+    : el("p", { class: "muted empty" }, "No rows match.");
+}
+
 /**
  * Previous/next buttons and the range shown, for a page of `shown` rows from `offset` among
  * `matched` (rows `matching` a filter, when `filtered`).

@@ -12,6 +12,7 @@ import {
   hashNavigator,
   PAGE,
   pageButtons,
+  rowsTable,
   show,
   toolbar,
 } from "./dom.js";
@@ -89,9 +90,7 @@ export async function inputView(id, params, crumbs, live, mine = currentDrawing(
       : "",
     data.stopped ? el("p", { class: "notice bad" }, `Reading stopped: ${data.stopped}`) : "",
     tools,
-    data.rows.length
-      ? el("div", { class: "scroll" }, table)
-      : el("p", { class: "muted empty" }, "No rows match."),
+    rowsTable(table, data.rows.length),
     pager,
   );
   live.textContent = data.indexing ? "indexing the file…" : "";
